@@ -1,0 +1,45 @@
+# Efficient CNNs course. `make lab` to study, `make test` to run everything CI runs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+SOURCES := $(wildcard notebooks/[0-9][0-9]_*.py)
+
+.PHONY: setup data notebooks lab test test-fast student site benchmarks clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) -c "from course_lib.data import prepare_fashion_mnist; print('Fashion-MNIST ready in', prepare_fashion_mnist())"
+
+# Paired .ipynb for JupyterLab (generated, not committed; edits sync back to the .py sources).
+notebooks: $(STAMP)
+	$(PY) -m jupytext --sync $(SOURCES)
+
+lab: setup notebooks
+	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+
+# Unit tests + every notebook executed by nbval (from a fresh conversion of the sources).
+test: setup
+	rm -rf build/nbtest && mkdir -p build/nbtest
+	for f in $(SOURCES); do $(PY) -m jupytext --quiet --to ipynb --output build/nbtest/$$(basename $$f .py).ipynb $$f || exit 1; done
+	COURSE_PROFILE=quick $(PY) -m pytest tests build/nbtest --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=300 --durations=15
+
+test-fast: setup
+	$(PY) -m pytest tests -x -q
+
+student: setup
+	$(PY) -m course_lib.editions student build/student
+
+benchmarks: setup
+	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,96 @@
+"""Command line: ``python -m course_lib train --recipe NAME [--epochs N] [--out PATH]``.
+
+Also runs under ``torchrun --nproc_per_node=K python -m course_lib train ...`` (gloo on CPU, NCCL
+on GPU). Other commands: ``recipes`` lists the recipes, ``data NAME`` prepares a dataset.
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+
+from . import config, data
+from .recipes import RECIPES, build_model, get_recipe
+from .train import fit, save_atomically
+
+
+def train_command(args):
+    recipe = get_recipe(args.recipe)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = config.device()
+    if distributed:
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend)
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+    rank = torch.distributed.get_rank() if distributed else 0
+    config.seed_everything(args.seed)
+    train_data, test_data = data.loaders(
+        recipe.dataset, recipe.batch_size, augment=recipe.augment, device=device, seed=args.seed,
+        train_subset=args.subset or recipe.train_subset, test_subset=recipe.test_subset)
+    model = build_model(args.recipe)
+    epochs = args.epochs or recipe.epochs
+    history = fit(model, train_data, test_data, epochs, optimizer=recipe.optimizer, lr=recipe.lr,
+                  weight_decay=recipe.weight_decay, schedule=recipe.schedule,
+                  label_smoothing=recipe.label_smoothing, device=device, seed=args.seed,
+                  checkpoint=args.checkpoint, progress=not args.no_progress,
+                  channels_last=device.type == "cuda", compile=args.compile)
+    acc = history.final_test_acc
+    if rank == 0:
+        print(f"recipe={args.recipe} epochs={epochs} test_accuracy={100 * acc:.2f}% "
+              f"images/s={history.images_per_s[-1]:.0f}")
+    if args.out and ("{rank}" in args.out or rank == 0):
+        out = args.out.format(rank=rank)
+        save_atomically({"model": model.state_dict(), "recipe": args.recipe, "seed": args.seed,
+                         "epochs": epochs, "test_accuracy": acc}, out)
+        if args.register and rank == 0:
+            from pathlib import Path
+
+            out = Path(out)
+            data.write_manifest_entry(out.parent, out.stem, {
+                "file": out.name, "recipe": args.recipe, "seed": args.seed, "epochs": epochs,
+                "test_accuracy": round(acc, 4), "sha256": data.sha256(out),
+                "parameters": sum(p.numel() for p in model.parameters())})
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a recipe")
+    t.add_argument("--recipe", required=True, help=f"one of {sorted(RECIPES)}")
+    t.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    t.add_argument("--out", help="write the trained weights here ('{rank}' gives one file per process)")
+    t.add_argument("--register", action="store_true", help="add --out to manifest.json in its folder")
+    t.add_argument("--checkpoint", help="training checkpoint: written every epoch, resumed if present")
+    t.add_argument("--subset", type=int, help="train on a deterministic subset of this many images")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub.add_parser("recipes", help="list the recipes")
+    d = sub.add_parser("data", help="prepare (or download) a dataset")
+    d.add_argument("name", choices=sorted(data.DATASETS))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return train_command(args)
+        if args.command == "recipes":
+            for name, r in sorted(RECIPES.items()):
+                print(f"{name:20s} {r.model:14s} {r.dataset:14s} {r.epochs:3d} epochs  {r.about}")
+            return 0
+        if args.command == "data":
+            for train in (True, False):
+                ds = data.load_dataset(args.name, train=train, download=True)
+                print(f"{args.name} {'train' if train else 'test'}: {len(ds)} images")
+            return 0
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

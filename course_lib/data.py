@@ -1,0 +1,368 @@
+"""Datasets through torchvision, and a loader that keeps the whole dataset on the training device.
+
+Why a loader of our own? The idiomatic ``DataLoader`` + ``transforms`` pipeline decodes, crops and
+flips one PIL image at a time in Python. For the small images of this course that costs more than
+the network itself. ``DeviceLoader`` instead holds the dataset once as a ``uint8`` tensor on the
+training device and augments a whole batch at a time with tensor operations
+(``benchmarks/trainer_speed.py`` measures the difference).
+
+Fashion-MNIST must work offline. ``prepare_fashion_mnist`` looks, in order, for
+
+1. the raw idx files in ``<data dir>/FashionMNIST/raw`` (torchvision's layout),
+2. the system copy of Debian's package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``),
+   which it unpacks into the data directory,
+3. a download through torchvision, with a bounded wait,
+
+and otherwise stops with an error that names all three ways.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from . import config
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the loader needs to know about a dataset."""
+
+    tv_class: str          # the torchvision.datasets class
+    channels: int
+    size: int              # images are size x size
+    classes: tuple
+    mean: tuple            # per-channel mean and std of the training images, in [0, 1]
+    std: tuple
+    pad: int               # random-crop padding used for augmentation
+    flip: bool             # is a horizontal flip label-preserving?
+
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+DATASETS = {
+    "fashion-mnist": DatasetInfo("FashionMNIST", 1, 28, FASHION_CLASSES,
+                                 (0.2860,), (0.3530,), pad=2, flip=True),
+    "cifar10": DatasetInfo("CIFAR10", 3, 32, CIFAR10_CLASSES,
+                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), pad=4, flip=True),
+    "cifar100": DatasetInfo("CIFAR100", 3, 32, tuple(str(i) for i in range(100)),
+                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), pad=4, flip=True),
+    "svhn": DatasetInfo("SVHN", 3, 32, tuple(str(i) for i in range(10)),
+                        (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), pad=4, flip=False),
+}
+
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def dataset_info(name):
+    """The ``DatasetInfo`` of a dataset name, with a clear error for unknown names."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset {name!r} is unknown; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+# --------------------------------------------------------------------------- getting the files
+
+def prepare_fashion_mnist(root=None, system_dir=SYSTEM_FASHION_MNIST, download=True, timeout=8.0):
+    """Make sure Fashion-MNIST's raw files are in ``root/FashionMNIST/raw``; return that folder."""
+    root = Path(root) if root is not None else config.data_dir()
+    raw = root / "FashionMNIST" / "raw"
+    if all((raw / f).exists() for f in FASHION_FILES):
+        return raw
+    system_dir = Path(system_dir)
+    if all((system_dir / (f + ".gz")).exists() for f in FASHION_FILES):
+        raw.mkdir(parents=True, exist_ok=True)
+        for f in FASHION_FILES:
+            _gunzip_atomically(system_dir / (f + ".gz"), raw / f)
+        return raw
+    reason = "download=False"
+    if download:
+        try:
+            _download_with_deadline(root, timeout)
+            return raw
+        except OSError as err:     # URLError, socket.timeout and friends are all OSErrors
+            reason = f"download failed: {err}"
+    raise FileNotFoundError(
+        "Fashion-MNIST is not available. Three ways to get it:\n"
+        f"  1. put the four raw idx files ({', '.join(FASHION_FILES)}) in {raw}\n"
+        f"  2. install Debian's package: sudo apt-get install dataset-fashion-mnist "
+        f"(files under {system_dir})\n"
+        f"  3. connect to the internet and let torchvision download it ({reason})")
+
+
+def _gunzip_atomically(src, dst):
+    tmp = dst.with_suffix(".partial")
+    with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    os.replace(tmp, dst)
+
+
+def _download_with_deadline(root, timeout):
+    """torchvision's download, but every network wait bounded by ``timeout`` seconds."""
+    mirror = urlparse(torchvision.datasets.FashionMNIST.mirrors[0])
+    port = mirror.port or (443 if mirror.scheme == "https" else 80)
+    socket.create_connection((mirror.hostname, port), timeout=timeout).close()   # fail fast offline
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        torchvision.datasets.FashionMNIST(root, train=True, download=True)
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def load_dataset(name, train=True, download=False):
+    """The torchvision dataset ``name`` ("fashion-mnist", "cifar10", "cifar100", "svhn").
+
+    Fashion-MNIST is prepared offline when possible (see ``prepare_fashion_mnist``). The others
+    are read from the data directory; pass ``download=True`` on a machine with internet access.
+    """
+    info = dataset_info(name)
+    root = config.data_dir()
+    cls = getattr(torchvision.datasets, info.tv_class)
+    if name == "fashion-mnist":
+        prepare_fashion_mnist(root)
+        return cls(root, train=train, download=False)
+    try:
+        if name == "svhn":
+            return cls(root / "svhn", split="train" if train else "test", download=download)
+        return cls(root, train=train, download=download)
+    except RuntimeError as err:   # torchvision: "Dataset not found or corrupted"
+        raise FileNotFoundError(
+            f"{name} is not in {root}. On a machine with internet access run "
+            f"`python -m course_lib data {name}` (or load_dataset({name!r}, download=True)); "
+            f"the quick profile uses Fashion-MNIST only. ({err})") from None
+
+
+def as_tensors(dataset):
+    """A torchvision dataset as ``(images uint8 [N, C, H, W], labels int64 [N])``."""
+    data = getattr(dataset, "data", None)
+    labels = getattr(dataset, "targets", getattr(dataset, "labels", None))
+    if data is None or labels is None:
+        raise TypeError(f"as_tensors needs a dataset with .data and .targets/.labels, got {type(dataset).__name__}")
+    images = torch.as_tensor(np.asarray(data))
+    if images.dtype != torch.uint8:
+        raise TypeError(f"as_tensors expects uint8 images, got {images.dtype}")
+    if images.ndim == 3:                          # MNIST-like: N, H, W
+        images = images.unsqueeze(1)
+    elif images.shape[-1] in (1, 3):              # CIFAR: N, H, W, C
+        images = images.permute(0, 3, 1, 2)
+    return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+
+def subset_indices(n_total, n, seed=0):
+    """A deterministic random subset of ``n`` of ``n_total`` indices (the same for every run)."""
+    if n is None or n >= n_total:
+        return torch.arange(n_total)
+    if n < 1:
+        raise ValueError(f"subset size n={n} must be at least 1")
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_total, generator=g)[:n].sort().values
+
+
+# --------------------------------------------------------------------------- the loader
+
+def random_crop(x, pad, generator):
+    """Pad a batch by ``pad`` pixels and cut a random window of the original size from each image."""
+    if pad == 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
+    rows = dy[:, None] + torch.arange(h, device=x.device)          # b, h
+    cols = dx[:, None] + torch.arange(w, device=x.device)          # b, w
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def random_flip(x, generator):
+    """Flip each image of a batch left-right with probability 1/2."""
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+class DeviceLoader:
+    """Batches of a dataset held on the training device as uint8, augmented there.
+
+    Each epoch's shuffling and augmentation come from a generator seeded by ``(seed, epoch)``:
+    call ``set_epoch(e)`` (``fit`` does) and epoch ``e`` is the same in every run, which is what
+    makes an interrupted training run resume exactly. Under ``torch.distributed`` each process
+    takes every ``world_size``-th example of the shuffled order.
+    """
+
+    def __init__(self, images, labels, batch_size=128, *, shuffle=False, augment=False, mean=None,
+                 std=None, pad=0, flip=False, device=None, seed=0, drop_last=False, classes=None,
+                 rank=None, world_size=None):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        if len(images) != len(labels):
+            raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+        self.device = torch.device(device) if device is not None else config.device()
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        channels = images.shape[1]
+        self.mean = torch.tensor(mean if mean is not None else [0.0] * channels, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std if std is not None else [1.0] * channels, device=self.device).view(1, -1, 1, 1)
+        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
+        self.pad, self.flip, self.seed, self.drop_last = pad, flip, seed, drop_last
+        self.classes = classes
+        if rank is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        self.rank, self.world_size = rank or 0, world_size or 1
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def _order(self):
+        n = len(self.labels)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        if self.world_size > 1:
+            order = order[: n - n % self.world_size][self.rank::self.world_size]
+        return order
+
+    def __len__(self):
+        n = len(self.labels) // self.world_size
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        order = self._order().to(self.device)
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self.images[idx].float().div_(255)
+            if self.augment:
+                x = random_crop(x, self.pad, g)
+                if self.flip:
+                    x = random_flip(x, g)
+            yield (x - self.mean) / self.std, self.labels[idx]
+
+    def denormalize(self, x):
+        """Undo the normalisation, for showing images."""
+        return (x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1)
+
+
+def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_subset=None,
+            augment=True, device=None, seed=0):
+    """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked."""
+    info = dataset_info(name)
+    made = []
+    for train, n in ((True, train_subset), (False, test_subset)):
+        images, labels = as_tensors(load_dataset(name, train=train))
+        keep = subset_indices(len(labels), n, seed=0)
+        made.append(DeviceLoader(
+            images[keep], labels[keep], batch_size, shuffle=train, augment=augment and train,
+            mean=info.mean, std=info.std, pad=info.pad, flip=info.flip, device=device, seed=seed,
+            drop_last=train and len(keep) > batch_size, classes=info.classes))
+    return tuple(made)
+
+
+def image_grid(images, labels=None, classes=None, n=32, ncols=8):
+    """A matplotlib figure showing the first ``n`` images (uint8 or floats in [0, 1])."""
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(images))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i].detach().cpu()
+        img = img.float() / 255 if img.dtype == torch.uint8 else img
+        ax.imshow(img.permute(1, 2, 0).squeeze(-1), cmap="gray" if img.shape[0] == 1 else None)
+        if labels is not None:
+            label = int(labels[i])
+            ax.set_title(classes[label] if classes else str(label), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- shipped checkpoints
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupted, foreign, or does not match its recorded hash."""
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(folder=None):
+    """The manifest of shipped checkpoints: ``{name: {file, recipe, seed, epochs, test_accuracy, sha256}}``."""
+    folder = Path(folder) if folder is not None else config.checkpoints_dir()
+    path = folder / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_manifest_entry(folder, name, entry):
+    """Add or replace one entry of ``manifest.json`` in ``folder`` (written atomically)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    manifest[name] = entry
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, folder / "manifest.json")
+
+
+def load_checkpoint(name, device="cpu", folder=None):
+    """A shipped model, rebuilt from its recipe, with weights verified against the manifest's sha256.
+
+    Returns the model in eval mode. Raises ``CheckpointError`` for an unknown name, a missing file, a
+    hash mismatch or a file that is not a course checkpoint.
+    """
+    from .recipes import build_model   # late import: recipes imports data
+
+    manifest = read_manifest(folder)
+    if name not in manifest:
+        raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
+    entry = manifest[name]
+    path = (Path(folder) if folder is not None else config.checkpoints_dir()) / entry["file"]
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file {path} is missing")
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise CheckpointError(f"{path} has sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…: "
+                              "the file is corrupted or was replaced; restore it with git checkout")
+    model = build_model(entry["recipe"])
+    model.load_state_dict(read_weights(path))
+    return model.to(device).eval()
+
+
+def read_weights(path):
+    """The model weights of a course weights file, loaded safely (``weights_only=True``)."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:   # pickle errors, truncated zip files, foreign objects: all unsafe or broken
+        raise CheckpointError(f"{path} is not a readable course checkpoint: {type(err).__name__}: {err}") from None
+    if not isinstance(blob, dict) or "model" not in blob:
+        raise CheckpointError(f"{path} is not a course checkpoint (no 'model' entry)")
+    return blob["model"]

@@ -1,0 +1,104 @@
+"""The small reference networks that the chapters train, compress and measure.
+
+Each builder is a few lines on purpose: the chapters take these models apart layer by layer.
+
+- ``lenet_300_100``: the fully connected LeNet-300-100 of Han et al. (784-300-100-10, 266,610 weights).
+- ``lenet5``: Caffe's LeNet-5 as used by Deep Compression (conv 20@5x5, conv 50@5x5, fc 500, fc 10;
+  431,080 weights). Caffe's model has no nonlinearity after the convolutions; we add ReLUs, which
+  costs nothing in weights and trains better.
+- ``vgg_small``: a VGG-style stack of 3x3 conv-BN-ReLU pairs with max pooling, global average pooling
+  and one linear classifier.
+- ``resnet20``: He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, widths 16-32-64,
+  0.27M weights), used by the TTQ experiment of chapter 02 and the ResNet chapter.
+"""
+
+import torch.nn as nn
+
+
+def lenet_300_100(num_classes=10, in_channels=1, image_size=28):
+    d = in_channels * image_size * image_size
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(d, 300), nn.ReLU(inplace=True),
+        nn.Linear(300, 100), nn.ReLU(inplace=True),
+        nn.Linear(100, num_classes),
+    )
+
+
+def lenet5(num_classes=10, in_channels=1, image_size=28):
+    side = ((image_size - 4) // 2 - 4) // 2          # two valid 5x5 convs, each followed by 2x2 pooling
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 20, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(50 * side * side, 500), nn.ReLU(inplace=True),
+        nn.Linear(500, num_classes),
+    )
+
+
+def conv_bn_relu(c_in, c_out, kernel_size=3, stride=1, groups=1):
+    """The basic unit of most networks in this course: conv (no bias) → BatchNorm → ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+def vgg_small(num_classes=10, in_channels=1, widths=(24, 48, 96)):
+    """Three stages of two conv-BN-ReLU units each, 2x2 max pooling between stages."""
+    layers, c = [], in_channels
+    for i, w in enumerate(widths):
+        layers += [conv_bn_relu(c, w), conv_bn_relu(w, w)]
+        if i < len(widths) - 1:
+            layers.append(nn.MaxPool2d(2))
+        c = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    return nn.Sequential(*layers)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 conv-BN with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+def resnet_cifar(depth=20, num_classes=10, in_channels=3, widths=(16, 32, 64)):
+    """He et al.'s CIFAR ResNet: depth = 6n + 2 (ResNet-20, -32, -44, -56, -110)."""
+    if (depth - 2) % 6 != 0:
+        raise ValueError(f"depth={depth} must be 6n + 2 (20, 32, 44, 56, 110)")
+    n = (depth - 2) // 6
+    layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+    c = widths[0]
+    for stage, w in enumerate(widths):
+        for i in range(n):
+            layers.append(BasicBlock(c, w, stride=2 if stage > 0 and i == 0 else 1))
+            c = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def resnet20(num_classes=10, in_channels=3):
+    return resnet_cifar(20, num_classes, in_channels)
+
+
+MODELS = {
+    "lenet_300_100": lenet_300_100,
+    "lenet5": lenet5,
+    "vgg_small": vgg_small,
+    "resnet20": resnet20,
+}

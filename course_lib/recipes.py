@@ -1,0 +1,60 @@
+"""Named training recipes: a model, a dataset and a schedule that together reproduce a checkpoint.
+
+``python -m course_lib train --recipe NAME`` runs one; the shipped checkpoints in
+``data/checkpoints/manifest.json`` record the recipe that made them.
+"""
+
+from dataclasses import dataclass, field
+
+from . import data as data_mod
+from .models import MODELS
+
+
+@dataclass(frozen=True)
+class Recipe:
+    model: str
+    dataset: str
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    schedule: str = "onecycle"
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    augment: bool = True
+    train_subset: int = None
+    test_subset: int = None
+    model_kwargs: dict = field(default_factory=dict)
+    about: str = ""
+
+
+RECIPES = {
+    "lenet300-fmnist": Recipe("lenet_300_100", "fashion-mnist", epochs=12, lr=0.05, augment=False,
+                              about="LeNet-300-100 (Han et al.), the fully connected net of chapters 04-05"),
+    "lenet5-fmnist": Recipe("lenet5", "fashion-mnist", epochs=12, lr=0.05, augment=False,
+                            about="Caffe LeNet-5 (431K weights), the Deep Compression net"),
+    "vgg-small-fmnist": Recipe("vgg_small", "fashion-mnist", epochs=18, lr=0.1, label_smoothing=0.1,
+                               about="VGG-style 6-conv net with BatchNorm, the conv net most chapters compress"),
+    "resnet20-cifar10": Recipe("resnet20", "cifar10", epochs=60, lr=0.1, batch_size=128,
+                               about="He et al.'s ResNet-20 on CIFAR-10 (full profile, GPU)"),
+    "vgg-small-cifar10": Recipe("vgg_small", "cifar10", epochs=40, lr=0.1, label_smoothing=0.1,
+                                model_kwargs={"widths": (64, 128, 256)},
+                                about="A wider VGG-style net on CIFAR-10 (full profile, GPU)"),
+    "tiny-fmnist": Recipe("lenet_300_100", "fashion-mnist", epochs=2, augment=False,
+                          train_subset=2048, test_subset=1024,
+                          about="seconds-long smoke test of the CLI"),
+}
+
+
+def get_recipe(name):
+    if name not in RECIPES:
+        raise ValueError(f"recipe {name!r} is unknown; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def build_model(name):
+    """The untrained model of recipe ``name``, sized for its dataset."""
+    recipe = get_recipe(name)
+    info = data_mod.dataset_info(recipe.dataset)
+    builder = MODELS[recipe.model]
+    return builder(num_classes=len(info.classes), in_channels=info.channels, **recipe.model_kwargs)

@@ -1,0 +1,274 @@
+"""``fit`` and ``evaluate``: one small, explicit training loop shared by every chapter.
+
+What it does, in the order a training step meets it:
+
+- SGD with Nesterov momentum or AdamW; no weight decay on BatchNorm weights and biases.
+- A per-step learning-rate schedule: one-cycle, cosine or constant (``lr_factor``).
+- Cross-entropy with optional label smoothing, or any ``loss_fn(outputs, targets)``.
+- bf16 autocast on CUDA (fp16 with a gradient scaler on request), channels_last, ``torch.compile``.
+- ``after_step`` hooks, called after every optimizer step (chapter 04 re-applies pruning masks there).
+- A ``History`` of per-epoch figures with ``.plot()``.
+- Checkpoints written atomically at the end of every epoch; ``fit(..., checkpoint=path)`` resumes
+  an interrupted run. Every epoch seeds its randomness from ``(seed, epoch)``, so a resumed run
+  ends with exactly the weights of an uninterrupted one (on CPU).
+- Under ``torch.distributed`` (``torchrun``) the model is wrapped in DistributedDataParallel and
+  each process trains on its shard of every batch order.
+"""
+
+import math
+import os
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import config
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("onecycle", "cosine", "constant")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+@dataclass
+class History:
+    """Per-epoch figures of a training run."""
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    images_per_s: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+
+    def append(self, **row):
+        for key, value in row.items():
+            getattr(self, key).append(value)
+
+    def as_dict(self):
+        return asdict(self)
+
+    @property
+    def final_test_acc(self):
+        return self.test_acc[-1] if self.test_acc else None
+
+    def plot(self):
+        """Loss and accuracy per epoch, as a matplotlib figure."""
+        import matplotlib.pyplot as plt
+
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+        ax_loss.plot(self.epoch, self.train_loss, "o-", label="train loss")
+        ax_loss.set_xlabel("epoch")
+        ax_loss.set_title("training loss")
+        ax_acc.plot(self.epoch, [100 * a for a in self.train_acc], "o-", label="train")
+        if any(a is not None for a in self.test_acc):
+            ax_acc.plot(self.epoch, [None if a is None else 100 * a for a in self.test_acc], "s-", label="test")
+        ax_acc.set_xlabel("epoch")
+        ax_acc.set_ylabel("accuracy (%)")
+        ax_acc.set_title("accuracy")
+        ax_acc.legend()
+        for ax in (ax_loss, ax_acc):
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+
+def lr_factor(step, total_steps, schedule="onecycle", warmup=0.25):
+    """The learning-rate multiplier at ``step`` of ``total_steps`` (peak 1).
+
+    one-cycle: linear warm-up from 0.04 to 1 over the first ``warmup`` fraction, then cosine to 0;
+    cosine: from 1 to 0; constant: 1.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule={schedule!r} is unknown; choose one of {SCHEDULES}")
+    progress = min(step / max(total_steps, 1), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if progress < warmup:
+        return 0.04 + 0.96 * progress / warmup
+    return 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
+
+
+def make_optimizer(model, name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9):
+    """SGD-Nesterov or AdamW, with no weight decay on 1-d parameters (BatchNorm weights, biases)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r} is unknown; choose one of {OPTIMIZERS}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def _autocast(device, amp):
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp={amp!r} is unknown; choose one of {AMP_MODES}")
+    if device.type != "cuda" or amp == "off":
+        return None
+    return torch.float16 if amp == "fp16" else torch.bfloat16
+
+
+def _unwrap(model):
+    model = getattr(model, "_orig_mod", model)          # torch.compile
+    return getattr(model, "module", model)               # DistributedDataParallel
+
+
+@torch.no_grad()
+def evaluate(model, data, device=None):
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``."""
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for x, y in data:
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        correct += (out.argmax(1) == y).sum().item()
+        total += len(y)
+    model.train(was_training)
+    if total == 0:
+        raise ValueError("evaluate got no examples: the data is empty")
+    return correct / total
+
+
+def save_atomically(obj, path):
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_training_checkpoint(path):
+    """A training checkpoint written by ``fit``; a clear error for a corrupted or foreign file."""
+    from .data import CheckpointError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable training checkpoint: {type(err).__name__}: {err}") from None
+    needed = {"model", "optimizer", "scheduler", "epoch", "history", "rng"}
+    if not isinstance(state, dict) or not needed <= set(state):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path} is not a training checkpoint of course_lib.train.fit "
+                              f"(needs keys {sorted(needed)}, found {found})")
+    return state
+
+
+def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05, weight_decay=5e-4,
+        momentum=0.9, schedule="onecycle", label_smoothing=0.0, loss_fn=None, after_step=(),
+        device=None, amp="auto", channels_last=False, compile=False, progress=True, seed=0,
+        checkpoint=None, max_grad_norm=None):
+    """Train ``model`` on ``train_data`` for ``epochs`` and return a ``History``.
+
+    ``train_data``/``test_data`` yield ``(x, y)`` batches (a ``DeviceLoader`` or a ``DataLoader``).
+    ``after_step``: a callable or list of callables ``hook(model)`` run after each optimizer step.
+    ``loss_fn(outputs, targets)``: replaces the (label-smoothed) cross-entropy.
+    ``checkpoint``: a path written at the end of every epoch; if it already holds a run of this
+    model, training continues from there.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
+    device = torch.device(device) if device is not None else config.device()
+    dtype = _autocast(device, amp)
+    hooks = [after_step] if callable(after_step) else list(after_step)
+    steps_per_epoch = len(train_data)
+    total_steps = epochs * steps_per_epoch
+
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, optimizer, lr, weight_decay, momentum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, schedule))
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    history, start_epoch = History(), 0
+
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = load_training_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history = History(**state["history"])
+        start_epoch = state["epoch"]
+
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    net = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        net = torch.compile(net)
+    criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
+    is_main = not distributed or torch.distributed.get_rank() == 0
+
+    epoch_bar = _progress(range(start_epoch, epochs), progress and is_main, desc="epochs",
+                          total=epochs, initial=start_epoch)
+    for epoch in epoch_bar:
+        torch.manual_seed(seed * 100_003 + epoch)          # dropout etc.: the same in every run
+        if hasattr(train_data, "set_epoch"):
+            train_data.set_epoch(epoch)
+        net.train()
+        t0 = time.perf_counter()
+        loss_sum = correct = seen = 0
+        for x, y in _progress(train_data, progress and is_main, desc=f"epoch {epoch + 1}", leave=False):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
+                out = net(x)
+                loss = criterion(out, y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if max_grad_norm is not None:
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            for hook in hooks:
+                hook(model)
+            logits = out[0] if isinstance(out, (tuple, list)) else out
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        test_acc = evaluate(model, test_data, device) if test_data is not None else None
+        history.append(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
+                       test_acc=test_acc, seconds=seconds, images_per_s=seen / seconds,
+                       lr=opt.param_groups[0]["lr"])
+        if hasattr(epoch_bar, "set_postfix"):
+            epoch_bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
+                                  test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-")
+        if checkpoint is not None and is_main:
+            save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                             "epoch": epoch + 1, "history": history.as_dict()}, checkpoint)
+    return history
+
+
+def _progress(iterable, enabled, **kwargs):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
