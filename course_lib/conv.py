@@ -332,3 +332,261 @@ def plot_weight_matrix(W_or_conv, ax=None, title=None, groups=None, kernel_area=
     ax.set_xlabel("input (channel, kernel offset)  = im2col row")
     ax.set_ylabel("output channel")
     return ax
+
+
+# ----------------------------------------------------------------------------------------------
+# cost model: parameters, MACs and memory of one conv layer, on paper
+
+
+@dataclass
+class ConvCost:
+    """What one conv layer costs for a batch (elements counted in ``bytes_per_element`` bytes)."""
+    out_hw: tuple        # (H_out, W_out)
+    params: int          # C_out · C_in/groups · kh · kw (+ C_out with bias)
+    macs: int            # N · C_out · H_out · W_out · C_in/groups · kh · kw
+    input_bytes: int     # the input feature map: what autograd saves for the weight gradient
+    output_bytes: int    # the output feature map (the "activation" the next layer reads)
+    im2col_bytes: int    # the column matrix: N · C_in·kh·kw · H_out·W_out elements (≈ k²× the input)
+
+    @property
+    def flops(self):
+        return 2 * self.macs
+
+
+def conv_cost(c_in, c_out, kernel_size, input_hw, stride=1, padding=0, dilation=1, groups=1,
+              bias=False, batch=1, bytes_per_element=4):
+    """Parameters, MACs and memory of ``nn.Conv2d(c_in, c_out, kernel_size, ...)`` on a ``batch`` of
+    ``input_hw`` images, derived on paper (MobileNet, Howard et al. 2017, §3.1 uses the same count:
+    D_K·D_K·M·N·D_F·D_F for a regular conv, D_K·D_K·M·D_F·D_F for a depthwise one)."""
+    for name, v in (("c_in", c_in), ("c_out", c_out), ("groups", groups), ("batch", batch),
+                    ("bytes_per_element", bytes_per_element)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name}={v!r} must be a positive int")
+    if c_in % groups:
+        raise ValueError(f"c_in={c_in} is not divisible by groups={groups}")
+    if c_out % groups:
+        raise ValueError(f"c_out={c_out} is not divisible by groups={groups}")
+    kh, kw = _pair(kernel_size, "kernel_size")
+    h, w = _pair(input_hw, "input_hw")
+    oh, ow = _output_hw((h, w), (kh, kw), _pair(stride, "stride"), _pair(padding, "padding", 0),
+                        _pair(dilation, "dilation"))
+    per_output = (c_in // groups) * kh * kw
+    return ConvCost(out_hw=(oh, ow),
+                    params=c_out * per_output + (c_out if bias else 0),
+                    macs=batch * c_out * oh * ow * per_output,
+                    input_bytes=batch * c_in * h * w * bytes_per_element,
+                    output_bytes=batch * c_out * oh * ow * bytes_per_element,
+                    im2col_bytes=batch * c_in * kh * kw * oh * ow * bytes_per_element)
+
+
+# The MobileNet v1 paper's Table 4 row set for one 14×14×512 → 512, 3×3 layer (Howard et al. 2017,
+# Tables 4–5 as quoted in the seed article): (mult-adds in millions, parameters in millions).
+MOBILENET_PUBLISHED = {
+    "regular 3×3 conv": (462, 2.36),
+    "depthwise separable": (52.3, 0.27),
+    "α = 0.75": (29.6, 0.15),
+    "α = 0.75, ρ = 0.714": (15.1, 0.15),
+}
+
+
+def depthwise_separable(c_in, c_out, kernel_size=3, padding=1):
+    """A depthwise k×k conv (groups = c_in) followed by a pointwise 1×1 conv, no bias (MobileNet §3.1)."""
+    return nn.Sequential(nn.Conv2d(c_in, c_in, kernel_size, padding=padding, groups=c_in, bias=False),
+                         nn.Conv2d(c_in, c_out, 1, bias=False))
+
+
+def mobilenet_table(channels=512, size=14, alpha=0.75, rho=0.714):
+    """Measure the four rows of the MobileNet table on real ``nn.Conv2d`` layers with course_lib.measure.
+
+    Returns ``{row name: (macs, params)}`` (exact integers). ρ scales the 14×14 input to
+    ``round(14·ρ) = 10``; α scales 512 channels to 384.
+    """
+    from course_lib import measure
+
+    thin, small = int(round(alpha * channels)), int(round(rho * size))
+    layers = {
+        "regular 3×3 conv": (nn.Conv2d(channels, channels, 3, padding=1, bias=False), (channels, size, size)),
+        "depthwise separable": (depthwise_separable(channels, channels), (channels, size, size)),
+        "α = 0.75": (depthwise_separable(thin, thin), (thin, size, size)),
+        "α = 0.75, ρ = 0.714": (depthwise_separable(thin, thin), (thin, small, small)),
+    }
+    return {name: (measure.count_macs(layer, shape), measure.count_params(layer))
+            for name, (layer, shape) in layers.items()}
+
+
+def round_sig(value, digits=3):
+    """Round to ``digits`` significant figures (how the papers print their tables)."""
+    if value == 0:
+        return 0.0
+    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+# ----------------------------------------------------------------------------------------------
+# the im2col explorer: a pure state function + a draw function (course_lib.widgets pattern)
+
+
+def _small_ints(shape, seed, low=-3, high=4):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(low, high, shape, generator=g).float()
+
+
+def im2col_explorer_state(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, groups=1,
+                          out_row=0, out_col=0, out_channel=0):
+    """Everything the im2col explorer shows, for a ``size``×``size`` input with ``channels`` channels
+    and a conv with ``channels`` output channels. Pure; raises ``ValueError`` naming the setting.
+
+    Returns a dict with the input ``x`` (C, H, W) of small integers, the padded size, the output size
+    and its formula, the window's (row, col) cells in padded coordinates, the column matrix ``cols``
+    (C·k·k, L), the column index ``l``, the weight matrix ``W`` (C_out, C·k·k), the chosen row, and
+    the output value computed both as ``W[row] · cols[:, l]`` and by ``F.conv2d``.
+    """
+    for name, v, lo in (("size", size, 1), ("channels", channels, 1), ("kernel", kernel, 1),
+                        ("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1),
+                        ("groups", groups, 1), ("out_row", out_row, 0), ("out_col", out_col, 0),
+                        ("out_channel", out_channel, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name}={v!r} must be an int >= {lo}")
+    if channels % groups:
+        raise ValueError(f"channels={channels} is not divisible by groups={groups}")
+    padded = size + 2 * padding
+    span = dilation * (kernel - 1) + 1
+    if span > padded:
+        raise ValueError(f"kernel={kernel} with dilation={dilation} spans {span} pixels but the padded input is "
+                         f"only size + 2·padding = {padded}: the output would have size < 1")
+    out = output_size(size, kernel, stride, padding, dilation)
+    if out_row >= out or out_col >= out:
+        raise ValueError(f"output position (out_row={out_row}, out_col={out_col}) is outside the "
+                         f"{out}×{out} output: rows and columns go from 0 to {out - 1}")
+    if out_channel >= channels:
+        raise ValueError(f"out_channel={out_channel} must be < {channels} (this conv has channels={channels} outputs)")
+    x = _small_ints((channels, size, size), seed=1)
+    weight = _small_ints((channels, channels // groups, kernel, kernel), seed=2, low=-1, high=2)
+    cols = im2col(x, kernel, stride, padding, dilation)
+    W = weight_matrix(weight, groups)
+    l = out_row * out + out_col
+    via_matmul = float(W[out_channel] @ cols[:, l])
+    via_torch = float(torch.nn.functional.conv2d(x[None], weight, None, stride, padding, dilation,
+                                                 groups)[0, out_channel, out_row, out_col])
+    cells = [(out_row * stride + i * dilation, out_col * stride + j * dilation)
+             for i in range(kernel) for j in range(kernel)]
+    group = out_channel // (channels // groups)
+    formula = (f"H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊({size} + 2·{padding} − {dilation}·({kernel}−1) − 1)"
+               f"/{stride}⌋ + 1 = {out}")
+    return dict(size=size, channels=channels, kernel=kernel, stride=stride, padding=padding,
+                dilation=dilation, groups=groups, padded=padded, out=out, formula=formula,
+                out_row=out_row, out_col=out_col, out_channel=out_channel, cells=cells, x=x,
+                cols=cols, column=l, W=W, group=group,
+                group_channels=list(range(group * channels // groups, (group + 1) * channels // groups)),
+                value_matmul=via_matmul, value_torch=via_torch)
+
+
+def draw_im2col_explorer(state, fig):
+    """Input channels with the window highlighted | the column matrix | the weight matrix."""
+    from matplotlib.patches import Rectangle
+
+    c, p, n, k = state["channels"], state["padding"], state["size"], state["kernel"]
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.3], hspace=0.35, wspace=0.3)
+    top = grid[0, :].subgridspec(1, c, wspace=0.15)
+    for ch in range(c):
+        ax = fig.add_subplot(top[0, ch])
+        padded = np.pad(state["x"][ch].numpy(), p, constant_values=np.nan)
+        ax.imshow(np.nan_to_num(padded, nan=0.0), cmap="Greys", vmin=-6, vmax=6, alpha=0.35)
+        active = ch in state["group_channels"]
+        for (r, q) in state["cells"]:
+            ax.add_patch(Rectangle((q - 0.5, r - 0.5), 1, 1, color="#ff7f0e" if active else "#cccccc", alpha=0.7))
+        if p:
+            ax.add_patch(Rectangle((p - 0.5, p - 0.5), n, n, fill=False, ec="k", lw=1))
+        if state["padded"] <= 12:
+            for r in range(state["padded"]):
+                for q in range(state["padded"]):
+                    v = padded[r, q]
+                    ax.text(q, r, "0" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=6,
+                            color="0.6" if np.isnan(v) else "k")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(f"input ch {ch}" + ("" if active else " (other group)"), fontsize=8)
+    ax = fig.add_subplot(grid[1, 0])
+    cols = state["cols"].numpy()
+    ax.imshow(cols, cmap="RdBu_r", vmin=-4, vmax=4, aspect="auto", interpolation="nearest")
+    ax.add_patch(Rectangle((state["column"] - 0.5, -0.5), 1, cols.shape[0], fill=False, ec="#ff7f0e", lw=2))
+    ax.set_title(f"im2col: {cols.shape[0]}×{cols.shape[1]} (column {state['column']} outlined)", fontsize=9)
+    ax.set_xlabel("output position l"), ax.set_ylabel("C·k·k")
+    ax = fig.add_subplot(grid[1, 1])
+    plot_weight_matrix(state["W"], ax=ax, groups=state["groups"], kernel_area=k * k,
+                       title=f"W: {state['W'].shape[0]}×{state['W'].shape[1]} (row {state['out_channel']} outlined)")
+    ax.add_patch(Rectangle((-0.5, state["out_channel"] - 0.5), state["W"].shape[1], 1, fill=False, ec="#ff7f0e", lw=2))
+    ax.set_xlabel("C·k·k"), ax.set_ylabel("out channel")
+    ax.title.set_fontsize(9)
+
+
+def im2col_readout(state):
+    """One line of HTML under the controls: the formula and the dot product."""
+    return (f"{state['formula']} &nbsp;|&nbsp; column l = out_row·W_out + out_col = {state['column']} of "
+            f"{state['out'] ** 2} &nbsp;|&nbsp; W[{state['out_channel']}] · column = {state['value_matmul']:g} "
+            f"(F.conv2d: {state['value_torch']:g})")
+
+
+def im2col_explorer(**settings):
+    """The interactive im2col explorer (a ``course_lib.widgets.Explorer``); ``settings`` override defaults."""
+    from course_lib import widgets as w
+
+    controls = {
+        "size": w.int_slider("input size", 6, 1, 10),
+        "channels": w.int_slider("channels", 2, 1, 4),
+        "kernel": w.int_slider("kernel", 3, 1, 7),
+        "stride": w.int_slider("stride", 1, 1, 4),
+        "padding": w.int_slider("padding", 0, 0, 3),
+        "dilation": w.int_slider("dilation", 1, 1, 3),
+        "groups": w.int_slider("groups", 1, 1, 4),
+        "out_row": w.int_slider("out row", 0, 0, 15),
+        "out_col": w.int_slider("out col", 0, 0, 15),
+        "out_channel": w.int_slider("out channel", 0, 0, 3),
+    }
+    explorer = w.Explorer(im2col_explorer_state, draw_im2col_explorer, controls, title="im2col explorer",
+                          readout_fn=im2col_readout, figsize=(9, 6))
+    if settings:
+        explorer.set(**settings)
+    return explorer
+
+
+# ----------------------------------------------------------------------------------------------
+# exercise checkers (each is tested to reject the stub and a plausible wrong answer)
+
+from course_lib.checks import ExerciseError, checker, expect_close, expect_equal, expect_true  # noqa: E402
+
+_SIZE_CASES = [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1), (28, 5, 1, 0, 1), (10, 3, 3, 1, 1),
+               (14, 3, 1, 2, 2), (9, 3, 2, 0, 3), (224, 7, 2, 3, 1), (5, 1, 1, 0, 1), (8, 2, 2, 0, 1)]
+
+
+@checker("output size formula")
+def check_output_size(fn):
+    """``fn(n, kernel_size, stride, padding, dilation)`` must give a conv's output length."""
+    for n, k, s, p, d in _SIZE_CASES:
+        expect_equal(fn(n, k, s, p, d), output_size(n, k, s, p, d),
+                     f"output size for n={n}, kernel_size={k}, stride={s}, padding={p}, dilation={d}")
+
+
+@checker("im2col with stride 2")
+def check_im2col_stride2(fn):
+    """``fn(x, k)`` for x of shape (C, H, W) must return the (C·k·k, L) columns of stride 2, no padding."""
+    g = torch.Generator().manual_seed(0)
+    for shape, k in (((1, 5, 5), 3), ((2, 7, 6), 3), ((3, 6, 9), 2), ((4, 8, 8), 3)):
+        x = torch.randn(shape, generator=g)
+        expected = torch.nn.functional.unfold(x[None], k, stride=2)[0]
+        got = fn(x.clone(), k)
+        expect_true(isinstance(got, torch.Tensor), f"im2col_stride2 must return a tensor, got {type(got).__name__}")
+        expect_equal(tuple(got.shape), tuple(expected.shape), f"shape of im2col_stride2(x of shape {shape}, k={k})")
+        expect_close(got, expected, f"columns of im2col_stride2(x of shape {shape}, k={k}) (order: channel, "
+                     "kernel row, kernel column down a column; output positions row-major across columns)")
+
+
+@checker("MACs of a grouped conv")
+def check_grouped_conv_macs(fn):
+    """``fn(c_in, c_out, k, h_out, w_out, groups)`` must give the layer's multiply-accumulates."""
+    from course_lib import measure
+
+    for c_in, c_out, k, h, w, g in ((8, 16, 3, 10, 10, 1), (8, 16, 3, 10, 12, 2), (12, 24, 3, 7, 7, 4),
+                                    (32, 32, 3, 14, 14, 32), (16, 8, 1, 5, 6, 4), (6, 9, 5, 4, 4, 3)):
+        conv = nn.Conv2d(c_in, c_out, k, groups=g, bias=False)
+        expected = measure.count_macs(conv, (c_in, h + k - 1, w + k - 1))
+        expect_equal(fn(c_in, c_out, k, h, w, g), expected,
+                     f"MACs of a {k}×{k} conv {c_in}→{c_out} channels, groups={g}, output {h}×{w}")
