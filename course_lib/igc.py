@@ -1,0 +1,908 @@
+"""Interleaved group convolutions (IGCV1, IGCV2, IGCV3) and channel connectivity (chapter 06).
+
+A group convolution with ``g`` groups has a block-diagonal kernel matrix: an output channel of one
+group never sees the inputs of another. Interleaved group convolutions multiply *two or more* such
+structured sparse matrices, with permutations between them, so that the product is dense again:
+
+- **IGCV1** (Zhang, Qi, Xiao, Wang, ICCV 2017): ``C = L·M`` channels; a primary k×k group conv with
+  L partitions of M channels, a permutation that interleaves the partitions, a secondary 1×1 group
+  conv with M partitions of L channels, and the permutation back. Complementary condition: every
+  output channel has exactly one path to every input channel. Parameters ``T = L·M²·k² + M·L²``.
+- **IGCV2** (Xie, Wang, Zhang, Lai, Hong, Qi, CVPR 2018): a longer chain ``P_L W_L … P_1 W_1`` of
+  group convs with branch sizes ``K_1 … K_L`` (product = C for the complementary condition); equal
+  branch sizes (the balance condition) minimise the parameters, at a chain length of about ``ln C``.
+- **IGCV3** (Sun, Li, Liu, Wang, BMVC 2018): 1×1 group conv expansion → permutation → 3×3 depthwise →
+  1×1 group conv, with a residual; low-rank + structured sparse; *loose* complementary condition (at
+  least one path between every input and output channel).
+
+The module has four parts: the blocks and their dense ``composed_kernel``; the parameter arithmetic;
+``connectivity`` (path counts of a chain of channel operations) with ``classify``; and the
+channel-connectivity explorer, reusable by later chapters (ResNeXt, ShuffleNet, MobileNet).
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checks import checker, expect_equal, expect_true
+
+VERDICTS = ("strict", "loose", "disconnected")
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _odd_kernel(kernel_size):
+    _positive_int("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size={kernel_size} must be odd, so that padding kernel_size // 2 "
+                         "keeps the spatial size")
+    return kernel_size
+
+
+# --------------------------------------------------------------------------- permutations
+
+def interleave(L, M):
+    """The IGCV1 permutation of ``C = L·M`` channels, as an index tensor ``perm`` (``y = x[:, perm]``).
+
+    Before it, channels sit in L primary partitions of M consecutive channels
+    (channel ``l·M + m`` is the m-th channel of partition l). After it, position ``m·L + l`` holds
+    that channel, so the M secondary partitions of L consecutive channels each take exactly one
+    channel from every primary partition. It is ShuffleNet's channel shuffle with L groups:
+    reshape to (L, M), transpose, flatten. Its inverse is ``interleave(M, L)``.
+    """
+    _positive_int("L", L)
+    _positive_int("M", M)
+    return torch.arange(L * M).view(L, M).t().reshape(-1)
+
+
+class ChannelPermutation(nn.Module):
+    """Reorder channels: ``forward(x) = x[:, perm]`` (a permutation matrix, no parameters)."""
+
+    def __init__(self, perm):
+        super().__init__()
+        perm = torch.as_tensor(perm, dtype=torch.long)
+        if perm.dim() != 1 or not torch.equal(perm.sort().values, torch.arange(len(perm))):
+            raise ValueError(f"perm must be a permutation of 0..{len(perm) - 1}, got {perm.tolist()}")
+        self.register_buffer("perm", perm)
+
+    def forward(self, x):
+        if x.shape[1] != len(self.perm):
+            raise ValueError(f"input has {x.shape[1]} channels, this permutation reorders {len(self.perm)}")
+        return x[:, self.perm]
+
+    def extra_repr(self):
+        return f"channels={len(self.perm)}"
+
+
+def permutation_matrix(perm):
+    """The 0/1 matrix ``P`` with ``(P @ x)[a] = x[perm[a]]``."""
+    perm = torch.as_tensor(perm, dtype=torch.long)
+    P = torch.zeros(len(perm), len(perm))
+    P[torch.arange(len(perm)), perm] = 1.0
+    return P
+
+
+# --------------------------------------------------------------------------- group conv as a dense kernel
+
+def dense_kernel(conv):
+    """The dense ``C_out × C_in × k × k`` kernel of an ``nn.Conv2d`` with any ``groups``.
+
+    Group g's weights fill the diagonal block (outputs of group g) × (inputs of group g); every
+    other entry is zero. ``F.conv2d(x, dense_kernel(conv))`` equals ``conv(x)`` (without bias).
+    """
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+    w, g = conv.weight, conv.groups
+    c_out, c_in = conv.out_channels, conv.in_channels
+    out_pg, in_pg = c_out // g, c_in // g
+    dense = w.new_zeros(c_out, c_in, *w.shape[2:])
+    for j in range(g):
+        dense[j * out_pg:(j + 1) * out_pg, j * in_pg:(j + 1) * in_pg] = w[j * out_pg:(j + 1) * out_pg]
+    return dense
+
+
+# --------------------------------------------------------------------------- the blocks
+
+def _post(channels, norm, act, act_layer=nn.ReLU):
+    layers = []
+    if norm:
+        layers.append(nn.BatchNorm2d(channels))
+    if act:
+        layers.append(act_layer(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class IGCV1(nn.Module):
+    """Interleaved group convolution block (Zhang et al., ICCV 2017).
+
+    ``x → primary k×k group conv (L partitions of M channels) → interleave(L, M)
+    → secondary 1×1 group conv (M partitions of L channels) → interleave(M, L) → [BN] → [ReLU]``.
+
+    As in the official code, there is no BN/ReLU between the two group convs: the block's linear
+    part is one convolution whose dense kernel is :func:`composed_kernel`. ``channels`` must be
+    ``L·M``. ``in_channels`` (default ``channels``) lets the first block of a stage widen the
+    network (the primary conv then maps ``in_channels/L → M`` channels per partition).
+    """
+
+    def __init__(self, channels, L, M, kernel_size=3, stride=1, norm=True, act=True, in_channels=None):
+        super().__init__()
+        _positive_int("channels", channels)
+        _positive_int("L", L)
+        _positive_int("M", M)
+        _odd_kernel(kernel_size)
+        _positive_int("stride", stride)
+        if channels % L:
+            raise ValueError(f"channels={channels} is not divisible by L={L} primary partitions")
+        if channels != L * M:
+            raise ValueError(f"channels={channels} must equal L·M = {L}·{M} = {L * M} "
+                             "(L primary partitions of M channels each)")
+        in_channels = channels if in_channels is None else _positive_int("in_channels", in_channels)
+        if in_channels % L:
+            raise ValueError(f"in_channels={in_channels} is not divisible by L={L} primary partitions")
+        self.L, self.M, self.kernel_size, self.stride = L, M, kernel_size, stride
+        self.primary = nn.Conv2d(in_channels, channels, kernel_size, stride, kernel_size // 2, groups=L, bias=False)
+        self.permute = ChannelPermutation(interleave(L, M))
+        self.secondary = nn.Conv2d(channels, channels, 1, groups=M, bias=False)
+        self.permute_back = ChannelPermutation(interleave(M, L))
+        self.post = _post(channels, norm, act)
+
+    @property
+    def linear(self):
+        """The linear part, in order (what :func:`composed_kernel` and :func:`connectivity` read)."""
+        return [self.primary, self.permute, self.secondary, self.permute_back]
+
+    def forward(self, x):
+        for layer in self.linear:
+            x = layer(x)
+        return self.post(x)
+
+
+class IGCV2(nn.Module):
+    """Interleaved structured sparse convolution block (Xie et al., CVPR 2018).
+
+    A chain of group convs with branch sizes ``K_1, …, K_n`` (channels per group; ``K = 1`` is a
+    depthwise conv, ``K = C`` a dense one): the first is k×k with the stride, the others 1×1. Before
+    group conv l+1 the channels are interleaved with ``interleave(K_{l+1}, C / K_{l+1})`` (write a
+    channel index in mixed radix with digits ``d_1 … d_n``; each permutation moves the next digit to
+    the fastest-varying place, so group conv l mixes exactly digit l), and a last permutation
+    restores the order. With ``K_1·…·K_n = C`` each output channel has exactly one path to each
+    input channel. ``IGCV2(L·M, (M, L))`` is ``IGCV1(L·M, L, M)``.
+    """
+
+    def __init__(self, channels, branch_sizes, kernel_size=3, stride=1, norm=True, act=True):
+        super().__init__()
+        _positive_int("channels", channels)
+        _odd_kernel(kernel_size)
+        _positive_int("stride", stride)
+        branch_sizes = tuple(branch_sizes)
+        if not branch_sizes:
+            raise ValueError("branch_sizes must name at least one group conv")
+        for i, K in enumerate(branch_sizes):
+            _positive_int(f"branch_sizes[{i}]", K)
+            if channels % K:
+                raise ValueError(f"channels={channels} is not divisible by branch size "
+                                 f"branch_sizes[{i}]={K}")
+        self.branch_sizes, self.kernel_size, self.stride = branch_sizes, kernel_size, stride
+        layers = []
+        for i, K in enumerate(branch_sizes):
+            if i > 0:
+                layers.append(ChannelPermutation(interleave(K, channels // K)))
+            k, s = (kernel_size, stride) if i == 0 else (1, 1)
+            layers.append(nn.Conv2d(channels, channels, k, s, k // 2, groups=channels // K, bias=False))
+        layers.append(ChannelPermutation(interleave(branch_sizes[0], channels // branch_sizes[0])))
+        self.layers = nn.ModuleList(layers)
+        self.post = _post(channels, norm, act)
+
+    @property
+    def linear(self):
+        return list(self.layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.post(x)
+
+
+class IGCV3(nn.Module):
+    """IGCV3 block (Sun et al., BMVC 2018; official code homles11/IGCV3).
+
+    ``x → 1×1 group conv (groups, C → t·C) [BN] → interleave(groups, t·C/groups)
+    → k×k depthwise (stride) [BN, ReLU6] → 1×1 group conv (groups, t·C → C_out) [BN] (+ x)``.
+
+    The expansion/projection pair is low-rank (a t·C-wide feature passes through C channels
+    between blocks) and each of them is structured sparse (group convs). The residual is added
+    when ``stride == 1`` and ``out_channels == channels``.
+    """
+
+    def __init__(self, channels, expansion=6, groups=2, kernel_size=3, stride=1, out_channels=None,
+                 norm=True, act=True):
+        super().__init__()
+        _positive_int("channels", channels)
+        _positive_int("expansion", expansion)
+        _positive_int("groups", groups)
+        _odd_kernel(kernel_size)
+        _positive_int("stride", stride)
+        out_channels = channels if out_channels is None else _positive_int("out_channels", out_channels)
+        hidden = channels * expansion
+        for name, c in (("channels", channels), ("out_channels", out_channels)):
+            if c % groups:
+                raise ValueError(f"{name}={c} is not divisible by groups={groups}")
+        self.expansion, self.groups, self.kernel_size, self.stride = expansion, groups, kernel_size, stride
+        self.residual = stride == 1 and out_channels == channels
+        self.expand = nn.Conv2d(channels, hidden, 1, groups=groups, bias=False)
+        self.bn1 = nn.BatchNorm2d(hidden) if norm else nn.Identity()
+        self.permute = ChannelPermutation(interleave(groups, hidden // groups))
+        self.depthwise = nn.Conv2d(hidden, hidden, kernel_size, stride, kernel_size // 2, groups=hidden, bias=False)
+        self.bn2 = nn.BatchNorm2d(hidden) if norm else nn.Identity()
+        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+        self.project = nn.Conv2d(hidden, out_channels, 1, groups=groups, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
+
+    @property
+    def linear(self):
+        return [self.expand, self.permute, self.depthwise, self.project]
+
+    def forward(self, x):
+        out = self.bn1(self.expand(x))
+        out = self.act(self.bn2(self.depthwise(self.permute(out))))
+        out = self.bn3(self.project(out))
+        return out + x if self.residual else out
+
+
+def composed_kernel(block):
+    """The dense ``C_out × C_in × k × k`` kernel of a block's linear part (BN and activations left out).
+
+    For a block built with ``norm=False, act=False``::
+
+        block(x) == F.conv2d(x, composed_kernel(block), stride=block.stride, padding=kernel_size // 2)
+
+    It walks ``block.linear`` (convs and permutations): a permutation reorders the rows, a 1×1
+    conv multiplies by its (block-diagonal) matrix, the one spatial conv brings the k×k taps. An
+    IGCV3 residual adds the identity at the kernel's centre.
+    """
+    layers = getattr(block, "linear", None)
+    if layers is None:
+        raise TypeError(f"block must be an IGCV1, IGCV2 or IGCV3 (something with .linear), got {type(block).__name__}")
+    kernel, spatial_seen = None, False
+    for layer in layers:
+        if isinstance(layer, ChannelPermutation):
+            kernel = kernel[layer.perm]
+            continue
+        W = dense_kernel(layer)
+        if W.shape[-1] == 1 and W.shape[-2] == 1:
+            kernel = W if kernel is None else torch.einsum("oj,jikl->oikl", W[:, :, 0, 0], kernel)
+        else:
+            if spatial_seen:
+                raise ValueError("composed_kernel handles one spatial conv per block")
+            spatial_seen = True
+            kernel = W if kernel is None else torch.einsum("ojkl,ji->oikl", W, kernel[:, :, 0, 0])
+    if kernel.shape[-1] == 1 and getattr(block, "kernel_size", 1) > 1:
+        raise ValueError("block has no spatial conv in its linear part")
+    if getattr(block, "residual", False):
+        kernel = kernel.clone()
+        c, mid = kernel.shape[0], kernel.shape[-1] // 2
+        kernel[torch.arange(c), torch.arange(c), mid, mid] += 1.0
+    return kernel
+
+
+def extreme_case(block):
+    """The two extreme IGCV1 blocks as the plain layers they are (weights copied, no BN/ReLU).
+
+    - ``M = 1``: the primary conv has C partitions of one channel — a **depthwise** k×k conv; both
+      permutations are the identity; the secondary conv is one **dense 1×1** conv: Xception /
+      depthwise separable. Returns ``("depthwise separable", nn.Sequential(depthwise, pointwise))``.
+    - ``L = 1``: the primary conv is a **regular** k×k conv; the secondary conv has C partitions of
+      one channel — a **per-channel scaling**. Returns
+      ``("regular conv + per-channel scaling", nn.Sequential(conv, depthwise 1×1 scaling))``.
+    """
+    if not isinstance(block, IGCV1):
+        raise TypeError(f"block must be an IGCV1, got {type(block).__name__}")
+    C, k, s = block.primary.out_channels, block.kernel_size, block.stride
+    c_in = block.primary.in_channels
+    if block.M == 1:
+        dw = nn.Conv2d(c_in, C, k, s, k // 2, groups=C, bias=False)
+        pw = nn.Conv2d(C, C, 1, bias=False)
+        with torch.no_grad():
+            dw.weight.copy_(block.primary.weight)
+            pw.weight.copy_(block.secondary.weight)
+        return "depthwise separable", nn.Sequential(dw, pw)
+    if block.L == 1:
+        conv = nn.Conv2d(c_in, C, k, s, k // 2, bias=False)
+        scale = nn.Conv2d(C, C, 1, groups=C, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(block.primary.weight)
+            scale.weight.copy_(block.secondary.weight)
+        return "regular conv + per-channel scaling", nn.Sequential(conv, scale)
+    raise ValueError(f"extreme_case needs M = 1 or L = 1, this block has L={block.L}, M={block.M}")
+
+
+# --------------------------------------------------------------------------- parameter arithmetic
+
+def igcv1_params(L, M, kernel_size=3):
+    """Parameters of an IGCV1 block's two group convs: ``T = L·M²·k² + M·L²`` (C = L·M)."""
+    _positive_int("L", L)
+    _positive_int("M", M)
+    _positive_int("kernel_size", kernel_size)
+    return L * M * M * kernel_size ** 2 + M * L * L
+
+
+def regular_params(channels, kernel_size=3):
+    """Parameters of a regular ``channels → channels`` k×k conv: ``C²·k²``."""
+    _positive_int("channels", channels)
+    _positive_int("kernel_size", kernel_size)
+    return channels * channels * kernel_size ** 2
+
+
+def equal_param_width(L, M, kernel_size=3):
+    """Width of a regular k×k conv with as many parameters as IGCV1(L, M): ``sqrt(T) / k``."""
+    return math.sqrt(igcv1_params(L, M, kernel_size)) / kernel_size
+
+
+def igc_is_wider(L, M, kernel_size=3):
+    """Is IGCV1(L, M) wider than a regular conv with the same parameters? Exact integer arithmetic.
+
+    A regular conv of width C has C²k² parameters, so IGC's width ``L·M`` is larger than the
+    equal-parameter width ``sqrt(T)/k`` iff ``(L·M)²·k² > T``.
+    """
+    return (L * M) ** 2 * kernel_size ** 2 > igcv1_params(L, M, kernel_size)
+
+
+def wider_condition(L, M, kernel_size=3):
+    """The paper's form of :func:`igc_is_wider`: ``M·k² > L / (L − 1)`` (never for L = 1).
+
+    Derivation: ``L²M²k² > L·M²·k² + M·L²`` ⇔ ``L·M²·k²·(L − 1) > M·L²`` ⇔ ``M·k²·(L − 1) > L``.
+    """
+    _positive_int("L", L)
+    _positive_int("M", M)
+    return M * kernel_size ** 2 * (L - 1) > L
+
+
+def width_report(L, M, kernel_size=3):
+    """"a× the parameters at b× the width": IGCV1(L, M) against a regular conv.
+
+    Returns a dict with ``params`` (T), ``params_ratio`` (T over a regular conv of the same width),
+    ``equal_param_width`` and ``width_ratio`` (L·M over the equal-parameter regular width).
+    """
+    C, T = L * M, igcv1_params(L, M, kernel_size)
+    width = equal_param_width(L, M, kernel_size)
+    return {"L": L, "M": M, "channels": C, "params": T,
+            "params_ratio": T / regular_params(C, kernel_size),
+            "equal_param_width": width, "width_ratio": C / width, "wider": igc_is_wider(L, M, kernel_size)}
+
+
+# --------------------------------------------------------------------------- IGCV2 chains
+
+def igcv2_params(channels, branch_sizes, kernel_size=3):
+    """Parameters of an IGCV2 chain: ``C·K_1·k² + C·(K_2 + … + K_n)`` (first conv spatial)."""
+    _positive_int("channels", channels)
+    sizes = tuple(branch_sizes)
+    if not sizes:
+        raise ValueError("branch_sizes must name at least one group conv")
+    return channels * sizes[0] * kernel_size ** 2 + channels * sum(sizes[1:])
+
+
+def chain_pointwise_params(channels, branch_sizes):
+    """Parameters of a chain of 1×1 group convs with branch sizes K: ``C·ΣK`` (the IGCV2 objective)."""
+    return channels * sum(branch_sizes)
+
+
+@lru_cache(maxsize=None)
+def _factorizations(n, smallest):
+    if n == 1:
+        return ((),)
+    found = []
+    for f in range(smallest, n + 1):
+        if n % f == 0:
+            found += [(f,) + rest for rest in _factorizations(n // f, f)]
+    return tuple(found)
+
+
+def valid_chains(channels, min_branch=2):
+    """Every chain of branch sizes ``K_l ≥ min_branch`` with ``ΠK_l = C``, as sorted tuples.
+
+    These are the chains of group convs that can meet the strict complementary condition (the
+    order of the convs does not change the parameter count of 1×1 convs, so each multiset once).
+    """
+    _positive_int("channels", channels, 2)
+    _positive_int("min_branch", min_branch, 2)
+    return list(_factorizations(channels, min_branch))
+
+
+def best_chains(channels):
+    """The valid chains with the fewest 1×1 parameters ``C·ΣK`` (brute force over :func:`valid_chains`)."""
+    chains = valid_chains(channels)
+    best = min(sum(c) for c in chains)
+    return [c for c in chains if sum(c) == best]
+
+
+def balanced_chain(channels, length):
+    """The most balanced chain of ``length`` branch sizes ≥ 2 with product ``channels`` (min ΣK).
+
+    Raises ValueError if ``channels`` cannot be split into ``length`` such factors.
+    """
+    _positive_int("channels", channels, 2)
+    _positive_int("length", length)
+    chains = [c for c in valid_chains(channels) if len(c) == length]
+    if not chains:
+        raise ValueError(f"C={channels} cannot be written as a product of L={length} branch sizes ≥ 2 "
+                         f"(the complementary condition needs K_1·…·K_L = C)")
+    return min(chains, key=lambda c: (sum(c), max(c)))
+
+
+def optimal_length(channels):
+    """The real-valued chain length minimising ``L·C^(1/L)`` (equal branches K = C^(1/L)): ``ln C``."""
+    _positive_int("channels", channels, 2)
+    return math.log(channels)
+
+
+# --------------------------------------------------------------------------- channel connectivity
+
+@dataclass(frozen=True)
+class ChannelOp:
+    """One channel operation of a chain: a (group) conv or a permutation.
+
+    ``kind`` is "conv" or "perm"; a conv has ``groups`` and ``kernel_size``; a perm has ``perm``
+    (a tuple). Depthwise = groups == c_in; dense = groups == 1.
+    """
+
+    kind: str
+    c_in: int
+    c_out: int
+    groups: int = 1
+    kernel_size: int = 1
+    perm: tuple = None
+    label: str = ""
+
+    @property
+    def params(self):
+        if self.kind == "perm":
+            return 0
+        return self.c_out * (self.c_in // self.groups) * self.kernel_size ** 2
+
+    def describe(self):
+        if self.label:
+            return self.label
+        if self.kind == "perm":
+            return "permutation"
+        k = f"{self.kernel_size}×{self.kernel_size}"
+        if self.groups == 1:
+            return f"{k} conv"
+        if self.groups == self.c_in:
+            return f"{k} depthwise"
+        return f"{k} group conv, {self.groups} groups"
+
+
+def group_conv(c_in, groups, c_out=None, kernel_size=1, label=""):
+    """A group conv ``c_in → c_out`` with ``groups`` groups (outputs of group g see only its inputs)."""
+    c_out = c_in if c_out is None else c_out
+    _positive_int("c_in", c_in)
+    _positive_int("c_out", c_out)
+    _positive_int("groups", groups)
+    _positive_int("kernel_size", kernel_size)
+    if c_in % groups:
+        raise ValueError(f"c_in={c_in} is not divisible by groups={groups}")
+    if c_out % groups:
+        raise ValueError(f"c_out={c_out} is not divisible by groups={groups}")
+    return ChannelOp("conv", c_in, c_out, groups, kernel_size, label=label)
+
+
+def dense(c_in, c_out=None, kernel_size=1, label=""):
+    """A regular (dense) conv: every output sees every input."""
+    return group_conv(c_in, 1, c_out, kernel_size, label)
+
+
+def depthwise(channels, kernel_size=3, multiplier=1, label=""):
+    """A depthwise (channel-wise) conv: output channel o sees only input channel o // multiplier."""
+    return group_conv(channels, channels, channels * multiplier, kernel_size, label)
+
+
+def permutation(perm, label=""):
+    """A channel permutation: output position a takes input channel ``perm[a]``."""
+    perm = tuple(int(p) for p in torch.as_tensor(perm).tolist())
+    if sorted(perm) != list(range(len(perm))):
+        raise ValueError(f"perm must be a permutation of 0..{len(perm) - 1}, got {list(perm)}")
+    return ChannelOp("perm", len(perm), len(perm), perm=perm, label=label)
+
+
+def shuffle(channels, groups, label=""):
+    """ShuffleNet's channel shuffle with ``groups`` groups: ``interleave(groups, channels // groups)``."""
+    _positive_int("channels", channels)
+    _positive_int("groups", groups)
+    if channels % groups:
+        raise ValueError(f"channels={channels} is not divisible by groups={groups}")
+    return permutation(interleave(groups, channels // groups), label or f"shuffle ({groups} groups)")
+
+
+def as_ops(layers):
+    """A list of ``ChannelOp`` from ChannelOps, ``nn.Conv2d``, ``ChannelPermutation`` or a block.
+
+    BatchNorm and activations act on each channel alone, so they do not change connectivity and
+    are skipped; any other module is an error.
+    """
+    if hasattr(layers, "linear"):
+        layers = layers.linear
+    if isinstance(layers, nn.Sequential):
+        layers = list(layers)
+    ops = []
+    for layer in layers:
+        if isinstance(layer, ChannelOp):
+            ops.append(layer)
+        elif isinstance(layer, nn.Conv2d):
+            ops.append(group_conv(layer.in_channels, layer.groups, layer.out_channels, layer.kernel_size[0]))
+        elif isinstance(layer, ChannelPermutation):
+            ops.append(permutation(layer.perm))
+        elif isinstance(layer, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Identity)):
+            continue
+        else:
+            raise TypeError(f"cannot read the channel connectivity of {type(layer).__name__}; use convs, "
+                            "ChannelPermutation, BatchNorm/activations or ChannelOp")
+    return ops
+
+
+def adjacency(op):
+    """The 0/1 ``c_out × c_in`` matrix of one operation: entry (o, i) = 1 iff output o reads input i."""
+    if op.kind == "perm":
+        A = torch.zeros(op.c_out, op.c_in, dtype=torch.long)
+        A[torch.arange(op.c_out), torch.tensor(op.perm)] = 1
+        return A
+    out_group = torch.arange(op.c_out) // (op.c_out // op.groups)
+    in_group = torch.arange(op.c_in) // (op.c_in // op.groups)
+    return (out_group[:, None] == in_group[None, :]).long()
+
+
+def connectivity(layers):
+    """Input→output path counts of a chain: entry (o, i) = number of paths from input i to output o.
+
+    ``layers``: ChannelOps (:func:`group_conv`, :func:`dense`, :func:`depthwise`,
+    :func:`permutation`, :func:`shuffle`), modules, or a block with ``.linear``. The result is
+    the product ``A_n ⋯ A_1`` of the layers' 0/1 adjacency matrices (an int64 tensor).
+    """
+    ops = as_ops(layers)
+    if not ops:
+        raise ValueError("layers is empty: a chain needs at least one operation")
+    counts = adjacency(ops[0])
+    for i, op in enumerate(ops[1:], start=1):
+        if op.c_in != counts.shape[0]:
+            raise ValueError(f"layer {i} ({op.describe()}) expects c_in={op.c_in} channels but the chain "
+                             f"delivers {counts.shape[0]}")
+        counts = adjacency(op) @ counts
+    return counts
+
+
+def classify(layers_or_counts):
+    """"strict" (exactly one path everywhere), "loose" (at least one) or "disconnected" (some zero).
+
+    Accepts a path-count matrix or anything :func:`connectivity` accepts.
+    """
+    if isinstance(layers_or_counts, torch.Tensor) and layers_or_counts.dim() == 2:
+        counts = layers_or_counts
+    else:
+        counts = connectivity(layers_or_counts)
+    if (counts == 0).any():
+        return "disconnected"
+    if (counts == 1).all():
+        return "strict"
+    return "loose"
+
+
+CONDITIONS = {
+    "strict": "strict complementary condition: exactly one path between every input and output channel",
+    "loose": "loose complementary condition: at least one path (some pairs have several)",
+    "disconnected": "not complementary: some output channels never see some input channels",
+}
+
+
+def chain_params(layers):
+    """Parameters of a chain (sum over its convs)."""
+    return sum(op.params for op in as_ops(layers))
+
+
+# --------------------------------------------------------------------------- explorer presets
+
+def _igcv1_ops(C, L, M, k):
+    return [group_conv(C, L, kernel_size=k, label=f"primary {k}×{k}, L={L} groups of M={M}"),
+            permutation(interleave(L, M), "interleave"),
+            group_conv(C, M, label=f"secondary 1×1, M={M} groups of L={L}"),
+            permutation(interleave(M, L), "permute back")]
+
+
+def _preset_regular(C, L, M, k):
+    return [dense(C, kernel_size=k)], f"regular {k}×{k} conv, C={C}", C
+
+
+def _preset_group(C, L, M, k):
+    return [group_conv(C, L, kernel_size=k)], f"group conv, C={C}, {L} groups", C
+
+
+def _preset_xception(C, L, M, k):
+    return [depthwise(C, k), dense(C)], f"depthwise separable (Xception), C={C}", C
+
+
+def _preset_igcv1(C, L, M, k):
+    return _igcv1_ops(L * M, L, M, k), f"IGCV1(L={L}, M={M}), C = L·M = {L * M}", L * M
+
+
+def _preset_igcv2(C, L, M, k):
+    sizes = balanced_chain(C, L)
+    ops = []
+    for i, K in enumerate(sizes):
+        if i > 0:
+            ops.append(permutation(interleave(K, C // K), "interleave"))
+        ops.append(group_conv(C, C // K, kernel_size=k if i == 0 else 1))
+    ops.append(permutation(interleave(sizes[0], C // sizes[0]), "permute back"))
+    return ops, f"IGCV2 chain, C={C}, branch sizes K={list(sizes)}", C
+
+
+def _preset_igcv3(C, L, M, k):
+    hidden = C * M
+    return ([group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
+             shuffle(hidden, L, "interleave"), depthwise(hidden, k),
+             group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups")],
+            f"IGCV3 branch, C={C}, expansion t={M}, {L} groups (+ residual)", C)
+
+
+def _preset_shuffle(C, L, M, k):
+    return ([group_conv(C, L), shuffle(C, L), depthwise(C, k), group_conv(C, L)],
+            f"ShuffleNet unit, C={C}, {L} groups", C)
+
+
+def _preset_no_shuffle(C, L, M, k):
+    return ([group_conv(C, L), depthwise(C, k), group_conv(C, L)],
+            f"ShuffleNet unit without the shuffle, C={C}, {L} groups", C)
+
+
+PRESETS = {
+    "regular": _preset_regular,
+    "group": _preset_group,
+    "xception": _preset_xception,
+    "igcv1": _preset_igcv1,
+    "igcv2": _preset_igcv2,
+    "igcv3": _preset_igcv3,
+    "shuffle": _preset_shuffle,
+    "no shuffle": _preset_no_shuffle,
+}
+PRESET_HELP = {
+    "regular": "uses C",
+    "group": "uses C and L (= groups)",
+    "xception": "uses C",
+    "igcv1": "uses L and M (C = L·M)",
+    "igcv2": "uses C and L (= number of group convs)",
+    "igcv3": "uses C, L (= groups) and M (= expansion t)",
+    "shuffle": "uses C and L (= groups)",
+    "no shuffle": "uses C and L (= groups)",
+}
+MAX_DRAWN_CHANNELS = 256
+
+
+def explorer_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
+    """The pure state of the channel-connectivity explorer.
+
+    ``preset`` names a builder ``(C, L, M, k) -> (ops, title, width)`` in ``presets`` (default
+    :data:`PRESETS`; later chapters pass their own, e.g. ResNeXt). Returns a dict with the chain's
+    ops, the path-count matrix, the verdict, the parameters and the regular-conv comparison.
+    Invalid settings raise ValueError naming the setting and the rule.
+    """
+    presets = PRESETS if presets is None else presets
+    if preset not in presets:
+        raise ValueError(f"preset={preset!r} is unknown; choose one of {sorted(presets)}")
+    for name, value in (("C", C), ("L", L), ("M", M), ("kernel_size", kernel_size)):
+        _positive_int(name, value)
+    ops, title, width = presets[preset](C, L, M, kernel_size)
+    widest = max(max(op.c_in, op.c_out) for op in ops)
+    if widest > MAX_DRAWN_CHANNELS:
+        raise ValueError(f"{title}: {widest} channels are too many to draw (at most {MAX_DRAWN_CHANNELS}); "
+                         "lower C, L or M")
+    counts = connectivity(ops)
+    verdict = classify(counts)
+    params = chain_params(ops)
+    regular = regular_params(width, kernel_size)
+    equal_width = math.sqrt(params) / kernel_size
+    return {"preset": preset, "title": title, "ops": ops, "counts": counts, "verdict": verdict,
+            "condition": CONDITIONS[verdict], "params": params, "channels": width,
+            "regular_params": regular, "params_ratio": params / regular,
+            "equal_param_width": equal_width, "width_ratio": width / equal_width,
+            "kernel_size": kernel_size}
+
+
+def explorer_readout(state):
+    """One line: the verdict and the parameters against a regular conv."""
+    return (f"<b>{state['title']}</b>: {state['condition']}.<br>"
+            f"{state['params']:,} parameters = {state['params_ratio']:.2f}× a regular "
+            f"{state['kernel_size']}×{state['kernel_size']} conv of width {state['channels']}; "
+            f"a regular conv with these parameters is {state['equal_param_width']:.1f} channels wide "
+            f"(this block is {state['width_ratio']:.2f}× wider).")
+
+
+def draw_channel_graph(ops, ax, max_edges=20000):
+    """The layered channel graph: one column of channels per tensor, edges for every connection.
+
+    Conv edges are blue, permutation edges orange. Columns of different widths are drawn on the
+    same height, so an expansion (IGCV3) fans out.
+    """
+    from matplotlib.collections import LineCollection
+
+    widths = [ops[0].c_in] + [op.c_out for op in ops]
+
+    def y(channel, width):
+        return 1.0 - (channel + 0.5) / width
+
+    for col, op in enumerate(ops):
+        A = adjacency(op)
+        outs, ins = A.nonzero(as_tuple=True)
+        if len(outs) > max_edges:
+            keep = torch.linspace(0, len(outs) - 1, max_edges).long()
+            outs, ins = outs[keep], ins[keep]
+        segs = [((col, y(i, op.c_in)), (col + 1, y(o, op.c_out))) for o, i in zip(outs.tolist(), ins.tolist())]
+        is_perm = op.kind == "perm"
+        alpha = 0.9 if is_perm or len(segs) <= 200 else max(0.04, min(0.5, 60 / len(segs)))
+        ax.add_collection(LineCollection(segs, colors="tab:orange" if is_perm else "tab:blue",
+                                         linewidths=1.2 if is_perm else 0.6, alpha=alpha))
+        ax.text(col + 0.5, 1.03, op.describe(), ha="center", va="bottom", fontsize=7, rotation=0, wrap=True)
+    for col, w in enumerate(widths):
+        size = max(2, 30 / max(w, 1) ** 0.5)
+        ax.scatter([col] * w, [y(c, w) for c in range(w)], s=size, color="black", zorder=3)
+    ax.set_xlim(-0.2, len(ops) + 0.2)
+    ax.set_ylim(-0.03, 1.12)
+    ax.set_xticks(range(len(widths)))
+    ax.set_xticklabels(["input"] + [str(i + 1) for i in range(len(ops))], fontsize=7)
+    ax.set_yticks([])
+    ax.set_title("channel graph (blue: convs, orange: permutations)", fontsize=9)
+
+
+def draw_counts(counts, ax, verdict=None):
+    """The composed path-count matrix as a heatmap (white = 0 = no path)."""
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_under("white")
+    im = ax.imshow(counts.numpy(), cmap=cmap, vmin=0.5, vmax=max(1, int(counts.max())), interpolation="nearest")
+    ax.set_xlabel("input channel")
+    ax.set_ylabel("output channel")
+    title = "paths input → output"
+    if verdict:
+        title += f": {verdict}"
+    ax.set_title(title, fontsize=9)
+    return im
+
+
+def draw_connectivity(state, fig):
+    """Draw an explorer state: channel graph on the left, path-count heatmap on the right."""
+    gs = fig.add_gridspec(1, 2, width_ratios=[1.7, 1])
+    ax_graph, ax_heat = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
+    draw_channel_graph(state["ops"], ax_graph)
+    im = draw_counts(state["counts"], ax_heat, state["verdict"])
+    fig.colorbar(im, ax=ax_heat, fraction=0.046, pad=0.04, label="number of paths")
+    fig.suptitle(state["title"], fontsize=10)
+
+
+def connectivity_explorer(preset="igcv1", C=16, L=4, M=4, presets=None, figsize=(11, 4.2)):
+    """The channel-connectivity explorer (an ``Explorer``): preset, C, L, M controls.
+
+    ``presets``: extra or replacement builders ``name -> (C, L, M, k) -> (ops, title, width)``,
+    merged with :data:`PRESETS` (chapters 07 and 09 add ResNeXt, MobileNet ...).
+    """
+    from .widgets import Explorer, dropdown, int_slider
+
+    table = dict(PRESETS, **(presets or {}))
+
+    def state_fn(preset, C, L, M):
+        return explorer_state(preset, C, L, M, presets=table)
+
+    controls = {"preset": dropdown("preset", list(table), preset),
+                "C": int_slider("C", C, 2, 64),
+                "L": int_slider("L", L, 1, 32),
+                "M": int_slider("M", M, 1, 32)}
+    return Explorer(state_fn, draw_connectivity, controls, title="channel-connectivity explorer",
+                    readout_fn=explorer_readout, figsize=figsize)
+
+
+# --------------------------------------------------------------------------- plain networks (experiments)
+
+def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
+    blocks = []
+    for b in range(n_blocks):
+        s = stride if b == 0 else 1
+        if kind == "regular":
+            blocks += [nn.Conv2d(c_in, c_out, 3, s, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        else:
+            blocks.append(IGCV1(c_out, L, M, 3, s, in_channels=c_in))
+        c_in = c_out
+    return blocks
+
+
+def plain_net(kind="regular", width=16, depth=8, L=None, M=None, stages=3, stem_stride=1,
+              num_classes=10, in_channels=1):
+    """A plain (no shortcut) network like the IGCV1 paper's: stem conv, ``stages`` stages, GAP, fc.
+
+    ``depth = stages·B + 2`` (stem + B blocks per stage + classifier). Each later stage halves the
+    resolution and doubles the width. ``kind="regular"``: conv-BN-ReLU of width ``width``
+    (RegConv-W``width``); ``kind="igc"``: IGCV1 blocks with C = L·M (``width`` is ignored) and, as in
+    the official code, the width doubled by doubling M with L fixed.
+    """
+    if kind not in ("regular", "igc"):
+        raise ValueError(f"kind={kind!r} must be 'regular' or 'igc'")
+    _positive_int("stages", stages)
+    _positive_int("depth", depth, stages + 2)
+    if (depth - 2) % stages:
+        raise ValueError(f"depth={depth} must be stages·B + 2 = {stages}·B + 2")
+    per_stage = (depth - 2) // stages
+    if kind == "igc":
+        _positive_int("L", L)
+        _positive_int("M", M)
+        width = L * M
+    else:
+        _positive_int("width", width)
+    layers = [nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    c = width
+    for s in range(stages):
+        c_out = width * 2 ** s
+        layers += _stage_blocks(kind, c, c_out, per_stage, 1 if s == 0 else 2, L, None if M is None else M * 2 ** s)
+        c = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def regular_width_for(params, depth=8, stages=3, stem_stride=1, num_classes=10, in_channels=1):
+    """The RegConv width whose :func:`plain_net` has the parameter count closest to ``params``."""
+    def count(w):
+        net = plain_net("regular", w, depth, stages=stages, stem_stride=stem_stride,
+                        num_classes=num_classes, in_channels=in_channels)
+        return sum(p.numel() for p in net.parameters())
+
+    return min(range(2, 257), key=lambda w: abs(count(w) - params))
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+@checker("interleaving permutation")
+def check_interleave(fn):
+    """``fn(L, M)`` must return the IGCV1 permutation (same convention as :func:`interleave`)."""
+    for L, M in ((2, 3), (3, 2), (4, 8), (1, 5), (5, 1), (6, 4)):
+        got = fn(L, M)
+        got = torch.as_tensor(got).long().reshape(-1).tolist()
+        expect_equal(got, interleave(L, M).tolist(), f"your_interleave(L={L}, M={M})")
+
+
+@checker("IGCV1 parameters")
+def check_igc_params(fn):
+    """``fn(L, M, k)`` must return ``T = L·M²·k² + M·L²``, checked against real nn.Conv2d layers."""
+    for L, M, k in ((2, 3, 3), (4, 8, 3), (24, 2, 3), (3, 5, 5), (1, 7, 3), (7, 1, 1)):
+        block = IGCV1(L * M, L, M, k, norm=False, act=False)
+        expect_equal(fn(L, M, k), sum(p.numel() for p in block.parameters()), f"params(L={L}, M={M}, k={k})")
+
+
+def _exercise_chains():
+    return [
+        ([group_conv(12, 3, kernel_size=3), shuffle(12, 3), group_conv(12, 4)], "strict"),
+        ([group_conv(12, 3, kernel_size=3), group_conv(12, 4)], "disconnected"),
+        ([group_conv(8, 2), group_conv(8, 2)], "disconnected"),
+        ([group_conv(8, 2), shuffle(8, 2), group_conv(8, 2)], "loose"),
+        ([depthwise(6), dense(6)], "strict"),
+        ([dense(4, 8), depthwise(8)], "strict"),
+        ([dense(4), dense(4)], "loose"),
+        ([group_conv(16, 4, 32), shuffle(32, 4), depthwise(32), group_conv(32, 4, 16)], "loose"),
+        ([group_conv(6, 2), shuffle(6, 3), group_conv(6, 2)], "loose"),
+        ([group_conv(27, 9), shuffle(27, 3), group_conv(27, 9), shuffle(27, 3), group_conv(27, 9)], "strict"),
+        ([group_conv(27, 9), shuffle(27, 9), group_conv(27, 9), shuffle(27, 3), group_conv(27, 9)], "disconnected"),
+    ]
+
+
+@checker("is this chain complementary?")
+def check_chain_verdict(fn):
+    """``fn(ops)`` must return "strict", "loose" or "disconnected" for each chain of ChannelOps."""
+    for ops, verdict in _exercise_chains():
+        got = fn(ops)
+        expect_true(got in VERDICTS, f"answers must be one of {VERDICTS}, your code gave {got!r}")
+        expect_equal(got, verdict, f"verdict for [{', '.join(op.describe() for op in ops)}]")
