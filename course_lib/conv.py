@@ -314,8 +314,7 @@ def plot_weight_matrix(W_or_conv, ax=None, title=None, groups=None, kernel_area=
     if ax is None:
         _, ax = plt.subplots(figsize=(6, max(2.5, min(6.0, 6 * m.shape[0] / max(m.shape[1], 1)) + 1.0)))
     limit = float(np.abs(m).max()) or 1.0
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
     ax.imshow(np.ma.masked_equal(m, 0.0), cmap=cmap, vmin=-limit, vmax=limit,
               interpolation="nearest", aspect="auto")
     rows, cols = m.shape
