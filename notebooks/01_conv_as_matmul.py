@@ -1,0 +1,328 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Convolution as matrix multiplication
+#
+# *A convolution is a matrix–vector product; every efficiency idea in this course is a way to make
+# that matrix cheaper.* This chapter builds the matrix.
+#
+# **You will be able to**
+# 1. turn every k×k×C window of an image into a column (**im2col**) and every kernel into a row of a
+#    **weight matrix**, so that the whole layer is one matrix product;
+# 2. handle stride, padding, dilation and groups — and see that groups make the matrix block-diagonal;
+# 3. count a layer's parameters, multiply-accumulates (MACs) and activation memory on paper, and
+#    check the count against `course_lib.measure` and the MobileNet paper's table;
+# 4. measure why libraries use im2col + GEMM, and what it costs in memory.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib import config, conv, measure
+
+print(config.describe())
+config.seed_everything(0)
+notebook_start = time.perf_counter()
+MIN_RUN_TIME = config.pick(quick=0.1, full=0.5)      # seconds per latency measurement
+BATCH = config.pick(quick=4, full=32)                  # images per batch in the speed experiment
+
+# %% [markdown]
+# ## 1 · The idea from scratch
+#
+# A conv layer slides a k×k×C kernel over the input. At one output position it multiplies the
+# **window** under the kernel element by element with the kernel and sums: a dot product of two
+# C·k·k-vectors. So:
+#
+# * cut every window into a **column** (a 3×3 window over 4 channels is a 36-vector);
+# * flatten every output channel's kernel into a **row** (100 kernels of 3×3×100 → a 100 × 900 matrix);
+# * the layer is **one matrix product**: `out = W @ columns`, one column per output position.
+
+# %%
+def im2col_from_scratch(x, k):
+    """x: (C, H, W) → (C·k·k, number of windows); stride 1, no padding."""
+    C, H, W = x.shape
+    windows = [x[:, r:r + k, c:c + k].reshape(-1)          # one k×k×C window → one column
+               for r in range(H - k + 1) for c in range(W - k + 1)]
+    return torch.stack(windows, dim=1)
+
+
+x = torch.randn(4, 6, 6)                 # 4 channels, 6×6 pixels
+cols = im2col_from_scratch(x, 3)
+print("one window is a column of length", cols.shape[0], "| columns (output positions):", cols.shape[1])
+
+weight = torch.randn(100, 4, 3, 3)       # 100 output channels
+W = weight.reshape(100, -1)              # each kernel becomes a row
+out = (W @ cols).reshape(100, 4, 4)      # the whole layer: one matrix product
+print("W:", tuple(W.shape), " out:", tuple(out.shape))
+print("max |difference| from F.conv2d:", (out - F.conv2d(x[None], weight)[0]).abs().max().item())
+
+# %% [markdown]
+# With 100 input channels instead of 4 the same kernels give the lecture's **100 × 900** matrix:
+
+# %%
+print("weight matrix of nn.Conv2d(100, 100, 3):", tuple(conv.weight_matrix(nn.Conv2d(100, 100, 3)).shape))
+
+# %% [markdown]
+# ## 2 · The tested library version agrees
+#
+# `course_lib.conv` does the same with stride, padding, dilation, rectangular kernels, batches and
+# groups, without a Python loop over output positions (one strided slice per kernel offset). Its unit
+# tests compare it with PyTorch on hundreds of random configurations; here are a few.
+#
+# Output size along each axis: $\;\lfloor (n + 2p - d(k-1) - 1)/s \rfloor + 1$.
+
+# %%
+torch.testing.assert_close(conv.im2col(x, 3), im2col_from_scratch(x, 3))
+
+xb = torch.randn(2, 6, 9, 8)
+for geometry in (dict(), dict(stride=2, padding=1), dict(stride=(1, 2), padding=(2, 0), dilation=(2, 1))):
+    ours, ref = conv.im2col(xb, (3, 2), **geometry), F.unfold(xb, (3, 2), **geometry)
+    wgt = torch.randn(4, 3, 3, 2)                       # groups=2: each output sees 3 of the 6 channels
+    same_conv = torch.allclose(conv.conv2d_as_matmul(xb, wgt, groups=2, **geometry),
+                               F.conv2d(xb, wgt, groups=2, **geometry), atol=1e-5)
+    print(f"{str(geometry):50s} columns {tuple(ours.shape)}  == F.unfold: {torch.equal(ours, ref)}  "
+          f"conv == F.conv2d: {same_conv}")
+    assert torch.equal(ours, ref) and same_conv
+
+# %% [markdown]
+# **col2im** goes back: it adds every column into the pixels it came from (PyTorch calls it
+# `F.fold`). It is the *adjoint* of im2col, not its inverse — a pixel covered by several windows gets
+# the sum of its copies. That sum is exactly the gradient of im2col, which is how a conv's backward
+# pass (and a transposed conv) is computed.
+
+# %%
+ones = torch.ones(1, 1, 5, 5)
+coverage = conv.col2im(conv.im2col(ones, 3), (5, 5), 3)
+assert torch.equal(coverage, F.fold(F.unfold(ones, 3), (5, 5), 3))
+print("how many 3×3 windows cover each pixel of a 5×5 image:\n", coverage[0, 0].int())
+
+# %% [markdown]
+# ## 3 · The cost model, on paper
+#
+# For `nn.Conv2d(C_in, C_out, k, groups=g)` producing an H_out × W_out map from an H × W input:
+#
+# | quantity | formula |
+# |---|---|
+# | parameters | C_out · (C_in/g) · k² (+ C_out for a bias) |
+# | MACs | C_out · H_out · W_out · (C_in/g) · k² — one dot product of length (C_in/g)·k² per output element |
+# | output activations | C_out · H_out · W_out elements |
+# | saved for backward | the input, C_in · H · W elements (to compute the weight gradient) |
+# | im2col columns | C_in · k² · H_out · W_out elements — about k² × the input |
+#
+# `conv.conv_cost` writes those formulas down; `course_lib.measure` measures the same on a real layer.
+
+# %%
+layer = nn.Conv2d(32, 64, 3, stride=2, padding=1, groups=4)
+x32 = torch.randn(BATCH, 32, 28, 28)
+cost = conv.conv_cost(32, 64, 3, (28, 28), stride=2, padding=1, groups=4, bias=True, batch=BATCH)
+measured = dict(params=measure.count_params(layer), macs=measure.count_macs(layer, tuple(x32.shape)),
+                input_bytes=measure.activation_bytes(layer, x32), output_bytes=layer(x32).numel() * 4)
+for name, value in measured.items():
+    print(f"{name:13s} on paper {getattr(cost, name):>10,}   measured {value:>10,}")
+    assert getattr(cost, name) == value
+
+# %% [markdown]
+# ### Claim check: the MobileNet table
+# Howard et al. (2017) cost one 14×14×512 → 512, 3×3 layer four ways. We build each as real
+# `nn.Conv2d` layers and count with `measure.count_macs` / `measure.count_params`.
+
+# %%
+table = conv.mobilenet_table()
+print(f"{'layer':22s} {'mult-adds':>12s} {'paper':>7s} {'params':>10s} {'paper':>6s}")
+for name, (macs, params) in table.items():
+    pub_macs, pub_params = conv.MOBILENET_PUBLISHED[name]
+    print(f"{name:22s} {macs / 1e6:10.2f} M {pub_macs:>6}M {params / 1e6:8.3f} M {pub_params:>5}M")
+    assert conv.round_sig(macs / 1e6, 3) == pub_macs and round(params / 1e6, 2) == pub_params
+regular, separable = table["regular 3×3 conv"], table["depthwise separable"]
+print(f"depthwise separable: {regular[0] / separable[0]:.1f}× fewer MACs, "
+      f"{regular[1] / separable[1]:.1f}× fewer parameters (paper: 1/N + 1/k² ≈ 1/{1 / (1 / 512 + 1 / 9):.1f})")
+
+# %% [markdown]
+# All four rows reproduce to the published precision (ρ = 0.714 turns 14 × 14 into 10 × 10).
+#
+# ## 4 · The picture of the weight matrix
+#
+# A regular conv's W is dense. A **group conv** (g groups) lets each output channel see only C_in/g
+# input channels: W becomes **block-diagonal**, g× fewer parameters and MACs. A depthwise conv is the
+# extreme (g = C). Blank = zero, boxes = groups, faint lines separate input channels (k² columns each).
+#
+# Every efficiency idea of the course makes this matrix cheaper: fewer bits per entry (02), low rank
+# (03), zeros (04, 05), products of structured sparse matrices (06).
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+for ax, groups in zip(axes, (1, 4, 8)):
+    kind = {1: "regular", 4: "group conv, g=4", 8: "depthwise, g=C=8"}[groups]
+    layer_g = nn.Conv2d(8, 8, 3, groups=groups, bias=False)
+    conv.plot_weight_matrix(layer_g, ax=ax, title=f"{kind}: {measure.count_params(layer_g)} params")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5 · Widget: the im2col explorer
+#
+# Choose the input size, channels, kernel, stride, padding, dilation and groups; pick an output
+# position and output channel. Orange: the input window (top), the column it becomes (bottom left)
+# and the weight row it meets (bottom right). The readout shows the output-size formula and checks
+# `W[row] · column` against `F.conv2d`. Try a kernel bigger than the padded input, or 3 channels with
+# 2 groups. (Without a running kernel you see a static figure.)
+
+# %%
+conv.im2col_explorer(size=6, channels=4, kernel=3, stride=2, padding=1, groups=2, out_row=1, out_col=2, out_channel=3)
+
+# %% [markdown]
+# ## 6 · Experiment: speed and memory
+#
+# Three ways to compute the same layer: the textbook loop (one dot product per output pixel, in
+# Python), im2col + one GEMM, and PyTorch's own `F.conv2d` (oneDNN on CPU, cuDNN on GPU). Times with
+# `measure.latency` (`torch.utils.benchmark`, median; one thread on CPU). The loop is so slow that it gets a tiny input.
+
+# %%
+class Fn(nn.Module):
+    """Wrap a function of x as a module, so that measure.latency can time it."""
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def paths(weight, padding):
+    return {"naive loop": Fn(lambda x: conv.naive_conv2d(x, weight, padding=padding)),
+            "im2col + GEMM": Fn(lambda x: conv.conv2d_as_matmul(x, weight, padding=padding)),
+            "F.conv2d": Fn(lambda x: F.conv2d(x, weight, padding=padding))}
+
+
+devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+THREADS = {"cpu": 1, "cuda": None}    # one CPU thread: we compare algorithms, not thread scheduling
+tiny_x, tiny_w = torch.randn(1, 4, 8, 8), torch.randn(8, 4, 3, 3)
+timings = {}
+for dev in devices:
+    for name, module in paths(tiny_w.to(dev), 1).items():
+        timings[(dev, "tiny", name)] = measure.latency(module, tiny_x.to(dev), min_run_time=MIN_RUN_TIME,
+                                                     threads=THREADS[dev])
+big_x, big_w = torch.randn(BATCH, 32, 32, 32), torch.randn(64, 32, 3, 3)
+for dev in devices:
+    for name, module in list(paths(big_w.to(dev), 1).items())[1:]:      # the loop would take minutes
+        timings[(dev, "32×32×32→64", name)] = measure.latency(module, big_x.to(dev), min_run_time=MIN_RUN_TIME,
+                                                              threads=THREADS[dev])
+for (dev, size, name), seconds in timings.items():
+    print(f"{dev:4s} {size:12s} {name:14s} {seconds * 1e3:9.3f} ms")
+speedup = timings[("cpu", "tiny", "naive loop")] / timings[("cpu", "tiny", "im2col + GEMM")]
+gemm_vs_torch = timings[("cpu", "32×32×32→64", "im2col + GEMM")] / timings[("cpu", "32×32×32→64", "F.conv2d")]
+print(f"\nim2col + GEMM is {speedup:.0f}× faster than the loop on the tiny input (CPU, 1 thread);")
+print(f"on the larger layer it takes {gemm_vs_torch:.2f}× the time of F.conv2d (CPU, 1 thread).")
+assert speedup > 10
+
+# %% [markdown]
+# The loop pays Python overhead for each of the 512 output elements; im2col + GEMM hands the whole
+# layer to one optimized matrix multiply. `F.conv2d` uses direct or im2col-like kernels tuned per
+# shape, so how close our GEMM path gets depends on the machine (see `benchmarks/conv_gemm.py` for
+# GFLOP/s and the fraction of `torch.mm`'s peak).
+#
+# The price of im2col is memory: each input pixel is copied into up to k² columns.
+
+# %%
+print(f"{'k':>3s} {'input':>10s} {'im2col':>10s} {'ratio':>6s}")
+for k in (1, 3, 5, 7):
+    cols_k = conv.im2col(big_x, k, padding=k // 2)                  # 'same' padding, stride 1
+    in_bytes, col_bytes = big_x.numel() * big_x.element_size(), cols_k.numel() * cols_k.element_size()
+    print(f"{k:3d} {measure.human_bytes(in_bytes):>10s} {measure.human_bytes(col_bytes):>10s} {col_bytes / in_bytes:6.0f}×")
+    assert col_bytes == k * k * in_bytes                            # exactly k² times the input
+
+# %% [markdown]
+# ## 7 · Exercises
+#
+# ### Exercise 1 — the output-size formula
+# Write the length of a conv's output along one axis, for input length `n`, kernel `kernel_size`,
+# `stride`, `padding` (each side) and `dilation`.
+
+# %%
+def my_output_size(n, kernel_size, stride, padding, dilation):
+    # BEGIN SOLUTION
+    span = dilation * (kernel_size - 1) + 1            # pixels the dilated kernel covers
+    return (n + 2 * padding - span) // stride + 1
+    # END SOLUTION
+
+
+# %%
+conv.check_output_size(my_output_size)
+
+# %% [markdown]
+# ### Exercise 2 — im2col with stride 2
+# For `x` of shape (C, H, W), return the (C·k·k, L) column matrix of a k×k kernel with **stride 2**
+# and no padding, in the order of `F.unfold`: down a column, channel first, then kernel row, then
+# kernel column; across columns, output positions row by row.
+
+# %%
+def im2col_stride2(x, k):
+    # BEGIN SOLUTION
+    C, H, W = x.shape
+    rows, cols_ = (H - k) // 2 + 1, (W - k) // 2 + 1
+    windows = [x[:, 2 * r:2 * r + k, 2 * c:2 * c + k].reshape(-1) for r in range(rows) for c in range(cols_)]
+    return torch.stack(windows, dim=1)
+    # END SOLUTION
+
+
+# %%
+conv.check_im2col_stride2(im2col_stride2)
+
+# %% [markdown]
+# ### Exercise 3 — MACs of a grouped conv
+# How many multiply-accumulates does a k×k conv from `c_in` to `c_out` channels with `groups` groups
+# do to produce an `h_out` × `w_out` output (one image, no bias)? The checker compares with
+# `measure.count_macs` on a real `nn.Conv2d`.
+
+# %%
+def grouped_conv_macs(c_in, c_out, k, h_out, w_out, groups):
+    # BEGIN SOLUTION
+    return c_out * h_out * w_out * (c_in // groups) * k * k
+    # END SOLUTION
+
+
+# %%
+conv.check_grouped_conv_macs(grouped_conv_macs)
+
+# %% [markdown]
+# ## 8 · What we measured
+
+# %%
+rows = [("im2col / conv2d_as_matmul vs F.unfold / F.conv2d", "equal (3 geometries + unit tests)"),
+        ("cost model vs measure (params, MACs, bytes)", "equal"),
+        ("MobileNet regular 3×3", f"{table['regular 3×3 conv'][0] / 1e6:.1f}M MACs / {table['regular 3×3 conv'][1] / 1e6:.2f}M params (paper 462M / 2.36M)"),
+        ("MobileNet depthwise separable", f"{separable[0] / 1e6:.1f}M / {separable[1] / 1e6:.2f}M (paper 52.3M / 0.27M)"),
+        ("MobileNet α = 0.75", f"{table['α = 0.75'][0] / 1e6:.1f}M / {table['α = 0.75'][1] / 1e6:.2f}M (paper 29.6M / 0.15M)"),
+        ("MobileNet α = 0.75, ρ = 0.714", f"{table['α = 0.75, ρ = 0.714'][0] / 1e6:.1f}M / {table['α = 0.75, ρ = 0.714'][1] / 1e6:.2f}M (paper 15.1M / 0.15M)"),
+        ("im2col + GEMM vs naive loop (tiny, CPU)", f"{speedup:.0f}× faster"),
+        ("im2col + GEMM vs F.conv2d (CPU)", f"{gemm_vs_torch:.2f}× the time"),
+        ("im2col memory, k = 3 / 7", "9× / 49× the input")]
+for what, figure in rows:
+    print(f"{what:50s} {figure}")
+print(f"\nnotebook ran in {time.perf_counter() - notebook_start:.1f} s")
+
+# %% [markdown]
+# ## References
+# * Chellapilla, Puri, Simard, *High Performance Convolutional Neural Networks for Document
+#   Processing*, 2006 — the unfold (im2col) trick.
+# * Chetlur et al., *cuDNN: Efficient Primitives for Deep Learning*, 2014 — convolution as GEMM on GPUs.
+# * Howard et al., *MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
+#   Applications*, 2017 — depthwise separable convs and the 14×14×512 table.
+# * Dumoulin & Visin, *A guide to convolution arithmetic for deep learning*, 2016 — output sizes.
+# * Seed article: the IGC lecture (Jingdong Wang) — "a conv is a matrix–vector product", the 36-vector
+#   and the 100 × 900 matrix.
