@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 
+from .checks import checker, expect_close, expect_equal, expect_true
+
 QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 KMEANS_INITS = ("linear", "density", "random")
 
@@ -256,3 +258,624 @@ def shared_state_dict(model):
         if not any(key.startswith(s) for s in shared_names):
             state[key] = value.detach().cpu().clone()
     return state
+
+
+# ----------------------------------------------------------------------------------------------
+# binary weights: BinaryConnect (sign + straight-through estimator) and XNOR-Net scaling
+# ----------------------------------------------------------------------------------------------
+
+class SignSTE(torch.autograd.Function):
+    """``sign(w)`` (with sign(0) = +1) forward; straight-through backward clipped to |w| <= 1.
+
+    BinaryConnect (Courbariaux et al. 2015) passes the gradient of the binary weight to the real
+    weight unchanged, and cancels it where |w| > 1 (the "hard tanh" estimator).
+    """
+
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= 1).to(grad.dtype)
+
+
+BINARY_SCALINGS = ("channel", "tensor", "none")
+
+
+def binarize(w, scaling="channel"):
+    """``alpha * sign(w)``: ±1 weights times a scale (XNOR-Net: alpha = mean |w| per output channel).
+
+    ``scaling``: "channel" (one alpha per output channel, XNOR-Net), "tensor" (one alpha), "none"
+    (plain BinaryConnect, alpha = 1). Differentiable: sign through ``SignSTE``, alpha exactly.
+    """
+    _check_tensor(w, "w")
+    if scaling not in BINARY_SCALINGS:
+        raise ValueError(f"scaling={scaling!r} is unknown; choose one of {BINARY_SCALINGS}")
+    signs = SignSTE.apply(w)
+    if scaling == "none":
+        return signs
+    if scaling == "tensor" or w.ndim < 2:
+        return w.abs().mean() * signs
+    alpha = w.abs().mean(dim=tuple(range(1, w.ndim)), keepdim=True)
+    return alpha * signs
+
+
+def binary_dot(signs, x, alpha=1.0):
+    """``alpha * (signs · x)`` computed with additions only, and the operations it took.
+
+    With ±1 weights every product is +x_i or -x_i, so a length-n dot product costs n - 1 additions
+    or subtractions and a single multiply by alpha (none when alpha is 1), instead of n multiplies
+    and n - 1 additions. Returns ``(value, {"multiplies": m, "additions": a})``.
+    """
+    signs, x = torch.as_tensor(signs), torch.as_tensor(x)
+    if signs.shape != x.shape or signs.ndim != 1:
+        raise ValueError(f"signs and x must be 1-d of the same length, got {tuple(signs.shape)} and {tuple(x.shape)}")
+    if not torch.all((signs == 1) | (signs == -1)):
+        raise ValueError("signs must contain only +1 and -1")
+    total = x[signs > 0].sum() - x[signs < 0].sum()
+    ops = {"multiplies": 0 if alpha == 1 else 1, "additions": len(x) - 1}
+    return alpha * total, ops
+
+
+# ----------------------------------------------------------------------------------------------
+# ternary weights: TWN (Li & Liu 2016) and Trained Ternary Quantization (Zhu et al. 2017)
+# ----------------------------------------------------------------------------------------------
+
+def twn_ternarize(w):
+    """Ternary Weight Networks: Δ = 0.7·mean|w|, α = mean of |w| where |w| > Δ; returns
+    ``(alpha * codes, codes, delta, alpha)`` with ``codes`` in {-1, 0, +1}."""
+    _check_tensor(w, "w")
+    w = w.detach()
+    delta = 0.7 * w.abs().mean()
+    codes = (w > delta).to(w.dtype) - (w < -delta).to(w.dtype)
+    kept = codes != 0
+    alpha = w.abs()[kept].mean() if kept.any() else w.new_tensor(0.0)
+    return alpha * codes, codes, delta.item(), alpha.item()
+
+
+def _check_threshold(t):
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1:
+        raise ValueError(f"threshold t={t!r} must be a number with 0 < t < 1 (Δ = t·max|w|; TTQ uses 0.05)")
+    return float(t)
+
+
+def ttq_threshold(latent, t=0.05):
+    """TTQ's threshold Δ = t · max|w̃| (a constant for the backward pass)."""
+    return _check_threshold(t) * latent.detach().abs().max().item()
+
+
+class TTQFunction(torch.autograd.Function):
+    """Trained ternary quantization of latent weights w̃ (Zhu et al., ICLR 2017, eqs. 6-8).
+
+    forward: w_t = +Wp where w̃ > Δ, 0 where |w̃| <= Δ, -Wn where w̃ < -Δ.
+    backward: ∂L/∂Wp = Σ_{w̃>Δ} ∂L/∂w_t;  ∂L/∂Wn = -Σ_{w̃<-Δ} ∂L/∂w_t (the minus because w_t = -Wn;
+    the paper writes the sum without it); the latent weights get the scaled straight-through
+    gradient Wp·∂L/∂w_t above Δ, 1·∂L/∂w_t inside, Wn·∂L/∂w_t below -Δ.
+    """
+
+    @staticmethod
+    def forward(ctx, latent, wp, wn, delta):
+        pos, neg = latent > delta, latent < -delta
+        ctx.save_for_backward(pos, neg, wp, wn)
+        return wp * pos.to(latent.dtype) - wn * neg.to(latent.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pos, neg, wp, wn = ctx.saved_tensors
+        grad_wp = (grad * pos).sum().reshape(wp.shape)
+        grad_wn = -(grad * neg).sum().reshape(wn.shape)
+        grad_latent = torch.where(pos, wp * grad, torch.where(neg, wn * grad, grad))
+        return grad_latent, grad_wp, grad_wn, None
+
+
+def ttq_ternarize(latent, wp, wn, t=0.05):
+    """Ternary weights of TTQ, differentiable in ``latent``, ``wp`` and ``wn`` (see ``TTQFunction``)."""
+    return TTQFunction.apply(latent, wp, wn, ttq_threshold(latent, t))
+
+
+def ttq_init_scales(w, t=0.05):
+    """Initial (Wp, Wn): the mean of the weights above Δ and of minus those below -Δ, where
+    Δ = t·max|w| (so the ternary layer starts close to the float one)."""
+    delta = _check_threshold(t) * w.abs().max()
+    above, below = w[w > delta], -w[w < -delta]
+    fallback = w.abs().mean()
+    return (above.mean() if len(above) else fallback), (below.mean() if len(below) else fallback)
+
+
+# ----------------------------------------------------------------------------------------------
+# drop-in quantized layers (torch.nn.utils.parametrize): train them with course_lib.train.fit
+# ----------------------------------------------------------------------------------------------
+
+class BinaryWeight(nn.Module):
+    """Parametrization: weight = XNOR-Net ``binarize(latent)`` (latent weights stay float, trainable)."""
+
+    def __init__(self, scaling="channel"):
+        super().__init__()
+        if scaling not in BINARY_SCALINGS:
+            raise ValueError(f"scaling={scaling!r} is unknown; choose one of {BINARY_SCALINGS}")
+        self.scaling = scaling
+
+    def forward(self, latent):
+        return binarize(latent, self.scaling)
+
+
+class TWNWeight(nn.Module):
+    """Parametrization: TWN ternary weights with a straight-through gradient to the latent weights."""
+
+    def forward(self, latent):
+        ternary = twn_ternarize(latent)[0]
+        return latent + (ternary - latent).detach()
+
+
+class TTQWeight(nn.Module):
+    """Parametrization of Trained Ternary Quantization: learned ``wp``, ``wn`` per layer.
+
+    On registration the float weights become the latent weights, scaled to [-1, 1] by their
+    largest magnitude (the paper's normalisation); ``wp``/``wn`` start at ``ttq_init_scales``.
+    """
+
+    def __init__(self, weight, t=0.05):
+        super().__init__()
+        self.t = _check_threshold(t)
+        wp, wn = ttq_init_scales(weight.detach(), self.t)
+        self.wp = nn.Parameter(wp.clone().reshape(()))
+        self.wn = nn.Parameter(wn.clone().reshape(()))
+
+    def forward(self, latent):
+        return ttq_ternarize(latent, self.wp, self.wn, self.t)
+
+    def right_inverse(self, weight):
+        return weight / weight.abs().max().clamp(min=torch.finfo(weight.dtype).tiny)
+
+
+class FakeLinearWeight(nn.Module):
+    """Parametrization: per-output-channel affine ``bits``-bit fake quantization, straight-through."""
+
+    def __init__(self, bits):
+        super().__init__()
+        self.bits = check_bits(bits, low=2)
+
+    def forward(self, latent):
+        return latent + (fake_quantize(latent.detach(), self.bits, axis=0) - latent).detach()
+
+
+QAT_METHODS = ("binary", "twn", "ttq", "linear", "kmeans")
+
+
+def default_layers(model, keep_first_last=True):
+    """Names of the conv / linear layers; without the first and the last if ``keep_first_last``
+    (TWN, TTQ and XNOR-Net keep those two in full precision: they are small and sensitive)."""
+    names = list(_named_quantizable(model))
+    return names[1:-1] if keep_first_last and len(names) > 2 else names
+
+
+def quantize_model(model, method, bits=None, t=0.05, layers=None):
+    """Make the conv / linear layers of ``model`` quantized, in place, and return ``model``.
+
+    ``method``: "binary" (XNOR-Net scaling, STE), "twn", "ttq" (learned Wp/Wn, threshold ``t``),
+    "linear" (``bits``-bit per-channel fake quantization, STE) or "kmeans" (``share_weights``).
+    ``layers`` defaults to ``default_layers(model)`` (first and last layers stay float).
+    The quantized model trains with ``course_lib.train.fit``; the float latent weights train too.
+    """
+    if method not in QAT_METHODS:
+        raise ValueError(f"method={method!r} is unknown; choose one of {QAT_METHODS}")
+    if method in ("linear", "kmeans") and bits is None:
+        raise ValueError(f"method={method!r} needs bits (an integer, e.g. 4)")
+    if method == "linear":
+        check_bits(bits, low=2)
+    layers = default_layers(model) if layers is None else layers
+    if method == "kmeans":
+        return share_weights(model, bits, layers=layers)
+    chosen = _named_quantizable(model, layers)
+    for name, module in chosen.items():
+        if parametrize.is_parametrized(module, "weight"):
+            raise ValueError(f"layers: {name!r} is already quantized")
+        if method == "binary":
+            p = BinaryWeight()
+        elif method == "twn":
+            p = TWNWeight()
+        elif method == "ttq":
+            p = TTQWeight(module.weight, t)
+        else:
+            p = FakeLinearWeight(bits)
+        parametrize.register_parametrization(module, "weight", p)
+    return model
+
+
+def ttq_scales(model):
+    """``{layer name: (Wp, Wn)}`` of every TTQ layer."""
+    return {name: (m.parametrizations.weight[0].wp.item(), m.parametrizations.weight[0].wn.item())
+            for name, m in model.named_modules()
+            if parametrize.is_parametrized(m, "weight") and isinstance(m.parametrizations.weight[0], TTQWeight)}
+
+
+# ----------------------------------------------------------------------------------------------
+# linear (affine) quantization, per tensor and per channel — the same arithmetic as PyTorch's
+# ----------------------------------------------------------------------------------------------
+
+def int_range(bits):
+    """The signed ``bits``-bit integer range (qmin, qmax) = (-2**(bits-1), 2**(bits-1) - 1)."""
+    check_bits(bits, low=2)
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _reduce_dims(x, axis):
+    if axis is None:
+        return x.min(), x.max()
+    if not isinstance(axis, int) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis={axis!r} must be None (per tensor) or a dimension of the {x.ndim}-d tensor")
+    moved = x.detach().movedim(axis, 0).reshape(x.shape[axis], -1)
+    return moved.min(1).values, moved.max(1).values
+
+
+def linear_qparams(x, bits=8, symmetric=False, axis=None):
+    """Calibrate ``(scale, zero_point)`` from the min / max of ``x`` (per tensor, or per slice of
+    dimension ``axis``), for signed ``bits``-bit integers — PyTorch's ``MinMaxObserver`` rule:
+    the range always contains 0; symmetric ranges have zero_point 0."""
+    _check_tensor(x, "x")
+    qmin, qmax = int_range(bits)
+    lo, hi = _reduce_dims(x.detach().float(), axis)
+    lo, hi = torch.clamp(lo, max=0), torch.clamp(hi, min=0)
+    eps = torch.finfo(torch.float32).eps
+    if symmetric:
+        scale = torch.clamp(torch.maximum(-lo, hi) / ((qmax - qmin) / 2), min=eps)
+        zero_point = torch.zeros_like(scale, dtype=torch.int64)
+    else:
+        scale = torch.clamp((hi - lo) / (qmax - qmin), min=eps)
+        zero_point = torch.clamp(qmin - torch.round(lo / scale).to(torch.int64), qmin, qmax)
+    return scale, zero_point
+
+
+def _broadcast(v, x, axis):
+    if axis is None:
+        return v
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    return v.reshape(shape)
+
+
+def quantize_linear(x, scale, zero_point, bits=8, axis=None):
+    """Integers ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even)."""
+    qmin, qmax = int_range(bits)
+    scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), x, axis)
+    zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), x, axis)
+    return torch.clamp(torch.round(x.float() / scale).to(torch.int64) + zero_point, qmin, qmax)
+
+
+def dequantize_linear(q, scale, zero_point, axis=None):
+    """Back to floats: ``(q - zero_point) * scale``."""
+    scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), q, axis)
+    zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), q, axis)
+    return (q - zero_point).to(torch.float32) * scale
+
+
+def fake_quantize(x, bits=8, symmetric=False, axis=None):
+    """Quantize then dequantize ``x`` with min/max calibration on ``x`` itself."""
+    scale, zero_point = linear_qparams(x, bits, symmetric, axis)
+    return dequantize_linear(quantize_linear(x, scale, zero_point, bits, axis), scale, zero_point, axis).to(x.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# dynamic fixed point (Qiu et al., FPGA 2016): x ≈ q · 2^(-fl), q a signed `bits`-bit integer
+# ----------------------------------------------------------------------------------------------
+
+def fixed_point_codes(x, bits, frac_len):
+    """Signed integer codes of ``x`` in fixed point with ``frac_len`` fractional bits (saturating)."""
+    qmin, qmax = int_range(bits)
+    return torch.clamp(torch.round(x * 2.0 ** frac_len), qmin, qmax)
+
+
+def to_fixed_point(x, bits, frac_len):
+    """``x`` rounded to the grid 2^(-frac_len) and saturated to the ``bits``-bit range."""
+    check_bits(bits, low=2, high=32)
+    if isinstance(frac_len, bool) or not isinstance(frac_len, int):
+        raise ValueError(f"frac_len={frac_len!r} must be an integer (it may be negative)")
+    return (fixed_point_codes(x, bits, frac_len) * 2.0 ** -frac_len).to(x.dtype)
+
+
+def range_frac_len(x, bits):
+    """The largest fractional length whose range holds every value of ``x``: nothing overflows."""
+    qmin, qmax = int_range(bits)
+    hi, lo = x.detach().max().item(), x.detach().min().item()
+    if not (math.isfinite(hi) and math.isfinite(lo)):
+        raise ValueError("x contains inf or nan: no fixed-point format can hold it")
+    limits = [math.log2(qmax / hi)] if hi > 0 else []
+    limits += [math.log2(-qmin / -lo)] if lo < 0 else []
+    fl = math.floor(min(limits)) if limits else bits - 1
+    while hi > qmax * 2.0 ** -fl or lo < qmin * 2.0 ** -fl:   # guard against rounding in log2
+        fl -= 1
+    return fl
+
+
+def best_frac_len(x, bits, target=None, allow_saturation=False, extra=4):
+    """Qiu et al.'s choice: the fractional length minimising Σ|target − fixed(x)| (``target``
+    defaults to ``x``). Without ``allow_saturation`` only lengths that hold all of ``x`` are tried
+    (so the range rule wins); with it, up to ``extra`` more fractional bits that clip outliers."""
+    target = x if target is None else target
+    start = range_frac_len(x, bits)
+    candidates = range(start, start + (extra + 1 if allow_saturation else 1))
+    errors = [(to_fixed_point(x, bits, fl) - target).abs().sum().item() for fl in candidates]
+    return candidates[min(range(len(errors)), key=errors.__getitem__)]
+
+
+def _output_names_in_order(model, x):
+    """Names of the conv / linear layers in the order a forward pass calls them, and their outputs."""
+    order, outputs, hooks = [], {}, []
+    for name, module in _named_quantizable(model).items():
+        def record(m, inputs, out, name=name):
+            order.append(name)
+            outputs[name] = out.detach()
+        hooks.append(module.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return order, outputs
+
+
+def fixed_point_model(model, calib_x, bits, dynamic=True, allow_saturation=False):
+    """A copy of ``model`` in (dynamic) fixed point, and its plan of fractional lengths.
+
+    Weights of each conv / linear layer get their own fractional length (``dynamic``) or one shared
+    by all layers (static). Activations — the network input and every conv / linear output — are
+    quantized by forward hooks; their fractional lengths are chosen greedily, layer by layer in
+    forward order, on ``calib_x``: each layer's output is measured with all earlier layers already
+    in fixed point and compared with the float network's output (Qiu et al.). Without
+    ``allow_saturation`` no calibration value ever overflows. Biases stay in float (they are added
+    in the wide accumulator). Returns ``(qmodel, plan)``, plan = {"input": fl, name: {"weight": fl,
+    "output": fl}}.
+    """
+    import copy
+
+    check_bits(bits, low=2)
+    float_model = copy.deepcopy(model).eval()
+    order, float_out = _output_names_in_order(float_model, calib_x)
+    if not order:
+        raise ValueError("fixed_point_model: the model has no conv or linear layer")
+    qmodel = copy.deepcopy(model).eval()
+    layers = _named_quantizable(qmodel)
+    plan = {}
+    # weights
+    weights = {name: layers[name].weight.detach() for name in order}
+    if dynamic:
+        wfl = {n: best_frac_len(w, bits, allow_saturation=allow_saturation) for n, w in weights.items()}
+    else:
+        shared = min(range_frac_len(w, bits) for w in weights.values())
+        wfl = dict.fromkeys(order, shared)
+    with torch.no_grad():
+        for name in order:
+            layers[name].weight.copy_(to_fixed_point(weights[name], bits, wfl[name]))
+    # input
+    plan["input"] = (best_frac_len(calib_x, bits, allow_saturation=allow_saturation) if dynamic
+                     else min([range_frac_len(calib_x, bits)] + [range_frac_len(o, bits) for o in float_out.values()]))
+    qmodel.register_forward_pre_hook(lambda m, args, fl=plan["input"]: (to_fixed_point(args[0], bits, fl),) + args[1:])
+    # activations: greedy, layer by layer
+    static_fl = plan["input"]
+    for name in order:
+        if dynamic:
+            _, raw = _output_names_in_order(qmodel, calib_x)      # earlier layers already fixed point
+            fl = best_frac_len(raw[name], bits, target=float_out[name], allow_saturation=allow_saturation)
+        else:
+            fl = static_fl
+        layers[name].register_forward_hook(lambda m, i, out, fl=fl: to_fixed_point(out, bits, fl))
+        plan[name] = {"weight": wfl[name], "output": fl}
+    return qmodel, plan
+
+
+# ----------------------------------------------------------------------------------------------
+# post-training compression of a whole model, with the real bytes of what must be stored
+# ----------------------------------------------------------------------------------------------
+
+WEIGHT_METHODS = ("float", "linear", "fixed", "kmeans", "twn", "ttq", "binary")
+
+
+def encode_weights(w, method, bits=None, t=0.05, per_channel=True):
+    """Quantize one weight tensor; returns ``(w_hat, storage, bits_per_weight)``.
+
+    ``storage`` is the dict of tensors a file must hold to rebuild ``w_hat`` (codes packed at
+    ``bits`` bits + scales / codebook / fractional length), so ``measure.file_bytes(storage)`` is real.
+    """
+    _check_tensor(w, "w")
+    if method not in WEIGHT_METHODS:
+        raise ValueError(f"method={method!r} is unknown; choose one of {WEIGHT_METHODS}")
+    w = w.detach().float()
+    shape = torch.tensor(w.shape)
+    if method == "float":
+        return w.clone(), {"weight": w.clone()}, 32
+    if method in ("linear", "fixed", "kmeans"):
+        if bits is None:
+            raise ValueError(f"method={method!r} needs bits (an integer)")
+        check_bits(bits, low=1 if method == "kmeans" else 2)
+    if method == "linear":
+        axis = 0 if per_channel and w.ndim > 1 else None
+        scale, zp = linear_qparams(w, bits, axis=axis)
+        q = quantize_linear(w, scale, zp, bits, axis)
+        storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "scale": scale, "zero_point": zp.to(torch.int16)}
+        return dequantize_linear(q, scale, zp, axis), {**storage, "shape": shape}, bits
+    if method == "fixed":
+        fl = best_frac_len(w, bits)
+        q = fixed_point_codes(w, bits, fl).to(torch.int64)
+        storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "frac_len": torch.tensor(fl)}
+        return q * 2.0 ** -fl, {**storage, "shape": shape}, bits
+    if method == "kmeans":
+        codebook, idx = kmeans_codebook(w, bits)
+        return codebook[idx], {"codes": pack_bits(idx, bits), "codebook": codebook, "shape": shape}, bits
+    if method == "binary":
+        w_hat = binarize(w, "channel")
+        codes = (w >= 0).to(torch.int64)
+        alpha = w.abs().mean(dim=tuple(range(1, w.ndim))) if w.ndim > 1 else w.abs().mean()
+        return w_hat, {"codes": pack_bits(codes, 1), "alpha": alpha, "shape": shape}, 1
+    if method == "twn":
+        w_hat, codes, _, alpha = twn_ternarize(w)
+        return w_hat, {"codes": pack_bits(codes.to(torch.int64) + 1, 2), "alpha": torch.tensor(alpha), "shape": shape}, 2
+    wp, wn = ttq_init_scales(w, t)                                   # "ttq" before any training
+    w_hat = ttq_ternarize(w / w.abs().max(), wp, wn, t)
+    codes = (w_hat > 0).to(torch.int64) - (w_hat < 0).to(torch.int64)
+    return w_hat, {"codes": pack_bits(codes + 1, 2), "wp": wp, "wn": wn, "shape": shape}, 2
+
+
+def compress_weights(model, method, bits=None, t=0.05, layers=None, per_channel=True):
+    """A copy of ``model`` whose conv / linear weights (``layers``, default all) are quantized, and
+    the compact state dict to store it: ``measure.file_bytes(state)`` is the real size."""
+    import copy
+
+    qmodel = copy.deepcopy(model)
+    chosen = _named_quantizable(qmodel, layers)
+    state = {k: v.detach().clone() for k, v in qmodel.state_dict().items()}
+    for name, module in chosen.items():
+        w_hat, storage, _ = encode_weights(module.weight, method, bits, t, per_channel)
+        with torch.no_grad():
+            module.weight.copy_(w_hat.reshape(module.weight.shape))
+        prefix = f"{name}.weight" if name else "weight"
+        del state[prefix]
+        state.update({f"{prefix}.{k}": v for k, v in storage.items()})
+    return qmodel, state
+
+
+# ----------------------------------------------------------------------------------------------
+# the explorer: method / bits / threshold -> histogram with the levels, error and bytes
+# ----------------------------------------------------------------------------------------------
+
+EXPLORER_METHODS = ("kmeans", "linear", "fixed", "ttq", "twn", "binary")
+
+
+def explorer_state(weights, method="kmeans", bits=4, threshold=0.05):
+    """Everything the quantization explorer shows for one weight tensor (pure; ValueError if invalid).
+
+    ``bits`` applies to kmeans (1-16), linear and fixed (2-16); ``threshold`` is TTQ's t (0 < t < 1);
+    ternary methods store 2 bits per weight and binary 1.
+    """
+    if method not in EXPLORER_METHODS:
+        raise ValueError(f"method={method!r} is unknown; choose one of {EXPLORER_METHODS}")
+    if method in ("linear", "fixed") and bits < 2:
+        raise ValueError(f"bits={bits}: {method} quantization needs at least 2 bits (a sign and a magnitude)")
+    if method in ("kmeans", "linear", "fixed"):
+        check_bits(bits)
+    threshold = _check_threshold(threshold)
+    w = weights.detach().float().reshape(-1)
+    w_hat, storage, stored_bits = encode_weights(w, method, bits, threshold, per_channel=False)
+    error = w_hat - w
+    mse = error.pow(2).mean().item()
+    from .measure import file_bytes
+
+    return {
+        "method": method, "bits": stored_bits, "threshold": threshold, "weights": w, "quantized": w_hat,
+        "levels": torch.unique(w_hat), "mse": mse,
+        "sqnr_db": 10 * math.log10(w.pow(2).mean().item() / max(mse, 1e-30)),
+        "float_bytes": file_bytes({"weight": w}), "bytes": file_bytes(storage),
+    }
+
+
+def draw_explorer(state, fig):
+    """Histogram of the weights with the quantization levels as vertical lines."""
+    ax = fig.add_subplot(1, 1, 1)
+    w = state["weights"].numpy()
+    ax.hist(w, bins=120, color="#7a9cc6", alpha=0.9, label="float weights")
+    levels = state["levels"].numpy()
+    shown = levels if len(levels) <= 64 else levels[:: math.ceil(len(levels) / 64)]
+    for i, level in enumerate(shown):
+        ax.axvline(level, color="#c0392b", lw=1, alpha=0.8, label="quantization levels" if i == 0 else None)
+    ax.set_xlabel("weight value")
+    ax.set_ylabel("count")
+    ax.set_title(f"{state['method']}: {len(levels)} levels, {state['bits']} bits/weight, "
+                 f"SQNR {state['sqnr_db']:.1f} dB")
+    ax.legend(loc="upper right")
+
+
+def explorer_readout(state):
+    return (f"levels <b>{len(state['levels'])}</b> · MSE <b>{state['mse']:.2e}</b> · "
+            f"SQNR <b>{state['sqnr_db']:.1f} dB</b> · file <b>{state['bytes']:,} B</b> vs float "
+            f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)")
+
+
+def quant_explorer(weights, title="Quantize one layer"):
+    """The interactive explorer for one weight tensor (a ``course_lib.widgets.Explorer``)."""
+    import functools
+
+    from .widgets import Explorer, dropdown, float_slider, int_slider
+
+    controls = {"method": dropdown("method", EXPLORER_METHODS, "kmeans"),
+                "bits": int_slider("bits", 3, 1, 8),
+                "threshold": float_slider("TTQ threshold t", 0.05, 0.0, 0.5, 0.01)}
+    return Explorer(functools.partial(explorer_state, weights), draw_explorer, controls,
+                    title=title, readout_fn=explorer_readout, figsize=(8, 3.4))
+
+
+# ----------------------------------------------------------------------------------------------
+# exercise checkers (chapter 02)
+# ----------------------------------------------------------------------------------------------
+
+def _exercise_tensors():
+    g = torch.Generator().manual_seed(2)
+    cases = [torch.randn(50, generator=g), torch.randn(4, 9, generator=g) * 0.03,
+             torch.tensor([0.5, -1.0, 0.25, 0.0, 0.999, -0.004])]
+    cases.append(torch.cat([torch.rand(40, generator=g) * 0.2, torch.tensor([-3.0])]))   # lopsided range
+    return cases
+
+
+def reference_symmetric_int8(x):
+    """Symmetric per-tensor int8: scale = max|x| / 127, q = clamp(round(x / scale), -127, 127)."""
+    scale = x.abs().max().item() / 127
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+
+
+def reference_ternary_codes(w, t):
+    """TTQ ternary codes in {-1, 0, +1} with Δ = t·max|w| (|w| <= Δ gives 0)."""
+    delta = t * w.abs().max()
+    return (w > delta).to(torch.int64) - (w < -delta).to(torch.int64)
+
+
+def reference_codebook_bytes(n_weights, bits, codebook_bits=32):
+    """Bytes of ``n_weights`` indices packed at ``bits`` bits plus a codebook of 2**bits floats."""
+    return -(-n_weights * bits // 8) + 2 ** bits * codebook_bits // 8
+
+
+
+@checker("symmetric int8 quantization")
+def check_symmetric_int8(fn):
+    """``fn(x) -> (q, scale)``: q an int8 tensor, scale a float; compared with PyTorch's qint8."""
+    import warnings
+
+    for x in _exercise_tensors():
+        got = fn(x.clone())
+        expect_true(isinstance(got, tuple) and len(got) == 2, "return a pair (q, scale)")
+        q, scale = got
+        expect_true(isinstance(q, torch.Tensor) and q.dtype == torch.int8,
+                    f"q should be an int8 tensor, got {getattr(q, 'dtype', type(q).__name__)}")
+        ref_q, ref_scale = reference_symmetric_int8(x)
+        expect_close(float(scale), ref_scale, f"scale for max|x| = {x.abs().max().item():.4g}", rtol=1e-5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch_q = torch.quantize_per_tensor(x, ref_scale, 0, torch.qint8).int_repr()
+        expect_true(torch.equal(ref_q, torch_q), "internal: reference disagrees with torch")
+        expect_true(torch.equal(q, torch_q), f"q disagrees with torch.quantize_per_tensor for x = {x[:4].tolist()}…: "
+                    f"got {q[:4].tolist()}…, expected {torch_q[:4].tolist()}… (round to nearest, clamp to ±127)")
+
+
+@checker("ternary threshold")
+def check_ternary_threshold(fn):
+    """``fn(w, t) -> codes`` in {-1, 0, +1} with Δ = t·max|w|."""
+    for w in _exercise_tensors():
+        for t in (0.05, 0.3, 0.5):
+            codes = torch.as_tensor(fn(w.clone(), t))
+            expected = reference_ternary_codes(w, t)
+            expect_equal(tuple(codes.shape), tuple(w.shape), "shape of the codes")
+            wrong = (codes.to(torch.int64) != expected).nonzero()
+            if len(wrong):
+                i = tuple(wrong[0].tolist())
+                raise_msg = (f"w = {w[i].item():.4g} with t = {t}, max|w| = {w.abs().max().item():.4g} "
+                             f"(Δ = {t * w.abs().max().item():.4g}) should give {expected[i].item()}, "
+                             f"your code gave {codes[i].item()}")
+                expect_true(False, raise_msg)
+
+
+@checker("codebook bytes")
+def check_codebook_bytes(fn):
+    """``fn(n_weights, bits) -> bytes`` of packed indices + a float32 codebook."""
+    for n, bits in ((431080, 5), (1000, 8), (7, 3), (25000, 2), (1, 1)):
+        expect_equal(fn(n, bits), reference_codebook_bytes(n, bits), f"codebook_bytes({n}, {bits})")
