@@ -293,6 +293,7 @@ def plot_weight_matrix(W_or_conv, ax=None, title=None, groups=None, kernel_area=
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
 
     layer_groups = None
     if isinstance(W_or_conv, nn.Conv2d):
@@ -328,6 +329,9 @@ def plot_weight_matrix(W_or_conv, ax=None, title=None, groups=None, kernel_area=
     ax.add_patch(Rectangle((-0.5, -0.5), cols, rows, fill=False, ec="0.4", lw=0.8))
     zeros = 1 - np.count_nonzero(m) / m.size
     ax.set_title(title or f"W: {rows}×{cols}, groups={g}, {zeros:.0%} zeros", fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.5, cols - 0.5), ax.set_ylim(rows - 0.5, -0.5)
     ax.set_xlabel("input (channel, kernel offset)  = im2col row")
     ax.set_ylabel("output channel")
     return ax
@@ -484,7 +488,7 @@ def draw_im2col_explorer(state, fig):
     from matplotlib.patches import Rectangle
 
     c, p, n, k = state["channels"], state["padding"], state["size"], state["kernel"]
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.3], hspace=0.35, wspace=0.3)
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.3], hspace=0.3, wspace=0.3)
     top = grid[0, :].subgridspec(1, c, wspace=0.15)
     for ch in range(c):
         ax = fig.add_subplot(top[0, ch])
@@ -541,7 +545,7 @@ def im2col_explorer(**settings):
         "out_channel": w.int_slider("out channel", 0, 0, 3),
     }
     explorer = w.Explorer(im2col_explorer_state, draw_im2col_explorer, controls, title="im2col explorer",
-                          readout_fn=im2col_readout, figsize=(9, 6))
+                          readout_fn=im2col_readout, figsize=(9, 5.5))
     if settings:
         explorer.set(**settings)
     return explorer
