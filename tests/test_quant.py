@@ -209,3 +209,436 @@ def test_shared_state_dict_is_smaller_on_disk():
     assert small < dense / 6                         # 32 -> 4 bits plus headers
     _, idx = quant.codebooks(model)["0"]
     assert torch.equal(quant.unpack_bits(state["0.weight.indices"], 4, idx.numel()), idx.reshape(-1))
+
+
+# ----------------------------------------------------------------------------------------------
+# binary
+# ----------------------------------------------------------------------------------------------
+
+def test_binarize_values_and_xnor_scaling():
+    w = torch.tensor([[0.5, -0.2, 0.0], [-3.0, 1.0, 2.0]])
+    assert torch.equal(quant.binarize(w, "none"), torch.tensor([[1.0, -1, 1], [-1, 1, 1]]))
+    expected = torch.tensor([[0.7 / 3] * 3, [2.0] * 3]) * torch.tensor([[1.0, -1, 1], [-1, 1, 1]])
+    assert torch.allclose(quant.binarize(w, "channel"), expected)
+    assert torch.allclose(quant.binarize(w, "tensor"), w.abs().mean() * torch.tensor([[1.0, -1, 1], [-1, 1, 1]]))
+    # XNOR-Net: alpha = mean|w| minimises ||w - alpha * sign(w)||² over alpha (brute force over a grid)
+    torch.manual_seed(0)
+    row = torch.randn(40)
+    grid = torch.linspace(0, 2, 20001)
+    errors = ((row[None] - grid[:, None] * torch.sign(row)[None]) ** 2).sum(1)
+    assert grid[errors.argmin()].item() == pytest.approx(row.abs().mean().item(), abs=2e-4)
+    with pytest.raises(ValueError, match="scaling='row' is unknown"):
+        quant.binarize(w, "row")
+
+
+def test_sign_ste_gradient_is_clipped_identity():
+    w = torch.tensor([-2.0, -1.0, -0.3, 0.0, 0.4, 1.0, 1.5], requires_grad=True)
+    g = torch.arange(1.0, 8.0)
+    (quant.SignSTE.apply(w) * g).sum().backward()
+    assert torch.equal(w.grad, torch.tensor([0.0, 2, 3, 4, 5, 6, 0]))
+
+
+def test_binary_dot_uses_only_additions():
+    torch.manual_seed(0)
+    signs = torch.where(torch.rand(9) > 0.5, 1.0, -1.0)
+    x = torch.randn(9)
+    value, ops = quant.binary_dot(signs, x, alpha=0.25)
+    assert value.item() == pytest.approx(0.25 * torch.dot(signs, x).item(), abs=1e-6)
+    assert ops == {"multiplies": 1, "additions": 8}
+    assert quant.binary_dot(signs, x)[1]["multiplies"] == 0
+    with pytest.raises(ValueError, match="only \\+1 and -1"):
+        quant.binary_dot(torch.tensor([1.0, 0.0]), torch.ones(2))
+    with pytest.raises(ValueError, match="same length"):
+        quant.binary_dot(torch.ones(3), torch.ones(2))
+
+
+# ----------------------------------------------------------------------------------------------
+# ternary: TWN and TTQ
+# ----------------------------------------------------------------------------------------------
+
+def test_twn_matches_brute_force():
+    torch.manual_seed(0)
+    w = torch.randn(500)
+    w_t, codes, delta, alpha = quant.twn_ternarize(w)
+    assert delta == pytest.approx(0.7 * w.abs().mean().item())
+    for i in range(len(w)):                                     # element by element, the textbook rule
+        expected = 1 if w[i] > delta else (-1 if w[i] < -delta else 0)
+        assert codes[i].item() == expected
+    assert alpha == pytest.approx(w.abs()[w.abs() > delta].mean().item(), rel=1e-6)
+    assert torch.allclose(w_t, alpha * codes)
+
+
+def test_ttq_forward_levels_and_threshold():
+    latent = torch.tensor([-1.0, -0.06, -0.04, 0.0, 0.05, 0.051, 0.7])
+    wp, wn = torch.tensor(0.8), torch.tensor(0.3)
+    out = quant.ttq_ternarize(latent, wp, wn, t=0.05)
+    assert torch.allclose(out, torch.tensor([-0.3, -0.3, 0, 0, 0, 0.8, 0.8]))
+    assert quant.ttq_threshold(latent * 2, 0.05) == pytest.approx(0.1)
+    for bad in (0, 1, -0.1, 1.5, "0.05", True):
+        with pytest.raises(ValueError, match="0 < t < 1"):
+            quant.ttq_threshold(latent, bad)
+
+
+def test_ttq_scale_gradients_match_finite_differences():
+    torch.manual_seed(0)
+    latent = torch.rand(30, dtype=torch.float64) * 2 - 1
+    x = torch.randn(30, dtype=torch.float64)
+    wp = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    wn = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+
+    def loss(wp_, wn_):
+        return (torch.tanh(quant.ttq_ternarize(latent, wp_, wn_, 0.05) * x)).pow(2).sum()
+
+    loss(wp, wn).backward()
+    h = 1e-6
+    for param, grad in ((0, wp.grad), (1, wn.grad)):
+        plus = [wp.detach().clone(), wn.detach().clone()]
+        minus = [wp.detach().clone(), wn.detach().clone()]
+        plus[param] += h
+        minus[param] -= h
+        fd = (loss(*plus) - loss(*minus)) / (2 * h)
+        assert grad.item() == pytest.approx(fd.item(), rel=1e-6, abs=1e-9)
+    assert torch.autograd.gradcheck(lambda a, b: quant.TTQFunction.apply(latent, a, b, 0.05), (wp, wn))
+
+
+def test_ttq_latent_gradient_is_scaled_straight_through():
+    latent = torch.tensor([-0.9, -0.02, 0.01, 0.6], requires_grad=True)
+    wp, wn = torch.tensor(2.0), torch.tensor(3.0)
+    g = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    (quant.ttq_ternarize(latent, wp, wn, 0.05) * g).sum().backward()
+    assert torch.equal(latent.grad, torch.tensor([3.0, 1.0, 1.0, 2.0]))   # Wn below -Δ, 1 inside, Wp above
+
+
+def test_ttq_layer_trains_wp_wn_with_fit():
+    from course_lib import train
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+    w_before = model[3].weight.detach().clone()
+    quant.quantize_model(model, "ttq")
+    assert list(quant.ttq_scales(model)) == ["3"]                       # first and last stay float
+    latent = model[3].parametrizations.weight.original
+    assert latent.abs().max().item() == pytest.approx(1.0)             # scaled to [-1, 1]
+    wp0, wn0 = quant.ttq_scales(model)["3"]
+    assert wp0 == pytest.approx(w_before[w_before > 0.05 * w_before.abs().max()].mean().item(), rel=1e-5)
+    levels = torch.unique(model[3].weight.detach())
+    assert len(levels) == 3 and torch.allclose(levels, torch.tensor([-wn0, 0.0, wp0]))
+    x, y = torch.randn(64, 1, 4, 4), torch.randint(0, 3, (64,))
+    data = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    train.fit(model, data, epochs=2, lr=0.1, progress=False, device="cpu")
+    wp1, wn1 = quant.ttq_scales(model)["3"]
+    assert (wp1, wn1) != (wp0, wn0)
+    assert len(torch.unique(model[3].weight.detach())) <= 3
+
+
+@pytest.mark.parametrize("method", ["binary", "twn", "linear"])
+def test_quantize_model_gives_few_levels(method):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 8, 3), nn.Flatten(), nn.Linear(8, 2))
+    quant.quantize_model(model, method, bits=3, layers=["2"])
+    w = model[2].weight.detach()
+    per_channel = max(len(torch.unique(row)) for row in w)
+    assert per_channel <= {"binary": 2, "twn": 3, "linear": 8}[method]
+    out = model(torch.randn(2, 1, 5, 5))
+    out.sum().backward()
+    assert model[2].parametrizations.weight.original.grad is not None     # STE lets gradients through
+
+
+def test_quantize_model_errors():
+    model = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    with pytest.raises(ValueError, match="method='int3' is unknown"):
+        quant.quantize_model(model, "int3")
+    with pytest.raises(ValueError, match="needs bits"):
+        quant.quantize_model(model, "linear")
+    with pytest.raises(ValueError, match="bits=1 must be an integer number of bits between 2 and 16"):
+        quant.quantize_model(model, "linear", bits=1)
+    with pytest.raises(ValueError, match="'1' is a ReLU, not a conv/linear layer"):
+        quant.quantize_model(model, "ttq", layers=["1"])
+    with pytest.raises(ValueError, match="0 < t < 1"):
+        quant.quantize_model(model, "ttq", t=0.0, layers=["0"])
+    quant.quantize_model(model, "twn", layers=["0"])
+    with pytest.raises(ValueError, match="already quantized"):
+        quant.quantize_model(model, "twn", layers=["0"])
+
+
+# ----------------------------------------------------------------------------------------------
+# linear quantization: equal to PyTorch's
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("bits", [8, 4])
+def test_linear_per_tensor_equals_torch(bits, symmetric):
+    from torch.ao.quantization import MinMaxObserver
+
+    torch.manual_seed(bits)
+    x = torch.randn(1000) * 2 + 0.5
+    qmin, qmax = quant.int_range(bits)
+    observer = MinMaxObserver(dtype=torch.qint8, quant_min=qmin, quant_max=qmax,
+                              qscheme=torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine)
+    observer(x)
+    ref_scale, ref_zp = observer.calculate_qparams()
+    scale, zp = quant.linear_qparams(x, bits, symmetric=symmetric)
+    assert scale.item() == pytest.approx(ref_scale.item(), rel=1e-6) and zp.item() == ref_zp.item()
+    q = quant.quantize_linear(x, scale, zp, bits)
+    torch_q = torch.quantize_per_tensor(x, scale.item(), int(zp), torch.qint8)
+    assert torch.equal(q, torch.clamp(torch_q.int_repr().long(), qmin, qmax))
+    assert torch.allclose(quant.dequantize_linear(q, scale, zp), torch_q.dequantize()) if bits == 8 else True
+    assert q.min() >= qmin and q.max() <= qmax
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("axis", [0, 1])
+def test_linear_per_channel_equals_torch(axis):
+    from torch.ao.quantization import PerChannelMinMaxObserver
+
+    torch.manual_seed(axis)
+    x = torch.randn(6, 5, 3, 3) * torch.rand(6, 5, 1, 1) * 3
+    observer = PerChannelMinMaxObserver(ch_axis=axis, dtype=torch.qint8, qscheme=torch.per_channel_affine)
+    observer(x)
+    ref_scale, ref_zp = observer.calculate_qparams()
+    scale, zp = quant.linear_qparams(x, 8, axis=axis)
+    assert torch.allclose(scale, ref_scale) and torch.equal(zp, ref_zp.long())
+    q = quant.quantize_linear(x, scale, zp, 8, axis=axis)
+    torch_q = torch.quantize_per_channel(x, scale.double(), zp, axis, torch.qint8)
+    assert torch.equal(q, torch_q.int_repr().long())
+    assert torch.allclose(quant.dequantize_linear(q, scale, zp, axis), torch_q.dequantize())
+    fq = torch.fake_quantize_per_channel_affine(x, scale, zp.int(), axis, -128, 127)
+    assert torch.allclose(quant.fake_quantize(x, 8, axis=axis), fq)
+
+
+def test_linear_errors():
+    with pytest.raises(ValueError, match="axis=4 must be None"):
+        quant.linear_qparams(torch.randn(2, 3), 8, axis=4)
+    with pytest.raises(ValueError, match="bits=17"):
+        quant.linear_qparams(torch.randn(3), 17)
+    with pytest.raises(ValueError, match="bits=1 .*between 2 and 16"):
+        quant.int_range(1)
+
+
+# ----------------------------------------------------------------------------------------------
+# dynamic fixed point
+# ----------------------------------------------------------------------------------------------
+
+def test_fixed_point_against_brute_force_grid():
+    torch.manual_seed(0)
+    x = torch.randn(200) * 3
+    for bits, fl in ((8, 4), (6, 2), (4, -1)):
+        grid = torch.arange(-(2 ** (bits - 1)), 2 ** (bits - 1)) * 2.0 ** -fl      # every representable value
+        nearest = grid[(x[:, None] - grid[None]).abs().argmin(1)]
+        got = quant.to_fixed_point(x, bits, fl)
+        # ties (exactly half-way) may go either way; there are none with random data
+        assert torch.allclose(got, nearest)
+
+
+def test_range_frac_len_is_largest_without_overflow():
+    torch.manual_seed(0)
+    for bits in (4, 8, 16):
+        for scale in (0.01, 1.0, 37.0):
+            x = torch.randn(300) * scale
+            fl = quant.range_frac_len(x, bits)
+            qmin, qmax = quant.int_range(bits)
+            assert x.max() <= qmax * 2.0 ** -fl and x.min() >= qmin * 2.0 ** -fl
+            assert x.max() > qmax * 2.0 ** -(fl + 1) or x.min() < qmin * 2.0 ** -(fl + 1)
+    assert quant.range_frac_len(torch.tensor([-1.0, 0.5]), 8) == 7        # -1 = -128·2^-7 fits exactly
+    with pytest.raises(ValueError, match="inf or nan"):
+        quant.range_frac_len(torch.tensor([1.0, float("inf")]), 8)
+    with pytest.raises(ValueError, match="frac_len=0.5"):
+        quant.to_fixed_point(torch.ones(2), 8, 0.5)
+
+
+def test_best_frac_len_minimises_error():
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(1000) * 0.1, torch.tensor([4.0])])         # one outlier
+    fl = quant.best_frac_len(x, 6, allow_saturation=True)
+    start = quant.range_frac_len(x, 6)
+    errors = {f: (quant.to_fixed_point(x, 6, f) - x).abs().sum().item() for f in range(start, start + 5)}
+    assert fl == min(errors, key=errors.get) and fl > quant.range_frac_len(x, 6)   # clipping the outlier wins
+    assert quant.best_frac_len(x, 6) == quant.range_frac_len(x, 6)
+
+
+def _small_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Conv2d(6, 8, 3), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(8 * 4 * 4, 10)).eval()
+
+
+def test_dynamic_fixed_point_never_overflows_on_calibration_data():
+    model = _small_cnn()
+    calib = torch.randn(32, 1, 8, 8) * 2
+    for bits in (4, 8):
+        qmodel, plan = quant.fixed_point_model(model, calib, bits)
+        names = ["0", "2", "5"]
+        assert set(plan) == {"input", *names}
+        qmin, qmax = quant.int_range(bits)
+        captured = {}
+        hooks = [dict(qmodel.named_modules())[n].register_forward_hook(
+            lambda m, i, o, n=n: captured.__setitem__(n, o)) for n in names]
+        # pre-hook output of each layer = what the fixed-point hook receives: record it raw
+        raw = {}
+        for n in names:
+            layer = dict(qmodel.named_modules())[n]
+            hooks.append(layer.register_forward_hook(lambda m, i, o, n=n: raw.__setitem__(n, o), prepend=True))
+        with torch.no_grad():
+            qmodel(calib)
+        for h in hooks:
+            h.remove()
+        for n in names:
+            fl = plan[n]["output"]
+            assert raw[n].max() <= qmax * 2.0 ** -fl and raw[n].min() >= qmin * 2.0 ** -fl, n   # no overflow
+            codes = captured[n] * 2.0 ** fl
+            assert torch.equal(codes, codes.round())                                          # on the grid
+            w = dict(qmodel.named_modules())[n].weight * 2.0 ** plan[n]["weight"]
+            assert torch.equal(w, w.round()) and w.min() >= qmin and w.max() <= qmax
+
+
+def test_dynamic_beats_static_fixed_point():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 20), nn.ReLU(), nn.Linear(20, 5)).eval()
+    with torch.no_grad():
+        model[0].weight.mul_(0.02)          # two layers with very different ranges
+        model[2].weight.mul_(30)
+    x = torch.randn(64, 20)
+    ref = model(x)
+    errs = {}
+    for dynamic in (False, True):
+        qmodel, plan = quant.fixed_point_model(model, x, 6, dynamic=dynamic)
+        errs[dynamic] = (qmodel(x) - ref).abs().mean().item()
+        if not dynamic:
+            assert plan["0"]["weight"] == plan["2"]["weight"] and plan["0"]["output"] == plan["2"]["output"]
+    assert errs[True] < errs[False] / 2
+    q16, _ = quant.fixed_point_model(model, x, 16)
+    assert torch.allclose(q16(x), ref, atol=1e-2 * ref.abs().max().item())
+    with pytest.raises(ValueError, match="no conv or linear"):
+        quant.fixed_point_model(nn.Sequential(nn.ReLU()), x, 8)
+
+
+# ----------------------------------------------------------------------------------------------
+# whole-model post-training compression and real bytes
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method,bits,levels", [("linear", 4, 16), ("fixed", 4, 16), ("kmeans", 3, 8),
+                                                ("twn", None, 3), ("ttq", None, 3), ("binary", None, 2)])
+def test_compress_weights_levels_and_real_bytes(method, bits, levels):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+    qmodel, state = quant.compress_weights(model, method, bits)
+    for layer in (qmodel[0], qmodel[2]):
+        assert max(len(torch.unique(row)) for row in layer.weight) <= levels
+    assert torch.equal(qmodel[0].bias, model[0].bias)
+    assert measure.file_bytes(state) < measure.file_bytes(model) / 4
+    assert not torch.equal(qmodel[0].weight, model[0].weight) and model[0].weight.requires_grad
+
+
+def test_compress_weights_codes_rebuild_weights():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 7))
+    qmodel, state = quant.compress_weights(model, "linear", 5)
+    codes = quant.unpack_bits(state["0.weight.codes"], 5, 210) + quant.int_range(5)[0]
+    rebuilt = quant.dequantize_linear(codes.reshape(7, 30), state["0.weight.scale"],
+                                      state["0.weight.zero_point"].long(), axis=0)
+    assert torch.allclose(rebuilt, qmodel[0].weight)
+    _, st = quant.compress_weights(model, "float")
+    assert torch.equal(st["0.weight.weight"], model[0].weight)
+    with pytest.raises(ValueError, match="method='pq' is unknown"):
+        quant.encode_weights(model[0].weight, "pq")
+    with pytest.raises(ValueError, match="needs bits"):
+        quant.encode_weights(model[0].weight, "kmeans")
+
+
+# ----------------------------------------------------------------------------------------------
+# explorer
+# ----------------------------------------------------------------------------------------------
+
+def test_explorer_state_and_errors():
+    torch.manual_seed(0)
+    w = torch.randn(32, 16) * 0.1
+    s = quant.explorer_state(w, "kmeans", 3, 0.05)
+    assert len(s["levels"]) == 8 and s["bytes"] < s["float_bytes"]
+    assert s["mse"] == pytest.approx((s["quantized"] - w.reshape(-1)).pow(2).mean().item())
+    assert quant.explorer_state(w, "kmeans", 5)["sqnr_db"] > s["sqnr_db"]
+    assert len(quant.explorer_state(w, "binary", 3)["levels"]) == 2
+    assert len(quant.explorer_state(w, "ttq", 3, 0.3)["levels"]) == 3
+    with pytest.raises(ValueError, match="bits=1: linear quantization needs at least 2 bits"):
+        quant.explorer_state(w, "linear", 1)
+    with pytest.raises(ValueError, match="0 < t < 1"):
+        quant.explorer_state(w, "ttq", 2, 0.0)
+    with pytest.raises(ValueError, match="method='x' is unknown"):
+        quant.explorer_state(w, "x", 2)
+
+
+def test_explorer_widget_shows_message_not_traceback():
+    explorer = quant.quant_explorer(torch.randn(64) * 0.1)
+    assert explorer.error is None and explorer.image.value[:4] == b"\x89PNG"
+    assert "SQNR" in explorer.readout.value
+    explorer.set(method="fixed", bits=1)
+    assert "needs at least 2 bits" in explorer.error
+    explorer.set(method="ttq", bits=2, threshold=0.0)
+    assert "0 < t < 1" in explorer.error
+    explorer.set(threshold=0.1)
+    assert explorer.error is None and len(explorer.state["levels"]) == 3
+
+
+# ----------------------------------------------------------------------------------------------
+# exercise checkers: reject the stub and plausible wrong answers, accept the reference
+# ----------------------------------------------------------------------------------------------
+
+def _stub(*args):
+    raise NotImplementedError("your code here")
+
+
+def test_check_symmetric_int8():
+    from course_lib.checks import ExerciseError
+
+    quant.check_symmetric_int8(quant.reference_symmetric_int8)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        quant.check_symmetric_int8(_stub)
+
+    def scale_128(x):
+        scale = x.abs().max().item() / 128
+        return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+
+    def truncates(x):
+        scale = x.abs().max().item() / 127
+        return torch.clamp(torch.trunc(x / scale), -127, 127).to(torch.int8), scale
+
+    def wrong_dtype(x):
+        q, s = quant.reference_symmetric_int8(x)
+        return q.float(), s
+
+    for wrong in (scale_128, truncates, wrong_dtype):
+        with pytest.raises(ExerciseError):
+            quant.check_symmetric_int8(wrong)
+
+
+def test_check_ternary_threshold():
+    from course_lib.checks import ExerciseError
+
+    quant.check_ternary_threshold(quant.reference_ternary_codes)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        quant.check_ternary_threshold(_stub)
+
+    def mean_threshold(w, t):
+        delta = t * w.abs().mean()
+        return (w > delta).long() - (w < -delta).long()
+
+    def inclusive(w, t):
+        delta = t * w.abs().max()
+        return (w >= delta).long() - (w <= -delta).long()
+
+    for wrong in (mean_threshold, inclusive):
+        with pytest.raises(ExerciseError):
+            quant.check_ternary_threshold(wrong)
+
+
+def test_check_codebook_bytes():
+    from course_lib.checks import ExerciseError
+
+    quant.check_codebook_bytes(quant.reference_codebook_bytes)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        quant.check_codebook_bytes(_stub)
+    for wrong in (lambda n, b: n * b // 8 + 4 * 2 ** b,            # floor: drops the last partial byte
+                  lambda n, b: -(-n * b // 8),                      # forgets the codebook
+                  lambda n, b: n * b + 32 * 2 ** b):                # bits, not bytes
+        with pytest.raises(ExerciseError):
+            quant.check_codebook_bytes(wrong)
