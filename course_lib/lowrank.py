@@ -1,0 +1,532 @@
+"""Low-rank kernels: replace one wide layer by two thin ones (chapter 03).
+
+A layer is a matrix. If that matrix is close to one of rank r, it can be stored and applied as a
+product of two thin matrices, and a 100×100 matrix at rank 10 costs 100·10 + 10·100 = 2,000 numbers
+and multiplies instead of 10,000: one fifth. The Eckart–Young theorem says the truncated SVD is the
+best rank-r approximation, with Frobenius error sqrt(σ²_{r+1} + … + σ²_min) — every decomposition
+below records that error as ``error_bound``, and is exact at full rank.
+
+- ``decompose_linear``: ``W ≈ (U√Σ)(√Σ Vᵀ)``, a Linear(n → r) followed by a Linear(r → m).
+- ``decompose_conv_channels`` (Zhang, Zou, He & Sun, "Efficient and Accurate Approximations of
+  Nonlinear Convolutional Networks", CVPR 2015): d filters of size k×k×c become d′ = r filters k×k×c
+  followed by a 1×1 conv P (d×d′). From the weights alone (SVD of the d × ckk filter matrix), or
+  from data: the principal subspace of the layer's *responses* on sample inputs, and the asymmetric
+  variant that maps the responses of the already-approximated network onto the original ones, so
+  that errors do not accumulate layer after layer. (Zhang et al. also fit through the ReLU with a
+  generalized SVD; we keep to the linear responses.)
+- ``decompose_conv_spatial`` (Jaderberg, Vedaldi & Zisserman, "Speeding up Convolutional Neural
+  Networks with Low Rank Expansions", BMVC 2014, scheme 2): a k×k conv becomes a k×1 conv to K = r
+  channels then a 1×k conv. We fit it in closed form with the SVD of the (c·k) × (d·k) rearranged
+  kernel (Tai et al. 2016 observed this), where Jaderberg et al. used conjugate gradients.
+- ``compress_model``: a copy of a model with every eligible layer decomposed to a budget.
+"""
+
+import copy
+import math
+import operator
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checks import ExerciseError, checker, expect_close, expect_equal, expect_true
+
+METHODS = ("svd", "channels", "data", "asymmetric", "spatial")
+DATA_METHODS = ("data", "asymmetric")
+
+
+# --------------------------------------------------------------------------- the linear algebra
+
+def check_rank(rank, max_rank, what="the matrix"):
+    """``rank`` as an int, or a clear error unless 1 <= rank <= max_rank."""
+    if isinstance(rank, bool):
+        raise TypeError(f"rank={rank!r} must be an integer, not a bool")
+    try:
+        rank = operator.index(rank)                 # ints, NumPy and 0-d torch integers
+    except TypeError:
+        raise TypeError(f"rank={rank!r} must be an integer") from None
+    if not 1 <= rank <= max_rank:
+        raise ValueError(f"rank={rank} is outside 1..{max_rank}: the rank of {what} is at most "
+                         f"min(m, n) = {max_rank}")
+    return rank
+
+
+def truncated_svd(matrix, rank):
+    """``(U_r, S_r, Vh_r, S)``: the top-``rank`` singular triplets of a 2-d tensor and all singular values.
+
+    Computed in float64 (then cast back), so that the error bound is checked to rounding.
+    """
+    if matrix.ndim != 2:
+        raise ValueError(f"truncated_svd needs a 2-d matrix, got shape {tuple(matrix.shape)}")
+    rank = check_rank(rank, min(matrix.shape), f"a {matrix.shape[0]}×{matrix.shape[1]} matrix")
+    U, S, Vh = torch.linalg.svd(matrix.detach().double(), full_matrices=False)
+    dtype = matrix.dtype
+    return U[:, :rank].to(dtype), S[:rank].to(dtype), Vh[:rank].to(dtype), S.to(dtype)
+
+
+def svd_error_bound(singular_values, rank):
+    """Eckart–Young: ``||W − W_r||_F = sqrt(σ²_{r+1} + … )``, the error of the best rank-r approximation."""
+    s = torch.as_tensor(singular_values, dtype=torch.float64)
+    return float(s[rank:].pow(2).sum().sqrt())
+
+
+def kept_energy(singular_values, rank):
+    """Fraction of ``Σσ²`` (the squared Frobenius norm) that the top ``rank`` singular values keep."""
+    s2 = torch.as_tensor(singular_values, dtype=torch.float64).pow(2)
+    return float(s2[:rank].sum() / s2.sum()) if s2.sum() > 0 else 1.0
+
+
+def rank_for_energy(singular_values, energy):
+    """The smallest rank whose singular values keep at least ``energy`` of ``Σσ²``."""
+    if not 0 < energy <= 1:
+        raise ValueError(f"energy={energy} must be in (0, 1]: the fraction of Σσ² to keep")
+    s2 = torch.as_tensor(singular_values, dtype=torch.float64).pow(2)
+    cumulative = s2.cumsum(0) / s2.sum()
+    return int(torch.searchsorted(cumulative, torch.tensor(energy - 1e-12, dtype=torch.float64))) + 1
+
+
+def factorized_params(m, n, rank):
+    """Numbers in ``U (m×r)`` and ``V (r×n)``: ``r·(m + n)``, against ``m·n`` for the full matrix."""
+    return rank * (m + n)
+
+
+def rank_for_budget(m, n, budget):
+    """The largest rank whose factorization costs at most ``budget`` × the ``m×n`` matrix (at least 1).
+
+    Cost (parameters, and MACs of a stride-1 layer) grows as ``r·(m + n)``, not as ``r``: keeping
+    half the cost keeps rank ``m·n / (2(m + n))``, a quarter of min(m, n) for a square matrix.
+    """
+    if not 0 < budget <= 1:
+        raise ValueError(f"budget={budget} must be in (0, 1]: the fraction of the layer's cost to keep")
+    rank = math.floor(budget * m * n / (m + n) + 1e-9)
+    return max(1, min(rank, m, n))
+
+
+# --------------------------------------------------------------------------- the factorized layer
+
+class LowRank(nn.Sequential):
+    """Two thin layers, ``second(first(x))``, that replace one wide layer.
+
+    ``method`` says how they were fitted, ``rank`` is the inner width, ``error_bound`` the error
+    the fit predicts (``||W − W_r||_F`` for the weight methods; the RMS response error on the
+    sample inputs for the data methods).
+    """
+
+    def __init__(self, first, second, *, method, rank, error_bound):
+        super().__init__(OrderedDict(first=first, second=second))
+        self.method, self.rank, self.error_bound = method, rank, error_bound
+
+    def extra_repr(self):
+        return f"method={self.method!r}, rank={self.rank}"
+
+
+def composed_weight(module):
+    """The single weight a ``LowRank`` module applies (same shape as the layer it replaced)."""
+    if not isinstance(module, LowRank):
+        raise TypeError(f"composed_weight needs a LowRank module, got {type(module).__name__}")
+    a, b = module.first.weight, module.second.weight
+    if isinstance(module.first, nn.Linear):
+        return b @ a
+    if module.method == "spatial":                  # a: (r, c, kh, 1), b: (d, r, 1, kw)
+        return torch.einsum("rci,drj->dcij", a[..., 0], b[:, :, 0, :])
+    r = a.shape[0]                                  # a: (r, c, k, k), b: (d, r, 1, 1)
+    return (b.flatten(1) @ a.reshape(r, -1)).reshape(b.shape[0], *a.shape[1:])
+
+
+def _check_conv(conv, where):
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"{where} needs an nn.Conv2d, got {type(conv).__name__}"
+                        + (" (use decompose_linear for a Linear layer)" if isinstance(conv, nn.Linear) else ""))
+    if conv.groups != 1:
+        raise ValueError(f"{where}: groups={conv.groups} is not supported; grouped convolutions are already "
+                         "block-diagonal (chapter 06) — decompose each group separately or use groups=1")
+
+
+def decompose_linear(layer, rank):
+    """Replace ``nn.Linear`` W (m×n) by Linear(n→r, no bias) then Linear(r→m) from the truncated SVD."""
+    if not isinstance(layer, nn.Linear):
+        raise TypeError(f"decompose_linear needs an nn.Linear, got {type(layer).__name__}"
+                        + (" (use decompose_conv_channels or decompose_conv_spatial)" if isinstance(layer, nn.Conv2d) else ""))
+    m, n = layer.weight.shape
+    rank = check_rank(rank, min(m, n), f"the {m}×{n} weight")
+    U, S, Vh, all_s = truncated_svd(layer.weight, rank)
+    root = S.sqrt()
+    first = nn.Linear(n, rank, bias=False)
+    second = nn.Linear(rank, m, bias=layer.bias is not None)
+    with torch.no_grad():
+        first.weight.copy_(root[:, None] * Vh)
+        second.weight.copy_(U * root)
+        if layer.bias is not None:
+            second.bias.copy_(layer.bias)
+    out = LowRank(first, second, method="svd", rank=rank, error_bound=svd_error_bound(all_s, rank))
+    return out.to(layer.weight.device).train(layer.training)
+
+
+def _channel_convs(conv, rank, filters, projection, bias, method, error_bound):
+    """First conv: ``rank`` k×k filters (the original's geometry); second: the 1×1 conv P (d×r)."""
+    first = nn.Conv2d(conv.in_channels, rank, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                      bias=False, padding_mode=conv.padding_mode)
+    second = nn.Conv2d(rank, conv.out_channels, 1, bias=bias is not None)
+    with torch.no_grad():
+        first.weight.copy_(filters.reshape(first.weight.shape))
+        second.weight.copy_(projection.reshape(second.weight.shape))
+        if bias is not None:
+            second.bias.copy_(bias)
+    out = LowRank(first, second, method=method, rank=rank, error_bound=error_bound)
+    return out.to(conv.weight.device).train(conv.training)
+
+
+def conv_responses(conv, x):
+    """The layer's linear responses (no bias) at every output position, as a (d, N·H·W) matrix."""
+    y = conv._conv_forward(x, conv.weight, None)
+    return y.transpose(0, 1).reshape(conv.out_channels, -1)
+
+
+def fit_response_projection(y, y_hat, rank):
+    """Rank-r ``M`` and shift ``s`` minimising ``Σ ||y − (M ŷ + s)||²`` over the columns (float64).
+
+    ``y``: the original layer's responses (d × N), ``ŷ``: the responses the layer gets to see from
+    the approximated network (``ŷ = y`` in the symmetric case). Returns ``(P, Q, s, rms_error)``
+    with ``M = P Q`` (P: d×r with orthonormal columns, Q: r×d).
+
+    This is reduced-rank regression: ``M_ols = C_yŷ C_ŷŷ⁺`` is the best full-rank map, and the best
+    rank-r one projects it onto the top-r eigenvectors V of ``G = C_yŷ C_ŷŷ⁺ C_ŷy``: ``M = V Vᵀ M_ols``.
+    When ŷ = y this is PCA of the responses (Zhang et al., eq. 5–6): ``M = V Vᵀ`` and the error is
+    the sum of the discarded eigenvalues of the response covariance.
+    """
+    y, y_hat = y.double(), y_hat.double()
+    count = y.shape[1]
+    mean, mean_hat = y.mean(1, keepdim=True), y_hat.mean(1, keepdim=True)
+    yc, yc_hat = y - mean, y_hat - mean_hat
+    c_yy = yc @ yc.T / count
+    c_yh = yc @ yc_hat.T / count
+    c_hh = yc_hat @ yc_hat.T / count
+    m_ols = c_yh @ torch.linalg.pinv(c_hh, hermitian=True)
+    g = m_ols @ c_yh.T
+    eigenvalues, vectors = torch.linalg.eigh((g + g.T) / 2)          # ascending order
+    top = vectors[:, -rank:].flip(1)
+    P, Q = top, top.T @ m_ols
+    shift = (mean - P @ (Q @ mean_hat)).squeeze(1)
+    residual = (torch.trace(c_yy) - eigenvalues[-rank:].sum()).clamp_min(0)
+    return P, Q, shift, float(residual.sqrt())
+
+
+def decompose_conv_channels(conv, rank, data=None, approx_data=None):
+    """Zhang et al.'s channel decomposition: d filters k×k×c → ``rank`` filters k×k×c + a 1×1 conv P.
+
+    - ``data=None``: from the weights, the truncated SVD of the filter matrix W (d × c·k·k):
+      filters = Σ_r V_rᵀ, P = U_r; ``error_bound = ||W − P·filters||_F`` (exact at full rank).
+    - ``data`` = a batch of sample inputs to this layer (N, c, H, W): the responses y = W x are
+      projected on their top-r principal directions V (PCA): filters = Vᵀ W, P = V, and the mean
+      response that is discarded moves into the bias.
+    - ``approx_data`` = the same samples as seen by this layer in the already-approximated network
+      (asymmetric: fit M ŷ ≈ y, so the errors of earlier layers are corrected, not accumulated).
+    """
+    _check_conv(conv, "decompose_conv_channels")
+    d = conv.out_channels
+    matrix = conv.weight.detach().reshape(d, -1)
+    rank = check_rank(rank, min(matrix.shape), f"the {d}×{matrix.shape[1]} filter matrix (d × c·k·k)")
+    bias = None if conv.bias is None else conv.bias.detach()
+    if data is None:
+        if approx_data is not None:
+            raise ValueError("approx_data needs data: pass the original inputs as data as well")
+        U, S, Vh, all_s = truncated_svd(matrix, rank)
+        return _channel_convs(conv, rank, S[:, None] * Vh, U, bias, "channels", svd_error_bound(all_s, rank))
+    for name, x in (("data", data), ("approx_data", approx_data)):
+        if x is not None and (not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != conv.in_channels):
+            shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+            raise ValueError(f"{name} must be sample inputs of this layer, shape (N, {conv.in_channels}, H, W); got {shape}")
+    if approx_data is not None and approx_data.shape != data.shape:
+        raise ValueError(f"approx_data {tuple(approx_data.shape)} must have the shape of data {tuple(data.shape)}")
+    with torch.no_grad():
+        y = conv_responses(conv, data)
+        y_hat = y if approx_data is None else conv_responses(conv, approx_data)
+    P, Q, shift, rms = fit_response_projection(y, y_hat, rank)
+    filters = (Q @ matrix.double()).to(matrix.dtype)
+    new_bias = shift if bias is None else shift + bias.double()
+    method = "data" if approx_data is None else "asymmetric"
+    return _channel_convs(conv, rank, filters, P.to(matrix.dtype), new_bias.to(matrix.dtype), method, rms)
+
+
+def spatial_matrix(weight):
+    """The kernel (d, c, kh, kw) rearranged as a (c·kh) × (d·kw) matrix: rows (c, i), columns (n, j).
+
+    Its rank-K factorizations are exactly the pairs "k×1 conv to K channels, then 1×k conv".
+    """
+    d, c, kh, kw = weight.shape
+    return weight.permute(1, 2, 0, 3).reshape(c * kh, d * kw)
+
+
+def decompose_conv_spatial(conv, rank):
+    """Jaderberg et al.'s scheme 2: a kh×kw conv → kh×1 conv (c → K=rank) then 1×kw conv (K → d).
+
+    Fitted to the original filters by the truncated SVD of ``spatial_matrix(W)``;
+    ``error_bound = ||W − W_K||_F``, exact at full rank min(c·kh, d·kw).
+    """
+    _check_conv(conv, "decompose_conv_spatial")
+    d, c, kh, kw = conv.weight.shape
+    if kh == 1 or kw == 1:
+        raise ValueError(f"kernel_size={conv.kernel_size}: a kernel with a side of 1 has nothing to split "
+                         "into k×1 and 1×k; use decompose_conv_channels")
+    matrix = spatial_matrix(conv.weight.detach())
+    rank = check_rank(rank, min(matrix.shape), f"the {matrix.shape[0]}×{matrix.shape[1]} rearranged kernel (c·kh × d·kw)")
+    U, S, Vh, all_s = truncated_svd(matrix, rank)
+    root = S.sqrt()
+    pad = conv.padding if isinstance(conv.padding, str) else None
+    sh, sw = conv.stride
+    dh, dw = conv.dilation
+    ph, pw = (0, 0) if pad else conv.padding
+    vertical = nn.Conv2d(c, rank, (kh, 1), (sh, 1), pad or (ph, 0), (dh, 1), bias=False, padding_mode=conv.padding_mode)
+    horizontal = nn.Conv2d(rank, d, (1, kw), (1, sw), pad or (0, pw), (1, dw), bias=conv.bias is not None,
+                           padding_mode=conv.padding_mode)
+    with torch.no_grad():
+        vertical.weight.copy_((U * root).reshape(c, kh, rank).permute(2, 0, 1).unsqueeze(-1))
+        horizontal.weight.copy_((root[:, None] * Vh).reshape(rank, d, kw).permute(1, 0, 2).unsqueeze(2))
+        if conv.bias is not None:
+            horizontal.bias.copy_(conv.bias)
+    out = LowRank(vertical, horizontal, method="spatial", rank=rank, error_bound=svd_error_bound(all_s, rank))
+    return out.to(conv.weight.device).train(conv.training)
+
+
+# --------------------------------------------------------------------------- whole models
+
+def layer_matrix(layer, method):
+    """The matrix whose rank ``method`` truncates: Linear W, the d × ckk filter matrix, or the spatial one."""
+    if method == "svd":
+        if not isinstance(layer, nn.Linear):
+            raise TypeError(f"method 'svd' decomposes nn.Linear layers, got {type(layer).__name__}")
+        return layer.weight.detach()
+    _check_conv(layer, f"method {method!r}")
+    return spatial_matrix(layer.weight.detach()) if method == "spatial" else layer.weight.detach().flatten(1)
+
+
+def decomposable_layers(model, method):
+    """Names of the layers ``method`` can decompose, in forward (registration) order."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is unknown; choose one of {METHODS}")
+    names = []
+    for name, module in model.named_modules():
+        if method == "svd" and isinstance(module, nn.Linear):
+            names.append(name)
+        elif method != "svd" and isinstance(module, nn.Conv2d) and module.groups == 1:
+            if method != "spatial" or min(module.kernel_size) > 1:
+                names.append(name)
+    return names
+
+
+def _replace(model, name, new):
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+
+
+class _Stop(Exception):
+    pass
+
+
+def layer_inputs(model, name, x):
+    """The tensor that layer ``name`` receives when ``model(x)`` runs (the pass stops right there)."""
+    seen = {}
+
+    def grab(module, inputs):
+        seen["x"] = inputs[0].detach()
+        raise _Stop
+
+    handle = model.get_submodule(name).register_forward_pre_hook(grab)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+        model.train(was_training)
+    if "x" not in seen:
+        raise ValueError(f"layer {name!r} is not called in the forward pass")
+    return seen["x"]
+
+
+def compress_model(model, budget, method, *, data=None, ranks=None, skip=()):
+    """A copy of ``model`` whose decomposable layers are replaced by ``LowRank`` pairs.
+
+    ``budget``: the fraction (0, 1] of each layer's parameters (= its MACs at stride 1) to keep;
+    each layer gets ``rank_for_budget`` of its matrix, and layers where the factorization would not
+    be cheaper are left alone. ``ranks``: {layer name: rank} to set ranks by hand (``budget`` may
+    then be None). ``method``: "svd" (Linear layers), "channels", "data", "asymmetric" (conv channel
+    decomposition from weights, from responses, asymmetric) or "spatial" (k×1 + 1×k).
+    ``data``: a batch of model inputs, needed by "data" and "asymmetric". ``skip``: layer names to
+    leave alone (Zhang et al. leave the first conv: few input channels, little to gain).
+    The model is not changed; the copy keeps its train/eval mode.
+    """
+    names = decomposable_layers(model, method)
+    if budget is None and ranks is None:
+        raise ValueError("compress_model needs a budget (fraction in (0, 1]) or ranks={layer name: rank}")
+    if budget is not None and not 0 < budget <= 1:
+        raise ValueError(f"budget={budget} must be in (0, 1]: the fraction of each layer's cost to keep")
+    unknown = set(ranks or {}) - set(names)
+    if unknown:
+        raise ValueError(f"ranks names layers {sorted(unknown)} that method {method!r} cannot decompose; "
+                         f"decomposable: {names}")
+    if method in DATA_METHODS and data is None:
+        raise ValueError(f"method {method!r} fits the layers' responses: pass data=a batch of inputs")
+    new = copy.deepcopy(model)
+    for name in names:
+        if name in skip:
+            continue
+        layer = model.get_submodule(name)
+        m, n = layer_matrix(layer, method).shape
+        if ranks is not None and name in ranks:
+            rank = ranks[name]
+        elif budget is None:
+            continue
+        else:
+            rank = rank_for_budget(m, n, budget)
+            if factorized_params(m, n, rank) >= m * n:
+                continue                        # no saving: keep the layer as it is
+        if method == "svd":
+            replacement = decompose_linear(layer, rank)
+        elif method == "spatial":
+            replacement = decompose_conv_spatial(layer, rank)
+        elif method == "channels":
+            replacement = decompose_conv_channels(layer, rank)
+        else:
+            x = layer_inputs(model, name, data)
+            x_hat = layer_inputs(new, name, data) if method == "asymmetric" else None
+            replacement = decompose_conv_channels(layer, rank, x, x_hat)
+        _replace(new, name, replacement)
+    return new
+
+
+def lowrank_summary(model):
+    """``[(name, method, rank, error_bound)]`` of the LowRank modules of a model."""
+    return [(n, m.method, m.rank, m.error_bound) for n, m in model.named_modules() if isinstance(m, LowRank)]
+
+
+# --------------------------------------------------------------------------- the widget
+
+def layer_spectrum(layer, rank, method="channels", out_hw=None):
+    """What the explorer shows for one layer at one rank (pure).
+
+    Returns singular values, kept energy, relative reconstruction error ``||W − W_r||_F / ||W||_F``,
+    parameters and (given the output size ``out_hw`` of a conv) MACs before and after.
+    """
+    if method not in ("svd", "channels", "spatial"):
+        raise ValueError(f"method={method!r}: the spectrum explorer shows 'svd', 'channels' or 'spatial'")
+    if method == "spatial" and isinstance(layer, nn.Conv2d) and min(layer.kernel_size) == 1:
+        raise ValueError(f"method='spatial' needs a kernel larger than 1×1, this layer is {layer.kernel_size}")
+    matrix = layer_matrix(layer, method)
+    m, n = matrix.shape
+    rank = check_rank(rank, min(m, n), f"this layer's {m}×{n} matrix")
+    s = torch.linalg.svdvals(matrix.double())
+    params = (m * n, factorized_params(m, n, rank))
+    if isinstance(layer, nn.Linear):
+        macs = params
+    elif out_hw is None:
+        macs = None
+    else:
+        ho, wo = out_hw                          # stride 1: both thin convs run at the output size
+        macs = (m * n * ho * wo, rank * (m + n) * ho * wo)
+    return {"singular_values": s.tolist(), "rank": rank, "shape": (m, n), "method": method,
+            "kept_energy": kept_energy(s, rank),
+            "relative_error": svd_error_bound(s, rank) / float(s.pow(2).sum().sqrt()),
+            "params": params, "macs": macs}
+
+
+def draw_spectrum(state, fig):
+    """Singular values (kept ones dark) and the cumulative energy, with the chosen rank marked."""
+    s = torch.tensor(state["singular_values"])
+    r = state["rank"]
+    ax_s, ax_e = fig.subplots(1, 2)
+    idx = torch.arange(1, len(s) + 1)
+    ax_s.bar(idx[:r], s[:r], color="#1f5fa8", label=f"kept ({r})")
+    ax_s.bar(idx[r:], s[r:], color="#c8c8c8", label="discarded")
+    ax_s.set_yscale("log")
+    ax_s.set_xlabel("index i")
+    ax_s.set_ylabel("σᵢ")
+    ax_s.set_title(f"singular values of the {state['shape'][0]}×{state['shape'][1]} matrix")
+    ax_s.legend()
+    energy = (s.double().pow(2).cumsum(0) / s.double().pow(2).sum()).numpy()
+    ax_e.plot(idx, 100 * energy, "-", color="#444")
+    ax_e.plot([r], [100 * state["kept_energy"]], "o", color="#c03030")
+    ax_e.axvline(r, color="#c03030", lw=0.8)
+    ax_e.set_xlabel("rank r")
+    ax_e.set_ylabel("kept energy Σσ² (%)")
+    ax_e.set_title(f"rank {r}: {100 * state['kept_energy']:.1f}% energy, "
+                   f"{100 * state['relative_error']:.1f}% error")
+    ax_e.grid(alpha=0.3)
+    fig.tight_layout()
+
+
+def spectrum_readout(state):
+    p0, p1 = state["params"]
+    text = (f"rank {state['rank']} ({state['method']}): kept energy {100 * state['kept_energy']:.1f}%, "
+            f"relative error ‖W−W_r‖/‖W‖ = {state['relative_error']:.3f}; params {p0:,} → {p1:,} "
+            f"({p1 / p0:.2f}×)")
+    if state["macs"] is not None:
+        m0, m1 = state["macs"]
+        text += f"; MACs {m0:,} → {m1:,} ({m1 / m0:.2f}×)"
+    return text
+
+
+def spectrum_explorer(model, input_size, rank=8, method="channels"):
+    """An ``Explorer``: pick a layer, a method and a rank → spectrum, energy, error, params/MACs."""
+    from . import widgets
+    from .measure import layer_table
+
+    out_hw = {row.name: row.out_shape[-2:] for row in layer_table(model, input_size) if row.kind == "Conv2d"}
+    layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    widest = max(min(layer_matrix(model.get_submodule(n), "svd" if isinstance(model.get_submodule(n), nn.Linear)
+                                  else "channels").shape) for n in layers)
+
+    def state(layer, method, rank):
+        module = model.get_submodule(layer)
+        if isinstance(module, nn.Linear) and method != "svd":
+            raise ValueError(f"layer {layer} is Linear: choose method 'svd'")
+        if isinstance(module, nn.Conv2d) and method == "svd":
+            raise ValueError(f"layer {layer} is a conv: choose method 'channels' or 'spatial'")
+        return layer_spectrum(module, rank, method, out_hw.get(layer))
+
+    default = next((n for n in layers if n in out_hw and out_hw[n] and model.get_submodule(n).in_channels > 1), layers[0])
+    controls = {"layer": widgets.dropdown("layer", layers, default),
+                "method": widgets.dropdown("method", ["channels", "spatial", "svd"], method),
+                "rank": widgets.int_slider("rank r", rank, 1, max(widest * 3, 2))}
+    return widgets.Explorer(state, draw_spectrum, controls, title="Low-rank spectrum of one layer",
+                            readout_fn=spectrum_readout, figsize=(10, 3.6))
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+@checker("parameters of a rank-r factorization")
+def check_factorized_params(fn):
+    """Exercise 1: ``fn(m, n, r)`` = numbers stored by U (m×r) and V (r×n)."""
+    for m, n, r in ((100, 100, 10), (784, 300, 20), (96, 432, 1), (10, 96, 10), (3, 7, 2)):
+        expect_equal(fn(m, n, r), factorized_params(m, n, r), f"factorized_params({m}, {n}, {r})")
+
+
+@checker("best rank for a budget")
+def check_rank_for_budget(fn):
+    """Exercise 2: ``fn(m, n, budget)`` = the largest rank costing ≤ budget·m·n (at least 1)."""
+    cases = ((100, 100, 0.2), (100, 100, 0.5), (96, 864, 0.5), (48, 432, 0.25), (300, 784, 0.1),
+             (10, 10, 1.0), (24, 9, 0.05), (64, 576, 0.999))
+    for m, n, budget in cases:
+        expect_equal(fn(m, n, budget), rank_for_budget(m, n, budget), f"rank_for_budget({m}, {n}, {budget})")
+
+
+@checker("the 1×1 matrix P from the SVD")
+def check_channel_factors(fn):
+    """Exercise 3: ``fn(weight, r)`` → ``(filters (r, c, k, k), P (d, r))`` with P·filters the best rank-r W."""
+    g = torch.Generator().manual_seed(3)
+    for d, c, k, r in ((16, 8, 3, 4), (12, 5, 3, 12), (20, 3, 1, 2)):
+        weight = torch.randn(d, c, k, k, generator=g) * torch.logspace(0, -1.5, d)[:, None, None, None]
+        out = fn(weight.clone(), r)
+        expect_true(isinstance(out, tuple) and len(out) == 2, "return a tuple (filters, P)")
+        filters, P = (torch.as_tensor(t) for t in out)
+        expect_equal(tuple(filters.shape), (r, c, k, k), "filters.shape")
+        expect_equal(tuple(P.shape), (d, r), "P.shape")
+        approx = P.double() @ filters.double().reshape(r, -1)
+        U, S, Vh, all_s = truncated_svd(weight.double().reshape(d, -1), r)
+        expect_close((approx - weight.double().reshape(d, -1)).norm(), svd_error_bound(all_s, r),
+                      f"||W − P·filters||_F at rank {r} (Eckart–Young bound)", rtol=1e-4, atol=1e-5)
+        expect_close(approx, U @ torch.diag(S) @ Vh, f"P·filters at rank {r}", rtol=1e-4, atol=1e-5)
