@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from course_lib.checks import checker, expect_close, expect_equal, expect_true
+
 # ----------------------------------------------------------------------------------------------
 # argument checking: every bad input gets a message naming the parameter and the rule
 
@@ -553,8 +555,6 @@ def im2col_explorer(**settings):
 
 # ----------------------------------------------------------------------------------------------
 # exercise checkers (each is tested to reject the stub and a plausible wrong answer)
-
-from course_lib.checks import ExerciseError, checker, expect_close, expect_equal, expect_true  # noqa: E402
 
 _SIZE_CASES = [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1), (28, 5, 1, 0, 1), (10, 3, 3, 1, 1),
                (14, 3, 1, 2, 2), (9, 3, 2, 0, 3), (224, 7, 2, 3, 1), (5, 1, 1, 0, 1), (8, 2, 2, 0, 1)]

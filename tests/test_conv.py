@@ -222,6 +222,8 @@ def test_bad_inputs_give_clear_errors():
         conv.plot_weight_matrix("W")
     with pytest.raises(ValueError, match="dilation=2 spans 5 pixels"):
         conv.output_size(3, 3, 1, 0, 2)
+    with pytest.raises(ValueError, match="needs C_in=3"):
+        conv.naive_conv2d(x, torch.randn(2, 3, 3, 3))
     with pytest.raises(ValueError, match="c_in=6 is not divisible by groups=4"):
         conv.conv_cost(6, 8, 3, 10, groups=4)
 
