@@ -1,5 +1,7 @@
 """Tests of course_lib.conv against PyTorch's own operators (F.unfold, F.fold, F.conv2d) and measure."""
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -48,7 +50,7 @@ def _geometry(cfg):
     return dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(conv_configs())
 def test_im2col_equals_unfold(cfg):
     x, _, _ = _tensors(cfg)
@@ -58,7 +60,7 @@ def test_im2col_equals_unfold(cfg):
     torch.testing.assert_close(ours, ref, rtol=0, atol=0)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(conv_configs())
 def test_col2im_equals_fold(cfg):
     x, _, _ = _tensors(cfg)
@@ -69,7 +71,7 @@ def test_col2im_equals_fold(cfg):
     torch.testing.assert_close(ours, ref)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(conv_configs(), st.booleans())
 def test_conv2d_as_matmul_equals_conv2d(cfg, with_bias):
     x, w, b = _tensors(cfg)
@@ -80,7 +82,7 @@ def test_conv2d_as_matmul_equals_conv2d(cfg, with_bias):
     torch.testing.assert_close(ours, ref)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(conv_configs())
 def test_conv2d_as_matmul_gradients_equal_conv2d(cfg):
     x, w, b = _tensors(cfg)
@@ -102,7 +104,7 @@ def test_gradcheck_im2col_and_col2im():
     assert torch.autograd.gradcheck(lambda c: conv.col2im(c, (4, 5), (2, 3), stride=(1, 2)), (cols,))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(conv_configs())
 def test_naive_conv2d_equals_conv2d(cfg):
     x, w, b = _tensors(cfg)
@@ -288,24 +290,29 @@ def test_explorer_state_agrees_with_torch():
     assert torch.equal(a["x"], b["x"]) and torch.equal(a["W"], b["W"])
 
 
-@pytest.mark.parametrize("bad,message", [
+BAD_SETTINGS = [
     (dict(size=4, kernel=7), "kernel=7 with dilation=1 spans 7 pixels"),
     (dict(size=4, kernel=3, dilation=3, padding=1), "output would have size < 1"),
     (dict(channels=3, groups=2), "channels=3 is not divisible by groups=2"),
     (dict(size=6, kernel=3, out_row=4), r"outside the 4×4 output"),
     (dict(channels=2, out_channel=2), "out_channel=2 must be < 2"),
-])
-def test_explorer_invalid_settings_show_a_message(bad, message):
-    with pytest.raises(ValueError, match=message):
-        conv.im2col_explorer_state(**bad)
+]
+DEFAULTS = dict(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, groups=1,
+                out_row=0, out_col=0, out_channel=0)
+
+
+def test_explorer_invalid_settings_show_a_message():
     explorer = conv.im2col_explorer()
     assert explorer.error is None and explorer.image.value[:4] == b"\x89PNG"
-    explorer.set(**bad)
-    assert explorer.state is None and explorer.error and __import__("re").search(message, explorer.error)
-    assert explorer.image.value[:4] == b"\x89PNG"       # the message is drawn, no traceback
-    explorer.set(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, groups=1,
-                 out_row=0, out_col=0, out_channel=0)
-    assert explorer.error is None
+    for bad, message in BAD_SETTINGS:
+        with pytest.raises(ValueError, match=message):
+            conv.im2col_explorer_state(**dict(DEFAULTS, **bad))
+        explorer.set(**dict(DEFAULTS, **bad))
+        assert explorer.state is None and re.search(message, explorer.error), (bad, explorer.error)
+        assert explorer.image.value[:4] == b"\x89PNG"       # the message is drawn, no traceback
+        assert message.split()[0] in explorer.message.value
+    explorer.set(**DEFAULTS)
+    assert explorer.error is None and explorer.state is not None
 
 
 def test_explorer_static_figure_and_readout():
