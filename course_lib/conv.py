@@ -497,8 +497,9 @@ def draw_im2col_explorer(state, fig):
         padded = np.pad(state["x"][ch].numpy(), p, constant_values=np.nan)
         ax.imshow(np.nan_to_num(padded, nan=0.0), cmap="Greys", vmin=-6, vmax=6, alpha=0.35)
         active = ch in state["group_channels"]
-        for (r, q) in state["cells"]:
-            ax.add_patch(Rectangle((q - 0.5, r - 0.5), 1, 1, color="#ff7f0e" if active else "#cccccc", alpha=0.7))
+        for (r, q) in state["cells"]:             # the window; dashed where this output channel does not look
+            ax.add_patch(Rectangle((q - 0.5, r - 0.5), 1, 1, fc="#ff7f0e" if active else "none", alpha=0.7 if active else 1,
+                                   ec="none" if active else "#ff7f0e", ls="--", lw=0.8))
         if p:
             ax.add_patch(Rectangle((p - 0.5, p - 0.5), n, n, fill=False, ec="k", lw=1))
         if state["padded"] <= 12:
