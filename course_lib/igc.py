@@ -76,10 +76,18 @@ class ChannelPermutation(nn.Module):
         if perm.dim() != 1 or not torch.equal(perm.sort().values, torch.arange(len(perm))):
             raise ValueError(f"perm must be a permutation of 0..{len(perm) - 1}, got {perm.tolist()}")
         self.register_buffer("perm", perm)
+        # An interleaving is a reshape + transpose, much faster (forward and backward) than indexing.
+        C = len(perm)
+        self.shuffle_groups = next((a for a in range(1, C + 1) if C % a == 0
+                                    and torch.equal(perm, interleave(a, C // a))), None)
 
     def forward(self, x):
-        if x.shape[1] != len(self.perm):
-            raise ValueError(f"input has {x.shape[1]} channels, this permutation reorders {len(self.perm)}")
+        C = len(self.perm)
+        if x.shape[1] != C:
+            raise ValueError(f"input has {x.shape[1]} channels, this permutation reorders {C}")
+        if self.shuffle_groups is not None:
+            a = self.shuffle_groups
+            return x.unflatten(1, (a, C // a)).transpose(1, 2).flatten(1, 2)
         return x[:, self.perm]
 
     def extra_repr(self):
@@ -622,7 +630,13 @@ def _preset_regular(C, L, M, k):
     return [dense(C, kernel_size=k)], f"regular {k}×{k} conv, C={C}", C
 
 
+def _need_divisible(C, L):
+    if C % L:
+        raise ValueError(f"C={C} is not divisible by L={L} groups")
+
+
 def _preset_group(C, L, M, k):
+    _need_divisible(C, L)
     return [group_conv(C, L, kernel_size=k)], f"group conv, C={C}, {L} groups", C
 
 
@@ -646,6 +660,7 @@ def _preset_igcv2(C, L, M, k):
 
 
 def _preset_igcv3(C, L, M, k):
+    _need_divisible(C, L)
     hidden = C * M
     return ([group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
              shuffle(hidden, L, "interleave"), depthwise(hidden, k),
@@ -654,11 +669,13 @@ def _preset_igcv3(C, L, M, k):
 
 
 def _preset_shuffle(C, L, M, k):
+    _need_divisible(C, L)
     return ([group_conv(C, L), shuffle(C, L), depthwise(C, k), group_conv(C, L)],
             f"ShuffleNet unit, C={C}, {L} groups", C)
 
 
 def _preset_no_shuffle(C, L, M, k):
+    _need_divisible(C, L)
     return ([group_conv(C, L), depthwise(C, k), group_conv(C, L)],
             f"ShuffleNet unit without the shuffle, C={C}, {L} groups", C)
 
@@ -765,8 +782,7 @@ def draw_counts(counts, ax, verdict=None):
     """The composed path-count matrix as a heatmap (white = 0 = no path)."""
     import matplotlib.pyplot as plt
 
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_under("white")
+    cmap = plt.get_cmap("viridis").with_extremes(under="white")
     im = ax.imshow(counts.numpy(), cmap=cmap, vmin=0.5, vmax=max(1, int(counts.max())), interpolation="nearest")
     ax.set_xlabel("input channel")
     ax.set_ylabel("output channel")
