@@ -1,0 +1,999 @@
+"""Deep Compression (Han, Mao & Dally, ICLR 2016): prune → trained quantization → Huffman coding.
+
+The three stages, and where each one lives in the course:
+
+1. **Pruning** (chapter 04, ``course_lib.prune``): most weights become exact zeros. A sparse layer
+   is stored as its non-zero values plus their positions. Positions are stored *relative*: the
+   number of zeros skipped since the previous stored entry, in ``index_bits`` bits. A run of zeros
+   longer than ``2**index_bits - 1`` is bridged by a **filler zero**: an entry whose value is 0
+   (the paper's padding-zero trick, Fig. 2).
+2. **Trained quantization** (chapter 02, ``course_lib.quant``): the non-zero weights of a layer
+   share ``2**bits - 1`` values (k-means centroids, fine-tuned with gradients summed per cluster);
+   each entry stores a ``bits``-bit index into the layer's codebook. Index 0 is reserved for the
+   value 0, which the filler entries use.
+3. **Huffman coding** (this module): the value indices and the relative positions are far from
+   uniform, so a Huffman code spends fewer bits on the frequent symbols.
+
+This module holds the from-scratch Huffman coder, the relative-index format, a real on-disk format
+(``save_compressed`` / ``load_compressed``), the per-layer table of the paper
+(``compression_report``) and the whole pipeline (``deep_compress``).
+"""
+
+import heapq
+import io
+import math
+import struct
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import checks
+
+MAX_BITS = 16
+
+
+class CompressedFileError(ValueError):
+    """A compressed model file is truncated, corrupted, foreign or of an unknown version."""
+
+
+# --------------------------------------------------------------------------- Huffman coding
+
+def huffman_code(frequencies):
+    """An optimal prefix code ``{symbol: bitstring}`` for ``{symbol: count}`` (Huffman, 1952).
+
+    Repeatedly merge the two least frequent subtrees; a symbol's code length is its depth. The
+    codes are then made *canonical* (sorted by length, then symbol, and counted up), so a decoder
+    only needs each symbol's code length: that is what the file format stores. Symbols with count
+    0 get no code. One symbol gets the code ``"0"``; no symbols give ``{}``.
+    """
+    if not hasattr(frequencies, "items"):
+        raise TypeError(f"frequencies must be a mapping {{symbol: count}}, got {type(frequencies).__name__}")
+    counts = {s: c for s, c in frequencies.items() if c != 0}
+    for s, c in counts.items():
+        if not isinstance(c, (int, np.integer)) or c < 0:
+            raise ValueError(f"frequencies[{s!r}]={c!r} must be a non-negative integer count")
+    if not counts:
+        return {}
+    if len(counts) == 1:
+        return {next(iter(counts)): "0"}
+    # heap of (count, tie-breaker, symbols in the subtree); ties broken by creation order: deterministic
+    heap = [(c, i, [s]) for i, (s, c) in enumerate(sorted(counts.items()))]
+    heapq.heapify(heap)
+    depth = dict.fromkeys(counts, 0)
+    order = len(heap)
+    while len(heap) > 1:
+        c1, _, left = heapq.heappop(heap)
+        c2, _, right = heapq.heappop(heap)
+        for s in left + right:           # every symbol under the new node goes one level deeper
+            depth[s] += 1
+        heapq.heappush(heap, (c1 + c2, order, left + right))
+        order += 1
+    return canonical_code(depth)
+
+
+def canonical_code(lengths):
+    """Canonical prefix code from ``{symbol: code length}``: shorter codes first, then by symbol."""
+    code, value, previous = {}, 0, 0
+    for symbol, length in sorted(lengths.items(), key=lambda item: (item[1], item[0])):
+        if length < 1:
+            raise ValueError(f"code length of symbol {symbol!r} is {length}; it must be at least 1")
+        value <<= length - previous
+        if value >= 1 << length:
+            raise ValueError("these code lengths break Kraft's inequality: no prefix code has them")
+        code[symbol] = format(value, f"0{length}b")
+        value, previous = value + 1, length
+    return code
+
+
+def expected_length(code, frequencies):
+    """Average bits per symbol of ``code`` on ``frequencies``."""
+    total = sum(frequencies.values())
+    return sum(frequencies[s] * len(code[s]) for s in frequencies if frequencies[s]) / total
+
+
+def entropy_bits(frequencies):
+    """Shannon entropy (bits per symbol): the lower bound on any code's expected length."""
+    total = sum(frequencies.values())
+    return -sum(c / total * math.log2(c / total) for c in frequencies.values() if c)
+
+
+def _pack_bits(bitstring):
+    """``"1011"`` → bytes, zero-padded at the end to a whole byte."""
+    if not bitstring:
+        return b""
+    bits = np.frombuffer(bitstring.encode("ascii"), dtype=np.uint8) - ord("0")
+    return np.packbits(bits).tobytes()
+
+
+def _unpack_bits(data, nbits):
+    """The first ``nbits`` bits of ``data`` as a string of '0'/'1'."""
+    if nbits > 8 * len(data):
+        raise ValueError(f"nbits={nbits} but the data holds only {8 * len(data)} bits")
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[:nbits]
+    return (bits + ord("0")).tobytes().decode("ascii")
+
+
+def encode(symbols, code=None):
+    """Huffman-encode a sequence of symbols: returns ``(data, code, nbits)``.
+
+    ``code`` defaults to the Huffman code of the stream's own symbol counts. ``data`` holds
+    ``nbits`` bits (the last byte is zero-padded).
+    """
+    symbols = list(symbols)
+    if code is None:
+        code = huffman_code(Counter(symbols))
+    missing = set(symbols) - set(code)
+    if missing:
+        raise ValueError(f"symbols {sorted(missing, key=repr)[:5]} have no code in the given code table")
+    bitstring = "".join(code[s] for s in symbols)
+    return _pack_bits(bitstring), code, len(bitstring)
+
+
+def decode(data, code, nbits):
+    """Inverse of ``encode``: the list of symbols in the first ``nbits`` bits of ``data``.
+
+    Reads bit by bit and emits a symbol whenever the bits read so far are a code word (a prefix
+    code guarantees that this is never ambiguous).
+    """
+    lookup = {(len(word), int(word, 2)): s for s, word in code.items()}
+    symbols, value, length = [], 0, 0
+    for bit in _unpack_bits(data, nbits):
+        value, length = 2 * value + (bit == "1"), length + 1
+        symbol = lookup.get((length, value), lookup)
+        if symbol is not lookup:
+            symbols.append(symbol)
+            value = length = 0
+    if length:
+        raise ValueError(f"the last {length} bits are not a complete code word: corrupted data or wrong code")
+    return symbols
+
+
+# --------------------------------------------------------------------------- relative sparse index
+
+def _check_bits(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_BITS:
+        raise ValueError(f"{name}={value!r} must be an integer number of bits from 1 to {MAX_BITS}")
+    return int(value)
+
+
+def to_relative(values, index_bits):
+    """Sparse relative-index form of a flat array: ``(gaps, entries)``.
+
+    ``entries`` are the non-zero values in order; ``gaps[i]`` is how many zeros were skipped before
+    entry ``i``. A gap must fit in ``index_bits`` bits (at most ``2**index_bits - 1``); a longer run
+    of zeros gets a filler entry of value 0 after ``2**index_bits - 1`` skipped zeros (Han et al.,
+    Fig. 2). Trailing zeros cost nothing: the decoder knows the layer's size.
+    """
+    index_bits = _check_bits(index_bits, "index_bits")
+    flat = np.asarray(values).reshape(-1)
+    positions = np.flatnonzero(flat)
+    max_gap = (1 << index_bits) - 1
+    gaps, entries, previous = [], [], -1
+    for p in positions.tolist():
+        gap = p - previous - 1
+        while gap > max_gap:                    # bridge the run with a filler zero
+            gaps.append(max_gap)
+            entries.append(flat.dtype.type(0))
+            gap -= max_gap + 1
+        gaps.append(gap)
+        entries.append(flat[p])
+        previous = p
+    return np.asarray(gaps, dtype=np.int64), np.asarray(entries, dtype=flat.dtype)
+
+
+def from_relative(gaps, entries, size):
+    """Inverse of ``to_relative``: a flat array of ``size`` values."""
+    gaps, entries = np.asarray(gaps, dtype=np.int64), np.asarray(entries)
+    if len(gaps) != len(entries):
+        raise ValueError(f"gaps ({len(gaps)}) and entries ({len(entries)}) must have the same length")
+    if len(gaps) and gaps.min() < 0:
+        raise ValueError("gaps must be non-negative")
+    positions = np.cumsum(gaps + 1) - 1
+    if len(positions) and positions[-1] >= size:
+        raise ValueError(f"the gaps point past the end of a layer of {size} values")
+    flat = np.zeros(size, dtype=entries.dtype)
+    flat[positions] = entries
+    return flat
+
+
+def relative_index_entries(positions, index_bits):
+    """Number of stored entries (non-zeros + fillers) for sorted non-zero ``positions``."""
+    index_bits = _check_bits(index_bits, "index_bits")
+    span = 1 << index_bits
+    count, previous = 0, -1
+    for p in positions:
+        count += 1 + (p - previous - 1) // span
+        previous = p
+    return count
+
+
+# --------------------------------------------------------------------------- one layer, encoded
+
+COMPRESSIBLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def quantize_values(weight, bits=None):
+    """Codebook form of a tensor whose non-zero values are few: ``(codebook, indices)``.
+
+    ``codebook[0]`` is 0.0 (pruned weights and filler entries), ``codebook[1:]`` the distinct
+    non-zero values in increasing order; ``codebook[indices]`` rebuilds ``weight`` exactly. A
+    ``bits``-bit index has ``2**bits`` codes, so at most ``2**bits - 1`` distinct non-zero values fit.
+    """
+    flat = torch.as_tensor(weight).detach().reshape(-1).to(torch.float32).cpu().numpy()
+    distinct = np.unique(flat[flat != 0])
+    if bits is not None:
+        bits = _check_bits(bits, "bits")
+        if len(distinct) + 1 > 1 << bits:
+            raise ValueError(f"bits={bits}: the tensor has {len(distinct)} distinct non-zero values but a "
+                             f"{bits}-bit index holds only {(1 << bits) - 1} plus zero; share weights first "
+                             "(course_lib.quant.share_weights) or use more bits")
+    codebook = np.concatenate([np.zeros(1, np.float32), distinct.astype(np.float32)])
+    indices = np.where(flat != 0, np.searchsorted(distinct, flat) + 1, 0)
+    return codebook, indices
+
+
+def bits_needed(n_symbols):
+    """Bits of a fixed-width index that can name ``n_symbols`` different symbols (at least 1)."""
+    return max(1, math.ceil(math.log2(max(n_symbols, 1))))
+
+
+@dataclass
+class Stream:
+    """A sequence of ``count`` symbols < ``2**bits``, stored fixed-width or Huffman-coded."""
+
+    bits: int
+    count: int
+    nbits: int
+    data: bytes
+    lengths: np.ndarray = None          # Huffman code length of every symbol (0 = unused); None = fixed
+
+    @property
+    def huffman(self):
+        return self.lengths is not None
+
+    @property
+    def table_bytes(self):
+        return 0 if self.lengths is None else len(self.lengths)
+
+    @property
+    def total_bytes(self):
+        return len(self.data) + self.table_bytes
+
+
+def pack_fixed(symbols, bits):
+    """Symbols at ``bits`` bits each, most significant bit first, zero-padded to whole bytes."""
+    symbols = np.asarray(symbols, dtype=np.int64)
+    shifts = np.arange(bits - 1, -1, -1)
+    bit_array = ((symbols[:, None] >> shifts) & 1).astype(np.uint8).reshape(-1)
+    return np.packbits(bit_array).tobytes()
+
+
+def unpack_fixed(data, bits, count):
+    """Inverse of ``pack_fixed``."""
+    if count * bits > 8 * len(data):
+        raise ValueError(f"{count} symbols of {bits} bits need {count * bits} bits, the data has {8 * len(data)}")
+    bit_array = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].astype(np.int64)
+    return (bit_array.reshape(count, bits) << np.arange(bits - 1, -1, -1)).sum(1)
+
+
+def encode_stream(symbols, bits, huffman):
+    """Store integer ``symbols`` (each < ``2**bits``) fixed-width or with their own Huffman code."""
+    symbols = np.asarray(symbols, dtype=np.int64)
+    if not huffman:
+        return Stream(bits, len(symbols), len(symbols) * bits, pack_fixed(symbols, bits))
+    data, code, nbits = encode(symbols.tolist())
+    lengths = np.zeros(1 << bits, dtype=np.uint8)
+    for s, word in code.items():
+        lengths[s] = len(word)
+    return Stream(bits, len(symbols), nbits, data, lengths)
+
+
+def decode_stream(stream):
+    """The symbols of a ``Stream`` as an int64 array."""
+    if not stream.huffman:
+        return unpack_fixed(stream.data, stream.bits, stream.count)
+    code = canonical_code({s: int(n) for s, n in enumerate(stream.lengths) if n})
+    symbols = np.asarray(decode(stream.data, code, stream.nbits), dtype=np.int64)
+    if len(symbols) != stream.count:
+        raise ValueError(f"decoded {len(symbols)} symbols, the stream should hold {stream.count}")
+    return symbols
+
+
+@dataclass
+class EncodedLayer:
+    """A conv/linear weight in Deep Compression's format: codebook + relative index + two streams.
+
+    ``value_bits == 0`` means unquantized: the entries are float32 numbers (pruning only).
+    """
+
+    name: str
+    shape: tuple
+    value_bits: int
+    index_bits: int
+    codebook: np.ndarray
+    gaps: Stream
+    values: object                       # a Stream of codebook indices, or float32 bytes
+    nonzero: int
+
+    @property
+    def weights(self):
+        return int(np.prod(self.shape))
+
+    @property
+    def entries(self):
+        return self.gaps.count
+
+    @property
+    def fillers(self):
+        return self.entries - self.nonzero
+
+    @property
+    def value_bytes(self):
+        return len(self.values) if isinstance(self.values, bytes) else self.values.total_bytes
+
+    @property
+    def codebook_bytes(self):
+        return 0 if self.codebook is None else 4 * len(self.codebook)
+
+    @property
+    def payload_bytes(self):
+        """Bytes of codebook, value stream and index stream (with their Huffman tables)."""
+        return self.codebook_bytes + self.value_bytes + self.gaps.total_bytes
+
+
+def encode_layer(name, weight, bits=None, index_bits=5, huffman=True):
+    """Encode one weight tensor. ``bits``: None = the fewest that hold its distinct values
+    (float32 values if more than 65535), an int 1..16, or ``"float32"`` for unquantized values."""
+    index_bits = _check_bits(index_bits, "index_bits")
+    weight = torch.as_tensor(weight).detach().to(torch.float32).cpu()
+    flat = weight.reshape(-1).numpy()
+    nonzero = int(np.count_nonzero(flat))
+    raw = bits == "float32"
+    if bits is None:
+        n_distinct = len(np.unique(flat[flat != 0]))
+        raw = n_distinct + 1 > 1 << MAX_BITS
+        bits = None if raw else bits_needed(n_distinct + 1)
+    if raw:
+        gaps, entries = to_relative(flat, index_bits)
+        return EncodedLayer(name, tuple(weight.shape), 0, index_bits, None,
+                            encode_stream(gaps, index_bits, huffman), entries.astype("<f4").tobytes(), nonzero)
+    if isinstance(bits, str):
+        raise ValueError(f"bits={bits!r} must be None, an integer 1..{MAX_BITS} or 'float32'")
+    bits = _check_bits(bits, "bits")
+    codebook, indices = quantize_values(weight, bits)
+    gaps, entries = to_relative(indices, index_bits)
+    return EncodedLayer(name, tuple(weight.shape), bits, index_bits, codebook,
+                        encode_stream(gaps, index_bits, huffman), encode_stream(entries, bits, huffman), nonzero)
+
+
+def decode_layer(layer):
+    """The dense float32 weight tensor of an ``EncodedLayer``."""
+    gaps = decode_stream(layer.gaps)
+    if layer.value_bits == 0:
+        entries = np.frombuffer(layer.values, dtype="<f4").astype(np.float32)
+    else:
+        indices = decode_stream(layer.values)
+        if len(indices) and indices.max() >= len(layer.codebook):
+            raise ValueError(f"{layer.name}: index {indices.max()} outside the codebook of {len(layer.codebook)}")
+        entries = layer.codebook[indices]
+    flat = from_relative(gaps, entries, layer.weights)
+    return torch.from_numpy(flat.astype(np.float32)).reshape(layer.shape)
+
+
+# --------------------------------------------------------------------------- which tensors, which bits
+
+def effective_state_dict(model):
+    """The plain ``state_dict`` a model *computes with*: pruning masks and shared weights folded in.
+
+    ``torch.nn.utils.prune`` keeps ``weight_orig`` and ``weight_mask``; ``torch.nn.utils.parametrize``
+    (``quant.share_weights``) keeps ``parametrizations.weight.original`` and the codebook. Both are
+    replaced by the weight the layer really uses, under the plain name ``weight``.
+    """
+    raw = model.state_dict()
+    state = {}
+    for key, value in raw.items():
+        if "parametrizations." in key:
+            prefix, rest = key.split("parametrizations.", 1)
+            tensor_name, _, tail = rest.partition(".")
+            if tail == "original":
+                module = model.get_submodule(prefix.rstrip(".")) if prefix else model
+                state[prefix + tensor_name] = getattr(module, tensor_name).detach()
+            continue
+        if key.endswith("_orig") and key[:-5] + "_mask" in raw:
+            state[key[:-5]] = (value * raw[key[:-5] + "_mask"]).detach()
+            continue
+        if key.endswith("_mask") and key[:-5] + "_orig" in raw:
+            continue
+        state[key] = value.detach()
+    return state
+
+
+def compressible_layers(model):
+    """``{state_dict key: layer name}`` of the conv/linear weights that get the sparse format."""
+    return {f"{name}.weight" if name else "weight": name
+            for name, m in model.named_modules() if isinstance(m, COMPRESSIBLE)}
+
+
+def _per_layer(setting, names, what):
+    """A setting that is one value for all layers or ``{layer name: value}``."""
+    if isinstance(setting, dict):
+        unknown = sorted(set(setting) - set(names))
+        if unknown:
+            raise ValueError(f"{what} names unknown layers {unknown}; the conv/linear layers are {list(names)}")
+        return {n: setting.get(n) for n in names}
+    return dict.fromkeys(names, setting)
+
+
+def encode_model(model, bits=None, index_bits=5, huffman=True):
+    """``(encoded layers, other tensors)`` of a model: what ``save_compressed`` writes."""
+    layers = compressible_layers(model)
+    bits_of = _per_layer(bits, list(layers.values()), "bits")
+    index_of = _per_layer(index_bits, list(layers.values()), "index_bits")
+    encoded, others = [], {}
+    for key, tensor in effective_state_dict(model).items():
+        if key in layers:
+            name = layers[key]
+            encoded.append(encode_layer(name, tensor, bits_of[name], index_of[name], huffman))
+        else:
+            others[key] = tensor.detach().cpu()
+    return encoded, others
+
+
+# --------------------------------------------------------------------------- the file format
+
+MAGIC = b"DCMP"
+VERSION = 1
+_DTYPES = {0: torch.float32, 1: torch.float16, 2: torch.int64, 3: torch.int32, 4: torch.uint8,
+           5: torch.bool, 6: torch.float64, 7: torch.bfloat16}
+_DTYPE_CODES = {v: k for k, v in _DTYPES.items()}
+RAW, SPARSE = 0, 1
+
+
+class _Writer:
+    def __init__(self):
+        self.buffer = io.BytesIO()
+
+    def pack(self, fmt, *values):
+        self.buffer.write(struct.pack("<" + fmt, *values))
+
+    def bytes(self, data):
+        self.pack("I", len(data))
+        self.buffer.write(data)
+
+    def text(self, s):
+        data = s.encode("utf-8")
+        self.pack("H", len(data))
+        self.buffer.write(data)
+
+
+class _Reader:
+    """Reads what ``_Writer`` wrote; running off the end is a ``CompressedFileError``."""
+
+    def __init__(self, data, path):
+        self.data, self.pos, self.path = data, 0, path
+
+    def take(self, n):
+        if n < 0 or self.pos + n > len(self.data):
+            raise CompressedFileError(f"{self.path}: truncated or corrupted (needed {n} bytes at offset "
+                                      f"{self.pos}, the file has {len(self.data)})")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt):
+        fmt = "<" + fmt
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
+
+    def bytes(self):
+        (n,) = self.unpack("I")
+        return self.take(n)
+
+    def text(self):
+        (n,) = self.unpack("H")
+        try:
+            return self.take(n).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CompressedFileError(f"{self.path}: corrupted (a name is not valid UTF-8)") from None
+
+
+def _write_stream(w, stream):
+    w.pack("BBII", stream.bits, stream.huffman, stream.count, stream.nbits)
+    if stream.huffman:
+        w.buffer.write(stream.lengths.tobytes())
+    w.bytes(stream.data)
+
+
+def _read_stream(r):
+    bits, huffman, count, nbits = r.unpack("BBII")
+    if not 1 <= bits <= MAX_BITS or huffman > 1:
+        raise CompressedFileError(f"{r.path}: corrupted stream header (bits={bits}, huffman={huffman})")
+    lengths = np.frombuffer(r.take(1 << bits), dtype=np.uint8).copy() if huffman else None
+    return Stream(bits, count, nbits, r.bytes(), lengths)
+
+
+def _write_shape(w, shape):
+    w.pack("B", len(shape))
+    for s in shape:
+        w.pack("I", s)
+
+
+def _read_shape(r):
+    (ndim,) = r.unpack("B")
+    return tuple(r.unpack("I")[0] for _ in range(ndim))
+
+
+def to_bytes(model, bits=None, index_bits=5, huffman=True, recipe=""):
+    """The bytes of ``save_compressed``: magic, version, recipe, records, CRC-32 of all before it."""
+    encoded, others = encode_model(model, bits, index_bits, huffman)
+    w = _Writer()
+    w.buffer.write(MAGIC)
+    w.pack("B", VERSION)
+    w.text(recipe or "")
+    w.pack("I", len(encoded) + len(others))
+    for layer in encoded:
+        w.pack("B", SPARSE)
+        w.text(f"{layer.name}.weight" if layer.name else "weight")
+        _write_shape(w, layer.shape)
+        w.pack("BBI", layer.value_bits, layer.index_bits, layer.nonzero)
+        if layer.value_bits:
+            w.bytes(layer.codebook.astype("<f4").tobytes())
+            _write_stream(w, layer.values)
+        else:
+            w.bytes(layer.values)
+        _write_stream(w, layer.gaps)
+    for key, tensor in others.items():
+        if tensor.dtype not in _DTYPE_CODES:
+            raise TypeError(f"tensor {key!r} has dtype {tensor.dtype}, which the format does not store")
+        w.pack("B", RAW)
+        w.text(key)
+        _write_shape(w, tuple(tensor.shape))
+        w.pack("B", _DTYPE_CODES[tensor.dtype])
+        w.bytes(tensor.contiguous().view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    body = w.buffer.getvalue()
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def save_compressed(model, path, bits=None, index_bits=5, huffman=True, recipe=""):
+    """Write ``model`` in the Deep Compression format; returns the file's size in bytes.
+
+    Conv/linear weights: sparse relative index (``index_bits``, int or ``{layer: bits}``) + codebook
+    indices (``bits``: None = fewest that fit, int 1..16 or ``{layer: bits}``, ``"float32"`` =
+    unquantized values), both Huffman-coded if ``huffman``. Everything else (biases, BatchNorm): raw.
+    ``recipe`` (a ``course_lib.recipes`` name) lets ``load_compressed`` rebuild the architecture.
+    """
+    data = to_bytes(model, bits, index_bits, huffman, recipe)
+    with open(path, "wb") as f:
+        f.write(data)
+    return len(data)
+
+
+def from_bytes(data, path="<bytes>"):
+    """``(recipe, state_dict)`` from the bytes of a compressed file; every check before any use."""
+    if len(data) < len(MAGIC) + 1 + 2 + 4 + 4:
+        raise CompressedFileError(f"{path}: truncated ({len(data)} bytes is too short for a compressed model)")
+    if data[:len(MAGIC)] != MAGIC:
+        raise CompressedFileError(f"{path}: not a course_lib compressed model (bad magic {data[:4]!r})")
+    body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
+    if zlib.crc32(body) != crc:
+        raise CompressedFileError(f"{path}: checksum mismatch: the file is truncated or corrupted")
+    r = _Reader(body, path)
+    r.take(len(MAGIC))
+    (version,) = r.unpack("B")
+    if version != VERSION:
+        raise CompressedFileError(f"{path}: format version {version}; this course_lib reads version {VERSION}")
+    recipe = r.text()
+    (n_records,) = r.unpack("I")
+    state = {}
+    for _ in range(n_records):
+        (kind,) = r.unpack("B")
+        key = r.text()
+        shape = _read_shape(r)
+        try:
+            if kind == SPARSE:
+                value_bits, index_bits, nonzero = r.unpack("BBI")
+                if value_bits:
+                    codebook = np.frombuffer(r.bytes(), dtype="<f4").astype(np.float32)
+                    values = _read_stream(r)
+                else:
+                    codebook, values = None, r.bytes()
+                gaps = _read_stream(r)
+                layer = EncodedLayer(key, shape, value_bits, index_bits, codebook, gaps, values, nonzero)
+                state[key] = decode_layer(layer)
+            elif kind == RAW:
+                (code,) = r.unpack("B")
+                if code not in _DTYPES:
+                    raise ValueError(f"unknown dtype code {code}")
+                raw = bytearray(r.bytes())
+                state[key] = torch.frombuffer(raw, dtype=_DTYPES[code]).reshape(shape).clone() if raw else \
+                    torch.zeros(shape, dtype=_DTYPES[code])
+            else:
+                raise ValueError(f"unknown record kind {kind}")
+        except CompressedFileError:
+            raise
+        except (ValueError, RuntimeError) as err:
+            raise CompressedFileError(f"{path}: corrupted record {key!r}: {err}") from None
+    if r.pos != len(body):
+        raise CompressedFileError(f"{path}: {len(body) - r.pos} unexpected bytes after the last record")
+    return recipe, state
+
+
+def load_compressed(path, model=None):
+    """Read a file of ``save_compressed``: a plain model (eval mode) with the decoded weights.
+
+    ``model``: an untrained model of the right architecture to fill in; by default it is rebuilt
+    from the recipe name stored in the file. Raises ``CompressedFileError`` for a truncated,
+    corrupted or foreign file: never a silently wrong model.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    recipe, state = from_bytes(data, str(path))
+    if model is None:
+        if not recipe:
+            raise ValueError(f"{path} names no recipe; pass model= (a fresh model of the same architecture)")
+        from .recipes import build_model
+
+        model = build_model(recipe)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not fit this model: {err}") from None
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- the paper's per-layer table
+
+@dataclass
+class LayerRow:
+    """One row of the paper's LeNet tables (Han et al. 2016, Tables 2-3)."""
+
+    layer: str
+    weights: int
+    kept_pct: float
+    weight_bits: float            # bits per stored entry, fixed width (P+Q); 32 if unquantized
+    weight_bits_huffman: float    # the same after Huffman coding (P+Q+H)
+    index_bits: float
+    index_bits_huffman: float
+    fillers: int
+    bytes_fixed: int              # codebook + values + index, fixed width
+    bytes_huffman: int            # codebook + values + index, Huffman-coded (tables included)
+
+    @property
+    def ratio_fixed(self):
+        return 4 * self.weights / self.bytes_fixed
+
+    @property
+    def ratio_huffman(self):
+        return 4 * self.weights / self.bytes_huffman
+
+
+@dataclass
+class Report:
+    rows: list
+    other_bytes: int = 0          # biases, BatchNorm: stored raw
+    notes: list = field(default_factory=list)
+
+    @property
+    def weights(self):
+        return sum(r.weights for r in self.rows)
+
+    @property
+    def bytes_huffman(self):
+        return sum(r.bytes_huffman for r in self.rows)
+
+    @property
+    def bytes_fixed(self):
+        return sum(r.bytes_fixed for r in self.rows)
+
+    def table(self):
+        """The table as aligned text, one line per layer plus a total."""
+        head = (f"{'layer':<8}{'weights':>9}{'kept':>8}{'w bits':>8}{'w bits':>8}{'idx bits':>9}"
+                f"{'idx bits':>9}{'ratio':>8}{'ratio':>8}\n{'':<8}{'':>9}{'(P)':>8}{'(P+Q)':>8}{'(+H)':>8}"
+                f"{'(P+Q)':>9}{'(+H)':>9}{'(P+Q)':>8}{'(+H)':>8}")
+        lines = [head]
+        for r in self.rows:
+            lines.append(f"{r.layer:<8}{r.weights:>9,}{r.kept_pct:>7.1f}%{r.weight_bits:>8.0f}"
+                         f"{r.weight_bits_huffman:>8.2f}{r.index_bits:>9.0f}{r.index_bits_huffman:>9.2f}"
+                         f"{r.ratio_fixed:>7.1f}×{r.ratio_huffman:>7.1f}×")
+        kept = 100 * sum(r.weights * r.kept_pct / 100 for r in self.rows) / max(self.weights, 1)
+        lines.append(f"{'total':<8}{self.weights:>9,}{kept:>7.1f}%{'':>8}{'':>8}{'':>9}{'':>9}"
+                     f"{4 * self.weights / self.bytes_fixed:>7.1f}×{4 * self.weights / self.bytes_huffman:>7.1f}×")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+
+def _row(fixed, huff):
+    entries = max(fixed.entries, 1)
+    value_bits = fixed.value_bits or 32
+    value_bits_h = 8 * len(huff.values) / entries if huff.value_bits == 0 else huff.values.nbits / entries
+    return LayerRow(fixed.name, fixed.weights, 100 * fixed.nonzero / fixed.weights, value_bits, value_bits_h,
+                    fixed.index_bits, huff.gaps.nbits / entries, fixed.fillers, fixed.payload_bytes,
+                    huff.payload_bytes)
+
+
+def compression_report(model, bits=None, index_bits=5):
+    """Per-layer table like the paper's: weights, % kept, bits per weight and per index before and
+    after Huffman coding, and the compression ratio (32-bit dense weights / stored bytes).
+
+    Bits per weight/index are per *stored entry* (non-zeros + fillers); ratios count the codebook and
+    the Huffman tables. Biases and BatchNorm tensors are in ``other_bytes`` (stored raw).
+    """
+    fixed, others = encode_model(model, bits, index_bits, huffman=False)
+    huff, _ = encode_model(model, bits, index_bits, huffman=True)
+    other = sum(t.numel() * t.element_size() for t in others.values())
+    return Report([_row(f, h) for f, h in zip(fixed, huff)], other)
+
+
+# --------------------------------------------------------------------------- trained quantization helpers
+
+def reserve_zero_code(model):
+    """Free one code of every shared-weight layer for the value 0 (pruned weights, filler entries).
+
+    ``quant.share_weights(model, bits)`` gives ``2**bits`` centroids for the non-zero weights; the
+    format needs one of the ``2**bits`` codes for zero. The smallest cluster is merged into its
+    nearest neighbour (whose centroid becomes the mean of both) and its centroid set to 0.
+    Returns ``{layer name: merged cluster size}``.
+    """
+    from . import quant
+
+    merged = {}
+    with torch.no_grad():
+        for name, _, p in quant._shared_layers(model):
+            codebook, indices = p.codebook, p.indices
+            active = indices if p.mask is None else indices[p.mask]
+            counts = torch.bincount(active.reshape(-1), minlength=len(codebook))
+            if len(codebook) < 2:
+                continue
+            if bool((codebook == 0).any()) and counts[codebook == 0].sum() == 0:
+                merged[name] = 0                         # a zero code is already free
+                continue
+            j = int(torch.argmin(counts))
+            distance = (codebook - codebook[j]).abs()
+            distance[j] = float("inf")
+            k = int(torch.argmin(distance))
+            total = counts[j] + counts[k]
+            if total > 0:
+                codebook[k] = (codebook[k] * counts[k] + codebook[j] * counts[j]) / total
+            indices[indices == j] = k
+            codebook[j] = 0.0
+            merged[name] = int(counts[j])
+    return merged
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+@dataclass
+class Stage:
+    name: str
+    accuracy: float
+    bytes: int
+    seconds: float
+
+    def ratio(self, reference_bytes):
+        return reference_bytes / self.bytes
+
+
+def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5, prune_epochs=1,
+                  quant_epochs=1, prune_steps=1, lr=0.01, quant_lr=None, init="linear", seed=0,
+                  recipe="", path=None, progress=False, device=None):
+    """Han et al.'s three stages on ``model`` (changed in place): returns ``(model, stages)``.
+
+    1. prune: ``prune.magnitude_prune`` to ``sparsity`` (``{layer: fraction}``) in ``prune_steps``
+       equal steps, each followed by ``prune_epochs`` of retraining with the masks kept;
+    2. quantize: ``quant.share_weights`` (``bits`` per layer, ``init`` = the centroid initialisation),
+       one code reserved for zero, then ``quant_epochs`` of centroid fine-tuning;
+    3. Huffman-code the value indices and the relative index.
+    ``stages`` lists the accuracy and the real bytes written by ``save_compressed`` after each stage
+    (float32 values + fixed-width index; codebook indices fixed width; Huffman), at ``path``.
+    """
+    import tempfile
+    import time
+
+    from . import config, prune, quant, train
+
+    if not isinstance(prune_steps, int) or prune_steps < 1:
+        raise ValueError(f"prune_steps={prune_steps!r} must be a positive integer")
+    config.seed_everything(seed)
+    device = torch.device(device) if device is not None else config.device()
+    path = path or tempfile.mktemp(suffix=".dcmp")
+    stages = []
+    t0 = time.perf_counter()
+    names = list(compressible_layers(model).values())
+    targets = _per_layer(sparsity, names, "sparsity")
+    for step in range(1, prune_steps + 1):
+        goal = {n: 1 - (1 - (targets[n] or 0.0)) ** (step / prune_steps) for n in names}   # geometric steps
+        prune.magnitude_prune(model, 0.0, per_layer=goal)
+        train.fit(model, train_data, None, prune_epochs, lr=lr, after_step=prune.keep_masks(model),
+                  progress=progress, seed=seed + step, device=device)
+    prune.make_permanent(model)
+    size = save_compressed(model, path, "float32", index_bits, huffman=False, recipe=recipe)
+    stages.append(Stage("pruned", train.evaluate(model, test_data), size, time.perf_counter() - t0))
+
+    t0 = time.perf_counter()
+    quant.share_weights(model, bits, init=init, seed=seed)
+    reserve_zero_code(model)
+    if quant_epochs:
+        # the backward of codebook[indices] sums each cluster's gradients; on CPU it adds in parallel
+        # in a varying order unless deterministic algorithms are on (needed for a repeatable run)
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            train.fit(model, train_data, None, quant_epochs, lr=quant_lr or lr, progress=progress,
+                      seed=seed + 1000, device=device)
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
+    bits_of = _per_layer(bits, names, "bits")
+    size = save_compressed(model, path, bits_of, index_bits, huffman=False, recipe=recipe)
+    stages.append(Stage("quantized", train.evaluate(model, test_data), size, time.perf_counter() - t0))
+
+    t0 = time.perf_counter()
+    size = save_compressed(model, path, bits_of, index_bits, huffman=True, recipe=recipe)
+    decoded = load_compressed(path, _fresh_like(model, recipe)).to(device)
+    stages.append(Stage("huffman", train.evaluate(decoded, test_data), size, time.perf_counter() - t0))
+    return model, stages
+
+
+def _fresh_like(model, recipe):
+    if recipe:
+        return None
+    import copy
+
+    from . import quant
+
+    plain = copy.deepcopy(model)
+    return quant.unshare_weights(plain)
+
+
+def latency_as_stored(path, model_factory, x, min_run_time=0.3):
+    """Seconds to serve ``x`` from the file: decode (``load_compressed``) once + one dense forward.
+
+    Returns ``(decode_seconds, forward_seconds)``: the forward is measured with
+    ``measure.latency`` on the decoded dense model.
+    """
+    import time
+
+    from . import measure
+
+    t0 = time.perf_counter()
+    model = load_compressed(path, model_factory())
+    decode_s = time.perf_counter() - t0
+    return decode_s, measure.latency(model, x, min_run_time=min_run_time)
+
+
+# --------------------------------------------------------------------------- widget: bits and sparsity → bytes, accuracy
+
+class TradeoffState:
+    """Pure, cached state function of the chapter's explorer (no retraining: a what-if view).
+
+    ``state(sparsity_<i>=..., bits_<i>=...)`` prunes a copy of ``model`` per layer (magnitude),
+    shares weights with ``2**bits - 1`` k-means values (+ zero) and returns the stored bytes of each
+    layer (codebook, Huffman-coded values, Huffman-coded index), the raw bytes of the rest, and the
+    accuracy on ``(images, labels)``. Results are cached per setting, so moving a slider back is free.
+    """
+
+    def __init__(self, model, images, labels, index_bits=5, iters=10):
+        self.model, self.images, self.labels = model, images, labels
+        self.index_bits, self.iters = index_bits, iters
+        self.layers = list(compressible_layers(model).values())
+        self.reference_bytes = None
+        self.cache = {}
+
+    def __call__(self, **settings):
+        expected = {f"sparsity_{i}" for i in range(len(self.layers))} | {f"bits_{i}" for i in range(len(self.layers))}
+        if set(settings) != expected:
+            raise ValueError(f"settings must be exactly {sorted(expected)}, got {sorted(settings)}")
+        for i, name in enumerate(self.layers):
+            s, b = settings[f"sparsity_{i}"], settings[f"bits_{i}"]
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s < 1:
+                raise ValueError(f"sparsity_{i} (layer {name}) = {s!r} must be a fraction in [0, 1)")
+            if isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 8:
+                raise ValueError(f"bits_{i} (layer {name}) = {b!r} must be an integer from 2 to 8 "
+                                 "(one of the 2**bits codes is kept for zero)")
+        key = tuple(sorted(settings.items()))
+        if key not in self.cache:
+            self.cache[key] = self._compute(settings)
+        return self.cache[key]
+
+    def _compute(self, settings):
+        import copy
+
+        from . import measure, prune, quant
+
+        if self.reference_bytes is None:
+            self.reference_bytes = measure.file_bytes(self.model)
+        model = copy.deepcopy(self.model)
+        sparsity = {n: float(settings[f"sparsity_{i}"]) for i, n in enumerate(self.layers)}
+        bits = {n: settings[f"bits_{i}"] for i, n in enumerate(self.layers)}
+        prune.magnitude_prune(model, 0.0, per_layer=sparsity)
+        prune.make_permanent(model)
+        quant.share_weights(model, bits, iters=self.iters)
+        reserve_zero_code(model)
+        encoded, others = encode_model(model, bits, self.index_bits, huffman=True)
+        with torch.no_grad():
+            accuracy = float((model(self.images).argmax(1) == self.labels).float().mean())
+        layers = [{"layer": e.name, "codebook": e.codebook_bytes, "values": e.value_bytes,
+                   "index": e.gaps.total_bytes, "kept": e.nonzero / e.weights} for e in encoded]
+        other = sum(t.numel() * t.element_size() for t in others.values())
+        total = sum(r["codebook"] + r["values"] + r["index"] for r in layers) + other
+        return {"layers": layers, "other_bytes": other, "total_bytes": total, "accuracy": accuracy,
+                "reference_bytes": self.reference_bytes, "ratio": self.reference_bytes / total}
+
+
+def draw_tradeoff(state, fig):
+    """Stacked bars: bytes of codebook / values / index per layer (+ biases), with the totals."""
+    ax = fig.add_subplot(1, 1, 1)
+    names = [r["layer"] for r in state["layers"]] + ["biases etc."]
+    bottom = np.zeros(len(names))
+    for part, colour in (("codebook", "#7f7f7f"), ("values", "#1f77b4"), ("index", "#ff7f0e")):
+        heights = np.array([r[part] for r in state["layers"]] + [0]) / 1024
+        ax.bar(names, heights, bottom=bottom, color=colour, label=part)
+        bottom += heights
+    ax.bar(names[-1:], [state["other_bytes"] / 1024], color="#2ca02c", label="raw float32")
+    for i, r in enumerate(state["layers"]):
+        ax.text(i, bottom[i], f"{100 * r['kept']:.0f}% kept", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("KiB in the file")
+    ax.set_title(f"{state['total_bytes'] / 1024:.1f} KiB = {state['ratio']:.1f}× smaller than float32; "
+                 f"accuracy {100 * state['accuracy']:.1f}% (no retraining)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def tradeoff_readout(state):
+    return (f"<b>{state['total_bytes']:,} bytes</b> ({state['ratio']:.1f}× smaller), "
+            f"accuracy <b>{100 * state['accuracy']:.2f}%</b>")
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+def fixed_layer_bytes(entries, bits, index_bits):
+    """Bytes of a layer stored fixed-width in this format: a full codebook of ``2**bits`` float32
+    values, ``entries`` value codes of ``bits`` bits and ``entries`` gaps of ``index_bits`` bits,
+    each stream padded to whole bytes."""
+    return 4 * (1 << bits) + -(-entries * bits // 8) + -(-entries * index_bits // 8)
+
+
+def _is_prefix_free(words):
+    words = sorted(words)
+    return all(not b.startswith(a) for a, b in zip(words, words[1:]))
+
+
+@checks.checker("Huffman code")
+def check_huffman(fn):
+    """``fn(frequencies) -> {symbol: bitstring}`` must be a prefix code of optimal expected length."""
+    cases = [{"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5},       # the CLRS example
+             {0: 1, 1: 1, 2: 2, 3: 4, 4: 8},
+             {"x": 3, "y": 3, "z": 3},
+             {7: 10}]
+    for freq in cases:
+        code = fn(dict(freq))
+        checks.expect_true(isinstance(code, dict) and set(code) == set(freq),
+                           f"for frequencies {freq} return a dict with a code for every symbol, got {code!r}")
+        checks.expect_true(all(isinstance(w, str) and w and set(w) <= {"0", "1"} for w in code.values()),
+                           f"codes must be non-empty strings of '0'/'1', got {code!r}")
+        checks.expect_true(_is_prefix_free(code.values()),
+                           f"{code} is not a prefix code: one code word starts another, so decoding is ambiguous")
+        best = expected_length(huffman_code(freq), freq)
+        got = expected_length(code, freq)
+        checks.expect_close(got, best, f"average bits per symbol for {freq}")
+
+
+@checks.checker("bits of a relative index with filler zeros")
+def check_index_bits(fn):
+    """``fn(positions, index_bits) -> bits`` of the relative index (fillers included)."""
+    cases = [([1, 4, 15], 3), ([0, 1, 2], 2), ([20], 2), ([3, 100, 101, 400], 4), ([], 5), ([8, 16], 3)]
+    for positions, b in cases:
+        expected = relative_index_entries(positions, b) * b
+        checks.expect_equal(fn(list(positions), b), expected, f"index bits for positions {positions} at {b} bits")
+
+
+@checks.checker("bytes of a compressed layer")
+def check_layer_bytes(fn):
+    """``fn(entries, bits, index_bits) -> bytes`` for the fixed-width format (see ``fixed_layer_bytes``)."""
+    for entries, bits, index_bits in [(21_000, 5, 5), (3, 2, 3), (0, 4, 4), (1_001, 8, 5), (7, 1, 1)]:
+        checks.expect_equal(fn(entries, bits, index_bits), fixed_layer_bytes(entries, bits, index_bits),
+                            f"layer_bytes(entries={entries}, bits={bits}, index_bits={index_bits})")

@@ -1,0 +1,399 @@
+"""Tests of chapter 05 (Deep Compression): Huffman coding, relative index, file format, pipeline."""
+
+import itertools
+import math
+import struct
+import zlib
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib import compress as C
+from course_lib import models, prune, quant
+from course_lib.checks import ExerciseError
+
+# --------------------------------------------------------------------------- Huffman
+
+
+def brute_force_optimal_cost(freq):
+    """Smallest sum f·len over all code-length vectors that satisfy Kraft's inequality."""
+    symbols = list(freq)
+    n = len(symbols)
+    if n == 1:
+        return freq[symbols[0]]
+    best = math.inf
+    for lengths in itertools.product(range(1, n), repeat=n):
+        if sum(2.0 ** -l for l in lengths) <= 1:
+            best = min(best, sum(freq[s] * l for s, l in zip(symbols, lengths)))
+    return best
+
+
+def test_huffman_clrs_example():
+    freq = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}      # CLRS 16.3: 224 bits per 100 chars
+    code = C.huffman_code(freq)
+    assert sum(freq[s] * len(w) for s, w in code.items()) == 224
+    assert len(code["a"]) == 1
+
+
+@given(st.dictionaries(st.integers(0, 20), st.integers(1, 50), min_size=1, max_size=5))
+@settings(max_examples=60, deadline=None)
+def test_huffman_equals_brute_force_optimum(freq):
+    code = C.huffman_code(freq)
+    assert sum(freq[s] * len(w) for s, w in code.items()) == brute_force_optimal_cost(freq)
+
+
+@given(st.dictionaries(st.integers(0, 300), st.integers(1, 10_000), min_size=2, max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_huffman_prefix_free_complete_and_within_one_bit_of_entropy(freq):
+    code = C.huffman_code(freq)
+    words = sorted(code.values())
+    assert all(not b.startswith(a) for a, b in zip(words, words[1:]))
+    assert sum(2.0 ** -len(w) for w in words) == pytest.approx(1.0)           # a full tree: Kraft equality
+    h = C.entropy_bits(freq)
+    assert h - 1e-9 <= C.expected_length(code, freq) < h + 1
+    # canonical: the lengths alone rebuild the same code (what the file stores)
+    assert C.canonical_code({s: len(w) for s, w in code.items()}) == code
+
+
+@given(st.lists(st.integers(0, 40), max_size=400))
+@settings(max_examples=80, deadline=None)
+def test_encode_decode_round_trip(symbols):
+    data, code, nbits = C.encode(symbols)
+    assert C.decode(data, code, nbits) == symbols
+    assert len(data) == -(-nbits // 8)
+
+
+@given(st.integers(1, 50), st.sampled_from(["a", 7, (1, 2)]))
+@settings(max_examples=20, deadline=None)
+def test_encode_one_symbol_streams(n, symbol):
+    data, code, nbits = C.encode([symbol] * n)
+    assert code == {symbol: "0"} and nbits == n
+    assert C.decode(data, code, nbits) == [symbol] * n
+
+
+def test_encode_empty_and_errors():
+    data, code, nbits = C.encode([])
+    assert (data, code, nbits) == (b"", {}, 0)
+    assert C.decode(b"", {}, 0) == []
+    assert C.huffman_code({}) == {}
+    with pytest.raises(TypeError, match="frequencies"):
+        C.huffman_code([1, 2, 3])
+    with pytest.raises(ValueError, match="non-negative integer"):
+        C.huffman_code({"a": -1, "b": 2})
+    with pytest.raises(ValueError, match="no code"):
+        C.encode([1, 2, 9], code={1: "0", 2: "1"})
+    data, code, nbits = C.encode([1, 2, 2, 3])
+    with pytest.raises(ValueError, match="not a complete code word"):
+        C.decode(data, code, nbits - 1)
+    with pytest.raises(ValueError, match="nbits"):
+        C.decode(data, code, 8 * len(data) + 1)
+    with pytest.raises(ValueError, match="Kraft"):
+        C.canonical_code({"a": 1, "b": 1, "c": 1})
+
+
+# --------------------------------------------------------------------------- relative index
+
+
+def test_relative_index_paper_example():
+    # 3-bit gaps: a run of 13 zeros needs one filler after 7 skipped zeros (Han et al., Fig. 2)
+    flat = np.zeros(16)
+    flat[1], flat[15] = 3.4, 0.9
+    gaps, entries = C.to_relative(flat, 3)
+    assert gaps.tolist() == [1, 7, 5]
+    assert entries.tolist() == [3.4, 0.0, 0.9]
+    assert C.relative_index_entries([1, 15], 3) == 3
+
+
+@given(st.lists(st.sampled_from([0, 0, 0, 0, 0, 1, -2, 3]), max_size=300), st.integers(1, 6))
+@settings(max_examples=80, deadline=None)
+def test_relative_index_round_trip(values, bits):
+    flat = np.asarray(values, dtype=np.float32)
+    gaps, entries = C.to_relative(flat, bits)
+    assert (gaps <= 2 ** bits - 1).all() and (gaps >= 0).all()
+    np.testing.assert_array_equal(C.from_relative(gaps, entries, len(flat)), flat)
+    positions = np.flatnonzero(flat)
+    assert C.relative_index_entries(positions.tolist(), bits) == len(gaps)
+    # fillers: one per 2**bits zeros of each run before a non-zero (brute force)
+    runs = np.diff(np.concatenate([[-1], positions])) - 1
+    assert len(gaps) - len(positions) == sum(int(r) // 2 ** bits for r in runs)
+
+
+def test_relative_index_errors():
+    with pytest.raises(ValueError, match="index_bits"):
+        C.to_relative([1, 0, 2], 0)
+    with pytest.raises(ValueError, match="index_bits"):
+        C.to_relative([1, 0, 2], 17)
+    with pytest.raises(ValueError, match="same length"):
+        C.from_relative([0, 1], [1.0], 5)
+    with pytest.raises(ValueError, match="past the end"):
+        C.from_relative([3, 3], [1.0, 2.0], 5)
+
+
+@given(st.lists(st.integers(0, 2 ** 16 - 1), max_size=50), st.integers(1, 16))
+@settings(max_examples=50, deadline=None)
+def test_fixed_width_packing_matches_bit_strings(symbols, bits):
+    symbols = [s % (1 << bits) for s in symbols]
+    packed = C.pack_fixed(symbols, bits)
+    bitstring = "".join(format(s, f"0{bits}b") for s in symbols)
+    assert packed == (int(bitstring + "0" * (-len(bitstring) % 8), 2).to_bytes(len(bitstring) // 8 + (len(bitstring) % 8 > 0), "big") if bitstring else b"")
+    assert C.unpack_fixed(packed, bits, len(symbols)).tolist() == symbols
+
+
+# --------------------------------------------------------------------------- layers, models, files
+
+
+def small_compressed_model(bits=5, sparsity=0.9, seed=0):
+    torch.manual_seed(seed)
+    model = models.lenet_300_100()
+    prune.magnitude_prune(model, sparsity)
+    prune.make_permanent(model)
+    quant.share_weights(model, bits)
+    C.reserve_zero_code(model)
+    return model.eval()
+
+
+def test_quantize_values_rebuilds_exactly_and_checks_bits():
+    w = torch.tensor([[0.0, 0.5, -0.25], [0.5, 0.0, 1.0]])
+    codebook, indices = C.quantize_values(w, bits=2)
+    assert codebook.tolist() == [0.0, -0.25, 0.5, 1.0]
+    assert torch.equal(torch.from_numpy(codebook[indices]).reshape(2, 3), w)
+    with pytest.raises(ValueError, match="bits=1.*3 distinct non-zero values"):
+        C.quantize_values(w, bits=1)
+    for bad in (0, 17, 2.5, True):
+        with pytest.raises(ValueError, match="bits"):
+            C.quantize_values(w, bits=bad)
+
+
+@pytest.mark.parametrize("bits,huffman", [(None, True), (6, False), ("float32", False), ("float32", True)])
+def test_encode_layer_round_trip(bits, huffman):
+    torch.manual_seed(1)
+    w = torch.randn(40, 30)
+    w[torch.rand_like(w) < 0.85] = 0
+    if bits != "float32":
+        w = torch.round(w * 4) / 4                         # few distinct values
+    layer = C.encode_layer("fc", w, bits=bits, index_bits=3, huffman=huffman)
+    assert torch.equal(C.decode_layer(layer), w)
+    assert layer.nonzero == int((w != 0).sum())
+
+
+def test_reserve_zero_code_frees_one_code():
+    model = small_compressed_model(bits=3)
+    for name, (codebook, indices) in quant.codebooks(model).items():
+        weight = model.get_submodule(name).weight.detach()
+        assert (codebook == 0).any()
+        assert len(torch.unique(weight[weight != 0])) <= 2 ** 3 - 1
+        assert torch.equal(weight != 0, prune.masks(model)[name])          # pruned weights stay pruned
+    C.encode_model(model, bits=3)                                          # 3 bits now suffice
+
+
+def test_reserve_zero_merges_into_weighted_mean():
+    layer = torch.nn.Linear(4, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 1.0, 1.2, 3.0]]))
+    model = torch.nn.Sequential(layer)
+    quant.share_weights(model, 1)                                          # centroids 1.0667 and 3.0
+    C.reserve_zero_code(model)
+    # the smallest cluster ({3.0}) merges into its neighbour: one value, the mean of all four
+    assert torch.allclose(model[0].weight, torch.full((1, 4), 1.55))
+
+
+def test_save_load_predictions_equal_exactly(tmp_path):
+    model = small_compressed_model()
+    x = torch.randn(64, 1, 28, 28)
+    path = tmp_path / "m.dcmp"
+    size = C.save_compressed(model, path, bits=5, recipe="lenet300-fmnist")
+    assert size == path.stat().st_size
+    for loaded in (C.load_compressed(path), C.load_compressed(path, models.lenet_300_100())):
+        with torch.no_grad():
+            assert torch.equal(loaded(x), model(x))
+    for key, tensor in C.effective_state_dict(model).items():
+        assert torch.equal(C.load_compressed(path).state_dict()[key], tensor)
+
+
+def test_file_size_matches_report_and_beats_float32(tmp_path):
+    from course_lib import measure
+
+    model = small_compressed_model(sparsity=0.92)
+    report = C.compression_report(model, bits=5, index_bits=5)
+    size = C.save_compressed(model, tmp_path / "m.dcmp", bits=5, index_bits=5)
+    overhead = size - report.bytes_huffman - report.other_bytes
+    assert 0 < overhead < 400                          # names, shapes, lengths, checksum
+    assert measure.file_bytes(models.lenet_300_100()) / size > 20
+    sp = prune.sparsity(model, per_layer=True)
+    for row in report.rows:
+        assert row.kept_pct == pytest.approx(100 * (1 - sp[row.layer]))
+        assert row.weight_bits == 5 and row.index_bits == 5
+        assert row.weight_bits_huffman <= 5 and row.index_bits_huffman <= 5     # Huffman never loses
+        if row.weights >= 10_000:          # on a tiny layer the two 32-byte code tables can cost more
+            assert row.ratio_huffman > row.ratio_fixed
+    assert "ratio" in report.table() and "total" in str(report)
+
+
+def test_fixed_layer_bytes_matches_the_real_format():
+    torch.manual_seed(0)
+    for bits in (2, 4):
+        w = torch.zeros(500)
+        w[::3] = torch.arange(1, len(w[::3]) + 1) % (2 ** bits - 1) + 1.0      # all 2**bits - 1 values used
+        layer = C.encode_layer("l", w, bits=bits, index_bits=2, huffman=False)
+        assert layer.payload_bytes == C.fixed_layer_bytes(layer.entries, bits, 2)
+
+
+def test_bit_widths_outside_1_to_16_are_rejected(tmp_path):
+    model = small_compressed_model()
+    for bad in (0, 17, -3):
+        with pytest.raises(ValueError, match="bits"):
+            C.save_compressed(model, tmp_path / "m.dcmp", bits=bad)
+        with pytest.raises(ValueError, match="index_bits"):
+            C.save_compressed(model, tmp_path / "m.dcmp", bits=5, index_bits=bad)
+    with pytest.raises(ValueError, match="bits=2"):
+        C.save_compressed(model, tmp_path / "m.dcmp", bits=2)       # 31 values do not fit 2 bits
+    with pytest.raises(ValueError, match="unknown layers"):
+        C.save_compressed(model, tmp_path / "m.dcmp", bits={"nope": 5})
+
+
+@pytest.fixture(scope="module")
+def saved_bytes():
+    return C.to_bytes(small_compressed_model(), bits=5, recipe="lenet300-fmnist")
+
+
+@given(st.data())
+@settings(max_examples=40, deadline=None)
+def test_truncated_or_corrupted_files_raise(saved_bytes, data):
+    cut = data.draw(st.integers(0, len(saved_bytes) - 1))
+    with pytest.raises(C.CompressedFileError, match="truncated|corrupted|checksum"):
+        C.from_bytes(saved_bytes[:cut])
+    pos = data.draw(st.integers(0, len(saved_bytes) - 1))
+    flip = data.draw(st.integers(1, 255))
+    corrupted = bytearray(saved_bytes)
+    corrupted[pos] ^= flip
+    with pytest.raises(C.CompressedFileError):
+        C.from_bytes(bytes(corrupted))
+
+
+def test_foreign_and_future_files_raise(saved_bytes, tmp_path):
+    with pytest.raises(C.CompressedFileError, match="magic"):
+        C.from_bytes(b"PK\x03\x04" + saved_bytes[4:])
+    body = bytearray(saved_bytes[:-4])
+    body[4] = 99                                                    # a version we do not know, valid CRC
+    with pytest.raises(C.CompressedFileError, match="version 99"):
+        C.from_bytes(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
+    path = tmp_path / "float.pt"
+    torch.save(models.lenet_300_100().state_dict(), path)
+    with pytest.raises(C.CompressedFileError):
+        C.load_compressed(path)
+    (tmp_path / "nor.dcmp").write_bytes(C.to_bytes(small_compressed_model(), bits=5))
+    with pytest.raises(ValueError, match="pass model="):
+        C.load_compressed(tmp_path / "nor.dcmp")
+    with pytest.raises(ValueError, match="does not fit"):
+        C.load_compressed(tmp_path / "nor.dcmp", models.lenet5())
+
+
+def test_effective_state_dict_folds_masks_and_codebooks():
+    torch.manual_seed(0)
+    model = models.lenet_300_100()
+    prune.magnitude_prune(model, 0.5)                               # torch.nn.utils.prune reparametrization
+    state = C.effective_state_dict(model)
+    assert set(state) == set(models.lenet_300_100().state_dict())
+    assert torch.equal(state["1.weight"], model[1].weight)
+    shared = small_compressed_model()
+    state = C.effective_state_dict(shared)
+    assert set(state) == set(models.lenet_300_100().state_dict())
+    assert torch.equal(state["3.weight"], shared[3].weight)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@pytest.mark.usefixtures("fashion_ready")
+def test_pipeline_is_deterministic_for_a_seed(tmp_path):
+    from course_lib import data
+
+    runs = []
+    for i in range(2):
+        train, test = data.loaders("fashion-mnist", 128, train_subset=512, test_subset=256, augment=False,
+                                   device="cpu")
+        torch.manual_seed(3)
+        model = models.lenet_300_100()
+        path = tmp_path / f"run{i}.dcmp"
+        _, stages = C.deep_compress(model, train, test, sparsity={"1": 0.9, "3": 0.8, "5": 0.5}, bits=4,
+                                    seed=5, path=str(path), recipe="lenet300-fmnist")
+        runs.append((path.read_bytes(), [(s.name, s.accuracy, s.bytes) for s in stages]))
+    assert runs[0] == runs[1]
+    names = [s[0] for s in runs[0][1]]
+    assert names == ["pruned", "quantized", "huffman"]
+    sizes = [s[2] for s in runs[0][1]]
+    assert sizes[0] > sizes[1] > sizes[2]
+    assert runs[0][1][1][1] == runs[0][1][2][1]          # Huffman coding is lossless
+
+
+# --------------------------------------------------------------------------- widget
+
+
+def test_tradeoff_state_and_explorer():
+    from course_lib.widgets import Explorer, dropdown, int_slider
+
+    torch.manual_seed(0)
+    model = models.lenet_300_100().eval()
+    x, y = torch.randn(50, 1, 28, 28), torch.randint(0, 10, (50,))
+    state = C.TradeoffState(model, x, y)
+    settings_ = {"sparsity_0": 0.9, "sparsity_1": 0.8, "sparsity_2": 0.5, "bits_0": 4, "bits_1": 4, "bits_2": 5}
+    s = state(**settings_)
+    assert [r["layer"] for r in s["layers"]] == ["1", "3", "5"]
+    assert s["layers"][0]["kept"] == pytest.approx(0.1, abs=1e-3)
+    assert s["other_bytes"] == 4 * (300 + 100 + 10)
+    assert s["total_bytes"] == sum(r["codebook"] + r["values"] + r["index"] for r in s["layers"]) + s["other_bytes"]
+    assert state(**settings_) is s                                  # cached
+    fewer = state(**{**settings_, "bits_0": 2})
+    assert fewer["total_bytes"] < s["total_bytes"]
+    with pytest.raises(ValueError, match="bits_0"):
+        state(**{**settings_, "bits_0": 9})
+    with pytest.raises(ValueError, match="sparsity_1"):
+        state(**{**settings_, "sparsity_1": 1.0})
+    controls = {k: dropdown(k, [0.5, 0.8, 0.9], v) if k.startswith("s") else int_slider(k, v, 1, 8)
+                for k, v in settings_.items()}
+    explorer = Explorer(state, C.draw_tradeoff, controls, readout_fn=C.tradeoff_readout)
+    assert explorer.error is None and "bytes" in explorer.readout.value
+    explorer.set(bits_2=1)
+    assert "bits_2" in explorer.error
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+
+def stub(*args):
+    raise NotImplementedError("your code here")
+
+
+def test_huffman_checker():
+    with pytest.raises(ExerciseError, match="not done yet"):
+        C.check_huffman(stub)
+    with pytest.raises(ExerciseError, match="average bits"):          # a fixed-length code: prefix-free, not optimal
+        C.check_huffman(lambda f: {s: format(i, "03b") for i, s in enumerate(sorted(f, key=str))})
+    with pytest.raises(ExerciseError, match="prefix"):
+        C.check_huffman(lambda f: {s: "1" * (i + 1) for i, s in enumerate(sorted(f, key=lambda s: -f[s]))})
+    C.check_huffman(C.huffman_code)
+
+
+def test_index_bits_checker():
+    with pytest.raises(ExerciseError, match="not done yet"):
+        C.check_index_bits(stub)
+    with pytest.raises(ExerciseError, match="should be"):               # forgets the fillers
+        C.check_index_bits(lambda positions, b: len(positions) * b)
+    with pytest.raises(ExerciseError, match="should be"):               # off by one: fillers every 2**b - 1 zeros
+        C.check_index_bits(lambda positions, b: b * sum(
+            1 + (p - q - 1) // (2 ** b - 1) for p, q in zip(positions, [-1] + positions[:-1])))
+    C.check_index_bits(lambda positions, b: b * C.relative_index_entries(positions, b))
+
+
+def test_layer_bytes_checker():
+    with pytest.raises(ExerciseError, match="not done yet"):
+        C.check_layer_bytes(stub)
+    with pytest.raises(ExerciseError, match="should be"):               # forgets the codebook
+        C.check_layer_bytes(lambda n, b, i: -(-n * b // 8) + -(-n * i // 8))
+    with pytest.raises(ExerciseError, match="should be"):               # bits, not bytes
+        C.check_layer_bytes(lambda n, b, i: 32 * 2 ** b + n * (b + i))
+    C.check_layer_bytes(C.fixed_layer_bytes)
