@@ -292,7 +292,7 @@ def image_grid(images, labels=None, classes=None, n=32, ncols=8):
             continue
         img = images[i].detach().cpu()
         img = img.float() / 255 if img.dtype == torch.uint8 else img
-        ax.imshow(img.permute(1, 2, 0).squeeze(-1), cmap="gray" if img.shape[0] == 1 else None)
+        ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
         if labels is not None:
             label = int(labels[i])
             ax.set_title(classes[label] if classes else str(label), fontsize=8)

@@ -11,6 +11,7 @@ Conventions used throughout the course:
 """
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 
@@ -118,6 +119,7 @@ def file_bytes(path_or_model):
 
 def latency(model, x, device=None, min_run_time=0.5, threads=None):
     """Median seconds of one ``model(x)`` call in eval mode, measured with ``torch.utils.benchmark``."""
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # a CUDA_HOME notice on CPU
     from torch.utils import benchmark
 
     if device is not None:

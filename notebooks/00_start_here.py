@@ -1,0 +1,213 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Start here: efficient CNNs, from the weight matrix up
+#
+# **The one idea of this course:** a convolution is a matrix–vector product. Every efficiency idea
+# you will meet is a way to make that matrix cheaper:
+#
+# | chapter | notebook | how the matrix gets cheaper |
+# |---|---|---|
+# | 01 | `01_conv_as_matmul` | first, *see* the matrix: im2col, cost model (parameters, MACs, memory) |
+# | 02 | `02_low_precision` | fewer bits per entry: binary, ternary (TTQ), fixed point, k-means sharing |
+# | 03 | `03_low_rank` | fewer independent entries: SVD, channel and spatial decompositions |
+# | 04 | `04_sparse_pruning` | zeros: Optimal Brain Damage, magnitude and structured pruning |
+# | 05 | `05_deep_compression` | all of it at once: prune → share weights → Huffman, in real bytes |
+# | 06 | `06_interleaved_group_conv` | products of structured sparse matrices: IGCV1/2/3 |
+# | 07 | `07_resnet_variants` | architectures: pre-activation, ResNeXt, stochastic depth, SE |
+# | 08 | `08_densenet_memory` | DenseNet and the memory it needs (and how to make it linear) |
+# | 09 | `09_small_networks` | SqueezeNet, SqueezeNext, MobileNet, ShuffleNet |
+# | 10 | `10_wavelet_autoencoder` | a cheaper *input*: the Wavelet-like Auto-Encoder |
+# | 11 | `11_capstone` | combine them: accuracy–MACs–bytes–latency trade-offs |
+#
+# **In this notebook you will**
+# 1. check your set-up (profile, device, dataset);
+# 2. learn how the notebooks are built: *claim checks*, *exercises with checkers*, *explorers*;
+# 3. train a small network for a minute with the course's trainer and read its history.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+from course_lib import checks, config, data, measure, models, train, widgets
+
+print(config.describe())
+
+# %% [markdown]
+# ## 1. Profiles and devices
+#
+# Every notebook runs in one of two **profiles**, chosen with the environment variable
+# `COURSE_PROFILE` before you start JupyterLab (`COURSE_PROFILE=full make lab`):
+#
+# - `quick` (the default): a laptop CPU is enough; each notebook runs in about two minutes on
+#   small subsets of Fashion-MNIST and on checkpoints shipped with the course;
+# - `full`: the paper-scale version (CIFAR-10, real epoch counts) for a GPU.
+#
+# A notebook never has two code paths: sizes come from `config.pick(quick=..., full=...)`.
+# The device is chosen for you (CUDA, then Apple's MPS, then the CPU); set `COURSE_DEVICE=cpu` to
+# override it.
+
+# %%
+config.seed_everything(0)
+device = config.device()
+TRAIN_IMAGES = config.pick(quick=6_000, full=60_000)
+EPOCHS = config.pick(quick=2, full=10)
+print(f"profile={config.profile()}  device={device}  train images={TRAIN_IMAGES}  epochs={EPOCHS}")
+
+# %% [markdown]
+# ## 2. The data
+#
+# The quick profile uses **Fashion-MNIST**: 70,000 grey 28×28 images of clothes in 10 classes,
+# a harder drop-in for MNIST. `course_lib.data` finds it offline (a system copy from Debian's
+# `dataset-fashion-mnist`, or files you put in `data/`) or downloads it.
+#
+# `data.loaders` returns a `DeviceLoader`: the whole dataset sits on the training device as
+# `uint8`, and each batch is cropped, flipped and normalised there, in one tensor operation —
+# much faster than transforming images one at a time in Python.
+
+# %%
+train_data, test_data = data.loaders("fashion-mnist", batch_size=128, train_subset=TRAIN_IMAGES,
+                                     device=device)
+print(f"{len(train_data.labels)} training images in {len(train_data)} batches, "
+      f"{len(test_data.labels)} test images")
+fig = data.image_grid(train_data.images[:24], train_data.labels[:24], train_data.classes, n=24, ncols=12)
+
+# %% [markdown]
+# A batch as the network sees it: normalised floats, randomly shifted by up to 2 pixels and
+# flipped left–right (compare with the originals above).
+
+# %%
+x, y = next(iter(train_data))
+print("batch:", tuple(x.shape), x.dtype, f"mean {x.mean():.2f}, std {x.std():.2f}")
+fig = data.image_grid(train_data.denormalize(x[:12]), y[:12], train_data.classes, n=12, ncols=12)
+
+# %% [markdown]
+# ## 3. Claim checks
+#
+# Papers make claims; this course turns each one into a cell that **measures** and then
+# **asserts**, printing the figure it measured. When a claim does not reproduce at our scale,
+# the notebook says so with the numbers instead of asserting it.
+#
+# Two small ones. Deep Compression (Han et al., 2016) prunes Caffe's **LeNet-5** of 431K weights;
+# our `models.lenet5` must have exactly that many. And the course ships a LeNet-5 trained on
+# Fashion-MNIST that should score at least 90% on the test set.
+
+# %%
+lenet = models.lenet5()
+n_params = measure.count_params(lenet)
+n_macs = measure.count_macs(lenet, (1, 28, 28))
+print(f"LeNet-5: {n_params:,} parameters, {n_macs / 1e6:.2f}M multiply-accumulates per image")
+assert n_params == 431_080, "Han et al.'s LeNet-5 has 431,080 weights"
+
+# %%
+shipped = data.load_checkpoint("lenet5-fmnist", device=device)
+accuracy = train.evaluate(shipped, test_data)
+print(f"shipped LeNet-5: {100 * accuracy:.2f}% test accuracy "
+      f"(manifest says {100 * data.read_manifest()['lenet5-fmnist']['test_accuracy']:.2f}%)")
+assert accuracy >= 0.90
+
+# %% [markdown]
+# ## 4. Exercises
+#
+# An exercise is a function you write. The cell after it calls a **checker** that tries your
+# function on a few cases and either prints ✅ or tells you what went wrong. In the student
+# edition (`make student`) the body of each exercise is replaced by
+# `raise NotImplementedError("your code here")`.
+#
+# **Exercise 0.** Write `accuracy(logits, labels)`: the fraction (between 0 and 1) of rows of
+# `logits` (a batch × classes tensor of scores) whose highest score is at the true label.
+
+# %%
+def accuracy(logits, labels):
+    # BEGIN SOLUTION
+    return (logits.argmax(dim=1) == labels).float().mean().item()
+    # END SOLUTION
+
+
+# %%
+checks.check_accuracy(accuracy)
+
+# %% [markdown]
+# ## 5. Explorers
+#
+# Each chapter has interactive **explorers**: move a control and the figure is recomputed. They
+# all follow one pattern (`course_lib.widgets.Explorer`): a pure, tested *state function*, a
+# *drawing*, and the *controls*. Invalid settings are shown as a message, never as a traceback;
+# and when no kernel is running (an HTML export) you still see the last figure.
+#
+# This one shows the **learning-rate schedules** the trainer offers. Try `warmup` = 0 with
+# `onecycle`, or a step count that is too small.
+
+# %%
+def schedule_state(schedule, warmup, steps):
+    if steps < 2:
+        raise ValueError(f"steps={steps} must be at least 2 to draw a schedule")
+    if not 0 < warmup < 1:
+        raise ValueError(f"warmup={warmup} must be strictly between 0 and 1")
+    factors = [train.lr_factor(s, steps, schedule, warmup) for s in range(steps + 1)]
+    return {"schedule": schedule, "factors": factors, "peak_step": max(range(steps + 1), key=factors.__getitem__)}
+
+
+def draw_schedule(state, fig):
+    ax = fig.add_subplot()
+    ax.plot(state["factors"])
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate / peak")
+    ax.set_title(f"{state['schedule']} schedule")
+    ax.grid(alpha=0.3)
+
+
+widgets.Explorer(
+    schedule_state, draw_schedule,
+    {"schedule": widgets.dropdown("schedule", train.SCHEDULES),
+     "warmup": widgets.float_slider("warmup", 0.25, 0.0, 0.9, 0.05),
+     "steps": widgets.int_slider("steps", 200, 0, 1000, 10)},
+    title="Learning-rate schedules", readout_fn=lambda s: f"peak at step {s['peak_step']}", figsize=(6, 2.8))
+
+# %% [markdown]
+# ## 6. One minute of training
+#
+# `train.fit` is the one training loop of the course: SGD with Nesterov momentum, a one-cycle
+# schedule, weight decay except on biases and BatchNorm, mixed precision on a GPU, and a
+# checkpoint after every epoch if you give it a path (so an interrupted run resumes where it
+# stopped). It returns a `History`.
+
+# %%
+config.seed_everything(0)
+net = models.vgg_small()
+print(f"VGG-small: {measure.count_params(net):,} parameters, "
+      f"{measure.count_macs(net, (1, 28, 28)) / 1e6:.1f}M MACs per image")
+history = train.fit(net, train_data, test_data, epochs=EPOCHS, lr=0.1, label_smoothing=0.1, device=device)
+fig = history.plot()
+
+# %%
+print(f"after {EPOCHS} epochs on {TRAIN_IMAGES} images: {100 * history.final_test_acc:.1f}% test accuracy, "
+      f"{history.images_per_s[-1]:.0f} training images/s on {device}")
+assert history.final_test_acc > 0.70, "a short run should already be far above chance (10%)"
+
+# %% [markdown]
+# ## 7. What we measured
+#
+# | what | value |
+# |---|---|
+# | LeNet-5 parameters | 431,080 (Han et al.'s count) |
+# | shipped LeNet-5, Fashion-MNIST test accuracy | printed above (≥ 90%) |
+# | VGG-small after one short run | printed above |
+#
+# **Next:** `01_conv_as_matmul` — the matrix inside every convolution.
+#
+# ## References
+# - S. Han, H. Mao, W. J. Dally. *Deep Compression.* ICLR 2016 (the LeNet-5 count).
+# - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine
+#   Learning Algorithms.* 2017.

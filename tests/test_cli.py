@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from course_lib import __main__ as cli
+from course_lib.data import read_manifest, read_weights
+
+
+def test_recipes_listing(capsys):
+    assert cli.main(["recipes"]) == 0
+    assert "vgg-small-fmnist" in capsys.readouterr().out
+
+
+def test_unknown_recipe_is_a_clear_error(capsys):
+    assert cli.main(["train", "--recipe", "alexnet-imagenet"]) == 2
+    assert "recipe 'alexnet-imagenet' is unknown" in capsys.readouterr().err
+
+
+def test_train_writes_weights_and_manifest(tmp_path, fashion_ready, capsys):
+    out = tmp_path / "tiny.pt"
+    assert cli.main(["train", "--recipe", "tiny-fmnist", "--epochs", "1", "--out", str(out), "--register",
+                     "--no-progress"]) == 0
+    assert "test_accuracy=" in capsys.readouterr().out
+    entry = read_manifest(tmp_path)["tiny"]
+    assert entry["recipe"] == "tiny-fmnist" and entry["epochs"] == 1 and len(entry["sha256"]) == 64
+    assert set(read_weights(out)) == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"}
+
+
+def test_torchrun_two_cpu_processes_end_with_equal_replicas(tmp_path, fashion_ready):
+    out = str(tmp_path / "replica{rank}.pt")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "course_lib", "train", "--recipe", "tiny-fmnist", "--epochs", "1", "--out", out, "--no-progress"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                            env={**__import__("os").environ, "COURSE_DEVICE": "cpu", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = read_weights(tmp_path / "replica0.pt"), read_weights(tmp_path / "replica1.pt")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    torch.manual_seed(0)
+    from course_lib.recipes import build_model
+    untrained = build_model("tiny-fmnist").state_dict()
+    assert not torch.equal(a["1.weight"], untrained["1.weight"])

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from course_lib import config
+
+
+def test_profile_defaults_to_quick_and_reads_env(monkeypatch):
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert config.profile() == "quick"
+    assert config.pick(quick=1, full=2) == 1
+    monkeypatch.setenv("COURSE_PROFILE", "FULL")
+    assert config.profile() == "full"
+    assert config.pick(quick=1, full=2) == 2
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "fast")
+    with pytest.raises(ValueError, match="COURSE_PROFILE='fast' is not a profile"):
+        config.profile()
+
+
+def test_device_override_and_errors(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert config.device() == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="COURSE_DEVICE='tpu' is not a device"):
+        config.device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("COURSE_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="cuda.is_available"):
+            config.device()
+
+
+def test_device_default_prefers_cuda(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert config.device().type == expected
+
+
+def test_seed_everything_repeats_random_draws():
+    config.seed_everything(123)
+    a = torch.rand(5)
+    config.seed_everything(123)
+    assert torch.equal(a, torch.rand(5))
+    with pytest.raises(ValueError, match="seed"):
+        config.seed_everything(-1)
+
+
+def test_data_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    assert config.data_dir() == tmp_path / "cache"
+    assert (tmp_path / "cache").is_dir()
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    assert config.data_dir() == config.REPO_ROOT / "data"
+    assert "profile=" in config.describe()

@@ -1,0 +1,141 @@
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+
+from course_lib import train
+from course_lib.data import CheckpointError, DeviceLoader
+
+
+def blobs(n=256, seed=0):
+    """Two classes of 8x8 images: bright top half vs bright bottom half, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    images = torch.randint(0, 90, (n, 1, 8, 8), generator=g)
+    rows = torch.arange(8).view(1, 8, 1)
+    top = (rows < 4).expand(n, 8, 8)
+    bright = torch.where(labels.view(n, 1, 1) == 0, top, ~top)
+    images[:, 0][bright] += 160
+    return images.to(torch.uint8), labels
+
+
+def tiny_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
+                         nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+
+
+def make_data(seed=0):
+    images, labels = blobs()
+    train_data = DeviceLoader(images[:192], labels[:192], 32, shuffle=True, augment=True, pad=1, flip=True,
+                              mean=[0.5], std=[0.3], device="cpu", seed=seed, drop_last=True)
+    test_data = DeviceLoader(images[192:], labels[192:], 64, mean=[0.5], std=[0.3], device="cpu")
+    return train_data, test_data
+
+
+def test_lr_factor_shapes():
+    assert train.lr_factor(0, 100, "onecycle") == pytest.approx(0.04)
+    assert train.lr_factor(25, 100, "onecycle") == pytest.approx(1.0)
+    assert train.lr_factor(100, 100, "onecycle") == pytest.approx(0.0, abs=1e-12)
+    assert train.lr_factor(50, 100, "cosine") == pytest.approx(0.5)
+    assert train.lr_factor(70, 100, "constant") == 1.0
+    with pytest.raises(ValueError, match="schedule='step' is unknown"):
+        train.lr_factor(0, 10, "step")
+
+
+def test_optimizer_skips_weight_decay_on_bn_and_bias():
+    model = tiny_cnn()
+    opt = train.make_optimizer(model, "sgd", weight_decay=0.1)
+    decayed, plain = opt.param_groups
+    assert decayed["weight_decay"] == 0.1 and all(p.ndim > 1 for p in decayed["params"])
+    assert plain["weight_decay"] == 0.0 and len(plain["params"]) == 4     # conv bias, BN w/b, fc bias
+    assert opt.defaults["nesterov"]
+    assert isinstance(train.make_optimizer(model, "adamw"), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="optimizer='adam' is unknown"):
+        train.make_optimizer(model, "adam")
+
+
+def test_fit_learns_and_records_history():
+    train_data, test_data = make_data()
+    history = train.fit(tiny_cnn(), train_data, test_data, epochs=3, lr=0.05, progress=False, device="cpu")
+    assert history.epoch == [1, 2, 3]
+    assert history.final_test_acc > 0.9
+    assert len(history.images_per_s) == 3 and all(s > 0 for s in history.images_per_s)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert len(history.plot().axes) == 2
+
+
+def test_evaluate_matches_a_manual_count():
+    _, test_data = make_data()
+    model = tiny_cnn().eval()
+    correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in test_data)
+    assert train.evaluate(model, test_data) == correct / 64
+
+
+def test_hooks_and_custom_loss_are_used():
+    train_data, _ = make_data()
+    calls, losses = [], []
+
+    def loss_fn(out, y):
+        loss = nn.functional.cross_entropy(out, y)
+        losses.append(loss.item())
+        return loss
+
+    train.fit(tiny_cnn(), train_data, None, epochs=2, after_step=lambda m: calls.append(1), loss_fn=loss_fn,
+              progress=False, device="cpu")
+    assert len(calls) == len(losses) == 2 * len(train_data)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_a_real_interruption_ends_with_identical_weights(tmp_path):
+    train_data, test_data = make_data()
+    reference = tiny_cnn()
+    train.fit(reference, train_data, test_data, epochs=4, progress=False, device="cpu",
+              checkpoint=tmp_path / "straight.pt")
+
+    steps = {"n": 0}
+
+    def crash_in_epoch_3(model):
+        steps["n"] += 1
+        if steps["n"] == 2 * len(train_data) + 3:
+            raise Interrupt("power cut")
+
+    interrupted = tiny_cnn()
+    with pytest.raises(Interrupt):
+        train.fit(interrupted, *make_data(), epochs=4, progress=False, device="cpu",
+                  checkpoint=tmp_path / "run.pt", after_step=crash_in_epoch_3)
+    assert train.load_training_checkpoint(tmp_path / "run.pt")["epoch"] == 2
+
+    resumed = tiny_cnn()                       # a fresh process would start from scratch like this
+    history = train.fit(resumed, *make_data(), epochs=4, progress=False, device="cpu", checkpoint=tmp_path / "run.pt")
+    assert history.epoch == [1, 2, 3, 4]
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_files_are_atomic_and_validated(tmp_path):
+    path = tmp_path / "ck.pt"
+    train.save_atomically({"a": torch.ones(2)}, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        train.load_training_checkpoint(path)                          # foreign: a dict of other things
+    path.write_bytes(b"garbage" * 10)
+    with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
+        train.load_training_checkpoint(path)                          # corrupted
+    path.write_bytes(pickle.dumps(object()))
+    with pytest.raises(CheckpointError, match="not a readable"):
+        train.load_training_checkpoint(path)                          # arbitrary pickle: refused
+
+
+def test_fit_rejects_bad_arguments():
+    train_data, _ = make_data()
+    with pytest.raises(ValueError, match="epochs=0"):
+        train.fit(tiny_cnn(), train_data, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        train.fit(tiny_cnn(), train_data, epochs=1, label_smoothing=1.5, progress=False)
+    with pytest.raises(ValueError, match="amp='int8'"):
+        train.fit(tiny_cnn(), train_data, epochs=1, amp="int8", progress=False, device="cpu")

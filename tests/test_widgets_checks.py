@@ -1,0 +1,107 @@
+import base64
+
+import pytest
+
+from course_lib import checks, widgets
+
+
+def square_state(n, label):
+    if n < 1:
+        raise ValueError(f"n={n} must be at least 1")
+    return {"n": n, "squares": [i * i for i in range(n)], "label": label}
+
+
+def draw(state, fig):
+    ax = fig.add_subplot()
+    ax.plot(state["squares"], label=state["label"])
+
+
+def make_explorer():
+    return widgets.Explorer(square_state, draw,
+                            {"n": widgets.int_slider("n", 4, -3, 10), "label": widgets.dropdown("label", ["a", "b"])},
+                            title="squares", readout_fn=lambda s: f"sum = {sum(s['squares'])}")
+
+
+def test_explorer_recomputes_when_a_control_moves():
+    e = make_explorer()
+    assert e.state["n"] == 4 and e.readout.value == "sum = 14"
+    png = bytes(e.image.value)
+    assert png.startswith(b"\x89PNG")
+    e.controls["n"].value = 6                      # what a learner's slider drag does
+    assert e.state["n"] == 6 and e.readout.value == "sum = 55" and bytes(e.image.value) != png
+
+
+def test_explorer_shows_invalid_settings_as_a_message():
+    e = make_explorer().set(n=0)
+    assert e.state is None and e.error == "n=0 must be at least 1"
+    assert "n=0 must be at least 1" in e.message.value and e.readout.value == ""
+    assert bytes(e.image.value).startswith(b"\x89PNG")
+    e.set(n=2)
+    assert e.error is None and e.message.value == ""
+    with pytest.raises(ValueError, match="unknown settings"):
+        e.set(m=3)
+
+
+def test_explorer_carries_a_static_figure_for_frontends_without_widgets():
+    e = make_explorer()
+    bundle = e._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert base64.b64decode(data["image/png"]) == bytes(e.image.value)
+    assert "squares" in data["text/plain"] and "sum = 14" in data["text/plain"]
+
+
+def square_all(xs):
+    return [x * x for x in xs]
+
+
+@checks.checker("squares")
+def check_squares(fn):
+    for xs in ([1, 2, 3], [-2, 0]):
+        checks.expect_equal(fn(xs), [x * x for x in xs], f"fn({xs})")
+
+
+def test_checker_accepts_right_and_rejects_stub_and_wrong(capsys):
+    check_squares(square_all)
+    assert "✅ squares: correct." in capsys.readouterr().out
+
+    def stub(xs):
+        raise NotImplementedError("your code here")
+
+    with pytest.raises(AssertionError, match="squares: not done yet"):
+        check_squares(stub)
+    with pytest.raises(AssertionError, match=r"squares: fn\(\[-2, 0\]\) should be \[4, 0\]"):
+        check_squares(lambda xs: [x * abs(x) for x in xs])      # right for positives only
+    with pytest.raises(TypeError, match="pass your function itself"):
+        check_squares([1, 4, 9])
+
+
+def test_expect_close_and_true():
+    checks.expect_close(0.1 + 0.2, 0.3, "sum")
+    with pytest.raises(checks.ExerciseError, match="sum should equal 0.3"):
+        checks.expect_close(0.31, 0.3, "sum")
+    with pytest.raises(checks.ExerciseError, match=r"shape \(2,\)"):
+        checks.expect_close([1.0], [1.0, 2.0], "vector")
+    with pytest.raises(checks.ExerciseError, match="largest difference"):
+        checks.expect_close([1.0, 2.0], [1.0, 2.5], "vector")
+    with pytest.raises(checks.ExerciseError, match="nope"):
+        checks.expect_true(False, "nope")
+
+
+def test_chapter00_accuracy_checker(capsys):
+    import torch
+
+    checks.check_accuracy(lambda logits, labels: (logits.argmax(1) == labels).float().mean().item())
+    assert "✅ accuracy: correct." in capsys.readouterr().out
+
+    def stub(logits, labels):
+        raise NotImplementedError("your code here")
+
+    with pytest.raises(AssertionError, match="not done yet"):
+        checks.check_accuracy(stub)
+    with pytest.raises(AssertionError, match="accuracy of a batch"):       # a count, not a fraction
+        checks.check_accuracy(lambda logits, labels: (logits.argmax(1) == labels).sum().item())
+    with pytest.raises(AssertionError, match="accuracy of a batch"):       # the lowest score, not the highest
+        checks.check_accuracy(lambda logits, labels: (logits.argmin(1) == labels).float().mean().item())
+    with pytest.raises(AssertionError, match="return one number"):
+        checks.check_accuracy(lambda logits, labels: logits.argmax(1) == labels)
