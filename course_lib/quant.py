@@ -17,7 +17,8 @@ k-means weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016)
         ``unshare_weights(model)`` bakes ``codebook[indices]`` back into plain weights.
     ``pack_bits(indices, bits)`` / ``unpack_bits(packed, bits, n)``: indices stored at ``bits`` bits
         each in a uint8 tensor, so a real serialized file (``measure.file_bytes``) shows the saving.
-    ``shared_state_dict(model)``: the compact state (packed indices + codebooks + other tensors).
+    ``shared_state_dict(model)`` / ``quantized_state_dict(model)``: the compact state to store
+        (packed indices + codebooks + every other tensor) of a model quantized in place.
 
 Bit widths outside 1..16 raise ``ValueError``.
 """
@@ -242,20 +243,43 @@ def unpack_bits(packed, bits, n):
 
 
 def shared_state_dict(model):
-    """The compact state of a shared-weight model: packed indices + codebook per shared layer,
-    every other tensor as it is. ``measure.file_bytes(shared_state_dict(model))`` is the real size.
-    """
-    state = {}
-    shared_names = set()
-    for name, _, p in _shared_layers(model):
-        prefix = f"{name}." if name else ""
-        shared_names.add(f"{prefix}parametrizations.weight")
-        state[f"{prefix}weight.codebook"] = p.codebook.detach().cpu().clone()
-        state[f"{prefix}weight.indices"] = pack_bits(p.indices, p.bits)
+    """The compact state of a shared-weight model (see ``quantized_state_dict``)."""
+    return quantized_state_dict(model)
+
+
+def _layer_storage(module, p):
+    w = module.weight.detach()
+    if isinstance(p, SharedWeights):
+        storage = {"codes": pack_bits(p.indices, p.bits), "codebook": p.codebook.detach().clone()}
         if p.mask is not None:                                     # pruned: 1 bit per weight
-            state[f"{prefix}weight.mask"] = pack_bits(p.mask.to(torch.int64), 1)
+            storage["mask"] = pack_bits(p.mask.to(torch.int64), 1)
+        return storage
+    if isinstance(p, FakeLinearWeight):
+        return encode_weights(module.parametrizations.weight.original, "linear", p.bits)[1]
+    if isinstance(p, BinaryWeight):
+        alpha = w.abs().amax(dim=tuple(range(1, w.ndim))) if w.ndim > 1 else w.abs().max()
+        return {"codes": pack_bits((w >= 0).to(torch.int64), 1), "alpha": alpha}
+    if isinstance(p, (TTQWeight, TWNWeight)):                      # levels -Wn, 0, +Wp
+        codes = (w > 0).to(torch.int64) - (w < 0).to(torch.int64)
+        return {"codes": pack_bits(codes + 1, 2), "levels": torch.stack([w.min(), w.max()])}
+    raise TypeError(f"no compact storage for a {type(p).__name__} parametrization")
+
+
+def quantized_state_dict(model):
+    """What a file must hold for a model quantized in place (``share_weights`` / ``quantize_model``):
+    per quantized layer its codes packed at their bit width plus codebook / scales; every other
+    tensor as it is. ``measure.file_bytes(quantized_state_dict(model))`` is the real size.
+    """
+    state, replaced = {}, []
+    for name, module in model.named_modules():
+        if parametrize.is_parametrized(module, "weight"):
+            prefix = f"{name}." if name else ""
+            replaced.append(f"{prefix}parametrizations.weight")
+            storage = _layer_storage(module, module.parametrizations.weight[0])
+            storage["shape"] = torch.tensor(module.weight.shape)
+            state.update({f"{prefix}weight.{k}": v for k, v in storage.items()})
     for key, value in model.state_dict().items():
-        if not any(key.startswith(s) for s in shared_names):
+        if not any(key.startswith(s) for s in replaced):
             state[key] = value.detach().cpu().clone()
     return state
 

@@ -208,7 +208,7 @@ def test_shared_state_dict_is_smaller_on_disk():
     small = measure.file_bytes(state)
     assert small < dense / 6                         # 32 -> 4 bits plus headers
     _, idx = quant.codebooks(model)["0"]
-    assert torch.equal(quant.unpack_bits(state["0.weight.indices"], 4, idx.numel()), idx.reshape(-1))
+    assert torch.equal(quant.unpack_bits(state["0.weight.codes"], 4, idx.numel()), idx.reshape(-1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -642,3 +642,33 @@ def test_check_codebook_bytes():
                   lambda n, b: n * b + 32 * 2 ** b):                # bits, not bytes
         with pytest.raises(ExerciseError):
             quant.check_codebook_bytes(wrong)
+
+
+@pytest.mark.parametrize("method,bits_per_weight", [("ttq", 2), ("twn", 2), ("binary", 1), ("linear", 4),
+                                                    ("kmeans", 4)])
+def test_quantized_state_dict_real_bytes(method, bits_per_weight):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    quant.quantize_model(model, method, bits=4)
+    state = quant.quantized_state_dict(model)
+    assert "2.weight.codes" in state and "0.weight" in state and "2.bias" in state
+    assert not any("parametrizations" in k for k in state)
+    assert len(state["2.weight.codes"]) == 512 * 512 * bits_per_weight // 8
+    # rebuild the middle layer's weight from the codes
+    w = model[2].weight.detach()
+    codes = quant.unpack_bits(state["2.weight.codes"], bits_per_weight, w.numel()).reshape(w.shape)
+    if method in ("ttq", "twn"):
+        lo, hi = state["2.weight.levels"]
+        rebuilt = torch.where(codes == 2, hi, torch.where(codes == 0, lo, torch.zeros(())))
+    elif method == "binary":
+        rebuilt = state["2.weight.alpha"][:, None] * (2 * codes - 1)
+    elif method == "kmeans":
+        rebuilt = state["2.weight.codebook"][codes]
+    else:
+        q = codes + quant.int_range(4)[0]
+        rebuilt = quant.dequantize_linear(q, state["2.weight.scale"], state["2.weight.zero_point"].long(), axis=0)
+    assert torch.allclose(rebuilt, w, atol=1e-6)
+    dense = measure.file_bytes(nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                                             nn.Linear(512, 10)))
+    saved = dense - measure.file_bytes(state)
+    assert saved > 0.95 * 512 * 512 * (4 - bits_per_weight / 8)         # the middle layer's float bytes are gone
