@@ -26,11 +26,11 @@ import math
 import operator
 from collections import OrderedDict
 
+import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .checks import ExerciseError, checker, expect_close, expect_equal, expect_true
+from .checks import checker, expect_close, expect_equal, expect_true
 
 METHODS = ("svd", "channels", "data", "asymmetric", "spatial")
 DATA_METHODS = ("data", "asymmetric")
@@ -212,7 +212,18 @@ def fit_response_projection(y, y_hat, rank):
     return P, Q, shift, float(residual.sqrt())
 
 
-def decompose_conv_channels(conv, rank, data=None, approx_data=None):
+def _check_scale(output_scale, d):
+    """The per-output-channel weights of the error (e.g. a following BatchNorm's |γ|/σ), or ones."""
+    if output_scale is None:
+        return None
+    scale = torch.as_tensor(output_scale).detach().double().flatten()
+    if scale.numel() != d or not bool(torch.all(torch.isfinite(scale) & (scale > 0))):
+        raise ValueError(f"output_scale must hold {d} positive finite numbers (one per output channel), "
+                         f"got shape {tuple(torch.as_tensor(output_scale).shape)}")
+    return scale
+
+
+def decompose_conv_channels(conv, rank, data=None, approx_data=None, output_scale=None):
     """Zhang et al.'s channel decomposition: d filters k×k×c → ``rank`` filters k×k×c + a 1×1 conv P.
 
     - ``data=None``: from the weights, the truncated SVD of the filter matrix W (d × c·k·k):
@@ -222,17 +233,24 @@ def decompose_conv_channels(conv, rank, data=None, approx_data=None):
       response that is discarded moves into the bias.
     - ``approx_data`` = the same samples as seen by this layer in the already-approximated network
       (asymmetric: fit M ŷ ≈ y, so the errors of earlier layers are corrected, not accumulated).
+    - ``output_scale`` (d positive numbers): measure the error of output channel i scaled by
+      ``output_scale[i]`` — pass a following BatchNorm's |γ|/σ so that the fit minimises the error
+      the next layer actually sees (BatchNorm blows up channels with small responses).
     """
     _check_conv(conv, "decompose_conv_channels")
     d = conv.out_channels
     matrix = conv.weight.detach().reshape(d, -1)
     rank = check_rank(rank, min(matrix.shape), f"the {d}×{matrix.shape[1]} filter matrix (d × c·k·k)")
     bias = None if conv.bias is None else conv.bias.detach()
+    scale = _check_scale(output_scale, d)
+    row = torch.ones(d, dtype=torch.float64) if scale is None else scale       # weight of each output channel
     if data is None:
         if approx_data is not None:
             raise ValueError("approx_data needs data: pass the original inputs as data as well")
-        U, S, Vh, all_s = truncated_svd(matrix, rank)
-        return _channel_convs(conv, rank, S[:, None] * Vh, U, bias, "channels", svd_error_bound(all_s, rank))
+        U, S, Vh, all_s = truncated_svd(row[:, None] * matrix.double(), rank)
+        P = (U / row[:, None]).to(matrix.dtype)
+        return _channel_convs(conv, rank, (S[:, None] * Vh).to(matrix.dtype), P, bias, "channels",
+                              svd_error_bound(all_s, rank))
     for name, x in (("data", data), ("approx_data", approx_data)):
         if x is not None and (not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != conv.in_channels):
             shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
@@ -242,8 +260,9 @@ def decompose_conv_channels(conv, rank, data=None, approx_data=None):
     with torch.no_grad():
         y = conv_responses(conv, data)
         y_hat = y if approx_data is None else conv_responses(conv, approx_data)
-    P, Q, shift, rms = fit_response_projection(y, y_hat, rank)
-    filters = (Q @ matrix.double()).to(matrix.dtype)
+    P, Q, shift, rms = fit_response_projection(row[:, None] * y.double(), row[:, None] * y_hat.double(), rank)
+    filters = (Q @ (row[:, None] * matrix.double())).to(matrix.dtype)
+    P, shift = P / row[:, None], shift / row
     new_bias = shift if bias is None else shift + bias.double()
     method = "data" if approx_data is None else "asymmetric"
     return _channel_convs(conv, rank, filters, P.to(matrix.dtype), new_bias.to(matrix.dtype), method, rms)
@@ -258,11 +277,12 @@ def spatial_matrix(weight):
     return weight.permute(1, 2, 0, 3).reshape(c * kh, d * kw)
 
 
-def decompose_conv_spatial(conv, rank):
+def decompose_conv_spatial(conv, rank, output_scale=None):
     """Jaderberg et al.'s scheme 2: a kh×kw conv → kh×1 conv (c → K=rank) then 1×kw conv (K → d).
 
     Fitted to the original filters by the truncated SVD of ``spatial_matrix(W)``;
-    ``error_bound = ||W − W_K||_F``, exact at full rank min(c·kh, d·kw).
+    ``error_bound = ||W − W_K||_F``, exact at full rank min(c·kh, d·kw). ``output_scale``: as in
+    ``decompose_conv_channels`` (the error of output channel i counts ``output_scale[i]`` times).
     """
     _check_conv(conv, "decompose_conv_spatial")
     d, c, kh, kw = conv.weight.shape
@@ -271,8 +291,12 @@ def decompose_conv_spatial(conv, rank):
                          "into k×1 and 1×k; use decompose_conv_channels")
     matrix = spatial_matrix(conv.weight.detach())
     rank = check_rank(rank, min(matrix.shape), f"the {matrix.shape[0]}×{matrix.shape[1]} rearranged kernel (c·kh × d·kw)")
-    U, S, Vh, all_s = truncated_svd(matrix, rank)
+    scale = _check_scale(output_scale, d)
+    column = torch.ones(d * kw, dtype=torch.float64) if scale is None else scale.repeat_interleave(kw)
+    U, S, Vh, all_s = truncated_svd(matrix.double() * column, rank)
     root = S.sqrt()
+    U, Vh = U.to(matrix.dtype), (Vh / column).to(matrix.dtype)
+    root = root.to(matrix.dtype)
     pad = conv.padding if isinstance(conv.padding, str) else None
     sh, sw = conv.stride
     dh, dw = conv.dilation
@@ -315,6 +339,24 @@ def decomposable_layers(model, method):
     return names
 
 
+def following_batchnorm_scale(model):
+    """{conv name: |γ|/sqrt(var + ε)} for each Conv2d whose next registered module is its BatchNorm2d.
+
+    In eval mode BatchNorm multiplies output channel i by γ_i/σ_i: an error in a channel with a small
+    σ_i (small responses) is blown up. Fitting with these weights minimises the error after BN.
+    """
+    scales, previous = {}, None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.BatchNorm2d) and isinstance(previous, tuple) and \
+                previous[1].out_channels == module.num_features and module.running_var is not None:
+            gamma = module.weight.detach().abs() if module.affine else torch.ones(module.num_features)
+            scale = gamma / (module.running_var + module.eps).sqrt()
+            scales[previous[0]] = scale.clamp_min(1e-6 * float(scale.max()) + 1e-12)
+        if len(module._modules) == 0:                   # leaves only, in forward-registration order
+            previous = (name, module) if isinstance(module, nn.Conv2d) else None
+    return scales
+
+
 def _replace(model, name, new):
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
@@ -348,7 +390,7 @@ def layer_inputs(model, name, x):
     return seen["x"]
 
 
-def compress_model(model, budget, method, *, data=None, ranks=None, skip=()):
+def compress_model(model, budget, method, *, data=None, ranks=None, skip=(), bn_aware=False):
     """A copy of ``model`` whose decomposable layers are replaced by ``LowRank`` pairs.
 
     ``budget``: the fraction (0, 1] of each layer's parameters (= its MACs at stride 1) to keep;
@@ -358,6 +400,10 @@ def compress_model(model, budget, method, *, data=None, ranks=None, skip=()):
     decomposition from weights, from responses, asymmetric) or "spatial" (k×1 + 1×k).
     ``data``: a batch of model inputs, needed by "data" and "asymmetric". ``skip``: layer names to
     leave alone (Zhang et al. leave the first conv: few input channels, little to gain).
+    ``bn_aware``: weight each conv's output channels by its following BatchNorm's |γ|/σ
+    (``following_batchnorm_scale``), so that the fit minimises the error right after BN. (An
+    option to try: on the course's VGG-small it did not help — an error after BN is not yet an
+    error in the next layer's output.)
     The model is not changed; the copy keeps its train/eval mode.
     """
     names = decomposable_layers(model, method)
@@ -372,6 +418,7 @@ def compress_model(model, budget, method, *, data=None, ranks=None, skip=()):
     if method in DATA_METHODS and data is None:
         raise ValueError(f"method {method!r} fits the layers' responses: pass data=a batch of inputs")
     new = copy.deepcopy(model)
+    scales = following_batchnorm_scale(model) if bn_aware else {}
     for name in names:
         if name in skip:
             continue
@@ -388,13 +435,13 @@ def compress_model(model, budget, method, *, data=None, ranks=None, skip=()):
         if method == "svd":
             replacement = decompose_linear(layer, rank)
         elif method == "spatial":
-            replacement = decompose_conv_spatial(layer, rank)
+            replacement = decompose_conv_spatial(layer, rank, output_scale=scales.get(name))
         elif method == "channels":
-            replacement = decompose_conv_channels(layer, rank)
+            replacement = decompose_conv_channels(layer, rank, output_scale=scales.get(name))
         else:
             x = layer_inputs(model, name, data)
             x_hat = layer_inputs(new, name, data) if method == "asymmetric" else None
-            replacement = decompose_conv_channels(layer, rank, x, x_hat)
+            replacement = decompose_conv_channels(layer, rank, x, x_hat, output_scale=scales.get(name))
         _replace(new, name, replacement)
     return new
 
@@ -436,10 +483,10 @@ def layer_spectrum(layer, rank, method="channels", out_hw=None):
 
 def draw_spectrum(state, fig):
     """Singular values (kept ones dark) and the cumulative energy, with the chosen rank marked."""
-    s = torch.tensor(state["singular_values"])
+    s = np.asarray(state["singular_values"])
     r = state["rank"]
     ax_s, ax_e = fig.subplots(1, 2)
-    idx = torch.arange(1, len(s) + 1)
+    idx = np.arange(1, len(s) + 1)
     ax_s.bar(idx[:r], s[:r], color="#1f5fa8", label=f"kept ({r})")
     ax_s.bar(idx[r:], s[r:], color="#c8c8c8", label="discarded")
     ax_s.set_yscale("log")
@@ -447,7 +494,7 @@ def draw_spectrum(state, fig):
     ax_s.set_ylabel("σᵢ")
     ax_s.set_title(f"singular values of the {state['shape'][0]}×{state['shape'][1]} matrix")
     ax_s.legend()
-    energy = (s.double().pow(2).cumsum(0) / s.double().pow(2).sum()).numpy()
+    energy = np.cumsum(s ** 2) / np.sum(s ** 2)
     ax_e.plot(idx, 100 * energy, "-", color="#444")
     ax_e.plot([r], [100 * state["kept_energy"]], "o", color="#c03030")
     ax_e.axvline(r, color="#c03030", lw=0.8)

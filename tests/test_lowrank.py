@@ -248,6 +248,26 @@ def test_spatial_decomposition_errors():
         lr.decompose_conv_spatial(nn.Linear(3, 3), 1)
 
 
+def test_output_scale_weights_the_error_per_output_channel():
+    conv = conv_with(out_channels=16)
+    scale = torch.linspace(0.2, 3.0, 16)
+    x = low_rank_inputs()
+    for fn, rank, full in ((lr.decompose_conv_channels, 5, 16), (lr.decompose_conv_spatial, 5, 18)):
+        weighted, plain = fn(conv, rank, output_scale=scale), fn(conv, rank)
+        err = lambda out: ((lr.composed_weight(out) - conv.weight) * scale[:, None, None, None]).norm().item()
+        assert err(weighted) == pytest.approx(weighted.error_bound, rel=1e-4)
+        assert err(weighted) < err(plain)
+        with torch.no_grad():
+            assert torch.allclose(fn(conv, full, output_scale=scale)(x), conv(x), atol=1e-4)
+    data_fit = lr.decompose_conv_channels(conv, 5, data=x, output_scale=scale)
+    with torch.no_grad():
+        weighted_rms = lambda out: ((out(x) - conv(x)) * scale[:, None, None]).pow(2).sum(1).mean().sqrt().item()
+        assert weighted_rms(data_fit) == pytest.approx(data_fit.error_bound, rel=1e-3)
+        assert weighted_rms(data_fit) < weighted_rms(lr.decompose_conv_channels(conv, 5, data=x))
+    with pytest.raises(ValueError, match="output_scale must hold 16 positive finite numbers"):
+        lr.decompose_conv_channels(conv, 5, output_scale=torch.zeros(16))
+
+
 # --------------------------------------------------------------------------- whole models
 
 @pytest.fixture
@@ -259,6 +279,19 @@ def small_vgg():
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 1.5)
     return model
+
+
+def test_following_batchnorm_scale_and_bn_aware_compression(small_vgg):
+    scales = lr.following_batchnorm_scale(small_vgg)
+    assert sorted(scales) == ["0.0", "1.0", "3.0", "4.0", "6.0", "7.0"]
+    bn = small_vgg.get_submodule("4.1")
+    assert torch.allclose(scales["4.0"], bn.weight.abs() / (bn.running_var + bn.eps).sqrt())
+    aware = lr.compress_model(small_vgg, 0.5, "channels", skip=("0.0",), bn_aware=True)
+    direct = lr.decompose_conv_channels(small_vgg.get_submodule("4.0"), aware.get_submodule("4.0").rank,
+                                        output_scale=scales["4.0"])
+    assert torch.allclose(lr.composed_weight(aware.get_submodule("4.0")), lr.composed_weight(direct), atol=1e-6)
+    with pytest.raises(ValueError, match=r"output_scale must hold 16 positive finite numbers"):
+        lr.decompose_conv_spatial(small_vgg.get_submodule("4.0"), 2, output_scale=torch.ones(15))
 
 
 def test_decomposable_layers_and_layer_inputs(small_vgg):
