@@ -20,7 +20,31 @@ k-means weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016)
     ``shared_state_dict(model)`` / ``quantized_state_dict(model)``: the compact state to store
         (packed indices + codebooks + every other tensor) of a model quantized in place.
 
-Bit widths outside 1..16 raise ``ValueError``.
+Binary and ternary weights
+    ``SignSTE`` (BinaryConnect's straight-through sign), ``binarize(w, scaling="channel")``
+    (XNOR-Net: alpha = mean|w| per output channel), ``binary_dot(signs, x, alpha)`` (a dot product
+    with additions only, and its operation count); ``twn_ternarize(w)`` (TWN: Δ = 0.7·mean|w|);
+    ``TTQFunction`` / ``ttq_ternarize(latent, wp, wn, t=0.05)`` (Trained Ternary Quantization:
+    learned Wp / Wn, Δ = t·max|w̃|, scaled straight-through gradient), ``ttq_init_scales``.
+Drop-in quantized layers (``torch.nn.utils.parametrize``, trained with ``course_lib.train.fit``)
+    ``quantize_model(model, "binary"|"twn"|"ttq"|"linear"|"kmeans", bits=None, t=0.05, layers=None)``
+    with ``BinaryWeight``, ``TWNWeight``, ``TTQWeight``, ``FakeLinearWeight``; ``default_layers(model)``
+    (all conv / linear layers but the first and the last); ``ttq_scales(model)``;
+    ``quantized_state_dict(model)`` (packed codes + scales: the real bytes of the result).
+Linear (affine) quantization, equal to ``torch.quantize_per_tensor`` / ``quantize_per_channel``
+    ``int_range(bits)``, ``linear_qparams(x, bits, symmetric=False, axis=None)`` (min/max calibration,
+    PyTorch's observer rule), ``quantize_linear``, ``dequantize_linear``, ``fake_quantize``.
+Dynamic fixed point (Qiu et al., FPGA 2016)
+    ``to_fixed_point(x, bits, frac_len)``, ``fixed_point_codes``, ``range_frac_len(x, bits)`` (the largest
+    fractional length with no overflow), ``best_frac_len`` (least |error|), and
+    ``fixed_point_model(model, calib_x, bits, dynamic=True, allow_saturation=False)`` -> (model, plan):
+    per-layer weight formats and a greedy layer-by-layer search of activation formats.
+Whole models, widget, exercises
+    ``encode_weights(w, method, bits, t)`` / ``compress_weights(model, method, bits)`` -> quantized copy +
+    compact state (real bytes); ``explorer_state`` / ``draw_explorer`` / ``quant_explorer(weights)``;
+    checkers ``check_symmetric_int8``, ``check_ternary_threshold``, ``check_codebook_bytes``.
+
+Bit widths outside 1..16 (2..16 for integer and fixed-point formats) raise ``ValueError``.
 """
 
 import math
