@@ -620,9 +620,9 @@ def chain_params(layers):
 # --------------------------------------------------------------------------- explorer presets
 
 def _igcv1_ops(C, L, M, k):
-    return [group_conv(C, L, kernel_size=k, label=f"primary {k}×{k}, L={L} groups of M={M}"),
+    return [group_conv(C, L, kernel_size=k, label=f"primary {k}×{k}, {L} groups"),
             permutation(interleave(L, M), "interleave"),
-            group_conv(C, M, label=f"secondary 1×1, M={M} groups of L={L}"),
+            group_conv(C, M, label=f"secondary 1×1, {M} groups"),
             permutation(interleave(M, L), "permute back")]
 
 
@@ -766,12 +766,12 @@ def draw_channel_graph(ops, ax, max_edges=20000):
         alpha = 0.9 if is_perm or len(segs) <= 200 else max(0.04, min(0.5, 60 / len(segs)))
         ax.add_collection(LineCollection(segs, colors="tab:orange" if is_perm else "tab:blue",
                                          linewidths=1.2 if is_perm else 0.6, alpha=alpha))
-        ax.text(col + 0.5, 1.03, op.describe(), ha="center", va="bottom", fontsize=7, rotation=0, wrap=True)
+        ax.text(col + 0.5, 1.02 + 0.07 * (col % 2), op.describe(), ha="center", va="bottom", fontsize=7)
     for col, w in enumerate(widths):
         size = max(2, 30 / max(w, 1) ** 0.5)
         ax.scatter([col] * w, [y(c, w) for c in range(w)], s=size, color="black", zorder=3)
     ax.set_xlim(-0.2, len(ops) + 0.2)
-    ax.set_ylim(-0.03, 1.12)
+    ax.set_ylim(-0.03, 1.17)
     ax.set_xticks(range(len(widths)))
     ax.set_xticklabels(["input"] + [str(i + 1) for i in range(len(ops))], fontsize=7)
     ax.set_yticks([])
