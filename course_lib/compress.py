@@ -171,18 +171,16 @@ def to_relative(values, index_bits):
     index_bits = _check_bits(index_bits, "index_bits")
     flat = np.asarray(values).reshape(-1)
     positions = np.flatnonzero(flat)
-    max_gap = (1 << index_bits) - 1
-    gaps, entries, previous = [], [], -1
-    for p in positions.tolist():
-        gap = p - previous - 1
-        while gap > max_gap:                    # bridge the run with a filler zero
-            gaps.append(max_gap)
-            entries.append(flat.dtype.type(0))
-            gap -= max_gap + 1
-        gaps.append(gap)
-        entries.append(flat[p])
-        previous = p
-    return np.asarray(gaps, dtype=np.int64), np.asarray(entries, dtype=flat.dtype)
+    span = 1 << index_bits                       # a filler bridges 2**index_bits - 1 zeros + itself
+    run = np.diff(positions, prepend=-1) - 1     # zeros before each non-zero
+    fillers = run // span
+    # each non-zero becomes (its fillers, then itself): fillers have gap span - 1 and value 0
+    owner = np.repeat(np.arange(len(positions)), fillers + 1)
+    is_last = np.zeros(len(owner), dtype=bool)
+    is_last[np.cumsum(fillers + 1) - 1] = True
+    gaps = np.where(is_last, (run % span)[owner], span - 1).astype(np.int64)
+    entries = np.where(is_last, flat[positions][owner], np.zeros(1, flat.dtype)).astype(flat.dtype)
+    return gaps, entries
 
 
 def from_relative(gaps, entries, size):
@@ -285,22 +283,80 @@ def encode_stream(symbols, bits, huffman):
     symbols = np.asarray(symbols, dtype=np.int64)
     if not huffman:
         return Stream(bits, len(symbols), len(symbols) * bits, pack_fixed(symbols, bits))
-    data, code, nbits = encode(symbols.tolist())
+    lengths = huffman_lengths(symbols, bits)
+    data, nbits = _encode_canonical(symbols, lengths)
+    return Stream(bits, len(symbols), nbits, data, lengths)
+
+
+def huffman_lengths(symbols, bits):
+    """Code length of every symbol ``0..2**bits - 1`` of the Huffman code of ``symbols`` (0 = unused)."""
+    counts = np.bincount(np.asarray(symbols, dtype=np.int64), minlength=1 << bits)
+    code = huffman_code({s: int(c) for s, c in enumerate(counts) if c})
     lengths = np.zeros(1 << bits, dtype=np.uint8)
     for s, word in code.items():
         lengths[s] = len(word)
-    return Stream(bits, len(symbols), nbits, data, lengths)
+    return lengths
+
+
+def _encode_canonical(symbols, lengths):
+    """``encode`` for integer symbols with a canonical code given by its lengths, vectorized."""
+    code = canonical_code({s: int(n) for s, n in enumerate(lengths) if n})
+    longest = int(lengths.max()) if len(lengths) else 0
+    if not len(symbols):
+        return b"", 0
+    if longest > 62:                                        # (never for our streams) the plain way
+        data, _, nbits = encode(symbols.tolist(), code)
+        return data, nbits
+    values = np.zeros(len(lengths), dtype=np.int64)
+    for s, word in code.items():
+        values[s] = int(word, 2)
+    v, n = values[symbols], lengths.astype(np.int64)[symbols]
+    shifts = np.arange(longest - 1, -1, -1)
+    bits = (v[:, None] << (longest - n)[:, None] >> shifts) & 1      # each code left-aligned in `longest` bits
+    keep = np.arange(longest)[None, :] < n[:, None]
+    return np.packbits(bits[keep].astype(np.uint8)).tobytes(), int(n.sum())
 
 
 def decode_stream(stream):
     """The symbols of a ``Stream`` as an int64 array."""
     if not stream.huffman:
         return unpack_fixed(stream.data, stream.bits, stream.count)
-    code = canonical_code({s: int(n) for s, n in enumerate(stream.lengths) if n})
-    symbols = np.asarray(decode(stream.data, code, stream.nbits), dtype=np.int64)
+    symbols = _decode_canonical(stream.data, stream.nbits, stream.lengths)
     if len(symbols) != stream.count:
         raise ValueError(f"decoded {len(symbols)} symbols, the stream should hold {stream.count}")
     return symbols
+
+
+def _decode_canonical(data, nbits, lengths, max_table_bits=20):
+    """``decode`` with a lookup table: peek at the next ``L`` bits (``L`` = longest code), and the
+    table says which symbol starts there and how long its code is. Same result, far fewer steps."""
+    code = canonical_code({s: int(n) for s, n in enumerate(lengths) if n})
+    longest = max((len(w) for w in code.values()), default=0)
+    if longest == 0 or longest > max_table_bits:
+        return np.asarray(decode(data, code, nbits), dtype=np.int64)
+    table_symbol = np.zeros(1 << longest, dtype=np.int64)
+    table_length = np.zeros(1 << longest, dtype=np.int64)
+    for symbol, word in code.items():
+        start = int(word, 2) << (longest - len(word))
+        table_symbol[start:start + (1 << (longest - len(word)))] = symbol
+        table_length[start:start + (1 << (longest - len(word)))] = len(word)
+    if nbits > 8 * len(data):
+        raise ValueError(f"nbits={nbits} but the data holds only {8 * len(data)} bits")
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[:nbits].astype(np.int64)
+    padded = np.concatenate([bits, np.zeros(longest, dtype=np.int64)])
+    windows = (np.lib.stride_tricks.sliding_window_view(padded, longest)[:nbits]
+               @ (1 << np.arange(longest - 1, -1, -1))).tolist()
+    lengths_at, symbols_at = table_length.tolist(), table_symbol.tolist()
+    out, p = [], 0
+    while p < nbits:
+        w = windows[p]
+        if not lengths_at[w]:
+            raise ValueError(f"bits at offset {p} are not a code word: corrupted data")
+        out.append(symbols_at[w])
+        p += lengths_at[w]
+    if p != nbits:
+        raise ValueError("the last code word runs past the end of the data: corrupted data")
+    return np.asarray(out, dtype=np.int64)
 
 
 @dataclass
@@ -441,6 +497,22 @@ def encode_model(model, bits=None, index_bits=5, huffman=True):
         else:
             others[key] = tensor.detach().cpu()
     return encoded, others
+
+
+def best_index_bits(model, bits=None, huffman=True, candidates=range(2, 11)):
+    """``{layer: index width}`` that makes each layer's stored bytes smallest.
+
+    Narrow gaps need many filler entries (each also costs a value code); wide gaps cost more bits
+    per entry, which Huffman coding largely takes back, but bigger code tables. We just try them.
+    """
+    layers = compressible_layers(model)
+    bits_of = _per_layer(bits, list(layers.values()), "bits")
+    state = effective_state_dict(model)
+    best = {}
+    for key, name in layers.items():
+        sizes = {b: encode_layer(name, state[key], bits_of[name], b, huffman).payload_bytes for b in candidates}
+        best[name] = min(sizes, key=lambda b: (sizes[b], b))
+    return best
 
 
 # --------------------------------------------------------------------------- the file format
@@ -773,6 +845,7 @@ class Stage:
     accuracy: float
     bytes: int
     seconds: float
+    index_bits: object = 5
 
     def ratio(self, reference_bytes):
         return reference_bytes / self.bytes
@@ -780,7 +853,7 @@ class Stage:
 
 def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5, prune_epochs=1,
                   quant_epochs=1, prune_steps=1, lr=0.01, quant_lr=None, init="linear", seed=0,
-                  recipe="", path=None, progress=False, device=None):
+                  optimizer="sgd", recipe="", path=None, progress=False, device=None):
     """Han et al.'s three stages on ``model`` (changed in place): returns ``(model, stages)``.
 
     1. prune: ``prune.magnitude_prune`` to ``sparsity`` (``{layer: fraction}``) in ``prune_steps``
@@ -788,6 +861,8 @@ def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5,
     2. quantize: ``quant.share_weights`` (``bits`` per layer, ``init`` = the centroid initialisation),
        one code reserved for zero, then ``quant_epochs`` of centroid fine-tuning;
     3. Huffman-code the value indices and the relative index.
+    ``index_bits``: int, ``{layer: int}`` or ``"auto"`` (per stage and layer, the width of the
+    smallest file: ``best_index_bits``).
     ``stages`` lists the accuracy and the real bytes written by ``save_compressed`` after each stage
     (float32 values + fixed-width index; codebook indices fixed width; Huffman), at ``path``.
     """
@@ -808,11 +883,13 @@ def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5,
     for step in range(1, prune_steps + 1):
         goal = {n: 1 - (1 - (targets[n] or 0.0)) ** (step / prune_steps) for n in names}   # geometric steps
         prune.magnitude_prune(model, 0.0, per_layer=goal)
-        train.fit(model, train_data, None, prune_epochs, lr=lr, after_step=prune.keep_masks(model),
+        train.fit(model, train_data, None, prune_epochs, optimizer=optimizer, lr=lr,
+                  after_step=prune.keep_masks(model),
                   progress=progress, seed=seed + step, device=device)
     prune.make_permanent(model)
-    size = save_compressed(model, path, "float32", index_bits, huffman=False, recipe=recipe)
-    stages.append(Stage("pruned", train.evaluate(model, test_data), size, time.perf_counter() - t0))
+    widths = _index_widths(model, index_bits, "float32", huffman=False)
+    size = save_compressed(model, path, "float32", widths, huffman=False, recipe=recipe)
+    stages.append(Stage("pruned", train.evaluate(model, test_data), size, time.perf_counter() - t0, widths))
 
     t0 = time.perf_counter()
     quant.share_weights(model, bits, init=init, seed=seed)
@@ -823,19 +900,28 @@ def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5,
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(True, warn_only=True)
         try:
-            train.fit(model, train_data, None, quant_epochs, lr=quant_lr or lr, progress=progress,
+            train.fit(model, train_data, None, quant_epochs, optimizer=optimizer, lr=quant_lr or lr,
+                      progress=progress,
                       seed=seed + 1000, device=device)
         finally:
             torch.use_deterministic_algorithms(was_deterministic)
     bits_of = _per_layer(bits, names, "bits")
-    size = save_compressed(model, path, bits_of, index_bits, huffman=False, recipe=recipe)
-    stages.append(Stage("quantized", train.evaluate(model, test_data), size, time.perf_counter() - t0))
+    widths = _index_widths(model, index_bits, bits_of, huffman=False)
+    size = save_compressed(model, path, bits_of, widths, huffman=False, recipe=recipe)
+    stages.append(Stage("quantized", train.evaluate(model, test_data), size, time.perf_counter() - t0, widths))
 
     t0 = time.perf_counter()
-    size = save_compressed(model, path, bits_of, index_bits, huffman=True, recipe=recipe)
+    widths = _index_widths(model, index_bits, bits_of, huffman=True)
+    size = save_compressed(model, path, bits_of, widths, huffman=True, recipe=recipe)
     decoded = load_compressed(path, _fresh_like(model, recipe)).to(device)
-    stages.append(Stage("huffman", train.evaluate(decoded, test_data), size, time.perf_counter() - t0))
+    stages.append(Stage("huffman", train.evaluate(decoded, test_data), size, time.perf_counter() - t0, widths))
     return model, stages
+
+
+def _index_widths(model, index_bits, bits, huffman):
+    if index_bits == "auto":
+        return best_index_bits(model, bits, huffman)
+    return index_bits
 
 
 def _fresh_like(model, recipe):
@@ -849,20 +935,20 @@ def _fresh_like(model, recipe):
     return quant.unshare_weights(plain)
 
 
-def latency_as_stored(path, model_factory, x, min_run_time=0.3):
-    """Seconds to serve ``x`` from the file: decode (``load_compressed``) once + one dense forward.
+def latency_as_stored(path, x, model=None, min_run_time=0.3):
+    """Cost of serving from the file: ``(decode seconds, seconds of one forward of x)``.
 
-    Returns ``(decode_seconds, forward_seconds)``: the forward is measured with
-    ``measure.latency`` on the decoded dense model.
+    Decoding (``load_compressed``, with ``model`` as the architecture to fill, or the stored recipe)
+    is timed once; the forward of the decoded *dense* model with ``measure.latency``.
     """
     import time
 
     from . import measure
 
     t0 = time.perf_counter()
-    model = load_compressed(path, model_factory())
+    decoded = load_compressed(path, model)
     decode_s = time.perf_counter() - t0
-    return decode_s, measure.latency(model, x, min_run_time=min_run_time)
+    return decode_s, measure.latency(decoded, x, min_run_time=min_run_time)
 
 
 # --------------------------------------------------------------------------- widget: bits and sparsity → bytes, accuracy

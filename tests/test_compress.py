@@ -397,3 +397,24 @@ def test_layer_bytes_checker():
     with pytest.raises(ExerciseError, match="should be"):               # bits, not bytes
         C.check_layer_bytes(lambda n, b, i: 32 * 2 ** b + n * (b + i))
     C.check_layer_bytes(C.fixed_layer_bytes)
+
+
+def test_best_index_bits_gives_the_smallest_file():
+    model = small_compressed_model(sparsity=0.95)
+    best = C.best_index_bits(model, bits=5, huffman=True, candidates=range(2, 9))
+    assert set(best) == {"1", "3", "5"}
+    size_best = len(C.to_bytes(model, bits=5, index_bits=best))
+    for b in range(2, 9):
+        assert size_best <= len(C.to_bytes(model, bits=5, index_bits=b))
+
+
+@given(st.lists(st.integers(0, 15), max_size=300), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_vectorized_stream_coding_matches_the_plain_coder(symbols, skewed):
+    symbols = np.asarray([s % 3 if skewed else s for s in symbols], dtype=np.int64)
+    stream = C.encode_stream(symbols, 4, huffman=True)
+    code = C.canonical_code({s: int(n) for s, n in enumerate(stream.lengths) if n})
+    data, _, nbits = C.encode(symbols.tolist(), code)                     # the readable coder
+    assert (stream.data, stream.nbits) == (data, nbits)
+    assert C.decode_stream(stream).tolist() == symbols.tolist()
+    assert C._decode_canonical(stream.data, stream.nbits, stream.lengths, max_table_bits=0).tolist() == symbols.tolist()
