@@ -163,7 +163,7 @@ train_loader, test_loader = data.loaders("fashion-mnist", 128, train_subset=FINE
                                          test_subset=TEST_SUBSET, augment=False, device=DEVICE)
 float_acc = train.evaluate(base, test_loader)
 print(f"LeNet-5: {measure.count_params(base):,} weights, {measure.human_bytes(measure.file_bytes(base))} "
-      f"on disk, {100 * float_acc:.2f}% on {len(test_loader.labels) if hasattr(test_loader, 'labels') else TEST_SUBSET} test images")
+      f"on disk, {100 * float_acc:.2f}% on {TEST_SUBSET or 10_000} test images")
 
 # %%
 explorer = quant.quant_explorer(base[3].weight, title="LeNet-5 conv2 (25,000 weights)")
