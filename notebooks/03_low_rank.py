@@ -333,20 +333,29 @@ else:
 # ### MACs are not seconds
 #
 # Fewer MACs do not mean the same factor in speed: each decomposed layer becomes two kernel calls,
-# with an extra pass over an intermediate feature map, and small convs run far from peak speed.
+# with an extra pass over an intermediate feature map, and thin convs with odd channel counts
+# (9, 17, 19 …) run far from the CPU's peak speed. On a busy shared machine these timings are noisy.
 
 # %%
 batch = next(iter(test_loader))[0][:64].to("cpu")
-cpu = lambda model: model.to("cpu").eval()
-t_base = measure.latency(cpu(vgg), batch, min_run_time=config.pick(quick=0.3, full=1.0))
-print(f"original: {1e3 * t_base:.1f} ms per batch of {len(batch)} on CPU")
+claim_models = {"original": vgg.to("cpu").eval()}
+for method in METHODS:
+    row = next(r for r in rows if r["method"] == method and r["budget"] == CLAIM_BUDGET)
+    claim_models[method] = row["model"].to("cpu").eval()
+# a shared machine is noisy: interleave the models for a few rounds and keep each one's fastest median
+ROUNDS, RUN_TIME = config.pick(quick=3, full=5), config.pick(quick=0.1, full=0.5)
+best_s = {name: float("inf") for name in claim_models}
+for _ in range(ROUNDS):
+    for name, model in claim_models.items():
+        best_s[name] = min(best_s[name], measure.latency(model, batch, min_run_time=RUN_TIME))
+t_base = best_s["original"]
+print(f"original: {1e3 * t_base:.1f} ms per batch of {len(batch)} on CPU ({torch.get_num_threads()} threads)")
 speed_rows = []
 for method in METHODS:
-    r = next(r for r in rows if r["method"] == method and r["budget"] == CLAIM_BUDGET)
-    t = measure.latency(cpu(r["model"]), batch, min_run_time=config.pick(quick=0.3, full=1.0))
-    speed_rows.append((method, base_macs / r["macs"], t_base / t))
-    print(f"{method:<11} {base_macs / r['macs']:.2f}× fewer MACs → measured speed-up {t_base / t:.2f}× "
-          f"({100 * (t_base / t) / (base_macs / r['macs']):.0f}% of the MAC ratio)")
+    macs = next(r["macs"] for r in rows if r["method"] == method and r["budget"] == CLAIM_BUDGET)
+    speed_rows.append((method, base_macs / macs, t_base / best_s[method]))
+    print(f"{method:<11} {base_macs / macs:.2f}× fewer MACs → measured speed-up {t_base / best_s[method]:.2f}× "
+          f"({100 * (t_base / best_s[method]) / (base_macs / macs):.0f}% of the MAC ratio)")
 
 # %% [markdown]
 # ## 7 · Exercises
