@@ -126,9 +126,12 @@ factors = {"W₁: primary, 3 blocks": igc.dense_kernel(b1.primary)[:, :, 0, 0],
            "W₂: secondary, 4 blocks": igc.dense_kernel(b1.secondary)[:, :, 0, 0],
            "P₂: permute back": igc.permutation_matrix(b1.permute_back.perm),
            "P₂W₂P₁W₁ = composed": igc.composed_kernel(b1)[:, :, 0, 0]}
-fig, axes = plt.subplots(1, 5, figsize=(15, 3))
+fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
 for ax, (name, matrix) in zip(axes, factors.items()):
     plot_weight_matrix(matrix.detach(), ax=ax, title=name)
+    ax.set_xlabel("input channel")
+    ax.set_ylabel("output channel" if ax is axes[0] else "")
+fig.tight_layout()
 plt.show()
 composed = factors["P₂W₂P₁W₁ = composed"]
 print(f"zeros: W₁ {(factors['W₁: primary, 3 blocks'] == 0).float().mean():.0%}, "
@@ -336,7 +339,8 @@ explorer
 #
 # Plain networks as in the IGCV1 paper's code: a conv-BN-ReLU stem, stages of blocks (regular
 # conv-BN-ReLU, or IGCV1 + BN + ReLU), global average pooling, one linear layer; all nets of one
-# experiment have the same depth. The quick profile trains tiny nets for a few seconds on a
+# experiment have the same depth; each later stage halves the resolution and doubles the width
+# (IGC: doubles M, keeps L). Quick: depth 4 (stem, one block in each of two stages, classifier). The quick profile trains tiny nets for a few seconds on a
 # Fashion-MNIST subset; the full profile builds the paper's depth-38 CIFAR-100 nets (IGC-L4M8,
 # IGC-L24M2, RegConv-W18).
 
@@ -373,6 +377,10 @@ for name, net in nets.items():
 print(f"training time: {time.perf_counter() - train_start:.0f} s")
 
 # %% [markdown]
+# The quick nets are tiny (a few thousand weights) and see ~64 mini-batches, so their accuracies
+# are far from converged (a trained Fashion-MNIST conv net reaches 90 %+): compare them with each
+# other, not with the papers.
+#
 # **Claim checks.** Width at equal parameters is exact arithmetic, so it is asserted. Accuracy
 # differences of a few points between tiny nets trained for seconds are within noise, so only
 # what is robust is asserted (every net learns, well above the 10 % of chance); the orderings are
