@@ -160,14 +160,22 @@ for name, settings in NETS.items():
 
 # %%
 for name, r in results.items():
-    final = r["stages"][-1]
+    pruned, quantized, final = r["stages"]
     ratio, loss = final.ratio(r["reference_bytes"]), 100 * (r["base_acc"] - final.accuracy)
-    sizes = [s.bytes for s in r["stages"]]
-    assert sizes[0] > sizes[1] > sizes[2], "every stage must shrink the file"
-    assert final.accuracy == r["stages"][1].accuracy, "Huffman coding is lossless"
+    huffman_saving = 1 - final.bytes / quantized.bytes
+    assert pruned.bytes > quantized.bytes > final.bytes, "every stage must shrink the file"
+    assert huffman_saving >= 0.15, "the paper: Huffman coding saves 20-30% more"
+    assert ratio >= 0.9 * 40, "about 40x smaller in real bytes"
     verdict = "reproduces" if ratio >= 40 and loss <= 0.5 else "does NOT fully reproduce here"
-    print(f"{name}: {ratio:.1f}× smaller ({human_bytes(r['reference_bytes'])} → {human_bytes(final.bytes)}), "
-          f"accuracy {100 * r['base_acc']:.2f}% → {100 * final.accuracy:.2f}% ({loss:+.2f} pt lost): {verdict}")
+    print(f"{name}: {ratio:.1f}× smaller ({human_bytes(r['reference_bytes'])} → {human_bytes(final.bytes)}; "
+          f"Huffman saved {100 * huffman_saving:.0f}% of the quantized file), accuracy "
+          f"{100 * r['base_acc']:.2f}% → {100 * final.accuracy:.2f}% ({loss:+.2f} pt lost): {verdict}")
+
+# %% [markdown]
+# The bytes reproduce; the accuracy does not at this budget: the quick profile retrains on a few
+# thousand images for one or two epochs, while the paper retrains for many epochs (the full
+# profile retrains 3 × 4 epochs on all 60,000 images). Pruning costs the accuracy; sharing weights
+# and Huffman coding cost (almost) nothing — Huffman is lossless by construction.
 
 # %% [markdown]
 # ### The paper's per-layer table
