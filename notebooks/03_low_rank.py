@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib import config, data, lowrank, measure, recipes, train
+from course_lib import config, data, lowrank, measure, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -166,15 +166,7 @@ print(tested)
 # Now on a trained net: the shipped VGG-style network (6 conv-BN-ReLU, widths 24-48-96).
 
 # %%
-try:
-    vgg = data.load_checkpoint("vgg-small-fmnist", device=DEVICE)
-    print("shipped checkpoint vgg-small-fmnist")
-except data.CheckpointError as err:                 # until the checkpoint ships: a quick stand-in
-    print("no shipped checkpoint yet, training a stand-in:", err)
-    vgg = recipes.build_model("vgg-small-fmnist")
-    tl, tt = data.loaders("fashion-mnist", 128, train_subset=config.pick(quick=1536, full=None), test_subset=256)
-    train.fit(vgg, tl, tt, config.pick(quick=2, full=18), lr=0.1, label_smoothing=0.1, progress=False)
-    vgg.eval()
+vgg = data.load_checkpoint("vgg-small-fmnist", device=DEVICE)     # shipped, trained by its recipe
 
 train_loader, test_loader = data.loaders("fashion-mnist", 128, train_subset=FT_SUBSET, test_subset=TEST_SUBSET,
                                          augment=False, device=DEVICE)
