@@ -815,7 +815,7 @@ def reserve_zero_code(model):
 
     merged = {}
     with torch.no_grad():
-        for name, _, p in quant._shared_layers(model):
+        for name, _, p in quant.shared_layers(model):
             codebook, indices = p.codebook, p.indices
             active = indices if p.mask is None else indices[p.mask]
             counts = torch.bincount(active.reshape(-1), minlength=len(codebook))

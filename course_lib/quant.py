@@ -14,6 +14,7 @@ k-means weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016)
         conv / linear layers of a model in place (``bits`` an int or ``{layer name: bits}``);
         ``course_lib.train.fit`` then fine-tunes the centroids (and, if ``train_others``, biases,
         BatchNorm and unshared layers). ``codebooks(model)`` -> ``{layer name: (codebook, indices)}``;
+        ``shared_layers(model)`` yields ``(name, module, SharedWeights)`` to edit them in place;
         ``unshare_weights(model)`` bakes ``codebook[indices]`` back into plain weights.
     ``pack_bits(indices, bits)`` / ``unpack_bits(packed, bits, n)``: indices stored at ``bits`` bits
         each in a uint8 tensor, so a real serialized file (``measure.file_bytes``) shows the saving.
@@ -225,7 +226,8 @@ def share_weights(model, bits, init="linear", layers=None, train_others=True, it
     return model
 
 
-def _shared_layers(model):
+def shared_layers(model):
+    """``(name, module, SharedWeights)`` for every layer that ``share_weights`` converted."""
     for name, module in model.named_modules():
         if parametrize.is_parametrized(module, "weight"):
             first = module.parametrizations.weight[0]
@@ -235,12 +237,12 @@ def _shared_layers(model):
 
 def codebooks(model):
     """``{layer name: (codebook, indices)}`` of every shared-weight layer (detached copies)."""
-    return {name: (p.codebook.detach().clone(), p.indices.clone()) for name, _, p in _shared_layers(model)}
+    return {name: (p.codebook.detach().clone(), p.indices.clone()) for name, _, p in shared_layers(model)}
 
 
 def unshare_weights(model):
     """Bake ``codebook[indices]`` into plain weights and remove the parametrizations; returns ``model``."""
-    for _, module, _ in list(_shared_layers(model)):
+    for _, module, _ in list(shared_layers(model)):
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         module.weight.requires_grad_(True)
     return model
