@@ -158,3 +158,53 @@ def test_real_fashion_mnist_loaders(fashion_ready):
     assert abs(float(test.images.float().mean() / 255) - 0.286) < 0.03   # the published mean
     fig = data.image_grid(train.images[:8], train.labels[:8], train.classes, n=8)
     assert len(fig.axes) == 8
+
+
+# ----------------------------------------------------------------------- full-profile datasets
+# CIFAR and SVHN cannot be downloaded here, so their code path is tested on small fake files in
+# torchvision's own layouts (torchvision's md5 check is bypassed: the files are ours).
+
+def fake_cifar(root, name, n=12):
+    import pickle
+
+    rng = np.random.default_rng(0)
+    folder, label_key, meta, meta_key, files = {
+        "cifar10": ("cifar-10-batches-py", "labels", "batches.meta", "label_names",
+                    [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]),
+        "cifar100": ("cifar-100-python", "fine_labels", "meta", "fine_label_names", ["train", "test"]),
+    }[name]
+    (root / folder).mkdir(parents=True)
+    for f in files:
+        entry = {"data": rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8), label_key: list(range(n))}
+        (root / folder / f).write_bytes(pickle.dumps(entry))
+    (root / folder / meta).write_bytes(pickle.dumps({meta_key: [str(i) for i in range(100)]}))
+
+
+def fake_svhn(root, n=12):
+    from scipy.io import savemat
+
+    (root / "svhn").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        savemat(root / "svhn" / f"{split}_32x32.mat",
+                {"X": rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8), "y": np.where(np.arange(n) % 10 == 0, 10, np.arange(n) % 10)[:, None]})   # SVHN writes 0 as 10
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "svhn"])
+def test_full_profile_datasets_load_into_the_device_loader(name, tmp_path, monkeypatch):
+    from course_lib import recipes
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    cls = getattr(torchvision.datasets, data.dataset_info(name).tv_class)
+    monkeypatch.setattr(cls, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args: True)   # the meta file
+    fake_svhn(tmp_path) if name == "svhn" else fake_cifar(tmp_path, name)
+    train_data, test_data = data.loaders(name, 4, device="cpu")
+    x, y = next(iter(train_data))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32
+    images, labels = data.as_tensors(data.load_dataset(name, train=False))
+    assert images.shape == (12, 3, 32, 32) and labels.tolist()[:3] == [0, 1, 2]
+    assert train_data.flip == (name != "svhn")                    # digits must not be mirrored
+    if name == "cifar10":
+        for recipe in ("resnet20-cifar10", "vgg-small-cifar10"):
+            assert recipes.build_model(recipe)(x).shape == (4, 10)
