@@ -624,7 +624,8 @@ def to_bytes(model, bits=None, index_bits=5, huffman=True, recipe=""):
         w.text(key)
         _write_shape(w, tuple(tensor.shape))
         w.pack("B", _DTYPE_CODES[tensor.dtype])
-        w.bytes(tensor.contiguous().view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        # reshape(-1): a 0-d tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+        w.bytes(tensor.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     body = w.buffer.getvalue()
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -914,7 +915,8 @@ def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5,
     t0 = time.perf_counter()
     widths = _index_widths(model, index_bits, bits_of, huffman=True)
     size = save_compressed(model, path, bits_of, widths, huffman=True, recipe=recipe)
-    decoded = load_compressed(path, _fresh_like(model, recipe)).state_dict()
+    with open(path, "rb") as f:
+        _, decoded = from_bytes(f.read(), path)      # the decoded tensors; no second model needed
     expected = effective_state_dict(model)
     if set(decoded) != set(expected) or not all(torch.equal(decoded[k].cpu(), expected[k].cpu()) for k in expected):
         raise RuntimeError(f"{path}: the decoded weights differ from the model's: a bug in the format")
@@ -923,21 +925,47 @@ def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5,
     return model, stages
 
 
+def recipe_model(name, train_data, test_data, cache_dir, *, epochs=None, device=None, seed=0, progress=False):
+    """``(model, test accuracy)`` of recipe ``name`` (``course_lib.recipes``), trained once.
+
+    A shipped checkpoint (``data/checkpoints/manifest.json``) is used as it is; any other recipe
+    (e.g. ``"vgg-small-cifar10"`` of the full profile) is trained by ``train.fit`` with the recipe's
+    optimizer, learning rate, schedule, weight decay and label smoothing for ``epochs`` (default:
+    the recipe's), and its weights are cached at ``cache_dir/NAME.pt``, so a rerun does not retrain.
+    An interrupted training run resumes from ``cache_dir/NAME.train.pt``.
+    """
+    from pathlib import Path
+
+    from . import data, train
+    from .recipes import build_model, get_recipe
+
+    recipe = get_recipe(name)
+    device = torch.device(device) if device is not None else None
+    if name in data.read_manifest():
+        model = data.load_checkpoint(name, device or "cpu")
+        return model, data.read_manifest()[name]["test_accuracy"]
+    cache = Path(cache_dir) / f"{name}.pt"
+    model = build_model(name)
+    if cache.exists():
+        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        model.load_state_dict(blob["model"])
+        return model.to(device or "cpu").eval(), blob["test_accuracy"]
+    epochs = epochs or recipe.epochs
+    resume = Path(cache_dir) / f"{name}.train.pt"
+    history = train.fit(model, train_data, test_data, epochs, optimizer=recipe.optimizer, lr=recipe.lr,
+                        weight_decay=recipe.weight_decay, schedule=recipe.schedule,
+                        label_smoothing=recipe.label_smoothing, device=device, seed=seed, progress=progress,
+                        checkpoint=resume)
+    train.save_atomically({"model": model.state_dict(), "recipe": name, "seed": seed, "epochs": epochs,
+                           "test_accuracy": history.final_test_acc}, cache)
+    resume.unlink(missing_ok=True)
+    return model.eval(), history.final_test_acc
+
+
 def _index_widths(model, index_bits, bits, huffman):
     if index_bits == "auto":
         return best_index_bits(model, bits, huffman)
     return index_bits
-
-
-def _fresh_like(model, recipe):
-    if recipe:
-        return None
-    import copy
-
-    from . import quant
-
-    plain = copy.deepcopy(model)
-    return quant.unshare_weights(plain)
 
 
 def latency_as_stored(path, x, model=None, min_run_time=0.3):

@@ -330,6 +330,89 @@ def test_pipeline_is_deterministic_for_a_seed(tmp_path):
     assert runs[0][1][1][1] == runs[0][1][2][1]          # Huffman coding is lossless
 
 
+def random_image_loader(n, batch_size, seed, shuffle):
+    from course_lib.data import DeviceLoader
+
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    return DeviceLoader(images, labels, batch_size, shuffle=shuffle, mean=[0.5] * 3, std=[0.25] * 3,
+                        device="cpu", drop_last=shuffle)
+
+
+VGG_SPARSITY = {"0.0": 0.3, "1.0": 0.6, "3.0": 0.65, "4.0": 0.7, "6.0": 0.7, "7.0": 0.7, "10": 0.5}
+
+
+def test_pipeline_on_a_vgg_with_batchnorm_round_trips_exactly(tmp_path):
+    """The notebook's conv-net section: conv weights sparse-coded, BatchNorm tensors (incl. 0-d) raw."""
+    torch.manual_seed(0)
+    model = models.vgg_small(num_classes=10, in_channels=3, widths=(8, 16, 32))
+    train, test = random_image_loader(64, 16, 1, True), random_image_loader(32, 16, 2, False)
+    path = tmp_path / "vgg.dcmp"
+    model, stages = C.deep_compress(model, train, test, sparsity=VGG_SPARSITY, bits=dict.fromkeys(VGG_SPARSITY, 5),
+                                    index_bits="auto", seed=0, path=str(path), device="cpu")
+    assert [s.bytes for s in stages] == sorted((s.bytes for s in stages), reverse=True)
+    assert stages[0].bytes > stages[1].bytes > stages[2].bytes
+    assert model[0][1].num_batches_tracked.dim() == 0 and int(model[0][1].num_batches_tracked) > 0
+    loaded = C.load_compressed(path, models.vgg_small(num_classes=10, in_channels=3, widths=(8, 16, 32)))
+    x = next(iter(test))[0]
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))
+    for key in ("0.1.running_mean", "0.1.running_var", "0.1.num_batches_tracked", "7.1.weight", "7.1.bias"):
+        assert torch.equal(loaded.state_dict()[key], C.effective_state_dict(model)[key])
+    assert loaded.state_dict()["0.1.num_batches_tracked"].dtype == torch.int64
+    # the conv weights really are pruned and shared in the file: 4-bit codes + zero, sparse as asked
+    w = loaded[7][0].weight
+    assert len(torch.unique(w)) <= 2 ** 5 and (w == 0).float().mean() >= 0.69
+
+
+def test_zero_dim_tensors_are_stored(tmp_path):
+    bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    bn[1].num_batches_tracked.fill_(7)
+    path = tmp_path / "bn.dcmp"
+    C.save_compressed(bn, path, bits="float32")
+    loaded = C.load_compressed(path, torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)))
+    assert int(loaded[1].num_batches_tracked) == 7 and loaded[1].num_batches_tracked.dim() == 0
+
+
+def test_recipe_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch):
+    from course_lib import recipes, train
+
+    train_data, test_data = random_image_loader(16, 8, 3, True), random_image_loader(8, 8, 4, False)
+    calls = []
+    real_fit = train.fit
+
+    def spy_fit(*args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", spy_fit)
+    model, acc = C.recipe_model("vgg-small-cifar10", train_data, test_data, tmp_path, epochs=1, device="cpu")
+    recipe = recipes.RECIPES["vgg-small-cifar10"]
+    assert len(calls) == 1
+    assert (calls[0]["lr"], calls[0]["label_smoothing"], calls[0]["schedule"]) == \
+        (recipe.lr, recipe.label_smoothing, recipe.schedule)
+    assert model[0][0].out_channels == recipe.model_kwargs["widths"][0] and 0 <= acc <= 1
+    assert (tmp_path / "vgg-small-cifar10.pt").exists() and not (tmp_path / "vgg-small-cifar10.train.pt").exists()
+    again, acc_again = C.recipe_model("vgg-small-cifar10", None, None, tmp_path, device="cpu")
+    assert len(calls) == 1 and acc_again == acc                # read from the cache, not retrained
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+
+
+def test_recipe_model_uses_the_shipped_checkpoint(tmp_path):
+    from course_lib import data
+
+    if "vgg-small-fmnist" not in data.read_manifest():
+        pytest.skip("the shipped vgg-small-fmnist checkpoint is not there")
+    model, acc = C.recipe_model("vgg-small-fmnist", None, None, tmp_path)
+    shipped = data.load_checkpoint("vgg-small-fmnist")
+    assert acc == data.read_manifest()["vgg-small-fmnist"]["test_accuracy"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="recipe 'nope' is unknown"):
+        C.recipe_model("nope", None, None, tmp_path)
+
+
 # --------------------------------------------------------------------------- widget
 
 
