@@ -6,9 +6,20 @@ block by ``raise NotImplementedError("your code here")`` at the same indentation
 learner's cell runs, the checker that follows says "not done yet", and nothing else changes.
 
     python -m course_lib.editions student build/student
+
+The HTML edition is for readers without a kernel: every notebook executed in the quick profile and
+rendered by nbconvert, with an index page (chapter list, objectives, links). Explorers are shown as
+the static figure they carry (``image/png``), never as an empty "Loading widget..." box.
+
+    python -m course_lib.editions site build/site
 """
 
+import contextlib
+import html
+import os
+import re
 import sys
+import time
 from pathlib import Path
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -57,12 +68,156 @@ def build_student(src_dir="notebooks", out_dir="build/student"):
     return written
 
 
+# ----------------------------------------------------------------------------------------------
+# The HTML edition
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def static_outputs(notebook):
+    """Drop live-widget views from an executed notebook, in place; return how many were dropped.
+
+    nbconvert's HTML exporter prefers a widget view over every other format when the notebook
+    stores the widget state, and a widget view needs JavaScript from a CDN ("Loading widget..."
+    offline). Without the view, an explorer falls back to the PNG of its figure that
+    ``Explorer._repr_mimebundle_`` adds; a bare widget (a progress bar) keeps only its text.
+    """
+    dropped = 0
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if WIDGET_VIEW in output.get("data", {}):
+                del output["data"][WIDGET_VIEW]
+                dropped += 1
+    return dropped
+
+
+def first_markdown(notebook):
+    """``(title, objectives_markdown)`` from the notebook's first markdown cell (its first heading)."""
+    cell = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
+    if cell is None:
+        return "", ""
+    lines = cell.source.splitlines()
+    heading = next((i for i, line in enumerate(lines) if line.startswith("#")), None)
+    if heading is None:
+        return "", cell.source
+    return lines[heading].lstrip("#").strip(), "\n".join(lines[heading + 1:]).strip()
+
+
+@contextlib.contextmanager
+def _environment(**values):
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute_notebook(src, timeout=600):
+    """The notebook of source ``src`` (jupytext percent), executed in a fresh kernel, quick profile.
+
+    Raises nbclient's ``CellExecutionError`` (naming the cell) if any cell fails.
+    """
+    import jupytext
+    from nbclient import NotebookClient
+
+    notebook = jupytext.read(src)
+    notebook.metadata.pop("jupytext", None)
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    with _environment(COURSE_PROFILE="quick", MPLBACKEND="module://matplotlib_inline.backend_inline"):
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=False,
+                       resources={"metadata": {"path": str(Path(src).parent)}}).execute()
+    return notebook
+
+
+def _nav(pages, i):
+    links = ['<a href="index.html">Contents</a>']
+    if i > 0:
+        links.append(f'<a href="{pages[i - 1][0]}.html">&larr; {html.escape(pages[i - 1][1])}</a>')
+    if i + 1 < len(pages):
+        links.append(f'<a href="{pages[i + 1][0]}.html">{html.escape(pages[i + 1][1])} &rarr;</a>')
+    return ('<nav class="course-nav" style="font-family:sans-serif;padding:8px 16px;border-bottom:1px solid #ddd">'
+            + " &nbsp;|&nbsp; ".join(links) + "</nav>")
+
+
+def render_page(notebook, nav=""):
+    """Standalone HTML of an executed notebook (lab template, images embedded), ``nav`` after <body>."""
+    from nbconvert import HTMLExporter
+
+    static_outputs(notebook)
+    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
+
+
+def render_index(chapters):
+    """The index page: for each chapter ``(stem, title, objectives_markdown, seconds)``, a link and
+    its objectives."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    items = []
+    for stem, title, objectives, seconds in chapters:
+        items.append(f'<section><h2><a href="{stem}.html">{html.escape(title or stem)}</a></h2>\n'
+                     f'{markdown2html_mistune(objectives)}\n'
+                     f'<p class="meta">{stem}.ipynb · executed in {seconds:.0f} s (quick profile)</p></section>')
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Efficient CNNs: the HTML edition</title>\n"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.45}"
+            "section{border-top:1px solid #ddd;margin-top:1.5em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:2px 6px}code{background:#f4f4f4}.meta{color:#777;font-size:90%}"
+            "</style></head><body>\n<h1>Efficient CNNs, from the weight matrix up</h1>\n"
+            "<p>The HTML edition: every notebook executed in the quick profile (2-core CPU, Fashion-MNIST), "
+            "with its outputs and figures. Explorers appear as the figure of their initial settings; to move "
+            "their controls, open the notebook in JupyterLab (<code>make lab</code>).</p>\n"
+            + '<nav class="toc"><ul>'
+            + "".join(f'<li><a href="{stem}.html">{html.escape(title or stem)}</a></li>' for stem, title, _, _ in chapters)
+            + "</ul></nav>\n" + "\n".join(items) + "\n</body></html>\n")
+
+
+def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print):
+    """Execute every notebook source of ``src_dir`` (quick profile) and write ``out_dir/NN_topic.html``
+    plus ``out_dir/index.html``; return the written paths (index last)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = notebook_sources(src_dir)
+    if not sources:
+        raise ValueError(f"src_dir={str(src_dir)!r} has no notebook sources NN_topic.py")
+    executed, chapters = [], []
+    for src in sources:
+        start = time.perf_counter()
+        notebook = execute_notebook(src, timeout)
+        seconds = time.perf_counter() - start
+        title, objectives = first_markdown(notebook)
+        executed.append(notebook)
+        chapters.append((src.stem, title, objectives, seconds))
+        if log:
+            log(f"executed {src.name} in {seconds:.1f} s")
+    pages = [(stem, title or stem) for stem, title, _, _ in chapters]
+    written = []
+    for i, (notebook, (stem, *_)) in enumerate(zip(executed, chapters)):
+        path = out_dir / f"{stem}.html"
+        path.write_text(render_page(notebook, _nav(pages, i)), encoding="utf-8")
+        written.append(path)
+    index = out_dir / "index.html"
+    index.write_text(render_index(chapters), encoding="utf-8")
+    return written + [index]
+
+
+USAGE = "usage: python -m course_lib.editions student|site OUT_DIR"
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] != "student":
-        print("usage: python -m course_lib.editions student OUT_DIR", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in ("student", "site"):
+        print(USAGE, file=sys.stderr)
         return 2
-    for path in build_student("notebooks", argv[1]):
+    build = build_student if argv[0] == "student" else build_site
+    for path in build("notebooks", argv[1]):
         print(path)
     return 0
 

@@ -125,6 +125,7 @@ def _interact(page, box, label, action):
 def test_notebook_in_jupyterlab(source, lab_server, browser, screenshots):
     base, token = lab_server.base, lab_server.token
     name = source.stem
+    (screenshots / f"{name}_FAILED.png").unlink(missing_ok=True)     # from an earlier run
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     started = time.monotonic()
