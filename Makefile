@@ -25,18 +25,25 @@ notebooks: $(STAMP)
 lab: setup notebooks
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
 
-# Unit tests + every notebook executed by nbval (from a fresh conversion of the sources).
+# Unit tests + every notebook executed by nbval (from a fresh conversion of the sources), the browser
+# test (tests/browser: every notebook run in JupyterLab in headless Chromium; screenshots in
+# build/screenshots/) and the HTML edition's test (tests/test_site.py builds build/site).
 test: setup
 	rm -rf build/nbtest && mkdir -p build/nbtest
 	for f in $(SOURCES); do $(PY) -m jupytext --quiet --to ipynb --output build/nbtest/$$(basename $$f .py).ipynb $$f || exit 1; done
 	COURSE_PROFILE=quick $(PY) -m pytest tests build/nbtest --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 --durations=15
 
+# Unit tests only: without the browser test and the full HTML-edition build (make test runs them).
 test-fast: setup
-	$(PY) -m pytest tests -x -q
+	$(PY) -m pytest tests -x -q --ignore=tests/browser -k "not course_site"
 
 student: setup
 	$(PY) -m course_lib.editions student build/student
+
+# The HTML edition: every notebook executed (quick profile) and rendered; open build/site/index.html.
+site: setup
+	COURSE_PROFILE=quick $(PY) -m course_lib.editions site build/site
 
 benchmarks: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
