@@ -14,7 +14,6 @@ and save a screenshot to ``build/screenshots/NN_topic.png``.
 
 import re
 import time
-
 from pathlib import Path
 
 import pytest
@@ -154,8 +153,10 @@ def test_notebook_in_jupyterlab(source, lab_server, browser, screenshots):
             assert figures.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), \
                 f"{name}: explorer figure {i} is empty"
 
+        assert (explorers > 0) == (name in INTERACTIONS), (
+            f"{name}: {explorers} explorers; every notebook with an explorer needs exactly one entry in "
+            "INTERACTIONS (a control to move), and only those")
         if name in INTERACTIONS:
-            assert explorers >= 1, f"{name}: expected an explorer"
             label, action, part = INTERACTIONS[name]
             box = _explorer(page, label)
             box.scroll_into_view_if_needed()
