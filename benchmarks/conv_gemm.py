@@ -33,15 +33,6 @@ LAYERS = [  # (name, batch, C_in, H=W, C_out, k)
 ]
 
 
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
 def bench_layer(name, batch, c_in, size, c_out, k, device, min_run_time, threads):
     x = torch.randn(batch, c_in, size, size, device=device)
     w = torch.randn(c_out, c_in, k, k, device=device)
@@ -51,14 +42,14 @@ def bench_layer(name, batch, c_in, size, c_out, k, device, min_run_time, threads
     cols_2d = cols.transpose(0, 1).reshape(c_in * k * k, -1).contiguous()  # (C·k², N·L) for one torch.mm
     flops = 2 * conv.conv_cost(c_in, c_out, k, size, padding=pad, batch=batch).macs
     paths = {
-        "F.conv2d": (Fn(lambda t: F.conv2d(t, w, padding=pad)), x),
-        "im2col + GEMM": (Fn(lambda t: conv.conv2d_as_matmul(t, w, padding=pad)), x),
-        "  im2col alone": (Fn(lambda t: conv.im2col(t, k, padding=pad)), x),
-        "  GEMM alone": (Fn(lambda c: torch.matmul(W, c)), cols),
-        "torch.mm peak": (Fn(lambda c: torch.mm(W, c)), cols_2d),
+        "F.conv2d": (lambda t: F.conv2d(t, w, padding=pad), x),
+        "im2col + GEMM": (lambda t: conv.conv2d_as_matmul(t, w, padding=pad), x),
+        "  im2col alone": (lambda t: conv.im2col(t, k, padding=pad), x),
+        "  GEMM alone": (lambda c: torch.matmul(W, c), cols),
+        "torch.mm peak": (lambda c: torch.mm(W, c), cols_2d),
     }
     if device == "cpu" and batch * c_out * size * size <= 1024:
-        paths["naive loop"] = (Fn(lambda t: conv.naive_conv2d(t, w, padding=pad)), x)
+        paths["naive loop"] = (lambda t: conv.naive_conv2d(t, w, padding=pad), x)
     seconds = {p: measure.latency(m, inp, min_run_time=min_run_time, threads=threads if device == "cpu" else None)
                for p, (m, inp) in paths.items()}
     print(f"\n{name}  (N={batch}, GEMM {c_out}×{c_in * k * k} @ {c_in * k * k}×{cols.shape[-1] * batch}, "

@@ -118,14 +118,20 @@ def file_bytes(path_or_model):
 
 
 def latency(model, x, device=None, min_run_time=0.5, threads=None):
-    """Median seconds of one ``model(x)`` call in eval mode, measured with ``torch.utils.benchmark``."""
+    """Median seconds of one ``model(x)`` call, measured with ``torch.utils.benchmark``.
+
+    ``model`` is a module (timed in eval mode, without autograd) or any function of ``x``.
+    """
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # a CUDA_HOME notice on CPU
     from torch.utils import benchmark
 
+    is_module = isinstance(model, nn.Module)
     if device is not None:
-        model, x = model.to(device), x.to(device)
-    was_training = model.training
-    model.eval()
+        x = x.to(device)
+        model = model.to(device) if is_module else model
+    was_training = model.training if is_module else False
+    if is_module:
+        model.eval()
     try:
         with torch.no_grad():
             model(x)                                                   # warm-up
@@ -133,7 +139,8 @@ def latency(model, x, device=None, min_run_time=0.5, threads=None):
                                     num_threads=threads or torch.get_num_threads())
             result = timer.blocked_autorange(min_run_time=min_run_time)
     finally:
-        model.train(was_training)
+        if is_module:
+            model.train(was_training)
     return result.median
 
 

@@ -195,20 +195,10 @@ conv.im2col_explorer(size=6, channels=4, kernel=3, stride=2, padding=1, groups=2
 # `measure.latency` (`torch.utils.benchmark`, median; one thread on CPU). The loop is so slow that it gets a tiny input.
 
 # %%
-class Fn(nn.Module):
-    """Wrap a function of x as a module, so that measure.latency can time it."""
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
-
 def paths(weight, padding):
-    return {"naive loop": Fn(lambda x: conv.naive_conv2d(x, weight, padding=padding)),
-            "im2col + GEMM": Fn(lambda x: conv.conv2d_as_matmul(x, weight, padding=padding)),
-            "F.conv2d": Fn(lambda x: F.conv2d(x, weight, padding=padding))}
+    return {"naive loop": lambda x: conv.naive_conv2d(x, weight, padding=padding),
+            "im2col + GEMM": lambda x: conv.conv2d_as_matmul(x, weight, padding=padding),
+            "F.conv2d": lambda x: F.conv2d(x, weight, padding=padding)}
 
 
 devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

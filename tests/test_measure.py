@@ -99,8 +99,10 @@ def test_model_bytes_and_file_bytes(tmp_path):
 
 
 def test_latency_is_a_positive_median():
-    seconds = measure.latency(nn.Linear(8, 8), torch.randn(4, 8), min_run_time=0.05)
-    assert 0 < seconds < 0.1
+    layer = nn.Linear(8, 8).train()
+    seconds = measure.latency(layer, torch.randn(4, 8), min_run_time=0.05)
+    assert 0 < seconds < 0.1 and layer.training                     # timed in eval mode, then restored
+    assert 0 < measure.latency(lambda x: x @ x.T, torch.randn(4, 8), min_run_time=0.05) < 0.1   # any function
 
 
 def test_activation_bytes_counts_what_autograd_saves():
