@@ -15,8 +15,17 @@ Write a checker like this::
 """
 
 import functools
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
+
+from . import config
 
 
 class ExerciseError(AssertionError):
@@ -82,3 +91,70 @@ def check_accuracy(fn):
         expect_true(isinstance(got, (float, int)) or (torch.is_tensor(got) and got.numel() == 1),
                     f"return one number (a fraction between 0 and 1), got {type(got).__name__}")
         expect_close(float(got), expected, f"accuracy of a batch of {batch} with {classes} classes", atol=1e-6)
+
+
+# --------------------------------------------------------------------------- claim checks (the ledger)
+
+@dataclass
+class Claim:
+    """One paper claim checked at our scale: what the paper says, what we measured, and the verdict."""
+
+    chapter: str
+    text: str
+    paper: str
+    ours: str
+    holds: bool
+    profile: str
+    machine: str
+
+    def line(self) -> str:
+        verdict = "holds" if self.holds else "does not reproduce at our scale"
+        return f"{'✅' if self.holds else '⚠️'} [{self.chapter}] {self.text}: paper {self.paper} · ours {self.ours} → {verdict}"
+
+
+def claims_path() -> Path:
+    """Where executed notebooks record their claims: ``COURSE_CLAIMS_FILE``, default ``build/claims.json``."""
+    return Path(os.environ.get("COURSE_CLAIMS_FILE", config.REPO_ROOT / "build" / "claims.json"))
+
+
+def machine() -> str:
+    """A short description of the machine a figure was measured on."""
+    dev = config.device()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{os.cpu_count()}-core {platform.machine()} CPU"
+    return f"{name}, PyTorch {torch.__version__}"
+
+
+def read_claims(path: Path | None = None) -> list[Claim]:
+    """Every claim recorded so far (an empty list when no notebook has run)."""
+    path = Path(path) if path is not None else claims_path()
+    if not path.exists():
+        return []
+    return [Claim(**row) for row in json.loads(path.read_text())]
+
+
+def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_hold: bool = False) -> Claim:
+    """State a paper's claim, print the verdict with both figures, and record it in the ledger.
+
+    ``holds`` is the outcome of the check the notebook computed from its own measurement;
+    ``must_hold=True`` makes the cell fail (``AssertionError``) when it does not — use it for
+    claims that are exact or that do reproduce at our scale, so a regression cannot pass silently.
+    A claim that does not reproduce at our scale is recorded with ``holds=False`` and said so.
+    The record replaces an earlier one with the same chapter and text (a re-run updates it).
+    """
+    for name, value in (("chapter", chapter), ("text", text), ("paper", paper), ("ours", ours)):
+        if not isinstance(value, str) or not value.strip():
+            raise TypeError(f"claim: {name} must be a non-empty string, got {value!r}")
+    if not isinstance(holds, (bool, np.bool_)):
+        raise TypeError(f"claim: holds must be a bool (the outcome of your check), got {type(holds).__name__}")
+    record = Claim(chapter, text, paper, ours, bool(holds), config.profile(), machine())
+    print(record.line())
+    path = claims_path()
+    rows = [c for c in read_claims(path) if (c.chapter, c.text) != (chapter, text)] + [record]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(handle, "w") as f:
+        json.dump([asdict(c) for c in rows], f, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+    if must_hold and not record.holds:
+        raise AssertionError(f"claim check failed: {record.line()}")
+    return record

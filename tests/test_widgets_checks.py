@@ -105,3 +105,23 @@ def test_chapter00_accuracy_checker(capsys):
         checks.check_accuracy(lambda logits, labels: (logits.argmin(1) == labels).float().mean().item())
     with pytest.raises(AssertionError, match="return one number"):
         checks.check_accuracy(lambda logits, labels: logits.argmax(1) == labels)
+
+
+def test_claim_records_replaces_and_fails_when_it_must(tmp_path, monkeypatch, capsys):
+    from course_lib import checks
+
+    ledger = tmp_path / "claims.json"
+    monkeypatch.setenv("COURSE_CLAIMS_FILE", str(ledger))
+    checks.claim("07", "pre-act trains deeper", paper="6.37%", ours="7.1%", holds=False)
+    assert "does not reproduce" in capsys.readouterr().out
+    checks.claim("07", "pre-act trains deeper", paper="6.37%", ours="6.2%", holds=True)
+    checks.claim("08", "linear memory", paper="slope 1", ours="slope 1.02", holds=True, must_hold=True)
+    rows = checks.read_claims(ledger)
+    assert [(r.chapter, r.ours, r.holds) for r in rows] == [("07", "6.2%", True), ("08", "slope 1.02", True)]
+    assert rows[0].profile == "quick" and "PyTorch" in rows[0].machine
+    with pytest.raises(AssertionError, match="claim check failed"):
+        checks.claim("08", "x", paper="1", ours="2", holds=False, must_hold=True)
+    with pytest.raises(TypeError, match="holds must be a bool"):
+        checks.claim("08", "x", paper="1", ours="2", holds="yes")
+    with pytest.raises(TypeError, match="paper must be a non-empty string"):
+        checks.claim("08", "x", paper="", ours="2", holds=True)
