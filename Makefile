@@ -22,8 +22,12 @@ data: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) -m jupytext --sync $(SOURCES)
 
+# JupyterLab refuses to start as root ("Running as root is not recommended") unless told: containers
+# such as Docker run as root by default, so pass --allow-root there.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup notebooks
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
 # Unit tests + every notebook executed by nbval (from a fresh conversion of the sources), the browser
 # test (tests/browser: every notebook run in JupyterLab in headless Chromium; screenshots in

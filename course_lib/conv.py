@@ -384,8 +384,8 @@ def conv_cost(c_in, c_out, kernel_size, input_hw, stride=1, padding=0, dilation=
                     im2col_bytes=batch * c_in * kh * kw * oh * ow * bytes_per_element)
 
 
-# The MobileNet v1 paper's Table 4 row set for one 14×14×512 → 512, 3×3 layer (Howard et al. 2017,
-# Tables 4–5 as quoted in the seed article): (mult-adds in millions, parameters in millions).
+# The MobileNet v1 paper's Table 3 ("resource usage for modifications to standard convolution") for one
+# 14×14×512 → 512, 3×3 layer (Howard et al. 2017): (mult-adds in millions, parameters in millions).
 MOBILENET_PUBLISHED = {
     "regular 3×3 conv": (462, 2.36),
     "depthwise separable": (52.3, 0.27),

@@ -34,6 +34,7 @@ import warnings
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn as nn
 
 from course_lib import config, data, measure, models, quant, train
 
@@ -239,8 +240,18 @@ print("6-bit dynamic plan (fractional lengths):", plan_6)
 # ## 5 · Training low-precision weights on the shipped LeNet-5
 # Three short fine-tuning runs with the course trainer (`train.fit`), starting from the shipped
 # float weights. As in the TTQ, TWN and XNOR-Net papers, the first convolution and the last
-# classifier stay in float (`quant.default_layers`: 5,510 of 431,080 weights). k-means shares
-# *every* layer at 5 bits and trains only the centroids.
+# classifier stay in float (`quant.default_layers`; the next cell counts them: 500 + 5,000 = 5,500 of
+# LeNet-5's 430,500 weights, 5,530 with their biases). k-means shares *every* layer at 5 bits and
+# trains only the centroids.
+
+# %%
+kept = [name for name, m in base.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+        and name not in quant.default_layers(base)]
+kept_weights = sum(base.get_submodule(n).weight.numel() for n in kept)
+kept_biases = sum(base.get_submodule(n).bias.numel() for n in kept)
+all_weights = sum(m.weight.numel() for m in base.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+print(f"kept in float: layers {kept}, {kept_weights:,} of {all_weights:,} weights ({kept_weights + kept_biases:,} with biases)")
+assert (kept_weights, kept_weights + kept_biases) == (5_500, 5_530)
 #
 # The scale gradients are sums over a whole layer (TTQ's Wp / Wn, every k-means centroid), so we
 # use Adam, which normalises step sizes, with a small learning rate.

@@ -191,11 +191,11 @@ fit_x = lowrank.layer_inputs(vgg, layer_name, samples)
 test_x = lowrank.layer_inputs(vgg, layer_name, next(iter(test_loader))[0])
 with torch.no_grad():
     y = layer(test_x)
-    print("rank | weight SVD | data-driven | spatial (K = 3·rank/2)")
+    print("rank | weight SVD | data-driven | spatial (K = 5·rank/3, equal cost)")
     for rank in (4, 8, 16, 32):
         errs = [(lowrank.decompose_conv_channels(layer, rank)(test_x) - y).norm() / y.norm(),
                 (lowrank.decompose_conv_channels(layer, rank, data=fit_x)(test_x) - y).norm() / y.norm(),
-                (lowrank.decompose_conv_spatial(layer, 3 * rank // 2)(test_x) - y).norm() / y.norm()]
+                (lowrank.decompose_conv_spatial(layer, round(5 * rank / 3))(test_x) - y).norm() / y.norm()]
         print(f"{rank:4d} | " + " | ".join(f"{100 * e:9.1f}%" for e in errs))
 
 # %% [markdown]
@@ -205,7 +205,23 @@ with torch.no_grad():
 # A rank-K factorization of it *is* a k×1 conv to K channels followed by a 1×k conv:
 # W[n, c, i, j] = Σ_K V[K, c, i] · H[n, K, j]. Jaderberg et al. fitted it by conjugate gradients;
 # the SVD gives the optimum in closed form. Cost per position: K·(c·k + d·k) vs d·c·k².
-# (K = 3·rank/2 above has the same cost as channel rank `rank` when c = d and k = 3.)
+#
+# **Equal cost, spatial vs channel.** For a 3×3 layer c → d, channel rank r costs r·9c (the r
+# 3×3 filters) + d·r (the 1×1) = r(9c + d) MACs per output position; spatial rank K costs
+# 3Kc (the 3×1) + 3Kd (the 1×3) = 3K(c + d). For c = d that is 10cr vs 6cK, so the two cost the
+# same at **K = 5r/3** — the comparison above uses K = round(5r/3). The next cell checks the
+# algebra with `measure.count_macs` on the real decomposed layers.
+
+# %%
+c = d = layer.in_channels
+for r in (3, 6, 12, 24):
+    K = 5 * r // 3
+    channel_macs = measure.count_macs(lowrank.decompose_conv_channels(layer, r), tuple(test_x.shape[1:]))
+    spatial_macs = measure.count_macs(lowrank.decompose_conv_spatial(layer, K), tuple(test_x.shape[1:]))
+    positions = test_x.shape[2] * test_x.shape[3]
+    assert channel_macs == r * (9 * c + d) * positions and spatial_macs == 3 * K * (c + d) * positions
+    assert channel_macs == spatial_macs                                   # 10·c·r = 6·c·K when K = 5r/3
+    print(f"r = {r:2d}, K = {K:2d}: channel {channel_macs / 1e6:.3f} M MACs = spatial {spatial_macs / 1e6:.3f} M MACs")
 
 # %%
 def spatial_split_from_scratch(conv, K):

@@ -62,3 +62,15 @@ def test_every_notebook_has_its_module():
         text = src.read_text()
         assert text.startswith("# ---") or text.startswith("# %%"), f"{src.name} is not jupytext percent format"
         assert "## References" in text or src.stem == "00_start_here", f"{src.name} has no references section"
+
+
+def test_make_lab_opens_the_course_as_root_too():
+    """`make lab` passes --allow-root exactly when run as root (JupyterLab refuses root otherwise)."""
+    import os
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "-W", "pyproject.toml", "lab"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    lab_lines = [line for line in out.splitlines() if "jupyter lab" in line]
+    assert lab_lines and lab_lines[-1].endswith("notebooks/00_start_here.ipynb")
+    assert ("--allow-root" in lab_lines[-1]) == (os.geteuid() == 0)
