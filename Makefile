@@ -35,7 +35,7 @@ lab: setup notebooks
 test: setup
 	rm -rf build/nbtest && mkdir -p build/nbtest
 	for f in $(SOURCES); do $(PY) -m jupytext --quiet --to ipynb --output build/nbtest/$$(basename $$f .py).ipynb $$f || exit 1; done
-	COURSE_PROFILE=quick $(PY) -m pytest tests build/nbtest --nbval-lax --nbval-current-env \
+	COURSE_PROFILE=quick COURSE_CHECKS=strict $(PY) -m pytest tests build/nbtest --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 --durations=15
 
 # Unit tests only: without the browser test and the full HTML-edition build (make test runs them).
@@ -47,7 +47,7 @@ student: setup
 
 # The HTML edition: every notebook executed (quick profile) and rendered; open build/site/index.html.
 site: setup
-	COURSE_PROFILE=quick $(PY) -m course_lib.editions site build/site
+	COURSE_PROFILE=quick COURSE_CHECKS=strict $(PY) -m course_lib.editions site build/site
 
 benchmarks: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -6,6 +6,7 @@ import pytest
 matplotlib.use("Agg")
 os.environ.setdefault("COURSE_PROFILE", "quick")
 os.environ.setdefault("COURSE_DEVICE", "cpu")
+os.environ.setdefault("COURSE_CHECKS", "strict")         # checkers fail hard under test (lenient is for learners)
 
 
 @pytest.fixture

@@ -125,3 +125,37 @@ def test_claim_records_replaces_and_fails_when_it_must(tmp_path, monkeypatch, ca
         checks.claim("08", "x", paper="1", ours="2", holds="yes")
     with pytest.raises(TypeError, match="paper must be a non-empty string"):
         checks.claim("08", "x", paper="", ours="2", holds=True)
+
+
+@checks.checker("double")
+def _check_double(fn):
+    for x in (1, 2, 5):
+        checks.expect_equal(fn(x), 2 * x, f"double({x})")
+
+
+def _stub(x):
+    raise NotImplementedError("your code here")
+
+
+@pytest.mark.parametrize("answer,verdict", [(_stub, "⏳ double: not done yet"),
+                                            (lambda x: x + x + (x == 5), "❌ double: double(5) should be 10"),
+                                            (lambda x: x / 0, "❌ double: your function raised ZeroDivisionError")])
+def test_checkers_fail_hard_when_strict_and_only_report_when_lenient(answer, verdict, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CHECKS", "strict")
+    with pytest.raises((checks.ExerciseError, ZeroDivisionError)):
+        _check_double(answer)
+    monkeypatch.setenv("COURSE_CHECKS", "lenient")
+    assert _check_double(answer) is None                     # the notebook goes on
+    assert capsys.readouterr().out.startswith(verdict)
+    assert _check_double(lambda x: 2 * x) is None and "✅ double: correct." in capsys.readouterr().out
+
+
+def test_check_mode_defaults_to_strict_under_ci_only(monkeypatch):
+    monkeypatch.delenv("COURSE_CHECKS", raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert checks.strict_checks()
+    monkeypatch.delenv("CI")
+    assert not checks.strict_checks()
+    monkeypatch.setenv("COURSE_CHECKS", "loose")
+    with pytest.raises(ValueError, match="COURSE_CHECKS='loose' is not a mode"):
+        checks.strict_checks()
