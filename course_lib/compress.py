@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import checks
+from . import checks, prune
 
 MAX_BITS = 16
 
@@ -161,45 +161,36 @@ def _check_bits(value, name):
 
 
 def to_relative(values, index_bits):
-    """Sparse relative-index form of a flat array: ``(gaps, entries)``.
+    """The two streams a file stores for a sparse flat array: ``(gaps, entries)`` as numpy arrays.
 
-    ``entries`` are the non-zero values in order; ``gaps[i]`` is how many zeros were skipped before
-    entry ``i``. A gap must fit in ``index_bits`` bits (at most ``2**index_bits - 1``); a longer run
-    of zeros gets a filler entry of value 0 after ``2**index_bits - 1`` skipped zeros (Han et al.,
-    Fig. 2). Trailing zeros cost nothing: the decoder knows the layer's size.
+    The relative index itself is chapter 04's :func:`course_lib.prune.relative_indices` (the paper's
+    Fig. 2: position differences ``d`` in ``1 … 2**index_bits``, filler zeros); the file stores
+    ``gaps = d − 1``, the number of zeros skipped before each entry, which fits ``index_bits`` bits.
+    Both views carry the same information: ``d`` is what the paper's figure prints, ``d − 1`` is
+    what the bits hold.
     """
     index_bits = _check_bits(index_bits, "index_bits")
     flat = np.asarray(values).reshape(-1)
-    positions = np.flatnonzero(flat)
-    span = 1 << index_bits                       # a filler bridges 2**index_bits - 1 zeros + itself
-    run = np.diff(positions, prepend=-1) - 1     # zeros before each non-zero
-    fillers = run // span
-    # each non-zero becomes (its fillers, then itself): fillers have gap span - 1 and value 0
-    owner = np.repeat(np.arange(len(positions)), fillers + 1)
-    is_last = np.zeros(len(owner), dtype=bool)
-    is_last[np.cumsum(fillers + 1) - 1] = True
-    gaps = np.where(is_last, (run % span)[owner], span - 1).astype(np.int64)
-    entries = np.where(is_last, flat[positions][owner], np.zeros(1, flat.dtype)).astype(flat.dtype)
-    return gaps, entries
+    diffs, entries = prune.relative_indices(torch.from_numpy(np.ascontiguousarray(flat)), index_bits)
+    return (diffs - 1).numpy(), entries.numpy().astype(flat.dtype)
 
 
 def from_relative(gaps, entries, size):
-    """Inverse of ``to_relative``: a flat array of ``size`` values."""
+    """Inverse of :func:`to_relative` (checked, then :func:`course_lib.prune.decode_relative`)."""
     gaps, entries = np.asarray(gaps, dtype=np.int64), np.asarray(entries)
     if len(gaps) != len(entries):
         raise ValueError(f"gaps ({len(gaps)}) and entries ({len(entries)}) must have the same length")
     if len(gaps) and gaps.min() < 0:
         raise ValueError("gaps must be non-negative")
-    positions = np.cumsum(gaps + 1) - 1
-    if len(positions) and positions[-1] >= size:
+    if len(gaps) and int(np.sum(gaps + 1)) > size:
         raise ValueError(f"the gaps point past the end of a layer of {size} values")
-    flat = np.zeros(size, dtype=entries.dtype)
-    flat[positions] = entries
-    return flat
+    flat = prune.decode_relative(torch.from_numpy(gaps + 1), torch.from_numpy(np.ascontiguousarray(entries)), size)
+    return flat.numpy()
 
 
 def relative_index_entries(positions, index_bits):
-    """Number of stored entries (non-zeros + fillers) for sorted non-zero ``positions``."""
+    """Number of stored entries (non-zeros + fillers) for sorted non-zero ``positions``: a position
+    difference ``d`` costs ``1 + (d − 1) // 2**index_bits`` entries (what ``relative_indices`` stores)."""
     index_bits = _check_bits(index_bits, "index_bits")
     span = 1 << index_bits
     count, previous = 0, -1

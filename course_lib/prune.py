@@ -265,27 +265,32 @@ FORMATS = ("dense", "coo", "csr", "csr-relative")
 
 
 def relative_indices(values, index_bits=5):
-    """Deep Compression's relative index: each non-zero stores the gap to the previous one in
-    ``index_bits`` bits; a gap too large for them is bridged by a stored filler zero.
+    """Deep Compression's relative index (Han, Mao & Dally 2016, Fig. 2) — the one implementation
+    chapters 04 and 05 share.
 
-    ``values`` is a 1-d tensor; returns ``(gaps, stored)`` (int64, same length): position of entry k
-    is ``sum(gaps[:k + 1]) - 1``, and fillers have ``stored == 0``.
+    Each stored entry keeps its value and the **position difference** ``d`` to the previous stored
+    entry (the first one counted from position −1), with ``1 ≤ d ≤ 2**index_bits``: a file stores
+    ``d − 1`` (the number of zeros skipped) in ``index_bits`` bits. When the next non-zero is more
+    than ``2**index_bits`` places away, a **filler zero** (value 0) is stored ``2**index_bits``
+    places further on — in the paper's 3-bit example, after position 4 the filler lands at 12.
+
+    ``values``: a tensor (or array-like), flattened. Returns ``(diffs, stored)``: ``diffs`` int64,
+    ``stored`` the entries (fillers are 0), same length; entry k sits at ``diffs[:k + 1].sum() − 1``
+    (:func:`decode_relative`). Trailing zeros cost nothing: the decoder knows the size.
     """
-    if not isinstance(index_bits, int) or not 1 <= index_bits <= 16:
+    if isinstance(index_bits, bool) or not isinstance(index_bits, (int, np.integer)) or not 1 <= index_bits <= 16:
         raise ValueError(f"index_bits={index_bits!r} must be an integer from 1 to 16")
-    flat = values.detach().flatten().cpu()
-    span = 2 ** index_bits - 1                        # the largest gap one index can say
-    gaps, stored, last = [], [], -1
-    for pos in torch.nonzero(flat).flatten().tolist():
-        gap = pos - last
-        while gap > span:                             # filler: a zero stored `span` places further on
-            gaps.append(span)
-            stored.append(0.0)
-            gap -= span
-        gaps.append(gap)
-        stored.append(float(flat[pos]))
-        last = pos
-    return torch.tensor(gaps, dtype=torch.int64), torch.tensor(stored, dtype=flat.dtype)
+    flat = (values.detach() if torch.is_tensor(values) else torch.as_tensor(np.asarray(values))).reshape(-1).cpu()
+    span = 2 ** int(index_bits)                       # the largest difference one index can say
+    positions = torch.nonzero(flat).flatten()
+    run = torch.diff(positions, prepend=torch.tensor([-1])) # position differences, ≥ 1
+    fillers = (run - 1) // span                       # fillers needed before each non-zero
+    owner = torch.repeat_interleave(torch.arange(len(positions)), fillers + 1)
+    is_last = torch.zeros(len(owner), dtype=torch.bool)
+    is_last[torch.cumsum(fillers + 1, 0) - 1] = True
+    diffs = torch.where(is_last, run[owner] - fillers[owner] * span, torch.full_like(owner, span))
+    stored = torch.where(is_last, flat[positions][owner], torch.zeros((), dtype=flat.dtype))
+    return diffs.to(torch.int64), stored
 
 
 def decode_relative(gaps, stored, numel):
@@ -329,7 +334,7 @@ def storage_bytes(weight, fmt="csr", index_bits=5):
         sp = to_csr(w)
         return _nbytes(sp.crow_indices()) + _nbytes(sp.col_indices()) + _nbytes(sp.values())
     gaps, stored = relative_indices(w, index_bits)
-    bits = ((gaps.numpy()[:, None] >> np.arange(index_bits)) & 1).astype(np.uint8)
+    bits = (((gaps.numpy() - 1)[:, None] >> np.arange(index_bits)) & 1).astype(np.uint8)   # d − 1 in b bits
     return len(np.packbits(bits.flatten())) + stored.numpy().astype(np.float32).nbytes
 
 

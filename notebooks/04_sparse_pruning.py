@@ -84,20 +84,21 @@ assert values == ours.values().tolist() and cols == ours.col_indices().tolist() 
 # %% [markdown]
 # Each non-zero costs its value *and* an index: with 4-byte values and 4-byte indices, CSR needs
 # 8 bytes per non-zero + 4 per row, so it only saves memory below 50% density. Deep Compression
-# stores instead the **gap** to the previous non-zero in a few bits (5 for fc, 8 for conv layers),
-# inserting a filler zero when a gap does not fit. Real bytes of LeNet-300-100's first layer
+# stores instead the **position difference** d to the previous stored entry, as d − 1 in b bits
+# (5 for fc, 8 for conv layers; 1 ≤ d ≤ 2^b), inserting a filler zero 2^b places on when the next
+# non-zero is further away (`prune.relative_indices`, the paper's Fig. 2; chapter 05 works it through). Real bytes of LeNet-300-100's first layer
 # (784 × 300) after keeping its 10% largest weights:
 
 # %%
 lenet300 = data.load_checkpoint("lenet300-fmnist")
 w1 = lenet300[1].weight.detach()
 w1_sparse = w1 * prune.magnitude_mask(w1, 0.9)
-gaps, stored = prune.relative_indices(w1_sparse.flatten(), index_bits=5)
-print(f"non-zeros {int((w1_sparse != 0).sum())}, stored with 5-bit gaps: {len(stored)} (fillers {len(stored) - int((w1_sparse != 0).sum())})")
+diffs, stored = prune.relative_indices(w1_sparse.flatten(), index_bits=5)
+print(f"non-zeros {int((w1_sparse != 0).sum())}, stored with 5-bit indices: {len(stored)} (fillers {len(stored) - int((w1_sparse != 0).sum())})")
 for fmt in prune.FORMATS:
     b = prune.storage_bytes(w1_sparse, fmt, index_bits=5)
     print(f"{fmt:>13}: {human_bytes(b):>10}  ({prune.storage_bytes(w1, 'dense') / b:4.1f}× smaller than dense)")
-assert torch.equal(prune.decode_relative(gaps, stored, w1.numel()), w1_sparse.flatten())
+assert torch.equal(prune.decode_relative(diffs, stored, w1.numel()), w1_sparse.flatten())
 
 # %% [markdown]
 # **Speed** is a different matter: a sparse kernel jumps around memory and cannot use the vector

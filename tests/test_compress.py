@@ -99,13 +99,25 @@ def test_encode_empty_and_errors():
 
 
 def test_relative_index_paper_example():
-    # 3-bit gaps: a run of 13 zeros needs one filler after 7 skipped zeros (Han et al., Fig. 2)
+    # Han et al., Fig. 2 (3-bit index): non-zeros at 1, 4, 15; the filler sits 8 places after 4
     flat = np.zeros(16)
-    flat[1], flat[15] = 3.4, 0.9
+    flat[[1, 4, 15]] = 3.4, 0.9, 1.7
     gaps, entries = C.to_relative(flat, 3)
-    assert gaps.tolist() == [1, 7, 5]
-    assert entries.tolist() == [3.4, 0.0, 0.9]
-    assert C.relative_index_entries([1, 15], 3) == 3
+    assert gaps.tolist() == [1, 2, 7, 2]                       # zeros skipped = position difference − 1
+    assert entries.tolist() == [3.4, 0.9, 0.0, 1.7]
+    assert C.relative_index_entries([1, 4, 15], 3) == 4
+
+
+def test_one_relative_index_for_chapters_04_and_05():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(500, generator=g) * (torch.rand(500, generator=g) < 0.05)
+    for bits in (2, 3, 5):
+        diffs, stored = prune.relative_indices(w, bits)
+        gaps, entries = C.to_relative(w.numpy(), bits)
+        assert gaps.tolist() == (diffs - 1).tolist() and entries.tolist() == stored.tolist()
+        assert len(gaps) == C.relative_index_entries(torch.nonzero(w).flatten().tolist(), bits)
+        # chapter 04's storage count packs exactly these d − 1 values
+        assert prune.storage_bytes(w, "csr-relative", bits) == -(-len(gaps) * bits // 8) + 4 * len(gaps)
 
 
 @given(st.lists(st.sampled_from([0, 0, 0, 0, 0, 1, -2, 3]), max_size=300), st.integers(1, 6))

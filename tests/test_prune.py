@@ -1,5 +1,6 @@
 import io
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -199,12 +200,29 @@ def test_storage_bytes_match_hand_counts():
 @pytest.mark.parametrize("bits", [2, 3, 5, 8])
 def test_relative_indices_round_trip_with_fillers(bits):
     w = sparse_matrix(20, 30, 0.05, seed=bits).flatten()
-    gaps, stored = prune.relative_indices(w, bits)
-    assert gaps.max() <= 2 ** bits - 1 and gaps.min() >= 1
-    assert torch.equal(prune.decode_relative(gaps, stored, w.numel()), w)
+    diffs, stored = prune.relative_indices(w, bits)
+    assert diffs.max() <= 2 ** bits and diffs.min() >= 1          # stored as d − 1 in `bits` bits
+    assert torch.equal(prune.decode_relative(diffs, stored, w.numel()), w)
     assert len(stored) >= int((w != 0).sum())
     with pytest.raises(ValueError, match="index_bits=0 must be an integer"):
         prune.relative_indices(w, 0)
+
+
+def test_relative_indices_paper_figure_2():
+    # Han et al. 2016, Fig. 2: non-zeros at 1, 4, 15, 3-bit index: the filler sits 8 places after 4
+    row = torch.zeros(16)
+    row[[1, 4, 15]] = torch.tensor([3.4, 0.9, 1.7])
+    diffs, stored = prune.relative_indices(row, 3)
+    assert diffs.tolist() == [2, 3, 8, 3]                         # the paper prints 1, 3, 8, 3 (first from 0)
+    assert stored.tolist() == pytest.approx([3.4, 0.9, 0.0, 1.7])
+    assert (torch.cumsum(diffs, 0) - 1).tolist() == [1, 4, 12, 15]
+    # up to 2**b − 1 = 7 skipped zeros fit one entry (d ≤ 8); every further 8 zeros need one filler
+    for zeros, entries in ((0, 1), (7, 1), (8, 2), (15, 2), (16, 3)):
+        x = torch.zeros(zeros + 1)
+        x[zeros] = 1.0
+        assert len(prune.relative_indices(x, 3)[0]) == entries, zeros
+    assert prune.relative_indices(torch.zeros(5), 3)[0].numel() == 0
+    assert prune.relative_indices(np.array([0.0, 2.0]), 2)[0].tolist() == [2]   # array-like input
 
 
 def test_model_storage_sums_layers():
