@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from . import claims as claims_mod
+from .checks import read_claims
+
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
 
@@ -138,7 +141,7 @@ def execute_notebook(src, timeout=600):
 
 
 def _nav(pages, i):
-    links = ['<a href="index.html">Contents</a>']
+    links = ['<a href="index.html">Contents</a>', '<a href="claims.html">Claims</a>']
     if i > 0:
         links.append(f'<a href="{pages[i - 1][0]}.html">&larr; {html.escape(pages[i - 1][1])}</a>')
     if i + 1 < len(pages):
@@ -147,12 +150,34 @@ def _nav(pages, i):
             + " &nbsp;|&nbsp; ".join(links) + "</nav>")
 
 
+# Formulas are typeset by MathJax served from the site itself (copied from the maintained package
+# jupyter-server-mathjax), so the HTML edition needs no network.
+MATHJAX_DIR = "mathjax"
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def copy_mathjax(out_dir):
+    """Copy MathJax (from the ``jupyter_server_mathjax`` package) into ``out_dir/mathjax``; return the folder."""
+    import shutil
+
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (source / "MathJax.js").exists():
+        raise FileNotFoundError(f"MathJax.js is missing from {source}: reinstall jupyter-server-mathjax")
+    target = Path(out_dir) / MATHJAX_DIR
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
+
+
 def render_page(notebook, nav=""):
-    """Standalone HTML of an executed notebook (lab template, images embedded), ``nav`` after <body>."""
+    """Standalone HTML of an executed notebook (lab template, images embedded, MathJax from the site's
+    own ``mathjax/`` folder), ``nav`` after <body>."""
     from nbconvert import HTMLExporter
 
     static_outputs(notebook)
-    body, _ = HTMLExporter(template_name="lab", embed_images=True).from_notebook_node(notebook)
+    exporter = HTMLExporter(template_name="lab", embed_images=True, mathjax_url=MATHJAX_URL)
+    body, _ = exporter.from_notebook_node(notebook)
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
 
 
@@ -176,6 +201,7 @@ def render_index(chapters):
             "their controls, open the notebook in JupyterLab (<code>make lab</code>).</p>\n"
             + '<nav class="toc"><ul>'
             + "".join(f'<li><a href="{stem}.html">{html.escape(title or stem)}</a></li>' for stem, title, _, _ in chapters)
+            + '<li><a href="claims.html">Claims checked: every paper claim, our figure, the verdict</a></li>'
             + "</ul></nav>\n" + "\n".join(items) + "\n</body></html>\n")
 
 
@@ -188,9 +214,12 @@ def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print
     if not sources:
         raise ValueError(f"src_dir={str(src_dir)!r} has no notebook sources NN_topic.py")
     executed, chapters = [], []
+    ledger = out_dir / "claims.json"                  # the claims of this run only
+    ledger.unlink(missing_ok=True)
     for src in sources:
         start = time.perf_counter()
-        notebook = execute_notebook(src, timeout)
+        with _environment(COURSE_CLAIMS_FILE=str(ledger.resolve())):
+            notebook = execute_notebook(src, timeout)
         seconds = time.perf_counter() - start
         title, objectives = first_markdown(notebook)
         executed.append(notebook)
@@ -203,9 +232,12 @@ def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print
         path = out_dir / f"{stem}.html"
         path.write_text(render_page(notebook, _nav(pages, i)), encoding="utf-8")
         written.append(path)
+    claims_page = out_dir / "claims.html"
+    claims_page.write_text(claims_mod.render_html(read_claims(ledger), _nav([], 0)), encoding="utf-8")
+    copy_mathjax(out_dir)
     index = out_dir / "index.html"
     index.write_text(render_index(chapters), encoding="utf-8")
-    return written + [index]
+    return written + [claims_page, index]
 
 
 USAGE = "usage: python -m course_lib.editions student|site OUT_DIR"

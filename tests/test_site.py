@@ -57,6 +57,8 @@ def broken_links(site):
             if parts.scheme or parts.netloc:
                 continue                       # data: URLs and external links (not reachable offline)
             page = parts.path or name
+            if page not in pages and (site / page).is_file():
+                continue                       # a local asset (MathJax's files)
             if page not in pages:
                 broken.append(f"{name}: {target} (no such page)")
             elif parts.fragment and not {parts.fragment, unquote(parts.fragment)} & pages[page].anchors:
@@ -95,6 +97,14 @@ def draw(s, fig):
 
 
 widgets.Explorer(state, draw, {"n": widgets.int_slider("n", 3, 0, 9)}, title="tiny explorer")
+
+# %% [markdown]
+# A formula: $e^{i\\pi} + 1 = 0$.
+
+# %%
+from course_lib import checks
+
+checks.claim("01", "tiny claim", paper="42", ours="42", holds=True)
 ''',
 }
 
@@ -110,7 +120,7 @@ def tiny_site(tmp_path_factory):
 
 def test_tiny_site_pages_index_and_links(tiny_site):
     out, written = tiny_site
-    assert [p.name for p in written] == ["00_first.html", "01_second.html", "index.html"]
+    assert [p.name for p in written] == ["00_first.html", "01_second.html", "claims.html", "index.html"]
     index = (out / "index.html").read_text()
     assert '<a href="00_first.html">00 · First tiny chapter</a>' in index
     assert "print a number" in index and "draw a figure" in index          # objectives from the first cell
@@ -127,6 +137,37 @@ def test_tiny_site_shows_the_explorer_as_its_static_figure(tiny_site):
     assert "tiny explorer" in page                                           # its text/plain summary
     for bad in BAD:
         assert bad not in page
+
+
+def test_tiny_site_claims_page_and_offline_mathjax(tiny_site):
+    out, _ = tiny_site
+    claims_page = (out / "claims.html").read_text()
+    assert "tiny claim" in claims_page and "holds" in claims_page and 'href="index.html"' in claims_page
+    assert 'href="claims.html"' in (out / "index.html").read_text()
+    page = (out / "01_second.html").read_text()
+    assert editions.MATHJAX_URL in page and "libs/mathjax" not in page   # MathJax from the site, not a CDN
+    assert (out / editions.MATHJAX_DIR / "MathJax.js").is_file()
+    assert (out / editions.MATHJAX_DIR / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
+
+
+def test_tiny_site_formula_is_typeset_with_the_network_cut(tiny_site):
+    """Open the page from disk in headless Chromium with every network request refused: MathJax,
+    served from the site's own folder, must still typeset the formula."""
+    chromium = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no Chromium at {chromium} (install Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    out, _ = tiny_site
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        blocked = []
+        page.route("**/*", lambda route: (blocked.append(route.request.url), route.abort())
+                   if not route.request.url.startswith("file:") else route.continue_())
+        page.goto((out / "01_second.html").resolve().as_uri())
+        page.wait_for_selector(".MathJax, .MathJax_CHTML, mjx-container", timeout=30_000)   # typeset offline
+        browser.close()
 
 
 def test_broken_links_are_found(tmp_path):

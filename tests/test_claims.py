@@ -1,0 +1,63 @@
+"""The measured-claims ledger: README table generated from docs/claims.json, HTML Claims page."""
+
+import json
+
+import pytest
+
+from course_lib import checks, claims
+
+ROWS = [checks.Claim("05", "Deep Compression 35× on LeNet", "39×", "40.7×", True, "quick", "2-core CPU"),
+        checks.Claim("02", "TTQ | ternary", "−0.64 pt", "−3.0 pt", False, "quick", "2-core CPU"),
+        checks.Claim("02", "k-means 5 bit", "≤ 0.5 pt", "−0.3 pt", True, "quick", "2-core CPU")]
+
+
+def test_markdown_table_is_in_chapter_order_and_escapes_pipes():
+    table = claims.markdown_table(ROWS).splitlines()
+    assert table[0] == "| ch. | claim | paper | ours | verdict |"
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| 02", "| 02", "| 05"]
+    assert "TTQ \\| ternary" in table[2] and "**does not reproduce**" in table[2]
+    assert table[3].startswith("| 02 | k-means 5 bit")                 # stable: notebook order kept
+
+
+def test_update_and_check_the_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{claims.BEGIN}\nold\n{claims.END}\n\nafter\n")
+    assert not claims.readme_is_current(ROWS, readme)
+    assert claims.update_readme(ROWS, readme) and claims.readme_is_current(ROWS, readme)
+    text = readme.read_text()
+    assert text.startswith("# Title\n\n") and text.endswith("\n\nafter\n")
+    assert "3 claims, 2 hold at our scale, 1 do not" in text
+    assert not claims.update_readme(ROWS, readme)                      # idempotent
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="must contain the line"):
+        claims.update_readme(ROWS, readme)
+
+
+def test_snapshot_round_trip_and_cli(tmp_path, monkeypatch):
+    ledger = tmp_path / "claims.json"
+    ledger.write_text(json.dumps([c.__dict__ for c in ROWS]))
+    monkeypatch.setattr(claims, "SNAPSHOT", tmp_path / "docs" / "claims.json")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{claims.BEGIN}\n{claims.END}\n")
+    monkeypatch.setattr(claims, "README", readme)
+    assert claims.main(["check"]) == 1
+    assert claims.main(["update", str(ledger)]) == 0
+    assert [c.chapter for c in checks.read_claims(claims.SNAPSHOT)] == ["02", "02", "05"]
+    assert claims.main(["check"]) == 0
+    assert claims.main(["update", str(tmp_path / "none.json")]) == 1
+    assert claims.main(["bogus"]) == 2
+
+
+def test_the_readme_is_the_committed_ledger():
+    """README.md's claims table is exactly what docs/claims.json generates (run
+    `python -m course_lib.claims update` after executing the notebooks)."""
+    assert claims.SNAPSHOT.exists(), "docs/claims.json is missing"
+    recorded = checks.read_claims(claims.SNAPSHOT)
+    assert recorded, "docs/claims.json holds no claims"
+    assert claims.readme_is_current(recorded), "README's claims table differs from docs/claims.json"
+
+
+def test_claims_page_lists_every_claim_with_its_verdict():
+    page = claims.render_html(ROWS, nav="<nav>n</nav>")
+    assert page.count("<tr>") == 4 and "<nav>n</nav>" in page
+    assert "TTQ | ternary" in page and "does not reproduce at our scale" in page and "2-core CPU" in page
