@@ -9,7 +9,8 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
 - ``vgg_small``: a VGG-style stack of 3x3 conv-BN-ReLU pairs with max pooling, global average pooling
   and one linear classifier.
 - ``resnet20``: He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, widths 16-32-64,
-  0.27M weights), used by the TTQ experiment of chapter 02 and the ResNet chapter.
+  0.27M weights), used by the TTQ experiment of chapter 02; built by ``course_lib.resnets`` (chapter 07),
+  whose variants ``resnet_cifar`` passes on (pre-activation, shortcuts, SE, stochastic depth).
 """
 
 import torch.nn as nn
@@ -57,39 +58,15 @@ def vgg_small(num_classes=10, in_channels=1, widths=(24, 48, 96)):
     return nn.Sequential(*layers)
 
 
-class BasicBlock(nn.Module):
-    """ResNet basic block: two 3x3 conv-BN with an identity (or 1x1 projection) shortcut."""
+def resnet_cifar(depth=20, num_classes=10, in_channels=3, widths=(16, 32, 64), **variant):
+    """He et al.'s CIFAR ResNet: depth = 6n + 2 (ResNet-20, -32, -44, -56, -110).
 
-    def __init__(self, c_in, c_out, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+    Lives in :mod:`course_lib.resnets` (chapter 07), imported here lazily; ``variant`` passes its
+    options (``preact``, ``shortcut``, ``se``, ``p_last`` ...).
+    """
+    from .resnets import resnet_cifar as build
 
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
-
-
-def resnet_cifar(depth=20, num_classes=10, in_channels=3, widths=(16, 32, 64)):
-    """He et al.'s CIFAR ResNet: depth = 6n + 2 (ResNet-20, -32, -44, -56, -110)."""
-    if (depth - 2) % 6 != 0:
-        raise ValueError(f"depth={depth} must be 6n + 2 (20, 32, 44, 56, 110)")
-    n = (depth - 2) // 6
-    layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
-    c = widths[0]
-    for stage, w in enumerate(widths):
-        for i in range(n):
-            layers.append(BasicBlock(c, w, stride=2 if stage > 0 and i == 0 else 1))
-            c = w
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
-    return nn.Sequential(*layers)
+    return build(depth, num_classes=num_classes, in_channels=in_channels, widths=widths, **variant)
 
 
 def resnet20(num_classes=10, in_channels=3):
@@ -101,4 +78,5 @@ MODELS = {
     "lenet5": lenet5,
     "vgg_small": vgg_small,
     "resnet20": resnet20,
+    "resnet_cifar": resnet_cifar,                                               # chapter 07 variants
 }

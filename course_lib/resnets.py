@@ -1,0 +1,764 @@
+"""ResNet variants: pre-activation, shortcut variants, ResNeXt, stochastic depth and SE (chapter 07).
+
+A residual block computes ``x_{l+1} = h(x_l) + F(x_l)``; with an identity shortcut ``h(x) = x`` its
+linear picture is the matrix ``I + W``. Every variant of this chapter changes that matrix or the
+path the gradient takes through it.
+
+- **Deep residual learning** (He, Zhang, Ren, Sun, CVPR 2016): the CIFAR ResNet of depth ``6n + 2``
+  (three stages of n basic blocks, widths 16-32-64): ResNet-20 0.27M parameters, 8.75 % error;
+  ResNet-110 1.7M, 6.43 %. :class:`BasicBlock` is its unit, with the ReLU *after* the addition.
+- **Identity mappings** (He, Zhang, Ren, Sun, ECCV 2016): with ``h`` the identity and nothing after
+  the addition, ``x_L = x_l + Σ_{i=l}^{L-1} F(x_i)`` and ``∂E/∂x_l = ∂E/∂x_L · (1 + ∂ΣF/∂x_l)``: the
+  gradient reaches every block directly, whereas a plain net multiplies Jacobians
+  (``x_L = Π W_i x_0``). :class:`PreActBlock` (BN → ReLU → conv, twice) makes the shortcut clean.
+  Shortcut variants (``shortcut=``): constant scaling ``λ·x`` (the gradient path scales by
+  ``λ^depth``), exclusive gating ``(1-g)·x + g·F``, shortcut-only gating ``(1-g)·x + F``, a 1×1 conv
+  shortcut and a dropout shortcut; on a ResNet-110 all of them train worse than the identity, and the
+  1×1 shortcut has *higher training error*: the problem is optimisation, not capacity
+  (:data:`PAPER_SHORTCUT_TABLE`).
+- **ResNeXt** (Xie, Girshick, Dollár, Tu, He, CVPR 2017): ``y = x + Σ_{i=1}^{C} T_i(x)``, C identical
+  bottleneck paths of width d, in three equivalent forms: (a) C paths summed, (b) early
+  concatenation, (c) one grouped 3×3 conv (:class:`ResNeXtBlock`, :func:`convert_resnext`). The
+  template keeps ``C·(256·d + 9·d² + 256·d) ≈ 70k`` parameters per block.
+- **Stochastic depth** (Huang, Sun, Liu, Sedra, Weinberger, ECCV 2016): in training, block l's whole
+  residual branch is kept with probability ``p_l = 1 − (l/L)(1 − p_L)`` (:func:`survival_probabilities`),
+  at test time it is scaled by ``p_l``; the expected depth is ``(3L − 1)/4`` for ``p_L = 0.5``.
+- **Squeeze-and-Excitation** (Hu, Shen, Sun, CVPR 2018): ``s = σ(W₂ δ(W₁ z))`` from the channel
+  means ``z``, then each channel is rescaled by ``s_c`` (:class:`SqueezeExcite`); ``2C²/r`` extra
+  weights per block, +2.5M (≈10 %) on ResNet-50.
+
+The module also measures: :func:`gradient_norms` (per block, at initialisation), and holds the
+residual-network explorer and the ResNeXt presets of chapter 06's channel-connectivity explorer.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+from . import igc
+from .checks import checker, expect_close, expect_equal, expect_true
+
+__all__ = [
+    "SHORTCUTS", "FORMS", "PAPER_SHORTCUT_TABLE", "PAPER_CIFAR_ERRORS",
+    "BasicBlock", "PreActBlock", "ResNeXtBlock", "SqueezeExcite",
+    "resnet_cifar", "residual_blocks", "convert_resnext", "zero_residual_branches",
+    "survival_probabilities", "expected_depth", "set_stochastic_depth",
+    "resnext_params", "se_extra_params", "se_resnet50_params", "add_se_to_torchvision_resnet",
+    "gradient_norms", "StageCost", "CostReport", "cost_report",
+    "BLOCK_TYPES", "residual_state", "residual_readout", "draw_residual", "residual_explorer", "RESNEXT_PRESETS", "resnext_connectivity_explorer",
+    "check_preact_forward", "check_expected_depth", "check_resnext_to_grouped",
+]
+
+SHORTCUTS = ("identity", "none", "scale", "exclusive_gate", "shortcut_gate", "conv1x1", "dropout")
+FORMS = ("a", "b", "c")
+SD_MODES = ("batch", "row")
+
+# He et al., Identity Mappings (ECCV 2016), Table 1: ResNet-110 on CIFAR-10, test error (%),
+# "fail" = more than 20 % error. (shortcut, on shortcut, on F, error, remark)
+PAPER_SHORTCUT_TABLE = [
+    ("original (identity)", "1", "1", "6.61", ""),
+    ("constant scaling", "0", "1", "fail", "a plain net"),
+    ("constant scaling", "0.5", "1", "fail", ""),
+    ("constant scaling", "0.5", "0.5", "12.35", "frozen gating"),
+    ("exclusive gating", "1 − g(x)", "g(x)", "fail", "init b_g = 0 to −5"),
+    ("exclusive gating", "1 − g(x)", "g(x)", "8.70", "init b_g = −6"),
+    ("exclusive gating", "1 − g(x)", "g(x)", "9.81", "init b_g = −7"),
+    ("shortcut-only gating", "1 − g(x)", "1", "12.86", "init b_g = 0"),
+    ("shortcut-only gating", "1 − g(x)", "1", "6.91", "init b_g = −6"),
+    ("1×1 conv shortcut", "1×1 conv", "1", "12.22", ""),
+    ("dropout shortcut", "dropout 0.5", "1", "fail", ""),
+]
+# He et al. (CVPR 2016), Table 6: CIFAR-10 test error (%) and parameters of the CIFAR ResNets.
+PAPER_CIFAR_ERRORS = {20: (0.27e6, 8.75), 32: (0.46e6, 7.51), 44: (0.66e6, 7.17), 56: (0.85e6, 6.97),
+                      110: (1.7e6, 6.43), 1202: (19.4e6, 7.93)}
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+def _int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _prob(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r} must be a number")
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name}={value} must be a probability in (0, 1]")
+    return float(value)
+
+
+def _check_depth(depth):
+    _int("depth", depth)
+    if depth < 8 or (depth - 2) % 6 != 0:
+        raise ValueError(f"depth={depth} must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...)")
+    return (depth - 2) // 6
+
+
+# --------------------------------------------------------------------------- squeeze-and-excitation
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-Excitation (Hu et al. 2018): ``x · σ(W₂ δ(W₁ mean_hw(x)))``, one scale per channel.
+
+    ``fc1``: C → C/r (1×1 conv with bias), ReLU, ``fc2``: C/r → C, sigmoid. Extra weights
+    ``2C²/r`` (+ ``C/r + C`` biases). ``reduction`` may not exceed ``channels``.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        _int("channels", channels)
+        _int("reduction", reduction)
+        if reduction > channels:
+            raise ValueError(f"reduction={reduction} is larger than channels={channels}: the excitation "
+                             "needs channels // reduction >= 1 hidden units")
+        hidden = channels // reduction
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-channel scale ``s`` of shape (N, C, 1, 1)."""
+        z = x.mean(dim=(2, 3), keepdim=True)                       # squeeze
+        return torch.sigmoid(self.fc2(F.relu(self.fc1(z))))         # excitation
+
+    def forward(self, x):
+        return x * self.scale(x)
+
+
+# --------------------------------------------------------------------------- residual units
+
+class _Residual(nn.Module):
+    """What every CIFAR residual unit shares: the shortcut variant, SE and stochastic depth."""
+
+    def _setup(self, c_in, c_out, stride, shortcut, scale):
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"shortcut={shortcut!r} is unknown; choose one of {SHORTCUTS}")
+        _int("c_in", c_in)
+        _int("c_out", c_out)
+        _int("stride", stride)
+        self.kind, self.scale_value = shortcut, _prob("scale", scale)
+        self.p_survive, self.sd_mode = 1.0, "batch"
+        self.relu = nn.ReLU(inplace=True)
+
+    def _make_shortcut(self, c_in, c_out, stride, shortcut, gate_bias, se, reduction, post_bn):
+        project = stride != 1 or c_in != c_out
+        if shortcut == "conv1x1" or (project and shortcut != "none"):
+            layers = [nn.Conv2d(c_in, c_out, 1, stride, bias=False)]
+            self.shortcut = nn.Sequential(*layers, nn.BatchNorm2d(c_out)) if post_bn else layers[0]
+        else:
+            self.shortcut = nn.Identity()
+        if shortcut in ("exclusive_gate", "shortcut_gate"):
+            self.gate = nn.Conv2d(c_in, c_out, 1, stride)
+            nn.init.constant_(self.gate.bias, float(gate_bias))
+        self.se = SqueezeExcite(c_out, reduction) if se else None
+
+    def _branch_kept(self):
+        """Stochastic depth, batch mode: is the whole branch kept for this training batch?"""
+        if not self.training or self.p_survive >= 1.0 or self.sd_mode != "batch" or self.kind == "none":
+            return True
+        return bool(torch.rand(()) < self.p_survive)
+
+    def _combine(self, x, s, f):
+        """``h(x) + F(x)`` for this unit's shortcut variant; ``f=None`` is a dropped branch."""
+        if f is not None:
+            if self.se is not None:
+                f = self.se(f)
+            if self.p_survive < 1.0:
+                if self.sd_mode == "row":          # torchvision scales by 1/p in training; undo it
+                    f = self.p_survive * torchvision.ops.stochastic_depth(f, 1 - self.p_survive, "row", self.training)
+                elif not self.training:
+                    f = self.p_survive * f         # the paper's test-time scaling
+        kind = self.kind
+        if kind == "none":
+            return f if f is not None else torch.zeros_like(s)
+        if kind == "scale":
+            s = self.scale_value * s
+        elif kind == "dropout":                    # keep each element with probability λ, E = λ·s
+            s = self.scale_value * F.dropout(s, 1 - self.scale_value, self.training) if self.scale_value < 1 else s
+        elif kind in ("exclusive_gate", "shortcut_gate"):
+            g = torch.sigmoid(self.gate(x))
+            s = (1 - g) * s
+            if kind == "exclusive_gate" and f is not None:
+                f = g * f
+        return s if f is None else s + f
+
+
+class BasicBlock(_Residual):
+    """The original residual unit (He et al. 2016): conv-BN-ReLU-conv-BN, add, then ReLU.
+
+    ``shortcut``: one of :data:`SHORTCUTS` (``"none"`` = a plain unit). A change of size or
+    stride uses a 1×1 conv + BN projection. ``se=True`` puts a :class:`SqueezeExcite` on the
+    residual branch before the addition.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, *, shortcut: str = "identity",
+                 scale: float = 0.5, gate_bias: float = -6.0, se: bool = False, reduction: int = 16):
+        super().__init__()
+        self._setup(c_in, c_out, stride, shortcut, scale)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self._make_shortcut(c_in, c_out, stride, shortcut, gate_bias, se, reduction, post_bn=True)
+
+    def residual(self, x):
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+
+    def forward(self, x):
+        s = self.shortcut(x)
+        f = self.residual(x) if self._branch_kept() else None
+        return self.relu(self._combine(x, s, f))
+
+
+class PreActBlock(_Residual):
+    """The full pre-activation unit (He et al., ECCV 2016): BN → ReLU → conv, twice; nothing after the add.
+
+    A projection shortcut (1×1 conv, no BN) reads the pre-activated input, as in the paper's code.
+    With the residual branch zeroed the unit is exactly the identity.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, *, shortcut: str = "identity",
+                 scale: float = 0.5, gate_bias: float = -6.0, se: bool = False, reduction: int = 16):
+        super().__init__()
+        self._setup(c_in, c_out, stride, shortcut, scale)
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self._make_shortcut(c_in, c_out, stride, shortcut, gate_bias, se, reduction, post_bn=False)
+
+    def forward(self, x):
+        a = F.relu(self.bn1(x))
+        s = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(a)
+        f = self.conv2(F.relu(self.bn2(self.conv1(a)))) if self._branch_kept() else None
+        return self._combine(x, s, f)
+
+
+def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, in_channels: int = 3,
+                 widths: tuple = (16, 32, 64), *, shortcut: str = "identity", scale: float = 0.5,
+                 gate_bias: float = -6.0, se: bool = False, reduction: int = 16,
+                 p_last: float | None = None, sd_mode: str = "batch") -> nn.Sequential:
+    """He et al.'s CIFAR ResNet of depth ``6n + 2``: stem conv, 3 stages of n units, pool, linear.
+
+    ``preact``: :class:`PreActBlock` units (and a final BN-ReLU before pooling) instead of
+    :class:`BasicBlock`. ``shortcut``: one of :data:`SHORTCUTS` for every unit (``"none"`` builds
+    the plain net of the same depth). ``se``: SE on every unit. ``p_last``: stochastic depth with
+    linearly decaying survival (``None`` = off). Default arguments give the ResNet-20 of chapter 02
+    (0.27M weights, same state-dict keys).
+    """
+    n = _check_depth(depth)
+    if not isinstance(widths, (tuple, list)) or len(widths) < 1:
+        raise ValueError(f"widths={widths!r} must be a non-empty tuple of stage widths")
+    for w in widths:
+        _int("widths[i]", w)
+    block = PreActBlock if preact else BasicBlock
+    opts = dict(shortcut=shortcut, scale=scale, gate_bias=gate_bias, se=se, reduction=reduction)
+    if preact:
+        layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
+    else:
+        layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+    c = widths[0]
+    for stage, w in enumerate(widths):
+        for i in range(n):
+            layers.append(block(c, w, stride=2 if stage > 0 and i == 0 else 1, **opts))
+            c = w
+    if preact:
+        layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    model = nn.Sequential(*layers)
+    if p_last is not None:
+        set_stochastic_depth(model, p_last, sd_mode)
+    return model
+
+
+def residual_blocks(model: nn.Module) -> list:
+    """The residual units of a model, in forward order."""
+    return [m for m in model.modules() if isinstance(m, _Residual)]
+
+
+@torch.no_grad()
+def zero_residual_branches(model: nn.Module) -> nn.Module:
+    """Make every residual branch output zero (last conv weights = 0), in place; returns the model."""
+    for b in residual_blocks(model):
+        b.conv2.weight.zero_()
+    return model
+
+
+# --------------------------------------------------------------------------- stochastic depth
+
+def survival_probabilities(num_blocks: int, p_last: float = 0.5) -> list:
+    """``[p_1, …, p_L]`` with ``p_l = 1 − (l/L)(1 − p_L)`` (Huang et al.'s linear decay)."""
+    L = _int("num_blocks", num_blocks)
+    p_last = _prob("p_last", p_last)
+    return [1 - (l / L) * (1 - p_last) for l in range(1, L + 1)]
+
+
+def expected_depth(num_blocks: int, p_last: float = 0.5) -> float:
+    """Expected number of residual blocks kept in training: ``Σ p_l`` (= (3L − 1)/4 for p_L = 0.5)."""
+    return sum(survival_probabilities(num_blocks, p_last))
+
+
+def set_stochastic_depth(model: nn.Module, p_last: float | None = 0.5, mode: str = "batch") -> nn.Module:
+    """Give every residual unit its survival probability, in place; returns the model.
+
+    ``mode="batch"``: one coin per unit and batch; a dropped branch is *not computed* (the time
+    saving). ``mode="row"``: one coin per sample, through ``torchvision.ops.stochastic_depth``
+    (the branch is computed, then masked). Either way the test-time output is ``h(x) + p_l·F(x)``,
+    the paper's convention (torchvision's own op scales by ``1/p_l`` in training instead).
+    ``p_last=None`` turns stochastic depth off.
+    """
+    if mode not in SD_MODES:
+        raise ValueError(f"mode={mode!r} is unknown; choose one of {SD_MODES}")
+    blocks = residual_blocks(model)
+    if not blocks:
+        raise ValueError("model has no residual units (BasicBlock / PreActBlock)")
+    probs = [1.0] * len(blocks) if p_last is None else survival_probabilities(len(blocks), p_last)
+    for b, p in zip(blocks, probs):
+        b.p_survive, b.sd_mode = p, mode
+    return model
+
+
+# --------------------------------------------------------------------------- ResNeXt
+
+class ResNeXtBlock(nn.Module):
+    """A ResNeXt bottleneck unit ``y = ReLU(x + BN(Σ_i T_i(x)))`` in one of three equivalent forms.
+
+    ``channels`` in and out; ``cardinality`` C paths; ``width`` the total bottleneck width C·d
+    (d = width / C per path, e.g. 128 for 32×4d). Each path T_i: 1×1 (channels → d) BN ReLU,
+    3×3 (d → d) BN ReLU, 1×1 (d → channels). Forms: ``"a"`` C separate paths summed;
+    ``"b"`` paths up to the 3×3, concatenated, then one 1×1; ``"c"`` one 1×1, a grouped 3×3
+    (``groups = C``), one 1×1. The BN after the aggregation makes the three exactly equivalent.
+    """
+
+    def __init__(self, channels: int, cardinality: int, width: int, form: str = "c"):
+        super().__init__()
+        _int("channels", channels)
+        _int("cardinality", cardinality)
+        _int("width", width)
+        if width % cardinality:
+            raise ValueError(f"cardinality={cardinality} does not divide width={width}: the bottleneck "
+                             "width must be cardinality × d")
+        if form not in FORMS:
+            raise ValueError(f"form={form!r} is unknown; choose one of {FORMS}")
+        self.channels, self.cardinality, self.width, self.form = channels, cardinality, width, form
+        d = self.d = width // cardinality
+
+        def head():
+            return nn.Sequential(nn.Conv2d(channels, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True),
+                                 nn.Conv2d(d, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True))
+
+        if form == "a":
+            self.paths = nn.ModuleList(nn.Sequential(*head(), nn.Conv2d(d, channels, 1, bias=False))
+                                       for _ in range(cardinality))
+        elif form == "b":
+            self.paths = nn.ModuleList(head() for _ in range(cardinality))
+            self.expand = nn.Conv2d(width, channels, 1, bias=False)
+        else:
+            self.reduce = nn.Conv2d(channels, width, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv = nn.Conv2d(width, width, 3, 1, 1, groups=cardinality, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.expand = nn.Conv2d(width, channels, 1, bias=False)
+        self.bn = nn.BatchNorm2d(channels)            # after the aggregation
+        self.relu = nn.ReLU(inplace=True)
+
+    def aggregate(self, x):
+        """``Σ_i T_i(x)`` (before the final BN)."""
+        if self.form == "a":
+            return sum(path(x) for path in self.paths)
+        if self.form == "b":
+            return self.expand(torch.cat([path(x) for path in self.paths], dim=1))
+        y = F.relu(self.bn1(self.reduce(x)))
+        return self.expand(F.relu(self.bn2(self.conv(y))))
+
+    def forward(self, x):
+        return self.relu(x + self.bn(self.aggregate(x)))
+
+
+def _path_parts(block):
+    """Per path i: (reduce weight, bn1, 3×3 weight, bn2, expand weight) as tensors/BN-state dicts."""
+    d, C = block.d, block.cardinality
+
+    def bn_slice(bn, i):
+        return {k: v[i * d:(i + 1) * d] for k, v in bn.state_dict().items() if v.dim() == 1} | \
+               {"num_batches_tracked": bn.num_batches_tracked}
+
+    parts = []
+    for i in range(C):
+        if block.form == "c":
+            sl = slice(i * d, (i + 1) * d)
+            parts.append((block.reduce.weight[sl], bn_slice(block.bn1, i), block.conv.weight[sl],
+                          bn_slice(block.bn2, i), block.expand.weight[:, sl]))
+        else:
+            p = block.paths[i]
+            expand = p[6].weight if block.form == "a" else block.expand.weight[:, i * d:(i + 1) * d]
+            parts.append((p[0].weight, p[1].state_dict(), p[3].weight, p[4].state_dict(), expand))
+    return parts
+
+
+@torch.no_grad()
+def convert_resnext(block: ResNeXtBlock, form: str) -> ResNeXtBlock:
+    """A new :class:`ResNeXtBlock` in ``form`` that computes exactly what ``block`` computes.
+
+    The weights are moved, not learned: path i of form (a) is the i-th slice of d channels of
+    form (c)'s reduce / grouped / expand convs (and of its BNs). ``block`` is unchanged.
+    """
+    if not isinstance(block, ResNeXtBlock):
+        raise TypeError(f"block must be a ResNeXtBlock, got {type(block).__name__}")
+    if form not in FORMS:
+        raise ValueError(f"form={form!r} is unknown; choose one of {FORMS}")
+    new = ResNeXtBlock(block.channels, block.cardinality, block.width, form)
+    new.bn.load_state_dict(block.bn.state_dict())
+    parts = _path_parts(block)
+    d = block.d
+    for i, (w1, bn1, w2, bn2, w3) in enumerate(parts):
+        sl = slice(i * d, (i + 1) * d)
+        if form == "c":
+            new.reduce.weight[sl] = w1
+            new.conv.weight[sl] = w2
+            new.expand.weight[:, sl] = w3
+            for bn, state in ((new.bn1, bn1), (new.bn2, bn2)):
+                for k in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(bn, k)[sl] = state[k]
+                bn.num_batches_tracked.copy_(state["num_batches_tracked"])
+        else:
+            p = new.paths[i]
+            p[0].weight.copy_(w1)
+            p[1].load_state_dict(bn1)
+            p[3].weight.copy_(w2)
+            p[4].load_state_dict(bn2)
+            if form == "a":
+                p[6].weight.copy_(w3)
+            else:
+                new.expand.weight[:, sl] = w3
+    return new.train(block.training)
+
+
+def resnext_params(cardinality: int, d: int, channels: int = 256) -> int:
+    """Weights of the template's conv layers: ``C·(channels·d + 9·d² + d·channels)``."""
+    for name, v in (("cardinality", cardinality), ("d", d), ("channels", channels)):
+        _int(name, v)
+    return cardinality * (channels * d + 9 * d * d + d * channels)
+
+
+def _connectivity_resnext(C, L, M, k):
+    width = L * M
+    return ([igc.dense(C, width, label="1×1 reduce"),
+             igc.group_conv(width, L, kernel_size=k, label=f"3×3 grouped, {L} paths"),
+             igc.dense(width, C, label="1×1 expand")],
+            f"ResNeXt branch: C={C} channels, cardinality {L} × d={M} (form c)", C)
+
+
+def _connectivity_resnext_3x3(C, L, M, k):
+    return ([igc.group_conv(L * M, L, kernel_size=k, label=f"3×3 grouped, {L} paths of d={M}")],
+            f"ResNeXt grouped 3×3: cardinality {L}, d={M}: block-diagonal", L * M)
+
+
+RESNEXT_PRESETS = {"resnext": _connectivity_resnext, "resnext 3×3": _connectivity_resnext_3x3}
+
+
+def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2):
+    """Chapter 06's channel-connectivity explorer with the ResNeXt presets (L = cardinality, M = d)."""
+    return igc.connectivity_explorer("resnext", C=C, L=cardinality, M=d, presets=RESNEXT_PRESETS)
+
+
+# --------------------------------------------------------------------------- SE parameter arithmetic
+
+def se_extra_params(stage_channels, blocks_per_stage, reduction: int = 16) -> int:
+    """The paper's count of SE weights: ``(2/r)·Σ_s N_s·C_s²`` (biases ignored)."""
+    _int("reduction", reduction)
+    if len(stage_channels) != len(blocks_per_stage):
+        raise ValueError("stage_channels and blocks_per_stage must have the same length")
+    return sum(2 * n * (c * c // reduction) for c, n in zip(stage_channels, blocks_per_stage))
+
+
+def _stages_of_torchvision_resnet(model):
+    stages = []
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        layer = getattr(model, name)
+        last = layer[0].conv3 if hasattr(layer[0], "conv3") else layer[0].conv2
+        stages.append((last.out_channels, len(layer)))
+    return stages
+
+
+def se_resnet50_params(reduction: int = 16, skip_last_stage: bool = False) -> dict:
+    """SE's extra weights on torchvision's ``resnet50`` stage widths (formula and real modules)."""
+    base = torchvision.models.resnet50()
+    stages = _stages_of_torchvision_resnet(base)
+    if skip_last_stage:
+        stages = stages[:-1]
+    formula = se_extra_params([c for c, _ in stages], [n for _, n in stages], reduction)
+    params = sum(p.numel() for p in base.parameters())
+    with_se = add_se_to_torchvision_resnet(base, reduction, skip_last_stage)
+    real = sum(p.numel() for p in with_se.parameters()) - params
+    return {"resnet50": params, "stages": stages, "formula": formula, "real": real,
+            "fraction": formula / params}
+
+
+class _SEBottleneck(nn.Module):
+    def __init__(self, block, reduction):
+        super().__init__()
+        self.block = block
+        last = block.bn3 if hasattr(block, "bn3") else block.bn2
+        self.se = SqueezeExcite(last.num_features, reduction)
+
+    def forward(self, x):
+        b = self.block
+        identity = b.downsample(x) if b.downsample is not None else x
+        if hasattr(b, "conv3"):
+            out = b.relu(b.bn1(b.conv1(x)))
+            out = b.relu(b.bn2(b.conv2(out)))
+            out = b.bn3(b.conv3(out))
+        else:
+            out = b.bn2(b.conv2(b.relu(b.bn1(b.conv1(x)))))
+        return b.relu(self.se(out) + identity)
+
+
+def add_se_to_torchvision_resnet(model: nn.Module, reduction: int = 16, skip_last_stage: bool = False) -> nn.Module:
+    """Put an SE module on the residual branch of every block of a torchvision ResNet, in place; returns it."""
+    names = ("layer1", "layer2", "layer3") if skip_last_stage else ("layer1", "layer2", "layer3", "layer4")
+    for name in names:
+        layer = getattr(model, name)
+        for i in range(len(layer)):
+            layer[i] = _SEBottleneck(layer[i], reduction)
+    return model
+
+
+# --------------------------------------------------------------------------- gradient flow
+
+def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> list:
+    """‖∂E/∂x_l‖ at the input of every residual unit l (forward order), for one batch.
+
+    ``E`` is the cross-entropy against ``y`` (default: labels 0, 1, 2, … cycling). The model runs
+    in training mode (batch statistics), as at the first step of training; weights are not changed.
+    """
+    blocks = residual_blocks(model)
+    if not blocks:
+        raise ValueError("model has no residual units (BasicBlock / PreActBlock)")
+    inputs, hooks = [], []
+
+    def grab(module, args):
+        t = args[0]
+        if not t.requires_grad:
+            t = t.detach().requires_grad_(True)
+        t.retain_grad()
+        inputs.append(t)
+        return (t,) + tuple(args[1:])
+
+    for b in blocks:
+        hooks.append(b.register_forward_pre_hook(grab))
+    was_training = model.training
+    model.train()
+    try:
+        out = model(x)
+        if y is None:
+            y = torch.arange(len(x), device=x.device) % out.shape[1]
+        loss = F.cross_entropy(out, y)
+        grads = torch.autograd.grad(loss, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return [g.norm().item() for g in grads]
+
+
+# --------------------------------------------------------------------------- cost report
+
+@dataclass
+class StageCost:
+    """Parameters and MACs of one part of a CIFAR ResNet."""
+
+    part: str
+    params: int
+    macs: int
+
+
+class CostReport(list):
+    """A list of :class:`StageCost` rows with ``.table()``."""
+
+    def table(self) -> str:
+        lines = [f"{'part':<12} {'params':>10} {'MACs':>14}"]
+        lines += [f"{r.part:<12} {r.params:>10,} {r.macs:>14,}" for r in self]
+        return "\n".join(lines)
+
+
+def cost_report(model: nn.Sequential, input_size: tuple) -> CostReport:
+    """Parameters and MACs per part (stem, stage 1…3, classifier, total) of a :func:`resnet_cifar` net."""
+    from .measure import layer_table
+
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential from resnet_cifar, got {type(model).__name__}")
+    stage_of, stage, prev_width = {}, 0, None
+    units = [i for i, m in enumerate(model) if isinstance(m, _Residual)]
+    if not units:
+        raise ValueError("model has no residual units (BasicBlock / PreActBlock)")
+    for i, m in enumerate(model):
+        if isinstance(m, _Residual):
+            if m.conv2.out_channels != prev_width:
+                stage, prev_width = stage + 1, m.conv2.out_channels
+            stage_of[str(i)] = f"stage {stage}"
+        else:
+            stage_of[str(i)] = "stem" if i < units[0] else "classifier"
+    rows = {}
+    for i, m in enumerate(model):
+        part = stage_of[str(i)]
+        rows.setdefault(part, [0, 0])[0] += sum(p.numel() for p in m.parameters())
+    for r in layer_table(model, input_size):
+        rows[stage_of[r.name.split(".")[0]]][1] += r.macs
+    report = CostReport(StageCost(k, v[0], v[1]) for k, v in rows.items())
+    report.append(StageCost("total", sum(r.params for r in report), sum(r.macs for r in report)))
+    return report
+
+
+# --------------------------------------------------------------------------- the residual-network explorer
+
+BLOCK_TYPES = ("post-act", "pre-act")
+EXPLORER_WIDTHS = (8, 16, 32)
+EXPLORER_INPUT = (3, 16, 16)
+
+
+@lru_cache(maxsize=64)
+def _explore(depth, block, shortcut, se):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = resnet_cifar(depth, preact=block == "pre-act", widths=EXPLORER_WIDTHS, shortcut=shortcut,
+                             se=se, reduction=4, in_channels=EXPLORER_INPUT[0])
+        x = torch.randn(16, *EXPLORER_INPUT)
+        norms = gradient_norms(model, x)
+    costs = cost_report(model, EXPLORER_INPUT)
+    return tuple(norms), tuple(costs)
+
+
+def residual_state(depth: int = 56, block: str = "pre-act", shortcut: str = "identity", se: str = "off") -> dict:
+    """Pure state of the residual-network explorer: gradient norm per unit at init, params and MACs.
+
+    The net is a :func:`resnet_cifar` of widths 8-16-32 on 16×16 RGB inputs (small, so that the
+    explorer answers fast), seeded so that the figure repeats. ``plain`` is the same net with
+    ``shortcut="none"``, drawn for comparison.
+    """
+    n = _check_depth(depth)
+    if block not in BLOCK_TYPES:
+        raise ValueError(f"block={block!r} is unknown; choose one of {BLOCK_TYPES}")
+    if shortcut not in SHORTCUTS:
+        raise ValueError(f"shortcut={shortcut!r} is unknown; choose one of {SHORTCUTS}")
+    if se not in ("off", "on"):
+        raise ValueError(f"se={se!r} must be 'off' or 'on'")
+    if depth > 164:
+        raise ValueError(f"depth={depth} is too deep for the explorer (at most 164)")
+    norms, costs = _explore(depth, block, shortcut, se == "on")
+    plain, _ = _explore(depth, block, "none", se == "on")
+    return {"depth": depth, "block": block, "shortcut": shortcut, "se": se, "blocks": 3 * n,
+            "norms": list(norms), "plain_norms": list(plain), "ratio": norms[0] / norms[-1],
+            "plain_ratio": plain[0] / plain[-1], "costs": CostReport(costs),
+            "params": costs[-1].params, "macs": costs[-1].macs}
+
+
+def residual_readout(state: dict) -> str:
+    return (f"<b>ResNet-{state['depth']}</b> ({state['block']}, shortcut {state['shortcut']}, SE {state['se']}): "
+            f"{state['params']:,} parameters, {state['macs'] / 1e6:.1f}M MACs on a 16×16 input. "
+            f"Gradient norm at unit 1 / unit {state['blocks']}: {state['ratio']:.3g} "
+            f"(plain net: {state['plain_ratio']:.3g}).")
+
+
+def draw_residual(state: dict, fig) -> None:
+    ax, ax_t = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    units = range(1, state["blocks"] + 1)
+    ax.semilogy(units, state["norms"], "o-", ms=3, label=f"{state['block']}, {state['shortcut']}")
+    if state["shortcut"] != "none":
+        ax.semilogy(units, state["plain_norms"], "s-", ms=3, color="gray", alpha=0.7, label="plain (no shortcut)")
+    ax.set_xlabel("residual unit l (input side → output side)")
+    ax.set_ylabel("‖∂E/∂x_l‖ at initialisation")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(f"gradient reaching each unit, ResNet-{state['depth']}", fontsize=9)
+    ax_t.axis("off")
+    cells = [[r.part, f"{r.params:,}", f"{r.macs / 1e6:.2f}M"] for r in state["costs"]]
+    table = ax_t.table(cellText=cells, colLabels=["part", "params", "MACs"], loc="center")
+    table.scale(1, 1.4)
+    ax_t.set_title("parameters and MACs (16×16 input)", fontsize=9)
+
+
+def residual_explorer(depth: int = 56, block: str = "pre-act", shortcut: str = "identity", se: str = "off"):
+    """The residual-network explorer (an ``Explorer``): depth, block type, shortcut variant, SE."""
+    from .widgets import Explorer, dropdown, int_slider
+
+    controls = {"depth": int_slider("depth", depth, 8, 110, step=6),
+                "block": dropdown("block", list(BLOCK_TYPES), block),
+                "shortcut": dropdown("shortcut", list(SHORTCUTS), shortcut),
+                "se": dropdown("SE", ["off", "on"], se)}
+    return Explorer(residual_state, draw_residual, controls, title="residual-network explorer",
+                    readout_fn=residual_readout, figsize=(11, 4))
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+def _random_preact(c_in, c_out, stride, seed):
+    torch.manual_seed(seed)
+    block = PreActBlock(c_in, c_out, stride)
+    with torch.no_grad():
+        for bn in (block.bn1, block.bn2):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    return block.eval()
+
+
+@checker("pre-activation unit")
+def check_preact_forward(fn):
+    """``fn(x, bn1, conv1, bn2, conv2, shortcut)`` must compute the full pre-activation unit.
+
+    ``shortcut`` is ``None`` (identity) or a 1×1 conv that reads the pre-activated input.
+    """
+    for c_in, c_out, stride, seed in ((4, 4, 1, 0), (6, 6, 1, 1), (4, 8, 2, 2)):
+        block = _random_preact(c_in, c_out, stride, seed)
+        x = torch.randn(2, c_in, 6, 6, generator=torch.Generator().manual_seed(seed))
+        shortcut = None if isinstance(block.shortcut, nn.Identity) else block.shortcut
+        with torch.no_grad():
+            got = fn(x, block.bn1, block.conv1, block.bn2, block.conv2, shortcut)
+            expected = block(x)
+        expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
+        expect_close(got, expected, f"unit {c_in}→{c_out}, stride {stride}", atol=1e-5)
+
+
+@checker("expected depth under stochastic depth")
+def check_expected_depth(fn):
+    """``fn(num_blocks, p_last)`` must return ``Σ_l p_l`` with the linear-decay rule."""
+    for L, p in ((54, 0.5), (4, 0.5), (10, 0.8), (27, 0.2), (1, 0.5), (18, 1.0)):
+        expect_close(float(fn(L, p)), expected_depth(L, p), f"expected depth for L={L}, p_L={p}", atol=1e-9)
+
+
+@checker("ResNeXt form (a) → form (c)")
+def check_resnext_to_grouped(fn):
+    """``fn(block_a)`` must return a form-(c) :class:`ResNeXtBlock` computing the same function."""
+    for channels, C, width, seed in ((8, 2, 4, 0), (12, 3, 6, 1), (16, 4, 16, 2)):
+        torch.manual_seed(seed)
+        a = ResNeXtBlock(channels, C, width, form="a")
+        with torch.no_grad():
+            for m in a.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.5, 0.5)
+                    m.running_mean.uniform_(-0.5, 0.5)
+                    m.running_var.uniform_(0.5, 2.0)
+        a.eval()
+        reference = copy.deepcopy(a)
+        got = fn(a)
+        expect_true(isinstance(got, ResNeXtBlock) and got.form == "c",
+                    f"return a ResNeXtBlock with form='c', got {type(got).__name__} "
+                    f"{getattr(got, 'form', '')!r}")
+        expect_equal(got.conv.groups, C, f"groups of the 3×3 conv (cardinality {C})")
+        x = torch.randn(2, channels, 5, 5, generator=torch.Generator().manual_seed(seed))
+        got.eval()
+        with torch.no_grad():
+            expect_close(got(x), reference(x), f"output of the converted block (C={C}, width={width})", atol=1e-5)
