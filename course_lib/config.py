@@ -8,6 +8,27 @@ Two profiles run the *same* code path at two sizes:
 
 Pick the profile with the environment variable ``COURSE_PROFILE`` and choose sizes with
 ``pick(quick=..., full=...)`` so that one notebook serves both.
+
+The dry run, ``COURSE_DRY_RUN=1`` (meant for ``COURSE_PROFILE=full``), runs the full profile's code
+path on a CPU in seconds, so that CI executes every notebook's full branch without a GPU or CIFAR:
+
+- every *choice* stays the full one: ``pick`` still returns ``full`` (model, widths, input size,
+  channels, number of classes, dataset name, batch size, code path);
+- only the *work* is capped, in the core: ``train.fit`` runs one epoch of at most
+  ``DRY_RUN_STEPS`` batches, ``data.loaders`` serves stand-in data
+  (``torchvision.datasets.FakeData`` with the dataset's image shape and class count, no file, no
+  download) of at most ``DRY_RUN_TRAIN_IMAGES`` / ``DRY_RUN_TEST_IMAGES`` images, and
+  ``train.evaluate`` looks at no more than ``DRY_RUN_EVAL_BATCHES`` batches;
+- a notebook loop that is neither training nor data (a sweep over twenty budgets, a long latency
+  measurement) caps itself with ``pick(quick=..., full=..., dry=...)`` or ``cap(value, dry=...)``:
+  the ``dry`` value is used only in the dry run, and must never change a shape;
+- what a run caches goes under ``data_dir()``, which is ``<data>/dry-run`` in the dry run, so a
+  model trained for a few batches can never be mistaken for a real run's;
+- ``checks.claim`` records claims in ``build/claims-dry-run.json`` (unless ``COURSE_CLAIMS_FILE``
+  says otherwise) and does not raise for ``must_hold=True``: a few batches of random images cannot
+  reproduce an accuracy, so a dry run only proves that the cell runs and prints its verdict.
+
+``COURSE_DRY_RUN`` accepts 1/true/yes/on (and 0/false/no/off or unset for a real run).
 """
 
 import os
@@ -30,9 +51,39 @@ def profile():
     return name
 
 
-def pick(quick, full):
-    """Return ``quick`` in the quick profile and ``full`` in the full profile."""
-    return quick if profile() == "quick" else full
+_UNSET = object()
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+DRY_RUN_STEPS = 2            # training batches per epoch in the dry run (and one epoch)
+DRY_RUN_TRAIN_IMAGES = 512   # stand-in training images per dataset in the dry run
+DRY_RUN_TEST_IMAGES = 128    # stand-in test images per dataset in the dry run
+DRY_RUN_EVAL_BATCHES = 2     # batches ``evaluate`` looks at in the dry run
+
+
+def dry_run():
+    """Is the dry run on (``COURSE_DRY_RUN=1``)? Full choices, capped work, stand-in data."""
+    value = os.environ.get("COURSE_DRY_RUN", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"COURSE_DRY_RUN={value!r} must be one of {_TRUE} (dry run) or {_FALSE[1:]} (real run)")
+
+
+def pick(quick, full, *, dry=_UNSET):
+    """Return ``quick`` in the quick profile and ``full`` in the full profile.
+
+    ``dry``, when given, replaces ``full`` in the dry run (``COURSE_DRY_RUN=1``): use it only to cap
+    an amount of work (loop lengths, timing budgets), never for a shape or a choice of model.
+    """
+    if profile() == "quick":
+        return quick
+    return dry if dry is not _UNSET and dry_run() else full
+
+
+def cap(value, dry):
+    """``value`` in a real run, ``dry`` in the dry run: caps work that is not training or data."""
+    return dry if dry_run() else value
 
 
 def device():
@@ -65,8 +116,13 @@ def seed_everything(seed=0):
 
 
 def data_dir():
-    """Where datasets and checkpoints live: ``COURSE_DATA_DIR``, default ``data/`` in the repository."""
+    """Where datasets and caches live: ``COURSE_DATA_DIR``, default ``data/`` in the repository.
+
+    In the dry run it is the folder ``dry-run`` inside it: caches of a dry run stay apart.
+    """
     path = Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data")).expanduser()
+    if dry_run():
+        path = path / "dry-run"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -80,5 +136,6 @@ def describe():
     """A one-line summary for the top of a notebook."""
     dev = device()
     extra = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
-    return (f"profile={profile()}  device={dev}{extra}  torch={torch.__version__}  "
+    mode = f"{profile()} (dry run: capped work, stand-in data)" if dry_run() else profile()
+    return (f"profile={mode}  device={dev}{extra}  torch={torch.__version__}  "
             f"threads={torch.get_num_threads()}  data={data_dir()}")

@@ -14,6 +14,11 @@ Fashion-MNIST must work offline. ``prepare_fashion_mnist`` looks, in order, for
 3. a download through torchvision, with a bounded wait,
 
 and otherwise stops with an error that names all three ways.
+
+In the dry run (``COURSE_DRY_RUN=1``, see ``course_lib.config``) every dataset is replaced by
+stand-in data, ``torchvision.datasets.FakeData`` with the dataset's image shape and class count
+(``stand_in``): the full profile's code path runs with no file and no download, on at most
+``config.DRY_RUN_TRAIN_IMAGES`` training and ``config.DRY_RUN_TEST_IMAGES`` test images.
 """
 
 import gzip
@@ -47,6 +52,8 @@ class DatasetInfo:
     std: tuple
     pad: int               # random-crop padding used for augmentation
     flip: bool             # is a horizontal flip label-preserving?
+    train_size: int = 0    # images in the real training and test splits
+    test_size: int = 0
 
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -56,13 +63,16 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 
 DATASETS = {
     "fashion-mnist": DatasetInfo("FashionMNIST", 1, 28, FASHION_CLASSES,
-                                 (0.2860,), (0.3530,), pad=2, flip=True),
+                                 (0.2860,), (0.3530,), pad=2, flip=True, train_size=60_000, test_size=10_000),
     "cifar10": DatasetInfo("CIFAR10", 3, 32, CIFAR10_CLASSES,
-                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), pad=4, flip=True),
+                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), pad=4, flip=True,
+                           train_size=50_000, test_size=10_000),
     "cifar100": DatasetInfo("CIFAR100", 3, 32, tuple(str(i) for i in range(100)),
-                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), pad=4, flip=True),
+                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), pad=4, flip=True,
+                            train_size=50_000, test_size=10_000),
     "svhn": DatasetInfo("SVHN", 3, 32, tuple(str(i) for i in range(10)),
-                        (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), pad=4, flip=False),
+                        (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), pad=4, flip=False,
+                        train_size=73_257, test_size=26_032),
 }
 
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -126,13 +136,31 @@ def _download_with_deadline(root, timeout):
         socket.setdefaulttimeout(old)
 
 
+def stand_in(name, train=True, size=None):
+    """Stand-in data for dataset ``name``: ``torchvision.datasets.FakeData`` of its image shape and classes.
+
+    Random images (a different, fixed set for train and test) with random labels: nothing to learn,
+    but every shape, channel count and class count is the real dataset's. The dry run uses it.
+    """
+    info = dataset_info(name)
+    if size is None:
+        size = config.DRY_RUN_TRAIN_IMAGES if train else config.DRY_RUN_TEST_IMAGES
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size={size!r} must be a positive integer")
+    return torchvision.datasets.FakeData(size=size, image_size=(info.channels, info.size, info.size),
+                                         num_classes=len(info.classes), random_offset=0 if train else 1 << 20)
+
+
 def load_dataset(name, train=True, download=False):
     """The torchvision dataset ``name`` ("fashion-mnist", "cifar10", "cifar100", "svhn").
 
     Fashion-MNIST is prepared offline when possible (see ``prepare_fashion_mnist``). The others
     are read from the data directory; pass ``download=True`` on a machine with internet access.
+    In the dry run (``COURSE_DRY_RUN=1``) it returns ``stand_in(name, train)`` unless asked to download.
     """
     info = dataset_info(name)
+    if config.dry_run() and not download:
+        return stand_in(name, train)
     root = config.data_dir()
     cls = getattr(torchvision.datasets, info.tv_class)
     if name == "fashion-mnist":
@@ -151,6 +179,14 @@ def load_dataset(name, train=True, download=False):
 
 def as_tensors(dataset):
     """A torchvision dataset as ``(images uint8 [N, C, H, W], labels int64 [N])``."""
+    if isinstance(dataset, torchvision.datasets.FakeData):
+        transform, dataset.transform = dataset.transform, None
+        try:
+            items = [dataset[i] for i in range(len(dataset))]
+        finally:
+            dataset.transform = transform
+        images = np.stack([np.asarray(img, dtype=np.uint8) for img, _ in items])
+        return as_tensors(_Arrays(images, [int(label) for _, label in items]))
     data = getattr(dataset, "data", None)
     labels = getattr(dataset, "targets", getattr(dataset, "labels", None))
     if data is None or labels is None:
@@ -163,6 +199,12 @@ def as_tensors(dataset):
     elif images.shape[-1] in (1, 3):              # CIFAR: N, H, W, C
         images = images.permute(0, 3, 1, 2)
     return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+
+@dataclass
+class _Arrays:
+    data: np.ndarray
+    targets: list
 
 
 def subset_indices(n_total, n, seed=0):
@@ -266,7 +308,11 @@ class DeviceLoader:
 
 def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_subset=None,
             augment=True, device=None, seed=0):
-    """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked."""
+    """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked.
+
+    In the dry run the loaders serve ``stand_in`` data (at most as many images as asked) and carry
+    ``planned_images``, the number of images the real run would use, for ``train.fit``'s record.
+    """
     info = dataset_info(name)
     made = []
     for train, n in ((True, train_subset), (False, test_subset)):
@@ -276,6 +322,8 @@ def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_sub
             images[keep], labels[keep], batch_size, shuffle=train, augment=augment and train,
             mean=info.mean, std=info.std, pad=info.pad, flip=info.flip, device=device, seed=seed,
             drop_last=train and len(keep) > batch_size, classes=info.classes))
+        real = info.train_size if train else info.test_size
+        made[-1].planned_images = min(n, real) if n is not None else real
     return tuple(made)
 
 

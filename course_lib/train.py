@@ -13,8 +13,17 @@ What it does, in the order a training step meets it:
   ends with exactly the weights of an uninterrupted one (on CPU).
 - Under ``torch.distributed`` (``torchrun``) the model is wrapped in DistributedDataParallel and
   each process trains on its shard of every batch order.
+
+In the dry run (``COURSE_DRY_RUN=1``, see ``course_lib.config``) ``fit`` keeps every argument but
+trains one epoch of at most ``config.DRY_RUN_STEPS`` batches, ``amp="auto"`` uses bf16 autocast on
+the CPU too (the code path a GPU run takes), ``evaluate`` looks at no more than
+``config.DRY_RUN_EVAL_BATCHES`` batches, and each ``fit`` records the work a real run would do in
+``PLANNED`` (and, as JSON lines, in the file named by ``COURSE_DRY_RUN_PLAN``): the basis of the
+README's estimate of full-profile time per chapter.
 """
 
+import itertools
+import json
 import math
 import os
 import tempfile
@@ -32,6 +41,7 @@ from . import config
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+PLANNED = []      # dry run: one dict per fit call, the work a real run would do
 
 
 @dataclass
@@ -109,11 +119,17 @@ def make_optimizer(model, name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9):
 
 
 def _autocast(device, amp):
+    """The autocast dtype: bf16 on CUDA for "auto"/"bf16", fp16 on CUDA for "fp16"; on the CPU only an
+    explicit "bf16" (or "auto" in the dry run, to take a GPU run's code path) autocasts, to bf16."""
     if amp not in AMP_MODES:
         raise ValueError(f"amp={amp!r} is unknown; choose one of {AMP_MODES}")
-    if device.type != "cuda" or amp == "off":
+    if amp == "off":
         return None
-    return torch.float16 if amp == "fp16" else torch.bfloat16
+    if device.type == "cuda":
+        return torch.float16 if amp == "fp16" else torch.bfloat16
+    if device.type == "cpu" and (amp == "bf16" or (amp == "auto" and config.dry_run())):
+        return torch.bfloat16
+    return None
 
 
 def _unwrap(model):
@@ -129,6 +145,8 @@ def evaluate(model, data, device=None):
     was_training = model.training
     model.eval()
     correct = total = 0
+    if config.dry_run():
+        data = itertools.islice(data, config.DRY_RUN_EVAL_BATCHES)
     for x, y in data:
         x, y = x.to(device), y.to(device)
         out = model(x)
@@ -182,6 +200,9 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
     ``loss_fn(outputs, targets)``: replaces the (label-smoothed) cross-entropy.
     ``checkpoint``: a path written at the end of every epoch; if it already holds a run of this
     model, training continues from there.
+    ``amp``: "auto" (bf16 autocast on CUDA), "bf16" (also on the CPU), "fp16" (CUDA, with a gradient
+    scaler) or "off". ``compile``: ``True`` for ``torch.compile``'s default backend, or a backend name.
+    In the dry run: one epoch of at most ``config.DRY_RUN_STEPS`` batches (see the module docstring).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be a positive integer")
@@ -191,6 +212,10 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
     dtype = _autocast(device, amp)
     hooks = [after_step] if callable(after_step) else list(after_step)
     steps_per_epoch = len(train_data)
+    dry = config.dry_run()
+    if dry:
+        _plan(model, train_data, epochs)
+        epochs, steps_per_epoch = 1, min(steps_per_epoch, config.DRY_RUN_STEPS)
     total_steps = epochs * steps_per_epoch
 
     model.to(device)
@@ -215,7 +240,7 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
     if distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
-        net = torch.compile(net)
+        net = torch.compile(net, backend=compile) if isinstance(compile, str) else torch.compile(net)
     criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
     is_main = not distributed or torch.distributed.get_rank() == 0
 
@@ -228,7 +253,9 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
         net.train()
         t0 = time.perf_counter()
         loss_sum = correct = seen = 0
-        for x, y in _progress(train_data, progress and is_main, desc=f"epoch {epoch + 1}", leave=False):
+        batches = itertools.islice(train_data, steps_per_epoch) if dry else train_data
+        for x, y in _progress(batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False,
+                              total=steps_per_epoch):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -264,6 +291,29 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
                              "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
                              "epoch": epoch + 1, "history": history.as_dict()}, checkpoint)
     return history
+
+
+def _plan(model, train_data, epochs):
+    """Dry run: record the work the real run of this ``fit`` call would do (see ``PLANNED``)."""
+    images = getattr(train_data, "planned_images", None)
+    batch = getattr(train_data, "batch_size", None)
+    if images is None:
+        images = len(train_data) * (batch or 1)
+    row = {"model": type(_unwrap(model)).__name__, "parameters": sum(p.numel() for p in model.parameters()),
+           "epochs": epochs, "images_per_epoch": images, "macs_per_image": None}
+    shape = getattr(train_data, "images", None)
+    if shape is not None:
+        from .measure import count_macs
+
+        try:
+            row["macs_per_image"] = count_macs(model, tuple(shape.shape[1:]))
+        except Exception:      # an exotic model the hook counter cannot size: leave it unknown
+            pass
+    PLANNED.append(row)
+    path = os.environ.get("COURSE_DRY_RUN_PLAN")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def _progress(iterable, enabled, **kwargs):

@@ -53,3 +53,32 @@ def test_data_dir_follows_env(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSE_DATA_DIR")
     assert config.data_dir() == config.REPO_ROOT / "data"
     assert "profile=" in config.describe()
+
+
+def test_dry_run_keeps_full_choices_and_caps_only_with_dry(monkeypatch):
+    monkeypatch.delenv("COURSE_DRY_RUN", raising=False)
+    assert not config.dry_run()
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    assert config.dry_run()
+    assert config.pick(quick=(1, 28, 28), full=(3, 32, 32)) == (3, 32, 32)     # choices stay full
+    assert config.pick(quick=1, full=60, dry=2) == 2                             # work may be capped
+    assert config.cap([0.1, 0.2, 0.3], dry=[0.1]) == [0.1]
+    assert "dry run" in config.describe()
+    monkeypatch.setenv("COURSE_PROFILE", "quick")
+    assert config.pick(quick=1, full=60, dry=2) == 1                             # quick is quick
+    monkeypatch.setenv("COURSE_DRY_RUN", "off")
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    assert not config.dry_run() and config.pick(quick=1, full=60, dry=2) == 60
+    assert config.cap(5, dry=1) == 5
+    monkeypatch.setenv("COURSE_DRY_RUN", "maybe")
+    with pytest.raises(ValueError, match="COURSE_DRY_RUN='maybe'"):
+        config.dry_run()
+
+
+def test_dry_run_caches_live_apart(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    assert config.data_dir() == tmp_path / "dry-run"
+    monkeypatch.setenv("COURSE_DRY_RUN", "0")
+    assert config.data_dir() == tmp_path

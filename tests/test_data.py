@@ -208,3 +208,29 @@ def test_full_profile_datasets_load_into_the_device_loader(name, tmp_path, monke
     if name == "cifar10":
         for recipe in ("resnet20-cifar10", "vgg-small-cifar10"):
             assert recipes.build_model(recipe)(x).shape == (4, 10)
+
+
+@pytest.mark.parametrize("name", sorted(data.DATASETS))
+def test_dry_run_serves_stand_in_data_of_the_real_shape(name, monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))       # an empty folder: no file is read
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    info = data.dataset_info(name)
+    assert isinstance(data.load_dataset(name), torchvision.datasets.FakeData)
+    train, test = data.loaders(name, 64, train_subset=100, device="cpu")
+    assert train.images.shape == (100, info.channels, info.size, info.size) and train.images.dtype == torch.uint8
+    assert len(test.labels) == 128 and int(train.labels.max()) < len(info.classes)
+    assert train.classes == info.classes and train.planned_images == 100 and test.planned_images == info.test_size
+    x, y = next(iter(train))
+    assert x.shape == (64, info.channels, info.size, info.size) and x.dtype == torch.float32
+    again, _ = data.loaders(name, 64, train_subset=100, device="cpu")
+    assert torch.equal(again.images, train.images)                       # the same stand-in every time
+    assert not torch.equal(train.images[:8], test.images[:8])              # train and test differ
+    assert list(tmp_path.iterdir()) in ([], [tmp_path / "dry-run"])
+
+
+def test_stand_in_sizes_and_errors():
+    assert len(data.stand_in("cifar100", size=7)) == 7
+    images, labels = data.as_tensors(data.stand_in("svhn", size=5))
+    assert images.shape == (5, 3, 32, 32) and labels.dtype == torch.int64
+    with pytest.raises(ValueError, match="size=0"):
+        data.stand_in("cifar10", size=0)

@@ -139,3 +139,130 @@ def test_fit_rejects_bad_arguments():
         train.fit(tiny_cnn(), train_data, epochs=1, label_smoothing=1.5, progress=False)
     with pytest.raises(ValueError, match="amp='int8'"):
         train.fit(tiny_cnn(), train_data, epochs=1, amp="int8", progress=False, device="cpu")
+
+
+# --------------------------------------------------------------------------- the dry run (issue 19)
+
+def test_dry_run_fit_trains_one_capped_epoch_and_records_the_real_work(monkeypatch, tmp_path):
+    from course_lib import config
+
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    monkeypatch.setenv("COURSE_DRY_RUN_PLAN", str(tmp_path / "plan.jsonl"))
+    train_data, test_data = make_data()
+    train_data.planned_images = 50_000
+    steps = []
+    before = len(train.PLANNED)
+    history = train.fit(tiny_cnn(), train_data, test_data, epochs=30, progress=False, device="cpu",
+                        after_step=lambda m: steps.append(1), amp="off")
+    assert history.epoch == [1] and len(steps) == config.DRY_RUN_STEPS < len(train_data)
+    row = train.PLANNED[before]
+    assert row["epochs"] == 30 and row["images_per_epoch"] == 50_000 and row["model"] == "Sequential"
+    assert row["macs_per_image"] == 4 * 9 * 64 + 4 * 64 * 2                 # conv 3x3 1->4 on 8x8 + linear
+    assert (tmp_path / "plan.jsonl").read_text().count("\n") == 1
+    seen = []
+
+    class Spy(nn.Linear):
+        def forward(self, x):
+            seen.append(len(x))
+            return torch.zeros(len(x), 2)
+
+    train.evaluate(Spy(1, 1), DeviceLoader(*blobs(320), 32, device="cpu"))
+    assert len(seen) == config.DRY_RUN_EVAL_BATCHES
+
+
+def test_dry_run_autocast_takes_the_gpu_code_path_on_cpu(monkeypatch):
+    cpu = torch.device("cpu")
+    assert train._autocast(cpu, "auto") is None and train._autocast(cpu, "bf16") is torch.bfloat16
+    assert train._autocast(cpu, "fp16") is None and train._autocast(cpu, "off") is None
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    assert train._autocast(cpu, "auto") is torch.bfloat16 and train._autocast(cpu, "off") is None
+
+
+# --------------------------------------------------------------------------- GPU code paths, on the CPU
+
+def _output_dtypes(model):
+    dtypes = []
+    model[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    return dtypes
+
+
+def test_bf16_autocast_on_cpu_trains_in_bf16_and_learns():
+    train_data, test_data = make_data()
+    model = tiny_cnn()
+    dtypes = _output_dtypes(model)
+    history = train.fit(model, train_data, test_data, epochs=3, lr=0.05, progress=False, device="cpu", amp="bf16")
+    assert dtypes.count(torch.bfloat16) == 3 * len(train_data)              # every training forward pass
+    assert dtypes.count(torch.float32) == 3 * len(test_data)                # evaluate: no autocast
+    assert model[0].weight.dtype == torch.float32                            # master weights stay fp32
+    assert history.final_test_acc > 0.9
+
+
+def test_channels_last_on_cpu_matches_the_contiguous_run():
+    runs = {}
+    for channels_last in (False, True):
+        train_data, test_data = make_data()
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 3, 1), nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+        history = train.fit(model, train_data, test_data, epochs=1, lr=0.05, progress=False, device="cpu",
+                            channels_last=channels_last)
+        runs[channels_last] = (model, history)
+    nchw, nhwc = runs[False][0][1].weight, runs[True][0][1].weight      # 4x3x3x3: the layouts differ
+    assert nchw.is_contiguous() and not nchw.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+    for a, b in zip(runs[False][0].parameters(), runs[True][0].parameters()):
+        assert torch.allclose(a, b, atol=1e-4), "channels_last changed the arithmetic"
+    assert runs[False][1].final_test_acc == runs[True][1].final_test_acc
+
+
+def _compare_compiled(backend):
+    models = []
+    for compile in (False, backend):
+        model = tiny_cnn()
+        model[3] = nn.Identity()       # no dropout: compiled code draws its random numbers differently
+        train.fit(model, make_data()[0], None, epochs=1, progress=False, device="cpu", compile=compile)
+        models.append(model)
+    for a, b in zip(*(m.parameters() for m in models)):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_torch_compile_graph_capture_on_a_tiny_model():
+    _compare_compiled("aot_eager")      # TorchDynamo + AOTAutograd, no code generation: fast, no compiler
+
+
+def test_torch_compile_inductor_on_a_tiny_model():
+    import os
+    import shutil
+
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        pytest.skip("torch.compile's inductor backend needs a C compiler (gcc) and none is installed")
+    if os.environ.get("COURSE_TEST_INDUCTOR") != "1":
+        pytest.skip("inductor's C++ code generation takes 30-80 s on a 2-core CPU, over the unit-test budget; "
+                    "COURSE_TEST_INDUCTOR=1 runs it (it passes on this machine with gcc)")
+    _compare_compiled(True)
+
+
+def test_peak_cuda_memory_of_a_training_step():
+    if not torch.cuda.is_available():
+        pytest.skip("peak_cuda_bytes measures CUDA memory: no CUDA device here (CPU CI); "
+                    "tests/test_measure.py checks its CPU error message")
+    from course_lib import measure
+
+    train_data, _ = make_data()
+    peak = measure.peak_cuda_bytes(lambda: train.fit(tiny_cnn(), train_data, None, epochs=1, progress=False,
+                                                     device="cuda"))
+    assert peak > 0
+
+
+def test_torchrun_with_nccl():
+    if torch.cuda.device_count() < 2 or not torch.distributed.is_nccl_available():
+        pytest.skip("NCCL under torchrun needs at least two CUDA GPUs (one process per GPU); this machine has "
+                    f"{torch.cuda.device_count()}. tests/test_cli.py runs the same code path with gloo on the CPU")
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "course_lib", "train", "--recipe", "tiny-fmnist", "--epochs", "1", "--no-progress"]
+    env = {**__import__("os").environ, "COURSE_DEVICE": "cuda"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
