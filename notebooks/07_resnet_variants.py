@@ -1,0 +1,658 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · ResNet variants: pre-activation, shortcuts, ResNeXt, stochastic depth, SE
+#
+# *A residual block computes `x + F(x)`: as a matrix, `I + W`. Every variant in this chapter changes
+# that matrix — or the path the gradient takes through it.* Chapters 01–06 made one layer's matrix
+# cheaper; this chapter is about the architecture around it: why the identity in `I + W` lets a
+# 110-layer network train, what happens when you touch it, and three ways to spend parameters better
+# (cardinality, random depth, channel attention).
+#
+# **You will be able to**
+# 1. derive `x_L = x_l + Σ F(x_i)` and `∂E/∂x_l = ∂E/∂x_L · (1 + ∂ΣF/∂x_l)`, and measure the
+#    gradient reaching every block of a plain net, a ResNet and a pre-activation ResNet;
+# 2. build the **post-** and **pre-activation** units and the paper's **shortcut variants**
+#    (scaling, gating, 1×1 conv, dropout), and show that scaling by λ scales the gradient path by λ^depth;
+# 3. build a **ResNeXt** block in its three equivalent forms and see form (c) as a block-diagonal matrix;
+# 4. compute **stochastic depth**'s survival probabilities and expected depth, and measure its saving;
+# 5. add **Squeeze-and-Excitation** and count what it costs;
+# 6. compare plain, post-act, pre-act, +SE and +stochastic depth nets at equal depth.
+
+# %%
+import copy
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+from course_lib import checks, config, data, igc, measure, resnets, train
+from course_lib.conv import plot_weight_matrix
+
+print(config.describe())
+config.seed_everything(0)
+notebook_start = time.perf_counter()
+DATASET = config.pick(quick="fashion-mnist", full="cifar10")
+INFO = data.dataset_info(DATASET)
+SHAPE = (INFO.channels, INFO.size, INFO.size)             # one image: (C, H, W)
+CLASSES = len(INFO.classes)
+DEVICE = config.device()
+
+# %% [markdown]
+# ## 1 · Why identity shortcuts matter
+#
+# Write a residual unit as `x_{l+1} = x_l + F(x_l)` (identity shortcut, nothing after the
+# addition). Unrolling from any shallower unit l to any deeper unit L:
+#
+# `x_L = x_l + Σ_{i=l}^{L−1} F(x_i)` — the deep feature is the shallow one **plus a sum** of residuals.
+#
+# By the chain rule, for a loss E:
+#
+# `∂E/∂x_l = ∂E/∂x_L · (1 + ∂/∂x_l Σ_{i=l}^{L−1} F(x_i))`.
+#
+# The `1` carries the gradient from the top straight to unit l; the second term would have to be
+# exactly −1 for every example of a mini-batch to cancel it. A **plain** net instead has
+# `x_L = W_{L−1} ⋯ W_l x_l` (linear picture) and `∂E/∂x_l = ∂E/∂x_L · Π W_i`: a product of L − l
+# matrices, which shrinks or grows geometrically. The linear picture, from scratch:
+
+# %%
+torch.manual_seed(0)
+C_demo, depth_demo = 32, 50
+Ws = [torch.randn(C_demo, C_demo) / math.sqrt(C_demo) * 0.9 for _ in range(depth_demo)]
+g = torch.randn(C_demo)                                 # ∂E/∂x_L
+plain_g, res_g = [g.norm().item()], [g.norm().item()]
+gp, gr = g.clone(), g.clone()
+for W in reversed(Ws):                                  # back-propagate one layer at a time
+    gp = W.T @ gp                                        # plain: multiply by W
+    gr = (torch.eye(C_demo) + 0.1 * W).T @ gr            # residual: multiply by I + W (a small F)
+    plain_g.append(gp.norm().item())
+    res_g.append(gr.norm().item())
+print(f"after {depth_demo} linear layers: plain ‖g‖ = {plain_g[-1]:.2e}, residual ‖g‖ = {res_g[-1]:.2e} "
+      f"(start {plain_g[0]:.2f})")
+
+# %% [markdown]
+# ### Measured on real networks at initialisation
+#
+# `resnets.gradient_norms(model, x)` returns `‖∂E/∂x_l‖` at the input of every residual unit for one
+# batch (training-mode BatchNorm, as at the first step). Three nets of the same depth: **plain**
+# (`shortcut="none"`), the original **post-activation** ResNet and the **pre-activation** ResNet.
+# With BatchNorm in every layer, a plain net's gradient does not simply vanish at initialisation — it
+# *explodes* towards the input (BN rescales every layer's Jacobian); either way it is a product, and
+# its size swings by orders of magnitude across depth. The residual nets' gradients stay within a
+# narrow band.
+
+# %%
+GRAD_DEPTH = config.pick(quick=56, full=110)
+x_grad = torch.randn(config.pick(quick=16, full=64, dry=4), *SHAPE)
+grad_curves = {}
+for label, preact, shortcut in (("plain", False, "none"), ("post-act ResNet", False, "identity"),
+                                ("pre-act ResNet", True, "identity")):
+    torch.manual_seed(0)
+    net = resnets.resnet_cifar(GRAD_DEPTH, preact=preact, shortcut=shortcut, num_classes=CLASSES,
+                               in_channels=INFO.channels)
+    grad_curves[label] = resnets.gradient_norms(net.to(DEVICE), x_grad.to(DEVICE))
+spread = {k: max(v) / min(v) for k, v in grad_curves.items()}
+fig, ax = plt.subplots(figsize=(7, 3.2))
+for label, norms in grad_curves.items():
+    ax.semilogy(range(1, len(norms) + 1), norms, "o-", ms=3, label=f"{label} (max/min {spread[label]:.3g})")
+ax.set_xlabel("residual unit l (input side → output side)")
+ax.set_ylabel("‖∂E/∂x_l‖")
+ax.set_title(f"gradient reaching each unit at initialisation, depth {GRAD_DEPTH}")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3, which="both")
+plt.show()
+for label, norms in grad_curves.items():
+    print(f"{label:>16}: first unit {norms[0]:.3g}, last unit {norms[-1]:.3g}, max/min over units {spread[label]:.3g}")
+
+# %%
+checks.claim("07", f"identity shortcuts keep the gradient in a narrow band across depth (depth {GRAD_DEPTH}, at init)",
+             paper="∂E/∂x_l = ∂E/∂x_L·(1 + …): no product of Jacobians",
+             ours=f"max/min of ‖∂E/∂x_l‖ over units: plain {spread['plain']:.3g}, post-act "
+                  f"{spread['post-act ResNet']:.3g}, pre-act {spread['pre-act ResNet']:.3g}",
+             holds=max(spread["post-act ResNet"], spread["pre-act ResNet"]) < spread["plain"], must_hold=True)
+
+# %% [markdown]
+# ## 2 · Post- versus pre-activation units
+#
+# The **original** unit (He et al., CVPR 2016) is `x_{l+1} = ReLU(x_l + BN(conv(ReLU(BN(conv(x_l))))))`:
+# the ReLU *after* the addition sits on the shortcut path, so `x_{l+1} ≠ x_l + F(x_l)` and the clean
+# derivation above does not apply. The **full pre-activation** unit (He et al., ECCV 2016) moves BN
+# and ReLU in front of each conv: `x_{l+1} = x_l + conv(ReLU(BN(conv(ReLU(BN(x_l))))))` — nothing after
+# the addition. (The paper compares five orders; with ReLU *before* the addition the residual is
+# ≥ 0 and the signal can only grow.) Here is the pre-activation unit from scratch, compared with
+# `resnets.PreActBlock`:
+
+# %%
+def preact_from_scratch(x, block):
+    a = F.relu(block.bn1(x))                           # BN → ReLU, before the first conv
+    f = block.conv2(F.relu(block.bn2(block.conv1(a))))  # BN → ReLU, before the second conv
+    return x + f                                       # nothing after the addition
+
+
+block = resnets.PreActBlock(8, 8).eval()
+x = torch.randn(2, 8, 6, 6)
+with torch.no_grad():
+    print(f"from scratch vs resnets.PreActBlock: max |diff| = {(preact_from_scratch(x, block) - block(x)).abs().max():.1e}")
+    assert torch.allclose(preact_from_scratch(x, block), block(x), atol=1e-6)
+
+# %% [markdown]
+# **Claim check: with its residual branch zeroed, a pre-activation unit is exactly the identity; a
+# post-activation unit is not — it is a ReLU.** (`resnets.zero_residual_branches` sets every last
+# conv of a branch to zero.)
+
+# %%
+pre0 = resnets.zero_residual_branches(resnets.PreActBlock(8, 8))
+post0 = resnets.zero_residual_branches(resnets.BasicBlock(8, 8))
+with torch.no_grad():
+    pre_is_id = torch.equal(pre0(x), x)
+    post_is_id, post_is_relu = torch.equal(post0(x), x), torch.equal(post0(x), F.relu(x))
+checks.claim("07", "a pre-act unit with a zero residual is the identity; a post-act unit is a ReLU",
+             paper="pre-activation: clean identity shortcut",
+             ours=f"pre-act = identity: {pre_is_id}; post-act = identity: {post_is_id}, = ReLU: {post_is_relu}",
+             holds=pre_is_id and not post_is_id and post_is_relu, must_hold=True)
+
+# %% [markdown]
+# `resnets.resnet_cifar(depth, preact, num_classes, in_channels, widths)` builds the CIFAR ResNet of
+# depth `6n + 2`: a 3×3 stem, three stages of n units (widths 16-32-64, stride 2 at each new stage,
+# 1×1 projection shortcuts there), global pooling and one linear layer. Parameter counts against
+# He et al.'s table (they use parameter-free zero-padding shortcuts, so ours is a little larger):
+
+# %%
+for depth, (paper_params, paper_err) in resnets.PAPER_CIFAR_ERRORS.items():
+    if depth > 110:
+        continue
+    ours = measure.count_params(resnets.resnet_cifar(depth, num_classes=10, in_channels=3))
+    print(f"ResNet-{depth:<3}: paper {paper_params / 1e6:.2f}M ({paper_err}% CIFAR-10 error), ours {ours / 1e6:.3f}M")
+r110 = measure.count_params(resnets.resnet_cifar(110, num_classes=10, in_channels=3))
+checks.claim("07", "CIFAR ResNet-110 has 1.7M parameters", paper="1.7M", ours=f"{r110 / 1e6:.3f}M",
+             holds=abs(r110 / 1.7e6 - 1) < 0.03, must_hold=True)
+
+# %% [markdown]
+# ## 3 · Shortcut variants
+#
+# Identity Mappings (ECCV 2016) keeps the unit and changes only `h(x)` in `x_{l+1} = h(x_l) + F(x_l)`
+# (`resnets.resnet_cifar(..., shortcut=...)`):
+#
+# | `shortcut=` | computes | |
+# |---|---|---|
+# | `"identity"` | `x + F` | |
+# | `"scale"` | `λ·x + F` | constant scaling, λ = `scale` |
+# | `"exclusive_gate"` | `(1 − g)·x + g·F`, `g = σ(W_g x + b_g)` | 1×1 conv gate, bias init `gate_bias` |
+# | `"shortcut_gate"` | `(1 − g)·x + F` | shortcut-only gating |
+# | `"conv1x1"` | `W_s x + F` | a 1×1 conv on every shortcut |
+# | `"dropout"` | `mask ⊙ x + F`, keep probability λ | dropout shortcut (E = λ·x) |
+# | `"none"` | `F` | the plain net |
+#
+# With `h(x) = λx`, unrolling gives `x_L = λ^{L−l} x_l + Σ λ^{…} F(x_i)` and the gradient's direct
+# path becomes `λ^{L−l}`: it vanishes for λ < 1 and explodes for λ > 1. A nonlinear `h` gives a
+# product of `h′` instead. The paper's ResNet-110 on CIFAR-10 (test error, %; *fail* = more than 20 %):
+
+# %%
+print(f"{'shortcut':<22} {'on shortcut':<13} {'on F':<6} {'error':<7} remark")
+for row in resnets.PAPER_SHORTCUT_TABLE:
+    print(f"{row[0]:<22} {row[1]:<13} {row[2]:<6} {row[3]:<7} {row[4]}")
+
+# %% [markdown]
+# **Claim check: scaling the shortcut by λ scales the gradient path by λ per unit.** Take one stage
+# of n units (no projection shortcut in it) with every residual branch zeroed, so that only the
+# shortcut path is left: the gradient at the first unit must be exactly `λ^{n−1}` times the gradient
+# at the last.
+
+# %%
+n_stage, lam = config.pick(quick=18, full=18), 0.5
+stage = resnets.zero_residual_branches(resnets.resnet_cifar(6 * n_stage + 2, preact=True, widths=(16,), shortcut="scale",
+                                                            scale=lam, num_classes=CLASSES, in_channels=INFO.channels))
+norms_lam = resnets.gradient_norms(stage.to(DEVICE), x_grad[:4].to(DEVICE))
+measured, predicted = norms_lam[0] / norms_lam[-1], lam ** (n_stage - 1)
+checks.claim("07", f"shortcut scaled by λ = {lam}: gradient path scaled by λ^(units − 1) over {n_stage} units",
+             paper="Π λ vanishes for λ < 1", ours=f"first/last unit gradient {measured:.4g}, λ^{n_stage - 1} = {predicted:.4g}",
+             holds=abs(measured / predicted - 1) < 1e-3, must_hold=True)
+
+# %% [markdown]
+# ### Training with each shortcut
+#
+# The paper's point is that the variants fail to **optimise**: the 1×1 conv shortcut has *more*
+# capacity than the identity, yet a *higher training error*. We train each variant briefly (post-act
+# units, as in the paper's table) and compare the **training loss**. Quick: a narrow ResNet-20 for a
+# few seconds on a Fashion-MNIST subset; full: ResNet-110 on CIFAR-10 for 30 epochs.
+
+# %%
+SV = config.pick(quick=dict(depth=20, widths=(4, 8, 16), train_subset=1024, epochs=3, batch=64, lr=0.05),
+                 full=dict(depth=110, widths=(16, 32, 64), train_subset=None, epochs=30, batch=128, lr=0.1))
+sv_train, _ = data.loaders(DATASET, SV["batch"], train_subset=SV["train_subset"], test_subset=256,
+                           augment=False, device=DEVICE)
+shortcut_runs = {}
+for kind in ("identity", "scale", "exclusive_gate", "shortcut_gate", "conv1x1", "dropout"):
+    config.seed_everything(0)
+    net = resnets.resnet_cifar(SV["depth"], widths=SV["widths"], shortcut=kind, num_classes=CLASSES,
+                               in_channels=INFO.channels)
+    hist = train.fit(net, sv_train, None, epochs=SV["epochs"], lr=SV["lr"], progress=False, device=DEVICE,
+                     max_grad_norm=5.0)
+    shortcut_runs[kind] = {"loss": hist.train_loss, "params": measure.count_params(net)}
+fig, ax = plt.subplots(figsize=(6.5, 3))
+for kind, r in shortcut_runs.items():
+    ax.plot(range(1, len(r["loss"]) + 1), r["loss"], "o-", label=f"{kind} ({r['params']:,} params)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("training loss")
+ax.set_title(f"shortcut variants, ResNet-{SV['depth']}")
+ax.legend(fontsize=7)
+ax.grid(alpha=0.3)
+plt.show()
+final = {k: r["loss"][-1] for k, r in shortcut_runs.items()}
+for kind, loss in sorted(final.items(), key=lambda kv: kv[1]):
+    print(f"{kind:>15}: final training loss {loss:.3f}")
+
+# %%
+best_kind = min(final, key=final.get)
+checks.claim("07", f"the identity shortcut optimises best among the six shortcuts (ResNet-{SV['depth']}, training loss)",
+             paper="identity 6.61% vs 8.70–fail for the others (ResNet-110)",
+             ours=f"lowest training loss: {best_kind} ({final[best_kind]:.3f}); identity {final['identity']:.3f}",
+             holds=best_kind == "identity")
+checks.claim("07", "a 1×1 conv shortcut (more capacity) trains worse than the identity",
+             paper="1×1 conv 12.22% error, higher training error than identity",
+             ours=f"training loss 1×1 {final['conv1x1']:.3f} vs identity {final['identity']:.3f}",
+             holds=final["conv1x1"] > final["identity"])
+
+# %% [markdown]
+# At the quick scale (20 layers, seconds of training) the variants are far from the paper's 110
+# layers, so their differences are small and can come out in any order; the verdicts above say which
+# way they fell in this run. The exact statement that does hold at any scale is the λ^depth one.
+
+# %% [markdown]
+# ## 4 · ResNeXt: cardinality
+#
+# Xie et al. (CVPR 2017) start from the simplest neuron, `Σ w_i x_i` — split, transform, merge —
+# and build the unit `y = x + Σ_{i=1}^{C} T_i(x)`: **C** identical bottleneck paths (1×1 reduce to d
+# channels → 3×3 → 1×1 expand). The **cardinality** C is a new dimension besides depth and width.
+# Three equivalent forms:
+#
+# * **(a)** C separate paths, outputs summed;
+# * **(b)** early concatenation: the paths' 3×3 outputs concatenated, then **one** 1×1 conv (a sum of
+#   1×1 convs on separate inputs = one 1×1 conv on their concatenation);
+# * **(c)** one 1×1 conv to C·d channels, **one grouped 3×3 conv** with C groups, one 1×1 conv.
+#
+# `resnets.ResNeXtBlock(channels, cardinality, width, form)` (width = C·d; a BN after the aggregation,
+# so the forms are exactly equivalent) and `resnets.convert_resnext(block, form)` (moves the weights):
+
+# %%
+torch.manual_seed(0)
+rx = resnets.ResNeXtBlock(64, cardinality=8, width=32, form="a").eval()
+x = torch.randn(2, 64, 8, 8)
+forms = {f: resnets.convert_resnext(rx, f).eval() for f in resnets.FORMS}
+with torch.no_grad():
+    diffs = {f: (b(x) - rx(x)).abs().max().item() for f, b in forms.items()}
+print({f: f"{d:.1e}" for f, d in diffs.items()}, "| params:", {f: measure.count_params(b) for f, b in forms.items()})
+checks.claim("07", "ResNeXt forms (a), (b), (c) compute the same function", paper="equivalent forms",
+             ours=f"max |diff| {max(diffs.values()):.1e}", holds=max(diffs.values()) < 1e-5, must_hold=True)
+
+# %% [markdown]
+# In chapter 01's weight-matrix picture, form (c)'s grouped 3×3 conv is **block-diagonal**: C blocks of
+# d × 9d (the C paths never talk inside the 3×3); the 1×1 convs on either side are dense.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(14, 3))
+plot_weight_matrix(forms["c"].reduce, ax=axes[0], title="1×1 reduce 64 → 32: dense")
+plot_weight_matrix(forms["c"].conv, ax=axes[1], title="grouped 3×3, C = 8: block-diagonal")
+plot_weight_matrix(forms["c"].expand, ax=axes[2], title="1×1 expand 32 → 64: dense")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Claim checks: the template's budget, and ResNeXt-50 vs ResNet-50.** The paper keeps a block's
+# parameters at `C·(256·d + 9·d² + d·256) ≈ 70k` (ResNeXt 32×4d vs the ResNet bottleneck, C = 1,
+# d = 64), so that cardinality is compared at equal cost; ResNeXt-50 (32×4d) is then about the size
+# and cost of ResNet-50 (22.2 % vs 23.9 % top-1 error on ImageNet).
+
+# %%
+budgets = {(c, d): resnets.resnext_params(c, d) for c, d in ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))}
+real = sum(m.weight.numel() for m in resnets.ResNeXtBlock(256, 32, 128).modules() if isinstance(m, nn.Conv2d))
+print(", ".join(f"C={c}, d={d}: {p:,}" for (c, d), p in budgets.items()), f"| real 32×4d convs: {real:,}")
+checks.claim("07", "ResNeXt template: C·(256d + 9d² + 256d) ≈ 70k for (32, 4d) and (1, 64d)", paper="≈ 70k",
+             ours=f"{budgets[(32, 4)]:,} and {budgets[(1, 64)]:,} (real block {real:,})",
+             holds=real == budgets[(32, 4)] and all(abs(p / 70e3 - 1) < 0.03 for p in (budgets[(32, 4)], budgets[(1, 64)])),
+             must_hold=True)
+side = config.pick(quick=112, full=224)
+tv = {name: getattr(torchvision.models, name)() for name in ("resnet50", "resnext50_32x4d")}
+tv_cost = {name: (measure.count_params(m), measure.count_macs(m, (3, side, side))) for name, m in tv.items()}
+p_ratio = tv_cost["resnext50_32x4d"][0] / tv_cost["resnet50"][0]
+m_ratio = tv_cost["resnext50_32x4d"][1] / tv_cost["resnet50"][1]
+checks.claim("07", f"torchvision resnext50_32x4d vs resnet50: same size and cost ({side}×{side} input)",
+             paper="≈ equal complexity (25.0M vs 25.5M, 4.2 vs 4.1 GFLOPs)",
+             ours=f"params {tv_cost['resnext50_32x4d'][0] / 1e6:.2f}M vs {tv_cost['resnet50'][0] / 1e6:.2f}M "
+                  f"({p_ratio:.3f}×), MACs {m_ratio:.3f}×",
+             holds=abs(p_ratio - 1) < 0.05 and abs(m_ratio - 1) < 0.05, must_hold=True)
+del tv
+
+# %% [markdown]
+# ### The ResNeXt presets of the channel-connectivity explorer
+#
+# Chapter 06's explorer with two extra presets: `resnext 3×3` (the grouped conv alone: L = cardinality,
+# M = d — a block-diagonal path matrix, "disconnected") and `resnext` (the whole branch: dense 1×1 →
+# grouped 3×3 → dense 1×1: every output sees every input again). Move L (cardinality) and M (d).
+
+# %%
+for preset in resnets.RESNEXT_PRESETS:
+    s = igc.explorer_state(preset, C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    print(f"{preset:>12}: {s['verdict']:<12} {s['params']:>5} params | {s['title']}")
+resnext_explorer = resnets.resnext_connectivity_explorer(C=16, cardinality=4, d=2)
+resnext_explorer
+
+# %% [markdown]
+# ## 5 · Stochastic depth
+#
+# Huang et al. (ECCV 2016) drop **whole residual branches** at random while training:
+# `x_{l+1} = ReLU(b_l · F(x_l) + x_l)` with `b_l ~ Bernoulli(p_l)` and a survival probability that
+# decays linearly with depth, `p_l = 1 − (l/L)(1 − p_L)`, `p_L = 0.5`. At test time every branch is
+# kept and scaled by its expected value: `x_{l+1} = ReLU(p_l · F(x_l) + x_l)`. The expected number of
+# branches computed in training is
+#
+# `E[depth] = Σ_{l=1}^{L} p_l = L − (1 − p_L)(L + 1)/2 = (3L − 1)/4` for `p_L = 0.5`,
+#
+# so training is about 25 % cheaper; and the net is an implicit ensemble of 2^L nets of different depth.
+
+# %%
+L_sd = 54                                          # ResNet-110: 54 residual units
+probs = resnets.survival_probabilities(L_sd, p_last=0.5)
+print("p_1, p_2, …, p_L:", [f"{p:.3f}" for p in probs[:3]], "…", [f"{p:.3f}" for p in probs[-2:]])
+brute = sum(probs)
+checks.claim("07", "stochastic depth: expected depth (3L − 1)/4 for p_L = 0.5 (L = 54)", paper=f"{(3 * L_sd - 1) / 4}",
+             ours=f"Σ p_l = {brute:.4f}", holds=abs(brute - (3 * L_sd - 1) / 4) < 1e-9, must_hold=True)
+
+# %% [markdown]
+# **torchvision's `StochasticDepth`** (`torchvision.ops.stochastic_depth(x, p, mode, training)`, where
+# p is the *drop* probability) has two modes: `"row"` draws one coin **per sample** (each example of
+# the batch has its own depth), `"batch"` one coin for the **whole batch**. And it follows the
+# *inverted* convention: in training it divides kept branches by the survival probability, at test
+# time it does nothing — the paper instead does nothing in training and multiplies by `p_l` at test
+# time. Both agree in expectation: the training-time mean equals the test-time output, each in its
+# own convention. `resnets` uses torchvision's op for `"row"` and converts it to the paper's
+# convention; in `"batch"` mode a dropped branch is **not computed at all** — which is where the
+# time saving comes from.
+
+# %%
+torch.manual_seed(0)
+f_branch = torch.randn(4, 3)
+p_keep = 0.7
+tv_train = torch.stack([torchvision.ops.stochastic_depth(f_branch, 1 - p_keep, "row", True) for _ in range(20000)])
+paper_train = torch.stack([f_branch * (torch.rand(4, 1) < p_keep) for _ in range(20000)])
+print(f"torchvision: E[train] vs test (identity): max |diff| {(tv_train.mean(0) - f_branch).abs().max():.3f}")
+print(f"paper:       E[train] vs test (× p):      max |diff| {(paper_train.mean(0) - p_keep * f_branch).abs().max():.3f}")
+print("a 'batch'-mode draw drops all rows or none:",
+      [int((torchvision.ops.stochastic_depth(torch.ones(4, 1), 0.5, 'batch', True) != 0).sum()) for _ in range(8)])
+
+# %% [markdown]
+# **Measured: the training-time saving.** One epoch of the same pre-act ResNet with and without
+# stochastic depth (`p_L = 0.5`, batch mode), on the same data; one run each.
+
+# %%
+SDT = config.pick(quick=dict(depth=56, widths=(4, 8, 16), train_subset=512, batch=64),
+                  full=dict(depth=110, widths=(16, 32, 64), train_subset=None, batch=128))
+sd_train, _ = data.loaders(DATASET, SDT["batch"], train_subset=SDT["train_subset"], test_subset=256, device=DEVICE)
+epoch_s = {}
+for label, p_last in (("without", None), ("with", 0.5)):
+    config.seed_everything(0)
+    net = resnets.resnet_cifar(SDT["depth"], preact=True, widths=SDT["widths"], p_last=p_last,
+                               num_classes=CLASSES, in_channels=INFO.channels)
+    epoch_s[label] = train.fit(net, sd_train, None, epochs=1, lr=0.05, progress=False, device=DEVICE).seconds[0]
+units = 3 * (SDT["depth"] - 2) // 6
+sd_ratio = epoch_s["with"] / epoch_s["without"]
+print(f"ResNet-{SDT['depth']}: {epoch_s['without']:.2f} s/epoch without, {epoch_s['with']:.2f} s with stochastic depth "
+      f"→ {sd_ratio:.2f}× (branches computed: {resnets.expected_depth(units) / units:.2f}× on average)")
+checks.claim("07", f"stochastic depth trains faster (ResNet-{SDT['depth']}, seconds per epoch, one run)",
+             paper="≈ 25% less training time (p_L = 0.5)", ours=f"{sd_ratio:.2f}× the time per epoch",
+             holds=sd_ratio < 1.0)
+
+# %% [markdown]
+# ## 6 · Squeeze-and-Excitation
+#
+# Hu et al. (CVPR 2018) recalibrate channels. For a feature map `u` with C channels:
+# **squeeze** `z_c = (1/HW) Σ_{i,j} u_c(i, j)` (global average); **excitation**
+# `s = σ(W₂ δ(W₁ z))` with `W₁: C/r × C`, `δ` = ReLU, `W₂: C × C/r`; **scale** `x̃_c = s_c · u_c`. On a
+# residual unit it sits on the branch, before the addition. The reduction ratio r = 16 by default.
+
+# %%
+def se_from_scratch(u, se):
+    z = u.mean(dim=(2, 3))                                         # squeeze: (N, C)
+    W1, b1 = se.fc1.weight[:, :, 0, 0], se.fc1.bias
+    W2, b2 = se.fc2.weight[:, :, 0, 0], se.fc2.bias
+    s = torch.sigmoid(F.relu(z @ W1.T + b1) @ W2.T + b2)           # excitation: (N, C)
+    return u * s[:, :, None, None]                                 # scale each channel
+
+
+se = resnets.SqueezeExcite(32, reduction=16)
+u = torch.randn(2, 32, 7, 7)
+with torch.no_grad():
+    out = se(u)
+    diff = (se_from_scratch(u, se) - out).abs().max().item()
+    ratio_map = out / u
+    per_channel = torch.allclose(ratio_map, ratio_map[:, :, :1, :1].expand_as(ratio_map), atol=1e-5)
+print(f"from scratch vs resnets.SqueezeExcite: max |diff| = {diff:.1e}")
+checks.claim("07", "SE rescales each channel by one factor (constant over positions)", paper="x̃_c = s_c · u_c",
+             ours=f"output/input constant over H×W per channel: {per_channel}", holds=per_channel and diff < 1e-6,
+             must_hold=True)
+
+# %% [markdown]
+# **Claim check: the parameter cost.** Each SE adds `2C²/r` weights; over a network
+# `(2/r) Σ_s N_s C_s²` (N_s units of C_s output channels in stage s). On torchvision's `resnet50`
+# stage widths (256, 512, 1024, 2048 with 3, 4, 6, 3 units) the paper says +2.5M on ≈ 25M (≈ 10 %);
+# without the last stage's SE, ≈ 4 %.
+
+# %%
+se50 = resnets.se_resnet50_params()
+se50_short = resnets.se_resnet50_params(skip_last_stage=True)
+print(f"stages {se50['stages']}: (2/16)·Σ N_s C_s² = {se50['formula']:,} weights "
+      f"(+ biases: {se50['real']:,} in real modules) on {se50['resnet50']:,}")
+checks.claim("07", "SE-ResNet-50 adds ≈ 2.5M parameters (≈ 10 %) to ResNet-50", paper="+2.5M on 25M (≈ 10 %)",
+             ours=f"+{se50['formula'] / 1e6:.2f}M = {100 * se50['fraction']:.1f} %", holds=round(se50["formula"] / 1e6, 1) == 2.5,
+             must_hold=True)
+checks.claim("07", "dropping the last stage's SE cuts the overhead to ≈ 4 %", paper="≈ 4 %",
+             ours=f"{100 * se50_short['fraction']:.1f} %", holds=round(100 * se50_short["fraction"]) == 4, must_hold=True)
+
+# %% [markdown]
+# ## 7 · Experiment: plain, post-act, pre-act, +SE, +stochastic depth at equal depth
+#
+# Five nets of the same depth and widths. **Quick**: ResNet-20 with widths 8-16-32 on Fashion-MNIST,
+# shipped checkpoints (`resnet20-*-fmnist`, trained with `python -m course_lib train --recipe NAME`:
+# 5 epochs on 10,000 images, fp16 weights), evaluated here on the test set. **Full**: ResNet-56 with
+# widths 16-32-64 on CIFAR-10, trained here for 160 epochs (the paper's schedule length) and cached.
+# Latency: one image, CPU, `measure.latency`.
+
+# %%
+VARIANTS = {"plain": dict(shortcut="none"), "post-act": dict(), "pre-act": dict(preact=True),
+            "pre-act + SE": dict(preact=True, se=True, reduction=4),
+            "pre-act + SD": dict(preact=True, p_last=0.5)}
+CKPT = {"plain": "resnet20-plain-fmnist", "post-act": "resnet20-post-fmnist", "pre-act": "resnet20-preact-fmnist",
+        "pre-act + SE": "resnet20-se-fmnist", "pre-act + SD": "resnet20-sd-fmnist"}
+EXP = config.pick(quick=dict(depth=20, widths=(8, 16, 32), test_subset=2000),
+                  full=dict(depth=56, widths=(16, 32, 64), test_subset=None, epochs=160, batch=128, lr=0.1))
+_, exp_test = data.loaders(DATASET, 500, train_subset=1000, test_subset=EXP["test_subset"], device=DEVICE)
+if config.profile() == "full":
+    exp_train, _ = data.loaders(DATASET, EXP["batch"], device=DEVICE)
+    cache = config.data_dir() / "checkpoints-full"
+    cache.mkdir(parents=True, exist_ok=True)
+nets = {}
+for name, kw in VARIANTS.items():
+    if config.profile() == "quick":
+        nets[name] = data.load_checkpoint(CKPT[name])
+    else:
+        config.seed_everything(0)
+        net = resnets.resnet_cifar(EXP["depth"], widths=EXP["widths"], num_classes=CLASSES, in_channels=INFO.channels, **kw)
+        train.fit(net, exp_train, None, epochs=EXP["epochs"], lr=EXP["lr"], progress=True, device=DEVICE,
+                  checkpoint=cache / f"ch07-resnet{EXP['depth']}-{name.replace(' ', '').replace('+', '-')}.pt")
+        nets[name] = net.eval()
+
+x1 = torch.zeros(1, *SHAPE)
+rows = []
+for name, net in nets.items():
+    net = net.to(DEVICE).eval()
+    acc = train.evaluate(net, exp_test)
+    cpu_net = copy.deepcopy(net).cpu().float()
+    rows.append(dict(name=name, acc=acc, params=measure.count_params(net), macs=measure.count_macs(cpu_net, SHAPE),
+                     ms=1e3 * measure.latency(cpu_net, x1, min_run_time=config.cap(0.2, dry=0.01))))
+print(f"{'ResNet-' + str(EXP['depth']):<14} {'test acc':>9} {'params':>9} {'MACs':>12} {'CPU ms/img':>11}")
+for r in rows:
+    print(f"{r['name']:<14} {100 * r['acc']:>8.2f}% {r['params']:>9,} {r['macs']:>12,} {r['ms']:>11.2f}")
+res = {r["name"]: r for r in rows}
+
+# %% [markdown]
+# **Claim checks** (accuracies are from one run each; at the quick scale a gap of a few tenths of a
+# point is within run-to-run noise, so the verdicts say which way this run fell).
+
+# %%
+checks.claim("07", f"residual beats plain at equal depth (ResNet-{EXP['depth']}, {DATASET})",
+             paper="plain-56 worse than plain-20; ResNets gain from depth",
+             ours=f"plain {100 * res['plain']['acc']:.2f}% vs post-act {100 * res['post-act']['acc']:.2f}%",
+             holds=res["post-act"]["acc"] > res["plain"]["acc"])
+checks.claim("07", f"pre-activation ≥ post-activation (ResNet-{EXP['depth']}, {DATASET})",
+             paper="ResNet-110: 6.37% vs 6.61% error",
+             ours=f"pre-act {100 * res['pre-act']['acc']:.2f}% vs post-act {100 * res['post-act']['acc']:.2f}%",
+             holds=res["pre-act"]["acc"] >= res["post-act"]["acc"])
+checks.claim("07", f"SE improves accuracy (ResNet-{EXP['depth']}, {DATASET})", paper="SE-ResNet-50 −1.5 top-1 error (ImageNet)",
+             ours=f"+SE {100 * res['pre-act + SE']['acc']:.2f}% vs {100 * res['pre-act']['acc']:.2f}%, "
+                  f"latency {res['pre-act + SE']['ms'] / res['pre-act']['ms']:.2f}×",
+             holds=res["pre-act + SE"]["acc"] > res["pre-act"]["acc"])
+checks.claim("07", f"stochastic depth improves accuracy (ResNet-{EXP['depth']}, {DATASET})",
+             paper="ResNet-110 CIFAR-10: 6.41% → 5.25% error",
+             ours=f"+SD {100 * res['pre-act + SD']['acc']:.2f}% vs {100 * res['pre-act']['acc']:.2f}%",
+             holds=res["pre-act + SD"]["acc"] > res["pre-act"]["acc"])
+se_latency = res["pre-act + SE"]["ms"] / res["pre-act"]["ms"]
+checks.claim("07", "SE's inference overhead is small (CPU, one image, one run)", paper="a few % (SE-ResNet-50, CPU)",
+             ours=f"{se_latency:.2f}× the latency, {res['pre-act + SE']['params'] / res['pre-act']['params']:.2f}× the params",
+             holds=se_latency < 1.10)
+
+# %% [markdown]
+# What to read from this: the parameter and MAC columns are exact (SE adds weights but almost no
+# MACs; stochastic depth adds nothing at test time). The latency column shows that on tiny nets SE's
+# extra small operations (a pooling, two tiny convs, a multiplication per unit) cost far more time
+# than their MACs suggest — the paper's "few percent" is for ResNet-50 at 224×224, where the
+# convolutions dominate. Stochastic depth was designed for 110+ layers trained for hundreds of
+# epochs; at 20 layers and 5 epochs its regularisation mostly slows convergence.
+
+# %% [markdown]
+# ## 8 · The residual-network explorer
+#
+# Choose the depth, the unit (post-/pre-activation), the shortcut variant and SE on/off. Left: the
+# gradient norm reaching each unit at initialisation (grey: the same net without shortcuts). Right:
+# parameters and MACs per part. The net is narrow (8-16-32) on 16×16 inputs so that it answers fast.
+# Try: `scale` (λ = 0.5) vs `identity` at depth 110; `none`; `post-act` vs `pre-act`.
+
+# %%
+explorer = resnets.residual_explorer(depth=56, block="pre-act", shortcut="identity", se="off")
+explorer
+
+# %% [markdown]
+# ## 9 · Exercises
+#
+# ### Exercise 1 — a pre-activation unit
+# Write the forward pass of a full pre-activation unit from its parts. `shortcut` is `None` for an
+# identity shortcut, else a 1×1 conv that reads the **pre-activated** input (the output of the first
+# BN → ReLU), as in the paper's code.
+
+# %%
+def my_preact_forward(x, bn1, conv1, bn2, conv2, shortcut):
+    # BEGIN SOLUTION
+    a = F.relu(bn1(x))
+    s = x if shortcut is None else shortcut(a)
+    return s + conv2(F.relu(bn2(conv1(a))))
+    # END SOLUTION
+
+
+# %%
+resnets.check_preact_forward(my_preact_forward)
+
+# %% [markdown]
+# ### Exercise 2 — expected depth
+# Return the expected number of residual branches kept in one training step of a net with
+# `num_blocks` units and linearly decaying survival down to `p_last` (write the sum yourself).
+
+# %%
+def my_expected_depth(num_blocks, p_last):
+    # BEGIN SOLUTION
+    L = num_blocks
+    return sum(1 - (l / L) * (1 - p_last) for l in range(1, L + 1))
+    # END SOLUTION
+
+
+# %%
+resnets.check_expected_depth(my_expected_depth)
+
+# %% [markdown]
+# ### Exercise 3 — form (a) to form (c)
+# `block` is a `resnets.ResNeXtBlock` in form (a): `block.paths[i]` is
+# `Sequential(conv 1×1, BN, ReLU, conv 3×3, BN, ReLU, conv 1×1)`. Build
+# `resnets.ResNeXtBlock(block.channels, block.cardinality, block.width, form="c")` and copy the
+# weights (and BN parameters and running statistics) so that it computes the same function. Path i
+# owns channels `i·d … (i+1)·d − 1` of form (c)'s `reduce`, `bn1`, `conv`, `bn2` and the matching
+# input columns of `expand`; `bn` (after the aggregation) is shared.
+
+# %%
+def my_to_grouped(block):
+    # BEGIN SOLUTION
+    new = resnets.ResNeXtBlock(block.channels, block.cardinality, block.width, form="c")
+    d = block.d
+    with torch.no_grad():
+        for i, path in enumerate(block.paths):
+            sl = slice(i * d, (i + 1) * d)
+            new.reduce.weight[sl] = path[0].weight
+            new.conv.weight[sl] = path[3].weight
+            new.expand.weight[:, sl] = path[6].weight
+            for bn_new, bn_old in ((new.bn1, path[1]), (new.bn2, path[4])):
+                for key in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(bn_new, key)[sl] = getattr(bn_old, key)
+        new.bn.load_state_dict(block.bn.state_dict())
+    return new
+    # END SOLUTION
+
+
+# %%
+resnets.check_resnext_to_grouped(my_to_grouped)
+
+# %% [markdown]
+# ## 10 · Summary of what we measured
+
+# %%
+print(f"{'what':<58} measured")
+print(f"{'gradient max/min over units at init (plain, post, pre)':<58} "
+      f"{spread['plain']:.3g} / {spread['post-act ResNet']:.3g} / {spread['pre-act ResNet']:.3g}")
+print(f"{'shortcut × λ=0.5: gradient path over ' + str(n_stage) + ' units':<58} {measured:.3g} (λ^{n_stage - 1} = {predicted:.3g})")
+print(f"{'lowest training loss among shortcut variants':<58} {best_kind}")
+print(f"{'ResNeXt forms (a)/(b)/(c) agree':<58} max |diff| {max(diffs.values()):.1e}")
+print(f"{'ResNeXt-50 32×4d / ResNet-50 params, MACs':<58} {p_ratio:.3f}×, {m_ratio:.3f}×")
+print(f"{'stochastic depth: time per epoch':<58} {sd_ratio:.2f}×")
+print(f"{'SE-ResNet-50 extra parameters':<58} +{se50['formula'] / 1e6:.2f}M ({100 * se50['fraction']:.1f} %)")
+for r in rows:
+    print(f"{r['name'] + ' accuracy (' + config.profile() + ')':<58} {100 * r['acc']:.2f}%, {r['params']:,} params, {r['ms']:.2f} ms")
+print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
+
+# %% [markdown]
+# ## References
+#
+# * K. He, X. Zhang, S. Ren, J. Sun. *Deep Residual Learning for Image Recognition.* CVPR 2016
+#   (CIFAR-10: ResNet-20 0.27M 8.75 %, -56 0.85M 6.97 %, -110 1.7M 6.43 %, -1202 19.4M 7.93 %).
+# * K. He, X. Zhang, S. Ren, J. Sun. *Identity Mappings in Deep Residual Networks.* ECCV 2016
+#   (shortcut table on ResNet-110; pre-act ResNet-110 6.37 %, ResNet-1001 4.92 %).
+# * S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He. *Aggregated Residual Transformations for Deep Neural
+#   Networks.* CVPR 2017 (ResNeXt-50 32×4d 22.2 % vs ResNet-50 23.9 % top-1 error).
+# * G. Huang, Y. Sun, Z. Liu, D. Sedra, K. Q. Weinberger. *Deep Networks with Stochastic Depth.* ECCV 2016
+#   (ResNet-110 CIFAR-10 6.41 → 5.25 %, CIFAR-100 27.76 → 24.98 %).
+# * J. Hu, L. Shen, G. Sun. *Squeeze-and-Excitation Networks.* CVPR 2018 (r = 16; SE-ResNet-50 +2.5M).
+# * R. K. Srivastava, K. Greff, J. Schmidhuber. *Highway Networks.* 2015 — the gated ancestor.
+# * Seed material: the CNN-architecture notes (pre-activation, ResNeXt, stochastic depth, SENet) and
+#   the IGC lecture's history of skip connections (Highway → ResNet → deeply-fused nets, FractalNet).
