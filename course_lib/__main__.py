@@ -1,7 +1,8 @@
 """Command line: ``python -m course_lib train --recipe NAME [--epochs N] [--out PATH]``.
 
 Also runs under ``torchrun --nproc_per_node=K python -m course_lib train ...`` (gloo on CPU, NCCL
-on GPU). Other commands: ``recipes`` lists the recipes, ``data NAME`` prepares a dataset.
+on GPU). Other commands: ``recipes`` lists the recipes, ``data NAME`` prepares a dataset, ``grade PATH…``
+grades submitted notebooks (``course_lib.grading``).
 """
 
 import argparse
@@ -11,6 +12,7 @@ import sys
 import torch
 
 from . import config, data
+from .grading import main as grade_main
 from .recipes import RECIPES, build_model, get_recipe
 from .train import fit, save_atomically
 
@@ -74,6 +76,11 @@ def main(argv=None):
     sub.add_parser("recipes", help="list the recipes")
     d = sub.add_parser("data", help="prepare (or download) a dataset")
     d.add_argument("name", choices=sorted(data.DATASETS))
+    sub.add_parser("grade", add_help=False, help="grade submitted notebooks (python -m course_lib grade --help)")
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["grade"]:                   # the lecturer's grading command has its own options
+        return grade_main(argv[1:])
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
