@@ -1,0 +1,856 @@
+"""Small networks: SqueezeNet, SqueezeNext, MobileNet and their kinship with IGC (chapter 09).
+
+Chapters 01–06 made one matrix cheaper at a time: fewer bits, lower rank, zeros, products of
+block-diagonal matrices. The small networks of 2016–2018 build *whole architectures* from those
+cheap factors, so they are small before any compression — which matters for distributed training
+(the traffic is proportional to the parameters), for over-the-air model updates, and for chips with
+a few MB of on-chip memory (FPGAs have less than 10 MB).
+
+- **SqueezeNet** (Iandola, Han, Moskewicz, Ashraf, Dally, Keutzer, 2016). Three strategies: use
+  1×1 filters instead of 3×3 (9× fewer weights each), give the remaining 3×3 filters few input
+  channels (a *squeeze* layer of ``s₁ₓ₁`` 1×1 filters in front of them), and downsample late (large
+  activation maps for most layers). The **Fire module** is ``squeeze 1×1 (s₁ₓ₁) → [expand 1×1
+  (e₁ₓ₁) ‖ expand 3×3 (e₃ₓ₃)]`` with ``s₁ₓ₁ < e₁ₓ₁ + e₃ₓ₃``. Five meta-parameters generate the
+  eight Fire modules: ``e_i = base_e + incr_e·⌊i / freq⌋``, ``e₃ₓ₃ = pct₃ₓ₃·e_i``,
+  ``s₁ₓ₁ = SR·e_i`` with base_e = incr_e = 128, freq = 2, pct₃ₓ₃ = 0.5, SR = 0.125. Simple bypass
+  adds the identity around the Fire modules whose input and output widths agree; complex bypass
+  adds a 1×1 conv around the others too. 4.8 MB (50× smaller than AlexNet's 240 MB); with Deep
+  Compression at 6 bits, 0.47 MB (510×).
+- **SqueezeNext** (Gholami, Kwon, Wu, Tai, Yue, Jin, Zhao, Keutzer, 2018). A two-stage squeeze
+  (two 1×1 convs, each halving the channels), the 3×3 conv split into 1×3 + 3×1 (chapter 03's
+  spatial low rank), a 1×1 expansion and a residual. 1.0-SqNxt-23 has blocks [6, 6, 8, 1] and
+  0.72M parameters (84× fewer than AlexNet); the v5 layout [2, 4, 14, 1] moves blocks to the
+  cheaper late stages.
+- **MobileNet** (Howard et al., 2017). A *depthwise separable* convolution — a k×k depthwise conv
+  then a 1×1 pointwise conv — costs ``D_K²·M·D_F² + M·N·D_F²`` instead of ``D_K²·M·N·D_F²``: a
+  ratio of ``1/N + 1/D_K²`` (chapter 01). It is IGCV1 with M = 1 (chapter 06). The width
+  multiplier α thins every layer (cost ∝ α²), the resolution multiplier ρ shrinks the input
+  (cost ∝ ρ²).
+- **The IGC family.** ShuffleNet's channel shuffle (Zhang et al., 2018) is IGC's interleaving
+  permutation; MobileNetV2's inverted residual (Sandler et al., 2018) — 1×1 expansion, 3×3
+  depthwise, linear 1×1 projection, residual — is IGCV3 with one group (dense 1×1 convs).
+
+The module has the blocks and networks with their ImageNet layouts (parameter counts equal
+torchvision's), small variants for 28×28 / 32×32 inputs, cost accounting per layer kind, the
+connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer and the checkers.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import igc, measure
+from .checks import checker, expect_close, expect_equal, expect_true
+
+__all__ = [
+    "Fire", "FireBypass", "SqueezeNet", "fire_configs", "squeezenet", "squeezenet_small",
+    "SqueezeNextBlock", "SqueezeNext", "squeezenext", "squeezenext_small", "SQNXT_23", "SQNXT_23_V5",
+    "depthwise_separable_block", "MobileNetV1", "mobilenet_v1", "mobilenet_small",
+    "channel_shuffle", "InvertedResidual", "MobileNetV2", "mobilenet_v2", "mobilenetv2_small",
+    "make_divisible", "layer_kind", "CostRow", "CostReport", "cost_by_kind", "min_input_size",
+    "separable_cost_ratio", "PRESETS", "PRESET_HELP", "connectivity_explorer",
+    "mobilenet_state", "draw_mobilenet", "mobilenet_readout", "mobilenet_explorer",
+    "deep_compress_bytes", "check_fire_params", "check_separable_macs", "check_channel_shuffle",
+]
+
+SQNXT_23 = (6, 6, 8, 1)
+SQNXT_23_V5 = (2, 4, 14, 1)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r} must be a number")
+    if not value > 0 or math.isinf(value):
+        raise ValueError(f"{name}={value} must be > 0 (a multiplier of the widths)")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- input-size bookkeeping
+
+def _out_size(layer, n):
+    """Spatial size after one conv or pooling layer (None when the layer keeps the size)."""
+    if isinstance(layer, nn.Conv2d):
+        k, s, p, d = layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.dilation[0]
+        return (n + 2 * p - d * (k - 1) - 1) // s + 1
+    if isinstance(layer, nn.MaxPool2d):
+        k, s, p = layer.kernel_size, layer.stride, layer.padding
+        num = n + 2 * p - k
+        out = (-(-num // s) if layer.ceil_mode else num // s) + 1
+        if layer.ceil_mode and (out - 1) * s >= n + p:
+            out -= 1
+        return out
+    return n
+
+
+class _SizeChecked(nn.Module):
+    """A network that refuses inputs smaller than its downsampling needs, with a clear message."""
+
+    min_size = 1
+    name = "network"
+
+    def _check_input(self, x):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            raise ValueError(f"{self.name} expects a batch of images (N, C, H, W), got "
+                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        if min(x.shape[-2:]) < self.min_size:
+            raise ValueError(f"input of {tuple(x.shape[-2:])} pixels is too small for {self.name}: its "
+                             f"downsampling needs at least {self.min_size}×{self.min_size}")
+
+
+def min_input_size(model):
+    """The smallest square input (pixels) a network of this module accepts."""
+    if not isinstance(model, _SizeChecked):
+        raise TypeError(f"model must be a network of course_lib.smallnets, got {type(model).__name__}")
+    return model.min_size
+
+
+def _smallest_input(layers, floor):
+    """Smallest n ≥ floor such that every conv/pool of ``layers`` (in order) leaves ≥ 1 pixel."""
+    for n in range(floor, 1024):
+        size, ok = n, True
+        for layer in layers:
+            size = _out_size(layer, size)
+            if size < 1:
+                ok = False
+                break
+        if ok:
+            return n
+    raise ValueError("no input size up to 1024 fits this network")
+
+
+# --------------------------------------------------------------------------- SqueezeNet
+
+class Fire(nn.Module):
+    """SqueezeNet's Fire module: ``squeeze 1×1 → ReLU → cat(expand 1×1, expand 3×3) → ReLU``.
+
+    ``squeeze`` (s₁ₓ₁) must be smaller than ``expand1x1 + expand3x3`` — the squeeze layer limits
+    the input channels of the 3×3 filters (strategy 2). Layer names equal torchvision's, so its
+    ``Fire`` weights load into ours. Output channels: ``expand1x1 + expand3x3``.
+    ``batch_norm=True`` puts a BatchNorm after each conv (not in the 2016 paper; it lets the small
+    variants train at a high learning rate in a few epochs).
+    """
+
+    def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int, batch_norm: bool = False):
+        super().__init__()
+        _positive_int("in_channels", in_channels)
+        _positive_int("squeeze", squeeze)
+        _positive_int("expand1x1", expand1x1, 0)
+        _positive_int("expand3x3", expand3x3, 0)
+        if expand1x1 + expand3x3 < 1:
+            raise ValueError("expand1x1 + expand3x3 must be >= 1")
+        if squeeze >= expand1x1 + expand3x3:
+            raise ValueError(f"squeeze={squeeze} must be < expand1x1 + expand3x3 = {expand1x1 + expand3x3} "
+                             "(the squeeze layer has fewer channels than the expand layer)")
+        self.in_channels, self.out_channels = in_channels, expand1x1 + expand3x3
+        self.squeeze = nn.Conv2d(in_channels, squeeze, 1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze, expand1x1, 1) if expand1x1 else None
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze, expand3x3, 3, padding=1) if expand3x3 else None
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+        if batch_norm:
+            self.bn_squeeze, self.bn_expand1x1, self.bn_expand3x3 = (
+                nn.BatchNorm2d(c) if c else None for c in (squeeze, expand1x1, expand3x3))
+        else:
+            self.bn_squeeze = self.bn_expand1x1 = self.bn_expand3x3 = None
+
+    @staticmethod
+    def _norm(bn, x):
+        return x if bn is None else bn(x)
+
+    def forward(self, x):
+        x = self.squeeze_activation(self._norm(self.bn_squeeze, self.squeeze(x)))
+        outs = []
+        if self.expand1x1 is not None:
+            outs.append(self.expand1x1_activation(self._norm(self.bn_expand1x1, self.expand1x1(x))))
+        if self.expand3x3 is not None:
+            outs.append(self.expand3x3_activation(self._norm(self.bn_expand3x3, self.expand3x3(x))))
+        return torch.cat(outs, 1)
+
+
+class FireBypass(nn.Module):
+    """A Fire module with a bypass: ``fire(x) + shortcut(x)``.
+
+    ``kind="simple"``: the identity (only when input and output widths agree); ``"complex"``: a 1×1
+    conv when they differ (the identity otherwise), as in the SqueezeNet paper's §6.
+    """
+
+    def __init__(self, fire: Fire, kind: str = "simple"):
+        super().__init__()
+        if not isinstance(fire, Fire):
+            raise TypeError(f"fire must be a Fire module, got {type(fire).__name__}")
+        if kind not in ("simple", "complex"):
+            raise ValueError(f"kind={kind!r} must be 'simple' or 'complex'")
+        same = fire.in_channels == fire.out_channels
+        if kind == "simple" and not same:
+            raise ValueError(f"a simple bypass needs in_channels == out_channels, this Fire maps "
+                             f"{fire.in_channels} → {fire.out_channels}; use kind='complex'")
+        self.fire = fire
+        self.shortcut = nn.Identity() if same else nn.Conv2d(fire.in_channels, fire.out_channels, 1, bias=False)
+        self.in_channels, self.out_channels = fire.in_channels, fire.out_channels
+
+    def forward(self, x):
+        return self.fire(x) + self.shortcut(x)
+
+
+def fire_configs(base_e: int = 128, incr_e: int = 128, freq: int = 2, pct3x3: float = 0.5,
+                 sr: float = 0.125, n_fire: int = 8, first_in: int = 96) -> list:
+    """The Fire modules generated by SqueezeNet's meta-parameters, as ``(in, s₁ₓ₁, e₁ₓ₁, e₃ₓ₃)``.
+
+    ``e_i = base_e + incr_e·⌊i / freq⌋`` expand filters in module i (0-based), of which
+    ``e₃ₓ₃ = pct₃ₓ₃·e_i`` are 3×3, and ``s₁ₓ₁ = SR·e_i`` squeeze filters. The defaults generate
+    SqueezeNet v1.0's fire2 … fire9 (first_in = 96 channels from conv1).
+    """
+    for name, v in (("base_e", base_e), ("freq", freq), ("n_fire", n_fire), ("first_in", first_in)):
+        _positive_int(name, v)
+    _positive_int("incr_e", incr_e, 0)
+    if not 0 <= pct3x3 <= 1:
+        raise ValueError(f"pct3x3={pct3x3} must be between 0 and 1 (the fraction of 3×3 expand filters)")
+    if not 0 < sr < 1:
+        raise ValueError(f"sr={sr} must be between 0 and 1: the squeeze ratio s₁ₓ₁ / e must keep squeeze < expand")
+    configs, c_in = [], first_in
+    for i in range(n_fire):
+        e = base_e + incr_e * (i // freq)
+        e3 = int(round(pct3x3 * e))
+        s = max(1, int(round(sr * e)))
+        configs.append((c_in, s, e - e3, e3))
+        c_in = e
+    return configs
+
+
+_SQUEEZENET_LAYOUTS = {
+    # stem (channels, kernel, stride), indices of the Fire modules followed by a max-pool
+    "1_0": ((96, 7, 2), (2, 6)),
+    "1_1": ((64, 3, 2), (1, 3)),
+}
+
+
+class SqueezeNet(_SizeChecked):
+    """Stem conv → [max-pool] → Fire modules with max-pools → dropout → 1×1 conv → ReLU → global average."""
+
+    name = "SqueezeNet"
+
+    def __init__(self, fires, stem=(96, 7, 2), pool_after=(2, 6), num_classes=1000, in_channels=3,
+                 bypass=None, dropout=0.5, stem_pool=True, batch_norm=False):
+        super().__init__()
+        _positive_int("num_classes", num_classes)
+        _positive_int("in_channels", in_channels)
+        if bypass not in (None, "simple", "complex"):
+            raise ValueError(f"bypass={bypass!r} must be None, 'simple' or 'complex'")
+        c, k, s = stem
+        layers = [nn.Conv2d(in_channels, c, k, s)] + ([nn.BatchNorm2d(c)] if batch_norm else []) + [nn.ReLU(inplace=True)]
+        if stem_pool:
+            layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+        for i, cfg in enumerate(fires):
+            fire = Fire(*cfg, batch_norm=batch_norm)
+            if bypass == "complex" or (bypass == "simple" and fire.in_channels == fire.out_channels):
+                fire = FireBypass(fire, bypass)
+            layers.append(fire)
+            if i in pool_after:
+                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+        self.features = nn.Sequential(*layers)
+        c_last = fires[-1][2] + fires[-1][3]
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Conv2d(c_last, num_classes, 1),
+                                        nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+        self.min_size = _smallest_input([m for m in self.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d))], 1)
+
+    def forward(self, x):
+        self._check_input(x)
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+def squeezenet(version: str = "1_0", num_classes: int = 1000, in_channels: int = 3, bypass=None) -> SqueezeNet:
+    """SqueezeNet v1.0 or v1.1 for 224×224 ImageNet images (parameters equal torchvision's).
+
+    The Fire modules come from :func:`fire_configs` with the paper's meta-parameters; v1.1 uses a
+    3×3 stem of 64 channels and pools earlier (2.4× less computation, same accuracy).
+    ``bypass``: None, ``"simple"`` or ``"complex"``.
+    """
+    if version not in _SQUEEZENET_LAYOUTS:
+        raise ValueError(f"version={version!r} must be one of {sorted(_SQUEEZENET_LAYOUTS)}")
+    stem, pools = _SQUEEZENET_LAYOUTS[version]
+    fires = fire_configs(first_in=stem[0])
+    return SqueezeNet(fires, stem, pools, num_classes, in_channels, bypass)
+
+
+def squeezenet_small(num_classes: int = 10, in_channels: int = 1, base_e: int = 32, incr_e: int = 32,
+                     sr: float = 0.25, n_fire: int = 6, bypass="simple") -> SqueezeNet:
+    """A SqueezeNet for 28×28 / 32×32 images: 3×3 stem (stride 1, no pool), Fire modules from the
+    meta-parameters, max-pools after the 2nd and 4th Fire (late downsampling), simple bypass, and
+    BatchNorm after every conv (without it, this net did not learn in 4 epochs at lr 0.1)."""
+    stem = (base_e, 3, 1)
+    fires = fire_configs(base_e, incr_e, 2, 0.5, sr, n_fire, first_in=base_e)
+    return SqueezeNet(fires, stem, (1, 3), num_classes, in_channels, bypass, dropout=0.2, stem_pool=False,
+                      batch_norm=True)
+
+
+# --------------------------------------------------------------------------- SqueezeNext
+
+def _conv_bn_relu(c_in, c_out, kernel_size, stride=1, padding=0):
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, stride, padding, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class SqueezeNextBlock(nn.Module):
+    """SqueezeNext block: two-stage squeeze (1×1, 1×1) → 1×3 → 3×1 → 1×1 expansion, + shortcut, ReLU.
+
+    The first 1×1 keeps a fraction ``r`` of the input channels (½; 1 in a downsampling block, which
+    also carries the stride; ¼ when the block narrows), the second halves them again, the 1×3 and
+    3×1 convs (a separable 3×3, chapter 03) restore ``r·C_in``, and the last 1×1 maps to
+    ``out_channels``. The shortcut is the identity, or a 1×1 conv + BN when the shape changes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        _positive_int("in_channels", in_channels)
+        _positive_int("out_channels", out_channels)
+        _positive_int("stride", stride)
+        r = 1.0 if stride == 2 else (0.25 if in_channels > out_channels else 0.5)
+        c1 = int(in_channels * r)
+        c2 = int(c1 * 0.5)
+        if c2 < 1:
+            raise ValueError(f"in_channels={in_channels} is too few for the two-stage squeeze "
+                             f"(keeps {c1}, then {c2} channels); use at least 4")
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.body = nn.Sequential(
+            _conv_bn_relu(in_channels, c1, 1, stride),
+            _conv_bn_relu(c1, c2, 1),
+            _conv_bn_relu(c2, c1, (1, 3), padding=(0, 1)),
+            _conv_bn_relu(c1, c1, (3, 1), padding=(1, 0)),
+            nn.Sequential(nn.Conv2d(c1, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)))
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class SqueezeNext(_SizeChecked):
+    """Stem → four stages of SqueezeNext blocks → 1×1 conv → global average → fc."""
+
+    name = "SqueezeNext"
+
+    def __init__(self, width=1.0, layout=SQNXT_23, num_classes=1000, in_channels=3, small_input=False):
+        super().__init__()
+        width = _positive_float("width", width)
+        layout = tuple(layout)
+        if len(layout) != 4:
+            raise ValueError(f"layout={layout} must give the number of blocks of the 4 stages")
+        for i, n in enumerate(layout):
+            _positive_int(f"layout[{i}]", n)
+        _positive_int("num_classes", num_classes)
+        _positive_int("in_channels", in_channels)
+        stem_c = int(64 * width)
+        widths = [int(c * width) for c in (32, 64, 128, 256)]
+        if min(widths) < 4:
+            raise ValueError(f"width={width} makes stages of {widths} channels; the two-stage squeeze needs >= 4")
+        if small_input:
+            stem = [_conv_bn_relu(in_channels, stem_c, 3, 1, 1)]
+        else:
+            stem = [_conv_bn_relu(in_channels, stem_c, 7, 2, 3), nn.MaxPool2d(3, 2, ceil_mode=True)]
+        blocks, c = [], stem_c
+        for stage, (w, n) in enumerate(zip(widths, layout)):
+            for b in range(n):
+                blocks.append(SqueezeNextBlock(c, w, 2 if stage > 0 and b == 0 else 1))
+                c = w
+        self.features = nn.Sequential(*stem, *blocks, _conv_bn_relu(c, int(128 * width), 1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(int(128 * width), num_classes)
+        self.min_size = 16 if small_input else 32          # total stride of the network
+        self.width, self.layout = width, layout
+
+    def forward(self, x):
+        self._check_input(x)
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def squeezenext(width: float = 1.0, layout=SQNXT_23, num_classes: int = 1000, in_channels: int = 3,
+                small_input: bool = False) -> SqueezeNext:
+    """``width``-SqNxt with ``layout`` blocks per stage (``(6, 6, 8, 1)`` = SqNxt-23, ``(2, 4, 14, 1)`` = v5).
+
+    ImageNet stem: 7×7 conv, stride 2, + 3×3 max-pool; ``small_input=True``: a 3×3 stride-1 stem
+    for 28×28 / 32×32 images.
+    """
+    return SqueezeNext(width, layout, num_classes, in_channels, small_input)
+
+
+def squeezenext_small(num_classes: int = 10, in_channels: int = 1, width: float = 0.5,
+                      layout=(2, 2, 2, 1)) -> SqueezeNext:
+    """A half-width, 11-layer SqueezeNext for 28×28 / 32×32 images."""
+    return SqueezeNext(width, layout, num_classes, in_channels, small_input=True)
+
+
+# --------------------------------------------------------------------------- MobileNet v1
+
+def depthwise_separable_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """MobileNet's unit: 3×3 depthwise conv → BN → ReLU → 1×1 pointwise conv → BN → ReLU."""
+    _positive_int("c_in", c_in)
+    _positive_int("c_out", c_out)
+    _positive_int("stride", stride)
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False), nn.BatchNorm2d(c_in), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+# (output channels, stride) of the 13 depthwise separable layers (Howard et al. 2017, Table 1)
+_MOBILENET_V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+
+
+class MobileNetV1(_SizeChecked):
+    """3×3 conv (stride 2) → 13 depthwise separable layers → global average → fc (Table 1)."""
+
+    name = "MobileNet"
+
+    def __init__(self, alpha=1.0, num_classes=1000, in_channels=3, small_input=False, min_depth=8):
+        super().__init__()
+        self.alpha = _positive_float("alpha", alpha)
+        _positive_int("num_classes", num_classes)
+        _positive_int("in_channels", in_channels)
+
+        def thin(c):
+            return max(int(c * alpha), min_depth)
+
+        c = thin(32)
+        layers = [nn.Sequential(nn.Conv2d(in_channels, c, 3, 1 if small_input else 2, 1, bias=False),
+                                nn.BatchNorm2d(c), nn.ReLU(inplace=True))]
+        for c_out, s in _MOBILENET_V1:
+            layers.append(depthwise_separable_block(c, thin(c_out), s))
+            c = thin(c_out)
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+        self.min_size = 16 if small_input else 32          # total stride of the network
+
+    def forward(self, x):
+        self._check_input(x)
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+                 small_input: bool = False) -> MobileNetV1:
+    """α-MobileNet (v1). Channels ``max(int(α·c), 8)`` as in the reference TF-slim code; the
+    resolution multiplier ρ is the input size you feed it (224·ρ). ``small_input``: stride-1 stem."""
+    return MobileNetV1(alpha, num_classes, in_channels, small_input)
+
+
+def mobilenet_small(num_classes: int = 10, in_channels: int = 1, alpha: float = 0.2) -> MobileNetV1:
+    """0.2-MobileNet with a stride-1 stem, for 28×28 / 32×32 images (0.14M parameters at 10 classes)."""
+    return MobileNetV1(alpha, num_classes, in_channels, small_input=True)
+
+
+# --------------------------------------------------------------------------- ShuffleNet's channel shuffle
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle: view the channels as (groups, C / groups), transpose, flatten.
+
+    Equal to ``torch.nn.ChannelShuffle(groups)(x)`` and to ``x[:, igc.interleave(groups, C // groups)]``:
+    the IGC interleaving permutation (chapter 06).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+    _positive_int("groups", groups)
+    if x.dim() < 2:
+        raise ValueError(f"x must have a channel dimension (N, C, ...), got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    if c % groups:
+        raise ValueError(f"channels={c} is not divisible by groups={groups}")
+    return x.unflatten(1, (groups, c // groups)).transpose(1, 2).flatten(1, 2)
+
+
+# --------------------------------------------------------------------------- MobileNetV2
+
+def make_divisible(value: float, divisor: int = 8, min_value=None) -> int:
+    """Round ``value`` to a multiple of ``divisor``, never more than 10% below it (MobileNetV2's rule)."""
+    min_value = min_value or divisor
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def _conv_bn_relu6(c_in, c_out, kernel_size=3, stride=1, groups=1):
+    # the same module tree as torchvision's Conv2dNormActivation (so its weights load into ours)
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's inverted residual: 1×1 expansion (×t, ReLU6) → 3×3 depthwise (ReLU6) → linear
+    1×1 projection, + the input when the stride is 1 and the widths agree.
+
+    It is IGCV3 (chapter 06) with one group: the expansion and projection are dense 1×1 convs.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, expand_ratio: int = 6):
+        super().__init__()
+        _positive_int("in_channels", in_channels)
+        _positive_int("out_channels", out_channels)
+        _positive_int("expand_ratio", expand_ratio)
+        if stride not in (1, 2):
+            raise ValueError(f"stride={stride} must be 1 or 2")
+        hidden = int(round(in_channels * expand_ratio))
+        self.stride, self.use_res_connect = stride, stride == 1 and in_channels == out_channels
+        layers = [_conv_bn_relu6(in_channels, hidden, 1)] if expand_ratio != 1 else []
+        layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+                   nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]
+        self.conv = nn.Sequential(*layers)
+        self.out_channels = out_channels
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+# (expansion t, channels c, repeats n, stride s) of MobileNetV2 (Sandler et al. 2018, Table 2)
+_MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+class MobileNetV2(_SizeChecked):
+    """3×3 conv → 17 inverted residuals → 1×1 conv (1280) → global average → dropout → fc."""
+
+    name = "MobileNetV2"
+
+    def __init__(self, width=1.0, num_classes=1000, in_channels=3, small_input=False, last_channel=1280,
+                 dropout=0.2):
+        super().__init__()
+        width = _positive_float("width", width)
+        _positive_int("num_classes", num_classes)
+        _positive_int("in_channels", in_channels)
+        _positive_int("last_channel", last_channel)
+        c = make_divisible(32 * width)
+        self.last_channel = make_divisible(last_channel * max(1.0, width))
+        features = [_conv_bn_relu6(in_channels, c, 3, 1 if small_input else 2)]
+        for t, ch, n, s in _MOBILENET_V2:
+            out = make_divisible(ch * width)
+            for b in range(n):
+                features.append(InvertedResidual(c, out, s if b == 0 else 1, t))
+                c = out
+        features.append(_conv_bn_relu6(c, self.last_channel, 1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        self.min_size = 16 if small_input else 32          # total stride of the network
+
+    def forward(self, x):
+        self._check_input(x)
+        x = F.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+def mobilenet_v2(width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+                 small_input: bool = False, last_channel: int = 1280) -> MobileNetV2:
+    """MobileNetV2 (parameters equal torchvision's ``mobilenet_v2(width_mult=width)``)."""
+    return MobileNetV2(width, num_classes, in_channels, small_input, last_channel)
+
+
+def mobilenetv2_small(num_classes: int = 10, in_channels: int = 1, width: float = 0.25,
+                      last_channel: int = 256) -> MobileNetV2:
+    """0.25-MobileNetV2 with a stride-1 stem (total stride 16) and a 256-channel last conv, for
+    28×28 / 32×32 images."""
+    return MobileNetV2(width, num_classes, in_channels, small_input=True, last_channel=last_channel, dropout=0.1)
+
+
+# --------------------------------------------------------------------------- where the cost sits
+
+KINDS = ("full conv", "depthwise", "1×1 conv", "1×3 / 3×1", "group conv", "fc")
+
+
+def layer_kind(module: nn.Module) -> str:
+    """The kind of a conv/linear layer: full conv, depthwise, 1×1 conv, 1×3 / 3×1, group conv or fc."""
+    if isinstance(module, nn.Linear):
+        return "fc"
+    if not isinstance(module, nn.Conv2d):
+        raise TypeError(f"module must be an nn.Conv2d or nn.Linear, got {type(module).__name__}")
+    if module.groups > 1 and module.groups == module.in_channels:
+        return "depthwise"
+    if module.groups > 1:
+        return "group conv"
+    kh, kw = module.kernel_size
+    if kh == kw == 1:
+        return "1×1 conv"
+    if kh == 1 or kw == 1:
+        return "1×3 / 3×1"
+    return "full conv"
+
+
+@dataclass
+class CostRow:
+    kind: str
+    layers: int
+    params: int
+    macs: int
+    params_share: float
+    macs_share: float
+
+
+class CostReport(list):
+    """Rows of :func:`cost_by_kind`, with ``.table()`` and ``.row(kind)``."""
+
+    def row(self, kind):
+        for r in self:
+            if r.kind == kind:
+                return r
+        return CostRow(kind, 0, 0, 0, 0.0, 0.0)
+
+    def table(self):
+        lines = [f"{'layer kind':<12} {'layers':>6} {'params':>12} {'share':>7} {'MACs':>14} {'share':>7}"]
+        for r in self:
+            lines.append(f"{r.kind:<12} {r.layers:>6} {r.params:>12,} {100 * r.params_share:>6.2f}% "
+                         f"{r.macs:>14,} {100 * r.macs_share:>6.2f}%")
+        return "\n".join(lines)
+
+
+def cost_by_kind(model: nn.Module, input_size) -> CostReport:
+    """Parameters and MACs of the conv/linear layers, summed per :func:`layer_kind` (one forward pass).
+
+    Parameters are the *weights* of the conv/linear layers (biases and BatchNorm left out, as in
+    MobileNet's Table 2). Shares are fractions of the conv + linear totals.
+    """
+    rows = measure.layer_table(model, input_size)
+    modules = dict(model.named_modules())
+    acc = {}
+    for r in rows:
+        module = modules[r.name]
+        kind = layer_kind(module)
+        n, p, m = acc.get(kind, (0, 0, 0))
+        acc[kind] = (n + 1, p + module.weight.numel(), m + r.macs)
+    total_p = sum(p for _, p, _ in acc.values()) or 1
+    total_m = sum(m for _, _, m in acc.values()) or 1
+    return CostReport(CostRow(k, *acc[k], acc[k][1] / total_p, acc[k][2] / total_m) for k in KINDS if k in acc)
+
+
+def separable_cost_ratio(channels_out: int, kernel_size: int = 3) -> float:
+    """MobileNet's cost of a depthwise separable conv over a regular one: ``1/N + 1/D_K²``."""
+    _positive_int("channels_out", channels_out)
+    _positive_int("kernel_size", kernel_size)
+    return 1 / channels_out + 1 / kernel_size ** 2
+
+
+# --------------------------------------------------------------------------- connectivity presets (chapter 06's explorer)
+
+@dataclass(frozen=True)
+class _Op(igc.ChannelOp):
+    """A ChannelOp whose parameter count is given (a 1×3 conv, a concatenated 1×1 ‖ 3×3 expand)."""
+
+    fixed_params: int = 0
+
+    @property
+    def params(self):
+        return self.fixed_params
+
+
+def _preset_fire(C, L, M, k):
+    if C % 2:
+        raise ValueError(f"C={C} must be even: the Fire module's expand layer is C/2 1×1 + C/2 3×3 filters")
+    if L >= C:
+        raise ValueError(f"L={L} squeeze channels must be < C={C} expand channels (squeeze < expand)")
+    e = C // 2
+    expand = _Op("conv", L, C, 1, 1, label=f"expand {e}×1×1 ‖ {e}×3×3", fixed_params=L * e + L * e * 9)
+    return ([igc.dense(C, L, label=f"squeeze 1×1 → {L}"), expand],
+            f"Fire module: C={C}, squeeze s₁ₓ₁ = L = {L} (SR = {L / C:.2f})", C)
+
+
+def _preset_squeezenext(C, L, M, k):
+    if C % 4:
+        raise ValueError(f"C={C} must be divisible by 4 (two squeezes, each halving the channels)")
+    h, q = C // 2, C // 4
+    return ([igc.dense(C, h, label="1×1 squeeze"), igc.dense(h, q, label="1×1 squeeze"),
+             _Op("conv", q, h, 1, 1, label="1×3", fixed_params=q * h * 3),
+             _Op("conv", h, h, 1, 1, label="3×1", fixed_params=h * h * 3),
+             igc.dense(h, C, label="1×1 expand")],
+            f"SqueezeNext block, C={C} (+ residual)", C)
+
+
+def _preset_separable(C, L, M, k):
+    return ([igc.depthwise(C, k, label=f"{k}×{k} depthwise"), igc.dense(C, label="1×1 pointwise")],
+            f"depthwise separable (MobileNet) = IGCV1 with M = 1, C={C}", C)
+
+
+def _preset_channel_shuffle(C, L, M, k):
+    if C % L:
+        raise ValueError(f"C={C} is not divisible by L={L} groups")
+    return ([igc.group_conv(C, L, label=f"1×1 group conv, {L} groups"), igc.shuffle(C, L, "channel shuffle"),
+             igc.group_conv(C, L, label=f"1×1 group conv, {L} groups")],
+            f"two group convs with a channel shuffle, C={C}, {L} groups", C)
+
+
+def _preset_inverted_residual(C, L, M, k):
+    hidden = C * M
+    return ([igc.dense(C, hidden, label=f"1×1 expand ×{M}"), igc.depthwise(hidden, k, label=f"{k}×{k} depthwise"),
+             igc.dense(hidden, C, label="1×1 linear projection")],
+            f"inverted residual (MobileNetV2 = IGCV3 with 1 group), C={C}, t = M = {M} (+ residual)", C)
+
+
+PRESETS = {
+    "fire": _preset_fire,
+    "squeezenext": _preset_squeezenext,
+    "depthwise separable": _preset_separable,
+    "channel shuffle": _preset_channel_shuffle,
+    "inverted residual": _preset_inverted_residual,
+}
+PRESET_HELP = {
+    "fire": "uses C (expand width) and L (squeeze width)",
+    "squeezenext": "uses C",
+    "depthwise separable": "uses C",
+    "channel shuffle": "uses C and L (= groups)",
+    "inverted residual": "uses C and M (= expansion t)",
+}
+
+
+def connectivity_explorer(preset: str = "fire", C: int = 16, L: int = 4, M: int = 4):
+    """Chapter 06's channel-connectivity explorer with this chapter's presets added."""
+    return igc.connectivity_explorer(preset, C, L, M, presets=PRESETS)
+
+
+# --------------------------------------------------------------------------- the MobileNet α/ρ explorer
+
+@lru_cache(maxsize=64)
+def _mobilenet_latency(alpha, resolution, min_run_time):
+    torch.manual_seed(0)
+    model = mobilenet_v1(alpha).eval()
+    return measure.latency(model, torch.randn(1, 3, resolution, resolution), min_run_time=min_run_time)
+
+
+def mobilenet_state(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True,
+                    min_run_time: float = 0.2) -> dict:
+    """State of the MobileNet explorer: parameters, MACs, cost per layer kind and CPU latency.
+
+    ``resolution`` = 224·ρ. Ratios are against 1.0-MobileNet-224. Latency (batch 1, this machine)
+    is measured once per setting and cached. Invalid α or resolution raise ValueError.
+    """
+    alpha = _positive_float("alpha", alpha)
+    _positive_int("resolution", resolution)
+    if resolution < 32:
+        raise ValueError(f"resolution={resolution} is too small for MobileNet's five stride-2 layers "
+                         "(total stride 32): use at least 32")
+    model = mobilenet_v1(alpha)
+    report = cost_by_kind(model, (3, resolution, resolution))
+    base = _base_mobilenet_cost()
+    params, macs = sum(r.params for r in report), sum(r.macs for r in report)
+    state = {"alpha": alpha, "resolution": resolution, "rho": resolution / 224, "params": params, "macs": macs,
+             "report": report, "params_ratio": params / base[0], "macs_ratio": macs / base[1],
+             "latency": None, "latency_ratio": None}
+    if measure_latency:
+        state["latency"] = _mobilenet_latency(alpha, resolution, min_run_time)
+        state["latency_ratio"] = state["latency"] / _mobilenet_latency(1.0, 224, min_run_time)
+    return state
+
+
+@lru_cache(maxsize=1)
+def _base_mobilenet_cost():
+    report = cost_by_kind(mobilenet_v1(1.0), (3, 224, 224))
+    return sum(r.params for r in report), sum(r.macs for r in report)
+
+
+def draw_mobilenet(state: dict, fig) -> None:
+    """Bar charts of MACs and parameters per layer kind."""
+    ax1, ax2 = fig.subplots(1, 2)
+    kinds = [r.kind for r in state["report"]]
+    ax1.bar(kinds, [r.macs / 1e6 for r in state["report"]], color="tab:blue")
+    ax1.set_ylabel("mult-adds (millions)")
+    ax1.set_title(f"MACs: {state['macs'] / 1e6:.0f}M", fontsize=10)
+    ax2.bar(kinds, [r.params / 1e6 for r in state["report"]], color="tab:orange")
+    ax2.set_ylabel("parameters (millions)")
+    ax2.set_title(f"parameters: {state['params'] / 1e6:.2f}M", fontsize=10)
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"{state['alpha']:g}-MobileNet-{state['resolution']} (ρ = {state['rho']:.3f})", fontsize=11)
+
+
+def mobilenet_readout(state: dict) -> str:
+    text = (f"<b>{state['alpha']:g}-MobileNet-{state['resolution']}</b>: {state['params'] / 1e6:.2f}M parameters "
+            f"({state['params_ratio']:.2f}× of 1.0-MobileNet-224), {state['macs'] / 1e6:.0f}M mult-adds "
+            f"({state['macs_ratio']:.2f}×)")
+    if state["latency"] is not None:
+        text += (f", CPU latency {1e3 * state['latency']:.1f} ms at batch 1 ({state['latency_ratio']:.2f}× "
+                 f"— compare with the MACs ratio)")
+    return text + "."
+
+
+def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True):
+    """Width multiplier α and input resolution → parameters, MACs, latency and cost per layer kind."""
+    from .widgets import Explorer, dropdown, int_slider
+
+    def state_fn(alpha, resolution):
+        return mobilenet_state(alpha, resolution, measure_latency)
+
+    controls = {"alpha": dropdown("α (width)", [0.25, 0.5, 0.75, 1.0], alpha),
+                "resolution": int_slider("resolution", resolution, 16, 224, 16)}
+    return Explorer(state_fn, draw_mobilenet, controls, title="MobileNet width α and resolution ρ",
+                    readout_fn=mobilenet_readout, figsize=(10, 3.4))
+
+
+# --------------------------------------------------------------------------- Deep Compression of a whole network
+
+def deep_compress_bytes(model: nn.Module, path, *, sparsity: float = 0.33, bits: int = 6,
+                        index_bits="auto") -> int:
+    """Prune ``sparsity`` of every conv/linear layer by magnitude, share weights at ``bits`` bits
+    (k-means, one code reserved for zero) and write the Huffman-coded file of chapter 05 at ``path``.
+
+    No retraining: this measures the *bytes*, not the accuracy. Changes ``model`` in place;
+    returns the file's size in bytes.
+    """
+    from . import compress, prune, quant
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity={sparsity} must be in [0, 1)")
+    _positive_int("bits", bits)
+    prune.magnitude_prune(model, sparsity)
+    prune.make_permanent(model)
+    quant.share_weights(model, bits, iters=10)
+    compress.reserve_zero_code(model)
+    if index_bits == "auto":
+        index_bits = compress.best_index_bits(model, bits, True, candidates=(3, 4, 5, 6))
+    return compress.save_compressed(model, path, bits, index_bits, huffman=True)
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+@checker("Fire module parameters")
+def check_fire_params(fn):
+    """``fn(in_channels, squeeze, expand1x1, expand3x3)`` = parameters (weights + biases) of a Fire module."""
+    for cfg in ((96, 16, 64, 64), (128, 32, 128, 128), (512, 64, 256, 256), (10, 3, 5, 7), (64, 8, 0, 32), (7, 2, 9, 0)):
+        expect_equal(fn(*cfg), measure.count_params(Fire(*cfg)), f"params of Fire{cfg}")
+
+
+@checker("depthwise separable MACs at α, ρ")
+def check_separable_macs(fn):
+    """``fn(channels_in, channels_out, size, alpha, rho)`` = MACs of a 3×3 depthwise separable layer on
+    ``int(α·channels)`` channels and a ``round(ρ·size)`` square input (padding 1, stride 1)."""
+    from .conv import depthwise_separable
+
+    for m, n, d, a, r in ((512, 512, 14, 1.0, 1.0), (512, 512, 14, 0.75, 0.714), (32, 64, 112, 0.5, 1.0),
+                          (256, 128, 28, 0.25, 0.5), (10, 20, 7, 1.0, 1.0)):
+        cm, cn, side = int(a * m), int(a * n), round(r * d)
+        reference = measure.count_macs(depthwise_separable(cm, cn), (cm, side, side))
+        expect_equal(fn(m, n, d, a, r), reference, f"MACs(M={m}, N={n}, D_F={d}, α={a}, ρ={r})")
+
+
+@checker("channel shuffle")
+def check_channel_shuffle(fn):
+    """``fn(x, groups)`` must equal ``torch.nn.ChannelShuffle(groups)(x)``."""
+    g = torch.Generator().manual_seed(0)
+    for shape, groups in (((2, 6, 3, 3), 2), ((1, 6, 2, 2), 3), ((2, 12, 4, 4), 4), ((1, 8, 1, 1), 8), ((3, 5, 2, 2), 1)):
+        x = torch.randn(*shape, generator=g)
+        got = fn(x, groups)
+        expect_true(isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}")
+        expected = nn.ChannelShuffle(groups)(x)
+        expect_equal(tuple(got.shape), tuple(expected.shape), f"shape of shuffle(x of {shape}, groups={groups})")
+        expect_close(got, expected, f"shuffle(x of {shape}, groups={groups})")
