@@ -3,20 +3,23 @@
 The three stages, and where each one lives in the course:
 
 1. **Pruning** (chapter 04, ``course_lib.prune``): most weights become exact zeros. A sparse layer
-   is stored as its non-zero values plus their positions. Positions are stored *relative*: the
-   number of zeros skipped since the previous stored entry, in ``index_bits`` bits. A run of zeros
-   longer than ``2**index_bits - 1`` is bridged by a **filler zero**: an entry whose value is 0
-   (the paper's padding-zero trick, Fig. 2).
+   is stored as its non-zero values plus their positions. Positions are stored *relative*
+   (``prune.relative_indices``, the one implementation both chapters use): the position
+   difference ``d`` to the previous stored entry, ``1 ≤ d ≤ 2**index_bits``, written as ``d − 1``
+   (the zeros skipped) in ``index_bits`` bits. A longer jump is bridged by a **filler zero**: an
+   entry whose value is 0, ``2**index_bits`` places on (the paper's Fig. 2).
 2. **Trained quantization** (chapter 02, ``course_lib.quant``): the non-zero weights of a layer
    share ``2**bits - 1`` values (k-means centroids, fine-tuned with gradients summed per cluster);
    each entry stores a ``bits``-bit index into the layer's codebook. Index 0 is reserved for the
-   value 0, which the filler entries use.
+   value 0, which the filler entries use — one centroid fewer than the paper's ``2**bits``.
 3. **Huffman coding** (this module): the value indices and the relative positions are far from
    uniform, so a Huffman code spends fewer bits on the frequent symbols.
 
-This module holds the from-scratch Huffman coder, the relative-index format, a real on-disk format
+This module holds the from-scratch Huffman coder, the relative-index streams, a real on-disk format
 (``save_compressed`` / ``load_compressed``), the per-layer table of the paper
-(``compression_report``) and the whole pipeline (``deep_compress``).
+(``compression_report``), the whole pipeline (``deep_compress``) and the speed question:
+``latency_as_stored`` (decode to dense: no faster) and ``fc_speed`` (pruned fc layers kept sparse,
+the paper's batch-1 setting of its 3–4× speed-up).
 """
 
 import heapq
@@ -973,6 +976,85 @@ def latency_as_stored(path, x, model=None, min_run_time=0.3):
     decoded = load_compressed(path, model)
     decode_s = time.perf_counter() - t0
     return decode_s, measure.latency(decoded, x, min_run_time=min_run_time)
+
+
+@dataclass
+class FcSpeedRow:
+    """One fully connected weight, dense ``W @ x`` against chapter 04's CSR ``torch.sparse.mm``."""
+
+    layer: str
+    shape: tuple
+    density: float
+    batch: int
+    dense_s: float
+    sparse_s: float
+
+    @property
+    def speedup(self):
+        return self.dense_s / self.sparse_s
+
+
+@dataclass
+class FcSpeedReport:
+    rows: list
+
+    def speedup(self, batch, layers=None):
+        """Dense / sparse time at one ``batch``: of one layer (a name), of several (a list of names,
+        times summed, as in a forward pass), or of all layers (None)."""
+        names = None if layers is None else {layers} if isinstance(layers, str) else set(layers)
+        rows = [r for r in self.rows if r.batch == batch and (names is None or r.layer in names)]
+        if not rows:
+            raise ValueError(f"batch={batch}, layers={layers!r}: not measured; batches are "
+                             f"{sorted({r.batch for r in self.rows})}, layers {sorted({r.layer for r in self.rows})}")
+        return sum(r.dense_s for r in rows) / sum(r.sparse_s for r in rows)
+
+    def table(self):
+        lines = [f"{'layer':<14}{'shape':>13}{'density':>9}{'batch':>7}{'dense ms':>10}{'CSR ms':>9}{'speed-up':>10}"]
+        for r in self.rows:
+            lines.append(f"{r.layer:<14}{'×'.join(map(str, r.shape)):>13}{100 * r.density:>8.1f}%{r.batch:>7}"
+                         f"{1e3 * r.dense_s:>10.3f}{1e3 * r.sparse_s:>9.3f}{r.speedup:>9.2f}×")
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+
+def fc_speed(weights, batches=(1, 64), threads=1, min_run_time=0.1):
+    """Time pruned fc layers as the paper's speed-up claim does: ``y = W x`` with a batch of 1.
+
+    ``weights``: ``{name: 2-d weight tensor}`` (zeros = pruned). For each batch size, the dense
+    product ``W @ X`` and chapter 04's sparse kernel ``torch.sparse.mm(prune.to_csr(W), X)`` are
+    timed with ``torch.utils.benchmark`` (median, ``threads`` CPU threads), each dense run next to
+    its sparse run so that machine load hits both alike. At batch 1 the product is a matrix–vector
+    product, bound by reading W: skipping the zeros saves memory traffic. At a large batch the dense
+    GEMM reuses each weight for many columns and wins back its advantage.
+    """
+    import warnings
+
+    from torch.utils import benchmark
+
+    if not hasattr(weights, "items"):
+        raise TypeError(f"weights must be a mapping {{name: 2-d tensor}}, got {type(weights).__name__}")
+    batches = tuple(batches)
+    for b in batches:
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ValueError(f"batches must be positive integers, got {b!r}")
+    rows, g = [], torch.Generator().manual_seed(0)
+    for name, w in weights.items():
+        w = torch.as_tensor(w).detach().float().cpu()
+        if w.dim() != 2:
+            raise ValueError(f"weights[{name!r}] must be 2-d (out × in), got shape {tuple(w.shape)}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            csr = prune.to_csr(w)
+            for b in batches:
+                x = torch.randn(w.shape[1], b, generator=g)
+                env = {"w": w, "x": x, "csr": csr, "torch": torch}
+                times = [benchmark.Timer(stmt=stmt, globals=env, num_threads=threads)
+                         .blocked_autorange(min_run_time=min_run_time).median
+                         for stmt in ("w @ x", "torch.sparse.mm(csr, x)")]
+                rows.append(FcSpeedRow(name, tuple(w.shape), float((w != 0).float().mean()), b, *times))
+    return FcSpeedReport(rows)
 
 
 # --------------------------------------------------------------------------- widget: bits and sparsity → bytes, accuracy

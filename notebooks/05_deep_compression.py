@@ -20,7 +20,8 @@
 # in **bytes of a real file**, not in formulas.
 #
 # **Learning objectives.** After this notebook you can
-# - store a pruned layer as a *relative index* of `b`-bit gaps, with the paper's filler zeros;
+# - store a pruned layer as a *relative index* (position differences in `b` bits, the paper's Fig. 2)
+#   with filler zeros, and say why the file holds d − 1;
 # - explain trained quantization: k-means shared values + centroid fine-tuning (from chapter 02);
 # - build a Huffman code and say why it beats fixed-width codes on weight indices and gaps;
 # - read the paper's per-layer table (kept %, bits per weight / index before and after Huffman);
@@ -39,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib import compress, config, data, prune, quant
+from course_lib import checks, compress, config, data, prune, quant
 from course_lib.measure import file_bytes, human_bytes, latency
 from course_lib.recipes import RECIPES
 from course_lib.train import evaluate
@@ -57,10 +58,12 @@ _, test_data = data.loaders("fashion-mnist", 128, train_subset=128, test_subset=
 # %% [markdown]
 # ## 1. Where the bits go, from scratch
 #
-# After pruning, a layer is mostly zeros. Store only the non-zeros, and for each one **how many
-# zeros were skipped** since the previous one, in `b` bits. A gap longer than $2^b - 1$ does not
-# fit: the paper stores a **filler zero** (an entry whose value is 0) after $2^b-1$ skipped zeros.
-# Here is Fig. 2 of the paper with 3-bit gaps, written out by hand:
+# After pruning, a layer is mostly zeros. Store only the non-zeros, and for each one its
+# **position difference** $d$ to the previous stored entry, in `b` bits. Since $d \ge 1$, the
+# bits hold $d-1$ — the number of zeros skipped — so $1 \le d \le 2^b$. When the next non-zero is
+# more than $2^b$ places away, the paper stores a **filler zero** (an entry whose value is 0)
+# $2^b$ places on. Here is Fig. 2 of the paper (3-bit index, non-zeros at positions 1, 4, 15),
+# written out by hand:
 
 # %%
 row = np.zeros(16)
@@ -68,32 +71,44 @@ row[[1, 4, 15]] = [3.4, 0.9, 1.7]
 
 
 def relative_index_from_scratch(flat, b):
-    gaps, values, skipped = [], [], 0
-    for v in flat:
-        if v == 0:
-            skipped += 1
-            if skipped == 2 ** b:              # the (2^b)-th zero in a row becomes a filler entry
-                gaps.append(2 ** b - 1)
-                values.append(0.0)
-                skipped = 0
-        else:
-            gaps.append(skipped)
-            values.append(float(v))
-            skipped = 0
-    return gaps, values
+    diffs, values, previous = [], [], -1          # the first difference counts from position −1
+    for position in np.flatnonzero(flat):
+        while position - previous > 2 ** b:       # too far for b bits: a filler zero 2^b places on
+            previous += 2 ** b
+            diffs.append(2 ** b)
+            values.append(0.0)
+        diffs.append(int(position - previous))
+        values.append(float(flat[position]))
+        previous = position
+    return diffs, values
 
 
 mine = relative_index_from_scratch(row, 3)
-gaps, values = compress.to_relative(row, 3)
-print("gaps  ", mine[0], "\nvalues", mine[1])
-assert mine[0] == gaps.tolist() and mine[1] == values.tolist()
+diffs, stored = prune.relative_indices(torch.from_numpy(row), 3)     # the one implementation (chapter 04)
+gaps, values = compress.to_relative(row, 3)                          # what the file's b-bit fields hold
+print("position  ", (np.cumsum(mine[0]) - 1).tolist())
+print("difference", mine[0], "  (the paper prints 1, 3, 8, 3)")
+print("stored d−1", gaps.tolist(), "  (= zeros skipped)")
+print("value     ", mine[1])
+assert mine[0] == diffs.tolist() and mine[1] == stored.tolist() == values.tolist()
+assert gaps.tolist() == [d - 1 for d in mine[0]]
 assert np.array_equal(compress.from_relative(gaps, values, len(row)), row)
 
 # %% [markdown]
-# A gap of 10 zeros (positions 5–14) became a filler after 7 + 1 zeros and a gap of 2. Each entry
-# costs `b` index bits + the bits of its value. Trained quantization makes the value a short
-# **codebook index**: `bits`-bit indices name $2^{bits}$ codes, one of which we keep for the zero
-# of fillers, so a layer has $2^{bits}-1$ shared values.
+# The gap of 10 zeros after position 4 does not fit: the filler sits at 4 + 8 = 12 (difference 8,
+# the largest a 3-bit field can say), then 15 is 3 further. The two views are the same bits:
+# the paper's figure prints **position differences** (8 for the filler), the file stores
+# **zeros skipped** $= d - 1$ (7 for the filler), which is what makes $d = 2^b$ fit in `b` bits.
+# The figure counts its first difference from position 0 (1 for position 1); `relative_indices`
+# counts from position −1, so that a non-zero at position 0 still has $d \ge 1$ — the first
+# entry reads 2, everything after it is the paper's. Chapter 04's CSR storage count and this
+# chapter's file use this one function.
+#
+# Each entry costs `b` index bits + the bits of its value. Trained quantization makes the value a
+# short **codebook index**. One difference from the paper: our fillers need a value, so we
+# **reserve code 0 for the value 0**, and a `bits`-bit index names $2^{bits}-1$ shared values
+# (5 bits: 31 centroids + zero) where the paper counts $2^{bits}$ (32). Pruned weights are zero
+# anyway, so the reserved code costs one centroid per layer, not accuracy you can see at 5 bits.
 #
 # Neither stream is uniform: some centroids and some gaps are much more frequent. **Huffman coding**
 # gives frequent symbols short code words. The best any code can do is the entropy
@@ -156,26 +171,40 @@ for name, settings in NETS.items():
         print(f"  {s.name:<10}{s.bytes:>11,}{s.ratio(reference_bytes):>8.1f}×{100 * s.accuracy:>9.2f}%")
 
 # %% [markdown]
-# ### Claim check: "40× smaller with no loss of accuracy"
+# ### Claim check: "40× (LeNet-300-100) and 39× (LeNet-5) smaller with no loss of accuracy"
 #
-# Our bar: at least 40× fewer **bytes in the file** than the float32 `state_dict` file, at most
-# 0.5 points of Fashion-MNIST accuracy lost.
+# We check the paper's own numbers: at least **40×** / **39×** fewer **bytes in the file** than
+# the float32 `state_dict` file, and no accuracy lost (the paper's errors even fell slightly:
+# 1.64 → 1.58% and 0.80 → 0.74%; we allow 0.5 points of Fashion-MNIST accuracy as "no loss").
+# Two exact facts of the pipeline must hold: every stage shrinks the file, and Huffman coding
+# saves a real share of the quantized file (the paper: 20–30%; we require 15%).
 
 # %%
+PAPER_RATIO = {"lenet300-fmnist": 40, "lenet5-fmnist": 39}
 for name, r in results.items():
     pruned, quantized, final = r["stages"]
     ratio, loss = final.ratio(r["reference_bytes"]), 100 * (r["base_acc"] - final.accuracy)
     huffman_saving = 1 - final.bytes / quantized.bytes
-    assert pruned.bytes > quantized.bytes > final.bytes, "every stage must shrink the file"
-    assert huffman_saving >= 0.15, "the paper: Huffman coding saves 20-30% more"
-    assert ratio >= 0.9 * 40, "about 40x smaller in real bytes"
-    verdict = "reproduces" if ratio >= 40 and loss <= 0.5 else "does NOT fully reproduce here"
-    print(f"{name}: {ratio:.1f}× smaller ({human_bytes(r['reference_bytes'])} → {human_bytes(final.bytes)}; "
-          f"Huffman saved {100 * huffman_saving:.0f}% of the quantized file), accuracy "
-          f"{100 * r['base_acc']:.2f}% → {100 * final.accuracy:.2f}% ({loss:+.2f} pt lost): {verdict}")
+    net = name.replace("-fmnist", "")
+    checks.claim(
+        "05", f"Deep Compression shrinks {net} {PAPER_RATIO[name]}× (real file bytes)",
+        paper=f"{PAPER_RATIO[name]}× (MNIST)",
+        ours=f"{ratio:.1f}× ({human_bytes(r['reference_bytes'])} → {human_bytes(final.bytes)}, Fashion-MNIST)",
+        holds=ratio >= PAPER_RATIO[name])
+    checks.claim("05", f"{net}: no accuracy lost after Deep Compression",
+                 paper="1.64 → 1.58% error" if "300" in name else "0.80 → 0.74% error",
+                 ours=f"{100 * r['base_acc']:.2f}% → {100 * final.accuracy:.2f}% accuracy ({loss:+.2f} pt lost, "
+                      f"{config.profile()} profile)", holds=loss <= 0.5)
+    checks.claim("05", f"{net}: Huffman coding saves 20–30% more, every stage shrinks the file",
+                 paper="20–30%", ours=f"{100 * huffman_saving:.0f}% of the quantized file; "
+                 f"{pruned.bytes:,} > {quantized.bytes:,} > {final.bytes:,} B",
+                 holds=bool(pruned.bytes > quantized.bytes > final.bytes and huffman_saving >= 0.15), must_hold=True)
 
 # %% [markdown]
-# The bytes reproduce; the accuracy does not at this budget: the quick profile retrains on a few
+# The verdicts above are computed, not written in advance. In our runs the bytes land at or just
+# above the paper's ratios (the quick and full profiles both measured 40–41× for LeNet-300-100
+# and 39.5–41× for LeNet-5 — a margin of a few percent, so a verdict can flip with the retraining
+# noise), and the accuracy does not hold at the quick budget: the quick profile retrains on a few
 # thousand images for one or two epochs, while the paper retrains for many epochs (the full
 # profile retrains 3 × 4 epochs on all 60,000 images). Pruning costs the accuracy; sharing weights
 # and Huffman coding cost (almost) nothing — Huffman is lossless by construction.
@@ -219,8 +248,9 @@ for name, r in results.items():
     loaded = compress.load_compressed(r["path"])
     with torch.no_grad():
         same = torch.equal(loaded(x_check), r["model"].eval()(x_check))
-    assert same
-    print(f"{name}: loaded == in-memory logits on {len(x_check)} images: {same}")
+    checks.claim("05", f"{name.replace('-fmnist', '')}: the file decodes to exactly the compressed model",
+                 paper="lossless (Huffman, relative index)", ours=f"logits equal bit for bit on {len(x_check)} images: {same}",
+                 holds=same, must_hold=True)
 
 # %% [markdown]
 # ### 3.2 The same pipeline on a VGG-style conv net
@@ -262,34 +292,53 @@ for s in vgg_stages:
     print(f"  {s.name:<10}{s.bytes:>11,}{s.ratio(vgg_reference_bytes):>8.1f}×{100 * s.accuracy:>9.2f}%")
 
 # %% [markdown]
-# **Claim check** (only what is robust at this scale): every stage shrinks the file, the model still
-# classifies far above chance, and the file — conv weights *and* BatchNorm statistics — decodes to a
-# model whose predictions equal the in-memory one's exactly.
+# **Claim checks.** Exact at any scale (asserted): every stage shrinks the file, and the file —
+# conv weights *and* BatchNorm statistics — decodes to a model whose predictions equal the
+# in-memory one's. The paper's ImageNet figures (AlexNet 240 MB → 6.9 MB = 35×, VGG-16 552 MB →
+# 11.3 MB = 49×, both without accuracy loss) are recorded next to what our small VGG measures.
 
 # %%
 vgg_pruned, vgg_quantized, vgg_final = vgg_stages
-assert vgg_pruned.bytes > vgg_quantized.bytes > vgg_final.bytes, "every stage must shrink the file"
-assert vgg_final.accuracy > 2 / len(vgg_test.classes), "far above chance"
 vgg_loaded = compress.load_compressed(WORK / f"{VGG}.dcmp")              # rebuilt from the stored recipe
 x_vgg = next(iter(vgg_test))[0].cpu()
 with torch.no_grad():
     vgg_same = torch.equal(vgg_loaded(x_vgg), vgg.cpu().eval()(x_vgg))
-assert vgg_same
 vgg_loss = 100 * (vgg_base_acc - vgg_final.accuracy)
-print(f"{VGG}: {vgg_final.ratio(vgg_reference_bytes):.1f}× smaller ({human_bytes(vgg_reference_bytes)} → "
-      f"{human_bytes(vgg_final.bytes)}), accuracy {100 * vgg_base_acc:.2f}% → {100 * vgg_final.accuracy:.2f}% "
-      f"({vgg_loss:+.2f} pt lost); loaded == in-memory logits: {vgg_same}")
+vgg_ratio = vgg_final.ratio(vgg_reference_bytes)
+checks.claim("05", f"{VGG}: every stage shrinks the file, which decodes exactly (weights and BatchNorm)",
+             paper="prune → quantize → Huffman, lossless file",
+             ours=f"{vgg_pruned.bytes:,} > {vgg_quantized.bytes:,} > {vgg_final.bytes:,} B; logits equal: {vgg_same}",
+             holds=bool(vgg_pruned.bytes > vgg_quantized.bytes > vgg_final.bytes and vgg_same), must_hold=True)
+assert vgg_final.accuracy > 2 / len(vgg_test.classes), "sanity: far above chance"
+checks.claim("05", "VGG: no accuracy lost after Deep Compression",
+             paper="VGG-16: 31.50 → 31.17% top-1 error",
+             ours=f"{VGG}: {100 * vgg_base_acc:.2f}% → {100 * vgg_final.accuracy:.2f}% accuracy ({vgg_loss:+.2f} pt "
+                  f"lost, {config.profile()} profile)", holds=vgg_loss <= 0.5)
+checks.claim("05", "VGG-16 552 MB → 11.3 MB (49×)", paper="49× (ImageNet; fc layers pruned to 4%)",
+             ours=f"{VGG}: {vgg_ratio:.1f}× ({human_bytes(vgg_reference_bytes)} → {human_bytes(vgg_final.bytes)}; "
+                  "almost all weights in convs)", holds=vgg_ratio >= 49)
+lenet300_ratio = results["lenet300-fmnist"]["stages"][-1].ratio(results["lenet300-fmnist"]["reference_bytes"])
+checks.claim("05", "AlexNet 240 MB → 6.9 MB (35×)", paper="35× (ImageNet; 96% of the weights in fc layers)",
+             ours=f"our fc-only counterpart LeNet-300-100: {lenet300_ratio:.1f}×", holds=lenet300_ratio >= 35)
 
 # %% [markdown]
-# Far from 49×: pruned as gently as the paper prunes VGG-16's convs, and with no big fc layers to
-# prune hard, the quick run lands near 12× and loses about a point of accuracy after one short epoch
-# per stage. The full profile retrains far longer; there, trust its printed figures, not this text.
+# Far from 49×: the paper's 49× comes mostly from VGG-16's fc layers (124M of its 138M weights,
+# pruned to 4%). Pruned as gently as the paper prunes VGG-16's convs, and with no big fc layers to
+# prune hard, our quick run lands near 12× and loses about a point of accuracy after one short
+# epoch per stage. The fc-only LeNet-300-100 above is our counterpart of the fc-heavy AlexNet
+# (35×): there the bytes do reproduce. The full profile retrains far longer; there, trust its
+# printed figures, not this text.
 
 # %% [markdown]
-# ## 4. An honest speed note
+# ## 4. Is the compressed model faster? Both answers, measured
 #
-# The file is small, but to run the model we decode it (Huffman, gaps, codebook lookup) into dense
-# float32 weights and then compute exactly as before. Smaller *files* are not faster *inference*.
+# The paper reports, besides 35–49× smaller models, a **3–4× layer-wise speed-up and 3–7× better
+# energy efficiency** of the pruned fully connected layers, benchmarked on CPU, GPU and mobile GPU
+# **at batch size 1** (Han et al. 2016, §6: a latency-bound setting, where the fc layer is a
+# sparse matrix × one vector). Two different things can be meant by "run the compressed model":
+#
+# 1. **Decode the file into dense weights** and run as before (what `load_compressed` does). The
+#    arithmetic is identical, so there is no speed-up — only the decoding cost:
 
 # %%
 x1 = x_check[:32]
@@ -301,10 +350,41 @@ for name, r in results.items():
           f"(original: {1e3 * forward_original:.1f} ms); decoding = {decode_s / forward_original:.0f} forward passes")
 
 # %% [markdown]
-# Decoding costs many forward passes, and the decoded forward does the same dense arithmetic as
-# the original (differences between the two timings are measurement noise on a shared CPU). A real speed-up needs the zeros and the short codes to reach
-# the arithmetic: sparse kernels that skip zeros (worth it only at high sparsity, chapter 04), or
-# hardware that reads codebook indices directly — the paper's follow-up, the EIE accelerator.
+# 2. **Keep the fc weights sparse** and multiply with chapter 04's sparse kernel
+#    (`torch.sparse.mm` on `prune.to_csr(W)`), the paper's setting. `compress.fc_speed` times dense
+#    `W @ x` against it, one CPU thread, at batch 1 and at batch 64, for our compressed
+#    LeNet-300-100's layers and for a layer the size of VGG-16's fc7 (4096 × 4096) kept at the
+#    paper's 4%. At batch 1 a dense product must read all of W once per input, so skipping 96% of
+#    it saves most of the memory traffic; at batch 64 the dense GEMM reuses every weight 64 times.
+
+# %%
+lenet300_weights = compress.effective_state_dict(results["lenet300-fmnist"]["model"])   # pruned + shared
+sparse_fc = {f"LeNet-300 fc{i + 1}": lenet300_weights[key]
+             for i, key in enumerate(compress.compressible_layers(results["lenet300-fmnist"]["model"]))}
+g = torch.Generator().manual_seed(0)
+fc7 = torch.randn(4096, 4096, generator=g) * (torch.rand(4096, 4096, generator=g) < 0.04)
+speed = compress.fc_speed(sparse_fc | {"fc7-size, 4%": fc7}, batches=(1, 64), threads=1,
+                          min_run_time=config.pick(quick=0.05, full=0.2))
+print(speed.table())
+fc7_b1, fc7_b64 = speed.speedup(1, "fc7-size, 4%"), speed.speedup(64, "fc7-size, 4%")
+lenet_b1 = speed.speedup(1, list(sparse_fc))                       # the whole LeNet-300-100 forward
+checks.claim("05", "pruned fc layers run 3–4× faster at batch 1 (sparse × vector)",
+             paper="3–4× (AlexNet/VGG-16 fc6–fc8, batch 1; CPU, GPU, mobile GPU)",
+             ours=f"fc7-size 4096×4096 at 4%: {fc7_b1:.1f}× at batch 1, {fc7_b64:.1f}× at batch 64; "
+                  f"LeNet-300-100's small fc layers: {lenet_b1:.1f}× at batch 1 (CPU, 1 thread)",
+             holds=fc7_b1 >= 3)
+del fc7
+
+# %% [markdown]
+# So both statements are true, and the data says when. A smaller *file* decoded to dense weights is
+# not faster. Pruned fc layers kept **sparse** can be faster when the product is bound by reading
+# the weights — a big fc layer at batch 1, the paper's case. How much depends on the machine and
+# its load: the dense baseline here is PyTorch's one-thread matrix–vector product; a tuned BLAS
+# with many threads, or a GPU, narrows the gap, and at a larger batch the dense GEMM reuses each
+# weight and catches up. Layers as small as LeNet-300-100's fit in cache and take microseconds
+# either way, so the sparse call's overhead can make them *slower* at batch 1 — compare the rows
+# above. Energy (the paper's 3–7×) we cannot measure here; it follows memory traffic, which is why
+# the paper's follow-up, the EIE accelerator, reads the codebook indices and relative index directly.
 #
 # ## 5. Explore: bits and sparsity per layer → bytes and accuracy
 #
@@ -425,6 +505,8 @@ for name, r in results.items():
 ratios = [f"{s.ratio(vgg_reference_bytes):.1f}×" for s in vgg_stages]
 print(f"{VGG:<17}{human_bytes(vgg_reference_bytes):>10}{ratios[0]:>9}{ratios[1]:>9}{ratios[2]:>10}"
       f"{100 * vgg_base_acc:>11.2f}%{100 * vgg_final.accuracy:>10.2f}%")
+print(f"sparse fc (CSR, 1 thread) vs dense: fc7-size at 4% {fc7_b1:.1f}× faster at batch 1, {fc7_b64:.1f}× at "
+      f"batch 64; LeNet-300-100 {lenet_b1:.1f}× at batch 1; decoded-to-dense model: no faster")
 print(f"k-means init at 3 bits (no fine-tuning): " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in init_acc.items()))
 print(f"notebook time: {time.perf_counter() - T0:.0f} s")
 

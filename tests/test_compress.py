@@ -513,3 +513,26 @@ def test_vectorized_stream_coding_matches_the_plain_coder(symbols, skewed):
     assert (stream.data, stream.nbits) == (data, nbits)
     assert C.decode_stream(stream).tolist() == symbols.tolist()
     assert C._decode_canonical(stream.data, stream.nbits, stream.lengths, max_table_bits=0).tolist() == symbols.tolist()
+
+
+def test_fc_speed_report_structure_and_errors():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(40, 30, generator=g) * (torch.rand(40, 30, generator=g) < 0.1)
+    report = C.fc_speed({"a": w, "b": w.t()}, batches=(1, 4), min_run_time=0.001)
+    assert [(r.layer, r.batch) for r in report.rows] == [("a", 1), ("a", 4), ("b", 1), ("b", 4)]
+    assert all(r.dense_s > 0 and r.sparse_s > 0 for r in report.rows)
+    assert report.rows[0].density == pytest.approx(float((w != 0).float().mean()))
+    a1 = report.rows[0]
+    assert report.speedup(1, "a") == pytest.approx(a1.dense_s / a1.sparse_s)
+    both = report.rows[0].dense_s + report.rows[2].dense_s
+    assert report.speedup(1, ["a", "b"]) == pytest.approx(both / (report.rows[0].sparse_s + report.rows[2].sparse_s))
+    assert report.speedup(1) == report.speedup(1, ["a", "b"])
+    assert "speed-up" in report.table() and "40×30" in report.table()
+    with pytest.raises(ValueError, match="batch=2"):
+        report.speedup(2)
+    with pytest.raises(ValueError, match="2-d"):
+        C.fc_speed({"c": torch.zeros(2, 2, 2)})
+    with pytest.raises(ValueError, match="positive integers"):
+        C.fc_speed({"a": w}, batches=(0,))
+    with pytest.raises(TypeError, match="mapping"):
+        C.fc_speed([w])
