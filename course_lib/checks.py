@@ -84,6 +84,12 @@ def _verdict(error, mark):
     return None
 
 
+def fail(message: str, not_done: bool = False) -> None:
+    """Report a failed check: raise ``ExerciseError`` in strict mode, print the verdict otherwise
+    (for checkers that are not a single function, e.g. the capstone's design challenge)."""
+    return _verdict(ExerciseError(message), "⏳" if not_done else "❌")
+
+
 def expect_equal(got, expected, what):
     """Fail unless ``got == expected`` (numbers, tuples, strings)."""
     if got != expected:
