@@ -34,6 +34,7 @@ INTERACTIONS = {
     "05_deep_compression": ("layer 1 bits", "ArrowRight", "readout"),
     "06_interleaved_group_conv": ("L", "ArrowRight", "readout"),     # IGCV1 ignores C (C = L·M): move L
     "07_resnet_variants": ("depth", "ArrowRight", "readout"),         # residual explorer: depth 56 → 62
+    "09_small_networks": ("resolution", "ArrowRight", "readout"),      # MobileNet explorer: 160 → 176 pixels
 }
 
 # JavaScript run in the page (JupyterLab started with expose_app_in_browser): the current

@@ -1,0 +1,542 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · Small networks: SqueezeNet, SqueezeNext, MobileNet — and their kinship with IGC
+#
+# *Chapters 01–06 made one weight matrix cheaper at a time. The small networks of 2016–2018 build
+# whole architectures out of those cheap factors — 1×1 convs, squeezes, separable and depthwise
+# convs, group convs with shuffles — so they are small before any compression.*
+#
+# **Why small matters.** (1) In distributed training the traffic per step is proportional to the
+# parameters; (2) an over-the-air model update of 5 MB ships where one of 240 MB does not; (3) a
+# model that fits in on-chip memory (FPGAs have less than 10 MB) never pays for DRAM.
+#
+# **You will be able to**
+# 1. state SqueezeNet's three strategies, build a **Fire module** and generate the whole network from
+#    its five meta-parameters; add simple and complex bypasses;
+# 2. build a **SqueezeNext** block (two-stage squeeze, 1×3 + 3×1, residual) and count SqNxt-23;
+# 3. derive MobileNet's **1/N + 1/D_K²** and reproduce its width (α) and resolution (ρ) tables with
+#    `measure.count_params` / `measure.count_macs` — then check whether the savings hold in seconds;
+# 4. see the **IGC family**: depthwise separable = IGCV1 with M = 1, channel shuffle = IGC's
+#    interleave, the inverted residual = IGCV3 with one group — in chapter 06's connectivity explorer;
+# 5. compare small networks with chapter 07's ResNet-20 on accuracy, parameters, MACs and latency.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+from course_lib import checks, compress, config, conv, data, igc, measure, smallnets as sn
+from course_lib.models import resnet20
+from course_lib.recipes import RECIPES
+from course_lib.train import evaluate
+
+print(config.describe())
+config.seed_everything(0)
+notebook_start = time.perf_counter()
+CH = "09"
+
+# %% [markdown]
+# ## 1 · SqueezeNet: the Fire module from scratch
+#
+# Iandola et al. (2016) keep AlexNet's accuracy with three strategies:
+#
+# 1. **1×1 filters instead of 3×3** — 9× fewer weights each;
+# 2. **fewer input channels to the remaining 3×3 filters** — a *squeeze* layer of `s₁ₓ₁` 1×1 filters
+#    in front of them (a 3×3 layer costs `C_in · C_out · 9`);
+# 3. **downsample late** — large activation maps in most layers, for accuracy.
+#
+# A **Fire module** is `squeeze 1×1 (s₁ₓ₁) → ReLU → [expand 1×1 (e₁ₓ₁) ‖ expand 3×3 (e₃ₓ₃)] → ReLU`,
+# with `s₁ₓ₁ < e₁ₓ₁ + e₃ₓ₃`. Ten lines from scratch, then the tested version (whose layer names equal
+# torchvision's, so torchvision's weights load into it):
+
+# %%
+def fire_from_scratch(x, w_s, b_s, w_1, b_1, w_3, b_3):
+    s = F.relu(F.conv2d(x, w_s, b_s))                                  # squeeze: 1×1
+    return torch.cat([F.relu(F.conv2d(s, w_1, b_1)),                   # expand: 1×1 ...
+                      F.relu(F.conv2d(s, w_3, b_3, padding=1))], 1)    # ... and 3×3, concatenated
+
+
+fire = sn.Fire(96, 16, 64, 64)
+x = torch.randn(2, 96, 13, 13)
+with torch.no_grad():
+    ours = fire_from_scratch(x, fire.squeeze.weight, fire.squeeze.bias, fire.expand1x1.weight, fire.expand1x1.bias,
+                             fire.expand3x3.weight, fire.expand3x3.bias)
+    diff = (ours - fire(x)).abs().max().item()
+regular = 96 * 128 * 9 + 128
+print(f"Fire(96, s=16, e1=64, e3=64): {measure.count_params(fire):,} parameters, output {tuple(fire(x).shape)}; "
+      f"from scratch vs course_lib: max |diff| {diff:.1e}")
+print(f"a regular 3×3 conv 96 → 128 has {regular:,}: the Fire module is {regular / measure.count_params(fire):.1f}× smaller")
+assert diff < 1e-5
+
+# %% [markdown]
+# ### The meta-parameters generate the network
+#
+# Eight Fire modules, module i (0-based) with `e_i = base_e + incr_e·⌊i / freq⌋` expand filters,
+# `e₃ₓ₃ = pct₃ₓ₃ · e_i` of them 3×3, and `s₁ₓ₁ = SR · e_i` squeeze filters. With base_e = incr_e = 128,
+# freq = 2, pct₃ₓ₃ = 0.5 and SR = 0.125 that is SqueezeNet v1.0's fire2 … fire9. Around them: conv1
+# (96 7×7 filters, stride 2), max-pools after conv1, fire4 and fire8 (late), dropout, conv10 (1×1, one
+# filter per class) and global average pooling — no fully connected layer at all.
+
+# %%
+configs = sn.fire_configs(base_e=128, incr_e=128, freq=2, pct3x3=0.5, sr=0.125)
+print("module   in  s1x1  e1x1  e3x3")
+for i, (c_in, s, e1, e3) in enumerate(configs):
+    print(f"fire{i + 2}  {c_in:>4} {s:>5} {e1:>5} {e3:>5}")
+
+ref_fires = [(m.squeeze.in_channels, m.squeeze.out_channels, m.expand1x1.out_channels, m.expand3x3.out_channels)
+             for m in torchvision.models.squeezenet1_0(weights=None).features
+             if isinstance(m, torchvision.models.squeezenet.Fire)]
+assert configs == ref_fires
+
+# %% [markdown]
+# **Claim checks.** Our SqueezeNets have exactly torchvision's parameters; the paper's "50× fewer
+# parameters than AlexNet" (240 MB / 4.8 MB) is checked against torchvision's AlexNet.
+
+# %%
+counts = {}
+for version in ("1_0", "1_1"):
+    ours_n = measure.count_params(sn.squeezenet(version))
+    ref_n = measure.count_params(getattr(torchvision.models, f"squeezenet{version}")(weights=None))
+    counts[version] = ours_n
+    checks.claim(CH, f"SqueezeNet v{version.replace('_', '.')} parameters equal torchvision's",
+                 paper=f"torchvision squeezenet{version}: {ref_n:,}", ours=f"{ours_n:,}",
+                 holds=ours_n == ref_n, must_hold=True)
+alexnet_params = measure.count_params(torchvision.models.alexnet(weights=None))
+ratio_sq = alexnet_params / counts["1_0"]
+checks.claim(CH, "SqueezeNet has 50× fewer parameters than AlexNet (within 5%)", paper="50× (240 MB → 4.8 MB)",
+             ours=f"{ratio_sq:.1f}× ({alexnet_params / 1e6:.1f}M → {counts['1_0'] / 1e6:.2f}M)",
+             holds=abs(ratio_sq - 50) / 50 <= 0.05, must_hold=True)
+
+# %% [markdown]
+# ### Simple and complex bypass
+#
+# A **simple bypass** adds the identity around the Fire modules whose input and output widths agree
+# (fire3, 5, 7, 9): free in parameters (the paper: 60.4 % top-1 instead of 57.5 %). A **complex
+# bypass** adds a 1×1 conv around the others too (58.8 %, 7.7 MB).
+
+# %%
+for bypass in (None, "simple", "complex"):
+    net = sn.squeezenet("1_0", bypass=bypass)
+    print(f"bypass={str(bypass):<8}: {measure.count_params(net):>10,} parameters, "
+          f"{sum(isinstance(m, sn.FireBypass) for m in net.features)} bypassed Fire modules, "
+          f"{4 * measure.count_params(net) / 1e6:.1f} MB at 32 bits")
+
+# %% [markdown]
+# ### SqueezeNet + Deep Compression at 6 bits: the paper's 510×
+#
+# The SqueezeNet paper compresses its network with chapter 05's Deep Compression: 33 % of the weights
+# pruned, 8-bit shared weights → 0.66 MB (363×); 6 bits → **0.47 MB (510×)**. The byte count does not
+# depend on ImageNet training (the accuracy would), so we compress a freshly initialised SqueezeNet
+# v1.0 — prune 33 % of every layer by magnitude, k-means at 6 bits, Huffman-coded relative index —
+# and write the real file with `compress.save_compressed`.
+# Caveat: trained weights are more peaked than a fresh initialisation, so their indices Huffman-code
+# better; our figure is an honest upper bound for this format.
+
+# %%
+t = time.perf_counter()
+config.seed_everything(0)
+sq = sn.squeezenet("1_0")
+sq_float_bytes = measure.file_bytes(sq)
+work = config.data_dir() / "ch09"
+work.mkdir(parents=True, exist_ok=True)
+sq_bytes = sn.deep_compress_bytes(sq, work / "squeezenet1_0-6bit.dcmp", sparsity=0.33, bits=6, index_bits=5)
+ALEXNET_BYTES = 240e6
+print(f"SqueezeNet v1.0: float32 file {sq_float_bytes / 1e6:.2f} MB → 6-bit Deep Compression {sq_bytes / 1e6:.3f} MB "
+      f"({sq_float_bytes / sq_bytes:.1f}× smaller; {time.perf_counter() - t:.0f} s)")
+checks.claim(CH, "SqueezeNet + Deep Compression (6 bits) is 510× smaller than AlexNet's 240 MB (within 10%)",
+             paper="0.47 MB, 510×", ours=f"{sq_bytes / 1e6:.3f} MB, {ALEXNET_BYTES / sq_bytes:.0f}× (real file)",
+             holds=ALEXNET_BYTES / sq_bytes >= 0.9 * 510)
+
+# %% [markdown]
+# ## 2 · SqueezeNext: two squeezes and a separable 3×3
+#
+# Gholami et al. (2018) squeeze twice (two 1×1 convs, each halving the channels), replace the 3×3 by
+# **1×3 + 3×1** (chapter 03's spatial low rank: 6 taps instead of 9), expand with a 1×1 and add a
+# residual. 1.0-SqNxt-23 stacks [6, 6, 8, 1] blocks in four stages; the v5 layout [2, 4, 14, 1] moves
+# blocks to the low-resolution stages, which use the hardware better.
+
+# %%
+block = sn.SqueezeNextBlock(64, 64)
+print("SqueezeNext block, 64 channels:")
+for m in block.body.modules():
+    if isinstance(m, nn.Conv2d):
+        print(f"  {m.in_channels:>3} → {m.out_channels:<3} {m.kernel_size[0]}×{m.kernel_size[1]}: {m.weight.numel():>6,} weights")
+block_w = sum(m.weight.numel() for m in block.modules() if isinstance(m, nn.Conv2d))
+print(f"  total {block_w:,} weights vs {64 * 64 * 9:,} for one regular 3×3 conv 64 → 64 ({64 * 64 * 9 / block_w:.1f}×)")
+
+sqnxt = {name: sn.squeezenext(1.0, layout) for name, layout in (("SqNxt-23", sn.SQNXT_23), ("SqNxt-23v5", sn.SQNXT_23_V5))}
+for name, net in sqnxt.items():
+    print(f"1.0-{name} {net.layout}: {measure.count_params(net) / 1e6:.3f}M parameters, "
+          f"{measure.count_macs(net, (3, 224, 224)) / 1e6:.0f}M MACs at 224")
+n23 = measure.count_params(sqnxt["SqNxt-23"])
+checks.claim(CH, "1.0-SqNxt-23 has 0.72M parameters (within 5%)", paper="0.72M",
+             ours=f"{n23 / 1e6:.3f}M", holds=abs(n23 - 0.72e6) / 0.72e6 <= 0.05, must_hold=True)
+checks.claim(CH, "1.0-SqNxt-23 has 84× fewer parameters than AlexNet (within 5%)", paper="84×",
+             ours=f"{alexnet_params / n23:.1f}×", holds=abs(alexnet_params / n23 - 84) / 84 <= 0.05)
+
+# %% [markdown]
+# The two layouts cost the **same MACs**: in each stage the channels double as the resolution
+# halves, so every identity block costs `C²·H·W`-proportional work that does not change from stage to
+# stage. v5 is about hardware utilisation (and spends more parameters), not about MACs.
+
+# %% [markdown]
+# ## 3 · MobileNet: depthwise separable convolutions
+#
+# A regular k×k conv from M to N channels on a D_F × D_F map costs `D_K²·M·N·D_F²` mult-adds. A
+# **depthwise** k×k conv (one filter per channel) followed by a **pointwise** 1×1 conv costs
+# `D_K²·M·D_F² + M·N·D_F²`, a ratio of
+#
+# $$\frac{D_K^2 M D_F^2 + M N D_F^2}{D_K^2 M N D_F^2} = \frac{1}{N} + \frac{1}{D_K^2}.$$
+#
+# In chapter 06's language it is **IGCV1 with M = 1**: the primary group conv has one channel per
+# partition (depthwise), the secondary is one dense 1×1 conv. Chapter 01 measured the paper's
+# 14×14×512 layer table; we reuse it here.
+
+# %%
+block = igc.IGCV1(32, L=32, M=1, norm=False, act=False)
+name, plain = igc.extreme_case(block)
+print(f"IGCV1(L=32, M=1) is '{name}': {[type(m).__name__ + str(tuple(m.weight.shape)) for m in plain]}")
+table = conv.mobilenet_table()
+for row, (macs, params) in table.items():
+    paper_macs, paper_params = conv.MOBILENET_PUBLISHED[row]
+    print(f"  {row:<22} {macs / 1e6:6.1f}M mult-adds (paper {paper_macs}M)  {params / 1e6:.2f}M params (paper {paper_params}M)")
+measured = table["depthwise separable"][0] / table["regular 3×3 conv"][0]
+formula = sn.separable_cost_ratio(512, 3)
+checks.claim(CH, "a depthwise separable 3×3 layer costs 1/N + 1/D_K² of a regular one (14×14×512)",
+             paper=f"1/512 + 1/9 = {formula:.4f}", ours=f"{measured:.4f} (count_macs)",
+             holds=abs(measured - formula) < 1e-9, must_hold=True)
+
+# %% [markdown]
+# ### The whole network: width α and resolution ρ
+#
+# MobileNet = a 3×3 conv (stride 2) + 13 depthwise separable layers + global average + fc. The
+# **width multiplier** α thins every layer (cost ∝ α²); the **resolution multiplier** ρ shrinks the
+# input (cost ∝ ρ²). We rebuild the paper's tables from our model with `measure.count_params` and
+# `measure.count_macs`, to the paper's printed precision (0.1M parameters, 1M mult-adds).
+
+# %%
+print(f"{'model':<22}{'params':>9}{'paper':>8}{'mult-adds':>12}{'paper':>8}")
+width_rows, width_ok = [], True
+for alpha, p_params, p_macs in ((1.0, 4.2, 569), (0.75, 2.6, 325), (0.5, 1.3, 149), (0.25, 0.5, 41)):
+    report = sn.cost_by_kind(sn.mobilenet_v1(alpha), (3, 224, 224))
+    params, macs = sum(r.params for r in report) / 1e6, sum(r.macs for r in report) / 1e6
+    width_ok &= abs(params - p_params) <= 0.1 and abs(macs - p_macs) <= 1
+    width_rows.append(f"{params:.2f}M/{macs:.0f}M")
+    print(f"{alpha:g}-MobileNet-224{'':<7}{params:>8.2f}M{p_params:>7}M{macs:>11.1f}M{p_macs:>7}M")
+res_rows, res_ok = [], True
+mb1 = sn.mobilenet_v1(1.0)
+for size, p_macs in ((224, 569), (192, 418), (160, 290), (128, 186)):
+    macs = measure.count_macs(mb1, (3, size, size)) / 1e6
+    res_ok &= abs(macs - p_macs) <= 1
+    res_rows.append(f"{macs:.0f}M")
+    print(f"1.0-MobileNet-{size}{'':<8}{'':>9}{'':>8}{macs:>11.1f}M{p_macs:>7}M")
+checks.claim(CH, "MobileNet α = 1/0.75/0.5/0.25 at 224: params and mult-adds", paper="4.2/2.6/1.3/0.5M, 569/325/149/41M",
+             ours=", ".join(width_rows), holds=bool(width_ok), must_hold=True)
+checks.claim(CH, "1.0-MobileNet at 224/192/160/128: mult-adds", paper="569/418/290/186M",
+             ours="/".join(res_rows), holds=bool(res_ok), must_hold=True)
+
+# %% [markdown]
+# **Where the cost sits.** The paper's Table 2: the 1×1 convs hold 94.86 % of the mult-adds and
+# 74.59 % of the parameters (the fc 24.33 %). Weights only, as in the paper.
+
+# %%
+report = sn.cost_by_kind(mb1, (3, 224, 224))
+print(report.table())
+one = report.row("1×1 conv")
+checks.claim(CH, "MobileNet: 1×1 convs hold 94.86% of mult-adds and 74.59% of parameters",
+             paper="94.86% / 74.59%", ours=f"{100 * one.macs_share:.2f}% / {100 * one.params_share:.2f}%",
+             holds=round(100 * one.macs_share, 2) == 94.86 and round(100 * one.params_share, 2) == 74.59,
+             must_hold=True)
+
+# %% [markdown]
+# ### Do the savings hold in seconds?
+#
+# The tables count mult-adds. Chapter 03 found that fewer MACs often do *not* mean proportionally
+# less time (depthwise convs read a lot of memory for little arithmetic). We time one image (batch 1,
+# this CPU) for every α and ρ and compare the latency ratio with the MACs ratio, both against
+# 1.0-MobileNet-224. Criterion, fixed before measuring: the saving in seconds is at least two thirds
+# of the saving in MACs (latency ratio ≤ 1.5 × MACs ratio) for every setting.
+
+# %%
+RUN = config.pick(quick=0.2, full=0.5, dry=0.02)
+settings = [(1.0, 224), (0.75, 224), (0.5, 224), (0.25, 224), (1.0, 192), (1.0, 160), (1.0, 128)]
+speed = {}
+for alpha, size in settings:
+    s = sn.mobilenet_state(alpha, size, min_run_time=RUN)
+    speed[(alpha, size)] = s
+    print(f"{alpha:g}-MobileNet-{size}: MACs {s['macs_ratio']:.3f}×, latency {s['latency_ratio']:.3f}× "
+          f"({1e3 * s['latency']:.1f} ms) → seconds saved / MACs saved: "
+          f"{(1 - s['latency_ratio']) / max(1 - s['macs_ratio'], 1e-9):.2f}" if (alpha, size) != (1.0, 224) else
+          f"1.0-MobileNet-224: {s['macs'] / 1e6:.0f}M MACs, {1e3 * s['latency']:.1f} ms")
+held = all(s["latency_ratio"] <= 1.5 * s["macs_ratio"] for s in speed.values())
+worst = max(speed.values(), key=lambda s: s["latency_ratio"] / s["macs_ratio"])
+checks.claim(CH, "MobileNet's α² and ρ² savings in MACs hold in CPU latency (ratio ≤ 1.5× the MACs ratio)",
+             paper="cost ∝ α², ∝ ρ² (mult-adds)",
+             ours=f"worst {worst['alpha']:g}-{worst['resolution']}: latency {worst['latency_ratio']:.2f}× vs MACs {worst['macs_ratio']:.2f}×",
+             holds=held)
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.4))
+for (alpha, size), s in speed.items():
+    ax.scatter(s["macs_ratio"], s["latency_ratio"], color="tab:blue" if size == 224 else "tab:orange")
+    ax.annotate(f"{alpha:g}-{size}", (s["macs_ratio"], s["latency_ratio"]), fontsize=8, xytext=(3, 3),
+                textcoords="offset points")
+ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="latency ∝ MACs")
+ax.set_xlabel("MACs / MACs of 1.0-MobileNet-224")
+ax.set_ylabel("latency ratio (CPU, batch 1)")
+ax.set_title("blue: width α, orange: resolution ρ", fontsize=9)
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# Read the plot: points above the dashed line save less time than MACs. Thinning (α) leaves the
+# per-layer overheads and the memory-bound depthwise convs, so small α typically saves less in
+# seconds than in MACs; shrinking the input (ρ) keeps the layers' shapes and usually tracks MACs more
+# closely. The verdict above is what this machine measured.
+
+# %% [markdown]
+# ## 4 · The IGC family
+#
+# **ShuffleNet** (Zhang et al., 2018) stacks 1×1 *group* convs; to let the groups talk, it shuffles
+# the channels between them: reshape to (groups, C / groups), transpose, flatten. That is exactly
+# IGC's interleaving permutation (chapter 06). **MobileNetV2** (Sandler et al., 2018) uses the
+# *inverted residual*: 1×1 expansion (×t) → 3×3 depthwise → *linear* 1×1 projection, + residual —
+# IGCV3 with a single group (dense 1×1 convs).
+
+# %%
+x = torch.randn(2, 12, 5, 5)
+shuffled = sn.channel_shuffle(x, 3)
+same = torch.equal(shuffled, nn.ChannelShuffle(3)(x)) and torch.equal(shuffled, x[:, igc.interleave(3, 4)])
+checks.claim(CH, "channel shuffle = torch.nn.ChannelShuffle = IGC's interleave", paper="ShuffleNet §3.1 / IGCV1",
+             ours="bit-identical" if same else "differs", holds=same, must_hold=True)
+
+ir = sn.InvertedResidual(16, 16, 1, expand_ratio=6)
+igcv3 = igc.IGCV3(16, expansion=6, groups=1)
+ir_w = sum(m.weight.numel() for m in ir.modules() if isinstance(m, nn.Conv2d))
+igc_w = sum(m.weight.numel() for m in igcv3.modules() if isinstance(m, nn.Conv2d))
+print(f"inverted residual (16, t=6): {ir_w:,} conv weights; IGCV3(16, t=6, 1 group): {igc_w:,}; "
+      f"connectivity {igc.classify([m for m in ir.modules() if isinstance(m, nn.Conv2d)])}")
+assert ir_w == igc_w
+v2_ours, v2_ref = measure.count_params(sn.mobilenet_v2()), measure.count_params(torchvision.models.mobilenet_v2(weights=None))
+checks.claim(CH, "MobileNetV2 parameters equal torchvision's", paper=f"torchvision mobilenet_v2: {v2_ref:,}",
+             ours=f"{v2_ours:,}", holds=v2_ours == v2_ref, must_hold=True)
+
+# %% [markdown]
+# ### Every block in the channel-connectivity explorer
+#
+# Chapter 06's explorer with this chapter's presets added (`sn.PRESETS`): the Fire module (C = expand
+# width, L = squeeze width), the SqueezeNext block, the depthwise separable conv, two group convs with
+# a channel shuffle (L groups) and the inverted residual (M = expansion t). Each verdict is computed
+# from the path counts:
+
+# %%
+for preset, help_text in sn.PRESET_HELP.items():
+    s = igc.explorer_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
+    print(f"{preset:>20}: {s['verdict']:<12} {s['params']:>5} weights = {s['params_ratio']:.2f}× a regular 3×3 "
+          f"conv of width 16  ({help_text})")
+try:
+    igc.explorer_state("fire", C=16, L=16, presets=sn.PRESETS)
+except ValueError as err:
+    print("invalid setting →", err)
+
+# %%
+connectivity = sn.connectivity_explorer("fire", C=16, L=4, M=4)
+connectivity
+
+# %% [markdown]
+# Try: `fire` with L = 2 … 15 (more squeeze channels = more paths, more weights); `channel shuffle`
+# with C = 16 and L = 4 (strict: exactly one path) versus L = 2 (loose); `inverted residual` with M = 1
+# … 6; chapter 06's `no shuffle` preset is still in the list.
+
+# %% [markdown]
+# ## 5 · The MobileNet explorer
+#
+# Pick α and the input resolution: parameters, mult-adds, where they sit per layer kind, and the
+# measured CPU latency (batch 1) against 1.0-MobileNet-224.
+
+# %%
+mobilenet = sn.mobilenet_explorer(alpha=0.5, resolution=160)
+mobilenet
+
+# %% [markdown]
+# ## 6 · Experiment: small networks against ResNet-20
+#
+# Four small networks adapted to 28×28 / 32×32 inputs (`sn.squeezenet_small`, `sn.squeezenext_small`,
+# `sn.mobilenet_small`, `sn.mobilenetv2_small`: stride-1 stems, fewer channels) against chapter 07's
+# ResNet-20, all trained with the same recipe. **Quick**: the shipped Fashion-MNIST checkpoints
+# (4 epochs on a 4,096-image subset — trained with `python -m course_lib train --recipe NAME`), evaluated
+# on 2,000 test images. **Full**: CIFAR-10 recipes (60 epochs on all 50,000 images), trained once by
+# this cell and cached. Latency: one image, this CPU.
+
+# %%
+EXP = config.pick(
+    quick=dict(dataset="fashion-mnist", recipes={"SqueezeNet": "squeezenet-small-fmnist",
+               "SqueezeNext": "squeezenext-small-fmnist", "MobileNet": "mobilenet-small-fmnist",
+               "MobileNetV2": "mobilenetv2-small-fmnist", "ResNet-20": "resnet20-subset-fmnist"},
+               train_subset=4096, test_subset=2000),
+    full=dict(dataset="cifar10", recipes={"SqueezeNet": "squeezenet-small-cifar10",
+              "SqueezeNext": "squeezenext-small-cifar10", "MobileNet": "mobilenet-small-cifar10",
+              "MobileNetV2": "mobilenetv2-small-cifar10", "ResNet-20": "resnet20-cifar10"},
+              train_subset=None, test_subset=None))
+info = data.dataset_info(EXP["dataset"])
+shape = (info.channels, info.size, info.size)
+DEVICE = config.device()
+train_data, test_data = data.loaders(EXP["dataset"], 128, train_subset=EXP["train_subset"],
+                                     test_subset=EXP["test_subset"], augment=False, device=DEVICE)
+results, t = {}, time.perf_counter()
+for name, recipe in EXP["recipes"].items():
+    model, _ = compress.recipe_model(recipe, train_data, test_data, config.data_dir() / "checkpoints-full",
+                                     device=DEVICE)
+    acc = evaluate(model, test_data, DEVICE)
+    model = model.to("cpu").eval()
+    results[name] = {"params": measure.count_params(model), "macs": measure.count_macs(model, shape),
+                     "acc": acc, "latency": measure.latency(model, torch.randn(1, *shape), min_run_time=RUN)}
+print(f"({time.perf_counter() - t:.0f} s)\n{'network':<13}{'params':>10}{'MACs':>10}{'latency':>10}{'accuracy':>10}")
+for name, r in results.items():
+    print(f"{name:<13}{r['params']:>10,}{r['macs'] / 1e6:>9.2f}M{1e3 * r['latency']:>8.2f}ms{100 * r['acc']:>9.2f}%")
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.6))
+for name, r in results.items():
+    ax.scatter(r["macs"] / 1e6, 100 * r["acc"], s=20 + r["params"] / 2000, alpha=0.7)
+    ax.annotate(f"{name}\n{r['params'] / 1e3:.0f}K params, {1e3 * r['latency']:.1f} ms", (r["macs"] / 1e6, 100 * r["acc"]),
+                fontsize=7, xytext=(4, -4), textcoords="offset points")
+ax.set_xscale("log")
+ax.set_xlabel(f"MACs per {info.size}×{info.size} image (millions, log)")
+ax.set_ylabel("test accuracy (%)")
+ax.set_title(f"{EXP['dataset']}: accuracy vs MACs (marker size ∝ parameters)", fontsize=9)
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# **Claim check at our scale.** The papers' promise is near-baseline accuracy at a fraction of the
+# parameters and compute. Criterion, fixed in advance: some small network is within 2 points of
+# ResNet-20's accuracy with at most half its parameters and a quarter of its MACs. We also report
+# whether it is faster in seconds.
+
+# %%
+base = results["ResNet-20"]
+small = {n: r for n, r in results.items() if n != "ResNet-20"}
+qualifying = [n for n, r in small.items() if r["acc"] >= base["acc"] - 0.02
+              and r["params"] <= base["params"] / 2 and r["macs"] <= base["macs"] / 4]
+best = max(small, key=lambda n: small[n]["acc"])
+b = small[best]
+checks.claim(CH, f"a small network is within 2 points of ResNet-20 at ≤ 1/2 the parameters and ≤ 1/4 the MACs ({config.profile()})",
+             paper="SqueezeNet: AlexNet accuracy at 1/50 of the parameters",
+             ours=f"best {best}: {100 * b['acc']:.1f}% vs {100 * base['acc']:.1f}% at {b['params'] / base['params']:.2f}× params, "
+                  f"{b['macs'] / base['macs']:.2f}× MACs; qualifying: {qualifying or 'none'}",
+             holds=bool(qualifying))
+for n, r in small.items():
+    print(f"{n:<12} {r['macs'] / base['macs']:.2f}× the MACs of ResNet-20, {r['latency'] / base['latency']:.2f}× its latency")
+chance = 1 / len(info.classes)
+assert all(r["acc"] > chance + 0.3 for r in results.values()) or config.dry_run(), results
+
+# %% [markdown]
+# The quick nets saw 4,096 images for 4 epochs: compare them with each other, not with the papers
+# (a well-trained Fashion-MNIST net reaches 92–95 %). Per MAC the small networks are *slower* than
+# ResNet-20 on a CPU: depthwise and 1×1 layers on small maps have little arithmetic per byte moved,
+# and many thin layers pay a fixed overhead each — the same lesson as the latency plot above.
+
+# %% [markdown]
+# ## 7 · Exercises
+#
+# ### Exercise 1 — parameters of a Fire module
+# Count the weights **and biases** of `Fire(in_channels, squeeze, expand1x1, expand3x3)`: a 1×1
+# squeeze conv, a 1×1 expand conv and a 3×3 expand conv (padding 1), every conv with a bias.
+
+# %%
+def my_fire_params(in_channels, squeeze, expand1x1, expand3x3):
+    # BEGIN SOLUTION
+    squeeze_p = in_channels * squeeze + squeeze
+    expand1_p = squeeze * expand1x1 + expand1x1
+    expand3_p = squeeze * expand3x3 * 9 + expand3x3
+    return squeeze_p + expand1_p + expand3_p
+    # END SOLUTION
+
+
+# %%
+sn.check_fire_params(my_fire_params)
+
+# %% [markdown]
+# ### Exercise 2 — mult-adds of a depthwise separable layer at α and ρ
+# A 3×3 depthwise separable layer from M to N channels on a D_F × D_F map (padding 1, stride 1),
+# thinned to `int(α·M)` → `int(α·N)` channels on a `round(ρ·D_F)` map. Return its mult-adds
+# (depthwise + pointwise).
+
+# %%
+def my_separable_macs(M, N, D_F, alpha, rho):
+    # BEGIN SOLUTION
+    m, n, d = int(alpha * M), int(alpha * N), round(rho * D_F)
+    return 3 * 3 * m * d * d + m * n * d * d
+    # END SOLUTION
+
+
+# %%
+sn.check_separable_macs(my_separable_macs)
+
+# %% [markdown]
+# ### Exercise 3 — write the channel shuffle
+# Given `x` of shape (N, C, H, W) and `groups` dividing C, return ShuffleNet's channel shuffle (the
+# checker compares with `torch.nn.ChannelShuffle`). One reshape, one transpose, one reshape.
+
+# %%
+def my_channel_shuffle(x, groups):
+    # BEGIN SOLUTION
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+    # END SOLUTION
+
+
+# %%
+sn.check_channel_shuffle(my_channel_shuffle)
+
+# %% [markdown]
+# ## 8 · Summary of what we measured
+
+# %%
+print(f"{'claim':<58} measured")
+print(f"{'SqueezeNet v1.0 / v1.1 parameters (= torchvision)':<58} {counts['1_0']:,} / {counts['1_1']:,}")
+print(f"{'SqueezeNet vs AlexNet parameters':<58} {ratio_sq:.1f}× fewer (paper 50×)")
+print(f"{'SqueezeNet + 6-bit Deep Compression (real file)':<58} {sq_bytes / 1e6:.3f} MB = {ALEXNET_BYTES / sq_bytes:.0f}× < 240 MB (paper 0.47 MB, 510×)")
+print(f"{'1.0-SqNxt-23 parameters':<58} {n23 / 1e6:.3f}M (paper 0.72M), {alexnet_params / n23:.0f}× < AlexNet (paper 84×)")
+print(f"{'MobileNet α = 1/.75/.5/.25 (params/mult-adds)':<58} {', '.join(width_rows)}")
+print(f"{'MobileNet ρ: 224/192/160/128 mult-adds':<58} {'/'.join(res_rows)}")
+print(f"{'MobileNet 1×1 share of mult-adds / parameters':<58} {100 * one.macs_share:.2f}% / {100 * one.params_share:.2f}%")
+print(f"{'MobileNet latency vs MACs, worst setting':<58} {worst['alpha']:g}-{worst['resolution']}: {worst['latency_ratio']:.2f}× vs {worst['macs_ratio']:.2f}×")
+for name, r in results.items():
+    print(f"{name + ' (' + EXP['dataset'] + ')':<58} {100 * r['acc']:.1f}%, {r['params']:,} params, "
+          f"{r['macs'] / 1e6:.1f}M MACs, {1e3 * r['latency']:.2f} ms")
+print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
+
+# %% [markdown]
+# ## References
+#
+# * F. N. Iandola, S. Han, M. W. Moskewicz, K. Ashraf, W. J. Dally, K. Keutzer. *SqueezeNet:
+#   AlexNet-level accuracy with 50× fewer parameters and < 0.5 MB model size.* arXiv 1602.07360, 2016.
+# * A. Gholami, K. Kwon, B. Wu, Z. Tai, X. Yue, P. Jin, S. Zhao, K. Keutzer. *SqueezeNext:
+#   Hardware-Aware Neural Network Design.* CVPR Workshops 2018.
+# * A. G. Howard et al. *MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
+#   Applications.* arXiv 1704.04861, 2017.
+# * X. Zhang, X. Zhou, M. Lin, J. Sun. *ShuffleNet.* CVPR 2018 · M. Sandler, A. Howard, M. Zhu,
+#   A. Zhmoginov, L.-C. Chen. *MobileNetV2: Inverted Residuals and Linear Bottlenecks.* CVPR 2018.
+# * S. Han, H. Mao, W. J. Dally. *Deep Compression.* ICLR 2016 (chapter 05) · K. Sun et al. *IGCV3.*
+#   BMVC 2018 (chapter 06).
