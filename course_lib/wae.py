@@ -1,0 +1,753 @@
+"""The Wavelet-like Auto-Encoder: a cheaper *input* instead of a cheaper network (chapter 10).
+
+Chen, Lin, Zuo, Luo, Zhang, "Learning a Wavelet-like Auto-Encoder to Accelerate Deep Neural
+Networks", AAAI 2018 (arXiv:1712.07493; official Caffe release tianshuichen/Wavelet-like-Auto-Encoder).
+
+Every earlier chapter made the weight matrix of a layer cheaper. A convolution's cost is
+``H_out · W_out · C_out · C_in · k²``: it is proportional to the *area* of its input, so feeding the
+whole, unchanged network an image of half the height and width cuts the cost of every layer about
+4×. Plain downsampling throws the fine detail away and loses accuracy. The WAE keeps it:
+
+- **The fixed ancestor, the 2-D Haar wavelet.** Each 2×2 block ``[[a, b], [c, d]]`` becomes four
+  numbers at half resolution: ``cA = (a+b+c+d)/2`` (low frequency), ``cH = (a+b−c−d)/2``,
+  ``cV = (a−b+c−d)/2``, ``cD = (a−b−c+d)/2`` (details). The transform is orthonormal: it keeps the
+  energy (sum of squares) and is inverted exactly. On natural images most energy sits in ``cA``.
+- **The learned version.** An encoder (three 3×3 conv layers with 16 channels and ReLU at full
+  resolution, then two branches of one 3×3 stride-2 conv each) produces a low-frequency sub-image
+  ``I_L`` and a high-frequency sub-image ``I_H``, each with the input's channel count at half
+  resolution; a small decoder reconstructs the input from both. The loss is the reconstruction
+  error plus ``λ ·`` the energy of ``I_H``, so that ``I_H`` carries as little as possible and a tiny
+  network suffices for it.
+- **Classification.** ``I_L`` goes through the *unchanged* base network at half resolution, ``I_H``
+  through a small network; as in the official prototxt their features are concatenated into fusion
+  fc layers, and the fusion logits are added to the base branch's logits. Training has three
+  stages: WAE pre-training, classifier training with the WAE fixed, joint fine-tuning of everything.
+
+The encoder runs at full resolution, so the WAE pays only when the base network costs much more
+than three 16-channel 3×3 convolutions per pixel: :func:`speedup_sweep` measures where it crosses 1×.
+
+Odd heights or widths have no exact half; every function here refuses them with a ``ValueError``
+(use :func:`pad_to_even` first).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import measure, models
+from .checks import checker, expect_close, expect_equal, expect_true
+
+__all__ = [
+    "haar_dwt", "haar_idwt", "haar_block", "pad_to_even", "energy", "energy_fraction", "psnr",
+    "WAE", "wae_loss", "HaarSplit", "Downsample", "high_branch", "WAEClassifier", "build",
+    "pretrain_wae", "train_classifier", "VARIANTS", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
+    "CostRow", "Report", "cost_report", "SweepRow", "speedup_sweep",
+    "explorer_state", "draw_explorer", "readout", "decomposition_explorer",
+    "check_haar_block", "check_encoder_macs", "check_energy_fraction",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+def _tensor4(name, x, channels=None):
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{name} has {x.shape[1]} channels, this model expects in_channels={channels}")
+    return x
+
+
+def _even(name, x):
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        raise ValueError(f"{name} is {h}×{w}: height and width must be even to split into half-resolution "
+                         "sub-images (pad_to_even(x) adds one replicated row/column)")
+    return x
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}={value!r} must be an int")
+    if value < 1:
+        raise ValueError(f"{name}={value} must be >= 1")
+    return value
+
+
+def _weight(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r} must be a number")
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"{name}={value} must be a finite number >= 0")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- the Haar wavelet
+
+def pad_to_even(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with one replicated row (column) appended when its height (width) is odd."""
+    _tensor4("x", x)
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
+
+
+def haar_dwt(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One level of the orthonormal 2-D Haar transform: ``(cA, (cH, cV, cD))``, each (N, C, H/2, W/2).
+
+    The same numbers and signs as ``pywt.dwt2(x, "haar", axes=(-2, -1))``. ``x`` must have an even
+    height and width (``ValueError`` otherwise).
+    """
+    _even("x", _tensor4("x", x))
+    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
+    c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    return (a + b + c + d) / 2, ((a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2)
+
+
+def haar_idwt(cA: torch.Tensor, details) -> torch.Tensor:
+    """The exact inverse of :func:`haar_dwt`: the (N, C, 2h, 2w) image of four (N, C, h, w) sub-bands."""
+    _tensor4("cA", cA)
+    if not isinstance(details, (tuple, list)) or len(details) != 3:
+        raise TypeError("details must be the tuple (cH, cV, cD) returned by haar_dwt")
+    cH, cV, cD = details
+    for name, t in (("cH", cH), ("cV", cV), ("cD", cD)):
+        if _tensor4(name, t).shape != cA.shape:
+            raise ValueError(f"{name} has shape {tuple(t.shape)}, cA has {tuple(cA.shape)}: they must match")
+    n, ch, h, w = cA.shape
+    x = cA.new_empty(n, ch, 2 * h, 2 * w)
+    x[..., 0::2, 0::2] = (cA + cH + cV + cD) / 2
+    x[..., 0::2, 1::2] = (cA + cH - cV - cD) / 2
+    x[..., 1::2, 0::2] = (cA - cH + cV - cD) / 2
+    x[..., 1::2, 1::2] = (cA - cH - cV + cD) / 2
+    return x
+
+
+def haar_block(a: float, b: float, c: float, d: float) -> tuple[float, float, float, float]:
+    """The Haar step for one 2×2 block ``[[a, b], [c, d]]``: ``(cA, cH, cV, cD)``."""
+    return (a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2
+
+
+# --------------------------------------------------------------------------- energy and quality
+
+def energy(t: torch.Tensor) -> torch.Tensor:
+    """The energy of a tensor: its sum of squares."""
+    if not torch.is_tensor(t):
+        raise TypeError(f"energy needs a tensor, got {type(t).__name__}")
+    return t.double().pow(2).sum()
+
+
+def energy_fraction(low: torch.Tensor, high: torch.Tensor) -> float:
+    """The fraction of the total energy that sits in ``high``: ``E(high) / (E(low) + E(high))``.
+
+    Sums, not means: Haar's details have three times the channels of ``cA``.
+    """
+    e_low, e_high = energy(low), energy(high)
+    total = e_low + e_high
+    return float(e_high / total) if total > 0 else 0.0
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB of ``y`` against the reference ``x``.
+
+    ``data_range`` defaults to ``x.max() − x.min()``; identical images give ``inf``.
+    """
+    if not torch.is_tensor(x) or not torch.is_tensor(y):
+        raise TypeError("psnr needs two tensors")
+    if x.shape != y.shape:
+        raise ValueError(f"psnr: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+    peak = float(x.max() - x.min()) if data_range is None else float(data_range)
+    mse = float((x.double() - y.double()).pow(2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(peak ** 2 / mse)
+
+
+# --------------------------------------------------------------------------- the auto-encoder
+
+class WAE(nn.Module):
+    """The Wavelet-like Auto-Encoder (Chen et al., AAAI 2018).
+
+    Encoder: ``depth`` (3) × [3×3 conv, ``hidden`` (16) channels, ReLU] at full resolution, then two
+    branches of one 3×3 stride-2 conv each → ``I_L`` and ``I_H`` with ``in_channels`` channels at
+    half resolution (as in the official prototxt). Decoder (not in the release; ours is a small
+    learned upsampling): concatenate ``I_L``, ``I_H`` → 2×2 stride-2 transposed conv to ``hidden``
+    channels → ReLU → 3×3 conv → ReLU → 3×3 conv back to ``in_channels``.
+    """
+
+    def __init__(self, in_channels: int = 3, hidden: int = 16, depth: int = 3):
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.hidden = _positive_int("hidden", hidden)
+        _positive_int("depth", depth)
+        layers, c = [], in_channels
+        for _ in range(depth):
+            layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.ReLU(inplace=True)]
+            c = hidden
+        self.encoder = nn.Sequential(*layers)
+        self.low = nn.Conv2d(hidden, in_channels, 3, stride=2, padding=1)
+        self.high = nn.Conv2d(hidden, in_channels, 3, stride=2, padding=1)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * in_channels, hidden, 2, stride=2), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, in_channels, 3, padding=1))
+        self.high_channels = in_channels
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(I_L, I_H)``, each (N, in_channels, H/2, W/2)."""
+        _even("x", _tensor4("x", x, self.in_channels))
+        h = self.encoder(x)
+        return self.low(h), self.high(h)
+
+    def decode(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """The reconstruction (N, in_channels, 2h, 2w) from ``I_L`` and ``I_H``."""
+        _tensor4("low", low, self.in_channels)
+        _tensor4("high", high, self.in_channels)
+        if low.shape != high.shape:
+            raise ValueError(f"low {tuple(low.shape)} and high {tuple(high.shape)} must have the same shape")
+        return self.decoder(torch.cat([low, high], dim=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(I_L, I_H, reconstruction)``."""
+        low, high = self.encode(x)
+        return low, high, self.decode(low, high)
+
+
+def wae_loss(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, recon: torch.Tensor,
+             energy_weight: float) -> torch.Tensor:
+    """``mean((recon − x)²) + λ · mean(I_H²)``: reconstruction error plus the energy of ``I_H``.
+
+    Both terms are per-element means, so λ does not depend on the image size. ``low`` is part of
+    the signature (the paper's loss is a function of the whole decomposition) but is not penalised.
+    """
+    lam = _weight("energy_weight", energy_weight)
+    if recon.shape != x.shape:
+        raise ValueError(f"recon {tuple(recon.shape)} and x {tuple(x.shape)} must have the same shape")
+    if low.shape != high.shape:
+        raise ValueError(f"low {tuple(low.shape)} and high {tuple(high.shape)} must have the same shape")
+    return F.mse_loss(recon, x) + lam * high.pow(2).mean()
+
+
+class HaarSplit(nn.Module):
+    """The fixed wavelet as a splitter with the WAE's interface: ``encode(x) → (cA, [cH, cV, cD])``.
+
+    The details are concatenated along channels (3·C channels); no parameters.
+    """
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.high_channels = 3 * in_channels
+
+    def encode(self, x):
+        _tensor4("x", x, self.in_channels)
+        cA, details = haar_dwt(x)
+        return cA, torch.cat(details, dim=1)
+
+    def decode(self, low, high):
+        return haar_idwt(low, tuple(high.chunk(3, dim=1)))
+
+    def forward(self, x):
+        low, high = self.encode(x)
+        return low, high, self.decode(low, high)
+
+
+class Downsample(nn.Module):
+    """Plain downsampling by 2: ``mode="avg"`` (2×2 average pooling) or ``"bilinear"``.
+
+    At exactly half size (``align_corners=False``) bilinear samples the centre of every 2×2 block,
+    so both modes give the same image, which is Haar's ``cA / 2``.
+    """
+
+    MODES = ("avg", "bilinear")
+
+    def __init__(self, mode: str = "avg"):
+        super().__init__()
+        if mode not in self.MODES:
+            raise ValueError(f"mode={mode!r} must be one of {self.MODES}")
+        self.mode = mode
+
+    def forward(self, x):
+        _even("x", _tensor4("x", x))
+        if self.mode == "avg":
+            return F.avg_pool2d(x, 2)
+        return F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False, antialias=False)
+
+    def extra_repr(self):
+        return f"mode={self.mode!r}"
+
+
+def high_branch(in_channels: int, widths: tuple = (16, 32)) -> nn.Sequential:
+    """The small VGG-shaped network for ``I_H``: conv-BN-ReLU stages with 2×2 pooling, global
+    average pooling; its ``out_features`` (the last width) feed the fusion layers."""
+    _positive_int("in_channels", in_channels)
+    layers, c = [], in_channels
+    for i, w in enumerate(widths):
+        if i:
+            layers.append(nn.MaxPool2d(2))
+        layers.append(models.conv_bn_relu(c, _positive_int("width", w)))
+        c = w
+    net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    net.out_features = c
+    return net
+
+
+class WAEClassifier(nn.Module):
+    """Base network on ``I_L`` at half resolution + small network on ``I_H`` + fusion layers.
+
+    ``splitter`` is a :class:`WAE` (learned) or a :class:`HaarSplit` (the paper's Wavelet+CNN).
+    ``base`` must be an ``nn.Sequential`` whose last module is the ``nn.Linear`` classifier, as the
+    course's ``models.vgg_small``: its features (the input of that Linear) and the high branch's
+    features are concatenated into the fusion layers (fc → ReLU → fc), and, as in the official
+    prototxt, the output is ``base logits + fusion logits``.
+
+    ``joint = True`` (stage 3, joint fine-tuning) makes ``forward`` return ``(logits, wae_loss)`` so
+    that the reconstruction and energy terms train the WAE together with the classifier.
+    """
+
+    def __init__(self, base: nn.Module, high_net: nn.Module, splitter: nn.Module, num_classes: int,
+                 fusion_hidden: int = 64, energy_weight: float = 0.0):
+        super().__init__()
+        if not isinstance(base, nn.Sequential) or not isinstance(base[-1], nn.Linear):
+            raise TypeError("base must be an nn.Sequential ending in its nn.Linear classifier "
+                            "(e.g. models.vgg_small)")
+        if not isinstance(splitter, (WAE, HaarSplit)):
+            raise TypeError(f"splitter must be a WAE or a HaarSplit, got {type(splitter).__name__}")
+        high_features = getattr(high_net, "out_features", None)
+        if not isinstance(high_features, int):
+            raise TypeError("high_net needs an int attribute out_features (build it with wae.high_branch)")
+        _positive_int("num_classes", num_classes)
+        if base[-1].out_features != num_classes:
+            raise ValueError(f"base classifies into {base[-1].out_features} classes, num_classes={num_classes}")
+        self.splitter, self.high_net = splitter, high_net
+        self.base_features, self.base_head = base[:-1], base[-1]
+        features = base[-1].in_features + high_features
+        self.fusion = nn.Sequential(nn.Linear(features, _positive_int("fusion_hidden", fusion_hidden)),
+                                    nn.ReLU(inplace=True), nn.Linear(fusion_hidden, num_classes))
+        self.energy_weight = _weight("energy_weight", energy_weight)
+        self.joint = False
+
+    def forward(self, x):
+        low, high = self.splitter.encode(x)
+        f = self.base_features(low)
+        logits = self.base_head(f) + self.fusion(torch.cat([f, self.high_net(high)], dim=1))
+        if self.joint and self.training:
+            return logits, wae_loss(x, low, high, self.splitter.decode(low, high), self.energy_weight)
+        return logits
+
+
+def build(kind: str = "wae", num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 48, 96),
+          hidden: int = 16, high_widths: tuple = (16, 32), fusion_hidden: int = 64,
+          energy_weight: float = 0.0, mode: str = "avg") -> nn.Module:
+    """The chapter's models by name (``models.MODELS["wae"]`` calls this to rebuild shipped checkpoints).
+
+    ``kind``: ``"wae"`` (the auto-encoder alone), ``"full"`` (``vgg_small`` at full resolution),
+    ``"downsample"`` (``Downsample(mode)`` → ``vgg_small``), ``"haar"`` (Wavelet+CNN) or
+    ``"wae-classifier"`` (WAE + CNN; ``energy_weight=0`` is the paper's Decomposition+CNN).
+    """
+    if kind == "wae":
+        return WAE(in_channels, hidden)
+    base = models.vgg_small(num_classes, in_channels, tuple(widths))
+    if kind == "full":
+        return base
+    if kind == "downsample":
+        return nn.Sequential(Downsample(mode), *base)
+    if kind in ("haar", "wae-classifier"):
+        splitter = HaarSplit(in_channels) if kind == "haar" else WAE(in_channels, hidden)
+        return WAEClassifier(base, high_branch(splitter.high_channels, tuple(high_widths)), splitter,
+                             num_classes, fusion_hidden, energy_weight)
+    raise ValueError(f"kind={kind!r} must be one of 'wae', 'full', 'downsample', 'haar', 'wae-classifier'")
+
+
+# --------------------------------------------------------------------------- training
+
+def pretrain_wae(wae: WAE, train_data, epochs: int = 1, energy_weight: float = 0.1, lr: float = 3e-3,
+                 max_steps: int | None = None, device=None, seed: int = 0) -> list[dict]:
+    """Stage 1: train the WAE alone on ``recon error + λ·energy(I_H)`` with Adam (in place).
+
+    Returns one row per step: ``step``, ``loss``, ``recon`` (MSE) and ``high_fraction`` (the
+    fraction of the sub-images' energy in ``I_H``).
+    """
+    if not isinstance(wae, WAE):
+        raise TypeError(f"wae must be a WAE, got {type(wae).__name__}")
+    _positive_int("epochs", epochs)
+    lam = _weight("energy_weight", energy_weight)
+    device = torch.device(device) if device is not None else next(wae.parameters()).device
+    torch.manual_seed(seed)
+    wae.to(device).train()
+    opt = torch.optim.Adam(wae.parameters(), lr=lr)
+    rows, step = [], 0
+    for epoch in range(epochs):
+        if hasattr(train_data, "set_epoch"):
+            train_data.set_epoch(epoch)
+        for x, _ in train_data:
+            x = x.to(device)
+            low, high, recon = wae(x)
+            loss = wae_loss(x, low, high, recon, lam)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            with torch.no_grad():
+                rows.append({"step": step, "loss": loss.item(), "recon": F.mse_loss(recon, x).item(),
+                             "high_fraction": energy_fraction(low, high)})
+            if max_steps is not None and step >= max_steps:
+                return rows
+    return rows
+
+
+def train_classifier(model: nn.Module, train_data, test_data=None, epochs: int = 2, joint_epochs: int = 1,
+                     **fit_kwargs):
+    """Stages 2 and 3 for a :class:`WAEClassifier`, with ``train.fit`` (the model is changed in place).
+
+    Stage 2 trains the base, high and fusion networks for ``epochs − joint_epochs`` epochs with the
+    splitter frozen; stage 3 fine-tunes everything jointly for ``joint_epochs`` epochs on
+    cross-entropy + the WAE loss. A HaarSplit has nothing to fine-tune (all epochs are stage 2);
+    any other model is trained for ``epochs`` with plain cross-entropy. Returns the histories.
+    """
+    from . import train as train_mod
+
+    _positive_int("epochs", epochs)
+    if isinstance(joint_epochs, bool) or not isinstance(joint_epochs, int) or not 0 <= joint_epochs <= epochs:
+        raise ValueError(f"joint_epochs={joint_epochs!r} must be an int between 0 and epochs={epochs}")
+    if not isinstance(model, WAEClassifier) or not isinstance(model.splitter, WAE):
+        return [train_mod.fit(model, train_data, test_data, epochs, **fit_kwargs)]
+    histories, stage2 = [], epochs - joint_epochs
+    ce = fit_kwargs.pop("label_smoothing", 0.0)
+    if stage2:
+        model.splitter.requires_grad_(False)
+        try:
+            histories.append(train_mod.fit(model, train_data, test_data, stage2, label_smoothing=ce, **fit_kwargs))
+        finally:
+            model.splitter.requires_grad_(True)
+    if joint_epochs:
+        model.joint = True
+        try:
+            loss = lambda out, y: F.cross_entropy(out[0], y, label_smoothing=ce) + out[1]   # noqa: E731
+            histories.append(train_mod.fit(model, train_data, test_data, joint_epochs, loss_fn=loss, **fit_kwargs))
+        finally:
+            model.joint = False
+    return histories
+
+
+VARIANTS = ("downsample", "haar", "decomposition", "wae")
+
+
+def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, joint_epochs: int = 1,
+               wae_epochs: int = 1, lambdas: tuple = (0.0, 0.1, 1.0), wae_lambda: float = 0.1,
+               lr: float = 0.05, label_smoothing: float = 0.1, progress: bool = False, seed: int = 0) -> dict:
+    """The chapter's experiment: from one trained full-resolution ``base`` (``vgg_small``), build and
+    train every half-resolution variant at the same budget (``epochs`` of the same schedule each).
+
+    As in the paper, every variant's base starts from the trained full-resolution weights and is
+    fine-tuned on its half-resolution input. Stage 1 pre-trains one WAE per λ in ``lambdas``
+    (``wae_epochs`` each); λ = 0 gives the paper's Decomposition+CNN, ``wae_lambda`` the WAE.
+    Returns ``{"waes": {λ: WAE}, "downsample": …, "haar": …, "decomposition": …, "wae": …}``.
+    """
+    import copy
+
+    if not isinstance(base, nn.Sequential) or not isinstance(base[-1], nn.Linear):
+        raise TypeError("base must be an nn.Sequential ending in an nn.Linear (models.vgg_small)")
+    lambdas = tuple(float(v) for v in lambdas)
+    if 0.0 not in lambdas or float(wae_lambda) not in lambdas:
+        raise ValueError(f"lambdas={lambdas} must contain 0 (Decomposition+CNN) and wae_lambda={wae_lambda}")
+    x0, _ = next(iter(train_data))
+    channels, classes = x0.shape[1], base[-1].out_features
+    fit = dict(lr=lr, label_smoothing=label_smoothing, progress=progress, seed=seed, device=x0.device)
+    out = {"waes": {}}
+    for lam in lambdas:
+        torch.manual_seed(seed)
+        wae = WAE(channels).to(x0.device)
+        pretrain_wae(wae, train_data, wae_epochs, energy_weight=lam, seed=seed)
+        out["waes"][lam] = wae.eval()
+    torch.manual_seed(seed)
+    out["downsample"] = nn.Sequential(Downsample("avg"), *copy.deepcopy(base))
+    for name, splitter, lam in (("haar", HaarSplit(channels), 0.0),
+                                ("decomposition", copy.deepcopy(out["waes"][0.0]), 0.0),
+                                ("wae", copy.deepcopy(out["waes"][float(wae_lambda)]), float(wae_lambda))):
+        torch.manual_seed(seed)
+        out[name] = WAEClassifier(copy.deepcopy(base), high_branch(splitter.high_channels), splitter, classes,
+                                  energy_weight=lam)
+    for name in VARIANTS:
+        out[name].to(x0.device)
+        train_classifier(out[name], train_data, test_data, epochs, joint_epochs, **fit)
+        out[name].eval()
+    return out
+
+
+# --------------------------------------------------------------------------- cost arithmetic
+
+def encoder_macs(in_channels: int, hidden: int, height: int, width: int, depth: int = 3) -> int:
+    """MACs of the WAE encoder on one image: ``depth`` 3×3 convs at full resolution + two
+    stride-2 3×3 branches at half resolution (the decoder is not needed at inference)."""
+    for name, v in (("in_channels", in_channels), ("hidden", hidden), ("height", height), ("width", width),
+                    ("depth", depth)):
+        _positive_int(name, v)
+    full = height * width * 9 * (in_channels * hidden + (depth - 1) * hidden * hidden)
+    half = math.ceil(height / 2) * math.ceil(width / 2) * 9 * hidden * in_channels * 2
+    return full + half
+
+
+def speedup_bound(base_macs_full: int, extra_macs: int) -> float:
+    """The MAC speed-up of running a base at half resolution plus ``extra_macs`` (encoder, high
+    branch, fusion) instead of at full resolution: ``base / (base / 4 + extra)``."""
+    if base_macs_full <= 0 or extra_macs < 0:
+        raise ValueError(f"base_macs_full={base_macs_full} must be > 0 and extra_macs={extra_macs} >= 0")
+    return base_macs_full / (base_macs_full / 4 + extra_macs)
+
+
+@dataclass
+class CostRow:
+    name: str
+    accuracy: float | None
+    macs: int
+    params: int
+    latency_ms: float
+    speedup: float = 1.0
+    mac_ratio: float = 1.0
+
+
+class Report(list):
+    """Rows with a ``.table()``: accuracy, MACs, parameters, measured latency, ratios to the first row."""
+
+    def table(self) -> str:
+        lines = [f"{'model':34s} {'acc %':>6s} {'MACs':>9s} {'params':>8s} {'ms':>7s} {'MAC÷':>5s} {'speed×':>6s}"]
+        for r in self:
+            acc = f"{100 * r.accuracy:6.2f}" if r.accuracy is not None else "     -"
+            lines.append(f"{r.name:34s} {acc} {r.macs / 1e6:8.2f}M {r.params:8d} {r.latency_ms:7.2f} "
+                         f"{r.mac_ratio:5.2f} {r.speedup:6.2f}")
+        return "\n".join(lines)
+
+    def row(self, name):
+        return next(r for r in self if r.name == name)
+
+
+def cost_report(named_models: dict, input_size: tuple, accuracies: dict | None = None, batch: int = 1,
+                min_run_time: float = 0.3) -> Report:
+    """Measure every model in ``named_models`` (inference: eval mode, no decoder) on one run.
+
+    ``input_size`` is (C, H, W). The first model is the reference: ``mac_ratio`` and ``speedup`` are
+    its MACs and latency divided by each model's.
+    """
+    if not named_models:
+        raise ValueError("named_models must name at least one model")
+    accuracies = accuracies or {}
+    x = torch.randn(batch, *input_size)
+    report = Report()
+    for name, model in named_models.items():
+        model = model.cpu().eval()
+        macs = measure.count_macs(model, tuple(input_size))
+        seconds = measure.latency(model, x, min_run_time=min_run_time)
+        report.append(CostRow(name, accuracies.get(name), macs, measure.count_params(model), 1e3 * seconds))
+    ref = report[0]
+    for r in report:
+        r.mac_ratio, r.speedup = ref.macs / r.macs, ref.latency_ms / r.latency_ms
+    return report
+
+
+@dataclass
+class SweepRow:
+    width: int
+    base_macs: int
+    wae_macs: int
+    mac_speedup: float
+    base_ms: float
+    wae_ms: float
+    speedup: float
+
+
+def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classes: int = 10, batch: int = 16,
+                  min_run_time: float = 0.2, seed: int = 0) -> list[SweepRow]:
+    """WAE + ``vgg_small((w, 2w, 4w))`` at half resolution vs ``vgg_small`` at full resolution, for
+    every first-stage width ``w`` in ``widths`` (untrained models: cost does not depend on weights)."""
+    torch.manual_seed(seed)
+    rows = []
+    for w in widths:
+        _positive_int("width", w)
+        kw = dict(num_classes=num_classes, in_channels=in_channels, widths=(w, 2 * w, 4 * w))
+        full, wae_net = build("full", **kw).eval(), build("wae-classifier", **kw).eval()
+        x = torch.randn(batch, in_channels, size, size)
+        bm, wm = measure.count_macs(full, x.shape[1:]), measure.count_macs(wae_net, x.shape[1:])
+        bt = measure.latency(full, x, min_run_time=min_run_time)
+        wt = measure.latency(wae_net, x, min_run_time=min_run_time)
+        rows.append(SweepRow(w, bm, wm, bm / wm, 1e3 * bt, 1e3 * wt, bt / wt))
+    return rows
+
+
+# --------------------------------------------------------------------------- the explorer
+
+def explorer_state(image: int, energy_weight, images: torch.Tensor, waes: dict) -> dict:
+    """Everything the decomposition explorer shows, for image number ``image`` and the WAE trained
+    with ``energy_weight`` (a key of ``waes``): I_L, I_H, reconstruction, Haar's cA and details,
+    PSNRs and the energy split of both."""
+    _tensor4("images", images)
+    if isinstance(image, bool) or not isinstance(image, int):
+        raise TypeError(f"image={image!r} must be an int")
+    if not 0 <= image < len(images):
+        raise ValueError(f"image={image} must be between 0 and {len(images) - 1}")
+    if energy_weight not in waes:
+        raise ValueError(f"energy_weight={energy_weight!r} has no trained WAE; choose one of {sorted(waes)}")
+    x = images[image:image + 1]
+    _even("images", x)
+    with torch.no_grad():
+        wae = waes[energy_weight].eval()
+        low, high, recon = wae(x)
+        cA, details = haar_dwt(x)
+        haar_high = torch.cat(details, dim=1)
+        haar_recon = haar_idwt(cA, details)
+    return {"image": image, "energy_weight": energy_weight, "x": x[0], "low": low[0], "high": high[0],
+            "recon": recon[0], "cA": cA[0], "details": haar_high[0],
+            "psnr": psnr(x, recon), "haar_psnr": psnr(x, haar_recon),
+            "high_fraction": energy_fraction(low, high), "haar_high_fraction": energy_fraction(cA, haar_high)}
+
+
+def _show(ax, t, title, symmetric=False):
+    img = t.detach().cpu()
+    img = img[0] if img.shape[0] != 3 else img.permute(1, 2, 0)
+    if img.dim() == 3:                                               # colour: rescale to [0, 1]
+        ax.imshow(((img - img.min()) / (img.max() - img.min() + 1e-8)).numpy())
+    elif symmetric:
+        m = float(img.abs().max()) or 1.0
+        ax.imshow(img.numpy(), cmap="RdBu_r", vmin=-m, vmax=m)
+    else:
+        ax.imshow(img.numpy(), cmap="gray")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def draw_explorer(state: dict, fig) -> None:
+    """Two rows: the WAE's (input, I_L, I_H, reconstruction) and Haar's (input, cA, |details|, inverse)."""
+    axes = fig.subplots(2, 4)
+    s = state
+    c = s["x"].shape[0]
+    _show(axes[0, 0], s["x"], "input")
+    _show(axes[0, 1], s["low"], "WAE I_L")
+    _show(axes[0, 2], s["high"], f"WAE I_H ({100 * s['high_fraction']:.2f}% energy)", symmetric=True)
+    _show(axes[0, 3], s["recon"], f"WAE reconstruction, {s['psnr']:.1f} dB")
+    _show(axes[1, 0], s["x"], "input")
+    _show(axes[1, 1], s["cA"], "Haar cA")
+    detail = s["details"].view(3, c, *s["details"].shape[-2:]).pow(2).sum(0).sqrt()
+    _show(axes[1, 2], detail, f"Haar |details| ({100 * s['haar_high_fraction']:.2f}% energy)")
+    _show(axes[1, 3], s["x"], f"Haar inverse, {s['haar_psnr']:.0f} dB (exact)")
+    fig.suptitle(f"image {s['image']}, WAE trained with λ = {s['energy_weight']}", fontsize=10)
+
+
+def readout(state: dict) -> str:
+    s = state
+    return (f"λ = {s['energy_weight']}: WAE PSNR <b>{s['psnr']:.1f} dB</b>, energy in I_H "
+            f"<b>{100 * s['high_fraction']:.2f}%</b> · Haar: energy in details {100 * s['haar_high_fraction']:.2f}%, "
+            f"inverse exact ({s['haar_psnr']:.0f} dB)")
+
+
+def decomposition_explorer(images: torch.Tensor, waes: dict, image: int = 0):
+    """The explorer: pick an image and λ; see I_L, I_H, reconstruction and Haar's counterparts."""
+    from . import widgets
+
+    weights = sorted(waes)
+    controls = {"image": widgets.int_slider("image", image, 0, len(images) - 1),
+                "energy_weight": widgets.dropdown("λ (energy weight)", [(str(w), w) for w in weights], weights[-1])}
+    return widgets.Explorer(lambda image, energy_weight: explorer_state(image, energy_weight, images, waes),
+                            draw_explorer, controls, title="WAE vs Haar: the two half-resolution sub-images",
+                            readout_fn=readout, figsize=(10, 5.2))
+
+
+# --------------------------------------------------------------------------- exercise checkers
+
+@checker("Haar step for one 2×2 block")
+def check_haar_block(fn):
+    """``fn(a, b, c, d)`` → ``(cA, cH, cV, cD)`` for the block ``[[a, b], [c, d]]``, pywt's convention."""
+    import numpy as np
+    import pywt
+
+    g = torch.Generator().manual_seed(3)
+    for block in ([1.0, 2.0, 3.0, 5.0], [4.0, 4.0, 4.0, 4.0], torch.randn(4, generator=g).tolist()):
+        a, b, c, d = block
+        got = fn(a, b, c, d)
+        expect_true(isinstance(got, (tuple, list)) and len(got) == 4,
+                    f"return four numbers (cA, cH, cV, cD), got {got!r}")
+        cA, (cH, cV, cD) = pywt.dwt2(np.array([[a, b], [c, d]]), "haar")
+        for name, value, ref in zip(("cA", "cH", "cV", "cD"), got, (cA, cH, cV, cD)):
+            expect_close(float(value), float(ref.item()), f"{name} of [[{a:.3g}, {b:.3g}], [{c:.3g}, {d:.3g}]]")
+
+
+@checker("WAE encoder MACs")
+def check_encoder_macs(fn):
+    """``fn(in_channels, hidden, height, width)`` → MACs of the WAE encoder on one image."""
+    for c, hidden, h, w in ((1, 16, 28, 28), (3, 16, 32, 32), (3, 8, 224, 224), (2, 4, 6, 10)):
+        wae = WAE(c, hidden)
+        enc = nn.ModuleDict({"encoder": wae.encoder, "low": wae.low, "high": wae.high})
+        ref = sum(measure.count_macs(m, (c if name == "encoder" else hidden, h if name == "encoder" else h,
+                                         w if name == "encoder" else w))
+                  for name, m in enc.items())
+        expect_equal(fn(c, hidden, h, w), ref, f"encoder MACs for in_channels={c}, hidden={hidden}, {h}×{w}")
+
+
+@checker("energy fraction")
+def check_energy_fraction(fn):
+    """``fn(low, high)`` → fraction of the total energy in ``high`` (sums of squares, not means)."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 1, 8, 8, generator=g)
+    cA, details = haar_dwt(x)
+    cases = [(cA, torch.cat(details, 1)), (torch.randn(1, 3, 4, 4, generator=g), torch.zeros(1, 3, 4, 4)),
+             (torch.ones(1, 1, 2, 2), 3 * torch.ones(1, 1, 2, 2))]
+    for low, high in cases:
+        got = fn(low, high)
+        expect_true(isinstance(got, (float, int)) or (torch.is_tensor(got) and got.numel() == 1),
+                    f"return one number, got {type(got).__name__}")
+        expect_close(float(got), energy_fraction(low, high),
+                     f"energy fraction of low {tuple(low.shape)}, high {tuple(high.shape)}", rtol=1e-4, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- shipped checkpoints
+
+SHIPPED = {"downsample": "wae-downsample-fmnist", "haar": "wae-haar-fmnist",
+           "decomposition": "wae-decomp-fmnist", "wae": "wae-classifier-fmnist",
+           0.0: "wae-l0-fmnist", 0.1: "wae-l0.1-fmnist", 1.0: "wae-l1-fmnist"}
+
+
+def load_shipped() -> dict:
+    """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout)."""
+    from . import data
+
+    out = {"waes": {}}
+    for key, name in SHIPPED.items():
+        model = data.load_checkpoint(name)
+        if isinstance(key, float):
+            out["waes"][key] = model
+        else:
+            out[key] = model
+    return out
+
+
+def _ship(folder=None, train_subset=3072, test_subset=None, threads=2):
+    """Reproduce the shipped checkpoints: ``python -m course_lib.wae ship`` (about 20 CPU-minutes)."""
+    from pathlib import Path
+
+    from . import config, data, train
+
+    torch.set_num_threads(threads)
+    config.seed_everything(0)
+    folder = Path(folder) if folder is not None else config.checkpoints_dir()
+    train_data, test_data = data.loaders("fashion-mnist", 64, train_subset=train_subset,
+                                         test_subset=test_subset, device="cpu")
+    base = data.load_checkpoint("vgg-small-fmnist")
+    result = experiment(base, train_data, None, epochs=2, joint_epochs=1, wae_epochs=1, lr=0.02, progress=False)
+    models_ = {SHIPPED[k]: v for k, v in result.items() if k != "waes"}
+    models_.update({SHIPPED[k]: v for k, v in result["waes"].items()})
+    for name, model in models_.items():
+        state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
+        path = folder / f"{name}.pt"
+        acc = train.evaluate(model, test_data) if not isinstance(model, WAE) else None
+        train.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
+        data.write_manifest_entry(folder, name, {
+            "file": path.name, "recipe": name, "seed": 0, "epochs": 2,
+            "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": data.sha256(path),
+            "parameters": sum(p.numel() for p in model.parameters())})
+        print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["ship"]:
+        _ship(*sys.argv[2:3])
