@@ -99,7 +99,9 @@ fig = data.image_grid(train_data.denormalize(x[:12]), y[:12], train_data.classes
 #
 # Papers make claims; this course turns each one into a cell that **measures** and then
 # **asserts**, printing the figure it measured. When a claim does not reproduce at our scale,
-# the notebook says so with the numbers instead of asserting it.
+# the notebook says so with the numbers instead of asserting it. `checks.claim(...)` does this:
+# it prints the verdict with the paper's figure and ours, records it in `build/claims.json`, and
+# with `must_hold=True` fails the cell when the claim does not hold.
 #
 # Two small ones. Deep Compression (Han et al., 2016) prunes Caffe's **LeNet-5** of 431K weights;
 # our `models.lenet5` must have exactly that many. And the course ships a LeNet-5 trained on
@@ -117,7 +119,8 @@ shipped = data.load_checkpoint("lenet5-fmnist", device=device)
 accuracy = train.evaluate(shipped, test_data)
 print(f"shipped LeNet-5: {100 * accuracy:.2f}% test accuracy "
       f"(manifest says {100 * data.read_manifest()['lenet5-fmnist']['test_accuracy']:.2f}%)")
-assert accuracy >= 0.90
+checks.claim("00", "the shipped LeNet-5 scores at least 90% on Fashion-MNIST's test set", paper="≥ 90%",
+             ours=f"{100 * accuracy:.2f}%", holds=accuracy >= 0.90, must_hold=True)
 
 # %% [markdown]
 # ## 4. Exercises
@@ -196,7 +199,8 @@ fig = history.plot()
 # %%
 print(f"after {EPOCHS} epochs on {TRAIN_IMAGES} images: {100 * history.final_test_acc:.1f}% test accuracy, "
       f"{history.images_per_s[-1]:.0f} training images/s on {device}")
-assert history.final_test_acc > 0.70, "a short run should already be far above chance (10%)"
+checks.claim("00", "a short training run is already far above chance (10%)", paper="> 70%",
+             ours=f"{100 * history.final_test_acc:.1f}%", holds=history.final_test_acc > 0.70, must_hold=True)
 
 # %% [markdown]
 # ## 7. What we measured
