@@ -8,12 +8,16 @@ structured sparse matrices, with permutations between them, so that the product 
   L partitions of M channels, a permutation that interleaves the partitions, a secondary 1×1 group
   conv with M partitions of L channels, and the permutation back. Complementary condition: every
   output channel has exactly one path to every input channel. Parameters ``T = L·M²·k² + M·L²``.
-- **IGCV2** (Xie, Wang, Zhang, Lai, Hong, Qi, CVPR 2018): a longer chain ``P_L W_L … P_1 W_1`` of
-  group convs with branch sizes ``K_1 … K_L`` (product = C for the complementary condition); equal
-  branch sizes (the balance condition) minimise the parameters, at a chain length of about ``ln C``.
-- **IGCV3** (Sun, Li, Liu, Wang, BMVC 2018): 1×1 group conv expansion → permutation → 3×3 depthwise →
-  1×1 group conv, with a residual; low-rank + structured sparse; *loose* complementary condition (at
-  least one path between every input and output channel).
+- **IGCV2** (Xie, Wang, Zhang, Lai, Hong, Qi, CVPR 2018): a longer chain ``P_L W_L … P_1 W_1``:
+  a channel-wise k×k conv (branch size ``K_1 = 1``) followed by ``L − 1`` 1×1 group convs with
+  branch sizes ``K_2 … K_L`` whose product is C (the complementary condition). Their cost
+  ``C·(K_2 + … + K_L)`` is smallest for equal branch sizes (the balance condition), and then for
+  ``L − 1 = ln C`` group convs (:func:`igcv2_branches`).
+- **IGCV3** (Sun, Li, Liu, Wang, BMVC 2018; code homles11/IGCV3): 1×1 group conv expansion →
+  permutation → 3×3 depthwise → 1×1 group conv → permutation, with a residual; low-rank +
+  structured sparse; the *loose* complementary condition: the complementary condition holds over
+  **super-channels** (channels that always travel together, :func:`super_channel_connectivity`),
+  so individual channels may be joined by several paths.
 
 The module has four parts: the blocks and their dense ``composed_kernel``; the parameter arithmetic;
 ``connectivity`` (path counts of a chain of channel operations) with ``classify``; and the
@@ -180,8 +184,11 @@ class IGCV1(nn.Module):
 class IGCV2(nn.Module):
     """Interleaved structured sparse convolution block (Xie et al., CVPR 2018).
 
-    A chain of group convs with branch sizes ``K_1, …, K_n`` (channels per group; ``K = 1`` is a
-    depthwise conv, ``K = C`` a dense one): the first is k×k with the stride, the others 1×1. Before
+    The paper's block is ``IGCV2(C, igcv2_branches(C, L))``: a **channel-wise** k×k conv
+    (``K_1 = 1``) followed by ``L − 1`` 1×1 group convs with branch sizes ``K_2 … K_L``,
+    ``K_2·…·K_L = C``. In general: a chain of group convs with branch sizes ``K_1, …, K_n``
+    (channels per group; ``K = 1`` is a depthwise conv, ``K = C`` a dense one): the first is k×k
+    with the stride, the others 1×1. Before
     group conv l+1 the channels are interleaved with ``interleave(K_{l+1}, C / K_{l+1})`` (write a
     channel index in mixed radix with digits ``d_1 … d_n``; each permutation moves the next digit to
     the fastest-varying place, so group conv l mixes exactly digit l), and a last permutation
@@ -227,7 +234,11 @@ class IGCV3(nn.Module):
     """IGCV3 block (Sun et al., BMVC 2018; official code homles11/IGCV3).
 
     ``x → 1×1 group conv (groups, C → t·C) [BN] → interleave(groups, t·C/groups)
-    → k×k depthwise (stride) [BN, ReLU6] → 1×1 group conv (groups, t·C → C_out) [BN] (+ x)``.
+    → k×k depthwise (stride) [BN, ReLU6] → 1×1 group conv (groups, t·C → C_out) [BN]
+    → interleave(C_out/groups, groups) (+ x)``.
+
+    Both permutations are the official code's (``permutation(…, groups=2)`` after the expansion,
+    ``permutation(…, groups=num_filter/2)`` after the projection, i.e. the inverse shuffle).
 
     The expansion/projection pair is low-rank (a t·C-wide feature passes through C channels
     between blocks) and each of them is structured sparse (group convs). The residual is added
@@ -257,15 +268,16 @@ class IGCV3(nn.Module):
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
         self.project = nn.Conv2d(hidden, out_channels, 1, groups=groups, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
+        self.permute_out = ChannelPermutation(interleave(out_channels // groups, groups))
 
     @property
     def linear(self):
-        return [self.expand, self.permute, self.depthwise, self.project]
+        return [self.expand, self.permute, self.depthwise, self.project, self.permute_out]
 
     def forward(self, x):
         out = self.bn1(self.expand(x))
         out = self.act(self.bn2(self.depthwise(self.permute(out))))
-        out = self.bn3(self.project(out))
+        out = self.permute_out(self.bn3(self.project(out)))
         return out + x if self.residual else out
 
 
@@ -390,6 +402,36 @@ def width_report(L, M, kernel_size=3):
             "equal_param_width": width, "width_ratio": C / width, "wider": igc_is_wider(L, M, kernel_size)}
 
 
+def widest_igcv1(budget, kernel_size=3):
+    """The IGCV1 ``(L, M)`` of largest width ``C = L·M`` whose parameters ``T = L·M²k² + M·L²``
+    fit in ``budget`` (brute force; among equally wide blocks, the one with fewest parameters).
+
+    Why the answer sits near ``L = M·k²``: ``T = G·(M·k² + L)`` with ``G = L·M``; at a fixed width G,
+    AM–GM gives ``M·k² + L ≥ 2·sqrt(M·k²·L) = 2k·sqrt(G)``, with equality iff ``L = M·k²``. So the
+    fewest parameters for a width are ``2k·G^(3/2)``, and a budget T buys at most ``G = (T / 2k)^(2/3)``.
+    """
+    _positive_int("budget", budget)
+    _positive_int("kernel_size", kernel_size)
+    best = None
+    for L in range(1, budget + 1):
+        if igcv1_params(L, 1, kernel_size) > budget:
+            break
+        M = 1
+        while igcv1_params(L, M + 1, kernel_size) <= budget:
+            M += 1
+        key = (L * M, -igcv1_params(L, M, kernel_size))
+        if best is None or key > best[0]:
+            best = (key, (L, M))
+    if best is None:
+        raise ValueError(f"budget={budget} is below the smallest IGCV1 block (L = M = 1: {igcv1_params(1, 1, kernel_size)})")
+    return best[1]
+
+
+def max_igcv1_width(budget, kernel_size=3):
+    """The real-valued widest IGCV1 for a parameter budget: ``G = (T / 2k)^(2/3)``, at ``L = M·k²``."""
+    return (budget / (2 * kernel_size)) ** (2 / 3)
+
+
 # --------------------------------------------------------------------------- IGCV2 chains
 
 def igcv2_params(channels, branch_sizes, kernel_size=3):
@@ -450,9 +492,34 @@ def balanced_chain(channels, length):
 
 
 def optimal_length(channels):
-    """The real-valued chain length minimising ``L·C^(1/L)`` (equal branches K = C^(1/L)): ``ln C``."""
+    """The real-valued number of 1×1 group convs minimising ``n·C^(1/n)`` (equal branches K = C^(1/n)):
+    ``ln C``. In the paper's block that is ``L − 1`` (the first of its L group convs is channel-wise)."""
     _positive_int("channels", channels, 2)
     return math.log(channels)
+
+
+def igcv2_branches(channels, L):
+    """Branch sizes of the paper's IGCV2 block with ``L`` group convs: ``(1, K_2, …, K_L)``.
+
+    ``K_1 = 1``: the first group conv is channel-wise (k×k); the ``L − 1`` 1×1 group convs get the
+    most balanced branch sizes with ``K_2·…·K_L = C`` (:func:`balanced_chain`).
+    """
+    _positive_int("L", L, 2)
+    _positive_int("channels", channels, 2)
+    chains = [c for c in valid_chains(channels) if len(c) == L - 1]
+    if not chains:
+        raise ValueError(f"C={channels} cannot be written as a product of L − 1 = {L - 1} branch sizes ≥ 2 "
+                         f"(the complementary condition needs K_2·…·K_L = C)")
+    return (1,) + min(chains, key=lambda c: (sum(c), max(c)))
+
+
+def best_igcv2_L(channels, kernel_size=3):
+    """The L (number of group convs) of the paper's IGCV2 blocks with the fewest parameters, by brute
+    force over every factorisation of C: ``(sorted L values, their parameters)``; compare ``1 + ln C``."""
+    chains = valid_chains(channels)
+    best = min(sum(c) for c in chains)
+    Ls = sorted({len(c) + 1 for c in chains if sum(c) == best})
+    return Ls, channels * kernel_size ** 2 + channels * best
 
 
 # --------------------------------------------------------------------------- channel connectivity
@@ -605,6 +672,45 @@ def classify(layers_or_counts):
     return "loose"
 
 
+def super_channel_connectivity(layers):
+    """Path counts over **super-channels** — the loose complementary condition of IGCV3.
+
+    In every tensor *between* the first and the last operation, channels that are reached from the
+    same input channels and reach the same output channels always travel together: they form one
+    super-channel. Merging each such set into one node (an edge between two nodes wherever any of
+    their channels are connected) and counting paths again gives an input × output matrix. IGCV3's
+    loose condition is the complementary condition over super-channels: this matrix is all ones
+    (``classify(...) == "strict"``), even where :func:`connectivity` counts several paths.
+    """
+    ops = as_ops(layers)
+    counts = connectivity(ops)                       # validates the chain
+    mats = [adjacency(op) for op in ops]
+    reach_in, R = [], None                            # reach_in[t]: c_t × c_in, inputs reaching channel
+    for A in mats:
+        R = A if R is None else (A @ R).clamp(max=1)
+        reach_in.append(R.clamp(max=1))
+    reach_out = [None] * len(mats)                    # reach_out[t]: c_out × c_t, outputs reached
+    Q = torch.eye(mats[-1].shape[0], dtype=torch.long)
+    for t in range(len(mats) - 1, -1, -1):
+        reach_out[t] = Q                              # from the tensor that op t produces
+        Q = (Q @ mats[t]).clamp(max=1)
+    members = []                                      # 0/1 (super-channels × channels) per inner tensor
+    for t in range(len(mats) - 1):
+        signature = torch.cat([reach_in[t], reach_out[t].t()], dim=1)
+        _, label = torch.unique(signature, dim=0, return_inverse=True)
+        members.append((label[None, :] == torch.arange(int(label.max()) + 1)[:, None]).long())
+    super_counts = None
+    for t, A in enumerate(mats):
+        B = A
+        if t < len(mats) - 1:
+            B = members[t] @ B
+        if t > 0:
+            B = B @ members[t - 1].t()
+        B = B.clamp(max=1)
+        super_counts = B if super_counts is None else B @ super_counts
+    return super_counts if len(mats) > 1 else counts
+
+
 CONDITIONS = {
     "strict": "strict complementary condition: exactly one path between every input and output channel",
     "loose": "loose complementary condition: at least one path (some pairs have several)",
@@ -645,18 +751,23 @@ def _preset_xception(C, L, M, k):
 
 
 def _preset_igcv1(C, L, M, k):
-    return _igcv1_ops(L * M, L, M, k), f"IGCV1(L={L}, M={M}), C = L·M = {L * M}", L * M
+    return (_igcv1_ops(L * M, L, M, k),
+            f"IGCV1: L={L} primary partitions × M={M} channels, C = L·M = {L * M} (C slider unused)", L * M)
 
 
 def _preset_igcv2(C, L, M, k):
-    sizes = balanced_chain(C, L)
+    if L < 2:
+        raise ValueError(f"L={L}: an IGCV2 block has L ≥ 2 group convs (a channel-wise {k}×{k} + L − 1 1×1)")
+    sizes = igcv2_branches(C, L)
     ops = []
     for i, K in enumerate(sizes):
         if i > 0:
             ops.append(permutation(interleave(K, C // K), "interleave"))
-        ops.append(group_conv(C, C // K, kernel_size=k if i == 0 else 1))
+        label = f"{k}×{k} channel-wise" if i == 0 else f"1×1, K={K}"
+        ops.append(group_conv(C, C // K, kernel_size=k if i == 0 else 1, label=label))
     ops.append(permutation(interleave(sizes[0], C // sizes[0]), "permute back"))
-    return ops, f"IGCV2 chain, C={C}, branch sizes K={list(sizes)}", C
+    return ops, (f"IGCV2: C={C}, L={L} group convs (channel-wise {k}×{k} + {L - 1} 1×1, "
+                 f"K={list(sizes[1:])}, ΠK = C; M unused)"), C
 
 
 def _preset_igcv3(C, L, M, k):
@@ -664,8 +775,9 @@ def _preset_igcv3(C, L, M, k):
     hidden = C * M
     return ([group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
              shuffle(hidden, L, "interleave"), depthwise(hidden, k),
-             group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups")],
-            f"IGCV3 branch, C={C}, expansion t={M}, {L} groups (+ residual)", C)
+             group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups"),
+             shuffle(C, C // L, "permute back")],
+            f"IGCV3 branch: C={C}, L={L} groups, M = expansion t = {M} (+ residual)", C)
 
 
 def _preset_shuffle(C, L, M, k):
@@ -691,14 +803,14 @@ PRESETS = {
     "no shuffle": _preset_no_shuffle,
 }
 PRESET_HELP = {
-    "regular": "uses C",
-    "group": "uses C and L (= groups)",
-    "xception": "uses C",
-    "igcv1": "uses L and M (C = L·M)",
-    "igcv2": "uses C and L (= number of group convs)",
-    "igcv3": "uses C, L (= groups) and M (= expansion t)",
-    "shuffle": "uses C and L (= groups)",
-    "no shuffle": "uses C and L (= groups)",
+    "regular": "C = channels; L, M unused",
+    "group": "C = channels, L = groups; M unused",
+    "xception": "C = channels; L, M unused",
+    "igcv1": "L = primary partitions, M = channels per partition (C = L·M; the C slider is unused)",
+    "igcv2": "C = channels, L = number of group convs (channel-wise k×k + L − 1 1×1); M unused",
+    "igcv3": "C = channels, L = groups of both 1×1 convs, M = expansion t",
+    "shuffle": "C = channels, L = groups; M unused",
+    "no shuffle": "C = channels, L = groups; M unused",
 }
 MAX_DRAWN_CHANNELS = 256
 
@@ -730,12 +842,13 @@ def explorer_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
             "condition": CONDITIONS[verdict], "params": params, "channels": width,
             "regular_params": regular, "params_ratio": params / regular,
             "equal_param_width": equal_width, "width_ratio": width / equal_width,
-            "kernel_size": kernel_size}
+            "kernel_size": kernel_size, "sliders": PRESET_HELP.get(preset, "")}
 
 
 def explorer_readout(state):
     """One line: the verdict and the parameters against a regular conv."""
-    return (f"<b>{state['title']}</b>: {state['condition']}.<br>"
+    sliders = f"<br><i>sliders: {state['sliders']}</i>" if state.get("sliders") else ""
+    return (f"<b>{state['title']}</b>: {state['condition']}.{sliders}<br>"
             f"{state['params']:,} parameters = {state['params_ratio']:.2f}× a regular "
             f"{state['kernel_size']}×{state['kernel_size']} conv of width {state['channels']}; "
             f"a regular conv with these parameters is {state['equal_param_width']:.1f} channels wide "
@@ -817,9 +930,9 @@ def connectivity_explorer(preset="igcv1", C=16, L=4, M=4, presets=None, figsize=
         return explorer_state(preset, C, L, M, presets=table)
 
     controls = {"preset": dropdown("preset", list(table), preset),
-                "C": int_slider("C", C, 2, 64),
-                "L": int_slider("L", L, 1, 32),
-                "M": int_slider("M", M, 1, 32)}
+                "C": int_slider("C (channels)", C, 2, 64),
+                "L": int_slider("L (per preset)", L, 1, 32),
+                "M": int_slider("M (per preset)", M, 1, 32)}
     return Explorer(state_fn, draw_connectivity, controls, title="channel-connectivity explorer",
                     readout_fn=explorer_readout, figsize=figsize)
 
@@ -922,3 +1035,24 @@ def check_chain_verdict(fn):
         got = fn(ops)
         expect_true(got in VERDICTS, f"answers must be one of {VERDICTS}, your code gave {got!r}")
         expect_equal(got, verdict, f"verdict for [{', '.join(op.describe() for op in ops)}]")
+
+
+WIDEST_CASES = ((5_000, 3), (20_000, 3), (100_000, 3), (2_000, 1), (30_000, 5))
+
+
+@checker("widest IGCV1 block for a parameter budget")
+def check_widest_igc(fn):
+    """``fn(budget, k) -> (L, M)``: an IGCV1 block of the largest possible width L·M whose
+    parameters ``L·M²k² + M·L²`` (checked on real nn.Conv2d layers) fit the budget."""
+    for budget, k in WIDEST_CASES:
+        got = fn(budget, k)
+        expect_true(isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(v, int) and v >= 1 for v in got),
+                    f"return a pair of positive ints (L, M), got {got!r}")
+        L, M = got
+        block = IGCV1(L * M, L, M, k, norm=False, act=False)
+        params = sum(p.numel() for p in block.parameters())
+        expect_true(params <= budget, f"budget {budget:,}, k={k}: IGCV1(L={L}, M={M}) has {params:,} parameters, "
+                                      "more than the budget")
+        bL, bM = widest_igcv1(budget, k)
+        expect_equal(L * M, bL * bM, f"width L·M of the widest block for budget {budget:,}, k={k}")
+

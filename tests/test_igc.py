@@ -307,6 +307,60 @@ def test_parameter_minimising_length_is_about_ln_C():
         assert 1 not in lengths
 
 
+def test_igcv2_paper_form():
+    # the paper's block: a channel-wise k×k (K_1 = 1) then L − 1 1×1 group convs with ΠK = C
+    assert igc.igcv2_branches(64, 4) == (1, 4, 4, 4)
+    assert igc.igcv2_branches(24, 3) == (1, 4, 6)
+    block = igc.IGCV2(64, igc.igcv2_branches(64, 4), norm=False, act=False)
+    assert block.layers[0].groups == 64 and block.layers[0].kernel_size == (3, 3)
+    assert igc.classify(block) == "strict"
+    assert sum(p.numel() for p in block.parameters()) == igc.igcv2_params(64, (1, 4, 4, 4)) == 64 * 9 + 64 * 12
+    # brute force: the fewest parameters sit at L − 1 within one of ln C, and L > 2 for composite C
+    for C in (16, 64, 81, 256, 1024):
+        Ls, params = igc.best_igcv2_L(C)
+        assert min(abs(L - 1 - math.log(C)) for L in Ls) <= 1.0 and min(Ls) > 2
+        assert params == min(igc.igcv2_params(C, (1,) + c) for c in igc.valid_chains(C))
+    with pytest.raises(ValueError, match="L − 1 = 3"):
+        igc.igcv2_branches(14, 4)
+    with pytest.raises(ValueError, match="L=1"):
+        igc.igcv2_branches(16, 1)
+
+
+def test_widest_igcv1_brute_force_and_am_gm():
+    for budget, k in ((5_000, 3), (20_000, 3), (2_000, 1), (30_000, 5)):
+        L, M = igc.widest_igcv1(budget, k)
+        assert igc.igcv1_params(L, M, k) <= budget
+        widest = max(a * b for a in range(1, 200) for b in range(1, 200) if igc.igcv1_params(a, b, k) <= budget)
+        assert L * M == widest
+        assert L * M <= igc.max_igcv1_width(budget, k) + 1e-9        # AM–GM bound
+        assert 0.75 <= L / (M * k * k) <= 1.35                         # near L = M·k²
+    # at a fixed width, the parameters are smallest at L = M·k² (G = 36, k = 3: L = 18, M = 2)
+    G = 36
+    pairs = [(L, G // L) for L in range(1, G + 1) if G % L == 0]
+    assert min(pairs, key=lambda p: igc.igcv1_params(*p)) == (18, 2)
+    with pytest.raises(ValueError, match="budget=5 is below"):
+        igc.widest_igcv1(5, 3)
+
+
+def test_check_widest_igc():
+    with pytest.raises(ExerciseError, match="not done yet"):
+        igc.check_widest_igc(_stub)
+
+    def balanced(budget, k):                 # a plausible mistake: L = M
+        m = 1
+        while igc.igcv1_params(m + 1, m + 1, k) <= budget:
+            m += 1
+        return m, m
+    with pytest.raises(ExerciseError, match="width"):
+        igc.check_widest_igc(balanced)
+    with pytest.raises(ExerciseError, match="more than the budget"):    # the real-valued optimum, rounded up
+        igc.check_widest_igc(lambda budget, k: (int(igc.max_igcv1_width(budget, k) ** 0.5 * k) + 2,
+                                                int(igc.max_igcv1_width(budget, k) ** 0.5 / k) + 2))
+    with pytest.raises(ExerciseError, match="pair of positive ints"):
+        igc.check_widest_igc(lambda budget, k: 44)
+    igc.check_widest_igc(lambda budget, k: igc.widest_igcv1(budget, k))
+
+
 def test_balanced_chain_bad_inputs():
     with pytest.raises(ValueError, match="C=14 cannot be written as a product of L=3"):
         igc.balanced_chain(14, 3)
@@ -328,6 +382,27 @@ def test_igcv3_branch_is_a_conv_and_loosely_complementary():
     # without the permutation the two group convs never mix
     no_perm = [block.expand, block.depthwise, block.project]
     assert igc.classify(no_perm) == "disconnected"
+    # the official code's permutations: groups=2 after the expansion, groups=C/2 after the projection
+    assert torch.equal(block.permute.perm, igc.interleave(2, 24))
+    assert torch.equal(block.permute_out.perm, igc.interleave(4, 2))
+    # the loose condition is the complementary condition over super-channels
+    assert igc.classify(igc.super_channel_connectivity(block)) == "strict"
+    assert igc.classify(igc.super_channel_connectivity(no_perm)) == "disconnected"
+
+
+def test_super_channel_connectivity():
+    # IGCV1 has no redundant channels: super-channel counts are the channel counts
+    b = igc.IGCV1(12, 3, 4, norm=False, act=False)
+    assert torch.equal(igc.super_channel_connectivity(b), igc.connectivity(b))
+    # two dense convs: one inner super-channel, one path per pair (while channels have 4)
+    assert igc.connectivity([igc.dense(4), igc.dense(4)]).unique().tolist() == [4]
+    assert igc.super_channel_connectivity([igc.dense(4), igc.dense(4)]).unique().tolist() == [1]
+    # IGCV3-like chain of ChannelOps with 4 groups
+    ops = [igc.group_conv(16, 4, 32), igc.shuffle(32, 4), igc.depthwise(32), igc.group_conv(32, 4, 16)]
+    assert igc.classify(ops) == "loose" and igc.classify(igc.super_channel_connectivity(ops)) == "strict"
+    # a disconnected chain stays disconnected; a single op is its own adjacency
+    assert igc.classify(igc.super_channel_connectivity([igc.group_conv(8, 2), igc.group_conv(8, 2)])) == "disconnected"
+    assert torch.equal(igc.super_channel_connectivity([igc.group_conv(8, 2)]), igc.adjacency(igc.group_conv(8, 2)))
 
 
 def test_igcv3_stride_two_has_no_residual_and_low_rank_pair():
@@ -486,15 +561,20 @@ def test_explorer_state_parameters_against_formulas():
     assert s["width_ratio"] == pytest.approx(igc.width_report(4, 8)["width_ratio"])
     s = igc.explorer_state("regular", C=16)
     assert s["params"] == 16 * 16 * 9 and s["params_ratio"] == 1.0
-    s = igc.explorer_state("igcv2", C=64, L=3)
-    assert [op.groups for op in s["ops"] if op.kind == "conv"] == [16, 16, 16]     # K = 4, 4, 4
-    assert s["params"] == igc.igcv2_params(64, (4, 4, 4), 3)
+    s = igc.explorer_state("igcv2", C=64, L=4)           # channel-wise 3×3 + three 1×1 with K = 4, 4, 4
+    assert [op.groups for op in s["ops"] if op.kind == "conv"] == [64, 16, 16, 16]
+    assert [op.kernel_size for op in s["ops"] if op.kind == "conv"] == [3, 1, 1, 1]
+    assert s["params"] == igc.igcv2_params(64, (1, 4, 4, 4), 3) == 64 * 9 + 64 * 12
+    assert "L = number of group convs" in s["sliders"] and "M unused" in s["sliders"]
+    assert "primary partitions" in igc.explorer_state("igcv1", L=2, M=4)["sliders"]
+    assert "expansion t" in igc.explorer_state("igcv3", C=8, L=2, M=3)["sliders"]
 
 
 @pytest.mark.parametrize("settings,match", [
     (dict(preset="group", C=30, L=4), "C=30 is not divisible by L=4"),
     (dict(preset="shuffle", C=10, L=4), "C=10 is not divisible by L=4"),
-    (dict(preset="igcv2", C=14, L=3), "C=14 cannot be written as a product of L=3"),
+    (dict(preset="igcv2", C=14, L=4), "C=14 cannot be written as a product of L − 1 = 3"),
+    (dict(preset="igcv2", C=16, L=1), "L=1: an IGCV2 block has L ≥ 2 group convs"),
     (dict(preset="igcv1", L=32, M=32), "too many to draw"),
     (dict(preset="nope"), "preset='nope' is unknown"),
     (dict(preset="regular", C=0), "C=0"),
