@@ -795,3 +795,34 @@ def check_csr_bytes(fn):
         sp = to_csr(w)
         expected = 4 * sp.crow_indices().numel() + 4 * sp.col_indices().numel() + 4 * sp.values().numel()
         expect_equal(fn(w.clone()), expected, f"CSR bytes of a {rows}×{cols} matrix with {int((w != 0).sum())} non-zeros")
+
+
+def reference_obd_linear(x, weight):
+    """OBD saliency of every weight of a linear layer y = x Wᵀ + b under E = ½·mean_n ‖y_n − t_n‖²:
+    h_ij = ∂²E/∂W_ij² = mean_n x_nj² (the same for every output i, independent of W and t)."""
+    h = x.pow(2).mean(0).expand_as(weight)
+    return h * weight ** 2 / 2
+
+
+@checker("OBD saliency of a linear layer")
+def check_obd_linear(fn):
+    """``fn(x, weight) -> saliency`` (shape of ``weight``) for E = ½·mean_n ‖x_n Wᵀ + b − t_n‖²,
+    compared with the exact Hessian diagonal from autograd (double backward)."""
+    g = torch.Generator().manual_seed(6)
+    for n, d_in, d_out in ((16, 3, 2), (40, 7, 5), (1, 4, 3)):
+        x = torch.randn(n, d_in, generator=g, dtype=torch.float64) * torch.linspace(0.2, 2.0, d_in, dtype=torch.float64)
+        layer = nn.Linear(d_in, d_out).double()
+        targets = torch.randn(n, d_out, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            layer.weight.copy_(torch.randn(d_out, d_in, generator=g, dtype=torch.float64))
+        loss_fn = lambda out, t: 0.5 * (out - t).pow(2).sum(1).mean()
+        loss = loss_fn(layer(x), targets)
+        (grad,) = torch.autograd.grad(loss, layer.weight, create_graph=True)
+        grad = grad.flatten()
+        h = torch.stack([torch.autograd.grad(grad[k], layer.weight, retain_graph=True)[0].flatten()[k]
+                         for k in range(grad.numel())]).view_as(layer.weight)
+        expected = h.detach() * layer.weight.detach() ** 2 / 2
+        got = fn(x.clone(), layer.weight.detach().clone())
+        expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
+        expect_close(got, expected, f"saliencies of a {d_out}×{d_in} layer on {n} examples (h from autograd)",
+                     rtol=1e-6, atol=1e-9)

@@ -24,7 +24,9 @@ k-means weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016)
 Binary and ternary weights
     ``SignSTE`` (BinaryConnect's straight-through sign), ``binarize(w, scaling="channel")``
     (XNOR-Net: alpha = mean|w| per output channel), ``binary_dot(signs, x, alpha)`` (a dot product
-    with additions only, and its operation count); ``twn_ternarize(w)`` (TWN: Δ = 0.7·mean|w|);
+    with additions only, and its operation count), ``pack_signs`` / ``xnor_dot`` (binary weights *and*
+    activations: XNOR + popcount), ``codebook_dot`` (k-means weights: one multiply per centroid);
+    ``twn_ternarize(w)`` (TWN: Δ = 0.7·mean|w|);
     ``TTQFunction`` / ``ttq_ternarize(latent, wp, wn, t=0.05)`` (Trained Ternary Quantization:
     learned Wp / Wn, Δ = t·max|w̃|, scaled straight-through gradient), ``ttq_init_scales``.
 Drop-in quantized layers (``torch.nn.utils.parametrize``, trained with ``course_lib.train.fit``)
@@ -37,13 +39,15 @@ Linear (affine) quantization, equal to ``torch.quantize_per_tensor`` / ``quantiz
     PyTorch's observer rule), ``quantize_linear``, ``dequantize_linear``, ``fake_quantize``.
 Dynamic fixed point (Qiu et al., FPGA 2016)
     ``to_fixed_point(x, bits, frac_len)``, ``fixed_point_codes``, ``range_frac_len(x, bits)`` (the largest
-    fractional length with no overflow), ``best_frac_len`` (least |error|), and
-    ``fixed_point_model(model, calib_x, bits, dynamic=True, allow_saturation=False)`` -> (model, plan):
-    per-layer weight formats and a greedy layer-by-layer search of activation formats.
+    fractional length with no overflow), ``frac_len_candidates`` (the range rule and its neighbours),
+    ``best_frac_len`` (least Σ|error|), and ``fixed_point_model(model, calib_x, bits, dynamic=True,
+    search=(1, 4))`` -> (model, plan): a greedy layer-by-layer search of every layer's weight and
+    output formats by measured output error (``plan_table(plan)`` shows where it left the range rule).
 Whole models, widget, exercises
     ``encode_weights(w, method, bits, t)`` / ``compress_weights(model, method, bits)`` -> quantized copy +
     compact state (real bytes); ``explorer_state`` / ``draw_explorer`` / ``quant_explorer(weights)``;
-    checkers ``check_symmetric_int8``, ``check_ternary_threshold``, ``check_codebook_bytes``.
+    checkers ``check_ttq_backward``, ``check_codebook_linear``, ``check_codebook_bytes``,
+    ``check_bit_allocation`` (and ``check_symmetric_int8``, ``check_ternary_threshold``).
 
 Bit widths outside 1..16 (2..16 for integer and fixed-point formats) raise ``ValueError``.
 """
@@ -370,6 +374,49 @@ def binary_dot(signs, x, alpha=1.0):
     return alpha * total, ops
 
 
+def pack_signs(v):
+    """Pack a ±1 vector into one Python int, bit i set where v[i] = +1 (a binary activation or weight)."""
+    v = torch.as_tensor(v)
+    if v.ndim != 1 or not torch.all((v == 1) | (v == -1)):
+        raise ValueError("v must be a 1-d tensor of +1 and -1")
+    return sum(1 << i for i, s in enumerate(v.tolist()) if s > 0)
+
+
+def xnor_dot(a_bits, b_bits, n):
+    """The dot product of two ±1 vectors of length ``n`` packed by ``pack_signs``: XNOR, then popcount.
+
+    Equal signs (XNOR bit 1) contribute +1, different signs −1, so a·b = 2·popcount(XNOR) − n =
+    n − 2·popcount(XOR). XNOR-Net binarizes weights *and* activations so that a convolution becomes
+    this: 64 products per machine word with one XOR and one popcount, no multiply at all.
+    Returns ``(value, {"multiplies": 0, "word_ops": ...})`` (XOR + popcount per 64-bit word).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive int (the vector length)")
+    if not (0 <= a_bits < 2 ** n and 0 <= b_bits < 2 ** n):
+        raise ValueError(f"a_bits and b_bits must be packed vectors of n={n} bits")
+    differ = bin(a_bits ^ b_bits).count("1")
+    return n - 2 * differ, {"multiplies": 0, "word_ops": 2 * -(-n // 64)}
+
+
+def codebook_dot(codebook, indices, x):
+    """``Σ_i codebook[indices[i]] · x[i]`` with one multiply per centroid, not one per weight.
+
+    Weight sharing makes a dot product cheap as well as small: first add up the inputs of each
+    cluster (s_k = Σ_{i: indices[i] = k} x_i, additions only), then multiply each sum by its
+    centroid once: 2**bits multiplies per output instead of n (Deep Compression, Han et al. 2016).
+    Returns ``(value, {"multiplies": k, "additions": ...})``.
+    """
+    codebook, indices, x = torch.as_tensor(codebook), torch.as_tensor(indices), torch.as_tensor(x)
+    if indices.ndim != 1 or x.shape != indices.shape or codebook.ndim != 1:
+        raise ValueError(f"indices and x must be 1-d of the same length and codebook 1-d, got "
+                         f"{tuple(indices.shape)}, {tuple(x.shape)}, {tuple(codebook.shape)}")
+    if len(indices) and (indices.min() < 0 or indices.max() >= len(codebook)):
+        raise ValueError(f"indices must lie in [0, {len(codebook)}) (the codebook's length)")
+    sums = torch.zeros(len(codebook), dtype=x.dtype).index_add_(0, indices.long(), x)
+    used = int((torch.bincount(indices.long(), minlength=len(codebook)) > 0).sum())
+    return (sums * codebook.to(x.dtype)).sum(), {"multiplies": used, "additions": len(x) - 1}
+
+
 # ----------------------------------------------------------------------------------------------
 # ternary weights: TWN (Li & Liu 2016) and Trained Ternary Quantization (Zhu et al. 2017)
 # ----------------------------------------------------------------------------------------------
@@ -640,14 +687,39 @@ def range_frac_len(x, bits):
     return fl
 
 
-def best_frac_len(x, bits, target=None, allow_saturation=False, extra=4):
-    """Qiu et al.'s choice: the fractional length minimising Σ|target − fixed(x)| (``target``
-    defaults to ``x``). Without ``allow_saturation`` only lengths that hold all of ``x`` are tried
-    (so the range rule wins); with it, up to ``extra`` more fractional bits that clip outliers."""
-    target = x if target is None else target
+FRAC_SEARCH = (1, 4)        # candidates: range rule - 1 ... range rule + 4 fractional bits
+
+
+def _check_search(search):
+    if (not isinstance(search, tuple) or len(search) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in search)):
+        raise ValueError(f"search={search!r} must be a pair (below, above) of non-negative ints: the "
+                         "fractional lengths tried around the range rule; (0, 0) is the range rule alone")
+    return search
+
+
+def frac_len_candidates(x, bits, search=FRAC_SEARCH):
+    """The fractional lengths tried around the range rule: ``range_frac_len(x) - search[0]`` …
+    ``range_frac_len(x) + search[1]``. Longer ones saturate the largest values but round the rest
+    more finely; shorter ones never help ``x`` itself but can help a *target* it is compared with."""
+    below, above = _check_search(search)
     start = range_frac_len(x, bits)
-    candidates = range(start, start + (extra + 1 if allow_saturation else 1))
-    errors = [(to_fixed_point(x, bits, fl) - target).abs().sum().item() for fl in candidates]
+    return list(range(start - below, start + above + 1))
+
+
+def fixed_point_error(x, bits, frac_len, target=None):
+    """Qiu et al.'s criterion: Σ |target − fixed(x)| (``target`` defaults to ``x``)."""
+    target = x if target is None else target
+    return (to_fixed_point(x, bits, frac_len) - target).abs().sum().item()
+
+
+def best_frac_len(x, bits, target=None, search=FRAC_SEARCH):
+    """The fractional length among ``frac_len_candidates`` minimising Σ|target − fixed(x)| (Qiu et al.).
+
+    ``target`` defaults to ``x``; with ``search=(0, 0)`` only the range rule is tried. Ties go to the
+    shorter length (no saturation)."""
+    candidates = frac_len_candidates(x, bits, search)
+    errors = [fixed_point_error(x, bits, fl, target) for fl in candidates]
     return candidates[min(range(len(errors)), key=errors.__getitem__)]
 
 
@@ -668,53 +740,78 @@ def _output_names_in_order(model, x):
     return order, outputs
 
 
-def fixed_point_model(model, calib_x, bits, dynamic=True, allow_saturation=False):
+def fixed_point_model(model, calib_x, bits, dynamic=True, search=FRAC_SEARCH):
     """A copy of ``model`` in (dynamic) fixed point, and its plan of fractional lengths.
 
-    Weights of each conv / linear layer get their own fractional length (``dynamic``) or one shared
-    by all layers (static). Activations — the network input and every conv / linear output — are
-    quantized by forward hooks; their fractional lengths are chosen greedily, layer by layer in
-    forward order, on ``calib_x``: each layer's output is measured with all earlier layers already
-    in fixed point and compared with the float network's output (Qiu et al.). Without
-    ``allow_saturation`` no calibration value ever overflows. Biases stay in float (they are added
-    in the wide accumulator). Returns ``(qmodel, plan)``, plan = {"input": fl, name: {"weight": fl,
-    "output": fl}}.
+    **Static** (``dynamic=False``): one fractional length for every layer's weights and one for every
+    activation, the range rule of the widest tensor (nothing overflows anywhere).
+    **Dynamic** (Qiu et al.): every layer gets its own lengths, chosen greedily, layer by layer in
+    forward order on ``calib_x``, with every earlier layer (weights *and* outputs) already in fixed
+    point. For each layer the candidates around the range rule (``frac_len_candidates``, ``search``)
+    are tried: first the weights' length, keeping the one whose layer output is closest to the float
+    network's (Σ|error|), then the output's length, keeping the one closest to the float output.
+    ``search=(0, 0)`` is the plain range rule (the search then decides nothing).
+    Activations — the network input and every conv / linear output — are quantized by forward
+    hooks; biases stay in float (they are added in the wide accumulator).
+
+    Returns ``(qmodel, plan)``: ``plan["input"]`` the input's length and, per layer,
+    ``plan[name] = {"weight": fl, "output": fl, "weight_range": fl, "output_range": fl}`` (the
+    ``*_range`` entries are what the range rule alone would have chosen).
     """
     import copy
 
     check_bits(bits, low=2)
+    _check_search(search)
     float_model = copy.deepcopy(model).eval()
     order, float_out = _output_names_in_order(float_model, calib_x)
     if not order:
         raise ValueError("fixed_point_model: the model has no conv or linear layer")
     qmodel = copy.deepcopy(model).eval()
     layers = _named_quantizable(qmodel)
+    weights = {name: layers[name].weight.detach().clone() for name in order}
     plan = {}
-    # weights
-    weights = {name: layers[name].weight.detach() for name in order}
-    if dynamic:
-        wfl = {n: best_frac_len(w, bits, allow_saturation=allow_saturation) for n, w in weights.items()}
-    else:
-        shared = min(range_frac_len(w, bits) for w in weights.values())
-        wfl = dict.fromkeys(order, shared)
-    with torch.no_grad():
-        for name in order:
-            layers[name].weight.copy_(to_fixed_point(weights[name], bits, wfl[name]))
-    # input
-    plan["input"] = (best_frac_len(calib_x, bits, allow_saturation=allow_saturation) if dynamic
-                     else min([range_frac_len(calib_x, bits)] + [range_frac_len(o, bits) for o in float_out.values()]))
+    if not dynamic:
+        wfl = min(range_frac_len(w, bits) for w in weights.values())
+        afl = min([range_frac_len(calib_x, bits)] + [range_frac_len(o, bits) for o in float_out.values()])
+        plan["input"] = afl
+        with torch.no_grad():
+            for name in order:
+                layers[name].weight.copy_(to_fixed_point(weights[name], bits, wfl))
+                layers[name].register_forward_hook(lambda m, i, out, fl=afl: to_fixed_point(out, bits, fl))
+                plan[name] = {"weight": wfl, "output": afl, "weight_range": wfl, "output_range": afl}
+        qmodel.register_forward_pre_hook(lambda m, args, fl=afl: (to_fixed_point(args[0], bits, fl),) + args[1:])
+        return qmodel, plan
+    plan["input"] = best_frac_len(calib_x, bits, search=search)
     qmodel.register_forward_pre_hook(lambda m, args, fl=plan["input"]: (to_fixed_point(args[0], bits, fl),) + args[1:])
-    # activations: greedy, layer by layer
-    static_fl = plan["input"]
-    for name in order:
-        if dynamic:
-            _, raw = _output_names_in_order(qmodel, calib_x)      # earlier layers already fixed point
-            fl = best_frac_len(raw[name], bits, target=float_out[name], allow_saturation=allow_saturation)
-        else:
-            fl = static_fl
-        layers[name].register_forward_hook(lambda m, i, out, fl=fl: to_fixed_point(out, bits, fl))
-        plan[name] = {"weight": wfl[name], "output": fl}
+    for name in order:                                   # greedy: earlier layers are already fixed point
+        layer, w, target = layers[name], weights[name], float_out[name]
+        errors = {}
+        for fl in frac_len_candidates(w, bits, search):
+            with torch.no_grad():
+                layer.weight.copy_(to_fixed_point(w, bits, fl))
+            errors[fl] = (_output_names_in_order(qmodel, calib_x)[1][name] - target).abs().sum().item()
+        w_fl = min(errors, key=errors.get)
+        with torch.no_grad():
+            layer.weight.copy_(to_fixed_point(w, bits, w_fl))
+        raw = _output_names_in_order(qmodel, calib_x)[1][name]
+        out_fl = best_frac_len(raw, bits, target=target, search=search)
+        layer.register_forward_hook(lambda m, i, out, fl=out_fl: to_fixed_point(out, bits, fl))
+        plan[name] = {"weight": w_fl, "output": out_fl,
+                      "weight_range": range_frac_len(w, bits), "output_range": range_frac_len(raw, bits)}
     return qmodel, plan
+
+
+def plan_table(plan):
+    """The plan of ``fixed_point_model`` as text: per layer, chosen vs range-rule lengths."""
+    lines = [f"{'layer':>6} {'weight fl':>9} {'(range rule)':>12} {'output fl':>9} {'(range rule)':>12}",
+             f"{'input':>6} {'':>9} {'':>12} {plan['input']:>9}"]
+    for name, row in plan.items():
+        if name == "input":
+            continue
+        marks = ["  ←" if row[k] != row[f"{k}_range"] else "" for k in ("weight", "output")]
+        lines.append(f"{name:>6} {row['weight']:>9} {row['weight_range']:>12}{marks[0]:3s} "
+                     f"{row['output']:>6} {row['output_range']:>12}{marks[1]}")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -748,7 +845,7 @@ def encode_weights(w, method, bits=None, t=0.05, per_channel=True):
         storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "scale": scale, "zero_point": zp.to(torch.int16)}
         return dequantize_linear(q, scale, zp, axis), {**storage, "shape": shape}, bits
     if method == "fixed":
-        fl = best_frac_len(w, bits)
+        fl = range_frac_len(w, bits)                   # the range rule: nothing saturates
         q = fixed_point_codes(w, bits, fl).to(torch.int64)
         storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "frac_len": torch.tensor(fl)}
         return q * 2.0 ** -fl, {**storage, "shape": shape}, bits
@@ -929,3 +1026,102 @@ def check_codebook_bytes(fn):
     """``fn(n_weights, bits) -> bytes`` of packed indices + a float32 codebook."""
     for n, bits in ((431080, 5), (1000, 8), (7, 3), (25000, 2), (1, 1)):
         expect_equal(fn(n, bits), reference_codebook_bytes(n, bits), f"codebook_bytes({n}, {bits})")
+
+
+def reference_ttq_backward(latent, wp, wn, t, grad):
+    """TTQ's backward written out: (∂L/∂w̃, ∂L/∂Wp, ∂L/∂Wn) from ∂L/∂w_t = ``grad``."""
+    delta = t * latent.abs().max()
+    pos, neg = latent > delta, latent < -delta
+    grad_latent = torch.where(pos, wp * grad, torch.where(neg, wn * grad, grad))
+    return grad_latent, grad[pos].sum(), -grad[neg].sum()
+
+
+def _ttq_cases():
+    g = torch.Generator().manual_seed(5)
+    cases = [(torch.tensor([0.9, 0.03, -0.02, -0.6, 0.3]), 0.8, 0.5, 0.05)]
+    cases.append((torch.randn(6, 4, generator=g), 1.3, 0.4, 0.05))
+    cases.append((torch.randn(3, 2, 3, 3, generator=g) * 0.1, 0.05, 0.2, 0.3))
+    return [(w, torch.tensor(p), torch.tensor(n), t, torch.randn(w.shape, generator=g)) for w, p, n, t in cases]
+
+
+@checker("TTQ backward")
+def check_ttq_backward(fn):
+    """``fn(latent, wp, wn, t, grad) -> (grad_latent, grad_wp, grad_wn)``, compared with autograd
+    through ``ttq_ternarize`` (so with the sign that w_t = −Wn implies)."""
+    for latent, wp, wn, t, grad in _ttq_cases():
+        got = fn(latent.clone(), wp.clone(), wn.clone(), t, grad.clone())
+        expect_true(isinstance(got, tuple) and len(got) == 3, "return three things: (grad_latent, grad_wp, grad_wn)")
+        lt, p, n = latent.clone().requires_grad_(True), wp.clone().requires_grad_(True), wn.clone().requires_grad_(True)
+        (ttq_ternarize(lt, p, n, t) * grad).sum().backward()
+        where = f"latent of shape {tuple(latent.shape)}, t = {t}"
+        expect_close(torch.as_tensor(got[1]).reshape(()), p.grad, f"∂L/∂Wp ({where})", rtol=1e-4, atol=1e-5)
+        expect_close(torch.as_tensor(got[2]).reshape(()), n.grad, f"∂L/∂Wn ({where}; mind the sign: w_t = −Wn)",
+                     rtol=1e-4, atol=1e-5)
+        expect_close(torch.as_tensor(got[0]), lt.grad, f"∂L/∂w̃ ({where}; scaled by Wp above Δ, Wn below −Δ, "
+                     "1 in between)", rtol=1e-4, atol=1e-5)
+
+
+def reference_codebook_linear(x, codebook, indices):
+    """``y = x @ codebook[indices].T`` through per-cluster input sums: ``(y, sums)``, sums (N, m, K)."""
+    onehot = torch.nn.functional.one_hot(indices.long(), len(codebook)).to(x.dtype)     # (m, n, K)
+    sums = torch.einsum("bn,mnk->bmk", x, onehot)
+    return sums @ codebook.to(x.dtype), sums
+
+
+@checker("codebook layer")
+def check_codebook_linear(fn):
+    """``fn(x, codebook, indices) -> (y, sums)``: a shared-weight linear layer with 2**bits multiplies
+    per output; ``sums[b, i, k]`` = Σ of x[b, j] over the j where indices[i, j] = k."""
+    g = torch.Generator().manual_seed(7)
+    for batch, m, n, k in ((1, 3, 8, 2), (4, 5, 12, 4), (2, 16, 40, 8)):
+        x = torch.randn(batch, n, generator=g, dtype=torch.float64)
+        codebook = torch.randn(k, generator=g, dtype=torch.float64).sort().values
+        indices = torch.randint(0, k, (m, n), generator=g)
+        got = fn(x.clone(), codebook.clone(), indices.clone())
+        expect_true(isinstance(got, tuple) and len(got) == 2, "return two things: (y, sums)")
+        y, sums = got
+        expect_true(isinstance(sums, torch.Tensor) and isinstance(y, torch.Tensor),
+                    f"y and sums should be tensors, got {type(y).__name__} and {type(sums).__name__}")
+        ref_y, ref_sums = reference_codebook_linear(x, codebook, indices)
+        expect_close(torch.as_tensor(sums), ref_sums, f"sums for x {tuple(x.shape)}, {m} outputs, {k} centroids "
+                     f"(shape (N, m, K) = {tuple(ref_sums.shape)})")
+        expect_close(torch.as_tensor(y), x @ codebook[indices].T, f"y for x {tuple(x.shape)}, {m} outputs")
+
+
+def deep_compression_bits(model, conv_bits=8, fc_bits=5):
+    """Deep Compression's allocation: ``{layer: 8}`` for conv layers, ``{layer: 5}`` for linear ones."""
+    return {name: fc_bits if isinstance(m, nn.Linear) else conv_bits for name, m in _named_quantizable(model).items()}
+
+
+@checker("bits per layer")
+def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
+    """``fn(model) -> {layer name: bits}`` for every conv / linear layer. The model shared at those
+    widths (k-means, no retraining) must stay within ``tolerance_pt`` points of the float model on
+    ``data`` and store in fewer real bytes than Deep Compression's 8-bit conv / 5-bit fc allocation."""
+    import copy
+
+    from .measure import file_bytes
+    from .train import evaluate
+
+    layers = list(_named_quantizable(model))
+    allocation = fn(model)
+    expect_true(isinstance(allocation, dict), f"return a dict {{layer name: bits}}, got {type(allocation).__name__}")
+    expect_equal(sorted(allocation), sorted(layers), "the layers of your allocation (every conv / linear layer)")
+    for name, b in allocation.items():
+        expect_true(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 8,
+                    f"bits for layer {name!r} must be an int from 1 to 8, got {b!r}")
+    def shared(bits):
+        m = share_weights(copy.deepcopy(model), dict(bits))
+        return evaluate(m, data), file_bytes(quantized_state_dict(m))
+    float_acc = evaluate(model, data)
+    acc, nbytes = shared(allocation)
+    _, ref_bytes = shared(deep_compression_bits(model))
+    from .config import dry_run
+
+    expect_true(dry_run() or acc >= float_acc - tolerance_pt / 100 - 1e-9,      # stand-in data: bytes only
+                f"your allocation {allocation} reaches {100 * acc:.2f}%, more than {tolerance_pt} points below "
+                f"float ({100 * float_acc:.2f}%): give the sensitive layers more bits")
+    expect_true(nbytes < ref_bytes, f"your allocation stores {nbytes:,} B, not less than Deep Compression's "
+                f"8/5-bit allocation ({ref_bytes:,} B): the big layers can take fewer bits")
+    print(f"   {allocation}: {100 * acc:.2f}% (float {100 * float_acc:.2f}%), {nbytes:,} B "
+          f"vs {ref_bytes:,} B for 8-bit conv / 5-bit fc")

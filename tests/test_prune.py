@@ -483,6 +483,21 @@ def test_check_obd_saliency():
             prune.check_obd_saliency(wrong)
 
 
+def test_check_obd_linear():
+    from course_lib.checks import ExerciseError
+
+    prune.check_obd_linear(prune.reference_obd_linear)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        prune.check_obd_linear(stub)
+    wrongs = (lambda x, w: x.pow(2).sum(0).expand_as(w) * w ** 2 / 2,          # sum, not mean, over examples
+              lambda x, w: x.pow(2).mean(0).expand_as(w) * w ** 2,              # forgets the ½
+              lambda x, w: x.mean(0).pow(2).expand_as(w) * w ** 2 / 2,          # (mean x)², not mean(x²)
+              lambda x, w: w ** 2 / 2)                                           # magnitude, no curvature
+    for wrong in wrongs:
+        with pytest.raises(ExerciseError):
+            prune.check_obd_linear(wrong)
+
+
 def test_check_magnitude_mask():
     from course_lib.checks import ExerciseError
 

@@ -450,11 +450,18 @@ def test_range_frac_len_is_largest_without_overflow():
 def test_best_frac_len_minimises_error():
     torch.manual_seed(0)
     x = torch.cat([torch.randn(1000) * 0.1, torch.tensor([4.0])])         # one outlier
-    fl = quant.best_frac_len(x, 6, allow_saturation=True)
+    fl = quant.best_frac_len(x, 6)
     start = quant.range_frac_len(x, 6)
-    errors = {f: (quant.to_fixed_point(x, 6, f) - x).abs().sum().item() for f in range(start, start + 5)}
-    assert fl == min(errors, key=errors.get) and fl > quant.range_frac_len(x, 6)   # clipping the outlier wins
-    assert quant.best_frac_len(x, 6) == quant.range_frac_len(x, 6)
+    assert quant.frac_len_candidates(x, 6) == list(range(start - 1, start + 5))
+    errors = {f: (quant.to_fixed_point(x, 6, f) - x).abs().sum().item() for f in range(start - 1, start + 5)}
+    assert fl == min(errors, key=errors.get) and fl > start                # clipping the outlier wins
+    assert quant.fixed_point_error(x, 6, fl) == errors[fl]
+    assert quant.best_frac_len(x, 6, search=(0, 0)) == start               # the range rule alone
+    # without an outlier nothing is worth saturating: the search keeps the range rule
+    y = torch.linspace(-1.9, 1.9, 101)
+    assert quant.best_frac_len(y, 8) == quant.range_frac_len(y, 8)
+    with pytest.raises(ValueError, match="search="):
+        quant.best_frac_len(x, 6, search=(1,))
 
 
 def _small_cnn():
@@ -467,7 +474,7 @@ def test_dynamic_fixed_point_never_overflows_on_calibration_data():
     model = _small_cnn()
     calib = torch.randn(32, 1, 8, 8) * 2
     for bits in (4, 8):
-        qmodel, plan = quant.fixed_point_model(model, calib, bits)
+        qmodel, plan = quant.fixed_point_model(model, calib, bits, search=(0, 0))     # the range rule
         names = ["0", "2", "5"]
         assert set(plan) == {"input", *names}
         qmin, qmax = quant.int_range(bits)
@@ -490,6 +497,32 @@ def test_dynamic_fixed_point_never_overflows_on_calibration_data():
             assert torch.equal(codes, codes.round())                                          # on the grid
             w = dict(qmodel.named_modules())[n].weight * 2.0 ** plan[n]["weight"]
             assert torch.equal(w, w.round()) and w.min() >= qmin and w.max() <= qmax
+            assert plan[n]["weight"] == plan[n]["weight_range"] and plan[n]["output"] == plan[n]["output_range"]
+
+
+def test_fixed_point_search_is_greedy_and_beats_the_range_rule():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8)).eval()
+    x = torch.randn(256, 16)
+    x[0] *= 20                                          # one outlier image: the range rule wastes bits on it
+    ref = model(x)
+    q_rule, plan_rule = quant.fixed_point_model(model, x, 4, search=(0, 0))
+    q_search, plan = quant.fixed_point_model(model, x, 4)
+    moved = [(n, k) for n, row in plan.items() if n != "input" for k in ("weight", "output") if row[k] != row[f"{k}_range"]]
+    assert moved                                        # the search decided something
+    err = lambda q: (q(x)[1:] - ref[1:]).abs().mean().item()
+    assert err(q_search) < err(q_rule)
+    # greedy and by measured error: layer 0's output length is the candidate closest to the float output
+    raw = {}
+    hook = q_search[0].register_forward_hook(lambda m, i, o: raw.setdefault("0", o), prepend=True)
+    with torch.no_grad():
+        q_search(x)
+    hook.remove()
+    target = model[0](x)
+    errors = {fl: quant.fixed_point_error(raw["0"], 4, fl, target) for fl in quant.frac_len_candidates(raw["0"], 4)}
+    assert plan["0"]["output"] == min(errors, key=errors.get)
+    text = quant.plan_table(plan)
+    assert "←" in text and "range rule" in text
 
 
 def test_dynamic_beats_static_fixed_point():
@@ -502,7 +535,7 @@ def test_dynamic_beats_static_fixed_point():
     ref = model(x)
     errs = {}
     for dynamic in (False, True):
-        qmodel, plan = quant.fixed_point_model(model, x, 6, dynamic=dynamic)
+        qmodel, plan = quant.fixed_point_model(model, x, 6, dynamic=dynamic, search=(0, 0))
         errs[dynamic] = (qmodel(x) - ref).abs().mean().item()
         if not dynamic:
             assert plan["0"]["weight"] == plan["2"]["weight"] and plan["0"]["output"] == plan["2"]["output"]
@@ -672,3 +705,94 @@ def test_quantized_state_dict_real_bytes(method, bits_per_weight):
                                              nn.Linear(512, 10)))
     saved = dense - measure.file_bytes(state)
     assert saved > 0.95 * 512 * 512 * (4 - bits_per_weight / 8)         # the middle layer's float bytes are gone
+
+
+def test_xnor_dot_equals_the_dot_product_of_signs():
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 7, 64, 130):
+        a = torch.where(torch.randn(n, generator=g) >= 0, 1.0, -1.0)
+        b = torch.where(torch.randn(n, generator=g) >= 0, 1.0, -1.0)
+        value, ops = quant.xnor_dot(quant.pack_signs(a), quant.pack_signs(b), n)
+        assert value == torch.dot(a, b).item() and ops["multiplies"] == 0 and ops["word_ops"] == 2 * -(-n // 64)
+    assert quant.pack_signs(torch.tensor([1.0, -1.0, 1.0])) == 0b101
+    with pytest.raises(ValueError, match="\\+1 and -1"):
+        quant.pack_signs(torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="n=0"):
+        quant.xnor_dot(0, 0, 0)
+
+
+def test_codebook_dot_uses_one_multiply_per_centroid():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(500, generator=g, dtype=torch.float64)
+    codebook, idx = quant.kmeans_codebook(w, 3)
+    x = torch.randn(500, generator=g, dtype=torch.float64)
+    value, ops = quant.codebook_dot(codebook, idx, x)
+    assert torch.isclose(value, torch.dot(codebook[idx], x)) and ops == {"multiplies": 8, "additions": 499}
+    with pytest.raises(ValueError, match="indices must lie"):
+        quant.codebook_dot(codebook, idx + 8, x)
+
+
+def test_check_ttq_backward():
+    from course_lib.checks import ExerciseError
+
+    quant.check_ttq_backward(quant.reference_ttq_backward)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        quant.check_ttq_backward(_stub)
+
+    def papers_sign(latent, wp, wn, t, grad):              # the paper's printed equation, no minus
+        g, p, n = quant.reference_ttq_backward(latent, wp, wn, t, grad)
+        return g, p, -n
+
+    def plain_ste(latent, wp, wn, t, grad):                # unscaled straight-through gradient
+        g, p, n = quant.reference_ttq_backward(latent, wp, wn, t, grad)
+        return grad, p, n
+
+    def mean_threshold(latent, wp, wn, t, grad):
+        return quant.reference_ttq_backward(latent, wp, wn, t * latent.abs().mean() / latent.abs().max(), grad)
+
+    for wrong in (papers_sign, plain_ste, mean_threshold):
+        with pytest.raises(ExerciseError):
+            quant.check_ttq_backward(wrong)
+
+
+def test_check_codebook_linear():
+    from course_lib.checks import ExerciseError
+
+    quant.check_codebook_linear(quant.reference_codebook_linear)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        quant.check_codebook_linear(_stub)
+
+    def no_sums(x, codebook, indices):                    # right y, but no grouping
+        return x @ codebook[indices].T, None
+
+    def sums_over_outputs(x, codebook, indices):          # forgets that each output row has its own clusters
+        onehot = torch.nn.functional.one_hot(indices[0], len(codebook)).to(x.dtype)
+        sums = (x @ onehot)[:, None].expand(-1, indices.shape[0], -1)
+        return sums @ codebook, sums
+
+    for wrong in (no_sums, sums_over_outputs):
+        with pytest.raises(ExerciseError):
+            quant.check_codebook_linear(wrong)
+
+
+def test_check_bit_allocation():
+    from course_lib.checks import ExerciseError
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 256), nn.ReLU(),
+                          nn.Linear(256, 5)).eval()
+    x = torch.randn(200, 1, 8, 8)
+    with torch.no_grad():
+        y = model(x).argmax(1)                             # the float model is 100% right by construction
+    data = [(x[i:i + 50], y[i:i + 50]) for i in range(0, 200, 50)]
+    good = lambda m: {"0": 8, "3": 4, "5": 6}
+    quant.check_bit_allocation(good, model, data, tolerance_pt=2.0)
+    with pytest.raises(ExerciseError, match="not done yet"):
+        quant.check_bit_allocation(_stub, model, data)
+    for wrong, why in ((lambda m: {"0": 1, "3": 1, "5": 1}, "points below"),      # too few bits
+                       (lambda m: {"0": 8, "3": 8, "5": 8}, "not less than"),     # too many bytes
+                       (lambda m: {"0": 8, "3": 4}, "layers of your allocation"),
+                       (lambda m: {"0": 8, "3": 4, "5": 9}, "int from 1 to 8")):
+        with pytest.raises(ExerciseError, match=why):
+            quant.check_bit_allocation(wrong, model, data, tolerance_pt=2.0)
+    assert quant.deep_compression_bits(model) == {"0": 8, "3": 5, "5": 5}
