@@ -236,7 +236,7 @@ checks.claim("07", f"shortcut scaled by λ = {lam}: gradient path scaled by λ^(
 
 # %%
 SV = config.pick(quick=dict(depth=20, widths=(4, 8, 16), train_subset=1024, epochs=1, batch=32, lr=0.05),
-                 full=dict(depth=110, widths=(16, 32, 64), train_subset=None, epochs=30, batch=128, lr=0.1))
+                 full=dict(depth=110, widths=(16, 32, 64), train_subset=None, epochs=30, batch=config.cap(128, dry=8), lr=0.1))
 sv_train, _ = data.loaders(DATASET, SV["batch"], train_subset=SV["train_subset"], test_subset=256,
                            augment=False, device=DEVICE)
 
@@ -418,7 +418,7 @@ print("a 'batch'-mode draw drops all rows or none:",
 
 # %%
 SDT = config.pick(quick=dict(depth=56, widths=(8, 16, 32), train_subset=512, batch=64),
-                  full=dict(depth=110, widths=(16, 32, 64), train_subset=None, batch=128))
+                  full=dict(depth=110, widths=(16, 32, 64), train_subset=None, batch=config.cap(128, dry=8)))
 sd_train, _ = data.loaders(DATASET, SDT["batch"], train_subset=SDT["train_subset"], test_subset=256, device=DEVICE)
 epoch_s = {}
 for label, p_last in (("without", None), ("with", 0.5)):
@@ -496,8 +496,8 @@ VARIANTS = {"plain": dict(shortcut="none"), "post-act": dict(), "pre-act": dict(
 CKPT = {"plain": "resnet20-plain-fmnist", "post-act": "resnet20-post-fmnist", "pre-act": "resnet20-preact-fmnist",
         "pre-act + SE": "resnet20-se-fmnist", "pre-act + SD": "resnet20-sd-fmnist"}
 EXP = config.pick(quick=dict(depth=20, widths=(8, 16, 32), test_subset=2000),
-                  full=dict(depth=56, widths=(16, 32, 64), test_subset=None, epochs=160, batch=128, lr=0.1))
-_, exp_test = data.loaders(DATASET, 500, train_subset=1000, test_subset=EXP["test_subset"], device=DEVICE)
+                  full=dict(depth=56, widths=(16, 32, 64), test_subset=None, epochs=160, batch=config.cap(128, dry=8), lr=0.1))
+_, exp_test = data.loaders(DATASET, config.cap(500, dry=8), train_subset=1000, test_subset=EXP["test_subset"], device=DEVICE)
 if config.profile() == "full":
     exp_train, _ = data.loaders(DATASET, EXP["batch"], device=DEVICE)
     cache = config.data_dir() / "checkpoints-full"
