@@ -35,6 +35,7 @@ INTERACTIONS = {
     "06_interleaved_group_conv": ("L", "ArrowRight", "readout"),     # IGCV1 ignores C (C = L·M): move L
     "07_resnet_variants": ("depth", "ArrowRight", "readout"),         # residual explorer: depth 56 → 62
     "09_small_networks": ("resolution", "ArrowRight", "readout"),      # MobileNet explorer: 160 → 176 pixels
+    "10_wavelet_autoencoder": ("image", "ArrowRight", "readout"),       # WAE explorer: image 0 → 1, new PSNR
 }
 
 # JavaScript run in the page (JupyterLab started with expose_app_in_browser): the current
