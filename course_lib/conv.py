@@ -594,3 +594,43 @@ def check_grouped_conv_macs(fn):
         expected = measure.count_macs(conv, (c_in, h + k - 1, w + k - 1))
         expect_equal(fn(c_in, c_out, k, h, w, g), expected,
                      f"MACs of a {k}×{k} conv {c_in}→{c_out} channels, groups={g}, output {h}×{w}")
+
+
+@checker("depthwise separable cost ratio")
+def check_separable_ratio(fn):
+    """``fn(c_in, c_out, k)`` must give MACs(depthwise k×k + pointwise 1×1) / MACs(regular k×k conv),
+    compared with ``measure.count_macs`` on real layers (same output size, 'same' padding)."""
+    from course_lib import measure
+
+    for c_in, c_out, k in ((512, 512, 3), (32, 64, 3), (64, 16, 5), (8, 8, 1), (3, 96, 7), (100, 10, 3)):
+        shape = (c_in, 14, 14)
+        regular = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
+        separable = depthwise_separable(c_in, c_out, k, padding=k // 2)
+        expected = measure.count_macs(separable, shape) / measure.count_macs(regular, shape)
+        got = fn(c_in, c_out, k)
+        expect_true(isinstance(got, (int, float)) and not isinstance(got, bool),
+                    f"return a number (the ratio), got {type(got).__name__}")
+        expect_close(got, expected, f"MACs ratio separable / regular for {c_in} → {c_out} channels, {k}×{k}",
+                     rtol=1e-9, atol=1e-12)
+
+
+IM2COL_LAYERS = (
+    ("ResNet-18 conv1", (3, 64, 7, 2, 3, 1), (3, 224, 224)),
+    ("VGG-16 conv1_2", (64, 64, 3, 1, 1, 1), (64, 56, 56)),       # (at a quarter of the resolution)
+    ("ResNet stage-2 downsampling", (64, 128, 3, 2, 1, 1), (64, 56, 56)),
+    ("1×1 projection", (256, 64, 1, 1, 0, 1), (256, 14, 14)),
+    ("dilated 3×3", (16, 16, 3, 1, 2, 2), (16, 20, 20)),
+    ("valid 5×5, stride 3", (4, 8, 5, 3, 0, 1), (4, 17, 23)),
+)
+
+
+@checker("im2col memory of a real layer")
+def check_im2col_bytes(fn):
+    """``fn(layer, input_shape)`` (an ``nn.Conv2d`` and (C, H, W)) must give the bytes of the float32
+    column matrix im2col builds for one image — measured from a real ``conv.im2col``."""
+    for name, (c_in, c_out, k, s, p, d), shape in IM2COL_LAYERS:
+        layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, bias=False)
+        cols = im2col(torch.zeros(1, *shape), k, stride=s, padding=p, dilation=d)
+        expected = cols.numel() * cols.element_size()
+        expect_equal(fn(layer, shape), expected,
+                     f"bytes of the im2col columns of {name} ({layer}) on a {shape} input")

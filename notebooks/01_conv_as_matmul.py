@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib import config, conv, measure
+from course_lib import checks, config, conv, measure
 
 print(config.describe())
 config.seed_everything(0)
@@ -92,6 +92,7 @@ print("weight matrix of nn.Conv2d(100, 100, 3):", tuple(conv.weight_matrix(nn.Co
 torch.testing.assert_close(conv.im2col(x, 3), im2col_from_scratch(x, 3))
 
 xb = torch.randn(2, 6, 9, 8)
+agree = True
 for geometry in (dict(), dict(stride=2, padding=1), dict(stride=(1, 2), padding=(2, 0), dilation=(2, 1))):
     ours, ref = conv.im2col(xb, (3, 2), **geometry), F.unfold(xb, (3, 2), **geometry)
     wgt = torch.randn(4, 3, 3, 2)                       # groups=2: each output sees 3 of the 6 channels
@@ -99,7 +100,10 @@ for geometry in (dict(), dict(stride=2, padding=1), dict(stride=(1, 2), padding=
                                F.conv2d(xb, wgt, groups=2, **geometry), atol=1e-5)
     print(f"{str(geometry):50s} columns {tuple(ours.shape)}  == F.unfold: {torch.equal(ours, ref)}  "
           f"conv == F.conv2d: {same_conv}")
-    assert torch.equal(ours, ref) and same_conv
+    agree = agree and torch.equal(ours, ref) and same_conv
+checks.claim("01", "a convolution is one matrix product W @ im2col(x) (stride, padding, dilation, groups)",
+             paper="conv = unfold + GEMM (Chellapilla et al. 2006)",
+             ours=f"equal to F.unfold / F.conv2d on 3 geometries with groups=2: {agree}", holds=agree, must_hold=True)
 
 # %% [markdown]
 # **col2im** goes back: it adds every column into the pixels it came from (PyTorch calls it
@@ -136,7 +140,7 @@ measured = dict(params=measure.count_params(layer), macs=measure.count_macs(laye
                 input_bytes=measure.activation_bytes(layer, x32), output_bytes=layer(x32).numel() * 4)
 for name, value in measured.items():
     print(f"{name:13s} on paper {getattr(cost, name):>10,}   measured {value:>10,}")
-    assert getattr(cost, name) == value
+assert all(getattr(cost, name) == value for name, value in measured.items())   # the formulas above are right
 
 # %% [markdown]
 # ### Claim check: the MobileNet table
@@ -149,10 +153,15 @@ print(f"{'layer':22s} {'mult-adds':>12s} {'paper':>7s} {'params':>10s} {'paper':
 for name, (macs, params) in table.items():
     pub_macs, pub_params = conv.MOBILENET_PUBLISHED[name]
     print(f"{name:22s} {macs / 1e6:10.2f} M {pub_macs:>6}M {params / 1e6:8.3f} M {pub_params:>5}M")
-    assert conv.round_sig(macs / 1e6, 3) == pub_macs and round(params / 1e6, 2) == pub_params
+    checks.claim("01", f"MobileNet Table 3, {name}", paper=f"{pub_macs}M mult-adds, {pub_params}M params",
+                 ours=f"{macs / 1e6:.1f}M, {params / 1e6:.2f}M (real nn.Conv2d layers)",
+                 holds=conv.round_sig(macs / 1e6, 3) == pub_macs and round(params / 1e6, 2) == pub_params,
+                 must_hold=True)
 regular, separable = table["regular 3×3 conv"], table["depthwise separable"]
-print(f"depthwise separable: {regular[0] / separable[0]:.1f}× fewer MACs, "
-      f"{regular[1] / separable[1]:.1f}× fewer parameters (paper: 1/N + 1/k² ≈ 1/{1 / (1 / 512 + 1 / 9):.1f})")
+checks.claim("01", "3×3 depthwise separable convs use 8 to 9 times less computation",
+             paper="8–9× fewer mult-adds (MobileNet §3.1)",
+             ours=f"{regular[0] / separable[0]:.2f}× fewer MACs, {regular[1] / separable[1]:.2f}× fewer parameters "
+                  "(14×14×512 layer)", holds=8 <= regular[0] / separable[0] <= 9, must_hold=True)
 
 # %% [markdown]
 # All four rows reproduce to the published precision (ρ = 0.714 turns 14 × 14 into 10 × 10).
@@ -219,9 +228,10 @@ for (dev, size, name), seconds in timings.items():
 speedup = timings[("cpu", "tiny", "naive loop")] / timings[("cpu", "tiny", "im2col + GEMM")]
 gemm_vs_torch = timings[("cpu", "32×32×32→64", "im2col + GEMM")] / timings[("cpu", "32×32×32→64", "F.conv2d")]
 # (timings vary from run to run and machine to machine, most of all on a busy shared machine)
-print(f"\nim2col + GEMM is {speedup:.0f}× faster than the loop on the tiny input (CPU, 1 thread);")
-print(f"on the larger layer it takes {gemm_vs_torch:.2f}× the time of F.conv2d (CPU, 1 thread).")
-assert speedup > 10
+print(f"on the larger layer im2col + GEMM takes {gemm_vs_torch:.2f}× the time of F.conv2d (CPU, 1 thread).")
+checks.claim("01", "im2col + one GEMM is faster than a direct loop over output positions",
+             paper="unfold + GEMM beats direct convolution (Chellapilla et al. 2006)",
+             ours=f"{speedup:.0f}× faster on the tiny input (CPU, 1 thread, one run)", holds=speedup > 1, must_hold=True)
 
 # %% [markdown]
 # The loop pays Python overhead for each of the 512 output elements; im2col + GEMM hands the whole
@@ -238,27 +248,37 @@ for k in (1, 3, 5, 7):
     cols_k = conv.im2col(big_x, k, padding=k // 2)                  # 'same' padding, stride 1
     in_bytes, col_bytes = big_x.numel() * big_x.element_size(), cols_k.numel() * cols_k.element_size()
     print(f"{k:3d} {measure.human_bytes(in_bytes):>10s} {measure.human_bytes(col_bytes):>10s} {col_bytes / in_bytes:6.0f}×")
-    assert col_bytes == k * k * in_bytes                            # exactly k² times the input
     blowup[k] = col_bytes / in_bytes
+checks.claim("01", "im2col copies each input pixel into k² columns (stride 1, 'same' padding)",
+             paper="k² × the input", ours=", ".join(f"k={k}: {b:.0f}×" for k, b in blowup.items()),
+             holds=all(b == k * k for k, b in blowup.items()), must_hold=True)
 
 # %% [markdown]
 # ## 7 · Exercises
 #
-# ### Exercise 1 — the output-size formula
-# Write the length of a conv's output along one axis, for input length `n`, kernel `kernel_size`,
-# `stride`, `padding` (each side) and `dilation`.
+# ### Exercise 1 — how much cheaper is a depthwise separable conv?
+# A regular k×k conv maps `c_in` to `c_out` channels. MobileNet replaces it by a k×k **depthwise**
+# conv (one k×k filter per input channel) followed by a 1×1 **pointwise** conv `c_in → c_out`.
+# Derive, on paper, the ratio *MACs(separable) / MACs(regular)* for the same output size, and return
+# it as a function of `c_in`, `c_out` and `k`. (Hint: write both MAC counts with the table of §3 and
+# divide; the spatial size cancels. The checker measures real layers with `measure.count_macs`,
+# including layers with `c_in ≠ c_out`.) Then compare with the 14×14×512 table above.
 
 # %%
-def my_output_size(n, kernel_size, stride, padding, dilation):
+def separable_ratio(c_in, c_out, k):
     # BEGIN SOLUTION
-    span = dilation * (kernel_size - 1) + 1            # pixels the dilated kernel covers
-    return (n + 2 * padding - span) // stride + 1
+    # regular: c_out·H·W·c_in·k²; separable: c_in·H·W·k² (depthwise) + c_out·H·W·c_in (pointwise)
+    return 1 / c_out + 1 / k ** 2           # = (c_in·k² + c_in·c_out) / (c_in·c_out·k²)
     # END SOLUTION
 
 
 # %%
-conv.check_output_size(my_output_size)
+conv.check_separable_ratio(separable_ratio)
 
+# %% [markdown]
+# The MobileNet paper writes this as $\frac{1}{N} + \frac{1}{D_K^2}$ with N output channels: for
+# 3×3 kernels the saving is 8 to 9 times, whatever the width, as long as N is large.
+#
 # %% [markdown]
 # ### Exercise 2 — im2col with stride 2
 # For `x` of shape (C, H, W), return the (C·k·k, L) column matrix of a k×k kernel with **stride 2**
@@ -279,21 +299,33 @@ def im2col_stride2(x, k):
 conv.check_im2col_stride2(im2col_stride2)
 
 # %% [markdown]
-# ### Exercise 3 — MACs of a grouped conv
-# How many multiply-accumulates does a k×k conv from `c_in` to `c_out` channels with `groups` groups
-# do to produce an `h_out` × `w_out` output (one image, no bias)? The checker compares with
-# `measure.count_macs` on a real `nn.Conv2d`.
+# ### Exercise 3 — the memory im2col costs on a real layer
+# §6 showed that with stride 1 and 'same' padding the columns take k² × the input. Real layers
+# have strides, other paddings and dilations. Given an `nn.Conv2d` and the shape `(C, H, W)` of one
+# input image, return the **bytes** of the float32 column matrix that im2col builds for it. Read
+# the geometry from the layer (`layer.kernel_size`, `.stride`, `.padding`, `.dilation`, each a pair).
+# The checker builds the real columns with `conv.im2col` for six layers, among them ResNet-18's
+# first layer (7×7, stride 2, on a 224×224 image).
 
 # %%
-def grouped_conv_macs(c_in, c_out, k, h_out, w_out, groups):
+def im2col_bytes(layer, input_shape):
     # BEGIN SOLUTION
-    return c_out * h_out * w_out * (c_in // groups) * k * k
+    c, h, w = input_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, layer.padding, layer.dilation
+    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    return 4 * c * kh * kw * out_h * out_w        # one column of C·kh·kw floats per output position
     # END SOLUTION
 
 
 # %%
-conv.check_grouped_conv_macs(grouped_conv_macs)
+conv.check_im2col_bytes(im2col_bytes)
 
+# %% [markdown]
+# For ResNet-18's first layer the answer is about 7.4 MB against a 0.6 MB input (12× — not 49×,
+# because the stride of 2 keeps only a quarter of the output positions): memory, not arithmetic,
+# is what im2col costs.
+#
 # %% [markdown]
 # ## 8 · What we measured
 
@@ -306,6 +338,7 @@ rows = [("im2col / conv2d_as_matmul vs F.unfold / F.conv2d", "equal (3 geometrie
         ("MobileNet α = 0.75, ρ = 0.714", f"{table['α = 0.75, ρ = 0.714'][0] / 1e6:.1f}M / {table['α = 0.75, ρ = 0.714'][1] / 1e6:.2f}M (paper 15.1M / 0.15M)"),
         ("im2col + GEMM vs naive loop (tiny, CPU)", f"{speedup:.0f}× faster"),
         ("im2col + GEMM vs F.conv2d (CPU)", f"{gemm_vs_torch:.2f}× the time"),
+        ("MobileNet separable vs regular 3×3 MACs", f"{regular[0] / separable[0]:.2f}× fewer (paper: 8–9×)"),
         ("im2col memory, k = 3 / 7", f"{blowup[3]:.0f}× / {blowup[7]:.0f}× the input")]
 for what, figure in rows:
     print(f"{what:50s} {figure}")

@@ -365,12 +365,39 @@ def _checker_cases():
     def macs_wrong_twice(c_in, c_out, k, h, w, g):     # divides by groups twice
         return c_out * h * w * c_in * k * k // (g * g)
 
+    def ratio_right(c_in, c_out, k):
+        return 1 / c_out + 1 / k ** 2
+
+    def ratio_wrong_n(c_in, c_out, k):                 # N taken as the input channels
+        return 1 / c_in + 1 / k ** 2
+
+    def ratio_inverted(c_in, c_out, k):                # regular / separable
+        return 1 / (1 / c_out + 1 / k ** 2)
+
+    def bytes_right(layer, shape):
+        c, h, w = shape
+        oh, ow = (conv.output_size(n, layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.dilation[0])
+                  for n in (h, w))
+        return 4 * c * layer.kernel_size[0] * layer.kernel_size[1] * oh * ow
+
+    def bytes_k2_input(layer, shape):                  # "k² times the input": ignores stride and padding
+        c, h, w = shape
+        return 4 * c * h * w * layer.kernel_size[0] ** 2
+
+    def bytes_no_stride(layer, shape):                 # output size without the stride
+        c, h, w = shape
+        k, p, d = layer.kernel_size[0], layer.padding[0], layer.dilation[0]
+        return 4 * c * k * k * (h + 2 * p - d * (k - 1)) * (w + 2 * p - d * (k - 1))
+
     return [(conv.check_output_size, size_right, [size_wrong, size_wrong_ceil]),
             (conv.check_im2col_stride2, im2col_right, [im2col_wrong_order, im2col_wrong_stride]),
-            (conv.check_grouped_conv_macs, macs_right, [macs_wrong, macs_wrong_twice])]
+            (conv.check_grouped_conv_macs, macs_right, [macs_wrong, macs_wrong_twice]),
+            (conv.check_separable_ratio, ratio_right, [ratio_wrong_n, ratio_inverted]),
+            (conv.check_im2col_bytes, bytes_right, [bytes_k2_input, bytes_no_stride])]
 
 
-@pytest.mark.parametrize("check,right,wrongs", _checker_cases(), ids=["output_size", "im2col_stride2", "macs"])
+@pytest.mark.parametrize("check,right,wrongs", _checker_cases(),
+                         ids=["output_size", "im2col_stride2", "macs", "separable_ratio", "im2col_bytes"])
 def test_checkers_reject_stub_and_wrong_answers_accept_solution(check, right, wrongs, capsys):
     with pytest.raises(ExerciseError, match="not done yet"):
         check(_stub)
