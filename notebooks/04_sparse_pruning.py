@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import config, data, prune
+from course_lib import checks, config, data, prune
 from course_lib.measure import count_params, human_bytes, latency
 from course_lib.train import evaluate, fit
 from course_lib.widgets import Explorer, dropdown, float_slider
@@ -186,20 +186,16 @@ for s, a, b in zip(levels, curves["magnitude"], curves["OBD"]):
 # `fit(..., after_step=prune.keep_masks(model))` additionally writes zeros into `weight_orig` after
 # every step, so what is *saved* stays pruned too; `prune.make_permanent` folds the masks into
 # plain weights for export. Han et al. keep, on LeNet-300-100, 8% / 9% / 26% of the three layers
-# and on LeNet-5 66% / 12% / 8% / 19%; we use the same per-layer targets, reached in `ROUNDS`
-# rounds, each followed by a short retraining.
+# and on LeNet-5 66% / 12% / 8% / 19% (12× fewer weights for both); we use exactly these per-layer
+# targets, reached in `ROUNDS` rounds, each followed by a short retraining.
 
 # %%
 HAN_KEPT = {"lenet300-fmnist": {"1": 0.08, "3": 0.09, "5": 0.26},
             "lenet5-fmnist": {"0": 0.66, "3": 0.12, "7": 0.08, "9": 0.19}}
-# ours: a little more kept than Han's where Fashion-MNIST hurts (conv2 of LeNet-5 is sensitive, see §4),
-# still >= 10x fewer weights in total
-OUR_KEPT = {"lenet300-fmnist": {"1": 0.095, "3": 0.10, "5": 0.30},
-            "lenet5-fmnist": {"0": 0.80, "3": 0.25, "7": 0.08, "9": 0.30}}
 PLAN = {"lenet300-fmnist": dict(train=train_full, epochs=2 * EPOCHS, lr=0.05, schedule="onecycle"),
         "lenet5-fmnist": dict(train=train_small, epochs=EPOCHS, lr=0.005, schedule="cosine")}
 results = {}
-for name, kept in OUR_KEPT.items():
+for name, kept in HAN_KEPT.items():
     model = data.load_checkpoint(name)
     base_acc = evaluate(model, test_data)
     targets = prune.kept_schedule({layer: 1 - k for layer, k in kept.items()}, ROUNDS)
@@ -231,32 +227,35 @@ assert torch.allclose(reloaded(x_probe), pruned5(x_probe))
 print("masks and outputs identical after save → load;", sorted(k for k in pruned5.state_dict() if "mask" in k))
 
 # %% [markdown]
-# ### Claim check: ≥ 10× fewer weights at ≤ 0.5 pt accuracy loss
+# ### Claim check: 12× fewer weights with no accuracy loss
 #
-# Han et al. (2015) report 12× fewer weights on LeNet-300-100 and LeNet-5 on MNIST with no loss
-# (after long retraining). At our scale: Fashion-MNIST (harder than MNIST), two prune/retrain
-# rounds; LeNet-300-100 retrains on all 60K images, LeNet-5 — whose convolutions are slow on a
-# CPU — on only `LENET5_TRAIN_N` images per round in the quick profile.
+# Han et al. (2015, Table 1) prune LeNet-300-100 from 267K to 22K weights (12×, error 1.64% → 1.59%)
+# and LeNet-5 from 431K to 36K (12×, 0.80% → 0.77%) on MNIST, after long retraining. We check that
+# bound on both networks — the paper's per-layer targets (12×, "12×" as the paper rounds it) and no
+# loss, read as a drop of at most 0.5 point (about one binomial standard error on our test images) —
+# in both profiles. At our scale: Fashion-MNIST (harder than MNIST), two prune/retrain rounds;
+# LeNet-300-100 retrains on all 60K images, LeNet-5 — whose convolutions are slow on a CPU — on only
+# `LENET5_TRAIN_N` images per round in the quick profile.
 
 # %%
+PAPER = {"lenet300-fmnist": ("LeNet-300-100", "267K → 22K weights (12×), error 1.64% → 1.59%"),
+         "lenet5-fmnist": ("LeNet-5", "431K → 36K weights (12×), error 0.80% → 0.77%")}
 claim = {}
 for name, res in results.items():
     final = res["rows"][-1]
     drop_pt = 100 * (res["base"] - final["acc_retrained"])
     claim[name] = (final["compression"], drop_pt)
-    print(f"{name}: {final['compression']:.1f}x fewer weights, accuracy {100 * res['base']:.2f}% -> "
-          f"{100 * final['acc_retrained']:.2f}% (drop {drop_pt:+.2f} pt on {TEST_N} test images)")
-ratio, drop_pt = claim["lenet300-fmnist"]
-assert ratio >= 10 and drop_pt <= 0.5, "LeNet-300-100: claim not reproduced"
-ratio5, drop5 = claim["lenet5-fmnist"]
-assert ratio5 >= 10
-if config.profile() == "quick":
-    # measured: about 1.4 pt lost with 2 x 6000 images of retraining; not enough to recover fully
-    assert drop5 <= 2.5
-    print(f"LeNet-5: {ratio5:.1f}x reached, but {drop5:.2f} pt lost > 0.5 pt: NOT reproduced with the quick "
-          "profile's retraining budget (run COURSE_PROFILE=full for 2 x 3 epochs on 60K images)")
+    checks.claim("04", f"Han et al.: {PAPER[name][0]} pruned 12× with no accuracy loss", paper=PAPER[name][1],
+                 ours=f"{final['compression']:.1f}× fewer weights, {100 * res['base']:.2f}% → "
+                      f"{100 * final['acc_retrained']:.2f}% ({-drop_pt:+.2f} pt on {len(test_data.labels):,} test images)",
+                 holds=round(final["compression"]) >= 12 and drop_pt <= 0.5)
 
 # %% [markdown]
+# LeNet-300-100 retrains on the whole training set and keeps its accuracy at 12×. LeNet-5, with
+# only two rounds of one epoch on `LENET5_TRAIN_N` images in the quick profile, falls short at the
+# paper's per-layer targets — its 12%-kept conv2 is the most sensitive of its big layers (§4) — and
+# the ledger says so; the full profile retrains on all 60K images for three epochs per round.
+#
 # Per-layer kept weights, next to Han et al.'s Table 1 (MNIST):
 
 # %%
@@ -265,6 +264,32 @@ for name, res in results.items():
     for row in prune.kept_table(res["model"]):
         print(f"{name:<16}{row['layer']:>6}{row['weights']:>9}{row['kept']:>8}{row['kept_pct']:>7.1f}%"
               f"{100 * HAN_KEPT[name][row['layer']]:>6.0f}%")
+
+# %% [markdown]
+# ### At ImageNet scale: AlexNet 9×, VGG-16 13×
+#
+# The same loop prunes AlexNet from 61M to 6.7M weights (9×) and VGG-16 from 138M to 10.3M (13×)
+# with no loss of ImageNet accuracy (Han et al. 2015). Where do those weights live? Counted on
+# torchvision's own models (built on the `meta` device: shapes, no memory), almost all of them sit in
+# the fully connected layers — the layers that tolerate the most pruning (§4) — so the totals are
+# mostly fc pruning.
+
+# %%
+import torchvision
+
+HAN_IMAGENET = {"alexnet": (61e6, 6.7e6, 9), "vgg16": (138e6, 10.3e6, 13)}
+for arch, (paper_before, paper_after, paper_ratio) in HAN_IMAGENET.items():
+    with torch.device("meta"):
+        net = getattr(torchvision.models, arch)(weights=None)
+    total = count_params(net)
+    fc = sum(p.numel() for m in net.modules() if isinstance(m, nn.Linear) for p in m.parameters())
+    print(f"{arch}: {total:,} parameters, {100 * fc / total:.1f}% of them in fc layers; "
+          f"pruned to the paper's {paper_after / 1e6:.1f}M → {total / paper_after:.1f}× fewer")
+    checks.claim("04", f"Han et al.: {arch} {paper_before / 1e6:.0f}M → {paper_after / 1e6:.1f}M weights ({paper_ratio}×)",
+                 paper=f"{paper_before / 1e6:.0f}M → {paper_after / 1e6:.1f}M ({paper_ratio}×)",
+                 ours=f"torchvision {arch}: {total / 1e6:.2f}M parameters, {total / paper_after:.1f}× at {paper_after / 1e6:.1f}M",
+                 holds=round(total / 1e6) == paper_before / 1e6 and int(total / paper_after) == paper_ratio,
+                 must_hold=True)
 
 # %% [markdown]
 # ## 4. Sensitivity: which layers can lose the most?
@@ -298,9 +323,11 @@ at90 = scan_levels.index(0.9)
 drop = {n: 100 * (scan5["baseline"] - accs[at90]) for n, accs in scan5["layers"].items()}
 conv_layers, fc_layers = ["0", "3"], ["7", "9"]
 print("drop at 90% sparsity (pt):", {n: round(d, 2) for n, d in drop.items()}, "(0, 3 = conv; 7, 9 = fc)")
-print(f"mean drop: conv {sum(drop[n] for n in conv_layers) / 2:.2f} pt, fc {sum(drop[n] for n in fc_layers) / 2:.2f} pt")
-assert min(drop[n] for n in conv_layers) > drop["7"]
-assert sum(drop[n] for n in conv_layers) > sum(drop[n] for n in fc_layers)
+conv_mean, fc_mean = (sum(drop[n] for n in group) / len(group) for group in (conv_layers, fc_layers))
+checks.claim("04", "Han et al.: conv layers are more sensitive to pruning than fc layers",
+             paper="conv layers lose accuracy at lower sparsity (AlexNet, VGG-16)",
+             ours=f"LeNet-5, one layer at 90%, no retraining: conv drop {conv_mean:.2f} pt vs fc {fc_mean:.2f} pt (mean)",
+             holds=conv_mean > fc_mean)
 
 # %% [markdown]
 # ## 5. The sparsity slider
@@ -324,7 +351,7 @@ slider
 # surgery; `prune.mask_channels` only zeroes the same filters, and their outputs agree exactly.
 
 # %%
-cnn_name = "vgg-small-fmnist" if "vgg-small-fmnist" in data.read_manifest() else "lenet5-fmnist"
+cnn_name = "vgg-small-fmnist"
 cnn = data.load_checkpoint(cnn_name)
 AMOUNT = 0.5
 thin = prune.prune_channels(cnn, AMOUNT).eval()
@@ -347,6 +374,13 @@ for k in lat:
           f"non-zero params, {1e3 * lat[k]:6.2f} ms / batch of 64, {lat['dense'] / lat[k]:4.2f}× speed, "
           f"accuracy (no retraining) {100 * acc[k]:.2f}%")
 
+# %%
+checks.claim("04", "Li et al.: removing filters gives real speed, unstructured zeros do not (dense kernels)",
+             paper="filter pruning: fewer FLOPs and faster with ordinary dense kernels",
+             ours=f"{cnn_name} at the same non-zeros: thinned {lat['dense'] / lat['thinned']:.2f}×, "
+                  f"unstructured {lat['dense'] / lat['unstructured']:.2f}× (CPU, batch 64)",
+             holds=lat["thinned"] < lat["dense"] and lat["thinned"] < lat["unstructured"])
+
 # %% [markdown]
 # Unstructured zeros keep accuracy better but a dense kernel multiplies them anyway (≈ 1×); the
 # thinned network is genuinely faster, but it lost far more accuracy. One short retraining epoch:
@@ -361,18 +395,22 @@ print(f"thinned {cnn_name} after 1 epoch on {LENET5_TRAIN_N} images ({time.perf_
 # %% [markdown]
 # ## 7. Exercises
 #
-# **Exercise 1 — OBD saliency.** Given weights `w` and the Hessian diagonal `h` (same shape),
-# return the saliency of every weight.
+# **Exercise 1 — OBD by hand, for a linear layer.** For a linear layer y = x Wᵀ + b trained with
+# the squared error E = ½ · mean over the N examples of ‖y_n − t_n‖², work out the Hessian diagonal
+# h_ij = ∂²E/∂W_ij² on paper — it needs neither W nor the targets t — and return the OBD saliency of
+# every weight, `obd_linear(x, weight)` with x of shape (N, inputs). The checker compares with the
+# exact diagonal from autograd (double backward, as in §2).
 
 # %%
-def obd_saliency_of(w, h):
+def obd_linear(x, weight):
     # BEGIN SOLUTION
-    return h * w ** 2 / 2
+    h = (x ** 2).mean(dim=0)                  # ∂²E/∂W_ij² = mean_n x_nj², the same for every output i
+    return h.expand_as(weight) * weight ** 2 / 2
     # END SOLUTION
 
 
 # %%
-prune.check_obd_saliency(obd_saliency_of)
+prune.check_obd_linear(obd_linear)
 
 # %% [markdown]
 # **Exercise 2 — a magnitude mask.** Return a bool tensor shaped like `weight` that is False for
