@@ -176,8 +176,8 @@ for name, settings in NETS.items():
 # We check the paper's own numbers: at least **40×** / **39×** fewer **bytes in the file** than
 # the float32 `state_dict` file, and no accuracy lost (the paper's errors even fell slightly:
 # 1.64 → 1.58% and 0.80 → 0.74%; we allow 0.5 points of Fashion-MNIST accuracy as "no loss").
-# Two exact facts of the pipeline must hold: every stage shrinks the file, and Huffman coding
-# saves a real share of the quantized file (the paper: 20–30%; we require 15%).
+# One exact fact of the pipeline must hold: every stage shrinks the file. Huffman coding's extra
+# saving is checked against the paper's 20–30%.
 
 # %%
 PAPER_RATIO = {"lenet300-fmnist": 40, "lenet5-fmnist": 39}
@@ -195,10 +195,12 @@ for name, r in results.items():
                  paper="1.64 → 1.58% error" if "300" in name else "0.80 → 0.74% error",
                  ours=f"{100 * r['base_acc']:.2f}% → {100 * final.accuracy:.2f}% accuracy ({loss:+.2f} pt lost, "
                       f"{config.profile()} profile)", holds=loss <= 0.5)
-    checks.claim("05", f"{net}: Huffman coding saves 20–30% more, every stage shrinks the file",
-                 paper="20–30%", ours=f"{100 * huffman_saving:.0f}% of the quantized file; "
-                 f"{pruned.bytes:,} > {quantized.bytes:,} > {final.bytes:,} B",
-                 holds=bool(pruned.bytes > quantized.bytes > final.bytes and huffman_saving >= 0.15), must_hold=True)
+    checks.claim("05", f"{net}: every stage (prune, quantize, Huffman) shrinks the file",
+                 paper="each stage compresses further",
+                 ours=f"{pruned.bytes:,} > {quantized.bytes:,} > {final.bytes:,} B",
+                 holds=bool(pruned.bytes > quantized.bytes > final.bytes), must_hold=True)
+    checks.claim("05", f"{net}: Huffman coding saves 20–30% more", paper="20–30%",
+                 ours=f"{100 * huffman_saving:.0f}% of the quantized file", holds=huffman_saving >= 0.20)
 
 # %% [markdown]
 # The verdicts above are computed, not written in advance. In our runs the bytes land at or just
