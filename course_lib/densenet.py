@@ -3,8 +3,8 @@
 **Dense connectivity** (Huang, Liu, van der Maaten, Weinberger, *Densely Connected Convolutional
 Networks*, CVPR 2017). Inside a dense block, layer l receives the concatenation of the block input
 ``x_0`` and the outputs of all earlier layers, ``x_l = H_l([x_0, x_1, …, x_{l-1}])``, so it has
-``k_0 + k·(l − 1)`` input channels and a block of L layers has ``L(L + 1)/2`` connections (counting
-the block output). Every layer adds only ``k`` new channels, the *growth rate* (k = 12 on CIFAR,
+``k_0 + k·(l − 1)`` input channels and a block of L layers has ``L(L + 1)/2`` connections (layer l
+receives l of them). Every layer adds only ``k`` new channels, the *growth rate* (k = 12 on CIFAR,
 32 on ImageNet). ``H_l`` is BN → ReLU → 3×3 conv; **DenseNet-B** puts a 1×1 *bottleneck*
 BN → ReLU → 1×1 conv to ``4k`` channels in front of it; **DenseNet-C** makes the *transition
 layers* between blocks (BN → ReLU → 1×1 conv → 2×2 average pooling) compress m channels to
@@ -49,7 +49,7 @@ __all__ = [
     "layer_input_channels", "num_connections", "transition_channels", "dense_layer_params",
     "block_params", "naive_block_saved_bytes", "efficient_block_saved_bytes",
     "saved_bytes_by_layer", "block_saved_bytes", "loglog_slope", "bn_buffer_differences",
-    "BufferDiff", "train_step", "DepthFit", "fit_saved_bytes_vs_depth", "deepest_within_budget",
+    "BufferDiff", "train_step", "step_seconds", "DepthFit", "fit_saved_bytes_vs_depth", "deepest_within_budget",
     "explorer_state", "explorer_readout", "draw_explorer", "block_explorer", "KINDS",
     "check_input_channels", "check_block_params", "check_naive_saved_bytes",
 ]
@@ -304,7 +304,7 @@ def layer_input_channels(l: int, in_channels: int, growth_rate: int) -> int:
 
 
 def num_connections(num_layers: int) -> int:
-    """Direct connections in a block of L layers, counting the block output: ``L(L + 1)/2``."""
+    """Direct connections into the L layers of a block (layer l receives l): ``L(L + 1)/2``."""
     L = _int("num_layers", num_layers)
     return L * (L + 1) // 2
 
@@ -504,6 +504,31 @@ def bn_buffer_differences(a: nn.Module, b: nn.Module, atol: float = 0.0) -> Buff
     return BufferDiff(sum(map(differ, stats)), len(stats), len(bad_counters), len(counters), example)
 
 
+def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 5) -> dict:
+    """Median seconds of one forward + backward pass (training mode) of each model, measured in one run.
+
+    The models take turns (naive, efficient, naive, …) so that a busy machine slows them alike; one
+    warm-up pass each is not timed. Gradients are computed, no optimizer step is taken.
+    """
+    import time
+
+    _int("repeats", repeats)
+    times = {name: [] for name in models}
+    for i in range(repeats + 1):
+        for name, model in models.items():
+            model.train()
+            model.zero_grad(set_to_none=True)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            F.cross_entropy(model(x), y).backward()
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            if i:
+                times[name].append(time.perf_counter() - t0)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
 # --------------------------------------------------------------------------- bigger is possible
 
 @dataclass
@@ -596,7 +621,7 @@ def explorer_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = Tru
     return {"depth": depth, "growth_rate": growth_rate, "bottleneck": bool(bottleneck), "compression": compression,
             "efficient": bool(efficient), "in_channels": k0, "size": size, "feeds": feeds,
             "channels": channels, "layer_params": layer_params, "params": sum(layer_params) + transition_params,
-            "block_out": m, "transition_out": out, "connections": num_connections(depth),
+            "block_out": m, "transition_out": out, "connections": num_connections(depth),   # + L + 1 into the output
             "saved": per_layer, "saved_total": total, "other_total": other}
 
 
@@ -690,7 +715,7 @@ def check_naive_saved_bytes(fn):
 
     Compared with ``measure.activation_bytes`` of a real block (float32) within 2 %.
     """
-    for L, k0, k, n, h, w in ((1, 8, 4, 2, 8, 8), (4, 24, 12, 2, 8, 8), (12, 16, 8, 1, 6, 6), (8, 6, 2, 4, 5, 7)):
+    for L, k0, k, n, h, w in ((1, 8, 4, 2, 8, 8), (4, 24, 12, 2, 8, 8), (12, 16, 8, 1, 12, 12), (8, 6, 2, 4, 5, 7)):
         got = fn(L, k0, k, n, h, w)
         expect_true(isinstance(got, (int, float)) and not isinstance(got, bool),
                     f"return a number of bytes, got {type(got).__name__}")

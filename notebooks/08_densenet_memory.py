@@ -1,0 +1,576 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · DenseNet and its memory: from quadratic to linear, measured
+#
+# *Parameters are not the only cost.* DenseNet-BC-100 has only 0.8M parameters, yet the naive
+# implementation needs almost 3 GB to train it at batch 64 on 32×32 images. Where those bytes go is
+# something we can derive, measure and fix — and the fix has a trap of its own.
+#
+# **You will be able to**
+# 1. build a **dense block** (layer l reads the concatenation of all earlier maps: `k₀ + k(l − 1)`
+#    channels, `L(L + 1)/2` connections) and DenseNet-B, -C and -BC with transition layers (`⌊θm⌋`);
+# 2. check our DenseNet-121 against torchvision's, parameter for parameter and output for output;
+# 3. derive why the naive implementation keeps **O(kL²)** bytes for the backward pass, and measure it;
+# 4. implement the **memory-efficient** version (recompute concat + BN in the backward pass,
+#    Pleiss et al.) and show it is exact, linear in memory and costs little time;
+# 5. find and fix the **BatchNorm-under-recomputation** bug that torchvision's `memory_efficient=True` has;
+# 6. use the measured bytes to say how deep a DenseNet fits a memory budget.
+
+# %%
+import copy
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torchvision
+
+from course_lib import checks, config, data, densenet, measure, models, train
+
+print(config.describe())
+config.seed_everything(0)
+notebook_start = time.perf_counter()
+
+# %% [markdown]
+# ## 1 · Dense connectivity from scratch
+#
+# A dense block of L layers keeps a list of feature maps. Layer l concatenates **all** of them —
+# the block input `x₀` (k₀ channels) and the k-channel outputs of layers 1 … l − 1 — and adds k new
+# channels: `x_l = H_l([x₀, x₁, …, x_{l−1}])`. So layer l has **k₀ + k·(l − 1)** input channels, the
+# block ends with `k₀ + k·L`, and there are **L(L + 1)/2** direct connections (layer l receives l
+# of them; the block output concatenates all L + 1 maps once more). The growth rate k is small (12 on CIFAR).
+#
+# `H_l` is BN → ReLU → 3×3 conv. Ten lines, from scratch:
+
+# %%
+def dense_block_from_scratch(x, layers):
+    features = [x]
+    for bn, conv in layers:
+        features.append(conv(torch.relu(bn(torch.cat(features, 1)))))
+    return torch.cat(features, 1)
+
+
+k0, k, L = 6, 4, 5
+block = densenet.DenseBlock(L, k0, k, bn_size=0).eval()               # no bottleneck: BN-ReLU-3×3 conv
+scratch_layers = [(layer.norm1, layer.conv1) for layer in block.values()]
+x = torch.randn(2, k0, 8, 8)
+with torch.no_grad():
+    diff = (dense_block_from_scratch(x, scratch_layers) - block(x)).abs().max().item()
+print(f"from scratch vs densenet.DenseBlock: max |diff| = {diff:.1e}; output {tuple(block(x).shape)} "
+      f"= k₀ + L·k = {k0} + {L}·{k} = {k0 + L * k} channels")
+print("input channels per layer:", [layer.norm1.num_features for layer in block.values()],
+      "= k₀ + k(l − 1):", [densenet.layer_input_channels(l, k0, k) for l in range(1, L + 1)])
+print(f"connections: L(L + 1)/2 = {densenet.num_connections(L)}")
+assert diff < 1e-6
+
+# %% [markdown]
+# **DenseNet-B** puts a *bottleneck* in front of the 3×3 conv: BN → ReLU → 1×1 conv to `4k`
+# channels, so a wide concatenation is first squeezed to 4k. **DenseNet-C** compresses in the
+# *transition layers* between blocks (BN → ReLU → 1×1 conv → 2×2 average pooling): m channels
+# become `⌊θm⌋`, θ = 0.5. **DenseNet-BC** does both. `densenet.DenseNet(growth_rate, block_config,
+# num_init_features, bn_size=4, compression=0.5, …)` builds any of them (`bn_size=0`: no bottleneck,
+# `compression=1`: no compression); module names follow torchvision, so its weights load into ours.
+#
+# ### Claim checks: the same network as torchvision's, and the paper's parameter counts
+
+# %%
+tv121 = torchvision.models.densenet121()
+ours121 = densenet.densenet121()
+ours121.load_state_dict(tv121.state_dict())                # same names, same shapes
+x = torch.randn(1, 3, 64, 64)
+with torch.no_grad():
+    out_diff = (tv121.eval()(x) - ours121.eval()(x)).abs().max().item()
+p_tv, p_ours = measure.count_params(tv121), measure.count_params(ours121)
+checks.claim("08", "DenseNet-121 has exactly torchvision's parameters and outputs",
+             paper=f"{p_tv:,} (torchvision densenet121)", ours=f"{p_ours:,}; outputs max |diff| {out_diff:.1e}",
+             holds=p_ours == p_tv and out_diff < 1e-5, must_hold=True)
+bc100 = densenet.densenet_cifar(100, 12, num_classes=10, in_channels=3)
+p100 = measure.count_params(bc100)
+checks.claim("08", "DenseNet-BC-100 (k = 12) has 0.8M parameters",
+             paper="0.8M (Table 2, CIFAR-10)", ours=f"{p100:,} = {p100 / 1e6:.2f}M",
+             holds=round(p100 / 1e6, 1) == 0.8, must_hold=True)
+t1 = ours121.features.transition1
+print(f"DenseNet-121 transition 1: {t1.conv.in_channels} → ⌊0.5·{t1.conv.in_channels}⌋ = {t1.conv.out_channels} channels")
+del tv121, ours121
+
+# %% [markdown]
+# ### Without a bottleneck, parameters grow as O(k²L²)
+#
+# Layer l's 3×3 conv has `9·k·(k₀ + k(l − 1))` weights; summed over the block that is
+# `≈ 9k²L²/2` for large L. Fitted exponents of the exact count (k₀ = 2k), checked against real blocks:
+
+# %%
+Ls, ks = [8, 16, 32, 64], [6, 12, 24, 48]
+for L_, k_ in [(4, 12), (9, 5)]:
+    assert densenet.block_params(L_, 2 * k_, k_, 0) == measure.count_params(densenet.DenseBlock(L_, 2 * k_, k_, 0))
+p_vs_L = [densenet.block_params(L_, 24, 12, bn_size=0) for L_ in Ls]
+p_vs_k = [densenet.block_params(16, 2 * k_, k_, bn_size=0) for k_ in ks]
+slope_L, slope_k = densenet.loglog_slope(Ls, p_vs_L), densenet.loglog_slope(ks, p_vs_k)
+print("params vs L (k = 12):", dict(zip(Ls, p_vs_L)), f"→ exponent {slope_L:.2f}")
+print("params vs k (L = 16):", dict(zip(ks, p_vs_k)), f"→ exponent {slope_k:.2f}")
+print(f"params / (k²L²) at L = 64, k = 12: {p_vs_L[-1] / (144 * 64 ** 2):.2f} (→ 9/2 = 4.5 for large L)")
+checks.claim("08", "a block without bottleneck has O(k²L²) parameters",
+             paper="O(k²L²)", ours=f"fitted exponents L^{slope_L:.2f}, k^{slope_k:.2f} (L = 8…64, k = 6…48)",
+             holds=round(slope_L) == 2 and round(slope_k) == 2, must_hold=True)
+
+# %% [markdown]
+# ## 2 · Why the naive implementation is quadratic
+#
+# Follow one naive layer through autograd. `torch.cat` writes a **new** tensor of `c_l = k₀ + k(l − 1)`
+# channels; BatchNorm keeps it (its backward needs the input) and writes another `c_l`-channel output;
+# ReLU works in place and the conv keeps that output. With the bottleneck, the 1×1 conv's `4k`-channel
+# output and its BN-ReLU output are kept too. Per layer, with `n = N·H·W` pixels and 4 bytes a value:
+#
+# `bytes_l = 4·n·(2·c_l + 2·4k)` (+ BN's per-channel mean and 1/std, a few hundred bytes)
+#
+# and summed over l: `4n·(2Lk₀ + kL(L − 1) + 8kL)` — **O(kL²)**, although the block only *produces*
+# `k₀ + kL` channels. The concatenations are the culprit: each one copies every earlier map again.
+#
+# The efficient implementation keeps only the maps themselves (each once, shared by all later layers)
+# and the bottleneck's 4k channels per layer, and recomputes concat → BN → ReLU → 1×1 conv in the
+# backward pass: `4n·(k₀ + k(L − 1) + 8kL)` — **O(kL)**.
+#
+# `measure.activation_bytes` counts what autograd really saves (each storage once; parameters and
+# BN's running buffers excluded). The formulas must match it exactly:
+
+# %%
+MEM = dict(k0=24, k=12, batch=1, size=4, Ls=[8, 16, 32, 64])       # bytes scale exactly with N·H·W
+saved = {"naive": [], "efficient": []}
+for L_ in MEM["Ls"]:
+    for name, eff in (("naive", False), ("efficient", True)):
+        saved[name].append(densenet.block_saved_bytes(L_, MEM["k0"], MEM["k"], 4, eff, MEM["batch"], MEM["size"], MEM["size"]))
+formula = {"naive": [densenet.naive_block_saved_bytes(L_, MEM["k0"], MEM["k"], 4, MEM["batch"], MEM["size"], MEM["size"]) for L_ in MEM["Ls"]],
+           "efficient": [densenet.efficient_block_saved_bytes(L_, MEM["k0"], MEM["k"], 4, MEM["batch"], MEM["size"], MEM["size"]) for L_ in MEM["Ls"]]}
+slopes = {name: densenet.loglog_slope(MEM["Ls"], v) for name, v in saved.items()}
+top_slopes = {name: densenet.loglog_slope(MEM["Ls"][-2:], v[-2:]) for name, v in saved.items()}
+for i, L_ in enumerate(MEM["Ls"]):
+    print(f"L = {L_:>2}: naive {saved['naive'][i]:>9,} B (formula {formula['naive'][i]:>9,})   "
+          f"efficient {saved['efficient'][i]:>8,} B (formula {formula['efficient'][i]:>8,})   "
+          f"ratio {saved['naive'][i] / saved['efficient'][i]:.1f}×")
+print(f"fitted slopes of log bytes vs log L (L = 8…64): naive {slopes['naive']:.2f}, efficient {slopes['efficient']:.2f}; "
+      f"between L = 32 and 64: {top_slopes['naive']:.2f} and {top_slopes['efficient']:.2f}")
+checks.claim("08", "the saved-bytes formulas equal autograd's saved tensors",
+             paper="naive 2·c_l + 8k maps per layer, efficient k₀ + k(L − 1) + 8kL maps",
+             ours=f"exact at L = 8…64 (k₀ = {MEM['k0']}, k = {MEM['k']})", holds=saved == formula, must_hold=True)
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.4))
+for name, marker in (("naive", "o"), ("efficient", "s")):
+    ax.loglog(MEM["Ls"], [b / 1024 for b in saved[name]], marker + "-", base=2,
+              label=f"{name}: slope {slopes[name]:.2f}")
+ref = saved["naive"][0] / 1024
+ax.loglog(MEM["Ls"], [ref * (L_ / 8) ** 2 for L_ in MEM["Ls"]], "k:", base=2, label="∝ L²")
+ax.loglog(MEM["Ls"], [saved["efficient"][0] / 1024 * L_ / 8 for L_ in MEM["Ls"]], "k--", base=2, label="∝ L")
+ax.set_xlabel("layers L in the block")
+ax.set_ylabel(f"KiB saved ({MEM['size']}×{MEM['size']}, batch {MEM['batch']})")
+ax.set_title(f"DenseNet-BC block, k₀ = {MEM['k0']}, k = {MEM['k']}: measured")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3, which="both")
+plt.show()
+
+# %% [markdown]
+# **Claim checks.** The exponent of a sum `aL² + bL` only approaches 2 as L grows (here the
+# bottleneck's linear term is large at small L), so the verdict is the *nearest integer* exponent:
+
+# %%
+ratio64 = saved["naive"][-1] / saved["efficient"][-1]
+checks.claim("08", "naive DenseNet memory is quadratic in depth", paper="O(kL²)",
+             ours=f"fitted exponent {slopes['naive']:.2f} (L = 8…64), {top_slopes['naive']:.2f} at L = 32…64",
+             holds=round(slopes["naive"]) == 2, must_hold=True)
+checks.claim("08", "efficient DenseNet memory is linear in depth", paper="O(kL)",
+             ours=f"fitted exponent {slopes['efficient']:.2f} (L = 8…64)", holds=round(slopes["efficient"]) == 1, must_hold=True)
+checks.claim("08", "at L = 64 the naive block saves ≥ 4× the bytes of the efficient one", paper="quadratic vs linear",
+             ours=f"{ratio64:.1f}× ({measure.human_bytes(saved['naive'][-1])} vs {measure.human_bytes(saved['efficient'][-1])})",
+             holds=ratio64 >= 4, must_hold=True)
+
+# %% [markdown]
+# On a GPU (full profile) the same comparison is made with the allocator's **peak** memory during
+# forward + backward, which also includes parameters, gradients and cuDNN workspaces:
+
+# %%
+if config.device().type == "cuda":
+    dev = config.device()
+    for L_ in MEM["Ls"]:
+        peaks = {}
+        for name, eff in (("naive", False), ("efficient", True)):
+            blk = densenet.DenseBlock(L_, MEM["k0"], MEM["k"], 4, eff).to(dev)
+            xb = torch.randn(64, MEM["k0"], 32, 32, device=dev, requires_grad=True)
+            peaks[name] = measure.peak_cuda_bytes(lambda: blk(xb).sum().backward(), dev)
+            del blk, xb
+        print(f"L = {L_:>2}: peak CUDA memory naive {measure.human_bytes(peaks['naive'])}, "
+              f"efficient {measure.human_bytes(peaks['efficient'])} ({peaks['naive'] / peaks['efficient']:.1f}×)")
+else:
+    print("no CUDA device: peak CUDA memory is measured in the full profile on a GPU")
+
+# %% [markdown]
+# ## 3 · The memory-efficient implementation
+#
+# Pleiss et al. (2017) observe that the concatenations and BN outputs are *cheap to compute* and
+# *expensive to store*. Their implementation writes every layer's concatenation into **one shared
+# buffer** (and every BN output into a second one) as large as the block's widest map, `k₀ + kL`
+# channels; each layer overwrites it, so the storage is `O(kL)`. In the backward pass the buffer no
+# longer holds layer l's values, so concat and BN are **recomputed** before layer l's gradient is
+# computed. Concatenation and BatchNorm are memory-bound and take a few percent of the FLOPs of the
+# convolutions; the paper reports 15–20 % more time per batch for the full network (LuaTorch /
+# PyTorch) and, for DenseNet-BC-100 at batch 64 on a Titan X, **2.863 GB → 1.605 GB** for
+# **0.165 s → 0.207 s** per batch.
+#
+# We do the same with `torch.utils.checkpoint` around concat → BN → ReLU → 1×1 conv
+# (`efficient=True`): autograd keeps only the checkpoint's inputs (the earlier feature maps, which
+# exist anyway) and reruns the function in the backward pass. PyTorch's allocator reuses the freed
+# memory, which plays the role of the shared buffers.
+#
+# ### Claim check: exactly the same network
+# Same weights, same input: the outputs, the input gradient and every parameter gradient must be
+# identical (the recomputation runs the same kernels on the same values).
+
+# %%
+DATA = config.pick(quick="fashion-mnist", full="cifar10")
+info = data.dataset_info(DATA)
+config.seed_everything(0)
+naive_net = densenet.densenet_cifar(40, 12, num_classes=len(info.classes), in_channels=info.channels)
+efficient_net = copy.deepcopy(naive_net).set_efficient(True)
+xs = torch.randn(4, info.channels, info.size, info.size)
+x_a, x_b = xs.clone().requires_grad_(), xs.clone().requires_grad_()
+out_a, out_b = naive_net(x_a), efficient_net(x_b)
+g = torch.randn_like(out_a)
+out_a.backward(g)
+out_b.backward(g)
+grad_diff = max((p.grad - q.grad).abs().max().item() for p, q in zip(naive_net.parameters(), efficient_net.parameters()))
+same = torch.equal(out_a, out_b) and torch.equal(x_a.grad, x_b.grad) and grad_diff == 0
+checks.claim("08", "efficient=True gives the same outputs and gradients as the naive DenseNet",
+             paper="recomputation is exact", ours=f"DenseNet-BC-40: outputs, input and {sum(1 for _ in naive_net.parameters())} "
+             f"parameter gradients equal (max |diff| {grad_diff:.1e})", holds=same, must_hold=True)
+b_naive = measure.activation_bytes(naive_net.train(), xs)
+b_eff = measure.activation_bytes(efficient_net.train(), xs)
+print(f"whole DenseNet-BC-40, batch {len(xs)} at {info.size}×{info.size}: saved {measure.human_bytes(b_naive)} naive vs "
+      f"{measure.human_bytes(b_eff)} efficient ({b_naive / b_eff:.1f}×)")
+
+# %% [markdown]
+# ### The price: time, measured in one run
+# Forward + backward of naive and efficient, taking turns (so a busy machine slows both alike).
+# Quick profile: DenseNet-BC-40 at batch 16 on the CPU; full profile: DenseNet-BC-100 at batch 64
+# on 32×32 images, as in the paper.
+
+# %%
+TIME = config.pick(quick=dict(depth=40, batch=16, repeats=3), full=dict(depth=100, batch=64, repeats=20),
+                   dry=dict(depth=100, batch=4, repeats=1))
+dev = config.device()
+config.seed_everything(0)
+t_naive = densenet.densenet_cifar(TIME["depth"], 12, len(info.classes), info.channels).to(dev)
+t_eff = copy.deepcopy(t_naive).set_efficient(True)
+xt = torch.randn(TIME["batch"], info.channels, info.size, info.size, device=dev)
+yt = torch.randint(0, len(info.classes), (TIME["batch"],), device=dev)
+secs = densenet.step_seconds({"naive": t_naive, "efficient": t_eff}, xt, yt, repeats=TIME["repeats"])
+overhead = secs["efficient"] / secs["naive"] - 1
+print(f"DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev}: naive {1000 * secs['naive']:.0f} ms, "
+      f"efficient {1000 * secs['efficient']:.0f} ms per forward + backward")
+checks.claim("08", "recomputing concat + BN costs at most 20% more time", paper="+15–20% (0.165 → 0.207 s, BC-100, Titan X)",
+             ours=f"{100 * overhead:+.0f}% (DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev.type})",
+             holds=overhead <= 0.20)
+del t_naive, t_eff
+
+# %% [markdown]
+# On a CPU the recomputed BatchNorm and concatenation are a larger share of the time than on a
+# GPU (the convolutions are relatively slower there too, but small convs on few channels are
+# dominated by memory traffic), so expect the overhead to differ from the paper's; the verdict above
+# says which way it went on this machine.
+
+# %% [markdown]
+# ## 4 · BatchNorm under recomputation — a real trap
+#
+# The recomputed forward pass runs BatchNorm **in training mode a second time**. Its output is the
+# same (batch statistics), but training-mode BN also *updates its running mean and variance* and
+# counts `num_batches_tracked` — so every recomputed BN moves its running statistics **twice per
+# step**, and the model you evaluate is not the one you would have trained naively.
+#
+# torchvision's `densenet121(memory_efficient=True)` checkpoints exactly concat → `norm1` → ReLU →
+# `conv1`. One training step, same weights, same batch, compared with `memory_efficient=False`:
+
+# %%
+torch.manual_seed(0)
+tv_naive = torchvision.models.densenet121(num_classes=len(info.classes))
+tv_eff = torchvision.models.densenet121(num_classes=len(info.classes), memory_efficient=True)
+tv_eff.load_state_dict(tv_naive.state_dict())
+xb = torch.randn(2, 3, 32, 32)                  # torchvision's stem takes 3 channels
+yb = torch.tensor([1, 2])
+densenet.train_step(tv_naive, xb, yb)
+densenet.train_step(tv_eff, xb, yb)
+tv_diff = densenet.bn_buffer_differences(tv_naive, tv_eff)
+print(tv_diff.table())
+n_norm1 = sum(1 for n, _ in tv_naive.named_modules() if n.endswith("norm1"))
+checks.claim("08", "torchvision's memory_efficient DenseNet updates BN running stats twice per step",
+             paper="known problem of checkpointing BN", ours=f"{tv_diff.stats_differ} of {tv_diff.stats_total} running "
+             f"mean/var differ after one step (= 2 × {n_norm1} norm1 layers); {tv_diff.example}",
+             holds=tv_diff.stats_differ == 2 * n_norm1)
+del tv_naive, tv_eff
+
+# %% [markdown]
+# Pleiss et al.'s original LuaTorch/PyTorch code saved and restored BN's running statistics around
+# the recomputation by hand; later versions left it to `torch.utils.checkpoint`, which knows nothing
+# about BatchNorm. Our fix (in `DenseLayer`): the checkpoint's *recompute context* sets a flag, and
+# while it is set `norm1` is computed by `F.batch_norm` with **batch statistics** (the same output)
+# updating throw-away copies of the running buffers — so the real buffers and `num_batches_tracked`
+# move once per step. (Copies rather than no buffers at all: `torch.utils.checkpoint` checks that the
+# recomputation saves the same tensors as the forward pass did.)
+#
+# ### Claim check: one training step leaves every buffer equal to the naive implementation's
+
+# %%
+torch.manual_seed(0)
+our_naive = densenet.densenet121(num_classes=len(info.classes))
+our_eff = copy.deepcopy(our_naive).set_efficient(True)
+densenet.train_step(our_naive, xb, yb)
+densenet.train_step(our_eff, xb, yb)
+our_diff = densenet.bn_buffer_differences(our_naive, our_eff)
+params_equal = all(torch.equal(p, q) for p, q in zip(our_naive.parameters(), our_eff.parameters()))
+print(our_diff.table())
+checks.claim("08", "our efficient DenseNet-121: one step leaves every BN buffer and weight as the naive one",
+             paper="the same training as the naive implementation",
+             ours=f"{our_diff.stats_differ} of {our_diff.stats_total} running stats and {our_diff.counters_differ} of "
+             f"{our_diff.counters_total} counters differ; weights equal: {params_equal}",
+             holds=our_diff.stats_differ == 0 and our_diff.counters_differ == 0 and params_equal, must_hold=True)
+del our_naive, our_eff
+
+# %% [markdown]
+# ## 5 · Bigger is possible
+#
+# How deep a DenseNet-BC (k = 12, CIFAR layout, depth `6n + 4`) can we train if activations may
+# take **1 GiB at batch 64 on 32×32 RGB images**? Saved bytes are a quadratic (naive) or linear
+# (efficient) function of n, the layers per block, and scale exactly with the batch. We measure one
+# image at three depths, fit the three coefficients, check the fit at a fourth depth, and solve.
+
+# %%
+BUDGET = dict(dataset="cifar10", budget=2 ** 30, batch=64)
+binfo = data.dataset_info(BUDGET["dataset"])
+fits, verify = {}, {}
+for name, eff in (("naive", False), ("efficient", True)):
+    fits[name] = densenet.fit_saved_bytes_vs_depth((16, 28, 40), 12, eff, binfo.channels, binfo.size, len(binfo.classes))
+    torch.manual_seed(0)
+    net52 = densenet.densenet_cifar(52, 12, len(binfo.classes), binfo.channels, efficient=eff)
+    verify[name] = (measure.activation_bytes(net52, torch.randn(1, binfo.channels, binfo.size, binfo.size)),
+                    fits[name].predict(52))
+    print(fits[name].table())
+worst = max(abs(m - p) / m for m, p in verify.values())
+checks.claim("08", "saved bytes of DenseNet-BC are quadratic (naive) / linear (efficient) in depth",
+             paper="O(kL²) vs O(kL)", ours=f"3-point fits predict depth 52 within {100 * worst:.3f}%; "
+             f"naive n² coefficient {fits['naive'].coefficients[0]:,.0f} B, efficient {fits['efficient'].coefficients[0]:,.1f} B",
+             holds=worst < 0.01, must_hold=True)
+deepest = {name: densenet.deepest_within_budget(f, BUDGET["budget"], BUDGET["batch"]) for name, f in fits.items()}
+for name, d in deepest.items():
+    n = (d - 4) // 6
+    p = measure.count_params(densenet.densenet_cifar(d, 12, len(binfo.classes), binfo.channels))
+    print(f"{name:>9}: deepest DenseNet-BC within 1 GiB at batch 64 = DenseNet-BC-{d} (n = {n}, {p / 1e6:.2f}M parameters, "
+          f"{measure.human_bytes(fits[name].predict(d, BUDGET['batch']))})")
+bc100_bytes = {name: f.predict(100, BUDGET["batch"]) for name, f in fits.items()}
+print(f"DenseNet-BC-100 at batch 64: naive {measure.human_bytes(bc100_bytes['naive'])}, efficient "
+      f"{measure.human_bytes(bc100_bytes['efficient'])} of saved activations "
+      f"(the paper's peak GPU memory, everything included: 2.863 GB vs 1.605 GB)")
+
+# %%
+depths = list(range(10, 2 * deepest["efficient"], 12))
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for name in fits:
+    ax.plot(depths, [fits[name].predict(d, BUDGET["batch"]) / 2 ** 30 for d in depths], label=name)
+    ax.axvline(deepest[name], ls=":", color="gray")
+ax.axhline(1, color="tab:red", ls="--", label="1 GiB budget")
+ax.set_xlabel("depth of DenseNet-BC (k = 12)")
+ax.set_ylabel("GiB saved, batch 64, 32×32")
+ax.set_ylim(0, 3)
+ax.legend()
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# ## 6 · The dense-block explorer
+#
+# Move the depth L, the growth rate k, the bottleneck, the compression θ and the implementation.
+# Left: which maps feed each layer (row l = layer l; the last row is the block output, which reads
+# everything). Middle: input channels per layer and the transition's `⌊θm⌋`. Right: the bytes each
+# layer saves for the backward pass — **measured** for one 8×8 input, stacked by kind. Switch
+# *implementation* to see the red bars (concatenation + BN output, growing with l) disappear.
+
+# %%
+explorer = densenet.block_explorer(depth=12, growth_rate=12)
+explorer
+
+# %% [markdown]
+# ## 7 · Experiment: DenseNet-BC vs ResNet at similar parameters
+#
+# **Quick profile**: the shipped `densenet-bc52-fmnist` (DenseNet-BC-52, k = 12, 0.26M parameters)
+# and chapter 07's ResNet-20 (0.27M), `resnet20-subset-fmnist`, trained with the same recipe
+# (4 epochs on 4,096 Fashion-MNIST images, test on 2,000). **Full profile**: DenseNet-BC-100 (k = 12,
+# efficient on) on CIFAR-10 with the paper's budget (300 epochs, batch 64, SGD-Nesterov, lr 0.1,
+# weight decay 1e-4; cosine decay instead of the paper's steps at 150 and 225) and ResNet-20 with its
+# recipe, both trained once by this notebook and cached under `checkpoints-full/`.
+# Activation bytes are per batch of 64 in training mode; latency is inference on one batch of 16.
+
+# %%
+EXP = config.pick(
+    quick=dict(dataset="fashion-mnist", dense="densenet-bc52-fmnist", resnet="resnet20-subset-fmnist"),
+    full=dict(dataset="cifar10", dense_depth=100, dense_epochs=300, resnet_recipe="resnet20-cifar10"))
+einfo = data.dataset_info(EXP["dataset"])
+nets, accs = {}, {}
+if config.profile() == "quick":
+    manifest = data.read_manifest()
+    untrained = {"DenseNet-BC-52": lambda: densenet.densenet_cifar(52, 12, len(einfo.classes), einfo.channels),
+                 "ResNet-20": lambda: models.resnet20(num_classes=len(einfo.classes), in_channels=einfo.channels)}
+    for label, name in (("DenseNet-BC-52", EXP["dense"]), ("ResNet-20", EXP["resnet"])):
+        if name in manifest:
+            nets[label] = data.load_checkpoint(name)
+            accs[label] = manifest[name]["test_accuracy"]
+        else:
+            print(f"{name} is not shipped here: {label} is measured untrained, without accuracy")
+            nets[label], accs[label] = untrained[label](), None
+else:
+    from course_lib.recipes import RECIPES, build_model
+    cache = config.data_dir() / "checkpoints-full"
+    cache.mkdir(parents=True, exist_ok=True)
+    tr, te = data.loaders(EXP["dataset"], 64, augment=True, device=config.device())
+    dense = densenet.densenet_cifar(EXP["dense_depth"], 12, len(einfo.classes), einfo.channels, efficient=True)
+    h = train.fit(dense, tr, te, EXP["dense_epochs"], optimizer="sgd", lr=0.1, weight_decay=1e-4, schedule="cosine",
+                  checkpoint=cache / f"densenet-bc{EXP['dense_depth']}-{EXP['dataset']}.pt", progress=True)
+    nets[f"DenseNet-BC-{EXP['dense_depth']}"], accs[f"DenseNet-BC-{EXP['dense_depth']}"] = dense, h.final_test_acc
+    r = RECIPES[EXP["resnet_recipe"]]
+    tr, te = data.loaders(r.dataset, r.batch_size, augment=r.augment, device=config.device())
+    resnet = build_model(EXP["resnet_recipe"])
+    h = train.fit(resnet, tr, te, r.epochs, optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
+                  schedule=r.schedule, checkpoint=cache / f"{EXP['resnet_recipe']}.pt", progress=True)
+    nets["ResNet-20"], accs["ResNet-20"] = resnet, h.final_test_acc
+
+# %%
+rows = []
+shape = (einfo.channels, einfo.size, einfo.size)
+for label, net in nets.items():
+    net = net.cpu()
+    x1 = torch.randn(1, *shape)
+    act = measure.activation_bytes(net.train(), x1) * 64                 # exact scaling with the batch
+    net.eval()
+    lat = measure.latency(net, torch.randn(16, *shape), min_run_time=config.pick(quick=0.2, full=1.0, dry=0.05))
+    rows.append(dict(model=label, acc=accs[label], params=measure.count_params(net),
+                     macs=measure.count_macs(net, shape), act=act, ms=1000 * lat))
+print(f"{'model':<16} {'accuracy':>9} {'params':>9} {'MACs/image':>11} {'saved bytes, batch 64':>22} {'latency, batch 16':>18}")
+for r in rows:
+    acc = f"{100 * r['acc']:.1f}%" if r["acc"] is not None else "n/a"
+    print(f"{r['model']:<16} {acc:>9} {r['params']:>9,} {r['macs'] / 1e6:>10.1f}M {measure.human_bytes(r['act']):>22} {r['ms']:>15.1f} ms")
+d, rn = rows[0], rows[1]
+print(f"\nDenseNet vs ResNet: {d['params'] / rn['params']:.2f}× the parameters, {d['macs'] / rn['macs']:.2f}× the MACs, "
+      f"{d['act'] / rn['act']:.2f}× the saved activations (naive), {d['ms'] / rn['ms']:.2f}× the latency on this machine")
+dense_eff = copy.deepcopy(nets[d["model"]]).set_efficient(True).train()
+act_eff = measure.activation_bytes(dense_eff, torch.randn(1, *shape)) * 64
+print(f"with efficient=True its saved activations drop to {measure.human_bytes(act_eff)} ({act_eff / rn['act']:.2f}× ResNet-20's)")
+if d["acc"] is not None and rn["acc"] is not None:
+    checks.claim("08", "DenseNet-BC is at least as accurate as a ResNet with similar parameters",
+                 paper="DenseNet-BC-100 (0.8M) 4.51% C10+ error vs ResNet-110 (1.7M) 6.41%",
+                 ours=f"{d['model']} {100 * d['acc']:.1f}% vs ResNet-20 {100 * rn['acc']:.1f}% "
+                 f"({d['params'] / 1e6:.2f}M vs {rn['params'] / 1e6:.2f}M params, {config.profile()} profile)",
+                 holds=d["acc"] >= rn["acc"])
+
+# %% [markdown]
+# Parameters are similar by construction, but the DenseNet costs more MACs and — naively — far more
+# activation memory and latency than a ResNet of the same size: many narrow layers, each reading a
+# wide concatenation. The memory-efficient implementation closes most of the memory gap; the
+# latency gap (many small kernels) remains, and is why later small networks (chapter 09) avoid
+# dense concatenation.
+
+# %% [markdown]
+# ## 8 · Exercises
+#
+# ### Exercise 1 — input channels of layer l
+# A block starts with `k0` channels and every layer adds `k`. How many channels does layer `l`
+# (1-based) read?
+
+# %%
+def my_input_channels(l, k0, k):
+    # BEGIN SOLUTION
+    return k0 + k * (l - 1)
+    # END SOLUTION
+
+
+# %%
+densenet.check_input_channels(my_input_channels)
+
+# %% [markdown]
+# ### Exercise 2 — parameters of a DenseNet-B block
+# Count the parameters of a block of `L` layers, each BN(c) → ReLU → 1×1 conv (c → 4k) →
+# BN(4k) → ReLU → 3×3 conv (4k → k), where c is layer l's input width. Convs have no bias; a BN has
+# 2 parameters per channel. The checker compares with real `DenseBlock`s.
+
+# %%
+def my_block_params(L, k0, k):
+    # BEGIN SOLUTION
+    total = 0
+    for l in range(1, L + 1):
+        c = k0 + k * (l - 1)
+        total += 2 * c + c * 4 * k + 2 * 4 * k + 9 * 4 * k * k
+    return total
+    # END SOLUTION
+
+
+# %%
+densenet.check_block_params(my_block_params)
+
+# %% [markdown]
+# ### Exercise 3 — predict the naive block's saved bytes
+# Predict the bytes autograd saves for the naive DenseNet-B block (float32, training mode) on a
+# batch of `n` images of `h × w`, from the derivation of section 2: per layer, the concatenation
+# and the BN output (`c_l` channels each) and two bottleneck maps (`4k` channels each). The checker
+# measures real blocks with `measure.activation_bytes` and accepts 2 % (BN's per-channel statistics
+# are the small rest).
+
+# %%
+def my_naive_saved_bytes(L, k0, k, n, h, w):
+    # BEGIN SOLUTION
+    maps = sum(2 * (k0 + k * (l - 1)) + 2 * 4 * k for l in range(1, L + 1))
+    return 4 * n * h * w * maps
+    # END SOLUTION
+
+
+# %%
+densenet.check_naive_saved_bytes(my_naive_saved_bytes)
+
+# %% [markdown]
+# ## 9 · Summary of what we measured
+
+# %%
+summary = [
+    ("DenseNet-121 parameters (= torchvision)", f"{p_ours:,}"),
+    ("DenseNet-BC-100 (k = 12) parameters", f"{p100 / 1e6:.2f}M (paper 0.8M)"),
+    ("no-bottleneck block parameters", f"∝ L^{slope_L:.2f} · k^{slope_k:.2f}"),
+    ("saved bytes vs L, naive / efficient", f"slopes {slopes['naive']:.2f} / {slopes['efficient']:.2f}"),
+    ("naive / efficient at L = 64", f"{ratio64:.1f}×"),
+    ("efficient time overhead (fwd + bwd)", f"{100 * overhead:+.0f}% ({dev.type}, DenseNet-BC-{TIME['depth']})"),
+    ("torchvision memory_efficient BN stats off", f"{tv_diff.stats_differ} of {tv_diff.stats_total}"),
+    ("ours, BN buffers off after one step", f"{our_diff.stats_differ + our_diff.counters_differ}"),
+    ("deepest BC within 1 GiB, batch 64: naive / eff.", f"{deepest['naive']} / {deepest['efficient']}"),
+] + [(f"{r['model']} accuracy ({config.profile()})", f"{100 * r['acc']:.1f}%" if r["acc"] is not None else "n/a") for r in rows]
+for what, value in summary:
+    print(f"{what:<50} {value}")
+print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
+
+# %% [markdown]
+# ## References
+#
+# * G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger. *Densely Connected Convolutional
+#   Networks.* CVPR 2017 (DenseNet-BC-100, k = 12: 0.8M parameters, 4.51 % C10+ error; DenseNet-121
+#   25.02 % / 7.71 % ImageNet top-1 / top-5 error, single crop).
+# * G. Pleiss, D. Chen, G. Huang, T. Li, L. van der Maaten, K. Q. Weinberger. *Memory-Efficient
+#   Implementation of DenseNets.* arXiv:1707.06990, 2017 (code: gpleiss/efficient_densenet_pytorch):
+#   shared memory allocations + recomputation, quadratic → linear memory, +15–20 % time.
+# * torchvision `densenet121(memory_efficient=True)` (uses `torch.utils.checkpoint`).
+# * Seed material: the notes on CNN architectures, §8 (DenseNet memory).
