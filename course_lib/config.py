@@ -17,8 +17,9 @@ path on a CPU in seconds, so that CI executes every notebook's full branch witho
 - only the *work* is capped, in the core: ``train.fit`` runs one epoch of at most
   ``DRY_RUN_STEPS`` batches, ``data.loaders`` serves stand-in data
   (``torchvision.datasets.FakeData`` with the dataset's image shape and class count, no file, no
-  download) of at most ``DRY_RUN_TRAIN_IMAGES`` / ``DRY_RUN_TEST_IMAGES`` images, and
-  ``train.evaluate`` looks at no more than ``DRY_RUN_EVAL_BATCHES`` batches;
+  download) of at most ``DRY_RUN_TRAIN_IMAGES`` / ``DRY_RUN_TEST_IMAGES`` images in batches of
+  at most ``DRY_RUN_BATCH``, and ``train.evaluate`` looks at no more than
+  ``DRY_RUN_EVAL_BATCHES`` batches;
 - a notebook loop that is neither training nor data (a sweep over twenty budgets, a long latency
   measurement) caps itself with ``pick(quick=..., full=..., dry=...)`` or ``cap(value, dry=...)``:
   the ``dry`` value is used only in the dry run, and must never change a shape;
@@ -55,7 +56,8 @@ _UNSET = object()
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 DRY_RUN_STEPS = 2            # training batches per epoch in the dry run (and one epoch)
-DRY_RUN_TRAIN_IMAGES = 512   # stand-in training images per dataset in the dry run
+DRY_RUN_BATCH = 32           # largest batch ``data.loaders`` serves in the dry run
+DRY_RUN_TRAIN_IMAGES = 256   # stand-in training images per dataset in the dry run
 DRY_RUN_TEST_IMAGES = 128    # stand-in test images per dataset in the dry run
 DRY_RUN_EVAL_BATCHES = 2     # batches ``evaluate`` looks at in the dry run
 

@@ -18,7 +18,8 @@ and otherwise stops with an error that names all three ways.
 In the dry run (``COURSE_DRY_RUN=1``, see ``course_lib.config``) every dataset is replaced by
 stand-in data, ``torchvision.datasets.FakeData`` with the dataset's image shape and class count
 (``stand_in``): the full profile's code path runs with no file and no download, on at most
-``config.DRY_RUN_TRAIN_IMAGES`` training and ``config.DRY_RUN_TEST_IMAGES`` test images.
+``config.DRY_RUN_TRAIN_IMAGES`` training and ``config.DRY_RUN_TEST_IMAGES`` test images, in
+batches of at most ``config.DRY_RUN_BATCH``.
 """
 
 import gzip
@@ -310,11 +311,15 @@ def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_sub
             augment=True, device=None, seed=0):
     """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked.
 
-    In the dry run the loaders serve ``stand_in`` data (at most as many images as asked) and carry
-    ``planned_images``, the number of images the real run would use, for ``train.fit``'s record.
+    In the dry run the loaders serve ``stand_in`` data (at most as many images as asked) in batches
+    of at most ``config.DRY_RUN_BATCH``, and carry ``planned_images`` and ``planned_batch_size``, what
+    the real run would use, for ``train.fit``'s record.
     """
     info = dataset_info(name)
     made = []
+    planned_batch = batch_size
+    if config.dry_run():
+        batch_size = min(batch_size, config.DRY_RUN_BATCH)
     for train, n in ((True, train_subset), (False, test_subset)):
         images, labels = as_tensors(load_dataset(name, train=train))
         keep = subset_indices(len(labels), n, seed=0)
@@ -324,6 +329,7 @@ def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_sub
             drop_last=train and len(keep) > batch_size, classes=info.classes))
         real = info.train_size if train else info.test_size
         made[-1].planned_images = min(n, real) if n is not None else real
+        made[-1].planned_batch_size = planned_batch
     return tuple(made)
 
 

@@ -15,8 +15,7 @@ What it does, in the order a training step meets it:
   each process trains on its shard of every batch order.
 
 In the dry run (``COURSE_DRY_RUN=1``, see ``course_lib.config``) ``fit`` keeps every argument but
-trains one epoch of at most ``config.DRY_RUN_STEPS`` batches, ``amp="auto"`` uses bf16 autocast on
-the CPU too (the code path a GPU run takes), ``evaluate`` looks at no more than
+trains one epoch of at most ``config.DRY_RUN_STEPS`` batches, ``evaluate`` looks at no more than
 ``config.DRY_RUN_EVAL_BATCHES`` batches, and each ``fit`` records the work a real run would do in
 ``PLANNED`` (and, as JSON lines, in the file named by ``COURSE_DRY_RUN_PLAN``): the basis of the
 README's estimate of full-profile time per chapter.
@@ -120,14 +119,15 @@ def make_optimizer(model, name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9):
 
 def _autocast(device, amp):
     """The autocast dtype: bf16 on CUDA for "auto"/"bf16", fp16 on CUDA for "fp16"; on the CPU only an
-    explicit "bf16" (or "auto" in the dry run, to take a GPU run's code path) autocasts, to bf16."""
+    explicit "bf16" autocasts (CPU bf16 is 3x slower than fp32 without AMX, so "auto" stays fp32,
+    in the dry run too; tests/test_train.py runs the bf16 path on the CPU)."""
     if amp not in AMP_MODES:
         raise ValueError(f"amp={amp!r} is unknown; choose one of {AMP_MODES}")
     if amp == "off":
         return None
     if device.type == "cuda":
         return torch.float16 if amp == "fp16" else torch.bfloat16
-    if device.type == "cpu" and (amp == "bf16" or (amp == "auto" and config.dry_run())):
+    if device.type == "cpu" and amp == "bf16":
         return torch.bfloat16
     return None
 
@@ -296,11 +296,11 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
 def _plan(model, train_data, epochs):
     """Dry run: record the work the real run of this ``fit`` call would do (see ``PLANNED``)."""
     images = getattr(train_data, "planned_images", None)
-    batch = getattr(train_data, "batch_size", None)
+    batch = getattr(train_data, "planned_batch_size", getattr(train_data, "batch_size", None))
     if images is None:
         images = len(train_data) * (batch or 1)
     row = {"model": type(_unwrap(model)).__name__, "parameters": sum(p.numel() for p in model.parameters()),
-           "epochs": epochs, "images_per_epoch": images, "macs_per_image": None}
+           "epochs": epochs, "images_per_epoch": images, "batch_size": batch, "macs_per_image": None}
     shape = getattr(train_data, "images", None)
     if shape is not None:
         from .measure import count_macs

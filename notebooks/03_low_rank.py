@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib import config, data, lowrank, measure, train
+from course_lib import checks, config, data, lowrank, measure, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -43,9 +43,10 @@ notebook_start = time.perf_counter()
 TEST_SUBSET = config.pick(quick=500, full=None)        # test images used for every accuracy below
 FT_SUBSET = config.pick(quick=1024, full=None)         # training images for the short fine-tune
 FT_EPOCHS = config.pick(quick=1, full=3)
-SAMPLES = config.pick(quick=96, full=1024)            # inputs the data-driven fits look at
+SAMPLES = config.pick(quick=96, full=1024, dry=96)    # inputs the data-driven fits look at
 CLAIM_BUDGET = 0.45                                    # per-layer cost kept → ≥ 2× fewer MACs overall
-BUDGETS = config.pick(quick=[0.3, CLAIM_BUDGET], full=[0.15, 0.25, 0.35, CLAIM_BUDGET, 0.6, 0.8])
+BUDGETS = config.pick(quick=[0.3, CLAIM_BUDGET], full=[0.15, 0.25, 0.35, CLAIM_BUDGET, 0.6, 0.8],
+                      dry=[0.3, CLAIM_BUDGET])         # dry: the full code path with capped work (CI)
 METHODS = ["channels", "data", "asymmetric", "spatial"]
 DEVICE = config.device()
 
@@ -61,7 +62,8 @@ m = n = 100
 r = 10
 seed_ratio = (m * r + r * n) / (m * n)
 print(f"full: {m * n:,}   factorized: {m * r + r * n:,}   ratio: {seed_ratio:.2f}")
-assert m * r + r * n == (m * n) // 5          # claim check: the seed's "one fifth"
+checks.claim("03", "W ≈ UV: a 100×100 matrix at rank 10 costs one fifth", paper="1/5 (the seed's example)",
+             ours=f"{m * r + r * n:,} of {m * n:,} = {seed_ratio:.2f}", holds=5 * (m * r + r * n) == m * n, must_hold=True)
 
 # %% [markdown]
 # Which rank-r matrix is closest to W? Write W = U Σ Vᵀ (the SVD) and keep the r largest singular
@@ -85,7 +87,10 @@ for _ in range(50):
     others.append(torch.linalg.matrix_norm(W - Q @ (Q.T @ W)).item())
 print(f"truncated SVD error {svd_error:.4f} = sqrt(Σ discarded σ²) {bound:.4f}; "
       f"best of 50 other rank-{r} fits: {min(others):.4f}")
-assert abs(svd_error - bound) < 1e-9 and svd_error <= min(others)      # claim check: Eckart–Young
+checks.claim("03", "Eckart–Young: the truncated SVD is the best rank-r approximation",
+             paper="‖W − W_r‖_F = sqrt(Σ discarded σ²), no rank-r matrix closer",
+             ours=f"{svd_error:.4f} = {bound:.4f}; best of 50 others {min(others):.4f}",
+             holds=abs(svd_error - bound) < 1e-9 and svd_error <= min(others), must_hold=True)
 
 # %% [markdown]
 # ## 2 · Linear layers: two thin layers from the SVD
@@ -104,13 +109,14 @@ def two_thin_layers(layer, rank):
 
 lenet = data.load_checkpoint("lenet300-fmnist")          # 784-300-100-10, shipped and trained
 fc1 = lenet[1]
-x = torch.randn(5, 784)
+x = torch.randn(5, fc1.in_features)
 mine, tested = two_thin_layers(fc1, 30), lowrank.decompose_linear(fc1, 30)
 print("from scratch vs course_lib, max |difference|:", (mine(x) - tested(x)).abs().max().item())
 print(f"error bound ‖W − W_30‖_F = {tested.error_bound:.3f} of ‖W‖_F = {fc1.weight.norm().item():.3f}")
 full = lowrank.decompose_linear(fc1, 300)
-print("full rank 300, max |difference| from the original layer:", (full(x) - fc1(x)).abs().max().item())
-assert (full(x) - fc1(x)).abs().max() < 1e-4      # claim check: exact at full rank
+full_rank_diff = (full(x) - fc1(x)).abs().max().item()
+print("full rank 300, max |difference| from the original layer:", full_rank_diff)
+assert full_rank_diff < 1e-4                      # the two thin layers are exact at full rank
 
 # %% [markdown]
 # Choose the rank by **energy** (the fraction of Σσ² kept) or by a **budget** (the fraction of
@@ -131,8 +137,10 @@ for budget in (0.5, 0.2, 0.1):
           f"{measure.count_params(lenet) / measure.count_params(small):.1f}× fewer parameters, "
           f"accuracy {100 * lenet_acc:.1f}% → {100 * lenet_rows[-1][2]:.1f}% (no fine-tuning)")
 ratio_5x, acc_5x = 1 / lenet_rows[1][1], lenet_rows[1][2]
-print(f"Denton et al. report ~5× smaller at ~1 pt loss; here {ratio_5x:.1f}× smaller costs "
-      f"{100 * (lenet_acc - acc_5x):.1f} points before any fine-tuning (reported, not asserted)")
+checks.claim("03", "Denton et al.: SVD makes a network ~5× smaller at ~1 pt loss",
+             paper="AlexNet 5× smaller, ~1 pt (SqueezeNet's table)",
+             ours=f"LeNet-300-100 {ratio_5x:.1f}× fewer parameters, {100 * (lenet_acc - acc_5x):+.1f} pt lost, no fine-tuning",
+             holds=ratio_5x >= 4.5 and 100 * (lenet_acc - acc_5x) <= 1.0)
 
 # %% [markdown]
 # ## 3 · Convolutions: d filters → d′ filters + a 1×1 conv (Zhang et al. 2015)
@@ -173,7 +181,8 @@ vgg = data.load_checkpoint("vgg-small-fmnist", device=DEVICE)     # shipped, tra
 train_loader, test_loader = data.loaders("fashion-mnist", 128, train_subset=FT_SUBSET, test_subset=TEST_SUBSET,
                                          augment=False, device=DEVICE)
 samples = torch.cat([xb for xb, _ in train_loader])[:SAMPLES]
-INPUT = (1, 28, 28)
+INFO = data.dataset_info("fashion-mnist")
+INPUT = (INFO.channels, INFO.size, INFO.size)
 base_acc = train.evaluate(vgg, test_loader)
 base_macs = measure.count_macs(vgg, INPUT)
 print(f"VGG-small: {measure.count_params(vgg):,} parameters, {base_macs / 1e6:.2f} M MACs, "
@@ -214,14 +223,18 @@ with torch.no_grad():
 
 # %%
 c = d = layer.in_channels
+equal_cost = []
 for r in (3, 6, 12, 24):
     K = 5 * r // 3
     channel_macs = measure.count_macs(lowrank.decompose_conv_channels(layer, r), tuple(test_x.shape[1:]))
     spatial_macs = measure.count_macs(lowrank.decompose_conv_spatial(layer, K), tuple(test_x.shape[1:]))
     positions = test_x.shape[2] * test_x.shape[3]
     assert channel_macs == r * (9 * c + d) * positions and spatial_macs == 3 * K * (c + d) * positions
-    assert channel_macs == spatial_macs                                   # 10·c·r = 6·c·K when K = 5r/3
+    equal_cost.append(channel_macs == spatial_macs)                       # 10·c·r = 6·c·K when K = 5r/3
     print(f"r = {r:2d}, K = {K:2d}: channel {channel_macs / 1e6:.3f} M MACs = spatial {spatial_macs / 1e6:.3f} M MACs")
+checks.claim("03", "3×3 layer c → c: channel rank r and spatial rank K = 5r/3 cost the same",
+             paper="r(9c + d) = 3K(c + d) MACs per position", ours=f"measure.count_macs equal for r = 3, 6, 12, 24",
+             holds=all(equal_cost), must_hold=True)
 
 # %%
 def spatial_split_from_scratch(conv, K):
@@ -236,11 +249,15 @@ def spatial_split_from_scratch(conv, K):
 x = torch.randn(2, 48, 14, 14)
 print("from scratch vs course_lib:",
       (spatial_split_from_scratch(conv, 20)(x) - lowrank.decompose_conv_spatial(conv, 20)(x)).abs().max().item())
+exact = {}
 for method, fn in (("channels", lowrank.decompose_conv_channels), ("spatial", lowrank.decompose_conv_spatial)):
     max_rank = min(lowrank.layer_matrix(conv, method).shape)
-    print(f"{method}: full rank {max_rank}, max |difference| from the conv:",
-          f"{(fn(conv, max_rank)(x) - conv(x)).abs().max().item():.2e}")
-    assert (fn(conv, max_rank)(x) - conv(x)).abs().max() < 1e-4    # claim check: exact at full rank
+    exact[method] = (fn(conv, max_rank)(x) - conv(x)).abs().max().item()
+    print(f"{method}: full rank {max_rank}, max |difference| from the conv: {exact[method]:.2e}")
+checks.claim("03", "both conv decompositions are exact at full rank (Zhang et al.; Jaderberg et al.)",
+             paper="exact (a factorization of the kernel matrix)",
+             ours=f"max |difference| {exact['channels']:.1e} (channels), {exact['spatial']:.1e} (spatial)",
+             holds=max(exact.values()) < 1e-4, must_hold=True)
 
 # %% [markdown]
 # ## 5 · Explore a layer's spectrum
@@ -309,6 +326,9 @@ for method in METHODS:
 ax.axhline(100 * base_acc, color="k", lw=0.8, label="original")
 ax.axhline(100 * base_acc - 1, color="k", lw=0.8, ls=":", label="original − 1 pt")
 ax.axvline(base_macs / 2e6, color="grey", lw=0.8, ls=":")
+lenet5 = data.load_checkpoint("lenet5-fmnist", device=DEVICE)          # a small network, for §6's comparison
+lenet5_macs, lenet5_acc = measure.count_macs(lenet5, INPUT), train.evaluate(lenet5, test_loader)
+ax.plot([lenet5_macs / 1e6], [100 * lenet5_acc], "k*", ms=12, label="LeNet-5 (small net, trained)")
 ax.set_xlabel("MACs per image (millions)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_title("VGG-small on Fashion-MNIST: low-rank methods")
@@ -320,24 +340,50 @@ plt.show()
 # ### Claim check: ≥ 2× fewer MACs at ≤ 1 point accuracy loss after fine-tuning
 #
 # Zhang et al. report a 4× whole-model speed-up on ImageNet at +0.9% top-5 error; Jaderberg et al.
-# 2.5× with no loss. At our scale we ask for 2× fewer MACs at ≤ 1 point top-1 loss.
+# 2.5× with no loss. At our scale we ask for 2× fewer MACs at ≤ 1 point top-1 loss. The claim's own
+# rule picks the row: among the fine-tuned models with ≥ 2× fewer MACs, the most accurate one (if
+# none reaches 2×, the most accurate of all, and the MACs half fails); then both halves are checked.
 
 # %%
-claim_rows = [r for r in rows if "acc_ft" in r and base_macs / r["macs"] >= 2]
-best = max(claim_rows, key=lambda r: r["acc_ft"])
-loss_pts = 100 * (base_acc - best["acc_ft"])
+tuned = [r for r in rows if "acc_ft" in r]
+for r in tuned:
+    r["mac_ratio"], r["loss_pts"] = base_macs / r["macs"], 100 * (base_acc - r["acc_ft"])
+    print(f"   {r['method']:<11} budget {r['budget']:.2f}: {r['mac_ratio']:.2f}× fewer MACs "
+          f"({'≥' if r['mac_ratio'] >= 2 else '<'} 2×), loss {r['loss_pts']:+.2f} pts ({'≤' if r['loss_pts'] <= 1 else '>'} 1)")
+best = max([r for r in tuned if r["mac_ratio"] >= 2] or tuned, key=lambda r: r["acc_ft"])
+loss_pts = best["loss_pts"]
 se = 100 * (base_acc * (1 - base_acc) / len(test_loader.labels)) ** 0.5
 print(f"(binomial standard error of one accuracy on {len(test_loader.labels)} images: ±{se:.1f} points)")
-print(f"best method at ≥ 2× fewer MACs: {best['method']} (budget {best['budget']}), "
-      f"{base_macs / best['macs']:.2f}× fewer MACs, accuracy {100 * base_acc:.2f}% → {100 * best['acc_ft']:.2f}% "
-      f"(loss {loss_pts:+.2f} points on {len(test_loader.labels)} test images)")
-for r in claim_rows:
-    print(f"   {r['method']:<11} {base_macs / r['macs']:.2f}× fewer MACs, loss {100 * (base_acc - r['acc_ft']):+.2f} pts")
-assert base_macs / best["macs"] >= 2
-if loss_pts <= 1:
-    print("✅ the claim holds at our scale")
-else:
-    print(f"❌ the claim does NOT hold at our scale with this short fine-tune: {loss_pts:.2f} points lost")
+checks.claim("03", "low-rank conv layers: ≥ 2× fewer MACs at ≤ 1 pt loss after fine-tuning",
+             paper="Zhang et al. 4× at +0.9% top-5 (ImageNet); Jaderberg et al. 2.5× at no loss",
+             ours=f"VGG-small, {best['method']} @ {best['budget']}: {best['mac_ratio']:.2f}× fewer MACs, "
+                  f"{100 * base_acc:.2f}% → {100 * best['acc_ft']:.2f}% ({-loss_pts:+.2f} pt, {FT_EPOCHS} epoch FT)",
+             holds=best["mac_ratio"] >= 2 and loss_pts <= 1)
+
+# %% [markdown]
+# ### A big network made cheap vs a small network
+#
+# Zhang et al.'s accelerated model (a 10-layer VGG-like network at 4× speed-up, nonlinear and
+# asymmetric reconstruction) runs about as fast as AlexNet and is **4.7 points more accurate**
+# (top-5): compressing a strong, deep network beats designing a small one. Our analogue: the shipped
+# LeNet-5 (trained for 12 epochs) against VGG-small made cheap by each method. The cheapest
+# compressed model that is still more accurate than LeNet-5 — does it cost no more MACs? (The
+# black star in the plot above.)
+
+# %%
+candidates = [(r["macs"], r.get("acc_ft", r["acc"]), r) for r in rows]
+better = [c for c in candidates if c[1] > lenet5_acc]
+cheapest = min(better, key=lambda c: c[0]) if better else None
+print(f"LeNet-5: {lenet5_macs / 1e6:.2f} M MACs, {100 * lenet5_acc:.2f}%")
+if cheapest:
+    print(f"cheapest compressed VGG-small above it: {cheapest[2]['method']} @ {cheapest[2]['budget']}, "
+          f"{cheapest[0] / 1e6:.2f} M MACs ({cheapest[0] / lenet5_macs:.2f}× LeNet-5's), {100 * cheapest[1]:.2f}%")
+checks.claim("03", "Zhang et al.: a big net made cheap by low rank beats a small net of the same cost",
+             paper="4× accelerated model ≈ AlexNet's speed, 4.7 pt lower top-5 error",
+             ours=(f"VGG-small {cheapest[2]['method']}: {100 * cheapest[1]:.2f}% at {cheapest[0] / 1e6:.2f} M MACs vs "
+                   f"LeNet-5 {100 * lenet5_acc:.2f}% at {lenet5_macs / 1e6:.2f} M") if cheapest else
+                  f"no compressed VGG-small above LeNet-5's {100 * lenet5_acc:.2f}%",
+             holds=cheapest is not None and cheapest[0] <= lenet5_macs)
 
 # %% [markdown]
 # ### MACs are not seconds
@@ -353,7 +399,7 @@ for method in METHODS:
     row = next(r for r in rows if r["method"] == method and r["budget"] == CLAIM_BUDGET)
     claim_models[method] = row["model"].to("cpu").eval()
 # a shared machine is noisy: interleave the models for a few rounds and keep each one's fastest median
-ROUNDS, RUN_TIME = config.pick(quick=3, full=5), config.pick(quick=0.1, full=0.5)
+ROUNDS, RUN_TIME = config.pick(quick=3, full=5, dry=1), config.pick(quick=0.1, full=0.5, dry=0.02)
 best_s = {name: float("inf") for name in claim_models}
 for _ in range(ROUNDS):
     for name, model in claim_models.items():
@@ -436,7 +482,8 @@ for r in rows:
 for method, mac_ratio, speed in speed_rows:
     print(f"{f'VGG-small {method}: MAC ratio vs measured CPU speed-up':<58} {mac_ratio:.2f}× vs {speed:.2f}×")
 print(f"{'claim ≥ 2× fewer MACs at ≤ 1 pt loss after fine-tune':<58} "
-      f"{'holds' if loss_pts <= 1 else 'does not hold'} ({best['method']}, {loss_pts:+.2f} pts)")
+      f"{'holds' if best['mac_ratio'] >= 2 and loss_pts <= 1 else 'does not hold'} ({best['method']}, "
+      f"{best['mac_ratio']:.2f}×, {loss_pts:+.2f} pts)")
 print(f"notebook time: {time.perf_counter() - notebook_start:.0f} s")
 
 # %% [markdown]

@@ -57,7 +57,11 @@ def test_full_profile_dry_run(source, tmp_path, monkeypatch):
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
                                      resources={"metadata": {"path": str(tmp_path)}})
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    except Exception as err:      # the kernel died (memory?), a cell ran past CELL_TIMEOUT, ...
+        pytest.fail(f"{source.name}, full profile, dry run: {type(err).__name__}: {ANSI.sub('', str(err))[-3000:]}",
+                    pytrace=False)
     seconds = time.perf_counter() - start
     _record_plan(source.stem, plan, seconds, claims)
     errors = [(cell, out) for cell in nb.cells if cell.cell_type == "code"
