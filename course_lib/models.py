@@ -79,4 +79,8 @@ MODELS = {
     "vgg_small": vgg_small,
     "resnet20": resnet20,
     "resnet_cifar": resnet_cifar,                                               # chapter 07 variants
+    "squeezenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenet_small"]).squeezenet_small(**kw),   # chapter 09
+    "squeezenext_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenext_small"]).squeezenext_small(**kw),   # chapter 09
+    "mobilenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenet_small"]).mobilenet_small(**kw),   # chapter 09
+    "mobilenetv2_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenetv2_small"]).mobilenetv2_small(**kw),   # chapter 09
 }
