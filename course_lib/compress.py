@@ -36,6 +36,20 @@ import torch.nn as nn
 
 from . import checks, prune
 
+__all__ = [
+    'MAX_BITS', 'CompressedFileError', 'huffman_code', 'canonical_code', 'expected_length',
+    'entropy_bits', 'encode', 'decode', 'to_relative', 'from_relative', 'relative_index_entries',
+    'COMPRESSIBLE', 'quantize_values', 'bits_needed', 'Stream', 'pack_fixed', 'unpack_fixed',
+    'encode_stream', 'huffman_lengths', 'decode_stream', 'EncodedLayer', 'encode_layer',
+    'decode_layer', 'effective_state_dict', 'compressible_layers', 'encode_model',
+    'best_index_bits', 'MAGIC', 'VERSION', 'to_bytes', 'save_compressed', 'from_bytes',
+    'load_compressed', 'LayerRow', 'Report', 'compression_report', 'reserve_zero_code', 'Stage',
+    'deep_compress', 'recipe_model', 'latency_as_stored', 'FcSpeedRow', 'FcSpeedReport', 'fc_speed',
+    'TradeoffState', 'draw_tradeoff', 'tradeoff_readout', 'fixed_layer_bytes', 'check_huffman',
+    'check_index_bits', 'check_layer_bytes',
+]
+
+
 MAX_BITS = 16
 
 
@@ -163,7 +177,7 @@ def _check_bits(value, name):
     return int(value)
 
 
-def to_relative(values, index_bits):
+def to_relative(values, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """The two streams a file stores for a sparse flat array: ``(gaps, entries)`` as numpy arrays.
 
     The relative index itself is chapter 04's :func:`course_lib.prune.relative_indices` (the paper's
@@ -178,7 +192,7 @@ def to_relative(values, index_bits):
     return (diffs - 1).numpy(), entries.numpy().astype(flat.dtype)
 
 
-def from_relative(gaps, entries, size):
+def from_relative(gaps, entries, size: int) -> np.ndarray:
     """Inverse of :func:`to_relative` (checked, then :func:`course_lib.prune.decode_relative`)."""
     gaps, entries = np.asarray(gaps, dtype=np.int64), np.asarray(entries)
     if len(gaps) != len(entries):
@@ -998,7 +1012,7 @@ class FcSpeedRow:
 class FcSpeedReport:
     rows: list
 
-    def speedup(self, batch, layers=None):
+    def speedup(self, batch: int, layers=None) -> float:
         """Dense / sparse time at one ``batch``: of one layer (a name), of several (a list of names,
         times summed, as in a forward pass), or of all layers (None)."""
         names = None if layers is None else {layers} if isinstance(layers, str) else set(layers)
@@ -1019,7 +1033,7 @@ class FcSpeedReport:
         return self.table()
 
 
-def fc_speed(weights, batches=(1, 64), threads=1, min_run_time=0.1):
+def fc_speed(weights: dict, batches: tuple = (1, 64), threads: int = 1, min_run_time: float = 0.1) -> "FcSpeedReport":
     """Time pruned fc layers as the paper's speed-up claim does: ``y = W x`` with a batch of 1.
 
     ``weights``: ``{name: 2-d weight tensor}`` (zeros = pruned). For each batch size, the dense

@@ -26,6 +26,16 @@ import torch.nn as nn
 
 from course_lib.checks import checker, expect_close, expect_equal, expect_true
 
+__all__ = [
+    'output_size', 'im2col', 'col2im', 'conv2d_as_matmul', 'naive_conv2d', 'weight_matrix',
+    'block_structure', 'plot_weight_matrix', 'ConvCost', 'conv_cost', 'MOBILENET_PUBLISHED',
+    'depthwise_separable', 'mobilenet_table', 'round_sig', 'im2col_explorer_state',
+    'draw_im2col_explorer', 'im2col_readout', 'im2col_explorer', 'check_output_size',
+    'check_im2col_stride2', 'check_grouped_conv_macs', 'check_separable_ratio', 'IM2COL_LAYERS',
+    'check_im2col_bytes',
+]
+
+
 # ----------------------------------------------------------------------------------------------
 # argument checking: every bad input gets a message naming the parameter and the rule
 
@@ -597,7 +607,7 @@ def check_grouped_conv_macs(fn):
 
 
 @checker("depthwise separable cost ratio")
-def check_separable_ratio(fn):
+def check_separable_ratio(fn) -> None:
     """``fn(c_in, c_out, k)`` must give MACs(depthwise k×k + pointwise 1×1) / MACs(regular k×k conv),
     compared with ``measure.count_macs`` on real layers (same output size, 'same' padding)."""
     from course_lib import measure
@@ -625,7 +635,7 @@ IM2COL_LAYERS = (
 
 
 @checker("im2col memory of a real layer")
-def check_im2col_bytes(fn):
+def check_im2col_bytes(fn) -> None:
     """``fn(layer, input_shape)`` (an ``nn.Conv2d`` and (C, H, W)) must give the bytes of the float32
     column matrix im2col builds for one image — measured from a real ``conv.im2col``."""
     for name, (c_in, c_out, k, s, p, d), shape in IM2COL_LAYERS:

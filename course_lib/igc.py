@@ -34,6 +34,21 @@ import torch.nn.functional as F
 
 from .checks import checker, expect_equal, expect_true
 
+__all__ = [
+    'VERDICTS', 'interleave', 'ChannelPermutation', 'permutation_matrix', 'dense_kernel', 'IGCV1',
+    'IGCV2', 'IGCV3', 'composed_kernel', 'extreme_case', 'igcv1_params', 'regular_params',
+    'equal_param_width', 'igc_is_wider', 'wider_condition', 'width_report', 'widest_igcv1',
+    'max_igcv1_width', 'igcv2_params', 'chain_pointwise_params', 'valid_chains', 'best_chains',
+    'balanced_chain', 'optimal_length', 'igcv2_branches', 'best_igcv2_L', 'ChannelOp', 'group_conv',
+    'dense', 'depthwise', 'permutation', 'shuffle', 'as_ops', 'adjacency', 'connectivity',
+    'classify', 'super_channel_connectivity', 'CONDITIONS', 'chain_params', 'PRESETS',
+    'PRESET_HELP', 'MAX_DRAWN_CHANNELS', 'explorer_state', 'explorer_readout', 'draw_channel_graph',
+    'draw_counts', 'draw_connectivity', 'connectivity_explorer', 'plain_net', 'regular_width_for',
+    'check_interleave', 'check_igc_params', 'check_chain_verdict', 'WIDEST_CASES',
+    'check_widest_igc',
+]
+
+
 VERDICTS = ("strict", "loose", "disconnected")
 
 
@@ -402,7 +417,7 @@ def width_report(L, M, kernel_size=3):
             "equal_param_width": width, "width_ratio": C / width, "wider": igc_is_wider(L, M, kernel_size)}
 
 
-def widest_igcv1(budget, kernel_size=3):
+def widest_igcv1(budget: int, kernel_size: int = 3) -> tuple[int, int]:
     """The IGCV1 ``(L, M)`` of largest width ``C = L·M`` whose parameters ``T = L·M²k² + M·L²``
     fit in ``budget`` (brute force; among equally wide blocks, the one with fewest parameters).
 
@@ -427,7 +442,7 @@ def widest_igcv1(budget, kernel_size=3):
     return best[1]
 
 
-def max_igcv1_width(budget, kernel_size=3):
+def max_igcv1_width(budget: float, kernel_size: int = 3) -> float:
     """The real-valued widest IGCV1 for a parameter budget: ``G = (T / 2k)^(2/3)``, at ``L = M·k²``."""
     return (budget / (2 * kernel_size)) ** (2 / 3)
 
@@ -498,7 +513,7 @@ def optimal_length(channels):
     return math.log(channels)
 
 
-def igcv2_branches(channels, L):
+def igcv2_branches(channels: int, L: int) -> tuple[int, ...]:
     """Branch sizes of the paper's IGCV2 block with ``L`` group convs: ``(1, K_2, …, K_L)``.
 
     ``K_1 = 1``: the first group conv is channel-wise (k×k); the ``L − 1`` 1×1 group convs get the
@@ -513,7 +528,7 @@ def igcv2_branches(channels, L):
     return (1,) + min(chains, key=lambda c: (sum(c), max(c)))
 
 
-def best_igcv2_L(channels, kernel_size=3):
+def best_igcv2_L(channels: int, kernel_size: int = 3) -> tuple[list[int], int]:
     """The L (number of group convs) of the paper's IGCV2 blocks with the fewest parameters, by brute
     force over every factorisation of C: ``(sorted L values, their parameters)``; compare ``1 + ln C``."""
     chains = valid_chains(channels)
@@ -672,7 +687,7 @@ def classify(layers_or_counts):
     return "loose"
 
 
-def super_channel_connectivity(layers):
+def super_channel_connectivity(layers) -> torch.Tensor:
     """Path counts over **super-channels** — the loose complementary condition of IGCV3.
 
     In every tensor *between* the first and the last operation, channels that are reached from the
@@ -1041,7 +1056,7 @@ WIDEST_CASES = ((5_000, 3), (20_000, 3), (100_000, 3), (2_000, 1), (30_000, 5))
 
 
 @checker("widest IGCV1 block for a parameter budget")
-def check_widest_igc(fn):
+def check_widest_igc(fn) -> None:
     """``fn(budget, k) -> (L, M)``: an IGCV1 block of the largest possible width L·M whose
     parameters ``L·M²k² + M·L²`` (checked on real nn.Conv2d layers) fit the budget."""
     for budget, k in WIDEST_CASES:

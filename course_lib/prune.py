@@ -264,7 +264,7 @@ def compression_ratio(model):
 FORMATS = ("dense", "coo", "csr", "csr-relative")
 
 
-def relative_indices(values, index_bits=5):
+def relative_indices(values, index_bits: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Deep Compression's relative index (Han, Mao & Dally 2016, Fig. 2) — the one implementation
     chapters 04 and 05 share.
 
