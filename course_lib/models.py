@@ -83,4 +83,5 @@ MODELS = {
     "squeezenext_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenext_small"]).squeezenext_small(**kw),   # chapter 09
     "mobilenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenet_small"]).mobilenet_small(**kw),   # chapter 09
     "mobilenetv2_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenetv2_small"]).mobilenetv2_small(**kw),   # chapter 09
+    "wae": lambda **kw: __import__("course_lib.wae", fromlist=["build"]).build(**kw),   # chapter 10
 }
