@@ -43,7 +43,7 @@ from .checks import checker, expect_close, expect_equal, expect_true
 __all__ = [
     "haar_dwt", "haar_idwt", "haar_block", "pad_to_even", "energy", "energy_fraction", "psnr",
     "WAE", "wae_loss", "HaarSplit", "Downsample", "high_branch", "WAEClassifier", "build",
-    "pretrain_wae", "train_classifier", "VARIANTS", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
+    "pretrain_wae", "train_classifier", "VARIANTS", "variants", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
     "CostRow", "Report", "cost_report", "SweepRow", "speedup_sweep",
     "explorer_state", "draw_explorer", "readout", "decomposition_explorer",
     "check_haar_block", "check_encoder_macs", "check_energy_fraction",
@@ -373,6 +373,10 @@ def pretrain_wae(wae: WAE, train_data, epochs: int = 1, energy_weight: float = 0
     _positive_int("epochs", epochs)
     lam = _weight("energy_weight", energy_weight)
     device = torch.device(device) if device is not None else next(wae.parameters()).device
+    from . import config
+
+    if config.dry_run():                                  # the dry run caps training work, as train.fit does
+        max_steps = min(max_steps or config.DRY_RUN_STEPS, config.DRY_RUN_STEPS)
     torch.manual_seed(seed)
     wae.to(device).train()
     opt = torch.optim.Adam(wae.parameters(), lr=lr)
@@ -433,45 +437,74 @@ def train_classifier(model: nn.Module, train_data, test_data=None, epochs: int =
 VARIANTS = ("downsample", "haar", "decomposition", "wae")
 
 
-def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, joint_epochs: int = 1,
-               wae_epochs: int = 1, lambdas: tuple = (0.0, 0.1, 1.0), wae_lambda: float = 0.1,
-               lr: float = 0.05, label_smoothing: float = 0.1, progress: bool = False, seed: int = 0) -> dict:
-    """The chapter's experiment: from one trained full-resolution ``base`` (``vgg_small``), build and
-    train every half-resolution variant at the same budget (``epochs`` of the same schedule each).
-
-    As in the paper, every variant's base starts from the trained full-resolution weights and is
-    fine-tuned on its half-resolution input. Stage 1 pre-trains one WAE per λ in ``lambdas``
-    (``wae_epochs`` each); λ = 0 gives the paper's Decomposition+CNN, ``wae_lambda`` the WAE.
-    Returns ``{"waes": {λ: WAE}, "downsample": …, "haar": …, "decomposition": …, "wae": …}``.
-    """
+def variants(base: nn.Module, in_channels: int, wae_lambda: float = 0.1, lambdas: tuple = (0.0, 0.1, 1.0)) -> dict:
+    """The untrained structures of :func:`experiment`: ``{"waes": {λ: WAE}, "downsample": …, "haar": …,
+    "decomposition": …, "wae": …}``, every variant with its own copy of ``base``."""
     import copy
 
     if not isinstance(base, nn.Sequential) or not isinstance(base[-1], nn.Linear):
         raise TypeError("base must be an nn.Sequential ending in an nn.Linear (models.vgg_small)")
     lambdas = tuple(float(v) for v in lambdas)
+    for v in lambdas:
+        _weight("lambdas", v)
     if 0.0 not in lambdas or float(wae_lambda) not in lambdas:
         raise ValueError(f"lambdas={lambdas} must contain 0 (Decomposition+CNN) and wae_lambda={wae_lambda}")
-    x0, _ = next(iter(train_data))
-    channels, classes = x0.shape[1], base[-1].out_features
-    fit = dict(lr=lr, label_smoothing=label_smoothing, progress=progress, seed=seed, device=x0.device)
-    out = {"waes": {}}
-    for lam in lambdas:
-        torch.manual_seed(seed)
-        wae = WAE(channels).to(x0.device)
-        pretrain_wae(wae, train_data, wae_epochs, energy_weight=lam, seed=seed)
-        out["waes"][lam] = wae.eval()
-    torch.manual_seed(seed)
+    classes = base[-1].out_features
+    out = {"waes": {lam: WAE(in_channels) for lam in lambdas}}
     out["downsample"] = nn.Sequential(Downsample("avg"), *copy.deepcopy(base))
-    for name, splitter, lam in (("haar", HaarSplit(channels), 0.0),
-                                ("decomposition", copy.deepcopy(out["waes"][0.0]), 0.0),
-                                ("wae", copy.deepcopy(out["waes"][float(wae_lambda)]), float(wae_lambda))):
-        torch.manual_seed(seed)
+    for name, splitter, lam in (("haar", HaarSplit(in_channels), 0.0),
+                                ("decomposition", WAE(in_channels), 0.0),
+                                ("wae", WAE(in_channels), float(wae_lambda))):
         out[name] = WAEClassifier(copy.deepcopy(base), high_branch(splitter.high_channels), splitter, classes,
                                   energy_weight=lam)
+    return out
+
+
+def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, joint_epochs: int = 1,
+               wae_epochs: int = 1, lambdas: tuple = (0.0, 0.1, 1.0), wae_lambda: float = 0.1,
+               lr: float = 0.05, label_smoothing: float = 0.1, progress: bool = False, seed: int = 0,
+               cache=None) -> dict:
+    """The chapter's experiment: from one trained full-resolution ``base`` (``vgg_small``), build and
+    train every half-resolution variant at the same budget (``epochs`` of the same schedule each).
+
+    As in the paper, every variant's base starts from the trained full-resolution weights and is
+    fine-tuned on its half-resolution input. Stage 1 pre-trains one WAE per λ in ``lambdas``
+    (``wae_epochs`` each); λ = 0 gives the paper's Decomposition+CNN, ``wae_lambda`` the WAE
+    (stages 2 and 3 by :func:`train_classifier`). Returns the layout of :func:`variants`, trained.
+    ``cache``: a file path; if it exists the trained weights are loaded from it instead, else
+    they are written there (atomically) at the end.
+    """
+    from pathlib import Path
+
+    from . import train as train_mod
+
+    x0, _ = next(iter(train_data))
+    torch.manual_seed(seed)
+    out = variants(base, x0.shape[1], wae_lambda, lambdas)
+    if cache is not None and Path(cache).exists():
+        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        for lam, m in out["waes"].items():
+            m.load_state_dict(blob["waes"][str(lam)])
+        for name in VARIANTS:
+            out[name].load_state_dict(blob[name])
+        return {k: ({lam: m.to(x0.device).eval() for lam, m in v.items()} if k == "waes" else v.to(x0.device).eval())
+                for k, v in out.items()}
+    fit = dict(lr=lr, label_smoothing=label_smoothing, progress=progress, seed=seed, device=x0.device)
+    for lam, wae in out["waes"].items():
+        torch.manual_seed(seed)
+        wae.load_state_dict(WAE(x0.shape[1]).state_dict())            # every λ starts from the same weights
+        pretrain_wae(wae.to(x0.device), train_data, wae_epochs, energy_weight=lam, seed=seed)
+        wae.eval()
+    out["decomposition"].splitter.load_state_dict(out["waes"][0.0].state_dict())
+    out["wae"].splitter.load_state_dict(out["waes"][float(wae_lambda)].state_dict())
     for name in VARIANTS:
         out[name].to(x0.device)
         train_classifier(out[name], train_data, test_data, epochs, joint_epochs, **fit)
         out[name].eval()
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        train_mod.save_atomically({"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
+                                   **{name: out[name].state_dict() for name in VARIANTS}}, cache)
     return out
 
 
@@ -705,13 +738,14 @@ SHIPPED = {"downsample": "wae-downsample-fmnist", "haar": "wae-haar-fmnist",
            0.0: "wae-l0-fmnist", 0.1: "wae-l0.1-fmnist", 1.0: "wae-l1-fmnist"}
 
 
-def load_shipped() -> dict:
-    """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout)."""
+def load_shipped(folder=None) -> dict:
+    """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout),
+    made by ``python -m course_lib.wae ship`` (3,072 training images, 2 epochs a variant)."""
     from . import data
 
     out = {"waes": {}}
     for key, name in SHIPPED.items():
-        model = data.load_checkpoint(name)
+        model = data.load_checkpoint(name, folder=folder)
         if isinstance(key, float):
             out["waes"][key] = model
         else:
