@@ -34,7 +34,6 @@ residual-network explorer and the ResNeXt presets of chapter 06's channel-connec
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 

@@ -558,12 +558,14 @@ checks.claim("07", "SE's inference overhead is small (CPU, one image, one run)",
 # extra small operations (a pooling, two tiny convs, a multiplication per unit) cost far more time
 # than their MACs suggest — the paper's "few percent" is for ResNet-50 at 224×224, where the
 # convolutions dominate. The paper's pre-activation gain is small at 110 layers (6.61 → 6.37 %
-# error) and grows with depth (ResNet-1001); at 20 layers and 5 epochs on Fashion-MNIST, a difference
-# of a point either way is within what two training runs of the same net differ by. Stochastic depth
+# error) and grows with depth (ResNet-1001); at 20 layers and 5 epochs on Fashion-MNIST it need not
+# show at all — such a short schedule rewards whichever net converges fastest, and the claim line
+# above says which way this run fell, with the figures (one run each; we did not measure the spread
+# between seeds). Stochastic depth
 # was designed for 110+ layers trained for hundreds of epochs; at 20 layers and 5 epochs it is a
 # regulariser that mostly slows convergence (the last stage's branches were kept only about half to
-# two thirds of the time),
-# so expect it to cost accuracy here — the full profile's ResNet-56 is the fairer test.
+# two thirds of the time), so expect it to cost accuracy here — the full profile's ResNet-56 is the
+# fairer test.
 
 # %% [markdown]
 # ## 8 · The residual-network explorer
