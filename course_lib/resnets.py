@@ -251,11 +251,16 @@ def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, i
 
     ``preact``: :class:`PreActBlock` units (and a final BN-ReLU before pooling) instead of
     :class:`BasicBlock`. ``shortcut``: one of :data:`SHORTCUTS` for every unit (``"none"`` builds
-    the plain net of the same depth). ``se``: SE on every unit. ``p_last``: stochastic depth with
-    linearly decaying survival (``None`` = off). Default arguments give the ResNet-20 of chapter 02
+    the plain net of the same depth; ``scale`` is λ for ``"scale"`` and the keep probability for
+    ``"dropout"``, ``gate_bias`` the gates' initial bias). ``se``: SE (reduction ``reduction``) on
+    every unit. ``p_last``: stochastic depth with linearly decaying survival (``None`` = off),
+    ``sd_mode`` "batch" or "row" (see :func:`set_stochastic_depth`). Default arguments give the ResNet-20 of chapter 02
     (0.27M weights, same state-dict keys).
     """
     n = _check_depth(depth)
+    for name, flag in (("preact", preact), ("se", se)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name}={flag!r} must be a bool")
     if not isinstance(widths, (tuple, list)) or len(widths) < 1:
         raise ValueError(f"widths={widths!r} must be a non-empty tuple of stage widths")
     for w in widths:
@@ -473,7 +478,7 @@ def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2)
 
 # --------------------------------------------------------------------------- SE parameter arithmetic
 
-def se_extra_params(stage_channels, blocks_per_stage, reduction: int = 16) -> int:
+def se_extra_params(stage_channels: list, blocks_per_stage: list, reduction: int = 16) -> int:
     """The paper's count of SE weights: ``(2/r)·Σ_s N_s·C_s²`` (biases ignored)."""
     _int("reduction", reduction)
     if len(stage_channels) != len(blocks_per_stage):

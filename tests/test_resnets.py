@@ -302,6 +302,8 @@ def test_bad_depth_and_variant_options():
         resnets.resnet_cifar(20, widths=(8, 16, 32), se=True)
     with pytest.raises(ValueError, match="p_last=0"):
         resnets.resnet_cifar(20, p_last=0)
+    with pytest.raises(TypeError, match="preact='yes' must be a bool"):
+        resnets.resnet_cifar(20, preact="yes")
 
 
 def test_cost_report_matches_measure():
