@@ -20,11 +20,13 @@
 # point) or a few bits of an index into a shared codebook (k-means weight sharing).
 #
 # **You will**
-# 1. binarize and ternarize weights by hand, and see why ±1 weights turn multiplies into additions;
-# 2. train ternary weights with learned scales (TTQ) through a straight-through gradient;
+# 1. binarize and ternarize weights by hand, and see why ±1 weights turn multiplies into additions
+#    (and ±1 weights *and* activations into XNOR + popcount);
+# 2. train ternary weights with learned scales (TTQ) through a scaled straight-through gradient;
 # 3. quantize to integers exactly like `torch.quantize_per_tensor` / `quantize_per_channel`;
-# 4. choose per-layer fixed-point formats (dynamic fixed point) and compare them with one global format;
-# 5. share weights with k-means and fine-tune the centroids;
+# 4. choose per-layer fixed-point formats (dynamic fixed point) by searching for the least error,
+#    layer by layer, and compare them with the range rule and with one global format;
+# 5. share weights with k-means, fine-tune the centroids, and compute with 2^b multiplies per output;
 # 6. measure accuracy against **real file bytes** for all of them on a shipped LeNet-5.
 
 # %%
@@ -36,7 +38,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import config, data, measure, models, quant, train
+from course_lib import checks, config, data, measure, models, quant, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -69,12 +71,36 @@ print(f"row 0 · x = {value:.3f} (torch: {torch.dot(by_hand[0], x):.3f}) with {o
 print("a float dot product of length 4 costs 4 multiplies + 3 additions")
 
 # %% [markdown]
+# ### Binary activations too: XNOR and popcount (XNOR-Net)
+# XNOR-Net also binarizes the **inputs** of a convolution (with one more scale, K, per position).
+# With ±1 on both sides, a dot product needs no arithmetic at all: pack the signs into the bits of
+# a word, XOR the two words (1 where the signs differ) and count the ones: a·b = n − 2·popcount(a ⊕ b).
+# A 64-bit word holds 64 products, which is where the paper's reported 58× faster convolutions
+# (and 32× smaller weights) on a CPU come from.
+
+# %%
+a = torch.where(torch.randn(50) >= 0, 1.0, -1.0)
+b = torch.where(torch.randn(50) >= 0, 1.0, -1.0)
+a_bits, b_bits = quant.pack_signs(a), quant.pack_signs(b)
+differ = bin(a_bits ^ b_bits).count("1")                       # popcount of the XOR, by hand
+value, ops = quant.xnor_dot(a_bits, b_bits, len(a))
+print(f"±1 vectors of length {len(a)}: {differ} signs differ → {len(a)} − 2·{differ} = {len(a) - 2 * differ}; "
+      f"torch.dot = {torch.dot(a, b).item():.0f}; course_lib: {value} with {ops}")
+checks.claim("02", "XNOR-Net: a ±1 dot product is n − 2·popcount(XOR), no multiply",
+             paper="exact (XNOR + bit-count)", ours=f"{value} = torch.dot {torch.dot(a, b).item():.0f}, 0 multiplies",
+             holds=value == len(a) - 2 * differ == torch.dot(a, b).item() and ops["multiplies"] == 0, must_hold=True)
+
+# %% [markdown]
 # ### Ternary weights: a threshold, then two learned scales (TTQ)
 # TWN: Δ = 0.7·mean|w|, weights above Δ → +α, below −Δ → −α, the rest → 0.
 # **Trained Ternary Quantization** (Zhu et al. 2017) scales the latent weights w̃ to [−1, 1],
 # uses Δ = t·max|w̃| (t = 0.05) and learns *two* scales per layer: w_t = +Wp, 0 or −Wn.
-# Backward: ∂L/∂Wp = Σ_{w̃>Δ} ∂L/∂w_t, ∂L/∂Wn = −Σ_{w̃<−Δ} ∂L/∂w_t (the minus because w_t = −Wn),
-# and the latent weights receive Wp·∂L/∂w_t, 1·∂L/∂w_t or Wn·∂L/∂w_t (a *scaled* straight-through gradient).
+# Backward (the paper's eqs. 7–8): Wp collects the gradients of the weights it stands for,
+# ∂L/∂Wp = Σ_{i: w̃_i > Δ} ∂L/∂w_t(i), and Wn those of the negative ones — the paper prints
+# ∂L/∂Wn = Σ_{i: w̃_i < −Δ} ∂L/∂w_t(i) and leaves the sign that w_t = −Wn implies to the reader
+# (exercise 1). The latent weights get a *scaled* straight-through gradient: Wp·∂L/∂w_t above Δ,
+# 1·∂L/∂w_t in between, Wn·∂L/∂w_t below −Δ, so the float weights keep learning where they may
+# change sign.
 
 # %%
 latent = torch.tensor([0.9, 0.03, -0.02, -0.6, 0.3], requires_grad=True)
@@ -87,9 +113,7 @@ assert torch.allclose(by_hand, ternary)
 
 upstream = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])   # pretend ∂L/∂w_t
 (ternary * upstream).sum().backward()
-print("∂L/∂Wp =", wp.grad.item(), "(= 1 + 5)   ∂L/∂Wn =", wn.grad.item(), "(= −4)")
-print("∂L/∂w̃  =", latent.grad.tolist(), "(Wp·1, 1·2, 1·3, Wn·4, Wp·5)")
-assert wp.grad.item() == 6 and wn.grad.item() == -4
+print("∂L/∂Wp =", wp.grad.item(), "(= 1 + 5, the gradients of the two weights above Δ)")
 
 # %% [markdown]
 # ### Integers: scale, zero point, round, clamp
@@ -113,16 +137,42 @@ print(f"identical to torch. mean |error|: per tensor {err_t:.4f}, per channel {e
 
 # %% [markdown]
 # ### Fixed point: an integer and a binary point
-# A `bits`-bit fixed-point number with fractional length fl is q·2^(−fl). Qiu et al. give every
-# layer its own fl for weights and for feature maps (*dynamic* fixed point): the largest fl whose
-# range still holds the layer's values.
+# A `bits`-bit fixed-point number with fractional length fl is q·2^(−fl), q a signed `bits`-bit
+# integer: the grid step is 2^(−fl) and the range [−2^(bits−1), 2^(bits−1) − 1]·2^(−fl). A longer
+# fl rounds more finely but holds a smaller range. Qiu et al. give every layer its own fl for its
+# weights and for its feature maps (*dynamic* fixed point) and choose it by the error it causes,
+# fl = argmin Σ|x − fixed(x, fl)|. From scratch: the **range rule** (the longest fl that still holds
+# every value) and the **error-minimising search** around it.
 
 # %%
+def fixed(x, bits, fl):
+    q = torch.clamp(torch.round(x * 2 ** fl), -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    return q / 2 ** fl
+
+
+def range_rule(x, bits):                       # longest fl with max and min inside the range
+    fl = bits
+    while x.max() > (2 ** (bits - 1) - 1) / 2 ** fl or x.min() < -2 ** (bits - 1) / 2 ** fl:
+        fl -= 1
+    return fl
+
+
+def search(x, bits):                           # Qiu et al.: the fl with the least Σ|error|
+    return min(range(range_rule(x, bits) - 1, range_rule(x, bits) + 5),
+               key=lambda fl: (fixed(x, bits, fl) - x).abs().sum().item())
+
+
 x = torch.tensor([0.71, -0.33, 0.05, 1.2])
-fl = quant.range_frac_len(x, bits=8)            # 1.2 < 127·2^-6 = 1.98, but not < 127·2^-7 = 0.99
-by_hand = torch.clamp(torch.round(x * 2 ** fl), -128, 127) / 2 ** fl
-print("fl =", fl, "→", by_hand.tolist())
-assert torch.equal(by_hand, quant.to_fixed_point(x, 8, fl))
+fl = range_rule(x, 8)                          # 1.2 < 127·2^-6 = 1.98, but not < 127·2^-7 = 0.99
+print("fl =", fl, "→", fixed(x, 8, fl).tolist())
+assert fl == quant.range_frac_len(x, 8) and torch.equal(fixed(x, 8, fl), quant.to_fixed_point(x, 8, fl))
+# many small values and one outlier: saturating the outlier buys 2 bits of resolution for the rest
+x = torch.cat([torch.randn(500) * 0.05, torch.tensor([1.5])])
+for f in range(range_rule(x, 6) - 1, range_rule(x, 6) + 5):
+    print(f"6 bits, fl = {f}: range ±{2 ** (6 - 1) / 2 ** f:.3f}, step {2 ** -f:.4f}, "
+          f"Σ|error| = {(fixed(x, 6, f) - x).abs().sum().item():.3f}")
+print("range rule:", range_rule(x, 6), " error-minimising search:", search(x, 6))
+assert search(x, 6) == quant.best_frac_len(x, 6) > range_rule(x, 6)
 
 # %% [markdown]
 # ### k-means weight sharing: store an index per weight and a small codebook
@@ -153,6 +203,23 @@ layer(x).square().sum().backward()
 print("sum of each cluster's gradients:", summed.numpy().round(3))
 print("centroid gradients from autograd:", layer.parametrizations.weight[0].codebook.grad.numpy().round(3))
 assert torch.allclose(summed, layer.parametrizations.weight[0].codebook.grad, atol=1e-5)
+
+# %% [markdown]
+# Shared weights save **multiplies** as well as bytes. A row of n weights that take only 2^b values
+# needs n multiplies as a float dot product, but only 2^b after grouping: first add up the inputs
+# that share a centroid (s_k = Σ_{i: idx_i = k} x_i, additions only), then multiply each sum by its
+# centroid once. For fc1 of LeNet-5 at 5 bits: 32 multiplies per output instead of 800.
+
+# %%
+codebook, indices = quant.kmeans_codebook(torch.randn(800), bits=5)
+x = torch.randn(800)
+value, ops = quant.codebook_dot(codebook, indices, x)
+value = value.item()
+direct = torch.dot(codebook[indices], x).item()
+print(f"codebook dot product {value:.4f} = direct {direct:.4f}, with {ops['multiplies']} multiplies instead of 800")
+checks.claim("02", "k-means codebook: 2^b multiplies per output instead of one per weight",
+             paper="2^b (shared weights)", ours=f"{ops['multiplies']} multiplies for 800 weights at 5 bits",
+             holds=abs(value - direct) < 1e-4 and ops["multiplies"] <= 2 ** 5, must_hold=True)
 
 # %% [markdown]
 # ## 2 · The shipped LeNet-5 and a quantization explorer
@@ -211,38 +278,96 @@ ax.legend(ncol=2, fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Down to 4 bits the three integer-like methods barely move; at 2 bits k-means keeps the most
-# because its levels follow the weights. Ternary and binary weights need training (next sections).
+# Down to 4 bits linear and k-means quantization barely move (fixed point, with one range-rule
+# format per layer and every layer at the same width, loses a few points — §4 does better); at 2
+# bits k-means keeps the most because its levels follow the weights. Ternary and binary weights
+# need training (next sections).
 #
 # ## 4 · Dynamic fixed point: one format per layer beats one format for all
-# Static precision gives every layer the same fractional length (the one the widest layer needs);
-# dynamic precision (Qiu et al.) gives each layer's weights and each layer's outputs their own,
-# chosen greedily layer by layer on calibration images, comparing with the float network's
-# intermediate outputs. Weights **and** activations are in fixed point here.
+# Why did Qiu et al. care? On their FPGA accelerator the **convolutions are compute-bound** (many
+# multiply-accumulates per weight: each kernel slides over the whole feature map) while the **fully
+# connected layers are memory-bound** (one MAC per weight per image): conv layers want cheap
+# arithmetic, fc layers want few bytes. Measured per layer at batch 1, on our LeNet-5 and on
+# torchvision's VGG-16 (built on the `meta` device: shapes only, no memory):
 
 # %%
-calib_x = next(iter(train_loader))[0][:256]
-fixed_rows = []
-for bits in (16, 8, 6, 4):
+import torchvision
+
+with torch.device("meta"):
+    vgg16 = torchvision.models.vgg16(weights=None)
+info = data.dataset_info("fashion-mnist")
+intensity = {}
+for model_name, model, size in (("LeNet-5", base, (info.channels, info.size, info.size)),
+                                ("VGG-16", vgg16, (3, 224, 224))):
+    rows = measure.layer_table(model, size)
+    macs = {kind: sum(r.macs for r in rows if r.kind == kind) for kind in ("Conv2d", "Linear")}
+    params = {kind: sum(r.params for r in rows if r.kind == kind) for kind in ("Conv2d", "Linear")}
+    intensity[model_name] = {kind: [r.macs / r.params for r in rows if r.kind == kind] for kind in macs}
+    print(f"{model_name}: conv layers do {100 * macs['Conv2d'] / sum(macs.values()):.1f}% of the MACs with "
+          f"{100 * params['Conv2d'] / sum(params.values()):.1f}% of the weights; MACs per weight: conv "
+          f"{min(intensity[model_name]['Conv2d']):.0f}–{max(intensity[model_name]['Conv2d']):.0f}, "
+          f"fc {min(intensity[model_name]['Linear']):.2f}–{max(intensity[model_name]['Linear']):.2f}")
+checks.claim("02", "Qiu et al.: conv layers are compute-bound, fc layers memory-bound",
+             paper="CONV computation-centric, FC memory-centric (VGG-16)",
+             ours="; ".join(f"{k}: ≥ {min(v['Conv2d']):.0f} MACs per conv weight vs ≤ {max(v['Linear']):.2f} per fc weight"
+                            for k, v in intensity.items()),
+             holds=all(min(v["Conv2d"]) > 10 * max(v["Linear"]) for v in intensity.values()), must_hold=True)
+
+# %% [markdown]
+# *Static* precision gives every layer the same fractional length (the one the widest tensor
+# needs); *dynamic* precision gives each layer's weights and each layer's outputs their own. Qiu
+# et al. choose them greedily, layer by layer in forward order on calibration images, with every
+# earlier layer already in fixed point: for each layer, try the lengths around the range rule and
+# keep the one whose output is closest (Σ|error|) to the float network's — first for the weights,
+# then for the output. Weights **and** activations are in fixed point here. Three columns per width:
+# static, dynamic with the range rule alone (`search=(0, 0)`), dynamic with the search.
+
+# %%
+calib_x = next(iter(train_loader))[0][:128]
+fixed_rows, plans = [], {}
+for bits in (8, 4):
     accs = {}
-    for dynamic in (False, True):
-        qmodel, plan = quant.fixed_point_model(base, calib_x, bits, dynamic=dynamic)
-        accs[dynamic] = train.evaluate(qmodel, test_loader)
-    fixed_rows.append((bits, accs[False], accs[True]))
-    if bits == 6:
-        plan_6 = plan
-print(f"{'bits':>4s} {'static':>8s} {'dynamic':>8s}   (float {100 * float_acc:.2f}%)")
-for bits, static, dynamic in fixed_rows:
-    print(f"{bits:4d} {100 * static:7.2f}% {100 * dynamic:7.2f}%")
-print("6-bit dynamic plan (fractional lengths):", plan_6)
+    for variant, kwargs in (("static", dict(dynamic=False)), ("range rule", dict(search=(0, 0))),
+                            ("searched", dict())):
+        qmodel, plans[bits, variant] = quant.fixed_point_model(base, calib_x, bits, **kwargs)
+        accs[variant] = train.evaluate(qmodel, test_loader)
+    fixed_rows.append((bits, accs))
+print(f"{'bits':>4s} {'static':>8s} {'dynamic, range rule':>20s} {'dynamic, searched':>18s}   (float {100 * float_acc:.2f}%)")
+for bits, accs in fixed_rows:
+    print(f"{bits:4d} {100 * accs['static']:7.2f}% {100 * accs['range rule']:19.2f}% {100 * accs['searched']:17.2f}%")
+print("\n8-bit plan chosen by the search (← where it differs from the range rule):")
+print(quant.plan_table(plans[8, "searched"]))
+moved = [(bits, name, key) for (bits, variant), plan in plans.items() if variant == "searched"
+         for name, row in plan.items() if name != "input" for key in ("weight", "output") if row[key] != row[f"{key}_range"]]
+print(f"the search left the range rule in {len(moved)} of {2 * 4 * len(fixed_rows)} (bits, layer, weights/output) choices")
+assert moved or config.dry_run(), "the search should decide something"     # (stand-in images in a dry run)
+
+# %% [markdown]
+# Where the search moves, it almost always picks a **longer** fractional length than the range rule:
+# it lets the few largest outputs saturate and rounds all the others more finely. At 8 bits the
+# three rows are close to float; at 4 bits one static format ruins the network and the searched
+# per-layer formats keep most of the accuracy — Qiu et al.'s argument for dynamic precision, which
+# let them run VGG-16 with 8-bit weights and feature maps on an embedded FPGA.
+
+# %%
+acc4 = dict(fixed_rows)[4]
+checks.claim("02", "dynamic fixed point beats static at 4 bits (weights + activations)",
+             paper="dynamic precision much better than static (Qiu et al.)",
+             ours=f"4 bits: static {100 * acc4['static']:.2f}%, dynamic {100 * acc4['searched']:.2f}%",
+             holds=acc4["searched"] > acc4["static"])
+checks.claim("02", "choosing fractional lengths by measured error beats the range rule at 4 bits",
+             paper="fl chosen by least Σ|error| (Qiu et al.)",
+             ours=f"4 bits: range rule {100 * acc4['range rule']:.2f}%, searched {100 * acc4['searched']:.2f}%",
+             holds=acc4["searched"] >= acc4["range rule"])
 
 # %% [markdown]
 # ## 5 · Training low-precision weights on the shipped LeNet-5
-# Three short fine-tuning runs with the course trainer (`train.fit`), starting from the shipped
+# Four short fine-tuning runs with the course trainer (`train.fit`), starting from the shipped
 # float weights. As in the TTQ, TWN and XNOR-Net papers, the first convolution and the last
 # classifier stay in float (`quant.default_layers`; the next cell counts them: 500 + 5,000 = 5,500 of
-# LeNet-5's 430,500 weights, 5,530 with their biases). k-means shares *every* layer at 5 bits and
-# trains only the centroids.
+# LeNet-5's 430,500 weights, 5,530 with their biases). k-means shares *every* layer with Deep
+# Compression's widths — 8 bits for convolutions, 5 for fully connected layers
+# (`quant.deep_compression_bits`) — and trains only the centroids (the paper's *trained quantization*).
 
 # %%
 kept = [name for name, m in base.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
@@ -265,10 +390,10 @@ def finetune(model, lr):
 
 
 trained = {}
-for name, lr in (("ttq", 1e-3), ("binary", 1e-3), ("kmeans", 1e-4)):
+for name, lr in (("ttq", 1e-3), ("twn", 1e-3), ("binary", 1e-3), ("kmeans", 1e-4)):
     model = copy.deepcopy(base)
     if name == "kmeans":
-        quant.share_weights(model, bits=5, train_others=False)
+        quant.share_weights(model, bits=quant.deep_compression_bits(model), train_others=False)
     else:
         quant.quantize_model(model, name)
     before, after = finetune(model, lr)
@@ -281,98 +406,124 @@ print("learned TTQ scales (Wp, Wn) per layer:",
 
 # %% [markdown]
 # ### Claim checks
-# * **TTQ** (Zhu et al.): ternary ResNets on CIFAR-10 lose little or nothing (ResNet-20: 8.23% →
-#   8.87% error). At our scale — LeNet-5, one epoch on a subset in the quick profile — we check a
-#   gap we can state: ternary within 4 points of float (1 point in the full profile).
-# * **Deep Compression**: weight sharing down to 5 bits costs nothing; we check ≤ 0.5 point.
+# * **TTQ** (Zhu et al., Table 1, CIFAR-10 error, float → ternary): ResNet-20 8.23 → 8.87 (the one
+#   depth where ternary *loses*, 0.64 points), ResNet-32 7.67 → 7.63, ResNet-44 7.18 → 7.02,
+#   ResNet-56 6.80 → 6.44 (ternary *better* by 0.04 / 0.16 / 0.36); on ImageNet the ternary AlexNet
+#   beats full precision by 0.3 points top-1 and earlier ternary methods (TWN) by about 3.
+#   We check the paper's worst case — ternary at most 0.64 points below float — and TTQ above TWN,
+#   on LeNet-5 with one short fine-tuning epoch (three in the full profile).
+# * **Deep Compression**: shared weights at 8 bits (conv) / 5 bits (fc) lose nothing. The paper's
+#   figure is for *trained* quantization — after the centroids are fine-tuned — so that is the
+#   number we check ("nothing" read as at most 0.5 point); the row without fine-tuning is printed too.
 
 # %%
 ttq_gap = 100 * (float_acc - trained["ttq"]["after"])
-allowed_gap = config.pick(quick=4.0, full=1.0)
 print(f"TTQ ternary LeNet-5: {100 * trained['ttq']['after']:.2f}% vs float {100 * float_acc:.2f}% "
-      f"→ gap {ttq_gap:.2f} points (allowed {allowed_gap}), file {float_bytes / trained['ttq']['bytes']:.1f}× smaller")
-assert ttq_gap <= allowed_gap
+      f"→ gap {ttq_gap:+.2f} points, file {float_bytes / trained['ttq']['bytes']:.1f}× smaller")
+checks.claim("02", "TTQ: ternary weights within the paper's worst gap (0.64 pt) of float",
+             paper="ResNet-20 −0.64, ResNet-32/44/56 +0.04/+0.16/+0.36, AlexNet +0.3 top-1",
+             ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['ttq']['after']:.2f}% "
+                  f"({-ttq_gap:+.2f} pt, {FINETUNE_EPOCHS} epoch(s) on {len(train_loader.labels):,} images)",
+             holds=ttq_gap <= 0.64)
+checks.claim("02", "TTQ's learned scales beat TWN's fixed ones",
+             paper="AlexNet: TTQ ≈ 3 pt above earlier ternary methods",
+             ours=f"LeNet-5: TTQ {100 * trained['ttq']['after']:.2f}% vs TWN {100 * trained['twn']['after']:.2f}%",
+             holds=trained["ttq"]["after"] > trained["twn"]["after"])
 
-kmeans5 = next(r for r in table if r["method"] == "kmeans" and r["bits"] == 5)
-loss_5bit = 100 * (float_acc - max(kmeans5["accuracy"], trained["kmeans"]["after"]))
-print(f"k-means 5 bits: {100 * kmeans5['accuracy']:.2f}% before / {100 * trained['kmeans']['after']:.2f}% after "
-      f"centroid fine-tuning vs float {100 * float_acc:.2f}% → loss {loss_5bit:.2f} points")
-assert loss_5bit <= 0.5
-
-static4, dynamic4 = fixed_rows[-1][1:]
-print(f"dynamic fixed point at 4 bits: {100 * dynamic4:.2f}% vs static {100 * static4:.2f}%")
-assert dynamic4 > static4 + 0.05
+kmeans_loss = 100 * (float_acc - trained["kmeans"]["after"])
+print(f"k-means 8/5 bits: {100 * trained['kmeans']['before']:.2f}% before / {100 * trained['kmeans']['after']:.2f}% "
+      f"after centroid fine-tuning vs float {100 * float_acc:.2f}%")
+checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit fc) loses nothing",
+             paper="no loss (LeNet, AlexNet, VGG-16)",
+             ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['kmeans']['after']:.2f}% after centroid fine-tuning "
+                  f"({-kmeans_loss:+.2f} pt; {100 * trained['kmeans']['before']:.2f}% before)",
+             holds=kmeans_loss <= 0.5)
 
 # %% [markdown]
-# ## 6 · TTQ on a ResNet-20
-# The TTQ paper's CIFAR-10 experiment: train ResNet-20 in float, then ternarize every layer but
-# the first and the last and keep training. The full profile does that on CIFAR-10 (paper: 8.23%
-# error in float, 8.87% ternary). The quick profile runs the **same code** on a narrow ResNet-20
-# and 512 Fashion-MNIST images for one epoch each: a smoke test of a few steps whose accuracy is
-# near chance — it shows the mechanics (a ternary ResNet trained by `train.fit`, learned Wp / Wn per
-# layer), not the paper's figure, which needs the full profile on a GPU.
+# ## 6 · TTQ on a ResNet trained from scratch
+# The TTQ paper's CIFAR-10 experiment: train a ResNet in float, then ternarize every layer but the
+# first and the last and keep training. The **full profile** does exactly that with ResNet-20 on
+# CIFAR-10 (60 + 30 epochs on a GPU; paper: 8.23% error in float, 8.87% ternary). The **quick
+# profile** runs the same code on a model that can learn in a few CPU seconds: a narrow ResNet-8
+# (one residual block per stage) on 4,096 Fashion-MNIST images, one epoch in float, then one
+# ternary — far from converged, but well above chance, so the float → ternary step is visible.
+# Both check the paper's ResNet-20 figure: ternary at most 0.64 points below float.
 
 # %%
-R20_DATA = config.pick(quick="fashion-mnist", full="cifar10")
-r_train, r_test = data.loaders(R20_DATA, 128, train_subset=config.pick(quick=512, full=None),
-                               test_subset=config.pick(quick=500, full=None),
+R_DATA = config.pick(quick="fashion-mnist", full="cifar10")
+R_DEPTH = config.pick(quick=8, full=20)
+r_train, r_test = data.loaders(R_DATA, 128, train_subset=config.pick(quick=4096, full=None),
+                               test_subset=config.pick(quick=1000, full=None),
                                augment=config.pick(quick=False, full=True), device=DEVICE)
-resnet = models.resnet_cifar(20, in_channels=data.dataset_info(R20_DATA).channels,
+resnet = models.resnet_cifar(R_DEPTH, in_channels=data.dataset_info(R_DATA).channels,
+                             num_classes=len(data.dataset_info(R_DATA).classes),
                              widths=config.pick(quick=(8, 16, 32), full=(16, 32, 64)))
 fp_history = train.fit(resnet, r_train, r_test, epochs=config.pick(quick=1, full=60), optimizer="adamw",
                        lr=config.pick(quick=3e-3, full=2e-3), progress=False, device=DEVICE)
 ternary_resnet = quant.quantize_model(copy.deepcopy(resnet), "ttq")
 scales_before = quant.ttq_scales(ternary_resnet)
+ttq_start = train.evaluate(ternary_resnet, r_test)
 ttq_history = train.fit(ternary_resnet, r_train, r_test, epochs=config.pick(quick=1, full=30), optimizer="adamw",
                         lr=config.pick(quick=1e-3, full=2e-4), weight_decay=0.0, progress=False, device=DEVICE)
 scales_after = quant.ttq_scales(ternary_resnet)
 ternary_layers = len(scales_after)
-r20_fp_err, r20_ttq_err = 100 * (1 - fp_history.final_test_acc), 100 * (1 - ttq_history.final_test_acc)
-print(f"ResNet-20 ({measure.count_params(resnet):,} weights, {ternary_layers} ternary layers): "
-      f"float error {r20_fp_err:.2f}%, ternary error {r20_ttq_err:.2f}%   (paper on CIFAR-10: 8.23% → 8.87%)")
+r_fp_err, r_ttq_err = 100 * (1 - fp_history.final_test_acc), 100 * (1 - ttq_history.final_test_acc)
+print(f"ResNet-{R_DEPTH} on {R_DATA} ({measure.count_params(resnet):,} weights, {ternary_layers} ternary layers): "
+      f"float error {r_fp_err:.2f}%, ternary error {100 * (1 - ttq_start):.2f}% right after ternarizing → "
+      f"{r_ttq_err:.2f}% after training   (paper, ResNet-20 on CIFAR-10: 8.23% → 8.87%)")
 moved = sum(abs(scales_after[k][0] - scales_before[k][0]) > 0 for k in scales_after)
-print(f"Wp changed in {moved}/{ternary_layers} layers; e.g. {next(iter(scales_after))}: "
-      f"{scales_before[next(iter(scales_after))]} → {tuple(round(v, 4) for v in scales_after[next(iter(scales_after))])}")
+first = next(iter(scales_after))
+print(f"Wp changed in {moved}/{ternary_layers} layers; e.g. {first}: {tuple(round(v, 4) for v in scales_before[first])} "
+      f"→ {tuple(round(v, 4) for v in scales_after[first])}")
 assert ternary_layers == len(quant.default_layers(resnet)) and moved == ternary_layers
 assert all(len(torch.unique(m.weight.detach())) <= 3 for n, m in ternary_resnet.named_modules() if n in scales_after)
-if config.profile() == "full":
-    assert r20_ttq_err - r20_fp_err <= 1.5, "TTQ: the ternary ResNet-20 should be within 1.5 points of float"
+checks.claim("02", "TTQ: a ternary ResNet within 0.64 pt of float (the paper's ResNet-20 gap)",
+             paper="ResNet-20 on CIFAR-10: 8.23% → 8.87% error",
+             ours=f"ResNet-{R_DEPTH} on {R_DATA}: {r_fp_err:.2f}% → {r_ttq_err:.2f}% error",
+             holds=r_ttq_err - r_fp_err <= 0.64)
 
 # %% [markdown]
 # ## 7 · Exercises
-# ### Exercise 1 — symmetric int8
-# Write `symmetric_int8(x)` returning `(q, scale)`: scale = max|x| / 127, q = round(x / scale)
-# clamped to [−127, 127], as an `int8` tensor. The checker compares with `torch.quantize_per_tensor`.
+# ### Exercise 1 — TTQ's backward pass, by hand
+# Write `ttq_backward(latent, wp, wn, t, grad)` that returns `(grad_latent, grad_wp, grad_wn)` for
+# the ternary weights w_t = +Wp / 0 / −Wn (Δ = t·max|w̃|), given `grad` = ∂L/∂w_t, **without
+# autograd**. §1 gives the paper's equations; one of them leaves out a sign that w_t = −Wn implies —
+# work out which (the chain rule on one weight is enough). The checker compares with autograd
+# through `quant.ttq_ternarize`.
 
 # %%
-def symmetric_int8(x):
+def ttq_backward(latent, wp, wn, t, grad):
     # BEGIN SOLUTION
-    scale = x.abs().max().item() / 127
-    q = torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8)
-    return q, scale
+    delta = t * latent.abs().max()
+    pos, neg = latent > delta, latent < -delta
+    grad_latent = torch.where(pos, wp * grad, torch.where(neg, wn * grad, grad))
+    return grad_latent, grad[pos].sum(), -grad[neg].sum()
     # END SOLUTION
 
 
 # %%
-quant.check_symmetric_int8(symmetric_int8)
+quant.check_ttq_backward(ttq_backward)
 
 # %% [markdown]
-# ### Exercise 2 — the ternary threshold
-# Write `ternary_codes(w, t)` returning a tensor of −1 / 0 / +1: +1 where w > Δ, −1 where
-# w < −Δ, 0 otherwise, with TTQ's Δ = t·max|w|.
+# ### Exercise 2 — a shared-weight layer with 2^b multiplies per output
+# A linear layer y = x Wᵀ whose m×n weights are `codebook[indices]` (K = 2^b centroids). Write
+# `codebook_linear(x, codebook, indices)` for a batch x of shape (N, n) that first builds
+# `sums` of shape (N, m, K) — sums[b, i, k] is the sum of the inputs x[b, j] over the j where
+# indices[i, j] = k — and then y (N, m) with only K multiplies per output. Return `(y, sums)`.
+# No Python loop over the weights (a one-hot tensor or `scatter_add_` will do).
 
 # %%
-def ternary_codes(w, t):
+def codebook_linear(x, codebook, indices):
     # BEGIN SOLUTION
-    delta = t * w.abs().max()
-    return (w > delta).long() - (w < -delta).long()
+    onehot = torch.nn.functional.one_hot(indices, len(codebook)).to(x.dtype)      # (m, n, K)
+    sums = torch.einsum("bn,mnk->bmk", x, onehot)                                  # additions only
+    return sums @ codebook.to(x.dtype), sums
     # END SOLUTION
 
 
 # %%
-quant.check_ternary_threshold(ternary_codes)
+quant.check_codebook_linear(codebook_linear)
 
-# %% [markdown]
 # ### Exercise 3 — codebook bytes
 # A layer of `n_weights` weights shared with k-means at `bits` bits stores one index per weight,
 # packed tightly into whole bytes, plus a codebook of 2^bits float32 centroids. Write
@@ -391,11 +542,23 @@ quant.check_codebook_bytes(codebook_bytes)
 print(f"fc1 at 5 bits: {codebook_bytes(400_000, 5):,} B, {400_000 * 4 / codebook_bytes(400_000, 5):.1f}× smaller")
 
 # %% [markdown]
-# ### Exercise 4 (open) — where do the bits go?
-# Use `quant.share_weights(model, bits={...})` with different bit widths per layer (Deep
-# Compression used 8 bits for convolutions and 5 for fully connected layers) and find the smallest
-# file that stays within 0.5 points of the float LeNet-5. Which layer tolerates the fewest bits?
-# Try `init="density"` and `init="random"`: why does the paper prefer linear initialisation?
+# ### Exercise 4 — where do the bits go?
+# Deep Compression stores LeNet-5 with 8 bits per conv weight and 5 per fc weight. Write
+# `my_bits(model)` returning `{layer name: bits}` (1 to 8) for every conv / linear layer, such that
+# k-means sharing at those widths (no retraining) stays within 0.5 point of the float LeNet-5 on our
+# test images **and** the real file is smaller than with 8/5 bits. Use the table of §3 and try a
+# few: which layer holds most of the bytes, and which one tolerates the fewest bits? (Then try
+# `init="density"` and `init="random"` in `quant.share_weights`: why does the paper prefer linear?)
+
+# %%
+def my_bits(model):
+    # BEGIN SOLUTION
+    return {"0": 8, "3": 5, "7": 4, "9": 5}
+    # END SOLUTION
+
+
+# %%
+quant.check_bit_allocation(my_bits, base, test_loader)
 
 # %% [markdown]
 # ## 8 · What we measured
@@ -404,14 +567,16 @@ print(f"fc1 at 5 bits: {codebook_bytes(400_000, 5):,} B, {400_000 * 4 / codebook
 summary = [("float LeNet-5", 32, float_acc, float_bytes)]
 summary += [(f"{r['method']} {r['bits']} bits, no retraining", r["bits"], r["accuracy"], r["bytes"])
             for r in table if (r["method"], r["bits"]) in {("linear", 8), ("linear", 4), ("kmeans", 5), ("kmeans", 2)}]
-summary += [(f"{name} + {FINETUNE_EPOCHS} epoch fine-tuning", {"ttq": "ternary", "binary": 1, "kmeans": 5}[name],
-             t["after"], t["bytes"]) for name, t in trained.items()]
-summary += [(f"dynamic fixed point {b} bits (weights + activations)", b, d, None) for b, _, d in fixed_rows[1:]]
+summary += [(f"{name} + {FINETUNE_EPOCHS} epoch fine-tuning", {"ttq": "ternary", "twn": "ternary", "binary": 1,
+                                                              "kmeans": "8/5"}[name], t["after"], t["bytes"])
+            for name, t in trained.items()]
+summary += [(f"fixed point {b} bits (weights + activations), {v}", b, accs[v], None)
+            for b, accs in fixed_rows for v in ("static", "searched")]
 print(f"{'model':52s} {'bits':>8s} {'accuracy':>9s} {'bytes':>10s} {'smaller':>8s}")
 for name, bits, acc, nbytes in summary:
     size = f"{nbytes:10,d} {float_bytes / nbytes:7.1f}×" if nbytes else f"{'—':>10s} {'':>8s}"
     print(f"{name:52s} {str(bits):>8s} {100 * acc:8.2f}% {size}")
-print(f"ResNet-20 TTQ ({config.profile()} profile): float error {r20_fp_err:.2f}%, ternary {r20_ttq_err:.2f}%")
+print(f"ResNet-{R_DEPTH} TTQ ({config.profile()} profile): float error {r_fp_err:.2f}%, ternary {r_ttq_err:.2f}%")
 print(f"notebook time: {time.perf_counter() - T0:.0f} s")
 
 # %% [markdown]
