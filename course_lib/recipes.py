@@ -61,6 +61,7 @@ RECIPES = {
     "wae-haar-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="haar"), about="ch10: Wavelet+CNN, base from vgg-small-fmnist (made by python -m course_lib.wae ship)"),
     "wae-decomp-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="wae-classifier"), about="ch10: Decomposition+CNN (lambda=0), 3 stages (made by python -m course_lib.wae ship)"),
     "wae-classifier-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="wae-classifier", energy_weight=0.1), about="ch10: WAE+CNN (lambda=0.1), 3 stages (made by python -m course_lib.wae ship)"),
+    "capstone-fmnist": Recipe("vgg_small", "fashion-mnist", epochs=2, lr=0.02, label_smoothing=0.1, train_subset=8192, model_kwargs=dict(widths=(12, 24, 48)), about="ch11: vgg-small-fmnist with half its filters removed (prune.prune_channels(0.5)) and fine-tuned: the capstone solution's start (made by python -m course_lib.capstone ship)"),
     "tiny-fmnist": Recipe("lenet_300_100", "fashion-mnist", epochs=2, augment=False,
                           train_subset=2048, test_subset=1024,
                           about="seconds-long smoke test of the CLI"),

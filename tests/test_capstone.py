@@ -79,3 +79,184 @@ def test_submission_checker_accepts_rejects_and_explains(tmp_path, fashion_ready
     assert "❌ design challenge" in capsys.readouterr().out
     with pytest.raises(TypeError, match="model must be an nn.Module"):
         capstone.evaluate_submission("lenet5", path)
+
+
+# --------------------------------------------------------------------------- the pipeline's measurements
+
+def _row(name, acc, size, ms, settings=(), ms64=1.0, macs=100):
+    return capstone.RecipeRow(name, "", acc, 10, 5, macs, size, ms, ms64, settings)
+
+
+def test_challenge_rejects_chapter05_lenet5_and_names_every_budget():
+    c = capstone.CHALLENGE
+    lenet5_dc = capstone.Submission(0.895, 42_062, 0.5, c)         # chapter 05's quick-profile result
+    assert not lenet5_dc.passed and "over the budget" in lenet5_dc.failures[0]
+    solution = capstone.Submission(0.8748, 20_722, 0.5, c)            # the instructor's, as measured
+    assert solution.passed and solution.accuracy - c.min_accuracy >= 0.01 and solution.file_bytes < 0.7 * c.max_bytes
+    assert capstone.Submission(c.min_accuracy, c.max_bytes, c.max_latency_ms, c).passed   # boundaries pass
+    assert "KB of real file bytes" in c.describe()
+
+
+def test_measure_recipe_counts_what_it_says(tmp_path, fashion_ready):
+    from course_lib import measure, prune, train
+    model = models.lenet_300_100()
+    prune.magnitude_prune(model, 0.5)
+    _, test = data.loaders("fashion-mnist", 100, train_subset=1, test_subset=200, augment=False, device="cpu")
+    row = capstone.measure_recipe("lenet", model, test, latency_s=0.01, settings=("a",))
+    plain = capstone.as_plain(model)
+    assert not any(prune.is_reparametrized(m) for m in prune.prunable_layers(plain).values())
+    assert row.params == measure.count_params(models.lenet_300_100())
+    assert abs(row.nonzero - measure.count_params(plain, nonzero=True)) == 0 and row.nonzero < row.params
+    assert row.macs == measure.count_macs(plain, (1, 1, 28, 28))
+    assert row.file_bytes == measure.file_bytes(plain) and row.accuracy == train.evaluate(plain, test)
+    assert row.latency_1_ms > 0 and row.latency_64_ms > 0 and row.settings == ("a",)
+    path = tmp_path / "m.dc"
+    size = compress.save_compressed(model, path)
+    assert capstone.measure_recipe("lenet", model, test, path=path, latency_s=0.01).file_bytes == size
+    assert all(prune.is_reparametrized(m) for m in prune.prunable_layers(model).values())    # left as it was
+    with pytest.raises(TypeError):
+        capstone.as_plain("model")
+    assert capstone.batch_of(test, 64).shape == (64, 1, 28, 28)
+    with pytest.raises(ValueError, match="n=0"):
+        capstone.batch_of(test, 0)
+
+
+def test_composition_factors_and_report():
+    base, a, b = _row("base", 0.93, 1000, 4.0), _row("a", 0.92, 250, 2.0), _row("b", 0.91, 100, 4.0)
+    ab = _row("ab", 0.9, 25, 2.0)
+    c = capstone.composition(base, a, b, ab, "file_bytes")
+    assert (c.factor_a, c.factor_b, c.factor_ab, c.predicted, c.ratio) == (4.0, 10.0, 40.0, 40.0, 1.0)
+    assert c.multiplicative() and "ratio 1.00" in c.line()
+    lat = capstone.composition(base, a, b, ab, "latency_1_ms")
+    assert lat.ratio == 1.0
+    assert not capstone.composition(base, a, b, _row("ab", 0.9, 100, 2.0)).multiplicative(1.5)
+    with pytest.raises(ValueError, match="cost="):
+        capstone.composition(base, a, b, ab, "joules")
+    with pytest.raises(TypeError):
+        capstone.composition(base, a, b, "ab")
+    report = capstone.Report([base, a, b, _row("worse", 0.8, 500, 9.0)])
+    assert report.front("file_bytes") == ["base", "a", "b"] and report.row("b") is b
+    assert "worse" not in report.front("latency_1_ms") and "recipe" in report.table().splitlines()[0]
+    with pytest.raises(ValueError, match="was not measured"):
+        report.row("nope")
+
+
+def test_best_within_and_checkers():
+    rows = [_row("big", 0.94, 600_000, 1.0), _row("small", 0.92, 20_000, 0.9), _row("edge", 0.925, 30_000, 0.5)]
+    assert capstone.best_within(rows, 30_000, 0.5) == "edge"         # the boundary counts
+    assert capstone.best_within(rows, 1e9, 1e9) == "big" and capstone.best_within(rows, 10, 10) is None
+
+    def stub(*args):
+        raise NotImplementedError
+
+    for check, right in ((capstone.check_front, capstone.pareto_front), (capstone.check_best_within, capstone.best_within)):
+        with pytest.raises(checks.ExerciseError, match="not done yet"):
+            check(stub)
+        check(right)
+
+    def strict_only(costs, scores):           # forgets ties: keeps a point beaten at equal cost
+        return [i for i in range(len(costs)) if not any(costs[j] < costs[i] and scores[j] > scores[i]
+                                                        for j in range(len(costs)))]
+
+    def drops_duplicates(costs, scores):
+        seen, out = set(), []
+        for i in capstone.pareto_front(costs, scores):
+            if (costs[i], scores[i]) not in seen:
+                seen.add((costs[i], scores[i]))
+                out.append(i)
+        return out
+
+    for wrong in (strict_only, drops_duplicates):
+        with pytest.raises(checks.ExerciseError):
+            capstone.check_front(wrong)
+
+    def ignores_latency(rows, max_bytes, max_ms):
+        fits = [r for r in rows if r.file_bytes <= max_bytes]
+        return max(fits, key=lambda r: r.accuracy).recipe if fits else None
+
+    def strict_boundary(rows, max_bytes, max_ms):
+        fits = [r for r in rows if r.file_bytes < max_bytes and r.latency_1_ms < max_ms]
+        return max(fits, key=lambda r: r.accuracy).recipe if fits else None
+
+    for wrong in (ignores_latency, strict_boundary):
+        with pytest.raises(checks.ExerciseError):
+            capstone.check_best_within(wrong)
+
+
+def test_check_challenge_stub_wrong_and_right(tmp_path, fashion_ready):
+    def stub(path):
+        raise NotImplementedError
+
+    with pytest.raises(checks.ExerciseError, match="not done yet"):
+        capstone.check_challenge(stub, path=tmp_path / "s.dc")
+    lenet = data.load_checkpoint("lenet5-fmnist")
+
+    def submit(path):
+        compress.save_compressed(lenet, path, recipe="lenet5-fmnist")
+        return models.lenet5()
+
+    with pytest.raises(checks.ExerciseError, match="over the budget"):       # float LeNet-5: far too big
+        capstone.check_challenge(submit, path=tmp_path / "l.dc", test_subset=300)
+    generous = capstone.Challenge(0.5, 10**7, 1000.0)
+    assert capstone.check_challenge(submit, generous, path=tmp_path / "l.dc", test_subset=300).passed
+    with pytest.raises(TypeError, match="pass your function"):
+        capstone.check_challenge("my_submission")
+
+
+def test_explorer_state_finds_measured_and_explains_unmeasured():
+    rows = [_row("VGG", 0.93, 600_000, 1.0, ("VGG", "off", 0.0, 32, "off")),
+            _row("VGG+DC", 0.92, 50_000, 1.0, ("VGG", "off", 0.6, 6, "off")),
+            _row("other", 0.80, 70_000, 3.0)]
+    state = capstone.explorer_state(rows, "VGG", "off", 0.6, 6, "off")
+    assert state["row"].recipe == "VGG+DC" and state["on_front"] and "VGG+DC" in capstone.explorer_readout(state)
+    missing = capstone.explorer_state(rows, "VGG", "spatial ½", 0.6, 6, "on")
+    assert "row" not in missing and "not measured" in missing["message"] and "VGG+DC" in missing["message"]
+    assert "not measured" in capstone.explorer_readout(missing)
+    assert "must be one of" in capstone.explorer_state(rows, "VGG", "off", 0.0, 32, "off", cost="joules")["message"]
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    for s in (state, missing):
+        fig = plt.figure()
+        capstone.draw_explorer(s, fig)
+        plt.close(fig)
+    explorer = capstone.recipe_explorer(rows)
+    explorer.set(arch="VGG", sparsity=0.6, bits=6)
+    assert explorer.state["row"].recipe == "VGG+DC"
+
+
+def test_course_claims_reads_ledger_then_snapshot(tmp_path, monkeypatch):
+    from course_lib import claims as claims_mod
+    ledger = tmp_path / "claims.json"
+    monkeypatch.setenv("COURSE_CLAIMS_FILE", str(ledger))
+    monkeypatch.setattr(claims_mod, "SNAPSHOT", tmp_path / "missing.json")
+    assert capstone.course_claims() == ([], "")
+    checks.claim("05", "a", paper="p", ours="o", holds=True)
+    checks.claim("11", "b", paper="p", ours="o", holds=False)
+    checks.claim("01", "c", paper="p", ours="o", holds=True)
+    found, source = capstone.course_claims()
+    assert [c.chapter for c in found] == ["01", "05"] and source == str(ledger)
+    ledger.unlink()
+    snapshot = tmp_path / "snap.json"
+    monkeypatch.setattr(claims_mod, "SNAPSHOT", snapshot)
+    snapshot.write_text('[{"chapter": "03", "text": "t", "paper": "p", "ours": "o", "holds": true, '
+                        '"profile": "quick", "machine": "m"}]')
+    found, source = capstone.course_claims()
+    assert [c.chapter for c in found] == ["03"] and source == str(snapshot)
+
+
+def test_libraries_when_installed():
+    tp = pytest.importorskip("torch_pruning")
+    from course_lib import measure, prune
+    vgg = models.vgg_small()
+    small = capstone.library_prune(vgg, 0.5, (1, 1, 28, 28))
+    assert measure.count_params(small) == measure.count_params(prune.prune_channels(vgg, 0.5))
+    assert measure.count_params(vgg) == 162_562                       # the original is left alone
+    with pytest.raises(ValueError, match="amount="):
+        capstone.library_prune(vgg, 1.0, (1, 1, 28, 28))
+    pytest.importorskip("torchao")
+    lenet = models.lenet5()
+    q = capstone.library_int8(lenet)
+    x = torch.randn(4, 1, 28, 28)
+    assert measure.file_bytes(q) < measure.file_bytes(lenet) / 3
+    assert torch.allclose(q(x), lenet.eval()(x), atol=0.05)
