@@ -37,6 +37,7 @@ INTERACTIONS = {
     "09_small_networks": ("resolution", "ArrowRight", "readout"),      # MobileNet explorer: 160 → 176 pixels
     "10_wavelet_autoencoder": ("image", "ArrowRight", "readout"),       # WAE explorer: image 0 → 1, new PSNR
     "08_densenet_memory": ("growth rate k", "ArrowRight", "readout"),  # dense-block explorer: k 12 → 13
+    "11_capstone": ("architecture", "VGG", "readout"),                 # recipe explorer: VGG ½ filters + DC → VGG + DC
 }
 
 # JavaScript run in the page (JupyterLab started with expose_app_in_browser): the current
