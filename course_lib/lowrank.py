@@ -577,3 +577,14 @@ def check_channel_factors(fn):
         expect_close((approx - weight.double().reshape(d, -1)).norm(), svd_error_bound(all_s, r),
                       f"||W − P·filters||_F at rank {r} (Eckart–Young bound)", rtol=1e-4, atol=1e-5)
         expect_close(approx, U @ torch.diag(S) @ Vh, f"P·filters at rank {r}", rtol=1e-4, atol=1e-5)
+
+
+__all__ = [
+    "METHODS", "DATA_METHODS", "check_rank", "truncated_svd", "svd_error_bound", "kept_energy",
+    "rank_for_energy", "factorized_params", "rank_for_budget", "LowRank", "composed_weight",
+    "decompose_linear", "conv_responses", "fit_response_projection", "decompose_conv_channels",
+    "spatial_matrix", "decompose_conv_spatial", "layer_matrix", "decomposable_layers",
+    "following_batchnorm_scale", "layer_inputs", "compress_model", "lowrank_summary", "layer_spectrum",
+    "draw_spectrum", "spectrum_readout", "spectrum_explorer", "check_factorized_params",
+    "check_rank_for_budget", "check_channel_factors",
+]

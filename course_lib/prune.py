@@ -826,3 +826,16 @@ def check_obd_linear(fn):
         expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
         expect_close(got, expected, f"saliencies of a {d_out}×{d_in} layer on {n} examples (h from autograd)",
                      rtol=1e-6, atol=1e-9)
+
+
+__all__ = [
+    "PRUNABLE", "FORMATS", "CHAIN_TYPES", "prunable_layers", "is_reparametrized", "masks", "sparsity",
+    "set_mask", "lowest_mask", "magnitude_mask", "prune_by_scores", "magnitude_prune", "keep_masks",
+    "make_permanent", "remove_reparametrization", "load_pruned", "kept_table", "compression_ratio",
+    "relative_indices", "decode_relative", "to_csr", "storage_bytes", "model_storage", "hessian_diagonal",
+    "obd_saliency", "obd_prune", "kept_schedule", "iterative_prune", "sensitivity_scan", "choose_sparsities",
+    "channel_plan", "mask_channels", "prune_channels", "sparsity_state_fn", "draw_sparsity",
+    "sparsity_readout", "sensitivity_state_fn", "draw_sensitivity", "sensitivity_readout",
+    "check_obd_saliency", "check_magnitude_mask", "check_csr_bytes", "reference_obd_linear",
+    "check_obd_linear",
+]

@@ -1125,3 +1125,20 @@ def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
                 f"8/5-bit allocation ({ref_bytes:,} B): the big layers can take fewer bits")
     print(f"   {allocation}: {100 * acc:.2f}% (float {100 * float_acc:.2f}%), {nbytes:,} B "
           f"vs {ref_bytes:,} B for 8-bit conv / 5-bit fc")
+
+
+__all__ = [
+    "QUANTIZABLE", "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
+    "EXPLORER_METHODS", "check_bits", "nearest_centroid", "kmeans_codebook", "SharedWeights", "share_weights",
+    "shared_layers", "codebooks", "unshare_weights", "pack_bits", "unpack_bits", "shared_state_dict",
+    "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
+    "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
+    "TWNWeight", "TTQWeight", "FakeLinearWeight", "default_layers", "quantize_model", "ttq_scales",
+    "int_range", "linear_qparams", "quantize_linear", "dequantize_linear", "fake_quantize",
+    "fixed_point_codes", "to_fixed_point", "range_frac_len", "frac_len_candidates", "fixed_point_error",
+    "best_frac_len", "fixed_point_model", "plan_table", "encode_weights", "compress_weights",
+    "explorer_state", "draw_explorer", "explorer_readout", "quant_explorer", "reference_symmetric_int8",
+    "reference_ternary_codes", "reference_codebook_bytes", "check_symmetric_int8", "check_ternary_threshold",
+    "check_codebook_bytes", "reference_ttq_backward", "check_ttq_backward", "reference_codebook_linear",
+    "check_codebook_linear", "deep_compression_bits", "check_bit_allocation",
+]
