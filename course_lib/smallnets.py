@@ -52,7 +52,7 @@ __all__ = [
     "depthwise_separable_block", "MobileNetV1", "mobilenet_v1", "mobilenet_small",
     "channel_shuffle", "InvertedResidual", "MobileNetV2", "mobilenet_v2", "mobilenetv2_small",
     "make_divisible", "layer_kind", "CostRow", "CostReport", "cost_by_kind", "min_input_size",
-    "separable_cost_ratio", "PRESETS", "PRESET_HELP", "connectivity_explorer",
+    "separable_cost_ratio", "robust_latency", "PRESETS", "PRESET_HELP", "connectivity_explorer",
     "mobilenet_state", "draw_mobilenet", "mobilenet_readout", "mobilenet_explorer",
     "deep_compress_bytes", "check_fire_params", "check_separable_macs", "check_channel_shuffle",
 ]
@@ -718,19 +718,30 @@ def connectivity_explorer(preset: str = "fire", C: int = 16, L: int = 4, M: int 
 
 # --------------------------------------------------------------------------- the MobileNet α/ρ explorer
 
+def robust_latency(model, x: torch.Tensor, min_run_time: float = 0.2, repeats: int = 3) -> float:
+    """Seconds of one ``model(x)`` on one thread: the best of ``repeats`` medians (``measure.latency``).
+
+    On a shared machine a burst of other work inflates a median; the best of a few short medians is
+    a steadier estimate of what the model itself costs. One thread, so that the comparison between
+    models is not a comparison of how well each one parallelises on a busy CPU.
+    """
+    _positive_int("repeats", repeats)
+    return min(measure.latency(model, x, min_run_time=min_run_time / repeats, threads=1) for _ in range(repeats))
+
+
 @lru_cache(maxsize=64)
 def _mobilenet_latency(alpha, resolution, min_run_time):
     torch.manual_seed(0)
     model = mobilenet_v1(alpha).eval()
-    return measure.latency(model, torch.randn(1, 3, resolution, resolution), min_run_time=min_run_time)
+    return robust_latency(model, torch.randn(1, 3, resolution, resolution), min_run_time)
 
 
 def mobilenet_state(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True,
                     min_run_time: float = 0.2) -> dict:
     """State of the MobileNet explorer: parameters, MACs, cost per layer kind and CPU latency.
 
-    ``resolution`` = 224·ρ. Ratios are against 1.0-MobileNet-224. Latency (batch 1, this machine)
-    is measured once per setting and cached. Invalid α or resolution raise ValueError.
+    ``resolution`` = 224·ρ. Ratios are against 1.0-MobileNet-224. Latency (batch 1, one thread,
+    this machine: :func:`robust_latency`) is measured once per setting and cached. Invalid α or resolution raise ValueError.
     """
     alpha = _positive_float("alpha", alpha)
     _positive_int("resolution", resolution)
@@ -777,7 +788,7 @@ def mobilenet_readout(state: dict) -> str:
             f"({state['params_ratio']:.2f}× of 1.0-MobileNet-224), {state['macs'] / 1e6:.0f}M mult-adds "
             f"({state['macs_ratio']:.2f}×)")
     if state["latency"] is not None:
-        text += (f", CPU latency {1e3 * state['latency']:.1f} ms at batch 1 ({state['latency_ratio']:.2f}× "
+        text += (f", CPU latency {1e3 * state['latency']:.1f} ms (batch 1, one thread; {state['latency_ratio']:.2f}× "
                  f"— compare with the MACs ratio)")
     return text + "."
 

@@ -297,13 +297,28 @@ def test_mobilenet_state_measures_latency(monkeypatch):
         seen.append((model.alpha, x.shape[-1], min_run_time))
         return model.alpha * x.shape[-1] / 1000
 
-    monkeypatch.setattr(sn.measure, "latency", lambda model, x, min_run_time: fake_latency(model, x, min_run_time))
+    monkeypatch.setattr(sn.measure, "latency", lambda model, x, min_run_time, threads: fake_latency(model, x, min_run_time))
     sn._mobilenet_latency.cache_clear()
-    s = sn.mobilenet_state(0.5, 96, min_run_time=0.01)
+    s = sn.mobilenet_state(0.5, 96, min_run_time=0.03)
     sn._mobilenet_latency.cache_clear()
     assert (0.5, 96, 0.01) in seen and (1.0, 224, 0.01) in seen                  # this setting and the baseline
     assert s["latency"] == pytest.approx(0.048) and s["latency_ratio"] == pytest.approx(0.048 / 0.224)
     assert "latency" in sn.mobilenet_readout(s)
+
+
+def test_robust_latency_is_the_best_of_repeats(monkeypatch):
+    times = iter([0.3, 0.1, 0.2])
+    calls = []
+
+    def fake(model, x, min_run_time, threads):
+        calls.append((min_run_time, threads))
+        return next(times)
+
+    monkeypatch.setattr(sn.measure, "latency", fake)
+    assert sn.robust_latency(nn.Identity(), torch.zeros(1), min_run_time=0.3, repeats=3) == 0.1
+    assert calls == [(pytest.approx(0.1), 1)] * 3
+    with pytest.raises(ValueError):
+        sn.robust_latency(nn.Identity(), torch.zeros(1), repeats=0)
 
 
 # --------------------------------------------------------------------------- Deep Compression of a small net
