@@ -527,7 +527,7 @@ for L_, M_ in EXP["pair"]:
                       f"{EXP['dataset']}, {EXP['epochs']} epochs, {config.profile()} profile)",
                  holds=r["acc"] > reg["acc"])
 chance = 1 / EXP["classes"]
-assert all(r["acc"] > chance + 0.15 for r in results.values()), results   # sanity: every net learned
+assert all(r["acc"] > chance + 0.15 for r in results.values()) or config.dry_run(), results   # sanity: every net learned
 print(f"every net learned: lowest accuracy {100 * min(r['acc'] for r in results.values()):.1f}% (chance {100 * chance:.0f}%)")
 
 sweep = {L_: results[f"IGC-L{L_}M{EXP['sweep_width'] // L_}"] for L_ in EXP["sweep_L"]}
