@@ -504,15 +504,21 @@ def bn_buffer_differences(a: nn.Module, b: nn.Module, atol: float = 0.0) -> Buff
     return BufferDiff(sum(map(differ, stats)), len(stats), len(bad_counters), len(counters), example)
 
 
-def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 5) -> dict:
+def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 5, clock: str | None = None) -> dict:
     """Median seconds of one forward + backward pass (training mode) of each model, measured in one run.
 
     The models take turns (naive, efficient, naive, …) so that a busy machine slows them alike; one
     warm-up pass each is not timed. Gradients are computed, no optimizer step is taken.
+    ``clock``: "wall" (default on a GPU, synchronised) or "cpu" (default on the CPU: the process's
+    CPU time, all threads — the work done, which a machine shared with other jobs does not inflate).
     """
     import time
 
     _int("repeats", repeats)
+    clock = clock or ("wall" if x.is_cuda else "cpu")
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock={clock!r} must be 'wall' or 'cpu'")
+    now = time.perf_counter if clock == "wall" else time.process_time
     times = {name: [] for name in models}
     for i in range(repeats + 1):
         for name, model in models.items():
@@ -520,12 +526,12 @@ def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 
             model.zero_grad(set_to_none=True)
             if x.is_cuda:
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0 = now()
             F.cross_entropy(model(x), y).backward()
             if x.is_cuda:
                 torch.cuda.synchronize()
             if i:
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(now() - t0)
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
