@@ -1,0 +1,508 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 10 · The Wavelet-like Auto-Encoder: a cheaper input instead of a cheaper network
+#
+# *Every chapter so far made the weight matrix cheaper. This one leaves the network untouched and
+# halves the height and width of its input, which cuts the cost of every layer about 4×. The trick
+# is to halve the input without throwing away what the network needs.*
+#
+# **You will be able to**
+# 1. explain, with MAC counts, why a conv net's cost scales with the **area** of its input, and
+#    measure what plain downsampling costs in accuracy;
+# 2. compute the 2-D **Haar wavelet** by hand: a low-frequency sub-image and three detail
+#    sub-images at half resolution, exactly invertible, with most of the energy in the first;
+# 3. build the **Wavelet-like Auto-Encoder** (Chen et al., AAAI 2018): a learned encoder that
+#    splits an image into a low-frequency `I_L` and a high-frequency `I_H`, trained with
+#    reconstruction error + λ · energy of `I_H`;
+# 4. put the **unchanged base network** on `I_L`, a tiny network on `I_H`, fuse them as the
+#    official prototxt does, and train in the paper's three stages;
+# 5. compare, at equal training budget, full resolution vs plain downsampling vs fixed Haar vs a
+#    learned split without the energy term vs the WAE — accuracy, MACs, parameters, CPU latency;
+# 6. say **when it pays**: the encoder runs at full resolution, so on a small base network it loses.
+#
+# This is, as far as we know, the first PyTorch implementation (the official release is Caffe
+# prototxt only): `course_lib/wae.py`.
+
+# %%
+import copy
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pywt
+import torch
+import torch.nn as nn
+import torchvision
+
+from course_lib import checks, compress, config, data, models, prune, wae
+from course_lib.measure import count_macs, count_params, latency, layer_table
+from course_lib.recipes import RECIPES
+from course_lib.train import evaluate
+
+print(config.describe())
+config.seed_everything(0)
+notebook_start = time.perf_counter()
+
+DATASET = config.pick(quick="fashion-mnist", full="cifar10")
+INFO = data.dataset_info(DATASET)
+C, S, CLASSES = INFO.channels, INFO.size, len(INFO.classes)
+BASE = config.pick(quick="vgg-small-fmnist", full="vgg-small-cifar10")     # the base network's recipe
+WIDTHS = RECIPES[BASE].model_kwargs.get("widths", (24, 48, 96))
+DEVICE = config.device()
+TEST_N = config.pick(quick=4000, full=None)                              # test images for every accuracy
+print(f"{DATASET}: {C}×{S}×{S}, {CLASSES} classes; base network {BASE} (vgg_small, widths {WIDTHS})")
+
+# %% [markdown]
+# ## 1 · Cost scales with the input's area
+#
+# Chapter 01's cost model: a conv layer with a `k×k` kernel costs `H_out · W_out · C_out · C_in · k²`
+# MACs. Halve `H` and `W` of the input and every feature map in the network is halved too, so
+# **every** conv layer costs 4× less — the weights do not change at all. Our base network, layer by layer:
+
+# %%
+base_arch = models.vgg_small(CLASSES, C, WIDTHS)
+full_rows, half_rows = layer_table(base_arch, (C, S, S)), layer_table(base_arch, (C, S // 2, S // 2))
+print(f"{'layer':<10}{'out at ' + str(S):>14}{'MACs':>11}{'out at ' + str(S // 2):>14}{'MACs':>11}{'ratio':>7}")
+for f, h in zip(full_rows, half_rows):
+    print(f"{f.name:<10}{str(f.out_shape[1:]):>14}{f.macs:>11,}{str(h.out_shape[1:]):>14}{h.macs:>11,}"
+          f"{f.macs / h.macs:>6.2f}×")
+full_macs, half_macs = sum(r.macs for r in full_rows), sum(r.macs for r in half_rows)
+print(f"total: {full_macs / 1e6:.2f}M → {half_macs / 1e6:.2f}M MACs = {full_macs / half_macs:.2f}× cheaper")
+checks.claim("10", "halving the input's height and width cuts a conv net's cost about 4×",
+             paper="every layer ~4× cheaper", ours=f"vgg_small{WIDTHS}: {full_macs / half_macs:.2f}× fewer MACs",
+             holds=3.5 <= full_macs / half_macs <= 4.5, must_hold=True)
+
+# %% [markdown]
+# Why bother? Accuracy has been bought with compute: VGG16 is about 8 points more accurate than
+# AlexNet on ImageNet at about 20× the compute (the paper's motivation). Both counted on the `meta`
+# device (shapes only, no memory, no time):
+
+# %%
+with torch.device("meta"):
+    alexnet, vgg16 = torchvision.models.alexnet(), torchvision.models.vgg16()
+alex_macs, vgg_macs = count_macs(alexnet, (3, 224, 224)), count_macs(vgg16, (3, 224, 224))
+print(f"AlexNet {alex_macs / 1e9:.2f} GMACs, VGG16 {vgg_macs / 1e9:.2f} GMACs: {vgg_macs / alex_macs:.1f}×")
+checks.claim("10", "VGG16 costs about 20× AlexNet's compute", paper="≈ 20× (15.4 GFLOPs at 224²)",
+             ours=f"{vgg_macs / alex_macs:.1f}× ({vgg_macs / 1e9:.2f} vs {alex_macs / 1e9:.2f} GMACs)",
+             holds=15 <= vgg_macs / alex_macs <= 25, must_hold=True)
+
+# %% [markdown]
+# **The obvious speed-up, and its price.** Feed the trained base network a half-size image
+# (2×2 average pooling) without retraining it, and measure. (Full profile: the `vgg-small-cifar10`
+# recipe is trained once on the GPU and cached.)
+
+# %%
+base_recipe = RECIPES[BASE]
+train_data, test_data = data.loaders(DATASET, base_recipe.batch_size, augment=base_recipe.augment,
+                                     train_subset=config.pick(quick=3072, full=None), test_subset=TEST_N,
+                                     device=DEVICE)
+base, _ = compress.recipe_model(BASE, train_data, test_data, config.data_dir() / "checkpoints-full", device=DEVICE)
+base = base.to(DEVICE).eval()
+acc = {"base, full resolution": evaluate(base, test_data)}
+acc["avg-pool ↓2, base not retrained"] = evaluate(nn.Sequential(wae.Downsample("avg"), *base), test_data)
+for name, a in acc.items():
+    print(f"{name:<36} {100 * a:.2f}%")
+
+# %% [markdown]
+# ## 2 · The fixed ancestor: the Haar wavelet
+#
+# Cut the image into 2×2 blocks `[[a, b], [c, d]]`. The Haar transform keeps four numbers per block,
+# each forming a half-resolution sub-image:
+#
+# | sub-image | formula | what it sees |
+# |---|---|---|
+# | `cA` | `(a + b + c + d) / 2` | the block's average (×2): the low frequencies |
+# | `cH` | `(a + b − c − d) / 2` | top minus bottom: horizontal edges |
+# | `cV` | `(a − b + c − d) / 2` | left minus right: vertical edges |
+# | `cD` | `(a − b − c + d) / 2` | the diagonal detail |
+#
+# The 4×4 matrix of these rows is orthonormal, so the transform keeps the energy (sum of squares)
+# and its inverse is its transpose. From scratch, with slicing:
+
+# %%
+def haar_from_scratch(x):
+    a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    return (a + b + c + d) / 2, ((a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2)
+
+
+x_test, y_test = next(iter(test_data))
+raw = test_data.denormalize(x_test[:256]).cpu().double()                 # pixel values in [0, 1]
+ours, lib = haar_from_scratch(raw), wae.haar_dwt(raw)
+ref = pywt.dwt2(raw.numpy(), "haar", axes=(-2, -1))
+diff_lib = max((o - l).abs().max().item() for o, l in zip((ours[0], *ours[1]), (lib[0], *lib[1])))
+diff_pywt = max(np.abs(o.numpy() - r).max() for o, r in zip((ours[0], *ours[1]), (ref[0], *ref[1])))
+back = wae.haar_idwt(*lib)
+e_parts = [wae.energy(t).item() for t in (lib[0], *lib[1])]
+print(f"from scratch vs wae.haar_dwt: {diff_lib:.1e}; vs pywt.dwt2: {diff_pywt:.1e}; "
+      f"inverse error {(back - raw).abs().max().item():.1e}")
+print("energy: " + ", ".join(f"{n} {100 * e / sum(e_parts):.2f}%" for n, e in zip(("cA", "cH", "cV", "cD"), e_parts)))
+checks.claim("10", "the Haar transform is exactly invertible and keeps the energy (orthonormal)",
+             paper="perfect reconstruction", ours=f"max inverse error {(back - raw).abs().max().item():.1e}, "
+             f"energy {sum(e_parts):.6g} vs {wae.energy(raw).item():.6g}",
+             holds=(back - raw).abs().max().item() < 1e-9 and abs(sum(e_parts) - wae.energy(raw).item()) < 1e-6 * sum(e_parts),
+             must_hold=True)
+checks.claim("10", "on natural images most of the energy is in the low-frequency sub-image cA",
+             paper="most energy in the low-frequency band", ours=f"cA holds {100 * e_parts[0] / sum(e_parts):.1f}%",
+             holds=e_parts[0] / sum(e_parts) > 0.9, must_hold=True)
+
+fig, axes = plt.subplots(2, 5, figsize=(10, 4.4))
+for row, i in enumerate((0, 1)):
+    for ax, t, title in zip(axes[row], (raw[i], lib[0][i], *(d[i] for d in lib[1])), ("image", "cA", "cH", "cV", "cD")):
+        img = t.mean(0).numpy()                                          # colour images: mean of the channels
+        m = np.abs(img).max() or 1.0
+        ax.imshow(img, cmap="gray") if title in ("image", "cA") else ax.imshow(img, cmap="RdBu_r", vmin=-m, vmax=m)
+        ax.set_title(f"{title} {tuple(t.shape[-2:])}", fontsize=9)
+        ax.axis("off")
+fig.suptitle("one Haar step: four half-resolution sub-images")
+plt.show()
+
+# %% [markdown]
+# Plain downsampling is the Haar `cA` alone: 2×2 average pooling is `cA / 2`, and so is bilinear
+# resizing to exactly half size (with `align_corners=False` it samples the centre of every block).
+# Downsampling *is* the wavelet with the three detail images thrown away.
+
+# %%
+avg, bil = wae.Downsample("avg")(raw), wae.Downsample("bilinear")(raw)
+d_avg, d_bil = (avg - lib[0] / 2).abs().max().item(), (bil - lib[0] / 2).abs().max().item()
+checks.claim("10", "bilinear ↓2 = 2×2 average pooling = Haar cA / 2", paper="(exact identity)",
+             ours=f"max differences {d_avg:.1e}, {d_bil:.1e}", holds=max(d_avg, d_bil) < 1e-12, must_hold=True)
+
+# %% [markdown]
+# ## 3 · The Wavelet-like Auto-Encoder
+#
+# Haar's split is fixed: it does not know which details the classifier needs, and its three
+# detail images still carry a lot of energy. The WAE *learns* the split:
+#
+# * **encoder** (official prototxt): 3 × [3×3 conv, 16 channels, ReLU] at full resolution, then
+#   two branches of one 3×3 **stride-2** conv each → `I_L` and `I_H`, each with the input's
+#   channel count at half resolution;
+# * **decoder** (not in the release; ours is a small learned upsampling): `[I_L, I_H]` → 2×2
+#   stride-2 transposed conv → ReLU → 3×3 conv → ReLU → 3×3 conv, back to the input;
+# * **loss** = `mean((x̂ − x)²) + λ · mean(I_H²)`: reconstruct the image *and* keep `I_H`'s energy
+#   small, so that `I_L` carries almost everything and a tiny network suffices for `I_H`.
+
+# %%
+model = wae.WAE(in_channels=C, hidden=16)
+print(model)
+low, high, recon = model(x_test[:2].cpu())
+print(f"input {tuple(x_test[:2].shape)} → I_L {tuple(low.shape)}, I_H {tuple(high.shape)}, reconstruction {tuple(recon.shape)}")
+enc_macs = wae.encoder_macs(C, 16, S, S)
+print(f"encoder: {count_params(model.encoder) + count_params(model.low) + count_params(model.high):,} parameters, "
+      f"{enc_macs / 1e6:.2f}M MACs at {S}×{S} — the base at half resolution costs {half_macs / 1e6:.2f}M")
+
+# %% [markdown]
+# **Stage 1 — pre-training the WAE**, from scratch, twice: without the energy term (λ = 0) the
+# split is arbitrary; with λ = 0.1 the energy drains out of `I_H` within a few dozen steps.
+
+# %%
+STEPS = config.pick(quick=40, full=400, dry=2)
+wae_train, _ = data.loaders(DATASET, 64, train_subset=config.pick(quick=2560, full=None), augment=False, device=DEVICE)
+curves = {}
+for lam in (0.0, 0.1):
+    torch.manual_seed(0)
+    curves[lam] = wae.pretrain_wae(wae.WAE(C).to(DEVICE), wae_train, epochs=50, energy_weight=lam, max_steps=STEPS)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+for lam, rows in curves.items():
+    ax1.plot([r["step"] for r in rows], [100 * r["high_fraction"] for r in rows], label=f"λ = {lam}")
+    ax2.plot([r["step"] for r in rows], [r["recon"] for r in rows], label=f"λ = {lam}")
+ax1.set(xlabel="step", ylabel="% of energy in I_H", title="energy fraction of I_H during training")
+ax2.set(xlabel="step", ylabel="reconstruction MSE", yscale="log", title="reconstruction error")
+ax1.legend(), ax2.legend()
+plt.show()
+for lam, rows in curves.items():
+    print(f"λ = {lam}: after {rows[-1]['step']} steps I_H holds {100 * rows[-1]['high_fraction']:.2f}% "
+          f"of the energy, reconstruction MSE {rows[-1]['recon']:.4f}")
+
+# %% [markdown]
+# ## 4 · The experiment: every variant at the same budget
+#
+# **Classification** (the official prototxt): `I_L` goes into the **unchanged** base network at half
+# resolution; `I_H` into a small VGG-shaped network (`high_branch`: two conv-BN-ReLU stages, global
+# pooling). The base's pooled features and the small network's features are concatenated into
+# fusion fc layers, and the prediction is **base logits + fusion logits** (`wae.WAEClassifier`).
+#
+# **Training in three stages** (the paper's), each one a call you can read in `wae.experiment`:
+#
+# 1. pre-train the WAE alone on reconstruction + λ·energy (`wae.pretrain_wae`, section 3);
+# 2. train the classifier with the WAE **frozen**: the base starts from the trained
+#    full-resolution weights (the paper starts from ImageNet-trained VGG16/ResNet-50) and is
+#    fine-tuned on `I_L`; the high branch and fusion layers start from scratch;
+# 3. fine-tune **everything jointly** on cross-entropy + reconstruction + λ·energy, so the split
+#    adapts to the classifier without forgetting to be a wavelet.
+#
+# **Baselines and ablations**, each fine-tuned from the same base for the same number of epochs:
+# 2×2 average pooling → base (= bilinear, section 2); Haar `cA` → base + details → small network
+# (the paper's *Wavelet+CNN*); the learned split with λ = 0 (*Decomposition+CNN*); the WAE (λ = 0.1).
+# Quick profile: the results of `python -m course_lib.wae ship` (3,072 training images, 2 epochs a
+# variant, the last one joint), shipped as checkpoints. Full profile: the same function on CIFAR-10,
+# run here once and cached.
+
+# %%
+if config.profile() == "quick":
+    result = wae.load_shipped()
+else:
+    result = wae.experiment(base, train_data, None, epochs=config.pick(quick=2, full=15),
+                            joint_epochs=config.pick(quick=1, full=5), wae_epochs=config.pick(quick=1, full=3),
+                            lr=0.02, cache=config.data_dir() / "checkpoints-full" / f"wae-experiment-{DATASET}.pt")
+NAMES = {"downsample": "avg-pool ↓2 + base (fine-tuned)", "haar": "Haar + CNN (Wavelet+CNN)",
+         "decomposition": "learned, λ = 0 (Decomposition+CNN)", "wae": "WAE, λ = 0.1 (WAE+CNN)"}
+nets = {"base, full resolution": base.cpu()}
+for key, name in NAMES.items():
+    nets[name] = result[key].to(DEVICE).eval()
+    acc[name] = evaluate(nets[name], test_data)
+    nets[name] = nets[name].cpu()
+reports = {b: wae.cost_report(nets, (C, S, S), acc, batch=b, min_run_time=config.pick(quick=0.15, full=0.5, dry=0.01))
+           for b in (1, 64)}
+print(f"accuracy on {len(test_data.labels)} test images; latency on this CPU ({torch.get_num_threads()} threads), "
+      "ratios to the full-resolution base\n")
+for b, report in reports.items():
+    print(f"batch {b}:\n{report.table()}\n")
+print(f"not retrained: avg-pool ↓2 + base {100 * acc['avg-pool ↓2, base not retrained']:.2f}%")
+
+# %% [markdown]
+# **Claim checks.** The paper (ImageNet): VGG16 + WAE 3.13× faster on a CPU and 2.59× on a GPU at
+# 0.22% more top-5 error; ResNet-50 1.88× at 0.8%. Our target at our scale: the WAE ≥ 2× faster on
+# the CPU than the full-resolution base at ≤ 1 point accuracy loss — and better than plain
+# downsampling and fixed Haar. These are measured, not asserted: the verdict is printed as it comes.
+
+# %%
+w_name, full_name = NAMES["wae"], "base, full resolution"
+loss_pts = 100 * (acc[full_name] - acc[w_name])
+cpu_speed = {b: r.row(w_name).speedup for b, r in reports.items()}
+mac_speed = reports[64].row(w_name).mac_ratio
+ours = (f"{cpu_speed[1]:.2f}× (batch 1) / {cpu_speed[64]:.2f}× (batch 64) on CPU, {mac_speed:.2f}× fewer MACs, "
+        f"accuracy {100 * acc[w_name]:.2f}% vs {100 * acc[full_name]:.2f}% ({loss_pts:+.2f} points lost)")
+if DEVICE.type == "cuda":
+    xg = torch.randn(64, C, S, S)
+    t_full = latency(nets[full_name], xg, device=DEVICE)
+    t_wae = latency(nets[w_name], xg, device=DEVICE)
+    ours += f"; GPU {t_full / t_wae:.2f}×"
+    nets = {k: v.cpu() for k, v in nets.items()}
+checks.claim("10", f"WAE + base ≥ 2× faster on CPU at ≤ 1 point accuracy loss ({DATASET})",
+             paper="VGG16: 3.13× CPU, 2.59× GPU at +0.22% top-5 error; ResNet-50: 1.88× at 0.8%",
+             ours=ours, holds=max(cpu_speed.values()) >= 2 and loss_pts <= 1)
+d_name, h_name = NAMES["downsample"], NAMES["haar"]
+checks.claim("10", "WAE is more accurate than plain downsampling", paper="WAE beats downsampled input",
+             ours=f"{100 * acc[w_name]:.2f}% vs {100 * acc[d_name]:.2f}% (at {reports[64].row(d_name).macs / reports[64].row(w_name).macs:.2f}× the WAE's MACs)",
+             holds=acc[w_name] > acc[d_name])
+checks.claim("10", "WAE is more accurate than the fixed Haar split at about equal cost",
+             paper="WAE beats Wavelet+CNN and Decomposition+CNN",
+             ours=f"WAE {100 * acc[w_name]:.2f}% ({reports[64].row(w_name).macs / 1e6:.2f}M MACs), Haar "
+                  f"{100 * acc[h_name]:.2f}% ({reports[64].row(h_name).macs / 1e6:.2f}M), λ = 0 {100 * acc[NAMES['decomposition']]:.2f}%",
+             holds=acc[w_name] > acc[h_name] and acc[w_name] > acc[NAMES["decomposition"]])
+
+# %% [markdown]
+# Read the table before the verdicts. The WAE's MAC count is `base/4 + encoder + high branch`, and
+# at our image size the encoder (three 16-channel 3×3 convs over every pixel) costs about as much as
+# the whole base network at half resolution — far from the paper's VGG16, where it is under 2% of
+# the cost. Plain downsampling is the cheapest by far; the WAE buys back accuracy with the encoder.
+# Accuracies differ by fractions of a point over a few thousand test images: treat a difference
+# smaller than about 0.5 points as a tie.
+
+# %% [markdown]
+# ## 5 · Explorer: what do `I_L` and `I_H` look like?
+#
+# Pick a test image and the λ the WAE was trained with (shipped WAEs after stage 1 in the quick
+# profile). Top row: the WAE's `I_L`, `I_H` (red/blue = sign) and reconstruction with its PSNR;
+# bottom row: Haar's `cA`, the size of its three details and its (exact) inverse. With λ = 0 the
+# learned split puts energy anywhere; with λ > 0 `I_H` fades and `I_L` becomes a sharper `cA`.
+
+# %%
+explorer = wae.decomposition_explorer(x_test[:16].cpu(), {lam: m.cpu() for lam, m in result["waes"].items()}, image=0)
+explorer
+
+# %%
+with torch.no_grad():
+    batch = x_test[:256].cpu()
+    for lam, m in sorted(result["waes"].items()):
+        lo, hi, rec = m.cpu()(batch)
+        print(f"λ = {lam:<4}: I_H holds {100 * wae.energy_fraction(lo, hi):6.2f}% of the energy, PSNR {wae.psnr(batch, rec):5.1f} dB")
+    cA_n, det_n = wae.haar_dwt(batch)
+    print(f"Haar   : details hold {100 * wae.energy_fraction(cA_n, torch.cat(det_n, 1)):6.2f}% (normalised images)")
+    fr = {lam: wae.energy_fraction(*m(batch)[:2]) for lam, m in result["waes"].items()}
+checks.claim("10", "the energy penalty empties the high-frequency image", paper="I_H carries little energy",
+             ours=f"I_H energy {100 * fr[0.0]:.1f}% (λ = 0) → {100 * fr[0.1]:.2f}% (λ = 0.1) → {100 * fr[1.0]:.2f}% (λ = 1)",
+             holds=fr[0.1] < fr[0.0] / 10, must_hold=True)
+
+# %% [markdown]
+# ## 6 · When does it pay?
+#
+# The encoder costs `H·W·9·(C·16 + 2·16²) + 2·(H/2)(W/2)·9·16·C` MACs whatever the base, so the
+# best possible speed-up is `base / (base/4 + encoder + high branch)`: 4× for an infinitely large
+# base, below 1× for a small one. Sweep the base's width (`vgg_small((w, 2w, 4w))`, untrained —
+# cost does not depend on the weights) and measure, batch 16, on this CPU:
+
+# %%
+SWEEP = config.pick(quick=[4, 8, 16, 32, 64], full=[4, 8, 16, 32, 64, 128], dry=[4, 8])
+sweep = wae.speedup_sweep(SWEEP, in_channels=C, size=S, num_classes=CLASSES, batch=16,
+                          min_run_time=config.pick(quick=0.1, full=0.3, dry=0.01))
+print(f"{'w':>4} {'base MACs':>10} {'WAE MACs':>9} {'MAC ratio':>9} {'base ms':>8} {'WAE ms':>7} {'speed-up':>8}")
+for r in sweep:
+    print(f"{r.width:>4} {r.base_macs / 1e6:>9.1f}M {r.wae_macs / 1e6:>8.1f}M {r.mac_speedup:>8.2f}× "
+          f"{r.base_ms:>8.2f} {r.wae_ms:>7.2f} {r.speedup:>7.2f}×")
+
+
+def crossing(rows, target, attr):
+    """Base MACs where the speed-up first reaches ``target`` (log-interpolated), or None."""
+    for a, b in zip(rows, rows[1:]):
+        ya, yb = getattr(a, attr), getattr(b, attr)
+        if ya < target <= yb:
+            t = (target - ya) / (yb - ya)
+            return float(np.exp(np.log(a.base_macs) + t * (np.log(b.base_macs) - np.log(a.base_macs))))
+    return rows[0].base_macs if getattr(rows[0], attr) >= target else None
+
+
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+ax.plot([r.base_macs / 1e6 for r in sweep], [r.speedup for r in sweep], "o-", label="measured (CPU latency)")
+ax.plot([r.base_macs / 1e6 for r in sweep], [r.mac_speedup for r in sweep], "s--", label="MAC ratio")
+ax.axhline(1, color="gray", lw=0.8), ax.axhline(2, color="gray", lw=0.8, ls=":"), ax.axhline(4, color="gray", lw=0.8, ls="--")
+ax.set(xscale="log", xlabel="base network MACs at full resolution (millions)", ylabel="speed-up of WAE + base",
+       title=f"WAE pays only on a large base ({S}×{S}×{C})")
+ax.legend()
+plt.show()
+for target in (1, 2):
+    m, l = crossing(sweep, target, "mac_speedup"), crossing(sweep, target, "speedup")
+    print(f"speed-up reaches {target}×: by MACs at a base of {m / 1e6:.1f}M MACs" if m else
+          f"speed-up never reaches {target}× by MACs in this sweep", end="; ")
+    print(f"measured at {l / 1e6:.1f}M MACs" if l else "measured: not in this sweep")
+checks.claim("10", "on a tiny base network the WAE is slower than the base at full resolution",
+             paper="the encoder must be cheap next to the base", ours=f"w = {sweep[0].width}: {sweep[0].speedup:.2f}× "
+             f"(MAC ratio {sweep[0].mac_speedup:.2f}×); w = {sweep[-1].width}: {sweep[-1].speedup:.2f}×",
+             holds=sweep[0].mac_speedup < 1 and sweep[-1].mac_speedup > 2, must_hold=True)
+
+# %% [markdown]
+# ## 7 · Combined with a pruned or a small network: do the speed-ups multiply?
+#
+# A cheaper input and a cheaper network are independent ideas, so one hopes the speed-ups multiply.
+# They cannot quite: the encoder's cost stays the same while the base shrinks. Measured once, with
+# chapter 04's channel pruning (`prune.prune_channels`, half the filters of every conv of our trained
+# base, really removed) and chapter 09's small MobileNet (`smallnets.mobilenet_small`, untrained):
+
+# %%
+from course_lib import smallnets  # noqa: E402  (chapter 09)
+
+pruned = prune.prune_channels(base.cpu(), 0.5).eval()
+mobile = smallnets.mobilenet_small(CLASSES, C)
+mobile_seq = nn.Sequential(mobile.features, mobile.pool, nn.Flatten(), mobile.fc)       # a Sequential ending in its fc
+combo = {}
+for name, net in (("vgg base", base.cpu()), ("vgg pruned 50% (ch. 04)", pruned), ("0.2-MobileNet (ch. 09)", mobile_seq)):
+    torch.manual_seed(0)
+    with_wae = wae.WAEClassifier(copy.deepcopy(net), wae.high_branch(C), wae.WAE(C), CLASSES).eval()
+    combo[name] = wae.cost_report({name: net, name + " + WAE": with_wae}, (C, S, S), batch=64,
+                                  min_run_time=config.pick(quick=0.15, full=0.3, dry=0.01))
+wae_on_base = combo["vgg base"][1].mac_ratio
+print(f"{'network':<26}{'MACs':>9}{'+ WAE MACs':>12}{'net alone':>11}{'WAE on it':>10}{'both':>8}{'product':>9}"
+      f"{'CPU b64: both':>15}")
+for name, rep in combo.items():
+    alone = combo["vgg base"][0].macs / rep[0].macs
+    both = combo["vgg base"][0].macs / rep[1].macs
+    print(f"{name:<26}{rep[0].macs / 1e6:>8.2f}M{rep[1].macs / 1e6:>11.2f}M{alone:>10.2f}×{rep[1].mac_ratio:>9.2f}×"
+          f"{both:>7.2f}×{alone * wae_on_base:>8.2f}×{combo['vgg base'][0].latency_ms / rep[1].latency_ms:>14.2f}×")
+p_both = combo["vgg base"][0].macs / combo["vgg pruned 50% (ch. 04)"][1].macs
+p_prod = (combo["vgg base"][0].macs / combo["vgg pruned 50% (ch. 04)"][0].macs) * combo["vgg base"][1].mac_ratio
+checks.claim("10", "WAE and channel pruning speed-ups multiply", paper="(not claimed; the hope)",
+             ours=f"pruned + WAE {p_both:.2f}× fewer MACs vs product {p_prod:.2f}×", holds=p_both >= 0.95 * p_prod)
+
+# %% [markdown]
+# The columns are MAC ratios against the unpruned base (`net alone`, `both`), the WAE's ratio on
+# each network (`WAE on it`), and `product` = `net alone` × the WAE's ratio on the unpruned base —
+# what "multiplicative" would give; the last column is the measured CPU speed-up of the combination. On the cheaper networks the fixed encoder takes a larger share, so the
+# WAE gains less (or loses): the combination is **less than multiplicative** — which is the same
+# lesson as section 6, from the other side.
+
+# %% [markdown]
+# ## 8 · Exercises
+#
+# **Exercise 1 — one Haar step.** Return `(cA, cH, cV, cD)` for the 2×2 block `[[a, b], [c, d]]`,
+# with PyWavelets' signs (the table of section 2). The checker compares with `pywt.dwt2`.
+
+# %%
+def my_haar_block(a, b, c, d):
+    # BEGIN SOLUTION
+    return (a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2
+    # END SOLUTION
+
+
+# %%
+wae.check_haar_block(my_haar_block)
+
+# %% [markdown]
+# **Exercise 2 — what the encoder costs.** Return the MACs of the WAE encoder on one
+# `in_channels × height × width` image: three 3×3 convs with `hidden` output channels at full
+# resolution (the first reads `in_channels`), then the two stride-2 3×3 branches, each producing
+# `in_channels` channels at half resolution. (The decoder is not needed at inference.) The checker
+# counts a real `wae.WAE` with `measure.count_macs`. Then use your function for the speed-up bound
+# of a 15.5 GMAC VGG16 on a 224×224 RGB image.
+
+# %%
+def my_encoder_macs(in_channels, hidden, height, width):
+    # BEGIN SOLUTION
+    full = height * width * 9 * (in_channels * hidden + 2 * hidden * hidden)
+    half = (height // 2) * (width // 2) * 9 * hidden * in_channels * 2
+    return full + half
+    # END SOLUTION
+
+
+# %%
+wae.check_encoder_macs(my_encoder_macs)
+e224 = wae.encoder_macs(3, 16, 224, 224)                                 # the library's answer, same as yours
+print(f"VGG16 at 224²: encoder {e224 / 1e9:.3f} GMACs; best MAC speed-up {wae.speedup_bound(15.5e9, e224):.2f}× "
+      f"(the paper measures 3.13× on CPU)")
+
+# %% [markdown]
+# **Exercise 3 — the energy fraction.** Return the fraction of the total energy (sum of squares) of
+# a decomposition that sits in `high`. Careful: Haar's `high` has three times the channels of `low`.
+
+# %%
+def my_energy_fraction(low, high):
+    # BEGIN SOLUTION
+    e_low, e_high = float((low.double() ** 2).sum()), float((high.double() ** 2).sum())
+    return e_high / (e_low + e_high) if e_low + e_high > 0 else 0.0
+    # END SOLUTION
+
+
+# %%
+wae.check_energy_fraction(my_energy_fraction)
+
+# %% [markdown]
+# ## 9 · Summary of what we measured
+
+# %%
+r64, r1 = reports[64], reports[1]
+print(f"{'measurement':<52} {'value':<40}")
+print(f"{'vgg_small MACs, full → half resolution':<52} {full_macs / 1e6:.1f}M → {half_macs / 1e6:.1f}M ({full_macs / half_macs:.2f}×)")
+print(f"{'Haar: energy in cA (raw pixels)':<52} {100 * e_parts[0] / sum(e_parts):.1f}%, exact inverse (asserted)")
+print(f"{'WAE encoder MACs at ' + str(S) + '×' + str(S):<52} {enc_macs / 1e6:.2f}M")
+for name in nets:
+    print(f"{name:<52} {100 * acc[name]:.2f}%, {r64.row(name).macs / 1e6:.2f}M MACs, CPU {r1.row(name).speedup:.2f}× (b1) / {r64.row(name).speedup:.2f}× (b64)")
+print(f"{'WAE break-even (MAC ratio 1×) in the width sweep':<52} base ≈ {(crossing(sweep, 1, 'mac_speedup') or float('nan')) / 1e6:.1f}M MACs")
+print(f"{'pruned 50% + WAE vs product of speed-ups':<52} {p_both:.2f}× vs {p_prod:.2f}×")
+print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
+
+# %% [markdown]
+# ## References
+#
+# * T. Chen, L. Lin, W. Zuo, X. Luo, L. Zhang. *Learning a Wavelet-like Auto-Encoder to Accelerate
+#   Deep Neural Networks.* AAAI 2018, arXiv:1712.07493. Official Caffe release:
+#   tianshuichen/Wavelet-like-Auto-Encoder (encoder, fusion and test-time sum of logits checked in the
+#   prototxt; the decoder and λ are not in the release). ImageNet: VGG16 11.65% → 11.87% top-5 error at
+#   3.13× CPU / 2.59× GPU speed-up; plain 112×112 input 15.73%; ResNet-50 1.88× at 0.8%.
+# * S. Mallat. *A theory for multiresolution signal decomposition: the wavelet representation.*
+#   IEEE TPAMI 1989 · PyWavelets (G. Lee et al., JOSS 2019), used here as the Haar reference.
+# * K. Simonyan, A. Zisserman. *Very Deep Convolutional Networks (VGG).* ICLR 2015 ·
+#   A. Krizhevsky et al. *ImageNet Classification with Deep CNNs (AlexNet).* NIPS 2012.
+# * Seed material: the summary of the WAE paper (source W of the course).
