@@ -158,6 +158,8 @@ sq_bytes = sn.deep_compress_bytes(sq, work / "squeezenet1_0-6bit.dcmp", sparsity
 ALEXNET_BYTES = 240e6
 print(f"SqueezeNet v1.0: float32 file {sq_float_bytes / 1e6:.2f} MB → 6-bit Deep Compression {sq_bytes / 1e6:.3f} MB "
       f"({sq_float_bytes / sq_bytes:.1f}× smaller; {time.perf_counter() - t:.0f} s)")
+print(f"that is {8 * sq_bytes / counts['1_0']:.2f} bits per original weight (values + index + codebooks); "
+      f"the paper's 0.47 MB is {8 * 0.47e6 / counts['1_0']:.2f}")
 checks.claim(CH, "SqueezeNet + Deep Compression (6 bits) is 510× smaller than AlexNet's 240 MB (within 10%)",
              paper="0.47 MB, 510×", ours=f"{sq_bytes / 1e6:.3f} MB, {ALEXNET_BYTES / sq_bytes:.0f}× (real file)",
              holds=ALEXNET_BYTES / sq_bytes >= 0.9 * 510)
@@ -336,6 +338,18 @@ assert ir_w == igc_w
 v2_ours, v2_ref = measure.count_params(sn.mobilenet_v2()), measure.count_params(torchvision.models.mobilenet_v2(weights=None))
 checks.claim(CH, "MobileNetV2 parameters equal torchvision's", paper=f"torchvision mobilenet_v2: {v2_ref:,}",
              ours=f"{v2_ours:,}", holds=v2_ours == v2_ref, must_hold=True)
+
+# %% [markdown]
+# **Bad input gets a clear message**, never a shape error from deep inside torch:
+
+# %%
+for call in (lambda: sn.mobilenet_v1(alpha=0), lambda: sn.channel_shuffle(torch.randn(1, 6, 2, 2), 4),
+             lambda: sn.Fire(64, 128, 64, 64), lambda: sn.mobilenet_v1(0.25)(torch.randn(1, 3, 16, 16)),
+             lambda: sn.squeezenet("1_0")(torch.randn(1, 3, 16, 16))):
+    try:
+        call()
+    except (ValueError, TypeError) as err:
+        print(f"{type(err).__name__}: {err}")
 
 # %% [markdown]
 # ### Every block in the channel-connectivity explorer
