@@ -795,12 +795,12 @@ def mobilenet_readout(state: dict) -> str:
 
 def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True):
     """Width multiplier α and input resolution → parameters, MACs, latency and cost per layer kind."""
-    from .widgets import Explorer, dropdown, int_slider
+    from .widgets import Explorer, float_slider, int_slider
 
     def state_fn(alpha, resolution):
-        return mobilenet_state(alpha, resolution, measure_latency)
+        return mobilenet_state(round(alpha, 4), resolution, measure_latency)
 
-    controls = {"alpha": dropdown("α (width)", [0.25, 0.5, 0.75, 1.0], alpha),
+    controls = {"alpha": float_slider("α (width)", alpha, 0.1, 1.0, 0.05),
                 "resolution": int_slider("resolution", resolution, 16, 224, 16)}
     return Explorer(state_fn, draw_mobilenet, controls, title="MobileNet width α and resolution ρ",
                     readout_fn=mobilenet_readout, figsize=(10, 3.4))

@@ -288,6 +288,8 @@ def test_mobilenet_state_and_explorer():
     assert ex.error is None and "0.25-MobileNet-128" in ex.readout.value
     ex.set(resolution=16)
     assert "too small" in ex.error
+    ex.set(alpha=0.35, resolution=96)
+    assert ex.error is None and "0.35-MobileNet-96" in ex.readout.value
 
 
 def test_mobilenet_state_measures_latency(monkeypatch):
