@@ -119,9 +119,11 @@ class Submission:
 
 
 def evaluate_submission(model: nn.Module, path: str | Path, challenge: Challenge = CHALLENGE,
-                        test_subset: int | None = None, latency_s: float = 0.3) -> Submission:
+                        test_subset: int | None = None, latency_s: float = 0.3, threads: int | None = 1) -> Submission:
     """Reload the saved file ``path`` into ``model`` (a fresh model of the submitted architecture) with
-    ``compress.load_compressed``, evaluate it on the test set, and measure its bytes and latency.
+    ``compress.load_compressed``, evaluate it on the test set, and measure its bytes and latency
+    (on ``threads`` CPU threads: one by default, like one phone core, and steady on a busy machine,
+    where several threads wait for each other).
 
     Raises ``compress.CompressedFileError`` / ``ValueError`` when the file does not reload.
     """
@@ -135,7 +137,7 @@ def evaluate_submission(model: nn.Module, path: str | Path, challenge: Challenge
                                 augment=False, device="cpu")
     accuracy = train.evaluate(loaded, test_data, device="cpu")
     x = next(iter(test_data))[0][:1]                        # one normalised test image: batch 1
-    seconds = measure.latency(loaded, x, device="cpu", min_run_time=latency_s)
+    seconds = measure.latency(loaded, x, device="cpu", min_run_time=latency_s, threads=threads)
     return Submission(accuracy, measure.file_bytes(path), 1000 * seconds, challenge)
 
 
@@ -256,10 +258,11 @@ def batch_of(test_data, n: int) -> torch.Tensor:
 
 def measure_recipe(recipe: str, model: nn.Module, test_data, *, path: str | Path | None = None,
                    chapters: str = "", settings: tuple = (), note: str = "",
-                   latency_s: float = 0.1) -> RecipeRow:
-    """Accuracy, parameters (all / non-zero), MACs, real file bytes and CPU latency (batch 1, 64) of
-    ``model`` as deployed (``as_plain``). ``path``: the file the recipe writes (e.g.
-    ``compress.save_compressed``); without it, the bytes of ``torch.save`` of its plain ``state_dict``."""
+                   latency_s: float = 0.1, threads: int | None = 1) -> RecipeRow:
+    """Accuracy, parameters (all / non-zero), MACs, real file bytes and CPU latency (batch 1, 64, on
+    ``threads`` threads, as in ``evaluate_submission``) of ``model`` as deployed (``as_plain``).
+    ``path``: the file the recipe writes (e.g. ``compress.save_compressed``); without it, the bytes of
+    ``torch.save`` of its plain ``state_dict``."""
     if not isinstance(recipe, str) or not recipe:
         raise TypeError("recipe must be a non-empty name")
     plain = as_plain(model)
@@ -268,8 +271,8 @@ def measure_recipe(recipe: str, model: nn.Module, test_data, *, path: str | Path
     size = measure.file_bytes(path) if path is not None else measure.file_bytes(plain)
     return RecipeRow(recipe, chapters, accuracy, measure.count_params(plain), measure.count_params(plain, nonzero=True),
                      measure.count_macs(plain, tuple(x1.shape)), size,
-                     1000 * measure.latency(plain, x1, device="cpu", min_run_time=latency_s),
-                     1000 * measure.latency(plain, x64, device="cpu", min_run_time=latency_s),
+                     1000 * measure.latency(plain, x1, device="cpu", min_run_time=latency_s, threads=threads),
+                     1000 * measure.latency(plain, x64, device="cpu", min_run_time=latency_s, threads=threads),
                      tuple(settings), note)
 
 
