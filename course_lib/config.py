@@ -56,7 +56,7 @@ _UNSET = object()
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 DRY_RUN_STEPS = 2            # training batches per epoch in the dry run (and one epoch)
-DRY_RUN_BATCH = 32           # largest batch ``data.loaders`` serves in the dry run
+DRY_RUN_BATCH = 16           # largest batch ``data.loaders`` serves in the dry run
 DRY_RUN_TRAIN_IMAGES = 256   # stand-in training images per dataset in the dry run
 DRY_RUN_TEST_IMAGES = 128    # stand-in test images per dataset in the dry run
 DRY_RUN_EVAL_BATCHES = 2     # batches ``evaluate`` looks at in the dry run

@@ -220,9 +220,10 @@ def test_dry_run_serves_stand_in_data_of_the_real_shape(name, monkeypatch, tmp_p
     assert train.images.shape == (100, info.channels, info.size, info.size) and train.images.dtype == torch.uint8
     assert len(test.labels) == 128 and int(train.labels.max()) < len(info.classes)
     assert train.classes == info.classes and train.planned_images == 100 and test.planned_images == info.test_size
-    assert train.batch_size == 32 and train.planned_batch_size == 64          # dry run: smaller batches
+    small = data.config.DRY_RUN_BATCH
+    assert train.batch_size == small < 64 == train.planned_batch_size          # dry run: smaller batches
     x, y = next(iter(train))
-    assert x.shape == (32, info.channels, info.size, info.size) and x.dtype == torch.float32
+    assert x.shape == (small, info.channels, info.size, info.size) and x.dtype == torch.float32
     again, _ = data.loaders(name, 64, train_subset=100, device="cpu")
     assert torch.equal(again.images, train.images)                       # the same stand-in every time
     assert not torch.equal(train.images[:8], test.images[:8])              # train and test differ
