@@ -269,7 +269,11 @@ def measure_recipe(recipe: str, model: nn.Module, test_data, *, path: str | Path
     accuracy = train.evaluate(plain, test_data, device="cpu")
     x1, x64 = batch_of(test_data, 1), batch_of(test_data, 64)
     size = measure.file_bytes(path) if path is not None else measure.file_bytes(plain)
-    return RecipeRow(recipe, chapters, accuracy, measure.count_params(plain), measure.count_params(plain, nonzero=True),
+    try:
+        nonzero = measure.count_params(plain, nonzero=True)
+    except NotImplementedError:          # tensor subclasses without count_nonzero (torchao's int8 weights)
+        nonzero = measure.count_params(plain)
+    return RecipeRow(recipe, chapters, accuracy, measure.count_params(plain), nonzero,
                      measure.count_macs(plain, tuple(x1.shape)), size,
                      1000 * measure.latency(plain, x1, device="cpu", min_run_time=latency_s, threads=threads),
                      1000 * measure.latency(plain, x64, device="cpu", min_run_time=latency_s, threads=threads),
