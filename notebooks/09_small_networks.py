@@ -412,7 +412,7 @@ info = data.dataset_info(EXP["dataset"])
 shape = (info.channels, info.size, info.size)
 DEVICE = config.device()
 train_data, test_data = data.loaders(EXP["dataset"], 128, train_subset=EXP["train_subset"],
-                                     test_subset=EXP["test_subset"], augment=False, device=DEVICE)
+                                     test_subset=EXP["test_subset"], augment=config.profile() == "full", device=DEVICE)
 results, t = {}, time.perf_counter()
 for name, recipe in EXP["recipes"].items():
     # quick: the shipped checkpoint and the accuracy recorded in its manifest (measured on the same
