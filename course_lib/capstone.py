@@ -80,13 +80,14 @@ class Challenge:
                 f"of real file bytes and ≤ {self.max_latency_ms:g} ms CPU latency at batch 1")
 
 
-# Measured, then chosen: the instructor's solution (``capstone-fmnist`` = VGG-small with half its
-# filters removed, then chapter 05's Deep Compression: 87.5%, 20,722 B, well under 1 ms at batch 1 on
-# a quiet 2-core CPU) meets all three with margin (1.5 pt, 35% of the bytes, > 5× the latency), and
-# chapter 05's Deep Compression of LeNet-5 (42,062 B at 89.5% in the quick profile) does not: its
-# file is 31% over the budget. The accuracy bar is below LeNet-5's because our quick recipes
-# fine-tune for minutes on a CPU; the budget that matters is the bytes.
-CHALLENGE = Challenge(min_accuracy=0.86, max_bytes=32_000, max_latency_ms=5.0)
+# Measured, then chosen: the instructor's solution (notebook 11: ``capstone-fmnist`` = VGG-small with
+# half its filters removed, then chapter 05's Deep Compression with a 16-step fine-tune: 86.84% on
+# the 10,000 test images, 20,275 B, 1.9 ms at batch 1 on one thread of a heavily loaded 2-core CPU)
+# meets all three with margin (1.8 pt, 37% under the bytes, 2.6× under the latency), and chapter
+# 05's Deep Compression of LeNet-5 (42,062 B at 89.5% in the quick profile) does not: its file is
+# 31% over the budget. The accuracy bar is below LeNet-5's because our quick recipes fine-tune for
+# seconds on a CPU; the budget that bites is the bytes.
+CHALLENGE = Challenge(min_accuracy=0.85, max_bytes=32_000, max_latency_ms=5.0)
 
 
 @dataclass
