@@ -32,7 +32,7 @@ INTERACTIONS = {
     "03_low_rank": ("rank r", "ArrowLeft", "readout"),
     "04_sparse_pruning": ("sparsity", "ArrowLeft", "readout"),       # the sparsity slider: 0.90 → 0.89
     "05_deep_compression": ("layer 1 bits", "ArrowRight", "readout"),
-    "06_interleaved_group_conv": ("L", "ArrowRight", "readout"),     # IGCV1 ignores C (C = L·M): move L
+    "06_interleaved_group_conv": ("L (per preset)", "ArrowRight", "readout"),  # IGCV1 ignores C (C = L·M): move L
     "07_resnet_variants": ("depth", "ArrowRight", "readout"),         # residual explorer: depth 56 → 62
     "09_small_networks": ("resolution", "ArrowRight", "readout"),      # MobileNet explorer: 160 → 176 pixels
     "10_wavelet_autoencoder": ("image", "ArrowRight", "readout"),       # WAE explorer: image 0 → 1, new PSNR
