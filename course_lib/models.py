@@ -79,6 +79,7 @@ MODELS = {
     "vgg_small": vgg_small,
     "resnet20": resnet20,
     "resnet_cifar": resnet_cifar,                                               # chapter 07 variants
+    "densenet_cifar": lambda **kw: __import__("course_lib.densenet", fromlist=["densenet_cifar"]).densenet_cifar(**kw),   # chapter 08
     "squeezenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenet_small"]).squeezenet_small(**kw),   # chapter 09
     "squeezenext_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenext_small"]).squeezenext_small(**kw),   # chapter 09
     "mobilenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenet_small"]).mobilenet_small(**kw),   # chapter 09
