@@ -147,9 +147,12 @@ def latency(model, x, device=None, min_run_time=0.5, threads=None):
 def activation_bytes(model, x):
     """Bytes of the tensors autograd saves for the backward pass of ``model(x)`` (parameters excluded).
 
-    Each storage is counted once, however many operations save it. Works on CPU and GPU.
+    Each storage is counted once, however many operations save it. Works on CPU and GPU. Buffers
+    (BatchNorm's running statistics, which BN saves in training mode) are model state, not
+    activations, and are excluded like parameters. Under ``torch.utils.checkpoint`` only what the
+    checkpoint keeps (its inputs) is counted, not the tensors it will recompute.
     """
-    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    param_ptrs = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
     seen = {}
 
     def pack(t):
