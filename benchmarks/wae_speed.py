@@ -10,6 +10,7 @@ untrained: the cost does not depend on the weights.
 """
 
 import argparse
+import logging
 
 import torch
 from torch.utils import benchmark
@@ -48,6 +49,7 @@ def table(device, widths, size, channels, min_run_time, rounds):
 
 
 def main():
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # a CUDA_HOME notice on CPU
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--widths", default="24,48,96", help="vgg_small stage widths")
     p.add_argument("--size", type=int, default=28)
