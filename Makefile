@@ -33,7 +33,7 @@ lab: setup notebooks
 # test (tests/browser: every notebook run in JupyterLab in headless Chromium; screenshots in
 # build/screenshots/) and the HTML edition's test (tests/test_site.py builds build/site).
 test: setup
-	rm -rf build/nbtest build/claims.json && mkdir -p build/nbtest
+	rm -rf build/nbtest build/claims.json build/executed && mkdir -p build/nbtest
 	for f in $(SOURCES); do $(PY) -m jupytext --quiet --to ipynb --output build/nbtest/$$(basename $$f .py).ipynb $$f || exit 1; done
 	COURSE_PROFILE=quick COURSE_CHECKS=strict $(PY) -m pytest tests build/nbtest --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=300 --durations=15

@@ -190,7 +190,8 @@ def render_index(chapters):
     for stem, title, objectives, seconds in chapters:
         items.append(f'<section><h2><a href="{stem}.html">{html.escape(title or stem)}</a></h2>\n'
                      f'{markdown2html_mistune(objectives)}\n'
-                     f'<p class="meta">{stem}.ipynb · executed in {seconds:.0f} s (quick profile)</p></section>')
+                     f'<p class="meta">{stem}.ipynb · executed '
+                     + (f'in {seconds:.0f} s' if seconds is not None else 'in JupyterLab') + ' (quick profile)</p></section>')
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Efficient CNNs: the HTML edition</title>\n"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.45}"
             "section{border-top:1px solid #ddd;margin-top:1.5em}table{border-collapse:collapse}"
@@ -205,9 +206,33 @@ def render_index(chapters):
             + "</ul></nav>\n" + "\n".join(items) + "\n</body></html>\n")
 
 
-def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print):
+def _executed_copy(src, executed_dir):
+    """The notebook of ``src`` already executed in ``executed_dir`` (newer than the source, every code
+    cell run, no error output), or None."""
+    import nbformat
+
+    if executed_dir is None:
+        return None
+    path = Path(executed_dir) / f"{Path(src).stem}.ipynb"
+    if not path.exists() or path.stat().st_mtime < Path(src).stat().st_mtime:
+        return None
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code" and c.source.strip()]
+    if any(c.get("execution_count") is None or any(o.get("output_type") == "error" for o in c.get("outputs", []))
+           for c in code):
+        return None
+    return notebook
+
+
+def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print, executed_dir=None):
     """Execute every notebook source of ``src_dir`` (quick profile) and write ``out_dir/NN_topic.html``
-    plus ``out_dir/index.html``; return the written paths (index last)."""
+    plus ``out_dir/claims.html`` and ``out_dir/index.html``; return the written paths (index last).
+
+    ``executed_dir``: a folder of notebooks already executed in the quick profile (the browser test
+    saves them in ``build/executed``); a notebook found there, newer than its source and complete, is
+    rendered as it is instead of being executed again, and its claims are read from the ledger that
+    run wrote (``checks.claims_path()``).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = notebook_sources(src_dir)
@@ -216,24 +241,33 @@ def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print
     executed, chapters = [], []
     ledger = out_dir / "claims.json"                  # the claims of this run only
     ledger.unlink(missing_ok=True)
+    reused = set()
     for src in sources:
         start = time.perf_counter()
-        with _environment(COURSE_CLAIMS_FILE=str(ledger.resolve())):
-            notebook = execute_notebook(src, timeout)
+        notebook = _executed_copy(src, executed_dir)
+        if notebook is not None:
+            reused.add(src.stem)
+        else:
+            with _environment(COURSE_CLAIMS_FILE=str(ledger.resolve())):
+                notebook = execute_notebook(src, timeout)
         seconds = time.perf_counter() - start
         title, objectives = first_markdown(notebook)
         executed.append(notebook)
-        chapters.append((src.stem, title, objectives, seconds))
+        chapters.append((src.stem, title, objectives, None if src.stem in reused else seconds))
         if log:
-            log(f"executed {src.name} in {seconds:.1f} s")
+            log(f"{'reused' if src.stem in reused else 'executed'} {src.name} in {seconds:.1f} s")
     pages = [(stem, title or stem) for stem, title, _, _ in chapters]
     written = []
     for i, (notebook, (stem, *_)) in enumerate(zip(executed, chapters)):
         path = out_dir / f"{stem}.html"
         path.write_text(render_page(notebook, _nav(pages, i)), encoding="utf-8")
         written.append(path)
+    claims = read_claims(ledger)
+    if reused:                                         # those runs wrote to the course's ledger
+        mine = {(c.chapter, c.text) for c in claims}
+        claims += [c for c in read_claims() if (c.chapter, c.text) not in mine]
     claims_page = out_dir / "claims.html"
-    claims_page.write_text(claims_mod.render_html(read_claims(ledger), _nav([], 0)), encoding="utf-8")
+    claims_page.write_text(claims_mod.render_html(claims, _nav([], 0)), encoding="utf-8")
     copy_mathjax(out_dir)
     index = out_dir / "index.html"
     index.write_text(render_index(chapters), encoding="utf-8")

@@ -170,6 +170,30 @@ def test_tiny_site_formula_is_typeset_with_the_network_cut(tiny_site):
         browser.close()
 
 
+def test_site_reuses_complete_executed_notebooks_only(tiny_site, tmp_path):
+    """A notebook executed elsewhere (the browser test saves them) is rendered without running it
+    again, but only when it is newer than its source, complete and free of errors."""
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "00_first.py").write_text(TINY["00_first.py"])
+    done = tmp_path / "executed"
+    done.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 00 · Reused"),
+                                         nbformat.v4.new_code_cell("print(6 * 7)", execution_count=1, outputs=[
+                                             nbformat.v4.new_output("stream", name="stdout", text="reused-42\n")])])
+    time.sleep(0.05)
+    nbformat.write(nb, done / "00_first.ipynb")
+    editions.build_site(src, tmp_path / "site", executed_dir=done, log=None)
+    page = (tmp_path / "site" / "00_first.html").read_text()
+    assert "reused-42" in page and "executed in JupyterLab" in (tmp_path / "site" / "index.html").read_text()
+    nb.cells[1].execution_count = None                                  # incomplete: executed again
+    nbformat.write(nb, done / "00_first.ipynb")
+    editions.build_site(src, tmp_path / "site", executed_dir=done, log=None)
+    assert "reused-42" not in (tmp_path / "site" / "00_first.html").read_text()
+
+
 def test_broken_links_are_found(tmp_path):
     (tmp_path / "index.html").write_text('<a href="a.html#x">a</a> <a href="gone.html">b</a> '
                                          '<a href="https://example.org/">c</a> <a href="#top">d</a>')
@@ -211,7 +235,7 @@ def course_site():
     if given and (Path(given) / "index.html").exists():
         return Path(given)
     out = REPO / "build" / "site"
-    editions.build_site(REPO / "notebooks", out)
+    editions.build_site(REPO / "notebooks", out, executed_dir=REPO / "build" / "executed")
     return out
 
 

@@ -9,15 +9,19 @@ For each generated notebook: open it (a fresh kernel starts), wait for the kerne
 - in notebooks with an explorer, moving one control changes what is shown (for chapter 01: the
   im2col explorer's stride slider changes the output-size formula in the readout);
 
-and save a screenshot to ``build/screenshots/NN_topic.png``.
+and save a screenshot to ``build/screenshots/NN_topic.png``. The executed notebook, saved by
+JupyterLab itself, is copied to ``build/executed/NN_topic.ipynb``: the HTML edition's test renders
+those pages instead of executing every notebook a third time (``editions.build_site(executed_dir=...)``).
 """
 
 import re
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+EXECUTED = Path(__file__).resolve().parents[2] / "build" / "executed"
 SOURCES = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.py"))
 
 RUN_TIMEOUT_S = 240            # one notebook, all cells; the quick profile needs well under 60 s each
@@ -98,6 +102,20 @@ def _run_all(page, name):
     return _wait(finished, RUN_TIMEOUT_S, f"{name}: all cells to run and the kernel to be idle")
 
 
+SAVE_JS = """async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.context.save();
+  return panel.context.model.dirty;
+}"""
+
+
+def _save_executed(page, root, name):
+    """Save the notebook from JupyterLab (outputs included) and keep a copy in ``build/executed/``."""
+    assert page.evaluate(SAVE_JS) is False, f"{name}: JupyterLab did not save the notebook"
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / f"{name}.ipynb", EXECUTED / f"{name}.ipynb")
+
+
 def _explorer(page, label):
     """The rendered explorer (an ipywidgets VBox) that has a control labelled ``label``."""
     boxes = page.locator(".jp-OutputArea-output .widget-vbox").filter(
@@ -158,6 +176,7 @@ def test_notebook_in_jupyterlab(source, lab_server, browser, screenshots):
             assert figures.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), \
                 f"{name}: explorer figure {i} is empty"
 
+        _save_executed(page, lab_server.root, name)
         assert (explorers > 0) == (name in INTERACTIONS), (
             f"{name}: {explorers} explorers; every notebook with an explorer needs exactly one entry in "
             "INTERACTIONS (a control to move), and only those")
