@@ -10,7 +10,7 @@ SYLLABUS = {                                # notebook -> the course_lib module 
     "00_start_here": "config", "01_conv_as_matmul": "conv", "02_low_precision": "quant",
     "03_low_rank": "lowrank", "04_sparse_pruning": "prune", "05_deep_compression": "compress",
     "06_interleaved_group_conv": "igc", "07_resnet_variants": "resnets", "08_densenet_memory": "densenet",
-    "09_small_networks": "smallnets", "10_wavelet_autoencoder": "wae", "11_capstone": "measure",
+    "09_small_networks": "smallnets", "10_wavelet_autoencoder": "wae", "11_capstone": "capstone",
 }
 
 
@@ -60,6 +60,8 @@ def test_every_notebook_has_its_module():
         assert src.stem in SYLLABUS, f"{src.name} is not in the syllabus"
         assert (ROOT / "course_lib" / f"{SYLLABUS[src.stem]}.py").exists(), src.name
         text = src.read_text()
+        module = SYLLABUS[src.stem]
+        assert re.search(rf"from course_lib import [^\n]*\b{module}\b", text), f"{src.name} does not import {module}"
         assert text.startswith("# ---") or text.startswith("# %%"), f"{src.name} is not jupytext percent format"
         assert "## References" in text or src.stem == "00_start_here", f"{src.name} has no references section"
 
