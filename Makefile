@@ -40,7 +40,7 @@ test: setup
 
 # Unit tests only: without the browser test and the full HTML-edition build (make test runs them).
 test-fast: setup
-	$(PY) -m pytest tests -x -q --ignore=tests/browser -k "not course_site"
+	$(PY) -m pytest tests -x -q --ignore=tests/browser -k "not course_site and not full_profile"
 
 student: setup
 	$(PY) -m course_lib.editions student build/student
