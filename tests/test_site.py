@@ -150,24 +150,37 @@ def test_tiny_site_claims_page_and_offline_mathjax(tiny_site):
     assert (out / editions.MATHJAX_DIR / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
 
 
+OFFLINE_MATH = """
+import sys
+from playwright.sync_api import sync_playwright
+
+chromium, page_path = sys.argv[1], sys.argv[2]
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+    page.goto(page_path)
+    page.wait_for_selector(".MathJax, .MathJax_CHTML, mjx-container", timeout=30_000)
+    print("typeset:", page.locator(".MathJax, .MathJax_CHTML, mjx-container").count())
+    browser.close()
+"""
+
+
 def test_tiny_site_formula_is_typeset_with_the_network_cut(tiny_site):
     """Open the page from disk in headless Chromium with every network request refused: MathJax,
-    served from the site's own folder, must still typeset the formula."""
+    served from the site's own folder, must still typeset the formula. (A subprocess: the browser
+    test's Playwright session may hold this process's event loop.)"""
+    import subprocess
+    import sys
+
     chromium = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
     if not chromium.exists():
         pytest.skip(f"no Chromium at {chromium} (install Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
     out, _ = tiny_site
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        blocked = []
-        page.route("**/*", lambda route: (blocked.append(route.request.url), route.abort())
-                   if not route.request.url.startswith("file:") else route.continue_())
-        page.goto((out / "01_second.html").resolve().as_uri())
-        page.wait_for_selector(".MathJax, .MathJax_CHTML, mjx-container", timeout=30_000)   # typeset offline
-        browser.close()
+    run = subprocess.run([sys.executable, "-c", OFFLINE_MATH, str(chromium), (out / "01_second.html").resolve().as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert int(run.stdout.split("typeset:")[1]) >= 1
 
 
 def test_site_reuses_complete_executed_notebooks_only(tiny_site, tmp_path):
