@@ -30,6 +30,9 @@ path on a CPU in seconds, so that CI executes every notebook's full branch witho
   reproduce an accuracy, so a dry run only proves that the cell runs and prints its verdict.
 
 ``COURSE_DRY_RUN`` accepts 1/true/yes/on (and 0/false/no/off or unset for a real run).
+
+``COURSE_THREADS=N`` sets PyTorch's intra-op threads once, when ``course_lib`` is imported (e.g. 1
+for steadier latency figures on a shared machine); unset, PyTorch's default (one per core) stays.
 """
 
 import os
@@ -42,6 +45,24 @@ import torch
 PROFILES = ("quick", "full")
 DEVICES = ("cpu", "cuda", "mps")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def threads():
+    """The intra-op thread count asked for with ``COURSE_THREADS``, or None when unset."""
+    value = os.environ.get("COURSE_THREADS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"COURSE_THREADS={value!r} must be a positive integer (threads for PyTorch's CPU ops)")
+    return int(value)
+
+
+def apply_threads():
+    """Set PyTorch's intra-op threads from ``COURSE_THREADS`` (nothing when unset); return the count in use."""
+    wanted = threads()
+    if wanted is not None and torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
 
 
 def profile():
@@ -141,3 +162,6 @@ def describe():
     mode = f"{profile()} (dry run: capped work, stand-in data)" if dry_run() else profile()
     return (f"profile={mode}  device={dev}{extra}  torch={torch.__version__}  "
             f"threads={torch.get_num_threads()}  data={data_dir()}")
+
+
+apply_threads()                  # once, when course_lib is imported

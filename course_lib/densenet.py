@@ -41,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 
+from .args import check_int
 from .checks import checker, expect_equal, expect_true
 from .measure import activation_bytes, count_params
 
@@ -58,14 +59,6 @@ BYTES_PER_FLOAT = 4
 
 
 # --------------------------------------------------------------------------- validation
-
-def _int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
-
 
 def _compression(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -104,9 +97,9 @@ class DenseLayer(nn.Module):
 
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4, efficient: bool = False):
         super().__init__()
-        _int("in_channels", in_channels)
-        _int("growth_rate", growth_rate)
-        _int("bn_size", bn_size, 0)
+        check_int("in_channels", in_channels)
+        check_int("growth_rate", growth_rate)
+        check_int("bn_size", bn_size, 0)
         self.in_channels, self.growth_rate, self.bn_size = in_channels, growth_rate, bn_size
         self.efficient = bool(efficient)
         self._recomputing = False
@@ -159,10 +152,10 @@ class DenseBlock(nn.ModuleDict):
 
     def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4,
                  efficient: bool = False):
-        _int("num_layers", num_layers)
-        _int("in_channels", in_channels)
-        _int("growth_rate", growth_rate)
-        _int("bn_size", bn_size, 0)
+        check_int("num_layers", num_layers)
+        check_int("in_channels", in_channels)
+        check_int("growth_rate", growth_rate)
+        check_int("bn_size", bn_size, 0)
         super().__init__()
         self.num_layers, self.in_channels, self.growth_rate, self.bn_size = num_layers, in_channels, growth_rate, bn_size
         self.out_channels = in_channels + num_layers * growth_rate
@@ -192,8 +185,8 @@ class Transition(nn.Sequential):
     """Between two blocks: BN → ReLU → 1×1 conv (m → out_channels = ⌊θm⌋) → 2×2 average pooling."""
 
     def __init__(self, in_channels: int, out_channels: int):
-        _int("in_channels", in_channels)
-        _int("out_channels", out_channels)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -214,18 +207,18 @@ class DenseNet(nn.Module):
                  compression: float = 0.5, num_classes: int = 1000, efficient: bool = False,
                  in_channels: int = 3, stem: str = "imagenet"):
         super().__init__()
-        _int("growth_rate", growth_rate)
-        _int("num_init_features", num_init_features)
-        _int("bn_size", bn_size, 0)
-        _int("num_classes", num_classes)
-        _int("in_channels", in_channels)
+        check_int("growth_rate", growth_rate)
+        check_int("num_init_features", num_init_features)
+        check_int("bn_size", bn_size, 0)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
         compression = _compression(compression)
         if not isinstance(block_config, (tuple, list)):
             raise TypeError(f"block_config={block_config!r} must be a tuple of layers per block")
         if len(block_config) == 0:
             raise ValueError("block_config is empty: a DenseNet needs at least one dense block")
         for n in block_config:
-            _int("block_config entries (layers per block)", n)
+            check_int("block_config entries (layers per block)", n)
         if stem == "imagenet":
             layers = [("conv0", nn.Conv2d(in_channels, num_init_features, 7, 2, 3, bias=False)),
                       ("norm0", nn.BatchNorm2d(num_init_features)), ("relu0", nn.ReLU(inplace=True)),
@@ -283,8 +276,8 @@ def densenet_cifar(depth: int = 100, growth_rate: int = 12, num_classes: int = 1
     With the bottleneck each layer has two convs: ``depth = 6n + 4`` (n layers per block; BC-100 has
     n = 16) and the stem has 2k channels. Without it, ``depth = 3n + 4`` and the stem has 16 channels.
     """
-    _int("depth", depth)
-    _int("growth_rate", growth_rate)
+    check_int("depth", depth)
+    check_int("growth_rate", growth_rate)
     per_layer = 2 if bottleneck else 1
     if (depth - 4) % (3 * per_layer) or depth < 4 + 3 * per_layer:
         rule = "6n + 4 (40, 52, 100, 190, 250) with the bottleneck" if bottleneck else "3n + 4 (40, 100) without it"
@@ -299,27 +292,27 @@ def densenet_cifar(depth: int = 100, growth_rate: int = 12, num_classes: int = 1
 
 def layer_input_channels(l: int, in_channels: int, growth_rate: int) -> int:
     """Input channels of layer l (1-based) of a block: ``k_0 + k·(l − 1)``."""
-    _int("l", l)
-    return _int("in_channels", in_channels) + _int("growth_rate", growth_rate) * (l - 1)
+    check_int("l", l)
+    return check_int("in_channels", in_channels) + check_int("growth_rate", growth_rate) * (l - 1)
 
 
 def num_connections(num_layers: int) -> int:
     """Direct connections into the L layers of a block (layer l receives l): ``L(L + 1)/2``."""
-    L = _int("num_layers", num_layers)
+    L = check_int("num_layers", num_layers)
     return L * (L + 1) // 2
 
 
 def transition_channels(channels: int, compression: float = 0.5) -> int:
     """Channels after a transition: ``⌊θ·m⌋`` (at least 1)."""
-    _int("channels", channels)
+    check_int("channels", channels)
     return max(1, int(math.floor(_compression(compression) * channels)))
 
 
 def dense_layer_params(in_channels: int, growth_rate: int, bn_size: int = 4) -> int:
     """Parameters of one dense layer (BN scales and shifts included)."""
-    _int("in_channels", in_channels)
-    _int("growth_rate", growth_rate)
-    _int("bn_size", bn_size, 0)
+    check_int("in_channels", in_channels)
+    check_int("growth_rate", growth_rate)
+    check_int("bn_size", bn_size, 0)
     if not bn_size:
         return 2 * in_channels + 9 * in_channels * growth_rate
     b = bn_size * growth_rate
@@ -328,7 +321,7 @@ def dense_layer_params(in_channels: int, growth_rate: int, bn_size: int = 4) -> 
 
 def block_params(num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4) -> int:
     """Parameters of a dense block: the sum over its layers."""
-    _int("num_layers", num_layers)
+    check_int("num_layers", num_layers)
     return sum(dense_layer_params(layer_input_channels(l, in_channels, growth_rate), growth_rate, bn_size)
                for l in range(1, num_layers + 1))
 
@@ -343,9 +336,9 @@ def naive_block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int,
     conv output (kept by BN) and its BN-ReLU output (kept by the 3×3 conv) — ``2·b`` maps, plus
     ``2·b`` statistics. Summed over l this is ``O(kL²)``.
     """
-    _int("num_layers", num_layers)
-    hw = _int("batch", batch) * _int("height", height) * _int("width", width)
-    b = _int("bn_size", bn_size, 0) * growth_rate
+    check_int("num_layers", num_layers)
+    hw = check_int("batch", batch) * check_int("height", height) * check_int("width", width)
+    b = check_int("bn_size", bn_size, 0) * growth_rate
     total = 0
     for l in range(1, num_layers + 1):
         c = layer_input_channels(l, in_channels, growth_rate)
@@ -362,9 +355,9 @@ def efficient_block_saved_bytes(num_layers: int, in_channels: int, growth_rate: 
     The block input and the outputs of layers 1 … L − 1 (``k_0 + k(L − 1)`` maps) are kept once,
     shared by every later layer; the bottleneck keeps ``2·b`` maps per layer. Linear in L.
     """
-    _int("num_layers", num_layers)
-    hw = _int("batch", batch) * _int("height", height) * _int("width", width)
-    b = _int("bn_size", bn_size, 0) * growth_rate
+    check_int("num_layers", num_layers)
+    hw = check_int("batch", batch) * check_int("height", height) * check_int("width", width)
+    b = check_int("bn_size", bn_size, 0) * growth_rate
     total = layer_input_channels(num_layers, in_channels, growth_rate) * hw
     if b:
         total += num_layers * (2 * b * hw + 2 * b)
@@ -514,7 +507,7 @@ def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 
     """
     import time
 
-    _int("repeats", repeats)
+    check_int("repeats", repeats)
     clock = clock or ("wall" if x.is_cuda else "cpu")
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock={clock!r} must be 'wall' or 'cpu'")
@@ -602,12 +595,12 @@ def explorer_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = Tru
     layer, the transition's output channels, and the *measured* saved bytes per layer and kind for
     one ``size × size`` input, plus the other implementation's total for comparison.
     """
-    _int("depth", depth)
-    _int("growth_rate", growth_rate)
+    check_int("depth", depth)
+    check_int("growth_rate", growth_rate)
     if depth > MAX_EXPLORER_LAYERS:
         raise ValueError(f"depth={depth}: at most {MAX_EXPLORER_LAYERS} layers in the explorer")
     compression = _compression(compression)
-    k0 = 2 * growth_rate if in_channels is None else _int("in_channels", in_channels)
+    k0 = 2 * growth_rate if in_channels is None else check_int("in_channels", in_channels)
     bn_size = 4 if bottleneck else 0
     feeds = torch.zeros(depth + 1, depth + 1, dtype=torch.long)      # row: layer 1..L, then the output
     for l in range(1, depth + 2):

@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .args import check_int
 from .checks import checker, expect_equal, expect_true
 
 __all__ = [
@@ -54,16 +55,8 @@ VERDICTS = ("strict", "loose", "disconnected")
 
 # --------------------------------------------------------------------------- validation helpers
 
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
 def _odd_kernel(kernel_size):
-    _positive_int("kernel_size", kernel_size)
+    check_int("kernel_size", kernel_size)
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size={kernel_size} must be odd, so that padding kernel_size // 2 "
                          "keeps the spatial size")
@@ -81,8 +74,8 @@ def interleave(L, M):
     channel from every primary partition. It is ShuffleNet's channel shuffle with L groups:
     reshape to (L, M), transpose, flatten. Its inverse is ``interleave(M, L)``.
     """
-    _positive_int("L", L)
-    _positive_int("M", M)
+    check_int("L", L)
+    check_int("M", M)
     return torch.arange(L * M).view(L, M).t().reshape(-1)
 
 
@@ -165,17 +158,17 @@ class IGCV1(nn.Module):
 
     def __init__(self, channels, L, M, kernel_size=3, stride=1, norm=True, act=True, in_channels=None):
         super().__init__()
-        _positive_int("channels", channels)
-        _positive_int("L", L)
-        _positive_int("M", M)
+        check_int("channels", channels)
+        check_int("L", L)
+        check_int("M", M)
         _odd_kernel(kernel_size)
-        _positive_int("stride", stride)
+        check_int("stride", stride)
         if channels % L:
             raise ValueError(f"channels={channels} is not divisible by L={L} primary partitions")
         if channels != L * M:
             raise ValueError(f"channels={channels} must equal L·M = {L}·{M} = {L * M} "
                              "(L primary partitions of M channels each)")
-        in_channels = channels if in_channels is None else _positive_int("in_channels", in_channels)
+        in_channels = channels if in_channels is None else check_int("in_channels", in_channels)
         if in_channels % L:
             raise ValueError(f"in_channels={in_channels} is not divisible by L={L} primary partitions")
         self.L, self.M, self.kernel_size, self.stride = L, M, kernel_size, stride
@@ -213,14 +206,14 @@ class IGCV2(nn.Module):
 
     def __init__(self, channels, branch_sizes, kernel_size=3, stride=1, norm=True, act=True):
         super().__init__()
-        _positive_int("channels", channels)
+        check_int("channels", channels)
         _odd_kernel(kernel_size)
-        _positive_int("stride", stride)
+        check_int("stride", stride)
         branch_sizes = tuple(branch_sizes)
         if not branch_sizes:
             raise ValueError("branch_sizes must name at least one group conv")
         for i, K in enumerate(branch_sizes):
-            _positive_int(f"branch_sizes[{i}]", K)
+            check_int(f"branch_sizes[{i}]", K)
             if channels % K:
                 raise ValueError(f"channels={channels} is not divisible by branch size "
                                  f"branch_sizes[{i}]={K}")
@@ -263,12 +256,12 @@ class IGCV3(nn.Module):
     def __init__(self, channels, expansion=6, groups=2, kernel_size=3, stride=1, out_channels=None,
                  norm=True, act=True):
         super().__init__()
-        _positive_int("channels", channels)
-        _positive_int("expansion", expansion)
-        _positive_int("groups", groups)
+        check_int("channels", channels)
+        check_int("expansion", expansion)
+        check_int("groups", groups)
         _odd_kernel(kernel_size)
-        _positive_int("stride", stride)
-        out_channels = channels if out_channels is None else _positive_int("out_channels", out_channels)
+        check_int("stride", stride)
+        out_channels = channels if out_channels is None else check_int("out_channels", out_channels)
         hidden = channels * expansion
         for name, c in (("channels", channels), ("out_channels", out_channels)):
             if c % groups:
@@ -367,16 +360,16 @@ def extreme_case(block):
 
 def igcv1_params(L, M, kernel_size=3):
     """Parameters of an IGCV1 block's two group convs: ``T = L·M²·k² + M·L²`` (C = L·M)."""
-    _positive_int("L", L)
-    _positive_int("M", M)
-    _positive_int("kernel_size", kernel_size)
+    check_int("L", L)
+    check_int("M", M)
+    check_int("kernel_size", kernel_size)
     return L * M * M * kernel_size ** 2 + M * L * L
 
 
 def regular_params(channels, kernel_size=3):
     """Parameters of a regular ``channels → channels`` k×k conv: ``C²·k²``."""
-    _positive_int("channels", channels)
-    _positive_int("kernel_size", kernel_size)
+    check_int("channels", channels)
+    check_int("kernel_size", kernel_size)
     return channels * channels * kernel_size ** 2
 
 
@@ -399,8 +392,8 @@ def wider_condition(L, M, kernel_size=3):
 
     Derivation: ``L²M²k² > L·M²·k² + M·L²`` ⇔ ``L·M²·k²·(L − 1) > M·L²`` ⇔ ``M·k²·(L − 1) > L``.
     """
-    _positive_int("L", L)
-    _positive_int("M", M)
+    check_int("L", L)
+    check_int("M", M)
     return M * kernel_size ** 2 * (L - 1) > L
 
 
@@ -425,8 +418,8 @@ def widest_igcv1(budget: int, kernel_size: int = 3) -> tuple[int, int]:
     AM–GM gives ``M·k² + L ≥ 2·sqrt(M·k²·L) = 2k·sqrt(G)``, with equality iff ``L = M·k²``. So the
     fewest parameters for a width are ``2k·G^(3/2)``, and a budget T buys at most ``G = (T / 2k)^(2/3)``.
     """
-    _positive_int("budget", budget)
-    _positive_int("kernel_size", kernel_size)
+    check_int("budget", budget)
+    check_int("kernel_size", kernel_size)
     best = None
     for L in range(1, budget + 1):
         if igcv1_params(L, 1, kernel_size) > budget:
@@ -451,7 +444,7 @@ def max_igcv1_width(budget: float, kernel_size: int = 3) -> float:
 
 def igcv2_params(channels, branch_sizes, kernel_size=3):
     """Parameters of an IGCV2 chain: ``C·K_1·k² + C·(K_2 + … + K_n)`` (first conv spatial)."""
-    _positive_int("channels", channels)
+    check_int("channels", channels)
     sizes = tuple(branch_sizes)
     if not sizes:
         raise ValueError("branch_sizes must name at least one group conv")
@@ -480,8 +473,8 @@ def valid_chains(channels, min_branch=2):
     These are the chains of group convs that can meet the strict complementary condition (the
     order of the convs does not change the parameter count of 1×1 convs, so each multiset once).
     """
-    _positive_int("channels", channels, 2)
-    _positive_int("min_branch", min_branch, 2)
+    check_int("channels", channels, 2)
+    check_int("min_branch", min_branch, 2)
     return list(_factorizations(channels, min_branch))
 
 
@@ -497,8 +490,8 @@ def balanced_chain(channels, length):
 
     Raises ValueError if ``channels`` cannot be split into ``length`` such factors.
     """
-    _positive_int("channels", channels, 2)
-    _positive_int("length", length)
+    check_int("channels", channels, 2)
+    check_int("length", length)
     chains = [c for c in valid_chains(channels) if len(c) == length]
     if not chains:
         raise ValueError(f"C={channels} cannot be written as a product of L={length} branch sizes ≥ 2 "
@@ -509,7 +502,7 @@ def balanced_chain(channels, length):
 def optimal_length(channels):
     """The real-valued number of 1×1 group convs minimising ``n·C^(1/n)`` (equal branches K = C^(1/n)):
     ``ln C``. In the paper's block that is ``L − 1`` (the first of its L group convs is channel-wise)."""
-    _positive_int("channels", channels, 2)
+    check_int("channels", channels, 2)
     return math.log(channels)
 
 
@@ -519,8 +512,8 @@ def igcv2_branches(channels: int, L: int) -> tuple[int, ...]:
     ``K_1 = 1``: the first group conv is channel-wise (k×k); the ``L − 1`` 1×1 group convs get the
     most balanced branch sizes with ``K_2·…·K_L = C`` (:func:`balanced_chain`).
     """
-    _positive_int("L", L, 2)
-    _positive_int("channels", channels, 2)
+    check_int("L", L, 2)
+    check_int("channels", channels, 2)
     chains = [c for c in valid_chains(channels) if len(c) == L - 1]
     if not chains:
         raise ValueError(f"C={channels} cannot be written as a product of L − 1 = {L - 1} branch sizes ≥ 2 "
@@ -577,10 +570,10 @@ class ChannelOp:
 def group_conv(c_in, groups, c_out=None, kernel_size=1, label=""):
     """A group conv ``c_in → c_out`` with ``groups`` groups (outputs of group g see only its inputs)."""
     c_out = c_in if c_out is None else c_out
-    _positive_int("c_in", c_in)
-    _positive_int("c_out", c_out)
-    _positive_int("groups", groups)
-    _positive_int("kernel_size", kernel_size)
+    check_int("c_in", c_in)
+    check_int("c_out", c_out)
+    check_int("groups", groups)
+    check_int("kernel_size", kernel_size)
     if c_in % groups:
         raise ValueError(f"c_in={c_in} is not divisible by groups={groups}")
     if c_out % groups:
@@ -608,8 +601,8 @@ def permutation(perm, label=""):
 
 def shuffle(channels, groups, label=""):
     """ShuffleNet's channel shuffle with ``groups`` groups: ``interleave(groups, channels // groups)``."""
-    _positive_int("channels", channels)
-    _positive_int("groups", groups)
+    check_int("channels", channels)
+    check_int("groups", groups)
     if channels % groups:
         raise ValueError(f"channels={channels} is not divisible by groups={groups}")
     return permutation(interleave(groups, channels // groups), label or f"shuffle ({groups} groups)")
@@ -842,7 +835,7 @@ def explorer_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
     if preset not in presets:
         raise ValueError(f"preset={preset!r} is unknown; choose one of {sorted(presets)}")
     for name, value in (("C", C), ("L", L), ("M", M), ("kernel_size", kernel_size)):
-        _positive_int(name, value)
+        check_int(name, value)
     ops, title, width = presets[preset](C, L, M, kernel_size)
     widest = max(max(op.c_in, op.c_out) for op in ops)
     if widest > MAX_DRAWN_CHANNELS:
@@ -977,17 +970,17 @@ def plain_net(kind="regular", width=16, depth=8, L=None, M=None, stages=3, stem_
     """
     if kind not in ("regular", "igc"):
         raise ValueError(f"kind={kind!r} must be 'regular' or 'igc'")
-    _positive_int("stages", stages)
-    _positive_int("depth", depth, stages + 2)
+    check_int("stages", stages)
+    check_int("depth", depth, stages + 2)
     if (depth - 2) % stages:
         raise ValueError(f"depth={depth} must be stages·B + 2 = {stages}·B + 2")
     per_stage = (depth - 2) // stages
     if kind == "igc":
-        _positive_int("L", L)
-        _positive_int("M", M)
+        check_int("L", L)
+        check_int("M", M)
         width = L * M
     else:
-        _positive_int("width", width)
+        check_int("width", width)
     layers = [nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
     c = width
     for s in range(stages):

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 import torchvision
 
 from . import igc
+from .args import check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 
 __all__ = [
@@ -82,14 +83,6 @@ PAPER_CIFAR_ERRORS = {20: (0.27e6, 8.75), 32: (0.46e6, 7.51), 44: (0.66e6, 7.17)
 
 # --------------------------------------------------------------------------- validation helpers
 
-def _int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
 def _prob(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name}={value!r} must be a number")
@@ -99,7 +92,7 @@ def _prob(name, value):
 
 
 def _check_depth(depth):
-    _int("depth", depth)
+    check_int("depth", depth)
     if depth < 8 or (depth - 2) % 6 != 0:
         raise ValueError(f"depth={depth} must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...)")
     return (depth - 2) // 6
@@ -116,8 +109,8 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        _int("channels", channels)
-        _int("reduction", reduction)
+        check_int("channels", channels)
+        check_int("reduction", reduction)
         if reduction > channels:
             raise ValueError(f"reduction={reduction} is larger than channels={channels}: the excitation "
                              "needs channels // reduction >= 1 hidden units")
@@ -142,9 +135,9 @@ class _Residual(nn.Module):
     def _setup(self, c_in, c_out, stride, shortcut, scale):
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut={shortcut!r} is unknown; choose one of {SHORTCUTS}")
-        _int("c_in", c_in)
-        _int("c_out", c_out)
-        _int("stride", stride)
+        check_int("c_in", c_in)
+        check_int("c_out", c_out)
+        check_int("stride", stride)
         self.kind, self.scale_value = shortcut, _prob("scale", scale)
         self.p_survive, self.sd_mode = 1.0, "batch"
         self.relu = nn.ReLU(inplace=True)
@@ -264,7 +257,7 @@ def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, i
     if not isinstance(widths, (tuple, list)) or len(widths) < 1:
         raise ValueError(f"widths={widths!r} must be a non-empty tuple of stage widths")
     for w in widths:
-        _int("widths[i]", w)
+        check_int("widths[i]", w)
     block = PreActBlock if preact else BasicBlock
     opts = dict(shortcut=shortcut, scale=scale, gate_bias=gate_bias, se=se, reduction=reduction)
     if preact:
@@ -302,7 +295,7 @@ def zero_residual_branches(model: nn.Module) -> nn.Module:
 
 def survival_probabilities(num_blocks: int, p_last: float = 0.5) -> list:
     """``[p_1, …, p_L]`` with ``p_l = 1 − (l/L)(1 − p_L)`` (Huang et al.'s linear decay)."""
-    L = _int("num_blocks", num_blocks)
+    L = check_int("num_blocks", num_blocks)
     p_last = _prob("p_last", p_last)
     return [1 - (l / L) * (1 - p_last) for l in range(1, L + 1)]
 
@@ -346,9 +339,9 @@ class ResNeXtBlock(nn.Module):
 
     def __init__(self, channels: int, cardinality: int, width: int, form: str = "c"):
         super().__init__()
-        _int("channels", channels)
-        _int("cardinality", cardinality)
-        _int("width", width)
+        check_int("channels", channels)
+        check_int("cardinality", cardinality)
+        check_int("width", width)
         if width % cardinality:
             raise ValueError(f"cardinality={cardinality} does not divide width={width}: the bottleneck "
                              "width must be cardinality × d")
@@ -451,7 +444,7 @@ def convert_resnext(block: ResNeXtBlock, form: str) -> ResNeXtBlock:
 def resnext_params(cardinality: int, d: int, channels: int = 256) -> int:
     """Weights of the template's conv layers: ``C·(channels·d + 9·d² + d·channels)``."""
     for name, v in (("cardinality", cardinality), ("d", d), ("channels", channels)):
-        _int(name, v)
+        check_int(name, v)
     return cardinality * (channels * d + 9 * d * d + d * channels)
 
 
@@ -480,7 +473,7 @@ def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2)
 
 def se_extra_params(stage_channels: list, blocks_per_stage: list, reduction: int = 16) -> int:
     """The paper's count of SE weights: ``(2/r)·Σ_s N_s·C_s²`` (biases ignored)."""
-    _int("reduction", reduction)
+    check_int("reduction", reduction)
     if len(stage_channels) != len(blocks_per_stage):
         raise ValueError("stage_channels and blocks_per_stage must have the same length")
     return sum(2 * n * (c * c // reduction) for c, n in zip(stage_channels, blocks_per_stage))

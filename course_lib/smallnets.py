@@ -44,6 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import igc, measure
+from .args import check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 
 __all__ = [
@@ -62,14 +63,6 @@ SQNXT_23_V5 = (2, 4, 14, 1)
 
 
 # --------------------------------------------------------------------------- validation
-
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
-
 
 def _positive_float(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -146,10 +139,10 @@ class Fire(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int, batch_norm: bool = False):
         super().__init__()
-        _positive_int("in_channels", in_channels)
-        _positive_int("squeeze", squeeze)
-        _positive_int("expand1x1", expand1x1, 0)
-        _positive_int("expand3x3", expand3x3, 0)
+        check_int("in_channels", in_channels)
+        check_int("squeeze", squeeze)
+        check_int("expand1x1", expand1x1, 0)
+        check_int("expand3x3", expand3x3, 0)
         if expand1x1 + expand3x3 < 1:
             raise ValueError("expand1x1 + expand3x3 must be >= 1")
         if squeeze >= expand1x1 + expand3x3:
@@ -216,8 +209,8 @@ def fire_configs(base_e: int = 128, incr_e: int = 128, freq: int = 2, pct3x3: fl
     SqueezeNet v1.0's fire2 … fire9 (first_in = 96 channels from conv1).
     """
     for name, v in (("base_e", base_e), ("freq", freq), ("n_fire", n_fire), ("first_in", first_in)):
-        _positive_int(name, v)
-    _positive_int("incr_e", incr_e, 0)
+        check_int(name, v)
+    check_int("incr_e", incr_e, 0)
     if not 0 <= pct3x3 <= 1:
         raise ValueError(f"pct3x3={pct3x3} must be between 0 and 1 (the fraction of 3×3 expand filters)")
     if not 0 < sr < 1:
@@ -247,8 +240,8 @@ class SqueezeNet(_SizeChecked):
     def __init__(self, fires, stem=(96, 7, 2), pool_after=(2, 6), num_classes=1000, in_channels=3,
                  bypass=None, dropout=0.5, stem_pool=True, batch_norm=False):
         super().__init__()
-        _positive_int("num_classes", num_classes)
-        _positive_int("in_channels", in_channels)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
         if bypass not in (None, "simple", "complex"):
             raise ValueError(f"bypass={bypass!r} must be None, 'simple' or 'complex'")
         c, k, s = stem
@@ -316,9 +309,9 @@ class SqueezeNextBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
         super().__init__()
-        _positive_int("in_channels", in_channels)
-        _positive_int("out_channels", out_channels)
-        _positive_int("stride", stride)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("stride", stride)
         r = 1.0 if stride == 2 else (0.25 if in_channels > out_channels else 0.5)
         c1 = int(in_channels * r)
         c2 = int(c1 * 0.5)
@@ -353,9 +346,9 @@ class SqueezeNext(_SizeChecked):
         if len(layout) != 4:
             raise ValueError(f"layout={layout} must give the number of blocks of the 4 stages")
         for i, n in enumerate(layout):
-            _positive_int(f"layout[{i}]", n)
-        _positive_int("num_classes", num_classes)
-        _positive_int("in_channels", in_channels)
+            check_int(f"layout[{i}]", n)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
         stem_c = int(64 * width)
         widths = [int(c * width) for c in (32, 64, 128, 256)]
         if min(widths) < 4:
@@ -400,9 +393,9 @@ def squeezenext_small(num_classes: int = 10, in_channels: int = 1, width: float 
 
 def depthwise_separable_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     """MobileNet's unit: 3×3 depthwise conv → BN → ReLU → 1×1 pointwise conv → BN → ReLU."""
-    _positive_int("c_in", c_in)
-    _positive_int("c_out", c_out)
-    _positive_int("stride", stride)
+    check_int("c_in", c_in)
+    check_int("c_out", c_out)
+    check_int("stride", stride)
     return nn.Sequential(
         nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False), nn.BatchNorm2d(c_in), nn.ReLU(inplace=True),
         nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
@@ -420,8 +413,8 @@ class MobileNetV1(_SizeChecked):
     def __init__(self, alpha=1.0, num_classes=1000, in_channels=3, small_input=False, min_depth=8):
         super().__init__()
         self.alpha = _positive_float("alpha", alpha)
-        _positive_int("num_classes", num_classes)
-        _positive_int("in_channels", in_channels)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
 
         def thin(c):
             return max(int(c * alpha), min_depth)
@@ -464,7 +457,7 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
-    _positive_int("groups", groups)
+    check_int("groups", groups)
     if x.dim() < 2:
         raise ValueError(f"x must have a channel dimension (N, C, ...), got shape {tuple(x.shape)}")
     c = x.shape[1]
@@ -499,9 +492,9 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, expand_ratio: int = 6):
         super().__init__()
-        _positive_int("in_channels", in_channels)
-        _positive_int("out_channels", out_channels)
-        _positive_int("expand_ratio", expand_ratio)
+        check_int("in_channels", in_channels)
+        check_int("out_channels", out_channels)
+        check_int("expand_ratio", expand_ratio)
         if stride not in (1, 2):
             raise ValueError(f"stride={stride} must be 1 or 2")
         hidden = int(round(in_channels * expand_ratio))
@@ -529,9 +522,9 @@ class MobileNetV2(_SizeChecked):
                  dropout=0.2):
         super().__init__()
         width = _positive_float("width", width)
-        _positive_int("num_classes", num_classes)
-        _positive_int("in_channels", in_channels)
-        _positive_int("last_channel", last_channel)
+        check_int("num_classes", num_classes)
+        check_int("in_channels", in_channels)
+        check_int("last_channel", last_channel)
         c = make_divisible(32 * width)
         self.last_channel = make_divisible(last_channel * max(1.0, width))
         features = [_conv_bn_relu6(in_channels, c, 3, 1 if small_input else 2)]
@@ -635,8 +628,8 @@ def cost_by_kind(model: nn.Module, input_size) -> CostReport:
 
 def separable_cost_ratio(channels_out: int, kernel_size: int = 3) -> float:
     """MobileNet's cost of a depthwise separable conv over a regular one: ``1/N + 1/D_K²``."""
-    _positive_int("channels_out", channels_out)
-    _positive_int("kernel_size", kernel_size)
+    check_int("channels_out", channels_out)
+    check_int("kernel_size", kernel_size)
     return 1 / channels_out + 1 / kernel_size ** 2
 
 
@@ -725,7 +718,7 @@ def robust_latency(model, x: torch.Tensor, min_run_time: float = 0.2, repeats: i
     a steadier estimate of what the model itself costs. One thread, so that the comparison between
     models is not a comparison of how well each one parallelises on a busy CPU.
     """
-    _positive_int("repeats", repeats)
+    check_int("repeats", repeats)
     return min(measure.latency(model, x, min_run_time=min_run_time / repeats, threads=1) for _ in range(repeats))
 
 
@@ -744,7 +737,7 @@ def mobilenet_state(alpha: float = 1.0, resolution: int = 224, measure_latency: 
     this machine: :func:`robust_latency`) is measured once per setting and cached. Invalid α or resolution raise ValueError.
     """
     alpha = _positive_float("alpha", alpha)
-    _positive_int("resolution", resolution)
+    check_int("resolution", resolution)
     if resolution < 32:
         raise ValueError(f"resolution={resolution} is too small for MobileNet's five stride-2 layers "
                          "(total stride 32): use at least 32")
@@ -822,7 +815,7 @@ def deep_compress_bytes(model: nn.Module, path, *, sparsity: float = 0.33, bits:
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity={sparsity} must be in [0, 1)")
-    _positive_int("bits", bits)
+    check_int("bits", bits)
     prune.magnitude_prune(model, sparsity)
     prune.make_permanent(model)
     quant.share_weights(model, bits, iters=10)

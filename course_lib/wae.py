@@ -38,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import measure, models
+from .args import check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 
 __all__ = [
@@ -68,14 +69,6 @@ def _even(name, x):
         raise ValueError(f"{name} is {h}×{w}: height and width must be even to split into half-resolution "
                          "sub-images (pad_to_even(x) adds one replicated row/column)")
     return x
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}={value!r} must be an int")
-    if value < 1:
-        raise ValueError(f"{name}={value} must be >= 1")
-    return value
 
 
 def _weight(name, value):
@@ -177,9 +170,9 @@ class WAE(nn.Module):
 
     def __init__(self, in_channels: int = 3, hidden: int = 16, depth: int = 3):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.hidden = _positive_int("hidden", hidden)
-        _positive_int("depth", depth)
+        self.in_channels = check_int("in_channels", in_channels)
+        self.hidden = check_int("hidden", hidden)
+        check_int("depth", depth)
         layers, c = [], in_channels
         for _ in range(depth):
             layers += [nn.Conv2d(c, hidden, 3, padding=1), nn.ReLU(inplace=True)]
@@ -236,7 +229,7 @@ class HaarSplit(nn.Module):
 
     def __init__(self, in_channels: int = 3):
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels)
         self.high_channels = 3 * in_channels
 
     def encode(self, x):
@@ -280,12 +273,12 @@ class Downsample(nn.Module):
 def high_branch(in_channels: int, widths: tuple = (16, 32)) -> nn.Sequential:
     """The small VGG-shaped network for ``I_H``: conv-BN-ReLU stages with 2×2 pooling, global
     average pooling; its ``out_features`` (the last width) feed the fusion layers."""
-    _positive_int("in_channels", in_channels)
+    check_int("in_channels", in_channels)
     layers, c = [], in_channels
     for i, w in enumerate(widths):
         if i:
             layers.append(nn.MaxPool2d(2))
-        layers.append(models.conv_bn_relu(c, _positive_int("width", w)))
+        layers.append(models.conv_bn_relu(c, check_int("width", w)))
         c = w
     net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     net.out_features = c
@@ -316,13 +309,13 @@ class WAEClassifier(nn.Module):
         high_features = getattr(high_net, "out_features", None)
         if not isinstance(high_features, int):
             raise TypeError("high_net needs an int attribute out_features (build it with wae.high_branch)")
-        _positive_int("num_classes", num_classes)
+        check_int("num_classes", num_classes)
         if base[-1].out_features != num_classes:
             raise ValueError(f"base classifies into {base[-1].out_features} classes, num_classes={num_classes}")
         self.splitter, self.high_net = splitter, high_net
         self.base_features, self.base_head = base[:-1], base[-1]
         features = base[-1].in_features + high_features
-        self.fusion = nn.Sequential(nn.Linear(features, _positive_int("fusion_hidden", fusion_hidden)),
+        self.fusion = nn.Sequential(nn.Linear(features, check_int("fusion_hidden", fusion_hidden)),
                                     nn.ReLU(inplace=True), nn.Linear(fusion_hidden, num_classes))
         self.energy_weight = _weight("energy_weight", energy_weight)
         self.joint = False
@@ -370,7 +363,7 @@ def pretrain_wae(wae: WAE, train_data, epochs: int = 1, energy_weight: float = 0
     """
     if not isinstance(wae, WAE):
         raise TypeError(f"wae must be a WAE, got {type(wae).__name__}")
-    _positive_int("epochs", epochs)
+    check_int("epochs", epochs)
     lam = _weight("energy_weight", energy_weight)
     device = torch.device(device) if device is not None else next(wae.parameters()).device
     from . import config
@@ -411,7 +404,7 @@ def train_classifier(model: nn.Module, train_data, test_data=None, epochs: int =
     """
     from . import train as train_mod
 
-    _positive_int("epochs", epochs)
+    check_int("epochs", epochs)
     if isinstance(joint_epochs, bool) or not isinstance(joint_epochs, int) or not 0 <= joint_epochs <= epochs:
         raise ValueError(f"joint_epochs={joint_epochs!r} must be an int between 0 and epochs={epochs}")
     if not isinstance(model, WAEClassifier) or not isinstance(model.splitter, WAE):
@@ -515,7 +508,7 @@ def encoder_macs(in_channels: int, hidden: int, height: int, width: int, depth: 
     stride-2 3×3 branches at half resolution (the decoder is not needed at inference)."""
     for name, v in (("in_channels", in_channels), ("hidden", hidden), ("height", height), ("width", width),
                     ("depth", depth)):
-        _positive_int(name, v)
+        check_int(name, v)
     full = height * width * 9 * (in_channels * hidden + (depth - 1) * hidden * hidden)
     half = math.ceil(height / 2) * math.ceil(width / 2) * 9 * hidden * in_channels * 2
     return full + half
@@ -565,7 +558,7 @@ def cost_report(named_models: dict, input_size: tuple, accuracies: dict | None =
     """
     if not named_models:
         raise ValueError("named_models must name at least one model")
-    _positive_int("rounds", rounds)
+    check_int("rounds", rounds)
     accuracies = accuracies or {}
     x = torch.randn(batch, *input_size)
     best = {name: math.inf for name in named_models}
@@ -600,7 +593,7 @@ def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classe
     torch.manual_seed(seed)
     rows = []
     for w in widths:
-        _positive_int("width", w)
+        check_int("width", w)
         kw = dict(num_classes=num_classes, in_channels=in_channels, widths=(w, 2 * w, 4 * w))
         full, wae_net = build("full", **kw).eval(), build("wae-classifier", **kw).eval()
         x = torch.randn(batch, in_channels, size, size)

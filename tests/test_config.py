@@ -82,3 +82,19 @@ def test_dry_run_caches_live_apart(monkeypatch, tmp_path):
     assert config.data_dir() == tmp_path / "dry-run"
     monkeypatch.setenv("COURSE_DRY_RUN", "0")
     assert config.data_dir() == tmp_path
+
+
+def test_course_threads_is_set_once_at_import_and_checked(monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COURSE_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", "import course_lib.config, torch; print(torch.get_num_threads())"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
+    monkeypatch.setenv("COURSE_THREADS", "zero")
+    with pytest.raises(ValueError, match="COURSE_THREADS='zero' must be a positive integer"):
+        config.threads()
+    monkeypatch.delenv("COURSE_THREADS")
+    assert config.threads() is None and config.apply_threads() == torch.get_num_threads()
