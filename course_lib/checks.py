@@ -27,6 +27,9 @@ import torch
 
 from . import config
 
+__all__ = ["ExerciseError", "strict_checks", "checker", "fail", "expect_equal", "expect_close",
+           "expect_true", "check_accuracy", "Claim", "claims_path", "machine", "read_claims", "claim"]
+
 
 class ExerciseError(AssertionError):
     """Raised by a checker when the learner's answer is not right yet."""

@@ -42,6 +42,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = ["threads", "apply_threads", "profile", "dry_run", "pick", "cap", "device", "seed_everything",
+           "data_dir", "checkpoints_dir", "describe"]
+
 PROFILES = ("quick", "full")
 DEVICES = ("cpu", "cuda", "mps")
 REPO_ROOT = Path(__file__).resolve().parent.parent

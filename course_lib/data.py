@@ -40,6 +40,11 @@ import torchvision
 
 from . import config
 
+__all__ = ["DatasetInfo", "dataset_info", "prepare_fashion_mnist", "stand_in", "load_dataset", "as_tensors",
+           "subset_indices", "random_crop", "random_flip", "DeviceLoader", "loaders", "image_grid",
+           "CheckpointError", "sha256", "read_manifest", "write_manifest_entry", "load_checkpoint",
+           "read_weights"]
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

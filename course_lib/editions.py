@@ -25,6 +25,9 @@ from pathlib import Path
 from . import claims as claims_mod
 from .checks import read_claims
 
+__all__ = ["strip_solutions", "notebook_sources", "build_student", "static_outputs", "first_markdown",
+           "execute_notebook", "copy_mathjax", "render_page", "render_index", "build_site", "main"]
+
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+__all__ = ["count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
+           "file_bytes", "latency", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
+
 COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 

@@ -15,6 +15,8 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
 
 import torch.nn as nn
 
+__all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small", "resnet_cifar", "resnet20", "MODELS"]
+
 
 def lenet_300_100(num_classes=10, in_channels=1, image_size=28):
     d = in_channels * image_size * image_size

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from . import data as data_mod
 from .models import MODELS
 
+__all__ = ["Recipe", "RECIPES", "get_recipe", "build_model"]
+
 
 @dataclass(frozen=True)
 class Recipe:

@@ -37,6 +37,9 @@ import torch.nn.functional as F
 
 from . import config
 
+__all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "save_atomically",
+           "load_training_checkpoint", "fit"]
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
