@@ -1,16 +1,50 @@
 """Argument checks shared by every module: one rule, one message shape.
 
-A wrong *type* is a ``TypeError`` and a wrong *value* a ``ValueError``; both name the parameter and the
-rule, so a learner reads "growth_rate=0 must be >= 1" instead of a shape error from deep inside torch.
+Every check takes the parameter's *name* first and its *value* second, and returns the value. A wrong
+*type* is a ``TypeError`` and a wrong *value* a ``ValueError``; both name the parameter and the rule,
+so a learner reads "growth_rate=0 must be >= 1" instead of a shape error from deep inside torch.
 """
 
-__all__ = ["check_int"]
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["check_int", "check_bits", "check_float", "check_fraction"]
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
     """``value`` if it is an int (not a bool) of at least ``minimum``; else a clear error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an int")
     if value < minimum:
         raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
+    return int(value)
+
+
+def check_bits(name: str, value, low: int = 1, high: int = 16) -> int:
+    """``value`` if it is an integer number of bits in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r} must be an integer number of bits")
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value} must be an integer number of bits between {low} and {high}")
+    return int(value)
+
+
+def check_float(name: str, value, low: float | None = None, high: float | None = None) -> float:
+    """``value`` as a float if it is a real number (not a bool) in ``[low, high]`` (either bound optional)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a number")
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name}={value} must lie in [{lo}, {hi}]")
+    return float(value)
+
+
+def check_fraction(name: str, value, allow_one: bool = False) -> float:
+    """``value`` as a float if it is a fraction in ``[0, 1)`` (``[0, 1]`` with ``allow_one``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a fraction (a number in [0, 1{']' if allow_one else ')'})")
+    if not (0.0 <= value <= 1.0 if allow_one else 0.0 <= value < 1.0):
+        raise ValueError(f"{name}={value!r} must be a fraction in [0, 1{']' if allow_one else ')'}")
+    return float(value)

@@ -11,3 +11,24 @@ def test_check_int_names_the_parameter_and_the_rule():
         check_int("depth", 2.5)
     with pytest.raises(TypeError, match=r"^depth=True must be an int$"):      # a bool is not a count
         check_int("depth", True)
+
+
+def test_check_bits_float_fraction():
+    from course_lib.args import check_bits, check_float, check_fraction
+
+    assert check_bits("bits", 4) == 4
+    with pytest.raises(TypeError, match="bits=2.5"):
+        check_bits("bits", 2.5)
+    with pytest.raises(ValueError, match="between 2 and 8"):
+        check_bits("bits", 1, low=2, high=8)
+    assert check_float("lr", 1) == 1.0
+    with pytest.raises(TypeError, match="lr='x'"):
+        check_float("lr", "x")
+    with pytest.raises(ValueError, match=r"\[0, inf\]"):
+        check_float("lr", -1, low=0)
+    assert check_fraction("sparsity", 0.5) == 0.5
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        check_fraction("sparsity", 1.0)
+    assert check_fraction("p", 1.0, allow_one=True) == 1.0
+    with pytest.raises(TypeError):
+        check_fraction("p", True)
