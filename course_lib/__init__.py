@@ -1,14 +1,42 @@
 """course_lib: the tested library behind the course *Efficient CNNs, from the weight matrix up*.
 
-One module per chapter (``conv``, ``quant``, ``lowrank``, ...) plus a small shared core:
+Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the graph):
 
-- ``config``   profiles (quick / full), device choice, seeding, paths
-- ``data``     datasets through torchvision and a device-resident loader
-- ``models``   the small reference networks the chapters train and compress
-- ``train``    ``fit`` / ``evaluate`` with checkpoints that resume exactly
-- ``measure``  parameters, MACs, bytes, latency, activation memory
-- ``widgets``  the explorer pattern every interactive figure follows
-- ``checks``   helpers for exercise checkers
+1. **core**: ``args`` (argument checks), ``config`` (profiles, device, seeding, paths, threads),
+   ``report`` (the report shape), ``surgery`` (which layers, replace a layer, hooks, bit packing),
+   ``measure`` (parameters, MACs, bytes, latency, activation memory), ``data``, ``train``,
+   ``checkpoints`` (manifest, hashes, safe loading), ``widgets`` (the explorer pattern), ``checks``
+   (exercise checkers and ``checks.claim``), ``claims``.
+2. **chapters**, one module each (a chapter may import an earlier one, never a later one):
+   ``conv`` 01, ``quant`` 02, ``lowrank`` 03, ``prune`` 04, ``compress`` (+ ``huffman``,
+   ``compressed_file``) 05, ``igc`` 06, ``resnets`` 07, ``densenet`` 08, ``smallnets`` 09, ``wae`` 10,
+   ``capstone`` 11.
+3. **catalogue and tools**: ``models``/``recipes`` (named models and training recipes), the CLI
+   (``python -m course_lib``), ``grading``, ``editions``.
+
+Conventions every module follows (write new code the same way):
+
+- **In place or a copy.** A transform that attaches something to a model's existing layers (pruning
+  masks, shared weights, quantizers) changes the model *in place* and returns it
+  (``prune.magnitude_prune``, ``quant.share_weights``, ``quant.quantize_model``,
+  ``compress.deep_compress``). A transform that builds layers of new shapes or types returns a *copy*
+  and leaves its input untouched (``lowrank.compress_model``, ``prune.prune_channels``,
+  ``quant.fixed_point_model``, ``quant.compress_weights``). The first line of the docstring says which.
+- **Words.** ``sparsity`` is the fraction of weights (or channels) *removed*; ``budget`` is the
+  fraction of a cost *kept*; ``bits`` is a bit width.
+- **Choosing layers.** ``layers=`` names the layers a function works on (``None``: its default
+  set; names come from ``model.named_modules()``; ``surgery.weight_layers`` checks them). A setting
+  that may differ per layer takes either one value or a ``{layer name: value}`` dict
+  (``sparsity={"fc1": 0.9}``, ``bits={"conv1": 8, "fc1": 5}``).
+- **Reports** are ``report.Rows``: a list of dataclass rows with ``.table()`` and ``.as_dicts()``.
+- **Explorers** of a thing ``X``: a pure, tested ``X_state(...)`` (the numbers), ``draw_X(state, fig)``,
+  ``X_readout(state)`` (one line of text) and ``X_explorer(...)``, which wires them into a
+  ``widgets.Explorer`` with its controls.
+- **Bad input**: ``args.check_*`` — ``TypeError`` for a wrong type, ``ValueError`` for a wrong value,
+  the message names the parameter and the rule.
+- **Real bytes** are the bytes of a written file: ``measure.file_bytes``.
+- Public names are listed in ``__all__`` and carry type hints; imports sit at the top of a module
+  (matplotlib, ipywidgets and other heavy optional tools may be imported where they are used).
 """
 
 __version__ = "0.1.0"
