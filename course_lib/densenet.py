@@ -33,8 +33,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -43,7 +46,11 @@ import torch.utils.checkpoint as cp
 
 from .args import check_int
 from .checks import checker, expect_equal, expect_true
-from .measure import activation_bytes, count_params
+from .igc import draw_counts
+from .measure import activation_bytes, count_params, human_bytes
+
+if TYPE_CHECKING:
+    from .widgets import Explorer
 
 __all__ = [
     "DenseLayer", "DenseBlock", "Transition", "DenseNet", "densenet121", "densenet_cifar",
@@ -51,7 +58,7 @@ __all__ = [
     "block_params", "naive_block_saved_bytes", "efficient_block_saved_bytes",
     "saved_bytes_by_layer", "block_saved_bytes", "loglog_slope", "bn_buffer_differences",
     "BufferDiff", "train_step", "step_seconds", "DepthFit", "fit_saved_bytes_vs_depth", "deepest_within_budget",
-    "explorer_state", "explorer_readout", "draw_explorer", "block_explorer", "KINDS",
+    "block_state", "block_readout", "draw_block", "block_explorer", "KINDS",
     "check_input_channels", "check_block_params", "check_naive_saved_bytes",
 ]
 
@@ -505,8 +512,6 @@ def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 
     ``clock``: "wall" (default on a GPU, synchronised) or "cpu" (default on the CPU: the process's
     CPU time, all threads — the work done, which a machine shared with other jobs does not inflate).
     """
-    import time
-
     check_int("repeats", repeats)
     clock = clock or ("wall" if x.is_cuda else "cpu")
     if clock not in ("wall", "cpu"):
@@ -550,7 +555,7 @@ class DepthFit:
                 f"measured at depths {sorted(self.measured)})")
 
 
-def fit_saved_bytes_vs_depth(depths=(16, 28, 40), growth_rate: int = 12, efficient: bool = False,
+def fit_saved_bytes_vs_depth(depths: tuple = (16, 28, 40), growth_rate: int = 12, efficient: bool = False,
                              in_channels: int = 3, size: int = 32, num_classes: int = 10) -> DepthFit:
     """Measure one image's saved bytes for DenseNet-BC at three depths and fit a quadratic in n.
 
@@ -587,7 +592,7 @@ def deepest_within_budget(fit: DepthFit, budget_bytes: float, batch: int, max_de
 MAX_EXPLORER_LAYERS = 48
 
 
-def explorer_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = True, compression: float = 0.5,
+def block_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = True, compression: float = 0.5,
                    efficient: bool = False, in_channels: int | None = None, size: int = 8) -> dict:
     """The pure state of the dense-block explorer (one block + its transition).
 
@@ -624,10 +629,8 @@ def explorer_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = Tru
             "saved": per_layer, "saved_total": total, "other_total": other}
 
 
-def explorer_readout(state: dict) -> str:
+def block_readout(state: dict) -> str:
     """One line: connections, channels, parameters, saved bytes of this and the other implementation."""
-    from .measure import human_bytes
-
     kind = "efficient" if state["efficient"] else "naive"
     other = "naive" if state["efficient"] else "efficient"
     name = "DenseNet-" + ("B" if state["bottleneck"] else "") + ("C" if state["compression"] < 1 else "")
@@ -638,10 +641,8 @@ def explorer_readout(state: dict) -> str:
             f"{kind} {human_bytes(state['saved_total'])}, {other} {human_bytes(state['other_total'])}.")
 
 
-def draw_explorer(state: dict, fig) -> None:
+def draw_block(state: dict, fig) -> None:
     """Connectivity heatmap (igc's style), channels per layer, saved bytes per layer as stacked bars."""
-    from .igc import draw_counts
-
     gs = fig.add_gridspec(1, 3, width_ratios=[1, 1.1, 1.5])
     ax_feed, ax_ch, ax_mem = (fig.add_subplot(gs[i]) for i in range(3))
     L = state["depth"]
@@ -675,26 +676,26 @@ def draw_explorer(state: dict, fig) -> None:
 
 
 def block_explorer(depth: int = 12, growth_rate: int = 12, bottleneck: bool = True, compression: float = 0.5,
-                   efficient: bool = False, figsize=(13, 3.8)):
+                   efficient: bool = False, figsize: tuple = (13, 3.8)) -> Explorer:
     """The dense-block explorer (an ``Explorer``): depth, growth rate, bottleneck, θ, efficient."""
     from .widgets import Explorer, dropdown, float_slider, int_slider
 
     def state_fn(depth, growth_rate, bottleneck, compression, efficient):
-        return explorer_state(depth, growth_rate, bottleneck, compression, efficient)
+        return block_state(depth, growth_rate, bottleneck, compression, efficient)
 
     controls = {"depth": int_slider("layers L", depth, 1, MAX_EXPLORER_LAYERS),
                 "growth_rate": int_slider("growth rate k", growth_rate, 1, 48),
                 "bottleneck": dropdown("bottleneck (B)", {"on": True, "off": False}, bottleneck),
                 "compression": float_slider("compression θ", compression, 0.0, 1.0, 0.05),
                 "efficient": dropdown("implementation", {"naive": False, "efficient": True}, efficient)}
-    return Explorer(state_fn, draw_explorer, controls, title="dense-block explorer",
-                    readout_fn=explorer_readout, figsize=figsize)
+    return Explorer(state_fn, draw_block, controls, title="dense-block explorer",
+                    readout_fn=block_readout, figsize=figsize)
 
 
 # --------------------------------------------------------------------------- exercise checkers
 
 @checker("input channels of layer l")
-def check_input_channels(fn):
+def check_input_channels(fn: Callable) -> None:
     """``fn(l, k0, k)`` must return the input channels of layer l (1-based) of a block."""
     for l, k0, k in ((1, 24, 12), (2, 24, 12), (16, 24, 12), (6, 64, 32), (24, 128, 32), (3, 5, 1)):
         block = DenseBlock(l, k0, k, bn_size=0)
@@ -702,14 +703,14 @@ def check_input_channels(fn):
 
 
 @checker("parameters of a DenseNet-BC block")
-def check_block_params(fn):
+def check_block_params(fn: Callable) -> None:
     """``fn(L, k0, k)`` must return the parameters of a DenseNet-B block (bn_size 4), BN included."""
     for L, k0, k in ((1, 8, 4), (4, 24, 12), (16, 24, 12), (6, 64, 32), (3, 5, 2)):
         expect_equal(fn(L, k0, k), count_params(DenseBlock(L, k0, k, bn_size=4)), f"block params(L={L}, k0={k0}, k={k})")
 
 
 @checker("saved bytes of the naive block")
-def check_naive_saved_bytes(fn):
+def check_naive_saved_bytes(fn: Callable) -> None:
     """``fn(L, k0, k, batch, height, width)`` must predict the measured saved bytes of the naive DenseNet-B block.
 
     Compared with ``measure.activation_bytes`` of a real block (float32) within 2 %.
