@@ -252,6 +252,38 @@ def unshare_weights(model):
     return model
 
 
+def reserve_zero_code(model: nn.Module) -> dict[str, int]:
+    """Free one code of every shared-weight layer for the value 0 (pruned weights, filler entries).
+
+    ``quant.share_weights(model, bits)`` gives ``2**bits`` centroids for the non-zero weights; the
+    format needs one of the ``2**bits`` codes for zero. The smallest cluster is merged into its
+    nearest neighbour (whose centroid becomes the mean of both) and its centroid set to 0.
+    Returns ``{layer name: merged cluster size}``.
+    """
+    merged = {}
+    with torch.no_grad():
+        for name, _, p in shared_layers(model):
+            codebook, indices = p.codebook, p.indices
+            active = indices if p.mask is None else indices[p.mask]
+            counts = torch.bincount(active.reshape(-1), minlength=len(codebook))
+            if len(codebook) < 2:
+                continue
+            if bool((codebook == 0).any()) and counts[codebook == 0].sum() == 0:
+                merged[name] = 0                         # a zero code is already free
+                continue
+            j = int(torch.argmin(counts))
+            distance = (codebook - codebook[j]).abs()
+            distance[j] = float("inf")
+            k = int(torch.argmin(distance))
+            total = counts[j] + counts[k]
+            if total > 0:
+                codebook[k] = (codebook[k] * counts[k] + codebook[j] * counts[j]) / total
+            indices[indices == j] = k
+            codebook[j] = 0.0
+            merged[name] = int(counts[j])
+    return merged
+
+
 def pack_bits(indices, bits):
     """Store non-negative integers < 2**bits at ``bits`` bits each, little-endian, in a uint8 tensor."""
     check_bits(bits)
@@ -1130,7 +1162,7 @@ def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
 __all__ = [
     "QUANTIZABLE", "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
     "EXPLORER_METHODS", "check_bits", "nearest_centroid", "kmeans_codebook", "SharedWeights", "share_weights",
-    "shared_layers", "codebooks", "unshare_weights", "pack_bits", "unpack_bits", "shared_state_dict",
+    "shared_layers", "codebooks", "unshare_weights", "reserve_zero_code", "pack_bits", "unpack_bits", "shared_state_dict",
     "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
     "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
     "TWNWeight", "TTQWeight", "FakeLinearWeight", "default_layers", "quantize_model", "ttq_scales",

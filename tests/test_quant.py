@@ -186,6 +186,24 @@ def test_unshare_bakes_weights():
     assert torch.equal(layer.weight.detach(), baked) and layer.weight.requires_grad
 
 
+def test_reserve_zero_code_merges_the_smallest_cluster():
+    # 2 bits: clusters -1 (4 weights), 0.4 (1), 1 (2), 2 (3); the single 0.4 joins its neighbour 1
+    layer = nn.Linear(10, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[-1, -1, -1, -1, 0.4, 1, 1, 2, 2, 2]]))
+    quant.share_weights(layer, 2)
+    codebook, _ = quant.codebooks(layer)[""]
+    assert torch.allclose(codebook, torch.tensor([-1, 0.4, 1, 2]))
+    assert quant.reserve_zero_code(layer) == {"": 1}
+    codebook, indices = quant.codebooks(layer)[""]
+    merged = (1 * 2 + 0.4) / 3                                 # the mean of the two merged clusters
+    assert torch.allclose(codebook, torch.tensor([-1, 0, merged, 2]))
+    assert not bool((indices == 1).any())                      # code 1 now means 0 and is free
+    expected = torch.tensor([[-1, -1, -1, -1, merged, merged, merged, 2, 2, 2]])
+    assert torch.allclose(layer.weight, expected)              # only the merged clusters moved
+    assert quant.reserve_zero_code(layer) == {"": 0}           # a second call finds the free zero
+
+
 @pytest.mark.parametrize("bits", [1, 3, 5, 8, 11])
 def test_pack_bits_roundtrip_and_size(bits):
     torch.manual_seed(bits)
