@@ -34,8 +34,10 @@ residual-network explorer and the ResNeXt presets of chapter 06's channel-connec
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -45,6 +47,11 @@ import torchvision
 from . import igc
 from .args import check_int
 from .checks import checker, expect_close, expect_equal, expect_true
+from .measure import layer_table
+from .report import Rows
+
+if TYPE_CHECKING:
+    from .widgets import Explorer
 
 __all__ = [
     "SHORTCUTS", "FORMS", "PAPER_SHORTCUT_TABLE", "PAPER_CIFAR_ERRORS",
@@ -464,7 +471,7 @@ def _connectivity_resnext_3x3(C, L, M, k):
 RESNEXT_PRESETS = {"resnext": _connectivity_resnext, "resnext 3×3": _connectivity_resnext_3x3}
 
 
-def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2):
+def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2) -> Explorer:
     """Chapter 06's channel-connectivity explorer with the ResNeXt presets (L = cardinality, M = d)."""
     return igc.connectivity_explorer("resnext", C=C, L=cardinality, M=d, presets=RESNEXT_PRESETS)
 
@@ -580,8 +587,8 @@ class StageCost:
     macs: int
 
 
-class CostReport(list):
-    """A list of :class:`StageCost` rows with ``.table()``."""
+class CostReport(Rows):
+    """``report.Rows`` of :class:`StageCost`; ``.table()`` prints the counts with thousands separators."""
 
     def table(self) -> str:
         lines = [f"{'part':<12} {'params':>10} {'MACs':>14}"]
@@ -591,8 +598,6 @@ class CostReport(list):
 
 def cost_report(model: nn.Sequential, input_size: tuple) -> CostReport:
     """Parameters and MACs per part (stem, stage 1…3, classifier, total) of a :func:`resnet_cifar` net."""
-    from .measure import layer_table
-
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential from resnet_cifar, got {type(model).__name__}")
     stage_of, stage, prev_width = {}, 0, None
@@ -685,7 +690,7 @@ def draw_residual(state: dict, fig) -> None:
     ax_t.set_title("parameters and MACs (16×16 input)", fontsize=9)
 
 
-def residual_explorer(depth: int = 56, block: str = "pre-act", shortcut: str = "identity", se: str = "off"):
+def residual_explorer(depth: int = 56, block: str = "pre-act", shortcut: str = "identity", se: str = "off") -> Explorer:
     """The residual-network explorer (an ``Explorer``): depth, block type, shortcut variant, SE."""
     from .widgets import Explorer, dropdown, int_slider
 
@@ -712,7 +717,7 @@ def _random_preact(c_in, c_out, stride, seed):
 
 
 @checker("pre-activation unit")
-def check_preact_forward(fn):
+def check_preact_forward(fn: Callable) -> None:
     """``fn(x, bn1, conv1, bn2, conv2, shortcut)`` must compute the full pre-activation unit.
 
     ``shortcut`` is ``None`` (identity) or a 1×1 conv that reads the pre-activated input.
@@ -729,14 +734,14 @@ def check_preact_forward(fn):
 
 
 @checker("expected depth under stochastic depth")
-def check_expected_depth(fn):
+def check_expected_depth(fn: Callable) -> None:
     """``fn(num_blocks, p_last)`` must return ``Σ_l p_l`` with the linear-decay rule."""
     for L, p in ((54, 0.5), (4, 0.5), (10, 0.8), (27, 0.2), (1, 0.5), (18, 1.0)):
         expect_close(float(fn(L, p)), expected_depth(L, p), f"expected depth for L={L}, p_L={p}", atol=1e-9)
 
 
 @checker("ResNeXt form (a) → form (c)")
-def check_resnext_to_grouped(fn):
+def check_resnext_to_grouped(fn: Callable) -> None:
     """``fn(block_a)`` must return a form-(c) :class:`ResNeXtBlock` computing the same function."""
     for channels, C, width, seed in ((8, 2, 4, 0), (12, 3, 6, 1), (16, 4, 16, 2)):
         torch.manual_seed(seed)
