@@ -17,20 +17,27 @@ Contract (other chapters import these): ``im2col``, ``col2im``, ``conv2d_as_matm
 ``weight_matrix``, ``plot_weight_matrix``, ``output_size``, ``conv_cost``.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from course_lib.checks import checker, expect_close, expect_equal, expect_true
+from . import measure
+from .args import check_int
+from .checks import checker, expect_close, expect_equal, expect_true
+from .report import Rows
+from .surgery import dense_group_weight
 
 __all__ = [
     'output_size', 'im2col', 'col2im', 'conv2d_as_matmul', 'naive_conv2d', 'weight_matrix',
     'block_structure', 'plot_weight_matrix', 'ConvCost', 'conv_cost', 'MOBILENET_PUBLISHED',
-    'depthwise_separable', 'mobilenet_table', 'round_sig', 'im2col_explorer_state',
-    'draw_im2col_explorer', 'im2col_readout', 'im2col_explorer', 'check_output_size',
+    'depthwise_separable', 'MobileNetRow', 'mobilenet_table', 'round_sig', 'im2col_state',
+    'draw_im2col', 'im2col_readout', 'im2col_explorer', 'check_output_size',
     'check_im2col_stride2', 'check_grouped_conv_macs', 'check_separable_ratio', 'IM2COL_LAYERS',
     'check_im2col_bytes',
 ]
@@ -77,8 +84,7 @@ def output_size(n, kernel_size, stride=1, padding=0, dilation=1):
     """
     for name, v, lo in (("n", n, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
                         ("padding", padding, 0), ("dilation", dilation, 1)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"{name}={v!r} must be an int >= {lo}")
+        check_int(name, v, lo)
     span = dilation * (kernel_size - 1) + 1
     if span > n + 2 * padding:
         raise ValueError(f"kernel_size={kernel_size} with dilation={dilation} spans {span} pixels, more than "
@@ -174,8 +180,7 @@ def conv2d_as_matmul(x, weight, bias=None, stride=1, padding=0, dilation=1, grou
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
         shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
         raise ValueError(f"weight must be a tensor of shape (C_out, C_in/groups, kh, kw), got {shape}")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"groups={groups!r} must be a positive int")
+    check_int("groups", groups)
     c_out, c_in_per_group, kh, kw = weight.shape
     n, c_in = x.shape[:2]
     if c_in % groups:
@@ -258,21 +263,10 @@ def weight_matrix(conv_or_weight, groups=1):
     ``conv_or_weight``: an ``nn.Conv2d`` (its ``groups`` is used), a 4-D weight, an ``nn.Linear`` or a
     2-D weight (a 1×1 conv). Keeps autograd (does not detach).
     """
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"groups={groups!r} must be a positive int")
+    check_int("groups", groups)
     weight, groups = _weight_and_groups(conv_or_weight, groups)
-    c_out, cpg, kh, kw = weight.shape
-    if c_out % groups:
-        raise ValueError(f"C_out={c_out} output channels are not divisible by groups={groups}")
-    per_group_out, block_cols = c_out // groups, cpg * kh * kw
-    flat = weight.reshape(c_out, block_cols)
-    if groups == 1:
-        return flat
-    matrix = flat.new_zeros(c_out, groups * block_cols)
-    for g in range(groups):
-        rows = slice(g * per_group_out, (g + 1) * per_group_out)
-        matrix[rows, g * block_cols:(g + 1) * block_cols] = flat[rows]
-    return matrix
+    dense = dense_group_weight(weight, groups)          # C_out × C_in × kh × kw, zeros off the groups
+    return dense.reshape(dense.shape[0], -1)
 
 
 def block_structure(matrix):
@@ -375,8 +369,7 @@ def conv_cost(c_in, c_out, kernel_size, input_hw, stride=1, padding=0, dilation=
     D_K·D_K·M·N·D_F·D_F for a regular conv, D_K·D_K·M·D_F·D_F for a depthwise one)."""
     for name, v in (("c_in", c_in), ("c_out", c_out), ("groups", groups), ("batch", batch),
                     ("bytes_per_element", bytes_per_element)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name}={v!r} must be a positive int")
+        check_int(name, v)
     if c_in % groups:
         raise ValueError(f"c_in={c_in} is not divisible by groups={groups}")
     if c_out % groups:
@@ -410,14 +403,21 @@ def depthwise_separable(c_in, c_out, kernel_size=3, padding=1):
                          nn.Conv2d(c_in, c_out, 1, bias=False))
 
 
-def mobilenet_table(channels=512, size=14, alpha=0.75, rho=0.714):
+@dataclass
+class MobileNetRow:
+    """One row of the MobileNet table, measured on real layers."""
+    layer: str           # the row's name, a key of MOBILENET_PUBLISHED
+    macs: int            # multiply-accumulates (the paper's mult-adds)
+    params: int          # parameters
+
+
+def mobilenet_table(channels: int = 512, size: int = 14, alpha: float = 0.75, rho: float = 0.714) -> Rows:
     """Measure the four rows of the MobileNet table on real ``nn.Conv2d`` layers with course_lib.measure.
 
-    Returns ``{row name: (macs, params)}`` (exact integers). ρ scales the 14×14 input to
+    Returns one ``MobileNetRow(layer, macs, params)`` per row (exact integers), in the paper's order;
+    ``MOBILENET_PUBLISHED[row.layer]`` is the published pair. ρ scales the 14×14 input to
     ``round(14·ρ) = 10``; α scales 512 channels to 384.
     """
-    from course_lib import measure
-
     thin, small = int(round(alpha * channels)), int(round(rho * size))
     layers = {
         "regular 3×3 conv": (nn.Conv2d(channels, channels, 3, padding=1, bias=False), (channels, size, size)),
@@ -425,8 +425,8 @@ def mobilenet_table(channels=512, size=14, alpha=0.75, rho=0.714):
         "α = 0.75": (depthwise_separable(thin, thin), (thin, size, size)),
         "α = 0.75, ρ = 0.714": (depthwise_separable(thin, thin), (thin, small, small)),
     }
-    return {name: (measure.count_macs(layer, shape), measure.count_params(layer))
-            for name, (layer, shape) in layers.items()}
+    return Rows(MobileNetRow(name, measure.count_macs(layer, shape), measure.count_params(layer))
+                for name, (layer, shape) in layers.items())
 
 
 def round_sig(value, digits=3):
@@ -445,8 +445,8 @@ def _small_ints(shape, seed, low=-3, high=4):
     return torch.randint(low, high, shape, generator=g).float()
 
 
-def im2col_explorer_state(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, groups=1,
-                          out_row=0, out_col=0, out_channel=0):
+def im2col_state(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, groups=1,
+                 out_row=0, out_col=0, out_channel=0):
     """Everything the im2col explorer shows, for a ``size``×``size`` input with ``channels`` channels
     and a conv with ``channels`` output channels. Pure; raises ``ValueError`` naming the setting.
 
@@ -459,8 +459,7 @@ def im2col_explorer_state(size=6, channels=2, kernel=3, stride=1, padding=0, dil
                         ("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1),
                         ("groups", groups, 1), ("out_row", out_row, 0), ("out_col", out_col, 0),
                         ("out_channel", out_channel, 0)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise ValueError(f"{name}={v!r} must be an int >= {lo}")
+        check_int(name, v, lo)
     if channels % groups:
         raise ValueError(f"channels={channels} is not divisible by groups={groups}")
     padded = size + 2 * padding
@@ -495,7 +494,7 @@ def im2col_explorer_state(size=6, channels=2, kernel=3, stride=1, padding=0, dil
                 value_matmul=via_matmul, value_torch=via_torch)
 
 
-def draw_im2col_explorer(state, fig):
+def draw_im2col(state: dict, fig) -> None:
     """Input channels with the window highlighted | the column matrix | the weight matrix."""
     from matplotlib.patches import Rectangle
 
@@ -543,7 +542,7 @@ def im2col_readout(state):
 
 def im2col_explorer(**settings):
     """The interactive im2col explorer (a ``course_lib.widgets.Explorer``); ``settings`` override defaults."""
-    from course_lib import widgets as w
+    from . import widgets as w
 
     controls = {
         "size": w.int_slider("input size", 6, 1, 10),
@@ -557,7 +556,7 @@ def im2col_explorer(**settings):
         "out_col": w.int_slider("out col", 0, 0, 15),
         "out_channel": w.int_slider("out channel", 0, 0, 3),
     }
-    explorer = w.Explorer(im2col_explorer_state, draw_im2col_explorer, controls, title="im2col explorer",
+    explorer = w.Explorer(im2col_state, draw_im2col, controls, title="im2col explorer",
                           readout_fn=im2col_readout, figsize=(9, 5.5))
     if settings:
         explorer.set(**settings)
@@ -596,8 +595,6 @@ def check_im2col_stride2(fn):
 @checker("MACs of a grouped conv")
 def check_grouped_conv_macs(fn):
     """``fn(c_in, c_out, k, h_out, w_out, groups)`` must give the layer's multiply-accumulates."""
-    from course_lib import measure
-
     for c_in, c_out, k, h, w, g in ((8, 16, 3, 10, 10, 1), (8, 16, 3, 10, 12, 2), (12, 24, 3, 7, 7, 4),
                                     (32, 32, 3, 14, 14, 32), (16, 8, 1, 5, 6, 4), (6, 9, 5, 4, 4, 3)):
         conv = nn.Conv2d(c_in, c_out, k, groups=g, bias=False)
@@ -610,8 +607,6 @@ def check_grouped_conv_macs(fn):
 def check_separable_ratio(fn) -> None:
     """``fn(c_in, c_out, k)`` must give MACs(depthwise k×k + pointwise 1×1) / MACs(regular k×k conv),
     compared with ``measure.count_macs`` on real layers (same output size, 'same' padding)."""
-    from course_lib import measure
-
     for c_in, c_out, k in ((512, 512, 3), (32, 64, 3), (64, 16, 5), (8, 8, 1), (3, 96, 7), (100, 10, 3)):
         shape = (c_in, 14, 14)
         regular = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)

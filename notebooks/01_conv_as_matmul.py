@@ -150,18 +150,19 @@ assert all(getattr(cost, name) == value for name, value in measured.items())   #
 # %%
 table = conv.mobilenet_table()
 print(f"{'layer':22s} {'mult-adds':>12s} {'paper':>7s} {'params':>10s} {'paper':>6s}")
-for name, (macs, params) in table.items():
-    pub_macs, pub_params = conv.MOBILENET_PUBLISHED[name]
-    print(f"{name:22s} {macs / 1e6:10.2f} M {pub_macs:>6}M {params / 1e6:8.3f} M {pub_params:>5}M")
-    checks.claim("01", f"MobileNet Table 3, {name}", paper=f"{pub_macs}M mult-adds, {pub_params}M params",
-                 ours=f"{macs / 1e6:.1f}M, {params / 1e6:.2f}M (real nn.Conv2d layers)",
-                 holds=conv.round_sig(macs / 1e6, 3) == pub_macs and round(params / 1e6, 2) == pub_params,
+for row in table:
+    pub_macs, pub_params = conv.MOBILENET_PUBLISHED[row.layer]
+    print(f"{row.layer:22s} {row.macs / 1e6:10.2f} M {pub_macs:>6}M {row.params / 1e6:8.3f} M {pub_params:>5}M")
+    checks.claim("01", f"MobileNet Table 3, {row.layer}", paper=f"{pub_macs}M mult-adds, {pub_params}M params",
+                 ours=f"{row.macs / 1e6:.1f}M, {row.params / 1e6:.2f}M (real nn.Conv2d layers)",
+                 holds=conv.round_sig(row.macs / 1e6, 3) == pub_macs and round(row.params / 1e6, 2) == pub_params,
                  must_hold=True)
-regular, separable = table["regular 3×3 conv"], table["depthwise separable"]
+rows = {row.layer: row for row in table}
+regular, separable = rows["regular 3×3 conv"], rows["depthwise separable"]
 checks.claim("01", "3×3 depthwise separable convs use 8 to 9 times less computation",
              paper="8–9× fewer mult-adds (MobileNet §3.1)",
-             ours=f"{regular[0] / separable[0]:.2f}× fewer MACs, {regular[1] / separable[1]:.2f}× fewer parameters "
-                  "(14×14×512 layer)", holds=8 <= regular[0] / separable[0] <= 9, must_hold=True)
+             ours=f"{regular.macs / separable.macs:.2f}× fewer MACs, {regular.params / separable.params:.2f}× fewer "
+                  "parameters (14×14×512 layer)", holds=8 <= regular.macs / separable.macs <= 9, must_hold=True)
 
 # %% [markdown]
 # All four rows reproduce to the published precision (ρ = 0.714 turns 14 × 14 into 10 × 10).

@@ -214,10 +214,10 @@ block = igc.IGCV1(32, L=32, M=1, norm=False, act=False)
 name, plain = igc.extreme_case(block)
 print(f"IGCV1(L=32, M=1) is '{name}': {[type(m).__name__ + str(tuple(m.weight.shape)) for m in plain]}")
 table = conv.mobilenet_table()
-for row, (macs, params) in table.items():
-    paper_macs, paper_params = conv.MOBILENET_PUBLISHED[row]
-    print(f"  {row:<22} {macs / 1e6:6.1f}M mult-adds (paper {paper_macs}M)  {params / 1e6:.2f}M params (paper {paper_params}M)")
-measured = table["depthwise separable"][0] / table["regular 3×3 conv"][0]
+for row in table:
+    paper_macs, paper_params = conv.MOBILENET_PUBLISHED[row.layer]
+    print(f"  {row.layer:<22} {row.macs / 1e6:6.1f}M mult-adds (paper {paper_macs}M)  {row.params / 1e6:.2f}M params (paper {paper_params}M)")
+measured = table[1].macs / table[0].macs          # depthwise separable / regular 3×3 conv
 formula = sn.separable_cost_ratio(512, 3)
 checks.claim(CH, "a depthwise separable 3×3 layer costs 1/N + 1/D_K² of a regular one (14×14×512)",
              paper=f"1/512 + 1/9 = {formula:.4f}", ours=f"{measured:.4f} (count_macs)",

@@ -255,12 +255,13 @@ def test_conv_cost_agrees_with_measure(c_in, c_out, k, hw, stride, padding, dila
 
 def test_mobilenet_table_reproduces_the_published_figures():
     measured = conv.mobilenet_table()
-    assert set(measured) == set(conv.MOBILENET_PUBLISHED)
-    for name, (macs, params) in measured.items():
-        pub_macs, pub_params = conv.MOBILENET_PUBLISHED[name]
-        assert conv.round_sig(macs / 1e6, 3) == pub_macs, name
-        assert round(params / 1e6, 2) == pub_params, name
-    assert measured["regular 3×3 conv"] == (14 * 14 * 512 * 512 * 9, 512 * 512 * 9)
+    assert [row.layer for row in measured] == list(conv.MOBILENET_PUBLISHED)
+    for row in measured:
+        pub_macs, pub_params = conv.MOBILENET_PUBLISHED[row.layer]
+        assert conv.round_sig(row.macs / 1e6, 3) == pub_macs, row.layer
+        assert round(row.params / 1e6, 2) == pub_params, row.layer
+    assert measured[0] == conv.MobileNetRow("regular 3×3 conv", 14 * 14 * 512 * 512 * 9, 512 * 512 * 9)
+    assert "depthwise separable" in measured.table()
 
 
 def test_round_sig():
@@ -277,7 +278,7 @@ def test_explorer_state_agrees_with_torch():
     for settings_ in (dict(), dict(size=7, channels=4, groups=2, kernel=3, stride=2, padding=1, dilation=1,
                                    out_row=2, out_col=1, out_channel=3),
                       dict(size=8, channels=3, kernel=2, dilation=3, padding=2, out_row=5, out_col=4)):
-        s = conv.im2col_explorer_state(**settings_)
+        s = conv.im2col_state(**settings_)
         assert s["value_matmul"] == s["value_torch"]
         assert s["cols"].shape == (s["channels"] * s["kernel"] ** 2, s["out"] ** 2)
         assert s["W"].shape == (s["channels"], s["channels"] * s["kernel"] ** 2)
@@ -286,7 +287,7 @@ def test_explorer_state_agrees_with_torch():
         assert len(s["cells"]) == s["kernel"] ** 2 and all(0 <= r < s["padded"] for r, _ in s["cells"])
         assert str(s["out"]) in s["formula"]
     # pure: the same settings give the same state
-    a, b = conv.im2col_explorer_state(size=5), conv.im2col_explorer_state(size=5)
+    a, b = conv.im2col_state(size=5), conv.im2col_state(size=5)
     assert torch.equal(a["x"], b["x"]) and torch.equal(a["W"], b["W"])
 
 
@@ -306,7 +307,7 @@ def test_explorer_invalid_settings_show_a_message():
     assert explorer.error is None and explorer.image.value[:4] == b"\x89PNG"
     for bad, message in BAD_SETTINGS:
         with pytest.raises(ValueError, match=message):
-            conv.im2col_explorer_state(**dict(DEFAULTS, **bad))
+            conv.im2col_state(**dict(DEFAULTS, **bad))
         explorer.set(**dict(DEFAULTS, **bad))
         assert explorer.state is None and re.search(message, explorer.error), (bad, explorer.error)
         assert explorer.image.value[:4] == b"\x89PNG"       # the message is drawn, no traceback
