@@ -7,6 +7,7 @@ so a learner reads "growth_rate=0 must be >= 1" instead of a shape error from de
 
 from __future__ import annotations
 
+import math
 import numbers
 
 __all__ = ["check_int", "check_bits", "check_float", "check_fraction"]
@@ -30,14 +31,21 @@ def check_bits(name: str, value, low: int = 1, high: int = 16) -> int:
     return int(value)
 
 
-def check_float(name: str, value, low: float | None = None, high: float | None = None) -> float:
-    """``value`` as a float if it is a real number (not a bool) in ``[low, high]`` (either bound optional)."""
+def check_float(name: str, value, low: float | None = None, high: float | None = None, *,
+                low_inclusive: bool = True, what: str = "") -> float:
+    """``value`` as a float if it is a finite real number (not a bool) between ``low`` and ``high``.
+
+    Either bound is optional; ``low_inclusive=False`` excludes ``low`` itself (``(0, 1]`` for a
+    probability that may not be 0). ``what`` names the kind of number in the message ("a probability").
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a number")
-    if (low is not None and value < low) or (high is not None and value > high):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise ValueError(f"{name}={value} must lie in [{lo}, {hi}]")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and value > high
+    if too_low or too_high or not math.isfinite(value):
+        interval = ("[" if low_inclusive else "(") + ("-inf" if low is None else f"{low:g}") + ", " + \
+                   ("inf)" if high is None else f"{high:g}]")
+        raise ValueError(f"{name}={value} must be {what + ' ' if what else ''}in {interval}")
     return float(value)
 
 

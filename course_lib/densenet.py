@@ -44,7 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 
-from .args import check_int
+from .args import check_float, check_int
 from .checks import checker, expect_equal, expect_true
 from .igc import draw_counts
 from .measure import activation_bytes, count_params, human_bytes
@@ -68,11 +68,8 @@ BYTES_PER_FLOAT = 4
 # --------------------------------------------------------------------------- validation
 
 def _compression(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"compression={value!r} must be a number in (0, 1]")
-    if not 0 < value <= 1:
-        raise ValueError(f"compression={value} must be in (0, 1]: a transition keeps ⌊θ·m⌋ of m channels")
-    return float(value)
+    """θ: a transition keeps ⌊θ·m⌋ of m channels."""
+    return check_float("compression", value, 0.0, 1.0, low_inclusive=False)
 
 
 # --------------------------------------------------------------------------- the blocks

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 import torchvision
 
 from . import igc
-from .args import check_int
+from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
 from .report import Rows
@@ -90,12 +90,8 @@ PAPER_CIFAR_ERRORS = {20: (0.27e6, 8.75), 32: (0.46e6, 7.51), 44: (0.66e6, 7.17)
 
 # --------------------------------------------------------------------------- validation helpers
 
-def _prob(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}={value!r} must be a number")
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"{name}={value} must be a probability in (0, 1]")
-    return float(value)
+def _prob(name: str, value) -> float:
+    return check_float(name, value, 0.0, 1.0, low_inclusive=False, what="a probability")
 
 
 def _check_depth(depth):

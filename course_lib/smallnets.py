@@ -44,7 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import igc, measure
-from .args import check_int
+from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 
 __all__ = [
@@ -64,12 +64,9 @@ SQNXT_23_V5 = (2, 4, 14, 1)
 
 # --------------------------------------------------------------------------- validation
 
-def _positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}={value!r} must be a number")
-    if not value > 0 or math.isinf(value):
-        raise ValueError(f"{name}={value} must be > 0 (a multiplier of the widths)")
-    return float(value)
+def _positive_float(name: str, value) -> float:
+    """A width multiplier: a finite number > 0."""
+    return check_float(name, value, 0.0, low_inclusive=False, what="a multiplier of the widths")
 
 
 # --------------------------------------------------------------------------- input-size bookkeeping

@@ -24,8 +24,12 @@ def test_check_bits_float_fraction():
     assert check_float("lr", 1) == 1.0
     with pytest.raises(TypeError, match="lr='x'"):
         check_float("lr", "x")
-    with pytest.raises(ValueError, match=r"\[0, inf\]"):
+    with pytest.raises(ValueError, match=r"\[0, inf\)"):
         check_float("lr", -1, low=0)
+    with pytest.raises(ValueError, match=r"^p=0 must be a probability in \(0, 1\]$"):
+        check_float("p", 0, 0, 1, low_inclusive=False, what="a probability")
+    with pytest.raises(ValueError):
+        check_float("alpha", float("inf"), 0, low_inclusive=False)
     assert check_fraction("sparsity", 0.5) == 0.5
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         check_fraction("sparsity", 1.0)
