@@ -35,9 +35,14 @@ torchvision's), small variants for 28×28 / 32×32 inputs, cost accounting per l
 connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer and the checkers.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -46,6 +51,10 @@ import torch.nn.functional as F
 from . import igc, measure
 from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
+from .conv import depthwise_separable
+
+if TYPE_CHECKING:
+    from .widgets import Explorer
 
 __all__ = [
     "Fire", "FireBypass", "SqueezeNet", "fire_configs", "squeezenet", "squeezenet_small",
@@ -101,7 +110,7 @@ class _SizeChecked(nn.Module):
                              f"downsampling needs at least {self.min_size}×{self.min_size}")
 
 
-def min_input_size(model):
+def min_input_size(model: nn.Module) -> int:
     """The smallest square input (pixels) a network of this module accepts."""
     if not isinstance(model, _SizeChecked):
         raise TypeError(f"model must be a network of course_lib.smallnets, got {type(model).__name__}")
@@ -370,7 +379,7 @@ class SqueezeNext(_SizeChecked):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def squeezenext(width: float = 1.0, layout=SQNXT_23, num_classes: int = 1000, in_channels: int = 3,
+def squeezenext(width: float = 1.0, layout: tuple = SQNXT_23, num_classes: int = 1000, in_channels: int = 3,
                 small_input: bool = False) -> SqueezeNext:
     """``width``-SqNxt with ``layout`` blocks per stage (``(6, 6, 8, 1)`` = SqNxt-23, ``(2, 4, 14, 1)`` = v5).
 
@@ -701,14 +710,14 @@ PRESET_HELP = {
 }
 
 
-def connectivity_explorer(preset: str = "fire", C: int = 16, L: int = 4, M: int = 4):
+def connectivity_explorer(preset: str = "fire", C: int = 16, L: int = 4, M: int = 4) -> Explorer:
     """Chapter 06's channel-connectivity explorer with this chapter's presets added."""
     return igc.connectivity_explorer(preset, C, L, M, presets=PRESETS)
 
 
 # --------------------------------------------------------------------------- the MobileNet α/ρ explorer
 
-def robust_latency(model, x: torch.Tensor, min_run_time: float = 0.2, repeats: int = 3) -> float:
+def robust_latency(model: nn.Module, x: torch.Tensor, min_run_time: float = 0.2, repeats: int = 3) -> float:
     """Seconds of one ``model(x)`` on one thread: the best of ``repeats`` medians (``measure.latency``).
 
     On a shared machine a burst of other work inflates a median; the best of a few short medians is
@@ -783,7 +792,7 @@ def mobilenet_readout(state: dict) -> str:
     return text + "."
 
 
-def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True):
+def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True) -> Explorer:
     """Width multiplier α and input resolution → parameters, MACs, latency and cost per layer kind."""
     from .widgets import Explorer, float_slider, int_slider
 
@@ -798,8 +807,8 @@ def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latenc
 
 # --------------------------------------------------------------------------- Deep Compression of a whole network
 
-def deep_compress_bytes(model: nn.Module, path, *, sparsity: float = 0.33, bits: int = 6,
-                        index_bits="auto") -> int:
+def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float = 0.33, bits: int = 6,
+                        index_bits: int | str = "auto") -> int:
     """Prune ``sparsity`` of every conv/linear layer by magnitude, share weights at ``bits`` bits
     (k-means, one code reserved for zero) and write the Huffman-coded file of chapter 05 at ``path``.
 
@@ -825,18 +834,16 @@ def deep_compress_bytes(model: nn.Module, path, *, sparsity: float = 0.33, bits:
 # --------------------------------------------------------------------------- exercise checkers
 
 @checker("Fire module parameters")
-def check_fire_params(fn):
+def check_fire_params(fn: Callable) -> None:
     """``fn(in_channels, squeeze, expand1x1, expand3x3)`` = parameters (weights + biases) of a Fire module."""
     for cfg in ((96, 16, 64, 64), (128, 32, 128, 128), (512, 64, 256, 256), (10, 3, 5, 7), (64, 8, 0, 32), (7, 2, 9, 0)):
         expect_equal(fn(*cfg), measure.count_params(Fire(*cfg)), f"params of Fire{cfg}")
 
 
 @checker("depthwise separable MACs at α, ρ")
-def check_separable_macs(fn):
+def check_separable_macs(fn: Callable) -> None:
     """``fn(channels_in, channels_out, size, alpha, rho)`` = MACs of a 3×3 depthwise separable layer on
     ``int(α·channels)`` channels and a ``round(ρ·size)`` square input (padding 1, stride 1)."""
-    from .conv import depthwise_separable
-
     for m, n, d, a, r in ((512, 512, 14, 1.0, 1.0), (512, 512, 14, 0.75, 0.714), (32, 64, 112, 0.5, 1.0),
                           (256, 128, 28, 0.25, 0.5), (10, 20, 7, 1.0, 1.0)):
         cm, cn, side = int(a * m), int(a * n), round(r * d)
@@ -845,7 +852,7 @@ def check_separable_macs(fn):
 
 
 @checker("channel shuffle")
-def check_channel_shuffle(fn):
+def check_channel_shuffle(fn: Callable) -> None:
     """``fn(x, groups)`` must equal ``torch.nn.ChannelShuffle(groups)(x)``."""
     g = torch.Generator().manual_seed(0)
     for shape, groups in (((2, 6, 3, 3), 2), ((1, 6, 2, 2), 3), ((2, 12, 4, 4), 4), ((1, 8, 1, 1), 8), ((3, 5, 2, 2), 1)):
