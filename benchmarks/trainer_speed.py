@@ -20,14 +20,14 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from torch.utils.data import DataLoader, Subset
 
-from course_lib import config, data, models, train
+from course_lib import config, data, models, recipes, train
 
 
 def build(model, dataset):
     info = data.dataset_info(dataset)
     kwargs = {"image_size": info.size} if model.startswith("lenet") else {}
     torch.manual_seed(0)
-    return models.MODELS[model](num_classes=len(info.classes), in_channels=info.channels, **kwargs)
+    return recipes.MODELS[model](num_classes=len(info.classes), in_channels=info.channels, **kwargs)
 
 
 def idiomatic(images, epochs, batch_size, workers, device, dataset="fashion-mnist", model="lenet5", amp="off",

@@ -11,10 +11,10 @@ import sys
 
 import torch
 
-from . import config, data
+from . import checkpoints, config, data
 from .grading import main as grade_main
 from .recipes import RECIPES, build_model, get_recipe
-from .train import fit, save_atomically
+from .train import fit
 
 
 def train_command(args):
@@ -34,9 +34,7 @@ def train_command(args):
         train_subset=args.subset or recipe.train_subset, test_subset=recipe.test_subset)
     model = build_model(args.recipe)
     epochs = args.epochs or recipe.epochs
-    history = fit(model, train_data, test_data, epochs, optimizer=recipe.optimizer, lr=recipe.lr,
-                  weight_decay=recipe.weight_decay, schedule=recipe.schedule,
-                  label_smoothing=recipe.label_smoothing, device=device, seed=args.seed,
+    history = fit(model, train_data, test_data, epochs, **recipe.fit_kwargs(), device=device, seed=args.seed,
                   checkpoint=args.checkpoint, progress=not args.no_progress,
                   channels_last=device.type == "cuda", compile=args.compile)
     acc = history.final_test_acc
@@ -45,15 +43,15 @@ def train_command(args):
               f"images/s={history.images_per_s[-1]:.0f}")
     if args.out and ("{rank}" in args.out or rank == 0):
         out = args.out.format(rank=rank)
-        save_atomically({"model": model.state_dict(), "recipe": args.recipe, "seed": args.seed,
-                         "epochs": epochs, "test_accuracy": acc}, out)
+        checkpoints.save_atomically({"model": model.state_dict(), "recipe": args.recipe, "seed": args.seed,
+                                     "epochs": epochs, "test_accuracy": acc}, out)
         if args.register and rank == 0:
             from pathlib import Path
 
             out = Path(out)
-            data.write_manifest_entry(out.parent, out.stem, {
+            checkpoints.write_manifest_entry(out.parent, out.stem, {
                 "file": out.name, "recipe": args.recipe, "seed": args.seed, "epochs": epochs,
-                "test_accuracy": round(acc, 4), "sha256": data.sha256(out),
+                "test_accuracy": round(acc, 4), "sha256": checkpoints.sha256(out),
                 "parameters": sum(p.numel() for p in model.parameters())})
     if distributed:
         torch.distributed.destroy_process_group()

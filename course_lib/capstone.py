@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import checks, compress, data, measure, train
+from . import checkpoints, checks, compress, data, measure, models, train
 
 __all__ = ["pareto_front", "Challenge", "CHALLENGE", "Submission", "evaluate_submission", "check_submission",
            "RecipeRow", "COSTS", "Report", "as_plain", "batch_of", "measure_recipe", "Composition", "composition",
@@ -506,7 +506,7 @@ def make_solution(amount: float = 0.5, epochs: int = 2, train_subset: int = 8192
     from . import config, prune
 
     config.seed_everything(seed)
-    base = data.load_checkpoint("vgg-small-fmnist")
+    base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
     model = prune.prune_channels(base, amount)
     train_data, test_data = data.loaders("fashion-mnist", 128, train_subset=train_subset, augment=True,
                                          device=device or "cpu", seed=seed)
@@ -523,11 +523,11 @@ def _ship(folder=None) -> None:
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     model, acc = make_solution()
     path = folder / f"{SOLUTION}.pt"
-    train.save_atomically({"model": model.state_dict(), "recipe": SOLUTION, "seed": 0, "epochs": 2,
-                           "test_accuracy": acc}, path)
-    data.write_manifest_entry(folder, SOLUTION, {
+    checkpoints.save_atomically({"model": model.state_dict(), "recipe": SOLUTION, "seed": 0, "epochs": 2,
+                                 "test_accuracy": acc}, path)
+    checkpoints.write_manifest_entry(folder, SOLUTION, {
         "file": path.name, "recipe": SOLUTION, "seed": 0, "epochs": 2, "test_accuracy": round(acc, 4),
-        "sha256": data.sha256(path), "parameters": sum(p.numel() for p in model.parameters())})
+        "sha256": checkpoints.sha256(path), "parameters": sum(p.numel() for p in model.parameters())})
     print(f"{SOLUTION}: {path.stat().st_size:,} bytes, test accuracy {100 * acc:.2f}%")
 
 

@@ -44,7 +44,7 @@ __all__ = [
     'decode_layer', 'effective_state_dict', 'compressible_layers', 'encode_model',
     'best_index_bits', 'MAGIC', 'VERSION', 'to_bytes', 'save_compressed', 'from_bytes',
     'load_compressed', 'LayerRow', 'Report', 'compression_report', 'reserve_zero_code', 'Stage',
-    'deep_compress', 'recipe_model', 'latency_as_stored', 'FcSpeedRow', 'FcSpeedReport', 'fc_speed',
+    'deep_compress', 'latency_as_stored', 'FcSpeedRow', 'FcSpeedReport', 'fc_speed',
     'TradeoffState', 'draw_tradeoff', 'tradeoff_readout', 'fixed_layer_bytes', 'check_huffman',
     'check_index_bits', 'check_layer_bytes',
 ]
@@ -702,22 +702,21 @@ def from_bytes(data, path="<bytes>"):
     return recipe, state
 
 
-def load_compressed(path, model=None):
+def load_compressed(path, model):
     """Read a file of ``save_compressed``: a plain model (eval mode) with the decoded weights.
 
-    ``model``: an untrained model of the right architecture to fill in; by default it is rebuilt
-    from the recipe name stored in the file. Raises ``CompressedFileError`` for a truncated,
-    corrupted or foreign file: never a silently wrong model.
+    ``model``: an untrained model of the right architecture to fill in, or a function that builds
+    one from the recipe name stored in the file (``recipes.build_model``: the recipes live above
+    the chapters, so this module does not import them). Raises ``CompressedFileError`` for a
+    truncated, corrupted or foreign file: never a silently wrong model.
     """
     with open(path, "rb") as f:
         data = f.read()
     recipe, state = from_bytes(data, str(path))
-    if model is None:
+    if callable(model) and not isinstance(model, nn.Module):
         if not recipe:
             raise ValueError(f"{path} names no recipe; pass model= (a fresh model of the same architecture)")
-        from .recipes import build_model
-
-        model = build_model(recipe)
+        model = model(recipe)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -933,53 +932,16 @@ def deep_compress(model, train_data, test_data, *, sparsity, bits, index_bits=5,
     return model, stages
 
 
-def recipe_model(name, train_data, test_data, cache_dir, *, epochs=None, device=None, seed=0, progress=False):
-    """``(model, test accuracy)`` of recipe ``name`` (``course_lib.recipes``), trained once.
-
-    A shipped checkpoint (``data/checkpoints/manifest.json``) is used as it is; any other recipe
-    (e.g. ``"vgg-small-cifar10"`` of the full profile) is trained by ``train.fit`` with the recipe's
-    optimizer, learning rate, schedule, weight decay and label smoothing for ``epochs`` (default:
-    the recipe's), and its weights are cached at ``cache_dir/NAME.pt``, so a rerun does not retrain.
-    An interrupted training run resumes from ``cache_dir/NAME.train.pt``.
-    """
-    from pathlib import Path
-
-    from . import data, train
-    from .recipes import build_model, get_recipe
-
-    recipe = get_recipe(name)
-    device = torch.device(device) if device is not None else None
-    if name in data.read_manifest():
-        model = data.load_checkpoint(name, device or "cpu")
-        return model, data.read_manifest()[name]["test_accuracy"]
-    cache = Path(cache_dir) / f"{name}.pt"
-    model = build_model(name)
-    if cache.exists():
-        blob = torch.load(cache, map_location="cpu", weights_only=True)
-        model.load_state_dict(blob["model"])
-        return model.to(device or "cpu").eval(), blob["test_accuracy"]
-    epochs = epochs or recipe.epochs
-    resume = Path(cache_dir) / f"{name}.train.pt"
-    history = train.fit(model, train_data, test_data, epochs, optimizer=recipe.optimizer, lr=recipe.lr,
-                        weight_decay=recipe.weight_decay, schedule=recipe.schedule,
-                        label_smoothing=recipe.label_smoothing, device=device, seed=seed, progress=progress,
-                        checkpoint=resume)
-    train.save_atomically({"model": model.state_dict(), "recipe": name, "seed": seed, "epochs": epochs,
-                           "test_accuracy": history.final_test_acc}, cache)
-    resume.unlink(missing_ok=True)
-    return model.eval(), history.final_test_acc
-
-
 def _index_widths(model, index_bits, bits, huffman):
     if index_bits == "auto":
         return best_index_bits(model, bits, huffman)
     return index_bits
 
 
-def latency_as_stored(path, x, model=None, min_run_time=0.3):
+def latency_as_stored(path, x, model, min_run_time=0.3):
     """Cost of serving from the file: ``(decode seconds, seconds of one forward of x)``.
 
-    Decoding (``load_compressed``, with ``model`` as the architecture to fill, or the stored recipe)
+    Decoding (``load_compressed``, with ``model`` as the architecture to fill, or ``recipes.build_model``)
     is timed once; the forward of the decoded *dense* model with ``measure.latency``.
     """
     import time

@@ -23,12 +23,9 @@ batches of at most ``config.DRY_RUN_BATCH``.
 """
 
 import gzip
-import hashlib
-import json
 import os
 import shutil
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -41,9 +38,7 @@ import torchvision
 from . import config
 
 __all__ = ["DatasetInfo", "dataset_info", "prepare_fashion_mnist", "stand_in", "load_dataset", "as_tensors",
-           "subset_indices", "random_crop", "random_flip", "DeviceLoader", "loaders", "image_grid",
-           "CheckpointError", "sha256", "read_manifest", "write_manifest_entry", "load_checkpoint",
-           "read_weights"]
+           "subset_indices", "random_crop", "random_flip", "DeviceLoader", "loaders", "image_grid"]
 
 
 @dataclass(frozen=True)
@@ -357,71 +352,3 @@ def image_grid(images, labels=None, classes=None, n=32, ncols=8):
             ax.set_title(classes[label] if classes else str(label), fontsize=8)
     fig.tight_layout()
     return fig
-
-
-# --------------------------------------------------------------------------- shipped checkpoints
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupted, foreign, or does not match its recorded hash."""
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_manifest(folder=None):
-    """The manifest of shipped checkpoints: ``{name: {file, recipe, seed, epochs, test_accuracy, sha256}}``."""
-    folder = Path(folder) if folder is not None else config.checkpoints_dir()
-    path = folder / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def write_manifest_entry(folder, name, entry):
-    """Add or replace one entry of ``manifest.json`` in ``folder`` (written atomically)."""
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    manifest[name] = entry
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, folder / "manifest.json")
-
-
-def load_checkpoint(name, device="cpu", folder=None):
-    """A shipped model, rebuilt from its recipe, with weights verified against the manifest's sha256.
-
-    Returns the model in eval mode. Raises ``CheckpointError`` for an unknown name, a missing file, a
-    hash mismatch or a file that is not a course checkpoint.
-    """
-    from .recipes import build_model   # late import: recipes imports data
-
-    manifest = read_manifest(folder)
-    if name not in manifest:
-        raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
-    entry = manifest[name]
-    path = (Path(folder) if folder is not None else config.checkpoints_dir()) / entry["file"]
-    if not path.exists():
-        raise CheckpointError(f"checkpoint file {path} is missing")
-    digest = sha256(path)
-    if digest != entry["sha256"]:
-        raise CheckpointError(f"{path} has sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…: "
-                              "the file is corrupted or was replaced; restore it with git checkout")
-    model = build_model(entry["recipe"])
-    model.load_state_dict(read_weights(path))
-    return model.to(device).eval()
-
-
-def read_weights(path):
-    """The model weights of a course weights file, loaded safely (``weights_only=True``)."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:   # pickle errors, truncated zip files, foreign objects: all unsafe or broken
-        raise CheckpointError(f"{path} is not a readable course checkpoint: {type(err).__name__}: {err}") from None
-    if not isinstance(blob, dict) or "model" not in blob:
-        raise CheckpointError(f"{path} is not a course checkpoint (no 'model' entry)")
-    return blob["model"]

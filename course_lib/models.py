@@ -15,7 +15,9 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
 
 import torch.nn as nn
 
-__all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small", "resnet_cifar", "resnet20", "MODELS"]
+from . import resnets
+
+__all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small", "resnet_cifar", "resnet20"]
 
 
 def lenet_300_100(num_classes=10, in_channels=1, image_size=28):
@@ -63,28 +65,12 @@ def vgg_small(num_classes=10, in_channels=1, widths=(24, 48, 96)):
 def resnet_cifar(depth=20, num_classes=10, in_channels=3, widths=(16, 32, 64), **variant):
     """He et al.'s CIFAR ResNet: depth = 6n + 2 (ResNet-20, -32, -44, -56, -110).
 
-    Lives in :mod:`course_lib.resnets` (chapter 07), imported here lazily; ``variant`` passes its
-    options (``preact``, ``shortcut``, ``se``, ``p_last`` ...).
+    Lives in :mod:`course_lib.resnets` (chapter 07); ``variant`` passes its options (``preact``,
+    ``shortcut``, ``se``, ``p_last`` ...).
     """
-    from .resnets import resnet_cifar as build
-
-    return build(depth, num_classes=num_classes, in_channels=in_channels, widths=widths, **variant)
+    return resnets.resnet_cifar(depth, num_classes=num_classes, in_channels=in_channels, widths=widths, **variant)
 
 
 def resnet20(num_classes=10, in_channels=3):
     return resnet_cifar(20, num_classes, in_channels)
 
-
-MODELS = {
-    "lenet_300_100": lenet_300_100,
-    "lenet5": lenet5,
-    "vgg_small": vgg_small,
-    "resnet20": resnet20,
-    "resnet_cifar": resnet_cifar,                                               # chapter 07 variants
-    "densenet_cifar": lambda **kw: __import__("course_lib.densenet", fromlist=["densenet_cifar"]).densenet_cifar(**kw),   # chapter 08
-    "squeezenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenet_small"]).squeezenet_small(**kw),   # chapter 09
-    "squeezenext_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["squeezenext_small"]).squeezenext_small(**kw),   # chapter 09
-    "mobilenet_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenet_small"]).mobilenet_small(**kw),   # chapter 09
-    "mobilenetv2_small": lambda **kw: __import__("course_lib.smallnets", fromlist=["mobilenetv2_small"]).mobilenetv2_small(**kw),   # chapter 09
-    "wae": lambda **kw: __import__("course_lib.wae", fromlist=["build"]).build(**kw),   # chapter 10
-}

@@ -2,18 +2,51 @@
 
 ``python -m course_lib train --recipe NAME`` runs one; the shipped checkpoints in
 ``data/checkpoints/manifest.json`` record the recipe that made them.
+
+This module is the catalogue: it names every network of the course (``MODELS``, including those of
+the later chapters) and so sits *above* the chapter modules. The layers, each importing only from
+the ones below it (``tests/test_project.py`` checks this):
+
+1. the core (``config``, ``args``, ``checks``, ``claims``, ``widgets``, ``measure``, ``surgery``,
+   ``checkpoints``, ``data``, ``train``): no model of its own, no chapter;
+2. the chapters (``conv``, ``quant``, ... ``capstone``) and ``models``, the reference networks
+   they share; a chapter imports only the core, ``models`` and earlier chapters;
+3. the catalogue: ``recipes`` (this module), ``grading``, ``editions``, ``__main__``.
+
+A chapter that needs a shipped checkpoint builds the network itself and calls
+``checkpoints.load_checkpoint(name, model)``; a notebook calls ``shipped_model(name)``.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
 
-from . import data as data_mod
-from .models import MODELS
+import torch
+import torch.nn as nn
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "build_model"]
+from . import checkpoints, data, densenet, models, smallnets, train, wae
+
+__all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "build_model", "shipped_model", "trained_model"]
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "lenet_300_100": models.lenet_300_100,
+    "lenet5": models.lenet5,
+    "vgg_small": models.vgg_small,
+    "resnet20": models.resnet20,
+    "resnet_cifar": models.resnet_cifar,                 # chapter 07 variants
+    "densenet_cifar": densenet.densenet_cifar,           # chapter 08
+    "squeezenet_small": smallnets.squeezenet_small,      # chapter 09
+    "squeezenext_small": smallnets.squeezenext_small,
+    "mobilenet_small": smallnets.mobilenet_small,
+    "mobilenetv2_small": smallnets.mobilenetv2_small,
+    "wae": wae.build,                                    # chapter 10
+}
 
 
 @dataclass(frozen=True)
 class Recipe:
+    """How to train one model: its builder (a ``MODELS`` name), dataset, epochs and ``train.fit`` settings."""
+
     model: str
     dataset: str
     epochs: int
@@ -28,6 +61,11 @@ class Recipe:
     test_subset: int = None
     model_kwargs: dict = field(default_factory=dict)
     about: str = ""
+
+    def fit_kwargs(self) -> dict:
+        """The keywords of ``train.fit`` that this recipe fixes (optimizer, lr, weight decay, schedule, smoothing)."""
+        return dict(optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+                    schedule=self.schedule, label_smoothing=self.label_smoothing)
 
 
 RECIPES = {
@@ -71,15 +109,63 @@ RECIPES = {
 }
 
 
-def get_recipe(name):
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; ``ValueError`` naming the choices if there is none."""
     if name not in RECIPES:
         raise ValueError(f"recipe {name!r} is unknown; choose one of {sorted(RECIPES)}")
     return RECIPES[name]
 
 
-def build_model(name):
+def build_model(name: str) -> nn.Module:
     """The untrained model of recipe ``name``, sized for its dataset."""
     recipe = get_recipe(name)
-    info = data_mod.dataset_info(recipe.dataset)
+    info = data.dataset_info(recipe.dataset)
     builder = MODELS[recipe.model]
     return builder(num_classes=len(info.classes), in_channels=info.channels, **recipe.model_kwargs)
+
+
+def shipped_model(name: str, device: Union[str, torch.device] = "cpu",
+                  folder: Optional[Union[str, Path]] = None) -> nn.Module:
+    """The shipped checkpoint ``name``, rebuilt from its recipe, with weights verified against the manifest.
+
+    Returns the model in eval mode. Raises ``checkpoints.CheckpointError`` for an unknown name, a
+    missing file, a hash mismatch or a file that is not a course checkpoint.
+    """
+    manifest = checkpoints.read_manifest(folder)
+    if name not in manifest:
+        raise checkpoints.CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
+    model = build_model(manifest[name]["recipe"])
+    return checkpoints.load_checkpoint(name, model, device, folder)
+
+
+def trained_model(name: str, train_data, test_data, cache_dir: Union[str, Path], *, epochs: Optional[int] = None,
+                  device: Optional[Union[str, torch.device]] = None, seed: int = 0,
+                  progress: bool = False) -> tuple[nn.Module, float]:
+    """``(model, test accuracy)`` of recipe ``name``, trained once.
+
+    A shipped checkpoint (``data/checkpoints/manifest.json``) is used as it is; any other recipe
+    (e.g. ``"vgg-small-cifar10"`` of the full profile) is trained by ``train.fit`` with the recipe's
+    settings (``Recipe.fit_kwargs``) for ``epochs`` (default: the recipe's), and its weights are
+    cached at ``cache_dir/NAME.pt``, so a rerun does not retrain. The cache is read safely
+    (``checkpoints.read_weights``). An interrupted training run resumes from ``cache_dir/NAME.train.pt``.
+    """
+    recipe = get_recipe(name)
+    device = torch.device(device) if device is not None else None
+    manifest = checkpoints.read_manifest()
+    if name in manifest:
+        return shipped_model(name, device or "cpu"), manifest[name]["test_accuracy"]
+    cache = Path(cache_dir) / f"{name}.pt"
+    model = build_model(name)
+    if cache.exists():
+        blob = checkpoints.read_weights_file(cache)
+        model.load_state_dict(blob["model"])
+        return model.to(device or "cpu").eval(), blob["test_accuracy"]
+    epochs = epochs or recipe.epochs
+    resume = Path(cache_dir) / f"{name}.train.pt"
+    history = train.fit(model, train_data, test_data, epochs, **recipe.fit_kwargs(), device=device, seed=seed,
+                        progress=progress, checkpoint=resume)
+    checkpoints.save_atomically({"model": model.state_dict(), "recipe": name, "seed": seed, "epochs": epochs,
+                                 "test_accuracy": history.final_test_acc}, cache)
+    resume.unlink(missing_ok=True)
+    return model.eval(), history.final_test_acc
+

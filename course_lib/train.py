@@ -25,7 +25,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -36,9 +35,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import config
+from .checkpoints import load_training_checkpoint, save_atomically
 
-__all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "save_atomically",
-           "load_training_checkpoint", "fit"]
+__all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "fit"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -160,36 +159,6 @@ def evaluate(model, data, device=None):
     if total == 0:
         raise ValueError("evaluate got no examples: the data is empty")
     return correct / total
-
-
-def save_atomically(obj, path):
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def load_training_checkpoint(path):
-    """A training checkpoint written by ``fit``; a clear error for a corrupted or foreign file."""
-    from .data import CheckpointError
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable training checkpoint: {type(err).__name__}: {err}") from None
-    needed = {"model", "optimizer", "scheduler", "epoch", "history", "rng"}
-    if not isinstance(state, dict) or not needed <= set(state):
-        found = sorted(state) if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"{path} is not a training checkpoint of course_lib.train.fit "
-                              f"(needs keys {sorted(needed)}, found {found})")
-    return state
 
 
 def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05, weight_decay=5e-4,

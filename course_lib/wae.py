@@ -332,7 +332,7 @@ class WAEClassifier(nn.Module):
 def build(kind: str = "wae", num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 48, 96),
           hidden: int = 16, high_widths: tuple = (16, 32), fusion_hidden: int = 64,
           energy_weight: float = 0.0, mode: str = "avg") -> nn.Module:
-    """The chapter's models by name (``models.MODELS["wae"]`` calls this to rebuild shipped checkpoints).
+    """The chapter's models by name (``recipes.MODELS["wae"]`` calls this to rebuild shipped checkpoints).
 
     ``kind``: ``"wae"`` (the auto-encoder alone), ``"full"`` (``vgg_small`` at full resolution),
     ``"downsample"`` (``Downsample(mode)`` → ``vgg_small``), ``"haar"`` (Wavelet+CNN) or
@@ -469,7 +469,7 @@ def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, 
     """
     from pathlib import Path
 
-    from . import train as train_mod
+    from . import checkpoints
 
     x0, _ = next(iter(train_data))
     torch.manual_seed(seed)
@@ -496,8 +496,8 @@ def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, 
         out[name].eval()
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        train_mod.save_atomically({"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
-                                   **{name: out[name].state_dict() for name in VARIANTS}}, cache)
+        checkpoints.save_atomically({"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
+                                     **{name: out[name].state_dict() for name in VARIANTS}}, cache)
     return out
 
 
@@ -735,16 +735,20 @@ def check_energy_fraction(fn):
 SHIPPED = {"downsample": "wae-downsample-fmnist", "haar": "wae-haar-fmnist",
            "decomposition": "wae-decomp-fmnist", "wae": "wae-classifier-fmnist",
            0.0: "wae-l0-fmnist", 0.1: "wae-l0.1-fmnist", 1.0: "wae-l1-fmnist"}
+SHIPPED_KINDS = {"wae-l0-fmnist": dict(kind="wae"), "wae-l0.1-fmnist": dict(kind="wae"),   # build() keywords
+                 "wae-l1-fmnist": dict(kind="wae"), "wae-downsample-fmnist": dict(kind="downsample"),
+                 "wae-haar-fmnist": dict(kind="haar"), "wae-decomp-fmnist": dict(kind="wae-classifier"),
+                 "wae-classifier-fmnist": dict(kind="wae-classifier", energy_weight=0.1)}
 
 
 def load_shipped(folder=None) -> dict:
     """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout),
     made by ``python -m course_lib.wae ship`` (3,072 training images, 2 epochs a variant)."""
-    from . import data
+    from . import checkpoints
 
     out = {"waes": {}}
     for key, name in SHIPPED.items():
-        model = data.load_checkpoint(name, folder=folder)
+        model = checkpoints.load_checkpoint(name, build(**SHIPPED_KINDS[name]), folder=folder)
         if isinstance(key, float):
             out["waes"][key] = model
         else:
@@ -756,14 +760,14 @@ def _ship(folder=None, train_subset=3072, test_subset=None, threads=2):
     """Reproduce the shipped checkpoints: ``python -m course_lib.wae ship`` (about 20 CPU-minutes)."""
     from pathlib import Path
 
-    from . import config, data, train
+    from . import checkpoints, config, data, train
 
     torch.set_num_threads(threads)
     config.seed_everything(0)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     train_data, test_data = data.loaders("fashion-mnist", 64, train_subset=train_subset,
                                          test_subset=test_subset, device="cpu")
-    base = data.load_checkpoint("vgg-small-fmnist")
+    base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
     result = experiment(base, train_data, None, epochs=2, joint_epochs=1, wae_epochs=1, lr=0.02, progress=False)
     models_ = {SHIPPED[k]: v for k, v in result.items() if k != "waes"}
     models_.update({SHIPPED[k]: v for k, v in result["waes"].items()})
@@ -771,10 +775,10 @@ def _ship(folder=None, train_subset=3072, test_subset=None, threads=2):
         state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
         path = folder / f"{name}.pt"
         acc = train.evaluate(model, test_data) if not isinstance(model, WAE) else None
-        train.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
-        data.write_manifest_entry(folder, name, {
+        checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
+        checkpoints.write_manifest_entry(folder, name, {
             "file": path.name, "recipe": name, "seed": 0, "epochs": 1 if isinstance(model, WAE) else 2,
-            "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": data.sha256(path),
+            "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
             "parameters": sum(p.numel() for p in model.parameters())})
         print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}")
 

@@ -42,7 +42,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_lib import checks, config, data, measure, models, train, widgets
+from course_lib import checkpoints, checks, config, data, measure, models, recipes, train, widgets
 
 print(config.describe())
 
@@ -115,10 +115,10 @@ print(f"LeNet-5: {n_params:,} parameters, {n_macs / 1e6:.2f}M multiply-accumulat
 assert n_params == 431_080, "Han et al.'s LeNet-5 has 431,080 weights"
 
 # %%
-shipped = data.load_checkpoint("lenet5-fmnist", device=device)
+shipped = recipes.shipped_model("lenet5-fmnist", device=device)
 accuracy = train.evaluate(shipped, test_data)
 print(f"shipped LeNet-5: {100 * accuracy:.2f}% test accuracy "
-      f"(manifest says {100 * data.read_manifest()['lenet5-fmnist']['test_accuracy']:.2f}%)")
+      f"(manifest says {100 * checkpoints.read_manifest()['lenet5-fmnist']['test_accuracy']:.2f}%)")
 checks.claim("00", "the shipped LeNet-5 scores at least 90% on Fashion-MNIST's test set", paper="≥ 90%",
              ours=f"{100 * accuracy:.2f}%", holds=accuracy >= 0.90, must_hold=True)
 

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, measure, models, quant, train
+from course_lib import checks, config, data, measure, models, quant, recipes, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -228,7 +228,7 @@ checks.claim("02", "k-means codebook: 2^b multiplies per output instead of one p
 # readout the quantization error and the real bytes of the stored layer.
 
 # %%
-base = data.load_checkpoint("lenet5-fmnist")
+base = recipes.shipped_model("lenet5-fmnist")
 train_loader, test_loader = data.loaders("fashion-mnist", 128, train_subset=FINETUNE_SUBSET,
                                          test_subset=TEST_SUBSET, augment=False, device=DEVICE)
 float_acc = train.evaluate(base, test_loader)

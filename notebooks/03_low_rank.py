@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib import checks, config, data, lowrank, measure, train
+from course_lib import checks, config, data, lowrank, measure, recipes, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -107,7 +107,7 @@ def two_thin_layers(layer, rank):
     return nn.Sequential(first, second)
 
 
-lenet = data.load_checkpoint("lenet300-fmnist")          # 784-300-100-10, shipped and trained
+lenet = recipes.shipped_model("lenet300-fmnist")          # 784-300-100-10, shipped and trained
 fc1 = lenet[1]
 x = torch.randn(5, fc1.in_features)
 mine, tested = two_thin_layers(fc1, 30), lowrank.decompose_linear(fc1, 30)
@@ -176,7 +176,7 @@ print(tested)
 # Now on a trained net: the shipped VGG-style network (6 conv-BN-ReLU, widths 24-48-96).
 
 # %%
-vgg = data.load_checkpoint("vgg-small-fmnist", device=DEVICE)     # shipped, trained by its recipe
+vgg = recipes.shipped_model("vgg-small-fmnist", device=DEVICE)     # shipped, trained by its recipe
 
 train_loader, test_loader = data.loaders("fashion-mnist", 128, train_subset=FT_SUBSET, test_subset=TEST_SUBSET,
                                          augment=False, device=DEVICE)
@@ -326,7 +326,7 @@ for method in METHODS:
 ax.axhline(100 * base_acc, color="k", lw=0.8, label="original")
 ax.axhline(100 * base_acc - 1, color="k", lw=0.8, ls=":", label="original − 1 pt")
 ax.axvline(base_macs / 2e6, color="grey", lw=0.8, ls=":")
-lenet5 = data.load_checkpoint("lenet5-fmnist", device=DEVICE)          # a small network, for §6's comparison
+lenet5 = recipes.shipped_model("lenet5-fmnist", device=DEVICE)          # a small network, for §6's comparison
 lenet5_macs, lenet5_acc = measure.count_macs(lenet5, INPUT), train.evaluate(lenet5, test_loader)
 ax.plot([lenet5_macs / 1e6], [100 * lenet5_acc], "k*", ms=12, label="LeNet-5 (small net, trained)")
 ax.set_xlabel("MACs per image (millions)")

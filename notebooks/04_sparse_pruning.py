@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, prune
+from course_lib import checks, config, data, prune, recipes
 from course_lib.measure import count_params, human_bytes, latency
 from course_lib.train import evaluate, fit
 from course_lib.widgets import Explorer, dropdown, float_slider
@@ -90,7 +90,7 @@ assert values == ours.values().tolist() and cols == ours.col_indices().tolist() 
 # (784 × 300) after keeping its 10% largest weights:
 
 # %%
-lenet300 = data.load_checkpoint("lenet300-fmnist")
+lenet300 = recipes.shipped_model("lenet300-fmnist")
 w1 = lenet300[1].weight.detach()
 w1_sparse = w1 * prune.magnitude_mask(w1, 0.9)
 diffs, stored = prune.relative_indices(w1_sparse.flatten(), index_bits=5)
@@ -154,7 +154,7 @@ levels = [0.5, 0.7, 0.8, 0.9, 0.95, 0.97]
 curves = {"magnitude": [], "OBD": []}
 for s in levels:
     for name in curves:
-        net = data.load_checkpoint("lenet300-fmnist")
+        net = recipes.shipped_model("lenet300-fmnist")
         if name == "OBD":
             prune.obd_prune(net, sal, s, scope="global")
         else:
@@ -196,7 +196,7 @@ PLAN = {"lenet300-fmnist": dict(train=train_full, epochs=2 * EPOCHS, lr=0.05, sc
         "lenet5-fmnist": dict(train=train_small, epochs=EPOCHS, lr=0.005, schedule="cosine")}
 results = {}
 for name, kept in HAN_KEPT.items():
-    model = data.load_checkpoint(name)
+    model = recipes.shipped_model(name)
     base_acc = evaluate(model, test_data)
     targets = prune.kept_schedule({layer: 1 - k for layer, k in kept.items()}, ROUNDS)
     plan = PLAN[name]
@@ -220,7 +220,7 @@ pruned5 = results["lenet5-fmnist"]["model"]
 buffer = io.BytesIO()
 torch.save(pruned5.state_dict(), buffer)
 buffer.seek(0)
-reloaded = prune.load_pruned(data.load_checkpoint("lenet5-fmnist"), torch.load(buffer, weights_only=True))
+reloaded = prune.load_pruned(recipes.shipped_model("lenet5-fmnist"), torch.load(buffer, weights_only=True))
 x_probe = next(iter(test_data))[0][:16]
 assert all(torch.equal(a, b) for a, b in zip(prune.masks(reloaded).values(), prune.masks(pruned5).values()))
 assert torch.allclose(reloaded(x_probe), pruned5(x_probe))
@@ -301,7 +301,7 @@ for arch, (paper_before, paper_after, paper_ratio) in HAN_IMAGENET.items():
 scan_levels = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
 scans, sizes = {}, {}
 for name in ("lenet5-fmnist", "lenet300-fmnist"):
-    net = data.load_checkpoint(name)
+    net = recipes.shipped_model(name)
     scans[name] = prune.sensitivity_scan(net, small_test, scan_levels)
     sizes[name] = {n: m.weight.numel() for n, m in prune.prunable_layers(net).items()}
 
@@ -352,7 +352,7 @@ slider
 
 # %%
 cnn_name = "vgg-small-fmnist"
-cnn = data.load_checkpoint(cnn_name)
+cnn = recipes.shipped_model(cnn_name)
 AMOUNT = 0.5
 thin = prune.prune_channels(cnn, AMOUNT).eval()
 masked = prune.mask_channels(cnn, AMOUNT).eval()
@@ -362,7 +362,7 @@ with torch.no_grad():
 print(f"{cnn_name}: thinned model's output == masked model's output; parameters {count_params(cnn)} → {count_params(thin)}")
 
 # unstructured magnitude pruning to the SAME number of non-zero weights, for comparison
-unstructured = data.load_checkpoint(cnn_name)
+unstructured = recipes.shipped_model(cnn_name)
 target = 1 - count_params(thin) / count_params(cnn)
 prune.magnitude_prune(unstructured, min(target, 0.99), scope="global")
 prune.make_permanent(unstructured)

@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib import checks, compress, config, data, prune, quant
+from course_lib import checks, compress, config, data, prune, quant, recipes
 from course_lib.measure import file_bytes, human_bytes, latency
 from course_lib.recipes import RECIPES
 from course_lib.train import evaluate
@@ -130,7 +130,7 @@ print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · ent
 # one record per tensor: conv/linear weights as *codebook + Huffman-coded value indices +
 # Huffman-coded gaps* (each Huffman table is just one code length per symbol: canonical codes);
 # biases raw; then a CRC-32 of everything, so a truncated or corrupted file is an error, never a
-# wrong model. `compress.load_compressed(path)` rebuilds the model.
+# wrong model. `compress.load_compressed(path, recipes.build_model)` rebuilds the model.
 #
 # ## 3. The pipeline on LeNet-300-100 and LeNet-5
 #
@@ -156,7 +156,7 @@ NETS = {
 results = {}
 for name, settings in NETS.items():
     t = time.perf_counter()
-    model = data.load_checkpoint(name)
+    model = recipes.shipped_model(name)
     reference_bytes = file_bytes(model)                      # the float32 state_dict, serialized
     base_acc = evaluate(model, test_data)
     train_net = data.loaders("fashion-mnist", 128, train_subset=TRAIN_N[name], augment=False, device="cpu")[0]
@@ -247,7 +247,7 @@ for b in (3, 4, 5, 6, 8, 10):
 # %%
 x_check = next(iter(test_data))[0]
 for name, r in results.items():
-    loaded = compress.load_compressed(r["path"])
+    loaded = compress.load_compressed(r["path"], recipes.build_model)
     with torch.no_grad():
         same = torch.equal(loaded(x_check), r["model"].eval()(x_check))
     checks.claim("05", f"{name.replace('-fmnist', '')}: the file decodes to exactly the compressed model",
@@ -274,7 +274,7 @@ vgg_recipe = RECIPES[VGG]
 vgg_train, vgg_test = data.loaders(vgg_recipe.dataset, vgg_recipe.batch_size, augment=vgg_recipe.augment,
                                    train_subset=config.pick(quick=2000, full=None),
                                    test_subset=config.pick(quick=2000, full=None), device=DEVICE)
-vgg, vgg_recipe_acc = compress.recipe_model(VGG, vgg_train, vgg_test, config.data_dir() / "checkpoints-full",
+vgg, vgg_recipe_acc = recipes.trained_model(VGG, vgg_train, vgg_test, config.data_dir() / "checkpoints-full",
                                             device=DEVICE)
 conv_names = list(compress.compressible_layers(vgg).values())          # 6 convs, then the fc
 VGG_SETTINGS = dict(sparsity=dict(zip(conv_names, (0.3, 0.6, 0.65, 0.7, 0.7, 0.7, 0.5))),
@@ -301,7 +301,7 @@ for s in vgg_stages:
 
 # %%
 vgg_pruned, vgg_quantized, vgg_final = vgg_stages
-vgg_loaded = compress.load_compressed(WORK / f"{VGG}.dcmp")              # rebuilt from the stored recipe
+vgg_loaded = compress.load_compressed(WORK / f"{VGG}.dcmp", recipes.build_model)   # rebuilt from the stored recipe
 x_vgg = next(iter(vgg_test))[0].cpu()
 with torch.no_grad():
     vgg_same = torch.equal(vgg_loaded(x_vgg), vgg.cpu().eval()(x_vgg))
@@ -345,8 +345,8 @@ checks.claim("05", "AlexNet 240 MB → 6.9 MB (35×)", paper="35× (ImageNet; 96
 # %%
 x1 = x_check[:32]
 for name, r in results.items():
-    decode_s, forward_compressed = compress.latency_as_stored(r["path"], x1, min_run_time=0.2)
-    forward_original = latency(data.load_checkpoint(name), x1, min_run_time=0.2)
+    decode_s, forward_compressed = compress.latency_as_stored(r["path"], x1, recipes.build_model, min_run_time=0.2)
+    forward_original = latency(recipes.shipped_model(name), x1, min_run_time=0.2)
     r["latency"] = (decode_s, forward_compressed, forward_original)
     print(f"{name}: decode the file {1e3 * decode_s:.0f} ms, then a batch of 32 in {1e3 * forward_compressed:.1f} ms "
           f"(original: {1e3 * forward_original:.1f} ms); decoding = {decode_s / forward_original:.0f} forward passes")
@@ -395,7 +395,7 @@ del fc7
 
 # %%
 explore_x, explore_y = [torch.cat(t) for t in zip(*[b for _, b in zip(range(8), test_data)])]
-tradeoff = compress.TradeoffState(data.load_checkpoint("lenet300-fmnist"), explore_x, explore_y)
+tradeoff = compress.TradeoffState(recipes.shipped_model("lenet300-fmnist"), explore_x, explore_y)
 names = tradeoff.layers
 controls = {}
 for i, layer in enumerate(names):
@@ -423,7 +423,7 @@ for setting in ({"bits_0": 3}, {"sparsity_0": 0.98}, {"bits_0": 1}):
 # on the pruned LeNet-300 and before any fine-tuning (fine-tuning then moves the centroids anyway):
 
 # %%
-pruned300 = data.load_checkpoint("lenet300-fmnist")
+pruned300 = recipes.shipped_model("lenet300-fmnist")
 prune.magnitude_prune(pruned300, 0.0, per_layer=NETS["lenet300-fmnist"]["sparsity"])
 prune.make_permanent(pruned300)
 init_acc = {}

@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from course_lib import checks, config, data, igc, measure, resnets, train
+from course_lib import checks, config, data, igc, measure, recipes, resnets, train
 from course_lib.conv import plot_weight_matrix
 
 print(config.describe())
@@ -505,7 +505,7 @@ if config.profile() == "full":
 nets = {}
 for name, kw in VARIANTS.items():
     if config.profile() == "quick":
-        nets[name] = data.load_checkpoint(CKPT[name])
+        nets[name] = recipes.shipped_model(CKPT[name])
     else:
         config.seed_everything(0)
         net = resnets.resnet_cifar(EXP["depth"], widths=EXP["widths"], num_classes=CLASSES, in_channels=INFO.channels, **kw)

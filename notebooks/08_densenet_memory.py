@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checks, config, data, densenet, measure, models, train
+from course_lib import checkpoints, checks, config, data, densenet, measure, models, recipes, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -432,12 +432,12 @@ EXP = config.pick(
 einfo = data.dataset_info(EXP["dataset"])
 nets, accs = {}, {}
 if config.profile() == "quick":
-    manifest = data.read_manifest()
+    manifest = checkpoints.read_manifest()
     untrained = {"DenseNet-BC-22": lambda: densenet.densenet_cifar(22, 12, len(einfo.classes), einfo.channels),
                  "ResNet-20": lambda: models.resnet_cifar(20, len(einfo.classes), einfo.channels, widths=(8, 16, 32))}
     for label, name in (("DenseNet-BC-22", EXP["dense"]), ("ResNet-20", EXP["resnet"])):
         if name in manifest:
-            nets[label] = data.load_checkpoint(name)
+            nets[label] = recipes.shipped_model(name)
             accs[label] = manifest[name]["test_accuracy"]
         else:
             print(f"{name} is not shipped here: {label} is measured untrained, without accuracy")

@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from course_lib import checks, compress, config, conv, data, igc, measure, smallnets as sn
+from course_lib import checks, compress, config, conv, data, igc, measure, recipes, smallnets as sn
 
 print(config.describe())
 config.seed_everything(0)
@@ -417,7 +417,7 @@ results, t = {}, time.perf_counter()
 for name, recipe in EXP["recipes"].items():
     # quick: the shipped checkpoint and the accuracy recorded in its manifest (measured on the same
     # 2,000 test images with the shipped fp16 weights); full: trained once here, then cached
-    model, acc = compress.recipe_model(recipe, train_data, test_data, config.data_dir() / "checkpoints-full",
+    model, acc = recipes.trained_model(recipe, train_data, test_data, config.data_dir() / "checkpoints-full",
                                        device=DEVICE)
     model = model.to("cpu").eval()
     results[name] = {"params": measure.count_params(model), "macs": measure.count_macs(model, shape),

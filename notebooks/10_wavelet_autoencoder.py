@@ -48,7 +48,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checks, compress, config, data, models, prune, wae
+from course_lib import checks, compress, config, data, models, prune, recipes, wae
 from course_lib.measure import count_macs, count_params, latency, layer_table
 from course_lib.recipes import RECIPES
 from course_lib.train import evaluate
@@ -110,7 +110,7 @@ base_recipe = RECIPES[BASE]
 train_data, test_data = data.loaders(DATASET, base_recipe.batch_size, augment=base_recipe.augment,
                                      train_subset=config.pick(quick=3072, full=None), test_subset=TEST_N,
                                      device=DEVICE)
-base, _ = compress.recipe_model(BASE, train_data, test_data, config.data_dir() / "checkpoints-full", device=DEVICE)
+base, _ = recipes.trained_model(BASE, train_data, test_data, config.data_dir() / "checkpoints-full", device=DEVICE)
 base = base.to(DEVICE).eval()
 acc = {"base, full resolution": evaluate(base, test_data)}
 acc["avg-pool ↓2, base not retrained"] = evaluate(nn.Sequential(wae.Downsample("avg"), *base), test_data)

@@ -45,8 +45,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from course_lib import (capstone, checks, claims, compress, config, data, igc, lowrank, measure, prune,
-                        quant, smallnets, train)
+from course_lib import (capstone, checkpoints, checks, claims, compress, config, data, igc, lowrank, measure, prune,
+                        quant, recipes, smallnets, train)
 from course_lib.recipes import build_model
 
 print(config.describe())
@@ -75,7 +75,7 @@ INFO = data.dataset_info(DATASET)
 BASE = config.pick(quick="vgg-small-fmnist", full="vgg-small-cifar10")
 train_data, test_data = data.loaders(DATASET, 128, train_subset=config.pick(quick=1024, full=None),
                                      test_subset=config.pick(quick=1000, full=None), device=DEVICE, seed=0)
-base, _ = compress.recipe_model(BASE, train_data, test_data, config.data_dir() / "checkpoints-full", device=DEVICE)
+base, _ = recipes.trained_model(BASE, train_data, test_data, config.data_dir() / "checkpoints-full", device=DEVICE)
 base = base.cpu().eval()
 FT = dict(epochs=config.pick(quick=1, full=3), lr=0.01, progress=False, device=DEVICE, seed=0)
 LATENCY_S = config.cap(config.pick(quick=0.05, full=0.3), dry=0.02)
@@ -170,7 +170,7 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 # %%
 t0 = time.perf_counter()
 if DATASET == "fashion-mnist":
-    half = data.load_checkpoint(capstone.SOLUTION)
+    half = recipes.shipped_model(capstone.SOLUTION)
 else:
     half = fine_tune(prune.prune_channels(base, 0.5), epochs=config.pick(quick=1, full=10))
 report.append(capstone.measure_recipe("VGG½", half, test_data, chapters="04", latency_s=LATENCY_S,
@@ -192,13 +192,13 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 
 # %%
 t0 = time.perf_counter()
-manifest = data.read_manifest()
+manifest = checkpoints.read_manifest()
 short_steps_data, _ = data.loaders(DATASET, 128, train_subset=config.pick(quick=4096, full=None), device=DEVICE, seed=0)
 
 
 def shipped_or_short(name, builder, label, chapters, settings):
     if DATASET == "fashion-mnist" and name in manifest:
-        model, note = data.load_checkpoint(name), f"shipped {name}"
+        model, note = recipes.shipped_model(name), f"shipped {name}"
     else:
         model = builder().to(DEVICE)
         train.fit(model, short_steps_data, None, epochs=config.pick(quick=1, full=30), lr=0.05,
@@ -217,13 +217,13 @@ mobile = shipped_or_short("mobilenet-small-fmnist", lambda: smallnets.mobilenet_
     num_classes=len(INFO.classes), in_channels=INFO.channels), "MobileNet-0.2", "09",
     ("MobileNet-0.2", "off", 0.0, 32, "off"))
 if DATASET == "fashion-mnist" and "resnet20-preact-fmnist" in manifest:
-    resnet = data.load_checkpoint("resnet20-preact-fmnist")
+    resnet = recipes.shipped_model("resnet20-preact-fmnist")
     report.append(capstone.measure_recipe("ResNet-20 pre-act", resnet, test_data, chapters="07", latency_s=LATENCY_S,
                                           settings=("ResNet-20", "off", 0.0, 32, "off"), note="shipped"))
 else:
     print("chapter 07's ResNet-20 is not shipped for this data set: not measured here")
 if DATASET == "fashion-mnist" and "wae-classifier-fmnist" in manifest:
-    wae_net = data.load_checkpoint("wae-classifier-fmnist")
+    wae_net = recipes.shipped_model("wae-classifier-fmnist")
     report.append(capstone.measure_recipe("VGG+WAE", wae_net, test_data, chapters="10", latency_s=LATENCY_S,
                                           settings=("VGG", "off", 0.0, 32, "on"), note="shipped"))
 else:
@@ -338,7 +338,7 @@ def practice_rows():
               f"{measure.count_params(res_small):,} parameters, output shape {tuple(res_small(torch.zeros(x_size)).shape)}")
     except ImportError as err:
         print(f"torch-pruning is not installed here ({err}): `pip install torch-pruning`; skipped")
-    lenet = data.load_checkpoint("lenet5-fmnist") if DATASET == "fashion-mnist" else None
+    lenet = recipes.shipped_model("lenet5-fmnist") if DATASET == "fashion-mnist" else None
     if lenet is not None:
         lenet_test = data.loaders("fashion-mnist", 500, train_subset=1, test_subset=config.pick(quick=1000, full=None),
                                   augment=False, device="cpu")[1]
@@ -437,7 +437,7 @@ fm_train, fm_test = data.loaders("fashion-mnist", 128, train_subset=config.pick(
 
 def my_submission(path):
     # BEGIN SOLUTION
-    net = data.load_checkpoint(capstone.SOLUTION)          # VGG-small with half its filters (chapter 04)
+    net = recipes.shipped_model(capstone.SOLUTION)          # VGG-small with half its filters (chapter 04)
     names = list(compress.compressible_layers(net).values())
     net, _ = compress.deep_compress(net, fm_train, fm_test, sparsity={n: 0.3 if i == 0 else 0.6 for i, n in enumerate(names)},
                                     bits=6, index_bits=5, prune_epochs=1, quant_epochs=1, lr=0.01,

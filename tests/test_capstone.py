@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from course_lib import capstone, checks, compress, data, models
+from course_lib import capstone, checks, compress, data, models, recipes
 
 
 def brute_front(costs, scores):
@@ -56,7 +56,7 @@ def test_front_bad_input():
 
 
 def test_submission_checker_accepts_rejects_and_explains(tmp_path, fashion_ready, monkeypatch, capsys):
-    lenet = data.load_checkpoint("lenet5-fmnist")
+    lenet = recipes.shipped_model("lenet5-fmnist")
     path = tmp_path / "lenet5.dc"
     size = compress.save_compressed(lenet, path)                      # unshared weights: wide codes
     generous = capstone.Challenge(min_accuracy=0.5, max_bytes=10 * size, max_latency_ms=1000.0)
@@ -189,7 +189,7 @@ def test_check_challenge_stub_wrong_and_right(tmp_path, fashion_ready):
 
     with pytest.raises(checks.ExerciseError, match="not done yet"):
         capstone.check_challenge(stub, path=tmp_path / "s.dc")
-    lenet = data.load_checkpoint("lenet5-fmnist")
+    lenet = recipes.shipped_model("lenet5-fmnist")
 
     def submit(path):
         compress.save_compressed(lenet, path, recipe="lenet5-fmnist")

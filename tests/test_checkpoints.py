@@ -3,14 +3,14 @@ import shutil
 import pytest
 import torch
 
-from course_lib import config, data, measure, train
+from course_lib import checkpoints, config, data, measure, recipes, train
 
 MINIMUM = {"lenet5-fmnist": 0.90, "vgg-small-fmnist": 0.93, "lenet300-fmnist": 0.88}
 
 
 def test_manifest_lists_the_promised_models_within_12_mb():
     """COURSE_DESIGN §3: all shipped checkpoints together take at most 12 MB."""
-    manifest = data.read_manifest()
+    manifest = checkpoints.read_manifest()
     assert set(MINIMUM) <= set(manifest)
     total = sum((config.checkpoints_dir() / e["file"]).stat().st_size for e in manifest.values())
     assert total <= 12 * 1024 * 1024, f"shipped checkpoints take {total} bytes"
@@ -18,19 +18,19 @@ def test_manifest_lists_the_promised_models_within_12_mb():
     assert shipped == {e["file"] for e in manifest.values()}, "every shipped file has a manifest entry, and back"
 
 
-@pytest.mark.parametrize("name", sorted(data.read_manifest()))
+@pytest.mark.parametrize("name", sorted(checkpoints.read_manifest()))
 def test_every_shipped_checkpoint_verifies_and_loads(name):
-    entry = data.read_manifest()[name]
-    assert data.sha256(config.checkpoints_dir() / entry["file"]) == entry["sha256"]
-    model = data.load_checkpoint(name)
+    entry = checkpoints.read_manifest()[name]
+    assert checkpoints.sha256(config.checkpoints_dir() / entry["file"]) == entry["sha256"]
+    model = recipes.shipped_model(name)
     assert measure.count_params(model) == entry["parameters"]
 
 
 @pytest.mark.parametrize("name", sorted(MINIMUM))
 def test_shipped_checkpoint_hash_and_accuracy(name, fashion_ready):
-    entry = data.read_manifest()[name]
-    assert data.sha256(config.checkpoints_dir() / entry["file"]) == entry["sha256"]
-    model = data.load_checkpoint(name)
+    entry = checkpoints.read_manifest()[name]
+    assert checkpoints.sha256(config.checkpoints_dir() / entry["file"]) == entry["sha256"]
+    model = recipes.shipped_model(name)
     _, test_data = data.loaders("fashion-mnist", 500, device="cpu")
     accuracy = train.evaluate(model, test_data)
     assert accuracy == pytest.approx(entry["test_accuracy"], abs=2e-3)
@@ -41,23 +41,23 @@ def test_shipped_checkpoint_hash_and_accuracy(name, fashion_ready):
 def test_tampered_foreign_and_unknown_checkpoints_are_refused(tmp_path):
     folder = tmp_path / "ck"
     shutil.copytree(config.checkpoints_dir(), folder)
-    entry = data.read_manifest(folder)["lenet5-fmnist"]
+    entry = checkpoints.read_manifest(folder)["lenet5-fmnist"]
     path = folder / entry["file"]
     blob = bytearray(path.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))
-    with pytest.raises(data.CheckpointError, match="sha256"):
-        data.load_checkpoint("lenet5-fmnist", folder=folder)
+    with pytest.raises(checkpoints.CheckpointError, match="sha256"):
+        recipes.shipped_model("lenet5-fmnist", folder=folder)
 
     path.write_bytes(b"not a checkpoint at all")                       # foreign file, hash updated
-    data.write_manifest_entry(folder, "lenet5-fmnist", {**entry, "sha256": data.sha256(path)})
-    with pytest.raises(data.CheckpointError, match="not a readable course checkpoint"):
-        data.load_checkpoint("lenet5-fmnist", folder=folder)
+    checkpoints.write_manifest_entry(folder, "lenet5-fmnist", {**entry, "sha256": checkpoints.sha256(path)})
+    with pytest.raises(checkpoints.CheckpointError, match="not a readable course checkpoint"):
+        recipes.shipped_model("lenet5-fmnist", folder=folder)
 
     torch.save({"weights": {}}, path)                                   # a torch file, but not ours
-    data.write_manifest_entry(folder, "lenet5-fmnist", {**entry, "sha256": data.sha256(path)})
-    with pytest.raises(data.CheckpointError, match="no 'model' entry"):
-        data.load_checkpoint("lenet5-fmnist", folder=folder)
+    checkpoints.write_manifest_entry(folder, "lenet5-fmnist", {**entry, "sha256": checkpoints.sha256(path)})
+    with pytest.raises(checkpoints.CheckpointError, match="no 'model' entry"):
+        recipes.shipped_model("lenet5-fmnist", folder=folder)
 
-    with pytest.raises(data.CheckpointError, match="no shipped checkpoint named 'resnet50'"):
-        data.load_checkpoint("resnet50")
+    with pytest.raises(checkpoints.CheckpointError, match="no shipped checkpoint named 'resnet50'"):
+        recipes.shipped_model("resnet50")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_lib import __main__ as cli
-from course_lib.data import read_manifest, read_weights
+from course_lib.checkpoints import read_manifest, read_weights
 
 
 def test_recipes_listing(capsys):

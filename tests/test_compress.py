@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import compress as C
-from course_lib import models, prune, quant
+from course_lib import models, prune, quant, recipes
 from course_lib.checks import ExerciseError
 
 # --------------------------------------------------------------------------- Huffman
@@ -219,11 +219,11 @@ def test_save_load_predictions_equal_exactly(tmp_path):
     path = tmp_path / "m.dcmp"
     size = C.save_compressed(model, path, bits=5, recipe="lenet300-fmnist")
     assert size == path.stat().st_size
-    for loaded in (C.load_compressed(path), C.load_compressed(path, models.lenet_300_100())):
+    for loaded in (C.load_compressed(path, recipes.build_model), C.load_compressed(path, models.lenet_300_100())):
         with torch.no_grad():
             assert torch.equal(loaded(x), model(x))
     for key, tensor in C.effective_state_dict(model).items():
-        assert torch.equal(C.load_compressed(path).state_dict()[key], tensor)
+        assert torch.equal(C.load_compressed(path, recipes.build_model).state_dict()[key], tensor)
 
 
 def test_file_size_matches_report_and_beats_float32(tmp_path):
@@ -296,10 +296,10 @@ def test_foreign_and_future_files_raise(saved_bytes, tmp_path):
     path = tmp_path / "float.pt"
     torch.save(models.lenet_300_100().state_dict(), path)
     with pytest.raises(C.CompressedFileError):
-        C.load_compressed(path)
+        C.load_compressed(path, recipes.build_model)
     (tmp_path / "nor.dcmp").write_bytes(C.to_bytes(small_compressed_model(), bits=5))
     with pytest.raises(ValueError, match="pass model="):
-        C.load_compressed(tmp_path / "nor.dcmp")
+        C.load_compressed(tmp_path / "nor.dcmp", recipes.build_model)
     with pytest.raises(ValueError, match="does not fit"):
         C.load_compressed(tmp_path / "nor.dcmp", models.lenet5())
 
@@ -385,44 +385,6 @@ def test_zero_dim_tensors_are_stored(tmp_path):
     C.save_compressed(bn, path, bits="float32")
     loaded = C.load_compressed(path, torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)))
     assert int(loaded[1].num_batches_tracked) == 7 and loaded[1].num_batches_tracked.dim() == 0
-
-
-def test_recipe_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch):
-    from course_lib import recipes, train
-
-    train_data, test_data = random_image_loader(16, 8, 3, True), random_image_loader(8, 8, 4, False)
-    calls = []
-    real_fit = train.fit
-
-    def spy_fit(*args, **kwargs):
-        calls.append(kwargs)
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(train, "fit", spy_fit)
-    model, acc = C.recipe_model("vgg-small-cifar10", train_data, test_data, tmp_path, epochs=1, device="cpu")
-    recipe = recipes.RECIPES["vgg-small-cifar10"]
-    assert len(calls) == 1
-    assert (calls[0]["lr"], calls[0]["label_smoothing"], calls[0]["schedule"]) == \
-        (recipe.lr, recipe.label_smoothing, recipe.schedule)
-    assert model[0][0].out_channels == recipe.model_kwargs["widths"][0] and 0 <= acc <= 1
-    assert (tmp_path / "vgg-small-cifar10.pt").exists() and not (tmp_path / "vgg-small-cifar10.train.pt").exists()
-    again, acc_again = C.recipe_model("vgg-small-cifar10", None, None, tmp_path, device="cpu")
-    assert len(calls) == 1 and acc_again == acc                # read from the cache, not retrained
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
-
-
-def test_recipe_model_uses_the_shipped_checkpoint(tmp_path):
-    from course_lib import data
-
-    if "vgg-small-fmnist" not in data.read_manifest():
-        pytest.skip("the shipped vgg-small-fmnist checkpoint is not there")
-    model, acc = C.recipe_model("vgg-small-fmnist", None, None, tmp_path)
-    shipped = data.load_checkpoint("vgg-small-fmnist")
-    assert acc == data.read_manifest()["vgg-small-fmnist"]["test_accuracy"]
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
-    assert not list(tmp_path.iterdir())
-    with pytest.raises(ValueError, match="recipe 'nope' is unknown"):
-        C.recipe_model("nope", None, None, tmp_path)
 
 
 # --------------------------------------------------------------------------- widget

@@ -1,5 +1,6 @@
 """The project's own promises: installs, pins, layout and syllabus stay consistent."""
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -76,3 +77,62 @@ def test_make_lab_opens_the_course_as_root_too():
     lab_lines = [line for line in out.splitlines() if "jupyter lab" in line]
     assert lab_lines and lab_lines[-1].endswith("notebooks/00_start_here.ipynb")
     assert ("--allow-root" in lab_lines[-1]) == (os.geteuid() == 0)
+
+
+# --------------------------------------------------------------------------- import layering
+
+LIBRARY = ROOT / "course_lib"
+CORE = {"config", "args", "checks", "claims", "widgets", "measure", "surgery", "checkpoints", "data", "train"}
+CATALOGUE = {"recipes", "grading", "editions", "__main__"}     # above the chapters: they name every model
+
+
+def course_imports(path):
+    """The course_lib modules that ``path`` imports anywhere (module level or inside functions)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {a.name for a in node.names} if node.module is None else {node.module}
+        elif isinstance(node, ast.ImportFrom) and node.module == "course_lib":
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_lib."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("course_lib.")}
+        elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__" and node.args
+              and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).startswith("course_lib.")):
+            found.add(node.args[0].value.split(".")[1])
+    return {name.split(".")[0] for name in found}
+
+
+def import_graph():
+    modules = {p.stem: p for p in LIBRARY.glob("*.py")}
+    return {name: course_imports(path) & set(modules) - {name} for name, path in modules.items()}
+
+
+def test_the_import_graph_finds_every_kind_of_import(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("from . import a, b\nfrom .c import x\nimport course_lib.d\nfrom course_lib import e\n"
+                    "from course_lib.f import y\ndef g():\n    from .h import z\n    __import__('course_lib.i')\n")
+    assert course_imports(path) == set("abcdefhi")
+
+
+def test_no_import_cycle_and_the_core_imports_no_chapter():
+    graph = import_graph()
+    chapters = set(graph) - CORE - CATALOGUE - {"__init__"}
+    for name in CORE:
+        assert graph[name] <= CORE, f"core module {name} imports {sorted(graph[name] - CORE)}"
+    for name in chapters:
+        assert not graph[name] & CATALOGUE, f"chapter module {name} imports {sorted(graph[name] & CATALOGUE)}"
+    done, path = set(), []
+
+    def visit(name):                   # depth-first search; a module met again on the current path is a cycle
+        assert name not in path, f"import cycle: {' -> '.join(path[path.index(name):] + [name])}"
+        if name not in done:
+            path.append(name)
+            for dep in sorted(graph[name]):
+                visit(dep)
+            path.pop()
+            done.add(name)
+
+    for name in sorted(graph):
+        visit(name)

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checks, igc, measure, models, resnets
+from course_lib import checkpoints, checks, igc, measure, models, recipes, resnets
 
 
 def randomize_bn(model, seed=0):
@@ -404,14 +404,14 @@ SHIPPED = ["resnet20-plain-fmnist", "resnet20-post-fmnist", "resnet20-preact-fmn
 def test_shipped_resnet_checkpoints_load_and_learned(fashion_ready):
     from course_lib import config, data, train
 
-    manifest = data.read_manifest()
+    manifest = checkpoints.read_manifest()
     total = sum((config.checkpoints_dir() / manifest[n]["file"]).stat().st_size for n in SHIPPED)
     assert total <= 1.5 * 1024 * 1024, f"chapter 07's checkpoints take {total} bytes"
     _, test_data = data.loaders("fashion-mnist", 500, test_subset=1000, device="cpu")
     for name in SHIPPED:
-        model = data.load_checkpoint(name)
+        model = recipes.shipped_model(name)
         assert measure.count_params(model) == manifest[name]["parameters"]
         assert len(resnets.residual_blocks(model)) == 9
         assert train.evaluate(model, test_data) > 0.7, name
-    assert data.load_checkpoint("resnet20-se-fmnist")[3].se is not None
-    assert data.load_checkpoint("resnet20-sd-fmnist")[3].p_survive < 1.0
+    assert recipes.shipped_model("resnet20-se-fmnist")[3].se is not None
+    assert recipes.shipped_model("resnet20-sd-fmnist")[3].p_survive < 1.0

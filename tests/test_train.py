@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from course_lib import train
-from course_lib.data import CheckpointError, DeviceLoader
+from course_lib import checkpoints, train
+from course_lib.checkpoints import CheckpointError
+from course_lib.data import DeviceLoader
 
 
 def blobs(n=256, seed=0):
@@ -108,7 +109,7 @@ def test_resume_after_a_real_interruption_ends_with_identical_weights(tmp_path):
     with pytest.raises(Interrupt):
         train.fit(interrupted, *make_data(), epochs=4, progress=False, device="cpu",
                   checkpoint=tmp_path / "run.pt", after_step=crash_in_epoch_3)
-    assert train.load_training_checkpoint(tmp_path / "run.pt")["epoch"] == 2
+    assert checkpoints.load_training_checkpoint(tmp_path / "run.pt")["epoch"] == 2
 
     resumed = tiny_cnn()                       # a fresh process would start from scratch like this
     history = train.fit(resumed, *make_data(), epochs=4, progress=False, device="cpu", checkpoint=tmp_path / "run.pt")
@@ -119,16 +120,16 @@ def test_resume_after_a_real_interruption_ends_with_identical_weights(tmp_path):
 
 def test_checkpoint_files_are_atomic_and_validated(tmp_path):
     path = tmp_path / "ck.pt"
-    train.save_atomically({"a": torch.ones(2)}, path)
+    checkpoints.save_atomically({"a": torch.ones(2)}, path)
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
-        train.load_training_checkpoint(path)                          # foreign: a dict of other things
+        checkpoints.load_training_checkpoint(path)                       # foreign: a dict of other things
     path.write_bytes(b"garbage" * 10)
     with pytest.raises(CheckpointError, match="not a readable training checkpoint"):
-        train.load_training_checkpoint(path)                          # corrupted
+        checkpoints.load_training_checkpoint(path)                       # corrupted
     path.write_bytes(pickle.dumps(object()))
     with pytest.raises(CheckpointError, match="not a readable"):
-        train.load_training_checkpoint(path)                          # arbitrary pickle: refused
+        checkpoints.load_training_checkpoint(path)                       # arbitrary pickle: refused
 
 
 def test_fit_rejects_bad_arguments():

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib import data, measure, models, wae
+from course_lib import checkpoints, data, measure, models, recipes, wae
 from course_lib.checks import ExerciseError
 
 
@@ -227,7 +227,7 @@ def test_classifier_bad_inputs():
 
 @pytest.mark.parametrize("kind", ["wae", "full", "downsample", "haar", "wae-classifier"])
 def test_build_and_the_models_registry(kind):
-    model = models.MODELS["wae"](kind=kind, num_classes=10, in_channels=3, widths=(4, 8, 8))
+    model = recipes.MODELS["wae"](kind=kind, num_classes=10, in_channels=3, widths=(4, 8, 8))
     x = torch.randn(2, 3, 32, 32)
     out = model.eval()(x)
     if kind == "wae":
@@ -328,9 +328,9 @@ def test_explorer_state_and_widget():
 
 def test_shipped_checkpoints_load_and_lambda_empties_the_high_image(fashion_ready):
     shipped = wae.load_shipped()
-    entries = data.read_manifest()
+    entries = checkpoints.read_manifest()
     for name in wae.SHIPPED.values():
-        assert entries[name]["parameters"] == measure.count_params(data.load_checkpoint(name))
+        assert entries[name]["parameters"] == measure.count_params(recipes.shipped_model(name))
     x, _ = next(iter(data.loaders("fashion-mnist", 64, test_subset=64, device="cpu")[1]))
     with torch.no_grad():
         fractions = {lam: wae.energy_fraction(*m(x)[:2]) for lam, m in shipped["waes"].items()}

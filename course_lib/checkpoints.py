@@ -1,0 +1,145 @@
+"""Checkpoints: the manifest of shipped models, their hashes, and safe loading.
+
+Two kinds of file live here:
+
+- *weights files* — ``{"model": state_dict, "recipe": ..., "test_accuracy": ...}``, the shipped
+  checkpoints in ``data/checkpoints/`` and the caches of ``recipes.trained_model``; each shipped one
+  has an entry (file name, recipe, sha256, accuracy) in ``data/checkpoints/manifest.json``;
+- *training checkpoints* — the full state ``train.fit`` writes every epoch to resume a run.
+
+Every file is written atomically (``save_atomically``: never a half-written file) and read with
+``torch.load(..., weights_only=True)``, which refuses pickled code: a corrupted, foreign or
+tampered file raises ``CheckpointError`` instead of running anything or loading wrong weights.
+
+This module is part of the core: it builds no model. ``load_checkpoint`` fills in a model the
+caller built; ``recipes.shipped_model(name)`` (the catalogue, above the chapters) builds the model
+of a shipped checkpoint from its recipe and calls it.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+import torch.nn as nn
+
+from . import config
+
+__all__ = ["CheckpointError", "sha256", "read_manifest", "write_manifest_entry", "verified_weights",
+           "load_checkpoint", "read_weights_file", "read_weights", "save_atomically", "load_training_checkpoint"]
+
+PathLike = Union[str, os.PathLike]
+TRAINING_KEYS = frozenset({"model", "optimizer", "scheduler", "epoch", "history", "rng"})
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, corrupted, foreign, or does not match its recorded hash."""
+
+
+def sha256(path: PathLike) -> str:
+    """The SHA-256 hex digest of the file at ``path``, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _folder(folder: Optional[PathLike]) -> Path:
+    return Path(folder) if folder is not None else config.checkpoints_dir()
+
+
+def read_manifest(folder: Optional[PathLike] = None) -> dict:
+    """The manifest of shipped checkpoints: ``{name: {file, recipe, seed, epochs, test_accuracy, sha256}}``."""
+    path = _folder(folder) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_manifest_entry(folder: PathLike, name: str, entry: dict) -> None:
+    """Add or replace one entry of ``manifest.json`` in ``folder`` (written atomically)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    manifest[name] = entry
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, folder / "manifest.json")
+
+
+def read_weights_file(path: PathLike) -> dict:
+    """The whole course weights file ``{"model": state_dict, ...}``, loaded safely (``weights_only=True``)."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:   # pickle errors, truncated zip files, foreign objects: all unsafe or broken
+        raise CheckpointError(f"{path} is not a readable course checkpoint: {type(err).__name__}: {err}") from None
+    if not isinstance(blob, dict) or "model" not in blob:
+        raise CheckpointError(f"{path} is not a course checkpoint (no 'model' entry)")
+    return blob
+
+
+def read_weights(path: PathLike) -> dict:
+    """The model weights (``state_dict``) of a course weights file, loaded safely (``weights_only=True``)."""
+    return read_weights_file(path)["model"]
+
+
+def verified_weights(name: str, folder: Optional[PathLike] = None) -> dict:
+    """The weights of shipped checkpoint ``name``, after checking the file against the manifest's sha256.
+
+    Raises ``CheckpointError`` for an unknown name, a missing file, a hash mismatch or a file that is
+    not a course checkpoint.
+    """
+    manifest = read_manifest(folder)
+    if name not in manifest:
+        raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
+    entry = manifest[name]
+    path = _folder(folder) / entry["file"]
+    if not path.exists():
+        raise CheckpointError(f"checkpoint file {path} is missing")
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise CheckpointError(f"{path} has sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…: "
+                              "the file is corrupted or was replaced; restore it with git checkout")
+    return read_weights(path)
+
+
+def load_checkpoint(name: str, model: nn.Module, device: Union[str, torch.device] = "cpu",
+                    folder: Optional[PathLike] = None) -> nn.Module:
+    """Fill ``model`` (in place) with the verified weights of shipped checkpoint ``name``.
+
+    ``model`` is an untrained network of the checkpoint's architecture. Returns it on ``device``, in
+    eval mode. Raises ``CheckpointError`` as ``verified_weights`` does. To build the model from the
+    checkpoint's recipe as well, use ``recipes.shipped_model(name)``.
+    """
+    model.load_state_dict(verified_weights(name, folder))
+    return model.to(device).eval()
+
+
+def save_atomically(obj: Any, path: PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_training_checkpoint(path: PathLike) -> dict:
+    """A training checkpoint written by ``train.fit``; a clear error for a corrupted or foreign file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable training checkpoint: {type(err).__name__}: {err}") from None
+    if not isinstance(state, dict) or not TRAINING_KEYS <= set(state):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path} is not a training checkpoint of course_lib.train.fit "
+                              f"(needs keys {sorted(TRAINING_KEYS)}, found {found})")
+    return state

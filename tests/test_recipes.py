@@ -1,0 +1,61 @@
+"""Recipes: the catalogue of named models, and ``trained_model`` (train once, then read the cache)."""
+
+import pytest
+import torch
+
+from course_lib import checkpoints, recipes, train
+from course_lib.data import DeviceLoader
+
+
+def random_image_loader(n, batch_size, seed, shuffle):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    return DeviceLoader(images, labels, batch_size, shuffle=shuffle, mean=[0.5] * 3, std=[0.25] * 3,
+                        device="cpu", drop_last=shuffle)
+
+
+def test_fit_kwargs_are_the_recipe_settings():
+    recipe = recipes.RECIPES["vgg-small-fmnist"]
+    assert recipe.fit_kwargs() == dict(optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                                       schedule=recipe.schedule, label_smoothing=recipe.label_smoothing)
+
+
+def test_trained_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch):
+    train_data, test_data = random_image_loader(16, 8, 3, True), random_image_loader(8, 8, 4, False)
+    calls = []
+    real_fit = train.fit
+
+    def spy_fit(*args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", spy_fit)
+    model, acc = recipes.trained_model("vgg-small-cifar10", train_data, test_data, tmp_path, epochs=1, device="cpu")
+    recipe = recipes.RECIPES["vgg-small-cifar10"]
+    assert len(calls) == 1
+    assert (calls[0]["lr"], calls[0]["label_smoothing"], calls[0]["schedule"]) == \
+        (recipe.lr, recipe.label_smoothing, recipe.schedule)
+    assert model[0][0].out_channels == recipe.model_kwargs["widths"][0] and 0 <= acc <= 1
+    assert (tmp_path / "vgg-small-cifar10.pt").exists() and not (tmp_path / "vgg-small-cifar10.train.pt").exists()
+    again, acc_again = recipes.trained_model("vgg-small-cifar10", None, None, tmp_path, device="cpu")
+    assert len(calls) == 1 and acc_again == acc                # read from the cache, not retrained
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+
+
+def test_trained_model_uses_the_shipped_checkpoint(tmp_path):
+    if "vgg-small-fmnist" not in checkpoints.read_manifest():
+        pytest.skip("the shipped vgg-small-fmnist checkpoint is not there")
+    model, acc = recipes.trained_model("vgg-small-fmnist", None, None, tmp_path)
+    shipped = recipes.shipped_model("vgg-small-fmnist")
+    assert acc == checkpoints.read_manifest()["vgg-small-fmnist"]["test_accuracy"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="recipe 'nope' is unknown"):
+        recipes.trained_model("nope", None, None, tmp_path)
+
+
+def test_the_cache_is_read_safely(tmp_path):
+    (tmp_path / "vgg-small-cifar10.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(checkpoints.CheckpointError, match="not a readable course checkpoint"):
+        recipes.trained_model("vgg-small-cifar10", None, None, tmp_path)
