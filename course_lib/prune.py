@@ -7,10 +7,11 @@ zeros were written directly into plain weights (e.g. a saved, ``make_permanent``
 
 Mask API (shared with chapter 05):
 
-- ``magnitude_prune(model, sparsity, per_layer=None, scope="layer")`` — Han et al.'s pruning: in
-  every conv/linear layer, mask the ``sparsity`` fraction of weights with the smallest ``|w|``
-  (``per_layer={"0": 0.9, ...}`` overrides the fraction for named layers; ``scope="global"`` uses
-  one threshold for all layers). Already-pruned weights stay pruned (masks only shrink).
+- ``magnitude_prune(model, sparsity, layers=None, scope="layer")`` — Han et al.'s pruning, in place:
+  in every conv/linear layer, mask the ``sparsity`` fraction of weights with the smallest ``|w|``
+  (``sparsity={"0": 0.9, ...}``: a fraction per named layer, the layers not named stay as they are;
+  ``scope="global"`` uses one threshold for all layers). Already-pruned weights stay pruned (masks
+  only shrink). Returns the model; ``kept_table(model)`` reports what is left.
 - ``sparsity(model)`` — fraction of conv/linear weights that are zero (``per_layer=True``: a dict).
 - ``masks(model)`` — ``{layer name: bool mask}`` (``weight_mask`` if reparametrized, else ``w != 0``).
 - ``keep_masks(model)`` — an after-step hook for ``train.fit(..., after_step=keep_masks(model))``.
@@ -26,7 +27,15 @@ Mask API (shared with chapter 05):
 Then: storage formats (``storage_bytes``), Optimal Brain Damage (``hessian_diagonal``,
 ``obd_saliency``, ``prune_by_scores``), Han et al.'s loop (``iterative_prune``), the sensitivity
 scan (``sensitivity_scan``, ``choose_sparsities``), structured L1 filter pruning with real removal
-(``mask_channels``, ``prune_channels``), widget state functions and the exercise checkers.
+(``mask_channels``, ``prune_channels``), the explorers (``sparsity_explorer``,
+``sensitivity_explorer``) and the exercise checkers.
+
+Composing with the other chapters: a pruned model can be copied (``copy.deepcopy`` fails on the
+computed ``weight`` of a ``torch.nn.utils.prune`` layer; ``lowrank.compress_model`` and the copies
+made here hand deepcopy a detached ``weight``). A layer whose weight is already parametrized —
+e.g. by ``quant.share_weights`` — is not pruned: ``magnitude_prune`` raises a ``ValueError`` that
+says to call ``quant.unshare_weights(model)`` first (or to prune before sharing, Deep Compression's
+order).
 
 References: LeCun, Denker, Solla, "Optimal Brain Damage", NeurIPS 1989; Han, Pool, Tran, Dally,
 "Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015; Li, Kadav,
@@ -34,55 +43,86 @@ Durdanovic, Samet, Graf, "Pruning Filters for Efficient ConvNets", ICLR 2017; Hu
 stochastic estimator of the trace of the influence matrix", 1989.
 """
 
+from __future__ import annotations
+
 import copy
-import io
-import math
+import functools
+from collections.abc import Callable, Iterable, Sequence
 import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils import prune
+from torch.nn.utils import parametrize, prune
 
-PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+from .args import check_float, check_fraction, check_int
+from .checks import checker, expect_close, expect_equal, expect_true
+from .report import Rows
+from .surgery import pack_bits, replace_layer, weight_layers
+from .train import evaluate, fit
+
+if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
+    from .widgets import Explorer
+
+Sparsity = float | dict[str, float]
+"""A fraction of weights to remove: one for every layer, or ``{layer name: fraction}``."""
 
 
 # --------------------------------------------------------------------------- masks
 
-def prunable_layers(model):
-    """``{name: module}`` of the conv and linear layers of ``model`` (the ones we prune)."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, PRUNABLE)}
-
-
-def is_reparametrized(module):
+def is_reparametrized(module: nn.Module) -> bool:
     """True when ``torch.nn.utils.prune`` has replaced ``module.weight`` by ``weight_orig * weight_mask``."""
     return hasattr(module, "weight_mask") and hasattr(module, "weight_orig")
 
 
-def _check_fraction(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{what}={value!r} must be a fraction in [0, 1)")
-    return float(value)
+def _copy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also copies a pruned model (its computed ``weight`` is handed over detached)."""
+    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
+            if isinstance(t, torch.Tensor) and not t.is_leaf}
+    return copy.deepcopy(model, memo)
 
 
-def _check_layers(model, names, what="per_layer"):
-    layers = prunable_layers(model)
-    unknown = [n for n in names if n not in layers]
-    if unknown:
-        raise ValueError(f"{what} names unknown layers {unknown}; the conv/linear layers are {list(layers)}")
-    return layers
+def plain_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its pruning masks folded into plain weights (``model`` is unchanged)."""
+    return make_permanent(_copy(model))
 
 
-def masks(model):
+def _check_not_parametrized(name: str, module: nn.Module) -> None:
+    """A weight computed by a parametrization (e.g. ``quant.share_weights``) cannot take a pruning mask."""
+    if parametrize.is_parametrized(module, "weight"):
+        kinds = [type(p).__name__ for p in module.parametrizations.weight]
+        raise ValueError(f"layer {name!r}: its weight is computed by a parametrization {kinds} (e.g. "
+                         "quant.share_weights); call quant.unshare_weights(model) before pruning it, "
+                         "or prune first and share weights afterwards (Deep Compression's order)")
+
+
+def layer_sparsities(model: nn.Module, sparsity: Sparsity,
+                     layers: str | Iterable[str] | None = None) -> dict[str, float]:
+    """``{layer name: fraction to remove}`` from one fraction or a ``{layer name: fraction}`` dict.
+
+    One fraction applies to ``layers`` (default: every conv/linear layer); a dict names its layers
+    itself (layers it does not name are not pruned), so ``layers`` must then be ``None``.
+    """
+    if isinstance(sparsity, dict):
+        if layers is not None:
+            raise ValueError("pass either layers= or a {layer name: fraction} sparsity dict, not both")
+        weight_layers(model, list(sparsity))                        # unknown names: a ValueError
+        return {name: check_fraction(f"sparsity[{name!r}]", value) for name, value in sparsity.items()}
+    return dict.fromkeys(weight_layers(model, layers), check_fraction("sparsity", sparsity))
+
+
+def masks(model: nn.Module) -> dict[str, torch.Tensor]:
     """``{layer name: bool mask}`` for every conv/linear layer: True = weight kept."""
     out = {}
-    for name, m in prunable_layers(model).items():
+    for name, m in weight_layers(model).items():
         out[name] = m.weight_mask.bool().clone() if is_reparametrized(m) else m.weight.detach() != 0
     return out
 
 
-def sparsity(model, per_layer=False):
+def sparsity(model: nn.Module, per_layer: bool = False) -> float | dict[str, float]:
     """Fraction of conv/linear *weights* that are zero (biases and BatchNorm are not counted)."""
     counts = {name: (int((~mask).sum()), mask.numel()) for name, mask in masks(model).items()}
     if per_layer:
@@ -94,19 +134,20 @@ def sparsity(model, per_layer=False):
     return zeros / total
 
 
-def _refresh_weight(module):
+def _refresh_weight(module: nn.Module) -> None:
     """Recompute ``module.weight`` from ``weight_orig * weight_mask`` now (the forward hook does it too)."""
     for hook in module._forward_pre_hooks.values():
         if isinstance(hook, prune.BasePruningMethod) and hook._tensor_name == "weight":
             setattr(module, "weight", hook.apply_mask(module))
 
 
-def set_mask(module, mask):
-    """Make ``mask`` (bool, weight-shaped) the pruning mask of ``module``; old zeros stay zero.
+def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
+    """Make ``mask`` (bool, weight-shaped) the pruning mask of ``module``, in place; old zeros stay zero.
 
     The first time, ``prune.custom_from_mask`` reparametrizes the layer; afterwards the existing
     ``weight_mask`` buffer is updated in place, so an optimizer holding ``weight_orig`` keeps working.
     """
+    _check_not_parametrized(type(module).__name__, module)
     mask = mask.to(device=module.weight.device, dtype=torch.bool)
     if mask.shape != module.weight.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(module.weight.shape)}")
@@ -123,9 +164,9 @@ def set_mask(module, mask):
     return module
 
 
-def lowest_mask(scores, sparsity):
+def lowest_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Bool mask that drops the ``round(sparsity · n)`` entries of lowest score (ties: lower index)."""
-    sparsity = _check_fraction(sparsity, "sparsity")
+    sparsity = check_fraction("sparsity", sparsity)
     n = scores.numel()
     n_drop = int(round(sparsity * n))
     mask = torch.ones(n, dtype=torch.bool, device=scores.device)
@@ -135,68 +176,90 @@ def lowest_mask(scores, sparsity):
     return mask.view_as(scores)
 
 
-def magnitude_mask(weight, sparsity):
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Bool mask that drops the ``round(sparsity · n)`` weights of smallest ``|w|`` (ties: lower index)."""
     return lowest_mask(weight.detach().abs(), sparsity)
 
 
-def prune_by_scores(model, scores, sparsity, per_layer=None, scope="layer"):
-    """Mask, in each layer, the weights with the lowest ``scores[name]`` (same shape as the weight).
+def prune_by_scores(model: nn.Module, scores: dict[str, torch.Tensor], sparsity: Sparsity,
+                    scope: str = "layer") -> nn.Module:
+    """Mask, in place, the weights with the lowest ``scores[name]`` (weight-shaped) of each scored layer.
 
-    ``scope="layer"``: each layer loses its own fraction (``per_layer[name]`` or ``sparsity``);
-    ``scope="global"``: one threshold over all scored layers removes ``sparsity`` of their weights.
-    Returns ``{name: kept fraction}``.
+    ``scope="layer"``: each scored layer loses ``sparsity`` of its weights (a dict: its own fraction;
+    scored layers the dict does not name are not pruned); ``scope="global"``: one threshold over all
+    scored layers removes ``sparsity`` (one fraction) of their weights. Returns ``model``.
     """
-    sparsity = _check_fraction(sparsity, "sparsity")
-    per_layer = dict(per_layer or {})
-    for name, value in per_layer.items():
-        _check_fraction(value, f"per_layer[{name!r}]")
     if scope not in ("layer", "global"):
         raise ValueError(f"scope={scope!r} must be 'layer' or 'global'")
-    layers = _check_layers(model, list(scores) + list(per_layer))
+    if scope == "global" and isinstance(sparsity, dict):
+        raise ValueError("a {layer name: fraction} sparsity cannot be combined with scope='global' "
+                         "(one threshold for all layers)")
+    layers = weight_layers(model, list(scores))
+    fractions = (layer_sparsities(model, sparsity) if isinstance(sparsity, dict)
+                 else dict.fromkeys(scores, check_fraction("sparsity", sparsity)))
+    unscored = [name for name in fractions if name not in scores]
+    if unscored:
+        raise ValueError(f"sparsity names layers {unscored} that have no scores; scored: {list(scores)}")
+    for name in fractions:                                   # check every layer before changing any
+        if fractions[name] > 0:
+            _check_not_parametrized(name, layers[name])
     if scope == "global":
-        if per_layer:
-            raise ValueError("per_layer cannot be combined with scope='global' (one threshold for all)")
-        flat = torch.cat([scores[n].detach().flatten().float().cpu() for n in scores])
-        keep = lowest_mask(flat, sparsity)
-        # a global threshold: same rule as per layer, on the concatenated scores
-        start = 0
-        for name in scores:
-            size = scores[name].numel()
-            set_mask(layers[name], keep[start:start + size].view_as(scores[name]))
-            start += size
+        _prune_global(layers, scores, fractions[next(iter(scores))] if scores else 0.0)
     else:
-        for name in scores:
-            s = per_layer.get(name, sparsity)
-            if s > 0:
-                set_mask(layers[name], lowest_mask(scores[name], s))
-    return {name: float(masks(model)[name].float().mean()) for name in scores}
+        for name, fraction in fractions.items():
+            if fraction > 0:
+                set_mask(layers[name], lowest_mask(scores[name], fraction))
+    return model
 
 
-def magnitude_prune(model, sparsity, per_layer=None, scope="layer"):
-    """Han et al.'s magnitude pruning: drop the smallest ``|w|`` of every conv/linear layer.
+def _prune_global(layers: dict[str, nn.Module], scores: dict[str, torch.Tensor], fraction: float) -> None:
+    """One threshold for all scored layers: the rule of ``lowest_mask`` on the concatenated scores."""
+    flat = torch.cat([scores[n].detach().flatten().float().cpu() for n in scores])
+    keep = lowest_mask(flat, fraction)
+    start = 0
+    for name in scores:
+        size = scores[name].numel()
+        set_mask(layers[name], keep[start:start + size].view_as(scores[name]))
+        start += size
 
-    ``sparsity``: the fraction each layer loses (or all layers together with ``scope="global"``);
-    ``per_layer``: ``{layer name: fraction}`` overriding it for the named layers (0 leaves a layer
-    dense). Masks are ``torch.nn.utils.prune`` reparametrizations (``weight_mask`` buffers).
-    Returns ``{layer name: kept fraction}``.
+
+def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable[str] | None = None,
+                    scope: str = "layer", *, per_layer: dict[str, float] | None = None) -> nn.Module:
+    """Han et al.'s magnitude pruning, in place: drop the smallest ``|w|`` of the conv/linear layers.
+
+    ``sparsity``: the fraction each of ``layers`` (default: every conv/linear layer) loses, or all
+    of them together with ``scope="global"``; or ``{layer name: fraction}`` — each named layer loses
+    its fraction, the layers it does not name are left as they are. Masks are
+    ``torch.nn.utils.prune`` reparametrizations (``weight_mask`` buffers); already-pruned weights
+    stay pruned. Returns ``model`` (``kept_table(model)`` / ``sparsity(model, per_layer=True)``
+    report what is left). A layer whose weight is shared (``quant.share_weights``) is a
+    ``ValueError``: call ``quant.unshare_weights(model)`` first.
+
+    ``per_layer`` (deprecated, kept for chapter 05's code until it moves to the dict form):
+    ``{layer name: fraction}`` overriding ``sparsity`` for the named layers.
     """
-    scores = {name: m.weight.detach().abs() for name, m in prunable_layers(model).items()}
-    return prune_by_scores(model, scores, sparsity, per_layer, scope)
+    if per_layer is not None:
+        default = check_fraction("sparsity", sparsity)
+        weight_layers(model, list(per_layer))
+        sparsity = {name: per_layer.get(name, default) for name in weight_layers(model, layers)}
+        layers = None
+    chosen = layer_sparsities(model, sparsity, layers)
+    scores = {name: m.weight.detach().abs() for name, m in weight_layers(model, list(chosen)).items()}
+    return prune_by_scores(model, scores, chosen if isinstance(sparsity, dict) else float(sparsity), scope)
 
 
-def keep_masks(model):
+def keep_masks(model: nn.Module) -> Callable[[nn.Module], None]:
     """An ``after_step`` hook for ``fit``: zero the pruned weights after every optimizer step.
 
     The masks are read when the hook runs (``weight_mask`` of reparametrized layers) or captured now
     from the zeros of plain weights, so both ways of pruning stay pruned through training.
     """
-    plain = {name: m.weight.detach() != 0 for name, m in prunable_layers(model).items()
+    plain = {name: m.weight.detach() != 0 for name, m in weight_layers(model).items()
              if not is_reparametrized(m)}
 
     @torch.no_grad()
     def hook(net):
-        for name, m in prunable_layers(net).items():
+        for name, m in weight_layers(net).items():
             if is_reparametrized(m):
                 m.weight_orig.mul_(m.weight_mask)
                 _refresh_weight(m)
@@ -205,9 +268,9 @@ def keep_masks(model):
     return hook
 
 
-def make_permanent(model):
-    """Fold every mask into its weight (``prune.remove``): a plain state_dict with zeros. In place."""
-    for m in prunable_layers(model).values():
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Fold every mask into its weight (``prune.remove``), in place: a plain state_dict with zeros."""
+    for m in weight_layers(model).values():
         if is_reparametrized(m):
             prune.remove(m, "weight")
     return model
@@ -216,12 +279,12 @@ def make_permanent(model):
 remove_reparametrization = make_permanent
 
 
-def load_pruned(model, state_dict):
-    """Load a state_dict saved from a reparametrized model (``*.weight_orig``/``*.weight_mask``).
+def load_pruned(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:
+    """Load, in place, a state_dict saved from a reparametrized model (``*.weight_orig``/``*.weight_mask``).
 
     Layers whose entries carry a mask are reparametrized first; plain entries load as usual.
     """
-    layers = prunable_layers(model)
+    layers = weight_layers(model)
     for key in state_dict:
         if key.endswith(".weight_mask") or key == "weight_mask":
             name = key[: -len("weight_mask")].rstrip(".")
@@ -237,23 +300,29 @@ def load_pruned(model, state_dict):
     return model
 
 
-def kept_table(model):
-    """Per-layer rows like Han et al.'s Table 1: name, weights, kept weights, kept fraction."""
-    rows = []
-    for name, mask in masks(model).items():
-        rows.append({"layer": name, "weights": mask.numel(), "kept": int(mask.sum()),
-                     "kept_pct": 100.0 * float(mask.float().mean())})
-    return rows
+@dataclass
+class KeptRow:
+    """One layer of ``kept_table``: its weights, how many are kept, and that as a percentage."""
+    layer: str
+    weights: int
+    kept: int
+    kept_pct: float
 
 
-def compression_ratio(model):
+def kept_table(model: nn.Module) -> Rows:
+    """Per-layer ``KeptRow``s like Han et al.'s Table 1: name, weights, kept weights, kept percentage."""
+    return Rows(KeptRow(name, mask.numel(), int(mask.sum()), 100.0 * float(mask.float().mean()))
+                for name, mask in masks(model).items())
+
+
+def compression_ratio(model: nn.Module) -> float:
     """All parameters / non-zero parameters (biases and BatchNorm count as kept): "× fewer weights"."""
     total = nonzero = 0
     for name, p in model.named_parameters():
         total += p.numel()
         nonzero += int(torch.count_nonzero(p))
     # a reparametrized layer's weight_orig is counted through its masked weight instead
-    for m in prunable_layers(model).values():
+    for m in weight_layers(model).values():
         if is_reparametrized(m):
             nonzero += int(torch.count_nonzero(m.weight)) - int(torch.count_nonzero(m.weight_orig))
     return total / max(nonzero, 1)
@@ -293,7 +362,7 @@ def relative_indices(values, index_bits: int = 5) -> tuple[torch.Tensor, torch.T
     return diffs.to(torch.int64), stored
 
 
-def decode_relative(gaps, stored, numel):
+def decode_relative(gaps: torch.Tensor, stored: torch.Tensor, numel: int) -> torch.Tensor:
     """Inverse of ``relative_indices``: the dense 1-d tensor of length ``numel``."""
     out = torch.zeros(numel, dtype=stored.dtype)
     positions = torch.cumsum(gaps, 0) - 1
@@ -301,25 +370,25 @@ def decode_relative(gaps, stored, numel):
     return out
 
 
-def _nbytes(t):
+def _nbytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-def to_csr(weight):
+def to_csr(weight: torch.Tensor) -> torch.Tensor:
     """``weight`` viewed as rows × (everything else), as a torch CSR tensor (beta warning silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return weight.reshape(weight.shape[0], -1).to_sparse_csr()
 
 
-def storage_bytes(weight, fmt="csr", index_bits=5):
+def storage_bytes(weight: torch.Tensor, fmt: str = "csr", index_bits: int = 5) -> int:
     """Real bytes of ``weight`` (float32 values) in a storage format, counted from real buffers.
 
     - ``dense``: every entry, 4 bytes each;
     - ``coo``: ``torch.Tensor.to_sparse()`` — int64 (row, col, ...) indices + values;
     - ``csr``: ``to_sparse_csr()`` of the weight viewed as rows × (everything else) — int64 row
       pointers + int64 column indices + values;
-    - ``csr-relative``: values + ``index_bits``-bit gaps packed into bytes with ``numpy.packbits``,
+    - ``csr-relative``: values + ``index_bits``-bit gaps packed into bytes (``surgery.pack_bits``),
       filler zeros included (Han et al. 2016 use 8 bits for conv, 5 for fc layers).
     """
     if fmt not in FORMATS:
@@ -334,15 +403,14 @@ def storage_bytes(weight, fmt="csr", index_bits=5):
         sp = to_csr(w)
         return _nbytes(sp.crow_indices()) + _nbytes(sp.col_indices()) + _nbytes(sp.values())
     gaps, stored = relative_indices(w, index_bits)
-    bits = (((gaps.numpy() - 1)[:, None] >> np.arange(index_bits)) & 1).astype(np.uint8)   # d − 1 in b bits
-    return len(np.packbits(bits.flatten())) + stored.numpy().astype(np.float32).nbytes
+    return len(pack_bits(gaps - 1, index_bits)) + stored.numpy().astype(np.float32).nbytes   # d − 1 in b bits
 
 
-def model_storage(model, index_bits=None):
+def model_storage(model: nn.Module, index_bits: int | None = None) -> dict[str, int]:
     """``{fmt: bytes}`` summed over the conv/linear weights of ``model`` (8-bit gaps for conv,
     5-bit for fc unless ``index_bits`` is given)."""
     totals = dict.fromkeys(FORMATS, 0)
-    for name, m in prunable_layers(model).items():
+    for name, m in weight_layers(model).items():
         w = m.weight.detach()
         bits = index_bits or (5 if isinstance(m, nn.Linear) else 8)
         for fmt in FORMATS:
@@ -372,15 +440,15 @@ def _examples(data, max_examples=None):
     return x, y
 
 
-def _weight_params(model, layers=None):
-    found = prunable_layers(model)
-    names = list(found) if layers is None else list(layers)
-    _check_layers(model, names, "layers")
-    return {n: (found[n].weight_orig if is_reparametrized(found[n]) else found[n].weight) for n in names}
+def _weight_params(model: nn.Module, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+    """The trainable weight tensor of each chosen layer (``weight_orig`` of a pruned one)."""
+    return {n: (m.weight_orig if is_reparametrized(m) else m.weight)
+            for n, m in weight_layers(model, layers).items()}
 
 
-def hessian_diagonal(model, data, exact=True, samples=64, layers=None, max_examples=None, seed=0,
-                     max_exact=5000):
+def hessian_diagonal(model: nn.Module, data, exact: bool = True, samples: int = 64,
+                     layers: str | Iterable[str] | None = None, max_examples: int | None = None, seed: int = 0,
+                     max_exact: int = 5000) -> dict[str, torch.Tensor]:
     """Diagonal of the Hessian of the mean cross-entropy w.r.t. each conv/linear weight.
 
     ``exact=True``: one double-backward per weight, ∂(∂L/∂w_k)/∂w_k — only for small nets
@@ -425,7 +493,9 @@ def hessian_diagonal(model, data, exact=True, samples=64, layers=None, max_examp
     return {name: d.detach() for name, d in zip(params, diag)}
 
 
-def obd_saliency(model, data, exact=False, samples=64, layers=None, max_examples=None, seed=0):
+def obd_saliency(model: nn.Module, data, exact: bool = False, samples: int = 64,
+                 layers: str | Iterable[str] | None = None, max_examples: int | None = None,
+                 seed: int = 0) -> dict[str, torch.Tensor]:
     """OBD saliency s_k = h_kk · w_k² / 2 (LeCun et al. 1989, eq. 4) for every conv/linear weight.
 
     The estimated loss increase when w_k alone is set to zero, assuming a diagonal Hessian, a
@@ -436,68 +506,73 @@ def obd_saliency(model, data, exact=False, samples=64, layers=None, max_examples
     return {name: h[name] * weights[name].detach() ** 2 / 2 for name in h}
 
 
-def obd_prune(model, saliency, sparsity, scope="global"):
-    """Mask the weights of lowest OBD saliency (global by default: saliencies are loss units)."""
+def obd_prune(model: nn.Module, saliency: dict[str, torch.Tensor], sparsity: Sparsity,
+              scope: str = "global") -> nn.Module:
+    """Mask, in place, the weights of lowest OBD saliency (global by default: saliencies are loss units).
+
+    ``sparsity``: one fraction, or ``{layer name: fraction}`` with ``scope="layer"``. Returns ``model``.
+    """
     return prune_by_scores(model, saliency, sparsity, scope=scope)
 
 
 # --------------------------------------------------------------------------- Han et al.: train, prune, retrain
 
-def kept_schedule(final, steps):
+def kept_schedule(final: Sparsity, steps: int) -> list[Sparsity]:
     """Sparsity targets for ``steps`` rounds whose kept fraction shrinks geometrically to ``final``.
 
     ``final`` is a fraction or ``{layer: fraction}``; returns a list of the same kind.
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps={steps!r} must be a positive integer")
+    check_int("steps", steps)
 
     def at(s, k):
-        return 1 - (1 - _check_fraction(s, "final")) ** (k / steps)
+        return 1 - (1 - check_fraction("final", s)) ** (k / steps)
 
     if isinstance(final, dict):
         return [{n: at(s, k) for n, s in final.items()} for k in range(1, steps + 1)]
     return [at(final, k) for k in range(1, steps + 1)]
 
 
-def iterative_prune(model, train_data, test_data, targets, epochs=1, lr=0.01, progress=False, **fit_kwargs):
-    """Han et al.'s loop: for each target, prune by magnitude (without retraining: measure), then
-    retrain with the masks kept by ``keep_masks``. ``targets``: list of fractions or per-layer dicts.
+@dataclass
+class RoundRow:
+    """One round of ``iterative_prune``: sparsity reached, × fewer weights, accuracy pruned / retrained."""
+    round: int
+    sparsity: float
+    compression: float
+    acc_pruned: float
+    acc_retrained: float
 
-    Returns one row per round: target, sparsity, accuracy after pruning and after retraining.
+
+def iterative_prune(model: nn.Module, train_data, test_data, targets: Sequence[Sparsity], epochs: int = 1,
+                    lr: float = 0.01, progress: bool = False, **fit_kwargs) -> Rows:
+    """Han et al.'s loop, in place: for each target, prune by magnitude (without retraining: measure),
+    then retrain with the masks kept by ``keep_masks``. ``targets``: list of fractions or per-layer dicts.
+
+    Returns one ``RoundRow`` per round: sparsity, compression, accuracy after pruning and after retraining.
     """
-    from .train import evaluate, fit
-
-    rows = []
+    rows = Rows()
     for k, target in enumerate(targets, 1):
-        if isinstance(target, dict):
-            magnitude_prune(model, 0.0, per_layer=target)
-        else:
-            magnitude_prune(model, target)
+        magnitude_prune(model, target)
         pruned_acc = evaluate(model, test_data)
         fit(model, train_data, None, epochs, lr=lr, progress=progress, after_step=keep_masks(model), **fit_kwargs)
-        rows.append({"round": k, "sparsity": sparsity(model), "compression": compression_ratio(model),
-                     "acc_pruned": pruned_acc, "acc_retrained": evaluate(model, test_data)})
+        rows.append(RoundRow(k, sparsity(model), compression_ratio(model), pruned_acc, evaluate(model, test_data)))
     return rows
 
 
 # --------------------------------------------------------------------------- sensitivity
 
 @torch.no_grad()
-def sensitivity_scan(model, data, sparsities, layers=None):
+def sensitivity_scan(model: nn.Module, data, sparsities: Sequence[float],
+                     layers: str | Iterable[str] | None = None) -> dict:
     """Accuracy when ONE layer at a time is magnitude-pruned to each sparsity (no retraining).
 
     Returns ``{"baseline": acc, "sparsities": [...], "layers": {name: [acc per sparsity]}}``.
     The model is left unchanged.
     """
-    from .train import evaluate
-
-    sparsities = [_check_fraction(s, "sparsities[i]") for s in sparsities]
-    net = make_permanent(copy.deepcopy(model))
-    found = prunable_layers(net)
-    names = list(found) if layers is None else list(layers)
-    _check_layers(net, names, "layers")
+    sparsities = [check_fraction("sparsities[i]", s) for s in sparsities]
+    net = plain_copy(model)
+    found = weight_layers(net, layers)
     result = {"baseline": evaluate(net, data), "sparsities": sparsities, "layers": {}}
-    for name in names:
+    for name in found:
         w = found[name].weight
         saved = w.detach().clone()
         accs = []
@@ -509,7 +584,7 @@ def sensitivity_scan(model, data, sparsities, layers=None):
     return result
 
 
-def choose_sparsities(scan, tolerance):
+def choose_sparsities(scan: dict, tolerance: float) -> dict[str, float]:
     """Per layer, the largest scanned sparsity whose accuracy drop stays within ``tolerance`` (a
     fraction, e.g. 0.005 = 0.5 pt): the per-layer thresholds Han et al. pick from the scan."""
     if not isinstance(tolerance, (int, float)) or tolerance < 0:
@@ -527,7 +602,7 @@ CHAIN_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.ReLU, nn.ReLU6, nn.MaxPo
                nn.AdaptiveAvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
 
 
-def _chain(model):
+def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The leaf modules of a plain feed-forward chain (nested ``nn.Sequential``s), in order."""
     leaves = []
     for name, m in model.named_modules():
@@ -543,10 +618,10 @@ def _chain(model):
     return leaves
 
 
-def channel_plan(model, amount):
+def channel_plan(model: nn.Module, sparsity: float) -> dict[str, torch.Tensor]:
     """``{conv name: sorted indices of the filters kept}``: in every conv that feeds another conv
-    or the classifier, drop the ``round(amount · filters)`` filters of smallest L1 norm (Li et al.)."""
-    amount = _check_fraction(amount, "amount")
+    or the classifier, drop the ``round(sparsity · filters)`` filters of smallest L1 norm (Li et al.)."""
+    sparsity = check_fraction("sparsity", sparsity)
     chain = _chain(model)
     convs = [(n, m) for n, m in chain if isinstance(m, nn.Conv2d)]
     if not convs:
@@ -554,12 +629,12 @@ def channel_plan(model, amount):
     plan = {}
     for name, conv in convs:
         norms = conv.weight.detach().abs().sum(dim=(1, 2, 3))
-        n_keep = max(1, conv.out_channels - int(round(amount * conv.out_channels)))
+        n_keep = max(1, conv.out_channels - int(round(sparsity * conv.out_channels)))
         plan[name] = torch.sort(torch.argsort(norms, descending=True, stable=True)[:n_keep]).values
     return plan
 
 
-def _consumers(chain):
+def _consumers(chain: list[tuple[str, nn.Module]]) -> dict[str, dict]:
     """For each conv: the BN that normalizes its output and the next conv/linear that reads it."""
     links, current = {}, None
     for name, m in chain:
@@ -575,7 +650,7 @@ def _consumers(chain):
     return links
 
 
-def _linear_columns(linear, channels, keep):
+def _linear_columns(linear: nn.Linear, channels: int, keep: torch.Tensor) -> torch.Tensor:
     """Columns of ``linear`` that read the kept channels after a flatten of channels × H × W."""
     if linear.in_features % channels:
         raise TypeError(f"prune_channels: a Linear with {linear.in_features} inputs cannot read "
@@ -585,11 +660,11 @@ def _linear_columns(linear, channels, keep):
 
 
 @torch.no_grad()
-def mask_channels(model, amount):
+def mask_channels(model: nn.Module, sparsity: float) -> nn.Module:
     """A copy of ``model`` whose dropped filters are zeroed (conv weight and bias, BN scale and shift),
     so those channels are exactly zero after BN: the same function as ``prune_channels``' output."""
-    net = make_permanent(copy.deepcopy(model))
-    plan = channel_plan(net, amount)
+    net = plain_copy(model)
+    plan = channel_plan(net, sparsity)
     modules = dict(net.named_modules())
     for name, link in _consumers(_chain(net)).items():
         conv = modules[name]
@@ -605,22 +680,17 @@ def mask_channels(model, amount):
     return net
 
 
-def _replace(model, name, new):
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
-
-
 @torch.no_grad()
-def prune_channels(model, amount):
-    """L1-norm filter pruning (Li et al. 2017) with real removal ("thinning").
+def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
+    """A copy of ``model`` with filters removed: L1-norm filter pruning (Li et al. 2017), "thinning".
 
-    Each conv loses the ``amount`` fraction of its filters with the smallest L1 norm; the BN after it
+    Each conv loses the ``sparsity`` fraction of its filters with the smallest L1 norm; the BN after it
     and the input channels of the next conv (or the classifier's columns) go with them. Returns a new,
     physically smaller dense model; ``model`` is unchanged. Its output equals ``mask_channels``'s.
     """
-    net = make_permanent(copy.deepcopy(model)).cpu()
+    net = plain_copy(model).cpu()
     device = next(model.parameters()).device
-    plan = channel_plan(net, amount)
+    plan = channel_plan(net, sparsity)
     modules = dict(net.named_modules())
     in_keep = {}                                    # conv/linear name -> kept input channels/columns
     links = _consumers(_chain(net))
@@ -638,7 +708,7 @@ def prune_channels(model, amount):
         new.weight.copy_(old.weight[keep][:, ins])
         if old.bias is not None:
             new.bias.copy_(old.bias[keep])
-        _replace(net, name, new)
+        replace_layer(net, name, new)
         if link["bn"] is not None:
             bn_name, bn = link["bn"]
             new_bn = nn.BatchNorm2d(len(keep), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
@@ -648,7 +718,7 @@ def prune_channels(model, amount):
                     getattr(new_bn, attr).copy_(getattr(bn, attr)[keep])
             if bn.num_batches_tracked is not None:
                 new_bn.num_batches_tracked.copy_(bn.num_batches_tracked)
-            _replace(net, bn_name, new_bn)
+            replace_layer(net, bn_name, new_bn)
     for name, cols in in_keep.items():
         old = modules[name]
         if isinstance(old, nn.Linear):
@@ -656,45 +726,36 @@ def prune_channels(model, amount):
             new.weight.copy_(old.weight[:, cols])
             if old.bias is not None:
                 new.bias.copy_(old.bias)
-            _replace(net, name, new)
+            replace_layer(net, name, new)
     net.train(model.training)
     return net.to(device)
 
 
-# --------------------------------------------------------------------------- widget state functions
+# --------------------------------------------------------------------------- explorers
 
-def sparsity_state_fn(model, data, max_examples=None):
-    """``state(layer, sparsity)`` for the sparsity-slider explorer: every conv/linear layer is
-    magnitude-pruned to ``sparsity`` (no retraining); the state holds the chosen layer's weights,
-    threshold and mask, the accuracy, and the real bytes of the weights in each storage format."""
-    from .train import evaluate
-
-    base = make_permanent(copy.deepcopy(model)).eval()
-    names = list(prunable_layers(base))
+def sparsity_state(model: nn.Module, data, layer: str, sparsity: float, max_examples: int | None = None) -> dict:
+    """The sparsity slider's numbers (pure): every conv/linear layer of a copy of ``model`` is
+    magnitude-pruned to ``sparsity`` (no retraining); the state holds layer ``layer``'s weights,
+    threshold and mask, the accuracy on ``data`` (an ``(x, y)`` pair or batches, at most
+    ``max_examples``), and the bytes of the weights in each storage format."""
+    weight_layers(model, layer)
+    sparsity = check_fraction("sparsity", sparsity)
+    base = plain_copy(model).eval()
+    net = magnitude_prune(plain_copy(base), sparsity)
+    make_permanent(net)
+    w = weight_layers(base)[layer].weight.detach()
+    kept = masks(net)[layer]
+    dropped = w.abs()[~kept]
     x, y = _examples(data, max_examples)
-
-    def state(layer, sparsity):
-        if layer not in names:
-            raise ValueError(f"layer={layer!r} is not a conv/linear layer; choose one of {names}")
-        if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
-            raise ValueError(f"sparsity={sparsity!r} must be a fraction in [0, 1): pruning every "
-                             "weight leaves no network")
-        net = copy.deepcopy(base)
-        magnitude_prune(net, float(sparsity))
-        make_permanent(net)
-        w = prunable_layers(base)[layer].weight.detach()
-        kept = masks(net)[layer]
-        dropped = w.abs()[~kept]
-        return {"layer": layer, "sparsity": float(sparsity),
-                "weights": w.flatten().cpu().numpy(),
-                "threshold": float(dropped.max()) if dropped.numel() else 0.0,
-                "mask": kept.reshape(kept.shape[0], -1).cpu().numpy(),
-                "accuracy": evaluate(net, [(x, y)]), "bytes": model_storage(net),
-                "compression": compression_ratio(net)}
-    return state
+    return {"layer": layer, "sparsity": sparsity,
+            "weights": w.flatten().cpu().numpy(),
+            "threshold": float(dropped.max()) if dropped.numel() else 0.0,
+            "mask": kept.reshape(kept.shape[0], -1).cpu().numpy(),
+            "accuracy": evaluate(net, [(x, y)]), "bytes": model_storage(net),
+            "compression": compression_ratio(net)}
 
 
-def draw_sparsity(state, fig):
+def draw_sparsity(state: dict, fig) -> None:
     """Histogram of the layer's weights with ±threshold, and its mask (kept = dark)."""
     ax_hist, ax_mask = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
     ax_hist.hist(state["weights"], bins=80, color="#4477aa")
@@ -710,32 +771,49 @@ def draw_sparsity(state, fig):
     fig.tight_layout()
 
 
-def sparsity_readout(state):
+def sparsity_readout(state: dict) -> str:
+    """One line: accuracy without retraining, × fewer weights, bytes dense / CSR / CSR relative."""
     b = state["bytes"]
     return (f"accuracy without retraining <b>{100 * state['accuracy']:.2f}%</b> · "
             f"{state['compression']:.1f}× fewer weights · weights: dense {b['dense'] / 1024:.0f} KiB, "
             f"CSR {b['csr'] / 1024:.0f} KiB, CSR relative {b['csr-relative'] / 1024:.0f} KiB")
 
 
-def sensitivity_state_fn(scans, sizes):
-    """``state(model, tolerance_pt)`` for the sensitivity explorer: ``scans[model]`` is a
-    ``sensitivity_scan`` result, ``sizes[model]`` ``{layer: weights}``. Each layer gets the largest
-    sparsity whose drop ≤ tolerance; the state holds the curves, choices and resulting kept weights."""
-    def state(model, tolerance_pt):
-        if model not in scans:
-            raise ValueError(f"model={model!r} has no scan; choose one of {sorted(scans)}")
-        if not isinstance(tolerance_pt, (int, float)) or not 0 <= tolerance_pt <= 100:
-            raise ValueError(f"tolerance_pt={tolerance_pt!r} must be an accuracy drop in points, 0 to 100")
-        scan = scans[model]
-        chosen = choose_sparsities(scan, tolerance_pt / 100)
-        weights = sizes[model]
-        kept = sum(weights[n] * (1 - chosen[n]) for n in chosen)
-        return {"model": model, "scan": scan, "chosen": chosen, "tolerance_pt": tolerance_pt,
-                "kept": kept, "total": sum(weights.values())}
-    return state
+def sparsity_explorer(model: nn.Module, data, layer: str | None = None, sparsity: float = 0.9,
+                      max_examples: int | None = None, title: str = "Magnitude pruning",
+                      figsize: tuple[float, float] = (9, 3.2)) -> Explorer:
+    """The sparsity slider (a ``widgets.Explorer``): pick a layer and a sparsity for every layer →
+    the layer's weight histogram with the threshold, its mask, the accuracy and the bytes."""
+    from . import widgets
+
+    base = plain_copy(model).eval()
+    names = list(weight_layers(base))
+    controls = {"layer": widgets.dropdown("layer", names, layer if layer is not None else names[0]),
+                "sparsity": widgets.float_slider("sparsity", sparsity, 0.0, 0.99, 0.01)}
+    state = functools.partial(sparsity_state, base, _examples(data, max_examples))
+    return widgets.Explorer(state, draw_sparsity, controls, title=title, readout_fn=sparsity_readout,
+                            figsize=figsize)
 
 
-def draw_sensitivity(state, fig):
+def sensitivity_state(scans: dict[str, dict], sizes: dict[str, dict[str, int]], model: str,
+                      tolerance_pt: float) -> dict:
+    """The sensitivity explorer's numbers (pure): ``scans[model]`` is a ``sensitivity_scan`` result,
+    ``sizes[model]`` ``{layer: weights}``. Each layer gets the largest scanned sparsity whose
+    accuracy drop ≤ ``tolerance_pt`` points; the state holds the curves, choices and kept weights."""
+    if model not in scans:
+        raise ValueError(f"model={model!r} has no scan; choose one of {sorted(scans)}")
+    if isinstance(tolerance_pt, bool) or not isinstance(tolerance_pt, (int, float)) or not 0 <= tolerance_pt <= 100:
+        raise ValueError(f"tolerance_pt={tolerance_pt!r} must be an accuracy drop in points, 0 to 100")
+    scan = scans[model]
+    chosen = choose_sparsities(scan, tolerance_pt / 100)
+    weights = sizes[model]
+    kept = sum(weights[n] * (1 - chosen[n]) for n in chosen)
+    return {"model": model, "scan": scan, "chosen": chosen, "tolerance_pt": tolerance_pt,
+            "kept": kept, "total": sum(weights.values())}
+
+
+def draw_sensitivity(state: dict, fig) -> None:
+    """Accuracy against one layer's sparsity, per layer, with each layer's chosen sparsity and the tolerance."""
     ax = fig.subplots()
     scan = state["scan"]
     xs = [100 * s for s in scan["sparsities"]]
@@ -751,18 +829,30 @@ def draw_sensitivity(state, fig):
     fig.tight_layout()
 
 
-def sensitivity_readout(state):
+def sensitivity_readout(state: dict) -> str:
+    """One line: the weights the chosen sparsities keep, and × fewer."""
     return (f"chosen per-layer sparsities keep {state['kept']:.0f} of {state['total']} weights "
             f"(<b>{state['total'] / max(state['kept'], 1):.1f}×</b> fewer) before retraining")
 
 
-# --------------------------------------------------------------------------- exercise checkers
+def sensitivity_explorer(scans: dict[str, dict], sizes: dict[str, dict[str, int]], model: str | None = None,
+                         tolerance_pt: float = 1.0, title: str = "Sensitivity scan → per-layer sparsity",
+                         figsize: tuple[float, float] = (6.5, 3.5)) -> Explorer:
+    """The sensitivity explorer (a ``widgets.Explorer``): pick a model and a tolerated accuracy drop →
+    each layer's scan curve and the sparsity it may take (``scans``/``sizes``: see ``sensitivity_state``)."""
+    from . import widgets
 
-from .checks import checker, expect_close, expect_equal, expect_true   # noqa: E402
+    controls = {"model": widgets.dropdown("model", list(scans), model if model is not None else next(iter(scans))),
+                "tolerance_pt": widgets.float_slider("tolerance (pt)", tolerance_pt, 0.0, 10.0, 0.25)}
+    return widgets.Explorer(functools.partial(sensitivity_state, scans, sizes), draw_sensitivity, controls,
+                            title=title, readout_fn=sensitivity_readout, figsize=figsize)
+
+
+# --------------------------------------------------------------------------- exercise checkers
 
 
 @checker("OBD saliency")
-def check_obd_saliency(fn):
+def check_obd_saliency(fn: Callable) -> None:
     """``fn(weight, hessian_diag)`` → tensor of saliencies h_kk · w_k² / 2."""
     g = torch.Generator().manual_seed(3)
     for shape in ((5,), (4, 3)):
@@ -773,7 +863,7 @@ def check_obd_saliency(fn):
 
 
 @checker("magnitude mask")
-def check_magnitude_mask(fn):
+def check_magnitude_mask(fn: Callable) -> None:
     """``fn(weight, sparsity)`` → bool mask keeping the (1 - sparsity) largest |w|."""
     g = torch.Generator().manual_seed(4)
     for shape, s in (((10,), 0.3), ((8, 6), 0.75), ((4, 3, 2), 0.5), ((7,), 0.0)):
@@ -787,7 +877,7 @@ def check_magnitude_mask(fn):
 
 
 @checker("CSR bytes")
-def check_csr_bytes(fn):
+def check_csr_bytes(fn: Callable) -> None:
     """``fn(matrix)`` → bytes of CSR with int32 row pointers and column indices, float32 values."""
     g = torch.Generator().manual_seed(5)
     for rows, cols, density in ((6, 8, 0.3), (10, 4, 0.0), (3, 50, 0.9)):
@@ -797,7 +887,7 @@ def check_csr_bytes(fn):
         expect_equal(fn(w.clone()), expected, f"CSR bytes of a {rows}×{cols} matrix with {int((w != 0).sum())} non-zeros")
 
 
-def reference_obd_linear(x, weight):
+def reference_obd_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """OBD saliency of every weight of a linear layer y = x Wᵀ + b under E = ½·mean_n ‖y_n − t_n‖²:
     h_ij = ∂²E/∂W_ij² = mean_n x_nj² (the same for every output i, independent of W and t)."""
     h = x.pow(2).mean(0).expand_as(weight)
@@ -805,7 +895,7 @@ def reference_obd_linear(x, weight):
 
 
 @checker("OBD saliency of a linear layer")
-def check_obd_linear(fn):
+def check_obd_linear(fn: Callable) -> None:
     """``fn(x, weight) -> saliency`` (shape of ``weight``) for E = ½·mean_n ‖x_n Wᵀ + b − t_n‖²,
     compared with the exact Hessian diagonal from autograd (double backward)."""
     g = torch.Generator().manual_seed(6)
@@ -829,13 +919,13 @@ def check_obd_linear(fn):
 
 
 __all__ = [
-    "PRUNABLE", "FORMATS", "CHAIN_TYPES", "prunable_layers", "is_reparametrized", "masks", "sparsity",
-    "set_mask", "lowest_mask", "magnitude_mask", "prune_by_scores", "magnitude_prune", "keep_masks",
-    "make_permanent", "remove_reparametrization", "load_pruned", "kept_table", "compression_ratio",
+    "Sparsity", "FORMATS", "CHAIN_TYPES", "is_reparametrized", "plain_copy", "layer_sparsities", "masks",
+    "sparsity", "set_mask", "lowest_mask", "magnitude_mask", "prune_by_scores", "magnitude_prune", "keep_masks",
+    "make_permanent", "remove_reparametrization", "load_pruned", "KeptRow", "kept_table", "compression_ratio",
     "relative_indices", "decode_relative", "to_csr", "storage_bytes", "model_storage", "hessian_diagonal",
-    "obd_saliency", "obd_prune", "kept_schedule", "iterative_prune", "sensitivity_scan", "choose_sparsities",
-    "channel_plan", "mask_channels", "prune_channels", "sparsity_state_fn", "draw_sparsity",
-    "sparsity_readout", "sensitivity_state_fn", "draw_sensitivity", "sensitivity_readout",
-    "check_obd_saliency", "check_magnitude_mask", "check_csr_bytes", "reference_obd_linear",
+    "obd_saliency", "obd_prune", "kept_schedule", "RoundRow", "iterative_prune", "sensitivity_scan",
+    "choose_sparsities", "channel_plan", "mask_channels", "prune_channels", "sparsity_state", "draw_sparsity",
+    "sparsity_readout", "sparsity_explorer", "sensitivity_state", "draw_sensitivity", "sensitivity_readout",
+    "sensitivity_explorer", "check_obd_saliency", "check_magnitude_mask", "check_csr_bytes", "reference_obd_linear",
     "check_obd_linear",
 ]

@@ -7,6 +7,7 @@ import torch.nn as nn
 from torch.nn.utils import prune as torch_prune
 
 from course_lib import prune
+from course_lib.surgery import weight_layers
 from course_lib.train import fit
 
 
@@ -24,19 +25,20 @@ def batches(n_batches=6, batch=16, seed=0):
 
 def test_magnitude_prune_matches_torch_l1_unstructured_and_uses_weight_mask():
     model, reference = mlp(), mlp()
-    kept = prune.magnitude_prune(model, 0.6)
-    for name, m in prune.prunable_layers(reference).items():
+    assert prune.magnitude_prune(model, 0.6) is model                          # in place, returns the model
+    kept = {row.layer: row.kept_pct / 100 for row in prune.kept_table(model)}
+    for name, m in weight_layers(reference).items():
         torch_prune.l1_unstructured(m, "weight", amount=0.6)
-    for name, m in prune.prunable_layers(model).items():
+    for name, m in weight_layers(model).items():
         assert isinstance(m.weight_mask, torch.Tensor) and "weight_mask" in dict(m.named_buffers())
-        assert torch.equal(m.weight_mask, prune.prunable_layers(reference)[name].weight_mask)
+        assert torch.equal(m.weight_mask, weight_layers(reference)[name].weight_mask)
         assert kept[name] == pytest.approx(m.weight_mask.mean().item())
     assert prune.sparsity(model) == pytest.approx(0.6, abs=0.01)
 
 
-def test_per_layer_overrides_and_zero_leaves_layer_dense():
+def test_sparsity_dict_prunes_the_named_layers_only():
     model = mlp()
-    prune.magnitude_prune(model, 0.5, per_layer={"1": 0.9, "5": 0.0})
+    prune.magnitude_prune(model, {"1": 0.9, "3": 0.5})                   # layer "5" not named: left dense
     s = prune.sparsity(model, per_layer=True)
     assert s["1"] == pytest.approx(0.9, abs=1e-3)
     assert s["3"] == pytest.approx(0.5, abs=1e-2)
@@ -44,11 +46,22 @@ def test_per_layer_overrides_and_zero_leaves_layer_dense():
     zeros = sum(int((~m).sum()) for m in prune.masks(model).values())
     total = sum(m.numel() for m in prune.masks(model).values())
     assert prune.sparsity(model) == pytest.approx(zeros / total)
+    assert not prune.is_reparametrized(model[5])
+
+
+def test_layers_chooses_the_layers_and_per_layer_still_works_for_chapter_05():
+    model = mlp()
+    prune.magnitude_prune(model, 0.5, layers=["3"])
+    assert prune.sparsity(model, per_layer=True) == {"1": 0.0, "3": pytest.approx(0.5), "5": 0.0}
+    old, new = mlp(), mlp()
+    prune.magnitude_prune(old, 0.5, per_layer={"1": 0.9, "5": 0.0})      # deprecated form
+    prune.magnitude_prune(new, {"1": 0.9, "3": 0.5, "5": 0.0})
+    assert all(torch.equal(a, b) for a, b in zip(prune.masks(old).values(), prune.masks(new).values()))
 
 
 def test_global_scope_uses_one_threshold():
     model = mlp()
-    before = {n: m.weight.detach().abs().clone() for n, m in prune.prunable_layers(model).items()}
+    before = {n: m.weight.detach().abs().clone() for n, m in weight_layers(model).items()}
     prune.magnitude_prune(model, 0.7, scope="global")
     mks = prune.masks(model)
     kept = torch.cat([before[n][mks[n]] for n in before])
@@ -77,19 +90,24 @@ def test_plain_zeros_count_as_pruned():
     assert prune.sparsity(model, per_layer=True)["1"] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5, "0.5", True])
-def test_bad_sparsity_is_rejected(bad):
-    with pytest.raises(ValueError, match=r"sparsity=.* must be a fraction in \[0, 1\)"):
+@pytest.mark.parametrize("bad, error", [(1.0, ValueError), (-0.1, ValueError), (1.5, ValueError),
+                                        ("0.5", TypeError), (True, TypeError)])
+def test_bad_sparsity_is_rejected(bad, error):
+    with pytest.raises(error, match=r"sparsity=.* must be a fraction"):
         prune.magnitude_prune(mlp(), bad)
 
 
-def test_bad_per_layer_and_scope_are_rejected():
-    with pytest.raises(ValueError, match="unknown layers.*'fc9'"):
-        prune.magnitude_prune(mlp(), 0.5, per_layer={"fc9": 0.5})
-    with pytest.raises(ValueError, match=r"per_layer\['1'\]=1.2 must be a fraction"):
-        prune.magnitude_prune(mlp(), 0.5, per_layer={"1": 1.2})
+def test_bad_layer_dict_and_scope_are_rejected():
+    with pytest.raises(ValueError, match="'fc9' is not a layer"):
+        prune.magnitude_prune(mlp(), {"fc9": 0.5})
+    with pytest.raises(ValueError, match=r"sparsity\['1'\]=1.2 must be a fraction"):
+        prune.magnitude_prune(mlp(), {"1": 1.2})
     with pytest.raises(ValueError, match="scope='row' must be 'layer' or 'global'"):
         prune.magnitude_prune(mlp(), 0.5, scope="row")
+    with pytest.raises(ValueError, match="not both"):
+        prune.magnitude_prune(mlp(), {"1": 0.5}, layers=["1"])
+    with pytest.raises(ValueError, match="scope='global'"):
+        prune.magnitude_prune(mlp(), {"1": 0.5}, scope="global")
 
 
 def test_masks_survive_training_steps_and_weight_orig_stays_zero():
@@ -101,7 +119,7 @@ def test_masks_survive_training_steps_and_weight_orig_stays_zero():
     after = prune.masks(model)
     for name in before:
         assert torch.equal(before[name], after[name])
-        m = prune.prunable_layers(model)[name]
+        m = weight_layers(model)[name]
         assert (m.weight_orig[~before[name]] == 0).all()                 # what gets saved
         assert (m.weight[~before[name]] == 0).all()
 
@@ -167,10 +185,11 @@ def test_kept_table_and_compression_ratio():
     model = mlp()
     prune.magnitude_prune(model, 0.9)
     rows = prune.kept_table(model)
-    assert [r["layer"] for r in rows] == ["1", "3", "5"]
-    assert rows[0]["kept"] == 32 and rows[0]["weights"] == 320
+    assert [r.layer for r in rows] == ["1", "3", "5"]
+    assert rows[0] == prune.KeptRow("1", 320, 32, pytest.approx(10.0))
+    assert "kept_pct" in rows.table() and rows.as_dicts()[0]["kept"] == 32
     total = sum(p.numel() for p in mlp().parameters())
-    nonzero = sum(r["kept"] for r in rows) + 16 + 8 + 3                       # + biases
+    nonzero = sum(r.kept for r in rows) + 16 + 8 + 3                          # + biases
     assert prune.compression_ratio(model) == pytest.approx(total / nonzero)
     prune.make_permanent(model)
     assert prune.compression_ratio(model) == pytest.approx(total / nonzero)
@@ -229,7 +248,7 @@ def test_model_storage_sums_layers():
     model = mlp()
     prune.magnitude_prune(model, 0.9)
     totals = prune.model_storage(model)
-    assert totals["dense"] == 4 * sum(m.weight.numel() for m in prune.prunable_layers(model).values())
+    assert totals["dense"] == 4 * sum(m.weight.numel() for m in weight_layers(model).values())
     assert totals["csr"] < totals["dense"] and totals["csr-relative"] < totals["csr"]
 
 
@@ -251,7 +270,7 @@ def brute_force_diagonal(model, x, y, h=1e-4):
     out = {}
     with torch.no_grad():
         base = F.cross_entropy(model(x), y).item()
-        for name, m in prune.prunable_layers(model).items():
+        for name, m in weight_layers(model).items():
             d = torch.zeros_like(m.weight).flatten()
             flat = m.weight.view(-1)
             for k in range(flat.numel()):
@@ -289,7 +308,7 @@ def test_obd_saliency_is_half_h_w_squared_and_accepts_batches():
     batches_ = [(x[:16], y[:16]), (x[16:], y[16:])]
     s = prune.obd_saliency(model, batches_, exact=True)
     h = prune.hessian_diagonal(model, (x, y), exact=True)
-    for name, m in prune.prunable_layers(model).items():
+    for name, m in weight_layers(model).items():
         assert torch.allclose(s[name], h[name] * m.weight.detach() ** 2 / 2)
 
 
@@ -322,7 +341,7 @@ def test_hessian_diagonal_bad_inputs():
         prune.hessian_diagonal(model, data, exact=True, max_exact=10)
     with pytest.raises(ValueError, match="samples=0 must be a positive integer"):
         prune.hessian_diagonal(model, data, exact=False, samples=0)
-    with pytest.raises(ValueError, match="unknown layers"):
+    with pytest.raises(ValueError, match="'7' is not a layer"):
         prune.hessian_diagonal(model, data, layers=["7"])
     with pytest.raises(ValueError, match="data is empty"):
         prune.hessian_diagonal(model, [])
@@ -347,17 +366,19 @@ def test_kept_schedule_is_geometric_and_ends_at_target():
     assert per[-1]["a"] == pytest.approx(0.75) and per[0]["a"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="steps=0"):
         prune.kept_schedule(0.5, 0)
+    with pytest.raises(TypeError, match="steps=1.5"):
+        prune.kept_schedule(0.5, 1.5)
 
 
 def test_iterative_prune_reaches_targets_and_keeps_masks():
     model = mlp()
     rows = prune.iterative_prune(model, batches(), batches(seed=1), [0.5, {"1": 0.8, "3": 0.8, "5": 0.5}],
                                  epochs=1, lr=0.05, device="cpu")
-    assert [r["round"] for r in rows] == [1, 2]
+    assert [r.round for r in rows] == [1, 2]
     s = prune.sparsity(model, per_layer=True)
     assert s["1"] == pytest.approx(0.8, abs=0.01) and s["5"] == pytest.approx(0.5, abs=0.05)
-    assert rows[1]["sparsity"] == pytest.approx(prune.sparsity(model))
-    assert all(0 <= r["acc_pruned"] <= 1 and 0 <= r["acc_retrained"] <= 1 for r in rows)
+    assert rows[1].sparsity == pytest.approx(prune.sparsity(model))
+    assert all(0 <= r.acc_pruned <= 1 and 0 <= r.acc_retrained <= 1 for r in rows)
 
 
 def test_sensitivity_scan_matches_pruning_one_layer_by_hand():
@@ -367,7 +388,7 @@ def test_sensitivity_scan_matches_pruning_one_layer_by_hand():
     assert scan["baseline"] == evaluate(model, data)
     assert scan["layers"]["1"][0] == scan["baseline"]
     by_hand = mlp()
-    prune.magnitude_prune(by_hand, 0.0, per_layer={"5": 0.9})
+    prune.magnitude_prune(by_hand, {"5": 0.9})
     assert scan["layers"]["5"][2] == evaluate(by_hand, data)
     assert prune.sparsity(model) == 0.0                                    # model unchanged
     with pytest.raises(ValueError, match=r"sparsities\[i\]=1.0"):
@@ -416,12 +437,12 @@ def test_prune_channels_equals_masked_model_and_is_smaller(builder):
     assert norms[kept].min() >= norms.max() * 0 + torch.sort(norms, descending=True).values[len(kept) - 1]
 
 
-def test_prune_channels_zero_amount_is_identity_and_bad_inputs():
+def test_prune_channels_zero_sparsity_is_identity_and_bad_inputs():
     from course_lib import models
     model = trained_like(models.vgg_small())
     x = torch.randn(2, 1, 28, 28)
     assert torch.allclose(prune.prune_channels(model, 0.0).eval()(x), model(x), atol=1e-6)
-    with pytest.raises(ValueError, match="amount=1.0 must be a fraction"):
+    with pytest.raises(ValueError, match="sparsity=1.0 must be a fraction"):
         prune.prune_channels(model, 1.0)
     with pytest.raises(TypeError, match="BasicBlock"):
         prune.prune_channels(models.resnet20(), 0.5)
@@ -433,35 +454,41 @@ def test_prune_channels_zero_amount_is_identity_and_bad_inputs():
 
 def test_sparsity_state_and_explorer_error():
     from course_lib.train import evaluate
-    from course_lib.widgets import Explorer, dropdown, float_slider
     model, data = mlp(), batches(seed=3)
-    state_fn = prune.sparsity_state_fn(model, data)
-    st = state_fn("1", 0.8)
+    st = prune.sparsity_state(model, data, "1", 0.8)
     ref = mlp()
     prune.magnitude_prune(ref, 0.8)
     assert st["accuracy"] == evaluate(ref, data)
     assert st["mask"].mean() == pytest.approx(0.2, abs=0.01)
     assert (abs(st["weights"][~st["mask"].flatten()]) <= st["threshold"]).all()
     assert st["bytes"]["csr"] < st["bytes"]["dense"]
-    with pytest.raises(ValueError, match="layer='9'"):
-        state_fn("9", 0.5)
-    ex = Explorer(state_fn, prune.draw_sparsity, {"layer": dropdown("layer", ["1", "3", "5"]),
-                                                  "sparsity": float_slider("sparsity", 0.5, 0, 1)},
-                  readout_fn=prune.sparsity_readout)
+    with pytest.raises(ValueError, match="'9' is not a layer"):
+        prune.sparsity_state(model, data, "9", 0.5)
+    pruned = prune.magnitude_prune(mlp(), 0.5)                               # a pruned model copies fine
+    assert prune.sparsity_state(pruned, data, "3", 0.5)["accuracy"] == evaluate(pruned, data)
+    ex = prune.sparsity_explorer(model, data, layer="3", sparsity=0.8)
     assert ex.error is None and "accuracy" in ex.readout.value
-    ex.set(sparsity=1.0)
-    assert "must be a fraction in [0, 1)" in ex.error
+    assert ex.state["accuracy"] == st["accuracy"] and bytes(ex.image.value).startswith(b"\x89PNG")
+    assert list(ex.controls["layer"].options) == ["1", "3", "5"]
+    with pytest.raises(ValueError, match=r"must be a fraction in \[0, 1\)"):    # the slider stops at 0.99
+        ex.state_fn(layer="3", sparsity=1.0)
 
 
 def test_sensitivity_state():
     scan = {"baseline": 0.9, "sparsities": [0.0, 0.5, 0.9], "layers": {"a": [0.9, 0.899, 0.7], "b": [0.9, 0.88, 0.5]}}
-    state_fn = prune.sensitivity_state_fn({"m": scan}, {"m": {"a": 100, "b": 10}})
-    st = state_fn("m", 0.5)
+    scans, sizes = {"m": scan}, {"m": {"a": 100, "b": 10}}
+    st = prune.sensitivity_state(scans, sizes, "m", 0.5)
     assert st["chosen"] == {"a": 0.5, "b": 0.0} and st["kept"] == pytest.approx(60)
     with pytest.raises(ValueError, match="model='x' has no scan"):
-        state_fn("x", 0.5)
+        prune.sensitivity_state(scans, sizes, "x", 0.5)
     with pytest.raises(ValueError, match="tolerance_pt=-2"):
-        state_fn("m", -2)
+        prune.sensitivity_state(scans, sizes, "m", -2)
+    ex = prune.sensitivity_explorer(scans, sizes, tolerance_pt=0.5)
+    assert ex.error is None and ex.state["chosen"] == st["chosen"] and "60 of 110" in ex.readout.value
+    assert bytes(ex.image.value).startswith(b"\x89PNG")
+    data = ex._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    assert "image/png" in data                                               # a static figure without a front end
     import matplotlib.pyplot as plt
     fig = plt.figure()
     prune.draw_sensitivity(st, fig)
