@@ -424,7 +424,7 @@ for setting in ({"bits_0": 3}, {"sparsity_0": 0.98}, {"bits_0": 1}):
 
 # %%
 pruned300 = recipes.shipped_model("lenet300-fmnist")
-prune.magnitude_prune(pruned300, 0.0, per_layer=NETS["lenet300-fmnist"]["sparsity"])
+prune.magnitude_prune(pruned300, NETS["lenet300-fmnist"]["sparsity"])
 prune.make_permanent(pruned300)
 init_acc = {}
 for init in quant.KMEANS_INITS:

@@ -133,7 +133,7 @@ report.append(capstone.measure_recipe("VGG+lowrank", low, test_data, chapters="0
 # chapter 04: magnitude pruning with retraining (masks kept by torch's pruning parametrization)
 pruned = build_model(BASE)
 pruned.load_state_dict(base.state_dict())
-prune.magnitude_prune(pruned, SPARSITY, per_layer=dc_settings(pruned, SPARSITY, BITS)["sparsity"])
+prune.magnitude_prune(pruned, dc_settings(pruned, SPARSITY, BITS)["sparsity"])
 fine_tune(pruned)
 path = WORK / "pruned.dc"
 compress.save_compressed(pruned, path, bits="float32", index_bits=5)         # sparse, float32 values

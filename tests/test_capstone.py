@@ -98,13 +98,13 @@ def test_challenge_rejects_chapter05_lenet5_and_names_every_budget():
 
 
 def test_measure_recipe_counts_what_it_says(tmp_path, fashion_ready):
-    from course_lib import measure, prune, train
+    from course_lib import measure, prune, surgery, train
     model = models.lenet_300_100()
     prune.magnitude_prune(model, 0.5)
     _, test = data.loaders("fashion-mnist", 100, train_subset=1, test_subset=200, augment=False, device="cpu")
     row = capstone.measure_recipe("lenet", model, test, latency_s=0.01, settings=("a",))
     plain = capstone.as_plain(model)
-    assert not any(prune.is_reparametrized(m) for m in prune.prunable_layers(plain).values())
+    assert not any(prune.is_reparametrized(m) for m in surgery.weight_layers(plain).values())
     assert row.params == measure.count_params(models.lenet_300_100())
     assert abs(row.nonzero - measure.count_params(plain, nonzero=True)) == 0 and row.nonzero < row.params
     assert row.macs == measure.count_macs(plain, (1, 1, 28, 28))
@@ -113,7 +113,7 @@ def test_measure_recipe_counts_what_it_says(tmp_path, fashion_ready):
     path = tmp_path / "m.dc"
     size = compress.save_compressed(model, path)
     assert capstone.measure_recipe("lenet", model, test, path=path, latency_s=0.01).file_bytes == size
-    assert all(prune.is_reparametrized(m) for m in prune.prunable_layers(model).values())    # left as it was
+    assert all(prune.is_reparametrized(m) for m in surgery.weight_layers(model).values())    # left as it was
     with pytest.raises(TypeError):
         capstone.as_plain("model")
     assert capstone.batch_of(test, 64).shape == (64, 1, 28, 28)
