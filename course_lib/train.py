@@ -26,9 +26,10 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -37,7 +38,9 @@ import torch.nn.functional as F
 from . import config
 from .checkpoints import load_training_checkpoint, save_atomically
 
-__all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "fit"]
+__all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms", "fit"]
+
+DeviceLike = Union[str, torch.device]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -140,31 +143,54 @@ def _unwrap(model):
 
 
 @torch.no_grad()
-def evaluate(model, data, device=None):
-    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``."""
+def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None) -> float:
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``.
+
+    The count of correct predictions stays on the device and is read once, at the end.
+    """
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    correct = total = 0
+    correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
     if config.dry_run():
         data = itertools.islice(data, config.DRY_RUN_EVAL_BATCHES)
     for x, y in data:
         x, y = x.to(device), y.to(device)
         out = model(x)
         out = out[0] if isinstance(out, (tuple, list)) else out
-        correct += (out.argmax(1) == y).sum().item()
+        correct += (out.argmax(1) == y).sum()
         total += len(y)
     model.train(was_training)
     if total == 0:
         raise ValueError("evaluate got no examples: the data is empty")
-    return correct / total
+    return correct.item() / total
 
 
-def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05, weight_decay=5e-4,
-        momentum=0.9, schedule="onecycle", label_smoothing=0.0, loss_fn=None, after_step=(),
-        device=None, amp="auto", channels_last=False, compile=False, progress=True, seed=0,
-        checkpoint=None, max_grad_norm=None):
+@contextmanager
+def deterministic_algorithms(enabled: bool = True) -> Iterator[None]:
+    """Run the block with ``torch.use_deterministic_algorithms(True, warn_only=True)``, then restore
+    the previous setting (also on an error). ``enabled=False`` leaves the setting as it is."""
+    if not enabled:
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = None, epochs: int = 1, *,
+        optimizer: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9,
+        schedule: str = "onecycle", label_smoothing: float = 0.0,
+        loss_fn: Optional[Callable[[Any, torch.Tensor], torch.Tensor]] = None,
+        after_step: Union[Callable[[nn.Module], Any], Sequence[Callable[[nn.Module], Any]]] = (),
+        device: Optional[DeviceLike] = None, amp: str = "auto", channels_last: bool = False,
+        compile: Union[bool, str] = False, progress: bool = True, seed: int = 0,
+        checkpoint: Optional[Union[str, os.PathLike]] = None, max_grad_norm: Optional[float] = None,
+        deterministic: bool = False) -> History:
     """Train ``model`` on ``train_data`` for ``epochs`` and return a ``History``.
 
     ``train_data``/``test_data`` yield ``(x, y)`` batches (a ``DeviceLoader`` or a ``DataLoader``).
@@ -174,6 +200,13 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
     model, training continues from there.
     ``amp``: "auto" (bf16 autocast on CUDA), "bf16" (also on the CPU), "fp16" (CUDA, with a gradient
     scaler) or "off". ``compile``: ``True`` for ``torch.compile``'s default backend, or a backend name.
+    ``deterministic``: run with ``torch.use_deterministic_algorithms(True, warn_only=True)`` and
+    restore the previous setting afterwards. Needed for a repeatable run of a model with shared
+    weights (``codebook[indices]``, an embedding): the backward of that gather is an ``index_add`` /
+    scatter that sums each shared weight's gradients in parallel, in a varying order, so two runs
+    differ in the last bits unless deterministic algorithms are on.
+    The epoch's loss and accuracy are summed on the device and read once per epoch: no host
+    synchronisation inside the step loop.
     In the dry run: one epoch of at most ``config.DRY_RUN_STEPS`` batches (see the module docstring).
     """
     if not isinstance(epochs, int) or epochs < 1:
@@ -216,53 +249,72 @@ def fit(model, train_data, test_data=None, epochs=1, *, optimizer="sgd", lr=0.05
     criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
     is_main = not distributed or torch.distributed.get_rank() == 0
 
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimizer step on the batch ``(x, y)``; returns the loss, the logits and ``y`` on the device."""
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
+            out = net(x)
+            loss = criterion(out, y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if max_grad_norm is not None:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        for hook in hooks:
+            hook(model)
+        return loss, out[0] if isinstance(out, (tuple, list)) else out, y
+
     epoch_bar = _progress(range(start_epoch, epochs), progress and is_main, desc="epochs",
                           total=epochs, initial=start_epoch)
-    for epoch in epoch_bar:
-        torch.manual_seed(seed * 100_003 + epoch)          # dropout etc.: the same in every run
-        if hasattr(train_data, "set_epoch"):
-            train_data.set_epoch(epoch)
-        net.train()
-        t0 = time.perf_counter()
-        loss_sum = correct = seen = 0
-        batches = itertools.islice(train_data, steps_per_epoch) if dry else train_data
-        for x, y in _progress(batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False,
-                              total=steps_per_epoch):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=dtype) if dtype else nullcontext():
-                out = net(x)
-                loss = criterion(out, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if max_grad_norm is not None:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            for hook in hooks:
-                hook(model)
-            logits = out[0] if isinstance(out, (tuple, list)) else out
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - t0
-        test_acc = evaluate(model, test_data, device) if test_data is not None else None
-        history.append(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
-                       test_acc=test_acc, seconds=seconds, images_per_s=seen / seconds,
-                       lr=opt.param_groups[0]["lr"])
-        if hasattr(epoch_bar, "set_postfix"):
-            epoch_bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
-                                  test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-")
-        if checkpoint is not None and is_main:
-            save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                             "epoch": epoch + 1, "history": history.as_dict()}, checkpoint)
+    with deterministic_algorithms(deterministic):
+        for epoch in epoch_bar:
+            torch.manual_seed(seed * 100_003 + epoch)          # dropout etc.: the same in every run
+            if hasattr(train_data, "set_epoch"):
+                train_data.set_epoch(epoch)
+            net.train()
+            t0 = time.perf_counter()
+            batches = itertools.islice(train_data, steps_per_epoch) if dry else train_data
+            batches = _progress(batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False,
+                                total=steps_per_epoch)
+            loss_sum, correct, seen = _run_epoch(step, batches, device)
+            seconds = time.perf_counter() - t0
+            test_acc = evaluate(model, test_data, device) if test_data is not None else None
+            history.append(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
+                           test_acc=test_acc, seconds=seconds, images_per_s=seen / seconds,
+                           lr=opt.param_groups[0]["lr"])
+            if hasattr(epoch_bar, "set_postfix"):
+                epoch_bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
+                                      test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-")
+            if checkpoint is not None and is_main:
+                save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                                 "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                                 "epoch": epoch + 1, "history": history.as_dict()}, checkpoint)
     return history
+
+
+def _run_epoch(step: Callable, batches: Iterable, device: torch.device) -> tuple[float, int, int]:
+    """Run ``step(x, y)`` on every batch; ``(summed loss, correct predictions, examples)``.
+
+    The sums stay on the device (float64 where the device has it) and are read once, after the last
+    step: reading ``loss.item()`` every step would make the host wait for the GPU every step.
+    """
+    acc_dtype = torch.float32 if device.type == "mps" else torch.float64
+    loss_sum = torch.zeros((), dtype=acc_dtype, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    for x, y in batches:
+        loss, logits, y = step(x, y)
+        loss_sum += loss.detach().to(acc_dtype) * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return loss_sum.item(), int(correct.item()), seen
 
 
 def _plan(model, train_data, epochs):

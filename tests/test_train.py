@@ -265,3 +265,84 @@ def test_torchrun_with_nccl():
     env = {**__import__("os").environ, "COURSE_DEVICE": "cuda"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_history_figures_equal_the_per_step_reference():
+    """The epoch sums stay on the device now; the figures are those of reading every step."""
+    steps = []
+
+    def recording_loss(out, y):
+        loss = nn.functional.cross_entropy(out, y)
+        steps.append((loss.item() * len(y), (out.argmax(1) == y).sum().item(), len(y)))
+        return loss
+
+    train_data, test_data = make_data()
+    history = train.fit(tiny_cnn(), train_data, test_data, epochs=2, loss_fn=recording_loss, progress=False,
+                        device="cpu")
+    per_epoch = len(train_data)
+    for e in range(2):
+        rows = steps[e * per_epoch:(e + 1) * per_epoch]
+        seen = sum(n for _, _, n in rows)
+        assert history.train_loss[e] == pytest.approx(sum(s for s, _, _ in rows) / seen, abs=1e-6)
+        assert history.train_acc[e] == pytest.approx(sum(c for _, c, _ in rows) / seen, abs=1e-6)
+
+
+class StrictSync:
+    """Yields the batches of ``loader`` with CUDA's sync-debug mode "error" on while the step runs."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:             # fetched in the default mode
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                yield batch                   # fit's step runs here
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA's sync-debug mode needs a CUDA device (CPU CI)")
+def test_no_host_synchronisation_inside_the_step_loop():
+    images, labels = blobs()
+    train_data = DeviceLoader(images, labels, 32, shuffle=True, mean=[0.5], std=[0.3], device="cuda", drop_last=True)
+    history = train.fit(tiny_cnn(), StrictSync(train_data), epochs=2, progress=False, device="cuda")
+    assert len(history.train_loss) == 2
+
+
+def embedding_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Embedding(16, 8), nn.Flatten(), nn.Linear(8 * 64, 2))
+
+
+def test_deterministic_runs_give_bit_equal_shared_weights():
+    """Many lookups of few rows: the backward sums shared gradients (index_add), in order only if deterministic."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 16, (256, 64), generator=g), torch.randint(0, 2, (256,), generator=g)
+    batches = [(x[i:i + 64], y[i:i + 64]) for i in range(0, 256, 64)]
+    runs = []
+    for _ in range(2):
+        model = embedding_net()
+        train.fit(model, batches, epochs=2, progress=False, device="cpu", deterministic=True)
+        runs.append(model.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+def test_deterministic_setting_is_restored_even_after_an_error():
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    seen = []
+
+    def crash(model):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        train.fit(tiny_cnn(), make_data()[0], epochs=1, progress=False, device="cpu", deterministic=True,
+                  after_step=crash)
+    assert seen == [True]
+    assert (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) == before
+    with train.deterministic_algorithms(False):
+        assert torch.are_deterministic_algorithms_enabled() == before[0]
