@@ -16,8 +16,10 @@ k-means weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016)
         BatchNorm and unshared layers). ``codebooks(model)`` -> ``{layer name: (codebook, indices)}``;
         ``shared_layers(model)`` yields ``(name, module, SharedWeights)`` to edit them in place;
         ``unshare_weights(model)`` bakes ``codebook[indices]`` back into plain weights.
-    ``pack_bits(indices, bits)`` / ``unpack_bits(packed, bits, n)``: indices stored at ``bits`` bits
-        each in a uint8 tensor, so a real serialized file (``measure.file_bytes``) shows the saving.
+    Indices are stored at ``bits`` bits each with ``surgery.pack_bits`` (most significant bit first),
+        so a real serialized file (``measure.file_bytes``) shows the saving. ``reserve_zero_code(model)``
+        frees one code per layer for the value 0; ``fold_pruning_mask`` lets a layer pruned with
+        ``torch.nn.utils.prune`` be shared (its zeros stay zero).
     ``shared_state_dict(model)`` / ``quantized_state_dict(model)``: the compact state to store
         (packed indices + codebooks + every other tensor) of a model quantized in place.
 
@@ -34,7 +36,7 @@ Drop-in quantized layers (``torch.nn.utils.parametrize``, trained with ``course_
     with ``BinaryWeight``, ``TWNWeight``, ``TTQWeight``, ``FakeLinearWeight``; ``default_layers(model)``
     (all conv / linear layers but the first and the last); ``ttq_scales(model)``;
     ``quantized_state_dict(model)`` (packed codes + scales: the real bytes of the result).
-Linear (affine) quantization, equal to ``torch.quantize_per_tensor`` / ``quantize_per_channel``
+Linear (affine) quantization, equal to PyTorch's quantizer (``torch_codes``: ``torch.fake_quantize_per_tensor_affine``)
     ``int_range(bits)``, ``linear_qparams(x, bits, symmetric=False, axis=None)`` (min/max calibration,
     PyTorch's observer rule), ``quantize_linear``, ``dequantize_linear``, ``fake_quantize``.
 Dynamic fixed point (Qiu et al., FPGA 2016)
@@ -45,35 +47,41 @@ Dynamic fixed point (Qiu et al., FPGA 2016)
     output formats by measured output error (``plan_table(plan)`` shows where it left the range rule).
 Whole models, widget, exercises
     ``encode_weights(w, method, bits, t)`` / ``compress_weights(model, method, bits)`` -> quantized copy +
-    compact state (real bytes); ``explorer_state`` / ``draw_explorer`` / ``quant_explorer(weights)``;
+    compact state (real bytes); ``quant_state`` / ``draw_quant`` / ``quant_readout`` / ``quant_explorer(weights)``;
     checkers ``check_ttq_backward``, ``check_codebook_linear``, ``check_codebook_bytes``,
     ``check_bit_allocation`` (and ``check_symmetric_int8``, ``check_ternary_threshold``).
 
-Bit widths outside 1..16 (2..16 for integer and fixed-point formats) raise ``ValueError``.
+Bit widths outside 1..16 (2..16 for integer and fixed-point formats) raise ``ValueError``, a bit
+width that is not an int ``TypeError`` (``args.check_bits``).
 """
 
+from __future__ import annotations
+
+import copy
+import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
+import torch.nn.utils.prune as torch_prune
 
+from .args import check_bits, check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
+from .config import dry_run
+from .measure import file_bytes
+from .report import Rows
+from .surgery import bits_needed, forward_with_hooks, pack_bits, unpack_bits, weight_layers
+from .train import evaluate
 
-QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 KMEANS_INITS = ("linear", "density", "random")
 
 
 # ----------------------------------------------------------------------------------------------
-# argument checks shared by every quantizer
+# argument checks shared by every quantizer (bit widths: args.check_bits)
 # ----------------------------------------------------------------------------------------------
-
-def check_bits(bits, name="bits", low=1, high=16):
-    """``bits`` must be an int in [low, high]; a clear ``ValueError`` otherwise."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or not low <= bits <= high:
-        raise ValueError(f"{name}={bits!r} must be an integer number of bits between {low} and {high}")
-    return bits
-
 
 def _check_tensor(weights, name="weights"):
     if not isinstance(weights, torch.Tensor):
@@ -121,11 +129,10 @@ def kmeans_codebook(weights, bits, init="linear", iters=30, mask=None, seed=0):
     point at their nearest centroid but carry no meaning. Empty clusters keep their centroid.
     """
     _check_tensor(weights)
-    check_bits(bits)
+    check_bits("bits", bits)
     if init not in KMEANS_INITS:
         raise ValueError(f"init={init!r} is unknown; choose one of {KMEANS_INITS}")
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
-        raise ValueError(f"iters={iters!r} must be a non-negative integer")
+    check_int("iters", iters, minimum=0)
     flat = weights.detach().reshape(-1).to(torch.float64)
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.shape != weights.shape:
@@ -167,8 +174,9 @@ class SharedWeights(nn.Module):
         self.register_buffer("mask", None if mask is None else mask.detach().to(torch.bool).clone())
 
     @property
-    def bits(self):
-        return max(1, math.ceil(math.log2(len(self.codebook))))
+    def bits(self) -> int:
+        """Bits of one index: enough to name every centroid."""
+        return bits_needed(len(self.codebook))
 
     def forward(self, original):
         weight = self.codebook[self.indices]
@@ -177,38 +185,44 @@ class SharedWeights(nn.Module):
         return weight.to(original.dtype)
 
 
-def _named_quantizable(model, layers=None, types=QUANTIZABLE):
-    found = {name: m for name, m in model.named_modules() if isinstance(m, types)}
-    if layers is None:
-        return found
-    if isinstance(layers, str):
-        layers = [layers]
-    chosen = {}
-    for name in layers:
-        if name not in found:
-            kind = type(dict(model.named_modules()).get(name)).__name__ if name in dict(model.named_modules()) else None
-            why = f"is a {kind}, not a conv/linear layer" if kind else "is not a layer of the model"
-            raise ValueError(f"layers: {name!r} {why}; quantizable layers are {sorted(found)}")
-        chosen[name] = found[name]
-    return chosen
+def fold_pruning_mask(module: nn.Module) -> nn.Module:
+    """Fold torch's pruning reparametrization of ``module.weight`` into a plain weight, in place.
+
+    ``torch.nn.utils.prune`` (chapter 04's ``prune.magnitude_prune``) replaces ``weight`` by
+    ``weight_orig * weight_mask``; a parametrization needs a real ``weight`` parameter, so the
+    product is written back as one (``torch.nn.utils.prune.remove``). The pruned entries are then
+    exact zeros, which ``share_weights`` keeps zero. A module without that reparametrization is
+    returned unchanged.
+    """
+    if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
+        torch_prune.remove(module, "weight")
+    return module
 
 
-def share_weights(model, bits, init="linear", layers=None, train_others=True, iters=30, seed=0):
-    """Replace the weight of each conv / linear layer by shared weights, in place; returns ``model``.
+def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "linear",
+                  layers: str | list[str] | None = None, train_others: bool = True, iters: int = 30,
+                  seed: int = 0) -> nn.Module:
+    """In place: replace the weight of each conv / linear layer by shared weights; returns ``model``.
 
     ``bits``: one int for every layer, or ``{layer name: bits}`` (e.g. 8 for convs, 5 for fully
     connected layers as in Deep Compression); ``layers``: names to convert (default: all, or the
     keys of a ``bits`` dict). Weights that are exactly zero (pruned) stay zero and out of the
-    clustering. With ``train_others=False`` every other parameter is frozen, so ``fit`` trains
-    only the centroids.
+    clustering; a layer pruned with ``torch.nn.utils.prune`` (``weight_orig * weight_mask``) has
+    its mask folded into its weight first (``fold_pruning_mask``), so pruning then sharing works and
+    the pruned weights stay zero while the centroids train. With ``train_others=False`` every other
+    parameter is frozen, so ``fit`` trains only the centroids.
+
+    Fine-tune with ``train.fit(..., optimizer="adamw")``: the gradient of a centroid is the *sum*
+    over its cluster (thousands of weights), so plain SGD at a usual learning rate takes steps
+    thousands of times too large and blows up; AdamW normalises each centroid's step.
     """
     if isinstance(bits, dict):
         for name, b in bits.items():
-            check_bits(b, f"bits[{name!r}]")
+            check_bits(f"bits[{name!r}]", b)
         layers = list(bits) if layers is None else layers
     else:
-        check_bits(bits)
-    chosen = _named_quantizable(model, layers)
+        check_bits("bits", bits)
+    chosen = weight_layers(model, layers)
     if not chosen:
         raise ValueError("share_weights: the model has no conv or linear layer to share")
     for name, module in chosen.items():
@@ -216,7 +230,7 @@ def share_weights(model, bits, init="linear", layers=None, train_others=True, it
             raise ValueError(f"layers: {name!r} already has a weight parametrization; "
                              "call unshare_weights(model) first")
         layer_bits = bits[name] if isinstance(bits, dict) else bits
-        weight = module.weight.detach()
+        weight = fold_pruning_mask(module).weight.detach()
         mask = weight != 0
         codebook, indices = kmeans_codebook(weight, layer_bits, init=init, iters=iters, mask=mask, seed=seed)
         parametrize.register_parametrization(
@@ -284,26 +298,6 @@ def reserve_zero_code(model: nn.Module) -> dict[str, int]:
     return merged
 
 
-def pack_bits(indices, bits):
-    """Store non-negative integers < 2**bits at ``bits`` bits each, little-endian, in a uint8 tensor."""
-    check_bits(bits)
-    flat = indices.reshape(-1).to(torch.int64).cpu()
-    if flat.numel() and (flat.min() < 0 or flat.max() >= 2 ** bits):
-        raise ValueError(f"indices must lie in [0, 2**bits) = [0, {2 ** bits}) to be packed at bits={bits}")
-    shifts = torch.arange(bits, dtype=torch.int64)
-    bit_stream = ((flat[:, None] >> shifts) & 1).reshape(-1)             # bits of each index, LSB first
-    pad = (-len(bit_stream)) % 8
-    bit_stream = torch.cat([bit_stream, bit_stream.new_zeros(pad)]).reshape(-1, 8)
-    return (bit_stream << torch.arange(8, dtype=torch.int64)).sum(1).to(torch.uint8)
-
-
-def unpack_bits(packed, bits, n):
-    """Inverse of ``pack_bits``: the first ``n`` integers stored at ``bits`` bits each."""
-    check_bits(bits)
-    bit_stream = ((packed.to(torch.int64)[:, None] >> torch.arange(8)) & 1).reshape(-1)[: n * bits]
-    return (bit_stream.reshape(n, bits) << torch.arange(bits, dtype=torch.int64)).sum(1)
-
-
 def shared_state_dict(model):
     """The compact state of a shared-weight model (see ``quantized_state_dict``)."""
     return quantized_state_dict(model)
@@ -337,7 +331,10 @@ def quantized_state_dict(model):
         if parametrize.is_parametrized(module, "weight"):
             prefix = f"{name}." if name else ""
             replaced.append(f"{prefix}parametrizations.weight")
-            storage = _layer_storage(module, module.parametrizations.weight[0])
+            chain = module.parametrizations.weight
+            storage = _layer_storage(module, chain[0])
+            if isinstance(chain[-1], KeepZeros):                   # pruned, then quantized: 1 bit per weight
+                storage["mask"] = pack_bits(chain[-1].mask.to(torch.int64), 1)
             storage["shape"] = torch.tensor(module.weight.shape)
             state.update({f"{prefix}weight.{k}": v for k, v in storage.items()})
     for key, value in model.state_dict().items():
@@ -422,8 +419,7 @@ def xnor_dot(a_bits, b_bits, n):
     this: 64 products per machine word with one XOR and one popcount, no multiply at all.
     Returns ``(value, {"multiplies": 0, "word_ops": ...})`` (XOR + popcount per 64-bit word).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive int (the vector length)")
+    check_int("n", n)
     if not (0 <= a_bits < 2 ** n and 0 <= b_bits < 2 ** n):
         raise ValueError(f"a_bits and b_bits must be packed vectors of n={n} bits")
     differ = bin(a_bits ^ b_bits).count("1")
@@ -466,7 +462,8 @@ def twn_ternarize(w):
 
 
 def _check_threshold(t):
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1:
+    check_float("t", t)
+    if not 0 < t < 1:
         raise ValueError(f"threshold t={t!r} must be a number with 0 < t < 1 (Δ = t·max|w|; TTQ uses 0.05)")
     return float(t)
 
@@ -565,10 +562,21 @@ class FakeLinearWeight(nn.Module):
 
     def __init__(self, bits):
         super().__init__()
-        self.bits = check_bits(bits, low=2)
+        self.bits = check_bits("bits", bits, low=2)
 
     def forward(self, latent):
         return latent + (fake_quantize(latent.detach(), self.bits, axis=0) - latent).detach()
+
+
+class KeepZeros(nn.Module):
+    """Parametrization ``weight * mask``: after a quantizer, keeps a pruned layer's zeros at zero."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mask", mask.detach().to(torch.bool).clone())
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.mask
 
 
 QAT_METHODS = ("binary", "twn", "ttq", "linear", "kmeans")
@@ -577,31 +585,37 @@ QAT_METHODS = ("binary", "twn", "ttq", "linear", "kmeans")
 def default_layers(model, keep_first_last=True):
     """Names of the conv / linear layers; without the first and the last if ``keep_first_last``
     (TWN, TTQ and XNOR-Net keep those two in full precision: they are small and sensitive)."""
-    names = list(_named_quantizable(model))
+    names = list(weight_layers(model))
     return names[1:-1] if keep_first_last and len(names) > 2 else names
 
 
-def quantize_model(model, method, bits=None, t=0.05, layers=None):
-    """Make the conv / linear layers of ``model`` quantized, in place, and return ``model``.
+def quantize_model(model: nn.Module, method: str, bits: int | dict[str, int] | None = None, t: float = 0.05,
+                   layers: str | list[str] | None = None) -> nn.Module:
+    """In place: make the conv / linear layers of ``model`` quantized; returns ``model``.
 
     ``method``: "binary" (XNOR-Net scaling, STE), "twn", "ttq" (learned Wp/Wn, threshold ``t``),
-    "linear" (``bits``-bit per-channel fake quantization, STE) or "kmeans" (``share_weights``).
-    ``layers`` defaults to ``default_layers(model)`` (first and last layers stay float).
+    "linear" (``bits``-bit per-channel fake quantization, STE) or "kmeans" (``share_weights``;
+    ``bits`` may then be ``{layer name: bits}``). ``layers`` defaults to ``default_layers(model)``
+    (first and last layers stay float). A layer pruned with ``torch.nn.utils.prune`` has its mask
+    folded into its weight (``fold_pruning_mask``) and kept: its pruned weights stay zero.
     The quantized model trains with ``course_lib.train.fit``; the float latent weights train too.
+    Use ``optimizer="adamw"``: TTQ's scales and k-means centroids receive gradients summed over
+    whole layers or clusters, on which SGD's fixed step size diverges.
     """
     if method not in QAT_METHODS:
         raise ValueError(f"method={method!r} is unknown; choose one of {QAT_METHODS}")
     if method in ("linear", "kmeans") and bits is None:
         raise ValueError(f"method={method!r} needs bits (an integer, e.g. 4)")
     if method == "linear":
-        check_bits(bits, low=2)
+        check_bits("bits", bits, low=2)
     layers = default_layers(model) if layers is None else layers
     if method == "kmeans":
         return share_weights(model, bits, layers=layers)
-    chosen = _named_quantizable(model, layers)
+    chosen = weight_layers(model, layers)
     for name, module in chosen.items():
         if parametrize.is_parametrized(module, "weight"):
             raise ValueError(f"layers: {name!r} is already quantized")
+        kept = fold_pruning_mask(module).weight.detach() != 0
         if method == "binary":
             p = BinaryWeight()
         elif method == "twn":
@@ -611,6 +625,8 @@ def quantize_model(model, method, bits=None, t=0.05, layers=None):
         else:
             p = FakeLinearWeight(bits)
         parametrize.register_parametrization(module, "weight", p)
+        if not bool(kept.all()):                               # pruned: keep the zeros after quantizing
+            parametrize.register_parametrization(module, "weight", KeepZeros(kept))
     return model
 
 
@@ -627,7 +643,7 @@ def ttq_scales(model):
 
 def int_range(bits):
     """The signed ``bits``-bit integer range (qmin, qmax) = (-2**(bits-1), 2**(bits-1) - 1)."""
-    check_bits(bits, low=2)
+    check_bits("bits", bits, low=2)
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
@@ -681,6 +697,25 @@ def dequantize_linear(q, scale, zero_point, axis=None):
     return (q - zero_point).to(torch.float32) * scale
 
 
+def torch_codes(x: torch.Tensor, scale, zero_point, bits: int = 8, axis: int | None = None) -> torch.Tensor:
+    """PyTorch's own integer codes of ``x`` (signed ``bits``-bit), to check ``quantize_linear`` against.
+
+    Computed with ``torch.fake_quantize_per_tensor_affine`` / ``fake_quantize_per_channel_affine``
+    (maintained operators: ``torch.quantize_per_tensor`` and the quantized dtypes are deprecated),
+    which return ``(q − zero_point)·scale``; dividing by ``scale`` and rounding recovers ``q`` exactly.
+    """
+    qmin, qmax = int_range(bits)
+    if axis is None:
+        fq = torch.fake_quantize_per_tensor_affine(x.float(), float(scale), int(zero_point), qmin, qmax)
+    else:
+        scale = torch.as_tensor(scale, dtype=torch.float32)
+        zero_point = torch.as_tensor(zero_point).to(torch.int32)
+        fq = torch.fake_quantize_per_channel_affine(x.float(), scale, zero_point, axis, qmin, qmax)
+    scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), x, axis)
+    zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), x, axis)
+    return torch.round(fq / scale).to(torch.int64) + zero_point
+
+
 def fake_quantize(x, bits=8, symmetric=False, axis=None):
     """Quantize then dequantize ``x`` with min/max calibration on ``x`` itself."""
     scale, zero_point = linear_qparams(x, bits, symmetric, axis)
@@ -699,9 +734,9 @@ def fixed_point_codes(x, bits, frac_len):
 
 def to_fixed_point(x, bits, frac_len):
     """``x`` rounded to the grid 2^(-frac_len) and saturated to the ``bits``-bit range."""
-    check_bits(bits, low=2, high=32)
+    check_bits("bits", bits, low=2, high=32)
     if isinstance(frac_len, bool) or not isinstance(frac_len, int):
-        raise ValueError(f"frac_len={frac_len!r} must be an integer (it may be negative)")
+        raise TypeError(f"frac_len={frac_len!r} must be an int (it may be negative)")
     return (fixed_point_codes(x, bits, frac_len) * 2.0 ** -frac_len).to(x.dtype)
 
 
@@ -757,18 +792,15 @@ def best_frac_len(x, bits, target=None, search=FRAC_SEARCH):
 
 def _output_names_in_order(model, x):
     """Names of the conv / linear layers in the order a forward pass calls them, and their outputs."""
-    order, outputs, hooks = [], {}, []
-    for name, module in _named_quantizable(model).items():
-        def record(m, inputs, out, name=name):
+    order, outputs = [], {}
+
+    def recorder(name):
+        def record(module, inputs, out):
             order.append(name)
             outputs[name] = out.detach()
-        hooks.append(module.register_forward_hook(record))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+        return record
+
+    forward_with_hooks(model, x, {module: recorder(name) for name, module in weight_layers(model).items()})
     return order, outputs
 
 
@@ -790,16 +822,14 @@ def fixed_point_model(model, calib_x, bits, dynamic=True, search=FRAC_SEARCH):
     ``plan[name] = {"weight": fl, "output": fl, "weight_range": fl, "output_range": fl}`` (the
     ``*_range`` entries are what the range rule alone would have chosen).
     """
-    import copy
-
-    check_bits(bits, low=2)
+    check_bits("bits", bits, low=2)
     _check_search(search)
     float_model = copy.deepcopy(model).eval()
     order, float_out = _output_names_in_order(float_model, calib_x)
     if not order:
         raise ValueError("fixed_point_model: the model has no conv or linear layer")
     qmodel = copy.deepcopy(model).eval()
-    layers = _named_quantizable(qmodel)
+    layers = weight_layers(qmodel)
     weights = {name: layers[name].weight.detach().clone() for name in order}
     plan = {}
     if not dynamic:
@@ -833,17 +863,30 @@ def fixed_point_model(model, calib_x, bits, dynamic=True, search=FRAC_SEARCH):
     return qmodel, plan
 
 
-def plan_table(plan):
-    """The plan of ``fixed_point_model`` as text: per layer, chosen vs range-rule lengths."""
-    lines = [f"{'layer':>6} {'weight fl':>9} {'(range rule)':>12} {'output fl':>9} {'(range rule)':>12}",
-             f"{'input':>6} {'':>9} {'':>12} {plan['input']:>9}"]
-    for name, row in plan.items():
+@dataclass
+class PlanRow:
+    """One line of a fixed-point plan: the chosen fractional lengths and the range rule's."""
+    layer: str
+    weight_fl: int | None          # None for the network input (it has no weights)
+    weight_rule: int | None        # what the range rule alone would have chosen
+    output_fl: int
+    output_rule: int | None        # None for the input: its length is not searched against a layer
+    differs: str                   # "weight", "output", "weight+output" or "" (where the search moved)
+
+
+def plan_table(plan: dict) -> Rows:
+    """The plan of ``fixed_point_model`` as a report: per layer, chosen vs range-rule lengths.
+
+    ``differs`` names the formats where the search left the range rule (``.table()`` to print).
+    """
+    rows = Rows([PlanRow("input", None, None, plan["input"], None, "")])
+    for name, entry in plan.items():
         if name == "input":
             continue
-        marks = ["  ←" if row[k] != row[f"{k}_range"] else "" for k in ("weight", "output")]
-        lines.append(f"{name:>6} {row['weight']:>9} {row['weight_range']:>12}{marks[0]:3s} "
-                     f"{row['output']:>6} {row['output_range']:>12}{marks[1]}")
-    return "\n".join(lines)
+        moved = [k for k in ("weight", "output") if entry[k] != entry[f"{k}_range"]]
+        rows.append(PlanRow(name, entry["weight"], entry["weight_range"], entry["output"],
+                            entry["output_range"], "+".join(moved)))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -869,7 +912,7 @@ def encode_weights(w, method, bits=None, t=0.05, per_channel=True):
     if method in ("linear", "fixed", "kmeans"):
         if bits is None:
             raise ValueError(f"method={method!r} needs bits (an integer)")
-        check_bits(bits, low=1 if method == "kmeans" else 2)
+        check_bits("bits", bits, low=1 if method == "kmeans" else 2)
     if method == "linear":
         axis = 0 if per_channel and w.ndim > 1 else None
         scale, zp = linear_qparams(w, bits, axis=axis)
@@ -901,10 +944,8 @@ def encode_weights(w, method, bits=None, t=0.05, per_channel=True):
 def compress_weights(model, method, bits=None, t=0.05, layers=None, per_channel=True):
     """A copy of ``model`` whose conv / linear weights (``layers``, default all) are quantized, and
     the compact state dict to store it: ``measure.file_bytes(state)`` is the real size."""
-    import copy
-
     qmodel = copy.deepcopy(model)
-    chosen = _named_quantizable(qmodel, layers)
+    chosen = weight_layers(qmodel, layers)
     state = {k: v.detach().clone() for k, v in qmodel.state_dict().items()}
     for name, module in chosen.items():
         w_hat, storage, _ = encode_weights(module.weight, method, bits, t, per_channel)
@@ -923,7 +964,7 @@ def compress_weights(model, method, bits=None, t=0.05, layers=None, per_channel=
 EXPLORER_METHODS = ("kmeans", "linear", "fixed", "ttq", "twn", "binary")
 
 
-def explorer_state(weights, method="kmeans", bits=4, threshold=0.05):
+def quant_state(weights, method="kmeans", bits=4, threshold=0.05):
     """Everything the quantization explorer shows for one weight tensor (pure; ValueError if invalid).
 
     ``bits`` applies to kmeans (1-16), linear and fixed (2-16); ``threshold`` is TTQ's t (0 < t < 1);
@@ -934,14 +975,12 @@ def explorer_state(weights, method="kmeans", bits=4, threshold=0.05):
     if method in ("linear", "fixed") and bits < 2:
         raise ValueError(f"bits={bits}: {method} quantization needs at least 2 bits (a sign and a magnitude)")
     if method in ("kmeans", "linear", "fixed"):
-        check_bits(bits)
+        check_bits("bits", bits)
     threshold = _check_threshold(threshold)
     w = weights.detach().float().reshape(-1)
     w_hat, storage, stored_bits = encode_weights(w, method, bits, threshold, per_channel=False)
     error = w_hat - w
     mse = error.pow(2).mean().item()
-    from .measure import file_bytes
-
     return {
         "method": method, "bits": stored_bits, "threshold": threshold, "weights": w, "quantized": w_hat,
         "levels": torch.unique(w_hat), "mse": mse,
@@ -950,7 +989,7 @@ def explorer_state(weights, method="kmeans", bits=4, threshold=0.05):
     }
 
 
-def draw_explorer(state, fig):
+def draw_quant(state: dict, fig) -> None:
     """Histogram of the weights with the quantization levels as vertical lines."""
     ax = fig.add_subplot(1, 1, 1)
     w = state["weights"].numpy()
@@ -966,7 +1005,8 @@ def draw_explorer(state, fig):
     ax.legend(loc="upper right")
 
 
-def explorer_readout(state):
+def quant_readout(state: dict) -> str:
+    """One line under the controls: levels, error and the real bytes against float."""
     return (f"levels <b>{len(state['levels'])}</b> · MSE <b>{state['mse']:.2e}</b> · "
             f"SQNR <b>{state['sqnr_db']:.1f} dB</b> · file <b>{state['bytes']:,} B</b> vs float "
             f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)")
@@ -974,15 +1014,13 @@ def explorer_readout(state):
 
 def quant_explorer(weights, title="Quantize one layer"):
     """The interactive explorer for one weight tensor (a ``course_lib.widgets.Explorer``)."""
-    import functools
-
     from .widgets import Explorer, dropdown, float_slider, int_slider
 
     controls = {"method": dropdown("method", EXPLORER_METHODS, "kmeans"),
                 "bits": int_slider("bits", 3, 1, 8),
                 "threshold": float_slider("TTQ threshold t", 0.05, 0.0, 0.5, 0.01)}
-    return Explorer(functools.partial(explorer_state, weights), draw_explorer, controls,
-                    title=title, readout_fn=explorer_readout, figsize=(8, 3.4))
+    return Explorer(functools.partial(quant_state, weights), draw_quant, controls,
+                    title=title, readout_fn=quant_readout, figsize=(8, 3.4))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1018,8 +1056,6 @@ def reference_codebook_bytes(n_weights, bits, codebook_bits=32):
 @checker("symmetric int8 quantization")
 def check_symmetric_int8(fn):
     """``fn(x) -> (q, scale)``: q an int8 tensor, scale a float; compared with PyTorch's qint8."""
-    import warnings
-
     for x in _exercise_tensors():
         got = fn(x.clone())
         expect_true(isinstance(got, tuple) and len(got) == 2, "return a pair (q, scale)")
@@ -1028,11 +1064,9 @@ def check_symmetric_int8(fn):
                     f"q should be an int8 tensor, got {getattr(q, 'dtype', type(q).__name__)}")
         ref_q, ref_scale = reference_symmetric_int8(x)
         expect_close(float(scale), ref_scale, f"scale for max|x| = {x.abs().max().item():.4g}", rtol=1e-5)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch_q = torch.quantize_per_tensor(x, ref_scale, 0, torch.qint8).int_repr()
+        torch_q = torch_codes(x, ref_scale, 0, bits=8).to(torch.int8)
         expect_true(torch.equal(ref_q, torch_q), "internal: reference disagrees with torch")
-        expect_true(torch.equal(q, torch_q), f"q disagrees with torch.quantize_per_tensor for x = {x[:4].tolist()}…: "
+        expect_true(torch.equal(q, torch_q), f"q disagrees with PyTorch's quantizer for x = {x[:4].tolist()}…: "
                     f"got {q[:4].tolist()}…, expected {torch_q[:4].tolist()}… (round to nearest, clamp to ±127)")
 
 
@@ -1122,7 +1156,7 @@ def check_codebook_linear(fn):
 
 def deep_compression_bits(model, conv_bits=8, fc_bits=5):
     """Deep Compression's allocation: ``{layer: 8}`` for conv layers, ``{layer: 5}`` for linear ones."""
-    return {name: fc_bits if isinstance(m, nn.Linear) else conv_bits for name, m in _named_quantizable(model).items()}
+    return {name: fc_bits if isinstance(m, nn.Linear) else conv_bits for name, m in weight_layers(model).items()}
 
 
 @checker("bits per layer")
@@ -1130,12 +1164,7 @@ def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
     """``fn(model) -> {layer name: bits}`` for every conv / linear layer. The model shared at those
     widths (k-means, no retraining) must stay within ``tolerance_pt`` points of the float model on
     ``data`` and store in fewer real bytes than Deep Compression's 8-bit conv / 5-bit fc allocation."""
-    import copy
-
-    from .measure import file_bytes
-    from .train import evaluate
-
-    layers = list(_named_quantizable(model))
+    layers = list(weight_layers(model))
     allocation = fn(model)
     expect_true(isinstance(allocation, dict), f"return a dict {{layer name: bits}}, got {type(allocation).__name__}")
     expect_equal(sorted(allocation), sorted(layers), "the layers of your allocation (every conv / linear layer)")
@@ -1148,8 +1177,6 @@ def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
     float_acc = evaluate(model, data)
     acc, nbytes = shared(allocation)
     _, ref_bytes = shared(deep_compression_bits(model))
-    from .config import dry_run
-
     expect_true(dry_run() or acc >= float_acc - tolerance_pt / 100 - 1e-9,      # stand-in data: bytes only
                 f"your allocation {allocation} reaches {100 * acc:.2f}%, more than {tolerance_pt} points below "
                 f"float ({100 * float_acc:.2f}%): give the sensitive layers more bits")
@@ -1160,16 +1187,16 @@ def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
 
 
 __all__ = [
-    "QUANTIZABLE", "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
-    "EXPLORER_METHODS", "check_bits", "nearest_centroid", "kmeans_codebook", "SharedWeights", "share_weights",
-    "shared_layers", "codebooks", "unshare_weights", "reserve_zero_code", "pack_bits", "unpack_bits", "shared_state_dict",
+    "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
+    "EXPLORER_METHODS", "nearest_centroid", "kmeans_codebook", "SharedWeights", "fold_pruning_mask", "share_weights",
+    "shared_layers", "codebooks", "unshare_weights", "reserve_zero_code", "shared_state_dict",
     "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
     "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
-    "TWNWeight", "TTQWeight", "FakeLinearWeight", "default_layers", "quantize_model", "ttq_scales",
-    "int_range", "linear_qparams", "quantize_linear", "dequantize_linear", "fake_quantize",
+    "TWNWeight", "TTQWeight", "FakeLinearWeight", "KeepZeros", "default_layers", "quantize_model", "ttq_scales",
+    "int_range", "linear_qparams", "quantize_linear", "dequantize_linear", "torch_codes", "fake_quantize",
     "fixed_point_codes", "to_fixed_point", "range_frac_len", "frac_len_candidates", "fixed_point_error",
-    "best_frac_len", "fixed_point_model", "plan_table", "encode_weights", "compress_weights",
-    "explorer_state", "draw_explorer", "explorer_readout", "quant_explorer", "reference_symmetric_int8",
+    "best_frac_len", "fixed_point_model", "PlanRow", "plan_table", "encode_weights", "compress_weights",
+    "quant_state", "draw_quant", "quant_readout", "quant_explorer", "reference_symmetric_int8",
     "reference_ternary_codes", "reference_codebook_bytes", "check_symmetric_int8", "check_ternary_threshold",
     "check_codebook_bytes", "reference_ttq_backward", "check_ttq_backward", "reference_codebook_linear",
     "check_codebook_linear", "deep_compression_bits", "check_bit_allocation",

@@ -23,7 +23,7 @@
 # 1. binarize and ternarize weights by hand, and see why ±1 weights turn multiplies into additions
 #    (and ±1 weights *and* activations into XNOR + popcount);
 # 2. train ternary weights with learned scales (TTQ) through a scaled straight-through gradient;
-# 3. quantize to integers exactly like `torch.quantize_per_tensor` / `quantize_per_channel`;
+# 3. quantize to integers exactly like PyTorch (`torch.fake_quantize_per_tensor_affine` / `_per_channel_affine`);
 # 4. choose per-layer fixed-point formats (dynamic fixed point) by searching for the least error,
 #    layer by layer, and compare them with the range rule and with one global format;
 # 5. share weights with k-means, fine-tune the centroids, and compute with 2^b multiplies per output;
@@ -32,7 +32,6 @@
 # %%
 import copy
 import time
-import warnings
 
 import matplotlib.pyplot as plt
 import torch
@@ -126,11 +125,9 @@ scale, zp = quant.linear_qparams(x, bits=8)                     # per tensor
 q = quant.quantize_linear(x, scale, zp, bits=8)
 scale_c, zp_c = quant.linear_qparams(x, bits=8, axis=0)         # per output channel
 q_c = quant.quantize_linear(x, scale_c, zp_c, bits=8, axis=0)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")                             # quantized dtypes are being deprecated
-    torch_q = torch.quantize_per_tensor(x, scale.item(), int(zp), torch.qint8).int_repr()
-    torch_q_c = torch.quantize_per_channel(x, scale_c.double(), zp_c, 0, torch.qint8).int_repr()
-assert torch.equal(q, torch_q.long()) and torch.equal(q_c, torch_q_c.long())
+torch_q = quant.torch_codes(x, scale, zp, bits=8)              # via torch.fake_quantize_per_tensor_affine
+torch_q_c = quant.torch_codes(x, scale_c, zp_c, bits=8, axis=0)
+assert torch.equal(q, torch_q) and torch.equal(q_c, torch_q_c)
 err_t = (quant.dequantize_linear(q, scale, zp) - x).abs().mean().item()
 err_c = (quant.dequantize_linear(q_c, scale_c, zp_c, axis=0) - x).abs().mean().item()
 print(f"identical to torch. mean |error|: per tensor {err_t:.4f}, per channel {err_c:.4f}")
@@ -243,7 +240,7 @@ explorer
 # %% [markdown]
 # ## 3 · Experiment: accuracy against real bytes, every method, no retraining
 # Each row quantizes **every** conv / linear weight of the shipped LeNet-5 and stores it the way a
-# file would: codes packed at their bit width (`quant.pack_bits`) plus the scales, codebook or
+# file would: codes packed at their bit width (`surgery.pack_bits`) plus the scales, codebook or
 # fractional length. Bytes are the size of that state serialized by `torch.save`
 # (`measure.file_bytes`); biases stay float.
 
@@ -335,8 +332,8 @@ for bits in (8, 4):
 print(f"{'bits':>4s} {'static':>8s} {'dynamic, range rule':>20s} {'dynamic, searched':>18s}   (float {100 * float_acc:.2f}%)")
 for bits, accs in fixed_rows:
     print(f"{bits:4d} {100 * accs['static']:7.2f}% {100 * accs['range rule']:19.2f}% {100 * accs['searched']:17.2f}%")
-print("\n8-bit plan chosen by the search (← where it differs from the range rule):")
-print(quant.plan_table(plans[8, "searched"]))
+print("\n8-bit plan chosen by the search (differs: where it left the range rule):")
+print(quant.plan_table(plans[8, "searched"]).table())
 moved = [(bits, name, key) for (bits, variant), plan in plans.items() if variant == "searched"
          for name, row in plan.items() if name != "input" for key in ("weight", "output") if row[key] != row[f"{key}_range"]]
 print(f"the search left the range rule in {len(moved)} of {2 * 4 * len(fixed_rows)} (bits, layer, weights/output) choices")
