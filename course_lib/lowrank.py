@@ -18,19 +18,35 @@ below records that error as ``error_bound``, and is exact at full rank.
   Networks with Low Rank Expansions", BMVC 2014, scheme 2): a k×k conv becomes a k×1 conv to K = r
   channels then a 1×k conv. We fit it in closed form with the SVD of the (c·k) × (d·k) rearranged
   kernel (Tai et al. 2016 observed this), where Jaderberg et al. used conjugate gradients.
-- ``compress_model``: a copy of a model with every eligible layer decomposed to a budget.
+- ``compress_model``: a copy of a model with every eligible layer (or the ``layers=`` chosen) decomposed
+  to a budget. It also takes a pruned model (chapter 04) or one with shared weights (chapter 02):
+  each decomposition sees the layer's effective (masked / shared) weight, the decomposed layers come
+  out dense, and the layers left alone keep their masks and parametrizations.
+- ``lowrank_summary``: the ``LowRankRow``s of a model's decomposed layers; ``spectrum_state`` /
+  ``draw_spectrum`` / ``spectrum_readout`` / ``spectrum_explorer``: the explorer of one layer's spectrum.
 """
+
+from __future__ import annotations
 
 import copy
 import math
 import operator
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from .checks import checker, expect_close, expect_equal, expect_true
+from .measure import layer_table
+from .report import Rows
+from .surgery import forward_with_hooks, replace_layer, weight_layers
+
+if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
+    from .widgets import Explorer
 
 METHODS = ("svd", "channels", "data", "asymmetric", "spatial")
 DATA_METHODS = ("data", "asymmetric")
@@ -38,7 +54,7 @@ DATA_METHODS = ("data", "asymmetric")
 
 # --------------------------------------------------------------------------- the linear algebra
 
-def check_rank(rank, max_rank, what="the matrix"):
+def check_rank(rank, max_rank: int, what: str = "the matrix") -> int:
     """``rank`` as an int, or a clear error unless 1 <= rank <= max_rank."""
     if isinstance(rank, bool):
         raise TypeError(f"rank={rank!r} must be an integer, not a bool")
@@ -52,7 +68,7 @@ def check_rank(rank, max_rank, what="the matrix"):
     return rank
 
 
-def truncated_svd(matrix, rank):
+def truncated_svd(matrix: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(U_r, S_r, Vh_r, S)``: the top-``rank`` singular triplets of a 2-d tensor and all singular values.
 
     Computed in float64 (then cast back), so that the error bound is checked to rounding.
@@ -65,19 +81,19 @@ def truncated_svd(matrix, rank):
     return U[:, :rank].to(dtype), S[:rank].to(dtype), Vh[:rank].to(dtype), S.to(dtype)
 
 
-def svd_error_bound(singular_values, rank):
+def svd_error_bound(singular_values, rank: int) -> float:
     """Eckart–Young: ``||W − W_r||_F = sqrt(σ²_{r+1} + … )``, the error of the best rank-r approximation."""
     s = torch.as_tensor(singular_values, dtype=torch.float64)
     return float(s[rank:].pow(2).sum().sqrt())
 
 
-def kept_energy(singular_values, rank):
+def kept_energy(singular_values, rank: int) -> float:
     """Fraction of ``Σσ²`` (the squared Frobenius norm) that the top ``rank`` singular values keep."""
     s2 = torch.as_tensor(singular_values, dtype=torch.float64).pow(2)
     return float(s2[:rank].sum() / s2.sum()) if s2.sum() > 0 else 1.0
 
 
-def rank_for_energy(singular_values, energy):
+def rank_for_energy(singular_values, energy: float) -> int:
     """The smallest rank whose singular values keep at least ``energy`` of ``Σσ²``."""
     if not 0 < energy <= 1:
         raise ValueError(f"energy={energy} must be in (0, 1]: the fraction of Σσ² to keep")
@@ -86,12 +102,12 @@ def rank_for_energy(singular_values, energy):
     return int(torch.searchsorted(cumulative, torch.tensor(energy - 1e-12, dtype=torch.float64))) + 1
 
 
-def factorized_params(m, n, rank):
+def factorized_params(m: int, n: int, rank: int) -> int:
     """Numbers in ``U (m×r)`` and ``V (r×n)``: ``r·(m + n)``, against ``m·n`` for the full matrix."""
     return rank * (m + n)
 
 
-def rank_for_budget(m, n, budget):
+def rank_for_budget(m: int, n: int, budget: float) -> int:
     """The largest rank whose factorization costs at most ``budget`` × the ``m×n`` matrix (at least 1).
 
     Cost (parameters, and MACs of a stride-1 layer) grows as ``r·(m + n)``, not as ``r``: keeping
@@ -113,15 +129,15 @@ class LowRank(nn.Sequential):
     sample inputs for the data methods).
     """
 
-    def __init__(self, first, second, *, method, rank, error_bound):
+    def __init__(self, first: nn.Module, second: nn.Module, *, method: str, rank: int, error_bound: float):
         super().__init__(OrderedDict(first=first, second=second))
         self.method, self.rank, self.error_bound = method, rank, error_bound
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"method={self.method!r}, rank={self.rank}"
 
 
-def composed_weight(module):
+def composed_weight(module: LowRank) -> torch.Tensor:
     """The single weight a ``LowRank`` module applies (same shape as the layer it replaced)."""
     if not isinstance(module, LowRank):
         raise TypeError(f"composed_weight needs a LowRank module, got {type(module).__name__}")
@@ -143,7 +159,7 @@ def _check_conv(conv, where):
                          "block-diagonal (chapter 06) — decompose each group separately or use groups=1")
 
 
-def decompose_linear(layer, rank):
+def decompose_linear(layer: nn.Linear, rank: int) -> LowRank:
     """Replace ``nn.Linear`` W (m×n) by Linear(n→r, no bias) then Linear(r→m) from the truncated SVD."""
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"decompose_linear needs an nn.Linear, got {type(layer).__name__}"
@@ -177,13 +193,14 @@ def _channel_convs(conv, rank, filters, projection, bias, method, error_bound):
     return out.to(conv.weight.device).train(conv.training)
 
 
-def conv_responses(conv, x):
+def conv_responses(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """The layer's linear responses (no bias) at every output position, as a (d, N·H·W) matrix."""
     y = conv._conv_forward(x, conv.weight, None)
     return y.transpose(0, 1).reshape(conv.out_channels, -1)
 
 
-def fit_response_projection(y, y_hat, rank):
+def fit_response_projection(y: torch.Tensor, y_hat: torch.Tensor, rank: int
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Rank-r ``M`` and shift ``s`` minimising ``Σ ||y − (M ŷ + s)||²`` over the columns (float64).
 
     ``y``: the original layer's responses (d × N), ``ŷ``: the responses the layer gets to see from
@@ -223,7 +240,8 @@ def _check_scale(output_scale, d):
     return scale
 
 
-def decompose_conv_channels(conv, rank, data=None, approx_data=None, output_scale=None):
+def decompose_conv_channels(conv: nn.Conv2d, rank: int, data: torch.Tensor | None = None,
+                            approx_data: torch.Tensor | None = None, output_scale=None) -> LowRank:
     """Zhang et al.'s channel decomposition: d filters k×k×c → ``rank`` filters k×k×c + a 1×1 conv P.
 
     - ``data=None``: from the weights, the truncated SVD of the filter matrix W (d × c·k·k):
@@ -268,7 +286,7 @@ def decompose_conv_channels(conv, rank, data=None, approx_data=None, output_scal
     return _channel_convs(conv, rank, filters, P.to(matrix.dtype), new_bias.to(matrix.dtype), method, rms)
 
 
-def spatial_matrix(weight):
+def spatial_matrix(weight: torch.Tensor) -> torch.Tensor:
     """The kernel (d, c, kh, kw) rearranged as a (c·kh) × (d·kw) matrix: rows (c, i), columns (n, j).
 
     Its rank-K factorizations are exactly the pairs "k×1 conv to K channels, then 1×k conv".
@@ -277,7 +295,7 @@ def spatial_matrix(weight):
     return weight.permute(1, 2, 0, 3).reshape(c * kh, d * kw)
 
 
-def decompose_conv_spatial(conv, rank, output_scale=None):
+def decompose_conv_spatial(conv: nn.Conv2d, rank: int, output_scale=None) -> LowRank:
     """Jaderberg et al.'s scheme 2: a kh×kw conv → kh×1 conv (c → K=rank) then 1×kw conv (K → d).
 
     Fitted to the original filters by the truncated SVD of ``spatial_matrix(W)``;
@@ -315,7 +333,7 @@ def decompose_conv_spatial(conv, rank, output_scale=None):
 
 # --------------------------------------------------------------------------- whole models
 
-def layer_matrix(layer, method):
+def layer_matrix(layer: nn.Module, method: str) -> torch.Tensor:
     """The matrix whose rank ``method`` truncates: Linear W, the d × ckk filter matrix, or the spatial one."""
     if method == "svd":
         if not isinstance(layer, nn.Linear):
@@ -325,21 +343,24 @@ def layer_matrix(layer, method):
     return spatial_matrix(layer.weight.detach()) if method == "spatial" else layer.weight.detach().flatten(1)
 
 
-def decomposable_layers(model, method):
-    """Names of the layers ``method`` can decompose, in forward (registration) order."""
+def can_decompose(layer: nn.Module, method: str) -> bool:
+    """Whether ``method`` applies to ``layer``: Linear for "svd", a groups=1 Conv2d for the others
+    (with a kernel larger than 1×1 for "spatial")."""
+    if method == "svd":
+        return isinstance(layer, nn.Linear)
+    if not isinstance(layer, nn.Conv2d) or layer.groups != 1:
+        return False
+    return method != "spatial" or min(layer.kernel_size) > 1
+
+
+def decomposable_layers(model: nn.Module, method: str) -> dict[str, nn.Module]:
+    """``{name: module}`` of the layers ``method`` can decompose, in forward (registration) order."""
     if method not in METHODS:
         raise ValueError(f"method={method!r} is unknown; choose one of {METHODS}")
-    names = []
-    for name, module in model.named_modules():
-        if method == "svd" and isinstance(module, nn.Linear):
-            names.append(name)
-        elif method != "svd" and isinstance(module, nn.Conv2d) and module.groups == 1:
-            if method != "spatial" or min(module.kernel_size) > 1:
-                names.append(name)
-    return names
+    return {name: m for name, m in weight_layers(model).items() if can_decompose(m, method)}
 
 
-def following_batchnorm_scale(model):
+def following_batchnorm_scale(model: nn.Module) -> dict[str, torch.Tensor]:
     """{conv name: |γ|/sqrt(var + ε)} for each Conv2d whose next registered module is its BatchNorm2d.
 
     In eval mode BatchNorm multiplies output channel i by γ_i/σ_i: an error in a channel with a small
@@ -357,16 +378,11 @@ def following_batchnorm_scale(model):
     return scales
 
 
-def _replace(model, name, new):
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
-
-
 class _Stop(Exception):
-    pass
+    """Raised by ``layer_inputs``' hook: the rest of the forward pass is not needed."""
 
 
-def layer_inputs(model, name, x):
+def layer_inputs(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
     """The tensor that layer ``name`` receives when ``model(x)`` runs (the pass stops right there)."""
     seen = {}
 
@@ -374,64 +390,100 @@ def layer_inputs(model, name, x):
         seen["x"] = inputs[0].detach()
         raise _Stop
 
-    handle = model.get_submodule(name).register_forward_pre_hook(grab)
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
-            model(x)
+        forward_with_hooks(model, x, {model.get_submodule(name): grab}, pre=True)
     except _Stop:
         pass
-    finally:
-        handle.remove()
-        model.train(was_training)
     if "x" not in seen:
         raise ValueError(f"layer {name!r} is not called in the forward pass")
     return seen["x"]
 
 
-def compress_model(model, budget, method, *, data=None, ranks=None, skip=(), bn_aware=False):
-    """A copy of ``model`` whose decomposable layers are replaced by ``LowRank`` pairs.
+def _copy(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy`` that also copies a pruned model: ``torch.nn.utils.prune`` computes a layer's
+    ``weight`` (a non-leaf tensor deepcopy refuses), so deepcopy is handed a detached copy of it."""
+    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
+            if isinstance(t, torch.Tensor) and not t.is_leaf}
+    return copy.deepcopy(model, memo)
 
-    ``budget``: the fraction (0, 1] of each layer's parameters (= its MACs at stride 1) to keep;
-    each layer gets ``rank_for_budget`` of its matrix, and layers where the factorization would not
-    be cheaper are left alone. ``ranks``: {layer name: rank} to set ranks by hand (``budget`` may
-    then be None). ``method``: "svd" (Linear layers), "channels", "data", "asymmetric" (conv channel
+
+def _check_budget(name: str, value) -> float:
+    """``value`` as a float if it is a fraction of cost in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r} must be a number in (0, 1]: the fraction of a layer's cost to keep")
+    if not 0 < value <= 1:
+        raise ValueError(f"{name}={value} must be in (0, 1]: the fraction of each layer's cost to keep")
+    return float(value)
+
+
+def _layer_ranks(model: nn.Module, budget: float | dict[str, float] | None, method: str,
+                 layers: str | Iterable[str] | None, ranks: dict[str, int] | None) -> dict[str, int]:
+    """``{layer name: rank}`` of the layers ``compress_model`` decomposes (those with no saving left out)."""
+    decomposable = decomposable_layers(model, method)
+    if budget is None and ranks is None:
+        raise ValueError("compress_model needs a budget (fraction in (0, 1]) or ranks={layer name: rank}")
+    if isinstance(budget, dict) and layers is not None:
+        raise ValueError("pass either layers= or a {layer name: budget} dict, not both")
+    if budget is not None and not isinstance(budget, dict):
+        budget = _check_budget("budget", budget)
+    chosen = list(budget) if isinstance(budget, dict) else list(decomposable if layers is None else
+                                                                 weight_layers(model, layers))
+    ranks = dict(ranks or {})
+    wrong = [n for n in chosen + list(ranks) if n not in decomposable]
+    if wrong:
+        what = "ranks names layers" if set(wrong) <= set(ranks) else "layers/budget name layers"
+        raise ValueError(f"{what} {sorted(set(wrong))} that method {method!r} cannot decompose; "
+                         f"decomposable: {list(decomposable)}")
+    out = {}
+    for name in dict.fromkeys(chosen + list(ranks)):
+        if name in ranks:
+            out[name] = ranks[name]
+            continue
+        if budget is None:
+            continue
+        fraction = _check_budget(f"budget[{name!r}]" if isinstance(budget, dict) else "budget",
+                                 budget[name] if isinstance(budget, dict) else budget)
+        m, n = layer_matrix(decomposable[name], method).shape
+        rank = rank_for_budget(m, n, fraction)
+        if factorized_params(m, n, rank) < m * n:               # else no saving: keep the layer as it is
+            out[name] = rank
+    return out
+
+
+def compress_model(model: nn.Module, budget: float | dict[str, float] | None, method: str, *,
+                   data: torch.Tensor | None = None, layers: str | Iterable[str] | None = None,
+                   ranks: dict[str, int] | None = None, bn_aware: bool = False) -> nn.Module:
+    """A copy of ``model`` whose chosen layers are replaced by ``LowRank`` pairs (``model`` is unchanged).
+
+    ``budget``: the fraction (0, 1] of each layer's parameters (= its MACs at stride 1) to keep —
+    one fraction, or ``{layer name: fraction}`` (the layers it names are the ones decomposed); each
+    layer gets ``rank_for_budget`` of its matrix, and layers where the factorization would not be
+    cheaper are left alone. ``layers``: the layers to decompose (default: every layer ``method``
+    can decompose, ``decomposable_layers``; Zhang et al. leave the first conv: few input channels,
+    little to gain). ``ranks``: ``{layer name: rank}``, an explicit rank that overrides the budget
+    for those layers (``budget`` may then be None: only those layers are decomposed).
+    ``method``: "svd" (Linear layers), "channels", "data", "asymmetric" (conv channel
     decomposition from weights, from responses, asymmetric) or "spatial" (k×1 + 1×k).
-    ``data``: a batch of model inputs, needed by "data" and "asymmetric". ``skip``: layer names to
-    leave alone (Zhang et al. leave the first conv: few input channels, little to gain).
+    ``data``: a batch of model inputs, needed by "data" and "asymmetric".
     ``bn_aware``: weight each conv's output channels by its following BatchNorm's |γ|/σ
     (``following_batchnorm_scale``), so that the fit minimises the error right after BN. (An
     option to try: on the course's VGG-small it did not help — an error after BN is not yet an
     error in the next layer's output.)
-    The model is not changed; the copy keeps its train/eval mode.
+
+    A pruned model (chapter 04) or one with shared weights (chapter 02) works too: each layer is
+    decomposed from its effective weight (masked, or ``codebook[indices]``); a decomposed layer is
+    dense (its zeros and shared values are not kept), the layers left alone keep their masks and
+    parametrizations. The copy keeps the model's train/eval mode.
     """
-    names = decomposable_layers(model, method)
-    if budget is None and ranks is None:
-        raise ValueError("compress_model needs a budget (fraction in (0, 1]) or ranks={layer name: rank}")
-    if budget is not None and not 0 < budget <= 1:
-        raise ValueError(f"budget={budget} must be in (0, 1]: the fraction of each layer's cost to keep")
-    unknown = set(ranks or {}) - set(names)
-    if unknown:
-        raise ValueError(f"ranks names layers {sorted(unknown)} that method {method!r} cannot decompose; "
-                         f"decomposable: {names}")
+    plan = _layer_ranks(model, budget, method, layers, ranks)
     if method in DATA_METHODS and data is None:
         raise ValueError(f"method {method!r} fits the layers' responses: pass data=a batch of inputs")
-    new = copy.deepcopy(model)
+    new = _copy(model)
     scales = following_batchnorm_scale(model) if bn_aware else {}
-    for name in names:
-        if name in skip:
+    for name, layer in decomposable_layers(model, method).items():
+        if name not in plan:
             continue
-        layer = model.get_submodule(name)
-        m, n = layer_matrix(layer, method).shape
-        if ranks is not None and name in ranks:
-            rank = ranks[name]
-        elif budget is None:
-            continue
-        else:
-            rank = rank_for_budget(m, n, budget)
-            if factorized_params(m, n, rank) >= m * n:
-                continue                        # no saving: keep the layer as it is
+        rank = plan[name]
         if method == "svd":
             replacement = decompose_linear(layer, rank)
         elif method == "spatial":
@@ -442,18 +494,29 @@ def compress_model(model, budget, method, *, data=None, ranks=None, skip=(), bn_
             x = layer_inputs(model, name, data)
             x_hat = layer_inputs(new, name, data) if method == "asymmetric" else None
             replacement = decompose_conv_channels(layer, rank, x, x_hat, output_scale=scales.get(name))
-        _replace(new, name, replacement)
+        replace_layer(new, name, replacement)
     return new
 
 
-def lowrank_summary(model):
-    """``[(name, method, rank, error_bound)]`` of the LowRank modules of a model."""
-    return [(n, m.method, m.rank, m.error_bound) for n, m in model.named_modules() if isinstance(m, LowRank)]
+@dataclass
+class LowRankRow:
+    """One decomposed layer of ``lowrank_summary``: how it was fitted, its rank and the fit's error."""
+    layer: str
+    method: str
+    rank: int
+    error_bound: float
+
+
+def lowrank_summary(model: nn.Module) -> Rows:
+    """The ``LowRankRow`` (layer, method, rank, error_bound) of each ``LowRank`` module of a model."""
+    return Rows(LowRankRow(n, m.method, m.rank, m.error_bound) for n, m in model.named_modules()
+                if isinstance(m, LowRank))
 
 
 # --------------------------------------------------------------------------- the widget
 
-def layer_spectrum(layer, rank, method="channels", out_hw=None):
+def spectrum_state(layer: nn.Module, rank: int, method: str = "channels",
+                   out_hw: tuple[int, int] | None = None) -> dict:
     """What the explorer shows for one layer at one rank (pure).
 
     Returns singular values, kept energy, relative reconstruction error ``||W − W_r||_F / ||W||_F``,
@@ -481,7 +544,7 @@ def layer_spectrum(layer, rank, method="channels", out_hw=None):
             "params": params, "macs": macs}
 
 
-def draw_spectrum(state, fig):
+def draw_spectrum(state: dict, fig) -> None:
     """Singular values (kept ones dark) and the cumulative energy, with the chosen rank marked."""
     s = np.asarray(state["singular_values"])
     r = state["rank"]
@@ -506,7 +569,8 @@ def draw_spectrum(state, fig):
     fig.tight_layout()
 
 
-def spectrum_readout(state):
+def spectrum_readout(state: dict) -> str:
+    """One line: rank, kept energy, relative error, parameters (and MACs) before → after."""
     p0, p1 = state["params"]
     text = (f"rank {state['rank']} ({state['method']}): kept energy {100 * state['kept_energy']:.1f}%, "
             f"relative error ‖W−W_r‖/‖W‖ = {state['relative_error']:.3f}; params {p0:,} → {p1:,} "
@@ -517,13 +581,13 @@ def spectrum_readout(state):
     return text
 
 
-def spectrum_explorer(model, input_size, rank=8, method="channels"):
+def spectrum_explorer(model: nn.Module, input_size: tuple[int, ...], rank: int = 8,
+                      method: str = "channels") -> Explorer:
     """An ``Explorer``: pick a layer, a method and a rank → spectrum, energy, error, params/MACs."""
     from . import widgets
-    from .measure import layer_table
 
     out_hw = {row.name: row.out_shape[-2:] for row in layer_table(model, input_size) if row.kind == "Conv2d"}
-    layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    layers = list(weight_layers(model, types=(nn.Linear, nn.Conv2d)))
     widest = max(min(layer_matrix(model.get_submodule(n), "svd" if isinstance(model.get_submodule(n), nn.Linear)
                                   else "channels").shape) for n in layers)
 
@@ -533,7 +597,7 @@ def spectrum_explorer(model, input_size, rank=8, method="channels"):
             raise ValueError(f"layer {layer} is Linear: choose method 'svd'")
         if isinstance(module, nn.Conv2d) and method == "svd":
             raise ValueError(f"layer {layer} is a conv: choose method 'channels' or 'spatial'")
-        return layer_spectrum(module, rank, method, out_hw.get(layer))
+        return spectrum_state(module, rank, method, out_hw.get(layer))
 
     default = next((n for n in layers if n in out_hw and out_hw[n] and model.get_submodule(n).in_channels > 1), layers[0])
     controls = {"layer": widgets.dropdown("layer", layers, default),
@@ -546,14 +610,14 @@ def spectrum_explorer(model, input_size, rank=8, method="channels"):
 # --------------------------------------------------------------------------- exercise checkers
 
 @checker("parameters of a rank-r factorization")
-def check_factorized_params(fn):
+def check_factorized_params(fn: Callable) -> None:
     """Exercise 1: ``fn(m, n, r)`` = numbers stored by U (m×r) and V (r×n)."""
     for m, n, r in ((100, 100, 10), (784, 300, 20), (96, 432, 1), (10, 96, 10), (3, 7, 2)):
         expect_equal(fn(m, n, r), factorized_params(m, n, r), f"factorized_params({m}, {n}, {r})")
 
 
 @checker("best rank for a budget")
-def check_rank_for_budget(fn):
+def check_rank_for_budget(fn: Callable) -> None:
     """Exercise 2: ``fn(m, n, budget)`` = the largest rank costing ≤ budget·m·n (at least 1)."""
     cases = ((100, 100, 0.2), (100, 100, 0.5), (96, 864, 0.5), (48, 432, 0.25), (300, 784, 0.1),
              (10, 10, 1.0), (24, 9, 0.05), (64, 576, 0.999))
@@ -562,7 +626,7 @@ def check_rank_for_budget(fn):
 
 
 @checker("the 1×1 matrix P from the SVD")
-def check_channel_factors(fn):
+def check_channel_factors(fn: Callable) -> None:
     """Exercise 3: ``fn(weight, r)`` → ``(filters (r, c, k, k), P (d, r))`` with P·filters the best rank-r W."""
     g = torch.Generator().manual_seed(3)
     for d, c, k, r in ((16, 8, 3, 4), (12, 5, 3, 12), (20, 3, 1, 2)):
@@ -583,8 +647,8 @@ __all__ = [
     "METHODS", "DATA_METHODS", "check_rank", "truncated_svd", "svd_error_bound", "kept_energy",
     "rank_for_energy", "factorized_params", "rank_for_budget", "LowRank", "composed_weight",
     "decompose_linear", "conv_responses", "fit_response_projection", "decompose_conv_channels",
-    "spatial_matrix", "decompose_conv_spatial", "layer_matrix", "decomposable_layers",
-    "following_batchnorm_scale", "layer_inputs", "compress_model", "lowrank_summary", "layer_spectrum",
+    "spatial_matrix", "decompose_conv_spatial", "layer_matrix", "can_decompose", "decomposable_layers",
+    "following_batchnorm_scale", "layer_inputs", "compress_model", "LowRankRow", "lowrank_summary", "spectrum_state",
     "draw_spectrum", "spectrum_readout", "spectrum_explorer", "check_factorized_params",
     "check_rank_for_budget", "check_channel_factors",
 ]

@@ -281,12 +281,15 @@ def small_vgg():
     return model
 
 
+LATER = ["1.0", "3.0", "4.0", "6.0", "7.0"]                       # every conv but the first
+
+
 def test_following_batchnorm_scale_and_bn_aware_compression(small_vgg):
     scales = lr.following_batchnorm_scale(small_vgg)
     assert sorted(scales) == ["0.0", "1.0", "3.0", "4.0", "6.0", "7.0"]
     bn = small_vgg.get_submodule("4.1")
     assert torch.allclose(scales["4.0"], bn.weight.abs() / (bn.running_var + bn.eps).sqrt())
-    aware = lr.compress_model(small_vgg, 0.5, "channels", skip=("0.0",), bn_aware=True)
+    aware = lr.compress_model(small_vgg, 0.5, "channels", layers=LATER, bn_aware=True)
     direct = lr.decompose_conv_channels(small_vgg.get_submodule("4.0"), aware.get_submodule("4.0").rank,
                                         output_scale=scales["4.0"])
     assert torch.allclose(lr.composed_weight(aware.get_submodule("4.0")), lr.composed_weight(direct), atol=1e-6)
@@ -295,8 +298,8 @@ def test_following_batchnorm_scale_and_bn_aware_compression(small_vgg):
 
 
 def test_decomposable_layers_and_layer_inputs(small_vgg):
-    assert lr.decomposable_layers(small_vgg, "channels") == ["0.0", "1.0", "3.0", "4.0", "6.0", "7.0"]
-    assert lr.decomposable_layers(small_vgg, "svd") == ["10"]
+    assert list(lr.decomposable_layers(small_vgg, "channels")) == ["0.0", "1.0", "3.0", "4.0", "6.0", "7.0"]
+    assert lr.decomposable_layers(small_vgg, "svd") == {"10": small_vgg[10]}
     with pytest.raises(ValueError, match="method='tucker' is unknown"):
         lr.decomposable_layers(small_vgg, "tucker")
     x = torch.randn(2, 1, 28, 28)
@@ -308,10 +311,10 @@ def test_decomposable_layers_and_layer_inputs(small_vgg):
 def test_compress_model_meets_budget_and_leaves_original_alone(small_vgg, method):
     x = torch.randn(8, 1, 16, 16)
     before = {k: v.clone() for k, v in small_vgg.state_dict().items()}
-    compressed = lr.compress_model(small_vgg, 0.5, method, data=x, skip=("0.0",))
+    compressed = lr.compress_model(small_vgg, 0.5, method, data=x, layers=LATER)
     assert all(torch.equal(v, small_vgg.state_dict()[k]) for k, v in before.items())
     assert not compressed.training and isinstance(small_vgg.get_submodule("1.0"), nn.Conv2d)
-    decomposed = dict((n, r) for n, _, r, _ in lr.lowrank_summary(compressed))
+    decomposed = {row.layer: row.rank for row in lr.lowrank_summary(compressed)}
     assert "0.0" not in decomposed and set(decomposed) == {"1.0", "3.0", "4.0", "6.0", "7.0"}
     old = {row.name: row.macs for row in measure.layer_table(small_vgg, (1, 16, 16))}
     new = {row.name: row.macs for row in measure.layer_table(compressed, (1, 16, 16))}
@@ -335,8 +338,8 @@ def test_compress_model_full_ranks_reproduce_the_model(small_vgg):
 
 def test_asymmetric_first_layer_equals_data_version(small_vgg):
     x = torch.randn(8, 1, 16, 16)
-    sym = lr.compress_model(small_vgg, 0.3, "data", data=x, skip=("0.0",))
-    asym = lr.compress_model(small_vgg, 0.3, "asymmetric", data=x, skip=("0.0",))
+    sym = lr.compress_model(small_vgg, 0.3, "data", data=x, layers=LATER)
+    asym = lr.compress_model(small_vgg, 0.3, "asymmetric", data=x, layers=LATER)
     assert torch.allclose(sym.get_submodule("1.0").first.weight, asym.get_submodule("1.0").first.weight, atol=1e-6)
     assert not torch.allclose(sym.get_submodule("4.0").first.weight, asym.get_submodule("4.0").first.weight, atol=1e-4)
 
@@ -345,9 +348,18 @@ def test_compress_model_svd_on_linear_layers_and_errors(small_vgg):
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 40), nn.ReLU(), nn.Linear(40, 10))
     out = lr.compress_model(mlp, 0.5, "svd")
-    assert [(n, r) for n, _, r, _ in lr.lowrank_summary(out)] == [("1", 12), ("3", 4)]
+    assert [(row.layer, row.rank) for row in lr.lowrank_summary(out)] == [("1", 12), ("3", 4)]
+    assert "error_bound" in lr.lowrank_summary(out).table()
     assert measure.count_params(out.get_submodule("1")) <= 0.5 * 64 * 40 + 40
-    assert lr.compress_model(mlp, 0.01, "svd", skip=("1",)).get_submodule("1") is not mlp[1]   # a copy
+    assert lr.compress_model(mlp, 0.01, "svd", layers=["3"]).get_submodule("1") is not mlp[1]   # a copy
+    by_dict = lr.compress_model(mlp, {"3": 0.5}, "svd")                         # the dict names the layers
+    assert [(row.layer, row.rank) for row in lr.lowrank_summary(by_dict)] == [("3", 4)]
+    with pytest.raises(ValueError, match="not both"):
+        lr.compress_model(mlp, {"3": 0.5}, "svd", layers=["1"])
+    with pytest.raises(ValueError, match=r"\['1.0'\] that method 'svd' cannot decompose"):
+        lr.compress_model(small_vgg, 0.5, "svd", layers=["1.0"])
+    with pytest.raises(TypeError, match="budget='half'"):
+        lr.compress_model(mlp, "half", "svd")
     with pytest.raises(ValueError, match="pass data=a batch of inputs"):
         lr.compress_model(small_vgg, 0.5, "data")
     with pytest.raises(ValueError, match=r"budget=1.5 must be in \(0, 1\]"):
@@ -364,17 +376,17 @@ def test_compress_model_svd_on_linear_layers_and_errors(small_vgg):
 
 def test_layer_spectrum_state_agrees_with_decomposition_and_measure(small_vgg):
     conv = small_vgg.get_submodule("4.0")
-    state = lr.layer_spectrum(conv, 5, "channels", out_hw=(14, 14))
+    state = lr.spectrum_state(conv, 5, "channels", out_hw=(14, 14))
     out = lr.decompose_conv_channels(conv, 5)
     norm = float(conv.weight.detach().double().norm())
     assert state["relative_error"] == pytest.approx(out.error_bound / norm, rel=1e-5)
     assert state["params"] == (measure.count_params(conv), measure.count_params(out))
     assert state["macs"] == (measure.count_macs(conv, (16, 14, 14)), measure.count_macs(out, (16, 14, 14)))
     assert state["kept_energy"] == pytest.approx(1 - state["relative_error"] ** 2, rel=1e-6)
-    spatial = lr.layer_spectrum(conv, 5, "spatial", out_hw=(14, 14))
+    spatial = lr.spectrum_state(conv, 5, "spatial", out_hw=(14, 14))
     assert spatial["macs"][1] == measure.count_macs(lr.decompose_conv_spatial(conv, 5), (16, 14, 14))
     with pytest.raises(ValueError, match=r"rank=17 is outside 1\.\.16"):
-        lr.layer_spectrum(conv, 17)
+        lr.spectrum_state(conv, 17)
 
 
 def test_spectrum_explorer_draws_and_shows_errors(small_vgg):
