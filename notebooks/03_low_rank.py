@@ -131,9 +131,9 @@ print("fc1 (300×784): rank for 90% energy:", lowrank.rank_for_energy(s1, 0.9),
 lenet_acc = train.evaluate(lenet, test_fmnist)
 lenet_rows = []
 for budget in (0.5, 0.2, 0.1):
-    small = lowrank.compress_model(lenet, budget, "svd", skip=("5",))     # keep the 100→10 classifier
+    small = lowrank.compress_model(lenet, budget, "svd", layers=("1", "3"))     # keep the 100→10 classifier
     lenet_rows.append((budget, measure.count_params(small) / measure.count_params(lenet), train.evaluate(small, test_fmnist)))
-    print(f"budget {budget:.1f}: ranks {[rk for _, _, rk, _ in lowrank.lowrank_summary(small)]}, "
+    print(f"budget {budget:.1f}: ranks {[row.rank for row in lowrank.lowrank_summary(small)]}, "
           f"{measure.count_params(lenet) / measure.count_params(small):.1f}× fewer parameters, "
           f"accuracy {100 * lenet_acc:.1f}% → {100 * lenet_rows[-1][2]:.1f}% (no fine-tuning)")
 ratio_5x, acc_5x = 1 / lenet_rows[1][1], lenet_rows[1][2]
@@ -278,13 +278,13 @@ explorer
 # decomposed at the same per-layer budget; then a short fine-tune on a subset of the training set.
 
 # %%
-first_conv = lowrank.decomposable_layers(vgg, "channels")[0]
+later_convs = list(lowrank.decomposable_layers(vgg, "channels"))[1:]       # all but the first conv
 rows = []
 t0 = time.perf_counter()
 for method in METHODS:
     for budget in BUDGETS:
-        small = lowrank.compress_model(vgg, budget, method, data=samples, skip=(first_conv,))
-        ranks = [rk for _, _, rk, _ in lowrank.lowrank_summary(small)]
+        small = lowrank.compress_model(vgg, budget, method, data=samples, layers=later_convs)
+        ranks = [row.rank for row in lowrank.lowrank_summary(small)]
         rows.append({"method": method, "budget": budget, "ranks": ranks, "model": small,
                      "macs": measure.count_macs(small, INPUT), "acc": train.evaluate(small, test_loader)})
 print(f"{len(rows)} compressed models in {time.perf_counter() - t0:.1f} s")

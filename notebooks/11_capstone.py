@@ -125,8 +125,8 @@ SPARSITY, BITS = 0.6, 6
 t0 = time.perf_counter()
 
 # chapter 03: low rank, spatial (k×1 + 1×k), half of each layer's parameters, then a fine-tune
-low = fine_tune(lowrank.compress_model(base, 0.5, "spatial", skip=(next(iter(
-    lowrank.decomposable_layers(base, "spatial"))),)))
+low = fine_tune(lowrank.compress_model(base, 0.5, "spatial", layers=list(
+    lowrank.decomposable_layers(base, "spatial"))[1:]))
 report.append(capstone.measure_recipe("VGG+lowrank", low, test_data, chapters="03", latency_s=LATENCY_S,
                                       settings=("VGG", "spatial ½", 0.0, 32, "off")))
 
