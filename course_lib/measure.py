@@ -13,18 +13,27 @@ Conventions used throughout the course:
 import io
 import logging
 import os
+import statistics
 from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
 
+from .args import check_int
+
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # its CUDA_HOME notice on a CPU machine
+from torch.utils import benchmark  # noqa: E402  (after the line above, which silences its import)
+
 __all__ = ["count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
-           "file_bytes", "latency", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
+           "file_bytes", "latency", "latencies", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
 
 COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+Timed = Union[nn.Module, Callable[[torch.Tensor], Any]]
+DeviceLike = Union[str, torch.device]
 
 
-def count_params(model, nonzero=False):
+def count_params(model: nn.Module, nonzero: bool = False) -> int:
     """Number of parameters of ``model`` (only the non-zero ones if ``nonzero``)."""
     params = list(model.parameters())
     if nonzero:
@@ -34,6 +43,8 @@ def count_params(model, nonzero=False):
 
 @dataclass
 class LayerCost:
+    """One conv/linear call of a forward pass: its name, type, output shape, parameters and MACs."""
+
     name: str
     kind: str
     out_shape: tuple
@@ -41,7 +52,7 @@ class LayerCost:
     macs: int
 
 
-def layer_macs(module, inputs, output):
+def layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     """MACs of one call of a conv or linear layer, from the tensors it saw."""
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
@@ -52,7 +63,7 @@ def layer_macs(module, inputs, output):
     return output.numel() * per_output
 
 
-def _check_input_size(input_size):
+def _check_input_size(input_size: Any) -> tuple:
     size = tuple(input_size) if isinstance(input_size, (tuple, list, torch.Size)) else None
     if size is None or len(size) not in (3, 4) or not all(isinstance(s, int) and s > 0 for s in size):
         raise ValueError(f"input_size={input_size!r} must be a tuple of positive ints: (C, H, W) for one "
@@ -60,10 +71,25 @@ def _check_input_size(input_size):
     return size if len(size) == 4 else (1,) + size
 
 
-def layer_table(model, input_size):
+def _misfit(model: nn.Module, size: tuple, err: RuntimeError) -> ValueError:
+    """A ``ValueError`` that names what the model's first conv/linear layer expects instead of ``size``."""
+    name, first = next(((n, m) for n, m in model.named_modules() if isinstance(m, COUNTED)), (None, None))
+    if isinstance(first, nn.Linear):
+        expects = f"{first.in_features} input feature(s) (C x H x W after flattening)"
+    elif first is not None:
+        expects = f"{first.in_channels} input channel(s)"
+    detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if first is None:
+        return ValueError(f"input_size {size} does not fit the model: {detail}")
+    return ValueError(f"input_size {size} does not fit the model: its first layer `{name}` expects {expects} "
+                      f"(torch: {detail})")
+
+
+def layer_table(model: nn.Module, input_size: tuple) -> list[LayerCost]:
     """One ``LayerCost`` per conv/linear call in a forward pass of one input of ``input_size``.
 
-    ``input_size`` is (C, H, W) for one image, or (N, C, H, W) for a batch of N.
+    ``input_size`` is (C, H, W) for one image, or (N, C, H, W) for a batch of N. A size the model
+    cannot take is a ``ValueError`` naming what its first layer expects.
     """
     size = _check_input_size(input_size)
     rows, hooks = [], []
@@ -84,8 +110,9 @@ def layer_table(model, input_size):
     model.eval()
     try:
         with torch.no_grad():
-            x = torch.zeros(size, device=device, dtype=dtype)
-            model(x)
+            model(torch.zeros(size, device=device, dtype=dtype))
+    except RuntimeError as err:
+        raise _misfit(model, size, err) from err
     finally:
         for h in hooks:
             h.remove()
@@ -93,45 +120,40 @@ def layer_table(model, input_size):
     return rows
 
 
-def count_macs(model, input_size):
+def count_macs(model: nn.Module, input_size: tuple) -> int:
     """Multiply-accumulates of one forward pass at ``input_size`` ((C, H, W) or (N, C, H, W))."""
     return sum(row.macs for row in layer_table(model, input_size))
 
 
-def model_bytes(model, bits=32):
+def model_bytes(model: nn.Module, bits: float = 32) -> int:
     """Bytes to store every parameter at ``bits`` bits each (no index or codebook overhead)."""
     if not isinstance(bits, (int, float)) or not 1 <= bits <= 64:
         raise ValueError(f"bits={bits!r} must be a number of bits between 1 and 64")
     return int(-(-count_params(model) * bits // 8))
 
 
-def file_bytes(path_or_model):
-    """Real bytes: the size of a file, or of a model's ``state_dict`` serialized with ``torch.save``."""
-    if isinstance(path_or_model, nn.Module):
-        buffer = io.BytesIO()
-        torch.save(path_or_model.state_dict(), buffer)
-        return buffer.getbuffer().nbytes
-    if isinstance(path_or_model, dict):
-        buffer = io.BytesIO()
-        torch.save(path_or_model, buffer)
-        return buffer.getbuffer().nbytes
-    if not os.path.exists(path_or_model):
-        raise FileNotFoundError(f"file_bytes: {path_or_model} does not exist")
-    return os.path.getsize(path_or_model)
+def file_bytes(what: Union[nn.Module, Mapping, str, os.PathLike]) -> int:
+    """Real bytes: the size of the file ``torch.save`` writes, the one definition the course uses.
 
-
-def latency(model, x, device=None, min_run_time=0.5, threads=None):
-    """Median seconds of one ``model(x)`` call, measured with ``torch.utils.benchmark``.
-
-    ``model`` is a module (timed in eval mode, without autograd) or any function of ``x``.
+    ``what`` is a model (its ``state_dict`` is serialized), a ``state_dict`` (or any dict
+    ``torch.save`` takes), or the path of a file already written (its size on disk).
     """
-    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # a CUDA_HOME notice on CPU
-    from torch.utils import benchmark
+    if isinstance(what, nn.Module):
+        what = what.state_dict()
+    if isinstance(what, Mapping):
+        buffer = io.BytesIO()
+        torch.save(what, buffer)
+        return buffer.getbuffer().nbytes
+    if not isinstance(what, (str, os.PathLike)):
+        raise TypeError(f"file_bytes takes a model, a state_dict or a path, not {type(what).__name__}")
+    if not os.path.exists(what):
+        raise FileNotFoundError(f"file_bytes: {what} does not exist")
+    return os.path.getsize(what)
 
+
+def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: Optional[int]) -> float:
+    """Median seconds of ``model(x)`` over one ``blocked_autorange`` of ``min_run_time`` (after a warm-up)."""
     is_module = isinstance(model, nn.Module)
-    if device is not None:
-        x = x.to(device)
-        model = model.to(device) if is_module else model
     was_training = model.training if is_module else False
     if is_module:
         model.eval()
@@ -140,14 +162,43 @@ def latency(model, x, device=None, min_run_time=0.5, threads=None):
             model(x)                                                   # warm-up
             timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x},
                                     num_threads=threads or torch.get_num_threads())
-            result = timer.blocked_autorange(min_run_time=min_run_time)
+            return timer.blocked_autorange(min_run_time=min_run_time).median
     finally:
         if is_module:
             model.train(was_training)
-    return result.median
 
 
-def activation_bytes(model, x):
+def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
+              min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5) -> dict[str, float]:
+    """Median seconds of one ``model(x)`` call for every model of ``models``, compared fairly.
+
+    The models are timed in turn, round after round (``rounds`` rounds of ``min_run_time`` each),
+    and each gets the median of its rounds: on a noisy shared machine a slow spell then touches
+    every model alike instead of whichever happened to run during it.
+    """
+    rounds = check_int("rounds", rounds)
+    if device is not None:
+        x = x.to(device)
+        models = {name: m.to(device) if isinstance(m, nn.Module) else m for name, m in models.items()}
+    times = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            times[name].append(_latency_once(model, x, min_run_time, threads))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def latency(model: Timed, x: torch.Tensor, device: Optional[DeviceLike] = None, min_run_time: float = 0.5,
+            threads: Optional[int] = None, rounds: int = 1) -> float:
+    """Median seconds of one ``model(x)`` call, measured with ``torch.utils.benchmark``.
+
+    ``model`` is a module (timed in eval mode, without autograd) or any function of ``x``.
+    ``rounds`` > 1 repeats the measurement and returns the median of the rounds (for noisy shared
+    machines); to compare several models, ``latencies`` interleaves their rounds.
+    """
+    return latencies({"model": model}, x, device, min_run_time, threads, rounds)["model"]
+
+
+def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     """Bytes of the tensors autograd saves for the backward pass of ``model(x)`` (parameters excluded).
 
     Each storage is counted once, however many operations save it. Works on CPU and GPU. Buffers
@@ -171,7 +222,7 @@ def activation_bytes(model, x):
     return sum(seen.values())
 
 
-def peak_cuda_bytes(fn, device=None):
+def peak_cuda_bytes(fn: Callable[[], Any], device: Optional[DeviceLike] = None) -> int:
     """Peak CUDA memory allocated while ``fn()`` runs, in bytes (needs a CUDA device)."""
     if not torch.cuda.is_available():
         raise RuntimeError("peak_cuda_bytes needs a CUDA device; on CPU use activation_bytes")
@@ -182,7 +233,7 @@ def peak_cuda_bytes(fn, device=None):
     return torch.cuda.max_memory_allocated(device)
 
 
-def human_bytes(n):
+def human_bytes(n: float) -> str:
     """``1536`` → ``'1.5 KiB'``."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":

@@ -401,12 +401,9 @@ claim_models = {"original": vgg.to("cpu").eval()}
 for method in METHODS:
     row = next(r for r in rows if r["method"] == method and r["budget"] == CLAIM_BUDGET)
     claim_models[method] = row["model"].to("cpu").eval()
-# a shared machine is noisy: interleave the models for a few rounds and keep each one's fastest median
+# a shared machine is noisy: time the models in turn for a few rounds, each gets its rounds' median
 ROUNDS, RUN_TIME = config.pick(quick=3, full=5, dry=1), config.pick(quick=0.1, full=0.5, dry=0.02)
-best_s = {name: float("inf") for name in claim_models}
-for _ in range(ROUNDS):
-    for name, model in claim_models.items():
-        best_s[name] = min(best_s[name], measure.latency(model, batch, min_run_time=RUN_TIME))
+best_s = measure.latencies(claim_models, batch, min_run_time=RUN_TIME, rounds=ROUNDS)
 t_base = best_s["original"]
 print(f"original: {1e3 * t_base:.1f} ms per batch of {len(batch)} on CPU ({torch.get_num_threads()} threads)")
 speed_rows = []

@@ -77,6 +77,14 @@ def test_input_size_of_wrong_rank_is_a_clear_error():
             measure.count_macs(models.lenet5(), bad)
 
 
+def test_an_input_the_model_cannot_take_names_the_expected_shape():
+    with pytest.raises(ValueError, match=r"input_size \(1, 3, 28, 28\) does not fit the model: its first layer `0` "
+                                         r"expects 1 input channel\(s\)"):
+        measure.count_macs(models.lenet5(), (1, 3, 28, 28))
+    with pytest.raises(ValueError, match=r"first layer `1` expects 784 input feature\(s\)"):
+        measure.layer_table(models.lenet_300_100(), (3, 28, 28))
+
+
 def test_layer_table_names_and_shapes():
     rows = measure.layer_table(models.lenet5(), (1, 28, 28))
     assert [r.name for r in rows] == ["0", "3", "7", "9"]
@@ -96,6 +104,9 @@ def test_model_bytes_and_file_bytes(tmp_path):
     assert measure.file_bytes(model) > 431_080 * 4
     with pytest.raises(FileNotFoundError, match="does not exist"):
         measure.file_bytes(tmp_path / "missing.pt")
+    assert measure.file_bytes(model.state_dict()) == measure.file_bytes(model)
+    with pytest.raises(TypeError, match="a model, a state_dict or a path"):
+        measure.file_bytes(3)
 
 
 def test_latency_is_a_positive_median():
@@ -103,6 +114,22 @@ def test_latency_is_a_positive_median():
     seconds = measure.latency(layer, torch.randn(4, 8), min_run_time=0.05)
     assert 0 < seconds < 0.1 and layer.training                     # timed in eval mode, then restored
     assert 0 < measure.latency(lambda x: x @ x.T, torch.randn(4, 8), min_run_time=0.05) < 0.1   # any function
+    assert 0 < measure.latency(layer, torch.randn(4, 8), min_run_time=0.02, rounds=3) < 0.1
+
+
+def test_latencies_interleave_the_models_and_take_the_median_of_the_rounds(monkeypatch):
+    order, fake = [], iter([3.0, 30.0, 1.0, 10.0, 2.0, 20.0])
+
+    def timed(model, x, min_run_time, threads):
+        order.append(model)
+        return next(fake)
+
+    monkeypatch.setattr(measure, "_latency_once", timed)
+    a, b = nn.Linear(2, 2), nn.Linear(2, 3)
+    assert measure.latencies({"a": a, "b": b}, torch.randn(1, 2), rounds=3) == {"a": 2.0, "b": 20.0}
+    assert order == [a, b, a, b, a, b]                           # round by round, not model by model
+    with pytest.raises(ValueError, match="rounds=0"):
+        measure.latency(a, torch.randn(1, 2), rounds=0)
 
 
 def test_activation_bytes_counts_what_autograd_saves():
