@@ -24,7 +24,10 @@ The module has four parts: the blocks and their dense ``composed_kernel``; the p
 channel-connectivity explorer, reusable by later chapters (ResNeXt, ShuffleNet, MobileNet).
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,16 +37,17 @@ import torch.nn.functional as F
 
 from .args import check_int
 from .checks import checker, expect_equal, expect_true
+from .surgery import dense_group_weight
 
 __all__ = [
     'VERDICTS', 'interleave', 'ChannelPermutation', 'permutation_matrix', 'dense_kernel', 'IGCV1',
     'IGCV2', 'IGCV3', 'composed_kernel', 'extreme_case', 'igcv1_params', 'regular_params',
-    'equal_param_width', 'igc_is_wider', 'wider_condition', 'width_report', 'widest_igcv1',
+    'equal_param_width', 'igc_is_wider', 'wider_condition', 'WidthRow', 'width_report', 'widest_igcv1',
     'max_igcv1_width', 'igcv2_params', 'chain_pointwise_params', 'valid_chains', 'best_chains',
     'balanced_chain', 'optimal_length', 'igcv2_branches', 'best_igcv2_L', 'ChannelOp', 'group_conv',
     'dense', 'depthwise', 'permutation', 'shuffle', 'as_ops', 'adjacency', 'connectivity',
     'classify', 'super_channel_connectivity', 'CONDITIONS', 'chain_params', 'PRESETS',
-    'PRESET_HELP', 'MAX_DRAWN_CHANNELS', 'explorer_state', 'explorer_readout', 'draw_channel_graph',
+    'PRESET_HELP', 'MAX_DRAWN_CHANNELS', 'connectivity_state', 'connectivity_readout', 'draw_channel_graph',
     'draw_counts', 'draw_connectivity', 'connectivity_explorer', 'plain_net', 'regular_width_for',
     'check_interleave', 'check_igc_params', 'check_chain_verdict', 'WIDEST_CASES',
     'check_widest_igc',
@@ -116,21 +120,16 @@ def permutation_matrix(perm):
 
 # --------------------------------------------------------------------------- group conv as a dense kernel
 
-def dense_kernel(conv):
+def dense_kernel(conv: nn.Conv2d) -> torch.Tensor:
     """The dense ``C_out × C_in × k × k`` kernel of an ``nn.Conv2d`` with any ``groups``.
 
     Group g's weights fill the diagonal block (outputs of group g) × (inputs of group g); every
-    other entry is zero. ``F.conv2d(x, dense_kernel(conv))`` equals ``conv(x)`` (without bias).
+    other entry is zero (``surgery.dense_group_weight`` of the layer's weight and groups).
+    ``F.conv2d(x, dense_kernel(conv))`` equals ``conv(x)`` (without bias).
     """
     if not isinstance(conv, nn.Conv2d):
         raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
-    w, g = conv.weight, conv.groups
-    c_out, c_in = conv.out_channels, conv.in_channels
-    out_pg, in_pg = c_out // g, c_in // g
-    dense = w.new_zeros(c_out, c_in, *w.shape[2:])
-    for j in range(g):
-        dense[j * out_pg:(j + 1) * out_pg, j * in_pg:(j + 1) * in_pg] = w[j * out_pg:(j + 1) * out_pg]
-    return dense
+    return dense_group_weight(conv.weight, conv.groups)
 
 
 # --------------------------------------------------------------------------- the blocks
@@ -397,17 +396,28 @@ def wider_condition(L, M, kernel_size=3):
     return M * kernel_size ** 2 * (L - 1) > L
 
 
-def width_report(L, M, kernel_size=3):
-    """"a× the parameters at b× the width": IGCV1(L, M) against a regular conv.
+@dataclass
+class WidthRow:
+    """IGCV1(L, M) against a regular conv: one row of a width report."""
+    L: int
+    M: int
+    channels: int                  # C = L·M
+    params: int                    # T = L·M²·k² + M·L²
+    params_ratio: float            # T over a regular conv of the same width
+    equal_param_width: float       # the width of a regular conv with T parameters
+    width_ratio: float             # C over that width: how much wider IGC is
+    wider: bool                    # igc_is_wider(L, M, k)
 
-    Returns a dict with ``params`` (T), ``params_ratio`` (T over a regular conv of the same width),
-    ``equal_param_width`` and ``width_ratio`` (L·M over the equal-parameter regular width).
+
+def width_report(L: int, M: int, kernel_size: int = 3) -> WidthRow:
+    """"a× the parameters at b× the width": IGCV1(L, M) against a regular conv, as a ``WidthRow``.
+
+    Collect several in a ``report.Rows`` to print them as a table.
     """
     C, T = L * M, igcv1_params(L, M, kernel_size)
     width = equal_param_width(L, M, kernel_size)
-    return {"L": L, "M": M, "channels": C, "params": T,
-            "params_ratio": T / regular_params(C, kernel_size),
-            "equal_param_width": width, "width_ratio": C / width, "wider": igc_is_wider(L, M, kernel_size)}
+    return WidthRow(L, M, C, T, T / regular_params(C, kernel_size), width, C / width,
+                    igc_is_wider(L, M, kernel_size))
 
 
 def widest_igcv1(budget: int, kernel_size: int = 3) -> tuple[int, int]:
@@ -823,7 +833,7 @@ PRESET_HELP = {
 MAX_DRAWN_CHANNELS = 256
 
 
-def explorer_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
+def connectivity_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
     """The pure state of the channel-connectivity explorer.
 
     ``preset`` names a builder ``(C, L, M, k) -> (ops, title, width)`` in ``presets`` (default
@@ -853,7 +863,7 @@ def explorer_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
             "kernel_size": kernel_size, "sliders": PRESET_HELP.get(preset, "")}
 
 
-def explorer_readout(state):
+def connectivity_readout(state: dict) -> str:
     """One line: the verdict and the parameters against a regular conv."""
     sliders = f"<br><i>sliders: {state['sliders']}</i>" if state.get("sliders") else ""
     return (f"<b>{state['title']}</b>: {state['condition']}.{sliders}<br>"
@@ -935,14 +945,14 @@ def connectivity_explorer(preset="igcv1", C=16, L=4, M=4, presets=None, figsize=
     table = dict(PRESETS, **(presets or {}))
 
     def state_fn(preset, C, L, M):
-        return explorer_state(preset, C, L, M, presets=table)
+        return connectivity_state(preset, C, L, M, presets=table)
 
     controls = {"preset": dropdown("preset", list(table), preset),
                 "C": int_slider("C (channels)", C, 2, 64),
                 "L": int_slider("L (per preset)", L, 1, 32),
                 "M": int_slider("M (per preset)", M, 1, 32)}
     return Explorer(state_fn, draw_connectivity, controls, title="channel-connectivity explorer",
-                    readout_fn=explorer_readout, figsize=figsize)
+                    readout_fn=connectivity_readout, figsize=figsize)
 
 
 # --------------------------------------------------------------------------- plain networks (experiments)

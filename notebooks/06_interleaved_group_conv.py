@@ -215,12 +215,12 @@ rows = []
 for L_, M_ in [(2, 16), (4, 8), (8, 4), (16, 2), (24, 2), (32, 1), (1, 32)]:
     r = igc.width_report(L_, M_, 3)
     real = count_params(igc.IGCV1(L_ * M_, L_, M_, 3, norm=False, act=False))
-    assert real == r["params"]                                      # formula = real layers
-    assert r["wider"] == igc.wider_condition(L_, M_, 3) == (L_ * M_ > r["equal_param_width"])
+    assert real == r.params                                         # formula = real layers
+    assert r.wider == igc.wider_condition(L_, M_, 3) == (L_ * M_ > r.equal_param_width)
     rows.append(r)
-    print(f"IGC-L{L_}M{M_} (C={L_ * M_:>2}): T = {r['params']:>5} = {r['params_ratio']:.2f}× a regular conv of "
-          f"width {L_ * M_}; equal-parameter regular width {r['equal_param_width']:5.1f} → IGC {r['width_ratio']:.2f}× wider"
-          f" | M·k² > L/(L−1): {r['wider']}")
+    print(f"IGC-L{L_}M{M_} (C={L_ * M_:>2}): T = {r.params:>5} = {r.params_ratio:.2f}× a regular conv of "
+          f"width {L_ * M_}; equal-parameter regular width {r.equal_param_width:5.1f} → IGC {r.width_ratio:.2f}× wider"
+          f" | M·k² > L/(L−1): {r.wider}")
 for L_, M_ in [(4, 8), (24, 2)]:                                  # the paper's CIFAR pair vs RegConv-W18
     a = igc.igcv1_params(L_, M_) / igc.regular_params(18)
     b = L_ * M_ / 18
@@ -444,10 +444,10 @@ checks.claim("06", "IGCV3: expansion of one block × projection of the previous 
 
 # %%
 for preset in igc.PRESETS:
-    s = igc.explorer_state(preset, C=16, L=2, M=4)
+    s = igc.connectivity_state(preset, C=16, L=2, M=4)
     print(f"{preset:>10}: {s['verdict']:<12} {s['params']:>5} params = {s['params_ratio']:.2f}× regular  | {s['sliders']}")
 try:
-    igc.explorer_state("group", C=30, L=4)
+    igc.connectivity_state("group", C=30, L=4)
 except ValueError as err:
     print("invalid setting →", err)
 
@@ -623,8 +623,8 @@ print(f"{'claim':<58} {'measured':<40}")
 r48 = igc.width_report(4, 8)
 print(f"{'IGCV1 = one conv with the composed kernel':<58} {'max |diff| < 1e-5 (asserted)':<40}")
 print(f"{'complementary: exactly one path (IGCV1, IGCV2)':<58} {'strict (asserted)':<40}")
-print(f"{'IGC-L4M8 vs regular conv, same width':<58} {r48['params_ratio']:.2f}× the parameters")
-print(f"{'IGC-L4M8 at equal parameters':<58} {r48['width_ratio']:.2f}× the width")
+print(f"{'IGC-L4M8 vs regular conv, same width':<58} {r48.params_ratio:.2f}× the parameters")
+print(f"{'IGC-L4M8 at equal parameters':<58} {r48.width_ratio:.2f}× the width")
 print(f"{'widest IGCV1 for 20,000 params, k = 3':<58} L={Lw}, M={Mw} (L ≈ M·k² = {Mw * 9})")
 print(f"{'IGC-L4M8 vs regular 3×3, C = 32: MACs / CPU time':<58} {m_igc / m_reg:.2f}× / {t_igc / t_reg:.2f}×")
 print(f"{'M = 1 / L = 1 extremes':<58} {'depthwise+1×1 / conv+scaling (asserted)':<40}")

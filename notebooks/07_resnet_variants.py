@@ -364,7 +364,7 @@ del tv
 
 # %%
 for preset in resnets.RESNEXT_PRESETS:
-    s = igc.explorer_state(preset, C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    s = igc.connectivity_state(preset, C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
     print(f"{preset:>12}: {s['verdict']:<12} {s['params']:>5} params | {s['title']}")
 resnext_explorer = resnets.resnext_connectivity_explorer(C=16, cardinality=4, d=2)
 resnext_explorer

@@ -361,11 +361,11 @@ for call in (lambda: sn.mobilenet_v1(alpha=0), lambda: sn.channel_shuffle(torch.
 
 # %%
 for preset, help_text in sn.PRESET_HELP.items():
-    s = igc.explorer_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
+    s = igc.connectivity_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
     print(f"{preset:>20}: {s['verdict']:<12} {s['params']:>5} weights = {s['params_ratio']:.2f}× a regular 3×3 "
           f"conv of width 16  ({help_text})")
 try:
-    igc.explorer_state("fire", C=16, L=16, presets=sn.PRESETS)
+    igc.connectivity_state("fire", C=16, L=16, presets=sn.PRESETS)
 except ValueError as err:
     print("invalid setting →", err)
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from course_lib import igc
 from course_lib.checks import ExerciseError
 from course_lib.conv import weight_matrix
+from course_lib.report import Rows
 
 
 def n_params(module):
@@ -222,10 +223,11 @@ def test_wider_iff_M_k2_greater_than_L_over_L_minus_1():
 
 def test_width_report_of_igc_L4M8():
     r = igc.width_report(4, 8, 3)
-    assert r["params"] == 2432 and r["channels"] == 32
-    assert r["params_ratio"] == pytest.approx(2432 / (32 * 32 * 9))
-    assert r["equal_param_width"] == pytest.approx(math.sqrt(2432) / 3)
-    assert r["width_ratio"] == pytest.approx(32 / (math.sqrt(2432) / 3)) and r["wider"]
+    assert r.params == 2432 and r.channels == 32
+    assert r.params_ratio == pytest.approx(2432 / (32 * 32 * 9))
+    assert r.equal_param_width == pytest.approx(math.sqrt(2432) / 3)
+    assert r.width_ratio == pytest.approx(32 / (math.sqrt(2432) / 3)) and r.wider
+    assert "width_ratio" in Rows([r, igc.width_report(24, 2)]).table()
 
 
 # --------------------------------------------------------------------------- IGCV2
@@ -548,26 +550,26 @@ def test_chain_params():
                                             ("xception", "strict"), ("igcv1", "strict"),
                                             ("igcv2", "strict"), ("igcv3", "loose"),
                                             ("shuffle", "loose"), ("no shuffle", "disconnected")])
-def test_explorer_state_verdicts(preset, verdict):
-    state = igc.explorer_state(preset, C=16, L=2, M=4)
+def test_connectivity_state_verdicts(preset, verdict):
+    state = igc.connectivity_state(preset, C=16, L=2, M=4)
     assert state["verdict"] == verdict
     assert torch.equal(state["counts"], igc.connectivity(state["ops"]))
 
 
-def test_explorer_state_parameters_against_formulas():
-    s = igc.explorer_state("igcv1", C=99, L=4, M=8)       # C is L·M for IGCV1
+def test_connectivity_state_parameters_against_formulas():
+    s = igc.connectivity_state("igcv1", C=99, L=4, M=8)       # C is L·M for IGCV1
     assert s["channels"] == 32 and s["params"] == igc.igcv1_params(4, 8, 3)
     assert s["params_ratio"] == pytest.approx(2432 / 9216)
-    assert s["width_ratio"] == pytest.approx(igc.width_report(4, 8)["width_ratio"])
-    s = igc.explorer_state("regular", C=16)
+    assert s["width_ratio"] == pytest.approx(igc.width_report(4, 8).width_ratio)
+    s = igc.connectivity_state("regular", C=16)
     assert s["params"] == 16 * 16 * 9 and s["params_ratio"] == 1.0
-    s = igc.explorer_state("igcv2", C=64, L=4)           # channel-wise 3×3 + three 1×1 with K = 4, 4, 4
+    s = igc.connectivity_state("igcv2", C=64, L=4)           # channel-wise 3×3 + three 1×1 with K = 4, 4, 4
     assert [op.groups for op in s["ops"] if op.kind == "conv"] == [64, 16, 16, 16]
     assert [op.kernel_size for op in s["ops"] if op.kind == "conv"] == [3, 1, 1, 1]
     assert s["params"] == igc.igcv2_params(64, (1, 4, 4, 4), 3) == 64 * 9 + 64 * 12
     assert "L = number of group convs" in s["sliders"] and "M unused" in s["sliders"]
-    assert "primary partitions" in igc.explorer_state("igcv1", L=2, M=4)["sliders"]
-    assert "expansion t" in igc.explorer_state("igcv3", C=8, L=2, M=3)["sliders"]
+    assert "primary partitions" in igc.connectivity_state("igcv1", L=2, M=4)["sliders"]
+    assert "expansion t" in igc.connectivity_state("igcv3", C=8, L=2, M=3)["sliders"]
 
 
 @pytest.mark.parametrize("settings,match", [
@@ -579,9 +581,9 @@ def test_explorer_state_parameters_against_formulas():
     (dict(preset="nope"), "preset='nope' is unknown"),
     (dict(preset="regular", C=0), "C=0"),
 ])
-def test_explorer_state_invalid_settings(settings, match):
+def test_connectivity_state_invalid_settings(settings, match):
     with pytest.raises(ValueError, match=match):
-        igc.explorer_state(**settings)
+        igc.connectivity_state(**settings)
 
 
 def test_explorer_widget_shows_message_and_figure():

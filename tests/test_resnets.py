@@ -197,11 +197,11 @@ def test_resnext_bad_inputs():
 
 
 def test_resnext_connectivity_preset_is_block_diagonal():
-    s = igc.explorer_state("resnext 3×3", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    s = igc.connectivity_state("resnext 3×3", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
     counts = s["counts"]
     blocks = torch.block_diag(*[torch.ones(2, 2, dtype=torch.long)] * 4)
     assert torch.equal(counts, blocks) and s["verdict"] == "disconnected"
-    whole = igc.explorer_state("resnext", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    whole = igc.connectivity_state("resnext", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
     assert whole["verdict"] == "loose" and whole["params"] == 16 * 8 + 4 * 2 * 2 * 9 + 8 * 16
     e = resnets.resnext_connectivity_explorer()
     assert e.error is None and "ResNeXt" in e.readout.value

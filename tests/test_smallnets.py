@@ -253,17 +253,17 @@ def test_presets_verdicts():
     expected = {"fire": "loose", "squeezenext": "loose", "depthwise separable": "strict",
                 "channel shuffle": "strict", "inverted residual": "loose"}
     for preset, verdict in expected.items():
-        state = igc.explorer_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
+        state = igc.connectivity_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
         assert state["verdict"] == verdict, preset
     assert set(sn.PRESET_HELP) == set(sn.PRESETS)
-    fire = igc.explorer_state("fire", C=16, L=4, M=1, presets=sn.PRESETS)
+    fire = igc.connectivity_state("fire", C=16, L=4, M=1, presets=sn.PRESETS)
     assert fire["params"] == measure.count_params(sn.Fire(16, 4, 8, 8)) - (4 + 16)      # weights, no biases
-    shuffle = igc.explorer_state("channel shuffle", C=8, L=2, M=1, presets=sn.PRESETS)
+    shuffle = igc.connectivity_state("channel shuffle", C=8, L=2, M=1, presets=sn.PRESETS)
     assert shuffle["verdict"] == "loose"
     with pytest.raises(ValueError, match="squeeze"):
-        igc.explorer_state("fire", C=16, L=16, M=1, presets=sn.PRESETS)
+        igc.connectivity_state("fire", C=16, L=16, M=1, presets=sn.PRESETS)
     with pytest.raises(ValueError, match="divisible by 4"):
-        igc.explorer_state("squeezenext", C=18, L=1, M=1, presets=sn.PRESETS)
+        igc.connectivity_state("squeezenext", C=18, L=1, M=1, presets=sn.PRESETS)
 
 
 def test_connectivity_explorer_shows_errors():
