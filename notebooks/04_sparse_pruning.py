@@ -31,10 +31,9 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, prune, recipes
+from course_lib import checks, config, data, prune, recipes, surgery
 from course_lib.measure import count_params, human_bytes, latency
 from course_lib.train import evaluate, fit
-from course_lib.widgets import Explorer, dropdown, float_slider
 
 print(config.describe())                # COURSE_THREADS=N sets PyTorch's CPU threads (config.apply_threads)
 config.seed_everything(0)
@@ -203,8 +202,8 @@ for name, kept in HAN_KEPT.items():
     results[name] = {"model": model, "base": base_acc, "rows": rows}
     print(f"{name}: dense {100 * base_acc:.2f}%  ({time.perf_counter() - t:.0f} s)")
     for r in rows:
-        print(f"  round {r['round']}: {r['compression']:5.1f}x fewer weights, pruned {100 * r['acc_pruned']:.2f}% "
-              f"-> retrained {100 * r['acc_retrained']:.2f}%")
+        print(f"  round {r.round}: {r.compression:5.1f}x fewer weights, pruned {100 * r.acc_pruned:.2f}% "
+              f"-> retrained {100 * r.acc_retrained:.2f}%")
 
 # %% [markdown]
 # Do the masks survive a checkpoint round trip? Save the reparametrized state_dict, load it into
@@ -240,12 +239,12 @@ PAPER = {"lenet300-fmnist": ("LeNet-300-100", "267K → 22K weights (12×), erro
 claim = {}
 for name, res in results.items():
     final = res["rows"][-1]
-    drop_pt = 100 * (res["base"] - final["acc_retrained"])
-    claim[name] = (final["compression"], drop_pt)
+    drop_pt = 100 * (res["base"] - final.acc_retrained)
+    claim[name] = (final.compression, drop_pt)
     checks.claim("04", f"Han et al.: {PAPER[name][0]} pruned 12× with no accuracy loss", paper=PAPER[name][1],
-                 ours=f"{final['compression']:.1f}× fewer weights, {100 * res['base']:.2f}% → "
-                      f"{100 * final['acc_retrained']:.2f}% ({-drop_pt:+.2f} pt on {len(test_data.labels):,} test images)",
-                 holds=round(final["compression"]) >= 12 and drop_pt <= 0.5 + 1e-9)     # 1e-9: float rounding
+                 ours=f"{final.compression:.1f}× fewer weights, {100 * res['base']:.2f}% → "
+                      f"{100 * final.acc_retrained:.2f}% ({-drop_pt:+.2f} pt on {len(test_data.labels):,} test images)",
+                 holds=round(final.compression) >= 12 and drop_pt <= 0.5 + 1e-9)     # 1e-9: float rounding
 
 # %% [markdown]
 # LeNet-300-100 retrains on the whole training set and keeps its accuracy at 12×. LeNet-5, with
@@ -259,8 +258,8 @@ for name, res in results.items():
 print(f"{'model':<16}{'layer':>6}{'weights':>9}{'kept':>8}{'kept %':>8}{'Han %':>7}")
 for name, res in results.items():
     for row in prune.kept_table(res["model"]):
-        print(f"{name:<16}{row['layer']:>6}{row['weights']:>9}{row['kept']:>8}{row['kept_pct']:>7.1f}%"
-              f"{100 * HAN_KEPT[name][row['layer']]:>6.0f}%")
+        print(f"{name:<16}{row.layer:>6}{row.weights:>9}{row.kept:>8}{row.kept_pct:>7.1f}%"
+              f"{100 * HAN_KEPT[name][row.layer]:>6.0f}%")
 
 # %% [markdown]
 # ### At ImageNet scale: AlexNet 9×, VGG-16 13×
@@ -300,13 +299,9 @@ scans, sizes = {}, {}
 for name in ("lenet5-fmnist", "lenet300-fmnist"):
     net = recipes.shipped_model(name)
     scans[name] = prune.sensitivity_scan(net, small_test, scan_levels)
-    sizes[name] = {n: m.weight.numel() for n, m in prune.prunable_layers(net).items()}
+    sizes[name] = {n: m.weight.numel() for n, m in surgery.weight_layers(net).items()}
 
-explorer = Explorer(prune.sensitivity_state_fn(scans, sizes), prune.draw_sensitivity,
-                    {"model": dropdown("model", list(scans), "lenet5-fmnist"),
-                     "tolerance_pt": float_slider("tolerance (pt)", 1.0, 0.0, 10.0, 0.25)},
-                    title="Sensitivity scan → per-layer sparsity", readout_fn=prune.sensitivity_readout,
-                    figsize=(6.5, 3.5))
+explorer = prune.sensitivity_explorer(scans, sizes, model="lenet5-fmnist", tolerance_pt=1.0)
 explorer
 
 # %% [markdown]
@@ -333,10 +328,8 @@ checks.claim("04", "Han et al.: conv layers are more sensitive to pruning than f
 # weight histogram with the threshold, its mask (dark = kept), the accuracy and the real bytes.
 
 # %%
-slider = Explorer(prune.sparsity_state_fn(lenet300, small_test), prune.draw_sparsity,
-                  {"layer": dropdown("layer", ["1", "3", "5"], "3"),
-                   "sparsity": float_slider("sparsity", 0.9, 0.0, 0.99, 0.01)},
-                  title="Magnitude pruning of LeNet-300-100", readout_fn=prune.sparsity_readout, figsize=(9, 3.2))
+slider = prune.sparsity_explorer(lenet300, small_test, layer="3", sparsity=0.9,
+                                 title="Magnitude pruning of LeNet-300-100")
 slider
 
 # %% [markdown]
@@ -350,9 +343,9 @@ slider
 # %%
 cnn_name = "vgg-small-fmnist"
 cnn = recipes.shipped_model(cnn_name)
-AMOUNT = 0.5
-thin = prune.prune_channels(cnn, AMOUNT).eval()
-masked = prune.mask_channels(cnn, AMOUNT).eval()
+FILTER_SPARSITY = 0.5
+thin = prune.prune_channels(cnn, FILTER_SPARSITY).eval()
+masked = prune.mask_channels(cnn, FILTER_SPARSITY).eval()
 xb = next(iter(test_data))[0][:64]
 with torch.no_grad():
     assert torch.allclose(thin(xb), masked(xb), atol=1e-4)
@@ -453,7 +446,7 @@ print(f"{'LeNet-300-100 @ 90% global, no retrain: magnitude / OBD':<58}"
       f"{100 * curves['magnitude'][3]:>7.2f}% {100 * curves['OBD'][3]:.2f}%")
 print(f"{'LeNet-5 drop at 90% one layer: conv mean / fc mean (pt)':<58}"
       f"{sum(drop[n] for n in conv_layers) / 2:>8.2f} {sum(drop[n] for n in fc_layers) / 2:6.2f}")
-print(f"{cnn_name + ' filters -' + str(int(100 * AMOUNT)) + '%: speed-up thin / unstructured':<58}"
+print(f"{cnn_name + ' filters -' + str(int(100 * FILTER_SPARSITY)) + '%: speed-up thin / unstructured':<58}"
       f"{lat['dense'] / lat['thinned']:>7.2f}× {lat['dense'] / lat['unstructured']:6.2f}×")
 print(f"{cnn_name + ' thinned: accuracy no retrain / 1 epoch':<58}"
       f"{100 * acc['thinned']:>7.2f}% {100 * acc['thinned, 1 epoch retrained']:.2f}%")
