@@ -224,7 +224,7 @@ def _prune_global(layers: dict[str, nn.Module], scores: dict[str, torch.Tensor],
 
 
 def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable[str] | None = None,
-                    scope: str = "layer", *, per_layer: dict[str, float] | None = None) -> nn.Module:
+                    scope: str = "layer") -> nn.Module:
     """Han et al.'s magnitude pruning, in place: drop the smallest ``|w|`` of the conv/linear layers.
 
     ``sparsity``: the fraction each of ``layers`` (default: every conv/linear layer) loses, or all
@@ -234,15 +234,7 @@ def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable
     stay pruned. Returns ``model`` (``kept_table(model)`` / ``sparsity(model, per_layer=True)``
     report what is left). A layer whose weight is shared (``quant.share_weights``) is a
     ``ValueError``: call ``quant.unshare_weights(model)`` first.
-
-    ``per_layer`` (deprecated, kept for chapter 05's code until it moves to the dict form):
-    ``{layer name: fraction}`` overriding ``sparsity`` for the named layers.
     """
-    if per_layer is not None:
-        default = check_fraction("sparsity", sparsity)
-        weight_layers(model, list(per_layer))
-        sparsity = {name: per_layer.get(name, default) for name in weight_layers(model, layers)}
-        layers = None
     chosen = layer_sparsities(model, sparsity, layers)
     scores = {name: m.weight.detach().abs() for name, m in weight_layers(model, list(chosen)).items()}
     return prune_by_scores(model, scores, chosen if isinstance(sparsity, dict) else float(sparsity), scope)

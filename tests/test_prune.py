@@ -49,14 +49,11 @@ def test_sparsity_dict_prunes_the_named_layers_only():
     assert not prune.is_reparametrized(model[5])
 
 
-def test_layers_chooses_the_layers_and_per_layer_still_works_for_chapter_05():
+def test_layers_chooses_the_layers():
     model = mlp()
     prune.magnitude_prune(model, 0.5, layers=["3"])
     assert prune.sparsity(model, per_layer=True) == {"1": 0.0, "3": pytest.approx(0.5), "5": 0.0}
-    old, new = mlp(), mlp()
-    prune.magnitude_prune(old, 0.5, per_layer={"1": 0.9, "5": 0.0})      # deprecated form
-    prune.magnitude_prune(new, {"1": 0.9, "3": 0.5, "5": 0.0})
-    assert all(torch.equal(a, b) for a, b in zip(prune.masks(old).values(), prune.masks(new).values()))
+    assert not prune.is_reparametrized(model[1])
 
 
 def test_global_scope_uses_one_threshold():
