@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from . import checkpoints, checks, compress, data, measure, models, train
+from . import checkpoints, checks, compressed_file, data, measure, models, train
 
 __all__ = ["pareto_front", "Challenge", "CHALLENGE", "Submission", "evaluate_submission", "check_submission",
            "RecipeRow", "COSTS", "Report", "as_plain", "batch_of", "measure_recipe", "Composition", "composition",
@@ -122,18 +122,19 @@ class Submission:
 def evaluate_submission(model: nn.Module, path: str | Path, challenge: Challenge = CHALLENGE,
                         test_subset: int | None = None, latency_s: float = 0.3, threads: int | None = 1) -> Submission:
     """Reload the saved file ``path`` into ``model`` (a fresh model of the submitted architecture) with
-    ``compress.load_compressed``, evaluate it on the test set, and measure its bytes and latency
+    ``compressed_file.load_compressed``, evaluate it on the test set, and measure its bytes and latency
     (on ``threads`` CPU threads: one by default, like one phone core, and steady on a busy machine,
     where several threads wait for each other).
 
-    Raises ``compress.CompressedFileError`` / ``ValueError`` when the file does not reload.
+    Raises ``compressed_file.CompressedFileError`` / ``ValueError`` when the file does not reload.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module (a fresh model of your architecture), got {type(model).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"path={str(path)!r}: no such file; save your model with compress.save_compressed first")
-    loaded = compress.load_compressed(path, model=model)
+        raise ValueError(f"path={str(path)!r}: no such file; "
+                         "save your model with compressed_file.save_compressed first")
+    loaded = compressed_file.load_compressed(path, model=model)
     _, test_data = data.loaders(challenge.dataset, 500, train_subset=1, test_subset=test_subset,
                                 augment=False, device="cpu")
     accuracy = train.evaluate(loaded, test_data, device="cpu")
@@ -148,7 +149,7 @@ def check_submission(model: nn.Module, path: str | Path, challenge: Challenge = 
     verdict (strict mode: ``ExerciseError`` when a budget is missed or the file does not reload)."""
     try:
         result = evaluate_submission(model, path, challenge, test_subset)
-    except (ValueError, compress.CompressedFileError) as err:
+    except (ValueError, compressed_file.CompressedFileError) as err:
         return checks.fail(f"design challenge: the file does not reload: {err}")
     if result.passed:
         print(f"✅ design challenge: correct. {result.line()}")
@@ -162,7 +163,7 @@ def check_submission(model: nn.Module, path: str | Path, challenge: Challenge = 
 def check_challenge(fn, challenge: Challenge = CHALLENGE, path: str | Path | None = None,
                     test_subset: int | None = None) -> Submission | None:
     """The design challenge as an exercise: ``fn(path)`` writes the learner's model to ``path`` with
-    ``compress.save_compressed`` and returns a fresh (untrained) model of its architecture; then
+    ``compressed_file.save_compressed`` and returns a fresh (untrained) model of its architecture; then
     ``check_submission`` reloads, evaluates and measures it. A stub says "not done yet"."""
     import tempfile
 
@@ -262,7 +263,7 @@ def measure_recipe(recipe: str, model: nn.Module, test_data, *, path: str | Path
                    latency_s: float = 0.1, threads: int | None = 1) -> RecipeRow:
     """Accuracy, parameters (all / non-zero), MACs, real file bytes and CPU latency (batch 1, 64, on
     ``threads`` threads, as in ``evaluate_submission``) of ``model`` as deployed (``as_plain``).
-    ``path``: the file the recipe writes (e.g. ``compress.save_compressed``); without it, the bytes of
+    ``path``: the file the recipe writes (e.g. ``compressed_file.save_compressed``); without it, the bytes of
     ``torch.save`` of its plain ``state_dict``."""
     if not isinstance(recipe, str) or not recipe:
         raise TypeError("recipe must be a non-empty name")

@@ -815,7 +815,7 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float =
     No retraining: this measures the *bytes*, not the accuracy. Changes ``model`` in place;
     returns the file's size in bytes.
     """
-    from . import compress, prune, quant
+    from . import compressed_file, prune, quant
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -825,10 +825,10 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float =
     prune.magnitude_prune(model, sparsity)
     prune.make_permanent(model)
     quant.share_weights(model, bits, iters=10)
-    compress.reserve_zero_code(model)
+    quant.reserve_zero_code(model)
     if index_bits == "auto":
-        index_bits = compress.best_index_bits(model, bits, True, candidates=(3, 4, 5, 6))
-    return compress.save_compressed(model, path, bits, index_bits, huffman=True)
+        index_bits = compressed_file.best_index_bits(model, bits, True, candidates=(3, 4, 5, 6))
+    return compressed_file.save_compressed(model, path, bits, index_bits, huffman=True)
 
 
 # --------------------------------------------------------------------------- exercise checkers

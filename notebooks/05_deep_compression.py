@@ -40,11 +40,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib import checks, compress, config, data, prune, quant, recipes
+from course_lib import checks, compress, compressed_file, config, data, huffman, prune, quant, recipes
 from course_lib.measure import file_bytes, human_bytes, latency
 from course_lib.recipes import RECIPES
 from course_lib.train import evaluate
-from course_lib.widgets import Explorer, dropdown, int_slider
 
 print(config.describe())
 config.seed_everything(0)
@@ -85,14 +84,14 @@ def relative_index_from_scratch(flat, b):
 
 mine = relative_index_from_scratch(row, 3)
 diffs, stored = prune.relative_indices(torch.from_numpy(row), 3)     # the one implementation (chapter 04)
-gaps, values = compress.to_relative(row, 3)                          # what the file's b-bit fields hold
+gaps, values = compressed_file.to_relative(row, 3)                   # what the file's b-bit fields hold
 print("position  ", (np.cumsum(mine[0]) - 1).tolist())
 print("difference", mine[0], "  (the paper prints 1, 3, 8, 3)")
 print("stored d−1", gaps.tolist(), "  (= zeros skipped)")
 print("value     ", mine[1])
 assert mine[0] == diffs.tolist() and mine[1] == stored.tolist() == values.tolist()
 assert gaps.tolist() == [d - 1 for d in mine[0]]
-assert np.array_equal(compress.from_relative(gaps, values, len(row)), row)
+assert np.array_equal(compressed_file.from_relative(gaps, values, len(row)), row)
 
 # %% [markdown]
 # The gap of 10 zeros after position 4 does not fit: the filler sits at 4 + 8 = 12 (difference 8,
@@ -117,20 +116,21 @@ assert np.array_equal(compress.from_relative(gaps, values, len(row)), row)
 # %%
 symbols = [0] * 40 + [1] * 25 + [2] * 20 + [3] * 10 + [4] * 5
 freq = Counter(symbols)
-code = compress.huffman_code(freq)
-blob, _, nbits = compress.encode(symbols, code)
-assert compress.decode(blob, code, nbits) == symbols          # lossless
+code = huffman.huffman_code(freq)
+blob, _, nbits = huffman.encode(symbols, code)
+assert huffman.decode(blob, code, nbits) == symbols           # lossless
 print("code:", code)
-print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · entropy: {compress.entropy_bits(freq):.2f}")
+print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · entropy: {huffman.entropy_bits(freq):.2f}")
 
 # %% [markdown]
 # ## 2. The file format
 #
-# `compress.save_compressed(model, path)` writes, after a magic word `DCMP` and a version byte,
+# `compressed_file.save_compressed(model, path)` writes, after a magic word `DCMP` and a version byte,
 # one record per tensor: conv/linear weights as *codebook + Huffman-coded value indices +
 # Huffman-coded gaps* (each Huffman table is just one code length per symbol: canonical codes);
 # biases raw; then a CRC-32 of everything, so a truncated or corrupted file is an error, never a
-# wrong model. `compress.load_compressed(path, recipes.build_model)` rebuilds the model.
+# wrong model. `compressed_file.load_compressed(path, recipes.build_model)` rebuilds the model. The
+# module's docstring (`help(compressed_file)`) draws the layout byte by byte.
 #
 # ## 3. The pipeline on LeNet-300-100 and LeNet-5
 #
@@ -234,9 +234,9 @@ for name, r in results.items():
 # %%
 r300 = results["lenet300-fmnist"]
 for b in (3, 4, 5, 6, 8, 10):
-    fixed = len(compress.to_bytes(r300["model"], bits=5, index_bits=b, huffman=False))
-    huff = len(compress.to_bytes(r300["model"], bits=5, index_bits=b, huffman=True))
-    fillers = sum(row.fillers for row in compress.compression_report(r300["model"], bits=5, index_bits=b).rows)
+    fixed = len(compressed_file.to_bytes(r300["model"], bits=5, index_bits=b, huffman=False))
+    huff = len(compressed_file.to_bytes(r300["model"], bits=5, index_bits=b, huffman=True))
+    fillers = sum(row.fillers for row in compress.compression_report(r300["model"], bits=5, index_bits=b))
     print(f"{b:>2}-bit gaps: {fillers:>6,} fillers, fixed width {fixed:>7,} B, Huffman {huff:>7,} B")
 
 # %% [markdown]
@@ -247,7 +247,7 @@ for b in (3, 4, 5, 6, 8, 10):
 # %%
 x_check = next(iter(test_data))[0]
 for name, r in results.items():
-    loaded = compress.load_compressed(r["path"], recipes.build_model)
+    loaded = compressed_file.load_compressed(r["path"], recipes.build_model)
     with torch.no_grad():
         same = torch.equal(loaded(x_check), r["model"].eval()(x_check))
     checks.claim("05", f"{name.replace('-fmnist', '')}: the file decodes to exactly the compressed model",
@@ -276,7 +276,7 @@ vgg_train, vgg_test = data.loaders(vgg_recipe.dataset, vgg_recipe.batch_size, au
                                    test_subset=config.pick(quick=2000, full=None), device=DEVICE)
 vgg, vgg_recipe_acc = recipes.trained_model(VGG, vgg_train, vgg_test, config.data_dir() / "checkpoints-full",
                                             device=DEVICE)
-conv_names = list(compress.compressible_layers(vgg).values())          # 6 convs, then the fc
+conv_names = list(compressed_file.compressible_layers(vgg).values())   # 6 convs, then the fc
 VGG_SETTINGS = dict(sparsity=dict(zip(conv_names, (0.3, 0.6, 0.65, 0.7, 0.7, 0.7, 0.5))),
                     bits=dict(zip(conv_names, (6, 6, 6, 6, 6, 6, 5))),
                     prune_steps=config.pick(quick=1, full=3), prune_epochs=config.pick(quick=1, full=4),
@@ -285,7 +285,8 @@ t = time.perf_counter()
 vgg_reference_bytes, vgg_base_acc = file_bytes(vgg), evaluate(vgg, vgg_test)
 vgg, vgg_stages = compress.deep_compress(vgg, vgg_train, vgg_test, recipe=VGG, seed=0, device=DEVICE,
                                          path=str(WORK / f"{VGG}.dcmp"), **VGG_SETTINGS)
-vgg_raw = {k: v for k, v in compress.effective_state_dict(vgg).items() if k not in compress.compressible_layers(vgg)}
+vgg_raw = {k: v for k, v in compressed_file.effective_state_dict(vgg).items()
+           if k not in compressed_file.compressible_layers(vgg)}
 print(f"{VGG} ({time.perf_counter() - t:.0f} s): {len(conv_names)} layers sparse-coded, {len(vgg_raw)} tensors "
       f"stored raw (biases, BatchNorm), {sum(v.numel() for v in vgg_raw.values()):,} values")
 print(f"  {'stage':<10}{'bytes':>11}{'ratio':>9}{'accuracy':>10}")
@@ -301,7 +302,7 @@ for s in vgg_stages:
 
 # %%
 vgg_pruned, vgg_quantized, vgg_final = vgg_stages
-vgg_loaded = compress.load_compressed(WORK / f"{VGG}.dcmp", recipes.build_model)   # rebuilt from the stored recipe
+vgg_loaded = compressed_file.load_compressed(WORK / f"{VGG}.dcmp", recipes.build_model)   # from the stored recipe
 x_vgg = next(iter(vgg_test))[0].cpu()
 with torch.no_grad():
     vgg_same = torch.equal(vgg_loaded(x_vgg), vgg.cpu().eval()(x_vgg))
@@ -360,9 +361,9 @@ for name, r in results.items():
 #    it saves most of the memory traffic; at batch 64 the dense GEMM reuses every weight 64 times.
 
 # %%
-lenet300_weights = compress.effective_state_dict(results["lenet300-fmnist"]["model"])   # pruned + shared
+lenet300_weights = compressed_file.effective_state_dict(results["lenet300-fmnist"]["model"])   # pruned + shared
 sparse_fc = {f"LeNet-300 fc{i + 1}": lenet300_weights[key]
-             for i, key in enumerate(compress.compressible_layers(results["lenet300-fmnist"]["model"]))}
+             for i, key in enumerate(compressed_file.compressible_layers(results["lenet300-fmnist"]["model"]))}
 g = torch.Generator().manual_seed(0)
 fc7 = torch.randn(4096, 4096, generator=g) * (torch.rand(4096, 4096, generator=g) < 0.04)
 speed = compress.fc_speed(sparse_fc | {"fc7-size, 4%": fc7}, batches=(1, 64), threads=1,
@@ -395,14 +396,8 @@ del fc7
 
 # %%
 explore_x, explore_y = [torch.cat(t) for t in zip(*[b for _, b in zip(range(8), test_data)])]
-tradeoff = compress.TradeoffState(recipes.shipped_model("lenet300-fmnist"), explore_x, explore_y)
-names = tradeoff.layers
-controls = {}
-for i, layer in enumerate(names):
-    controls[f"sparsity_{i}"] = dropdown(f"layer {layer} sparsity", [0.0, 0.5, 0.8, 0.9, 0.95, 0.98], 0.9)
-    controls[f"bits_{i}"] = int_slider(f"layer {layer} bits", 5, 1, 8)
-explorer = Explorer(tradeoff, compress.draw_tradeoff, controls, readout_fn=compress.tradeoff_readout,
-                    title="LeNet-300-100: per-layer sparsity and bits (no retraining)", figsize=(8, 3.6))
+explorer = compress.tradeoff_explorer(recipes.shipped_model("lenet300-fmnist"), explore_x, explore_y,
+                                     title="LeNet-300-100: per-layer sparsity and bits (no retraining)")
 explorer
 
 # %% [markdown]

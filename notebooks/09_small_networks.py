@@ -143,7 +143,7 @@ for bypass in (None, "simple", "complex"):
 # pruned, 8-bit shared weights → 0.66 MB (363×); 6 bits → **0.47 MB (510×)**. The byte count does not
 # depend on ImageNet training (the accuracy would), so we compress a freshly initialised SqueezeNet
 # v1.0 — prune 33 % of every layer by magnitude, k-means at 6 bits, Huffman-coded relative index —
-# and write the real file with `compress.save_compressed`.
+# and write the real file with `compressed_file.save_compressed`.
 # Caveat: trained weights are more peaked than a fresh initialisation, so their indices Huffman-code
 # better; our figure is an honest upper bound for this format.
 

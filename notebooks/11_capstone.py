@@ -45,8 +45,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from course_lib import (capstone, checkpoints, checks, claims, compress, config, data, igc, lowrank, measure, prune,
-                        quant, recipes, smallnets, train)
+from course_lib import (capstone, checkpoints, checks, claims, compress, compressed_file, config, data, igc, lowrank,
+                        measure, prune, quant, recipes, smallnets, train)
 from course_lib.recipes import build_model
 
 print(config.describe())
@@ -90,7 +90,7 @@ def fine_tune(model, **kw):
 def dc_settings(model, sparsity, bits):
     """Chapter 05's knobs for every conv/linear layer: the first conv (few weights, sensitive) is
     pruned less, as in notebook 05."""
-    names = list(compress.compressible_layers(model).values())
+    names = list(compressed_file.compressible_layers(model).values())
     return dict(sparsity={n: (min(sparsity, 0.3) if i == 0 else sparsity) for i, n in enumerate(names)},
                 bits=bits, index_bits=5, prune_epochs=FT["epochs"], quant_epochs=FT["epochs"],
                 lr=0.01, quant_lr=0.002, seed=0, device=DEVICE)
@@ -117,7 +117,7 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 # | WAE input | 10 | `wae.build("wae")` (shipped `wae-classifier-fmnist`) | on/off |
 #
 # Every recipe's file is the one a device would download: chapter 05's format for the compressed
-# ones (`compress.save_compressed`, sparse relative index + codebook, Huffman-coded), the float32
+# ones (`compressed_file.save_compressed`, sparse relative index + codebook, Huffman-coded), the float32
 # `state_dict` for the rest.
 
 # %%
@@ -136,7 +136,7 @@ pruned.load_state_dict(base.state_dict())
 prune.magnitude_prune(pruned, dc_settings(pruned, SPARSITY, BITS)["sparsity"])
 fine_tune(pruned)
 path = WORK / "pruned.dc"
-compress.save_compressed(pruned, path, bits="float32", index_bits=5)         # sparse, float32 values
+compressed_file.save_compressed(pruned, path, bits="float32", index_bits=5)  # sparse, float32 values
 report.append(capstone.measure_recipe("VGG+prune", pruned, test_data, path=path, chapters="04",
                                       latency_s=LATENCY_S, settings=("VGG", "off", SPARSITY, 32, "off")))
 
@@ -346,9 +346,9 @@ def practice_rows():
         net = build_model("lenet5-fmnist")
         net.load_state_dict(lenet.state_dict())
         quant.share_weights(net, 8)                               # chapter 02: k-means, 8 bits, no fine-tune
-        compress.reserve_zero_code(net)
+        quant.reserve_zero_code(net)
         path = WORK / "lenet5-k8.dc"
-        compress.save_compressed(net, path, bits=8)
+        compressed_file.save_compressed(net, path, bits=8)
         rows.append(capstone.measure_recipe("ours: k-means 8 bit", net, lenet_test, path=path, chapters="02 05",
                                             latency_s=LATENCY_S))
         try:
@@ -422,8 +422,8 @@ print("within 100 KB and 2 ms:", capstone.best_within(report, 100_000, 2.0))
 # file bytes of chapter 05's format, CPU latency at batch 1. Chapter 05's Deep Compression of
 # LeNet-5 (42,062 B at 89.5% in the quick profile) does **not** meet it: its file is too big. (The
 # accuracy bar is modest because every recipe here fine-tunes for minutes on a CPU.) Your function writes your
-# model to `path` with `compress.save_compressed` and returns a *fresh* (untrained) model of its
-# architecture; the checker reloads your file into it (`compress.load_compressed`), evaluates and
+# model to `path` with `compressed_file.save_compressed` and returns a *fresh* (untrained) model of its
+# architecture; the checker reloads your file into it (`compressed_file.load_compressed`), evaluates and
 # times it. Any recipe of this notebook, or your own, is allowed.
 
 # %%
@@ -438,11 +438,12 @@ fm_train, fm_test = data.loaders("fashion-mnist", 128, train_subset=config.pick(
 def my_submission(path):
     # BEGIN SOLUTION
     net = recipes.shipped_model(capstone.SOLUTION)          # VGG-small with half its filters (chapter 04)
-    names = list(compress.compressible_layers(net).values())
+    names = list(compressed_file.compressible_layers(net).values())
     net, _ = compress.deep_compress(net, fm_train, fm_test, sparsity={n: 0.3 if i == 0 else 0.6 for i, n in enumerate(names)},
                                     bits=6, index_bits=5, prune_epochs=1, quant_epochs=1, lr=0.01,
                                     quant_lr=0.002, seed=0, device=DEVICE)
-    compress.save_compressed(net, path, bits=6, index_bits=compress.best_index_bits(net, 6), recipe=capstone.SOLUTION)
+    compressed_file.save_compressed(net, path, bits=6, index_bits=compressed_file.best_index_bits(net, 6),
+                                    recipe=capstone.SOLUTION)
     return build_model(capstone.SOLUTION)
     # END SOLUTION
 

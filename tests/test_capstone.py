@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from course_lib import capstone, checks, compress, data, models, recipes
+from course_lib import capstone, checks, compressed_file, data, models, recipes
 
 
 def brute_front(costs, scores):
@@ -58,7 +58,7 @@ def test_front_bad_input():
 def test_submission_checker_accepts_rejects_and_explains(tmp_path, fashion_ready, monkeypatch, capsys):
     lenet = recipes.shipped_model("lenet5-fmnist")
     path = tmp_path / "lenet5.dc"
-    size = compress.save_compressed(lenet, path)                      # unshared weights: wide codes
+    size = compressed_file.save_compressed(lenet, path)                      # unshared weights: wide codes
     generous = capstone.Challenge(min_accuracy=0.5, max_bytes=10 * size, max_latency_ms=1000.0)
     result = capstone.check_submission(models.lenet5(), path, generous, test_subset=500)
     assert result.passed and result.file_bytes == size and result.accuracy > 0.85
@@ -111,7 +111,7 @@ def test_measure_recipe_counts_what_it_says(tmp_path, fashion_ready):
     assert row.file_bytes == measure.file_bytes(plain) and row.accuracy == train.evaluate(plain, test)
     assert row.latency_1_ms > 0 and row.latency_64_ms > 0 and row.settings == ("a",)
     path = tmp_path / "m.dc"
-    size = compress.save_compressed(model, path)
+    size = compressed_file.save_compressed(model, path)
     assert capstone.measure_recipe("lenet", model, test, path=path, latency_s=0.01).file_bytes == size
     assert all(prune.is_reparametrized(m) for m in surgery.weight_layers(model).values())    # left as it was
     with pytest.raises(TypeError):
@@ -192,7 +192,7 @@ def test_check_challenge_stub_wrong_and_right(tmp_path, fashion_ready):
     lenet = recipes.shipped_model("lenet5-fmnist")
 
     def submit(path):
-        compress.save_compressed(lenet, path, recipe="lenet5-fmnist")
+        compressed_file.save_compressed(lenet, path, recipe="lenet5-fmnist")
         return models.lenet5()
 
     with pytest.raises(checks.ExerciseError, match="over the budget"):       # float LeNet-5: far too big

@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import compress as C
-from course_lib import models, prune, quant, recipes
+from course_lib import compressed_file as F
+from course_lib import huffman as H
+from course_lib import measure, models, prune, quant, recipes, surgery
 from course_lib.checks import ExerciseError
 
 # --------------------------------------------------------------------------- Huffman
@@ -34,7 +36,7 @@ def brute_force_optimal_cost(freq):
 
 def test_huffman_clrs_example():
     freq = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}      # CLRS 16.3: 224 bits per 100 chars
-    code = C.huffman_code(freq)
+    code = H.huffman_code(freq)
     assert sum(freq[s] * len(w) for s, w in code.items()) == 224
     assert len(code["a"]) == 1
 
@@ -42,57 +44,57 @@ def test_huffman_clrs_example():
 @given(st.dictionaries(st.integers(0, 20), st.integers(1, 50), min_size=1, max_size=5))
 @settings(max_examples=60, deadline=None)
 def test_huffman_equals_brute_force_optimum(freq):
-    code = C.huffman_code(freq)
+    code = H.huffman_code(freq)
     assert sum(freq[s] * len(w) for s, w in code.items()) == brute_force_optimal_cost(freq)
 
 
 @given(st.dictionaries(st.integers(0, 300), st.integers(1, 10_000), min_size=2, max_size=60))
 @settings(max_examples=60, deadline=None)
 def test_huffman_prefix_free_complete_and_within_one_bit_of_entropy(freq):
-    code = C.huffman_code(freq)
+    code = H.huffman_code(freq)
     words = sorted(code.values())
     assert all(not b.startswith(a) for a, b in zip(words, words[1:]))
     assert sum(2.0 ** -len(w) for w in words) == pytest.approx(1.0)           # a full tree: Kraft equality
-    h = C.entropy_bits(freq)
-    assert h - 1e-9 <= C.expected_length(code, freq) < h + 1
+    h = H.entropy_bits(freq)
+    assert h - 1e-9 <= H.expected_length(code, freq) < h + 1
     # canonical: the lengths alone rebuild the same code (what the file stores)
-    assert C.canonical_code({s: len(w) for s, w in code.items()}) == code
+    assert H.canonical_code({s: len(w) for s, w in code.items()}) == code
 
 
 @given(st.lists(st.integers(0, 40), max_size=400))
 @settings(max_examples=80, deadline=None)
 def test_encode_decode_round_trip(symbols):
-    data, code, nbits = C.encode(symbols)
-    assert C.decode(data, code, nbits) == symbols
+    data, code, nbits = H.encode(symbols)
+    assert H.decode(data, code, nbits) == symbols
     assert len(data) == -(-nbits // 8)
 
 
 @given(st.integers(1, 50), st.sampled_from(["a", 7, (1, 2)]))
 @settings(max_examples=20, deadline=None)
 def test_encode_one_symbol_streams(n, symbol):
-    data, code, nbits = C.encode([symbol] * n)
+    data, code, nbits = H.encode([symbol] * n)
     assert code == {symbol: "0"} and nbits == n
-    assert C.decode(data, code, nbits) == [symbol] * n
+    assert H.decode(data, code, nbits) == [symbol] * n
 
 
 def test_encode_empty_and_errors():
-    data, code, nbits = C.encode([])
+    data, code, nbits = H.encode([])
     assert (data, code, nbits) == (b"", {}, 0)
-    assert C.decode(b"", {}, 0) == []
-    assert C.huffman_code({}) == {}
+    assert H.decode(b"", {}, 0) == []
+    assert H.huffman_code({}) == {}
     with pytest.raises(TypeError, match="frequencies"):
-        C.huffman_code([1, 2, 3])
+        H.huffman_code([1, 2, 3])
     with pytest.raises(ValueError, match="non-negative integer"):
-        C.huffman_code({"a": -1, "b": 2})
+        H.huffman_code({"a": -1, "b": 2})
     with pytest.raises(ValueError, match="no code"):
-        C.encode([1, 2, 9], code={1: "0", 2: "1"})
-    data, code, nbits = C.encode([1, 2, 2, 3])
+        H.encode([1, 2, 9], code={1: "0", 2: "1"})
+    data, code, nbits = H.encode([1, 2, 2, 3])
     with pytest.raises(ValueError, match="not a complete code word"):
-        C.decode(data, code, nbits - 1)
+        H.decode(data, code, nbits - 1)
     with pytest.raises(ValueError, match="nbits"):
-        C.decode(data, code, 8 * len(data) + 1)
+        H.decode(data, code, 8 * len(data) + 1)
     with pytest.raises(ValueError, match="Kraft"):
-        C.canonical_code({"a": 1, "b": 1, "c": 1})
+        H.canonical_code({"a": 1, "b": 1, "c": 1})
 
 
 # --------------------------------------------------------------------------- relative index
@@ -102,10 +104,10 @@ def test_relative_index_paper_example():
     # Han et al., Fig. 2 (3-bit index): non-zeros at 1, 4, 15; the filler sits 8 places after 4
     flat = np.zeros(16)
     flat[[1, 4, 15]] = 3.4, 0.9, 1.7
-    gaps, entries = C.to_relative(flat, 3)
+    gaps, entries = F.to_relative(flat, 3)
     assert gaps.tolist() == [1, 2, 7, 2]                       # zeros skipped = position difference − 1
     assert entries.tolist() == [3.4, 0.9, 0.0, 1.7]
-    assert C.relative_index_entries([1, 4, 15], 3) == 4
+    assert F.relative_index_entries([1, 4, 15], 3) == 4
 
 
 def test_one_relative_index_for_chapters_04_and_05():
@@ -113,9 +115,9 @@ def test_one_relative_index_for_chapters_04_and_05():
     w = torch.randn(500, generator=g) * (torch.rand(500, generator=g) < 0.05)
     for bits in (2, 3, 5):
         diffs, stored = prune.relative_indices(w, bits)
-        gaps, entries = C.to_relative(w.numpy(), bits)
+        gaps, entries = F.to_relative(w.numpy(), bits)
         assert gaps.tolist() == (diffs - 1).tolist() and entries.tolist() == stored.tolist()
-        assert len(gaps) == C.relative_index_entries(torch.nonzero(w).flatten().tolist(), bits)
+        assert len(gaps) == F.relative_index_entries(torch.nonzero(w).flatten().tolist(), bits)
         # chapter 04's storage count packs exactly these d − 1 values
         assert prune.storage_bytes(w, "csr-relative", bits) == -(-len(gaps) * bits // 8) + 4 * len(gaps)
 
@@ -124,11 +126,11 @@ def test_one_relative_index_for_chapters_04_and_05():
 @settings(max_examples=80, deadline=None)
 def test_relative_index_round_trip(values, bits):
     flat = np.asarray(values, dtype=np.float32)
-    gaps, entries = C.to_relative(flat, bits)
+    gaps, entries = F.to_relative(flat, bits)
     assert (gaps <= 2 ** bits - 1).all() and (gaps >= 0).all()
-    np.testing.assert_array_equal(C.from_relative(gaps, entries, len(flat)), flat)
+    np.testing.assert_array_equal(F.from_relative(gaps, entries, len(flat)), flat)
     positions = np.flatnonzero(flat)
-    assert C.relative_index_entries(positions.tolist(), bits) == len(gaps)
+    assert F.relative_index_entries(positions.tolist(), bits) == len(gaps)
     # fillers: one per 2**bits zeros of each run before a non-zero (brute force)
     runs = np.diff(np.concatenate([[-1], positions])) - 1
     assert len(gaps) - len(positions) == sum(int(r) // 2 ** bits for r in runs)
@@ -136,23 +138,25 @@ def test_relative_index_round_trip(values, bits):
 
 def test_relative_index_errors():
     with pytest.raises(ValueError, match="index_bits"):
-        C.to_relative([1, 0, 2], 0)
+        F.to_relative([1, 0, 2], 0)
     with pytest.raises(ValueError, match="index_bits"):
-        C.to_relative([1, 0, 2], 17)
+        F.to_relative([1, 0, 2], 17)
     with pytest.raises(ValueError, match="same length"):
-        C.from_relative([0, 1], [1.0], 5)
+        F.from_relative([0, 1], [1.0], 5)
     with pytest.raises(ValueError, match="past the end"):
-        C.from_relative([3, 3], [1.0, 2.0], 5)
+        F.from_relative([3, 3], [1.0, 2.0], 5)
 
 
 @given(st.lists(st.integers(0, 2 ** 16 - 1), max_size=50), st.integers(1, 16))
 @settings(max_examples=50, deadline=None)
-def test_fixed_width_packing_matches_bit_strings(symbols, bits):
+def test_fixed_width_streams_are_the_bit_strings(symbols, bits):
     symbols = [s % (1 << bits) for s in symbols]
-    packed = C.pack_fixed(symbols, bits)
+    stream = H.encode_stream(symbols, bits, huffman=False)
     bitstring = "".join(format(s, f"0{bits}b") for s in symbols)
-    assert packed == (int(bitstring + "0" * (-len(bitstring) % 8), 2).to_bytes(len(bitstring) // 8 + (len(bitstring) % 8 > 0), "big") if bitstring else b"")
-    assert C.unpack_fixed(packed, bits, len(symbols)).tolist() == symbols
+    assert stream.data == (int(bitstring + "0" * (-len(bitstring) % 8), 2).to_bytes(len(bitstring) // 8 + (len(bitstring) % 8 > 0), "big") if bitstring else b"")
+    assert stream.data == surgery.pack_bits(symbols, bits).numpy().tobytes()
+    assert (stream.nbits, stream.count, stream.huffman) == (len(bitstring), len(symbols), False)
+    assert H.decode_stream(stream).tolist() == symbols
 
 
 # --------------------------------------------------------------------------- layers, models, files
@@ -164,20 +168,23 @@ def small_compressed_model(bits=5, sparsity=0.9, seed=0):
     prune.magnitude_prune(model, sparsity)
     prune.make_permanent(model)
     quant.share_weights(model, bits)
-    C.reserve_zero_code(model)
+    quant.reserve_zero_code(model)
     return model.eval()
 
 
 def test_quantize_values_rebuilds_exactly_and_checks_bits():
     w = torch.tensor([[0.0, 0.5, -0.25], [0.5, 0.0, 1.0]])
-    codebook, indices = C.quantize_values(w, bits=2)
+    codebook, indices = F.quantize_values(w, bits=2)
     assert codebook.tolist() == [0.0, -0.25, 0.5, 1.0]
     assert torch.equal(torch.from_numpy(codebook[indices]).reshape(2, 3), w)
     with pytest.raises(ValueError, match="bits=1.*3 distinct non-zero values"):
-        C.quantize_values(w, bits=1)
-    for bad in (0, 17, 2.5, True):
+        F.quantize_values(w, bits=1)
+    for bad in (0, 17):
         with pytest.raises(ValueError, match="bits"):
-            C.quantize_values(w, bits=bad)
+            F.quantize_values(w, bits=bad)
+    for bad in (2.5, True):                                         # not a number of bits at all
+        with pytest.raises(TypeError, match="bits"):
+            F.quantize_values(w, bits=bad)
 
 
 @pytest.mark.parametrize("bits,huffman", [(None, True), (6, False), ("float32", False), ("float32", True)])
@@ -187,8 +194,8 @@ def test_encode_layer_round_trip(bits, huffman):
     w[torch.rand_like(w) < 0.85] = 0
     if bits != "float32":
         w = torch.round(w * 4) / 4                         # few distinct values
-    layer = C.encode_layer("fc", w, bits=bits, index_bits=3, huffman=huffman)
-    assert torch.equal(C.decode_layer(layer), w)
+    layer = F.encode_layer("fc", w, bits=bits, index_bits=3, huffman=huffman)
+    assert torch.equal(F.decode_layer(layer), w)
     assert layer.nonzero == int((w != 0).sum())
 
 
@@ -199,44 +206,31 @@ def test_reserve_zero_code_frees_one_code():
         assert (codebook == 0).any()
         assert len(torch.unique(weight[weight != 0])) <= 2 ** 3 - 1
         assert torch.equal(weight != 0, prune.masks(model)[name])          # pruned weights stay pruned
-    C.encode_model(model, bits=3)                                          # 3 bits now suffice
-
-
-def test_reserve_zero_merges_into_weighted_mean():
-    layer = torch.nn.Linear(4, 1, bias=False)
-    with torch.no_grad():
-        layer.weight.copy_(torch.tensor([[1.0, 1.0, 1.2, 3.0]]))
-    model = torch.nn.Sequential(layer)
-    quant.share_weights(model, 1)                                          # centroids 1.0667 and 3.0
-    C.reserve_zero_code(model)
-    # the smallest cluster ({3.0}) merges into its neighbour: one value, the mean of all four
-    assert torch.allclose(model[0].weight, torch.full((1, 4), 1.55))
+    F.encode_model(model, bits=3)                                          # 3 bits now suffice
 
 
 def test_save_load_predictions_equal_exactly(tmp_path):
     model = small_compressed_model()
     x = torch.randn(64, 1, 28, 28)
     path = tmp_path / "m.dcmp"
-    size = C.save_compressed(model, path, bits=5, recipe="lenet300-fmnist")
+    size = F.save_compressed(model, path, bits=5, recipe="lenet300-fmnist")
     assert size == path.stat().st_size
-    for loaded in (C.load_compressed(path, recipes.build_model), C.load_compressed(path, models.lenet_300_100())):
+    for loaded in (F.load_compressed(path, recipes.build_model), F.load_compressed(path, models.lenet_300_100())):
         with torch.no_grad():
             assert torch.equal(loaded(x), model(x))
-    for key, tensor in C.effective_state_dict(model).items():
-        assert torch.equal(C.load_compressed(path, recipes.build_model).state_dict()[key], tensor)
+    for key, tensor in F.effective_state_dict(model).items():
+        assert torch.equal(F.load_compressed(path, recipes.build_model).state_dict()[key], tensor)
 
 
 def test_file_size_matches_report_and_beats_float32(tmp_path):
-    from course_lib import measure
-
     model = small_compressed_model(sparsity=0.92)
     report = C.compression_report(model, bits=5, index_bits=5)
-    size = C.save_compressed(model, tmp_path / "m.dcmp", bits=5, index_bits=5)
+    size = F.save_compressed(model, tmp_path / "m.dcmp", bits=5, index_bits=5)
     overhead = size - report.bytes_huffman - report.other_bytes
     assert 0 < overhead < 400                          # names, shapes, lengths, checksum
     assert measure.file_bytes(models.lenet_300_100()) / size > 20
     sp = prune.sparsity(model, per_layer=True)
-    for row in report.rows:
+    for row in report:
         assert row.kept_pct == pytest.approx(100 * (1 - sp[row.layer]))
         assert row.weight_bits == 5 and row.index_bits == 5
         assert row.weight_bits_huffman <= 5 and row.index_bits_huffman <= 5     # Huffman never loses
@@ -250,69 +244,69 @@ def test_fixed_layer_bytes_matches_the_real_format():
     for bits in (2, 4):
         w = torch.zeros(500)
         w[::3] = torch.arange(1, len(w[::3]) + 1) % (2 ** bits - 1) + 1.0      # all 2**bits - 1 values used
-        layer = C.encode_layer("l", w, bits=bits, index_bits=2, huffman=False)
-        assert layer.payload_bytes == C.fixed_layer_bytes(layer.entries, bits, 2)
+        layer = F.encode_layer("l", w, bits=bits, index_bits=2, huffman=False)
+        assert layer.payload_bytes == F.fixed_layer_bytes(layer.entries, bits, 2)
 
 
 def test_bit_widths_outside_1_to_16_are_rejected(tmp_path):
     model = small_compressed_model()
     for bad in (0, 17, -3):
         with pytest.raises(ValueError, match="bits"):
-            C.save_compressed(model, tmp_path / "m.dcmp", bits=bad)
+            F.save_compressed(model, tmp_path / "m.dcmp", bits=bad)
         with pytest.raises(ValueError, match="index_bits"):
-            C.save_compressed(model, tmp_path / "m.dcmp", bits=5, index_bits=bad)
+            F.save_compressed(model, tmp_path / "m.dcmp", bits=5, index_bits=bad)
     with pytest.raises(ValueError, match="bits=2"):
-        C.save_compressed(model, tmp_path / "m.dcmp", bits=2)       # 31 values do not fit 2 bits
+        F.save_compressed(model, tmp_path / "m.dcmp", bits=2)       # 31 values do not fit 2 bits
     with pytest.raises(ValueError, match="unknown layers"):
-        C.save_compressed(model, tmp_path / "m.dcmp", bits={"nope": 5})
+        F.save_compressed(model, tmp_path / "m.dcmp", bits={"nope": 5})
 
 
 @pytest.fixture(scope="module")
 def saved_bytes():
-    return C.to_bytes(small_compressed_model(), bits=5, recipe="lenet300-fmnist")
+    return F.to_bytes(small_compressed_model(), bits=5, recipe="lenet300-fmnist")
 
 
 @given(st.data())
 @settings(max_examples=40, deadline=None)
 def test_truncated_or_corrupted_files_raise(saved_bytes, data):
     cut = data.draw(st.integers(0, len(saved_bytes) - 1))
-    with pytest.raises(C.CompressedFileError, match="truncated|corrupted|checksum"):
-        C.from_bytes(saved_bytes[:cut])
+    with pytest.raises(F.CompressedFileError, match="truncated|corrupted|checksum"):
+        F.from_bytes(saved_bytes[:cut])
     pos = data.draw(st.integers(0, len(saved_bytes) - 1))
     flip = data.draw(st.integers(1, 255))
     corrupted = bytearray(saved_bytes)
     corrupted[pos] ^= flip
-    with pytest.raises(C.CompressedFileError):
-        C.from_bytes(bytes(corrupted))
+    with pytest.raises(F.CompressedFileError):
+        F.from_bytes(bytes(corrupted))
 
 
 def test_foreign_and_future_files_raise(saved_bytes, tmp_path):
-    with pytest.raises(C.CompressedFileError, match="magic"):
-        C.from_bytes(b"PK\x03\x04" + saved_bytes[4:])
+    with pytest.raises(F.CompressedFileError, match="magic"):
+        F.from_bytes(b"PK\x03\x04" + saved_bytes[4:])
     body = bytearray(saved_bytes[:-4])
     body[4] = 99                                                    # a version we do not know, valid CRC
-    with pytest.raises(C.CompressedFileError, match="version 99"):
-        C.from_bytes(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
+    with pytest.raises(F.CompressedFileError, match="version 99"):
+        F.from_bytes(bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))))
     path = tmp_path / "float.pt"
     torch.save(models.lenet_300_100().state_dict(), path)
-    with pytest.raises(C.CompressedFileError):
-        C.load_compressed(path, recipes.build_model)
-    (tmp_path / "nor.dcmp").write_bytes(C.to_bytes(small_compressed_model(), bits=5))
+    with pytest.raises(F.CompressedFileError):
+        F.load_compressed(path, recipes.build_model)
+    (tmp_path / "nor.dcmp").write_bytes(F.to_bytes(small_compressed_model(), bits=5))
     with pytest.raises(ValueError, match="pass model="):
-        C.load_compressed(tmp_path / "nor.dcmp", recipes.build_model)
+        F.load_compressed(tmp_path / "nor.dcmp", recipes.build_model)
     with pytest.raises(ValueError, match="does not fit"):
-        C.load_compressed(tmp_path / "nor.dcmp", models.lenet5())
+        F.load_compressed(tmp_path / "nor.dcmp", models.lenet5())
 
 
 def test_effective_state_dict_folds_masks_and_codebooks():
     torch.manual_seed(0)
     model = models.lenet_300_100()
     prune.magnitude_prune(model, 0.5)                               # torch.nn.utils.prune reparametrization
-    state = C.effective_state_dict(model)
+    state = F.effective_state_dict(model)
     assert set(state) == set(models.lenet_300_100().state_dict())
     assert torch.equal(state["1.weight"], model[1].weight)
     shared = small_compressed_model()
-    state = C.effective_state_dict(shared)
+    state = F.effective_state_dict(shared)
     assert set(state) == set(models.lenet_300_100().state_dict())
     assert torch.equal(state["3.weight"], shared[3].weight)
 
@@ -366,12 +360,12 @@ def test_pipeline_on_a_vgg_with_batchnorm_round_trips_exactly(tmp_path):
     assert [s.bytes for s in stages] == sorted((s.bytes for s in stages), reverse=True)
     assert stages[0].bytes > stages[1].bytes > stages[2].bytes
     assert model[0][1].num_batches_tracked.dim() == 0 and int(model[0][1].num_batches_tracked) > 0
-    loaded = C.load_compressed(path, models.vgg_small(num_classes=10, in_channels=3, widths=(8, 16, 32)))
+    loaded = F.load_compressed(path, models.vgg_small(num_classes=10, in_channels=3, widths=(8, 16, 32)))
     x = next(iter(test))[0]
     with torch.no_grad():
         assert torch.equal(loaded(x), model.eval()(x))
     for key in ("0.1.running_mean", "0.1.running_var", "0.1.num_batches_tracked", "7.1.weight", "7.1.bias"):
-        assert torch.equal(loaded.state_dict()[key], C.effective_state_dict(model)[key])
+        assert torch.equal(loaded.state_dict()[key], F.effective_state_dict(model)[key])
     assert loaded.state_dict()["0.1.num_batches_tracked"].dtype == torch.int64
     # the conv weights really are pruned and shared in the file: 4-bit codes + zero, sparse as asked
     w = loaded[7][0].weight
@@ -382,8 +376,8 @@ def test_zero_dim_tensors_are_stored(tmp_path):
     bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     bn[1].num_batches_tracked.fill_(7)
     path = tmp_path / "bn.dcmp"
-    C.save_compressed(bn, path, bits="float32")
-    loaded = C.load_compressed(path, torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)))
+    F.save_compressed(bn, path, bits="float32")
+    loaded = F.load_compressed(path, torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)))
     assert int(loaded[1].num_batches_tracked) == 7 and loaded[1].num_batches_tracked.dim() == 0
 
 
@@ -391,31 +385,36 @@ def test_zero_dim_tensors_are_stored(tmp_path):
 
 
 def test_tradeoff_state_and_explorer():
-    from course_lib.widgets import Explorer, dropdown, int_slider
-
     torch.manual_seed(0)
     model = models.lenet_300_100().eval()
     x, y = torch.randn(50, 1, 28, 28), torch.randint(0, 10, (50,))
-    state = C.TradeoffState(model, x, y)
-    settings_ = {"sparsity_0": 0.9, "sparsity_1": 0.8, "sparsity_2": 0.5, "bits_0": 4, "bits_1": 4, "bits_2": 5}
-    s = state(**settings_)
+    sparsity, bits = {"1": 0.9, "3": 0.8, "5": 0.5}, {"1": 4, "3": 4, "5": 5}
+    s = C.tradeoff_state(model, x, y, sparsity, bits)
     assert [r["layer"] for r in s["layers"]] == ["1", "3", "5"]
     assert s["layers"][0]["kept"] == pytest.approx(0.1, abs=1e-3)
     assert s["other_bytes"] == 4 * (300 + 100 + 10)
     assert s["total_bytes"] == sum(r["codebook"] + r["values"] + r["index"] for r in s["layers"]) + s["other_bytes"]
-    assert state(**settings_) is s                                  # cached
-    fewer = state(**{**settings_, "bits_0": 2})
+    assert s["reference_bytes"] == measure.file_bytes(model) and s["ratio"] == s["reference_bytes"] / s["total_bytes"]
+    fewer = C.tradeoff_state(model, x, y, sparsity, {**bits, "1": 2})
     assert fewer["total_bytes"] < s["total_bytes"]
-    with pytest.raises(ValueError, match="bits_0"):
-        state(**{**settings_, "bits_0": 9})
-    with pytest.raises(ValueError, match="sparsity_1"):
-        state(**{**settings_, "sparsity_1": 1.0})
-    controls = {k: dropdown(k, [0.5, 0.8, 0.9], v) if k.startswith("s") else int_slider(k, v, 1, 8)
-                for k, v in settings_.items()}
-    explorer = Explorer(state, C.draw_tradeoff, controls, readout_fn=C.tradeoff_readout)
+    assert C.tradeoff_state(model, x, y, 0.5, 4)["layers"][2]["kept"] == pytest.approx(0.5, abs=1e-2)   # one value: all
+    with pytest.raises(ValueError, match=r"bits\['1'\]=9.*kept for zero"):
+        C.tradeoff_state(model, x, y, sparsity, {**bits, "1": 9})
+    with pytest.raises(ValueError, match=r"sparsity\['3'\]"):
+        C.tradeoff_state(model, x, y, {**sparsity, "3": 1.0}, bits)
+    with pytest.raises(TypeError, match=r"bits\['5'\]"):
+        C.tradeoff_state(model, x, y, sparsity, {**bits, "5": 4.5})
+    with pytest.raises(ValueError, match="unknown layers"):
+        C.tradeoff_state(model, x, y, {"nope": 0.5}, bits)
+
+    explorer = C.tradeoff_explorer(model, x, y, sparsity=sparsity, bits=bits, sparsity_options=(0.5, 0.8, 0.9))
+    assert explorer.settings() == {"sparsity_0": 0.9, "sparsity_1": 0.8, "sparsity_2": 0.5,
+                                   "bits_0": 4, "bits_1": 4, "bits_2": 5}
     assert explorer.error is None and "bytes" in explorer.readout.value
+    assert explorer.state["total_bytes"] == s["total_bytes"] and explorer.state["accuracy"] == s["accuracy"]
+    assert explorer.state_fn(**explorer.settings()) is explorer.state               # cached
     explorer.set(bits_2=1)
-    assert "bits_2" in explorer.error
+    assert "bits['5']=1" in explorer.error
 
 
 # --------------------------------------------------------------------------- exercise checkers
@@ -432,7 +431,7 @@ def test_huffman_checker():
         C.check_huffman(lambda f: {s: format(i, "03b") for i, s in enumerate(sorted(f, key=str))})
     with pytest.raises(ExerciseError, match="prefix"):
         C.check_huffman(lambda f: {s: "1" * (i + 1) for i, s in enumerate(sorted(f, key=lambda s: -f[s]))})
-    C.check_huffman(C.huffman_code)
+    C.check_huffman(H.huffman_code)
 
 
 def test_index_bits_checker():
@@ -443,7 +442,7 @@ def test_index_bits_checker():
     with pytest.raises(ExerciseError, match="should be"):               # off by one: fillers every 2**b - 1 zeros
         C.check_index_bits(lambda positions, b: b * sum(
             1 + (p - q - 1) // (2 ** b - 1) for p, q in zip(positions, [-1] + positions[:-1])))
-    C.check_index_bits(lambda positions, b: b * C.relative_index_entries(positions, b))
+    C.check_index_bits(lambda positions, b: b * F.relative_index_entries(positions, b))
 
 
 def test_layer_bytes_checker():
@@ -453,41 +452,41 @@ def test_layer_bytes_checker():
         C.check_layer_bytes(lambda n, b, i: -(-n * b // 8) + -(-n * i // 8))
     with pytest.raises(ExerciseError, match="should be"):               # bits, not bytes
         C.check_layer_bytes(lambda n, b, i: 32 * 2 ** b + n * (b + i))
-    C.check_layer_bytes(C.fixed_layer_bytes)
+    C.check_layer_bytes(F.fixed_layer_bytes)
 
 
 def test_best_index_bits_gives_the_smallest_file():
     model = small_compressed_model(sparsity=0.95)
-    best = C.best_index_bits(model, bits=5, huffman=True, candidates=range(2, 9))
+    best = F.best_index_bits(model, bits=5, huffman=True, candidates=range(2, 9))
     assert set(best) == {"1", "3", "5"}
-    size_best = len(C.to_bytes(model, bits=5, index_bits=best))
+    size_best = len(F.to_bytes(model, bits=5, index_bits=best))
     for b in range(2, 9):
-        assert size_best <= len(C.to_bytes(model, bits=5, index_bits=b))
+        assert size_best <= len(F.to_bytes(model, bits=5, index_bits=b))
 
 
 @given(st.lists(st.integers(0, 15), max_size=300), st.booleans())
 @settings(max_examples=60, deadline=None)
 def test_vectorized_stream_coding_matches_the_plain_coder(symbols, skewed):
     symbols = np.asarray([s % 3 if skewed else s for s in symbols], dtype=np.int64)
-    stream = C.encode_stream(symbols, 4, huffman=True)
-    code = C.canonical_code({s: int(n) for s, n in enumerate(stream.lengths) if n})
-    data, _, nbits = C.encode(symbols.tolist(), code)                     # the readable coder
+    stream = H.encode_stream(symbols, 4, huffman=True)
+    code = H.canonical_code({s: int(n) for s, n in enumerate(stream.lengths) if n})
+    data, _, nbits = H.encode(symbols.tolist(), code)                     # the readable coder
     assert (stream.data, stream.nbits) == (data, nbits)
-    assert C.decode_stream(stream).tolist() == symbols.tolist()
-    assert C._decode_canonical(stream.data, stream.nbits, stream.lengths, max_table_bits=0).tolist() == symbols.tolist()
+    assert H.decode_stream(stream).tolist() == symbols.tolist()
+    assert H._decode_canonical(stream.data, stream.nbits, stream.lengths, max_table_bits=0).tolist() == symbols.tolist()
 
 
 def test_fc_speed_report_structure_and_errors():
     g = torch.Generator().manual_seed(0)
     w = torch.randn(40, 30, generator=g) * (torch.rand(40, 30, generator=g) < 0.1)
     report = C.fc_speed({"a": w, "b": w.t()}, batches=(1, 4), min_run_time=0.001)
-    assert [(r.layer, r.batch) for r in report.rows] == [("a", 1), ("a", 4), ("b", 1), ("b", 4)]
-    assert all(r.dense_s > 0 and r.sparse_s > 0 for r in report.rows)
-    assert report.rows[0].density == pytest.approx(float((w != 0).float().mean()))
-    a1 = report.rows[0]
+    assert [(r.layer, r.batch) for r in report] == [("a", 1), ("a", 4), ("b", 1), ("b", 4)]
+    assert all(r.dense_s > 0 and r.sparse_s > 0 for r in report)
+    assert report[0].density == pytest.approx(float((w != 0).float().mean()))
+    a1 = report[0]
     assert report.speedup(1, "a") == pytest.approx(a1.dense_s / a1.sparse_s)
-    both = report.rows[0].dense_s + report.rows[2].dense_s
-    assert report.speedup(1, ["a", "b"]) == pytest.approx(both / (report.rows[0].sparse_s + report.rows[2].sparse_s))
+    both = report[0].dense_s + report[2].dense_s
+    assert report.speedup(1, ["a", "b"]) == pytest.approx(both / (report[0].sparse_s + report[2].sparse_s))
     assert report.speedup(1) == report.speedup(1, ["a", "b"])
     assert "speed-up" in report.table() and "40×30" in report.table()
     with pytest.raises(ValueError, match="batch=2"):

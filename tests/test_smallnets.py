@@ -326,7 +326,7 @@ def test_robust_latency_is_the_best_of_repeats(monkeypatch):
 # --------------------------------------------------------------------------- Deep Compression of a small net
 
 def test_deep_compress_bytes(tmp_path):
-    from course_lib import compress
+    from course_lib import compressed_file
 
     torch.manual_seed(0)
     net = sn.squeezenet_small(10, 1)
@@ -334,7 +334,7 @@ def test_deep_compress_bytes(tmp_path):
     size = sn.deep_compress_bytes(net, tmp_path / "sq.dcmp", sparsity=0.33, bits=6, index_bits=5)
     assert size == (tmp_path / "sq.dcmp").stat().st_size
     assert size < dense / 4                                                       # 6 bits of 32, 2/3 kept
-    _, state = compress.from_bytes((tmp_path / "sq.dcmp").read_bytes())
+    _, state = compressed_file.from_bytes((tmp_path / "sq.dcmp").read_bytes())
     weight = state["features.3.fire.squeeze.weight"]
     assert (weight == 0).float().mean() >= 0.32 and len(torch.unique(weight)) <= 64
     with pytest.raises(ValueError, match="sparsity"):
