@@ -533,14 +533,14 @@ def draw_im2col(state: dict, fig) -> None:
     ax.title.set_fontsize(9)
 
 
-def im2col_readout(state):
+def im2col_readout(state: dict) -> str:
     """One line of HTML under the controls: the formula and the dot product."""
     return (f"{state['formula']} &nbsp;|&nbsp; column l = out_row·W_out + out_col = {state['column']} of "
             f"{state['out'] ** 2} &nbsp;|&nbsp; W[{state['out_channel']}] · column = {state['value_matmul']:g} "
             f"(F.conv2d: {state['value_torch']:g})")
 
 
-def im2col_explorer(**settings):
+def im2col_explorer(**settings: int):
     """The interactive im2col explorer (a ``course_lib.widgets.Explorer``); ``settings`` override defaults."""
     from . import widgets as w
 
@@ -571,7 +571,7 @@ _SIZE_CASES = [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1), (28, 5, 1, 0
 
 
 @checker("output size formula")
-def check_output_size(fn):
+def check_output_size(fn: Callable) -> None:
     """``fn(n, kernel_size, stride, padding, dilation)`` must give a conv's output length."""
     for n, k, s, p, d in _SIZE_CASES:
         expect_equal(fn(n, k, s, p, d), output_size(n, k, s, p, d),
@@ -579,7 +579,7 @@ def check_output_size(fn):
 
 
 @checker("im2col with stride 2")
-def check_im2col_stride2(fn):
+def check_im2col_stride2(fn: Callable) -> None:
     """``fn(x, k)`` for x of shape (C, H, W) must return the (C·k·k, L) columns of stride 2, no padding."""
     g = torch.Generator().manual_seed(0)
     for shape, k in (((1, 5, 5), 3), ((2, 7, 6), 3), ((3, 6, 9), 2), ((4, 8, 8), 3)):
@@ -593,7 +593,7 @@ def check_im2col_stride2(fn):
 
 
 @checker("MACs of a grouped conv")
-def check_grouped_conv_macs(fn):
+def check_grouped_conv_macs(fn: Callable) -> None:
     """``fn(c_in, c_out, k, h_out, w_out, groups)`` must give the layer's multiply-accumulates."""
     for c_in, c_out, k, h, w, g in ((8, 16, 3, 10, 10, 1), (8, 16, 3, 10, 12, 2), (12, 24, 3, 7, 7, 4),
                                     (32, 32, 3, 14, 14, 32), (16, 8, 1, 5, 6, 4), (6, 9, 5, 4, 4, 3)):

@@ -924,7 +924,7 @@ def draw_counts(counts, ax, verdict=None):
     return im
 
 
-def draw_connectivity(state, fig):
+def draw_connectivity(state: dict, fig) -> None:
     """Draw an explorer state: channel graph on the left, path-count heatmap on the right."""
     gs = fig.add_gridspec(1, 2, width_ratios=[1.7, 1])
     ax_graph, ax_heat = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
@@ -1014,7 +1014,7 @@ def regular_width_for(params, depth=8, stages=3, stem_stride=1, num_classes=10, 
 # --------------------------------------------------------------------------- exercise checkers
 
 @checker("interleaving permutation")
-def check_interleave(fn):
+def check_interleave(fn: Callable) -> None:
     """``fn(L, M)`` must return the IGCV1 permutation (same convention as :func:`interleave`)."""
     for L, M in ((2, 3), (3, 2), (4, 8), (1, 5), (5, 1), (6, 4)):
         got = fn(L, M)
@@ -1023,7 +1023,7 @@ def check_interleave(fn):
 
 
 @checker("IGCV1 parameters")
-def check_igc_params(fn):
+def check_igc_params(fn: Callable) -> None:
     """``fn(L, M, k)`` must return ``T = L·M²·k² + M·L²``, checked against real nn.Conv2d layers."""
     for L, M, k in ((2, 3, 3), (4, 8, 3), (24, 2, 3), (3, 5, 5), (1, 7, 3), (7, 1, 1)):
         block = IGCV1(L * M, L, M, k, norm=False, act=False)
@@ -1047,7 +1047,7 @@ def _exercise_chains():
 
 
 @checker("is this chain complementary?")
-def check_chain_verdict(fn):
+def check_chain_verdict(fn: Callable) -> None:
     """``fn(ops)`` must return "strict", "loose" or "disconnected" for each chain of ChannelOps."""
     for ops, verdict in _exercise_chains():
         got = fn(ops)

@@ -964,7 +964,7 @@ def compress_weights(model, method, bits=None, t=0.05, layers=None, per_channel=
 EXPLORER_METHODS = ("kmeans", "linear", "fixed", "ttq", "twn", "binary")
 
 
-def quant_state(weights, method="kmeans", bits=4, threshold=0.05):
+def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, threshold: float = 0.05) -> dict:
     """Everything the quantization explorer shows for one weight tensor (pure; ValueError if invalid).
 
     ``bits`` applies to kmeans (1-16), linear and fixed (2-16); ``threshold`` is TTQ's t (0 < t < 1);
@@ -1012,7 +1012,7 @@ def quant_readout(state: dict) -> str:
             f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)")
 
 
-def quant_explorer(weights, title="Quantize one layer"):
+def quant_explorer(weights: torch.Tensor, title: str = "Quantize one layer"):
     """The interactive explorer for one weight tensor (a ``course_lib.widgets.Explorer``)."""
     from .widgets import Explorer, dropdown, float_slider, int_slider
 
@@ -1054,7 +1054,7 @@ def reference_codebook_bytes(n_weights, bits, codebook_bits=32):
 
 
 @checker("symmetric int8 quantization")
-def check_symmetric_int8(fn):
+def check_symmetric_int8(fn: Callable) -> None:
     """``fn(x) -> (q, scale)``: q an int8 tensor, scale a float; compared with PyTorch's qint8."""
     for x in _exercise_tensors():
         got = fn(x.clone())
@@ -1071,7 +1071,7 @@ def check_symmetric_int8(fn):
 
 
 @checker("ternary threshold")
-def check_ternary_threshold(fn):
+def check_ternary_threshold(fn: Callable) -> None:
     """``fn(w, t) -> codes`` in {-1, 0, +1} with Δ = t·max|w|."""
     for w in _exercise_tensors():
         for t in (0.05, 0.3, 0.5):
@@ -1088,7 +1088,7 @@ def check_ternary_threshold(fn):
 
 
 @checker("codebook bytes")
-def check_codebook_bytes(fn):
+def check_codebook_bytes(fn: Callable) -> None:
     """``fn(n_weights, bits) -> bytes`` of packed indices + a float32 codebook."""
     for n, bits in ((431080, 5), (1000, 8), (7, 3), (25000, 2), (1, 1)):
         expect_equal(fn(n, bits), reference_codebook_bytes(n, bits), f"codebook_bytes({n}, {bits})")
@@ -1111,7 +1111,7 @@ def _ttq_cases():
 
 
 @checker("TTQ backward")
-def check_ttq_backward(fn):
+def check_ttq_backward(fn: Callable) -> None:
     """``fn(latent, wp, wn, t, grad) -> (grad_latent, grad_wp, grad_wn)``, compared with autograd
     through ``ttq_ternarize`` (so with the sign that w_t = −Wn implies)."""
     for latent, wp, wn, t, grad in _ttq_cases():
@@ -1135,7 +1135,7 @@ def reference_codebook_linear(x, codebook, indices):
 
 
 @checker("codebook layer")
-def check_codebook_linear(fn):
+def check_codebook_linear(fn: Callable) -> None:
     """``fn(x, codebook, indices) -> (y, sums)``: a shared-weight linear layer with 2**bits multiplies
     per output; ``sums[b, i, k]`` = Σ of x[b, j] over the j where indices[i, j] = k."""
     g = torch.Generator().manual_seed(7)
@@ -1160,7 +1160,7 @@ def deep_compression_bits(model, conv_bits=8, fc_bits=5):
 
 
 @checker("bits per layer")
-def check_bit_allocation(fn, model, data, tolerance_pt=0.5):
+def check_bit_allocation(fn: Callable, model: nn.Module, data, tolerance_pt: float = 0.5) -> None:
     """``fn(model) -> {layer name: bits}`` for every conv / linear layer. The model shared at those
     widths (k-means, no retraining) must stay within ``tolerance_pt`` points of the float model on
     ``data`` and store in fewer real bytes than Deep Compression's 8-bit conv / 5-bit fc allocation."""

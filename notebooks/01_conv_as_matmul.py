@@ -157,8 +157,8 @@ for row in table:
                  ours=f"{row.macs / 1e6:.1f}M, {row.params / 1e6:.2f}M (real nn.Conv2d layers)",
                  holds=conv.round_sig(row.macs / 1e6, 3) == pub_macs and round(row.params / 1e6, 2) == pub_params,
                  must_hold=True)
-rows = {row.layer: row for row in table}
-regular, separable = rows["regular 3×3 conv"], rows["depthwise separable"]
+by_layer = {row.layer: row for row in table}
+regular, separable = by_layer["regular 3×3 conv"], by_layer["depthwise separable"]
 checks.claim("01", "3×3 depthwise separable convs use 8 to 9 times less computation",
              paper="8–9× fewer mult-adds (MobileNet §3.1)",
              ours=f"{regular.macs / separable.macs:.2f}× fewer MACs, {regular.params / separable.params:.2f}× fewer "
@@ -333,13 +333,13 @@ conv.check_im2col_bytes(im2col_bytes)
 # %%
 rows = [("im2col / conv2d_as_matmul vs F.unfold / F.conv2d", "equal (3 geometries + unit tests)"),
         ("cost model vs measure (params, MACs, bytes)", "equal"),
-        ("MobileNet regular 3×3", f"{table['regular 3×3 conv'][0] / 1e6:.1f}M MACs / {table['regular 3×3 conv'][1] / 1e6:.2f}M params (paper 462M / 2.36M)"),
-        ("MobileNet depthwise separable", f"{separable[0] / 1e6:.1f}M / {separable[1] / 1e6:.2f}M (paper 52.3M / 0.27M)"),
-        ("MobileNet α = 0.75", f"{table['α = 0.75'][0] / 1e6:.1f}M / {table['α = 0.75'][1] / 1e6:.2f}M (paper 29.6M / 0.15M)"),
-        ("MobileNet α = 0.75, ρ = 0.714", f"{table['α = 0.75, ρ = 0.714'][0] / 1e6:.1f}M / {table['α = 0.75, ρ = 0.714'][1] / 1e6:.2f}M (paper 15.1M / 0.15M)"),
+        ("MobileNet regular 3×3", f"{regular.macs / 1e6:.1f}M MACs / {regular.params / 1e6:.2f}M params (paper 462M / 2.36M)"),
+        ("MobileNet depthwise separable", f"{separable.macs / 1e6:.1f}M / {separable.params / 1e6:.2f}M (paper 52.3M / 0.27M)"),
+        ("MobileNet α = 0.75", f"{by_layer['α = 0.75'].macs / 1e6:.1f}M / {by_layer['α = 0.75'].params / 1e6:.2f}M (paper 29.6M / 0.15M)"),
+        ("MobileNet α = 0.75, ρ = 0.714", f"{by_layer['α = 0.75, ρ = 0.714'].macs / 1e6:.1f}M / {by_layer['α = 0.75, ρ = 0.714'].params / 1e6:.2f}M (paper 15.1M / 0.15M)"),
         ("im2col + GEMM vs naive loop (tiny, CPU)", f"{speedup:.0f}× faster"),
         ("im2col + GEMM vs F.conv2d (CPU)", f"{gemm_vs_torch:.2f}× the time"),
-        ("MobileNet separable vs regular 3×3 MACs", f"{regular[0] / separable[0]:.2f}× fewer (paper: 8–9×)"),
+        ("MobileNet separable vs regular 3×3 MACs", f"{regular.macs / separable.macs:.2f}× fewer (paper: 8–9×)"),
         ("im2col memory, k = 3 / 7", f"{blowup[3]:.0f}× / {blowup[7]:.0f}× the input")]
 for what, figure in rows:
     print(f"{what:50s} {figure}")
