@@ -35,6 +35,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,6 +44,9 @@ import torch.nn as nn
 from . import checks, compressed_file, config, huffman, measure, prune, quant, train
 from .args import check_bits, check_fraction, check_int
 from .report import Rows
+
+if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
+    from .widgets import Explorer
 
 __all__ = [
     "LayerRow", "CompressionReport", "compression_report", "Stage", "deep_compress", "latency_as_stored",
@@ -157,7 +161,7 @@ class Stage:
         return reference_bytes / self.bytes
 
 
-def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe: str):
+def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe: str) -> tuple[int, object]:
     """Save ``model`` at ``path``; ``(bytes written, gap widths used)`` (``"auto"``: ``best_index_bits``)."""
     if index_bits == "auto":
         index_bits = compressed_file.best_index_bits(model, bits, huffman)
@@ -395,7 +399,7 @@ def tradeoff_readout(state: dict) -> str:
 
 def tradeoff_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, sparsity=0.9, bits=5,
                       sparsity_options: Iterable[float] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98), index_bits: int = 5,
-                      iters: int = 10, title: str = "", figsize: tuple = (8, 3.6)):
+                      iters: int = 10, title: str = "", figsize: tuple[float, float] = (8, 3.6)) -> Explorer:
     """The explorer of ``tradeoff_state``: a sparsity menu and a bits slider per conv/linear layer.
 
     Controls ``sparsity_<i>`` / ``bits_<i>`` (the ``i``-th layer; start values ``sparsity`` and
