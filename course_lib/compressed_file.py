@@ -10,18 +10,18 @@ little-endian; ``bytes`` = a u32 length, then the bytes; ``text`` = a u16 length
             └──────┴─────────┴─────────────┴─────────────┴─────────────────────┴────────────┘
               4 B     u8       (may be "")                                      of all before it
 
-    SPARSE  ┌──────┬──────┬──────────────────┬────────────┬────────────┬─────────────┐
-    record  │ u8 1 │ text │ u8 ndim          │ u8 value   │ u8 index   │ u32 nonzero │
-            │      │ key  │ u32 × ndim shape │ bits (0=f32)│ bits       │             │
-            └──────┴──────┴──────────────────┴────────────┴────────────┴─────────────┘
+    SPARSE  ┌──────┬──────┬──────────────────┬─────────────┬────────────┬─────────────┐
+    record  │ u8 1 │ text │ u8 ndim          │ u8 value    │ u8 index   │ u32 nonzero │
+            │      │ key  │ u32 × ndim shape │ bits: 0=f32 │ bits       │             │
+            └──────┴──────┴──────────────────┴─────────────┴────────────┴─────────────┘
             then, if value bits > 0:  bytes codebook (float32; codebook[0] = 0.0), stream values
                  if value bits = 0:   bytes entries (float32 each: pruning only, no sharing)
             then: stream gaps (d − 1 per entry, fillers included)
 
-    stream  ┌──────┬────────────┬───────────┬──────────┬──────────────────────────┬────────────┐
-            │ u8   │ u8 huffman │ u32 count │ u32 nbits│ if huffman: u8 × 2**bits │ bytes data │
-            │ bits │ (0 or 1)   │ (symbols) │          │ code lengths (canonical) │ (MSB first)│
-            └──────┴────────────┴───────────┴──────────┴──────────────────────────┴────────────┘
+    stream  ┌──────┬────────────┬───────────┬───────────┬──────────────────────────┬─────────────┐
+            │ u8   │ u8 huffman │ u32 count │ u32 nbits │ if huffman: u8 × 2**bits │ bytes data  │
+            │ bits │ (0 or 1)   │ (symbols) │           │ code lengths (canonical) │ (MSB first) │
+            └──────┴────────────┴───────────┴───────────┴──────────────────────────┴─────────────┘
 
     RAW     ┌──────┬──────────┬───────┬───────────────┬────────────────────────┐
     record  │ u8 0 │ text key │ shape │ u8 dtype code │ bytes tensor (raw, LE) │
