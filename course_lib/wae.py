@@ -30,23 +30,29 @@ Odd heights or widths have no exact half; every function here refuses them with 
 (use :func:`pad_to_even` first).
 """
 
+import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
+import pywt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import measure, models
-from .args import check_int
+from . import checkpoints, config, data, measure, models, train, widgets
+from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
+from .report import Rows
 
 __all__ = [
     "haar_dwt", "haar_idwt", "haar_block", "pad_to_even", "energy", "energy_fraction", "psnr",
     "WAE", "wae_loss", "HaarSplit", "Downsample", "high_branch", "WAEClassifier", "build",
     "pretrain_wae", "train_classifier", "VARIANTS", "variants", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
     "CostRow", "Report", "cost_report", "SweepRow", "speedup_sweep",
-    "explorer_state", "draw_explorer", "readout", "decomposition_explorer",
+    "decomposition_state", "draw_decomposition", "decomposition_readout", "decomposition_explorer",
     "check_haar_block", "check_encoder_macs", "check_energy_fraction",
 ]
 
@@ -71,12 +77,9 @@ def _even(name, x):
     return x
 
 
-def _weight(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}={value!r} must be a number")
-    if not value >= 0 or math.isinf(value):
-        raise ValueError(f"{name}={value} must be a finite number >= 0")
-    return float(value)
+def _weight(name: str, value) -> float:
+    """A loss weight λ: a finite number >= 0."""
+    return check_float(name, value, 0.0)
 
 
 # --------------------------------------------------------------------------- the Haar wavelet
@@ -366,7 +369,6 @@ def pretrain_wae(wae: WAE, train_data, epochs: int = 1, energy_weight: float = 0
     check_int("epochs", epochs)
     lam = _weight("energy_weight", energy_weight)
     device = torch.device(device) if device is not None else next(wae.parameters()).device
-    from . import config
 
     if config.dry_run():                                  # the dry run caps training work, as train.fit does
         max_steps = min(max_steps or config.DRY_RUN_STEPS, config.DRY_RUN_STEPS)
@@ -402,26 +404,24 @@ def train_classifier(model: nn.Module, train_data, test_data=None, epochs: int =
     cross-entropy + the WAE loss. A HaarSplit has nothing to fine-tune (all epochs are stage 2);
     any other model is trained for ``epochs`` with plain cross-entropy. Returns the histories.
     """
-    from . import train as train_mod
-
     check_int("epochs", epochs)
     if isinstance(joint_epochs, bool) or not isinstance(joint_epochs, int) or not 0 <= joint_epochs <= epochs:
         raise ValueError(f"joint_epochs={joint_epochs!r} must be an int between 0 and epochs={epochs}")
     if not isinstance(model, WAEClassifier) or not isinstance(model.splitter, WAE):
-        return [train_mod.fit(model, train_data, test_data, epochs, **fit_kwargs)]
+        return [train.fit(model, train_data, test_data, epochs, **fit_kwargs)]
     histories, stage2 = [], epochs - joint_epochs
     ce = fit_kwargs.pop("label_smoothing", 0.0)
     if stage2:
         model.splitter.requires_grad_(False)
         try:
-            histories.append(train_mod.fit(model, train_data, test_data, stage2, label_smoothing=ce, **fit_kwargs))
+            histories.append(train.fit(model, train_data, test_data, stage2, label_smoothing=ce, **fit_kwargs))
         finally:
             model.splitter.requires_grad_(True)
     if joint_epochs:
         model.joint = True
         try:
             loss = lambda out, y: F.cross_entropy(out[0], y, label_smoothing=ce) + out[1]   # noqa: E731
-            histories.append(train_mod.fit(model, train_data, test_data, joint_epochs, loss_fn=loss, **fit_kwargs))
+            histories.append(train.fit(model, train_data, test_data, joint_epochs, loss_fn=loss, **fit_kwargs))
         finally:
             model.joint = False
     return histories
@@ -433,8 +433,6 @@ VARIANTS = ("downsample", "haar", "decomposition", "wae")
 def variants(base: nn.Module, in_channels: int, wae_lambda: float = 0.1, lambdas: tuple = (0.0, 0.1, 1.0)) -> dict:
     """The untrained structures of :func:`experiment`: ``{"waes": {λ: WAE}, "downsample": …, "haar": …,
     "decomposition": …, "wae": …}``, every variant with its own copy of ``base``."""
-    import copy
-
     if not isinstance(base, nn.Sequential) or not isinstance(base[-1], nn.Linear):
         raise TypeError("base must be an nn.Sequential ending in an nn.Linear (models.vgg_small)")
     lambdas = tuple(float(v) for v in lambdas)
@@ -467,15 +465,11 @@ def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, 
     ``cache``: a file path; if it exists the trained weights are loaded from it instead, else
     they are written there (atomically) at the end.
     """
-    from pathlib import Path
-
-    from . import checkpoints
-
     x0, _ = next(iter(train_data))
     torch.manual_seed(seed)
     out = variants(base, x0.shape[1], wae_lambda, lambdas)
     if cache is not None and Path(cache).exists():
-        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        blob = checkpoints.read_weights(cache)
         for lam, m in out["waes"].items():
             m.load_state_dict(blob["waes"][str(lam)])
         for name in VARIANTS:
@@ -496,8 +490,8 @@ def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, 
         out[name].eval()
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        checkpoints.save_atomically({"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
-                                     **{name: out[name].state_dict() for name in VARIANTS}}, cache)
+        checkpoints.save_atomically({"model": {"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
+                                               **{name: out[name].state_dict() for name in VARIANTS}}}, cache)
     return out
 
 
@@ -533,8 +527,8 @@ class CostRow:
     mac_ratio: float = 1.0
 
 
-class Report(list):
-    """Rows with a ``.table()``: accuracy, MACs, parameters, measured latency, ratios to the first row."""
+class Report(Rows):
+    """``report.Rows`` of :class:`CostRow` with its own ``.table()``: accuracy, MACs, parameters, measured latency, ratios to the first row."""
 
     def table(self) -> str:
         lines = [f"{'model':34s} {'acc %':>6s} {'MACs':>9s} {'params':>8s} {'ms':>7s} {'MAC÷':>5s} {'speed×':>6s}"]
@@ -544,7 +538,7 @@ class Report(list):
                          f"{r.mac_ratio:5.2f} {r.speedup:6.2f}")
         return "\n".join(lines)
 
-    def row(self, name):
+    def row(self, name: str) -> CostRow:
         return next(r for r in self if r.name == name)
 
 
@@ -608,7 +602,7 @@ def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classe
 
 # --------------------------------------------------------------------------- the explorer
 
-def explorer_state(image: int, energy_weight, images: torch.Tensor, waes: dict) -> dict:
+def decomposition_state(image: int, energy_weight, images: torch.Tensor, waes: dict) -> dict:
     """Everything the decomposition explorer shows, for image number ``image`` and the WAE trained
     with ``energy_weight`` (a key of ``waes``): I_L, I_H, reconstruction, Haar's cA and details,
     PSNRs and the energy split of both."""
@@ -647,7 +641,7 @@ def _show(ax, t, title, symmetric=False):
     ax.axis("off")
 
 
-def draw_explorer(state: dict, fig) -> None:
+def draw_decomposition(state: dict, fig) -> None:
     """Two rows: the WAE's (input, I_L, I_H, reconstruction) and Haar's (input, cA, |details|, inverse)."""
     axes = fig.subplots(2, 4)
     s = state
@@ -664,33 +658,28 @@ def draw_explorer(state: dict, fig) -> None:
     fig.suptitle(f"image {s['image']}, WAE trained with λ = {s['energy_weight']}", fontsize=10)
 
 
-def readout(state: dict) -> str:
+def decomposition_readout(state: dict) -> str:
     s = state
     return (f"λ = {s['energy_weight']}: WAE PSNR <b>{s['psnr']:.1f} dB</b>, energy in I_H "
             f"<b>{100 * s['high_fraction']:.2f}%</b> · Haar: energy in details {100 * s['haar_high_fraction']:.2f}%, "
             f"inverse exact ({s['haar_psnr']:.0f} dB)")
 
 
-def decomposition_explorer(images: torch.Tensor, waes: dict, image: int = 0):
+def decomposition_explorer(images: torch.Tensor, waes: dict, image: int = 0) -> widgets.Explorer:
     """The explorer: pick an image and λ; see I_L, I_H, reconstruction and Haar's counterparts."""
-    from . import widgets
-
     weights = sorted(waes)
     controls = {"image": widgets.int_slider("image", image, 0, len(images) - 1),
                 "energy_weight": widgets.dropdown("λ (energy weight)", [(str(w), w) for w in weights], weights[-1])}
-    return widgets.Explorer(lambda image, energy_weight: explorer_state(image, energy_weight, images, waes),
-                            draw_explorer, controls, title="WAE vs Haar: the two half-resolution sub-images",
-                            readout_fn=readout, figsize=(10, 5.2))
+    return widgets.Explorer(lambda image, energy_weight: decomposition_state(image, energy_weight, images, waes),
+                            draw_decomposition, controls, title="WAE vs Haar: the two half-resolution sub-images",
+                            readout_fn=decomposition_readout, figsize=(10, 5.2))
 
 
 # --------------------------------------------------------------------------- exercise checkers
 
 @checker("Haar step for one 2×2 block")
-def check_haar_block(fn):
+def check_haar_block(fn: Callable) -> None:
     """``fn(a, b, c, d)`` → ``(cA, cH, cV, cD)`` for the block ``[[a, b], [c, d]]``, pywt's convention."""
-    import numpy as np
-    import pywt
-
     g = torch.Generator().manual_seed(3)
     for block in ([1.0, 2.0, 3.0, 5.0], [4.0, 4.0, 4.0, 4.0], torch.randn(4, generator=g).tolist()):
         a, b, c, d = block
@@ -703,7 +692,7 @@ def check_haar_block(fn):
 
 
 @checker("WAE encoder MACs")
-def check_encoder_macs(fn):
+def check_encoder_macs(fn: Callable) -> None:
     """``fn(in_channels, hidden, height, width)`` → MACs of the WAE encoder on one image."""
     for c, hidden, h, w in ((1, 16, 28, 28), (3, 16, 32, 32), (3, 8, 224, 224), (2, 4, 6, 10)):
         wae = WAE(c, hidden)
@@ -715,7 +704,7 @@ def check_encoder_macs(fn):
 
 
 @checker("energy fraction")
-def check_energy_fraction(fn):
+def check_energy_fraction(fn: Callable) -> None:
     """``fn(low, high)`` → fraction of the total energy in ``high`` (sums of squares, not means)."""
     g = torch.Generator().manual_seed(5)
     x = torch.rand(2, 1, 8, 8, generator=g)
@@ -741,11 +730,9 @@ SHIPPED_KINDS = {"wae-l0-fmnist": dict(kind="wae"), "wae-l0.1-fmnist": dict(kind
                  "wae-classifier-fmnist": dict(kind="wae-classifier", energy_weight=0.1)}
 
 
-def load_shipped(folder=None) -> dict:
+def load_shipped(folder: str | Path | None = None) -> dict:
     """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout),
     made by ``python -m course_lib.wae ship`` (3,072 training images, 2 epochs a variant)."""
-    from . import checkpoints
-
     out = {"waes": {}}
     for key, name in SHIPPED.items():
         model = checkpoints.load_checkpoint(name, build(**SHIPPED_KINDS[name]), folder=folder)
@@ -758,10 +745,6 @@ def load_shipped(folder=None) -> dict:
 
 def _ship(folder=None, train_subset=3072, test_subset=None, threads=2):
     """Reproduce the shipped checkpoints: ``python -m course_lib.wae ship`` (about 20 CPU-minutes)."""
-    from pathlib import Path
-
-    from . import checkpoints, config, data, train
-
     torch.set_num_threads(threads)
     config.seed_everything(0)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
