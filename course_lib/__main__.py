@@ -8,6 +8,7 @@ grades submitted notebooks (``course_lib.grading``).
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -16,8 +17,11 @@ from .grading import main as grade_main
 from .recipes import RECIPES, build_model, get_recipe
 from .train import fit
 
+__all__ = ["train_command", "main"]
 
-def train_command(args):
+
+def train_command(args: argparse.Namespace) -> int:
+    """``train --recipe NAME``: train the recipe (on every process under torchrun); 0 on success."""
     recipe = get_recipe(args.recipe)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = config.device()
@@ -46,8 +50,6 @@ def train_command(args):
         checkpoints.save_atomically({"model": model.state_dict(), "recipe": args.recipe, "seed": args.seed,
                                      "epochs": epochs, "test_accuracy": acc}, out)
         if args.register and rank == 0:
-            from pathlib import Path
-
             out = Path(out)
             checkpoints.write_manifest_entry(out.parent, out.stem, {
                 "file": out.name, "recipe": args.recipe, "seed": args.seed, "epochs": epochs,
@@ -58,7 +60,8 @@ def train_command(args):
     return 0
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (2 for a wrong argument, with the reason on stderr)."""
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a recipe")

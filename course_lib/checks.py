@@ -21,6 +21,7 @@ import platform
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ def strict_checks() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-def checker(title):
+def checker(title: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a checker: success prints one line; a stub says "not done yet"; a wrong answer says
     what is wrong. In strict mode (see ``strict_checks``) the last two raise ``ExerciseError``."""
     def wrap(check):
@@ -80,7 +81,7 @@ def checker(title):
     return wrap
 
 
-def _verdict(error, mark):
+def _verdict(error: ExerciseError, mark: str) -> None:
     if strict_checks():
         raise error from None
     print(f"{mark} {error}")
@@ -93,13 +94,13 @@ def fail(message: str, not_done: bool = False) -> None:
     return _verdict(ExerciseError(message), "⏳" if not_done else "❌")
 
 
-def expect_equal(got, expected, what):
+def expect_equal(got: Any, expected: Any, what: str) -> None:
     """Fail unless ``got == expected`` (numbers, tuples, strings)."""
     if got != expected:
         raise ExerciseError(f"{what} should be {expected!r}, your code gave {got!r}")
 
 
-def expect_close(got, expected, what, rtol=1e-5, atol=1e-6):
+def expect_close(got: Any, expected: Any, what: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
     """Fail unless two numbers or tensors agree within tolerance (and have the same shape)."""
     got_t = torch.as_tensor(got, dtype=torch.float64)
     exp_t = torch.as_tensor(expected, dtype=torch.float64)
@@ -112,7 +113,7 @@ def expect_close(got, expected, what, rtol=1e-5, atol=1e-6):
         raise ExerciseError(f"{what} should equal {shown}")
 
 
-def expect_true(condition, message):
+def expect_true(condition: Any, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds."""
     if not condition:
         raise ExerciseError(message)
@@ -121,7 +122,7 @@ def expect_true(condition, message):
 # --------------------------------------------------------------------------- chapter 00's exercise
 
 @checker("accuracy")
-def check_accuracy(fn):
+def check_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> None:
     """Checker for notebook 00's warm-up: ``fn(logits, labels)`` returns the fraction of correct top-1 guesses."""
     g = torch.Generator().manual_seed(0)
     for batch, classes in ((8, 10), (5, 3), (64, 10)):

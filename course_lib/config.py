@@ -38,6 +38,7 @@ for steadier latency figures on a shared machine); unset, PyTorch's default (one
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ DEVICES = ("cpu", "cuda", "mps")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def threads():
+def threads() -> int | None:
     """The intra-op thread count asked for with ``COURSE_THREADS``, or None when unset."""
     value = os.environ.get("COURSE_THREADS", "").strip()
     if not value:
@@ -60,7 +61,7 @@ def threads():
     return int(value)
 
 
-def apply_threads():
+def apply_threads() -> int:
     """Set PyTorch's intra-op threads from ``COURSE_THREADS`` (nothing when unset); return the count in use."""
     wanted = threads()
     if wanted is not None and torch.get_num_threads() != wanted:
@@ -68,7 +69,7 @@ def apply_threads():
     return torch.get_num_threads()
 
 
-def profile():
+def profile() -> str:
     """The active profile, read from ``COURSE_PROFILE`` ("quick" when unset)."""
     name = os.environ.get("COURSE_PROFILE", "quick").strip().lower() or "quick"
     if name not in PROFILES:
@@ -86,7 +87,7 @@ DRY_RUN_TEST_IMAGES = 128    # stand-in test images per dataset in the dry run
 DRY_RUN_EVAL_BATCHES = 2     # batches ``evaluate`` looks at in the dry run
 
 
-def dry_run():
+def dry_run() -> bool:
     """Is the dry run on (``COURSE_DRY_RUN=1``)? Full choices, capped work, stand-in data."""
     value = os.environ.get("COURSE_DRY_RUN", "").strip().lower()
     if value in _TRUE:
@@ -96,7 +97,7 @@ def dry_run():
     raise ValueError(f"COURSE_DRY_RUN={value!r} must be one of {_TRUE} (dry run) or {_FALSE[1:]} (real run)")
 
 
-def pick(quick, full, *, dry=_UNSET):
+def pick(quick: Any, full: Any, *, dry: Any = _UNSET) -> Any:
     """Return ``quick`` in the quick profile and ``full`` in the full profile.
 
     ``dry``, when given, replaces ``full`` in the dry run (``COURSE_DRY_RUN=1``): use it only to cap
@@ -107,12 +108,12 @@ def pick(quick, full, *, dry=_UNSET):
     return dry if dry is not _UNSET and dry_run() else full
 
 
-def cap(value, dry):
+def cap(value: Any, dry: Any) -> Any:
     """``value`` in a real run, ``dry`` in the dry run: caps work that is not training or data."""
     return dry if dry_run() else value
 
 
-def device():
+def device() -> torch.device:
     """The training device: ``COURSE_DEVICE`` if set, else cuda > mps > cpu."""
     wanted = os.environ.get("COURSE_DEVICE", "").strip().lower()
     if wanted:
@@ -131,7 +132,7 @@ def device():
     return torch.device("cpu")
 
 
-def seed_everything(seed=0):
+def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so that a run repeats exactly on CPU."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer")
@@ -141,7 +142,7 @@ def seed_everything(seed=0):
     return seed
 
 
-def data_dir():
+def data_dir() -> Path:
     """Where datasets and caches live: ``COURSE_DATA_DIR``, default ``data/`` in the repository.
 
     In the dry run it is the folder ``dry-run`` inside it: caches of a dry run stay apart.
@@ -153,12 +154,12 @@ def data_dir():
     return path
 
 
-def checkpoints_dir():
+def checkpoints_dir() -> Path:
     """The shipped checkpoints: always ``data/checkpoints`` in the repository (they are committed)."""
     return REPO_ROOT / "data" / "checkpoints"
 
 
-def describe():
+def describe() -> str:
     """A one-line summary for the top of a notebook."""
     dev = device()
     extra = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""

@@ -28,6 +28,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -36,6 +37,9 @@ import torch.nn.functional as F
 import torchvision
 
 from . import config
+
+PathLike = Union[str, os.PathLike]
+DeviceLike = Union[str, torch.device]
 
 __all__ = ["DatasetInfo", "dataset_info", "prepare_fashion_mnist", "stand_in", "load_dataset", "as_tensors",
            "subset_indices", "random_crop", "random_flip", "DeviceLoader", "loaders", "image_grid"]
@@ -81,7 +85,7 @@ FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-def dataset_info(name):
+def dataset_info(name: str) -> "DatasetInfo":
     """The ``DatasetInfo`` of a dataset name, with a clear error for unknown names."""
     if name not in DATASETS:
         raise ValueError(f"dataset {name!r} is unknown; choose one of {sorted(DATASETS)}")
@@ -90,7 +94,8 @@ def dataset_info(name):
 
 # --------------------------------------------------------------------------- getting the files
 
-def prepare_fashion_mnist(root=None, system_dir=SYSTEM_FASHION_MNIST, download=True, timeout=8.0):
+def prepare_fashion_mnist(root: Optional[PathLike] = None, system_dir: PathLike = SYSTEM_FASHION_MNIST,
+                          download: bool = True, timeout: float = 8.0) -> Path:
     """Make sure Fashion-MNIST's raw files are in ``root/FashionMNIST/raw``; return that folder."""
     root = Path(root) if root is not None else config.data_dir()
     raw = root / "FashionMNIST" / "raw"
@@ -117,14 +122,14 @@ def prepare_fashion_mnist(root=None, system_dir=SYSTEM_FASHION_MNIST, download=T
         f"  3. connect to the internet and let torchvision download it ({reason})")
 
 
-def _gunzip_atomically(src, dst):
+def _gunzip_atomically(src: Path, dst: Path) -> None:
     tmp = dst.with_suffix(".partial")
     with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
         shutil.copyfileobj(fin, fout)
     os.replace(tmp, dst)
 
 
-def _download_with_deadline(root, timeout):
+def _download_with_deadline(root: Path, timeout: float) -> None:
     """torchvision's download, but every network wait bounded by ``timeout`` seconds."""
     mirror = urlparse(torchvision.datasets.FashionMNIST.mirrors[0])
     port = mirror.port or (443 if mirror.scheme == "https" else 80)
@@ -137,7 +142,7 @@ def _download_with_deadline(root, timeout):
         socket.setdefaulttimeout(old)
 
 
-def stand_in(name, train=True, size=None):
+def stand_in(name: str, train: bool = True, size: Optional[int] = None) -> torchvision.datasets.FakeData:
     """Stand-in data for dataset ``name``: ``torchvision.datasets.FakeData`` of its image shape and classes.
 
     Random images (a different, fixed set for train and test) with random labels: nothing to learn,
@@ -152,7 +157,7 @@ def stand_in(name, train=True, size=None):
                                          num_classes=len(info.classes), random_offset=0 if train else 1 << 20)
 
 
-def load_dataset(name, train=True, download=False):
+def load_dataset(name: str, train: bool = True, download: bool = False) -> torch.utils.data.Dataset:
     """The torchvision dataset ``name`` ("fashion-mnist", "cifar10", "cifar100", "svhn").
 
     Fashion-MNIST is prepared offline when possible (see ``prepare_fashion_mnist``). The others
@@ -178,7 +183,7 @@ def load_dataset(name, train=True, download=False):
             f"the quick profile uses Fashion-MNIST only. ({err})") from None
 
 
-def as_tensors(dataset):
+def as_tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """A torchvision dataset as ``(images uint8 [N, C, H, W], labels int64 [N])``."""
     if isinstance(dataset, torchvision.datasets.FakeData):
         transform, dataset.transform = dataset.transform, None
@@ -208,7 +213,7 @@ class _Arrays:
     targets: list
 
 
-def subset_indices(n_total, n, seed=0):
+def subset_indices(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
     """A deterministic random subset of ``n`` of ``n_total`` indices (the same for every run)."""
     if n is None or n >= n_total:
         return torch.arange(n_total)
@@ -220,7 +225,7 @@ def subset_indices(n_total, n, seed=0):
 
 # --------------------------------------------------------------------------- the loader
 
-def random_crop(x, pad, generator):
+def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """Pad a batch by ``pad`` pixels and cut a random window of the original size from each image."""
     if pad == 0:
         return x
@@ -234,7 +239,7 @@ def random_crop(x, pad, generator):
     return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
-def random_flip(x, generator):
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Flip each image of a batch left-right with probability 1/2."""
     flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -249,9 +254,11 @@ class DeviceLoader:
     takes every ``world_size``-th example of the shuffled order.
     """
 
-    def __init__(self, images, labels, batch_size=128, *, shuffle=False, augment=False, mean=None,
-                 std=None, pad=0, flip=False, device=None, seed=0, drop_last=False, classes=None,
-                 rank=None, world_size=None):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, *, shuffle: bool = False,
+                 augment: bool = False, mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                 pad: int = 0, flip: bool = False, device: Optional[DeviceLike] = None, seed: int = 0,
+                 drop_last: bool = False, classes: Optional[Sequence[str]] = None, rank: Optional[int] = None,
+                 world_size: Optional[int] = None) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
         if len(images) != len(labels):
@@ -272,10 +279,10 @@ class DeviceLoader:
         self.rank, self.world_size = rank or 0, world_size or 1
         self.epoch = 0
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _order(self):
+    def _order(self) -> torch.Tensor:
         n = len(self.labels)
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
@@ -286,11 +293,11 @@ class DeviceLoader:
             order = order[: n - n % self.world_size][self.rank::self.world_size]
         return order
 
-    def __len__(self):
+    def __len__(self) -> int:
         n = len(self.labels) // self.world_size
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self._order().to(self.device)
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7)
         for i in range(len(self)):
@@ -302,13 +309,14 @@ class DeviceLoader:
                     x = random_flip(x, g)
             yield (x - self.mean) / self.std, self.labels[idx]
 
-    def denormalize(self, x):
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation, for showing images."""
         return (x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1)
 
 
-def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_subset=None,
-            augment=True, device=None, seed=0):
+def loaders(name: str = "fashion-mnist", batch_size: int = 128, *, train_subset: Optional[int] = None,
+            test_subset: Optional[int] = None, augment: bool = True, device: Optional[DeviceLike] = None,
+            seed: int = 0) -> tuple["DeviceLoader", "DeviceLoader"]:
     """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked.
 
     In the dry run the loaders serve ``stand_in`` data (at most as many images as asked) in batches
@@ -333,7 +341,8 @@ def loaders(name="fashion-mnist", batch_size=128, *, train_subset=None, test_sub
     return tuple(made)
 
 
-def image_grid(images, labels=None, classes=None, n=32, ncols=8):
+def image_grid(images: torch.Tensor, labels: Optional[torch.Tensor] = None, classes: Optional[Sequence[str]] = None,
+               n: int = 32, ncols: int = 8) -> "matplotlib.figure.Figure":
     """A matplotlib figure showing the first ``n`` images (uint8 or floats in [0, 1])."""
     import matplotlib.pyplot as plt
 

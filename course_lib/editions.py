@@ -18,9 +18,11 @@ import contextlib
 import html
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from . import claims as claims_mod
 from .checks import read_claims
@@ -32,7 +34,7 @@ BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
 
 
-def strip_solutions(source, name="<source>"):
+def strip_solutions(source: str, name: str = "<source>") -> str:
     """``source`` with every solution block replaced by the stub (a ``ValueError`` if unbalanced)."""
     out, inside, opened_at = [], False, None
     for number, line in enumerate(source.splitlines(), start=1):
@@ -53,12 +55,12 @@ def strip_solutions(source, name="<source>"):
     return "\n".join(out) + "\n"
 
 
-def notebook_sources(folder="notebooks"):
+def notebook_sources(folder: Union[str, Path] = "notebooks") -> list[Path]:
     """The notebook sources ``NN_topic.py`` of a folder, in chapter order."""
     return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.py"))
 
 
-def build_student(src_dir="notebooks", out_dir="build/student"):
+def build_student(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "build/student") -> list[Path]:
     """Write ``out_dir/NN_topic.ipynb`` for every source, solutions stripped; return the paths."""
     import jupytext
 
@@ -82,7 +84,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
-def static_outputs(notebook):
+def static_outputs(notebook: Any) -> int:
     """Drop live-widget views from an executed notebook, in place; return how many were dropped.
 
     nbconvert's HTML exporter prefers a widget view over every other format when the notebook
@@ -100,7 +102,7 @@ def static_outputs(notebook):
     return dropped
 
 
-def first_markdown(notebook):
+def first_markdown(notebook: Any) -> tuple[str, str]:
     """``(title, objectives_markdown)`` from the notebook's first markdown cell (its first heading)."""
     cell = next((c for c in notebook.cells if c.cell_type == "markdown"), None)
     if cell is None:
@@ -113,7 +115,7 @@ def first_markdown(notebook):
 
 
 @contextlib.contextmanager
-def _environment(**values):
+def _environment(**values: str) -> Iterator[None]:
     old = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -126,7 +128,7 @@ def _environment(**values):
                 os.environ[key] = value
 
 
-def execute_notebook(src, timeout=600):
+def execute_notebook(src: Union[str, Path], timeout: int = 600) -> Any:
     """The notebook of source ``src`` (jupytext percent), executed in a fresh kernel, quick profile.
 
     Raises nbclient's ``CellExecutionError`` (naming the cell) if any cell fails.
@@ -143,7 +145,7 @@ def execute_notebook(src, timeout=600):
     return notebook
 
 
-def _nav(pages, i):
+def _nav(pages: Sequence, i: int) -> str:
     links = ['<a href="index.html">Contents</a>', '<a href="claims.html">Claims</a>']
     if i > 0:
         links.append(f'<a href="{pages[i - 1][0]}.html">&larr; {html.escape(pages[i - 1][1])}</a>')
@@ -159,10 +161,8 @@ MATHJAX_DIR = "mathjax"
 MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 
 
-def copy_mathjax(out_dir):
+def copy_mathjax(out_dir: Union[str, Path]) -> Path:
     """Copy MathJax (from the ``jupyter_server_mathjax`` package) into ``out_dir/mathjax``; return the folder."""
-    import shutil
-
     import jupyter_server_mathjax
 
     source = Path(jupyter_server_mathjax.__file__).parent / "static"
@@ -173,7 +173,7 @@ def copy_mathjax(out_dir):
     return target
 
 
-def render_page(notebook, nav=""):
+def render_page(notebook: Any, nav: str = "") -> str:
     """Standalone HTML of an executed notebook (lab template, images embedded, MathJax from the site's
     own ``mathjax/`` folder), ``nav`` after <body>."""
     from nbconvert import HTMLExporter
@@ -184,7 +184,7 @@ def render_page(notebook, nav=""):
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, body, count=1)
 
 
-def render_index(chapters):
+def render_index(chapters: Sequence[tuple]) -> str:
     """The index page: for each chapter ``(stem, title, objectives_markdown, seconds)``, a link and
     its objectives."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -209,7 +209,7 @@ def render_index(chapters):
             + "</ul></nav>\n" + "\n".join(items) + "\n</body></html>\n")
 
 
-def _executed_copy(src, executed_dir):
+def _executed_copy(src: Path, executed_dir: Optional[Path]) -> Optional[Any]:
     """The notebook of ``src`` already executed in ``executed_dir`` (newer than the source, every code
     cell run, no error output), or None."""
     import nbformat
@@ -227,7 +227,8 @@ def _executed_copy(src, executed_dir):
     return notebook
 
 
-def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print, executed_dir=None):
+def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "build/site", timeout: int = 600,
+               log: Callable[[str], Any] = print, executed_dir: Optional[Union[str, Path]] = None) -> list[Path]:
     """Execute every notebook source of ``src_dir`` (quick profile) and write ``out_dir/NN_topic.html``
     plus ``out_dir/claims.html`` and ``out_dir/index.html``; return the written paths (index last).
 
@@ -280,7 +281,8 @@ def build_site(src_dir="notebooks", out_dir="build/site", timeout=600, log=print
 USAGE = "usage: python -m course_lib.editions student|site OUT_DIR"
 
 
-def main(argv=None):
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m course_lib.editions student|site OUT_DIR``; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in ("student", "site"):
         print(USAGE, file=sys.stderr)

@@ -25,8 +25,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any, Callable
 
 import nbformat
+
+from .editions import KERNELSPEC, _environment
 
 __all__ = ["STATUSES", "GradeRow", "checker_cells", "verdicts", "grade_notebook", "grade", "table", "write_csv", "main"]
 
@@ -89,8 +92,6 @@ def grade_notebook(path: Path, timeout: int = 300) -> list[GradeRow]:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    from .editions import KERNELSPEC, _environment
-
     path = Path(path)
     if not isinstance(timeout, int) or timeout < 1:
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
@@ -112,7 +113,7 @@ def grade_notebook(path: Path, timeout: int = 300) -> list[GradeRow]:
     return verdicts(notebook, path.name)
 
 
-def grade(paths: list[Path], timeout: int = 300, log=print) -> list[GradeRow]:
+def grade(paths: list[Path], timeout: int = 300, log: Callable[[str], Any] = print) -> list[GradeRow]:
     """Grade several notebooks; ``log`` gets one summary line per notebook."""
     rows = []
     for path in paths:

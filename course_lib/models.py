@@ -11,6 +11,9 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
 - ``resnet20``: He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, widths 16-32-64,
   0.27M weights), used by the TTQ experiment of chapter 02; built by ``course_lib.resnets`` (chapter 07),
   whose variants ``resnet_cifar`` passes on (pre-activation, shortcuts, SE, stochastic depth).
+
+Layering: this module imports only ``resnets`` (chapter 07) and is imported by chapters (``wae``,
+``capstone``) and the catalogue (``recipes``, whose ``MODELS`` names every network by name).
 """
 
 import torch.nn as nn
@@ -20,7 +23,8 @@ from . import resnets
 __all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small", "resnet_cifar", "resnet20"]
 
 
-def lenet_300_100(num_classes=10, in_channels=1, image_size=28):
+def lenet_300_100(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
+    """Han et al.'s fully connected LeNet-300-100: flatten, 300, 100, ``num_classes``."""
     d = in_channels * image_size * image_size
     return nn.Sequential(
         nn.Flatten(),
@@ -30,7 +34,8 @@ def lenet_300_100(num_classes=10, in_channels=1, image_size=28):
     )
 
 
-def lenet5(num_classes=10, in_channels=1, image_size=28):
+def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
+    """Caffe's LeNet-5 of Deep Compression: conv 20@5x5, pool, conv 50@5x5, pool, fc 500, fc ``num_classes``."""
     side = ((image_size - 4) // 2 - 4) // 2          # two valid 5x5 convs, each followed by 2x2 pooling
     return nn.Sequential(
         nn.Conv2d(in_channels, 20, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -41,7 +46,7 @@ def lenet5(num_classes=10, in_channels=1, image_size=28):
     )
 
 
-def conv_bn_relu(c_in, c_out, kernel_size=3, stride=1, groups=1):
+def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """The basic unit of most networks in this course: conv (no bias) → BatchNorm → ReLU."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False),
@@ -50,7 +55,7 @@ def conv_bn_relu(c_in, c_out, kernel_size=3, stride=1, groups=1):
     )
 
 
-def vgg_small(num_classes=10, in_channels=1, widths=(24, 48, 96)):
+def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 48, 96)) -> nn.Sequential:
     """Three stages of two conv-BN-ReLU units each, 2x2 max pooling between stages."""
     layers, c = [], in_channels
     for i, w in enumerate(widths):
@@ -62,7 +67,8 @@ def vgg_small(num_classes=10, in_channels=1, widths=(24, 48, 96)):
     return nn.Sequential(*layers)
 
 
-def resnet_cifar(depth=20, num_classes=10, in_channels=3, widths=(16, 32, 64), **variant):
+def resnet_cifar(depth: int = 20, num_classes: int = 10, in_channels: int = 3, widths: tuple = (16, 32, 64),
+                 **variant) -> nn.Module:
     """He et al.'s CIFAR ResNet: depth = 6n + 2 (ResNet-20, -32, -44, -56, -110).
 
     Lives in :mod:`course_lib.resnets` (chapter 07); ``variant`` passes its options (``preact``,
@@ -71,6 +77,7 @@ def resnet_cifar(depth=20, num_classes=10, in_channels=3, widths=(16, 32, 64), *
     return resnets.resnet_cifar(depth, num_classes=num_classes, in_channels=in_channels, widths=widths, **variant)
 
 
-def resnet20(num_classes=10, in_channels=3):
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """He et al.'s ResNet-20 for CIFAR (widths 16-32-64, 0.27M weights)."""
     return resnet_cifar(20, num_classes, in_channels)
 

@@ -57,8 +57,8 @@ class Recipe:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
     augment: bool = True
-    train_subset: int = None
-    test_subset: int = None
+    train_subset: Optional[int] = None
+    test_subset: Optional[int] = None
     model_kwargs: dict = field(default_factory=dict)
     about: str = ""
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from . import config
 from .checkpoints import load_training_checkpoint, save_atomically
+from .measure import count_macs
 
 __all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms", "fit"]
 
@@ -60,18 +61,21 @@ class History:
     images_per_s: list = field(default_factory=list)
     lr: list = field(default_factory=list)
 
-    def append(self, **row):
+    def append(self, **row: Any) -> None:
+        """Add one epoch's figures (a keyword per field)."""
         for key, value in row.items():
             getattr(self, key).append(value)
 
-    def as_dict(self):
+    def as_dict(self) -> dict:
+        """The history as a plain dict of lists (what a training checkpoint stores)."""
         return asdict(self)
 
     @property
-    def final_test_acc(self):
+    def final_test_acc(self) -> Optional[float]:
+        """The test accuracy after the last epoch (None without test data)."""
         return self.test_acc[-1] if self.test_acc else None
 
-    def plot(self):
+    def plot(self) -> "matplotlib.figure.Figure":
         """Loss and accuracy per epoch, as a matplotlib figure."""
         import matplotlib.pyplot as plt
 
@@ -92,7 +96,7 @@ class History:
         return fig
 
 
-def lr_factor(step, total_steps, schedule="onecycle", warmup=0.25):
+def lr_factor(step: int, total_steps: int, schedule: str = "onecycle", warmup: float = 0.25) -> float:
     """The learning-rate multiplier at ``step`` of ``total_steps`` (peak 1).
 
     one-cycle: linear warm-up from 0.04 to 1 over the first ``warmup`` fraction, then cosine to 0;
@@ -110,7 +114,8 @@ def lr_factor(step, total_steps, schedule="onecycle", warmup=0.25):
     return 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
 
 
-def make_optimizer(model, name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9):
+def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
     """SGD-Nesterov or AdamW, with no weight decay on 1-d parameters (BatchNorm weights, biases)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer={name!r} is unknown; choose one of {OPTIMIZERS}")
@@ -122,7 +127,7 @@ def make_optimizer(model, name="sgd", lr=0.05, weight_decay=5e-4, momentum=0.9):
     return torch.optim.AdamW(groups, lr=lr)
 
 
-def _autocast(device, amp):
+def _autocast(device: torch.device, amp: str) -> Optional[torch.dtype]:
     """The autocast dtype: bf16 on CUDA for "auto"/"bf16", fp16 on CUDA for "fp16"; on the CPU only an
     explicit "bf16" autocasts (CPU bf16 is 3x slower than fp32 without AMX, so "auto" stays fp32,
     in the dry run too; tests/test_train.py runs the bf16 path on the CPU)."""
@@ -137,7 +142,7 @@ def _autocast(device, amp):
     return None
 
 
-def _unwrap(model):
+def _unwrap(model: nn.Module) -> nn.Module:
     model = getattr(model, "_orig_mod", model)          # torch.compile
     return getattr(model, "module", model)               # DistributedDataParallel
 
@@ -317,7 +322,7 @@ def _run_epoch(step: Callable, batches: Iterable, device: torch.device) -> tuple
     return loss_sum.item(), int(correct.item()), seen
 
 
-def _plan(model, train_data, epochs):
+def _plan(model: nn.Module, train_data: Iterable, epochs: int) -> None:
     """Dry run: record the work the real run of this ``fit`` call would do (see ``PLANNED``)."""
     images = getattr(train_data, "planned_images", None)
     batch = getattr(train_data, "planned_batch_size", getattr(train_data, "batch_size", None))
@@ -327,8 +332,6 @@ def _plan(model, train_data, epochs):
            "epochs": epochs, "images_per_epoch": images, "batch_size": batch, "macs_per_image": None}
     shape = getattr(train_data, "images", None)
     if shape is not None:
-        from .measure import count_macs
-
         try:
             row["macs_per_image"] = count_macs(model, tuple(shape.shape[1:]))
         except Exception:      # an exotic model the hook counter cannot size: leave it unknown
@@ -340,7 +343,8 @@ def _plan(model, train_data, epochs):
             f.write(json.dumps(row) + "\n")
 
 
-def _progress(iterable, enabled, **kwargs):
+def _progress(iterable: Iterable, enabled: bool, **kwargs: Any) -> Iterable:
+    """``iterable`` with a tqdm.auto progress bar when ``enabled``, else unchanged."""
     if not enabled:
         return iterable
     from tqdm.auto import tqdm

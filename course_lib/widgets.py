@@ -16,12 +16,17 @@ useful figure. An invalid setting shows its message in place of the figure, neve
 import base64
 import html
 import io
+import re
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+__all__ = ["figure_png", "message_png", "Explorer", "int_slider", "float_slider", "dropdown"]
 
 
-def figure_png(fig, dpi=90):
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
     """PNG bytes of a matplotlib figure (the figure is closed afterwards)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -29,7 +34,7 @@ def figure_png(fig, dpi=90):
     return buffer.getvalue()
 
 
-def message_png(text, width=6.0, height=1.2):
+def message_png(text: str, width: float = 6.0, height: float = 1.2) -> bytes:
     """A figure that only says ``text``: shown instead of a plot when the settings are invalid."""
     fig = plt.figure(figsize=(width, height))
     fig.text(0.02, 0.5, text, va="center", ha="left", fontsize=11, color="#a00000", wrap=True)
@@ -43,7 +48,9 @@ class Explorer(widgets.VBox):
     ``readout_fn(state)`` (optional) returns a short HTML string shown above the figure.
     """
 
-    def __init__(self, state_fn, draw_fn, controls, *, title="", readout_fn=None, figsize=(9, 4), dpi=90):
+    def __init__(self, state_fn: Callable[..., Any], draw_fn: Callable[[Any, Figure], Any],
+                 controls: Mapping[str, widgets.ValueWidget], *, title: str = "",
+                 readout_fn: Optional[Callable[[Any], str]] = None, figsize: tuple = (9, 4), dpi: int = 90) -> None:
         self.state_fn, self.draw_fn, self.readout_fn = state_fn, draw_fn, readout_fn
         self.controls, self.figsize, self.dpi = dict(controls), figsize, dpi
         self.title = widgets.HTML(f"<b>{html.escape(title)}</b>" if title else "")
@@ -57,14 +64,15 @@ class Explorer(widgets.VBox):
             control.observe(self._on_change, names="value")
         self.refresh()
 
-    def _on_change(self, change):
+    def _on_change(self, change: dict) -> None:
         if not self._paused:
             self.refresh()
 
-    def settings(self):
+    def settings(self) -> dict:
+        """The controls' current values, by setting name."""
         return {name: control.value for name, control in self.controls.items()}
 
-    def set(self, **settings):
+    def set(self, **settings: Any) -> "Explorer":
         """Change several controls at once (tests and notebooks use this), then redraw once."""
         unknown = set(settings) - set(self.controls)
         if unknown:
@@ -78,7 +86,8 @@ class Explorer(widgets.VBox):
         self.refresh()
         return self
 
-    def refresh(self):
+    def refresh(self) -> None:
+        """Recompute the state from the controls and redraw (or show the invalid setting's message)."""
         try:
             self.state, self.error = self.state_fn(**self.settings()), None
         except (ValueError, TypeError) as err:
@@ -103,24 +112,26 @@ class Explorer(widgets.VBox):
         return bundle
 
 
-def _strip_tags(text):
-    import re
-
+def _strip_tags(text: str) -> str:
     return re.sub(r"<[^>]+>", "", text)
 
 
 # Small control makers, so that every explorer looks the same.
 
-def int_slider(description, value, min, max, step=1):
+def int_slider(description: str, value: int, min: int, max: int, step: int = 1) -> widgets.IntSlider:
+    """An integer slider that updates on release, with the course's label style."""
     return widgets.IntSlider(value=value, min=min, max=max, step=step, description=description,
                              continuous_update=False, style={"description_width": "initial"})
 
 
-def float_slider(description, value, min, max, step=0.01):
+def float_slider(description: str, value: float, min: float, max: float,
+                 step: float = 0.01) -> widgets.FloatSlider:
+    """A float slider that updates on release, with the course's label style."""
     return widgets.FloatSlider(value=value, min=min, max=max, step=step, description=description,
                                continuous_update=False, style={"description_width": "initial"})
 
 
-def dropdown(description, options, value=None):
+def dropdown(description: str, options: Sequence, value: Any = None) -> widgets.Dropdown:
+    """A drop-down list (first option selected unless ``value``), with the course's label style."""
     return widgets.Dropdown(options=options, value=value if value is not None else list(options)[0],
                             description=description, style={"description_width": "initial"})
