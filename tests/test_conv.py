@@ -274,7 +274,7 @@ def test_round_sig():
 # ---------------------------------------------------------------------------------------------
 # the im2col explorer
 
-def test_explorer_state_agrees_with_torch():
+def test_im2col_state_agrees_with_torch():
     for settings_ in (dict(), dict(size=7, channels=4, groups=2, kernel=3, stride=2, padding=1, dilation=1,
                                    out_row=2, out_col=1, out_channel=3),
                       dict(size=8, channels=3, kernel=2, dilation=3, padding=2, out_row=5, out_col=4)):

@@ -602,7 +602,7 @@ def test_compress_weights_codes_rebuild_weights():
 # explorer
 # ----------------------------------------------------------------------------------------------
 
-def test_explorer_state_and_errors():
+def test_quant_state_and_errors():
     torch.manual_seed(0)
     w = torch.randn(32, 16) * 0.1
     s = quant.quant_state(w, "kmeans", 3, 0.05)
