@@ -13,18 +13,25 @@ Reference: Han, Mao & Dally, "Deep Compression" (ICLR 2016) for the file format;
 the textbook multi-objective notion (Pareto, 1896).
 """
 
+import copy
 import math
+import random
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from . import checkpoints, checks, compressed_file, data, measure, models, train
+from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, surgery, train, widgets
+from . import claims as claims_mod
+from .args import check_fraction
+from .report import Rows
 
 __all__ = ["pareto_front", "Challenge", "CHALLENGE", "Submission", "evaluate_submission", "check_submission",
            "RecipeRow", "COSTS", "Report", "as_plain", "batch_of", "measure_recipe", "Composition", "composition",
-           "best_within", "draw_front", "EXPLORER_KNOBS", "explorer_state", "explorer_readout", "draw_explorer",
+           "best_within", "draw_front", "EXPLORER_KNOBS", "recipe_state", "recipe_readout", "draw_recipe",
            "recipe_explorer", "course_claims", "library_prune", "library_int8", "SOLUTION", "make_solution",
            "check_front", "check_best_within", "check_challenge"]
 
@@ -160,13 +167,11 @@ def check_submission(model: nn.Module, path: str | Path, challenge: Challenge = 
 
 
 
-def check_challenge(fn, challenge: Challenge = CHALLENGE, path: str | Path | None = None,
+def check_challenge(fn: Callable, challenge: Challenge = CHALLENGE, path: str | Path | None = None,
                     test_subset: int | None = None) -> Submission | None:
     """The design challenge as an exercise: ``fn(path)`` writes the learner's model to ``path`` with
     ``compressed_file.save_compressed`` and returns a fresh (untrained) model of its architecture; then
     ``check_submission`` reloads, evaluates and measures it. A stub says "not done yet"."""
-    import tempfile
-
     if not callable(fn):
         raise TypeError(f"design challenge: pass your function itself (e.g. check_challenge(my_submission)), "
                         f"got {type(fn).__name__}")
@@ -207,8 +212,8 @@ COSTS = {"params": "parameters", "nonzero": "non-zero parameters", "macs": "MACs
          "latency_64_ms": "CPU latency, batch 64 (ms)"}
 
 
-class Report(list):
-    """The measured recipes (a list of ``RecipeRow``) with a ``.table()`` and the Pareto front."""
+class Report(Rows):
+    """The measured recipes (``report.Rows`` of ``RecipeRow``) with their own ``.table()`` and the Pareto front."""
 
     def row(self, recipe: str) -> RecipeRow:
         for r in self:
@@ -234,17 +239,9 @@ class Report(list):
 def as_plain(model: nn.Module) -> nn.Module:
     """A copy of ``model`` as it would be deployed: pruning masks (chapter 04) and shared weights
     (chapter 02) folded into plain weights, eval mode. ``model`` is unchanged."""
-    import copy
-
-    from . import prune, quant
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    # torch's pruning recomputes ``weight`` (a non-leaf tensor) in a forward pre-hook; deepcopy
-    # cannot copy non-leaf tensors, so hand it detached copies of those
-    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
-            if isinstance(t, torch.Tensor) and not t.is_leaf}
-    net = copy.deepcopy(model, memo).cpu()
+    net = surgery.copy_model(model).cpu()
     quant.unshare_weights(net)
     prune.make_permanent(net)
     return net.eval()
@@ -360,7 +357,8 @@ def draw_front(rows, fig, costs=("macs", "file_bytes", "latency_1_ms"), highligh
 EXPLORER_KNOBS = ("arch", "lowrank", "sparsity", "bits", "wae")
 
 
-def explorer_state(rows, arch, lowrank, sparsity, bits, wae, cost: str = "file_bytes") -> dict:
+def recipe_state(rows: list, arch: str, lowrank: str, sparsity: float, bits: int, wae: str,
+                 cost: str = "file_bytes") -> dict:
     """The recipe explorer's state: the measured recipe whose ``settings`` are these knob values, the
     measured front on ``cost``, or a message when the combination was not measured (training needed)."""
     rows = list(rows)
@@ -379,7 +377,7 @@ def explorer_state(rows, arch, lowrank, sparsity, bits, wae, cost: str = "file_b
     return state
 
 
-def explorer_readout(state: dict) -> str:
+def recipe_readout(state: dict) -> str:
     if "row" not in state:
         return f"<b>{state.get('message', '')}</b>"
     r = state["row"]
@@ -389,15 +387,14 @@ def explorer_readout(state: dict) -> str:
             f"{r.latency_64_ms:.2f} ms @64 — {verdict} ({COSTS[state['cost']]})")
 
 
-def draw_explorer(state: dict, fig) -> None:
+def draw_recipe(state: dict, fig) -> None:
     draw_front(state["rows"], fig, costs=("macs", state.get("cost", "file_bytes"), "latency_1_ms"),
                highlight=state["row"].recipe if "row" in state else None)
 
 
-def recipe_explorer(rows, arch=None, lowrank="off", sparsity=0.0, bits=32, wae="off"):
+def recipe_explorer(rows: list, arch: str | None = None, lowrank: str = "off", sparsity: float = 0.0, bits: int = 32,
+                    wae: str = "off") -> widgets.Explorer:
     """Toggles for every technique and its knob, showing the measured point against the measured front."""
-    from . import widgets
-
     rows = list(rows)
     options = {k: sorted({r.settings[i] for r in rows if r.settings}, key=str) for i, k in enumerate(EXPLORER_KNOBS)}
     arch = arch if arch is not None else options["arch"][0]
@@ -407,8 +404,8 @@ def recipe_explorer(rows, arch=None, lowrank="off", sparsity=0.0, bits=32, wae="
                 "bits": widgets.dropdown("bits", options["bits"], bits),
                 "wae": widgets.dropdown("WAE input", options["wae"], wae),
                 "cost": widgets.dropdown("cost", ["file_bytes", "params", "nonzero", "latency_64_ms"], "file_bytes")}
-    return widgets.Explorer(lambda **s: explorer_state(rows, **s), draw_explorer, controls,
-                            title="Recipe explorer: one point per measured recipe", readout_fn=explorer_readout,
+    return widgets.Explorer(lambda **s: recipe_state(rows, **s), draw_recipe, controls,
+                            title="Recipe explorer: one point per measured recipe", readout_fn=recipe_readout,
                             figsize=(12, 3.8))
 
 
@@ -418,8 +415,6 @@ def course_claims(exclude: tuple = ("11",)) -> tuple[list, str]:
     """Every claim the notebooks recorded (``checks.claim``): ``(claims, source)``, read from the
     latest run's ledger (``build/claims.json``) or else the committed snapshot ``docs/claims.json``;
     ``([], "")`` when neither holds any. Chapters in ``exclude`` are left out."""
-    from . import claims as claims_mod
-
     for path in (checks.claims_path(), claims_mod.SNAPSHOT):
         found = [c for c in checks.read_claims(path) if c.chapter not in exclude] if Path(path).exists() else []
         if found:
@@ -429,22 +424,19 @@ def course_claims(exclude: tuple = ("11",)) -> tuple[list, str]:
 
 # --------------------------------------------------------------------------- practice: the libraries
 
-def library_prune(model: nn.Module, amount: float, input_size: tuple, ignored: tuple = ()) -> nn.Module:
+def library_prune(model: nn.Module, sparsity: float, input_size: tuple, ignored: tuple = ()) -> nn.Module:
     """``torch-pruning``'s structured L1 pruning (a dependency graph keeps coupled layers — residual
-    adds, depthwise convs — consistent) of the ``amount`` fraction of channels; returns a pruned copy.
+    adds, depthwise convs — consistent) of the ``sparsity`` fraction of channels; returns a pruned copy.
     The classifier (last Linear) and the modules in ``ignored`` keep their outputs.
     Raises ``ImportError`` when ``torch-pruning`` is not installed (``pip install torch-pruning``)."""
-    import copy
+    import torch_pruning as tp          # optional: pip install torch-pruning
 
-    import torch_pruning as tp
-
-    if not 0 <= amount < 1:
-        raise ValueError(f"amount={amount!r} must be in [0, 1)")
+    check_fraction("sparsity", sparsity)
     net = as_plain(model)
     last = [m for m in net.modules() if isinstance(m, nn.Linear)][-1:]
     example = torch.randn(*input_size)
     pruner = tp.pruner.MagnitudePruner(net, example, importance=tp.importance.MagnitudeImportance(p=1),
-                                       pruning_ratio=amount, ignored_layers=last + list(ignored))
+                                       pruning_ratio=sparsity, ignored_layers=last + list(ignored))
     pruner.step()
     return copy.deepcopy(net).eval()
 
@@ -463,11 +455,9 @@ def library_int8(model: nn.Module) -> nn.Module:
 # --------------------------------------------------------------------------- exercise checkers
 
 @checks.checker("Pareto front")
-def check_front(fn) -> None:
+def check_front(fn: Callable) -> None:
     """``fn(costs, scores)`` (one cost per point) must return the ascending indices of the front,
     like ``pareto_front``: ties and duplicates included."""
-    import random
-
     cases = [([1, 2, 2, 3, 3, 4, 1], [0.5, 0.7, 0.6, 0.7, 0.9, 0.9, 0.5]),     # ties and a duplicate
              ([5.0], [0.1]), ([3, 1, 2], [0.9, 0.5, 0.7])]
     rng = random.Random(11)
@@ -479,7 +469,7 @@ def check_front(fn) -> None:
 
 
 @checks.checker("best recipe within a budget")
-def check_best_within(fn) -> None:
+def check_best_within(fn: Callable) -> None:
     """``fn(rows, max_bytes, max_latency_ms)`` must pick the most accurate row within both budgets
     (boundaries included) or return ``None``, like ``best_within``."""
     def row(name, acc, size, ms):
@@ -497,18 +487,16 @@ def check_best_within(fn) -> None:
 SOLUTION = "capstone-fmnist"          # the shipped checkpoint: VGG-small with half its filters removed
 
 
-def make_solution(amount: float = 0.5, epochs: int = 2, train_subset: int = 8192, lr: float = 0.02,
+def make_solution(sparsity: float = 0.5, epochs: int = 2, train_subset: int = 8192, lr: float = 0.02,
                   seed: int = 0, device=None) -> tuple[nn.Module, float]:
     """The float starting point of the instructor's challenge solution: the shipped ``vgg-small-fmnist``
-    with the ``amount`` fraction of every conv's filters removed by ``prune.prune_channels`` (chapter 04,
+    with the ``sparsity`` fraction of every conv's filters removed by ``prune.prune_channels`` (chapter 04,
     Li et al.'s L1 rule, real removal) and fine-tuned by ``train.fit`` for ``epochs`` on
     ``train_subset`` images. Returns ``(model, test accuracy)``. The notebook then applies chapter 05's
     ``compress.deep_compress`` to it."""
-    from . import config, prune
-
     config.seed_everything(seed)
     base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
-    model = prune.prune_channels(base, amount)
+    model = prune.prune_channels(base, sparsity)
     train_data, test_data = data.loaders("fashion-mnist", 128, train_subset=train_subset, augment=True,
                                          device=device or "cpu", seed=seed)
     train.fit(model, train_data, None, epochs=epochs, lr=lr, label_smoothing=0.1, progress=False,
@@ -516,11 +504,9 @@ def make_solution(amount: float = 0.5, epochs: int = 2, train_subset: int = 8192
     return model.eval(), train.evaluate(model, test_data, device=device or "cpu")
 
 
-def _ship(folder=None) -> None:
+def _ship(folder: str | Path | None = None) -> None:
     """``python -m course_lib.capstone ship``: rebuild ``data/checkpoints/capstone-fmnist.pt`` and its
     manifest entry (a few CPU-minutes)."""
-    from . import config
-
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     model, acc = make_solution()
     path = folder / f"{SOLUTION}.pt"

@@ -8,6 +8,7 @@ few bits each. Those operations live here, once, tested once:
   registration order; ``layers`` chooses some of them by name (the one keyword every chapter uses)
   and an unknown or non-weight name is a ``ValueError`` that lists the valid names.
 - ``replace_layer(model, name, new)``: put ``new`` where the submodule ``name`` was.
+- ``copy_model(model)``: ``copy.deepcopy`` that also copies a model pruned with ``torch.nn.utils.prune``.
 - ``forward_with_hooks(model, x, hooks)``: register forward hooks, run one forward pass without
   gradients in eval mode, remove the hooks (even on error) and restore the training mode.
 - ``dense_group_weight(weight, groups)``: the dense kernel of a group convolution — its groups sit
@@ -19,6 +20,7 @@ few bits each. Those operations live here, once, tested once:
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable
 
@@ -27,7 +29,7 @@ import torch.nn as nn
 
 from .args import check_bits
 
-__all__ = ["WEIGHT_LAYERS", "weight_layers", "replace_layer", "forward_with_hooks", "dense_group_weight",
+__all__ = ["WEIGHT_LAYERS", "weight_layers", "replace_layer", "copy_model", "forward_with_hooks", "dense_group_weight",
            "pack_bits", "unpack_bits", "bits_needed"]
 
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -73,6 +75,19 @@ def replace_layer(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
         raise ValueError(f"{name!r} is not a submodule of the model")
     setattr(parent, child, new)
     return model
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """An independent copy of ``model`` — ``copy.deepcopy`` that also copies a pruned model.
+
+    ``torch.nn.utils.prune`` recomputes a pruned layer's ``weight`` as ``weight_orig * weight_mask``
+    and keeps it as a plain attribute; that tensor is not a leaf of autograd, and deepcopy refuses
+    non-leaf tensors. Handing deepcopy a detached copy of each such tensor (its ``memo``) fixes that;
+    the copy's forward pre-hook recomputes the weight from the copied ``weight_orig`` and mask.
+    """
+    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
+            if isinstance(t, torch.Tensor) and not t.is_leaf}
+    return copy.deepcopy(model, memo)
 
 
 # --------------------------------------------------------------------------- look inside one forward pass

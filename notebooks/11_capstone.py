@@ -297,7 +297,7 @@ checks.claim("11", "in latency only the structural step pays: filters ½ + DC is
 # was not measured says so — it would need its own training run.
 
 # %%
-print(capstone.explorer_state(report, "VGG", "spatial ½", 0.6, 6, "on")["message"][:120], "…")
+print(capstone.recipe_state(report, "VGG", "spatial ½", 0.6, 6, "on")["message"][:120], "…")
 explorer = capstone.recipe_explorer(report, arch="VGG ½ filters", sparsity=SPARSITY, bits=BITS)
 explorer
 

@@ -207,18 +207,18 @@ def test_explorer_state_finds_measured_and_explains_unmeasured():
     rows = [_row("VGG", 0.93, 600_000, 1.0, ("VGG", "off", 0.0, 32, "off")),
             _row("VGG+DC", 0.92, 50_000, 1.0, ("VGG", "off", 0.6, 6, "off")),
             _row("other", 0.80, 70_000, 3.0)]
-    state = capstone.explorer_state(rows, "VGG", "off", 0.6, 6, "off")
-    assert state["row"].recipe == "VGG+DC" and state["on_front"] and "VGG+DC" in capstone.explorer_readout(state)
-    missing = capstone.explorer_state(rows, "VGG", "spatial ½", 0.6, 6, "on")
+    state = capstone.recipe_state(rows, "VGG", "off", 0.6, 6, "off")
+    assert state["row"].recipe == "VGG+DC" and state["on_front"] and "VGG+DC" in capstone.recipe_readout(state)
+    missing = capstone.recipe_state(rows, "VGG", "spatial ½", 0.6, 6, "on")
     assert "row" not in missing and "not measured" in missing["message"] and "VGG+DC" in missing["message"]
-    assert "not measured" in capstone.explorer_readout(missing)
-    assert "must be one of" in capstone.explorer_state(rows, "VGG", "off", 0.0, 32, "off", cost="joules")["message"]
+    assert "not measured" in capstone.recipe_readout(missing)
+    assert "must be one of" in capstone.recipe_state(rows, "VGG", "off", 0.0, 32, "off", cost="joules")["message"]
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     for s in (state, missing):
         fig = plt.figure()
-        capstone.draw_explorer(s, fig)
+        capstone.draw_recipe(s, fig)
         plt.close(fig)
     explorer = capstone.recipe_explorer(rows)
     explorer.set(arch="VGG", sparsity=0.6, bits=6)
@@ -252,7 +252,7 @@ def test_libraries_when_installed():
     small = capstone.library_prune(vgg, 0.5, (1, 1, 28, 28))
     assert measure.count_params(small) == measure.count_params(prune.prune_channels(vgg, 0.5))
     assert measure.count_params(vgg) == 162_562                       # the original is left alone
-    with pytest.raises(ValueError, match="amount="):
+    with pytest.raises(ValueError, match="sparsity="):
         capstone.library_prune(vgg, 1.0, (1, 1, 28, 28))
     pytest.importorskip("torchao")
     lenet = models.lenet5()

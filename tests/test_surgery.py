@@ -87,3 +87,21 @@ def test_pack_bits_errors_and_bits_needed():
     with pytest.raises(ValueError, match="need 12 bits"):
         surgery.unpack_bits(torch.zeros(1, dtype=torch.uint8), 3, 4)
     assert [surgery.bits_needed(n) for n in (0, 1, 2, 3, 4, 5, 256, 257)] == [1, 1, 1, 2, 2, 3, 8, 9]
+
+
+def test_copy_model_copies_a_pruned_model():
+    from torch.nn.utils import prune
+
+    net = small_net()
+    prune.l1_unstructured(net[0], "weight", amount=0.5)
+    x = torch.randn(2, 1, 6, 6)
+    with pytest.raises(RuntimeError):                # the reason copy_model exists
+        import copy
+        copy.deepcopy(net)
+    twin = surgery.copy_model(net)
+    torch.testing.assert_close(twin(x), net(x))
+    assert torch.equal(twin[0].weight_mask, net[0].weight_mask) and twin[0].weight_orig is not net[0].weight_orig
+    with torch.no_grad():
+        twin[0].weight_orig.add_(1.0)
+    assert not torch.equal(twin(x), net(x))          # independent: changing the copy leaves the original
+    assert bool((twin[0].weight[net[0].weight_mask == 0] == 0).all())   # the mask still applies in the copy
