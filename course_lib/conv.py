@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,12 @@ from .args import check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 from .surgery import dense_group_weight
+
+if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .widgets import Explorer
 
 __all__ = [
     'output_size', 'im2col', 'col2im', 'conv2d_as_matmul', 'naive_conv2d', 'weight_matrix',
@@ -75,7 +82,7 @@ def _check_image(x, name="x"):
     return x, False
 
 
-def output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+def output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """Length of a convolution's output along one axis.
 
     ``out = floor((n + 2·padding − dilation·(kernel_size − 1) − 1) / stride) + 1``
@@ -103,7 +110,8 @@ def _output_hw(hw, kernel, stride, padding, dilation):
 # im2col / col2im
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+def im2col(x: torch.Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1) -> torch.Tensor:
     """Cut every kernel window of ``x`` into a column: (N, C, H, W) → (N, C·kh·kw, L).
 
     ``L = H_out · W_out`` is the number of output positions. Column ``l`` holds the window of output
@@ -130,7 +138,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     return cols[0] if unbatched else cols
 
 
-def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
+def col2im(cols: torch.Tensor, output_size: int | tuple[int, int], kernel_size: int | tuple[int, int],
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+           dilation: int | tuple[int, int] = 1) -> torch.Tensor:
     """The adjoint of :func:`im2col` (like ``torch.nn.functional.fold``): sum columns back into an image.
 
     ``cols`` is (N, C·kh·kw, L) (or unbatched (C·kh·kw, L)); ``output_size`` is the image size (H, W).
@@ -170,16 +180,20 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
 # the layer as one (batched, per-group) matrix product
 
 
-def conv2d_as_matmul(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                     dilation: int | tuple[int, int] = 1,
+                     groups: int = 1) -> torch.Tensor:
     """``torch.nn.functional.conv2d`` computed as im2col + one matrix product per group.
 
     ``weight`` is (C_out, C_in/groups, kh, kw). Each group g multiplies its (C_out/g) × (C_in/g·kh·kw)
     block of the weight matrix by its slice of the columns: ``out = W_g @ cols_g``.
     """
     x, unbatched = _check_image(x)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be a tensor of shape (C_out, C_in/groups, kh, kw), got {shape}")
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"weight must be a tensor of shape (C_out, C_in/groups, kh, kw), got {type(weight).__name__}")
+    if weight.dim() != 4:
+        raise ValueError(f"weight must be a tensor of shape (C_out, C_in/groups, kh, kw), got {tuple(weight.shape)}")
     check_int("groups", groups)
     c_out, c_in_per_group, kh, kw = weight.shape
     n, c_in = x.shape[:2]
@@ -204,7 +218,10 @@ def conv2d_as_matmul(x, weight, bias=None, stride=1, padding=0, dilation=1, grou
     return out[0] if unbatched else out
 
 
-def naive_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def naive_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+                 dilation: int | tuple[int, int] = 1,
+                 groups: int = 1) -> torch.Tensor:
     """The textbook loop: one dot product per output pixel (slow; for tiny inputs and teaching)."""
     x, unbatched = _check_image(x)
     c_out, cpg, kh, kw = weight.shape
@@ -253,7 +270,7 @@ def _weight_and_groups(conv_or_weight, groups):
     return weight, groups
 
 
-def weight_matrix(conv_or_weight, groups=1):
+def weight_matrix(conv_or_weight: nn.Conv2d | nn.Linear | torch.Tensor, groups: int = 1) -> torch.Tensor:
     """The dense C_out × (C_in·kh·kw) matrix that a conv layer multiplies im2col's columns by.
 
     Row ``o`` is output channel ``o``'s kernel flattened channel-major (the order of :func:`im2col`).
@@ -269,7 +286,7 @@ def weight_matrix(conv_or_weight, groups=1):
     return dense.reshape(dense.shape[0], -1)
 
 
-def block_structure(matrix):
+def block_structure(matrix: torch.Tensor | np.ndarray) -> int:
     """The largest number of equal diagonal blocks ``g`` such that ``matrix`` is zero off them.
 
     (1 for a dense matrix.) Used to outline group blocks of a matrix handed over without its layer.
@@ -289,7 +306,9 @@ def block_structure(matrix):
     return 1
 
 
-def plot_weight_matrix(W_or_conv, ax=None, title=None, groups=None, kernel_area=None):
+def plot_weight_matrix(W_or_conv: nn.Conv2d | nn.Linear | torch.Tensor | np.ndarray, ax: Axes | None = None,
+                       title: str | None = None, groups: int | None = None,
+                       kernel_area: int | None = None) -> Axes:
     """Draw a weight matrix: zeros blank (white), non-zeros in a diverging colour map, group blocks outlined.
 
     ``W_or_conv``: an ``nn.Conv2d`` / ``nn.Linear`` / 4-D conv weight (turned into
@@ -358,12 +377,14 @@ class ConvCost:
     im2col_bytes: int    # the column matrix: N · C_in·kh·kw · H_out·W_out elements (≈ k²× the input)
 
     @property
-    def flops(self):
+    def flops(self) -> int:
         return 2 * self.macs
 
 
-def conv_cost(c_in, c_out, kernel_size, input_hw, stride=1, padding=0, dilation=1, groups=1,
-              bias=False, batch=1, bytes_per_element=4):
+def conv_cost(c_in: int, c_out: int, kernel_size: int | tuple[int, int], input_hw: int | tuple[int, int],
+              stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+              dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = False, batch: int = 1,
+              bytes_per_element: int = 4) -> ConvCost:
     """Parameters, MACs and memory of ``nn.Conv2d(c_in, c_out, kernel_size, ...)`` on a ``batch`` of
     ``input_hw`` images, derived on paper (MobileNet, Howard et al. 2017, §3.1 uses the same count:
     D_K·D_K·M·N·D_F·D_F for a regular conv, D_K·D_K·M·D_F·D_F for a depthwise one)."""
@@ -397,7 +418,7 @@ MOBILENET_PUBLISHED = {
 }
 
 
-def depthwise_separable(c_in, c_out, kernel_size=3, padding=1):
+def depthwise_separable(c_in: int, c_out: int, kernel_size: int = 3, padding: int = 1) -> nn.Sequential:
     """A depthwise k×k conv (groups = c_in) followed by a pointwise 1×1 conv, no bias (MobileNet §3.1)."""
     return nn.Sequential(nn.Conv2d(c_in, c_in, kernel_size, padding=padding, groups=c_in, bias=False),
                          nn.Conv2d(c_in, c_out, 1, bias=False))
@@ -429,7 +450,7 @@ def mobilenet_table(channels: int = 512, size: int = 14, alpha: float = 0.75, rh
                 for name, (layer, shape) in layers.items())
 
 
-def round_sig(value, digits=3):
+def round_sig(value: float, digits: int = 3) -> float:
     """Round to ``digits`` significant figures (how the papers print their tables)."""
     if value == 0:
         return 0.0
@@ -445,8 +466,9 @@ def _small_ints(shape, seed, low=-3, high=4):
     return torch.randint(low, high, shape, generator=g).float()
 
 
-def im2col_state(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, groups=1,
-                 out_row=0, out_col=0, out_channel=0):
+def im2col_state(size: int = 6, channels: int = 2, kernel: int = 3, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, groups: int = 1, out_row: int = 0, out_col: int = 0,
+                 out_channel: int = 0) -> dict:
     """Everything the im2col explorer shows, for a ``size``×``size`` input with ``channels`` channels
     and a conv with ``channels`` output channels. Pure; raises ``ValueError`` naming the setting.
 
@@ -494,7 +516,7 @@ def im2col_state(size=6, channels=2, kernel=3, stride=1, padding=0, dilation=1, 
                 value_matmul=via_matmul, value_torch=via_torch)
 
 
-def draw_im2col(state: dict, fig) -> None:
+def draw_im2col(state: dict, fig: Figure) -> None:
     """Input channels with the window highlighted | the column matrix | the weight matrix."""
     from matplotlib.patches import Rectangle
 
@@ -540,7 +562,7 @@ def im2col_readout(state: dict) -> str:
             f"(F.conv2d: {state['value_torch']:g})")
 
 
-def im2col_explorer(**settings: int):
+def im2col_explorer(**settings: int) -> Explorer:
     """The interactive im2col explorer (a ``course_lib.widgets.Explorer``); ``settings`` override defaults."""
     from . import widgets as w
 
@@ -604,7 +626,7 @@ def check_grouped_conv_macs(fn: Callable) -> None:
 
 
 @checker("depthwise separable cost ratio")
-def check_separable_ratio(fn) -> None:
+def check_separable_ratio(fn: Callable) -> None:
     """``fn(c_in, c_out, k)`` must give MACs(depthwise k×k + pointwise 1×1) / MACs(regular k×k conv),
     compared with ``measure.count_macs`` on real layers (same output size, 'same' padding)."""
     for c_in, c_out, k in ((512, 512, 3), (32, 64, 3), (64, 16, 5), (8, 8, 1), (3, 96, 7), (100, 10, 3)):
@@ -630,7 +652,7 @@ IM2COL_LAYERS = (
 
 
 @checker("im2col memory of a real layer")
-def check_im2col_bytes(fn) -> None:
+def check_im2col_bytes(fn: Callable) -> None:
     """``fn(layer, input_shape)`` (an ``nn.Conv2d`` and (C, H, W)) must give the bytes of the float32
     column matrix im2col builds for one image — measured from a real ``conv.im2col``."""
     for name, (c_in, c_out, k, s, p, d), shape in IM2COL_LAYERS:

@@ -27,17 +27,24 @@ channel-connectivity explorer, reusable by later chapters (ResNeXt, ShuffleNet, 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .args import check_int
 from .checks import checker, expect_equal, expect_true
 from .surgery import dense_group_weight
+
+if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
+
+    from .widgets import Explorer
 
 __all__ = [
     'VERDICTS', 'interleave', 'ChannelPermutation', 'permutation_matrix', 'dense_kernel', 'IGCV1',
@@ -69,7 +76,7 @@ def _odd_kernel(kernel_size):
 
 # --------------------------------------------------------------------------- permutations
 
-def interleave(L, M):
+def interleave(L: int, M: int) -> torch.Tensor:
     """The IGCV1 permutation of ``C = L·M`` channels, as an index tensor ``perm`` (``y = x[:, perm]``).
 
     Before it, channels sit in L primary partitions of M consecutive channels
@@ -86,7 +93,7 @@ def interleave(L, M):
 class ChannelPermutation(nn.Module):
     """Reorder channels: ``forward(x) = x[:, perm]`` (a permutation matrix, no parameters)."""
 
-    def __init__(self, perm):
+    def __init__(self, perm: torch.Tensor | Sequence[int]) -> None:
         super().__init__()
         perm = torch.as_tensor(perm, dtype=torch.long)
         if perm.dim() != 1 or not torch.equal(perm.sort().values, torch.arange(len(perm))):
@@ -97,7 +104,7 @@ class ChannelPermutation(nn.Module):
         self.shuffle_groups = next((a for a in range(1, C + 1) if C % a == 0
                                     and torch.equal(perm, interleave(a, C // a))), None)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         C = len(self.perm)
         if x.shape[1] != C:
             raise ValueError(f"input has {x.shape[1]} channels, this permutation reorders {C}")
@@ -106,11 +113,11 @@ class ChannelPermutation(nn.Module):
             return x.unflatten(1, (a, C // a)).transpose(1, 2).flatten(1, 2)
         return x[:, self.perm]
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"channels={len(self.perm)}"
 
 
-def permutation_matrix(perm):
+def permutation_matrix(perm: torch.Tensor | Sequence[int]) -> torch.Tensor:
     """The 0/1 matrix ``P`` with ``(P @ x)[a] = x[perm[a]]``."""
     perm = torch.as_tensor(perm, dtype=torch.long)
     P = torch.zeros(len(perm), len(perm))
@@ -155,7 +162,8 @@ class IGCV1(nn.Module):
     network (the primary conv then maps ``in_channels/L → M`` channels per partition).
     """
 
-    def __init__(self, channels, L, M, kernel_size=3, stride=1, norm=True, act=True, in_channels=None):
+    def __init__(self, channels: int, L: int, M: int, kernel_size: int = 3, stride: int = 1, norm: bool = True,
+                 act: bool = True, in_channels: int | None = None) -> None:
         super().__init__()
         check_int("channels", channels)
         check_int("L", L)
@@ -178,11 +186,11 @@ class IGCV1(nn.Module):
         self.post = _post(channels, norm, act)
 
     @property
-    def linear(self):
+    def linear(self) -> list[nn.Module]:
         """The linear part, in order (what :func:`composed_kernel` and :func:`connectivity` read)."""
         return [self.primary, self.permute, self.secondary, self.permute_back]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.linear:
             x = layer(x)
         return self.post(x)
@@ -203,7 +211,8 @@ class IGCV2(nn.Module):
     input channel. ``IGCV2(L·M, (M, L))`` is ``IGCV1(L·M, L, M)``.
     """
 
-    def __init__(self, channels, branch_sizes, kernel_size=3, stride=1, norm=True, act=True):
+    def __init__(self, channels: int, branch_sizes: Iterable[int], kernel_size: int = 3, stride: int = 1,
+                 norm: bool = True, act: bool = True) -> None:
         super().__init__()
         check_int("channels", channels)
         _odd_kernel(kernel_size)
@@ -228,10 +237,10 @@ class IGCV2(nn.Module):
         self.post = _post(channels, norm, act)
 
     @property
-    def linear(self):
+    def linear(self) -> list[nn.Module]:
         return list(self.layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x)
         return self.post(x)
@@ -252,8 +261,8 @@ class IGCV3(nn.Module):
     when ``stride == 1`` and ``out_channels == channels``.
     """
 
-    def __init__(self, channels, expansion=6, groups=2, kernel_size=3, stride=1, out_channels=None,
-                 norm=True, act=True):
+    def __init__(self, channels: int, expansion: int = 6, groups: int = 2, kernel_size: int = 3, stride: int = 1,
+                 out_channels: int | None = None, norm: bool = True, act: bool = True) -> None:
         super().__init__()
         check_int("channels", channels)
         check_int("expansion", expansion)
@@ -278,17 +287,17 @@ class IGCV3(nn.Module):
         self.permute_out = ChannelPermutation(interleave(out_channels // groups, groups))
 
     @property
-    def linear(self):
+    def linear(self) -> list[nn.Module]:
         return [self.expand, self.permute, self.depthwise, self.project, self.permute_out]
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn1(self.expand(x))
         out = self.act(self.bn2(self.depthwise(self.permute(out))))
         out = self.permute_out(self.bn3(self.project(out)))
         return out + x if self.residual else out
 
 
-def composed_kernel(block):
+def composed_kernel(block: nn.Module) -> torch.Tensor:
     """The dense ``C_out × C_in × k × k`` kernel of a block's linear part (BN and activations left out).
 
     For a block built with ``norm=False, act=False``::
@@ -324,7 +333,7 @@ def composed_kernel(block):
     return kernel
 
 
-def extreme_case(block):
+def extreme_case(block: IGCV1) -> tuple[str, nn.Sequential]:
     """The two extreme IGCV1 blocks as the plain layers they are (weights copied, no BN/ReLU).
 
     - ``M = 1``: the primary conv has C partitions of one channel — a **depthwise** k×k conv; both
@@ -357,7 +366,7 @@ def extreme_case(block):
 
 # --------------------------------------------------------------------------- parameter arithmetic
 
-def igcv1_params(L, M, kernel_size=3):
+def igcv1_params(L: int, M: int, kernel_size: int = 3) -> int:
     """Parameters of an IGCV1 block's two group convs: ``T = L·M²·k² + M·L²`` (C = L·M)."""
     check_int("L", L)
     check_int("M", M)
@@ -365,19 +374,19 @@ def igcv1_params(L, M, kernel_size=3):
     return L * M * M * kernel_size ** 2 + M * L * L
 
 
-def regular_params(channels, kernel_size=3):
+def regular_params(channels: int, kernel_size: int = 3) -> int:
     """Parameters of a regular ``channels → channels`` k×k conv: ``C²·k²``."""
     check_int("channels", channels)
     check_int("kernel_size", kernel_size)
     return channels * channels * kernel_size ** 2
 
 
-def equal_param_width(L, M, kernel_size=3):
+def equal_param_width(L: int, M: int, kernel_size: int = 3) -> float:
     """Width of a regular k×k conv with as many parameters as IGCV1(L, M): ``sqrt(T) / k``."""
     return math.sqrt(igcv1_params(L, M, kernel_size)) / kernel_size
 
 
-def igc_is_wider(L, M, kernel_size=3):
+def igc_is_wider(L: int, M: int, kernel_size: int = 3) -> bool:
     """Is IGCV1(L, M) wider than a regular conv with the same parameters? Exact integer arithmetic.
 
     A regular conv of width C has C²k² parameters, so IGC's width ``L·M`` is larger than the
@@ -386,7 +395,7 @@ def igc_is_wider(L, M, kernel_size=3):
     return (L * M) ** 2 * kernel_size ** 2 > igcv1_params(L, M, kernel_size)
 
 
-def wider_condition(L, M, kernel_size=3):
+def wider_condition(L: int, M: int, kernel_size: int = 3) -> bool:
     """The paper's form of :func:`igc_is_wider`: ``M·k² > L / (L − 1)`` (never for L = 1).
 
     Derivation: ``L²M²k² > L·M²·k² + M·L²`` ⇔ ``L·M²·k²·(L − 1) > M·L²`` ⇔ ``M·k²·(L − 1) > L``.
@@ -452,7 +461,7 @@ def max_igcv1_width(budget: float, kernel_size: int = 3) -> float:
 
 # --------------------------------------------------------------------------- IGCV2 chains
 
-def igcv2_params(channels, branch_sizes, kernel_size=3):
+def igcv2_params(channels: int, branch_sizes: Iterable[int], kernel_size: int = 3) -> int:
     """Parameters of an IGCV2 chain: ``C·K_1·k² + C·(K_2 + … + K_n)`` (first conv spatial)."""
     check_int("channels", channels)
     sizes = tuple(branch_sizes)
@@ -461,7 +470,7 @@ def igcv2_params(channels, branch_sizes, kernel_size=3):
     return channels * sizes[0] * kernel_size ** 2 + channels * sum(sizes[1:])
 
 
-def chain_pointwise_params(channels, branch_sizes):
+def chain_pointwise_params(channels: int, branch_sizes: Iterable[int]) -> int:
     """Parameters of a chain of 1×1 group convs with branch sizes K: ``C·ΣK`` (the IGCV2 objective)."""
     return channels * sum(branch_sizes)
 
@@ -477,7 +486,7 @@ def _factorizations(n, smallest):
     return tuple(found)
 
 
-def valid_chains(channels, min_branch=2):
+def valid_chains(channels: int, min_branch: int = 2) -> list[tuple[int, ...]]:
     """Every chain of branch sizes ``K_l ≥ min_branch`` with ``ΠK_l = C``, as sorted tuples.
 
     These are the chains of group convs that can meet the strict complementary condition (the
@@ -488,14 +497,14 @@ def valid_chains(channels, min_branch=2):
     return list(_factorizations(channels, min_branch))
 
 
-def best_chains(channels):
+def best_chains(channels: int) -> list[tuple[int, ...]]:
     """The valid chains with the fewest 1×1 parameters ``C·ΣK`` (brute force over :func:`valid_chains`)."""
     chains = valid_chains(channels)
     best = min(sum(c) for c in chains)
     return [c for c in chains if sum(c) == best]
 
 
-def balanced_chain(channels, length):
+def balanced_chain(channels: int, length: int) -> tuple[int, ...]:
     """The most balanced chain of ``length`` branch sizes ≥ 2 with product ``channels`` (min ΣK).
 
     Raises ValueError if ``channels`` cannot be split into ``length`` such factors.
@@ -509,7 +518,7 @@ def balanced_chain(channels, length):
     return min(chains, key=lambda c: (sum(c), max(c)))
 
 
-def optimal_length(channels):
+def optimal_length(channels: int) -> float:
     """The real-valued number of 1×1 group convs minimising ``n·C^(1/n)`` (equal branches K = C^(1/n)):
     ``ln C``. In the paper's block that is ``L − 1`` (the first of its L group convs is channel-wise)."""
     check_int("channels", channels, 2)
@@ -559,12 +568,12 @@ class ChannelOp:
     label: str = ""
 
     @property
-    def params(self):
+    def params(self) -> int:
         if self.kind == "perm":
             return 0
         return self.c_out * (self.c_in // self.groups) * self.kernel_size ** 2
 
-    def describe(self):
+    def describe(self) -> str:
         if self.label:
             return self.label
         if self.kind == "perm":
@@ -577,7 +586,8 @@ class ChannelOp:
         return f"{k} group conv, {self.groups} groups"
 
 
-def group_conv(c_in, groups, c_out=None, kernel_size=1, label=""):
+def group_conv(c_in: int, groups: int, c_out: int | None = None, kernel_size: int = 1,
+               label: str = "") -> ChannelOp:
     """A group conv ``c_in → c_out`` with ``groups`` groups (outputs of group g see only its inputs)."""
     c_out = c_in if c_out is None else c_out
     check_int("c_in", c_in)
@@ -591,17 +601,17 @@ def group_conv(c_in, groups, c_out=None, kernel_size=1, label=""):
     return ChannelOp("conv", c_in, c_out, groups, kernel_size, label=label)
 
 
-def dense(c_in, c_out=None, kernel_size=1, label=""):
+def dense(c_in: int, c_out: int | None = None, kernel_size: int = 1, label: str = "") -> ChannelOp:
     """A regular (dense) conv: every output sees every input."""
     return group_conv(c_in, 1, c_out, kernel_size, label)
 
 
-def depthwise(channels, kernel_size=3, multiplier=1, label=""):
+def depthwise(channels: int, kernel_size: int = 3, multiplier: int = 1, label: str = "") -> ChannelOp:
     """A depthwise (channel-wise) conv: output channel o sees only input channel o // multiplier."""
     return group_conv(channels, channels, channels * multiplier, kernel_size, label)
 
 
-def permutation(perm, label=""):
+def permutation(perm: torch.Tensor | Sequence[int], label: str = "") -> ChannelOp:
     """A channel permutation: output position a takes input channel ``perm[a]``."""
     perm = tuple(int(p) for p in torch.as_tensor(perm).tolist())
     if sorted(perm) != list(range(len(perm))):
@@ -609,7 +619,7 @@ def permutation(perm, label=""):
     return ChannelOp("perm", len(perm), len(perm), perm=perm, label=label)
 
 
-def shuffle(channels, groups, label=""):
+def shuffle(channels: int, groups: int, label: str = "") -> ChannelOp:
     """ShuffleNet's channel shuffle with ``groups`` groups: ``interleave(groups, channels // groups)``."""
     check_int("channels", channels)
     check_int("groups", groups)
@@ -618,7 +628,7 @@ def shuffle(channels, groups, label=""):
     return permutation(interleave(groups, channels // groups), label or f"shuffle ({groups} groups)")
 
 
-def as_ops(layers):
+def as_ops(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> list[ChannelOp]:
     """A list of ``ChannelOp`` from ChannelOps, ``nn.Conv2d``, ``ChannelPermutation`` or a block.
 
     BatchNorm and activations act on each channel alone, so they do not change connectivity and
@@ -644,7 +654,7 @@ def as_ops(layers):
     return ops
 
 
-def adjacency(op):
+def adjacency(op: ChannelOp) -> torch.Tensor:
     """The 0/1 ``c_out × c_in`` matrix of one operation: entry (o, i) = 1 iff output o reads input i."""
     if op.kind == "perm":
         A = torch.zeros(op.c_out, op.c_in, dtype=torch.long)
@@ -655,7 +665,7 @@ def adjacency(op):
     return (out_group[:, None] == in_group[None, :]).long()
 
 
-def connectivity(layers):
+def connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> torch.Tensor:
     """Input→output path counts of a chain: entry (o, i) = number of paths from input i to output o.
 
     ``layers``: ChannelOps (:func:`group_conv`, :func:`dense`, :func:`depthwise`,
@@ -674,7 +684,7 @@ def connectivity(layers):
     return counts
 
 
-def classify(layers_or_counts):
+def classify(layers_or_counts: torch.Tensor | nn.Module | Iterable[ChannelOp | nn.Module]) -> str:
     """"strict" (exactly one path everywhere), "loose" (at least one) or "disconnected" (some zero).
 
     Accepts a path-count matrix or anything :func:`connectivity` accepts.
@@ -690,7 +700,7 @@ def classify(layers_or_counts):
     return "loose"
 
 
-def super_channel_connectivity(layers) -> torch.Tensor:
+def super_channel_connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> torch.Tensor:
     """Path counts over **super-channels** — the loose complementary condition of IGCV3.
 
     In every tensor *between* the first and the last operation, channels that are reached from the
@@ -736,7 +746,7 @@ CONDITIONS = {
 }
 
 
-def chain_params(layers):
+def chain_params(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> int:
     """Parameters of a chain (sum over its convs)."""
     return sum(op.params for op in as_ops(layers))
 
@@ -833,7 +843,8 @@ PRESET_HELP = {
 MAX_DRAWN_CHANNELS = 256
 
 
-def connectivity_state(preset="igcv1", C=16, L=4, M=4, kernel_size=3, presets=None):
+def connectivity_state(preset: str = "igcv1", C: int = 16, L: int = 4, M: int = 4, kernel_size: int = 3,
+                       presets: dict[str, Callable] | None = None) -> dict:
     """The pure state of the channel-connectivity explorer.
 
     ``preset`` names a builder ``(C, L, M, k) -> (ops, title, width)`` in ``presets`` (default
@@ -873,7 +884,7 @@ def connectivity_readout(state: dict) -> str:
             f"(this block is {state['width_ratio']:.2f}× wider).")
 
 
-def draw_channel_graph(ops, ax, max_edges=20000):
+def draw_channel_graph(ops: Sequence[ChannelOp], ax: Axes, max_edges: int = 20000) -> None:
     """The layered channel graph: one column of channels per tensor, edges for every connection.
 
     Conv edges are blue, permutation edges orange. Columns of different widths are drawn on the
@@ -909,7 +920,7 @@ def draw_channel_graph(ops, ax, max_edges=20000):
     ax.set_title("channel graph (blue: convs, orange: permutations)", fontsize=9)
 
 
-def draw_counts(counts, ax, verdict=None):
+def draw_counts(counts: torch.Tensor, ax: Axes, verdict: str | None = None) -> AxesImage:
     """The composed path-count matrix as a heatmap (white = 0 = no path)."""
     import matplotlib.pyplot as plt
 
@@ -924,7 +935,7 @@ def draw_counts(counts, ax, verdict=None):
     return im
 
 
-def draw_connectivity(state: dict, fig) -> None:
+def draw_connectivity(state: dict, fig: Figure) -> None:
     """Draw an explorer state: channel graph on the left, path-count heatmap on the right."""
     gs = fig.add_gridspec(1, 2, width_ratios=[1.7, 1])
     ax_graph, ax_heat = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
@@ -934,7 +945,9 @@ def draw_connectivity(state: dict, fig) -> None:
     fig.suptitle(state["title"], fontsize=10)
 
 
-def connectivity_explorer(preset="igcv1", C=16, L=4, M=4, presets=None, figsize=(11, 4.2)):
+def connectivity_explorer(preset: str = "igcv1", C: int = 16, L: int = 4, M: int = 4,
+                          presets: dict[str, Callable] | None = None,
+                          figsize: tuple[float, float] = (11, 4.2)) -> Explorer:
     """The channel-connectivity explorer (an ``Explorer``): preset, C, L, M controls.
 
     ``presets``: extra or replacement builders ``name -> (C, L, M, k) -> (ops, title, width)``,
@@ -969,8 +982,8 @@ def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
     return blocks
 
 
-def plain_net(kind="regular", width=16, depth=8, L=None, M=None, stages=3, stem_stride=1,
-              num_classes=10, in_channels=1):
+def plain_net(kind: str = "regular", width: int = 16, depth: int = 8, L: int | None = None, M: int | None = None,
+              stages: int = 3, stem_stride: int = 1, num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
     """A plain (no shortcut) network like the IGCV1 paper's: stem conv, ``stages`` stages, GAP, fc.
 
     ``depth = stages·B + 2`` (stem + B blocks per stage + classifier). Each later stage halves the
@@ -1001,7 +1014,8 @@ def plain_net(kind="regular", width=16, depth=8, L=None, M=None, stages=3, stem_
     return nn.Sequential(*layers)
 
 
-def regular_width_for(params, depth=8, stages=3, stem_stride=1, num_classes=10, in_channels=1):
+def regular_width_for(params: int, depth: int = 8, stages: int = 3, stem_stride: int = 1, num_classes: int = 10,
+                      in_channels: int = 1) -> int:
     """The RegConv width whose :func:`plain_net` has the parameter count closest to ``params``."""
     def count(w):
         net = plain_net("regular", w, depth, stages=stages, stem_stride=stem_stride,
@@ -1059,7 +1073,7 @@ WIDEST_CASES = ((5_000, 3), (20_000, 3), (100_000, 3), (2_000, 1), (30_000, 5))
 
 
 @checker("widest IGCV1 block for a parameter budget")
-def check_widest_igc(fn) -> None:
+def check_widest_igc(fn: Callable) -> None:
     """``fn(budget, k) -> (L, M)``: an IGCV1 block of the largest possible width L·M whose
     parameters ``L·M²k² + M·L²`` (checked on real nn.Conv2d layers) fit the budget."""
     for budget, k in WIDEST_CASES:

@@ -60,8 +60,9 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -73,8 +74,13 @@ from .checks import checker, expect_close, expect_equal, expect_true
 from .config import dry_run
 from .measure import file_bytes
 from .report import Rows
-from .surgery import bits_needed, forward_with_hooks, pack_bits, unpack_bits, weight_layers
+from .surgery import bits_needed, forward_with_hooks, pack_bits, weight_layers
 from .train import evaluate
+
+if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+    from matplotlib.figure import Figure
+
+    from .widgets import Explorer
 
 KMEANS_INITS = ("linear", "density", "random")
 
@@ -109,7 +115,7 @@ def _initial_centroids(values, k, init, generator):
     return values[pick].sort().values
 
 
-def nearest_centroid(values, codebook):
+def nearest_centroid(values: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     """Index of the nearest entry of a *sorted* 1-d ``codebook`` for every value (ties go low).
 
     In 1-d the clusters are intervals between midpoints of neighbouring centroids, so a binary
@@ -119,7 +125,8 @@ def nearest_centroid(values, codebook):
     return torch.bucketize(values, midpoints, right=False)
 
 
-def kmeans_codebook(weights, bits, init="linear", iters=30, mask=None, seed=0):
+def kmeans_codebook(weights: torch.Tensor, bits: int, init: str = "linear", iters: int = 30,
+                    mask: torch.Tensor | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Cluster the values of ``weights`` into ``2**bits`` shared values (Lloyd's algorithm in 1-d).
 
     Returns ``(codebook, indices)``: ``codebook`` is a sorted float tensor of ``2**bits`` centroids
@@ -135,7 +142,10 @@ def kmeans_codebook(weights, bits, init="linear", iters=30, mask=None, seed=0):
     check_int("iters", iters, minimum=0)
     flat = weights.detach().reshape(-1).to(torch.float64)
     if mask is not None:
-        if not isinstance(mask, torch.Tensor) or mask.shape != weights.shape:
+        if not isinstance(mask, torch.Tensor):
+            raise TypeError(f"mask must be a boolean tensor of the weights' shape {tuple(weights.shape)}, "
+                            f"got {type(mask).__name__}")
+        if mask.shape != weights.shape:
             raise ValueError(f"mask must be a boolean tensor of the weights' shape {tuple(weights.shape)}")
         values = flat[mask.reshape(-1).to(torch.bool)]
     else:
@@ -167,7 +177,7 @@ class SharedWeights(nn.Module):
     gradients of all (unmasked) weights of cluster k — Han et al.'s fine-tuning rule, for free.
     """
 
-    def __init__(self, codebook, indices, mask=None):
+    def __init__(self, codebook: torch.Tensor, indices: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         self.codebook = nn.Parameter(codebook.detach().clone())
         self.register_buffer("indices", indices.detach().clone())
@@ -178,7 +188,7 @@ class SharedWeights(nn.Module):
         """Bits of one index: enough to name every centroid."""
         return bits_needed(len(self.codebook))
 
-    def forward(self, original):
+    def forward(self, original: torch.Tensor) -> torch.Tensor:
         weight = self.codebook[self.indices]
         if self.mask is not None:
             weight = weight * self.mask
@@ -244,7 +254,7 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
     return model
 
 
-def shared_layers(model):
+def shared_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module, SharedWeights]]:
     """``(name, module, SharedWeights)`` for every layer that ``share_weights`` converted."""
     for name, module in model.named_modules():
         if parametrize.is_parametrized(module, "weight"):
@@ -253,12 +263,12 @@ def shared_layers(model):
                 yield name, module, first
 
 
-def codebooks(model):
+def codebooks(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """``{layer name: (codebook, indices)}`` of every shared-weight layer (detached copies)."""
     return {name: (p.codebook.detach().clone(), p.indices.clone()) for name, _, p in shared_layers(model)}
 
 
-def unshare_weights(model):
+def unshare_weights(model: nn.Module) -> nn.Module:
     """Bake ``codebook[indices]`` into plain weights and remove the parametrizations; returns ``model``."""
     for _, module, _ in list(shared_layers(model)):
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
@@ -298,7 +308,7 @@ def reserve_zero_code(model: nn.Module) -> dict[str, int]:
     return merged
 
 
-def shared_state_dict(model):
+def shared_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The compact state of a shared-weight model (see ``quantized_state_dict``)."""
     return quantized_state_dict(model)
 
@@ -321,7 +331,7 @@ def _layer_storage(module, p):
     raise TypeError(f"no compact storage for a {type(p).__name__} parametrization")
 
 
-def quantized_state_dict(model):
+def quantized_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """What a file must hold for a model quantized in place (``share_weights`` / ``quantize_model``):
     per quantized layer its codes packed at their bit width plus codebook / scales; every other
     tensor as it is. ``measure.file_bytes(quantized_state_dict(model))`` is the real size.
@@ -355,12 +365,12 @@ class SignSTE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, w):
+    def forward(ctx: Any, w: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(w)
         return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (w,) = ctx.saved_tensors
         return grad * (w.abs() <= 1).to(grad.dtype)
 
@@ -368,7 +378,7 @@ class SignSTE(torch.autograd.Function):
 BINARY_SCALINGS = ("channel", "tensor", "none")
 
 
-def binarize(w, scaling="channel"):
+def binarize(w: torch.Tensor, scaling: str = "channel") -> torch.Tensor:
     """``alpha * sign(w)``: ±1 weights times a scale (XNOR-Net: alpha = mean |w| per output channel).
 
     ``scaling``: "channel" (one alpha per output channel, XNOR-Net), "tensor" (one alpha), "none"
@@ -386,7 +396,8 @@ def binarize(w, scaling="channel"):
     return alpha * signs
 
 
-def binary_dot(signs, x, alpha=1.0):
+def binary_dot(signs: torch.Tensor | Sequence[float], x: torch.Tensor | Sequence[float],
+               alpha: float = 1.0) -> tuple[torch.Tensor, dict[str, int]]:
     """``alpha * (signs · x)`` computed with additions only, and the operations it took.
 
     With ±1 weights every product is +x_i or -x_i, so a length-n dot product costs n - 1 additions
@@ -403,7 +414,7 @@ def binary_dot(signs, x, alpha=1.0):
     return alpha * total, ops
 
 
-def pack_signs(v):
+def pack_signs(v: torch.Tensor | Sequence[int]) -> int:
     """Pack a ±1 vector into one Python int, bit i set where v[i] = +1 (a binary activation or weight)."""
     v = torch.as_tensor(v)
     if v.ndim != 1 or not torch.all((v == 1) | (v == -1)):
@@ -411,7 +422,7 @@ def pack_signs(v):
     return sum(1 << i for i, s in enumerate(v.tolist()) if s > 0)
 
 
-def xnor_dot(a_bits, b_bits, n):
+def xnor_dot(a_bits: int, b_bits: int, n: int) -> tuple[int, dict[str, int]]:
     """The dot product of two ±1 vectors of length ``n`` packed by ``pack_signs``: XNOR, then popcount.
 
     Equal signs (XNOR bit 1) contribute +1, different signs −1, so a·b = 2·popcount(XNOR) − n =
@@ -426,7 +437,8 @@ def xnor_dot(a_bits, b_bits, n):
     return n - 2 * differ, {"multiplies": 0, "word_ops": 2 * -(-n // 64)}
 
 
-def codebook_dot(codebook, indices, x):
+def codebook_dot(codebook: torch.Tensor | Sequence[float], indices: torch.Tensor | Sequence[int],
+                 x: torch.Tensor | Sequence[float]) -> tuple[torch.Tensor, dict[str, int]]:
     """``Σ_i codebook[indices[i]] · x[i]`` with one multiply per centroid, not one per weight.
 
     Weight sharing makes a dot product cheap as well as small: first add up the inputs of each
@@ -449,7 +461,7 @@ def codebook_dot(codebook, indices, x):
 # ternary weights: TWN (Li & Liu 2016) and Trained Ternary Quantization (Zhu et al. 2017)
 # ----------------------------------------------------------------------------------------------
 
-def twn_ternarize(w):
+def twn_ternarize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, float]:
     """Ternary Weight Networks: Δ = 0.7·mean|w|, α = mean of |w| where |w| > Δ; returns
     ``(alpha * codes, codes, delta, alpha)`` with ``codes`` in {-1, 0, +1}."""
     _check_tensor(w, "w")
@@ -468,7 +480,7 @@ def _check_threshold(t):
     return float(t)
 
 
-def ttq_threshold(latent, t=0.05):
+def ttq_threshold(latent: torch.Tensor, t: float = 0.05) -> float:
     """TTQ's threshold Δ = t · max|w̃| (a constant for the backward pass)."""
     return _check_threshold(t) * latent.detach().abs().max().item()
 
@@ -483,13 +495,13 @@ class TTQFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, latent, wp, wn, delta):
+    def forward(ctx: Any, latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, delta: float) -> torch.Tensor:
         pos, neg = latent > delta, latent < -delta
         ctx.save_for_backward(pos, neg, wp, wn)
         return wp * pos.to(latent.dtype) - wn * neg.to(latent.dtype)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
         pos, neg, wp, wn = ctx.saved_tensors
         grad_wp = (grad * pos).sum().reshape(wp.shape)
         grad_wn = -(grad * neg).sum().reshape(wn.shape)
@@ -497,12 +509,12 @@ class TTQFunction(torch.autograd.Function):
         return grad_latent, grad_wp, grad_wn, None
 
 
-def ttq_ternarize(latent, wp, wn, t=0.05):
+def ttq_ternarize(latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, t: float = 0.05) -> torch.Tensor:
     """Ternary weights of TTQ, differentiable in ``latent``, ``wp`` and ``wn`` (see ``TTQFunction``)."""
     return TTQFunction.apply(latent, wp, wn, ttq_threshold(latent, t))
 
 
-def ttq_init_scales(w, t=0.05):
+def ttq_init_scales(w: torch.Tensor, t: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
     """Initial (Wp, Wn): the mean of the weights above Δ and of minus those below -Δ, where
     Δ = t·max|w| (so the ternary layer starts close to the float one)."""
     delta = _check_threshold(t) * w.abs().max()
@@ -518,20 +530,20 @@ def ttq_init_scales(w, t=0.05):
 class BinaryWeight(nn.Module):
     """Parametrization: weight = XNOR-Net ``binarize(latent)`` (latent weights stay float, trainable)."""
 
-    def __init__(self, scaling="channel"):
+    def __init__(self, scaling: str = "channel") -> None:
         super().__init__()
         if scaling not in BINARY_SCALINGS:
             raise ValueError(f"scaling={scaling!r} is unknown; choose one of {BINARY_SCALINGS}")
         self.scaling = scaling
 
-    def forward(self, latent):
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return binarize(latent, self.scaling)
 
 
 class TWNWeight(nn.Module):
     """Parametrization: TWN ternary weights with a straight-through gradient to the latent weights."""
 
-    def forward(self, latent):
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
         ternary = twn_ternarize(latent)[0]
         return latent + (ternary - latent).detach()
 
@@ -543,35 +555,35 @@ class TTQWeight(nn.Module):
     largest magnitude (the paper's normalisation); ``wp``/``wn`` start at ``ttq_init_scales``.
     """
 
-    def __init__(self, weight, t=0.05):
+    def __init__(self, weight: torch.Tensor, t: float = 0.05) -> None:
         super().__init__()
         self.t = _check_threshold(t)
         wp, wn = ttq_init_scales(weight.detach(), self.t)
         self.wp = nn.Parameter(wp.clone().reshape(()))
         self.wn = nn.Parameter(wn.clone().reshape(()))
 
-    def forward(self, latent):
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return ttq_ternarize(latent, self.wp, self.wn, self.t)
 
-    def right_inverse(self, weight):
+    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
         return weight / weight.abs().max().clamp(min=torch.finfo(weight.dtype).tiny)
 
 
 class FakeLinearWeight(nn.Module):
     """Parametrization: per-output-channel affine ``bits``-bit fake quantization, straight-through."""
 
-    def __init__(self, bits):
+    def __init__(self, bits: int) -> None:
         super().__init__()
         self.bits = check_bits("bits", bits, low=2)
 
-    def forward(self, latent):
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return latent + (fake_quantize(latent.detach(), self.bits, axis=0) - latent).detach()
 
 
 class KeepZeros(nn.Module):
     """Parametrization ``weight * mask``: after a quantizer, keeps a pruned layer's zeros at zero."""
 
-    def __init__(self, mask: torch.Tensor):
+    def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mask", mask.detach().to(torch.bool).clone())
 
@@ -582,7 +594,7 @@ class KeepZeros(nn.Module):
 QAT_METHODS = ("binary", "twn", "ttq", "linear", "kmeans")
 
 
-def default_layers(model, keep_first_last=True):
+def default_layers(model: nn.Module, keep_first_last: bool = True) -> list[str]:
     """Names of the conv / linear layers; without the first and the last if ``keep_first_last``
     (TWN, TTQ and XNOR-Net keep those two in full precision: they are small and sensitive)."""
     names = list(weight_layers(model))
@@ -630,7 +642,7 @@ def quantize_model(model: nn.Module, method: str, bits: int | dict[str, int] | N
     return model
 
 
-def ttq_scales(model):
+def ttq_scales(model: nn.Module) -> dict[str, tuple[float, float]]:
     """``{layer name: (Wp, Wn)}`` of every TTQ layer."""
     return {name: (m.parametrizations.weight[0].wp.item(), m.parametrizations.weight[0].wn.item())
             for name, m in model.named_modules()
@@ -641,7 +653,7 @@ def ttq_scales(model):
 # linear (affine) quantization, per tensor and per channel — the same arithmetic as PyTorch's
 # ----------------------------------------------------------------------------------------------
 
-def int_range(bits):
+def int_range(bits: int) -> tuple[int, int]:
     """The signed ``bits``-bit integer range (qmin, qmax) = (-2**(bits-1), 2**(bits-1) - 1)."""
     check_bits("bits", bits, low=2)
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
@@ -650,13 +662,16 @@ def int_range(bits):
 def _reduce_dims(x, axis):
     if axis is None:
         return x.min(), x.max()
-    if not isinstance(axis, int) or not -x.ndim <= axis < x.ndim:
+    if not isinstance(axis, int):
+        raise TypeError(f"axis={axis!r} must be None (per tensor) or a dimension of the {x.ndim}-d tensor")
+    if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis={axis!r} must be None (per tensor) or a dimension of the {x.ndim}-d tensor")
     moved = x.detach().movedim(axis, 0).reshape(x.shape[axis], -1)
     return moved.min(1).values, moved.max(1).values
 
 
-def linear_qparams(x, bits=8, symmetric=False, axis=None):
+def linear_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False,
+                   axis: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Calibrate ``(scale, zero_point)`` from the min / max of ``x`` (per tensor, or per slice of
     dimension ``axis``), for signed ``bits``-bit integers — PyTorch's ``MinMaxObserver`` rule:
     the range always contains 0; symmetric ranges have zero_point 0."""
@@ -682,7 +697,8 @@ def _broadcast(v, x, axis):
     return v.reshape(shape)
 
 
-def quantize_linear(x, scale, zero_point, bits=8, axis=None):
+def quantize_linear(x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8,
+                    axis: int | None = None) -> torch.Tensor:
     """Integers ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even)."""
     qmin, qmax = int_range(bits)
     scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), x, axis)
@@ -690,14 +706,16 @@ def quantize_linear(x, scale, zero_point, bits=8, axis=None):
     return torch.clamp(torch.round(x.float() / scale).to(torch.int64) + zero_point, qmin, qmax)
 
 
-def dequantize_linear(q, scale, zero_point, axis=None):
+def dequantize_linear(q: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int,
+                      axis: int | None = None) -> torch.Tensor:
     """Back to floats: ``(q - zero_point) * scale``."""
     scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), q, axis)
     zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), q, axis)
     return (q - zero_point).to(torch.float32) * scale
 
 
-def torch_codes(x: torch.Tensor, scale, zero_point, bits: int = 8, axis: int | None = None) -> torch.Tensor:
+def torch_codes(x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8,
+                axis: int | None = None) -> torch.Tensor:
     """PyTorch's own integer codes of ``x`` (signed ``bits``-bit), to check ``quantize_linear`` against.
 
     Computed with ``torch.fake_quantize_per_tensor_affine`` / ``fake_quantize_per_channel_affine``
@@ -716,7 +734,7 @@ def torch_codes(x: torch.Tensor, scale, zero_point, bits: int = 8, axis: int | N
     return torch.round(fq / scale).to(torch.int64) + zero_point
 
 
-def fake_quantize(x, bits=8, symmetric=False, axis=None):
+def fake_quantize(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> torch.Tensor:
     """Quantize then dequantize ``x`` with min/max calibration on ``x`` itself."""
     scale, zero_point = linear_qparams(x, bits, symmetric, axis)
     return dequantize_linear(quantize_linear(x, scale, zero_point, bits, axis), scale, zero_point, axis).to(x.dtype)
@@ -726,13 +744,13 @@ def fake_quantize(x, bits=8, symmetric=False, axis=None):
 # dynamic fixed point (Qiu et al., FPGA 2016): x ≈ q · 2^(-fl), q a signed `bits`-bit integer
 # ----------------------------------------------------------------------------------------------
 
-def fixed_point_codes(x, bits, frac_len):
+def fixed_point_codes(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
     """Signed integer codes of ``x`` in fixed point with ``frac_len`` fractional bits (saturating)."""
     qmin, qmax = int_range(bits)
     return torch.clamp(torch.round(x * 2.0 ** frac_len), qmin, qmax)
 
 
-def to_fixed_point(x, bits, frac_len):
+def to_fixed_point(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
     """``x`` rounded to the grid 2^(-frac_len) and saturated to the ``bits``-bit range."""
     check_bits("bits", bits, low=2, high=32)
     if isinstance(frac_len, bool) or not isinstance(frac_len, int):
@@ -740,7 +758,7 @@ def to_fixed_point(x, bits, frac_len):
     return (fixed_point_codes(x, bits, frac_len) * 2.0 ** -frac_len).to(x.dtype)
 
 
-def range_frac_len(x, bits):
+def range_frac_len(x: torch.Tensor, bits: int) -> int:
     """The largest fractional length whose range holds every value of ``x``: nothing overflows."""
     qmin, qmax = int_range(bits)
     hi, lo = x.detach().max().item(), x.detach().min().item()
@@ -758,14 +776,16 @@ FRAC_SEARCH = (1, 4)        # candidates: range rule - 1 ... range rule + 4 frac
 
 
 def _check_search(search):
-    if (not isinstance(search, tuple) or len(search) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in search)):
-        raise ValueError(f"search={search!r} must be a pair (below, above) of non-negative ints: the "
-                         "fractional lengths tried around the range rule; (0, 0) is the range rule alone")
+    rule = (f"search={search!r} must be a pair (below, above) of non-negative ints: the "
+            "fractional lengths tried around the range rule; (0, 0) is the range rule alone")
+    if not isinstance(search, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) for s in search):
+        raise TypeError(rule)
+    if len(search) != 2 or any(s < 0 for s in search):
+        raise ValueError(rule)
     return search
 
 
-def frac_len_candidates(x, bits, search=FRAC_SEARCH):
+def frac_len_candidates(x: torch.Tensor, bits: int, search: tuple[int, int] = FRAC_SEARCH) -> list[int]:
     """The fractional lengths tried around the range rule: ``range_frac_len(x) - search[0]`` …
     ``range_frac_len(x) + search[1]``. Longer ones saturate the largest values but round the rest
     more finely; shorter ones never help ``x`` itself but can help a *target* it is compared with."""
@@ -774,13 +794,14 @@ def frac_len_candidates(x, bits, search=FRAC_SEARCH):
     return list(range(start - below, start + above + 1))
 
 
-def fixed_point_error(x, bits, frac_len, target=None):
+def fixed_point_error(x: torch.Tensor, bits: int, frac_len: int, target: torch.Tensor | None = None) -> float:
     """Qiu et al.'s criterion: Σ |target − fixed(x)| (``target`` defaults to ``x``)."""
     target = x if target is None else target
     return (to_fixed_point(x, bits, frac_len) - target).abs().sum().item()
 
 
-def best_frac_len(x, bits, target=None, search=FRAC_SEARCH):
+def best_frac_len(x: torch.Tensor, bits: int, target: torch.Tensor | None = None,
+                  search: tuple[int, int] = FRAC_SEARCH) -> int:
     """The fractional length among ``frac_len_candidates`` minimising Σ|target − fixed(x)| (Qiu et al.).
 
     ``target`` defaults to ``x``; with ``search=(0, 0)`` only the range rule is tried. Ties go to the
@@ -804,7 +825,8 @@ def _output_names_in_order(model, x):
     return order, outputs
 
 
-def fixed_point_model(model, calib_x, bits, dynamic=True, search=FRAC_SEARCH):
+def fixed_point_model(model: nn.Module, calib_x: torch.Tensor, bits: int, dynamic: bool = True,
+                      search: tuple[int, int] = FRAC_SEARCH) -> tuple[nn.Module, dict]:
     """A copy of ``model`` in (dynamic) fixed point, and its plan of fractional lengths.
 
     **Static** (``dynamic=False``): one fractional length for every layer's weights and one for every
@@ -896,7 +918,8 @@ def plan_table(plan: dict) -> Rows:
 WEIGHT_METHODS = ("float", "linear", "fixed", "kmeans", "twn", "ttq", "binary")
 
 
-def encode_weights(w, method, bits=None, t=0.05, per_channel=True):
+def encode_weights(w: torch.Tensor, method: str, bits: int | None = None, t: float = 0.05,
+                   per_channel: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
     """Quantize one weight tensor; returns ``(w_hat, storage, bits_per_weight)``.
 
     ``storage`` is the dict of tensors a file must hold to rebuild ``w_hat`` (codes packed at
@@ -941,7 +964,9 @@ def encode_weights(w, method, bits=None, t=0.05, per_channel=True):
     return w_hat, {"codes": pack_bits(codes + 1, 2), "wp": wp, "wn": wn, "shape": shape}, 2
 
 
-def compress_weights(model, method, bits=None, t=0.05, layers=None, per_channel=True):
+def compress_weights(model: nn.Module, method: str, bits: int | None = None, t: float = 0.05,
+                     layers: str | Iterable[str] | None = None,
+                     per_channel: bool = True) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """A copy of ``model`` whose conv / linear weights (``layers``, default all) are quantized, and
     the compact state dict to store it: ``measure.file_bytes(state)`` is the real size."""
     qmodel = copy.deepcopy(model)
@@ -989,7 +1014,7 @@ def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, th
     }
 
 
-def draw_quant(state: dict, fig) -> None:
+def draw_quant(state: dict, fig: Figure) -> None:
     """Histogram of the weights with the quantization levels as vertical lines."""
     ax = fig.add_subplot(1, 1, 1)
     w = state["weights"].numpy()
@@ -1012,7 +1037,7 @@ def quant_readout(state: dict) -> str:
             f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)")
 
 
-def quant_explorer(weights: torch.Tensor, title: str = "Quantize one layer"):
+def quant_explorer(weights: torch.Tensor, title: str = "Quantize one layer") -> Explorer:
     """The interactive explorer for one weight tensor (a ``course_lib.widgets.Explorer``)."""
     from .widgets import Explorer, dropdown, float_slider, int_slider
 
@@ -1035,19 +1060,19 @@ def _exercise_tensors():
     return cases
 
 
-def reference_symmetric_int8(x):
+def reference_symmetric_int8(x: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Symmetric per-tensor int8: scale = max|x| / 127, q = clamp(round(x / scale), -127, 127)."""
     scale = x.abs().max().item() / 127
     return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
 
 
-def reference_ternary_codes(w, t):
+def reference_ternary_codes(w: torch.Tensor, t: float) -> torch.Tensor:
     """TTQ ternary codes in {-1, 0, +1} with Δ = t·max|w| (|w| <= Δ gives 0)."""
     delta = t * w.abs().max()
     return (w > delta).to(torch.int64) - (w < -delta).to(torch.int64)
 
 
-def reference_codebook_bytes(n_weights, bits, codebook_bits=32):
+def reference_codebook_bytes(n_weights: int, bits: int, codebook_bits: int = 32) -> int:
     """Bytes of ``n_weights`` indices packed at ``bits`` bits plus a codebook of 2**bits floats."""
     return -(-n_weights * bits // 8) + 2 ** bits * codebook_bits // 8
 
@@ -1094,7 +1119,8 @@ def check_codebook_bytes(fn: Callable) -> None:
         expect_equal(fn(n, bits), reference_codebook_bytes(n, bits), f"codebook_bytes({n}, {bits})")
 
 
-def reference_ttq_backward(latent, wp, wn, t, grad):
+def reference_ttq_backward(latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, t: float,
+                           grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """TTQ's backward written out: (∂L/∂w̃, ∂L/∂Wp, ∂L/∂Wn) from ∂L/∂w_t = ``grad``."""
     delta = t * latent.abs().max()
     pos, neg = latent > delta, latent < -delta
@@ -1127,7 +1153,8 @@ def check_ttq_backward(fn: Callable) -> None:
                      "1 in between)", rtol=1e-4, atol=1e-5)
 
 
-def reference_codebook_linear(x, codebook, indices):
+def reference_codebook_linear(x: torch.Tensor, codebook: torch.Tensor,
+                              indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``y = x @ codebook[indices].T`` through per-cluster input sums: ``(y, sums)``, sums (N, m, K)."""
     onehot = torch.nn.functional.one_hot(indices.long(), len(codebook)).to(x.dtype)     # (m, n, K)
     sums = torch.einsum("bn,mnk->bmk", x, onehot)
@@ -1154,13 +1181,14 @@ def check_codebook_linear(fn: Callable) -> None:
         expect_close(torch.as_tensor(y), x @ codebook[indices].T, f"y for x {tuple(x.shape)}, {m} outputs")
 
 
-def deep_compression_bits(model, conv_bits=8, fc_bits=5):
+def deep_compression_bits(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5) -> dict[str, int]:
     """Deep Compression's allocation: ``{layer: 8}`` for conv layers, ``{layer: 5}`` for linear ones."""
     return {name: fc_bits if isinstance(m, nn.Linear) else conv_bits for name, m in weight_layers(model).items()}
 
 
 @checker("bits per layer")
-def check_bit_allocation(fn: Callable, model: nn.Module, data, tolerance_pt: float = 0.5) -> None:
+def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable,
+                         tolerance_pt: float = 0.5) -> None:
     """``fn(model) -> {layer name: bits}`` for every conv / linear layer. The model shared at those
     widths (k-means, no retraining) must stay within ``tolerance_pt`` points of the float model on
     ``data`` and store in fewer real bytes than Deep Compression's 8-bit conv / 5-bit fc allocation."""
