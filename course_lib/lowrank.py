@@ -28,7 +28,6 @@ below records that error as ``error_bound``, and is exact at full rank.
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
 from collections import OrderedDict
@@ -43,7 +42,7 @@ import torch.nn as nn
 from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
 from .report import Rows
-from .surgery import forward_with_hooks, replace_layer, weight_layers
+from .surgery import copy_model, forward_with_hooks, replace_layer, weight_layers
 
 if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
     from .widgets import Explorer
@@ -399,14 +398,6 @@ def layer_inputs(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
     return seen["x"]
 
 
-def _copy(model: nn.Module) -> nn.Module:
-    """``copy.deepcopy`` that also copies a pruned model: ``torch.nn.utils.prune`` computes a layer's
-    ``weight`` (a non-leaf tensor deepcopy refuses), so deepcopy is handed a detached copy of it."""
-    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
-            if isinstance(t, torch.Tensor) and not t.is_leaf}
-    return copy.deepcopy(model, memo)
-
-
 def _check_budget(name: str, value) -> float:
     """``value`` as a float if it is a fraction of cost in (0, 1]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -478,7 +469,7 @@ def compress_model(model: nn.Module, budget: float | dict[str, float] | None, me
     plan = _layer_ranks(model, budget, method, layers, ranks)
     if method in DATA_METHODS and data is None:
         raise ValueError(f"method {method!r} fits the layers' responses: pass data=a batch of inputs")
-    new = _copy(model)
+    new = copy_model(model)
     scales = following_batchnorm_scale(model) if bn_aware else {}
     for name, layer in decomposable_layers(model, method).items():
         if name not in plan:

@@ -45,7 +45,6 @@ stochastic estimator of the trace of the influence matrix", 1989.
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable, Iterable, Sequence
 import warnings
@@ -58,10 +57,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import parametrize, prune
 
-from .args import check_float, check_fraction, check_int
+from .args import check_fraction, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
-from .surgery import pack_bits, replace_layer, weight_layers
+from .surgery import copy_model, pack_bits, replace_layer, weight_layers
 from .train import evaluate, fit
 
 if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
@@ -78,16 +77,9 @@ def is_reparametrized(module: nn.Module) -> bool:
     return hasattr(module, "weight_mask") and hasattr(module, "weight_orig")
 
 
-def _copy(model: nn.Module) -> nn.Module:
-    """``copy.deepcopy`` that also copies a pruned model (its computed ``weight`` is handed over detached)."""
-    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
-            if isinstance(t, torch.Tensor) and not t.is_leaf}
-    return copy.deepcopy(model, memo)
-
-
 def plain_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with its pruning masks folded into plain weights (``model`` is unchanged)."""
-    return make_permanent(_copy(model))
+    return make_permanent(copy_model(model))
 
 
 def _check_not_parametrized(name: str, module: nn.Module) -> None:
