@@ -5,13 +5,13 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
 1. **core**: ``args`` (argument checks), ``config`` (profiles, device, seeding, paths, threads),
    ``report`` (the report shape), ``surgery`` (which layers, replace a layer, hooks, bit packing),
    ``measure`` (parameters, MACs, bytes, latency, activation memory), ``data``, ``train``,
-   ``checkpoints`` (manifest, hashes, safe loading), ``widgets`` (the explorer pattern), ``checks``
-   (exercise checkers and ``checks.claim``), ``claims``.
+   ``checkpoints`` (manifest, hashes, safe loading), ``models`` (the small reference networks),
+   ``widgets`` (the explorer pattern), ``checks`` (exercise checkers and ``checks.claim``), ``claims``.
 2. **chapters**, one module each (a chapter may import an earlier one, never a later one):
    ``conv`` 01, ``quant`` 02, ``lowrank`` 03, ``prune`` 04, ``compress`` (+ ``huffman``,
    ``compressed_file``) 05, ``igc`` 06, ``resnets`` 07, ``densenet`` 08, ``smallnets`` 09, ``wae`` 10,
    ``capstone`` 11.
-3. **catalogue and tools**: ``models``/``recipes`` (named models and training recipes), the CLI
+3. **catalogue and tools**: ``recipes`` (every network by name, training recipes), the CLI
    (``python -m course_lib``), ``grading``, ``editions``.
 
 Conventions every module follows (write new code the same way):

@@ -28,7 +28,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, TYPE_CHECKING, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -40,6 +40,10 @@ from . import config
 
 PathLike = Union[str, os.PathLike]
 DeviceLike = Union[str, torch.device]
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 __all__ = ["DatasetInfo", "dataset_info", "prepare_fashion_mnist", "stand_in", "load_dataset", "as_tensors",
            "subset_indices", "random_crop", "random_flip", "DeviceLoader", "loaders", "image_grid"]
@@ -342,7 +346,7 @@ def loaders(name: str = "fashion-mnist", batch_size: int = 128, *, train_subset:
 
 
 def image_grid(images: torch.Tensor, labels: Optional[torch.Tensor] = None, classes: Optional[Sequence[str]] = None,
-               n: int = 32, ncols: int = 8) -> "matplotlib.figure.Figure":
+               n: int = 32, ncols: int = 8) -> "Figure":
     """A matplotlib figure showing the first ``n`` images (uint8 or floats in [0, 1])."""
     import matplotlib.pyplot as plt
 

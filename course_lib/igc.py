@@ -37,6 +37,7 @@ import torch.nn as nn
 
 from .args import check_int
 from .checks import checker, expect_equal, expect_true
+from .models import conv_bn_relu
 from .surgery import dense_group_weight
 
 if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
@@ -975,7 +976,7 @@ def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
     for b in range(n_blocks):
         s = stride if b == 0 else 1
         if kind == "regular":
-            blocks += [nn.Conv2d(c_in, c_out, 3, s, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            blocks.append(conv_bn_relu(c_in, c_out, 3, s))
         else:
             blocks.append(IGCV1(c_out, L, M, 3, s, in_channels=c_in))
         c_in = c_out
@@ -1004,7 +1005,7 @@ def plain_net(kind: str = "regular", width: int = 16, depth: int = 8, L: int | N
         width = L * M
     else:
         check_int("width", width)
-    layers = [nn.Conv2d(in_channels, width, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    layers = [conv_bn_relu(in_channels, width, 3, stem_stride)]
     c = width
     for s in range(stages):
         c_out = width * 2 ** s

@@ -8,19 +8,18 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
   costs nothing in weights and trains better.
 - ``vgg_small``: a VGG-style stack of 3x3 conv-BN-ReLU pairs with max pooling, global average pooling
   and one linear classifier.
-- ``resnet20``: He et al.'s CIFAR ResNet-20 (3 stages of 3 basic blocks, widths 16-32-64,
-  0.27M weights), used by the TTQ experiment of chapter 02; built by ``course_lib.resnets`` (chapter 07),
-  whose variants ``resnet_cifar`` passes on (pre-activation, shortcuts, SE, stochastic depth).
 
-Layering: this module imports only ``resnets`` (chapter 07) and is imported by chapters (``wae``,
-``capstone``) and the catalogue (``recipes``, whose ``MODELS`` names every network by name).
+He et al.'s CIFAR ResNets (ResNet-20, used by chapter 02's TTQ experiment, and its variants) live with
+their chapter: ``course_lib.resnets.resnet_cifar``.
+
+Layering: this module is part of the core — it imports only torch — so every chapter may build on it;
+the catalogue (``recipes``, whose ``MODELS`` names every network of every chapter) sits on top.
 """
 
 import torch.nn as nn
 
-from . import resnets
 
-__all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small", "resnet_cifar", "resnet20"]
+__all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small"]
 
 
 def lenet_300_100(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
@@ -65,19 +64,4 @@ def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 
         c = w
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
     return nn.Sequential(*layers)
-
-
-def resnet_cifar(depth: int = 20, num_classes: int = 10, in_channels: int = 3, widths: tuple = (16, 32, 64),
-                 **variant) -> nn.Module:
-    """He et al.'s CIFAR ResNet: depth = 6n + 2 (ResNet-20, -32, -44, -56, -110).
-
-    Lives in :mod:`course_lib.resnets` (chapter 07); ``variant`` passes its options (``preact``,
-    ``shortcut``, ``se``, ``p_last`` ...).
-    """
-    return resnets.resnet_cifar(depth, num_classes=num_classes, in_channels=in_channels, widths=widths, **variant)
-
-
-def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
-    """He et al.'s ResNet-20 for CIFAR (widths 16-32-64, 0.27M weights)."""
-    return resnet_cifar(20, num_classes, in_channels)
 

@@ -24,7 +24,7 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn as nn
 
-from . import checkpoints, data, densenet, models, smallnets, train, wae
+from . import checkpoints, data, densenet, models, resnets, smallnets, train, wae
 
 __all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "build_model", "shipped_model", "trained_model"]
 
@@ -32,8 +32,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet_300_100": models.lenet_300_100,
     "lenet5": models.lenet5,
     "vgg_small": models.vgg_small,
-    "resnet20": models.resnet20,
-    "resnet_cifar": models.resnet_cifar,                 # chapter 07 variants
+    "resnet20": resnets.resnet20,
+    "resnet_cifar": resnets.resnet_cifar,                 # chapter 07 variants
     "densenet_cifar": densenet.densenet_cifar,           # chapter 08
     "squeezenet_small": smallnets.squeezenet_small,      # chapter 09
     "squeezenext_small": smallnets.squeezenext_small,

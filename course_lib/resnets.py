@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .widgets import Explorer
 
 __all__ = [
+    "resnet20",
     "SHORTCUTS", "FORMS", "PAPER_SHORTCUT_TABLE", "PAPER_CIFAR_ERRORS",
     "BasicBlock", "PreActBlock", "ResNeXtBlock", "SqueezeExcite",
     "resnet_cifar", "residual_blocks", "convert_resnext", "zero_residual_branches",
@@ -279,6 +280,11 @@ def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, i
     if p_last is not None:
         set_stochastic_depth(model, p_last, sd_mode)
     return model
+
+
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> nn.Sequential:
+    """He et al.'s ResNet-20 for CIFAR (widths 16-32-64, 0.27M weights): ``resnet_cifar(20)``."""
+    return resnet_cifar(20, num_classes=num_classes, in_channels=in_channels)
 
 
 def residual_blocks(model: nn.Module) -> list:

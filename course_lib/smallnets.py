@@ -37,7 +37,6 @@ connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache

@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TYPE_CHECKING, Union
 
 import torch
 import torch.nn as nn
@@ -38,6 +38,10 @@ import torch.nn.functional as F
 from . import config
 from .checkpoints import load_training_checkpoint, save_atomically
 from .measure import count_macs
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 __all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms", "fit"]
 
@@ -75,7 +79,7 @@ class History:
         """The test accuracy after the last epoch (None without test data)."""
         return self.test_acc[-1] if self.test_acc else None
 
-    def plot(self) -> "matplotlib.figure.Figure":
+    def plot(self) -> "Figure":
         """Loss and accuracy per epoch, as a matplotlib figure."""
         import matplotlib.pyplot as plt
 

@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, measure, models, quant, recipes, train
+from course_lib import checks, config, data, measure, models, quant, recipes, resnets, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -452,7 +452,7 @@ R_DEPTH = config.pick(quick=8, full=20)
 r_train, r_test = data.loaders(R_DATA, 128, train_subset=config.pick(quick=4096, full=None),
                                test_subset=config.pick(quick=1000, full=None),
                                augment=config.pick(quick=False, full=True), device=DEVICE)
-resnet = models.resnet_cifar(R_DEPTH, in_channels=data.dataset_info(R_DATA).channels,
+resnet = resnets.resnet_cifar(R_DEPTH, in_channels=data.dataset_info(R_DATA).channels,
                              num_classes=len(data.dataset_info(R_DATA).classes),
                              widths=config.pick(quick=(8, 16, 32), full=(16, 32, 64)))
 fp_history = train.fit(resnet, r_train, r_test, epochs=config.pick(quick=1, full=60), optimizer="adamw",

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checkpoints, checks, config, data, densenet, measure, models, recipes, train
+from course_lib import checkpoints, checks, config, data, densenet, measure, models, recipes, resnets, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -434,7 +434,7 @@ nets, accs = {}, {}
 if config.profile() == "quick":
     manifest = checkpoints.read_manifest()
     untrained = {"DenseNet-BC-22": lambda: densenet.densenet_cifar(22, 12, len(einfo.classes), einfo.channels),
-                 "ResNet-20": lambda: models.resnet_cifar(20, len(einfo.classes), einfo.channels, widths=(8, 16, 32))}
+                 "ResNet-20": lambda: resnets.resnet_cifar(20, num_classes=len(einfo.classes), in_channels=einfo.channels, widths=(8, 16, 32))}
     for label, name in (("DenseNet-BC-22", EXP["dense"]), ("ResNet-20", EXP["resnet"])):
         if name in manifest:
             nets[label] = recipes.shipped_model(name)
@@ -453,7 +453,7 @@ else:
     nets[f"DenseNet-BC-{EXP['dense_depth']}"], accs[f"DenseNet-BC-{EXP['dense_depth']}"] = dense, h.final_test_acc
     r = RECIPES[EXP["resnet_recipe"]]                       # ResNet-20's recipe, for a ResNet-56 (0.85M)
     tr, te = data.loaders(r.dataset, r.batch_size, augment=r.augment, device=config.device())
-    resnet = models.resnet_cifar(EXP["resnet_depth"], len(einfo.classes), einfo.channels)
+    resnet = resnets.resnet_cifar(EXP["resnet_depth"], num_classes=len(einfo.classes), in_channels=einfo.channels)
     h = train.fit(resnet, tr, te, r.epochs, optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
                   schedule=r.schedule, checkpoint=cache / f"ch08-resnet{EXP['resnet_depth']}-{EXP['dataset']}.pt",
                   progress=True)

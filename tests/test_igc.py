@@ -613,7 +613,7 @@ def test_plain_nets_shapes_and_widths():
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     reg = igc.plain_net("regular", 8, depth=5, stages=3)
     assert reg(torch.randn(2, 1, 16, 16)).shape == (2, 10)
-    assert sum(isinstance(m, nn.Conv2d) for m in reg) == 4
+    assert sum(isinstance(m, nn.Conv2d) for m in reg.modules()) == 4
 
 
 def test_regular_width_for_equal_parameters():

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_lib import measure, models
+from course_lib import measure, models, resnets
 
 
 def flop_counter_macs(model, x):
@@ -39,7 +39,7 @@ def test_count_macs_agrees_with_flop_counter_on_torchvision_models(builder):
 
 def test_count_macs_of_course_models():
     for model, size in ((models.lenet5(), (1, 28, 28)), (models.vgg_small(), (1, 28, 28)),
-                        (models.resnet20(), (3, 32, 32)), (models.lenet_300_100(), (1, 28, 28))):
+                        (resnets.resnet20(), (3, 32, 32)), (models.lenet_300_100(), (1, 28, 28))):
         assert measure.count_macs(model, size) == flop_counter_macs(model, torch.zeros((1,) + size))
     # Han et al.'s LeNet-300-100 is 784*300 + 300*100 + 100*10 multiply-accumulates
     assert measure.count_macs(models.lenet_300_100(), (1, 28, 28)) == 784 * 300 + 300 * 100 + 100 * 10
@@ -59,7 +59,7 @@ def test_count_params_matches_torchvision_published_counts(name, weights):
 def test_count_params_of_the_papers_lenets():
     assert measure.count_params(models.lenet5()) == 431_080        # Deep Compression's LeNet-5
     assert measure.count_params(models.lenet_300_100()) == 266_610
-    assert measure.count_params(models.resnet20()) == pytest.approx(0.27e6, rel=0.02)   # He et al.: 0.27M
+    assert measure.count_params(resnets.resnet20()) == pytest.approx(0.27e6, rel=0.02)   # He et al.: 0.27M
 
 
 def test_nonzero_params():

@@ -82,7 +82,11 @@ def test_make_lab_opens_the_course_as_root_too():
 # --------------------------------------------------------------------------- import layering
 
 LIBRARY = ROOT / "course_lib"
-CORE = {"config", "args", "checks", "claims", "widgets", "measure", "surgery", "checkpoints", "data", "train"}
+CORE = {"config", "args", "checks", "claims", "widgets", "measure", "surgery", "checkpoints", "data", "train",
+        "report", "models"}
+# the chapter modules in the course's order: a chapter may import an earlier one, never a later one
+CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",
+            "densenet", "smallnets", "wae", "capstone"]
 CATALOGUE = {"recipes", "grading", "editions", "__main__"}     # above the chapters: they name every model
 
 
@@ -121,8 +125,11 @@ def test_no_import_cycle_and_the_core_imports_no_chapter():
     chapters = set(graph) - CORE - CATALOGUE - {"__init__"}
     for name in CORE:
         assert graph[name] <= CORE, f"core module {name} imports {sorted(graph[name] - CORE)}"
+    assert chapters == set(CHAPTERS), f"every module is core, chapter or catalogue: {sorted(chapters ^ set(CHAPTERS))}"
     for name in chapters:
         assert not graph[name] & CATALOGUE, f"chapter module {name} imports {sorted(graph[name] & CATALOGUE)}"
+        later = set(CHAPTERS[CHAPTERS.index(name) + 1:])
+        assert not graph[name] & later, f"chapter module {name} imports a later chapter: {sorted(graph[name] & later)}"
     done, path = set(), []
 
     def visit(name):                   # depth-first search; a module met again on the current path is a cycle

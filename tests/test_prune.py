@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import prune as torch_prune
 
-from course_lib import prune
+from course_lib import prune, resnets
 from course_lib.surgery import weight_layers
 from course_lib.train import fit
 
@@ -442,7 +442,7 @@ def test_prune_channels_zero_sparsity_is_identity_and_bad_inputs():
     with pytest.raises(ValueError, match="sparsity=1.0 must be a fraction"):
         prune.prune_channels(model, 1.0)
     with pytest.raises(TypeError, match="BasicBlock"):
-        prune.prune_channels(models.resnet20(), 0.5)
+        prune.prune_channels(resnets.resnet20(), 0.5)
     with pytest.raises(ValueError, match="no Conv2d"):
         prune.prune_channels(mlp(), 0.5)
 

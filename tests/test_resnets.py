@@ -24,7 +24,7 @@ def randomize_bn(model, seed=0):
 # --------------------------------------------------------------------------- the move out of models.py
 
 def test_models_resnet20_keeps_its_state_dict_and_param_count():
-    model = models.resnet20()
+    model = resnets.resnet20()
     sd = model.state_dict()
     signature = " ".join(f"{k}:{tuple(v.shape)}" for k, v in sd.items())
     # the state-dict keys and shapes of the ResNet-20 that lived in models.py before chapter 07
