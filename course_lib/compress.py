@@ -28,7 +28,6 @@ The chapter's code sits in three modules:
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import time
@@ -44,6 +43,7 @@ import torch.nn as nn
 from . import checks, compressed_file, config, huffman, measure, prune, quant, train
 from .args import check_bits, check_fraction, check_int
 from .report import Rows
+from .surgery import copy_model
 
 if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
     from .widgets import Explorer
@@ -356,7 +356,7 @@ def tradeoff_state(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     _check_settings(names, sparsity, bits)
     if reference_bytes is None:
         reference_bytes = measure.file_bytes(model)
-    net = copy.deepcopy(model)
+    net = copy_model(model)
     prune.magnitude_prune(net, {n: float(s) for n, s in sparsity.items()})
     prune.make_permanent(net)
     quant.share_weights(net, bits, iters=iters)
