@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 
 from .args import check_int
+from .report import Rows
+from .surgery import WEIGHT_LAYERS, forward_with_hooks
 
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # its CUDA_HOME notice on a CPU machine
 from torch.utils import benchmark  # noqa: E402  (after the line above, which silences its import)
@@ -28,7 +30,7 @@ from torch.utils import benchmark  # noqa: E402  (after the line above, which si
 __all__ = ["count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
            "file_bytes", "latency", "latencies", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
 
-COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+COUNTED = WEIGHT_LAYERS          # the layers whose multiply-accumulates we count
 Timed = Union[nn.Module, Callable[[torch.Tensor], Any]]
 DeviceLike = Union[str, torch.device]
 
@@ -85,14 +87,14 @@ def _misfit(model: nn.Module, size: tuple, err: RuntimeError) -> ValueError:
                       f"(torch: {detail})")
 
 
-def layer_table(model: nn.Module, input_size: tuple) -> list[LayerCost]:
-    """One ``LayerCost`` per conv/linear call in a forward pass of one input of ``input_size``.
+def layer_table(model: nn.Module, input_size: tuple) -> Rows:
+    """``report.Rows`` of one ``LayerCost`` per conv/linear call in a forward pass at ``input_size``.
 
     ``input_size`` is (C, H, W) for one image, or (N, C, H, W) for a batch of N. A size the model
     cannot take is a ``ValueError`` naming what its first layer expects.
     """
     size = _check_input_size(input_size)
-    rows, hooks = [], []
+    rows = Rows()
     names = {m: n for n, m in model.named_modules()}
 
     def record(module, inputs, output):
@@ -100,23 +102,14 @@ def layer_table(model: nn.Module, input_size: tuple) -> list[LayerCost]:
                               sum(p.numel() for p in module.parameters(recurse=False)),
                               layer_macs(module, inputs, output)))
 
-    for module in model.modules():
-        if isinstance(module, COUNTED):
-            hooks.append(module.register_forward_hook(record))
     first = next(model.parameters(), None)
     device = first.device if first is not None else "cpu"
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-    was_training = model.training
-    model.eval()
+    hooks = {module: record for module in model.modules() if isinstance(module, COUNTED)}
     try:
-        with torch.no_grad():
-            model(torch.zeros(size, device=device, dtype=dtype))
+        forward_with_hooks(model, torch.zeros(size, device=device, dtype=dtype), hooks)
     except RuntimeError as err:
         raise _misfit(model, size, err) from err
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
     return rows
 
 
@@ -169,12 +162,14 @@ def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: O
 
 
 def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
-              min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5) -> dict[str, float]:
+              min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5,
+              best: bool = False) -> dict[str, float]:
     """Median seconds of one ``model(x)`` call for every model of ``models``, compared fairly.
 
     The models are timed in turn, round after round (``rounds`` rounds of ``min_run_time`` each),
     and each gets the median of its rounds: on a noisy shared machine a slow spell then touches
-    every model alike instead of whichever happened to run during it.
+    every model alike instead of whichever happened to run during it. ``best=True`` keeps each
+    model's fastest round instead (the least disturbed one: what the model itself costs).
     """
     rounds = check_int("rounds", rounds)
     if device is not None:
@@ -184,18 +179,20 @@ def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[Dev
     for _ in range(rounds):
         for name, model in models.items():
             times[name].append(_latency_once(model, x, min_run_time, threads))
-    return {name: statistics.median(t) for name, t in times.items()}
+    pick = min if best else statistics.median
+    return {name: pick(t) for name, t in times.items()}
 
 
 def latency(model: Timed, x: torch.Tensor, device: Optional[DeviceLike] = None, min_run_time: float = 0.5,
-            threads: Optional[int] = None, rounds: int = 1) -> float:
+            threads: Optional[int] = None, rounds: int = 1, best: bool = False) -> float:
     """Median seconds of one ``model(x)`` call, measured with ``torch.utils.benchmark``.
 
     ``model`` is a module (timed in eval mode, without autograd) or any function of ``x``.
     ``rounds`` > 1 repeats the measurement and returns the median of the rounds (for noisy shared
-    machines); to compare several models, ``latencies`` interleaves their rounds.
+    machines; ``best=True``: the fastest round); to compare several models, ``latencies`` interleaves
+    their rounds.
     """
-    return latencies({"model": model}, x, device, min_run_time, threads, rounds)["model"]
+    return latencies({"model": model}, x, device, min_run_time, threads, rounds, best)["model"]
 
 
 def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:

@@ -724,7 +724,7 @@ def robust_latency(model: nn.Module, x: torch.Tensor, min_run_time: float = 0.2,
     models is not a comparison of how well each one parallelises on a busy CPU.
     """
     check_int("repeats", repeats)
-    return min(measure.latency(model, x, min_run_time=min_run_time / repeats, threads=1) for _ in range(repeats))
+    return measure.latency(model, x, min_run_time=min_run_time / repeats, threads=1, rounds=repeats, best=True)
 
 
 @lru_cache(maxsize=64)

@@ -555,10 +555,8 @@ def cost_report(named_models: dict, input_size: tuple, accuracies: dict | None =
     check_int("rounds", rounds)
     accuracies = accuracies or {}
     x = torch.randn(batch, *input_size)
-    best = {name: math.inf for name in named_models}
-    for _ in range(rounds):
-        for name, model in named_models.items():
-            best[name] = min(best[name], measure.latency(model.cpu().eval(), x, min_run_time=min_run_time))
+    best = measure.latencies({name: model.cpu().eval() for name, model in named_models.items()}, x,
+                             min_run_time=min_run_time, rounds=rounds, best=True)
     report = Report()
     for name, model in named_models.items():
         macs = measure.count_macs(model, tuple(input_size))
@@ -592,10 +590,9 @@ def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classe
         full, wae_net = build("full", **kw).eval(), build("wae-classifier", **kw).eval()
         x = torch.randn(batch, in_channels, size, size)
         bm, wm = measure.count_macs(full, x.shape[1:]), measure.count_macs(wae_net, x.shape[1:])
-        bt = wt = math.inf
-        for _ in range(rounds):                                   # interleaved, best of each: fair under load
-            bt = min(bt, measure.latency(full, x, min_run_time=min_run_time))
-            wt = min(wt, measure.latency(wae_net, x, min_run_time=min_run_time))
+        seconds = measure.latencies({"full": full, "wae": wae_net}, x, min_run_time=min_run_time, rounds=rounds,
+                                    best=True)                    # interleaved, best of each: fair under load
+        bt, wt = seconds["full"], seconds["wae"]
         rows.append(SweepRow(w, bm, wm, bm / wm, 1e3 * bt, 1e3 * wt, bt / wt))
     return rows
 

@@ -128,6 +128,8 @@ def test_latencies_interleave_the_models_and_take_the_median_of_the_rounds(monke
     a, b = nn.Linear(2, 2), nn.Linear(2, 3)
     assert measure.latencies({"a": a, "b": b}, torch.randn(1, 2), rounds=3) == {"a": 2.0, "b": 20.0}
     assert order == [a, b, a, b, a, b]                           # round by round, not model by model
+    fake = iter([3.0, 30.0, 1.0, 10.0, 2.0, 20.0])
+    assert measure.latencies({"a": a, "b": b}, torch.randn(1, 2), rounds=3, best=True) == {"a": 1.0, "b": 10.0}
     with pytest.raises(ValueError, match="rounds=0"):
         measure.latency(a, torch.randn(1, 2), rounds=0)
 
