@@ -26,7 +26,6 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .surgery import pack_bits, unpack_bits
 
@@ -97,16 +96,11 @@ def entropy_bits(frequencies: Mapping[Hashable, int]) -> float:
 
 # --------------------------------------------------------------------------- the readable coder
 
-def _byte_tensor(data: bytes) -> torch.Tensor:
-    """``bytes`` as a uint8 tensor (also when empty, which ``torch.frombuffer`` refuses)."""
-    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8).copy())
-
-
 def _read_bits(data: bytes, nbits: int) -> np.ndarray:
     """The first ``nbits`` bits of ``data``, most significant first, as an array of 0/1."""
     if nbits > 8 * len(data):
         raise ValueError(f"nbits={nbits} but the data holds only {8 * len(data)} bits")
-    return unpack_bits(_byte_tensor(data), 1, nbits).numpy()
+    return unpack_bits(data, 1, nbits).numpy()
 
 
 def encode(symbols: Iterable[Hashable], code: Mapping[Hashable, str] | None = None
@@ -195,7 +189,7 @@ def encode_stream(symbols, bits: int, huffman: bool) -> Stream:
 def decode_stream(stream: Stream) -> np.ndarray:
     """The symbols of a ``Stream`` as an int64 array."""
     if not stream.huffman:
-        return unpack_bits(_byte_tensor(stream.data), stream.bits, stream.count).numpy()
+        return unpack_bits(stream.data, stream.bits, stream.count).numpy()
     symbols = _decode_canonical(stream.data, stream.nbits, stream.lengths)
     if len(symbols) != stream.count:
         raise ValueError(f"decoded {len(symbols)} symbols, the stream should hold {stream.count}")

@@ -169,8 +169,9 @@ def unpack_bits(packed, bits: int, count: int) -> torch.Tensor:
     ``packed``: a uint8 tensor or ``bytes``.
     """
     check_bits("bits", bits, high=32)
-    if isinstance(packed, (bytes, bytearray, memoryview)):
-        packed = torch.frombuffer(bytearray(packed), dtype=torch.uint8)
+    if isinstance(packed, (bytes, bytearray, memoryview)):        # (torch.frombuffer refuses empty bytes)
+        packed = torch.tensor(list(bytes(packed)), dtype=torch.uint8) if len(packed) == 0 else \
+            torch.frombuffer(bytearray(packed), dtype=torch.uint8)
     packed = torch.as_tensor(packed).reshape(-1).to(torch.int64).cpu()
     if count * bits > 8 * packed.numel():
         raise ValueError(f"{count} values of {bits} bits need {count * bits} bits, the data has {8 * packed.numel()}")

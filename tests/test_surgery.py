@@ -86,6 +86,7 @@ def test_pack_bits_errors_and_bits_needed():
         surgery.pack_bits(torch.tensor([1]), 2.0)
     with pytest.raises(ValueError, match="need 12 bits"):
         surgery.unpack_bits(torch.zeros(1, dtype=torch.uint8), 3, 4)
+    assert surgery.unpack_bits(b"", 3, 0).numel() == 0 and surgery.pack_bits(torch.tensor([], dtype=torch.long), 3).numel() == 0
     assert [surgery.bits_needed(n) for n in (0, 1, 2, 3, 4, 5, 256, 257)] == [1, 1, 1, 2, 2, 3, 8, 9]
 
 
