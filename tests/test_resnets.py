@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checkpoints, checks, igc, measure, models, recipes, resnets
+from course_lib import checkpoints, checks, igc, measure, recipes, resnets
 
 
 def randomize_bn(model, seed=0):
@@ -31,8 +31,8 @@ def test_models_resnet20_keeps_its_state_dict_and_param_count():
     assert hashlib.md5(signature.encode()).hexdigest() == "af50d4661e5fd472e6bb4a43a779cb0c"
     assert measure.count_params(model) == 272_474
     assert isinstance(model[3], resnets.BasicBlock)
-    assert models.resnet_cifar(20, 10, 1)[0].in_channels == 1           # chapter 02's positional call
-    assert isinstance(models.resnet_cifar(20, preact=True)[3], resnets.PreActBlock)
+    assert resnets.resnet_cifar(20, num_classes=10, in_channels=1)[0].in_channels == 1   # chapter 02's call
+    assert isinstance(resnets.resnet_cifar(20, preact=True)[3], resnets.PreActBlock)
 
 
 @pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])

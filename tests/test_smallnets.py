@@ -299,7 +299,7 @@ def test_mobilenet_state_measures_latency(monkeypatch):
         seen.append((model.alpha, x.shape[-1], min_run_time))
         return model.alpha * x.shape[-1] / 1000
 
-    monkeypatch.setattr(sn.measure, "latency", lambda model, x, min_run_time, threads: fake_latency(model, x, min_run_time))
+    monkeypatch.setattr(sn.measure, "latency", lambda model, x, min_run_time, threads, **rounds: fake_latency(model, x, min_run_time))
     sn._mobilenet_latency.cache_clear()
     s = sn.mobilenet_state(0.5, 96, min_run_time=0.03)
     sn._mobilenet_latency.cache_clear()
