@@ -13,7 +13,7 @@ import numbers
 __all__ = ["check_int", "check_bits", "check_float", "check_fraction"]
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
+def check_int(name: str, value: object, minimum: int = 1) -> int:
     """``value`` if it is an int (not a bool) of at least ``minimum``; else a clear error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an int")
@@ -22,7 +22,7 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_bits(name: str, value, low: int = 1, high: int = 16) -> int:
+def check_bits(name: str, value: object, low: int = 1, high: int = 16) -> int:
     """``value`` if it is an integer number of bits in ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an integer number of bits")
@@ -31,7 +31,7 @@ def check_bits(name: str, value, low: int = 1, high: int = 16) -> int:
     return int(value)
 
 
-def check_float(name: str, value, low: float | None = None, high: float | None = None, *,
+def check_float(name: str, value: object, low: float | None = None, high: float | None = None, *,
                 low_inclusive: bool = True, what: str = "") -> float:
     """``value`` as a float if it is a finite real number (not a bool) between ``low`` and ``high``.
 
@@ -49,7 +49,7 @@ def check_float(name: str, value, low: float | None = None, high: float | None =
     return float(value)
 
 
-def check_fraction(name: str, value, allow_one: bool = False) -> float:
+def check_fraction(name: str, value: object, allow_one: bool = False) -> float:
     """``value`` as a float if it is a fraction in ``[0, 1)`` (``[0, 1]`` with ``allow_one``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a fraction (a number in [0, 1{']' if allow_one else ')'})")

@@ -13,13 +13,16 @@ Reference: Han, Mao & Dally, "Deep Compression" (ICLR 2016) for the file format;
 the textbook multi-objective notion (Pareto, 1896).
 """
 
+from __future__ import annotations
+
 import copy
 import math
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -28,6 +31,9 @@ from . import checkpoints, checks, compressed_file, config, data, measure, model
 from . import claims as claims_mod
 from .args import check_fraction
 from .report import Rows
+
+if TYPE_CHECKING:                                   # matplotlib loads only when drawing
+    from matplotlib.figure import Figure
 
 __all__ = ["pareto_front", "Challenge", "CHALLENGE", "Submission", "evaluate_submission", "check_submission",
            "RecipeRow", "COSTS", "Report", "as_plain", "batch_of", "measure_recipe", "Composition", "composition",
@@ -52,7 +58,7 @@ def _as_points(costs, scores) -> tuple[list[tuple[float, ...]], list[float]]:
     return points, values
 
 
-def pareto_front(costs, scores) -> list[int]:
+def pareto_front(costs: Sequence[float] | Sequence[Sequence[float]], scores: Sequence[float]) -> list[int]:
     """Indices (ascending) of the points on the Pareto front: lower cost and higher score are better.
 
     ``costs`` is one number per point or one tuple per point (several costs at once, e.g.
@@ -247,7 +253,7 @@ def as_plain(model: nn.Module) -> nn.Module:
     return net.eval()
 
 
-def batch_of(test_data, n: int) -> torch.Tensor:
+def batch_of(test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:
     """``n`` test inputs (repeating the first batch when it is smaller): the latency probe."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be a positive integer")
@@ -255,7 +261,8 @@ def batch_of(test_data, n: int) -> torch.Tensor:
     return x.repeat((n + len(x) - 1) // len(x), *([1] * (x.dim() - 1)))[:n]
 
 
-def measure_recipe(recipe: str, model: nn.Module, test_data, *, path: str | Path | None = None,
+def measure_recipe(recipe: str, model: nn.Module, test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
+                   path: str | Path | None = None,
                    chapters: str = "", settings: tuple = (), note: str = "",
                    latency_s: float = 0.1, threads: int | None = 1) -> RecipeRow:
     """Accuracy, parameters (all / non-zero), MACs, real file bytes and CPU latency (batch 1, 64, on
@@ -319,7 +326,7 @@ def composition(base: RecipeRow, a: RecipeRow, b: RecipeRow, ab: RecipeRow, cost
     return Composition(cost, f(a), f(b), f(ab))
 
 
-def best_within(rows, max_bytes: float, max_latency_ms: float) -> str | None:
+def best_within(rows: Iterable[RecipeRow], max_bytes: float, max_latency_ms: float) -> str | None:
     """The most accurate recipe with ``file_bytes ≤ max_bytes`` and ``latency_1_ms ≤ max_latency_ms``
     (the first one listed on a tie), or ``None`` when no recipe fits the budget."""
     fits = [r for r in rows if r.file_bytes <= max_bytes and r.latency_1_ms <= max_latency_ms]
@@ -328,7 +335,8 @@ def best_within(rows, max_bytes: float, max_latency_ms: float) -> str | None:
 
 # --------------------------------------------------------------------------- plots and the recipe explorer
 
-def draw_front(rows, fig, costs=("macs", "file_bytes", "latency_1_ms"), highlight: str | None = None) -> None:
+def draw_front(rows: Iterable[RecipeRow], fig: Figure, costs: Sequence[str] = ("macs", "file_bytes", "latency_1_ms"),
+               highlight: str | None = None) -> None:
     """Accuracy against each cost, one panel per cost (log scale), the Pareto front drawn as a step
     line, every point labelled by its recipe; ``highlight`` rings one recipe."""
     rows = list(rows)
@@ -387,7 +395,7 @@ def recipe_readout(state: dict) -> str:
             f"{r.latency_64_ms:.2f} ms @64 — {verdict} ({COSTS[state['cost']]})")
 
 
-def draw_recipe(state: dict, fig) -> None:
+def draw_recipe(state: dict, fig: Figure) -> None:
     draw_front(state["rows"], fig, costs=("macs", state.get("cost", "file_bytes"), "latency_1_ms"),
                highlight=state["row"].recipe if "row" in state else None)
 
@@ -488,7 +496,7 @@ SOLUTION = "capstone-fmnist"          # the shipped checkpoint: VGG-small with h
 
 
 def make_solution(sparsity: float = 0.5, epochs: int = 2, train_subset: int = 8192, lr: float = 0.02,
-                  seed: int = 0, device=None) -> tuple[nn.Module, float]:
+                  seed: int = 0, device: str | torch.device | None = None) -> tuple[nn.Module, float]:
     """The float starting point of the instructor's challenge solution: the shipped ``vgg-small-fmnist``
     with the ``sparsity`` fraction of every conv's filters removed by ``prune.prune_channels`` (chapter 04,
     Li et al.'s L1 rule, real removal) and fine-tuned by ``train.fit`` for ``epochs`` on

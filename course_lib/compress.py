@@ -45,7 +45,9 @@ from .args import check_bits, check_fraction, check_int
 from .report import Rows
 from .surgery import copy_model
 
-if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
+if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+    from matplotlib.figure import Figure
+
     from .widgets import Explorer
 
 __all__ = [
@@ -132,7 +134,8 @@ def _row(fixed: compressed_file.EncodedLayer, huff: compressed_file.EncodedLayer
                     huff.payload_bytes)
 
 
-def compression_report(model: nn.Module, bits=None, index_bits=5) -> CompressionReport:
+def compression_report(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
+                       index_bits: int | dict[str, int] = 5) -> CompressionReport:
     """Per-layer table like the paper's: weights, % kept, bits per weight and per index before and
     after Huffman coding, and the compression ratio (32-bit dense weights / stored bytes).
 
@@ -168,7 +171,9 @@ def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe:
     return compressed_file.save_compressed(model, path, bits, index_bits, huffman=huffman, recipe=recipe), index_bits
 
 
-def deep_compress(model: nn.Module, train_data, test_data, *, sparsity, bits, index_bits=5, prune_epochs: int = 1,
+def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                  test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sparsity: float | dict[str, float],
+                  bits: int | dict[str, int], index_bits: int | dict[str, int] | str = 5, prune_epochs: int = 1,
                   quant_epochs: int = 1, prune_steps: int = 1, lr: float = 0.01, quant_lr: float | None = None,
                   init: str = "linear", seed: int = 0, optimizer: str = "sgd", recipe: str = "",
                   path: str | os.PathLike | None = None, progress: bool = False,
@@ -339,7 +344,8 @@ def _check_settings(names: list[str], sparsity: dict, bits: dict) -> None:
             raise ValueError(f"{err} (one of the 2**bits codes is kept for zero)") from None
 
 
-def tradeoff_state(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sparsity, bits,
+def tradeoff_state(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sparsity: float | dict[str, float],
+                   bits: int | dict[str, int],
                    index_bits: int = 5, iters: int = 10, reference_bytes: int | None = None) -> dict:
     """What Deep Compression *without retraining* does to ``model`` at these settings (pure).
 
@@ -372,7 +378,7 @@ def tradeoff_state(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
             "reference_bytes": reference_bytes, "ratio": reference_bytes / total}
 
 
-def draw_tradeoff(state: dict, fig) -> None:
+def draw_tradeoff(state: dict, fig: Figure) -> None:
     """Stacked bars: bytes of codebook / values / index per layer (+ biases), with the totals."""
     ax = fig.add_subplot(1, 1, 1)
     names = [r["layer"] for r in state["layers"]] + ["biases etc."]
@@ -397,7 +403,8 @@ def tradeoff_readout(state: dict) -> str:
             f"accuracy <b>{100 * state['accuracy']:.2f}%</b>")
 
 
-def tradeoff_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, sparsity=0.9, bits=5,
+def tradeoff_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                      sparsity: float | dict[str, float] = 0.9, bits: int | dict[str, int] = 5,
                       sparsity_options: Iterable[float] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98), index_bits: int = 5,
                       iters: int = 10, title: str = "", figsize: tuple[float, float] = (8, 3.6)) -> Explorer:
     """The explorer of ``tradeoff_state``: a sparsity menu and a bits slider per conv/linear layer.

@@ -40,7 +40,7 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +75,7 @@ class CompressedFileError(ValueError):
 
 # --------------------------------------------------------------------------- relative sparse index
 
-def to_relative(values, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+def to_relative(values: np.ndarray | torch.Tensor | Sequence[float], index_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """The two streams a file stores for a sparse flat array: ``(gaps, entries)`` as numpy arrays.
 
     The relative index itself is chapter 04's :func:`course_lib.prune.relative_indices` (the paper's
@@ -90,7 +90,7 @@ def to_relative(values, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
     return (diffs - 1).numpy(), entries.numpy().astype(flat.dtype)
 
 
-def from_relative(gaps, entries, size: int) -> np.ndarray:
+def from_relative(gaps: np.ndarray | Sequence[int], entries: np.ndarray | Sequence[float], size: int) -> np.ndarray:
     """Inverse of :func:`to_relative` (checked, then :func:`course_lib.prune.decode_relative`)."""
     gaps, entries = np.asarray(gaps, dtype=np.int64), np.asarray(entries)
     if len(gaps) != len(entries):
@@ -117,7 +117,7 @@ def relative_index_entries(positions: Iterable[int], index_bits: int) -> int:
 
 # --------------------------------------------------------------------------- one layer, encoded
 
-def quantize_values(weight, bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def quantize_values(weight: torch.Tensor | np.ndarray, bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Codebook form of a tensor whose non-zero values are few: ``(codebook, indices)``.
 
     ``codebook[0]`` is 0.0 (pruned weights and filler entries), ``codebook[1:]`` the distinct
@@ -179,7 +179,7 @@ class EncodedLayer:
         return self.codebook_bytes + self.value_bytes + self.gaps.total_bytes
 
 
-def encode_layer(name: str, weight, bits: int | str | None = None, index_bits: int = 5,
+def encode_layer(name: str, weight: torch.Tensor | np.ndarray, bits: int | str | None = None, index_bits: int = 5,
                  huffman: bool = True) -> EncodedLayer:
     """Encode one weight tensor. ``bits``: None = the fewest that hold its distinct values
     (float32 values if more than 65535), an int 1..16, or ``"float32"`` for unquantized values."""
@@ -254,7 +254,7 @@ def compressible_layers(model: nn.Module) -> dict[str, str]:
     return {f"{name}.weight" if name else "weight": name for name in weight_layers(model)}
 
 
-def layer_values(setting, names: Iterable[str], what: str) -> dict:
+def layer_values(setting: object, names: Iterable[str], what: str) -> dict:
     """``{layer name: value}`` from a setting that is one value for all layers or ``{layer name: value}``
     (layers it does not name get ``None``: the default); ``what`` names the setting in errors."""
     names = list(names)
@@ -266,7 +266,8 @@ def layer_values(setting, names: Iterable[str], what: str) -> dict:
     return dict.fromkeys(names, setting)
 
 
-def encode_model(model: nn.Module, bits=None, index_bits=5,
+def encode_model(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
+                 index_bits: int | dict[str, int] = 5,
                  huffman: bool = True) -> tuple[list[EncodedLayer], dict[str, torch.Tensor]]:
     """``(encoded layers, other tensors)`` of a model: what ``save_compressed`` writes."""
     layers = compressible_layers(model)
@@ -282,7 +283,7 @@ def encode_model(model: nn.Module, bits=None, index_bits=5,
     return encoded, others
 
 
-def best_index_bits(model: nn.Module, bits=None, huffman: bool = True,
+def best_index_bits(model: nn.Module, bits: int | str | dict[str, int | str] | None = None, huffman: bool = True,
                     candidates: Iterable[int] = range(2, 11)) -> dict[str, int]:
     """``{layer: index width}`` that makes each layer's stored bytes smallest.
 
@@ -424,7 +425,8 @@ def _read_raw(r: _Reader, shape: tuple) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the file
 
-def to_bytes(model: nn.Module, bits=None, index_bits=5, huffman: bool = True, recipe: str = "") -> bytes:
+def to_bytes(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
+             index_bits: int | dict[str, int] = 5, huffman: bool = True, recipe: str = "") -> bytes:
     """The bytes of ``save_compressed``: magic, version, recipe, records, CRC-32 of all before it."""
     encoded, others = encode_model(model, bits, index_bits, huffman)
     w = _Writer()
@@ -440,8 +442,8 @@ def to_bytes(model: nn.Module, bits=None, index_bits=5, huffman: bool = True, re
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def save_compressed(model: nn.Module, path: str | os.PathLike, bits=None, index_bits=5, huffman: bool = True,
-                    recipe: str = "") -> int:
+def save_compressed(model: nn.Module, path: str | os.PathLike, bits: int | str | dict[str, int | str] | None = None,
+                    index_bits: int | dict[str, int] = 5, huffman: bool = True, recipe: str = "") -> int:
     """Write ``model`` in the Deep Compression format; returns the file's size in bytes.
 
     Conv/linear weights: sparse relative index (``index_bits``, int or ``{layer: bits}``) + codebook

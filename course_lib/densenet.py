@@ -35,7 +35,7 @@ import contextlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,8 @@ from .igc import draw_counts
 from .measure import activation_bytes, count_params, human_bytes
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .widgets import Explorer
 
 __all__ = [
@@ -132,7 +134,7 @@ class DenseLayer(nn.Module):
         finally:
             self._recomputing = False
 
-    def forward(self, inputs) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         features = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
         if sum(f.shape[1] for f in features) != self.in_channels:
             raise ValueError(f"DenseLayer expects {self.in_channels} input channels in total, got "
@@ -207,7 +209,7 @@ class DenseNet(nn.Module):
     Module names follow torchvision, so ``densenet121()`` loads torchvision's state dict.
     """
 
-    def __init__(self, growth_rate: int, block_config, num_init_features: int, bn_size: int = 4,
+    def __init__(self, growth_rate: int, block_config: Sequence[int], num_init_features: int, bn_size: int = 4,
                  compression: float = 0.5, num_classes: int = 1000, efficient: bool = False,
                  in_channels: int = 3, stem: str = "imagenet"):
         super().__init__()
@@ -445,7 +447,7 @@ def block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int, bn_si
     return activation_bytes(block, x)
 
 
-def loglog_slope(xs, ys) -> float:
+def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Least-squares slope of log y against log x (the exponent p of y ∝ x^p)."""
     lx = torch.log(torch.as_tensor(xs, dtype=torch.float64))
     ly = torch.log(torch.as_tensor(ys, dtype=torch.float64))
@@ -638,7 +640,7 @@ def block_readout(state: dict) -> str:
             f"{kind} {human_bytes(state['saved_total'])}, {other} {human_bytes(state['other_total'])}.")
 
 
-def draw_block(state: dict, fig) -> None:
+def draw_block(state: dict, fig: Figure) -> None:
     """Connectivity heatmap (igc's style), channels per layer, saved bytes per layer as stacked bars."""
     gs = fig.add_gridspec(1, 3, width_ratios=[1, 1.1, 1.5])
     ax_feed, ax_ch, ax_mem = (fig.add_subplot(gs[i]) for i in range(3))

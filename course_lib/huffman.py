@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,7 +166,7 @@ class Stream:
         return len(self.data) + self.table_bytes
 
 
-def huffman_lengths(symbols, bits: int) -> np.ndarray:
+def huffman_lengths(symbols: np.ndarray | Sequence[int], bits: int) -> np.ndarray:
     """Code length of every symbol ``0..2**bits - 1`` of the Huffman code of ``symbols`` (0 = unused)."""
     counts = np.bincount(np.asarray(symbols, dtype=np.int64), minlength=1 << bits)
     code = huffman_code({s: int(c) for s, c in enumerate(counts) if c})
@@ -176,7 +176,7 @@ def huffman_lengths(symbols, bits: int) -> np.ndarray:
     return lengths
 
 
-def encode_stream(symbols, bits: int, huffman: bool) -> Stream:
+def encode_stream(symbols: np.ndarray | Sequence[int], bits: int, huffman: bool) -> Stream:
     """Store integer ``symbols`` (each < ``2**bits``) fixed-width or with their own Huffman code."""
     symbols = np.asarray(symbols, dtype=np.int64)
     if not huffman:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,9 @@ from .measure import layer_table
 from .report import Rows
 from .surgery import copy_model, forward_with_hooks, replace_layer, weight_layers
 
-if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
+if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+    from matplotlib.figure import Figure
+
     from .widgets import Explorer
 
 METHODS = ("svd", "channels", "data", "asymmetric", "spatial")
@@ -53,7 +55,7 @@ DATA_METHODS = ("data", "asymmetric")
 
 # --------------------------------------------------------------------------- the linear algebra
 
-def check_rank(rank, max_rank: int, what: str = "the matrix") -> int:
+def check_rank(rank: object, max_rank: int, what: str = "the matrix") -> int:
     """``rank`` as an int, or a clear error unless 1 <= rank <= max_rank."""
     if isinstance(rank, bool):
         raise TypeError(f"rank={rank!r} must be an integer, not a bool")
@@ -80,19 +82,19 @@ def truncated_svd(matrix: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.
     return U[:, :rank].to(dtype), S[:rank].to(dtype), Vh[:rank].to(dtype), S.to(dtype)
 
 
-def svd_error_bound(singular_values, rank: int) -> float:
+def svd_error_bound(singular_values: torch.Tensor | np.ndarray | Sequence[float], rank: int) -> float:
     """Eckart–Young: ``||W − W_r||_F = sqrt(σ²_{r+1} + … )``, the error of the best rank-r approximation."""
     s = torch.as_tensor(singular_values, dtype=torch.float64)
     return float(s[rank:].pow(2).sum().sqrt())
 
 
-def kept_energy(singular_values, rank: int) -> float:
+def kept_energy(singular_values: torch.Tensor | np.ndarray | Sequence[float], rank: int) -> float:
     """Fraction of ``Σσ²`` (the squared Frobenius norm) that the top ``rank`` singular values keep."""
     s2 = torch.as_tensor(singular_values, dtype=torch.float64).pow(2)
     return float(s2[:rank].sum() / s2.sum()) if s2.sum() > 0 else 1.0
 
 
-def rank_for_energy(singular_values, energy: float) -> int:
+def rank_for_energy(singular_values: torch.Tensor | np.ndarray | Sequence[float], energy: float) -> int:
     """The smallest rank whose singular values keep at least ``energy`` of ``Σσ²``."""
     if not 0 < energy <= 1:
         raise ValueError(f"energy={energy} must be in (0, 1]: the fraction of Σσ² to keep")
@@ -240,7 +242,8 @@ def _check_scale(output_scale, d):
 
 
 def decompose_conv_channels(conv: nn.Conv2d, rank: int, data: torch.Tensor | None = None,
-                            approx_data: torch.Tensor | None = None, output_scale=None) -> LowRank:
+                            approx_data: torch.Tensor | None = None,
+                            output_scale: torch.Tensor | Sequence[float] | None = None) -> LowRank:
     """Zhang et al.'s channel decomposition: d filters k×k×c → ``rank`` filters k×k×c + a 1×1 conv P.
 
     - ``data=None``: from the weights, the truncated SVD of the filter matrix W (d × c·k·k):
@@ -294,7 +297,8 @@ def spatial_matrix(weight: torch.Tensor) -> torch.Tensor:
     return weight.permute(1, 2, 0, 3).reshape(c * kh, d * kw)
 
 
-def decompose_conv_spatial(conv: nn.Conv2d, rank: int, output_scale=None) -> LowRank:
+def decompose_conv_spatial(conv: nn.Conv2d, rank: int,
+                           output_scale: torch.Tensor | Sequence[float] | None = None) -> LowRank:
     """Jaderberg et al.'s scheme 2: a kh×kw conv → kh×1 conv (c → K=rank) then 1×kw conv (K → d).
 
     Fitted to the original filters by the truncated SVD of ``spatial_matrix(W)``;
@@ -535,7 +539,7 @@ def spectrum_state(layer: nn.Module, rank: int, method: str = "channels",
             "params": params, "macs": macs}
 
 
-def draw_spectrum(state: dict, fig) -> None:
+def draw_spectrum(state: dict, fig: Figure) -> None:
     """Singular values (kept ones dark) and the cumulative energy, with the chosen rank marked."""
     s = np.asarray(state["singular_values"])
     r = state["rank"]

@@ -63,7 +63,9 @@ from .report import Rows
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
 from .train import evaluate, fit
 
-if TYPE_CHECKING:                                   # ipywidgets loads only when an explorer is built
+if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+    from matplotlib.figure import Figure
+
     from .widgets import Explorer
 
 Sparsity = float | dict[str, float]
@@ -317,7 +319,8 @@ def compression_ratio(model: nn.Module) -> float:
 FORMATS = ("dense", "coo", "csr", "csr-relative")
 
 
-def relative_indices(values, index_bits: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+def relative_indices(values: torch.Tensor | np.ndarray | Sequence[float],
+                     index_bits: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     """Deep Compression's relative index (Han, Mao & Dally 2016, Fig. 2) — the one implementation
     chapters 04 and 05 share.
 
@@ -430,7 +433,9 @@ def _weight_params(model: nn.Module, layers: Iterable[str] | None = None) -> dic
             for n, m in weight_layers(model, layers).items()}
 
 
-def hessian_diagonal(model: nn.Module, data, exact: bool = True, samples: int = 64,
+def hessian_diagonal(model: nn.Module,
+                     data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+                     exact: bool = True, samples: int = 64,
                      layers: str | Iterable[str] | None = None, max_examples: int | None = None, seed: int = 0,
                      max_exact: int = 5000) -> dict[str, torch.Tensor]:
     """Diagonal of the Hessian of the mean cross-entropy w.r.t. each conv/linear weight.
@@ -477,7 +482,9 @@ def hessian_diagonal(model: nn.Module, data, exact: bool = True, samples: int = 
     return {name: d.detach() for name, d in zip(params, diag)}
 
 
-def obd_saliency(model: nn.Module, data, exact: bool = False, samples: int = 64,
+def obd_saliency(model: nn.Module,
+                 data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+                 exact: bool = False, samples: int = 64,
                  layers: str | Iterable[str] | None = None, max_examples: int | None = None,
                  seed: int = 0) -> dict[str, torch.Tensor]:
     """OBD saliency s_k = h_kk · w_k² / 2 (LeCun et al. 1989, eq. 4) for every conv/linear weight.
@@ -526,7 +533,9 @@ class RoundRow:
     acc_retrained: float
 
 
-def iterative_prune(model: nn.Module, train_data, test_data, targets: Sequence[Sparsity], epochs: int = 1,
+def iterative_prune(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                    targets: Sequence[Sparsity], epochs: int = 1,
                     lr: float = 0.01, progress: bool = False, **fit_kwargs) -> Rows:
     """Han et al.'s loop, in place: for each target, prune by magnitude (without retraining: measure),
     then retrain with the masks kept by ``keep_masks``. ``targets``: list of fractions or per-layer dicts.
@@ -545,7 +554,7 @@ def iterative_prune(model: nn.Module, train_data, test_data, targets: Sequence[S
 # --------------------------------------------------------------------------- sensitivity
 
 @torch.no_grad()
-def sensitivity_scan(model: nn.Module, data, sparsities: Sequence[float],
+def sensitivity_scan(model: nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]], sparsities: Sequence[float],
                      layers: str | Iterable[str] | None = None) -> dict:
     """Accuracy when ONE layer at a time is magnitude-pruned to each sparsity (no retraining).
 
@@ -717,7 +726,9 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
 
 # --------------------------------------------------------------------------- explorers
 
-def sparsity_state(model: nn.Module, data, layer: str, sparsity: float, max_examples: int | None = None) -> dict:
+def sparsity_state(model: nn.Module,
+                   data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+                   layer: str, sparsity: float, max_examples: int | None = None) -> dict:
     """The sparsity slider's numbers (pure): every conv/linear layer of a copy of ``model`` is
     magnitude-pruned to ``sparsity`` (no retraining); the state holds layer ``layer``'s weights,
     threshold and mask, the accuracy on ``data`` (an ``(x, y)`` pair or batches, at most
@@ -739,7 +750,7 @@ def sparsity_state(model: nn.Module, data, layer: str, sparsity: float, max_exam
             "compression": compression_ratio(net)}
 
 
-def draw_sparsity(state: dict, fig) -> None:
+def draw_sparsity(state: dict, fig: Figure) -> None:
     """Histogram of the layer's weights with ±threshold, and its mask (kept = dark)."""
     ax_hist, ax_mask = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
     ax_hist.hist(state["weights"], bins=80, color="#4477aa")
@@ -763,7 +774,9 @@ def sparsity_readout(state: dict) -> str:
             f"CSR {b['csr'] / 1024:.0f} KiB, CSR relative {b['csr-relative'] / 1024:.0f} KiB")
 
 
-def sparsity_explorer(model: nn.Module, data, layer: str | None = None, sparsity: float = 0.9,
+def sparsity_explorer(model: nn.Module,
+                      data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+                      layer: str | None = None, sparsity: float = 0.9,
                       max_examples: int | None = None, title: str = "Magnitude pruning",
                       figsize: tuple[float, float] = (9, 3.2)) -> Explorer:
     """The sparsity slider (a ``widgets.Explorer``): pick a layer and a sparsity for every layer →
@@ -796,7 +809,7 @@ def sensitivity_state(scans: dict[str, dict], sizes: dict[str, dict[str, int]], 
             "kept": kept, "total": sum(weights.values())}
 
 
-def draw_sensitivity(state: dict, fig) -> None:
+def draw_sensitivity(state: dict, fig: Figure) -> None:
     """Accuracy against one layer's sparsity, per layer, with each layer's chosen sparsity and the tolerance."""
     ax = fig.subplots()
     scan = state["scan"]

@@ -17,6 +17,7 @@ A chapter that needs a shipped checkpoint builds the network itself and calls
 ``checkpoints.load_checkpoint(name, model)``; a notebook calls ``shipped_model(name)``.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -138,7 +139,9 @@ def shipped_model(name: str, device: Union[str, torch.device] = "cpu",
     return checkpoints.load_checkpoint(name, model, device, folder)
 
 
-def trained_model(name: str, train_data, test_data, cache_dir: Union[str, Path], *, epochs: Optional[int] = None,
+def trained_model(name: str, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                  test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                  cache_dir: Union[str, Path], *, epochs: Optional[int] = None,
                   device: Optional[Union[str, torch.device]] = None, seed: int = 0,
                   progress: bool = False) -> tuple[nn.Module, float]:
     """``(model, test accuracy)`` of recipe ``name``, trained once.

@@ -13,7 +13,7 @@ from dataclasses import asdict, fields, is_dataclass
 __all__ = ["Rows", "format_cell"]
 
 
-def format_cell(value) -> str:
+def format_cell(value: object) -> str:
     """How one value is shown in a table: floats with 4 significant digits, tuples without spaces."""
     if isinstance(value, bool) or value is None:
         return str(value)

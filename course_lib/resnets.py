@@ -51,6 +51,8 @@ from .measure import layer_table
 from .report import Rows
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .widgets import Explorer
 
 __all__ = [
@@ -127,7 +129,7 @@ class SqueezeExcite(nn.Module):
         z = x.mean(dim=(2, 3), keepdim=True)                       # squeeze
         return torch.sigmoid(self.fc2(F.relu(self.fc1(z))))         # excitation
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale(x)
 
 
@@ -207,10 +209,10 @@ class BasicBlock(_Residual):
         self.bn2 = nn.BatchNorm2d(c_out)
         self._make_shortcut(c_in, c_out, stride, shortcut, gate_bias, se, reduction, post_bn=True)
 
-    def residual(self, x):
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.shortcut(x)
         f = self.residual(x) if self._branch_kept() else None
         return self.relu(self._combine(x, s, f))
@@ -233,7 +235,7 @@ class PreActBlock(_Residual):
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self._make_shortcut(c_in, c_out, stride, shortcut, gate_bias, se, reduction, post_bn=False)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = F.relu(self.bn1(x))
         s = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(a)
         f = self.conv2(F.relu(self.bn2(self.conv1(a)))) if self._branch_kept() else None
@@ -378,7 +380,7 @@ class ResNeXtBlock(nn.Module):
         self.bn = nn.BatchNorm2d(channels)            # after the aggregation
         self.relu = nn.ReLU(inplace=True)
 
-    def aggregate(self, x):
+    def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """``Σ_i T_i(x)`` (before the final BN)."""
         if self.form == "a":
             return sum(path(x) for path in self.paths)
@@ -387,7 +389,7 @@ class ResNeXtBlock(nn.Module):
         y = F.relu(self.bn1(self.reduce(x)))
         return self.expand(F.relu(self.bn2(self.conv(y))))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(x + self.bn(self.aggregate(x)))
 
 
@@ -518,7 +520,7 @@ class _SEBottleneck(nn.Module):
         last = block.bn3 if hasattr(block, "bn3") else block.bn2
         self.se = SqueezeExcite(last.num_features, reduction)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self.block
         identity = b.downsample(x) if b.downsample is not None else x
         if hasattr(b, "conv3"):
@@ -674,7 +676,7 @@ def residual_readout(state: dict) -> str:
             f"(plain net: {state['plain_ratio']:.3g}).")
 
 
-def draw_residual(state: dict, fig) -> None:
+def draw_residual(state: dict, fig: Figure) -> None:
     ax, ax_t = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     units = range(1, state["blocks"] + 1)
     ax.semilogy(units, state["norms"], "o-", ms=3, label=f"{state['block']}, {state['shortcut']}")

@@ -37,7 +37,7 @@ connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +53,8 @@ from .checks import checker, expect_close, expect_equal, expect_true
 from .conv import depthwise_separable
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .widgets import Explorer
 
 __all__ = [
@@ -170,7 +172,7 @@ class Fire(nn.Module):
     def _norm(bn, x):
         return x if bn is None else bn(x)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze_activation(self._norm(self.bn_squeeze, self.squeeze(x)))
         outs = []
         if self.expand1x1 is not None:
@@ -201,7 +203,7 @@ class FireBypass(nn.Module):
         self.shortcut = nn.Identity() if same else nn.Conv2d(fire.in_channels, fire.out_channels, 1, bias=False)
         self.in_channels, self.out_channels = fire.in_channels, fire.out_channels
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fire(x) + self.shortcut(x)
 
 
@@ -242,8 +244,9 @@ class SqueezeNet(_SizeChecked):
 
     name = "SqueezeNet"
 
-    def __init__(self, fires, stem=(96, 7, 2), pool_after=(2, 6), num_classes=1000, in_channels=3,
-                 bypass=None, dropout=0.5, stem_pool=True, batch_norm=False):
+    def __init__(self, fires: Sequence[tuple[int, int, int, int]], stem: tuple[int, int, int] = (96, 7, 2),
+                 pool_after: Sequence[int] = (2, 6), num_classes: int = 1000, in_channels: int = 3,
+                 bypass: str | None = None, dropout: float = 0.5, stem_pool: bool = True, batch_norm: bool = False):
         super().__init__()
         check_int("num_classes", num_classes)
         check_int("in_channels", in_channels)
@@ -266,12 +269,13 @@ class SqueezeNet(_SizeChecked):
                                         nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
         self.min_size = _smallest_input([m for m in self.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d))], 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         return torch.flatten(self.classifier(self.features(x)), 1)
 
 
-def squeezenet(version: str = "1_0", num_classes: int = 1000, in_channels: int = 3, bypass=None) -> SqueezeNet:
+def squeezenet(version: str = "1_0", num_classes: int = 1000, in_channels: int = 3,
+               bypass: str | None = None) -> SqueezeNet:
     """SqueezeNet v1.0 or v1.1 for 224×224 ImageNet images (parameters equal torchvision's).
 
     The Fire modules come from :func:`fire_configs` with the paper's meta-parameters; v1.1 uses a
@@ -286,7 +290,7 @@ def squeezenet(version: str = "1_0", num_classes: int = 1000, in_channels: int =
 
 
 def squeezenet_small(num_classes: int = 10, in_channels: int = 1, base_e: int = 32, incr_e: int = 32,
-                     sr: float = 0.25, n_fire: int = 6, bypass="simple") -> SqueezeNet:
+                     sr: float = 0.25, n_fire: int = 6, bypass: str | None = "simple") -> SqueezeNet:
     """A SqueezeNet for 28×28 / 32×32 images: 3×3 stem (stride 1, no pool), Fire modules from the
     meta-parameters, max-pools after the 2nd and 4th Fire (late downsampling), simple bypass, and
     BatchNorm after every conv (without it, this net did not learn in 4 epochs at lr 0.1)."""
@@ -335,7 +339,7 @@ class SqueezeNextBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
                                           nn.BatchNorm2d(out_channels))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.body(x) + self.shortcut(x))
 
 
@@ -344,7 +348,8 @@ class SqueezeNext(_SizeChecked):
 
     name = "SqueezeNext"
 
-    def __init__(self, width=1.0, layout=SQNXT_23, num_classes=1000, in_channels=3, small_input=False):
+    def __init__(self, width: float = 1.0, layout: Sequence[int] = SQNXT_23, num_classes: int = 1000,
+                 in_channels: int = 3, small_input: bool = False):
         super().__init__()
         width = _positive_float("width", width)
         layout = tuple(layout)
@@ -373,7 +378,7 @@ class SqueezeNext(_SizeChecked):
         self.min_size = 16 if small_input else 32          # total stride of the network
         self.width, self.layout = width, layout
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
@@ -389,7 +394,7 @@ def squeezenext(width: float = 1.0, layout: tuple = SQNXT_23, num_classes: int =
 
 
 def squeezenext_small(num_classes: int = 10, in_channels: int = 1, width: float = 0.5,
-                      layout=(2, 2, 2, 1)) -> SqueezeNext:
+                      layout: Sequence[int] = (2, 2, 2, 1)) -> SqueezeNext:
     """A half-width, 11-layer SqueezeNext for 28×28 / 32×32 images."""
     return SqueezeNext(width, layout, num_classes, in_channels, small_input=True)
 
@@ -415,7 +420,8 @@ class MobileNetV1(_SizeChecked):
 
     name = "MobileNet"
 
-    def __init__(self, alpha=1.0, num_classes=1000, in_channels=3, small_input=False, min_depth=8):
+    def __init__(self, alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
+                 min_depth: int = 8):
         super().__init__()
         self.alpha = _positive_float("alpha", alpha)
         check_int("num_classes", num_classes)
@@ -435,7 +441,7 @@ class MobileNetV1(_SizeChecked):
         self.fc = nn.Linear(c, num_classes)
         self.min_size = 16 if small_input else 32          # total stride of the network
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
@@ -473,7 +479,7 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- MobileNetV2
 
-def make_divisible(value: float, divisor: int = 8, min_value=None) -> int:
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round ``value`` to a multiple of ``divisor``, never more than 10% below it (MobileNetV2's rule)."""
     min_value = min_value or divisor
     new = max(min_value, int(value + divisor / 2) // divisor * divisor)
@@ -510,7 +516,7 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.out_channels = out_channels
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
@@ -523,8 +529,8 @@ class MobileNetV2(_SizeChecked):
 
     name = "MobileNetV2"
 
-    def __init__(self, width=1.0, num_classes=1000, in_channels=3, small_input=False, last_channel=1280,
-                 dropout=0.2):
+    def __init__(self, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
+                 last_channel: int = 1280, dropout: float = 0.2):
         super().__init__()
         width = _positive_float("width", width)
         check_int("num_classes", num_classes)
@@ -543,7 +549,7 @@ class MobileNetV2(_SizeChecked):
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         self.min_size = 16 if small_input else 32          # total stride of the network
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         x = F.adaptive_avg_pool2d(self.features(x), 1)
         return self.classifier(torch.flatten(x, 1))
@@ -598,13 +604,13 @@ class CostRow:
 class CostReport(list):
     """Rows of :func:`cost_by_kind`, with ``.table()`` and ``.row(kind)``."""
 
-    def row(self, kind):
+    def row(self, kind: str) -> CostRow:
         for r in self:
             if r.kind == kind:
                 return r
         return CostRow(kind, 0, 0, 0, 0.0, 0.0)
 
-    def table(self):
+    def table(self) -> str:
         lines = [f"{'layer kind':<12} {'layers':>6} {'params':>12} {'share':>7} {'MACs':>14} {'share':>7}"]
         for r in self:
             lines.append(f"{r.kind:<12} {r.layers:>6} {r.params:>12,} {100 * r.params_share:>6.2f}% "
@@ -612,7 +618,7 @@ class CostReport(list):
         return "\n".join(lines)
 
 
-def cost_by_kind(model: nn.Module, input_size) -> CostReport:
+def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> CostReport:
     """Parameters and MACs of the conv/linear layers, summed per :func:`layer_kind` (one forward pass).
 
     Parameters are the *weights* of the conv/linear layers (biases and BatchNorm left out, as in
@@ -765,7 +771,7 @@ def _base_mobilenet_cost():
     return sum(r.params for r in report), sum(r.macs for r in report)
 
 
-def draw_mobilenet(state: dict, fig) -> None:
+def draw_mobilenet(state: dict, fig: Figure) -> None:
     """Bar charts of MACs and parameters per layer kind."""
     ax1, ax2 = fig.subplots(1, 2)
     kinds = [r.kind for r in state["report"]]

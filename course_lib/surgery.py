@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -93,7 +94,7 @@ def copy_model(model: nn.Module) -> nn.Module:
 # --------------------------------------------------------------------------- look inside one forward pass
 
 def forward_with_hooks(model: nn.Module, x: torch.Tensor,
-                       hooks: dict[nn.Module, Callable], pre: bool = False):
+                       hooks: dict[nn.Module, Callable], pre: bool = False) -> Any:
     """Run ``model(x)`` once with a forward hook on each module of ``hooks``; return the output.
 
     ``hooks`` maps a module to ``fn(module, inputs, output)`` (or ``fn(module, inputs)`` with
@@ -147,7 +148,7 @@ def bits_needed(n_symbols: int) -> int:
     return max(1, math.ceil(math.log2(max(n_symbols, 1))))
 
 
-def pack_bits(values, bits: int) -> torch.Tensor:
+def pack_bits(values: torch.Tensor | Sequence[int], bits: int) -> torch.Tensor:
     """Non-negative integers < ``2**bits`` at ``bits`` bits each, most significant bit first.
 
     Returns a uint8 tensor of ``ceil(n · bits / 8)`` bytes; the last byte is zero-padded.
@@ -163,7 +164,7 @@ def pack_bits(values, bits: int) -> torch.Tensor:
     return (stream << torch.arange(7, -1, -1, dtype=torch.int64)).sum(1).to(torch.uint8)
 
 
-def unpack_bits(packed, bits: int, count: int) -> torch.Tensor:
+def unpack_bits(packed: torch.Tensor | bytes, bits: int, count: int) -> torch.Tensor:
     """The first ``count`` integers stored by ``pack_bits(values, bits)`` in ``packed`` (int64 tensor).
 
     ``packed``: a uint8 tensor or ``bytes``.

@@ -30,11 +30,14 @@ Odd heights or widths have no exact half; every function here refuses them with 
 (use :func:`pad_to_even` first).
 """
 
+from __future__ import annotations
+
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pywt
@@ -46,6 +49,9 @@ from . import checkpoints, config, data, measure, models, train, widgets
 from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
+
+if TYPE_CHECKING:                                   # matplotlib loads only when drawing
+    from matplotlib.figure import Figure
 
 __all__ = [
     "haar_dwt", "haar_idwt", "haar_block", "pad_to_even", "energy", "energy_fraction", "psnr",
@@ -103,7 +109,7 @@ def haar_dwt(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.T
     return (a + b + c + d) / 2, ((a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2)
 
 
-def haar_idwt(cA: torch.Tensor, details) -> torch.Tensor:
+def haar_idwt(cA: torch.Tensor, details: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """The exact inverse of :func:`haar_dwt`: the (N, C, 2h, 2w) image of four (N, C, h, w) sub-bands."""
     _tensor4("cA", cA)
     if not isinstance(details, (tuple, list)) or len(details) != 3:
@@ -235,15 +241,15 @@ class HaarSplit(nn.Module):
         self.in_channels = check_int("in_channels", in_channels)
         self.high_channels = 3 * in_channels
 
-    def encode(self, x):
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _tensor4("x", x, self.in_channels)
         cA, details = haar_dwt(x)
         return cA, torch.cat(details, dim=1)
 
-    def decode(self, low, high):
+    def decode(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         return haar_idwt(low, tuple(high.chunk(3, dim=1)))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         low, high = self.encode(x)
         return low, high, self.decode(low, high)
 
@@ -263,13 +269,13 @@ class Downsample(nn.Module):
             raise ValueError(f"mode={mode!r} must be one of {self.MODES}")
         self.mode = mode
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         _even("x", _tensor4("x", x))
         if self.mode == "avg":
             return F.avg_pool2d(x, 2)
         return F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False, antialias=False)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"mode={self.mode!r}"
 
 
@@ -323,7 +329,7 @@ class WAEClassifier(nn.Module):
         self.energy_weight = _weight("energy_weight", energy_weight)
         self.joint = False
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         low, high = self.splitter.encode(x)
         f = self.base_features(low)
         logits = self.base_head(f) + self.fusion(torch.cat([f, self.high_net(high)], dim=1))
@@ -357,8 +363,9 @@ def build(kind: str = "wae", num_classes: int = 10, in_channels: int = 1, widths
 
 # --------------------------------------------------------------------------- training
 
-def pretrain_wae(wae: WAE, train_data, epochs: int = 1, energy_weight: float = 0.1, lr: float = 3e-3,
-                 max_steps: int | None = None, device=None, seed: int = 0) -> list[dict]:
+def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]], epochs: int = 1,
+                 energy_weight: float = 0.1, lr: float = 3e-3, max_steps: int | None = None,
+                 device: str | torch.device | None = None, seed: int = 0) -> list[dict]:
     """Stage 1: train the WAE alone on ``recon error + λ·energy(I_H)`` with Adam (in place).
 
     Returns one row per step: ``step``, ``loss``, ``recon`` (MSE) and ``high_fraction`` (the
@@ -395,8 +402,9 @@ def pretrain_wae(wae: WAE, train_data, epochs: int = 1, energy_weight: float = 0
     return rows
 
 
-def train_classifier(model: nn.Module, train_data, test_data=None, epochs: int = 2, joint_epochs: int = 1,
-                     **fit_kwargs):
+def train_classifier(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                     test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                     epochs: int = 2, joint_epochs: int = 1, **fit_kwargs) -> list[train.History]:
     """Stages 2 and 3 for a :class:`WAEClassifier`, with ``train.fit`` (the model is changed in place).
 
     Stage 2 trains the base, high and fusion networks for ``epochs − joint_epochs`` epochs with the
@@ -451,10 +459,12 @@ def variants(base: nn.Module, in_channels: int, wae_lambda: float = 0.1, lambdas
     return out
 
 
-def experiment(base: nn.Module, train_data, test_data=None, *, epochs: int = 2, joint_epochs: int = 1,
+def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+               test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None, *,
+               epochs: int = 2, joint_epochs: int = 1,
                wae_epochs: int = 1, lambdas: tuple = (0.0, 0.1, 1.0), wae_lambda: float = 0.1,
                lr: float = 0.05, label_smoothing: float = 0.1, progress: bool = False, seed: int = 0,
-               cache=None) -> dict:
+               cache: str | Path | None = None) -> dict:
     """The chapter's experiment: from one trained full-resolution ``base`` (``vgg_small``), build and
     train every half-resolution variant at the same budget (``epochs`` of the same schedule each).
 
@@ -599,7 +609,7 @@ def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classe
 
 # --------------------------------------------------------------------------- the explorer
 
-def decomposition_state(image: int, energy_weight, images: torch.Tensor, waes: dict) -> dict:
+def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, waes: dict) -> dict:
     """Everything the decomposition explorer shows, for image number ``image`` and the WAE trained
     with ``energy_weight`` (a key of ``waes``): I_L, I_H, reconstruction, Haar's cA and details,
     PSNRs and the energy split of both."""
@@ -638,7 +648,7 @@ def _show(ax, t, title, symmetric=False):
     ax.axis("off")
 
 
-def draw_decomposition(state: dict, fig) -> None:
+def draw_decomposition(state: dict, fig: Figure) -> None:
     """Two rows: the WAE's (input, I_L, I_H, reconstruction) and Haar's (input, cA, |details|, inverse)."""
     axes = fig.subplots(2, 4)
     s = state

@@ -1,9 +1,15 @@
 """The project's own promises: installs, pins, layout and syllabus stay consistent."""
 
 import ast
+import importlib
+import inspect
+import pkgutil
 import re
 import tomllib
+import typing
 from pathlib import Path
+
+import course_lib
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"torch": "pytorch"}          # conda-forge spells a few packages differently
@@ -143,3 +149,52 @@ def test_no_import_cycle_and_the_core_imports_no_chapter():
 
     for name in sorted(graph):
         visit(name)
+
+
+TYPE_CHECKING_ONLY = ("Figure", "Axes", "AxesImage", "Explorer")    # imported under TYPE_CHECKING: not resolvable
+
+
+def public_functions():
+    """``(module name, function)`` for every public function of every module's ``__all__``, and every
+    public method (plus ``__init__``) of the classes it defines there."""
+    found = []
+    for info in pkgutil.iter_modules(course_lib.__path__):
+        if info.name == "__main__":
+            continue
+        module = importlib.import_module(f"course_lib.{info.name}")
+        assert hasattr(module, "__all__"), f"course_lib.{info.name} has no __all__"
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj):
+                found.append((info.name, inspect.unwrap(obj)))
+            elif inspect.isclass(obj) and obj.__module__ == module.__name__:
+                found += [(info.name, inspect.unwrap(f)) for n, f in vars(obj).items()
+                          if inspect.isfunction(f) and (not n.startswith("_") or n == "__init__")]
+    return found
+
+
+def test_every_public_function_has_type_hints():
+    missing, unresolved = [], []
+    for module, f in public_functions():
+        sig = inspect.signature(f)
+        lacking = [p.name for p in sig.parameters.values()
+                   if p.annotation is inspect.Parameter.empty and p.name not in ("self", "cls")
+                   and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if sig.return_annotation is inspect.Signature.empty and f.__name__ != "__init__":
+            lacking.append("->")
+        if lacking:
+            missing.append(f"{module}.{f.__qualname__}: {', '.join(lacking)}")
+        try:
+            typing.get_type_hints(f)
+        except NameError as e:
+            if e.name not in TYPE_CHECKING_ONLY:
+                unresolved.append(f"{module}.{f.__qualname__}: {e!r}")
+            else:                      # still resolve the rest, with stand-ins for the TYPE_CHECKING names
+                try:
+                    typing.get_type_hints(f, localns=dict.fromkeys(TYPE_CHECKING_ONLY, object))
+                except Exception as e2:
+                    unresolved.append(f"{module}.{f.__qualname__}: {e2!r}")
+        except Exception as e:
+            unresolved.append(f"{module}.{f.__qualname__}: {e!r}")
+    assert not missing, "public functions without type hints (parameter names, -> = return):\n" + "\n".join(missing)
+    assert not unresolved, "type hints that do not resolve:\n" + "\n".join(unresolved)
