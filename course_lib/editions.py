@@ -24,11 +24,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
+import jupytext
+import nbformat
+
 from . import claims as claims_mod
 from .checks import read_claims
 
 __all__ = ["strip_solutions", "notebook_sources", "build_student", "static_outputs", "first_markdown",
-           "execute_notebook", "copy_mathjax", "render_page", "render_index", "build_site", "main"]
+           "execute_notebook", "environment", "copy_mathjax", "render_page", "render_index", "build_site", "main"]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
@@ -62,8 +65,6 @@ def notebook_sources(folder: Union[str, Path] = "notebooks") -> list[Path]:
 
 def build_student(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "build/student") -> list[Path]:
     """Write ``out_dir/NN_topic.ipynb`` for every source, solutions stripped; return the paths."""
-    import jupytext
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -115,7 +116,8 @@ def first_markdown(notebook: Any) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the ``with`` block, then restore them (notebook kernels inherit them)."""
     old = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -133,13 +135,12 @@ def execute_notebook(src: Union[str, Path], timeout: int = 600) -> Any:
 
     Raises nbclient's ``CellExecutionError`` (naming the cell) if any cell fails.
     """
-    import jupytext
     from nbclient import NotebookClient
 
     notebook = jupytext.read(src)
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = KERNELSPEC
-    with _environment(COURSE_PROFILE="quick", MPLBACKEND="module://matplotlib_inline.backend_inline"):
+    with environment(COURSE_PROFILE="quick", MPLBACKEND="module://matplotlib_inline.backend_inline"):
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=False,
                        resources={"metadata": {"path": str(Path(src).parent)}}).execute()
     return notebook
@@ -212,8 +213,6 @@ def render_index(chapters: Sequence[tuple]) -> str:
 def _executed_copy(src: Path, executed_dir: Optional[Path]) -> Optional[Any]:
     """The notebook of ``src`` already executed in ``executed_dir`` (newer than the source, every code
     cell run, no error output), or None."""
-    import nbformat
-
     if executed_dir is None:
         return None
     path = Path(executed_dir) / f"{Path(src).stem}.ipynb"
@@ -252,7 +251,7 @@ def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path
         if notebook is not None:
             reused.add(src.stem)
         else:
-            with _environment(COURSE_CLAIMS_FILE=str(ledger.resolve())):
+            with environment(COURSE_CLAIMS_FILE=str(ledger.resolve())):
                 notebook = execute_notebook(src, timeout)
         seconds = time.perf_counter() - start
         title, objectives = first_markdown(notebook)

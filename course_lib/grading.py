@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import nbformat
 
-from .editions import KERNELSPEC, _environment
+from .editions import KERNELSPEC, environment
 
 __all__ = ["STATUSES", "GradeRow", "checker_cells", "verdicts", "grade_notebook", "grade", "table", "write_csv", "main"]
 
@@ -104,7 +104,7 @@ def grade_notebook(path: Path, timeout: int = 300) -> list[GradeRow]:
     client = NotebookClient(notebook, kernel_name="python3", allow_errors=True,
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
                             resources={"metadata": {"path": str(path.parent)}})
-    with _environment(COURSE_PROFILE="quick", COURSE_CHECKS="strict", MPLBACKEND="Agg"):
+    with environment(COURSE_PROFILE="quick", COURSE_CHECKS="strict", MPLBACKEND="Agg"):
         try:
             client.execute()
         except (CellTimeoutError, DeadKernelError, TimeoutError, RuntimeError) as err:

@@ -47,10 +47,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import igc, measure
-from .args import check_float, check_int
+from . import compressed_file, igc, measure, prune, quant
+from .args import check_float, check_fraction, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .conv import depthwise_separable
+from .report import Rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -601,8 +602,8 @@ class CostRow:
     macs_share: float
 
 
-class CostReport(list):
-    """Rows of :func:`cost_by_kind`, with ``.table()`` and ``.row(kind)``."""
+class CostReport(Rows):
+    """``report.Rows`` of :func:`cost_by_kind`, with its own ``.table()`` and ``.row(kind)``."""
 
     def row(self, kind: str) -> CostRow:
         for r in self:
@@ -820,12 +821,9 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float =
     No retraining: this measures the *bytes*, not the accuracy. Changes ``model`` in place;
     returns the file's size in bytes.
     """
-    from . import compressed_file, prune, quant
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity={sparsity} must be in [0, 1)")
+    check_fraction("sparsity", sparsity)
     check_int("bits", bits)
     prune.magnitude_prune(model, sparsity)
     prune.make_permanent(model)

@@ -589,11 +589,11 @@ class SweepRow:
 
 
 def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classes: int = 10, batch: int = 16,
-                  min_run_time: float = 0.2, seed: int = 0, rounds: int = 2) -> list[SweepRow]:
+                  min_run_time: float = 0.2, seed: int = 0, rounds: int = 2) -> Rows:
     """WAE + ``vgg_small((w, 2w, 4w))`` at half resolution vs ``vgg_small`` at full resolution, for
     every first-stage width ``w`` in ``widths`` (untrained models: cost does not depend on weights)."""
     torch.manual_seed(seed)
-    rows = []
+    rows = Rows()
     for w in widths:
         check_int("width", w)
         kw = dict(num_classes=num_classes, in_channels=in_channels, widths=(w, 2 * w, 4 * w))
