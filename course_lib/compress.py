@@ -174,18 +174,21 @@ def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe:
 def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
                   test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sparsity: float | dict[str, float],
                   bits: int | dict[str, int], index_bits: int | dict[str, int] | str = 5, prune_epochs: int = 1,
-                  quant_epochs: int = 1, prune_steps: int = 1, lr: float = 0.01, quant_lr: float | None = None,
-                  init: str = "linear", seed: int = 0, optimizer: str = "sgd", recipe: str = "",
-                  path: str | os.PathLike | None = None, progress: bool = False,
+                  quant_epochs: int = 1, prune_steps: int = 1, lr: float = 0.01, quant_lr: float = 1e-3,
+                  init: str = "linear", seed: int = 0, optimizer: str = "sgd", quant_optimizer: str = "adamw",
+                  recipe: str = "", path: str | os.PathLike | None = None, progress: bool = False,
                   device: str | torch.device | None = None) -> tuple[nn.Module, Rows]:
     """Han et al.'s three stages on ``model`` (changed in place): returns ``(model, stages)``.
 
     1. prune: ``prune.magnitude_prune`` to ``sparsity`` (one fraction or ``{layer: fraction}``) in
        ``prune_steps`` geometric steps, each followed by ``prune_epochs`` of retraining with the masks kept;
     2. quantize: ``quant.share_weights`` (``bits`` per layer, ``init`` = the centroid initialisation),
-       one code reserved for zero, then ``quant_epochs`` of centroid fine-tuning at ``quant_lr``
-       (default ``lr``). A centroid's gradient is the *sum* of its cluster's weight gradients, so
-       with SGD keep ``quant_lr`` well below the pruning ``lr`` (notebook 05: 0.005 against 0.05);
+       one code reserved for zero, then ``quant_epochs`` of centroid fine-tuning with
+       ``quant_optimizer`` at ``quant_lr`` — AdamW at 1e-3 by default. A centroid's gradient is the
+       *sum* of its cluster's weight gradients (thousands of weights), so its size grows with the
+       cluster: SGD at the pruning ``lr`` blows the centroids apart (LeNet-5 on Fashion-MNIST:
+       91.6% → 30.5% at lr 0.05) and needs a hand-tuned tiny rate, while AdamW divides each step by
+       the gradient's running size and works at its usual rate (91.6% kept);
     3. Huffman-code the value indices and the relative index; the file is read back and its
        weights must equal the model's bit for bit (so its accuracy is the quantized stage's).
     ``index_bits``: int, ``{layer: int}`` or ``"auto"`` (per stage and layer, the width of the
@@ -220,7 +223,7 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
     if quant_epochs:
         # the backward of codebook[indices] sums each cluster's gradients; on CPU it adds in parallel
         # in a varying order unless deterministic algorithms are on (needed for a repeatable run)
-        train.fit(model, train_data, None, quant_epochs, optimizer=optimizer, lr=quant_lr or lr,
+        train.fit(model, train_data, None, quant_epochs, optimizer=quant_optimizer, lr=quant_lr,
                   progress=progress, seed=seed + 1000, device=device, deterministic=True)
     bits_of = compressed_file.layer_values(bits, names, "bits")
     size, widths = _write(model, path, bits_of, index_bits, False, recipe)

@@ -139,7 +139,8 @@ print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · ent
 # 8-bit conv codebooks hold 256 float32 centroids = 1 KiB each, more than conv1's 330 kept weights
 # cost, so our convs use 6 bits (64 centroids). Stage 1 prunes in steps with retraining
 # (chapter 04's `magnitude_prune` + `keep_masks`); stage 2 runs `quant.share_weights` (chapter 02:
-# linear k-means init, centroids fine-tuned with gradients summed per cluster); stage 3
+# linear k-means init, centroids fine-tuned with gradients summed per cluster — by AdamW, the
+# library's default: SGD at the pruning rate blows the summed gradients up); stage 3
 # Huffman-codes. After each stage we **write the file** and measure its bytes. The gap width is
 # chosen per layer to make the file smallest (`index_bits="auto"`; section 3.1 shows why).
 
@@ -147,11 +148,11 @@ print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · ent
 NETS = {
     "lenet300-fmnist": dict(sparsity={"1": 0.92, "3": 0.91, "5": 0.74}, bits=5,
                             prune_steps=config.pick(quick=2, full=3), prune_epochs=config.pick(quick=1, full=4),
-                            quant_epochs=1, lr=0.05, quant_lr=0.005, index_bits="auto"),
+                            quant_epochs=1, lr=0.05, index_bits="auto"),
     "lenet5-fmnist": dict(sparsity={"0": 0.34, "3": 0.88, "7": 0.92, "9": 0.81},
                           bits={"0": 6, "3": 6, "7": 5, "9": 5},
                           prune_steps=config.pick(quick=1, full=3), prune_epochs=config.pick(quick=1, full=4),
-                          quant_epochs=1, lr=0.05, quant_lr=0.005, index_bits="auto"),
+                          quant_epochs=1, lr=0.05, index_bits="auto"),
 }
 results = {}
 for name, settings in NETS.items():
@@ -280,7 +281,7 @@ conv_names = list(compressed_file.compressible_layers(vgg).values())   # 6 convs
 VGG_SETTINGS = dict(sparsity=dict(zip(conv_names, (0.3, 0.6, 0.65, 0.7, 0.7, 0.7, 0.5))),
                     bits=dict(zip(conv_names, (6, 6, 6, 6, 6, 6, 5))),
                     prune_steps=config.pick(quick=1, full=3), prune_epochs=config.pick(quick=1, full=4),
-                    quant_epochs=config.pick(quick=1, full=2), lr=0.01, quant_lr=0.002, index_bits="auto")
+                    quant_epochs=config.pick(quick=1, full=2), lr=0.01, index_bits="auto")
 t = time.perf_counter()
 vgg_reference_bytes, vgg_base_acc = file_bytes(vgg), evaluate(vgg, vgg_test)
 vgg, vgg_stages = compress.deep_compress(vgg, vgg_train, vgg_test, recipe=VGG, seed=0, device=DEVICE,

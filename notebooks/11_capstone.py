@@ -93,7 +93,7 @@ def dc_settings(model, sparsity, bits):
     names = list(compressed_file.compressible_layers(model).values())
     return dict(sparsity={n: (min(sparsity, 0.3) if i == 0 else sparsity) for i, n in enumerate(names)},
                 bits=bits, index_bits=5, prune_epochs=FT["epochs"], quant_epochs=FT["epochs"],
-                lr=0.01, quant_lr=0.002, seed=0, device=DEVICE)
+                lr=0.01, seed=0, device=DEVICE)
 
 
 report = capstone.Report()
@@ -441,7 +441,7 @@ def my_submission(path):
     names = list(compressed_file.compressible_layers(net).values())
     net, _ = compress.deep_compress(net, fm_train, fm_test, sparsity={n: 0.3 if i == 0 else 0.6 for i, n in enumerate(names)},
                                     bits=6, index_bits=5, prune_epochs=1, quant_epochs=1, lr=0.01,
-                                    quant_lr=0.002, seed=0, device=DEVICE)
+                                    seed=0, device=DEVICE)
     compressed_file.save_compressed(net, path, bits=6, index_bits=compressed_file.best_index_bits(net, 6),
                                     recipe=capstone.SOLUTION)
     return build_model(capstone.SOLUTION)

@@ -336,6 +336,24 @@ def test_pipeline_is_deterministic_for_a_seed(tmp_path):
     assert runs[0][1][1][1] == runs[0][1][2][1]          # Huffman coding is lossless
 
 
+@pytest.mark.usefixtures("fashion_ready")
+def test_centroids_fine_tune_with_adamw_by_default_because_sgd_blows_them_up():
+    """A centroid's gradient sums its cluster's gradients: SGD at the pruning rate wrecks the shared
+    weights, AdamW (the default of the quantized stage) keeps the pruned accuracy."""
+    from course_lib import data, recipes
+
+    train, test = data.loaders("fashion-mnist", 128, train_subset=4096, test_subset=1000, augment=False,
+                               device="cpu")
+    settings = dict(sparsity={"0": 0.34, "3": 0.88, "7": 0.92, "9": 0.81}, bits=5, index_bits=5, lr=0.05,
+                    seed=0, device="cpu")
+    _, adamw = C.deep_compress(recipes.shipped_model("lenet5-fmnist"), train, test, **settings)
+    _, sgd = C.deep_compress(recipes.shipped_model("lenet5-fmnist"), train, test, quant_optimizer="sgd",
+                             quant_lr=0.05, **settings)
+    pruned = adamw[0].accuracy
+    assert adamw[1].accuracy > pruned - 0.02                 # AdamW: the quantized net keeps its accuracy
+    assert sgd[1].accuracy < pruned - 0.2                    # SGD at the pruning rate: collapse
+
+
 def random_image_loader(n, batch_size, seed, shuffle):
     from course_lib.data import DeviceLoader
 
