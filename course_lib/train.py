@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-__all__ = ["History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms", "fit"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms",
+           "fit"]
 
 DeviceLike = Union[str, torch.device]
 

@@ -198,3 +198,23 @@ def test_every_public_function_has_type_hints():
             unresolved.append(f"{module}.{f.__qualname__}: {e!r}")
     assert not missing, "public functions without type hints (parameter names, -> = return):\n" + "\n".join(missing)
     assert not unresolved, "type hints that do not resolve:\n" + "\n".join(unresolved)
+
+
+def test_notebooks_use_only_public_names():
+    """A notebook reads the library through the names each module lists in ``__all__``."""
+    private = []
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        tree = ast.parse(notebook.read_text())
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "course_lib":
+                aliases.update({a.asname or a.name: importlib.import_module(f"course_lib.{a.name}") for a in node.names})
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_lib."):
+                module = importlib.import_module(node.module)
+                private += [f"{notebook.name}: {node.module}.{a.name}" for a in node.names if a.name not in module.__all__]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                module = aliases[node.value.id]
+                if node.attr not in module.__all__:
+                    private.append(f"{notebook.name}: {module.__name__}.{node.attr}")
+    assert not private, f"notebooks use names that are not in their module's __all__: {sorted(set(private))}"
