@@ -1,6 +1,5 @@
 """Chapter 11's own code: the Pareto front (against brute force) and the design challenge's checker."""
 
-import itertools
 import random
 
 import pytest

@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from course_lib import __main__ as cli

@@ -4,7 +4,6 @@ import itertools
 import math
 import struct
 import zlib
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -354,24 +353,14 @@ def test_centroids_fine_tune_with_adamw_by_default_because_sgd_blows_them_up():
     assert sgd[1].accuracy < pruned - 0.2                    # SGD at the pruning rate: collapse
 
 
-def random_image_loader(n, batch_size, seed, shuffle):
-    from course_lib.data import DeviceLoader
-
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    return DeviceLoader(images, labels, batch_size, shuffle=shuffle, mean=[0.5] * 3, std=[0.25] * 3,
-                        device="cpu", drop_last=shuffle)
-
-
 VGG_SPARSITY = {"0.0": 0.3, "1.0": 0.6, "3.0": 0.65, "4.0": 0.7, "6.0": 0.7, "7.0": 0.7, "10": 0.5}
 
 
-def test_pipeline_on_a_vgg_with_batchnorm_round_trips_exactly(tmp_path):
+def test_pipeline_on_a_vgg_with_batchnorm_round_trips_exactly(tmp_path, random_images):
     """The notebook's conv-net section: conv weights sparse-coded, BatchNorm tensors (incl. 0-d) raw."""
     torch.manual_seed(0)
     model = models.vgg_small(num_classes=10, in_channels=3, widths=(8, 16, 32))
-    train, test = random_image_loader(64, 16, 1, True), random_image_loader(32, 16, 2, False)
+    train, test = random_images(64, 16, 1, True), random_images(32, 16, 2, False)
     path = tmp_path / "vgg.dcmp"
     model, stages = C.deep_compress(model, train, test, sparsity=VGG_SPARSITY, bits=dict.fromkeys(VGG_SPARSITY, 5),
                                     index_bits="auto", seed=0, path=str(path), device="cpu")

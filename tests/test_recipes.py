@@ -4,15 +4,6 @@ import pytest
 import torch
 
 from course_lib import checkpoints, recipes, train
-from course_lib.data import DeviceLoader
-
-
-def random_image_loader(n, batch_size, seed, shuffle):
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    return DeviceLoader(images, labels, batch_size, shuffle=shuffle, mean=[0.5] * 3, std=[0.25] * 3,
-                        device="cpu", drop_last=shuffle)
 
 
 def test_fit_kwargs_are_the_recipe_settings():
@@ -21,8 +12,8 @@ def test_fit_kwargs_are_the_recipe_settings():
                                        schedule=recipe.schedule, label_smoothing=recipe.label_smoothing)
 
 
-def test_trained_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch):
-    train_data, test_data = random_image_loader(16, 8, 3, True), random_image_loader(8, 8, 4, False)
+def test_trained_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch, random_images):
+    train_data, test_data = random_images(16, 8, 3, True), random_images(8, 8, 4, False)
     calls = []
     real_fit = train.fit
 

@@ -7,7 +7,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib import checks, igc, measure, smallnets as sn
-from course_lib.conv import conv_cost, depthwise_separable
+from course_lib.conv import conv_cost
 
 
 def _same_function(ours, ref, shape):

@@ -9,7 +9,6 @@ import pytest
 import pywt
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from course_lib import checkpoints, data, measure, models, recipes, wae
 from course_lib.checks import ExerciseError

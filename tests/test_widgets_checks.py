@@ -89,7 +89,6 @@ def test_expect_close_and_true():
 
 
 def test_chapter00_accuracy_checker(capsys):
-    import torch
 
     checks.check_accuracy(lambda logits, labels: (logits.argmax(1) == labels).float().mean().item())
     assert "✅ accuracy: correct." in capsys.readouterr().out
