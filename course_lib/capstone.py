@@ -29,7 +29,7 @@ import torch.nn as nn
 
 from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, surgery, train, widgets
 from . import claims as claims_mod
-from .args import check_fraction
+from .args import check_fraction, check_int
 from .report import Rows
 
 if TYPE_CHECKING:                                   # matplotlib loads only when drawing
@@ -255,8 +255,7 @@ def as_plain(model: nn.Module) -> nn.Module:
 
 def batch_of(test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:
     """``n`` test inputs (repeating the first batch when it is smaller): the latency probe."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive integer")
+    check_int("n", n)
     x = next(iter(test_data))[0].cpu()
     return x.repeat((n + len(x) - 1) // len(x), *([1] * (x.dim() - 1)))[:n]
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 import torchvision
 
 from . import config
+from .args import check_int
 
 PathLike = Union[str, os.PathLike]
 DeviceLike = Union[str, torch.device]
@@ -155,8 +156,7 @@ def stand_in(name: str, train: bool = True, size: Optional[int] = None) -> torch
     info = dataset_info(name)
     if size is None:
         size = config.DRY_RUN_TRAIN_IMAGES if train else config.DRY_RUN_TEST_IMAGES
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"size={size!r} must be a positive integer")
+    check_int("size", size)
     return torchvision.datasets.FakeData(size=size, image_size=(info.channels, info.size, info.size),
                                          num_classes=len(info.classes), random_offset=0 if train else 1 << 20)
 
@@ -267,8 +267,7 @@ class DeviceLoader:
             raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
         if len(images) != len(labels):
             raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+        check_int("batch_size", batch_size)
         self.device = torch.device(device) if device is not None else config.device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
-from .args import check_int
+from .args import check_float, check_int
 from .report import Rows
 from .surgery import WEIGHT_LAYERS, forward_with_hooks
 
@@ -120,8 +120,7 @@ def count_macs(model: nn.Module, input_size: tuple) -> int:
 
 def model_bytes(model: nn.Module, bits: float = 32) -> int:
     """Bytes to store every parameter at ``bits`` bits each (no index or codebook overhead)."""
-    if not isinstance(bits, (int, float)) or not 1 <= bits <= 64:
-        raise ValueError(f"bits={bits!r} must be a number of bits between 1 and 64")
+    check_float("bits", bits, 1, 64)
     return int(-(-count_params(model) * bits // 8))
 
 

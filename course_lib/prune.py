@@ -57,7 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import parametrize, prune
 
-from .args import check_fraction, check_int
+from .args import check_bits, check_fraction, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
@@ -334,8 +334,7 @@ def relative_indices(values: torch.Tensor | np.ndarray | Sequence[float],
     ``stored`` the entries (fillers are 0), same length; entry k sits at ``diffs[:k + 1].sum() − 1``
     (:func:`decode_relative`). Trailing zeros cost nothing: the decoder knows the size.
     """
-    if isinstance(index_bits, bool) or not isinstance(index_bits, (int, np.integer)) or not 1 <= index_bits <= 16:
-        raise ValueError(f"index_bits={index_bits!r} must be an integer from 1 to 16")
+    check_bits("index_bits", index_bits, 1, 16)
     flat = (values.detach() if torch.is_tensor(values) else torch.as_tensor(np.asarray(values))).reshape(-1).cpu()
     span = 2 ** int(index_bits)                       # the largest difference one index can say
     positions = torch.nonzero(flat).flatten()
@@ -454,8 +453,7 @@ def hessian_diagonal(model: nn.Module,
     if exact and n_weights > max_exact:
         raise ValueError(f"exact=True needs one backward pass per weight: {n_weights} weights > "
                          f"max_exact={max_exact}; use exact=False (Hutchinson) or fewer layers")
-    if not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples={samples!r} must be a positive integer")
+    check_int("samples", samples)
     was_training = model.training
     model.eval()
     try:

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import config
+from .args import check_int
 from .checkpoints import load_training_checkpoint, save_atomically
 from .measure import count_macs
 
@@ -219,8 +220,7 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     synchronisation inside the step loop.
     In the dry run: one epoch of at most ``config.DRY_RUN_STEPS`` batches (see the module docstring).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    check_int("epochs", epochs)
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
     device = torch.device(device) if device is not None else config.device()
