@@ -32,10 +32,10 @@ scan (``sensitivity_scan``, ``choose_sparsities``), structured L1 filter pruning
 
 Composing with the other chapters: a pruned model can be copied (``copy.deepcopy`` fails on the
 computed ``weight`` of a ``torch.nn.utils.prune`` layer; ``lowrank.compress_model`` and the copies
-made here hand deepcopy a detached ``weight``). A layer whose weight is already parametrized —
-e.g. by ``quant.share_weights`` — is not pruned: ``magnitude_prune`` raises a ``ValueError`` that
-says to call ``quant.unshare_weights(model)`` first (or to prune before sharing, Deep Compression's
-order).
+made here hand deepcopy a detached ``weight``). A layer with shared weights (``quant.share_weights``)
+is pruned through its own mask (``quant.mask_shared_weights``): the pruned positions stay zero while
+the centroids train. A layer under another parametrization (e.g. TTQ's) is not pruned:
+``magnitude_prune`` raises a ``ValueError`` that says to call ``quant.unshare_weights(model)`` first.
 
 References: LeCun, Denker, Solla, "Optimal Brain Damage", NeurIPS 1989; Han, Pool, Tran, Dally,
 "Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015; Li, Kadav,
@@ -57,6 +57,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import parametrize, prune
 
+from . import quant
 from .args import check_bits, check_fraction, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
@@ -84,13 +85,19 @@ def plain_copy(model: nn.Module) -> nn.Module:
     return make_permanent(copy_model(model))
 
 
+def _is_shared(module: nn.Module) -> bool:
+    """True when ``quant.share_weights`` computes the weight (``codebook[indices] * mask``)."""
+    return parametrize.is_parametrized(module, "weight") and \
+        isinstance(module.parametrizations.weight[0], quant.SharedWeights)
+
+
 def _check_not_parametrized(name: str, module: nn.Module) -> None:
-    """A weight computed by a parametrization (e.g. ``quant.share_weights``) cannot take a pruning mask."""
-    if parametrize.is_parametrized(module, "weight"):
+    """A weight computed by a parametrization other than shared weights cannot take a pruning mask."""
+    if parametrize.is_parametrized(module, "weight") and not _is_shared(module):
         kinds = [type(p).__name__ for p in module.parametrizations.weight]
         raise ValueError(f"layer {name!r}: its weight is computed by a parametrization {kinds} (e.g. "
-                         "quant.share_weights); call quant.unshare_weights(model) before pruning it, "
-                         "or prune first and share weights afterwards (Deep Compression's order)")
+                         "quant.quantize_model); call quant.unshare_weights(model) before pruning it, "
+                         "or prune first and quantize afterwards (Deep Compression's order)")
 
 
 def layer_sparsities(model: nn.Module, sparsity: Sparsity,
@@ -140,12 +147,15 @@ def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
 
     The first time, ``prune.custom_from_mask`` reparametrizes the layer; afterwards the existing
     ``weight_mask`` buffer is updated in place, so an optimizer holding ``weight_orig`` keeps working.
+    A layer with shared weights (``quant.share_weights``) takes the mask into its ``SharedWeights``.
     """
     _check_not_parametrized(type(module).__name__, module)
     mask = mask.to(device=module.weight.device, dtype=torch.bool)
     if mask.shape != module.weight.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(module.weight.shape)}")
-    if is_reparametrized(module):
+    if _is_shared(module):                                     # shared weights carry their own mask
+        quant.mask_shared_weights(module, mask & (module.weight.detach() != 0))
+    elif is_reparametrized(module):
         with torch.no_grad():
             module.weight_mask.mul_(mask.to(module.weight_mask.dtype))
             module.weight_orig.mul_(module.weight_mask)
@@ -238,10 +248,11 @@ def keep_masks(model: nn.Module) -> Callable[[nn.Module], None]:
     """An ``after_step`` hook for ``fit``: zero the pruned weights after every optimizer step.
 
     The masks are read when the hook runs (``weight_mask`` of reparametrized layers) or captured now
-    from the zeros of plain weights, so both ways of pruning stay pruned through training.
+    from the zeros of plain weights, so both ways of pruning stay pruned through training. Shared
+    weights (``quant.share_weights``) keep their zeros by their own mask and are left alone.
     """
     plain = {name: m.weight.detach() != 0 for name, m in weight_layers(model).items()
-             if not is_reparametrized(m)}
+             if not is_reparametrized(m) and not parametrize.is_parametrized(m, "weight")}
 
     @torch.no_grad()
     def hook(net):

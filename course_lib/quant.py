@@ -276,6 +276,23 @@ def unshare_weights(model: nn.Module) -> nn.Module:
     return model
 
 
+def mask_shared_weights(module: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """Prune a shared-weight layer, in place: where ``keep`` is False the weight becomes exactly 0.
+
+    The positions go into the ``SharedWeights`` mask (``weight = codebook[indices] * mask``), so they
+    stay zero through centroid fine-tuning; positions masked before stay masked. This is how
+    chapter 04's pruning reaches a layer that ``share_weights`` has already converted. Returns ``module``.
+    """
+    shared = module.parametrizations.weight[0] if parametrize.is_parametrized(module, "weight") else None
+    if not isinstance(shared, SharedWeights):
+        raise ValueError(f"module ({type(module).__name__}) has no shared weights: call share_weights first")
+    if not isinstance(keep, torch.Tensor) or keep.shape != shared.indices.shape:
+        raise ValueError(f"keep must be a boolean tensor of the weight's shape {tuple(shared.indices.shape)}")
+    keep = keep.to(device=shared.indices.device, dtype=torch.bool)
+    shared.mask = keep.clone() if shared.mask is None else shared.mask & keep
+    return module
+
+
 def reserve_zero_code(model: nn.Module) -> dict[str, int]:
     """Free one code of every shared-weight layer for the value 0 (pruned weights, filler entries).
 
@@ -1217,7 +1234,7 @@ def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable,
 __all__ = [
     "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
     "EXPLORER_METHODS", "nearest_centroid", "kmeans_codebook", "SharedWeights", "fold_pruning_mask", "share_weights",
-    "shared_layers", "codebooks", "unshare_weights", "reserve_zero_code", "shared_state_dict",
+    "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights", "reserve_zero_code", "shared_state_dict",
     "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
     "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
     "TWNWeight", "TTQWeight", "FakeLinearWeight", "KeepZeros", "default_layers", "quantize_model", "ttq_scales",

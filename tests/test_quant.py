@@ -855,3 +855,19 @@ def test_quantize_model_after_pruning_keeps_the_zeros():
     quant.quantize_model(model, "binary")
     assert bool((model[2].weight[~mask] == 0).all()) and bool((model[2].weight[mask] != 0).all())
     assert "2.weight.mask" in quant.quantized_state_dict(model)
+
+
+def test_mask_shared_weights_zeroes_and_keeps_earlier_masks():
+    torch.manual_seed(0)
+    layer = nn.Linear(6, 4)
+    quant.share_weights(layer, 2, iters=3)
+    first = torch.rand(4, 6) > 0.3
+    quant.mask_shared_weights(layer, first)
+    assert torch.equal(layer.weight.detach() != 0, first & (layer.weight.detach() != 0)) and not layer.weight[~first].any()
+    second = torch.rand(4, 6) > 0.3
+    quant.mask_shared_weights(layer, second)
+    assert not layer.weight[~(first & second)].any()                   # positions masked before stay masked
+    with pytest.raises(ValueError, match="shape"):
+        quant.mask_shared_weights(layer, torch.ones(3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="share_weights first"):
+        quant.mask_shared_weights(nn.Linear(2, 2), torch.ones(2, 2, dtype=torch.bool))
