@@ -21,6 +21,9 @@ INPUT = (1, 3, 64, 64)
 LAYERS = {                   # groups=1 convs (low rank needs them) of different shapes, per architecture
     "resnet18": ["layer1.0.conv1", "layer2.0.downsample.0", "layer4.0.downsample.0"],
     "mobilenet_v2": ["features.2.conv.0.0", "features.7.conv.2", "features.18.0"],
+    "squeezenet1_1": ["features.3.squeeze", "features.9.squeeze", "features.12.expand3x3"],
+    "shufflenet_v2_x0_5": ["stage2.0.branch1.2", "stage3.3.branch2.5", "stage4.3.branch2.5"],
+    "efficientnet_b0": ["features.1.0.block.1.fc1", "features.5.0.block.0.0", "features.7.0.block.3.0"],
 }
 
 
