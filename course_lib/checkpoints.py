@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from . import config
 
-__all__ = ["CheckpointError", "sha256", "read_manifest", "write_manifest_entry", "verified_weights",
+__all__ = ["CheckpointError", "sha256", "read_manifest", "manifest_entry", "write_manifest_entry", "verified_weights",
            "load_checkpoint", "read_weights_file", "read_weights", "save_atomically", "load_training_checkpoint"]
 
 PathLike = Union[str, os.PathLike]
@@ -58,6 +58,14 @@ def read_manifest(folder: Optional[PathLike] = None) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def manifest_entry(name: str, folder: Optional[PathLike] = None) -> dict:
+    """The manifest's entry of shipped checkpoint ``name``; ``CheckpointError`` naming the choices if none."""
+    manifest = read_manifest(folder)
+    if name not in manifest:
+        raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
+    return manifest[name]
+
+
 def write_manifest_entry(folder: PathLike, name: str, entry: dict) -> None:
     """Add or replace one entry of ``manifest.json`` in ``folder`` (written atomically)."""
     folder = Path(folder)
@@ -70,12 +78,17 @@ def write_manifest_entry(folder: PathLike, name: str, entry: dict) -> None:
     os.replace(tmp, folder / "manifest.json")
 
 
+def _torch_load(path: PathLike, what: str) -> Any:
+    """``torch.load(path, weights_only=True)``; anything unreadable is a ``CheckpointError``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:   # pickle errors, truncated zip files, foreign objects: all unsafe or broken
+        raise CheckpointError(f"{path} is not a readable {what}: {type(err).__name__}: {err}") from None
+
+
 def read_weights_file(path: PathLike) -> dict:
     """The whole course weights file ``{"model": state_dict, ...}``, loaded safely (``weights_only=True``)."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:   # pickle errors, truncated zip files, foreign objects: all unsafe or broken
-        raise CheckpointError(f"{path} is not a readable course checkpoint: {type(err).__name__}: {err}") from None
+    blob = _torch_load(path, "course checkpoint")
     if not isinstance(blob, dict) or "model" not in blob:
         raise CheckpointError(f"{path} is not a course checkpoint (no 'model' entry)")
     return blob
@@ -92,10 +105,7 @@ def verified_weights(name: str, folder: Optional[PathLike] = None) -> dict:
     Raises ``CheckpointError`` for an unknown name, a missing file, a hash mismatch or a file that is
     not a course checkpoint.
     """
-    manifest = read_manifest(folder)
-    if name not in manifest:
-        raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
-    entry = manifest[name]
+    entry = manifest_entry(name, folder)
     path = _folder(folder) / entry["file"]
     if not path.exists():
         raise CheckpointError(f"checkpoint file {path} is missing")
@@ -134,10 +144,7 @@ def save_atomically(obj: Any, path: PathLike) -> None:
 
 def load_training_checkpoint(path: PathLike) -> dict:
     """A training checkpoint written by ``train.fit``; a clear error for a corrupted or foreign file."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise CheckpointError(f"{path} is not a readable training checkpoint: {type(err).__name__}: {err}") from None
+    state = _torch_load(path, "training checkpoint")
     if not isinstance(state, dict) or not TRAINING_KEYS <= set(state):
         found = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not a training checkpoint of course_lib.train.fit "

@@ -4,17 +4,10 @@
 ``data/checkpoints/manifest.json`` record the recipe that made them.
 
 This module is the catalogue: it names every network of the course (``MODELS``, including those of
-the later chapters) and so sits *above* the chapter modules. The layers, each importing only from
-the ones below it (``tests/test_project.py`` checks this):
-
-1. the core (``config``, ``args``, ``checks``, ``claims``, ``widgets``, ``measure``, ``surgery``,
-   ``checkpoints``, ``data``, ``train``): no model of its own, no chapter;
-2. the chapters (``conv``, ``quant``, ... ``capstone``) and ``models``, the reference networks
-   they share; a chapter imports only the core, ``models`` and earlier chapters;
-3. the catalogue: ``recipes`` (this module), ``grading``, ``editions``, ``__main__``.
-
-A chapter that needs a shipped checkpoint builds the network itself and calls
-``checkpoints.load_checkpoint(name, model)``; a notebook calls ``shipped_model(name)``.
+the later chapters) and so sits *above* the chapter modules (the layers are described in
+``course_lib/__init__.py``; ``tests/test_project.py`` checks them). A chapter that needs a shipped
+checkpoint builds the network itself and calls ``checkpoints.load_checkpoint(name, model)``; a
+notebook calls ``shipped_model(name)``.
 """
 
 from collections.abc import Iterable
@@ -132,10 +125,7 @@ def shipped_model(name: str, device: Union[str, torch.device] = "cpu",
     Returns the model in eval mode. Raises ``checkpoints.CheckpointError`` for an unknown name, a
     missing file, a hash mismatch or a file that is not a course checkpoint.
     """
-    manifest = checkpoints.read_manifest(folder)
-    if name not in manifest:
-        raise checkpoints.CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
-    model = build_model(manifest[name]["recipe"])
+    model = build_model(checkpoints.manifest_entry(name, folder)["recipe"])
     return checkpoints.load_checkpoint(name, model, device, folder)
 
 
