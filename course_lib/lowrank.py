@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .args import check_float
 from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
 from .report import Rows
@@ -114,8 +115,7 @@ def rank_for_budget(m: int, n: int, budget: float) -> int:
     Cost (parameters, and MACs of a stride-1 layer) grows as ``r·(m + n)``, not as ``r``: keeping
     half the cost keeps rank ``m·n / (2(m + n))``, a quarter of min(m, n) for a square matrix.
     """
-    if not 0 < budget <= 1:
-        raise ValueError(f"budget={budget} must be in (0, 1]: the fraction of the layer's cost to keep")
+    budget = _check_budget("budget", budget)
     rank = math.floor(budget * m * n / (m + n) + 1e-9)
     return max(1, min(rank, m, n))
 
@@ -402,13 +402,9 @@ def layer_inputs(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
     return seen["x"]
 
 
-def _check_budget(name: str, value) -> float:
-    """``value`` as a float if it is a fraction of cost in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}={value!r} must be a number in (0, 1]: the fraction of a layer's cost to keep")
-    if not 0 < value <= 1:
-        raise ValueError(f"{name}={value} must be in (0, 1]: the fraction of each layer's cost to keep")
-    return float(value)
+def _check_budget(name: str, value: object) -> float:
+    """``value`` as a float if it is a fraction of a layer's cost to keep, in (0, 1]."""
+    return check_float(name, value, 0.0, 1.0, low_inclusive=False)
 
 
 def _layer_ranks(model: nn.Module, budget: float | dict[str, float] | None, method: str,
