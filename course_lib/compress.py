@@ -305,13 +305,11 @@ def fc_speed(weights: Mapping[str, torch.Tensor], batches: Iterable[int] = (1, 6
 
     ``weights``: ``{name: 2-d weight tensor}`` (zeros = pruned). For each batch size, the dense
     product ``W @ X`` and chapter 04's sparse kernel ``torch.sparse.mm(prune.to_csr(W), X)`` are
-    timed with ``torch.utils.benchmark`` (median, ``threads`` CPU threads), each dense run next to
+    timed by ``measure.latencies`` (median, ``threads`` CPU threads), each dense run next to
     its sparse run so that machine load hits both alike. At batch 1 the product is a matrix–vector
     product, bound by reading W: skipping the zeros saves memory traffic. At a large batch the dense
     GEMM reuses each weight for many columns and wins back its advantage.
     """
-    from torch.utils import benchmark          # here, not at the top: importing it logs a CUDA_HOME notice
-
     if not hasattr(weights, "items"):
         raise TypeError(f"weights must be a mapping {{name: 2-d tensor}}, got {type(weights).__name__}")
     batches = tuple(batches)
@@ -326,13 +324,12 @@ def fc_speed(weights: Mapping[str, torch.Tensor], batches: Iterable[int] = (1, 6
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             csr = prune.to_csr(w)
+            products = {"dense": lambda x, w=w: w @ x, "sparse": lambda x, csr=csr: torch.sparse.mm(csr, x)}
             for b in batches:
                 x = torch.randn(w.shape[1], b, generator=g)
-                env = {"w": w, "x": x, "csr": csr, "torch": torch}
-                times = [benchmark.Timer(stmt=stmt, globals=env, num_threads=threads)
-                         .blocked_autorange(min_run_time=min_run_time).median
-                         for stmt in ("w @ x", "torch.sparse.mm(csr, x)")]
-                rows.append(FcSpeedRow(name, tuple(w.shape), float((w != 0).float().mean()), b, *times))
+                times = measure.latencies(products, x, min_run_time=min_run_time, threads=threads, rounds=1)
+                rows.append(FcSpeedRow(name, tuple(w.shape), float((w != 0).float().mean()), b,
+                                       times["dense"], times["sparse"]))
     return rows
 
 
