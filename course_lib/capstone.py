@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 
-from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, surgery, train, widgets
+from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, train, widgets
 from . import claims as claims_mod
 from .args import check_fraction, check_int
 from .report import Rows
@@ -247,10 +247,7 @@ def as_plain(model: nn.Module) -> nn.Module:
     (chapter 02) folded into plain weights, eval mode. ``model`` is unchanged."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    net = surgery.copy_model(model).cpu()
-    quant.unshare_weights(net)
-    prune.make_permanent(net)
-    return net.eval()
+    return quant.unshare_weights(prune.plain_copy(model)).cpu().eval()
 
 
 def batch_of(test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:

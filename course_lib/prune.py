@@ -85,15 +85,9 @@ def plain_copy(model: nn.Module) -> nn.Module:
     return make_permanent(copy_model(model))
 
 
-def _is_shared(module: nn.Module) -> bool:
-    """True when ``quant.share_weights`` computes the weight (``codebook[indices] * mask``)."""
-    return parametrize.is_parametrized(module, "weight") and \
-        isinstance(module.parametrizations.weight[0], quant.SharedWeights)
-
-
 def _check_not_parametrized(name: str, module: nn.Module) -> None:
     """A weight computed by a parametrization other than shared weights cannot take a pruning mask."""
-    if parametrize.is_parametrized(module, "weight") and not _is_shared(module):
+    if parametrize.is_parametrized(module, "weight") and quant.shared_weights_of(module) is None:
         kinds = [type(p).__name__ for p in module.parametrizations.weight]
         raise ValueError(f"layer {name!r}: its weight is computed by a parametrization {kinds} (e.g. "
                          "quant.quantize_model); call quant.unshare_weights(model) before pruning it, "
@@ -153,7 +147,7 @@ def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
     mask = mask.to(device=module.weight.device, dtype=torch.bool)
     if mask.shape != module.weight.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(module.weight.shape)}")
-    if _is_shared(module):                                     # shared weights carry their own mask
+    if quant.shared_weights_of(module) is not None:            # shared weights carry their own mask
         quant.mask_shared_weights(module, mask & (module.weight.detach() != 0))
     elif is_reparametrized(module):
         with torch.no_grad():

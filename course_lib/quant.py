@@ -254,13 +254,20 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
     return model
 
 
+def shared_weights_of(module: nn.Module) -> SharedWeights | None:
+    """The ``SharedWeights`` that computes ``module.weight``, or None if ``share_weights`` did not convert it."""
+    if not parametrize.is_parametrized(module, "weight"):
+        return None
+    first = module.parametrizations.weight[0]
+    return first if isinstance(first, SharedWeights) else None
+
+
 def shared_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module, SharedWeights]]:
     """``(name, module, SharedWeights)`` for every layer that ``share_weights`` converted."""
     for name, module in model.named_modules():
-        if parametrize.is_parametrized(module, "weight"):
-            first = module.parametrizations.weight[0]
-            if isinstance(first, SharedWeights):
-                yield name, module, first
+        shared = shared_weights_of(module)
+        if shared is not None:
+            yield name, module, shared
 
 
 def codebooks(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -283,8 +290,8 @@ def mask_shared_weights(module: nn.Module, keep: torch.Tensor) -> nn.Module:
     stay zero through centroid fine-tuning; positions masked before stay masked. This is how
     chapter 04's pruning reaches a layer that ``share_weights`` has already converted. Returns ``module``.
     """
-    shared = module.parametrizations.weight[0] if parametrize.is_parametrized(module, "weight") else None
-    if not isinstance(shared, SharedWeights):
+    shared = shared_weights_of(module)
+    if shared is None:
         raise ValueError(f"module ({type(module).__name__}) has no shared weights: call share_weights first")
     if not isinstance(keep, torch.Tensor) or keep.shape != shared.indices.shape:
         raise ValueError(f"keep must be a boolean tensor of the weight's shape {tuple(shared.indices.shape)}")
@@ -1234,7 +1241,8 @@ def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable,
 __all__ = [
     "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
     "EXPLORER_METHODS", "nearest_centroid", "kmeans_codebook", "SharedWeights", "fold_pruning_mask", "share_weights",
-    "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights", "reserve_zero_code", "shared_state_dict",
+    "shared_weights_of", "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights",
+    "reserve_zero_code", "shared_state_dict",
     "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
     "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
     "TWNWeight", "TTQWeight", "FakeLinearWeight", "KeepZeros", "default_layers", "quantize_model", "ttq_scales",
