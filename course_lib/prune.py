@@ -230,8 +230,9 @@ def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable
     its fraction, the layers it does not name are left as they are. Masks are
     ``torch.nn.utils.prune`` reparametrizations (``weight_mask`` buffers); already-pruned weights
     stay pruned. Returns ``model`` (``kept_table(model)`` / ``sparsity(model, per_layer=True)``
-    report what is left). A layer whose weight is shared (``quant.share_weights``) is a
-    ``ValueError``: call ``quant.unshare_weights(model)`` first.
+    report what is left). A layer with shared weights (``quant.share_weights``) is pruned through
+    its own ``SharedWeights`` mask; a layer under another quantizer (TTQ, binary, linear) is a
+    ``ValueError`` that says to call ``quant.unshare_weights(model)`` first.
     """
     chosen = layer_sparsities(model, sparsity, layers)
     scores = {name: m.weight.detach().abs() for name, m in weight_layers(model, list(chosen)).items()}
