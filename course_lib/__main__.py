@@ -33,14 +33,15 @@ def train_command(args: argparse.Namespace) -> int:
             torch.cuda.set_device(device)
     rank = torch.distributed.get_rank() if distributed else 0
     config.seed_everything(args.seed)
-    train_data, test_data = data.loaders(
-        recipe.dataset, recipe.batch_size, augment=recipe.augment, device=device, seed=args.seed,
-        train_subset=args.subset or recipe.train_subset, test_subset=recipe.test_subset)
+    loader_kwargs = recipe.loader_kwargs()
+    loader_kwargs["train_subset"] = args.subset or recipe.train_subset
+    train_data, test_data = data.loaders(**loader_kwargs, device=device, seed=args.seed)
     model = build_model(args.recipe)
     epochs = args.epochs or recipe.epochs
-    history = fit(model, train_data, test_data, epochs, **recipe.fit_kwargs(), device=device, seed=args.seed,
-                  checkpoint=args.checkpoint, progress=not args.no_progress,
-                  channels_last=device.type == "cuda", compile=args.compile)
+    fit_kwargs = recipe.fit_kwargs()
+    fit_kwargs["channels_last"] = recipe.channels_last or device.type == "cuda"
+    history = fit(model, train_data, test_data, epochs, **fit_kwargs, device=device, seed=args.seed,
+                  checkpoint=args.checkpoint, progress=not args.no_progress, compile=args.compile)
     acc = history.final_test_acc
     if rank == 0:
         print(f"recipe={args.recipe} epochs={epochs} test_accuracy={100 * acc:.2f}% "

@@ -318,9 +318,12 @@ class DeviceLoader:
 
 
 def loaders(name: str = "fashion-mnist", batch_size: int = 128, *, train_subset: Optional[int] = None,
-            test_subset: Optional[int] = None, augment: bool = True, device: Optional[DeviceLike] = None,
-            seed: int = 0) -> tuple["DeviceLoader", "DeviceLoader"]:
+            test_subset: Optional[int] = None, augment: bool = True, crop: bool = True,
+            device: Optional[DeviceLike] = None, seed: int = 0) -> tuple["DeviceLoader", "DeviceLoader"]:
     """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked.
+
+    ``augment``: random crops of the padded training images and (where the dataset allows) flips;
+    ``crop=False`` keeps the flips only (what a run of a few epochs prefers: see ``train``'s docstring).
 
     In the dry run the loaders serve ``stand_in`` data (at most as many images as asked) in batches
     of at most ``config.DRY_RUN_BATCH``, and carry ``planned_images`` and ``planned_batch_size``, what
@@ -336,7 +339,7 @@ def loaders(name: str = "fashion-mnist", batch_size: int = 128, *, train_subset:
         keep = subset_indices(len(labels), n, seed=0)
         made.append(DeviceLoader(
             images[keep], labels[keep], batch_size, shuffle=train, augment=augment and train,
-            mean=info.mean, std=info.std, pad=info.pad, flip=info.flip, device=device, seed=seed,
+            mean=info.mean, std=info.std, pad=info.pad if crop else 0, flip=info.flip, device=device, seed=seed,
             drop_last=train and len(keep) > batch_size, classes=info.classes))
         real = info.train_size if train else info.test_size
         made[-1].planned_images = min(n, real) if n is not None else real

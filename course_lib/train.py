@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TYPE_CHECKING, Union
+from typing import Any, Callable, Collection, Iterable, Iterator, Optional, Sequence, TYPE_CHECKING, Union
 
 import torch
 import torch.nn as nn
@@ -66,11 +66,30 @@ class History:
     seconds: list = field(default_factory=list)
     images_per_s: list = field(default_factory=list)
     lr: list = field(default_factory=list)
+    # The test curve: one point per test (``evals_per_epoch`` a epoch): when (epochs, fractional),
+    # after how many seconds of training (test time excluded), and the test accuracy.
+    curve_epoch: list = field(default_factory=list)
+    curve_seconds: list = field(default_factory=list)
+    curve_test_acc: list = field(default_factory=list)
 
     def append(self, **row: Any) -> None:
         """Add one epoch's figures (a keyword per field)."""
         for key, value in row.items():
             getattr(self, key).append(value)
+
+    def record_test(self, epoch: float, seconds: float, test_acc: Optional[float]) -> None:
+        """Add a point to the test curve (nothing without test data)."""
+        if test_acc is not None:
+            self.curve_epoch.append(epoch)
+            self.curve_seconds.append(seconds)
+            self.curve_test_acc.append(test_acc)
+
+    def seconds_to(self, accuracy: float) -> Optional[float]:
+        """Training seconds until the first test at or above ``accuracy`` (a fraction); None if never."""
+        for seconds, acc in zip(self.curve_seconds, self.curve_test_acc):
+            if acc >= accuracy:
+                return seconds
+        return None
 
     def as_dict(self) -> dict:
         """The history as a plain dict of lists (what a training checkpoint stores)."""
@@ -154,28 +173,48 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None) -> float:
+def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None, *, tta: bool = False) -> float:
     """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``.
 
-    The count of correct predictions stays on the device and is read once, at the end.
+    ``tta``: test-time augmentation by a horizontal flip, the logits of each image and of its mirror
+    image summed (use it only where a flip keeps the label). Images go in channels_last when the
+    model's first convolution is. The count of correct predictions stays on the device and is read
+    once, at the end.
     """
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    channels_last = _is_channels_last(model)
     correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
     if config.dry_run():
         data = itertools.islice(data, config.DRY_RUN_EVAL_BATCHES)
     for x, y in data:
         x, y = x.to(device), y.to(device)
-        out = model(x)
-        out = out[0] if isinstance(out, (tuple, list)) else out
+        if channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = _logits(model(x))
+        if tta:
+            out = out + _logits(model(x.flip(-1)))
         correct += (out.argmax(1) == y).sum()
         total += len(y)
     model.train(was_training)
     if total == 0:
         raise ValueError("evaluate got no examples: the data is empty")
     return correct.item() / total
+
+
+def _logits(out: Any) -> torch.Tensor:
+    """The logits of a model's output (the first element of a tuple, as models with side outputs return)."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _is_channels_last(model: nn.Module) -> bool:
+    """Is the first 4-d weight of ``model`` whose layout tells (not a 1-channel one) stored channels_last?"""
+    for p in model.parameters():
+        if p.ndim == 4 and not (p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)):
+            return p.is_contiguous(memory_format=torch.channels_last)
+    return False
 
 
 @contextmanager
@@ -195,7 +234,8 @@ def deterministic_algorithms(enabled: bool = True) -> Iterator[None]:
 
 def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = None, epochs: int = 1, *,
         optimizer: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9,
-        schedule: str = "onecycle", label_smoothing: float = 0.0,
+        schedule: str = "onecycle", label_smoothing: float = 0.0, ema: Optional[float] = None, tta: bool = False,
+        evals_per_epoch: int = 1,
         loss_fn: Optional[Callable[[Any, torch.Tensor], torch.Tensor]] = None,
         after_step: Union[Callable[[nn.Module], Any], Sequence[Callable[[nn.Module], Any]]] = (),
         device: Optional[DeviceLike] = None, amp: str = "auto", channels_last: bool = False,
@@ -205,6 +245,10 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     """Train ``model`` on ``train_data`` for ``epochs`` and return a ``History``.
 
     ``train_data``/``test_data`` yield ``(x, y)`` batches (a ``DeviceLoader`` or a ``DataLoader``).
+    ``ema``: keep an exponential moving average of the weights (and BatchNorm statistics) with this
+    decay per step, evaluate it instead of the raw weights, and leave it in ``model`` at the end.
+    ``tta``: evaluate on each image and its mirror image (only where a flip keeps the label).
+    ``evals_per_epoch``: test this many times per epoch (the curve is in ``History.curve_*``).
     ``after_step``: a callable or list of callables ``hook(model)`` run after each optimizer step.
     ``loss_fn(outputs, targets)``: replaces the (label-smoothed) cross-entropy.
     ``checkpoint``: a path written at the end of every epoch; if it already holds a run of this
@@ -221,8 +265,11 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     In the dry run: one epoch of at most ``config.DRY_RUN_STEPS`` batches (see the module docstring).
     """
     check_int("epochs", epochs)
+    check_int("evals_per_epoch", evals_per_epoch)
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
+    if ema is not None and not 0.0 < ema < 1.0:
+        raise ValueError(f"ema={ema} must be a decay in (0, 1), e.g. 0.99, or None for no averaging")
     device = torch.device(device) if device is not None else config.device()
     dtype = _autocast(device, amp)
     hooks = [after_step] if callable(after_step) else list(after_step)
@@ -238,29 +285,108 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, optimizer, lr, weight_decay, momentum)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, schedule))
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    averaged = _averaged_model(model, ema)
     history, start_epoch = History(), 0
-
     if checkpoint is not None and Path(checkpoint).exists():
-        state = load_training_checkpoint(checkpoint)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        history = History(**state["history"])
-        start_epoch = state["epoch"]
+        history, start_epoch = _resume(checkpoint, model, opt, sched, averaged)
 
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    is_main = not distributed or torch.distributed.get_rank() == 0
+    net = _wrap(model, device, distributed, compile)
+    criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
+    step = _training_step(net, model, opt, sched, criterion, hooks, averaged, device=device, dtype=dtype,
+                          channels_last=channels_last, max_grad_norm=max_grad_norm)
+    evaluated = averaged.module if averaged is not None else model
+
+    def test() -> Optional[float]:
+        return evaluate(evaluated, test_data, device, tta=tta) if test_data is not None else None
+
+    # Mid-epoch tests happen after these steps of every epoch (the last one is the end-of-epoch test).
+    test_after = {steps_per_epoch * k // evals_per_epoch - 1 for k in range(1, evals_per_epoch)}
+    epoch_bar = _progress(range(start_epoch, epochs), progress and is_main, desc="epochs",
+                          total=epochs, initial=start_epoch)
+    with deterministic_algorithms(deterministic):
+        for epoch in epoch_bar:
+            torch.manual_seed(seed * 100_003 + epoch)          # dropout etc.: the same in every run
+            if hasattr(train_data, "set_epoch"):
+                train_data.set_epoch(epoch)
+            net.train()
+            batches = itertools.islice(train_data, steps_per_epoch) if dry else train_data
+            batches = _progress(batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False,
+                                total=steps_per_epoch)
+            trained_before = sum(history.seconds)
+
+            def test_mid_epoch(i: int, seconds: float) -> None:
+                history.record_test(epoch + (i + 1) / steps_per_epoch, trained_before + seconds, test())
+
+            loss_sum, correct, seen, seconds = _run_epoch(step, batches, device, test_after, test_mid_epoch)
+            test_acc = test()
+            history.append(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
+                           test_acc=test_acc, seconds=seconds, images_per_s=seen / seconds,
+                           lr=opt.param_groups[0]["lr"])
+            history.record_test(epoch + 1, trained_before + seconds, test_acc)
+            if hasattr(epoch_bar, "set_postfix"):
+                epoch_bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
+                                      test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-")
+            if checkpoint is not None and is_main:
+                _save(checkpoint, model, opt, sched, averaged, epoch + 1, history)
+    if averaged is not None:                  # the averaged weights are the result
+        _unwrap(model).load_state_dict(averaged.module.state_dict())
+    return history
+
+
+# --------------------------------------------------------------------------- the pieces of fit
+
+def _averaged_model(model: nn.Module, ema: Optional[float]) -> Optional[torch.optim.swa_utils.AveragedModel]:
+    """A copy of ``model`` that keeps the exponential moving average of its weights and BatchNorm
+    statistics (``torch.optim.swa_utils.AveragedModel``), or None when ``ema`` is None."""
+    if ema is None:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(_unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+
+
+def _resume(checkpoint: Union[str, os.PathLike], model: nn.Module, opt: torch.optim.Optimizer,
+            sched: Any, averaged: Optional[nn.Module]) -> tuple[History, int]:
+    """Load a training checkpoint into the model, optimizer, scheduler (and average); ``(history, epoch)``."""
+    state = load_training_checkpoint(checkpoint)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    if averaged is not None and state.get("ema") is not None:
+        averaged.load_state_dict(state["ema"])
+    torch.set_rng_state(state["rng"])
+    return History(**state["history"]), state["epoch"]
+
+
+def _save(checkpoint: Union[str, os.PathLike], model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+          averaged: Optional[nn.Module], epoch: int, history: History) -> None:
+    """Write everything a resumed run needs, atomically."""
+    save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                     "ema": averaged.state_dict() if averaged is not None else None,
+                     "epoch": epoch, "history": history.as_dict()}, checkpoint)
+
+
+def _wrap(model: nn.Module, device: torch.device, distributed: bool, compile: Union[bool, str]) -> nn.Module:
+    """The module the steps call: ``model``, in DistributedDataParallel under torchrun, compiled on request."""
     net = model
     if distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
         net = torch.compile(net, backend=compile) if isinstance(compile, str) else torch.compile(net)
-    criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
-    is_main = not distributed or torch.distributed.get_rank() == 0
+    return net
+
+
+def _training_step(net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                   criterion: Callable, hooks: Sequence[Callable], averaged: Optional[Any], *,
+                   device: torch.device, dtype: Optional[torch.dtype], channels_last: bool,
+                   max_grad_norm: Optional[float]) -> Callable:
+    """``step(x, y)``: one optimizer step on a batch; returns the loss, the logits and ``y`` on the device."""
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimizer step on the batch ``(x, y)``; returns the loss, the logits and ``y`` on the device."""
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -277,54 +403,45 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
         sched.step()
         for hook in hooks:
             hook(model)
-        return loss, out[0] if isinstance(out, (tuple, list)) else out, y
+        if averaged is not None:
+            averaged.update_parameters(_unwrap(model))
+        return loss, _logits(out), y
 
-    epoch_bar = _progress(range(start_epoch, epochs), progress and is_main, desc="epochs",
-                          total=epochs, initial=start_epoch)
-    with deterministic_algorithms(deterministic):
-        for epoch in epoch_bar:
-            torch.manual_seed(seed * 100_003 + epoch)          # dropout etc.: the same in every run
-            if hasattr(train_data, "set_epoch"):
-                train_data.set_epoch(epoch)
-            net.train()
-            t0 = time.perf_counter()
-            batches = itertools.islice(train_data, steps_per_epoch) if dry else train_data
-            batches = _progress(batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False,
-                                total=steps_per_epoch)
-            loss_sum, correct, seen = _run_epoch(step, batches, device)
-            seconds = time.perf_counter() - t0
-            test_acc = evaluate(model, test_data, device) if test_data is not None else None
-            history.append(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
-                           test_acc=test_acc, seconds=seconds, images_per_s=seen / seconds,
-                           lr=opt.param_groups[0]["lr"])
-            if hasattr(epoch_bar, "set_postfix"):
-                epoch_bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
-                                      test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-")
-            if checkpoint is not None and is_main:
-                save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                                 "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                                 "epoch": epoch + 1, "history": history.as_dict()}, checkpoint)
-    return history
+    return step
 
 
-def _run_epoch(step: Callable, batches: Iterable, device: torch.device) -> tuple[float, int, int]:
-    """Run ``step(x, y)`` on every batch; ``(summed loss, correct predictions, examples)``.
+def _run_epoch(step: Callable, batches: Iterable, device: torch.device, pause_after: Collection[int] = (),
+               pause: Optional[Callable[[int, float], Any]] = None) -> tuple[float, int, int, float]:
+    """Run ``step(x, y)`` on every batch; ``(summed loss, correct predictions, examples, seconds)``.
 
+    After step ``i`` in ``pause_after``, ``pause(i, seconds trained so far)`` runs (a mid-epoch test);
+    its time is not counted in the training seconds.
     The sums stay on the device (float64 where the device has it) and are read once, after the last
     step: reading ``loss.item()`` every step would make the host wait for the GPU every step.
     """
     acc_dtype = torch.float32 if device.type == "mps" else torch.float64
     loss_sum = torch.zeros((), dtype=acc_dtype, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    seen = 0
-    for x, y in batches:
+    seen, paused, start = 0, 0.0, time.perf_counter()
+    for i, (x, y) in enumerate(batches):
         loss, logits, y = step(x, y)
         loss_sum += loss.detach().to(acc_dtype) * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
+        if i in pause_after and pause is not None:
+            _synchronize(device)
+            t = time.perf_counter()
+            pause(i, t - start - paused)
+            paused += time.perf_counter() - t
+    _synchronize(device)
+    seconds = time.perf_counter() - start - paused
+    return loss_sum.item(), int(correct.item()), seen, seconds
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (so the clock measures it); nothing to wait for on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return loss_sum.item(), int(correct.item()), seen
 
 
 def _plan(model: nn.Module, train_data: Iterable, epochs: int) -> None:

@@ -6,10 +6,20 @@ import torch
 from course_lib import checkpoints, recipes, train
 
 
-def test_fit_kwargs_are_the_recipe_settings():
-    recipe = recipes.RECIPES["vgg-small-fmnist"]
-    assert recipe.fit_kwargs() == dict(optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                                       schedule=recipe.schedule, label_smoothing=recipe.label_smoothing)
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+def test_fit_and_loader_kwargs_are_the_recipe_settings(name):
+    import inspect
+
+    from course_lib import data
+
+    recipe = recipes.RECIPES[name]
+    fit_params, loader_params = inspect.signature(train.fit).parameters, inspect.signature(data.loaders).parameters
+    for key, value in recipe.fit_kwargs().items():
+        assert key in fit_params and value == getattr(recipe, key)
+    for key, value in recipe.loader_kwargs().items():
+        assert key in loader_params and value == getattr(recipe, "dataset" if key == "name" else key)
+    assert set(recipe.fit_kwargs()) | set(recipe.loader_kwargs()) == \
+        {f for f in recipe.__dataclass_fields__ if f not in ("model", "dataset", "epochs", "model_kwargs", "about")} | {"name"}
 
 
 def test_trained_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch, random_images):

@@ -74,6 +74,65 @@ def test_evaluate_matches_a_manual_count():
     assert train.evaluate(model, test_data) == correct / 64
 
 
+def test_flip_tta_sums_the_logits_of_each_image_and_its_mirror():
+    _, test_data = make_data()
+    model = tiny_cnn().eval()
+    correct = sum(int(((model(x) + model(x.flip(3))).argmax(1) == y).sum()) for x, y in test_data)
+    assert train.evaluate(model, test_data, tta=True) == correct / 64
+    mirrored = [(x.flip(3), y) for x, y in test_data]               # TTA cannot tell an image from its mirror
+    assert train.evaluate(model, mirrored, tta=True) == correct / 64
+
+
+def test_evaluate_a_channels_last_model_gives_the_same_accuracy():
+    _, test_data = make_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.Flatten(),
+                          nn.Linear(4 * 8 * 8, 2)).eval()
+    expected = train.evaluate(model, test_data)
+    assert not train._is_channels_last(model)
+    model.to(memory_format=torch.channels_last)       # a 1-channel conv reads the same either way: the 2nd tells
+    assert train._is_channels_last(model)
+    assert train.evaluate(model, test_data) == expected
+
+
+def test_ema_is_the_exponential_average_of_the_weights_after_every_step():
+    """A brute-force reference: copy the weights (and BatchNorm statistics) after every step and average them."""
+    train_data, test_data = make_data()
+    decay, seen = 0.8, []
+    model = tiny_cnn()
+    history = train.fit(model, train_data, test_data, epochs=2, ema=decay, progress=False, device="cpu",
+                        after_step=lambda m: seen.append({k: v.clone() for k, v in m.state_dict().items()}))
+    average = dict(seen[0])                  # AveragedModel starts from the weights after the first step
+    for state in seen[1:]:
+        average = {k: decay * average[k] + (1 - decay) * v if v.is_floating_point() else v
+                   for k, v in state.items()}
+    for name, value in model.state_dict().items():        # fit leaves the average in the model
+        if value.is_floating_point():
+            assert torch.allclose(value, average[name], atol=1e-6), name
+    assert not torch.allclose(model[0].weight, seen[-1]["0.weight"])
+    assert history.final_test_acc == train.evaluate(model, test_data)     # the average is what was tested
+
+
+def test_the_test_curve_has_evals_per_epoch_points_and_excludes_test_time():
+    train_data, test_data = make_data()                     # 6 steps an epoch
+    tested_after = []
+
+    class CountingTest:
+        def __iter__(self):
+            tested_after.append(len(steps))
+            return iter(test_data)
+
+    steps = []
+    history = train.fit(tiny_cnn(), train_data, CountingTest(), epochs=2, evals_per_epoch=3, progress=False,
+                        device="cpu", after_step=lambda m: steps.append(1))
+    assert history.curve_epoch == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    assert tested_after == [2, 4, 6, 8, 10, 12]
+    assert history.curve_test_acc[2::3] == history.test_acc
+    assert history.curve_seconds == sorted(history.curve_seconds)
+    assert history.curve_seconds[-1] == pytest.approx(sum(history.seconds))
+    assert history.seconds_to(0.0) == history.curve_seconds[0] and history.seconds_to(1.01) is None
+
+
 def test_hooks_and_custom_loss_are_used():
     train_data, _ = make_data()
     calls, losses = [], []
@@ -92,11 +151,12 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_a_real_interruption_ends_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_resume_after_a_real_interruption_ends_with_identical_weights(tmp_path, ema):
     train_data, test_data = make_data()
     reference = tiny_cnn()
     train.fit(reference, train_data, test_data, epochs=4, progress=False, device="cpu",
-              checkpoint=tmp_path / "straight.pt")
+              checkpoint=tmp_path / "straight.pt", ema=ema)
 
     steps = {"n": 0}
 
@@ -108,11 +168,12 @@ def test_resume_after_a_real_interruption_ends_with_identical_weights(tmp_path):
     interrupted = tiny_cnn()
     with pytest.raises(Interrupt):
         train.fit(interrupted, *make_data(), epochs=4, progress=False, device="cpu",
-                  checkpoint=tmp_path / "run.pt", after_step=crash_in_epoch_3)
+                  checkpoint=tmp_path / "run.pt", after_step=crash_in_epoch_3, ema=ema)
     assert checkpoints.load_training_checkpoint(tmp_path / "run.pt")["epoch"] == 2
 
     resumed = tiny_cnn()                       # a fresh process would start from scratch like this
-    history = train.fit(resumed, *make_data(), epochs=4, progress=False, device="cpu", checkpoint=tmp_path / "run.pt")
+    history = train.fit(resumed, *make_data(), epochs=4, progress=False, device="cpu", checkpoint=tmp_path / "run.pt",
+                        ema=ema)
     assert history.epoch == [1, 2, 3, 4]
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
@@ -140,6 +201,11 @@ def test_fit_rejects_bad_arguments():
         train.fit(tiny_cnn(), train_data, epochs=1, label_smoothing=1.5, progress=False)
     with pytest.raises(ValueError, match="amp='int8'"):
         train.fit(tiny_cnn(), train_data, epochs=1, amp="int8", progress=False, device="cpu")
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=f"ema={bad} must be a decay in"):
+            train.fit(tiny_cnn(), train_data, epochs=1, ema=bad, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="evals_per_epoch=0"):
+        train.fit(tiny_cnn(), train_data, epochs=1, evals_per_epoch=0, progress=False, device="cpu")
 
 
 # --------------------------------------------------------------------------- the dry run (issue 19)
