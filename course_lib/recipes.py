@@ -85,6 +85,10 @@ RECIPES = {
                           ema=0.99, tta=True, crop=False, channels_last=True,
                           about="fast_cnn, the time-to-accuracy recipe: 92% in about 30 s on 2 CPU cores "
                                 "(benchmarks/time_to_accuracy.py)"),
+    "fast-wide-fmnist": Recipe("fast_cnn", "fashion-mnist", epochs=8, batch_size=256, lr=0.2, label_smoothing=0.1,
+                               ema=0.99, tta=True, crop=False, channels_last=True,
+                               model_kwargs=dict(widths=(24, 48, 96)),
+                               about="fast_cnn at 1.5x width for 8 epochs: the fast recipe that reaches 93%"),
     "resnet20-cifar10": Recipe("resnet20", "cifar10", epochs=60, lr=0.1, batch_size=128,
                                about="He et al.'s ResNet-20 on CIFAR-10 (full profile, GPU)"),
     "vgg-small-cifar10": Recipe("vgg_small", "cifar10", epochs=40, lr=0.1, label_smoothing=0.1,
