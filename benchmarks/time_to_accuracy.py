@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 import torch
-from scipy.stats import binomtest
 
-from course_lib import checkpoints, config, data, recipes, train
+from course_lib import checkpoints, config, data, recipes, stats, train
 
 TARGETS = (0.90, 0.91, 0.92, 0.93)
 VALIDATION_IMAGES = 10_000
@@ -140,12 +139,6 @@ def held_out(train_data, n):
     return fit_part, test_part
 
 
-def interval(correct, n):
-    """The 95% Wilson interval of ``correct`` right answers out of ``n`` (scipy)."""
-    ci = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return ci.low, ci.high
-
-
 def table(rows, reference):
     """Print the runs and, for 92%, how many times faster than ``reference`` each one is."""
     head = " | ".join(f"to {100 * t:.0f}%" for t in TARGETS)
@@ -159,7 +152,7 @@ def table(rows, reference):
         speedup = f"{ref / t92:.1f}x" if ref and t92 else "-"
         final = "-"
         if not math.isnan(r["accuracy"]):
-            low, high = interval(round(r["accuracy"] * r["n_test"]), r["n_test"])
+            low, high = stats.accuracy_interval(r["accuracy"], r["n_test"])
             final = f"{100 * r['accuracy']:.2f}% ({100 * low:.1f}-{100 * high:.1f})"
         print(f"| {r['run']} | {r['epochs']} | {times} | {speedup} | {final} | {r['trained_s']:.1f} "
               f"| {r['tested_s']:.1f} |", flush=True)
@@ -185,6 +178,7 @@ def main():
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs ({cpu}), device {config.device()}")
     if config.dry_run():
         print("# COURSE_DRY_RUN=1: stand-in data and capped work, a smoke test of the script, not a measurement")
+    run(args.runs[0], 5.0, args.evals_per_epoch, validation=args.validation)   # warm-up (threads, caches): not reported
     rows = []
     for spec in args.runs:
         rows.append(run(spec, args.max_seconds, args.evals_per_epoch, validation=args.validation))

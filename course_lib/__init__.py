@@ -3,7 +3,7 @@
 Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the graph):
 
 1. **core**: ``args`` (argument checks), ``config`` (profiles, device, seeding, paths, threads),
-   ``report`` (the report shape), ``surgery`` (which layers, replace a layer, hooks, bit packing),
+   ``report`` (the report shape), ``stats`` (how sure a measured accuracy is), ``surgery`` (which layers, replace a layer, hooks, bit packing),
    ``measure`` (parameters, MACs, bytes, latency, activation memory), ``data``, ``train``,
    ``checkpoints`` (manifest, hashes, safe loading), ``models`` (the small reference networks),
    ``widgets`` (the explorer pattern), ``checks`` (exercise checkers and ``checks.claim``), ``claims``.

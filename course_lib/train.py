@@ -36,16 +36,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import config
-from .args import check_int
+from .args import check_fraction, check_int
 from .checkpoints import load_training_checkpoint, save_atomically
 from .measure import count_macs
+from .surgery import copy_model
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms",
-           "fit"]
+           "WeightAverage", "fit"]
 
 DeviceLike = Union[str, torch.device]
 
@@ -109,7 +110,9 @@ class History:
         ax_loss.set_xlabel("epoch")
         ax_loss.set_title("training loss")
         ax_acc.plot(self.epoch, [100 * a for a in self.train_acc], "o-", label="train")
-        if any(a is not None for a in self.test_acc):
+        if self.curve_test_acc:                  # every test, mid-epoch ones included
+            ax_acc.plot(self.curve_epoch, [100 * a for a in self.curve_test_acc], "s-", label="test")
+        elif any(a is not None for a in self.test_acc):
             ax_acc.plot(self.epoch, [None if a is None else 100 * a for a in self.test_acc], "s-", label="test")
         ax_acc.set_xlabel("epoch")
         ax_acc.set_ylabel("accuracy (%)")
@@ -268,7 +271,7 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     check_int("evals_per_epoch", evals_per_epoch)
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1)")
-    if ema is not None and not 0.0 < ema < 1.0:
+    if ema is not None and check_fraction("ema", ema) == 0.0:
         raise ValueError(f"ema={ema} must be a decay in (0, 1), e.g. 0.99, or None for no averaging")
     device = torch.device(device) if device is not None else config.device()
     dtype = _autocast(device, amp)
@@ -285,7 +288,7 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
         model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, optimizer, lr, weight_decay, momentum)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total_steps, schedule))
-    averaged = _averaged_model(model, ema)
+    averaged = WeightAverage(model, ema) if ema is not None else None
     history, start_epoch = History(), 0
     if checkpoint is not None and Path(checkpoint).exists():
         history, start_epoch = _resume(checkpoint, model, opt, sched, averaged)
@@ -331,41 +334,59 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
             if checkpoint is not None and is_main:
                 _save(checkpoint, model, opt, sched, averaged, epoch + 1, history)
     if averaged is not None:                  # the averaged weights are the result
-        _unwrap(model).load_state_dict(averaged.module.state_dict())
+        model.load_state_dict(averaged.module.state_dict())
     return history
 
 
 # --------------------------------------------------------------------------- the pieces of fit
 
-def _averaged_model(model: nn.Module, ema: Optional[float]) -> Optional[torch.optim.swa_utils.AveragedModel]:
-    """A copy of ``model`` that keeps the exponential moving average of its weights and BatchNorm
-    statistics (``torch.optim.swa_utils.AveragedModel``), or None when ``ema`` is None."""
-    if ema is None:
-        return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+class WeightAverage:
+    """An exponential moving average of a model's weights and BatchNorm statistics (``fit(ema=...)``).
 
-    return AveragedModel(_unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+    After every optimizer step, ``update(model)`` moves each averaged tensor a fraction ``1 - decay``
+    of the way to the model's: with ``decay=0.99`` the average is dominated by the last ~100 steps,
+    and it is smoother (and usually better) than the weights of the last step. The average starts
+    from the model's weights when it is made; integer buffers (BatchNorm's step count) are copied.
+
+    Written out instead of ``torch.optim.swa_utils.AveragedModel``, which reads its step counter on
+    the host at every update: on a GPU that is a host synchronisation per step (``fit``'s loop has none).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy_model(_unwrap(model))
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s current weights and buffers."""
+        for averaged, current in zip(self.module.state_dict().values(), _unwrap(model).state_dict().values()):
+            if averaged.is_floating_point():
+                averaged.lerp_(current, 1.0 - self.decay)
+            else:
+                averaged.copy_(current)
 
 
 def _resume(checkpoint: Union[str, os.PathLike], model: nn.Module, opt: torch.optim.Optimizer,
-            sched: Any, averaged: Optional[nn.Module]) -> tuple[History, int]:
+            sched: Any, averaged: Optional[WeightAverage]) -> tuple[History, int]:
     """Load a training checkpoint into the model, optimizer, scheduler (and average); ``(history, epoch)``."""
     state = load_training_checkpoint(checkpoint)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     if averaged is not None and state.get("ema") is not None:
-        averaged.load_state_dict(state["ema"])
+        averaged.module.load_state_dict(state["ema"])
     torch.set_rng_state(state["rng"])
     return History(**state["history"]), state["epoch"]
 
 
 def _save(checkpoint: Union[str, os.PathLike], model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-          averaged: Optional[nn.Module], epoch: int, history: History) -> None:
+          averaged: Optional[WeightAverage], epoch: int, history: History) -> None:
     """Write everything a resumed run needs, atomically."""
     save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                      "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                     "ema": averaged.state_dict() if averaged is not None else None,
+                     "ema": averaged.module.state_dict() if averaged is not None else None,
                      "epoch": epoch, "history": history.as_dict()}, checkpoint)
 
 
@@ -380,7 +401,7 @@ def _wrap(model: nn.Module, device: torch.device, distributed: bool, compile: Un
 
 
 def _training_step(net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                   criterion: Callable, hooks: Sequence[Callable], averaged: Optional[Any], *,
+                   criterion: Callable, hooks: Sequence[Callable], averaged: Optional[WeightAverage], *,
                    device: torch.device, dtype: Optional[torch.dtype], channels_last: bool,
                    max_grad_norm: Optional[float]) -> Callable:
     """``step(x, y)``: one optimizer step on a batch; returns the loss, the logits and ``y`` on the device."""
@@ -404,7 +425,7 @@ def _training_step(net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer,
         for hook in hooks:
             hook(model)
         if averaged is not None:
-            averaged.update_parameters(_unwrap(model))
+            averaged.update(model)
         return loss, _logits(out), y
 
     return step

@@ -88,7 +88,7 @@ def test_make_lab_opens_the_course_as_root_too():
 # --------------------------------------------------------------------------- import layering
 
 LIBRARY = ROOT / "course_lib"
-CORE = {"config", "args", "checks", "claims", "widgets", "measure", "surgery", "checkpoints", "data", "train",
+CORE = {"config", "args", "stats", "checks", "claims", "widgets", "measure", "surgery", "checkpoints", "data", "train",
         "report", "models"}
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
 CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",

@@ -102,8 +102,8 @@ def test_ema_is_the_exponential_average_of_the_weights_after_every_step():
     model = tiny_cnn()
     history = train.fit(model, train_data, test_data, epochs=2, ema=decay, progress=False, device="cpu",
                         after_step=lambda m: seen.append({k: v.clone() for k, v in m.state_dict().items()}))
-    average = dict(seen[0])                  # AveragedModel starts from the weights after the first step
-    for state in seen[1:]:
+    average = tiny_cnn().state_dict()                   # the average starts from the initial weights
+    for state in seen:
         average = {k: decay * average[k] + (1 - decay) * v if v.is_floating_point() else v
                    for k, v in state.items()}
     for name, value in model.state_dict().items():        # fit leaves the average in the model
@@ -201,9 +201,11 @@ def test_fit_rejects_bad_arguments():
         train.fit(tiny_cnn(), train_data, epochs=1, label_smoothing=1.5, progress=False)
     with pytest.raises(ValueError, match="amp='int8'"):
         train.fit(tiny_cnn(), train_data, epochs=1, amp="int8", progress=False, device="cpu")
-    for bad in (0.0, 1.0, 1.5):
-        with pytest.raises(ValueError, match=f"ema={bad} must be a decay in"):
+    for bad, rule in ((0.0, "must be a decay in"), (1.0, "must be a fraction"), (float("nan"), "must be a fraction")):
+        with pytest.raises(ValueError, match=f"ema={bad} {rule}"):
             train.fit(tiny_cnn(), train_data, epochs=1, ema=bad, progress=False, device="cpu")
+    with pytest.raises(TypeError, match="ema='0.9' must be a fraction"):
+        train.fit(tiny_cnn(), train_data, epochs=1, ema="0.9", progress=False, device="cpu")
     with pytest.raises(ValueError, match="evals_per_epoch=0"):
         train.fit(tiny_cnn(), train_data, epochs=1, evals_per_epoch=0, progress=False, device="cpu")
 
@@ -372,10 +374,11 @@ class StrictSync:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA's sync-debug mode needs a CUDA device (CPU CI)")
-def test_no_host_synchronisation_inside_the_step_loop():
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_no_host_synchronisation_inside_the_step_loop(ema):
     images, labels = blobs()
     train_data = DeviceLoader(images, labels, 32, shuffle=True, mean=[0.5], std=[0.3], device="cuda", drop_last=True)
-    history = train.fit(tiny_cnn(), StrictSync(train_data), epochs=2, progress=False, device="cuda")
+    history = train.fit(tiny_cnn(), StrictSync(train_data), epochs=2, progress=False, device="cuda", ema=ema)
     assert len(history.train_loss) == 2
 
 
