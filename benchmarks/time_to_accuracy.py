@@ -10,7 +10,8 @@ one process, one after the other, so their ratios are comparable; run it on a qu
     python benchmarks/time_to_accuracy.py --list               # the runs it knows
     python benchmarks/time_to_accuracy.py --validation ...     # tested on 10k images held out of the training set
 
-A run is a recipe name, optionally followed by changes: ``-ema`` (no weight averaging), ``-tta``,
+A run is a recipe name, optionally followed by changes: ``+ema`` / ``-ema`` (weight averaging, decay
+0.99, or none), ``-tta``,
 ``-smoothing``, ``-channels_last``, ``-augment``, ``+crop`` (random crops as well as flips),
 ``batch=128`` (the learning rate scaled with the batch), ``model=lenet5``, ``+compile``
 (torch.compile, inductor; its compile time is training time), ``+bf16`` (bf16 autocast), ``threads=1``.
@@ -36,7 +37,7 @@ TARGETS = (0.90, 0.91, 0.92, 0.93)
 VALIDATION_IMAGES = 10_000
 BASELINES = ["lenet5-fmnist", "vgg-small-fmnist"]
 FAST = ["fast-fmnist", "fast-wide-fmnist"]
-ABLATION = ["fast-fmnist -ema", "fast-fmnist -tta", "fast-fmnist -smoothing", "fast-fmnist -channels_last",
+ABLATION = ["fast-fmnist +ema", "fast-fmnist -tta", "fast-fmnist -smoothing", "fast-fmnist -channels_last",
             "fast-fmnist +crop", "fast-fmnist -augment", "fast-fmnist batch=128", "fast-fmnist model=lenet5",
             "fast-fmnist +compile", "fast-fmnist +bf16", "fast-fmnist threads=1", "lenet5-fmnist +channels_last"]
 
@@ -51,8 +52,8 @@ def parse_run(spec):
     recipe = recipes.get_recipe(name)
     options, threads = {"amp": "off", "compile": False}, None
     for change in changes:
-        if change == "-ema":
-            recipe = dataclasses.replace(recipe, ema=None)
+        if change in ("-ema", "+ema"):
+            recipe = dataclasses.replace(recipe, ema=0.99 if change == "+ema" else None)
         elif change == "-tta":
             recipe = dataclasses.replace(recipe, tta=False)
         elif change == "-smoothing":

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoints, config, data
-from .grading import main as grade_main
+from .grading import main as grade_main, positive_int
 from .recipes import RECIPES, build_model, get_recipe
 from .train import fit
 
@@ -34,10 +34,10 @@ def train_command(args: argparse.Namespace) -> int:
     rank = torch.distributed.get_rank() if distributed else 0
     config.seed_everything(args.seed)
     loader_kwargs = recipe.loader_kwargs()
-    loader_kwargs["train_subset"] = args.subset or recipe.train_subset
+    loader_kwargs["train_subset"] = args.subset if args.subset is not None else recipe.train_subset
     train_data, test_data = data.loaders(**loader_kwargs, device=device, seed=args.seed)
     model = build_model(args.recipe)
-    epochs = args.epochs or recipe.epochs
+    epochs = args.epochs if args.epochs is not None else recipe.epochs
     fit_kwargs = recipe.fit_kwargs()
     fit_kwargs["channels_last"] = recipe.channels_last or device.type == "cuda"
     history = fit(model, train_data, test_data, epochs, **fit_kwargs, device=device, seed=args.seed,
@@ -67,12 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a recipe")
     t.add_argument("--recipe", required=True, help=f"one of {sorted(RECIPES)}")
-    t.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    t.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     t.add_argument("--out", help="write the trained weights here ('{rank}' gives one file per process)")
     t.add_argument("--register", action="store_true", help="add --out to manifest.json in its folder")
     t.add_argument("--checkpoint", help="training checkpoint: written every epoch, resumed if present")
-    t.add_argument("--subset", type=int, help="train on a deterministic subset of this many images")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--subset", type=positive_int, help="train on a deterministic subset of this many images")
+    t.add_argument("--seed", type=int, default=0, help="a whole number >= 0")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub.add_parser("recipes", help="list the recipes")

@@ -29,7 +29,8 @@ import torch.nn as nn
 from . import config
 
 __all__ = ["CheckpointError", "sha256", "read_manifest", "manifest_entry", "write_manifest_entry", "verified_weights",
-           "load_checkpoint", "read_weights_file", "read_weights", "save_atomically", "load_training_checkpoint"]
+           "load_state", "load_checkpoint", "read_weights_file", "read_weights", "save_atomically",
+           "load_training_checkpoint"]
 
 PathLike = Union[str, os.PathLike]
 TRAINING_KEYS = frozenset({"model", "optimizer", "scheduler", "epoch", "history", "rng"})
@@ -60,6 +61,10 @@ def read_manifest(folder: Optional[PathLike] = None) -> dict:
 
 def manifest_entry(name: str, folder: Optional[PathLike] = None) -> dict:
     """The manifest's entry of shipped checkpoint ``name``; ``CheckpointError`` naming the choices if none."""
+    path = _folder(folder) / "manifest.json"
+    if not path.exists():
+        raise CheckpointError(f"no shipped checkpoints in {path.parent}: {path.name} is missing (the course's "
+                              "checkpoints are committed in data/checkpoints: restore them with git checkout)")
     manifest = read_manifest(folder)
     if name not in manifest:
         raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
@@ -116,6 +121,29 @@ def verified_weights(name: str, folder: Optional[PathLike] = None) -> dict:
     return read_weights(path)
 
 
+def load_state(model: nn.Module, state: dict, source: str) -> nn.Module:
+    """``model.load_state_dict(state)`` (in place; returns ``model``), after checking that the weights fit.
+
+    Weights of another architecture raise ``CheckpointError`` naming ``source`` (the file they came
+    from) and what differs — missing and unexpected entries, mismatched shapes — instead of torch's
+    ``RuntimeError``; the model is left unchanged.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} is {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model" for k in own
+              if k in state and getattr(state[k], "shape", None) != getattr(own[k], "shape", None)]
+    if missing or unexpected or shapes:
+        def few(names: list) -> str:
+            return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        problems = ([f"missing {few(missing)}"] if missing else []) + \
+                   ([f"unexpected {few(unexpected)}"] if unexpected else []) + ([few(shapes)] if shapes else [])
+        raise CheckpointError(f"{source} holds weights of another architecture than this "
+                              f"{type(model).__name__}: {'; '.join(problems)}")
+    model.load_state_dict(state)
+    return model
+
+
 def load_checkpoint(name: str, model: nn.Module, device: Union[str, torch.device] = "cpu",
                     folder: Optional[PathLike] = None) -> nn.Module:
     """Fill ``model`` (in place) with the verified weights of shipped checkpoint ``name``.
@@ -124,7 +152,7 @@ def load_checkpoint(name: str, model: nn.Module, device: Union[str, torch.device
     eval mode. Raises ``CheckpointError`` as ``verified_weights`` does. To build the model from the
     checkpoint's recipe as well, use ``recipes.shipped_model(name)``.
     """
-    model.load_state_dict(verified_weights(name, folder))
+    load_state(model, verified_weights(name, folder), f"shipped checkpoint {name!r}")
     return model.to(device).eval()
 
 

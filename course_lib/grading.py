@@ -31,7 +31,8 @@ import nbformat
 
 from .editions import KERNELSPEC, environment
 
-__all__ = ["STATUSES", "GradeRow", "checker_cells", "verdicts", "grade_notebook", "grade", "table", "write_csv", "main"]
+__all__ = ["STATUSES", "GradeRow", "checker_cells", "verdicts", "grade_notebook", "grade", "table", "write_csv",
+           "positive_int", "main"]
 
 STATUSES = ("passed", "not done", "wrong", "error")
 CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(")
@@ -144,12 +145,24 @@ def write_csv(rows: list[GradeRow], path: Path) -> Path:
     return path
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib grade",
                                      description="Execute submitted notebooks and grade every exercise.")
     parser.add_argument("paths", nargs="+", type=Path, help="submitted .ipynb files")
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where to write the CSV (grades.csv)")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds per notebook before it is stopped (300)")
+    parser.add_argument("--timeout", type=positive_int, default=300,
+                        help="seconds per notebook before it is stopped (300)")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.is_file()]
     if missing:

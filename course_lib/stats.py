@@ -20,14 +20,11 @@ __all__ = ["accuracy_interval"]
 def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson ``confidence`` interval ``(low, high)`` of an ``accuracy`` (a fraction) measured on ``n`` images.
 
-    ``accuracy * n`` must be a whole number of right answers (as ``train.evaluate`` returns).
+    The interval is that of ``round(accuracy * n)`` right answers out of ``n``.
     """
     check_int("n", n)
     check_fraction("accuracy", accuracy, allow_one=True)
     check_fraction("confidence", confidence)
     correct = round(accuracy * n)
-    if abs(correct - accuracy * n) > 1e-6 * n:
-        raise ValueError(f"accuracy={accuracy} on n={n} images is not a whole number of right answers "
-                         f"({accuracy * n:.3f})")
     ci = binomtest(correct, n).proportion_ci(confidence_level=confidence, method="wilson")
     return float(ci.low), float(ci.high)

@@ -26,9 +26,9 @@ def test_time_to_accuracy_knows_every_default_run_and_refuses_a_typo():
     for spec in tta.BASELINES + tta.FAST + tta.ABLATION:
         recipe, options, threads = tta.parse_run(spec)
         assert recipe.model in recipes.MODELS
-    recipe, options, threads = tta.parse_run("fast-fmnist -ema -tta batch=128 +bf16 threads=1")
+    recipe, options, threads = tta.parse_run("fast-fmnist +ema -tta batch=128 +bf16 threads=1")
     base = recipes.get_recipe("fast-fmnist")
-    assert recipe.ema is None and not recipe.tta and recipe.batch_size == 128
+    assert recipe.ema == 0.99 and not recipe.tta and recipe.batch_size == 128
     assert recipe.lr == pytest.approx(base.lr / 2) and options["amp"] == "bf16" and threads == 1
     with pytest.raises(SystemExit, match="unknown change '-emma'"):
         tta.parse_run("fast-fmnist -emma")

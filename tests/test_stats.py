@@ -32,8 +32,6 @@ def test_the_figures_of_the_module_docstring():
 
 
 def test_bad_input_is_named():
-    with pytest.raises(ValueError, match="not a whole number of right answers"):
-        stats.accuracy_interval(0.3333, 10)
     with pytest.raises(ValueError, match="accuracy=1.2"):
         stats.accuracy_interval(1.2, 10)
     with pytest.raises(ValueError, match="accuracy=nan"):

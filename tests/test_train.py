@@ -259,7 +259,7 @@ def test_bf16_autocast_on_cpu_trains_in_bf16_and_learns():
     dtypes = _output_dtypes(model)
     history = train.fit(model, train_data, test_data, epochs=3, lr=0.05, progress=False, device="cpu", amp="bf16")
     assert dtypes.count(torch.bfloat16) == 3 * len(train_data)              # every training forward pass
-    assert dtypes.count(torch.float32) == 3 * len(test_data)                # evaluate: no autocast
+    assert dtypes.count(torch.float32) == 3 * len(test_data) + 1            # evaluate, label check: no autocast
     assert model[0].weight.dtype == torch.float32                            # master weights stay fp32
     assert history.final_test_acc > 0.9
 
@@ -363,6 +363,9 @@ class StrictSync:
 
     def __len__(self):
         return len(self.loader)
+
+    def __getattr__(self, name):              # images, labels...: fit checks the labels before the loop
+        return getattr(self.loader, name)
 
     def __iter__(self):
         for batch in self.loader:             # fetched in the default mode
