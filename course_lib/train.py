@@ -14,7 +14,7 @@ What it does, in the order a training step meets it:
   training seconds (test time excluded), ``History.seconds_to(0.92)`` the time to an accuracy.
 - A ``History`` of per-epoch figures with ``.plot()``.
 - Checkpoints written atomically at the end of every epoch; ``fit(..., checkpoint=path)`` resumes
-  an interrupted run. Every epoch seeds its randomness from ``(seed, epoch)``, so a resumed run
+  an interrupted run, and refuses a checkpoint of another run (it records the settings that define it). Every epoch seeds its randomness from ``(seed, epoch)``, so a resumed run
   ends with exactly the weights of an uninterrupted one (on CPU).
 - Under ``torch.distributed`` (``torchrun``) the model is wrapped in DistributedDataParallel and
   each process trains on its shard of every batch order.
@@ -281,8 +281,12 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     ``evals_per_epoch``: test this many times per epoch (the curve is in ``History.curve_*``).
     ``after_step``: a callable or list of callables ``hook(model)`` run after each optimizer step.
     ``loss_fn(outputs, targets)``: replaces the (label-smoothed) cross-entropy.
-    ``checkpoint``: a path written at the end of every epoch; if it already holds a run of this
-    model, training continues from there.
+    ``checkpoint``: a path written at the end of every epoch; if it already holds this run (the same
+    architecture and settings: optimizer, lr, weight decay, momentum, schedule, smoothing, ema, epochs,
+    batches an epoch, seed, gradient clipping), training continues from there; a checkpoint of another
+    run raises ``checkpoints.CheckpointError`` naming what differs.
+    Every setting, and the labels of ``train_data`` against the model's outputs, are checked before
+    the model changes (``TypeError`` / ``ValueError`` naming the parameter and the rule).
     ``amp``: "auto" (bf16 autocast on CUDA), "bf16" (also on the CPU), "fp16" (CUDA, with a gradient
     scaler) or "off". ``compile``: ``True`` for ``torch.compile``'s default backend, or a backend name.
     ``deterministic``: run with ``torch.use_deterministic_algorithms(True, warn_only=True)`` and
