@@ -71,7 +71,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "lr_factor", "make_optimizer", "evaluate", "deterministic_algorithms",
+__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "lr_factor", "make_optimizer", "predict", "evaluate",
+           "deterministic_algorithms",
            "WeightAverage", "fit"]
 
 DeviceLike = Union[str, torch.device]
@@ -203,20 +204,21 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None, *, tta: bool = False) -> float:
-    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``.
+def predict(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None, *,
+            tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predicted classes, labels)`` of every example of ``data``, two 1-d tensors on the device.
 
+    What a paired comparison of two models on the same test images needs (``stats.compare``).
     ``tta``: test-time augmentation by a horizontal flip, the logits of each image and of its mirror
     image summed (use it only where a flip keeps the label). Images go in channels_last when the
-    model's first convolution is. The count of correct predictions stays on the device and is read
-    once, at the end.
+    model's first convolution is. Nothing is read back to the host.
     """
     if device is None:
         device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     channels_last = _is_channels_last(model)
-    correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
+    predicted, labels = [], []
     if config.dry_run():
         data = itertools.islice(data, config.DRY_RUN_EVAL_BATCHES)
     for x, y in data:
@@ -226,12 +228,23 @@ def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = No
         out = _logits(model(x))
         if tta:
             out = out + _logits(model(x.flip(-1)))
-        correct += (out.argmax(1) == y).sum()
-        total += len(y)
+        predicted.append(out.argmax(1))
+        labels.append(y)
     model.train(was_training)
-    if total == 0:
+    if not labels:
+        return torch.zeros(0, dtype=torch.int64, device=device), torch.zeros(0, dtype=torch.int64, device=device)
+    return torch.cat(predicted), torch.cat(labels)
+
+
+def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None, *, tta: bool = False) -> float:
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``.
+
+    ``tta`` as in ``predict``. The count of correct predictions is read once, at the end.
+    """
+    predicted, labels = predict(model, data, device, tta=tta)
+    if len(labels) == 0:
         raise ValueError("evaluate got no examples: the data is empty")
-    return correct.item() / total
+    return (predicted == labels).sum().item() / len(labels)
 
 
 def _logits(out: Any) -> torch.Tensor:

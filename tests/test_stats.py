@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 from course_lib import stats
 
@@ -42,3 +43,55 @@ def test_bad_input_is_named():
         stats.accuracy_interval(0.5, 10.0)
     with pytest.raises(ValueError, match="confidence=1"):
         stats.accuracy_interval(0.5, 10, confidence=1)
+
+
+# --------------------------------------------------------------------------- paired comparisons
+
+def mcnemar_by_hand(k, m):
+    """Exact two-sided binomial test of k successes in m fair coin flips, by enumeration."""
+    probs = [math.comb(m, i) / 2 ** m for i in range(m + 1)]
+    return min(1.0, sum(p for p in probs if p <= probs[k] * (1 + 1e-7)))
+
+
+def correctness(n, only_a, only_b, both):
+    a = torch.zeros(n, dtype=torch.bool)
+    b = torch.zeros(n, dtype=torch.bool)
+    a[:only_a] = True
+    b[only_a:only_a + only_b] = True
+    a[only_a + only_b:only_a + only_b + both] = True
+    b[only_a + only_b:only_a + only_b + both] = True
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    return a[perm], b[perm]
+
+
+@pytest.mark.parametrize("only_a,only_b", [(45, 15), (300, 270), (10, 0), (0, 10), (7, 7), (0, 0), (1, 30)])
+def test_compare_is_the_exact_mcnemar_test(only_a, only_b):
+    a, b = correctness(10_000, only_a, only_b, 9_000)
+    result = stats.compare(a, b)
+    assert (result.only_a, result.only_b, result.n) == (only_a, only_b, 10_000)
+    assert result.accuracy_a == pytest.approx((only_a + 9_000) / 10_000)
+    expected = mcnemar_by_hand(only_a, only_a + only_b) if only_a + only_b else 1.0
+    assert result.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def test_verdicts_of_the_module_docstring():
+    assert stats.compare(*correctness(10_000, 45, 15, 9_000)).verdict() == "holds"
+    assert stats.compare(*correctness(10_000, 15, 45, 9_000)).verdict() == "does not hold"
+    assert stats.compare(*correctness(10_000, 300, 270, 9_000)).verdict() == "within noise"
+    assert stats.compare(*correctness(100, 0, 0, 50)).verdict() == "within noise"
+    text = stats.compare(*correctness(10_000, 45, 15, 9_000)).summary()
+    assert "90.45% vs 90.15% on 10,000 images (45 vs 15" in text and "McNemar p = 0.0001" in text
+
+
+def test_compare_refuses_what_it_cannot_pair():
+    a = torch.ones(5, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"correct_a \(5 images\) and correct_b \(4\)"):
+        stats.compare(a, a[:4])
+    with pytest.raises(TypeError, match="correct_b must be a 1-d boolean tensor"):
+        stats.compare(a, a.long())
+    with pytest.raises(TypeError, match="correct_a must be a 1-d boolean tensor"):
+        stats.compare([True], a)
+    with pytest.raises(ValueError, match="images=0"):
+        stats.compare(a[:0], a[:0])
+    with pytest.raises(ValueError, match="alpha=1.5"):
+        stats.compare(a, a).verdict(alpha=1.5)

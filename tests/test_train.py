@@ -74,6 +74,17 @@ def test_evaluate_matches_a_manual_count():
     assert train.evaluate(model, test_data) == correct / 64
 
 
+def test_predict_returns_every_prediction_and_label_in_order():
+    _, test_data = make_data()
+    model = tiny_cnn().eval()
+    predicted, labels = train.predict(model, test_data)
+    assert torch.equal(predicted, torch.cat([model(x).argmax(1) for x, _ in test_data]))
+    assert torch.equal(labels, test_data.labels)
+    assert train.evaluate(model, test_data) == (predicted == labels).float().mean().item()
+    with pytest.raises(ValueError, match="evaluate got no examples"):
+        train.evaluate(model, [])
+
+
 def test_flip_tta_sums_the_logits_of_each_image_and_its_mirror():
     _, test_data = make_data()
     model = tiny_cnn().eval()
