@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_int", "check_bits", "check_float", "check_fraction"]
+import torch
+
+__all__ = ["check_int", "check_bits", "check_float", "check_fraction", "check_finite"]
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -56,3 +58,24 @@ def check_fraction(name: str, value: object, allow_one: bool = False) -> float:
     if not (0.0 <= value <= 1.0 if allow_one else 0.0 <= value < 1.0):
         raise ValueError(f"{name}={value!r} must be a fraction in [0, 1{']' if allow_one else ')'}")
     return float(value)
+
+
+def check_finite(name: str, value: object) -> object:
+    """``value`` if it is a tensor (or array-like of numbers) with no NaN or inf; else a ``ValueError``
+    naming ``name``. One rule for every quantizer, pruner and measure: a NaN weight has no nearest
+    level, no magnitude and no energy, so it is bad input, not a number to pass on.
+
+    A tensor is checked where it lives (one ``.all()`` on its device); anything else goes through
+    ``torch.as_tensor``. Integer and boolean tensors are always finite.
+    """
+    try:
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a tensor or numbers, got {type(value).__name__}") from None
+    if (t.is_floating_point() or t.is_complex()) and t.numel() and t.device.type != "meta":
+        finite = torch.isfinite(t.detach())
+        if not bool(finite.all()):
+            bad = t.detach().reshape(-1)[~finite.reshape(-1)][0].item()
+            count = int((~finite).sum())
+            raise ValueError(f"{name} contains {count} NaN or inf value(s) (e.g. {bad}): it must be finite")
+    return value

@@ -16,7 +16,6 @@ the textbook multi-objective notion (Pareto, 1896).
 from __future__ import annotations
 
 import copy
-import math
 import random
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +28,7 @@ import torch.nn as nn
 
 from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, train, widgets
 from . import claims as claims_mod
-from .args import check_fraction, check_int
+from .args import check_finite, check_float, check_fraction, check_int
 from .report import Rows
 
 if TYPE_CHECKING:                                   # matplotlib loads only when drawing
@@ -53,8 +52,8 @@ def _as_points(costs, scores) -> tuple[list[tuple[float, ...]], list[float]]:
     if points and len({len(p) for p in points}) != 1:
         raise ValueError("costs: every point must have the same number of costs")
     values = [float(s) for s in scores]
-    if any(not math.isfinite(v) for p in points for v in p) or any(not math.isfinite(v) for v in values):
-        raise ValueError("costs and scores must be finite numbers (no NaN or inf)")
+    check_finite("costs", [v for p in points for v in p])         # one rule for NaN / inf everywhere
+    check_finite("scores", values)
     return points, values
 
 
@@ -87,6 +86,13 @@ class Challenge:
     max_bytes: int
     max_latency_ms: float
     dataset: str = "fashion-mnist"
+
+    def __post_init__(self) -> None:
+        check_float("min_accuracy", self.min_accuracy, 0.0, 1.0, what="an accuracy (a fraction)")
+        check_int("max_bytes", self.max_bytes)
+        check_float("max_latency_ms", self.max_latency_ms, 0.0, low_inclusive=False, what="a latency")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise TypeError(f"dataset={self.dataset!r} must be a dataset name (a non-empty str)")
 
     def describe(self) -> str:
         return (f"≥ {100 * self.min_accuracy:.1f}% {self.dataset} test accuracy in ≤ {self.max_bytes / 1000:.0f} KB "
@@ -324,7 +330,15 @@ def composition(base: RecipeRow, a: RecipeRow, b: RecipeRow, ab: RecipeRow, cost
 
 def best_within(rows: Iterable[RecipeRow], max_bytes: float, max_latency_ms: float) -> str | None:
     """The most accurate recipe with ``file_bytes ≤ max_bytes`` and ``latency_1_ms ≤ max_latency_ms``
-    (the first one listed on a tie), or ``None`` when no recipe fits the budget."""
+    (the first one listed on a tie), or ``None`` when no recipe fits the budget. A budget that is
+    not a number > 0 (NaN included: nothing compares with it) is a ``ValueError``."""
+    check_float("max_bytes", max_bytes, 0.0, low_inclusive=False)
+    check_float("max_latency_ms", max_latency_ms, 0.0, low_inclusive=False)
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        if not all(hasattr(r, a) for a in ("recipe", "accuracy", "file_bytes", "latency_1_ms")):
+            raise TypeError(f"rows[{i}] must be a RecipeRow (recipe, accuracy, file_bytes, latency_1_ms), "
+                            f"got {type(r).__name__}")
     fits = [r for r in rows if r.file_bytes <= max_bytes and r.latency_1_ms <= max_latency_ms]
     return max(fits, key=lambda r: r.accuracy).recipe if fits else None
 

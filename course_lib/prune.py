@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parametrize, prune
 
 from . import quant
-from .args import check_bits, check_fraction, check_int
+from .args import check_bits, check_finite, check_float, check_fraction, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
@@ -165,6 +165,9 @@ def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
 def lowest_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Bool mask that drops the ``round(sparsity · n)`` entries of lowest score (ties: lower index)."""
     sparsity = check_fraction("sparsity", sparsity)
+    if not isinstance(scores, torch.Tensor):
+        raise TypeError(f"scores must be a tensor, got {type(scores).__name__}")
+    check_finite("scores", scores)                  # a NaN score sorts last: it would always be kept
     n = scores.numel()
     n_drop = int(round(sparsity * n))
     mask = torch.ones(n, dtype=torch.bool, device=scores.device)
@@ -176,6 +179,9 @@ def lowest_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Bool mask that drops the ``round(sparsity · n)`` weights of smallest ``|w|`` (ties: lower index)."""
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"weight must be a tensor, got {type(weight).__name__}")
+    check_finite("weight", weight)
     return lowest_mask(weight.detach().abs(), sparsity)
 
 
@@ -201,6 +207,13 @@ def prune_by_scores(model: nn.Module, scores: dict[str, torch.Tensor], sparsity:
     for name in fractions:                                   # check every layer before changing any
         if fractions[name] > 0:
             _check_not_parametrized(name, layers[name])
+            score = scores[name]
+            if not isinstance(score, torch.Tensor):
+                raise TypeError(f"scores[{name!r}] must be a tensor shaped like the weight, got {type(score).__name__}")
+            if score.shape != layers[name].weight.shape:
+                raise ValueError(f"scores[{name!r}] has shape {tuple(score.shape)}, the weight "
+                                 f"{tuple(layers[name].weight.shape)}")
+            check_finite(f"scores[{name!r}]", score)
     if scope == "global":
         _prune_global(layers, scores, fractions[next(iter(scores))] if scores else 0.0)
     else:
@@ -235,7 +248,10 @@ def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable
     ``ValueError`` that says to call ``quant.unshare_weights(model)`` first.
     """
     chosen = layer_sparsities(model, sparsity, layers)
-    scores = {name: m.weight.detach().abs() for name, m in weight_layers(model, list(chosen)).items()}
+    found = weight_layers(model, list(chosen))
+    for name, m in found.items():                  # a NaN has no magnitude: it would be kept, always
+        check_finite(f"layer {name!r}'s weight", m.weight)
+    scores = {name: m.weight.detach().abs() for name, m in found.items()}
     return prune_by_scores(model, scores, chosen if isinstance(sparsity, dict) else float(sparsity), scope)
 
 
@@ -276,7 +292,10 @@ def load_pruned(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Mod
 
     Layers whose entries carry a mask are reparametrized first; plain entries load as usual.
     """
+    if not hasattr(state_dict, "items"):
+        raise TypeError(f"state_dict must be a mapping {{key: tensor}}, got {type(state_dict).__name__}")
     layers = weight_layers(model)
+    masked = []
     for key in state_dict:
         if key.endswith(".weight_mask") or key == "weight_mask":
             name = key[: -len("weight_mask")].rstrip(".")
@@ -284,7 +303,24 @@ def load_pruned(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Mod
                 raise ValueError(f"state_dict has a mask for {name!r}, which is not a conv/linear layer "
                                  f"of this model ({list(layers)})")
             if not is_reparametrized(layers[name]):
-                prune.identity(layers[name], "weight")
+                masked.append(name)
+    # every key and shape checked before the first layer is reparametrized (torch's load_state_dict
+    # would copy the matching tensors and only then complain about the others)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for name in masked:
+        prefix = f"{name}." if name else ""
+        shape = expected.pop(f"{prefix}weight")
+        expected[f"{prefix}weight_orig"] = expected[f"{prefix}weight_mask"] = shape
+    missing, unexpected = sorted(set(expected) - set(state_dict)), sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"state_dict does not fit this model: missing keys {missing[:5]}, unexpected keys "
+                         f"{unexpected[:5]}")
+    for key, shape in expected.items():
+        got = tuple(getattr(state_dict[key], "shape", ()))
+        if got != shape:
+            raise ValueError(f"state_dict[{key!r}] has shape {got}, this model's is {shape}")
+    for name in masked:
+        prune.identity(layers[name], "weight")
     model.load_state_dict(state_dict)
     for m in layers.values():
         if is_reparametrized(m):
@@ -546,6 +582,14 @@ def iterative_prune(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, t
 
     Returns one ``RoundRow`` per round: sparsity, compression, accuracy after pruning and after retraining.
     """
+    targets, pruned = list(targets), set()
+    for target in targets:                         # every round's target checked before the first prune
+        pruned |= {name for name, f in layer_sparsities(model, target).items() if f > 0}
+    check_int("epochs", epochs, 0)
+    check_float("lr", lr, 0.0, low_inclusive=False)
+    for name, m in weight_layers(model, sorted(pruned)).items() if pruned else ():
+        _check_not_parametrized(name, m)
+        check_finite(f"layer {name!r}'s weight", m.weight)
     rows = Rows()
     for k, target in enumerate(targets, 1):
         magnitude_prune(model, target)

@@ -69,7 +69,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 import torch.nn.utils.prune as torch_prune
 
-from .args import check_bits, check_float, check_int
+from .args import check_bits, check_finite, check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .config import dry_run
 from .measure import file_bytes
@@ -89,13 +89,24 @@ KMEANS_INITS = ("linear", "density", "random")
 # argument checks shared by every quantizer (bit widths: args.check_bits)
 # ----------------------------------------------------------------------------------------------
 
-def _check_tensor(weights, name="weights"):
+def _check_tensor(weights, name="weights", finite=True):
+    """A non-empty float tensor; with ``finite`` also free of NaN and inf (``args.check_finite``)."""
     if not isinstance(weights, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(weights).__name__}")
     if not weights.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {weights.dtype}")
     if weights.numel() == 0:
         raise ValueError(f"{name} is empty")
+    if finite:
+        check_finite(name, weights)
+
+
+def _check_delta(name, delta):
+    """A threshold computed from ``max|w|`` or ``mean|w|`` is NaN / inf exactly when ``w`` holds one
+    (the check costs nothing more than the ``.item()`` the caller already does)."""
+    if not math.isfinite(delta):
+        raise ValueError(f"{name} contains NaN or inf value(s): it must be finite")
+    return delta
 
 
 # ----------------------------------------------------------------------------------------------
@@ -232,13 +243,15 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
         layers = list(bits) if layers is None else layers
     else:
         check_bits("bits", bits)
-    chosen = weight_layers(model, layers)
-    if not chosen:
-        raise ValueError("share_weights: the model has no conv or linear layer to share")
+    if init not in KMEANS_INITS:
+        raise ValueError(f"init={init!r} is unknown; choose one of {KMEANS_INITS}")
+    check_int("iters", iters, minimum=0)
+    chosen = check_shareable(model, layers)
+    if isinstance(bits, dict):
+        missing = [name for name in chosen if name not in bits]
+        if missing:
+            raise ValueError(f"bits names no width for layers {missing}; give every chosen layer one")
     for name, module in chosen.items():
-        if parametrize.is_parametrized(module, "weight"):
-            raise ValueError(f"layers: {name!r} already has a weight parametrization; "
-                             "call unshare_weights(model) first")
         layer_bits = bits[name] if isinstance(bits, dict) else bits
         weight = fold_pruning_mask(module).weight.detach()
         mask = weight != 0
@@ -252,6 +265,24 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
             if id(p) not in shared:
                 p.requires_grad_(False)
     return model
+
+
+def check_shareable(model: nn.Module, layers: str | Iterable[str] | None = None) -> dict[str, nn.Module]:
+    """The conv / linear layers ``share_weights`` would convert (``layers``, default all), after
+    checking every one of them *before* anything changes: at least one layer, none already under a
+    weight parametrization, every weight finite. In-place pipelines (``compress.deep_compress``,
+    ``smallnets.deep_compress_bytes``) call it first, so a bad model fails before it is pruned."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    chosen = weight_layers(model, layers)
+    if not chosen:
+        raise ValueError("share_weights: the model has no conv or linear layer to share")
+    for name, module in chosen.items():
+        if parametrize.is_parametrized(module, "weight"):
+            raise ValueError(f"layers: {name!r} already has a weight parametrization; "
+                             "call unshare_weights(model) first")
+        check_finite(f"layer {name!r}'s weight", module.weight)
+    return chosen
 
 
 def shared_weights_of(module: nn.Module) -> SharedWeights | None:
@@ -411,6 +442,11 @@ def binarize(w: torch.Tensor, scaling: str = "channel") -> torch.Tensor:
     _check_tensor(w, "w")
     if scaling not in BINARY_SCALINGS:
         raise ValueError(f"scaling={scaling!r} is unknown; choose one of {BINARY_SCALINGS}")
+    return _binarize(w, scaling)
+
+
+def _binarize(w: torch.Tensor, scaling: str) -> torch.Tensor:
+    """``binarize`` without the checks (a parametrization's forward: no host sync per step)."""
     signs = SignSTE.apply(w)
     if scaling == "none":
         return signs
@@ -488,9 +524,10 @@ def codebook_dot(codebook: torch.Tensor | Sequence[float], indices: torch.Tensor
 def twn_ternarize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, float]:
     """Ternary Weight Networks: Δ = 0.7·mean|w|, α = mean of |w| where |w| > Δ; returns
     ``(alpha * codes, codes, delta, alpha)`` with ``codes`` in {-1, 0, +1}."""
-    _check_tensor(w, "w")
+    _check_tensor(w, "w", finite=False)
     w = w.detach()
     delta = 0.7 * w.abs().mean()
+    _check_delta("w", delta.item())                    # NaN / inf in w make the mean NaN / inf
     codes = (w > delta).to(w.dtype) - (w < -delta).to(w.dtype)
     kept = codes != 0
     alpha = w.abs()[kept].mean() if kept.any() else w.new_tensor(0.0)
@@ -506,7 +543,11 @@ def _check_threshold(t):
 
 def ttq_threshold(latent: torch.Tensor, t: float = 0.05) -> float:
     """TTQ's threshold Δ = t · max|w̃| (a constant for the backward pass)."""
-    return _check_threshold(t) * latent.detach().abs().max().item()
+    if not isinstance(latent, torch.Tensor):
+        raise TypeError(f"latent must be a torch.Tensor, got {type(latent).__name__}")
+    if latent.numel() == 0:
+        raise ValueError("latent is empty")
+    return _check_delta("latent", _check_threshold(t) * latent.detach().abs().max().item())
 
 
 class TTQFunction(torch.autograd.Function):
@@ -541,6 +582,7 @@ def ttq_ternarize(latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, t: f
 def ttq_init_scales(w: torch.Tensor, t: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
     """Initial (Wp, Wn): the mean of the weights above Δ and of minus those below -Δ, where
     Δ = t·max|w| (so the ternary layer starts close to the float one)."""
+    _check_tensor(w, "w")
     delta = _check_threshold(t) * w.abs().max()
     above, below = w[w > delta], -w[w < -delta]
     fallback = w.abs().mean()
@@ -561,7 +603,7 @@ class BinaryWeight(nn.Module):
         self.scaling = scaling
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return binarize(latent, self.scaling)
+        return _binarize(latent, self.scaling)
 
 
 class TWNWeight(nn.Module):
@@ -601,7 +643,7 @@ class FakeLinearWeight(nn.Module):
         self.bits = check_bits("bits", bits, low=2)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return latent + (fake_quantize(latent.detach(), self.bits, axis=0) - latent).detach()
+        return latent + (_fake_quantize(latent.detach(), self.bits, False, 0) - latent).detach()
 
 
 class KeepZeros(nn.Module):
@@ -644,13 +686,17 @@ def quantize_model(model: nn.Module, method: str, bits: int | dict[str, int] | N
         raise ValueError(f"method={method!r} needs bits (an integer, e.g. 4)")
     if method == "linear":
         check_bits("bits", bits, low=2)
+    if method == "ttq":
+        _check_threshold(t)
     layers = default_layers(model) if layers is None else layers
     if method == "kmeans":
         return share_weights(model, bits, layers=layers)
     chosen = weight_layers(model, layers)
-    for name, module in chosen.items():
+    for name, module in chosen.items():                 # check every layer before changing any
         if parametrize.is_parametrized(module, "weight"):
             raise ValueError(f"layers: {name!r} is already quantized")
+        check_finite(f"layer {name!r}'s weight", module.weight)
+    for name, module in chosen.items():
         kept = fold_pruning_mask(module).weight.detach() != 0
         if method == "binary":
             p = BinaryWeight()
@@ -700,6 +746,10 @@ def linear_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False,
     dimension ``axis``), for signed ``bits``-bit integers — PyTorch's ``MinMaxObserver`` rule:
     the range always contains 0; symmetric ranges have zero_point 0."""
     _check_tensor(x, "x")
+    return _linear_qparams(x, bits, symmetric, axis)
+
+
+def _linear_qparams(x, bits, symmetric, axis):
     qmin, qmax = int_range(bits)
     lo, hi = _reduce_dims(x.detach().float(), axis)
     lo, hi = torch.clamp(lo, max=0), torch.clamp(hi, min=0)
@@ -724,6 +774,14 @@ def _broadcast(v, x, axis):
 def quantize_linear(x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8,
                     axis: int | None = None) -> torch.Tensor:
     """Integers ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    check_finite("x", x)
+    check_finite("scale", scale)
+    return _quantize_linear(x, scale, zero_point, bits, axis)
+
+
+def _quantize_linear(x, scale, zero_point, bits, axis):
     qmin, qmax = int_range(bits)
     scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), x, axis)
     zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), x, axis)
@@ -759,9 +817,15 @@ def torch_codes(x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.
 
 
 def fake_quantize(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> torch.Tensor:
-    """Quantize then dequantize ``x`` with min/max calibration on ``x`` itself."""
-    scale, zero_point = linear_qparams(x, bits, symmetric, axis)
-    return dequantize_linear(quantize_linear(x, scale, zero_point, bits, axis), scale, zero_point, axis).to(x.dtype)
+    """Quantize then dequantize ``x`` with min/max calibration on ``x`` itself (NaN / inf: ``ValueError``)."""
+    _check_tensor(x, "x")
+    return _fake_quantize(x, bits, symmetric, axis)
+
+
+def _fake_quantize(x, bits, symmetric, axis):
+    """``fake_quantize`` without the checks (``FakeLinearWeight``'s forward: no host sync per step)."""
+    scale, zero_point = _linear_qparams(x, bits, symmetric, axis)
+    return dequantize_linear(_quantize_linear(x, scale, zero_point, bits, axis), scale, zero_point, axis).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -785,9 +849,8 @@ def to_fixed_point(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
 def range_frac_len(x: torch.Tensor, bits: int) -> int:
     """The largest fractional length whose range holds every value of ``x``: nothing overflows."""
     qmin, qmax = int_range(bits)
+    _check_tensor(x, "x")                              # NaN / inf: no fixed-point format can hold them
     hi, lo = x.detach().max().item(), x.detach().min().item()
-    if not (math.isfinite(hi) and math.isfinite(lo)):
-        raise ValueError("x contains inf or nan: no fixed-point format can hold it")
     limits = [math.log2(qmax / hi)] if hi > 0 else []
     limits += [math.log2(-qmin / -lo)] if lo < 0 else []
     fl = math.floor(min(limits)) if limits else bits - 1
@@ -1021,12 +1084,16 @@ def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, th
     """
     if method not in EXPLORER_METHODS:
         raise ValueError(f"method={method!r} is unknown; choose one of {EXPLORER_METHODS}")
-    if method in ("linear", "fixed") and bits < 2:
-        raise ValueError(f"bits={bits}: {method} quantization needs at least 2 bits (a sign and a magnitude)")
     if method in ("kmeans", "linear", "fixed"):
         check_bits("bits", bits)
+    if method in ("linear", "fixed") and bits < 2:
+        raise ValueError(f"bits={bits}: {method} quantization needs at least 2 bits (a sign and a magnitude)")
     threshold = _check_threshold(threshold)
+    _check_tensor(weights, "weights")                  # NaN / inf: a message, not "SQNR nan dB"
     w = weights.detach().float().reshape(-1)
+    if not bool(w.any()):
+        raise ValueError("weights are all zero: there is nothing to quantize (the SQNR, signal / error "
+                         "power, is undefined)")
     w_hat, storage, stored_bits = encode_weights(w, method, bits, threshold, per_channel=False)
     error = w_hat - w
     mse = error.pow(2).mean().item()
@@ -1241,7 +1308,7 @@ def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable,
 __all__ = [
     "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
     "EXPLORER_METHODS", "nearest_centroid", "kmeans_codebook", "SharedWeights", "fold_pruning_mask", "share_weights",
-    "shared_weights_of", "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights",
+    "check_shareable", "shared_weights_of", "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights",
     "reserve_zero_code", "shared_state_dict",
     "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
     "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",

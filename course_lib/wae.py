@@ -46,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoints, config, data, measure, models, train, widgets
-from .args import check_float, check_int
+from .args import check_finite, check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 
@@ -147,6 +147,10 @@ def energy_fraction(low: torch.Tensor, high: torch.Tensor) -> float:
     Sums, not means: Haar's details have three times the channels of ``cA``.
     """
     e_low, e_high = energy(low), energy(high)
+    for name, e in (("low", e_low), ("high", e_high)):      # a NaN / inf energy has no fraction
+        if not math.isfinite(float(e)):
+            check_finite(name, low if name == "low" else high)
+            raise ValueError(f"{name}'s energy overflows float64: it must be finite")
     total = e_low + e_high
     return float(e_high / total) if total > 0 else 0.0
 
@@ -160,6 +164,8 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float | None = None) -> f
         raise TypeError("psnr needs two tensors")
     if x.shape != y.shape:
         raise ValueError(f"psnr: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+    check_finite("x", x)
+    check_finite("y", y)
     peak = float(x.max() - x.min()) if data_range is None else float(data_range)
     mse = float((x.double() - y.double()).pow(2).mean())
     return math.inf if mse == 0 else 10 * math.log10(peak ** 2 / mse)

@@ -457,7 +457,7 @@ def test_range_frac_len_is_largest_without_overflow():
             assert x.max() <= qmax * 2.0 ** -fl and x.min() >= qmin * 2.0 ** -fl
             assert x.max() > qmax * 2.0 ** -(fl + 1) or x.min() < qmin * 2.0 ** -(fl + 1)
     assert quant.range_frac_len(torch.tensor([-1.0, 0.5]), 8) == 7        # -1 = -128·2^-7 fits exactly
-    with pytest.raises(ValueError, match="inf or nan"):
+    with pytest.raises(ValueError, match="NaN or inf"):
         quant.range_frac_len(torch.tensor([1.0, float("inf")]), 8)
     with pytest.raises(TypeError, match="frac_len=0.5"):
         quant.to_fixed_point(torch.ones(2), 8, 0.5)
