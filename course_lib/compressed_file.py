@@ -49,6 +49,7 @@ import torch.nn as nn
 
 from . import prune
 from .args import check_bits
+from .measure import check_not_meta
 from .huffman import Stream, decode_stream, encode_stream
 from .surgery import WEIGHT_LAYERS, bits_needed, weight_layers
 
@@ -56,11 +57,15 @@ __all__ = [
     "MAX_BITS", "MAGIC", "VERSION", "CompressedFileError", "to_relative", "from_relative",
     "relative_index_entries", "quantize_values", "EncodedLayer", "encode_layer", "decode_layer",
     "effective_state_dict", "compressible_layers", "layer_values", "encode_model", "best_index_bits",
-    "fixed_layer_bytes", "to_bytes", "save_compressed", "from_bytes", "load_compressed",
+    "fixed_layer_bytes", "MAX_VALUES", "check_path", "to_bytes", "save_compressed", "from_bytes", "load_compressed",
 ]
 
 MAX_BITS = 16
 """Widest value code and gap the format stores."""
+MAX_VALUES = 1 << 28
+"""Most values (all records of a file together) a reader allocates: 268M, 1 GiB of float32 — more
+than any network of the course (VGG-16 has 138M). A record's header gives its shape, and a sparse
+layer's trailing zeros cost no bytes, so a crafted file could otherwise ask for any amount of memory."""
 MAGIC = b"DCMP"
 VERSION = 1
 _DTYPES = {0: torch.float32, 1: torch.float16, 2: torch.int64, 3: torch.int32, 4: torch.uint8,
@@ -270,6 +275,9 @@ def encode_model(model: nn.Module, bits: int | str | dict[str, int | str] | None
                  index_bits: int | dict[str, int] = 5,
                  huffman: bool = True) -> tuple[list[EncodedLayer], dict[str, torch.Tensor]]:
     """``(encoded layers, other tensors)`` of a model: what ``save_compressed`` writes."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    check_not_meta(model, "compressed (it has no values to store)")
     layers = compressible_layers(model)
     bits_of = layer_values(bits, layers.values(), "bits")
     index_of = layer_values(index_bits, layers.values(), "index_bits")
@@ -342,6 +350,7 @@ class _Reader:
 
     def __init__(self, data, path):
         self.data, self.pos, self.path = data, 0, path
+        self.values = 0                                   # values declared by the shapes read so far
 
     def take(self, n):
         if n < 0 or self.pos + n > len(self.data):
@@ -368,14 +377,28 @@ class _Reader:
 
     def shape(self):
         (ndim,) = self.unpack("B")
-        return tuple(self.unpack("I")[0] for _ in range(ndim))
+        shape = tuple(self.unpack("I")[0] for _ in range(ndim))
+        numel = 1
+        for s in shape:
+            numel *= s
+        self.values += numel
+        if self.values > MAX_VALUES:                    # checked before anything is allocated
+            raise CompressedFileError(f"{self.path}: corrupted: its records declare {self.values:,} values, "
+                                      f"more than the MAX_VALUES={MAX_VALUES:,} this reader allocates")
+        return shape
 
     def stream(self):
         bits, huffman, count, nbits = self.unpack("BBII")
         if not 1 <= bits <= MAX_BITS or huffman > 1:
             raise CompressedFileError(f"{self.path}: corrupted stream header (bits={bits}, huffman={huffman})")
         lengths = np.frombuffer(self.take(1 << bits), dtype=np.uint8).copy() if huffman else None
-        return Stream(bits, count, nbits, self.bytes(), lengths)
+        data = self.bytes()
+        # sizes before any use: a fixed-width stream holds exactly count·bits bits, a Huffman one at
+        # least one bit per symbol, and neither more bits than its bytes
+        if nbits > 8 * len(data) or (not huffman and nbits != count * bits) or (huffman and count > nbits):
+            raise CompressedFileError(f"{self.path}: corrupted stream header ({count} symbols of {bits} bits "
+                                      f"in {nbits} bits, {len(data)} bytes of data)")
+        return Stream(bits, count, nbits, data, lengths)
 
 
 def _write_sparse(w: _Writer, layer: EncodedLayer) -> None:
@@ -410,6 +433,11 @@ def _read_sparse(r: _Reader, key: str, shape: tuple) -> torch.Tensor:
     else:
         codebook, values = None, r.bytes()
     gaps = r.stream()
+    numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    entries = values.count if value_bits else len(values) // 4
+    if (not value_bits and len(values) % 4) or gaps.count != entries or entries > numel or nonzero > entries:
+        raise CompressedFileError(f"{r.path}: corrupted record {key!r}: {gaps.count} gaps, {entries} entries and "
+                                  f"{nonzero} non-zeros do not fit a layer of {numel} values")
     return decode_layer(EncodedLayer(key, shape, value_bits, index_bits, codebook, gaps, values, nonzero))
 
 
@@ -418,12 +446,30 @@ def _read_raw(r: _Reader, shape: tuple) -> torch.Tensor:
     if code not in _DTYPES:
         raise ValueError(f"unknown dtype code {code}")
     raw = bytearray(r.bytes())
+    numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    itemsize = torch.empty((), dtype=_DTYPES[code]).element_size()
+    if len(raw) != numel * itemsize:                    # before allocating the tensor of the header's shape
+        raise CompressedFileError(f"{r.path}: corrupted record: shape {shape} of {_DTYPES[code]} needs "
+                                  f"{numel * itemsize:,} bytes, the record holds {len(raw):,}")
     if not raw:
         return torch.zeros(shape, dtype=_DTYPES[code])
     return torch.frombuffer(raw, dtype=_DTYPES[code]).reshape(shape).clone()
 
 
 # --------------------------------------------------------------------------- the file
+
+def check_path(path: object) -> str | os.PathLike:
+    """``path`` if a file can be written there: a str or PathLike whose folder exists and which is
+    not itself a folder (checked before an in-place pipeline changes its model)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path={path!r} must be a str or os.PathLike")
+    folder = os.path.dirname(os.fspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"path={os.fspath(path)!r}: its folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"path={os.fspath(path)!r} is a folder; give a file name")
+    return path
+
 
 def to_bytes(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
              index_bits: int | dict[str, int] = 5, huffman: bool = True, recipe: str = "") -> bytes:
@@ -451,6 +497,7 @@ def save_compressed(model: nn.Module, path: str | os.PathLike, bits: int | str |
     unquantized values), both Huffman-coded if ``huffman``. Everything else (biases, BatchNorm): raw.
     ``recipe`` (a ``course_lib.recipes`` name) lets ``load_compressed`` rebuild the architecture.
     """
+    check_path(path)
     data = to_bytes(model, bits, index_bits, huffman, recipe)
     with open(path, "wb") as f:
         f.write(data)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .args import check_bits
 from .surgery import pack_bits, unpack_bits
 
 __all__ = ["huffman_code", "canonical_code", "expected_length", "entropy_bits", "encode", "decode",
@@ -83,15 +84,35 @@ def canonical_code(lengths: Mapping[Hashable, int]) -> dict[Hashable, str]:
 
 
 def expected_length(code: Mapping[Hashable, str], frequencies: Mapping[Hashable, int]) -> float:
-    """Average bits per symbol of ``code`` on ``frequencies``."""
-    total = sum(frequencies.values())
+    """Average bits per symbol of ``code`` on ``frequencies`` (every counted symbol needs a code word)."""
+    for name, m in (("code", code), ("frequencies", frequencies)):
+        if not hasattr(m, "items"):
+            raise TypeError(f"{name} must be a mapping, got {type(m).__name__}")
+    total = _total_count(frequencies)
+    missing = [s for s, c in frequencies.items() if c and s not in code]
+    if missing:
+        raise ValueError(f"symbols {sorted(missing, key=repr)[:5]} are counted in frequencies but have no code word")
     return sum(frequencies[s] * len(code[s]) for s in frequencies if frequencies[s]) / total
 
 
 def entropy_bits(frequencies: Mapping[Hashable, int]) -> float:
     """Shannon entropy (bits per symbol): the lower bound on any code's expected length."""
-    total = sum(frequencies.values())
+    if not hasattr(frequencies, "items"):
+        raise TypeError(f"frequencies must be a mapping {{symbol: count}}, got {type(frequencies).__name__}")
+    total = _total_count(frequencies)
     return -sum(c / total * math.log2(c / total) for c in frequencies.values() if c)
+
+
+def _total_count(frequencies: Mapping[Hashable, int]) -> int:
+    """The sum of the counts, each a non-negative integer; 0 (nothing counted) is a ``ValueError``."""
+    for s, c in frequencies.items():
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0:
+            raise ValueError(f"frequencies[{s!r}]={c!r} must be a non-negative integer count")
+    total = sum(frequencies.values())
+    if total == 0:
+        raise ValueError(f"frequencies={dict(frequencies)!r} count no symbol: an average per symbol needs "
+                         "at least one")
+    return total
 
 
 # --------------------------------------------------------------------------- the readable coder
@@ -168,7 +189,8 @@ class Stream:
 
 def huffman_lengths(symbols: np.ndarray | Sequence[int], bits: int) -> np.ndarray:
     """Code length of every symbol ``0..2**bits - 1`` of the Huffman code of ``symbols`` (0 = unused)."""
-    counts = np.bincount(np.asarray(symbols, dtype=np.int64), minlength=1 << bits)
+    symbols, bits = _check_symbols(symbols, bits)
+    counts = np.bincount(symbols, minlength=1 << bits)
     code = huffman_code({s: int(c) for s, c in enumerate(counts) if c})
     lengths = np.zeros(1 << bits, dtype=np.uint8)
     for s, word in code.items():
@@ -177,13 +199,41 @@ def huffman_lengths(symbols: np.ndarray | Sequence[int], bits: int) -> np.ndarra
 
 
 def encode_stream(symbols: np.ndarray | Sequence[int], bits: int, huffman: bool) -> Stream:
-    """Store integer ``symbols`` (each < ``2**bits``) fixed-width or with their own Huffman code."""
-    symbols = np.asarray(symbols, dtype=np.int64)
+    """Store integer ``symbols`` (each < ``2**bits``) fixed-width or with their own Huffman code.
+
+    The same checks either way: ``bits`` an int 1..16, the symbols integers in ``[0, 2**bits)``
+    (a float, even 2.0, is a ``TypeError``: a symbol is never rounded).
+    """
+    symbols, bits = _check_symbols(symbols, bits)
+    if not isinstance(huffman, (bool, np.bool_)):
+        raise TypeError(f"huffman={huffman!r} must be a bool")
     if not huffman:
         return Stream(bits, len(symbols), len(symbols) * bits, pack_bits(symbols, bits).numpy().tobytes())
     lengths = huffman_lengths(symbols, bits)
     data, nbits = _encode_canonical(symbols, lengths)
     return Stream(bits, len(symbols), nbits, data, lengths)
+
+
+MAX_STREAM_BITS = 16
+"""Widest symbol a stream stores (a Huffman table has one code length per possible symbol)."""
+
+
+def _check_symbols(symbols: np.ndarray | Sequence[int], bits: int) -> tuple[np.ndarray, int]:
+    """``(symbols as a 1-d int64 array, bits)`` if every symbol is an integer in ``[0, 2**bits)``."""
+    bits = check_bits("bits", bits, 1, MAX_STREAM_BITS)
+    if hasattr(symbols, "detach"):                        # a torch tensor
+        symbols = symbols.detach().cpu().numpy()
+    array = np.asarray(symbols)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64), bits
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"symbols must be integers, got dtype {array.dtype} (e.g. {array.reshape(-1)[0]!r})")
+    array = array.reshape(-1).astype(np.int64)
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high >= 1 << bits:
+        bad = low if low < 0 else high
+        raise ValueError(f"symbols must lie in [0, 2**bits) = [0, {1 << bits}) for bits={bits}; got {bad}")
+    return array, bits
 
 
 def decode_stream(stream: Stream) -> np.ndarray:

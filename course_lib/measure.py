@@ -27,7 +27,7 @@ from .surgery import WEIGHT_LAYERS, forward_with_hooks
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # its CUDA_HOME notice on a CPU machine
 from torch.utils import benchmark  # noqa: E402  (after the line above, which silences its import)
 
-__all__ = ["count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
+__all__ = ["check_not_meta", "count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
            "file_bytes", "latency", "latencies", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
 
 COUNTED = WEIGHT_LAYERS          # the layers whose multiply-accumulates we count
@@ -35,10 +35,43 @@ Timed = Union[nn.Module, Callable[[torch.Tensor], Any]]
 DeviceLike = Union[str, torch.device]
 
 
+def _tensors(what: Any) -> list:
+    if isinstance(what, nn.Module):
+        return [*what.parameters(), *what.buffers()]
+    if isinstance(what, torch.Tensor):
+        return [what]
+    if isinstance(what, Mapping):
+        return [t for v in what.values() for t in _tensors(v)]
+    if isinstance(what, (list, tuple)):
+        return [t for v in what for t in _tensors(v)]
+    return []
+
+
+def check_not_meta(what: Any, task: str = "measured", name: str = "model") -> Any:
+    """``what`` (a model, a tensor, a state_dict) unless a tensor of it is on the ``meta`` device.
+
+    A meta tensor has a shape and no values: counting its parameters works, but its non-zeros, its
+    saved activations and the bytes of its file do not exist. Measuring one silently would report
+    0 bytes (or a file of headers only), so it is a ``ValueError`` that names the meta device.
+    """
+    if any(t.device.type == "meta" for t in _tensors(what)):
+        raise ValueError(f"{name} is on the meta device (shapes without values): it cannot be {task}; "
+                         "build it on a real device (e.g. 'cpu', or model.to_empty(device='cpu') and load "
+                         "its weights) first")
+    return what
+
+
 def count_params(model: nn.Module, nonzero: bool = False) -> int:
-    """Number of parameters of ``model`` (only the non-zero ones if ``nonzero``)."""
+    """Number of parameters of ``model`` (only the non-zero ones if ``nonzero``).
+
+    A model on the ``meta`` device has a parameter count but no values: ``nonzero=True`` is then a
+    ``ValueError`` (``check_not_meta``).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     params = list(model.parameters())
     if nonzero:
+        check_not_meta(model, "measured: its non-zeros are unknown")
         return sum(int(torch.count_nonzero(p)) for p in params)
     return sum(p.numel() for p in params)
 
@@ -76,15 +109,23 @@ def _check_input_size(input_size: Any) -> tuple:
 def _misfit(model: nn.Module, size: tuple, err: RuntimeError) -> ValueError:
     """A ``ValueError`` that names what the model's first conv/linear layer expects instead of ``size``."""
     name, first = next(((n, m) for n, m in model.named_modules() if isinstance(m, COUNTED)), (None, None))
-    if isinstance(first, nn.Linear):
-        expects = f"{first.in_features} input feature(s) (C x H x W after flattening)"
-    elif first is not None:
-        expects = f"{first.in_channels} input channel(s)"
     detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    source = "torch" if isinstance(err, RuntimeError) else "model"
     if first is None:
         return ValueError(f"input_size {size} does not fit the model: {detail}")
+    if isinstance(first, nn.Linear):
+        if first.in_features == size[1] * size[2] * size[3]:
+            return ValueError(f"input_size {size} does not fit the model: its first layer `{name}` takes "
+                              f"{first.in_features} features, which fits, so a later layer does not ({source}: {detail})")
+        expects = f"{first.in_features} input feature(s) (C x H x W after flattening)"
+    else:
+        if first.in_channels == size[1]:               # the channels fit: the image is what does not
+            return ValueError(f"input_size {size} does not fit the model: the {size[1]} channel(s) fit its first "
+                              f"layer `{name}`, but the {size[2]}x{size[3]} image is too small for its "
+                              f"convolutions and pooling, or a later layer does not fit ({source}: {detail})")
+        expects = f"{first.in_channels} input channel(s)"
     return ValueError(f"input_size {size} does not fit the model: its first layer `{name}` expects {expects} "
-                      f"(torch: {detail})")
+                      f"({source}: {detail})")
 
 
 def layer_table(model: nn.Module, input_size: tuple) -> Rows:
@@ -108,7 +149,7 @@ def layer_table(model: nn.Module, input_size: tuple) -> Rows:
     hooks = {module: record for module in model.modules() if isinstance(module, COUNTED)}
     try:
         forward_with_hooks(model, torch.zeros(size, device=device, dtype=dtype), hooks)
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:          # torch's shape error, or the model's own input check
         raise _misfit(model, size, err) from err
     return rows
 
@@ -128,11 +169,14 @@ def file_bytes(what: Union[nn.Module, Mapping, str, os.PathLike]) -> int:
     """Real bytes: the size of the file ``torch.save`` writes, the one definition the course uses.
 
     ``what`` is a model (its ``state_dict`` is serialized), a ``state_dict`` (or any dict
-    ``torch.save`` takes), or the path of a file already written (its size on disk).
+    ``torch.save`` takes), or the path of a file already written (its size on disk). A model or
+    state_dict on the ``meta`` device is a ``ValueError`` (``torch.save`` would write its headers only).
     """
     if isinstance(what, nn.Module):
+        check_not_meta(what, "measured in file bytes (torch.save would write no values)")
         what = what.state_dict()
     if isinstance(what, Mapping):
+        check_not_meta(what, "measured in file bytes (torch.save would write no values)", "state_dict")
         buffer = io.BytesIO()
         torch.save(what, buffer)
         return buffer.getbuffer().nbytes
@@ -202,6 +246,9 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     activations, and are excluded like parameters. Under ``torch.utils.checkpoint`` only what the
     checkpoint keeps (its inputs) is counted, not the tensors it will recompute.
     """
+    check_not_meta(model, "measured: its saved tensors have no storage")
+    if isinstance(x, torch.Tensor):
+        check_not_meta(x, "measured: it has no storage", "x")
     param_ptrs = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
     seen = {}
 
