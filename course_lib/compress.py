@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 
 from . import checks, compressed_file, config, huffman, measure, prune, quant, train
-from .args import check_bits, check_fraction, check_int
+from .args import check_bits, check_float, check_fraction, check_int
 from .report import Rows
 from .surgery import copy_model
 
@@ -171,6 +171,38 @@ def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe:
     return compressed_file.save_compressed(model, path, bits, index_bits, huffman=huffman, recipe=recipe), index_bits
 
 
+def _check_pipeline(model, *, sparsity, bits, index_bits, prune_steps, prune_epochs, quant_epochs, lr, quant_lr,
+                    init, optimizer, quant_optimizer, path) -> list[str]:
+    """Every argument of ``deep_compress`` checked before the model changes; the layer names."""
+    quant.check_shareable(model)                      # a model, conv/linear layers, none quantized, finite
+    measure.check_not_meta(model, "compressed")
+    names = list(compressed_file.compressible_layers(model).values())
+    for name, value in compressed_file.layer_values(sparsity, names, "sparsity").items():
+        if value is not None or not isinstance(sparsity, Mapping):
+            check_fraction(f"sparsity[{name!r}]" if isinstance(sparsity, Mapping) else "sparsity", value)
+    for name, value in compressed_file.layer_values(bits, names, "bits").items():
+        if value is not None or not isinstance(bits, Mapping):
+            check_bits(f"bits[{name!r}]" if isinstance(bits, Mapping) else "bits", value, 1, compressed_file.MAX_BITS)
+    if index_bits != "auto":
+        for name, value in compressed_file.layer_values(index_bits, names, "index_bits").items():
+            if value is not None or not isinstance(index_bits, Mapping):
+                check_bits(f"index_bits[{name!r}]" if isinstance(index_bits, Mapping) else "index_bits", value,
+                           1, compressed_file.MAX_BITS)
+    check_int("prune_steps", prune_steps)
+    check_int("prune_epochs", prune_epochs, 0)
+    check_int("quant_epochs", quant_epochs, 0)
+    check_float("lr", lr, 0.0, low_inclusive=False)
+    check_float("quant_lr", quant_lr, 0.0, low_inclusive=False)
+    if init not in quant.KMEANS_INITS:
+        raise ValueError(f"init={init!r} is unknown; choose one of {quant.KMEANS_INITS}")
+    for name, value in (("optimizer", optimizer), ("quant_optimizer", quant_optimizer)):
+        if value not in train.OPTIMIZERS:
+            raise ValueError(f"{name}={value!r} is unknown; choose one of {train.OPTIMIZERS}")
+    if path is not None:
+        compressed_file.check_path(path)
+    return names
+
+
 def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
                   test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sparsity: float | dict[str, float],
                   bits: int | dict[str, int], index_bits: int | dict[str, int] | str = 5, prune_epochs: int = 1,
@@ -197,7 +229,9 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
     ``save_compressed`` after each stage (float32 values + fixed-width index; codebook indices
     fixed width; Huffman), at ``path`` (default: a new temporary file).
     """
-    check_int("prune_steps", prune_steps)
+    names = _check_pipeline(model, sparsity=sparsity, bits=bits, index_bits=index_bits, prune_steps=prune_steps,
+                            prune_epochs=prune_epochs, quant_epochs=quant_epochs, lr=lr, quant_lr=quant_lr,
+                            init=init, optimizer=optimizer, quant_optimizer=quant_optimizer, path=path)
     config.seed_everything(seed)
     device = torch.device(device) if device is not None else config.device()
     if path is None:
@@ -205,7 +239,6 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
         os.close(handle)
     stages = Rows()
     t0 = time.perf_counter()
-    names = list(compressed_file.compressible_layers(model).values())
     targets = compressed_file.layer_values(sparsity, names, "sparsity")
     for step in range(1, prune_steps + 1):
         goal = {n: 1 - (1 - (targets[n] or 0.0)) ** (step / prune_steps) for n in names}   # geometric steps

@@ -48,6 +48,7 @@ from .args import check_float, check_int
 from .checks import checker, expect_equal, expect_true
 from .igc import draw_counts
 from .measure import activation_bytes, count_params, human_bytes
+from .models import check_input
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -245,7 +246,8 @@ class DenseNet(nn.Module):
                 c = out
         self.features.add_module("norm5", nn.BatchNorm2d(c))
         self.classifier = nn.Linear(c, num_classes)
-        self.num_features = c
+        self.num_features, self.in_channels = c, in_channels
+        check_input(self, in_channels, "DenseNet")
         for m in self.modules():                  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
@@ -448,12 +450,28 @@ def block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int, bn_si
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Least-squares slope of log y against log x (the exponent p of y ∝ x^p)."""
-    lx = torch.log(torch.as_tensor(xs, dtype=torch.float64))
-    ly = torch.log(torch.as_tensor(ys, dtype=torch.float64))
+    """Least-squares slope of log y against log x (the exponent p of y ∝ x^p).
+
+    ``xs`` and ``ys``: equally many finite positive numbers (a logarithm needs > 0), at least two
+    distinct ``xs`` (one x has no slope): else a ``ValueError``.
+    """
+    values = {}
+    for name, v in (("xs", xs), ("ys", ys)):
+        try:
+            t = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a sequence of numbers, got {type(v).__name__}") from None
+        if not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
+            raise ValueError(f"{name}={list(map(float, t))} must hold finite numbers > 0 (their logarithms are fitted)")
+        values[name] = t
+    lx, ly = torch.log(values["xs"]), torch.log(values["ys"])
+    if lx.numel() != ly.numel():
+        raise ValueError(f"xs has {lx.numel()} points but ys has {ly.numel()}: one y per x")
     if lx.numel() < 2:
         raise ValueError("loglog_slope needs at least two points")
     lx, ly = lx - lx.mean(), ly - ly.mean()
+    if float((lx * lx).sum()) == 0:
+        raise ValueError(f"xs={list(map(float, values['xs']))} are all equal: a slope needs at least two different x")
     return float((lx * ly).sum() / (lx * lx).sum())
 
 
@@ -577,6 +595,11 @@ def fit_saved_bytes_vs_depth(depths: tuple = (16, 28, 40), growth_rate: int = 12
 
 def deepest_within_budget(fit: DepthFit, budget_bytes: float, batch: int, max_depth: int = 10_000) -> int:
     """The deepest DenseNet-BC (depth 6n + 4) whose predicted saved bytes at ``batch`` fit the budget."""
+    if not isinstance(fit, DepthFit):
+        raise TypeError(f"fit must be a DepthFit (fit_saved_bytes_vs_depth), got {type(fit).__name__}")
+    check_float("budget_bytes", budget_bytes, 0.0, low_inclusive=False)
+    check_int("batch", batch)
+    check_int("max_depth", max_depth, 10)
     best = None
     depth = 10
     while depth <= max_depth and fit.predict(depth, batch) <= budget_bytes:

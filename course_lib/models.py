@@ -14,18 +14,71 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
 He et al.'s CIFAR ResNets (ResNet-20, used by chapter 02's TTQ experiment, and its variants) live with
 their chapter: ``course_lib.resnets.resnet_cifar``.
 
-Layering: this module is part of the core — it imports only torch — so every chapter may build on it;
+Every builder checks its arguments (``args.check_int``) and registers :class:`InputCheck`, a forward
+pre-hook that refuses an input with the wrong number of channels with a ``ValueError`` naming the
+expected ``in_channels`` (instead of torch's conv error from deep inside); :func:`check_input` adds it
+to any model.
+
+Layering: this module is part of the core — it imports only torch and ``args`` — so every chapter may build on it;
 the catalogue (``recipes``, whose ``MODELS`` names every network of every chapter) sits on top.
 """
 
+from collections.abc import Sequence
+
+import torch
 import torch.nn as nn
 
+from .args import check_int
 
-__all__ = ["lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small", "conv_pool_bn_gelu", "fast_cnn"]
+__all__ = ["InputCheck", "check_input", "check_widths", "lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small",
+           "conv_pool_bn_gelu", "fast_cnn"]
+
+
+class InputCheck:
+    """A forward pre-hook: the input must be images ``(N, C, H, W)`` (or one ``(C, H, W)``) with
+    ``in_channels`` channels, else a ``ValueError`` that names the expected channels.
+
+    A few integer comparisons per call (no host sync); a plain class, so a model carrying it still
+    pickles and deep-copies.
+    """
+
+    def __init__(self, in_channels: int, name: str = "model") -> None:
+        self.in_channels = check_int("in_channels", in_channels)
+        self.name = name
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.name} takes a tensor of images (N, C, H, W), got {type(x).__name__}")
+        if x.dim() not in (3, 4):
+            raise ValueError(f"{self.name} expects a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
+        channels = x.shape[-3]
+        if channels != self.in_channels:
+            raise ValueError(f"{self.name}: the input has {channels} channel(s), this model expects "
+                             f"in_channels={self.in_channels} (input shape {tuple(x.shape)})")
+
+
+def check_input(model: nn.Module, in_channels: int, name: str | None = None) -> nn.Module:
+    """Register an :class:`InputCheck` on ``model`` (in place; returns ``model``)."""
+    model.register_forward_pre_hook(InputCheck(in_channels, name or type(model).__name__))
+    return model
+
+
+def check_widths(name: str, widths: object, length: int | None = None) -> tuple:
+    """``widths`` as a tuple of ints >= 1 (exactly ``length`` of them if given), else a clear error."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"{name}={widths!r} must be a tuple of channel widths")
+    if not widths or (length is not None and len(widths) != length):
+        need = f"{length}" if length is not None else "at least one"
+        raise ValueError(f"{name}={tuple(widths)!r} must hold {need} channel width(s)")
+    return tuple(check_int(f"{name}[{i}]", w) for i, w in enumerate(widths))
 
 
 def lenet_300_100(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
     """Han et al.'s fully connected LeNet-300-100: flatten, 300, 100, ``num_classes``."""
+    check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
+    check_int("image_size", image_size)
     d = in_channels * image_size * image_size
     return nn.Sequential(
         nn.Flatten(),
@@ -37,18 +90,28 @@ def lenet_300_100(num_classes: int = 10, in_channels: int = 1, image_size: int =
 
 def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
     """Caffe's LeNet-5 of Deep Compression: conv 20@5x5, pool, conv 50@5x5, pool, fc 500, fc ``num_classes``."""
+    check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
+    check_int("image_size", image_size, 16)          # 16 → 12 → 6 → 2 → 1: the smallest that fits
     side = ((image_size - 4) // 2 - 4) // 2          # two valid 5x5 convs, each followed by 2x2 pooling
-    return nn.Sequential(
+    return check_input(nn.Sequential(
         nn.Conv2d(in_channels, 20, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(20, 50, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(50 * side * side, 500), nn.ReLU(inplace=True),
         nn.Linear(500, num_classes),
-    )
+    ), in_channels, "lenet5")
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """The basic unit of most networks in this course: conv (no bias) → BatchNorm → ReLU."""
+    check_int("c_in", c_in)
+    check_int("c_out", c_out)
+    check_int("kernel_size", kernel_size)
+    check_int("stride", stride)
+    check_int("groups", groups)
+    if c_in % groups or c_out % groups:
+        raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False),
         nn.BatchNorm2d(c_out),
@@ -58,6 +121,9 @@ def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, g
 
 def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 48, 96)) -> nn.Sequential:
     """Three stages of two conv-BN-ReLU units each, 2x2 max pooling between stages."""
+    check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
+    widths = check_widths("widths", widths)
     layers, c = [], in_channels
     for i, w in enumerate(widths):
         layers += [conv_bn_relu(c, w), conv_bn_relu(w, w)]
@@ -65,7 +131,7 @@ def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 
             layers.append(nn.MaxPool2d(2))
         c = w
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
-    return nn.Sequential(*layers)
+    return check_input(nn.Sequential(*layers), in_channels, "vgg_small")
 
 
 
@@ -75,6 +141,8 @@ def conv_pool_bn_gelu(c_in: int, c_out: int, pool: bool = False) -> nn.Sequentia
     Pooling straight after the convolution (airbench's order) lets BatchNorm and GELU work on a
     quarter of the pixels.
     """
+    check_int("c_in", c_in)
+    check_int("c_out", c_out)
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
     if pool:
         layers.append(nn.MaxPool2d(2))
@@ -89,10 +157,12 @@ def fast_cnn(num_classes: int = 10, in_channels: int = 1, widths: tuple = (16, 3
     it costs 2.7M MACs per 28x28 image (LeNet-5: 2.3M), so it trains as fast as LeNet-5 per image,
     and BatchNorm lets it take a learning rate that reaches 92% in 3-4 epochs instead of 11.
     """
-    stem, mid, last = widths
-    return nn.Sequential(
+    check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
+    stem, mid, last = check_widths("widths", widths, 3)
+    return check_input(nn.Sequential(
         conv_pool_bn_gelu(in_channels, stem, pool=True),
         conv_pool_bn_gelu(stem, mid, pool=True), conv_pool_bn_gelu(mid, mid),
         conv_pool_bn_gelu(mid, last, pool=True), conv_pool_bn_gelu(last, last),
         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(last, num_classes),
-    )
+    ), in_channels, "fast_cnn")

@@ -48,6 +48,7 @@ from . import igc
 from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
+from .models import check_input, check_widths
 from .report import Rows
 
 if TYPE_CHECKING:
@@ -260,10 +261,11 @@ def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, i
     for name, flag in (("preact", preact), ("se", se)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name}={flag!r} must be a bool")
+    check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
     if not isinstance(widths, (tuple, list)) or len(widths) < 1:
         raise ValueError(f"widths={widths!r} must be a non-empty tuple of stage widths")
-    for w in widths:
-        check_int("widths[i]", w)
+    widths = check_widths("widths", widths)
     block = PreActBlock if preact else BasicBlock
     opts = dict(shortcut=shortcut, scale=scale, gate_bias=gate_bias, se=se, reduction=reduction)
     if preact:
@@ -278,7 +280,7 @@ def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, i
     if preact:
         layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
-    model = nn.Sequential(*layers)
+    model = check_input(nn.Sequential(*layers), in_channels, f"resnet_cifar (depth {depth})")
     if p_last is not None:
         set_stochastic_depth(model, p_last, sd_mode)
     return model
@@ -534,11 +536,19 @@ class _SEBottleneck(nn.Module):
 
 def add_se_to_torchvision_resnet(model: nn.Module, reduction: int = 16, skip_last_stage: bool = False) -> nn.Module:
     """Put an SE module on the residual branch of every block of a torchvision ResNet, in place; returns it."""
+    check_int("reduction", reduction)
+    if not isinstance(skip_last_stage, bool):
+        raise TypeError(f"skip_last_stage={skip_last_stage!r} must be a bool")
     names = ("layer1", "layer2", "layer3") if skip_last_stage else ("layer1", "layer2", "layer3", "layer4")
+    missing = [name for name in names if not isinstance(getattr(model, name, None), nn.Sequential)]
+    if missing:
+        raise TypeError(f"model must be a torchvision ResNet (stages layer1 … layer4); it has no {missing}")
+    # build every new block first: a reduction too large for one stage fails before anything changes
+    new = {name: [_SEBottleneck(block, reduction) for block in getattr(model, name)] for name in names}
     for name in names:
         layer = getattr(model, name)
-        for i in range(len(layer)):
-            layer[i] = _SEBottleneck(layer[i], reduction)
+        for i, block in enumerate(new[name]):
+            layer[i] = block
     return model
 
 

@@ -48,7 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import compressed_file, igc, measure, prune, quant
-from .args import check_float, check_fraction, check_int
+from .args import check_bits, check_float, check_fraction, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .conv import depthwise_separable
 from .report import Rows
@@ -102,11 +102,15 @@ class _SizeChecked(nn.Module):
 
     min_size = 1
     name = "network"
+    in_channels: int | None = None
 
     def _check_input(self, x):
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             raise ValueError(f"{self.name} expects a batch of images (N, C, H, W), got "
                              f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        if self.in_channels is not None and x.shape[1] != self.in_channels:
+            raise ValueError(f"{self.name}: the input has {x.shape[1]} channel(s), this model expects "
+                             f"in_channels={self.in_channels} (input shape {tuple(x.shape)})")
         if min(x.shape[-2:]) < self.min_size:
             raise ValueError(f"input of {tuple(x.shape[-2:])} pixels is too small for {self.name}: its "
                              f"downsampling needs at least {self.min_size}×{self.min_size}")
@@ -250,9 +254,29 @@ class SqueezeNet(_SizeChecked):
                  bypass: str | None = None, dropout: float = 0.5, stem_pool: bool = True, batch_norm: bool = False):
         super().__init__()
         check_int("num_classes", num_classes)
-        check_int("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels)
         if bypass not in (None, "simple", "complex"):
             raise ValueError(f"bypass={bypass!r} must be None, 'simple' or 'complex'")
+        if isinstance(fires, (str, bytes)) or not isinstance(fires, Sequence):
+            raise TypeError(f"fires={fires!r} must be a sequence of (in, squeeze, expand1x1, expand3x3) tuples")
+        if not fires:
+            raise ValueError("fires=[] is empty: a SqueezeNet needs at least one Fire module")
+        for i, cfg in enumerate(fires):
+            if isinstance(cfg, (str, bytes)) or not isinstance(cfg, Sequence) or len(cfg) != 4:
+                raise ValueError(f"fires[{i}]={cfg!r} must be a tuple (in, squeeze, expand1x1, expand3x3)")
+        if isinstance(stem, (str, bytes)) or not isinstance(stem, Sequence) or len(stem) != 3:
+            raise ValueError(f"stem={stem!r} must be a tuple (channels, kernel, stride)")
+        for name, v in zip(("stem channels", "stem kernel", "stem stride"), stem):
+            check_int(name, v)
+        if fires[0][0] != stem[0]:
+            raise ValueError(f"fires[0] reads {fires[0][0]} channels but the stem gives {stem[0]}: they must agree")
+        for i in range(1, len(fires)):
+            if fires[i][0] != fires[i - 1][2] + fires[i - 1][3]:
+                raise ValueError(f"fires[{i}] reads {fires[i][0]} channels but fires[{i - 1}] gives "
+                                 f"{fires[i - 1][2] + fires[i - 1][3]}: they must agree")
+        for p in pool_after:
+            check_int("pool_after entries", p, 0)
+        check_float("dropout", dropout, 0.0, 1.0)
         c, k, s = stem
         layers = [nn.Conv2d(in_channels, c, k, s)] + ([nn.BatchNorm2d(c)] if batch_norm else []) + [nn.ReLU(inplace=True)]
         if stem_pool:
@@ -359,7 +383,7 @@ class SqueezeNext(_SizeChecked):
         for i, n in enumerate(layout):
             check_int(f"layout[{i}]", n)
         check_int("num_classes", num_classes)
-        check_int("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels)
         stem_c = int(64 * width)
         widths = [int(c * width) for c in (32, 64, 128, 256)]
         if min(widths) < 4:
@@ -426,7 +450,8 @@ class MobileNetV1(_SizeChecked):
         super().__init__()
         self.alpha = _positive_float("alpha", alpha)
         check_int("num_classes", num_classes)
-        check_int("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels)
+        check_int("min_depth", min_depth)
 
         def thin(c):
             return max(int(c * alpha), min_depth)
@@ -482,6 +507,10 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round ``value`` to a multiple of ``divisor``, never more than 10% below it (MobileNetV2's rule)."""
+    check_float("value", value, 0.0, low_inclusive=False, what="a channel count")
+    check_int("divisor", divisor)
+    if min_value is not None:
+        check_int("min_value", min_value)
     min_value = min_value or divisor
     new = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if new < 0.9 * value:
@@ -535,8 +564,9 @@ class MobileNetV2(_SizeChecked):
         super().__init__()
         width = _positive_float("width", width)
         check_int("num_classes", num_classes)
-        check_int("in_channels", in_channels)
+        self.in_channels = check_int("in_channels", in_channels)
         check_int("last_channel", last_channel)
+        check_float("dropout", dropout, 0.0, 1.0)
         c = make_divisible(32 * width)
         self.last_channel = make_divisible(last_channel * max(1.0, width))
         features = [_conv_bn_relu6(in_channels, c, 3, 1 if small_input else 2)]
@@ -821,10 +851,13 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float =
     No retraining: this measures the *bytes*, not the accuracy. Changes ``model`` in place;
     returns the file's size in bytes.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    check_fraction("sparsity", sparsity)
-    check_int("bits", bits)
+    check_fraction("sparsity", sparsity)                    # every check before the model changes
+    check_bits("bits", bits, 1, compressed_file.MAX_BITS)
+    if index_bits != "auto":
+        check_bits("index_bits", index_bits, 1, compressed_file.MAX_BITS)
+    compressed_file.check_path(path)
+    quant.check_shareable(model)
+    measure.check_not_meta(model, "compressed")
     prune.magnitude_prune(model, sparsity)
     prune.make_permanent(model)
     quant.share_weights(model, bits, iters=10)
