@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import torchvision
 
 from . import config
-from .args import check_int
+from .args import check_float, check_int
 
 PathLike = Union[str, os.PathLike]
 DeviceLike = Union[str, torch.device]
@@ -249,6 +249,21 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
+def _per_channel(name: str, values: Optional[Sequence[float]], channels: int, default: float) -> list[float]:
+    """One finite number per image channel (``None``: ``default`` for every channel)."""
+    if values is None:
+        return [default] * channels
+    if isinstance(values, torch.Tensor):
+        values = values.reshape(-1).tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name}={values!r} must be a sequence of numbers, one per channel")
+    out = [check_float(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if len(out) != channels:
+        raise ValueError(f"{name}={list(values)} has {len(out)} value(s), the images have {channels} channel(s): "
+                         "give one per channel (a 3-value mean would turn 1-channel images into 3-channel batches)")
+    return out
+
+
 class DeviceLoader:
     """Batches of a dataset held on the training device as uint8, augmented there.
 
@@ -263,17 +278,31 @@ class DeviceLoader:
                  pad: int = 0, flip: bool = False, device: Optional[DeviceLike] = None, seed: int = 0,
                  drop_last: bool = False, classes: Optional[Sequence[str]] = None, rank: Optional[int] = None,
                  world_size: Optional[int] = None) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+            raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got "
+                            f"{f'{images.dtype} {tuple(images.shape)}' if isinstance(images, torch.Tensor) else type(images).__name__}")
+        if not isinstance(labels, torch.Tensor):
+            raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
         if len(images) != len(labels):
             raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
         check_int("batch_size", batch_size)
+        check_int("pad", pad, 0)
+        check_int("seed", seed, 0)
+        channels = images.shape[1]
+        mean = _per_channel("mean", mean, channels, 0.0)
+        std = _per_channel("std", std, channels, 1.0)
+        if any(v <= 0 for v in std):
+            raise ValueError(f"std={std} must be > 0 in every channel (the images are divided by it)")
+        if rank is not None or world_size is not None:
+            world = check_int("world_size", world_size if world_size is not None else 1)
+            check_int("rank", rank if rank is not None else 0, 0)
+            if (rank or 0) >= world:
+                raise ValueError(f"rank={rank} must be < world_size={world}")
         self.device = torch.device(device) if device is not None else config.device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
-        channels = images.shape[1]
-        self.mean = torch.tensor(mean if mean is not None else [0.0] * channels, device=self.device).view(1, -1, 1, 1)
-        self.std = torch.tensor(std if std is not None else [1.0] * channels, device=self.device).view(1, -1, 1, 1)
+        self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1)
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.pad, self.flip, self.seed, self.drop_last = pad, flip, seed, drop_last
         self.classes = classes
