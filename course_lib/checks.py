@@ -29,7 +29,7 @@ import torch
 from . import config
 
 __all__ = ["ExerciseError", "strict_checks", "checker", "fail", "expect_equal", "expect_close",
-           "expect_true", "check_accuracy", "Claim", "claims_path", "machine", "read_claims", "claim"]
+           "expect_true", "check_accuracy", "CLAIM_KINDS", "Claim", "claims_path", "machine", "read_claims", "claim"]
 
 
 class ExerciseError(AssertionError):
@@ -137,9 +137,18 @@ def check_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> None:
 
 # --------------------------------------------------------------------------- claim checks (the ledger)
 
+CLAIM_KINDS = ("empirical", "derivation", "course")
+
+
 @dataclass
 class Claim:
-    """One paper claim checked at our scale: what the paper says, what we measured, and the verdict."""
+    """One paper claim checked at our scale: what the paper says, what we measured, and the verdict.
+
+    ``kind``: "empirical" — decided by a measurement (an accuracy, a latency, bytes of a trained
+    model): the reproductions the ledger counts; "derivation" — arithmetic or an identity (a parameter
+    count, an exact equality, a closed form): shown and asserted, never counted as a reproduction;
+    "course" — a check of the course itself, not a paper's claim (a shipped model's accuracy, a hope).
+    """
 
     chapter: str
     text: str
@@ -148,10 +157,13 @@ class Claim:
     holds: bool
     profile: str
     machine: str
+    kind: str = "empirical"
 
     def line(self) -> str:
         verdict = "holds" if self.holds else "does not reproduce at our scale"
-        return f"{'✅' if self.holds else '⚠️'} [{self.chapter}] {self.text}: paper {self.paper} · ours {self.ours} → {verdict}"
+        kind = "" if self.kind == "empirical" else f"({self.kind}) "
+        return (f"{'✅' if self.holds else '⚠️'} [{self.chapter}] {kind}{self.text}: paper {self.paper} · "
+                f"ours {self.ours} → {verdict}")
 
 
 def claims_path() -> Path:
@@ -176,8 +188,12 @@ def read_claims(path: Path | None = None) -> list[Claim]:
     return [Claim(**row) for row in json.loads(path.read_text())]
 
 
-def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_hold: bool = False) -> Claim:
+def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_hold: bool = False,
+          kind: str = "empirical") -> Claim:
     """State a paper's claim, print the verdict with both figures, and record it in the ledger.
+
+    ``kind``: "empirical" (the default: a measurement decides it), "derivation" (arithmetic, an
+    identity) or "course" (not a paper's claim) — see ``Claim``.
 
     ``holds`` is the outcome of the check the notebook computed from its own measurement;
     ``must_hold=True`` makes the cell fail (``AssertionError``) when it does not — use it for
@@ -195,9 +211,11 @@ def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_h
             raise TypeError(f"claim: {name} must be a non-empty string, got {value!r}")
     if not isinstance(holds, (bool, np.bool_)):
         raise TypeError(f"claim: holds must be a bool (the outcome of your check), got {type(holds).__name__}")
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"claim: kind={kind!r} is unknown; choose one of {CLAIM_KINDS}")
     dry = config.dry_run()
     record = Claim(chapter, text, paper, ours, bool(holds),
-                   f"{config.profile()} (dry run)" if dry else config.profile(), machine())
+                   f"{config.profile()} (dry run)" if dry else config.profile(), machine(), kind)
     print(record.line())
     path = claims_path()
     rows = [c for c in read_claims(path) if (c.chapter, c.text) != (chapter, text)] + [record]

@@ -23,7 +23,7 @@ from pathlib import Path
 from . import config
 from .checks import Claim, claims_path, read_claims
 
-__all__ = ["SNAPSHOT", "README", "BEGIN", "END", "sort_claims", "markdown_table", "readme_block",
+__all__ = ["SNAPSHOT", "README", "BEGIN", "END", "sort_claims", "markdown_table", "counts", "readme_block",
            "update_readme", "readme_is_current", "write_snapshot", "render_html", "main"]
 
 SNAPSHOT = config.REPO_ROOT / "docs" / "claims.json"
@@ -42,12 +42,23 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(claims: list[Claim]) -> str:
-    """One Markdown row per claim: chapter, claim, paper, ours, verdict."""
-    rows = ["| ch. | claim | paper | ours | verdict |", "|---|---|---|---|---|"]
+    """One Markdown row per claim: chapter, kind, claim, paper, ours, verdict."""
+    rows = ["| ch. | kind | claim | paper | ours | verdict |", "|---|---|---|---|---|---|"]
     for c in sort_claims(claims):
         verdict = "holds" if c.holds else "**does not reproduce** at our scale"
-        rows.append(f"| {c.chapter} | {_cell(c.text)} | {_cell(c.paper)} | {_cell(c.ours)} | {verdict} |")
+        rows.append(f"| {c.chapter} | {c.kind} | {_cell(c.text)} | {_cell(c.paper)} | {_cell(c.ours)} | {verdict} |")
     return "\n".join(rows)
+
+
+def counts(claims: list[Claim]) -> str:
+    """One sentence: how many empirical claims hold and do not, and how many derivation and course checks."""
+    empirical = [c for c in claims if c.kind == "empirical"]
+    held = sum(c.holds for c in empirical)
+    others = {kind: [c for c in claims if c.kind == kind] for kind in ("derivation", "course")}
+    return (f"{len(empirical)} empirical claims (decided by a measurement): {held} hold at our scale, "
+            f"{len(empirical) - held} do not; {len(others['derivation'])} derivation checks (arithmetic and "
+            f"identities: shown and asserted, {sum(c.holds for c in others['derivation'])} hold, not counted as "
+            f"reproductions); {len(others['course'])} course checks (not a paper's claim)")
 
 
 def readme_block(claims: list[Claim]) -> str:
@@ -56,9 +67,7 @@ def readme_block(claims: list[Claim]) -> str:
         return f"{BEGIN}\n_No claims recorded yet: run the notebooks, then `python -m course_lib.claims update`._\n{END}"
     machines = sorted({c.machine for c in claims})
     profiles = sorted({c.profile for c in claims})
-    held = sum(c.holds for c in claims)
-    return (f"{BEGIN}\n{len(claims)} claims, {held} hold at our scale, {len(claims) - held} do not "
-            f"(profile: {', '.join(profiles)}; machine: {'; '.join(machines)}).\n\n"
+    return (f"{BEGIN}\n{counts(claims)} (profile: {', '.join(profiles)}; machine: {'; '.join(machines)}).\n\n"
             f"{markdown_table(claims)}\n{END}")
 
 
@@ -102,16 +111,16 @@ def render_html(claims: list[Claim], nav: str = "") -> str:
     for c in sort_claims(claims):
         verdict = ('<span style="color:#070">holds</span>' if c.holds
                    else '<span style="color:#a00">does not reproduce at our scale</span>')
-        rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in (c.chapter, c.text, c.paper, c.ours))
+        rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in (c.chapter, c.kind, c.text, c.paper, c.ours))
                     + f"<td>{verdict}</td><td>{html.escape(c.profile)}</td><td>{html.escape(c.machine)}</td></tr>")
-    held = sum(c.holds for c in claims)
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Claims checked</title>\n"
             "<style>body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em;line-height:1.4}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
             "</style></head><body>\n" + nav + "\n<h1 id=\"claims\">Claims checked</h1>\n"
-            f"<p>Every paper claim the notebooks check, as measured in this edition's own run: {len(claims)} "
-            f"claims, {held} hold at our scale, {len(claims) - held} do not. A claim that does not reproduce is "
-            "said so in its chapter, with the figures.</p>\n<table><tr><th>chapter</th><th>claim</th><th>paper</th>"
+            f"<p>Every paper claim the notebooks check, as measured in this edition's own run: "
+            f"{html.escape(counts(claims))}. A claim that does not reproduce is "
+            "said so in its chapter, with the figures.</p>\n<table><tr><th>chapter</th><th>kind</th><th>claim</th>"
+            "<th>paper</th>"
             "<th>ours</th><th>verdict</th><th>profile</th><th>machine</th></tr>\n" + "\n".join(rows)
             + "\n</table>\n</body></html>\n")
 

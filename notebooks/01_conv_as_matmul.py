@@ -102,7 +102,7 @@ for geometry in (dict(), dict(stride=2, padding=1), dict(stride=(1, 2), padding=
           f"conv == F.conv2d: {same_conv}")
     agree = agree and torch.equal(ours, ref) and same_conv
 checks.claim("01", "a convolution is one matrix product W @ im2col(x) (stride, padding, dilation, groups)",
-             paper="conv = unfold + GEMM (Chellapilla et al. 2006)",
+             kind="derivation", paper="conv = unfold + GEMM (Chellapilla et al. 2006)",
              ours=f"equal to F.unfold / F.conv2d on 3 geometries with groups=2: {agree}", holds=agree, must_hold=True)
 
 # %% [markdown]
@@ -153,14 +153,14 @@ print(f"{'layer':22s} {'mult-adds':>12s} {'paper':>7s} {'params':>10s} {'paper':
 for row in table:
     pub_macs, pub_params = conv.MOBILENET_PUBLISHED[row.layer]
     print(f"{row.layer:22s} {row.macs / 1e6:10.2f} M {pub_macs:>6}M {row.params / 1e6:8.3f} M {pub_params:>5}M")
-    checks.claim("01", f"MobileNet Table 3, {row.layer}", paper=f"{pub_macs}M mult-adds, {pub_params}M params",
+    checks.claim("01", f"MobileNet Table 3, {row.layer}", kind="derivation", paper=f"{pub_macs}M mult-adds, {pub_params}M params",
                  ours=f"{row.macs / 1e6:.1f}M, {row.params / 1e6:.2f}M (real nn.Conv2d layers)",
                  holds=conv.round_sig(row.macs / 1e6, 3) == pub_macs and round(row.params / 1e6, 2) == pub_params,
                  must_hold=True)
 by_layer = {row.layer: row for row in table}
 regular, separable = by_layer["regular 3×3 conv"], by_layer["depthwise separable"]
 checks.claim("01", "3×3 depthwise separable convs use 8 to 9 times less computation",
-             paper="8–9× fewer mult-adds (MobileNet §3.1)",
+             kind="derivation", paper="8–9× fewer mult-adds (MobileNet §3.1)",
              ours=f"{regular.macs / separable.macs:.2f}× fewer MACs, {regular.params / separable.params:.2f}× fewer "
                   "parameters (14×14×512 layer)", holds=8 <= regular.macs / separable.macs <= 9, must_hold=True)
 
@@ -251,7 +251,7 @@ for k in (1, 3, 5, 7):
     print(f"{k:3d} {measure.human_bytes(in_bytes):>10s} {measure.human_bytes(col_bytes):>10s} {col_bytes / in_bytes:6.0f}×")
     blowup[k] = col_bytes / in_bytes
 checks.claim("01", "im2col copies each input pixel into k² columns (stride 1, 'same' padding)",
-             paper="k² × the input", ours=", ".join(f"k={k}: {b:.0f}×" for k, b in blowup.items()),
+             kind="derivation", paper="k² × the input", ours=", ".join(f"k={k}: {b:.0f}×" for k, b in blowup.items()),
              holds=all(b == k * k for k, b in blowup.items()), must_hold=True)
 
 # %% [markdown]

@@ -86,7 +86,7 @@ value, ops = quant.xnor_dot(a_bits, b_bits, len(a))
 print(f"±1 vectors of length {len(a)}: {differ} signs differ → {len(a)} − 2·{differ} = {len(a) - 2 * differ}; "
       f"torch.dot = {torch.dot(a, b).item():.0f}; course_lib: {value} with {ops}")
 checks.claim("02", "XNOR-Net: a ±1 dot product is n − 2·popcount(XOR), no multiply",
-             paper="exact (XNOR + bit-count)", ours=f"{value} = torch.dot {torch.dot(a, b).item():.0f}, 0 multiplies",
+             kind="derivation", paper="exact (XNOR + bit-count)", ours=f"{value} = torch.dot {torch.dot(a, b).item():.0f}, 0 multiplies",
              holds=value == len(a) - 2 * differ == torch.dot(a, b).item() and ops["multiplies"] == 0, must_hold=True)
 
 # %% [markdown]
@@ -215,7 +215,7 @@ value = value.item()
 direct = torch.dot(codebook[indices], x).item()
 print(f"codebook dot product {value:.4f} = direct {direct:.4f}, with {ops['multiplies']} multiplies instead of 800")
 checks.claim("02", "k-means codebook: 2^b multiplies per output instead of one per weight",
-             paper="2^b (shared weights)", ours=f"{ops['multiplies']} multiplies for 800 weights at 5 bits",
+             kind="derivation", paper="2^b (shared weights)", ours=f"{ops['multiplies']} multiplies for 800 weights at 5 bits",
              holds=abs(value - direct) < 1e-4 and ops["multiplies"] <= 2 ** 5, must_hold=True)
 
 # %% [markdown]
@@ -305,7 +305,7 @@ for model_name, model, size in (("LeNet-5", base, (info.channels, info.size, inf
           f"{min(intensity[model_name]['Conv2d']):.0f}–{max(intensity[model_name]['Conv2d']):.0f}, "
           f"fc {min(intensity[model_name]['Linear']):.2f}–{max(intensity[model_name]['Linear']):.2f}")
 checks.claim("02", "Qiu et al.: conv layers are compute-bound, fc layers memory-bound",
-             paper="CONV computation-centric, FC memory-centric (VGG-16)",
+             kind="derivation", paper="CONV computation-centric, FC memory-centric (VGG-16)",
              ours="; ".join(f"{k}: ≥ {min(v['Conv2d']):.0f} MACs per conv weight vs ≤ {max(v['Linear']):.2f} per fc weight"
                             for k, v in intensity.items()),
              holds=all(min(v["Conv2d"]) > 10 * max(v["Linear"]) for v in intensity.values()), must_hold=True)

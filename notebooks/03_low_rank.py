@@ -62,7 +62,7 @@ m = n = 100
 r = 10
 seed_ratio = (m * r + r * n) / (m * n)
 print(f"full: {m * n:,}   factorized: {m * r + r * n:,}   ratio: {seed_ratio:.2f}")
-checks.claim("03", "W ≈ UV: a 100×100 matrix at rank 10 costs one fifth", paper="1/5 (the seed's example)",
+checks.claim("03", "W ≈ UV: a 100×100 matrix at rank 10 costs one fifth", kind="derivation", paper="1/5 (the seed's example)",
              ours=f"{m * r + r * n:,} of {m * n:,} = {seed_ratio:.2f}", holds=5 * (m * r + r * n) == m * n, must_hold=True)
 
 # %% [markdown]
@@ -88,7 +88,7 @@ for _ in range(50):
 print(f"truncated SVD error {svd_error:.4f} = sqrt(Σ discarded σ²) {bound:.4f}; "
       f"best of 50 other rank-{r} fits: {min(others):.4f}")
 checks.claim("03", "Eckart–Young: the truncated SVD is the best rank-r approximation",
-             paper="‖W − W_r‖_F = sqrt(Σ discarded σ²), no rank-r matrix closer",
+             kind="derivation", paper="‖W − W_r‖_F = sqrt(Σ discarded σ²), no rank-r matrix closer",
              ours=f"{svd_error:.4f} = {bound:.4f}; best of 50 others {min(others):.4f}",
              holds=abs(svd_error - bound) < 1e-9 and svd_error <= min(others), must_hold=True)
 
@@ -233,7 +233,7 @@ for r in (3, 6, 12, 24):
     equal_cost.append(channel_macs == spatial_macs)                       # 10·c·r = 6·c·K when K = 5r/3
     print(f"r = {r:2d}, K = {K:2d}: channel {channel_macs / 1e6:.3f} M MACs = spatial {spatial_macs / 1e6:.3f} M MACs")
 checks.claim("03", "3×3 layer c → c: channel rank r and spatial rank K = 5r/3 cost the same",
-             paper="r(9c + d) = 3K(c + d) MACs per position", ours=f"measure.count_macs equal for r = 3, 6, 12, 24",
+             kind="derivation", paper="r(9c + d) = 3K(c + d) MACs per position", ours=f"measure.count_macs equal for r = 3, 6, 12, 24",
              holds=all(equal_cost), must_hold=True)
 
 # %%
@@ -255,7 +255,7 @@ for method, fn in (("channels", lowrank.decompose_conv_channels), ("spatial", lo
     exact[method] = (fn(conv, max_rank)(x) - conv(x)).abs().max().item()
     print(f"{method}: full rank {max_rank}, max |difference| from the conv: {exact[method]:.2e}")
 checks.claim("03", "both conv decompositions are exact at full rank (Zhang et al.; Jaderberg et al.)",
-             paper="exact (a factorization of the kernel matrix)",
+             kind="derivation", paper="exact (a factorization of the kernel matrix)",
              ours=f"max |difference| {exact['channels']:.1e} (channels), {exact['spatial']:.1e} (spatial)",
              holds=max(exact.values()) < 1e-4, must_hold=True)
 

@@ -282,7 +282,7 @@ for arch, (paper_before, paper_after, paper_ratio) in HAN_IMAGENET.items():
     print(f"{arch}: {total:,} parameters, {100 * fc / total:.1f}% of them in fc layers; "
           f"pruned to the paper's {paper_after / 1e6:.1f}M → {total / paper_after:.1f}× fewer")
     checks.claim("04", f"Han et al.: {arch} {paper_before / 1e6:.0f}M → {paper_after / 1e6:.1f}M weights ({paper_ratio}×)",
-                 paper=f"{paper_before / 1e6:.0f}M → {paper_after / 1e6:.1f}M ({paper_ratio}×)",
+                 kind="derivation", paper=f"{paper_before / 1e6:.0f}M → {paper_after / 1e6:.1f}M ({paper_ratio}×)",
                  ours=f"torchvision {arch}: {total / 1e6:.2f}M parameters, {total / paper_after:.1f}× at {paper_after / 1e6:.1f}M",
                  holds=round(total / 1e6) == paper_before / 1e6 and int(total / paper_after) == paper_ratio,
                  must_hold=True)

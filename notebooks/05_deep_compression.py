@@ -252,7 +252,7 @@ for name, r in results.items():
     with torch.no_grad():
         same = torch.equal(loaded(x_check), r["model"].eval()(x_check))
     checks.claim("05", f"{name.replace('-fmnist', '')}: the file decodes to exactly the compressed model",
-                 paper="lossless (Huffman, relative index)", ours=f"logits equal bit for bit on {len(x_check)} images: {same}",
+                 kind="derivation", paper="lossless (Huffman, relative index)", ours=f"logits equal bit for bit on {len(x_check)} images: {same}",
                  holds=same, must_hold=True)
 
 # %% [markdown]

@@ -79,7 +79,7 @@ with torch.no_grad():
     moved = (group_conv(x_changed) - group_conv(x)).abs().amax(dim=(0, 2, 3))
 print("largest change per output channel:", [f"{v:.2f}" for v in moved.tolist()])
 checks.claim("06", "a group conv's groups never see each other (block-diagonal kernel)",
-             paper="outputs of group j read only inputs of group j",
+             kind="derivation", paper="outputs of group j read only inputs of group j",
              ours=f"group 1 outputs moved by at most {moved[:4].max():.2g}, group 2 outputs by ≥ {moved[4:].min():.2f}",
              holds=bool((moved[:4] == 0).all() and (moved[4:] > 0).all()), must_hold=True)
 print(f"parameters: regular {count_params(dense_conv)}, group conv {count_params(group_conv)} (1/2)")
@@ -111,7 +111,7 @@ block6 = igc.IGCV1(6, L6, M6, kernel_size=5, norm=False, act=False)
 print(f"secondary partitions: {pairs}; primary 5×5 group conv {count_params(primary6)} vs regular "
       f"{count_params(regular6)} weights; the whole block {count_params(block6)} (+ {M6 * L6 * L6} for the 1×1 mixing)")
 checks.claim("06", "worked example: 6 channels, 5×5, two groups = half the cost; reorder 1,4 / 2,5 / 3,6",
-             paper="half the cost; pairs (1, 4), (2, 5), (3, 6)",
+             kind="derivation", paper="half the cost; pairs (1, 4), (2, 5), (3, 6)",
              ours=f"{count_params(primary6)} / {count_params(regular6)} weights; pairs {pairs}",
              holds=pairs == [[1, 4], [2, 5], [3, 6]] and 2 * count_params(primary6) == count_params(regular6),
              must_hold=True)
@@ -139,7 +139,7 @@ print("interleave(3, 4) =", igc.interleave(L, M).tolist())
 print(f"from scratch vs course_lib.igc.IGCV1: max |diff| = {diff_lib:.1e}")
 assert diff_lib < 1e-5
 checks.claim("06", "an IGCV1 block is one convolution with the composed kernel P₂W₂P₁W₁",
-             paper="W = P₂W₂P₁W₁", ours=f"max |block(x) − conv(x, composed)| = {diff_kernel:.1e}",
+             kind="derivation", paper="W = P₂W₂P₁W₁", ours=f"max |block(x) − conv(x, composed)| = {diff_kernel:.1e}",
              holds=diff_kernel < 1e-5, must_hold=True)
 
 # %% [markdown]
@@ -166,7 +166,7 @@ plt.show()
 composed = factors["P₂W₂P₁W₁ = composed"]
 print(f"zeros: W₁ {(factors['W₁: primary, 3 blocks'] == 0).float().mean():.0%}, "
       f"W₂ {(factors['W₂: secondary, 4 blocks'] == 0).float().mean():.0%}, composed {(composed == 0).float().mean():.0%}")
-checks.claim("06", "the product of the two block-diagonal kernels is dense", paper="dense composed kernel",
+checks.claim("06", "the product of the two block-diagonal kernels is dense", kind="derivation", paper="dense composed kernel",
              ours=f"{int((composed == 0).sum())} zeros of {composed.numel()}", holds=bool((composed != 0).all()),
              must_hold=True)
 
@@ -189,7 +189,7 @@ no_permutation = [block.primary, block.secondary]           # forget the interle
 print("IGCV1(L=3, M=4):", igc.classify(counts), "| unique paths:", torch.unique(counts).tolist())
 print("same convs without the permutations:", igc.classify(no_permutation))
 checks.claim("06", "IGCV1 meets the complementary condition (exactly one path); without the permutation it does not",
-             paper="one path between every input and output channel",
+             kind="derivation", paper="one path between every input and output channel",
              ours=f"path counts {torch.unique(counts).tolist()}; without permutation: {igc.classify(no_permutation)}",
              holds=igc.classify(counts) == "strict" and igc.classify(no_permutation) == "disconnected", must_hold=True)
 fig, axes = plt.subplots(1, 2, figsize=(7, 3))
@@ -225,12 +225,12 @@ for L_, M_ in [(4, 8), (24, 2)]:                                  # the paper's 
     a = igc.igcv1_params(L_, M_) / igc.regular_params(18)
     b = L_ * M_ / 18
     checks.claim("06", f"IGC-L{L_}M{M_} is wider than RegConv-W18 with fewer parameters",
-                 paper="IGC-L4M8 / IGC-L24M2 vs RegConv-W18 (CIFAR, depth 38)",
+                 kind="derivation", paper="IGC-L4M8 / IGC-L24M2 vs RegConv-W18 (CIFAR, depth 38)",
                  ours=f"{a:.2f}× the parameters at {b:.2f}× the width (per block)", holds=a < 1 and b > 1,
                  must_hold=True)
 agrees = all(igc.igc_is_wider(a, b, kk) == igc.wider_condition(a, b, kk)
              for a in range(1, 31) for b in range(1, 31) for kk in (1, 3, 5))
-checks.claim("06", "IGC is wider at equal parameters iff M·k² > L/(L−1)", paper="M·k² > L/(L−1)",
+checks.claim("06", "IGC is wider at equal parameters iff M·k² > L/(L−1)", kind="derivation", paper="M·k² > L/(L−1)",
              ours=f"agrees with exact counts for all L, M ≤ 30, k ∈ {{1, 3, 5}}: {agrees}", holds=agrees, must_hold=True)
 
 # %% [markdown]
@@ -259,7 +259,7 @@ ax.set_ylabel("width C = L·M")
 ax.set_title(f"IGCV1, k = {k_}, at most {BUDGET:,} parameters", fontsize=9)
 ax.legend(fontsize=7)
 plt.show()
-checks.claim("06", "IGCV1 is widest for a parameter budget at L = M·k²", paper="L = M·k² (AM–GM)",
+checks.claim("06", "IGCV1 is widest for a parameter budget at L = M·k²", kind="derivation", paper="L = M·k² (AM–GM)",
              ours=f"budget {BUDGET:,}, k = 3: widest L={Lw}, M={Mw}, width {Lw * Mw} (bound "
                   f"{igc.max_igcv1_width(BUDGET, k_):.0f}); L / (M·k²) = {Lw / (Mw * k_ * k_):.2f}",
              holds=abs(Lw / (Mw * k_ * k_) - 1) <= 0.25 and Lw * Mw <= igc.max_igcv1_width(BUDGET, k_), must_hold=True)
@@ -284,7 +284,7 @@ cost = {name: (count_macs(m, tuple(x_lat.shape)), count_params(m),
 for name, (macs, params, sec) in cost.items():
     print(f"{name:>17}: {macs / 1e6:7.2f} M MACs, {params:>6,} params, {1e3 * sec:7.2f} ms (CPU, 1 thread)")
 (m_reg, p_reg, t_reg), (m_igc, p_igc, t_igc) = cost.values()
-checks.claim("06", "IGC MACs shrink exactly like its parameters", paper="T / (C²k²)",
+checks.claim("06", "IGC MACs shrink exactly like its parameters", kind="derivation", paper="T / (C²k²)",
              ours=f"MACs {m_igc / m_reg:.3f}× = parameters {p_igc / p_reg:.3f}×",
              holds=abs(m_igc / m_reg - p_igc / p_reg) < 1e-9, must_hold=True)
 checks.claim("06", "group convs run slower than their MACs suggest (oneDNN/cuDNN handle them poorly)",
@@ -311,7 +311,7 @@ for L_, M_ in [(8, 1), (1, 8)]:
     layers = ", ".join(f"Conv2d({m.in_channels}→{m.out_channels}, {m.kernel_size[0]}×{m.kernel_size[1]}, "
                        f"groups={m.groups})" for m in plain)
     print(f"L={L_}, M={M_}: {name}: {layers}; max |diff| = {diff:.1e}")
-    checks.claim("06", f"IGCV1 with L={L_}, M={M_} is {name}", paper="M = 1: Xception; L = 1: regular conv",
+    checks.claim("06", f"IGCV1 with L={L_}, M={M_} is {name}", kind="derivation", paper="M = 1: Xception; L = 1: regular conv",
                  ours=f"max |diff| = {diff:.1e}, permutation is the identity: "
                       f"{torch.equal(b.permute.perm, torch.arange(8))}",
                  holds=diff < 1e-5 and torch.equal(b.permute.perm, torch.arange(8)), must_hold=True)
@@ -350,7 +350,7 @@ print(f"IGCV2(C=24, K={branches}): channel-wise 3×3 + 1×1 groups of {branches[
       f"{igc.classify(chain)}, one conv (max |diff| {diff:.1e}), {count_params(chain)} parameters "
       f"vs {igc.regular_params(C)} for a regular 3×3 conv; K = (1, 4) alone: {igc.classify(short)}")
 checks.claim("06", "IGCV2 (channel-wise 3×3 + 1×1 group convs, ΠK = C) meets the complementary condition",
-             paper="exactly one path iff K_2⋯K_L = C",
+             kind="derivation", paper="exactly one path iff K_2⋯K_L = C",
              ours=f"C=24, K={branches}: {igc.classify(chain)}; K=(1, 4): {igc.classify(short)}",
              holds=igc.classify(chain) == "strict" and igc.classify(short) == "disconnected" and diff < 1e-5,
              must_hold=True)
@@ -369,7 +369,7 @@ for C in (64, 81, 256, 1024):
           f"(L − 1 = {[L_ - 1 for L_ in Ls]}; ln C = {math.log(C):.2f}); a regular 3×3 conv: {igc.regular_params(C):,}")
 near = all(min(abs((L_ - 1) - math.log(C)) for L_ in Ls) <= 1.0 for C, Ls, _ in best_rows)
 checks.claim("06", "IGCV2 has the fewest parameters at L − 1 ≈ ln C with balanced branches",
-             paper="L − 1 = ln C (K = e)",
+             kind="derivation", paper="L − 1 = ln C (K = e)",
              ours="; ".join(f"C={C}: L − 1 ∈ {[L_ - 1 for L_ in Ls]} vs ln C = {math.log(C):.1f}" for C, Ls, _ in best_rows),
              holds=near, must_hold=True)
 
@@ -415,7 +415,7 @@ print(f"IGCV3(C=8, t=6, 2 groups): channel paths per pair {torch.unique(counts3)
       f"→ {igc.classify(counts3)}; over super-channels {torch.unique(super3).tolist()} → {igc.classify(super3)}")
 print(f"block = one conv + identity, max |diff| {diff:.1e}; without the permutations: {igc.classify(no_perm3)}")
 checks.claim("06", "IGCV3 meets the loose complementary condition = the complementary condition over super-channels",
-             paper="loose complementary condition (super-channels)",
+             kind="derivation", paper="loose complementary condition (super-channels)",
              ours=f"channels: {igc.classify(counts3)} ({int(counts3.min())} paths per pair); super-channels: "
                   f"{igc.classify(super3)}; without permutations: {igc.classify(no_perm3)}",
              holds=igc.classify(counts3) == "loose" and igc.classify(super3) == "strict"
@@ -424,7 +424,7 @@ nxt = igc.IGCV3(8, expansion=6, groups=2)
 pair = igc.dense_kernel(nxt.expand)[:, :, 0, 0] @ igc.dense_kernel(b3.project)[:, :, 0, 0]
 rank = torch.linalg.matrix_rank(pair.detach()).item()
 checks.claim("06", "IGCV3: expansion of one block × projection of the previous is low-rank",
-             paper="rank ≤ C", ours=f"{tuple(pair.shape)} product of rank {rank}, C = 8", holds=rank <= 8, must_hold=True)
+             kind="derivation", paper="rank ≤ C", ours=f"{tuple(pair.shape)} product of rank {rank}, C = 8", holds=rank <= 8, must_hold=True)
 
 # %% [markdown]
 # ## 8 · The channel-connectivity explorer
@@ -518,7 +518,7 @@ for L_, M_ in EXP["pair"]:
     name = f"IGC-L{L_}M{M_}"
     r = results[name]
     checks.claim("06", f"{name} is wider than {reg_name} at about equal parameters (whole network)",
-                 paper="IGC nets wider at equal parameters",
+                 kind="derivation", paper="IGC nets wider at equal parameters",
                  ours=f"{r['params'] / reg['params']:.2f}× the parameters at {L_ * M_ / reg_width:.2f}× the width",
                  holds=L_ * M_ > reg_width and r["params"] <= 1.1 * reg["params"], must_hold=True)
     checks.claim("06", f"{name} is more accurate than {reg_name} at equal parameters",

@@ -123,7 +123,7 @@ for label, norms in grad_curves.items():
 
 # %%
 checks.claim("07", f"identity shortcuts keep the gradient in a narrow band across depth (depth {GRAD_DEPTH}, at init)",
-             paper="∂E/∂x_l = ∂E/∂x_L·(1 + …): no product of Jacobians",
+             kind="derivation", paper="∂E/∂x_l = ∂E/∂x_L·(1 + …): no product of Jacobians",
              ours=f"max/min of ‖∂E/∂x_l‖ over units: plain {spread['plain']:.3g}, post-act "
                   f"{spread['post-act ResNet']:.3g}, pre-act {spread['pre-act ResNet']:.3g}",
              holds=max(spread["post-act ResNet"], spread["pre-act ResNet"]) < spread["plain"], must_hold=True)
@@ -164,7 +164,7 @@ with torch.no_grad():
     pre_is_id = torch.equal(pre0(x), x)
     post_is_id, post_is_relu = torch.equal(post0(x), x), torch.equal(post0(x), F.relu(x))
 checks.claim("07", "a pre-act unit with a zero residual is the identity; a post-act unit is a ReLU",
-             paper="pre-activation: clean identity shortcut",
+             kind="derivation", paper="pre-activation: clean identity shortcut",
              ours=f"pre-act = identity: {pre_is_id}; post-act = identity: {post_is_id}, = ReLU: {post_is_relu}",
              holds=pre_is_id and not post_is_id and post_is_relu, must_hold=True)
 
@@ -181,7 +181,7 @@ for depth, (paper_params, paper_err) in resnets.PAPER_CIFAR_ERRORS.items():
     ours = measure.count_params(resnets.resnet_cifar(depth, num_classes=10, in_channels=3))
     print(f"ResNet-{depth:<3}: paper {paper_params / 1e6:.2f}M ({paper_err}% CIFAR-10 error), ours {ours / 1e6:.3f}M")
 r110 = measure.count_params(resnets.resnet_cifar(110, num_classes=10, in_channels=3))
-checks.claim("07", "CIFAR ResNet-110 has 1.7M parameters", paper="1.7M", ours=f"{r110 / 1e6:.3f}M",
+checks.claim("07", "CIFAR ResNet-110 has 1.7M parameters", kind="derivation", paper="1.7M", ours=f"{r110 / 1e6:.3f}M",
              holds=abs(r110 / 1.7e6 - 1) < 0.03, must_hold=True)
 
 # %% [markdown]
@@ -222,7 +222,7 @@ stage = resnets.zero_residual_branches(resnets.resnet_cifar(6 * n_stage + 2, pre
 norms_lam = resnets.gradient_norms(stage.to(DEVICE), x_grad[:4].to(DEVICE))
 measured, predicted = norms_lam[0] / norms_lam[-1], lam ** (n_stage - 1)
 checks.claim("07", f"shortcut scaled by λ = {lam}: gradient path scaled by λ^(units − 1) over {n_stage} units",
-             paper="Π λ vanishes for λ < 1", ours=f"first/last unit gradient {measured:.4g}, λ^{n_stage - 1} = {predicted:.4g}",
+             kind="derivation", paper="Π λ vanishes for λ < 1", ours=f"first/last unit gradient {measured:.4g}, λ^{n_stage - 1} = {predicted:.4g}",
              holds=abs(measured / predicted - 1) < 1e-3, must_hold=True)
 
 # %% [markdown]
@@ -314,7 +314,7 @@ forms = {f: resnets.convert_resnext(rx, f).eval() for f in resnets.FORMS}
 with torch.no_grad():
     diffs = {f: (b(x) - rx(x)).abs().max().item() for f, b in forms.items()}
 print({f: f"{d:.1e}" for f, d in diffs.items()}, "| params:", {f: measure.count_params(b) for f, b in forms.items()})
-checks.claim("07", "ResNeXt forms (a), (b), (c) compute the same function", paper="equivalent forms",
+checks.claim("07", "ResNeXt forms (a), (b), (c) compute the same function", kind="derivation", paper="equivalent forms",
              ours=f"max |diff| {max(diffs.values()):.1e}", holds=max(diffs.values()) < 1e-5, must_hold=True)
 
 # %% [markdown]
@@ -339,7 +339,7 @@ plt.show()
 budgets = {(c, d): resnets.resnext_params(c, d) for c, d in ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))}
 real = sum(m.weight.numel() for m in resnets.ResNeXtBlock(256, 32, 128).modules() if isinstance(m, nn.Conv2d))
 print(", ".join(f"C={c}, d={d}: {p:,}" for (c, d), p in budgets.items()), f"| real 32×4d convs: {real:,}")
-checks.claim("07", "ResNeXt template: C·(256d + 9d² + 256d) ≈ 70k for (32, 4d) and (1, 64d)", paper="≈ 70k",
+checks.claim("07", "ResNeXt template: C·(256d + 9d² + 256d) ≈ 70k for (32, 4d) and (1, 64d)", kind="derivation", paper="≈ 70k",
              ours=f"{budgets[(32, 4)]:,} and {budgets[(1, 64)]:,} (real block {real:,})",
              holds=real == budgets[(32, 4)] and all(abs(p / 70e3 - 1) < 0.03 for p in (budgets[(32, 4)], budgets[(1, 64)])),
              must_hold=True)
@@ -349,7 +349,7 @@ tv_cost = {name: (measure.count_params(m), measure.count_macs(m, (3, side, side)
 p_ratio = tv_cost["resnext50_32x4d"][0] / tv_cost["resnet50"][0]
 m_ratio = tv_cost["resnext50_32x4d"][1] / tv_cost["resnet50"][1]
 checks.claim("07", f"torchvision resnext50_32x4d vs resnet50: same size and cost ({side}×{side} input)",
-             paper="≈ equal complexity (25.0M vs 25.5M, 4.2 vs 4.1 GFLOPs)",
+             kind="derivation", paper="≈ equal complexity (25.0M vs 25.5M, 4.2 vs 4.1 GFLOPs)",
              ours=f"params {tv_cost['resnext50_32x4d'][0] / 1e6:.2f}M vs {tv_cost['resnet50'][0] / 1e6:.2f}M "
                   f"({p_ratio:.3f}×), MACs {m_ratio:.3f}×",
              holds=abs(p_ratio - 1) < 0.05 and abs(m_ratio - 1) < 0.05, must_hold=True)
@@ -387,7 +387,7 @@ L_sd = 54                                          # ResNet-110: 54 residual uni
 probs = resnets.survival_probabilities(L_sd, p_last=0.5)
 print("p_1, p_2, …, p_L:", [f"{p:.3f}" for p in probs[:3]], "…", [f"{p:.3f}" for p in probs[-2:]])
 brute = sum(probs)
-checks.claim("07", "stochastic depth: expected depth (3L − 1)/4 for p_L = 0.5 (L = 54)", paper=f"{(3 * L_sd - 1) / 4}",
+checks.claim("07", "stochastic depth: expected depth (3L − 1)/4 for p_L = 0.5 (L = 54)", kind="derivation", paper=f"{(3 * L_sd - 1) / 4}",
              ours=f"Σ p_l = {brute:.4f}", holds=abs(brute - (3 * L_sd - 1) / 4) < 1e-9, must_hold=True)
 
 # %% [markdown]
@@ -459,7 +459,7 @@ with torch.no_grad():
     ratio_map = out / u
     per_channel = torch.allclose(ratio_map, ratio_map[:, :, :1, :1].expand_as(ratio_map), atol=1e-5)
 print(f"from scratch vs resnets.SqueezeExcite: max |diff| = {diff:.1e}")
-checks.claim("07", "SE rescales each channel by one factor (constant over positions)", paper="x̃_c = s_c · u_c",
+checks.claim("07", "SE rescales each channel by one factor (constant over positions)", kind="derivation", paper="x̃_c = s_c · u_c",
              ours=f"output/input constant over H×W per channel: {per_channel}", holds=per_channel and diff < 1e-6,
              must_hold=True)
 
@@ -474,10 +474,10 @@ se50 = resnets.se_resnet50_params()
 se50_short = resnets.se_resnet50_params(skip_last_stage=True)
 print(f"stages {se50['stages']}: (2/16)·Σ N_s C_s² = {se50['formula']:,} weights "
       f"(+ biases: {se50['real']:,} in real modules) on {se50['resnet50']:,}")
-checks.claim("07", "SE-ResNet-50 adds ≈ 2.5M parameters (≈ 10 %) to ResNet-50", paper="+2.5M on 25M (≈ 10 %)",
+checks.claim("07", "SE-ResNet-50 adds ≈ 2.5M parameters (≈ 10 %) to ResNet-50", kind="derivation", paper="+2.5M on 25M (≈ 10 %)",
              ours=f"+{se50['formula'] / 1e6:.2f}M = {100 * se50['fraction']:.1f} %", holds=round(se50["formula"] / 1e6, 1) == 2.5,
              must_hold=True)
-checks.claim("07", "dropping the last stage's SE cuts the overhead to ≈ 4 %", paper="≈ 4 %",
+checks.claim("07", "dropping the last stage's SE cuts the overhead to ≈ 4 %", kind="derivation", paper="≈ 4 %",
              ours=f"{100 * se50_short['fraction']:.1f} %", holds=round(100 * se50_short["fraction"]) == 4, must_hold=True)
 
 # %% [markdown]

@@ -97,12 +97,12 @@ with torch.no_grad():
     out_diff = (tv121.eval()(x) - ours121.eval()(x)).abs().max().item()
 p_tv, p_ours = measure.count_params(tv121), measure.count_params(ours121)
 checks.claim("08", "DenseNet-121 has exactly torchvision's parameters and outputs",
-             paper=f"{p_tv:,} (torchvision densenet121)", ours=f"{p_ours:,}; outputs max |diff| {out_diff:.1e}",
+             kind="derivation", paper=f"{p_tv:,} (torchvision densenet121)", ours=f"{p_ours:,}; outputs max |diff| {out_diff:.1e}",
              holds=p_ours == p_tv and out_diff < 1e-5, must_hold=True)
 bc100 = densenet.densenet_cifar(100, 12, num_classes=10, in_channels=3)
 p100 = measure.count_params(bc100)
 checks.claim("08", "DenseNet-BC-100 (k = 12) has 0.8M parameters",
-             paper="0.8M (Table 2, CIFAR-10)", ours=f"{p100:,} = {p100 / 1e6:.2f}M",
+             kind="derivation", paper="0.8M (Table 2, CIFAR-10)", ours=f"{p100:,} = {p100 / 1e6:.2f}M",
              holds=round(p100 / 1e6, 1) == 0.8, must_hold=True)
 t1 = ours121.features.transition1
 print(f"DenseNet-121 transition 1: {t1.conv.in_channels} → ⌊0.5·{t1.conv.in_channels}⌋ = {t1.conv.out_channels} channels")
@@ -125,7 +125,7 @@ print("params vs L (k = 12):", dict(zip(Ls, p_vs_L)), f"→ exponent {slope_L:.2
 print("params vs k (L = 16):", dict(zip(ks, p_vs_k)), f"→ exponent {slope_k:.2f}")
 print(f"params / (k²L²) at L = 64, k = 12: {p_vs_L[-1] / (144 * 64 ** 2):.2f} (→ 9/2 = 4.5 for large L)")
 checks.claim("08", "a block without bottleneck has O(k²L²) parameters",
-             paper="O(k²L²)", ours=f"fitted exponents L^{slope_L:.2f}, k^{slope_k:.2f} (L = 8…64, k = 6…48)",
+             kind="derivation", paper="O(k²L²)", ours=f"fitted exponents L^{slope_L:.2f}, k^{slope_k:.2f} (L = 8…64, k = 6…48)",
              holds=round(slope_L) == 2 and round(slope_k) == 2, must_hold=True)
 
 # %% [markdown]
@@ -165,7 +165,7 @@ for i, L_ in enumerate(MEM["Ls"]):
 print(f"fitted slopes of log bytes vs log L (L = 8…64): naive {slopes['naive']:.2f}, efficient {slopes['efficient']:.2f}; "
       f"between L = 32 and 64: {top_slopes['naive']:.2f} and {top_slopes['efficient']:.2f}")
 checks.claim("08", "the saved-bytes formulas equal autograd's saved tensors",
-             paper="naive 2·c_l + 8k maps per layer, efficient k₀ + k(L − 1) + 8kL maps",
+             kind="derivation", paper="naive 2·c_l + 8k maps per layer, efficient k₀ + k(L − 1) + 8kL maps",
              ours=f"exact at L = 8…64 (k₀ = {MEM['k0']}, k = {MEM['k']})", holds=saved == formula, must_hold=True)
 
 # %%
@@ -189,12 +189,12 @@ plt.show()
 
 # %%
 ratio64 = saved["naive"][-1] / saved["efficient"][-1]
-checks.claim("08", "naive DenseNet memory is quadratic in depth", paper="O(kL²)",
+checks.claim("08", "naive DenseNet memory is quadratic in depth", kind="derivation", paper="O(kL²)",
              ours=f"fitted exponent {slopes['naive']:.2f} (L = 8…64), {top_slopes['naive']:.2f} at L = 32…64",
              holds=round(slopes["naive"]) == 2, must_hold=True)
-checks.claim("08", "efficient DenseNet memory is linear in depth", paper="O(kL)",
+checks.claim("08", "efficient DenseNet memory is linear in depth", kind="derivation", paper="O(kL)",
              ours=f"fitted exponent {slopes['efficient']:.2f} (L = 8…64)", holds=round(slopes["efficient"]) == 1, must_hold=True)
-checks.claim("08", "at L = 64 the naive block saves ≥ 4× the bytes of the efficient one", paper="quadratic vs linear",
+checks.claim("08", "at L = 64 the naive block saves ≥ 4× the bytes of the efficient one", kind="derivation", paper="quadratic vs linear",
              ours=f"{ratio64:.1f}× ({measure.human_bytes(saved['naive'][-1])} vs {measure.human_bytes(saved['efficient'][-1])})",
              holds=ratio64 >= 4, must_hold=True)
 
@@ -254,7 +254,7 @@ out_b.backward(g)
 grad_diff = max((p.grad - q.grad).abs().max().item() for p, q in zip(naive_net.parameters(), efficient_net.parameters()))
 same = torch.equal(out_a, out_b) and torch.equal(x_a.grad, x_b.grad) and grad_diff == 0
 checks.claim("08", "efficient=True gives the same outputs and gradients as the naive DenseNet",
-             paper="recomputation is exact", ours=f"DenseNet-BC-22: outputs, input and {sum(1 for _ in naive_net.parameters())} "
+             kind="derivation", paper="recomputation is exact", ours=f"DenseNet-BC-22: outputs, input and {sum(1 for _ in naive_net.parameters())} "
              f"parameter gradients equal (max |diff| {grad_diff:.1e})", holds=same, must_hold=True)
 b_naive = measure.activation_bytes(naive_net.train(), xs)
 b_eff = measure.activation_bytes(efficient_net.train(), xs)
@@ -316,7 +316,7 @@ tv_diff = densenet.bn_buffer_differences(tv_naive, tv_eff)
 print(tv_diff.table())
 n_norm1 = sum(1 for n, _ in tv_naive.named_modules() if n.endswith("norm1"))
 checks.claim("08", "torchvision's memory_efficient DenseNet updates BN running stats twice per step",
-             paper="known problem of checkpointing BN", ours=f"{tv_diff.stats_differ} of {tv_diff.stats_total} running "
+             kind="derivation", paper="known problem of checkpointing BN", ours=f"{tv_diff.stats_differ} of {tv_diff.stats_total} running "
              f"mean/var differ after one step (= 2 × {n_norm1} norm1 layers); {tv_diff.example}",
              holds=tv_diff.stats_differ == 2 * n_norm1)
 del tv_naive, tv_eff
@@ -342,7 +342,7 @@ our_diff = densenet.bn_buffer_differences(our_naive, our_eff)
 params_equal = all(torch.equal(p, q) for p, q in zip(our_naive.parameters(), our_eff.parameters()))
 print(our_diff.table())
 checks.claim("08", "our efficient DenseNet-121: one step leaves every BN buffer and weight as the naive one",
-             paper="the same training as the naive implementation",
+             kind="derivation", paper="the same training as the naive implementation",
              ours=f"{our_diff.stats_differ} of {our_diff.stats_total} running stats and {our_diff.counters_differ} of "
              f"{our_diff.counters_total} counters differ; weights equal: {params_equal}",
              holds=our_diff.stats_differ == 0 and our_diff.counters_differ == 0 and params_equal, must_hold=True)
@@ -369,7 +369,7 @@ for name, eff in (("naive", False), ("efficient", True)):
     print(fits[name].table())
 worst = max(abs(m - p) / m for m, p in verify.values())
 checks.claim("08", "saved bytes of DenseNet-BC are quadratic (naive) / linear (efficient) in depth",
-             paper="O(kL²) vs O(kL)", ours=f"3-point fits predict depth 52 within {100 * worst:.3f}%; "
+             kind="derivation", paper="O(kL²) vs O(kL)", ours=f"3-point fits predict depth 52 within {100 * worst:.3f}%; "
              f"naive n² coefficient {fits['naive'].coefficients[0]:,.0f} B, efficient {fits['efficient'].coefficients[0]:,.1f} B",
              holds=worst < 0.01, must_hold=True)
 deepest = {name: densenet.deepest_within_budget(f, BUDGET["budget"], BUDGET["batch"]) for name, f in fits.items()}

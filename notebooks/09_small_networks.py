@@ -114,11 +114,11 @@ for version in ("1_0", "1_1"):
     ref_n = measure.count_params(getattr(torchvision.models, f"squeezenet{version}")(weights=None))
     counts[version] = ours_n
     checks.claim(CH, f"SqueezeNet v{version.replace('_', '.')} parameters equal torchvision's",
-                 paper=f"torchvision squeezenet{version}: {ref_n:,}", ours=f"{ours_n:,}",
+                 kind="derivation", paper=f"torchvision squeezenet{version}: {ref_n:,}", ours=f"{ours_n:,}",
                  holds=ours_n == ref_n, must_hold=True)
 alexnet_params = measure.count_params(torchvision.models.alexnet(weights=None))
 ratio_sq = alexnet_params / counts["1_0"]
-checks.claim(CH, "SqueezeNet has 50× fewer parameters than AlexNet (within 5%)", paper="50× (240 MB → 4.8 MB)",
+checks.claim(CH, "SqueezeNet has 50× fewer parameters than AlexNet (within 5%)", kind="derivation", paper="50× (240 MB → 4.8 MB)",
              ours=f"{ratio_sq:.1f}× ({alexnet_params / 1e6:.1f}M → {counts['1_0'] / 1e6:.2f}M)",
              holds=abs(ratio_sq - 50) / 50 <= 0.05, must_hold=True)
 
@@ -186,9 +186,9 @@ for name, net in sqnxt.items():
     print(f"1.0-{name} {net.layout}: {measure.count_params(net) / 1e6:.3f}M parameters, "
           f"{measure.count_macs(net, (3, 224, 224)) / 1e6:.0f}M MACs at 224")
 n23 = measure.count_params(sqnxt["SqNxt-23"])
-checks.claim(CH, "1.0-SqNxt-23 has 0.72M parameters (within 5%)", paper="0.72M",
+checks.claim(CH, "1.0-SqNxt-23 has 0.72M parameters (within 5%)", kind="derivation", paper="0.72M",
              ours=f"{n23 / 1e6:.3f}M", holds=abs(n23 - 0.72e6) / 0.72e6 <= 0.05, must_hold=True)
-checks.claim(CH, "1.0-SqNxt-23 has 84× fewer parameters than AlexNet (within 5%)", paper="84×",
+checks.claim(CH, "1.0-SqNxt-23 has 84× fewer parameters than AlexNet (within 5%)", kind="derivation", paper="84×",
              ours=f"{alexnet_params / n23:.1f}×", holds=abs(alexnet_params / n23 - 84) / 84 <= 0.05)
 
 # %% [markdown]
@@ -220,7 +220,7 @@ for row in table:
 measured = table[1].macs / table[0].macs          # depthwise separable / regular 3×3 conv
 formula = sn.separable_cost_ratio(512, 3)
 checks.claim(CH, "a depthwise separable 3×3 layer costs 1/N + 1/D_K² of a regular one (14×14×512)",
-             paper=f"1/512 + 1/9 = {formula:.4f}", ours=f"{measured:.4f} (count_macs)",
+             kind="derivation", paper=f"1/512 + 1/9 = {formula:.4f}", ours=f"{measured:.4f} (count_macs)",
              holds=abs(measured - formula) < 1e-9, must_hold=True)
 
 # %% [markdown]
@@ -247,9 +247,9 @@ for size, p_macs in ((224, 569), (192, 418), (160, 290), (128, 186)):
     res_ok &= abs(macs - p_macs) <= 1
     res_rows.append(f"{macs:.0f}M")
     print(f"{f'1.0-MobileNet-{size}':<22}{'':>9}{'':>8}{macs:>11.1f}M{p_macs:>7}M")
-checks.claim(CH, "MobileNet α = 1/0.75/0.5/0.25 at 224: params and mult-adds", paper="4.2/2.6/1.3/0.5M, 569/325/149/41M",
+checks.claim(CH, "MobileNet α = 1/0.75/0.5/0.25 at 224: params and mult-adds", kind="derivation", paper="4.2/2.6/1.3/0.5M, 569/325/149/41M",
              ours=", ".join(width_rows), holds=bool(width_ok), must_hold=True)
-checks.claim(CH, "1.0-MobileNet at 224/192/160/128: mult-adds", paper="569/418/290/186M",
+checks.claim(CH, "1.0-MobileNet at 224/192/160/128: mult-adds", kind="derivation", paper="569/418/290/186M",
              ours="/".join(res_rows), holds=bool(res_ok), must_hold=True)
 
 # %% [markdown]
@@ -261,7 +261,7 @@ report = sn.cost_by_kind(mb1, (3, 224, 224))
 print(report.table())
 one = report.row("1×1 conv")
 checks.claim(CH, "MobileNet: 1×1 convs hold 94.86% of mult-adds and 74.59% of parameters",
-             paper="94.86% / 74.59%", ours=f"{100 * one.macs_share:.2f}% / {100 * one.params_share:.2f}%",
+             kind="derivation", paper="94.86% / 74.59%", ours=f"{100 * one.macs_share:.2f}% / {100 * one.params_share:.2f}%",
              holds=round(100 * one.macs_share, 2) == 94.86 and round(100 * one.params_share, 2) == 74.59,
              must_hold=True)
 
@@ -325,7 +325,7 @@ plt.show()
 x = torch.randn(2, 12, 5, 5)
 shuffled = sn.channel_shuffle(x, 3)
 same = torch.equal(shuffled, nn.ChannelShuffle(3)(x)) and torch.equal(shuffled, x[:, igc.interleave(3, 4)])
-checks.claim(CH, "channel shuffle = torch.nn.ChannelShuffle = IGC's interleave", paper="ShuffleNet §3.1 / IGCV1",
+checks.claim(CH, "channel shuffle = torch.nn.ChannelShuffle = IGC's interleave", kind="derivation", paper="ShuffleNet §3.1 / IGCV1",
              ours="bit-identical" if same else "differs", holds=same, must_hold=True)
 
 ir = sn.InvertedResidual(16, 16, 1, expand_ratio=6)
@@ -336,7 +336,7 @@ print(f"inverted residual (16, t=6): {ir_w:,} conv weights; IGCV3(16, t=6, 1 gro
       f"connectivity {igc.classify([m for m in ir.modules() if isinstance(m, nn.Conv2d)])}")
 assert ir_w == igc_w
 v2_ours, v2_ref = measure.count_params(sn.mobilenet_v2()), measure.count_params(torchvision.models.mobilenet_v2(weights=None))
-checks.claim(CH, "MobileNetV2 parameters equal torchvision's", paper=f"torchvision mobilenet_v2: {v2_ref:,}",
+checks.claim(CH, "MobileNetV2 parameters equal torchvision's", kind="derivation", paper=f"torchvision mobilenet_v2: {v2_ref:,}",
              ours=f"{v2_ours:,}", holds=v2_ours == v2_ref, must_hold=True)
 
 # %% [markdown]

@@ -83,7 +83,7 @@ for f, h in zip(full_rows, half_rows):
 full_macs, half_macs = sum(r.macs for r in full_rows), sum(r.macs for r in half_rows)
 print(f"total: {full_macs / 1e6:.2f}M → {half_macs / 1e6:.2f}M MACs = {full_macs / half_macs:.2f}× cheaper")
 checks.claim("10", "halving the input's height and width cuts a conv net's cost about 4×",
-             paper="every layer ~4× cheaper", ours=f"vgg_small{WIDTHS}: {full_macs / half_macs:.2f}× fewer MACs",
+             kind="derivation", paper="every layer ~4× cheaper", ours=f"vgg_small{WIDTHS}: {full_macs / half_macs:.2f}× fewer MACs",
              holds=3.5 <= full_macs / half_macs <= 4.5, must_hold=True)
 
 # %% [markdown]
@@ -96,7 +96,7 @@ with torch.device("meta"):
     alexnet, vgg16 = torchvision.models.alexnet(), torchvision.models.vgg16()
 alex_macs, vgg_macs = count_macs(alexnet, (3, 224, 224)), count_macs(vgg16, (3, 224, 224))
 print(f"AlexNet {alex_macs / 1e9:.2f} GMACs, VGG16 {vgg_macs / 1e9:.2f} GMACs: {vgg_macs / alex_macs:.1f}×")
-checks.claim("10", "VGG16 costs about 20× AlexNet's compute", paper="≈ 20× (15.4 GFLOPs at 224²)",
+checks.claim("10", "VGG16 costs about 20× AlexNet's compute", kind="derivation", paper="≈ 20× (15.4 GFLOPs at 224²)",
              ours=f"{vgg_macs / alex_macs:.1f}× ({vgg_macs / 1e9:.2f} vs {alex_macs / 1e9:.2f} GMACs)",
              holds=15 <= vgg_macs / alex_macs <= 25, must_hold=True)
 
@@ -151,7 +151,7 @@ print(f"from scratch vs wae.haar_dwt: {diff_lib:.1e}; vs pywt.dwt2: {diff_pywt:.
       f"inverse error {(back - raw).abs().max().item():.1e}")
 print("energy: " + ", ".join(f"{n} {100 * e / sum(e_parts):.2f}%" for n, e in zip(("cA", "cH", "cV", "cD"), e_parts)))
 checks.claim("10", "the Haar transform is exactly invertible and keeps the energy (orthonormal)",
-             paper="perfect reconstruction", ours=f"max inverse error {(back - raw).abs().max().item():.1e}, "
+             kind="derivation", paper="perfect reconstruction", ours=f"max inverse error {(back - raw).abs().max().item():.1e}, "
              f"energy {sum(e_parts):.6g} vs {wae.energy(raw).item():.6g}",
              holds=(back - raw).abs().max().item() < 1e-9 and abs(sum(e_parts) - wae.energy(raw).item()) < 1e-6 * sum(e_parts),
              must_hold=True)
@@ -178,7 +178,7 @@ plt.show()
 # %%
 avg, bil = wae.Downsample("avg")(raw), wae.Downsample("bilinear")(raw)
 d_avg, d_bil = (avg - lib[0] / 2).abs().max().item(), (bil - lib[0] / 2).abs().max().item()
-checks.claim("10", "bilinear ↓2 = 2×2 average pooling = Haar cA / 2", paper="(exact identity)",
+checks.claim("10", "bilinear ↓2 = 2×2 average pooling = Haar cA / 2", kind="derivation", paper="(exact identity)",
              ours=f"max differences {d_avg:.1e}, {d_bil:.1e}", holds=max(d_avg, d_bil) < 1e-12, must_hold=True)
 
 # %% [markdown]
@@ -418,7 +418,7 @@ for name, rep in combo.items():
           f"{both:>7.2f}×{alone * wae_on_base:>8.2f}×{combo['vgg base'][0].latency_ms / rep[1].latency_ms:>14.2f}×")
 p_both = combo["vgg base"][0].macs / combo["vgg pruned 50% (ch. 04)"][1].macs
 p_prod = (combo["vgg base"][0].macs / combo["vgg pruned 50% (ch. 04)"][0].macs) * combo["vgg base"][1].mac_ratio
-checks.claim("10", "WAE and channel pruning speed-ups multiply", paper="(not claimed; the hope)",
+checks.claim("10", "WAE and channel pruning speed-ups multiply", kind="course", paper="(not claimed; the hope)",
              ours=f"pruned + WAE {p_both:.2f}× fewer MACs vs product {p_prod:.2f}×", holds=p_both >= 0.95 * p_prod)
 
 # %% [markdown]

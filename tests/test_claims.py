@@ -8,15 +8,39 @@ from course_lib import checks, claims
 
 ROWS = [checks.Claim("05", "Deep Compression 35× on LeNet", "39×", "40.7×", True, "quick", "2-core CPU"),
         checks.Claim("02", "TTQ | ternary", "−0.64 pt", "−3.0 pt", False, "quick", "2-core CPU"),
-        checks.Claim("02", "k-means 5 bit", "≤ 0.5 pt", "−0.3 pt", True, "quick", "2-core CPU")]
+        checks.Claim("02", "k-means 5 bit", "≤ 0.5 pt", "−0.3 pt", True, "quick", "2-core CPU"),
+        checks.Claim("03", "rank 10 costs one fifth", "1/5", "0.20", True, "quick", "2-core CPU", "derivation"),
+        checks.Claim("00", "the shipped LeNet-5 ≥ 90%", "≥ 90%", "92%", True, "quick", "2-core CPU", "course")]
 
 
 def test_markdown_table_is_in_chapter_order_and_escapes_pipes():
     table = claims.markdown_table(ROWS).splitlines()
-    assert table[0] == "| ch. | claim | paper | ours | verdict |"
-    assert [row.split(" | ")[0] for row in table[2:]] == ["| 02", "| 02", "| 05"]
-    assert "TTQ \\| ternary" in table[2] and "**does not reproduce**" in table[2]
-    assert table[3].startswith("| 02 | k-means 5 bit")                 # stable: notebook order kept
+    assert table[0] == "| ch. | kind | claim | paper | ours | verdict |"
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| 00", "| 02", "| 02", "| 03", "| 05"]
+    assert "TTQ \\| ternary" in table[3] and "**does not reproduce**" in table[3]
+    assert table[4].startswith("| 02 | empirical | k-means 5 bit")   # stable: notebook order kept
+    assert table[5].startswith("| 03 | derivation | rank 10")
+
+
+def test_counts_keep_empirical_claims_apart_from_derivations_and_course_checks():
+    assert claims.counts(ROWS) == ("3 empirical claims (decided by a measurement): 2 hold at our scale, 1 do not; "
+                                   "1 derivation checks (arithmetic and identities: shown and asserted, 1 hold, not "
+                                   "counted as reproductions); 1 course checks (not a paper's claim)")
+
+
+def test_claim_records_its_kind_and_refuses_an_unknown_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CLAIMS_FILE", str(tmp_path / "claims.json"))
+    record = checks.claim("03", "rank 10 costs one fifth", paper="1/5", ours="0.20", holds=True, kind="derivation")
+    assert record.kind == "derivation" and "(derivation) rank 10" in capsys.readouterr().out
+    assert checks.read_claims()[0].kind == "derivation"
+    with pytest.raises(ValueError, match="kind='identity' is unknown"):
+        checks.claim("03", "x", paper="1", ours="1", holds=True, kind="identity")
+
+
+def test_a_ledger_written_before_kinds_existed_reads_as_empirical(tmp_path):
+    ledger = tmp_path / "old.json"
+    ledger.write_text(json.dumps([{k: v for k, v in ROWS[0].__dict__.items() if k != "kind"}]))
+    assert checks.read_claims(ledger)[0].kind == "empirical"
 
 
 def test_update_and_check_the_readme(tmp_path):
@@ -26,7 +50,7 @@ def test_update_and_check_the_readme(tmp_path):
     assert claims.update_readme(ROWS, readme) and claims.readme_is_current(ROWS, readme)
     text = readme.read_text()
     assert text.startswith("# Title\n\n") and text.endswith("\n\nafter\n")
-    assert "3 claims, 2 hold at our scale, 1 do not" in text
+    assert "3 empirical claims (decided by a measurement): 2 hold at our scale, 1 do not" in text
     assert not claims.update_readme(ROWS, readme)                      # idempotent
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="must contain the line"):
@@ -42,7 +66,7 @@ def test_snapshot_round_trip_and_cli(tmp_path, monkeypatch):
     monkeypatch.setattr(claims, "README", readme)
     assert claims.main(["check"]) == 1
     assert claims.main(["update", str(ledger)]) == 0
-    assert [c.chapter for c in checks.read_claims(claims.SNAPSHOT)] == ["02", "02", "05"]
+    assert [c.chapter for c in checks.read_claims(claims.SNAPSHOT)] == ["00", "02", "02", "03", "05"]
     assert claims.main(["check"]) == 0
     assert claims.main(["update", str(tmp_path / "none.json")]) == 1
     assert claims.main(["bogus"]) == 2
@@ -59,5 +83,5 @@ def test_the_readme_is_the_committed_ledger():
 
 def test_claims_page_lists_every_claim_with_its_verdict():
     page = claims.render_html(ROWS, nav="<nav>n</nav>")
-    assert page.count("<tr>") == 4 and "<nav>n</nav>" in page
+    assert page.count("<tr>") == 6 and "<nav>n</nav>" in page and "<td>derivation</td>" in page
     assert "TTQ | ternary" in page and "does not reproduce at our scale" in page and "2-core CPU" in page
