@@ -33,7 +33,9 @@ Conventions every module follows (write new code the same way):
   ``X_readout(state)`` (one line of text) and ``X_explorer(...)``, which wires them into a
   ``widgets.Explorer`` with its controls.
 - **Bad input**: ``args.check_*`` — ``TypeError`` for a wrong type, ``ValueError`` for a wrong value,
-  the message names the parameter and the rule.
+  the message names the parameter and the rule; NaN and inf are bad input too (``args.check_finite``
+  for a tensor). Every argument is checked *before* anything changes: a rejected in-place transform
+  leaves its model as it was. ``tests/test_reliability.py`` is the catalogue of these cases.
 - **Real bytes** are the bytes of a written file: ``measure.file_bytes``.
 - Public names are listed in ``__all__`` and carry type hints; imports sit at the top of a module
   (matplotlib, ipywidgets and other heavy optional tools may be imported where they are used).

@@ -30,7 +30,7 @@ import torch.nn as nn
 
 from .args import check_int
 
-__all__ = ["InputCheck", "check_input", "check_widths", "lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small",
+__all__ = ["InputCheck", "FeatureCheck", "check_input", "check_widths", "lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small",
            "conv_pool_bn_gelu", "fast_cnn"]
 
 
@@ -58,6 +58,25 @@ class InputCheck:
                              f"in_channels={self.in_channels} (input shape {tuple(x.shape)})")
 
 
+class FeatureCheck:
+    """A forward pre-hook for a fully connected net: each example of the input (images or already
+    flattened) must hold ``features`` values, else a ``ValueError`` naming what the model expects."""
+
+    def __init__(self, features: int, name: str = "model", expects: str = "") -> None:
+        self.features = check_int("features", features)
+        self.name, self.expects = name, expects
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.name} takes a tensor, got {type(x).__name__}")
+        per_example = x[0].numel() if x.dim() >= 2 else -1
+        if per_example != self.features:
+            raise ValueError(f"{self.name}: each example of the input (shape {tuple(x.shape)}) holds "
+                             f"{per_example if per_example >= 0 else 'no batch of'} values, this model expects "
+                             f"{self.features}{f' ({self.expects})' if self.expects else ''}")
+
+
 def check_input(model: nn.Module, in_channels: int, name: str | None = None) -> nn.Module:
     """Register an :class:`InputCheck` on ``model`` (in place; returns ``model``)."""
     model.register_forward_pre_hook(InputCheck(in_channels, name or type(model).__name__))
@@ -80,12 +99,15 @@ def lenet_300_100(num_classes: int = 10, in_channels: int = 1, image_size: int =
     check_int("in_channels", in_channels)
     check_int("image_size", image_size)
     d = in_channels * image_size * image_size
-    return nn.Sequential(
+    model = nn.Sequential(
         nn.Flatten(),
         nn.Linear(d, 300), nn.ReLU(inplace=True),
         nn.Linear(300, 100), nn.ReLU(inplace=True),
         nn.Linear(100, num_classes),
     )
+    model.register_forward_pre_hook(FeatureCheck(d, "lenet_300_100", f"in_channels={in_channels} × "
+                                                                      f"image_size²={image_size}²"))
+    return model
 
 
 def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) -> nn.Sequential:
