@@ -22,23 +22,22 @@ What it does, in the order a training step meets it:
 Training fast (``benchmarks/time_to_accuracy.py``; README, "Measured", 2-core EPYC VM). The recipe
 ``fast-fmnist`` (``models.fast_cnn``, batch 256, lr 0.2, one-cycle over 4 epochs, label smoothing
 0.1, ``tta=True``, flips as the only augmentation, channels_last) reaches 92% on the full
-Fashion-MNIST test set after about 26-30 s of training; LeNet-5's recipe needs 188 s (6-7x slower).
-What each idea brings, each removed (or added) in turn in one run, on the full test set (an
-accuracy on 10,000 images is sure to about +-0.5 pt):
+Fashion-MNIST test set after 26 s of training; LeNet-5's recipe needs 179 s (7x slower). What each
+idea brings, each removed (or added) in turn in one run, on the full test set (an accuracy on
+10,000 images is sure to about +-0.5 pt):
 
-- the network: LeNet-5 in the same recipe ends at 91.0% instead of 92.5% and never reaches 92%;
-- flips only: random crops as well end at 91.3% (they pay in long runs), no augmentation at 91.8%;
-- channels_last: 1.55x faster training (53.6 s -> 34.6 s for 4 epochs; the CPU's convolution
-  kernels prefer it at batch 128-256);
-- ``tta``: +0.3 pt (92.15% -> 92.45%, the same sign on held-out training images) for twice the
-  test time; label smoothing and batch 256 vs 128: within noise;
-- ``ema=0.99`` did not pay (92.52% without, 92.45% with, and 92% reached 4 s later: with a
-  one-cycle schedule that anneals to zero the last weights are already smooth), so the recipe
-  leaves it out; it remains an option;
+- the network: LeNet-5 in the same recipe ends at 91.1% instead of 92.5% and never reaches 92%;
+- flips only: random crops as well end at 91.4% (they pay in long runs), no augmentation at 91.7%;
+- channels_last: 1.5x faster training (52.7 s -> 35.3 s for 4 epochs);
+- ``tta``: +0.5 pt (92.04% -> 92.52%; +0.35 pt on held-out training images) for twice the test
+  time; label smoothing and batch 256 vs 128: within noise;
+- ``ema=0.99`` did not pay in two runs (92.45% with it, 92.52% without, 92% reached 2 s later: a
+  one-cycle schedule that anneals to zero already ends on smooth weights), so the recipe leaves it
+  out; it remains an option (``WeightAverage``);
 - two threads vs one: 1.5x; ``torch.compile`` (inductor): 51 s of compiling, 2.5x slower in all;
-- bf16 autocast (``amp="bf16"``): 1.6x faster on this CPU, which has AVX512-BF16 instructions,
-  at the same accuracy; ``amp="auto"`` still trains in fp32 on every CPU, because a CPU without
-  bf16 instructions emulates it, several times slower.
+- bf16 autocast (``amp="bf16"``): 1.4x faster on this CPU, which has AVX512-BF16 instructions, at
+  the same accuracy; ``amp="auto"`` still trains in fp32 on every CPU, because a CPU without bf16
+  instructions emulates it, several times slower.
 
 In the dry run (``COURSE_DRY_RUN=1``, see ``course_lib.config``) ``fit`` keeps every argument but
 trains one epoch of at most ``config.DRY_RUN_STEPS`` batches, ``evaluate`` looks at no more than
@@ -184,7 +183,7 @@ def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.05, weight
 
 def _autocast(device: torch.device, amp: str) -> Optional[torch.dtype]:
     """The autocast dtype: bf16 on CUDA for "auto"/"bf16", fp16 on CUDA for "fp16"; on the CPU only an
-    explicit "bf16" autocasts (it pays only on CPUs with bf16 instructions — AVX512-BF16 or AMX: 1.6x
+    explicit "bf16" autocasts (it pays only on CPUs with bf16 instructions — AVX512-BF16 or AMX: 1.4x
     on the project's EPYC VM — and is several times slower elsewhere, so "auto" stays fp32, in the
     dry run too; tests/test_train.py runs the bf16 path on the CPU)."""
     if amp not in AMP_MODES:

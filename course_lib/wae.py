@@ -486,10 +486,15 @@ def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.T
     out = variants(base, x0.shape[1], wae_lambda, lambdas)
     if cache is not None and Path(cache).exists():
         blob = checkpoints.read_weights(cache)
+        missing = [str(lam) for lam in out["waes"] if str(lam) not in blob.get("waes", {})] + \
+                  [name for name in VARIANTS if name not in blob]
+        if missing:
+            raise checkpoints.CheckpointError(f"the cache {cache} is of another experiment: it has no weights for "
+                                              f"{', '.join(missing)}; delete it to train again")
         for lam, m in out["waes"].items():
-            m.load_state_dict(blob["waes"][str(lam)])
+            checkpoints.load_state(m, blob["waes"][str(lam)], f"the cache {cache} (WAE λ={lam})")
         for name in VARIANTS:
-            out[name].load_state_dict(blob[name])
+            checkpoints.load_state(out[name], blob[name], f"the cache {cache} ({name})")
         return {k: ({lam: m.to(x0.device).eval() for lam, m in v.items()} if k == "waes" else v.to(x0.device).eval())
                 for k, v in out.items()}
     fit = dict(lr=lr, label_smoothing=label_smoothing, progress=progress, seed=seed, device=x0.device)

@@ -196,7 +196,7 @@ widgets.Explorer(
 #   convolution, so a high learning rate (0.2) is stable. 2.7M MACs per image, about LeNet-5's —
 #   but LeNet-5 in the same recipe ends 1.5 points lower;
 # - **flips as the only augmentation**: random crops as well cost a point in a 4-epoch run (they
-#   pay off in longer runs), no augmentation half a point;
+#   pay off in longer runs), no augmentation almost a point;
 # - **test-time augmentation** (`tta=True`): each test image and its mirror image vote together;
 # - **channels_last** memory, which the CPU's convolution kernels run about 1.5× faster;
 # - a batch of 256 and label smoothing 0.1 (`label_smoothing=`).

@@ -220,3 +220,20 @@ def test_a_missing_checkpoints_folder_says_so(tmp_path):
         checkpoints.manifest_entry("lenet5-fmnist", tmp_path / "nowhere")
     with pytest.raises(CheckpointError, match="no shipped checkpoint named 'alexnet'; available: .*'lenet5-fmnist'"):
         checkpoints.manifest_entry("alexnet")
+
+
+def test_the_wae_experiment_cache_of_another_architecture_is_refused(tmp_path):
+    from course_lib import wae
+
+    batch = [(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))]
+    small, wide = models.vgg_small(widths=(4, 8, 16)), models.vgg_small(widths=(8, 8, 16))
+    out = wae.variants(wide, 1)
+    checkpoints.save_atomically({"model": {"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
+                                           **{name: out[name].state_dict() for name in wae.VARIANTS}}},
+                                tmp_path / "cache.pt")
+    with pytest.raises(CheckpointError, match=r"the cache .*cache.pt \(downsample\) holds weights of another"):
+        wae.experiment(small, batch, batch, cache=tmp_path / "cache.pt")
+    checkpoints.save_atomically({"model": {"waes": {}}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="is of another experiment: it has no weights for 0.0, 0.1, 1.0, "
+                                              "downsample"):
+        wae.experiment(small, batch, batch, cache=tmp_path / "other.pt")
