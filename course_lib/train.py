@@ -315,6 +315,12 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
                           label_smoothing=label_smoothing, ema=ema, max_grad_norm=max_grad_norm, seed=seed)
     device = torch.device(device) if device is not None else config.device()
     dtype = _autocast(device, amp)
+    # Labels outside the model's classes: checked once, now (a loader that holds its whole dataset,
+    # like DeviceLoader) or at the first step (any other iterable of batches).
+    known = loss_fn is None and hasattr(train_data, "images") and hasattr(train_data, "labels")
+    if known:
+        where = next((p.device for p in model.parameters()), torch.device("cpu"))
+        _check_labels(model, train_data.images[:1].float().to(where), train_data.labels)
     hooks = [after_step] if callable(after_step) else list(after_step)
     steps_per_epoch = len(train_data)
     dry = config.dry_run()
@@ -338,11 +344,6 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     is_main = not distributed or torch.distributed.get_rank() == 0
     net = _wrap(model, device, distributed, compile)
     criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
-    # Labels outside the model's classes: checked once, before training (a loader that holds its whole
-    # dataset, like DeviceLoader) or at the first step (any other iterable of batches).
-    known = loss_fn is None and hasattr(train_data, "images") and hasattr(train_data, "labels")
-    if known:
-        _check_labels(model, train_data.images[:1].float().to(device), train_data.labels)
     step = _training_step(net, model, opt, sched, criterion, hooks, averaged, device=device, dtype=dtype,
                           channels_last=channels_last, max_grad_norm=max_grad_norm,
                           check_labels=loss_fn is None and not known)
