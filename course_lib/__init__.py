@@ -3,7 +3,8 @@
 Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the graph):
 
 1. **core**: ``args`` (argument checks), ``config`` (profiles, device, seeding, paths, threads),
-   ``report`` (the report shape), ``stats`` (how sure a measured accuracy is), ``surgery`` (which layers, replace a layer, hooks, bit packing),
+   ``report`` (the report shape), ``stats`` (intervals and paired tests: how sure a measurement is),
+   ``surgery`` (which layers, replace a layer, hooks, bit packing),
    ``measure`` (parameters, MACs, bytes, latency, activation memory), ``data``, ``train``,
    ``checkpoints`` (manifest, hashes, safe loading), ``models`` (the small reference networks),
    ``widgets`` (the explorer pattern), ``checks`` (exercise checkers and ``checks.claim``), ``claims``.
@@ -35,7 +36,14 @@ Conventions every module follows (write new code the same way):
 - **Bad input**: ``args.check_*`` — ``TypeError`` for a wrong type, ``ValueError`` for a wrong value,
   the message names the parameter and the rule; NaN and inf are bad input too (``args.check_finite``
   for a tensor). Every argument is checked *before* anything changes: a rejected in-place transform
-  leaves its model as it was. ``tests/test_reliability.py`` is the catalogue of these cases.
+  leaves its model as it was. ``tests/test_reliability.py`` and ``tests/test_reliability_train.py``
+  are the catalogue of these cases.
+- **Weights from a file** go in through ``checkpoints.load_state``, which names what differs when
+  they are another architecture's; files are read with ``weights_only=True`` (``checkpoints``).
+- **Results say how sure they are**: an accuracy with ``stats.accuracy_interval``, two models on the
+  same images with ``stats.compare`` (holds / does not hold / within noise); a notebook states a
+  paper's claim with ``checks.claim(..., kind=)`` — "empirical" (a measurement decides it),
+  "derivation" (arithmetic, an identity) or "course" (not a paper's claim).
 - **Real bytes** are the bytes of a written file: ``measure.file_bytes``.
 - Public names are listed in ``__all__`` and carry type hints; imports sit at the top of a module
   (matplotlib, ipywidgets and other heavy optional tools may be imported where they are used).

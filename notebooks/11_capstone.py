@@ -461,9 +461,8 @@ submission = capstone.check_challenge(my_submission, challenge, path=WORK / "sub
 # %%
 course, source = capstone.course_claims()
 if course:
-    held = sum(c.holds for c in course)
-    print(f"{len(course)} claims from chapters {', '.join(sorted({c.chapter for c in course}))} "
-          f"({held} hold at our scale, {len(course) - held} do not), read from {source}")
+    print(f"{len(course)} claims from chapters {', '.join(sorted({c.chapter for c in course}))}, read from {source}: "
+          f"{claims.counts(course)}")
     display(Markdown(claims.markdown_table(course)))
 else:
     print("No claims recorded yet: run notebooks 01–10 (or `make test`), then this cell again.")
