@@ -29,7 +29,7 @@ import torch.nn as nn
 from . import config
 
 __all__ = ["CheckpointError", "sha256", "read_manifest", "manifest_entry", "write_manifest_entry", "verified_weights",
-           "load_state", "load_checkpoint", "read_weights_file", "read_weights", "save_atomically",
+           "check_fits", "load_state", "load_checkpoint", "read_weights_file", "read_weights", "save_atomically",
            "load_training_checkpoint"]
 
 PathLike = Union[str, os.PathLike]
@@ -121,25 +121,39 @@ def verified_weights(name: str, folder: Optional[PathLike] = None) -> dict:
     return read_weights(path)
 
 
+def check_fits(shapes: dict, state: dict, source: str, model_name: str) -> None:
+    """Do the weights ``state`` fit a model whose entries have ``shapes`` (``{key: shape}``)?
+
+    Else a ``CheckpointError`` naming ``source`` and what differs: missing and unexpected entries,
+    mismatched shapes. ``load_state`` checks a model's own ``state_dict``; ``prune.load_pruned`` the
+    layout a pruned model will have.
+    """
+    missing = [k for k in shapes if k not in state]
+    unexpected = [k for k in state if k not in shapes]
+    mismatched = [f"{k} is {_shape(state[k])} there, {tuple(shapes[k])} in the model" for k in shapes
+                  if k in state and _shape(state[k]) != tuple(shapes[k])]
+    if missing or unexpected or mismatched:
+        def few(names: list) -> str:
+            return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        problems = ([f"missing {few(missing)}"] if missing else []) + \
+                   ([f"unexpected {few(unexpected)}"] if unexpected else []) + ([few(mismatched)] if mismatched else [])
+        raise CheckpointError(f"{source} holds weights of another architecture than this {model_name}: "
+                              f"{'; '.join(problems)}")
+
+
+def _shape(value: Any) -> Optional[tuple]:
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
 def load_state(model: nn.Module, state: dict, source: str) -> nn.Module:
     """``model.load_state_dict(state)`` (in place; returns ``model``), after checking that the weights fit.
 
     Weights of another architecture raise ``CheckpointError`` naming ``source`` (the file they came
-    from) and what differs — missing and unexpected entries, mismatched shapes — instead of torch's
-    ``RuntimeError``; the model is left unchanged.
+    from) and what differs (``check_fits``) instead of torch's ``RuntimeError``; the model is left
+    unchanged.
     """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} is {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model" for k in own
-              if k in state and getattr(state[k], "shape", None) != getattr(own[k], "shape", None)]
-    if missing or unexpected or shapes:
-        def few(names: list) -> str:
-            return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        problems = ([f"missing {few(missing)}"] if missing else []) + \
-                   ([f"unexpected {few(unexpected)}"] if unexpected else []) + ([few(shapes)] if shapes else [])
-        raise CheckpointError(f"{source} holds weights of another architecture than this "
-                              f"{type(model).__name__}: {'; '.join(problems)}")
+    check_fits({k: v.shape for k, v in model.state_dict().items()}, state, source, type(model).__name__)
     model.load_state_dict(state)
     return model
 

@@ -59,6 +59,7 @@ from torch.nn.utils import parametrize, prune
 
 from . import quant
 from .args import check_bits, check_finite, check_float, check_fraction, check_int
+from .checkpoints import check_fits
 from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
@@ -311,14 +312,7 @@ def load_pruned(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Mod
         prefix = f"{name}." if name else ""
         shape = expected.pop(f"{prefix}weight")
         expected[f"{prefix}weight_orig"] = expected[f"{prefix}weight_mask"] = shape
-    missing, unexpected = sorted(set(expected) - set(state_dict)), sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"state_dict does not fit this model: missing keys {missing[:5]}, unexpected keys "
-                         f"{unexpected[:5]}")
-    for key, shape in expected.items():
-        got = tuple(getattr(state_dict[key], "shape", ()))
-        if got != shape:
-            raise ValueError(f"state_dict[{key!r}] has shape {got}, this model's is {shape}")
+    check_fits(expected, state_dict, "state_dict", type(model).__name__)
     for name in masked:
         prune.identity(layers[name], "weight")
     model.load_state_dict(state_dict)

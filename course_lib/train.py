@@ -150,14 +150,19 @@ class History:
         return fig
 
 
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    """``ValueError`` naming ``name`` and the choices unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is unknown; choose one of {choices}")
+
+
 def lr_factor(step: int, total_steps: int, schedule: str = "onecycle", warmup: float = 0.25) -> float:
     """The learning-rate multiplier at ``step`` of ``total_steps`` (peak 1).
 
     one-cycle: linear warm-up from 0.04 to 1 over the first ``warmup`` fraction, then cosine to 0;
     cosine: from 1 to 0; constant: 1.
     """
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule={schedule!r} is unknown; choose one of {SCHEDULES}")
+    _check_choice("schedule", schedule, SCHEDULES)
     progress = min(step / max(total_steps, 1), 1.0)
     if schedule == "constant":
         return 1.0
@@ -171,8 +176,7 @@ def lr_factor(step: int, total_steps: int, schedule: str = "onecycle", warmup: f
 def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4,
                    momentum: float = 0.9) -> torch.optim.Optimizer:
     """SGD-Nesterov or AdamW, with no weight decay on 1-d parameters (BatchNorm weights, biases)."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r} is unknown; choose one of {OPTIMIZERS}")
+    _check_choice("optimizer", name, OPTIMIZERS)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
               {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
@@ -186,8 +190,7 @@ def _autocast(device: torch.device, amp: str) -> Optional[torch.dtype]:
     explicit "bf16" autocasts (it pays only on CPUs with bf16 instructions — AVX512-BF16 or AMX: 1.4x
     on the project's EPYC VM — and is several times slower elsewhere, so "auto" stays fp32, in the
     dry run too; tests/test_train.py runs the bf16 path on the CPU)."""
-    if amp not in AMP_MODES:
-        raise ValueError(f"amp={amp!r} is unknown; choose one of {AMP_MODES}")
+    _check_choice("amp", amp, AMP_MODES)
     if amp == "off":
         return None
     if device.type == "cuda":
@@ -421,10 +424,8 @@ def _check_settings(train_data: Iterable, **run: Any) -> dict:
     check_int("epochs", run["epochs"])
     check_int("evals_per_epoch", run["evals_per_epoch"])
     check_int("seed", run["seed"], minimum=0)
-    if run["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"optimizer={run['optimizer']!r} is unknown; choose one of {OPTIMIZERS}")
-    if run["schedule"] not in SCHEDULES:
-        raise ValueError(f"schedule={run['schedule']!r} is unknown; choose one of {SCHEDULES}")
+    _check_choice("optimizer", run["optimizer"], OPTIMIZERS)
+    _check_choice("schedule", run["schedule"], SCHEDULES)
     check_float("lr", run["lr"], 0.0, low_inclusive=False, what="a learning rate")
     check_float("weight_decay", run["weight_decay"], 0.0)
     check_fraction("momentum", run["momentum"])

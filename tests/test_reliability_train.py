@@ -100,10 +100,18 @@ def test_fit_rejects_data_it_cannot_train_on(data, error, fragment):
     assert same(before, state_of(model))
 
 
-def test_max_grad_norm_still_clips_and_a_good_run_still_learns():
-    model = tiny_net()
-    history = train.fit(model, loader(), epochs=2, max_grad_norm=1.0, progress=False, device="cpu")
-    assert all(math.isfinite(loss) for loss in history.train_loss)
+def test_a_valid_max_grad_norm_still_clips():
+    """SGD moves a weight by at most lr x (clipped gradient) a step: a tiny norm keeps the model still."""
+    moved = {}
+    for norm in (None, 1e-6):
+        model = tiny_net()
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        history = train.fit(model, loader(), epochs=1, max_grad_norm=norm, weight_decay=0.0, progress=False,
+                            device="cpu")
+        after = torch.cat([p.detach().flatten() for p in model.parameters()])
+        moved[norm] = float((after - before).norm())
+        assert all(math.isfinite(loss) for loss in history.train_loss)
+    assert moved[None] > 1e-2 and moved[1e-6] < 1e-4, moved
 
 
 # --------------------------------------------------------------------------- resuming another run
@@ -136,7 +144,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path, old, new, fragment
 
 def test_resume_refuses_another_architecture_and_names_what_differs(tmp_path):
     finished_run(tmp_path / "run.pt")
-    with pytest.raises(CheckpointError, match=r"another architecture.*4\.weight is \(2, 256\) in the file, \(3, 256\)"):
+    with pytest.raises(CheckpointError, match=r"another architecture.*4\.weight is \(2, 256\) there, \(3, 256\)"):
         train.fit(tiny_net(3), loader(), epochs=2, progress=False, device="cpu", checkpoint=tmp_path / "run.pt")
 
 
@@ -161,9 +169,12 @@ def test_load_state_names_missing_unexpected_and_mismatched_entries():
     state["extra.weight"] = torch.zeros(1)
     del state["0.bias"]
     with pytest.raises(CheckpointError, match=r"file\.pt holds weights of another architecture than this Sequential: "
-                                              r"missing 0\.bias; unexpected extra\.weight; 4\.weight is \(3, 256\)"):
+                                              r"missing 0\.bias; unexpected extra\.weight; 4\.weight is \(3, 256\) there, \(2, 256\) in the model"):
         checkpoints.load_state(model, state, "file.pt")
     assert same(before, state_of(model))
+    not_a_tensor = {**tiny_net().state_dict(), "0.bias": "oops"}
+    with pytest.raises(CheckpointError, match=r"0\.bias is None there, \(4,\) in the model"):
+        checkpoints.load_state(model, not_a_tensor, "file.pt")
     assert checkpoints.load_state(tiny_net(), tiny_net().state_dict(), "same") is not None
 
 
