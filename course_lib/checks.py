@@ -148,6 +148,11 @@ class Claim:
     model): the reproductions the ledger counts; "derivation" — arithmetic or an identity (a parameter
     count, an exact equality, a closed form): shown and asserted, never counted as a reproduction;
     "course" — a check of the course itself, not a paper's claim (a shipped model's accuracy, a hope).
+
+    ``noise``: the measurement could not tell the two sides apart (a paired test's p ≥ 0.05, latency
+    rounds that overlap): the claim neither holds nor fails — "within noise". ``why``: for a claim
+    that does not hold, the mechanism that explains it (e.g. "depthwise convolutions are memory-bound
+    on this CPU").
     """
 
     chapter: str
@@ -158,12 +163,20 @@ class Claim:
     profile: str
     machine: str
     kind: str = "empirical"
+    noise: bool = False
+    why: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """"holds", "within noise" or "does not hold"."""
+        return "holds" if self.holds else "within noise" if self.noise else "does not hold"
 
     def line(self) -> str:
-        verdict = "holds" if self.holds else "does not reproduce at our scale"
         kind = "" if self.kind == "empirical" else f"({self.kind}) "
-        return (f"{'✅' if self.holds else '⚠️'} [{self.chapter}] {kind}{self.text}: paper {self.paper} · "
-                f"ours {self.ours} → {verdict}")
+        why = f" — why: {self.why}" if self.why else ""
+        mark = "✅" if self.holds else "〰️" if self.noise else "⚠️"
+        return (f"{mark} [{self.chapter}] {kind}{self.text}: paper {self.paper} · "
+                f"ours {self.ours} → {self.verdict}{why}")
 
 
 def claims_path() -> Path:
@@ -189,13 +202,16 @@ def read_claims(path: Path | None = None) -> list[Claim]:
 
 
 def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_hold: bool = False,
-          kind: str = "empirical") -> Claim:
+          kind: str = "empirical", within_noise: bool = False, why: str = "") -> Claim:
     """State a paper's claim, print the verdict with both figures, and record it in the ledger.
 
     ``kind``: "empirical" (the default: a measurement decides it), "derivation" (arithmetic, an
     identity) or "course" (not a paper's claim) — see ``Claim``.
 
     ``holds`` is the outcome of the check the notebook computed from its own measurement;
+    ``within_noise=True`` (with ``holds=False``) says the measurement could not decide it (e.g.
+    ``stats.compare(...).verdict() == "within noise"``); ``why`` names the mechanism behind a claim
+    that does not hold.
     ``must_hold=True`` makes the cell fail (``AssertionError``) when it does not — use it for
     claims that are exact or that do reproduce at our scale, so a regression cannot pass silently.
     A claim that does not reproduce at our scale is recorded with ``holds=False`` and said so.
@@ -213,9 +229,16 @@ def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_h
         raise TypeError(f"claim: holds must be a bool (the outcome of your check), got {type(holds).__name__}")
     if kind not in CLAIM_KINDS:
         raise ValueError(f"claim: kind={kind!r} is unknown; choose one of {CLAIM_KINDS}")
+    if not isinstance(within_noise, (bool, np.bool_)):
+        raise TypeError(f"claim: within_noise must be a bool, got {type(within_noise).__name__}")
+    if within_noise and holds:
+        raise ValueError("claim: within_noise=True means the measurement did not decide the claim; holds must be False")
+    if not isinstance(why, str):
+        raise TypeError(f"claim: why must be a string (the mechanism), got {type(why).__name__}")
     dry = config.dry_run()
     record = Claim(chapter, text, paper, ours, bool(holds),
-                   f"{config.profile()} (dry run)" if dry else config.profile(), machine(), kind)
+                   f"{config.profile()} (dry run)" if dry else config.profile(), machine(), kind,
+                   bool(within_noise), why.strip())
     print(record.line())
     path = claims_path()
     rows = [c for c in read_claims(path) if (c.chapter, c.text) != (chapter, text)] + [record]

@@ -42,21 +42,27 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(claims: list[Claim]) -> str:
-    """One Markdown row per claim: chapter, kind, claim, paper, ours, verdict."""
+    """One Markdown row per claim: chapter, kind, claim, paper, ours, verdict (with the mechanism, if named)."""
     rows = ["| ch. | kind | claim | paper | ours | verdict |", "|---|---|---|---|---|---|"]
     for c in sort_claims(claims):
-        verdict = "holds" if c.holds else "**does not reproduce** at our scale"
+        verdict = "**does not hold**" if c.verdict == "does not hold" else c.verdict
+        verdict += f": {_cell(c.why)}" if c.why else ""
         rows.append(f"| {c.chapter} | {c.kind} | {_cell(c.text)} | {_cell(c.paper)} | {_cell(c.ours)} | {verdict} |")
     return "\n".join(rows)
 
 
 def counts(claims: list[Claim]) -> str:
-    """One sentence: how many empirical claims hold and do not, and how many derivation and course checks."""
+    """One sentence: how many empirical claims hold, are within noise and do not hold (and how many of
+    those name a mechanism), and how many derivation and course checks."""
     empirical = [c for c in claims if c.kind == "empirical"]
-    held = sum(c.holds for c in empirical)
+    held = sum(c.verdict == "holds" for c in empirical)
+    noise = sum(c.verdict == "within noise" for c in empirical)
+    failed = [c for c in empirical if c.verdict == "does not hold"]
+    explained = sum(bool(c.why) for c in failed)
     others = {kind: [c for c in claims if c.kind == kind] for kind in ("derivation", "course")}
     return (f"{len(empirical)} empirical claims (decided by a measurement): {held} hold at our scale, "
-            f"{len(empirical) - held} do not; {len(others['derivation'])} derivation checks (arithmetic and "
+            f"{noise} within noise, {len(failed)} do not hold ({explained} with a named mechanism); "
+            f"{len(others['derivation'])} derivation checks (arithmetic and "
             f"identities: shown and asserted, {sum(c.holds for c in others['derivation'])} hold, not counted as "
             f"reproductions); {len(others['course'])} course checks (not a paper's claim)")
 
@@ -109,8 +115,9 @@ def render_html(claims: list[Claim], nav: str = "") -> str:
     """The HTML edition's Claims page: every claim, paper figure, ours, verdict, profile, machine."""
     rows = []
     for c in sort_claims(claims):
-        verdict = ('<span style="color:#070">holds</span>' if c.holds
-                   else '<span style="color:#a00">does not reproduce at our scale</span>')
+        colour = {"holds": "#070", "within noise": "#a60", "does not hold": "#a00"}[c.verdict]
+        verdict = f'<span style="color:{colour}">{c.verdict}</span>'
+        verdict += f"<br><small>why: {html.escape(c.why)}</small>" if c.why else ""
         rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in (c.chapter, c.kind, c.text, c.paper, c.ours))
                     + f"<td>{verdict}</td><td>{html.escape(c.profile)}</td><td>{html.escape(c.machine)}</td></tr>")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Claims checked</title>\n"
@@ -118,7 +125,7 @@ def render_html(claims: list[Claim], nav: str = "") -> str:
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
             "</style></head><body>\n" + nav + "\n<h1 id=\"claims\">Claims checked</h1>\n"
             f"<p>Every paper claim the notebooks check, as measured in this edition's own run: "
-            f"{html.escape(counts(claims))}. A claim that does not reproduce is "
+            f"{html.escape(counts(claims))}. A claim that does not hold is "
             "said so in its chapter, with the figures.</p>\n<table><tr><th>chapter</th><th>kind</th><th>claim</th>"
             "<th>paper</th>"
             "<th>ours</th><th>verdict</th><th>profile</th><th>machine</th></tr>\n" + "\n".join(rows)

@@ -98,8 +98,10 @@ fig = data.image_grid(train_data.denormalize(x[:12]), y[:12], train_data.classes
 # ## 3. Claim checks
 #
 # Papers make claims; this course turns each one into a cell that **measures** and then
-# **asserts**, printing the figure it measured. When a claim does not reproduce at our scale,
-# the notebook says so with the numbers instead of asserting it. `checks.claim(...)` does this:
+# **asserts**, printing the figure it measured. When a claim does not hold at our scale, the
+# notebook says so with the numbers (and, where it can, the mechanism) instead of asserting it; when
+# the measurement cannot tell the two sides apart (a paired test, overlapping timing rounds), the
+# verdict is *within noise*. `checks.claim(...)` does this:
 # it prints the verdict with the paper's figure and ours, records it in `build/claims.json`, and
 # with `must_hold=True` fails the cell when the claim does not hold.
 #

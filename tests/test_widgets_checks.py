@@ -112,7 +112,7 @@ def test_claim_records_replaces_and_fails_when_it_must(tmp_path, monkeypatch, ca
     ledger = tmp_path / "claims.json"
     monkeypatch.setenv("COURSE_CLAIMS_FILE", str(ledger))
     checks.claim("07", "pre-act trains deeper", paper="6.37%", ours="7.1%", holds=False)
-    assert "does not reproduce" in capsys.readouterr().out
+    assert "does not hold" in capsys.readouterr().out
     checks.claim("07", "pre-act trains deeper", paper="6.37%", ours="6.2%", holds=True)
     checks.claim("08", "linear memory", paper="slope 1", ours="slope 1.02", holds=True, must_hold=True)
     rows = checks.read_claims(ledger)
