@@ -28,7 +28,7 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # its C
 from torch.utils import benchmark  # noqa: E402  (after the line above, which silences its import)
 
 __all__ = ["check_not_meta", "count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
-           "file_bytes", "latency", "latencies", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
+           "file_bytes", "latency", "latency_rounds", "latencies", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
 
 COUNTED = WEIGHT_LAYERS          # the layers whose multiply-accumulates we count
 Timed = Union[nn.Module, Callable[[torch.Tensor], Any]]
@@ -204,24 +204,35 @@ def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: O
             model.train(was_training)
 
 
-def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
-              min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5,
-              best: bool = False) -> dict[str, float]:
-    """Median seconds of one ``model(x)`` call for every model of ``models``, compared fairly.
+def latency_rounds(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
+                   min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5) -> dict[str, list[float]]:
+    """Seconds of one ``model(x)`` call for every model of ``models``, one figure per round.
 
-    The models are timed in turn, round after round (``rounds`` rounds of ``min_run_time`` each),
-    and each gets the median of its rounds: on a noisy shared machine a slow spell then touches
-    every model alike instead of whichever happened to run during it. ``best=True`` keeps each
-    model's fastest round instead (the least disturbed one: what the model itself costs).
+    The models are timed in turn, round after round (``rounds`` rounds of ``min_run_time`` each,
+    each round the median of a ``torch.utils.benchmark`` autorange): a slow spell of a shared
+    machine then touches every model alike instead of whichever happened to run during it. The
+    spread of a model's rounds is the noise of its figure (``stats.timing_verdict`` compares two).
     """
     rounds = check_int("rounds", rounds)
     if device is not None:
         x = x.to(device)
         models = {name: m.to(device) if isinstance(m, nn.Module) else m for name, m in models.items()}
-    times = {name: [] for name in models}
+    times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
             times[name].append(_latency_once(model, x, min_run_time, threads))
+    return times
+
+
+def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
+              min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5,
+              best: bool = False) -> dict[str, float]:
+    """Median seconds of one ``model(x)`` call for every model of ``models``, compared fairly.
+
+    The median of each model's interleaved rounds (``latency_rounds``). ``best=True`` keeps each
+    model's fastest round instead (the least disturbed one: what the model itself costs).
+    """
+    times = latency_rounds(models, x, device, min_run_time, threads, rounds)
     pick = min if best else statistics.median
     return {name: pick(t) for name, t in times.items()}
 

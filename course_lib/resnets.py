@@ -34,9 +34,11 @@ residual-network explorer and the ResNeXt presets of chapter 06's channel-connec
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -44,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from . import igc
+from . import config, data, igc, train
 from .args import check_float, check_int
 from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
@@ -58,10 +60,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "resnet20",
-    "SHORTCUTS", "FORMS", "PAPER_SHORTCUT_TABLE", "PAPER_CIFAR_ERRORS",
+    "SHORTCUTS", "FORMS", "PAPER_SHORTCUT_TABLE", "PAPER_CIFAR_ERRORS", "PAPER_PREACT_IMAGENET",
+    "PAPER_RESNEXT_CARDINALITY", "PAPER_STOCHASTIC_DEPTH",
     "BasicBlock", "PreActBlock", "ResNeXtBlock", "SqueezeExcite",
     "resnet_cifar", "residual_blocks", "convert_resnext", "zero_residual_branches",
     "survival_probabilities", "expected_depth", "set_stochastic_depth",
+    "SHORTCUT_RACE", "shortcut_race", "final_losses", "RACE_FILE", "load_race",
     "resnext_params", "se_extra_params", "se_resnet50_params", "add_se_to_torchvision_resnet",
     "gradient_norms", "StageCost", "CostReport", "cost_report",
     "BLOCK_TYPES", "residual_state", "residual_readout", "draw_residual", "residual_explorer", "RESNEXT_PRESETS", "resnext_connectivity_explorer",
@@ -90,6 +94,20 @@ PAPER_SHORTCUT_TABLE = [
 # He et al. (CVPR 2016), Table 6: CIFAR-10 test error (%) and parameters of the CIFAR ResNets.
 PAPER_CIFAR_ERRORS = {20: (0.27e6, 8.75), 32: (0.46e6, 7.51), 44: (0.66e6, 7.17), 56: (0.85e6, 6.97),
                       110: (1.7e6, 6.43), 1202: (19.4e6, 7.93)}
+# Identity Mappings (ECCV 2016), Table 5: ImageNet single-crop top-1 / top-5 error (%), test crop size.
+PAPER_PREACT_IMAGENET = [
+    ("ResNet-152 (original)", "224", 23.0, 6.7), ("ResNet-152 (original)", "320", 21.3, 5.5),
+    ("ResNet-152, pre-activation", "320", 21.1, 5.5),
+    ("ResNet-200 (original)", "320", 21.8, 6.0), ("ResNet-200, pre-activation", "320", 20.7, 5.3),
+    ("ResNet-200, pre-act + scale/aspect augmentation", "320", 20.1, 4.8),
+    ("Inception-v3", "299", 21.2, 5.6),
+]
+# Xie et al. (CVPR 2017), Table 3: ImageNet top-1 error (%) at equal complexity, by cardinality × width.
+PAPER_RESNEXT_CARDINALITY = {"ResNet-50": {"1×64d": 23.9, "2×40d": 23.0, "4×24d": 22.6, "8×14d": 22.3, "32×4d": 22.2},
+                             "ResNet-101": {"1×64d": 22.0, "2×40d": 21.7, "4×24d": 21.4, "8×14d": 21.3, "32×4d": 21.2}}
+# Huang et al. (ECCV 2016): test error (%) with constant depth vs stochastic depth (linear decay, p_L = 0.5).
+PAPER_STOCHASTIC_DEPTH = [("CIFAR-10+ (ResNet-110)", 6.41, 5.25), ("CIFAR-100+ (ResNet-110)", 27.76, 24.98),
+                          ("ImageNet (ResNet-152, top-1)", 21.78, 21.98)]
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -552,6 +570,89 @@ def add_se_to_torchvision_resnet(model: nn.Module, reduction: int = 16, skip_las
     return model
 
 
+# --------------------------------------------------------------------------- the shortcut race
+
+# The paper's shortcuts that fail or lose to the identity (ResNet-110, CIFAR-10), with the paper's
+# failing initialisation of the gates (b_g = 0): (name, resnet_cifar keywords, paper's test error).
+SHORTCUT_RACE = (("identity", dict(shortcut="identity"), "6.61%"),
+                 ("scale 0.5", dict(shortcut="scale", scale=0.5), "fail"),
+                 ("exclusive gate, b_g = 0", dict(shortcut="exclusive_gate", gate_bias=0.0), "fail"),
+                 ("shortcut-only gate, b_g = 0", dict(shortcut="shortcut_gate", gate_bias=0.0), "12.86%"),
+                 ("1×1 conv", dict(shortcut="conv1x1"), "12.22%"),
+                 ("dropout 0.5", dict(shortcut="dropout", scale=0.5), "fail"))
+
+
+def shortcut_race(train_data: Iterable[tuple[torch.Tensor, torch.Tensor]], depth: int = 110, widths: tuple = (4, 8, 16), epochs: int = 1, lr: float = 0.1,
+                  in_channels: int = 3, num_classes: int = 10, device: str | torch.device | None = None,
+                  seed: int = 0) -> dict:
+    """Train one post-activation ResNet per shortcut of :data:`SHORTCUT_RACE` on the same data with
+    the same schedule (``train.fit``, same seed), recording the training loss of every step.
+
+    Returns ``{name: {"loss": [per-step losses], "params": parameter count, "paper": error}}``.
+    The paper's point is about *optimisation* (the failing shortcuts reach a higher training
+    error), so the training loss is what is compared.
+    """
+    _check_depth(depth)
+    runs = {}
+    for name, kwargs, paper in SHORTCUT_RACE:
+        torch.manual_seed(seed)
+        net = resnet_cifar(depth, widths=widths, num_classes=num_classes, in_channels=in_channels, **kwargs)
+        losses: list = []
+
+        def loss_fn(out, y, losses=losses):
+            loss = F.cross_entropy(out, y)
+            losses.append(loss.item())
+            return loss
+
+        train.fit(net, train_data, None, epochs=epochs, lr=lr, progress=False, device=device, seed=seed,
+                  loss_fn=loss_fn)
+        runs[name] = {"loss": losses, "params": sum(p.numel() for p in net.parameters()), "paper": paper}
+    return runs
+
+
+RACE_FILE = "resnet110-shortcut-race-fmnist.json"          # in the checkpoints folder
+RACE = dict(depth=110, widths=(4, 8, 16), epochs=1, lr=0.1, batch_size=128)
+
+
+def load_race(folder: str | Path | None = None) -> dict:
+    """The shipped long run of :func:`shortcut_race` (``python -m course_lib.resnets race``): the
+    settings it ran with and ``runs`` as :func:`shortcut_race` returns them."""
+    path = (Path(folder) if folder is not None else config.checkpoints_dir()) / RACE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: rebuild it with `python -m course_lib.resnets race`")
+    return json.loads(path.read_text())
+
+
+def _ship_race(folder=None, threads=2):
+    """The long run of the shortcut race on the whole Fashion-MNIST training set (:data:`RACE`)."""
+    torch.set_num_threads(threads)
+    folder = Path(folder) if folder is not None else config.checkpoints_dir()
+    train_data, _ = data.loaders("fashion-mnist", RACE["batch_size"], augment=False, device="cpu")
+    runs = shortcut_race(train_data, RACE["depth"], RACE["widths"], RACE["epochs"], RACE["lr"], in_channels=1)
+    for run in runs.values():
+        run["loss"] = [round(v, 4) for v in run["loss"]]
+    record = {"command": "python -m course_lib.resnets race", "dataset": "fashion-mnist",
+              "train_images": len(train_data.labels), **RACE, "runs": runs}
+    (folder / RACE_FILE).write_text(json.dumps(record) + "\n")
+    print({name: round(mean, 4) for name, (mean, _) in final_losses(runs).items()})
+
+
+def final_losses(runs: dict, fraction: float = 0.1) -> dict:
+    """Each run's training loss at the end: ``{name: (mean, standard error)}`` over the last
+    ``fraction`` of its steps.
+
+    The standard error (``std / sqrt(steps)``) treats those steps' losses as independent draws; they
+    are not quite (neighbouring batches share weights), so read it as a rough width of the noise.
+    """
+    check_float("fraction", fraction, 0.0, 1.0, low_inclusive=False)
+    out = {}
+    for name, run in runs.items():
+        n = max(2, round(fraction * len(run["loss"])))
+        tail = torch.tensor(run["loss"][-n:], dtype=torch.float64)
+        out[name] = (float(tail.mean()), float(tail.std() / len(tail) ** 0.5))
+    return out
+
+
 # --------------------------------------------------------------------------- gradient flow
 
 def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> list:
@@ -778,3 +879,12 @@ def check_resnext_to_grouped(fn: Callable) -> None:
         got.eval()
         with torch.no_grad():
             expect_close(got(x), reference(x), f"output of the converted block (C={C}, width={width})", atol=1e-5)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["race"]:
+        _ship_race(*sys.argv[2:3])
+    else:
+        print("usage: python -m course_lib.resnets race [FOLDER]")

@@ -15,16 +15,22 @@ such image would be a fair coin flip between them; the exact **McNemar test** as
 observed split is under that coin (a two-sided binomial test with p = 1/2, scipy's ``binomtest``).
 A difference of 0.3 pt on 10,000 images may be 45 against 15 disagreements (surely real) or 300
 against 270 (within noise): the accuracies alone cannot say which.
+
+**Two latencies** are measured in interleaved rounds (``measure.latency_rounds``); the spread of a
+model's rounds is the noise of its figure. ``timing_verdict`` calls "A is faster than B" *holds*
+only when every round of A beats every round of B, *does not hold* when every round of A is slower,
+and *within noise* when the rounds overlap.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
-from .args import check_fraction, check_int
+from .args import check_float, check_fraction, check_int
 
-__all__ = ["accuracy_interval", "Comparison", "compare"]
+__all__ = ["accuracy_interval", "Comparison", "compare", "timing_verdict"]
 
 VERDICTS = ("holds", "does not hold", "within noise")
 
@@ -61,6 +67,16 @@ class Comparison:
             return "within noise"
         return "holds" if self.only_a > self.only_b else "does not hold"
 
+    def difference_interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        """The ``confidence`` interval of ``accuracy_a − accuracy_b`` (a fraction), from the paired
+        counts: the Wald interval of a difference of paired proportions, ``d ± z·sqrt((b + c)/n² − d²/n)``
+        with ``b = only_a``, ``c = only_b``, ``d = (b − c)/n``."""
+        check_fraction("confidence", confidence)
+        z = float(norm.ppf(0.5 + confidence / 2))
+        d = (self.only_a - self.only_b) / self.n
+        se = math.sqrt(max((self.only_a + self.only_b) / self.n ** 2 - d * d / self.n, 0.0))
+        return d - z * se, d + z * se
+
     def summary(self) -> str:
         """One line: both accuracies, the disagreements and the p-value."""
         return (f"{100 * self.accuracy_a:.2f}% vs {100 * self.accuracy_b:.2f}% on {self.n:,} images "
@@ -84,3 +100,21 @@ def compare(correct_a: torch.Tensor, correct_b: torch.Tensor) -> Comparison:
     only_b = int((correct_b & ~correct_a).sum())
     p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
     return Comparison(n, float(correct_a.float().mean()), float(correct_b.float().mean()), only_a, only_b, float(p))
+
+
+def timing_verdict(faster: list, slower: list) -> str:
+    """For the claim "``faster`` takes less time than ``slower``" from two lists of interleaved
+    rounds (seconds): "holds" when the slowest round of ``faster`` beats the fastest of ``slower``,
+    "does not hold" when the fastest round of ``faster`` is slower than the slowest of ``slower``,
+    else "within noise" (the rounds overlap)."""
+    for name, rounds in (("faster", faster), ("slower", slower)):
+        if isinstance(rounds, (str, bytes)) or not hasattr(rounds, "__len__") or len(rounds) == 0:
+            raise TypeError(f"{name} must be a non-empty list of round times (seconds), got {rounds!r}")
+        for t in rounds:
+            check_float(name, t, 0.0, low_inclusive=False, what="a time in seconds")
+    if max(faster) < min(slower):
+        return "holds"
+    if min(faster) > max(slower):
+        return "does not hold"
+    return "within noise"
+

@@ -56,7 +56,7 @@ if TYPE_CHECKING:                                   # matplotlib loads only when
 __all__ = [
     "haar_dwt", "haar_idwt", "haar_block", "pad_to_even", "energy", "energy_fraction", "psnr",
     "WAE", "wae_loss", "HaarSplit", "Downsample", "high_branch", "WAEClassifier", "build",
-    "pretrain_wae", "train_classifier", "VARIANTS", "variants", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
+    "evaluate_wae", "pretrain_wae", "train_classifier", "VARIANTS", "variants", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
     "CostRow", "Report", "cost_report", "SweepRow", "speedup_sweep",
     "decomposition_state", "draw_decomposition", "decomposition_readout", "decomposition_explorer",
     "check_haar_block", "check_encoder_macs", "check_energy_fraction",
@@ -369,18 +369,53 @@ def build(kind: str = "wae", num_classes: int = 10, in_channels: int = 1, widths
 
 # --------------------------------------------------------------------------- training
 
+def evaluate_wae(wae: WAE, test_data: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
+    """``(PSNR, energy fraction of I_H)`` of a WAE on every image of ``test_data``.
+
+    The PSNR is the mean over images of each image's PSNR (its own range as the peak, as
+    :func:`psnr`); the energy fraction is that of all images' ``I_H`` together (:func:`energy_fraction`).
+    """
+    if not isinstance(wae, WAE):
+        raise TypeError(f"wae must be a WAE, got {type(wae).__name__}")
+    was_training = wae.training
+    wae.eval()
+    device = next(wae.parameters()).device
+    psnrs, e_low, e_high = [], 0.0, 0.0
+    with torch.no_grad():
+        for x, _ in test_data:
+            x = x.to(device)
+            low, high, recon = wae(x)
+            peak = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).double()
+            mse = (recon.double() - x.double()).pow(2).mean(dim=(1, 2, 3))
+            psnrs.append(10 * torch.log10(peak.pow(2) / mse.clamp_min(1e-30)))
+            e_low, e_high = e_low + float(energy(low)), e_high + float(energy(high))
+    wae.train(was_training)
+    if not psnrs:
+        raise ValueError("test_data holds no images")
+    return float(torch.cat(psnrs).mean()), e_high / (e_low + e_high) if e_low + e_high > 0 else 0.0
+
+
 def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]], epochs: int = 1,
                  energy_weight: float = 0.1, lr: float = 3e-3, max_steps: int | None = None,
-                 device: str | torch.device | None = None, seed: int = 0) -> list[dict]:
+                 device: str | torch.device | None = None, seed: int = 0,
+                 test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 min_gain_db: float | None = None) -> list[dict]:
     """Stage 1: train the WAE alone on ``recon error + λ·energy(I_H)`` with Adam (in place).
 
     Returns one row per step: ``step``, ``loss``, ``recon`` (MSE) and ``high_fraction`` (the
-    fraction of the sub-images' energy in ``I_H``).
+    fraction of the sub-images' energy in ``I_H``). With ``test_data``, the last row of every
+    epoch also holds ``epoch``, ``test_psnr`` and ``test_high_fraction`` (:func:`evaluate_wae`); with
+    ``min_gain_db`` too, training stops at the first epoch that adds less than that to the test
+    PSNR (the plateau).
     """
     if not isinstance(wae, WAE):
         raise TypeError(f"wae must be a WAE, got {type(wae).__name__}")
     check_int("epochs", epochs)
     lam = _weight("energy_weight", energy_weight)
+    if min_gain_db is not None:
+        check_float("min_gain_db", min_gain_db, low=0.0)
+        if test_data is None:
+            raise ValueError("min_gain_db needs test_data: the plateau is measured on it")
     device = torch.device(device) if device is not None else next(wae.parameters()).device
 
     if config.dry_run():                                  # the dry run caps training work, as train.fit does
@@ -388,7 +423,7 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
     torch.manual_seed(seed)
     wae.to(device).train()
     opt = torch.optim.Adam(wae.parameters(), lr=lr)
-    rows, step = [], 0
+    rows, step, best = [], 0, -math.inf
     for epoch in range(epochs):
         if hasattr(train_data, "set_epoch"):
             train_data.set_epoch(epoch)
@@ -405,6 +440,12 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
                              "high_fraction": energy_fraction(low, high)})
             if max_steps is not None and step >= max_steps:
                 return rows
+        if test_data is not None and rows:
+            test_psnr, test_high = evaluate_wae(wae, test_data)
+            rows[-1].update(epoch=epoch + 1, test_psnr=test_psnr, test_high_fraction=test_high)
+            if min_gain_db is not None and test_psnr - best < min_gain_db:
+                break
+            best = max(best, test_psnr)
     return rows
 
 
@@ -470,7 +511,8 @@ def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.T
                epochs: int = 2, joint_epochs: int = 1,
                wae_epochs: int = 1, lambdas: tuple = (0.0, 0.1, 1.0), wae_lambda: float = 0.1,
                lr: float = 0.05, label_smoothing: float = 0.1, progress: bool = False, seed: int = 0,
-               cache: str | Path | None = None) -> dict:
+               cache: str | Path | None = None, wae_min_gain_db: float | None = None,
+               curves: dict | None = None) -> dict:
     """The chapter's experiment: from one trained full-resolution ``base`` (``vgg_small``), build and
     train every half-resolution variant at the same budget (``epochs`` of the same schedule each).
 
@@ -479,7 +521,11 @@ def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.T
     (``wae_epochs`` each); λ = 0 gives the paper's Decomposition+CNN, ``wae_lambda`` the WAE
     (stages 2 and 3 by :func:`train_classifier`). Returns the layout of :func:`variants`, trained.
     ``cache``: a file path; if it exists the trained weights are loaded from it instead, else
-    they are written there (atomically) at the end.
+    they are written there (atomically) at the end. ``wae_min_gain_db`` (needs ``test_data``): stage 1
+    runs up to ``wae_epochs`` and stops at the first epoch that adds less test PSNR than this.
+    ``curves``: a dict, filled with what training measured — ``curves["waes"][λ]``: the per-epoch
+    ``(test PSNR, test energy fraction of I_H)`` (with ``test_data``), ``curves[variant]``: the test
+    accuracy after every epoch of stages 2 and 3.
     """
     x0, _ = next(iter(train_data))
     torch.manual_seed(seed)
@@ -501,14 +547,19 @@ def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.T
     for lam, wae in out["waes"].items():
         torch.manual_seed(seed)
         wae.load_state_dict(WAE(x0.shape[1]).state_dict())            # every λ starts from the same weights
-        pretrain_wae(wae.to(x0.device), train_data, wae_epochs, energy_weight=lam, seed=seed)
+        rows = pretrain_wae(wae.to(x0.device), train_data, wae_epochs, energy_weight=lam, seed=seed,
+                            test_data=test_data, min_gain_db=wae_min_gain_db)
         wae.eval()
+        if curves is not None:
+            curves.setdefault("waes", {})[lam] = [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
     out["decomposition"].splitter.load_state_dict(out["waes"][0.0].state_dict())
     out["wae"].splitter.load_state_dict(out["waes"][float(wae_lambda)].state_dict())
     for name in VARIANTS:
         out[name].to(x0.device)
-        train_classifier(out[name], train_data, test_data, epochs, joint_epochs, **fit)
+        histories = train_classifier(out[name], train_data, test_data, epochs, joint_epochs, **fit)
         out[name].eval()
+        if curves is not None:
+            curves[name] = [acc for h in histories for acc in h.test_acc]
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         checkpoints.save_atomically({"model": {"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
@@ -761,27 +812,42 @@ def load_shipped(folder: str | Path | None = None) -> dict:
     return out
 
 
-def _ship(folder=None, train_subset=3072, test_subset=None, threads=2):
-    """Reproduce the shipped checkpoints: ``python -m course_lib.wae ship`` (about 20 CPU-minutes)."""
+def _ship(folder=None, train_subset=None, wae_epochs=3, epochs=3, joint_epochs=1, threads=2):
+    """Reproduce the shipped checkpoints: ``python -m course_lib.wae ship`` (about an hour on 2 CPU cores).
+
+    The long run of the chapter's experiment: the whole training set (60,000 images); stage 1 trains
+    each WAE until an epoch adds less than 0.1 dB of test PSNR (at most ``wae_epochs``); every
+    classifier variant then gets the same ``epochs`` (the last ``joint_epochs`` joint), with its test
+    accuracy after every epoch recorded in the manifest as its training curve.
+    """
     torch.set_num_threads(threads)
     config.seed_everything(0)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
-    train_data, test_data = data.loaders("fashion-mnist", 64, train_subset=train_subset,
-                                         test_subset=test_subset, device="cpu")
+    train_data, test_data = data.loaders("fashion-mnist", 128, train_subset=train_subset, device="cpu")
     base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
-    result = experiment(base, train_data, None, epochs=2, joint_epochs=1, wae_epochs=1, lr=0.02, progress=False)
-    models_ = {SHIPPED[k]: v for k, v in result.items() if k != "waes"}
-    models_.update({SHIPPED[k]: v for k, v in result["waes"].items()})
-    for name, model in models_.items():
+    curves: dict = {}
+    result = experiment(base, train_data, test_data, epochs=epochs, joint_epochs=joint_epochs, wae_epochs=wae_epochs,
+                        lr=0.02, progress=False, wae_min_gain_db=0.1, curves=curves)
+    shipped = {SHIPPED[k]: (v, curves[k]) for k, v in result.items() if k != "waes"}
+    shipped.update({SHIPPED[k]: (v, curves["waes"][k]) for k, v in result["waes"].items()})
+    command = "python -m course_lib.wae ship"
+    for name, (model, curve) in shipped.items():
         state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
         path = folder / f"{name}.pt"
-        acc = train.evaluate(model, test_data) if not isinstance(model, WAE) else None
+        is_wae = isinstance(model, WAE)
+        acc = None if is_wae else train.evaluate(model, test_data)
         checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
-        checkpoints.write_manifest_entry(folder, name, {
-            "file": path.name, "recipe": name, "seed": 0, "epochs": 1 if isinstance(model, WAE) else 2,
-            "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
-            "parameters": sum(p.numel() for p in model.parameters())})
-        print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}")
+        entry = {"file": path.name, "recipe": name, "seed": 0, "epochs": len(curve),
+                 "train_images": len(train_data.labels), "command": command,
+                 "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
+                 "parameters": sum(p.numel() for p in model.parameters())}
+        if is_wae:
+            entry["test_psnr_db"] = [round(p, 2) for p, _ in curve]
+            entry["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
+        else:
+            entry["training_curve"] = [round(a, 4) for a in curve]
+        checkpoints.write_manifest_entry(folder, name, entry)
+        print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}, curve {curve}", flush=True)
 
 
 if __name__ == "__main__":

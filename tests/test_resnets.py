@@ -415,3 +415,18 @@ def test_shipped_resnet_checkpoints_load_and_learned(fashion_ready):
         assert train.evaluate(model, test_data) > 0.7, name
     assert recipes.shipped_model("resnet20-se-fmnist")[3].se is not None
     assert recipes.shipped_model("resnet20-sd-fmnist")[3].p_survive < 1.0
+
+
+def test_shortcut_race_trains_every_variant_on_the_same_steps_and_final_losses_average_the_end(tmp_path):
+    from course_lib import data
+    train_data, _ = data.loaders("fashion-mnist", 32, train_subset=64, test_subset=32, augment=False, device="cpu")
+    runs = resnets.shortcut_race(train_data, depth=8, widths=(4, 4, 4), in_channels=1)
+    assert list(runs) == [name for name, _, _ in resnets.SHORTCUT_RACE]
+    assert {len(r["loss"]) for r in runs.values()} == {2}                 # 64 images, batch 32: two steps each
+    assert runs["1×1 conv"]["params"] > runs["identity"]["params"]
+    final = resnets.final_losses({"a": {"loss": [9.0] * 18 + [1.0, 3.0]}})
+    assert final["a"][0] == pytest.approx(2.0) and final["a"][1] == pytest.approx(1.0)   # std 1.414 / sqrt(2)
+    with pytest.raises(ValueError, match="fraction"):
+        resnets.final_losses(runs, fraction=0)
+    with pytest.raises(FileNotFoundError, match="python -m course_lib.resnets race"):
+        resnets.load_race(tmp_path)

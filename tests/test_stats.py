@@ -1,11 +1,11 @@
-"""stats.accuracy_interval against the Wilson score interval written out (Wilson, 1927) and published figures."""
+"""stats: the Wilson interval against the formula written out (Wilson, 1927) and published figures, McNemar against a brute-force count, timing verdicts on interleaved rounds."""
 
 import math
 
 import pytest
 import torch
 
-from course_lib import stats
+from course_lib import measure, stats
 
 
 def wilson_by_hand(correct, n, z=1.959963984540054):
@@ -95,3 +95,39 @@ def test_compare_refuses_what_it_cannot_pair():
         stats.compare(a[:0], a[:0])
     with pytest.raises(ValueError, match="alpha=1.5"):
         stats.compare(a, a).verdict(alpha=1.5)
+
+
+def test_timing_verdict_needs_every_round_on_one_side():
+    assert stats.timing_verdict([1.0, 1.1, 1.2], [1.3, 1.5]) == "holds"
+    assert stats.timing_verdict([1.3, 1.5], [1.0, 1.2]) == "does not hold"
+    assert stats.timing_verdict([1.0, 1.4], [1.3, 1.5]) == "within noise"       # overlapping rounds
+    assert stats.timing_verdict([1.2], [1.2]) == "within noise"
+
+
+@pytest.mark.parametrize("bad, error", [([], TypeError), ("fast", TypeError), ([1.0, float("nan")], ValueError),
+                                        ([0.0], ValueError), ([-1.0], ValueError), ([True], TypeError)])
+def test_timing_verdict_refuses_what_is_not_a_list_of_times(bad, error):
+    with pytest.raises(error, match="faster"):
+        stats.timing_verdict(bad, [1.0])
+
+
+def test_latency_rounds_interleaves_and_latencies_takes_their_median():
+    calls = []
+    models = {"a": lambda x: calls.append("a"), "b": lambda x: calls.append("b")}
+    rounds = measure.latency_rounds(models, torch.zeros(1), min_run_time=0.001, rounds=3)
+    assert {k: len(v) for k, v in rounds.items()} == {"a": 3, "b": 3} and all(t > 0 for v in rounds.values() for t in v)
+    first_b = calls.index("b")
+    assert "a" in calls[first_b:]                       # a is timed again after b: the rounds interleave
+
+
+def test_difference_interval_matches_a_paired_bootstrap():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(4000, generator=g) < 0.90
+    b = torch.where(torch.rand(4000, generator=g) < 0.8, a, torch.rand(4000, generator=g) < 0.86)
+    c = stats.compare(a, b)
+    low, high = c.difference_interval()
+    assert low < c.accuracy_a - c.accuracy_b < high
+    idx = torch.randint(0, 4000, (2000, 4000), generator=g)           # 2,000 paired bootstrap resamples
+    diffs = (a[idx].float().mean(1) - b[idx].float().mean(1)).sort().values
+    assert abs(low - diffs[50].item()) < 0.002 and abs(high - diffs[1949].item()) < 0.002
+    assert stats.compare(a, a).difference_interval() == (0.0, 0.0)
