@@ -372,3 +372,34 @@ def test_check_energy_fraction():
         wae.check_energy_fraction(lambda lo, hi: float((hi ** 2).mean() / ((lo ** 2).mean() + (hi ** 2).mean())))
     with pytest.raises(ExerciseError, match="energy fraction"):          # ratio high / low
         wae.check_energy_fraction(lambda lo, hi: float((hi ** 2).sum() / (lo ** 2).sum()))
+
+
+def test_evaluate_wae_is_the_mean_of_per_image_psnrs_and_the_pooled_energy_fraction():
+    torch.manual_seed(0)
+    model = wae.WAE(1).eval()
+    x = torch.randn(6, 1, 8, 8)
+    batches = [(x[:4], torch.zeros(4)), (x[4:], torch.zeros(2))]
+    db, high = wae.evaluate_wae(model, batches)
+    with torch.no_grad():
+        low_t, high_t, recon = model(x)
+    by_hand = sum(wae.psnr(x[i:i + 1], recon[i:i + 1]) for i in range(6)) / 6
+    assert db == pytest.approx(by_hand, rel=1e-6)
+    assert high == pytest.approx(wae.energy_fraction(low_t, high_t), rel=1e-6)
+    assert not model.training
+    with pytest.raises(ValueError, match="no images"):
+        wae.evaluate_wae(model, [])
+    with pytest.raises(TypeError, match="must be a WAE"):
+        wae.evaluate_wae(torch.nn.Conv2d(1, 1, 1), batches)
+
+
+def test_pretrain_wae_records_each_epoch_on_the_test_set_and_stops_at_the_plateau():
+    torch.manual_seed(0)
+    x = torch.randn(8, 1, 8, 8)
+    batches = [(x[:4], torch.zeros(4)), (x[4:], torch.zeros(4))]
+    rows = wae.pretrain_wae(wae.WAE(1), batches, epochs=5, test_data=batches, min_gain_db=1e6)
+    epochs = [r for r in rows if "epoch" in r]
+    assert [r["epoch"] for r in epochs] == [1, 2] and len(rows) == 4    # epoch 2 gains < 1e6 dB: stop
+    assert all(r["test_psnr"] > 0 and 0 <= r["test_high_fraction"] <= 1 for r in epochs)
+    assert len(wae.pretrain_wae(wae.WAE(1), batches, epochs=3, test_data=batches)) == 6     # no rule: every epoch
+    with pytest.raises(ValueError, match="min_gain_db needs test_data"):
+        wae.pretrain_wae(wae.WAE(1), batches, min_gain_db=0.1)
