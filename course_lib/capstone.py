@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 
 from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, train, widgets
 from . import claims as claims_mod
@@ -248,12 +249,26 @@ class Report(Rows):
                          for line in [head, *body])
 
 
+def _own_parametrized_classes(model: nn.Module) -> nn.Module:
+    """Give every parametrized module of ``model`` (a copy) a class of its own, in place.
+
+    A copy of a parametrized module shares torch's generated ``Parametrized…`` class with the
+    original, and ``parametrize.remove_parametrizations`` deletes the ``weight`` property from that
+    class: unsharing the copy's weights would leave the *original* without a ``weight``."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            cls = type(module)
+            namespace = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+            module.__class__ = type(cls.__name__, cls.__bases__, namespace)
+    return model
+
+
 def as_plain(model: nn.Module) -> nn.Module:
     """A copy of ``model`` as it would be deployed: pruning masks (chapter 04) and shared weights
-    (chapter 02) folded into plain weights, eval mode. ``model`` is unchanged."""
+    (chapter 02) folded into plain weights, eval mode. ``model`` is unchanged (and keeps working)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    return quant.unshare_weights(prune.plain_copy(model)).cpu().eval()
+    return quant.unshare_weights(_own_parametrized_classes(prune.plain_copy(model))).cpu().eval()
 
 
 def batch_of(test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:

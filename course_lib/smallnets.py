@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from . import compressed_file, igc, measure, prune, quant
 from .args import check_bits, check_float, check_fraction, check_int
@@ -66,7 +67,8 @@ __all__ = [
     "make_divisible", "layer_kind", "CostRow", "CostReport", "cost_by_kind", "min_input_size",
     "separable_cost_ratio", "robust_latency", "PRESETS", "PRESET_HELP", "connectivity_explorer",
     "mobilenet_state", "draw_mobilenet", "mobilenet_readout", "mobilenet_explorer",
-    "deep_compress_bytes", "check_fire_params", "check_separable_macs", "check_channel_shuffle",
+    "SQUEEZENET_DC_DENSITY", "squeezenet_roles", "squeezenet_dc_sparsity", "deep_compress_bytes", "bits_per_weight",
+    "layer_overhead_bytes", "projected_bytes", "arithmetic_intensity", "check_fire_params", "check_separable_macs", "check_channel_shuffle",
 ]
 
 SQNXT_23 = (6, 6, 8, 1)
@@ -440,18 +442,31 @@ def depthwise_separable_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequ
 _MOBILENET_V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
 
 
+def _full_conv_block(c_in, c_out, stride):
+    # the paper's "Conv MobileNet" (Table 4): a regular 3×3 conv where MobileNet has a separable one
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
 class MobileNetV1(_SizeChecked):
-    """3×3 conv (stride 2) → 13 depthwise separable layers → global average → fc (Table 1)."""
+    """3×3 conv (stride 2) → 13 depthwise separable layers → global average → fc (Table 1).
+
+    ``separable=False``: every separable layer becomes one regular 3×3 conv (the paper's "Conv
+    MobileNet", Table 4); ``shallow=True``: the five separable 14×14×512 layers are left out (the
+    "shallower MobileNet" of Table 6).
+    """
 
     name = "MobileNet"
 
     def __init__(self, alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
-                 min_depth: int = 8):
+                 min_depth: int = 8, separable: bool = True, shallow: bool = False):
         super().__init__()
         self.alpha = _positive_float("alpha", alpha)
         check_int("num_classes", num_classes)
         self.in_channels = check_int("in_channels", in_channels)
         check_int("min_depth", min_depth)
+        for name, value in (("separable", separable), ("shallow", shallow)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
 
         def thin(c):
             return max(int(c * alpha), min_depth)
@@ -459,8 +474,9 @@ class MobileNetV1(_SizeChecked):
         c = thin(32)
         layers = [nn.Sequential(nn.Conv2d(in_channels, c, 3, 1 if small_input else 2, 1, bias=False),
                                 nn.BatchNorm2d(c), nn.ReLU(inplace=True))]
-        for c_out, s in _MOBILENET_V1:
-            layers.append(depthwise_separable_block(c, thin(c_out), s))
+        layout = _MOBILENET_V1[:6] + _MOBILENET_V1[11:] if shallow else _MOBILENET_V1
+        for c_out, s in layout:
+            layers.append((depthwise_separable_block if separable else _full_conv_block)(c, thin(c_out), s))
             c = thin(c_out)
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -473,10 +489,12 @@ class MobileNetV1(_SizeChecked):
 
 
 def mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-                 small_input: bool = False) -> MobileNetV1:
+                 small_input: bool = False, separable: bool = True, shallow: bool = False) -> MobileNetV1:
     """α-MobileNet (v1). Channels ``max(int(α·c), 8)`` as in the reference TF-slim code; the
-    resolution multiplier ρ is the input size you feed it (224·ρ). ``small_input``: stride-1 stem."""
-    return MobileNetV1(alpha, num_classes, in_channels, small_input)
+    resolution multiplier ρ is the input size you feed it (224·ρ). ``small_input``: stride-1 stem.
+    ``separable=False``: regular 3×3 convs instead (the paper's full-conv MobileNet); ``shallow=True``:
+    without the five 14×14×512 layers (the paper's shallower MobileNet)."""
+    return MobileNetV1(alpha, num_classes, in_channels, small_input, separable=separable, shallow=shallow)
 
 
 def mobilenet_small(num_classes: int = 10, in_channels: int = 1, alpha: float = 0.2) -> MobileNetV1:
@@ -843,16 +861,71 @@ def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latenc
 
 # --------------------------------------------------------------------------- Deep Compression of a whole network
 
-def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float = 0.33, bits: int = 6,
-                        index_bits: int | str = "auto") -> int:
-    """Prune ``sparsity`` of every conv/linear layer by magnitude, share weights at ``bits`` bits
+SQUEEZENET_DC_DENSITY = {"conv1": 1.0, "squeeze": 1.0, "expand1x1": 1.0, "expand3x3": 0.33, "conv10": 0.2,
+                         "bypass": 1.0}
+"""Fraction of the weights each kind of SqueezeNet layer *keeps* in the SqueezeNet paper's Deep
+Compression (Iandola et al. 2016, Table 1, as the course reads it): its "33% sparsity" of the 3×3
+expand filters means a third of them is kept. The 1×1 layers and conv1 stay dense, conv10 keeps about
+20%; 1,248,424 weights → 421,098. (The table keeps half of a few squeeze / 1×1 expand layers too —
+fire6–9 — and 30% of fire9's 3×3; this rounded pattern leaves them dense.) Complex-bypass 1×1 convs,
+which that table does not have, stay dense."""
+
+
+def squeezenet_roles(model: nn.Module) -> dict[str, str]:
+    """``{layer name: kind}`` of a SqueezeNet's convs: ``conv1`` (the stem), ``squeeze``,
+    ``expand1x1``, ``expand3x3`` (Fire modules), ``bypass`` (a complex bypass) or ``conv10`` (the
+    classifier conv), for any :class:`SqueezeNet` of this module (``squeezenet``, ``squeezenet_small``)."""
+    if not isinstance(model, SqueezeNet):
+        raise TypeError(f"model must be a SqueezeNet of course_lib.smallnets, got {type(model).__name__}")
+    roles = {}
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        last = name.rsplit(".", 1)[-1]
+        if last in ("squeeze", "expand1x1", "expand3x3"):
+            roles[name] = last
+        elif last == "shortcut":
+            roles[name] = "bypass"
+        elif name.startswith("classifier"):
+            roles[name] = "conv10"
+        else:
+            roles[name] = "conv1"
+    return roles
+
+
+def squeezenet_dc_sparsity(model: nn.Module, density: dict[str, float] | None = None) -> dict[str, float]:
+    """``{layer name: sparsity}`` (the fraction *removed*, the course's word) for
+    :func:`deep_compress_bytes`, from the fraction each kind of layer keeps (``density``, default
+    :data:`SQUEEZENET_DC_DENSITY`; kinds as in :func:`squeezenet_roles`)."""
+    density = dict(SQUEEZENET_DC_DENSITY if density is None else density)
+    roles = squeezenet_roles(model)
+    missing = sorted(set(roles.values()) - set(density))
+    if missing:
+        raise ValueError(f"density has no entry for the layer kind(s) {missing}; kinds: {sorted(set(roles.values()))}")
+    for kind, value in density.items():
+        check_float(f"density[{kind!r}]", value, 0.0, 1.0, low_inclusive=False, what="a fraction of weights kept")
+    return {name: 1.0 - density[kind] for name, kind in roles.items()}
+
+
+def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float | dict[str, float] = 0.33,
+                        bits: int | dict[str, int] = 6, index_bits: int | str = "auto") -> int:
+    """Prune ``sparsity`` of every conv/linear layer by magnitude (one fraction removed, or
+    ``{layer: fraction}``, e.g. :func:`squeezenet_dc_sparsity`), share weights at ``bits`` bits
     (k-means, one code reserved for zero) and write the Huffman-coded file of chapter 05 at ``path``.
 
     No retraining: this measures the *bytes*, not the accuracy. Changes ``model`` in place;
-    returns the file's size in bytes.
+    returns the file's size in bytes (``compress.compression_report(model, bits, index_bits)`` then
+    breaks it down per layer).
     """
-    check_fraction("sparsity", sparsity)                    # every check before the model changes
-    check_bits("bits", bits, 1, compressed_file.MAX_BITS)
+    if isinstance(sparsity, dict):                          # every check before the model changes
+        prune.layer_sparsities(model, sparsity)
+    else:
+        check_fraction("sparsity", sparsity)
+    if isinstance(bits, dict):
+        for name, b in bits.items():
+            check_bits(f"bits[{name!r}]", b, 1, compressed_file.MAX_BITS)
+    else:
+        check_bits("bits", bits, 1, compressed_file.MAX_BITS)
     if index_bits != "auto":
         check_bits("index_bits", index_bits, 1, compressed_file.MAX_BITS)
     compressed_file.check_path(path)
@@ -865,6 +938,85 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float =
     if index_bits == "auto":
         index_bits = compressed_file.best_index_bits(model, bits, True, candidates=(3, 4, 5, 6))
     return compressed_file.save_compressed(model, path, bits, index_bits, huffman=True)
+
+
+def _stream_bits(r) -> float:
+    """Huffman-coded bits of one ``compress.LayerRow``'s two streams (values + relative index)."""
+    entries = round(r.weights * r.kept_pct / 100) + r.fillers
+    return entries * (r.weight_bits_huffman + r.index_bits_huffman)
+
+
+def bits_per_weight(report: Rows, roles: dict[str, str]) -> dict[str, float]:
+    """``{kind: bits per original weight}`` from a per-layer ``compress.compression_report``: the
+    Huffman-coded value and index streams of the layers of each kind (``roles``: ``{layer: kind}``,
+    e.g. :func:`squeezenet_roles`) / their weights before pruning. A layer's codebook and Huffman
+    tables are a fixed cost per layer, not per weight: they are left out here (see
+    :func:`layer_overhead_bytes`)."""
+    totals: dict[str, list[float]] = {}
+    for r in report:
+        if r.layer not in roles:
+            raise ValueError(f"layer {r.layer!r} of the report has no kind in roles")
+        t = totals.setdefault(roles[r.layer], [0.0, 0])
+        t[0] += _stream_bits(r)
+        t[1] += r.weights
+    return {kind: b / w for kind, (b, w) in totals.items()}
+
+
+def layer_overhead_bytes(report: Rows) -> float:
+    """Mean bytes per layer of a ``compress.compression_report`` that do not grow with the weights:
+    codebook, Huffman code tables and headers (the layer's bytes minus its two streams)."""
+    if not len(report):
+        raise ValueError("report has no layers")
+    return sum(r.bytes_huffman - _stream_bits(r) / 8 for r in report) / len(report)
+
+
+def projected_bytes(model: nn.Module, roles: dict[str, str], bits: dict[str, float], per_layer: float = 0.0) -> int:
+    """Bytes of ``model`` stored at ``bits[kind]`` bits per conv/linear weight (``roles``: ``{layer:
+    kind}``; e.g. measured by :func:`bits_per_weight` on another network), plus ``per_layer`` bytes
+    for each of those layers (:func:`layer_overhead_bytes`), plus every other parameter and buffer
+    raw, as chapter 05's file stores them. Works on the ``meta`` device."""
+    check_float("per_layer", per_layer, 0.0)
+    if any(parametrize.is_parametrized(m) or hasattr(m, "weight_orig") for m in model.modules()):
+        raise ValueError("model must be a plain network (no pruning masks or shared weights): project onto a fresh "
+                         "copy of the architecture, e.g. one built on the meta device")
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    missing = sorted(set(layers) - set(roles))
+    if missing:
+        raise ValueError(f"roles has no kind for the layer(s) {missing[:5]}")
+    unknown = sorted({roles[n] for n in layers} - set(bits))
+    if unknown:
+        raise ValueError(f"bits has no entry for the kind(s) {unknown}")
+    weight_bits = sum(layers[n].weight.numel() * bits[roles[n]] for n in layers)
+    weights = {id(m.weight) for m in layers.values()}
+    other = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())
+                if id(t) not in weights)
+    return int(round(weight_bits / 8 + per_layer * len(layers))) + other
+
+
+def arithmetic_intensity(layer: nn.Module, input_size: tuple[int, int, int], bytes_per_value: int = 4) -> float:
+    """MACs per byte moved of one conv/linear layer on one ``(C, H, W)`` input (``(features,)`` for a
+    linear layer): its MACs / ``bytes_per_value`` × (weights + input values + output values), each
+    read or written once — the best case of a perfect cache. Low intensity means memory-bound: the
+    arithmetic units wait for data (SqueezeNext's argument against depthwise convs)."""
+    check_int("bytes_per_value", bytes_per_value)
+    if isinstance(layer, nn.Linear):
+        if tuple(input_size) != (layer.in_features,):
+            raise ValueError(f"input_size={input_size} must be ({layer.in_features},) for this linear layer")
+        macs, n_in, n_out = layer.in_features * layer.out_features, layer.in_features, layer.out_features
+    elif isinstance(layer, nn.Conv2d):
+        if len(input_size) != 3 or input_size[0] != layer.in_channels:
+            raise ValueError(f"input_size={input_size} must be (C, H, W) with C = {layer.in_channels}")
+        c, h, w = (check_int("input_size entries", v) for v in input_size)
+        oh = (h + 2 * layer.padding[0] - layer.dilation[0] * (layer.kernel_size[0] - 1) - 1) // layer.stride[0] + 1
+        ow = (w + 2 * layer.padding[1] - layer.dilation[1] * (layer.kernel_size[1] - 1) - 1) // layer.stride[1] + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"input_size={input_size} is too small for this layer's kernel")
+        n_out = layer.out_channels * oh * ow
+        macs = n_out * (layer.in_channels // layer.groups) * layer.kernel_size[0] * layer.kernel_size[1]
+        n_in = c * h * w
+    else:
+        raise TypeError(f"layer must be an nn.Conv2d or nn.Linear, got {type(layer).__name__}")
+    return macs / (bytes_per_value * (layer.weight.numel() + n_in + n_out))
 
 
 # --------------------------------------------------------------------------- exercise checkers

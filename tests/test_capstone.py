@@ -4,6 +4,7 @@ import random
 
 import pytest
 import torch
+from torch.nn.utils import parametrize
 
 from course_lib import capstone, checks, compressed_file, data, models, recipes
 
@@ -259,3 +260,24 @@ def test_libraries_when_installed():
     x = torch.randn(4, 1, 28, 28)
     assert measure.file_bytes(q) < measure.file_bytes(lenet) / 3
     assert torch.allclose(q(x), lenet.eval()(x), atol=0.05)
+
+
+def test_as_plain_leaves_shared_weights_working():
+    # a copy shares torch's generated Parametrized… class with the original; unsharing the copy must not
+    # delete the original's weight property (regression: the original raised AttributeError: no 'weight')
+    from course_lib import quant
+    torch.manual_seed(0)
+    model = models.lenet5()
+    quant.share_weights(model, 4)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        before = model(x)
+    for _ in range(2):
+        plain = capstone.as_plain(model)
+        assert not any(parametrize.is_parametrized(m) for m in plain.modules())
+        with torch.no_grad():
+            assert torch.equal(plain(x), before)
+    with torch.no_grad():
+        assert torch.equal(model(x), before)                                  # the original still computes
+    assert all(quant.shared_weights_of(m) is not None for m in model.modules() if parametrize.is_parametrized(m))
+    compressed_file.effective_state_dict(model)                                # reads every weight

@@ -152,6 +152,21 @@ def test_mobilenet_macs_agree_with_flop_counter():
     assert counter.get_total_flops() == 2 * measure.count_macs(net, (3, 32, 32))
 
 
+def test_mobilenet_full_conv_and_shallower_match_the_paper():
+    # Howard et al. Table 4 (Conv MobileNet: 4866M mult-adds, 29.3M parameters) and Table 6
+    # (shallower MobileNet: 307M, 2.9M); counted on the meta device
+    with torch.device("meta"):
+        full, shallow = sn.mobilenet_v1(separable=False), sn.mobilenet_v1(shallow=True)
+    for net, macs_m, params_m in ((full, 4866, 29.3), (shallow, 307, 2.9)):
+        report = sn.cost_by_kind(net, (3, 224, 224))
+        assert abs(sum(r.macs for r in report) / 1e6 - macs_m) <= 2
+        assert abs(sum(r.params for r in report) / 1e6 - params_m) <= 0.05
+    assert not any(sn.layer_kind(m) == "depthwise" for m in full.modules() if isinstance(m, nn.Conv2d))
+    assert len(shallow.features) == len(sn.mobilenet_v1().features) - 5
+    with pytest.raises(TypeError, match="separable"):
+        sn.mobilenet_v1(separable="no")
+
+
 def test_mobilenet_bad_input():
     for alpha in (0, -0.5, float("inf")):
         with pytest.raises(ValueError, match="alpha"):
@@ -339,6 +354,86 @@ def test_deep_compress_bytes(tmp_path):
     assert (weight == 0).float().mean() >= 0.32 and len(torch.unique(weight)) <= 64
     with pytest.raises(ValueError, match="sparsity"):
         sn.deep_compress_bytes(net, tmp_path / "x", sparsity=1.0)
+
+
+def test_squeezenet_roles_and_paper_densities():
+    net = sn.squeezenet("1_0")
+    roles = sn.squeezenet_roles(net)
+    assert roles["features.0"] == "conv1" and roles["classifier.1"] == "conv10"
+    assert roles["features.3.expand3x3"] == "expand3x3" and roles["features.12.squeeze"] == "squeeze"
+    assert len(roles) == 26                                   # conv1 + 8 × 3 + conv10
+    sparsity = sn.squeezenet_dc_sparsity(net)
+    assert sparsity["features.0"] == 0.0 and sparsity["features.3.expand1x1"] == 0.0
+    assert sparsity["features.3.expand3x3"] == pytest.approx(0.67) and sparsity["classifier.1"] == pytest.approx(0.8)
+    kept = sum(m.weight.numel() * (1 - sparsity[n]) for n, m in net.named_modules() if n in roles)
+    assert 0.33 < kept / measure.count_params(net) < 0.4       # the paper keeps 421,098 of 1,248,424 (34%)
+    complex_net = sn.squeezenet_small(bypass=None)
+    assert set(sn.squeezenet_roles(sn.squeezenet("1_0", bypass="complex")).values()) >= {"bypass"}
+    assert "conv1" in sn.squeezenet_roles(complex_net).values()
+    with pytest.raises(TypeError, match="SqueezeNet"):
+        sn.squeezenet_roles(nn.Conv2d(1, 1, 1))
+    with pytest.raises(ValueError, match="no entry"):
+        sn.squeezenet_dc_sparsity(net, {"conv1": 1.0})
+    with pytest.raises(ValueError, match="density"):
+        sn.squeezenet_dc_sparsity(net, {**sn.SQUEEZENET_DC_DENSITY, "conv10": 0.0})
+
+
+def test_deep_compress_bytes_per_layer_sparsity_and_projection(tmp_path):
+    from course_lib import compress
+
+    torch.manual_seed(0)
+    net = sn.squeezenet_small(10, 1)
+    roles = sn.squeezenet_roles(net)
+    sparsity = sn.squeezenet_dc_sparsity(net)
+    size = sn.deep_compress_bytes(net, tmp_path / "sq.dcmp", sparsity=sparsity, bits=6, index_bits=5)
+    assert size == (tmp_path / "sq.dcmp").stat().st_size
+    for name, m in net.named_modules():
+        if name in roles:
+            zeros = (m.weight == 0).float().mean().item()
+            assert abs(zeros - sparsity[name]) < 0.01, name
+    report = compress.compression_report(net, 6, index_bits=5)
+    rates = sn.bits_per_weight(report, roles)
+    assert rates["expand3x3"] < rates["expand1x1"]            # a third of the entries, plus their gaps
+    assert rates["conv10"] < rates["expand3x3"]
+    overhead = sn.layer_overhead_bytes(report)
+    assert overhead > 4 * 63                                   # at least the float32 codebook of each layer
+    # projected onto a fresh copy of its own architecture: exactly the report's bytes
+    fresh = sn.squeezenet_small(10, 1)
+    assert abs(sn.projected_bytes(fresh, roles, rates, overhead) - (report.bytes_huffman + report.other_bytes)) <= 1
+    with torch.device("meta"):                                 # the meta device: counting only
+        meta = sn.squeezenet_small(10, 1)
+    assert sn.projected_bytes(meta, roles, rates, overhead) == sn.projected_bytes(fresh, roles, rates, overhead)
+    with pytest.raises(ValueError, match="plain network"):
+        sn.projected_bytes(net, roles, rates)
+    with pytest.raises(ValueError, match="no kind"):
+        sn.projected_bytes(fresh, {}, rates)
+    with pytest.raises(ValueError, match="no entry"):
+        sn.projected_bytes(fresh, roles, {"conv1": 8.0})
+    with pytest.raises(ValueError, match="sparsity"):
+        sn.deep_compress_bytes(sn.squeezenet_small(10, 1), tmp_path / "x", sparsity={"features.0": 1.5})
+    with pytest.raises(ValueError):
+        sn.deep_compress_bytes(sn.squeezenet_small(10, 1), tmp_path / "x", sparsity={"no.such.layer": 0.5})
+
+
+def test_arithmetic_intensity_by_hand():
+    regular = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+    depthwise = nn.Conv2d(512, 512, 3, padding=1, groups=512, bias=False)
+    n = 512 * 14 * 14
+    assert sn.arithmetic_intensity(regular, (512, 14, 14)) == pytest.approx(9 * 512 * n / (4 * (9 * 512 * 512 + 2 * n)))
+    assert sn.arithmetic_intensity(depthwise, (512, 14, 14)) == pytest.approx(9 * n / (4 * (9 * 512 + 2 * n)))
+    assert sn.arithmetic_intensity(regular, (512, 14, 14)) * 4 == pytest.approx(
+        measure.count_macs(regular, (512, 14, 14)) / (regular.weight.numel() + 2 * n))
+    strided = nn.Conv2d(3, 8, 3, stride=2)                     # 9×9 → 4×4
+    assert sn.arithmetic_intensity(strided, (3, 9, 9), bytes_per_value=1) == pytest.approx(
+        8 * 16 * 27 / (8 * 27 + 3 * 81 + 8 * 16))
+    fc = nn.Linear(100, 10)
+    assert sn.arithmetic_intensity(fc, (100,)) == pytest.approx(1000 / (4 * (1000 + 110)))
+    with pytest.raises(ValueError, match="input_size"):
+        sn.arithmetic_intensity(regular, (3, 14, 14))
+    with pytest.raises(ValueError, match="too small"):
+        sn.arithmetic_intensity(nn.Conv2d(1, 1, 5), (1, 3, 3))
+    with pytest.raises(TypeError, match="nn.Conv2d"):
+        sn.arithmetic_intensity(nn.ReLU(), (1, 3, 3))
 
 
 # --------------------------------------------------------------------------- checkers
