@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, measure, models, quant, recipes, resnets, train
+from course_lib import checks, config, data, measure, models, quant, recipes, resnets, stats, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -394,8 +394,9 @@ for name, lr in (("ttq", 1e-3), ("twn", 1e-3), ("binary", 1e-3), ("kmeans", 1e-4
     else:
         quant.quantize_model(model, name)
     before, after = finetune(model, lr)
+    predicted, labels = train.predict(model, test_loader)
     trained[name] = {"before": before, "after": after, "bytes": measure.file_bytes(quant.quantized_state_dict(model)),
-                     "model": model}
+                     "model": model, "correct": (predicted == labels).cpu()}
     print(f"{name:7s} before fine-tuning {100 * before:6.2f}%  after {100 * after:6.2f}%  "
           f"file {trained[name]['bytes']:,} B ({float_bytes / trained[name]['bytes']:.1f}× smaller)")
 print("learned TTQ scales (Wp, Wn) per layer:",
@@ -408,33 +409,48 @@ print("learned TTQ scales (Wp, Wn) per layer:",
 #   ResNet-56 6.80 → 6.44 (ternary *better* by 0.04 / 0.16 / 0.36); on ImageNet the ternary AlexNet
 #   beats full precision by 0.3 points top-1 and earlier ternary methods (TWN) by about 3.
 #   We check the paper's worst case — ternary at most 0.64 points below float — and TTQ above TWN,
-#   on LeNet-5 with one short fine-tuning epoch (three in the full profile).
+#   on LeNet-5 with one short fine-tuning epoch (three in the full profile), both arms from the
+#   same float weights with the same budget. A "loses at most x points" claim *holds* when the
+#   whole 95 % paired interval of the loss is below x, *does not hold* when all of it is above,
+#   and is *within noise* otherwise.
 # * **Deep Compression**: shared weights at 8 bits (conv) / 5 bits (fc) lose nothing. The paper's
 #   figure is for *trained* quantization — after the centroids are fine-tuned — so that is the
-#   number we check ("nothing" read as at most 0.5 point); the row without fine-tuning is printed too.
+#   number we check ("nothing" read as at most 0.5 point, by the same interval rule); the row
+#   without fine-tuning is printed too.
 
 # %%
-ttq_gap = 100 * (float_acc - trained["ttq"]["after"])
+predicted, labels = train.predict(base, test_loader)
+float_correct = (predicted == labels).cpu()
+
+
+def loss_within(name, bound):
+    """The paired 95% interval of float − ``name`` (points) and the verdict of "loses at most ``bound``"."""
+    low, high = (100 * v for v in stats.compare(float_correct, trained[name]["correct"]).difference_interval())
+    return low, high, "holds" if high <= bound else "does not hold" if low > bound else "within noise"
+
+
+lo, hi, v = loss_within("ttq", 0.64)
 print(f"TTQ ternary LeNet-5: {100 * trained['ttq']['after']:.2f}% vs float {100 * float_acc:.2f}% "
-      f"→ gap {ttq_gap:+.2f} points, file {float_bytes / trained['ttq']['bytes']:.1f}× smaller")
+      f"→ {lo:+.2f} to {hi:+.2f} points lost (95% paired interval), file {float_bytes / trained['ttq']['bytes']:.1f}× smaller")
 checks.claim("02", "TTQ: ternary weights within the paper's worst gap (0.64 pt) of float",
              paper="ResNet-20 −0.64, ResNet-32/44/56 +0.04/+0.16/+0.36, AlexNet +0.3 top-1",
-             ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['ttq']['after']:.2f}% "
-                  f"({-ttq_gap:+.2f} pt, {FINETUNE_EPOCHS} epoch(s) on {len(train_loader.labels):,} images)",
-             holds=ttq_gap <= 0.64 + 1e-9)                                             # 1e-9: float rounding
+             ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['ttq']['after']:.2f}% ({lo:+.2f} to {hi:+.2f} pt lost, "
+                  f"{FINETUNE_EPOCHS} epoch(s) on {len(train_loader.labels):,} images, {len(labels):,} test images)",
+             holds=v == "holds", within_noise=v == "within noise")
+ttq_twn = stats.compare(trained["ttq"]["correct"], trained["twn"]["correct"])
 checks.claim("02", "TTQ's learned scales beat TWN's fixed ones",
              paper="AlexNet: TTQ ≈ 3 pt above earlier ternary methods",
-             ours=f"LeNet-5: TTQ {100 * trained['ttq']['after']:.2f}% vs TWN {100 * trained['twn']['after']:.2f}%",
-             holds=trained["ttq"]["after"] > trained["twn"]["after"])
+             ours=f"LeNet-5, TTQ vs TWN: {ttq_twn.summary()}",
+             holds=ttq_twn.verdict() == "holds", within_noise=ttq_twn.verdict() == "within noise")
 
-kmeans_loss = 100 * (float_acc - trained["kmeans"]["after"])
+lo, hi, v = loss_within("kmeans", 0.5)
 print(f"k-means 8/5 bits: {100 * trained['kmeans']['before']:.2f}% before / {100 * trained['kmeans']['after']:.2f}% "
       f"after centroid fine-tuning vs float {100 * float_acc:.2f}%")
 checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit fc) loses nothing",
              paper="no loss (LeNet, AlexNet, VGG-16)",
              ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['kmeans']['after']:.2f}% after centroid fine-tuning "
-                  f"({-kmeans_loss:+.2f} pt; {100 * trained['kmeans']['before']:.2f}% before)",
-             holds=kmeans_loss <= 0.5 + 1e-9)
+                  f"({lo:+.2f} to {hi:+.2f} pt lost, 95% paired interval; {100 * trained['kmeans']['before']:.2f}% before)",
+             holds=v == "holds", within_noise=v == "within noise")
 
 # %% [markdown]
 # ## 6 · TTQ on a ResNet trained from scratch
@@ -444,27 +460,38 @@ checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit 
 # profile** runs the same code on a model that can learn in a few CPU seconds: a narrow ResNet-8
 # (one residual block per stage) on 4,096 Fashion-MNIST images, one epoch in float, then one
 # ternary — far from converged, but well above chance, so the float → ternary step is visible.
-# Both check the paper's ResNet-20 figure: ternary at most 0.64 points below float.
+# **Equal budgets:** the float arm gets the same extra training as the ternary one (the same
+# epochs, optimizer and learning rate, from the same float weights), so the comparison is of the
+# weights' precision, not of who trained longer. Both arms are scored on the same test images with
+# the paired test; the claim is the paper's ResNet-20 figure, ternary at most 0.64 points below float.
 
 # %%
 R_DATA = config.pick(quick="fashion-mnist", full="cifar10")
 R_DEPTH = config.pick(quick=8, full=20)
 r_train, r_test = data.loaders(R_DATA, 128, train_subset=config.pick(quick=4096, full=None),
-                               test_subset=config.pick(quick=1000, full=None),
+                               test_subset=None,
                                augment=config.pick(quick=False, full=True), device=DEVICE)
 resnet = resnets.resnet_cifar(R_DEPTH, in_channels=data.dataset_info(R_DATA).channels,
                              num_classes=len(data.dataset_info(R_DATA).classes),
                              widths=config.pick(quick=(8, 16, 32), full=(16, 32, 64)))
-fp_history = train.fit(resnet, r_train, r_test, epochs=config.pick(quick=1, full=60), optimizer="adamw",
-                       lr=config.pick(quick=3e-3, full=2e-3), progress=False, device=DEVICE)
+train.fit(resnet, r_train, None, epochs=config.pick(quick=1, full=60), optimizer="adamw",
+          lr=config.pick(quick=3e-3, full=2e-3), progress=False, device=DEVICE)
 ternary_resnet = quant.quantize_model(copy.deepcopy(resnet), "ttq")
 scales_before = quant.ttq_scales(ternary_resnet)
 ttq_start = train.evaluate(ternary_resnet, r_test)
-ttq_history = train.fit(ternary_resnet, r_train, r_test, epochs=config.pick(quick=1, full=30), optimizer="adamw",
-                        lr=config.pick(quick=1e-3, full=2e-4), weight_decay=0.0, progress=False, device=DEVICE)
+second_stage = dict(epochs=config.pick(quick=1, full=30), optimizer="adamw", lr=config.pick(quick=1e-3, full=2e-4),
+                    weight_decay=0.0, progress=False, device=DEVICE)
+train.fit(ternary_resnet, r_train, None, **second_stage)
+train.fit(resnet, r_train, None, **second_stage)                  # the float arm: the same extra training
 scales_after = quant.ttq_scales(ternary_resnet)
 ternary_layers = len(scales_after)
-r_fp_err, r_ttq_err = 100 * (1 - fp_history.final_test_acc), 100 * (1 - ttq_history.final_test_acc)
+r_correct = {}
+for arm, net in (("float", resnet), ("ternary", ternary_resnet)):
+    predicted, labels = train.predict(net, r_test)
+    r_correct[arm] = (predicted == labels).cpu()
+r_cmp = stats.compare(r_correct["ternary"], r_correct["float"])
+r_fp_err, r_ttq_err = 100 * (1 - r_cmp.accuracy_b), 100 * (1 - r_cmp.accuracy_a)
+r_gap_low, r_gap_high = (-100 * v for v in reversed(r_cmp.difference_interval()))     # float − ternary, points
 print(f"ResNet-{R_DEPTH} on {R_DATA} ({measure.count_params(resnet):,} weights, {ternary_layers} ternary layers): "
       f"float error {r_fp_err:.2f}%, ternary error {100 * (1 - ttq_start):.2f}% right after ternarizing → "
       f"{r_ttq_err:.2f}% after training   (paper, ResNet-20 on CIFAR-10: 8.23% → 8.87%)")
@@ -474,10 +501,15 @@ print(f"Wp changed in {moved}/{ternary_layers} layers; e.g. {first}: {tuple(roun
       f"→ {tuple(round(v, 4) for v in scales_after[first])}")
 assert ternary_layers == len(quant.default_layers(resnet)) and moved == ternary_layers
 assert all(len(torch.unique(m.weight.detach())) <= 3 for n, m in ternary_resnet.named_modules() if n in scales_after)
+r_verdict = "holds" if r_gap_high <= 0.64 else "does not hold" if r_gap_low > 0.64 else "within noise"
 checks.claim("02", "TTQ: a ternary ResNet within 0.64 pt of float (the paper's ResNet-20 gap)",
              paper="ResNet-20 on CIFAR-10: 8.23% → 8.87% error",
-             ours=f"ResNet-{R_DEPTH} on {R_DATA}: {r_fp_err:.2f}% → {r_ttq_err:.2f}% error",
-             holds=r_ttq_err - r_fp_err <= 0.64 + 1e-9)
+             ours=f"ResNet-{R_DEPTH} on {R_DATA}, equal training: {r_fp_err:.2f}% → {r_ttq_err:.2f}% error "
+                  f"(ternary {r_gap_low:+.2f} to {r_gap_high:+.2f} pt behind, 95% paired interval, "
+                  f"{r_cmp.n:,} test images)",
+             holds=r_verdict == "holds", within_noise=r_verdict == "within noise",
+             why="a net trained for one epoch on 4,096 images is still learning fast: the float arm gains more "
+                 "from the extra epoch than a ternary net can" if r_verdict == "does not hold" and config.profile() == "quick" else "")
 
 # %% [markdown]
 # ## 7 · Exercises
