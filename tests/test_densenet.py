@@ -8,7 +8,10 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
 import torchvision
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from course_lib import densenet, measure
 from course_lib.checks import ExerciseError
@@ -151,6 +154,126 @@ def test_torchvision_memory_efficient_moves_bn_stats_twice():
     assert "norm1.num_batches_tracked: 1 vs 2" in diff.example
 
 
+class _RecomputedBottleneck(torch.autograd.Function):
+    """The notebook's from-scratch reference: concat → BN → ReLU → 1×1 conv keeping only its inputs;
+    backward rebuilds concat + BN + ReLU with batch statistics (running stats untouched), not the conv."""
+
+    @staticmethod
+    def forward(ctx, running_mean, running_var, gamma, beta, weight, *features):
+        y = F.relu(F.batch_norm(torch.cat(features, 1), running_mean, running_var, gamma, beta, True, 0.1))
+        ctx.save_for_backward(gamma, beta, weight, *features)
+        return F.conv2d(y, weight)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gamma, beta, weight, *features = ctx.saved_tensors
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_() for t in (gamma, beta, *features)]
+            y = F.relu(F.batch_norm(torch.cat(leaves[2:], 1), None, None, leaves[0], leaves[1], training=True))
+        grad_w = torch.nn.grad.conv2d_weight(y, weight.shape, grad_out)
+        grad_y = torch.nn.grad.conv2d_input(y.shape, weight, grad_out)
+        g_gamma, g_beta, *g_features = torch.autograd.grad(y, leaves, grad_y)
+        return None, None, g_gamma, g_beta, grad_w, *g_features
+
+
+class _ScratchBlock(nn.Module):
+    def __init__(self, block, function=_RecomputedBottleneck):
+        super().__init__()
+        self.block, self.function = block, function
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.block.values():
+            bn = layer.norm1
+            bn.num_batches_tracked += 1
+            out = self.function.apply(bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                      layer.conv1.weight, *features)
+            features.append(layer.conv2(layer.relu2(layer.norm2(out))))
+        return torch.cat(features, 1)
+
+
+def test_efficient_equals_from_scratch_recomputation_and_naive():
+    """Library efficient mode = a hook-free autograd.Function that recomputes concat + BN + ReLU = naive:
+    outputs, input and weight gradients, running statistics (and the same saved bytes as the Function)."""
+    torch.manual_seed(0)
+    naive = densenet.DenseBlock(4, 5, 3).train()
+    impls = {"naive": naive, "scratch": _ScratchBlock(copy.deepcopy(naive)), "efficient": copy.deepcopy(naive)}
+    impls["efficient"].efficient = True
+    x = torch.randn(3, 5, 6, 6)
+    got = {}
+    for name, impl in impls.items():
+        xi = x.clone().requires_grad_()
+        out = impl(xi)
+        out.backward(torch.ones_like(out) * torch.arange(out.shape[1]).view(1, -1, 1, 1))
+        got[name] = (out, xi.grad, [p.grad for p in impl.parameters()], [b.clone() for b in impl.buffers()])
+    for name in ("scratch", "efficient"):
+        assert torch.allclose(got[name][0], got["naive"][0], atol=1e-6)
+        assert torch.allclose(got[name][1], got["naive"][1], atol=1e-6)
+        assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(got[name][2], got["naive"][2]))
+        assert all(torch.allclose(p.double(), q.double(), atol=1e-7) for p, q in zip(got[name][3], got["naive"][3]))
+    assert int(impls["efficient"]["denselayer1"].norm1.num_batches_tracked) == 1
+    saved = {name: measure.activation_bytes(impl, x.clone().requires_grad_()) for name, impl in impls.items()}
+    assert saved["scratch"] == saved["efficient"] < saved["naive"]
+
+
+class _RecomputeMovesStatsTwice(_RecomputedBottleneck):
+    """The trap: the recomputation hands BN the running buffers again."""
+
+    @staticmethod
+    def forward(ctx, running_mean, running_var, gamma, beta, weight, *features):
+        ctx.running = (running_mean, running_var)
+        return _RecomputedBottleneck.forward(ctx, running_mean, running_var, gamma, beta, weight, *features)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gamma, beta, _, *features = ctx.saved_tensors
+        with torch.no_grad():
+            F.batch_norm(torch.cat(features, 1), *ctx.running, gamma, beta, True, 0.1)
+        return _RecomputedBottleneck.backward(ctx, grad_out)
+
+
+def test_recomputing_with_the_running_buffers_is_caught():
+    """The comparison above can fail: a recomputation that updates running stats again differs from naive."""
+    torch.manual_seed(0)
+    naive = densenet.DenseBlock(2, 4, 3).train()
+    trap = _ScratchBlock(copy.deepcopy(naive), _RecomputeMovesStatsTwice)
+    x = torch.randn(3, 4, 5, 5)
+    for block in (naive, trap):
+        block(x.clone().requires_grad_()).sum().backward()
+    assert not torch.allclose(trap.block["denselayer1"].norm1.running_mean, naive["denselayer1"].norm1.running_mean)
+    assert torch.allclose(trap.block["denselayer1"].conv1.weight.grad, naive["denselayer1"].conv1.weight.grad, atol=1e-6)
+
+
+class _ConvKernels(TorchDispatchMode):
+    """Counts aten.convolution kernels that run (below autograd: independent of module hooks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._overloadpacket.__name__ == "convolution":
+            self.n += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("early_stop", [True, False])
+def test_efficient_reruns_no_convolution_thanks_to_checkpoint_early_stop(early_stop):
+    """6-layer block, one training step: naive 12 convs; efficient 12 with early stop, 18 without
+    (the 1×1 conv would be replayed) — counted by forward hooks and by the kernels that run."""
+    naive, eff = _pair(L=6, k0=8, k=4)
+    for block, expected in ((naive, 12), (eff, 12 if early_stop else 18)):
+        hooks_done = [0]
+        hooks = [m.register_forward_hook(lambda *_: hooks_done.__setitem__(0, hooks_done[0] + 1))
+                 for m in block.modules() if isinstance(m, nn.Conv2d)]
+        x = torch.randn(2, 8, 5, 5, requires_grad=True)
+        with cp.set_checkpoint_early_stop(early_stop), _ConvKernels() as kernels:
+            block(x).sum().backward()
+        for h in hooks:
+            h.remove()
+        assert hooks_done[0] == kernels.n == expected
+
+
 def test_efficient_in_eval_and_no_grad_is_the_plain_path():
     naive, eff = _pair()
     x = torch.randn(2, 6, 4, 4)
@@ -232,6 +355,11 @@ def test_step_seconds_returns_both():
     models = {"naive": nn.Sequential(naive, head), "efficient": nn.Sequential(eff, copy.deepcopy(head))}
     secs = densenet.step_seconds(models, torch.randn(2, 6, 4, 4), torch.tensor([0, 1]), repeats=1)
     assert set(secs) == {"naive", "efficient"} and all(s > 0 for s in secs.values())
+    times = densenet.step_times(models, torch.randn(2, 6, 4, 4), torch.tensor([0, 1]), repeats=3, clock="wall")
+    assert {name: len(t) for name, t in times.items()} == {"naive": 3, "efficient": 3}
+    assert all(s > 0 for t in times.values() for s in t)
+    with pytest.raises(ValueError, match="clock"):
+        densenet.step_times(models, torch.randn(2, 6, 4, 4), torch.tensor([0, 1]), repeats=1, clock="gpu")
 
 
 # --------------------------------------------------------------------------- explorer
@@ -277,7 +405,7 @@ def test_check_input_channels():
 
 
 def test_check_block_params():
-    with pytest.raises(ExerciseError, match="not done yet"):
+    with pytest.raises(ExerciseError, match="DenseNet-B block: not done yet"):      # the exercise's name: B, not BC
         densenet.check_block_params(_stub)
     with pytest.raises(ExerciseError):                   # forgot the BatchNorm parameters
         densenet.check_block_params(lambda L, k0, k: sum((k0 + k * (l - 1)) * 4 * k + 36 * k * k for l in range(1, L + 1)))
