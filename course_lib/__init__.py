@@ -11,7 +11,8 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
 2. **chapters**, one module each (a chapter may import an earlier one, never a later one):
    ``conv`` 01, ``quant`` 02, ``lowrank`` 03, ``prune`` 04, ``compress`` (+ ``huffman``,
    ``compressed_file``) 05, ``igc`` 06, ``resnets`` 07, ``densenet`` 08, ``smallnets`` 09, ``wae`` 10,
-   ``capstone`` 11.
+   ``capstone`` 11, ``deploy`` 12 (distillation, ONNX export, real int8 in ONNX Runtime; it loads
+   ``onnx`` and ``onnxruntime`` inside its functions, so ``import course_lib`` stays fast).
 3. **catalogue and tools**: ``recipes`` (every network by name, training recipes), the CLI
    (``python -m course_lib``), ``grading``, ``editions``.
 
@@ -41,9 +42,15 @@ Conventions every module follows (write new code the same way):
 - **Weights from a file** go in through ``checkpoints.load_state``, which names what differs when
   they are another architecture's; files are read with ``weights_only=True`` (``checkpoints``).
 - **Results say how sure they are**: an accuracy with ``stats.accuracy_interval``, two models on the
-  same images with ``stats.compare`` (holds / does not hold / within noise); a notebook states a
-  paper's claim with ``checks.claim(..., kind=)`` — "empirical" (a measurement decides it),
-  "derivation" (arithmetic, an identity) or "course" (not a paper's claim).
+  same images with ``stats.compare`` (holds / does not hold / within noise; ``difference_interval``
+  for "loses at most x points"), two latencies from interleaved rounds (``measure.latency_rounds``)
+  with ``stats.timing_verdict``; a notebook states a paper's claim with ``checks.claim(..., kind=,
+  within_noise=, why=)`` — kind "empirical" (a measurement decides it), "derivation" (arithmetic, an
+  identity) or "course" (not a paper's claim); ``why`` names the mechanism of a claim that does not hold.
+- **Long runs**: where a notebook's experiment needs more than its quick budget, the same library
+  function runs offline on the full schedule (e.g. ``python -m course_lib.resnets race``,
+  ``python -m course_lib.wae ship waes``), its result ships in ``data/checkpoints`` with its curve and
+  command, and the notebook runs the short version live and decides the claim on the long run.
 - **Real bytes** are the bytes of a written file: ``measure.file_bytes``.
 - Public names are listed in ``__all__`` and carry type hints; imports sit at the top of a module
   (matplotlib, ipywidgets and other heavy optional tools may be imported where they are used).

@@ -55,7 +55,10 @@ def train_command(args: argparse.Namespace) -> int:
             checkpoints.write_manifest_entry(out.parent, out.stem, {
                 "file": out.name, "recipe": args.recipe, "seed": args.seed, "epochs": epochs,
                 "test_accuracy": round(acc, 4), "sha256": checkpoints.sha256(out),
-                "parameters": sum(p.numel() for p in model.parameters())})
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "train_images": len(train_data.labels) if hasattr(train_data, "labels") else None,
+                "training_curve": [round(a, 4) for a in history.test_acc],
+                "command": f"python -m course_lib train --recipe {args.recipe} --out {out.name} --register"})
     if distributed:
         torch.distributed.destroy_process_group()
     return 0

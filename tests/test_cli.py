@@ -24,6 +24,9 @@ def test_train_writes_weights_and_manifest(tmp_path, fashion_ready, capsys):
     assert "test_accuracy=" in capsys.readouterr().out
     entry = read_manifest(tmp_path)["tiny"]
     assert entry["recipe"] == "tiny-fmnist" and entry["epochs"] == 1 and len(entry["sha256"]) == 64
+    assert len(entry["training_curve"]) == 1 and entry["training_curve"][0] == entry["test_accuracy"]
+    assert entry["command"] == "python -m course_lib train --recipe tiny-fmnist --out tiny.pt --register"
+    assert entry["train_images"] > 0
     assert set(read_weights(out)) == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"}
 
 

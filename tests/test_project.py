@@ -18,6 +18,7 @@ SYLLABUS = {                                # notebook -> the course_lib module 
     "03_low_rank": "lowrank", "04_sparse_pruning": "prune", "05_deep_compression": "compress",
     "06_interleaved_group_conv": "igc", "07_resnet_variants": "resnets", "08_densenet_memory": "densenet",
     "09_small_networks": "smallnets", "10_wavelet_autoencoder": "wae", "11_capstone": "capstone",
+    "12_deploy": "deploy",
 }
 
 
@@ -92,7 +93,7 @@ CORE = {"config", "args", "stats", "checks", "claims", "widgets", "measure", "su
         "report", "models"}
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
 CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",
-            "densenet", "smallnets", "wae", "capstone"]
+            "densenet", "smallnets", "wae", "capstone", "deploy"]
 CATALOGUE = {"recipes", "grading", "editions", "__main__"}     # above the chapters: they name every model
 
 

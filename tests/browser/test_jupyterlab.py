@@ -42,6 +42,7 @@ INTERACTIONS = {
     "10_wavelet_autoencoder": ("image", "ArrowRight", "readout"),       # WAE explorer: image 0 → 1, new PSNR
     "08_densenet_memory": ("growth rate k", "ArrowRight", "readout"),  # dense-block explorer: k 12 → 13
     "11_capstone": ("architecture", "VGG", "readout"),                 # recipe explorer: VGG ½ filters + DC → VGG + DC
+    "12_deploy": ("precision", "fp32", "readout"),                     # deploy explorer: VGG-small int8 → fp32
 }
 
 # JavaScript run in the page (JupyterLab started with expose_app_in_browser): the current
