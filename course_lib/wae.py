@@ -800,8 +800,9 @@ SHIPPED_KINDS = {"wae-l0-fmnist": dict(kind="wae"), "wae-l0.1-fmnist": dict(kind
 
 
 def load_shipped(folder: str | Path | None = None) -> dict:
-    """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout),
-    made by ``python -m course_lib.wae ship`` (3,072 training images, 2 epochs a variant)."""
+    """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout): the
+    classifiers made by ``python -m course_lib.wae ship`` (3,072 training images, 2 epochs a
+    variant), the WAEs by ``python -m course_lib.wae ship waes`` (all 60,000 images, to plateau)."""
     out = {"waes": {}}
     for key, name in SHIPPED.items():
         model = checkpoints.load_checkpoint(name, build(**SHIPPED_KINDS[name]), folder=folder)
@@ -812,46 +813,64 @@ def load_shipped(folder: str | Path | None = None) -> dict:
     return out
 
 
-def _ship(folder=None, train_subset=None, wae_epochs=3, epochs=3, joint_epochs=1, threads=2):
-    """Reproduce the shipped checkpoints: ``python -m course_lib.wae ship`` (about an hour on 2 CPU cores).
+def _ship_entry(folder, name, model, test_data, train_images, curve):
+    """Save one shipped model (fp16 weights) and its manifest entry with its training curve."""
+    state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
+    path = Path(folder) / f"{name}.pt"
+    is_wae = isinstance(model, WAE)
+    acc = None if is_wae else train.evaluate(model, test_data)
+    checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
+    entry = {"file": path.name, "recipe": name, "seed": 0, "epochs": len(curve), "train_images": train_images,
+             "command": "python -m course_lib.wae ship" + (" waes" if is_wae else ""),
+             "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
+             "parameters": sum(p.numel() for p in model.parameters())}
+    if is_wae:
+        entry["test_psnr_db"] = [round(p, 2) for p, _ in curve]
+        entry["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
+    else:
+        entry["training_curve"] = [round(a, 4) for a in curve]
+    checkpoints.write_manifest_entry(folder, name, entry)
+    print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}, curve {curve}", flush=True)
 
-    The long run of the chapter's experiment: the whole training set (60,000 images); stage 1 trains
-    each WAE until an epoch adds less than 0.1 dB of test PSNR (at most ``wae_epochs``); every
-    classifier variant then gets the same ``epochs`` (the last ``joint_epochs`` joint), with its test
-    accuracy after every epoch recorded in the manifest as its training curve.
+
+def _ship(folder=None, train_subset=3072, wae_epochs=1, epochs=2, joint_epochs=1, threads=2):
+    """Reproduce the shipped classifier checkpoints: ``python -m course_lib.wae ship`` (about 20 CPU-minutes).
+
+    Every variant gets the same ``epochs`` (the last ``joint_epochs`` joint) on ``train_subset``
+    training images, its test accuracy after every epoch recorded in the manifest as its curve.
     """
     torch.set_num_threads(threads)
     config.seed_everything(0)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
-    train_data, test_data = data.loaders("fashion-mnist", 128, train_subset=train_subset, device="cpu")
+    train_data, test_data = data.loaders("fashion-mnist", 64, train_subset=train_subset, device="cpu")
     base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
     curves: dict = {}
     result = experiment(base, train_data, test_data, epochs=epochs, joint_epochs=joint_epochs, wae_epochs=wae_epochs,
-                        lr=0.02, progress=False, wae_min_gain_db=0.1, curves=curves)
-    shipped = {SHIPPED[k]: (v, curves[k]) for k, v in result.items() if k != "waes"}
-    shipped.update({SHIPPED[k]: (v, curves["waes"][k]) for k, v in result["waes"].items()})
-    command = "python -m course_lib.wae ship"
-    for name, (model, curve) in shipped.items():
-        state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
-        path = folder / f"{name}.pt"
-        is_wae = isinstance(model, WAE)
-        acc = None if is_wae else train.evaluate(model, test_data)
-        checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
-        entry = {"file": path.name, "recipe": name, "seed": 0, "epochs": len(curve),
-                 "train_images": len(train_data.labels), "command": command,
-                 "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
-                 "parameters": sum(p.numel() for p in model.parameters())}
-        if is_wae:
-            entry["test_psnr_db"] = [round(p, 2) for p, _ in curve]
-            entry["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
-        else:
-            entry["training_curve"] = [round(a, 4) for a in curve]
-        checkpoints.write_manifest_entry(folder, name, entry)
-        print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}, curve {curve}", flush=True)
+                        lr=0.02, progress=False, curves=curves)
+    for key in VARIANTS:
+        _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key])
+
+
+def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None):
+    """The long run of stage 1: ``python -m course_lib.wae ship waes`` — one WAE per λ of ``SHIPPED``
+    on the whole training set (60,000 images), each until an epoch adds less than 0.1 dB of test
+    PSNR (at most ``max_epochs``), with its test PSNR and I_H energy after every epoch. ``lambdas``:
+    only these (each can run in its own process and folder; merge the manifest entries after)."""
+    torch.set_num_threads(threads)
+    folder = Path(folder) if folder is not None else config.checkpoints_dir()
+    train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu")
+    for lam in lambdas if lambdas is not None else (k for k in SHIPPED if isinstance(k, float)):
+        torch.manual_seed(0)
+        model = WAE(1)
+        rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, test_data=test_data, min_gain_db=0.1)
+        curve = [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
+        _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve)
 
 
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:2] == ["ship"]:
+    if sys.argv[1:3] == ["ship", "waes"]:
+        _ship_waes(*sys.argv[3:4])
+    elif sys.argv[1:2] == ["ship"]:
         _ship(*sys.argv[2:3])

@@ -34,11 +34,12 @@
 #    learned split without the energy term vs the WAE — accuracy, MACs, parameters, CPU latency;
 # 6. say **when it pays**: the encoder runs at full resolution, so on a small base network it loses.
 #
-# This is, as far as we know, the first PyTorch implementation (the official release is Caffe
-# prototxt only): `course_lib/wae.py`.
+# The implementation is `course_lib/wae.py`, written from the paper and the official Caffe prototxt
+# (public PyTorch re-implementations exist too); section 4 says where it simplifies the official network.
 
 # %%
 import copy
+import statistics
 import time
 
 import matplotlib.pyplot as plt
@@ -48,10 +49,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checks, compress, config, data, models, prune, recipes, wae
+from course_lib import checkpoints, checks, compress, config, data, measure, models, prune, recipes, stats, train, wae
 from course_lib.measure import count_macs, count_params, latency, layer_table
 from course_lib.recipes import RECIPES
-from course_lib.train import evaluate
 
 print(config.describe())
 config.seed_everything(0)
@@ -63,7 +63,7 @@ C, S, CLASSES = INFO.channels, INFO.size, len(INFO.classes)
 BASE = config.pick(quick="vgg-small-fmnist", full="vgg-small-cifar10")     # the base network's recipe
 WIDTHS = RECIPES[BASE].model_kwargs.get("widths", (24, 48, 96))
 DEVICE = config.device()
-TEST_N = config.pick(quick=4000, full=None)                              # test images for every accuracy
+TEST_N = None                                                            # every accuracy on the whole test set
 print(f"{DATASET}: {C}×{S}×{S}, {CLASSES} classes; base network {BASE} (vgg_small, widths {WIDTHS})")
 
 # %% [markdown]
@@ -101,6 +101,14 @@ checks.claim("10", "VGG16 costs about 20× AlexNet's compute", kind="derivation"
              holds=15 <= vgg_macs / alex_macs <= 25, must_hold=True)
 
 # %% [markdown]
+# **Why a cheaper input, and not another compression method?** The paper's argument against
+# decomposition (chapter 03) and quantization (chapter 02): both are *multi-step* — approximate,
+# fine-tune, approximate the next layer — and each step loses some accuracy that the next has to
+# win back; they also change the network, so every new base network needs the whole pipeline again.
+# Hence its **two design principles**: (1) keep the base network **unchanged** (any network, its
+# trained weights reused as they are); (2) keep the accuracy loss **acceptable**. The simplest
+# method that meets (1) is to shrink the input; the WAE is about meeting (2) as well.
+#
 # **The obvious speed-up, and its price.** Feed the trained base network a half-size image
 # (2×2 average pooling) without retraining it, and measure. (Full profile: the `vgg-small-cifar10`
 # recipe is trained once on the GPU and cached.)
@@ -112,10 +120,20 @@ train_data, test_data = data.loaders(DATASET, base_recipe.batch_size, augment=ba
                                      device=DEVICE)
 base, _ = recipes.trained_model(BASE, train_data, test_data, config.data_dir() / "checkpoints-full", device=DEVICE)
 base = base.to(DEVICE).eval()
-acc = {"base, full resolution": evaluate(base, test_data)}
-acc["avg-pool ↓2, base not retrained"] = evaluate(nn.Sequential(wae.Downsample("avg"), *base), test_data)
-for name, a in acc.items():
-    print(f"{name:<36} {100 * a:.2f}%")
+acc, correct = {}, {}
+
+
+def score(name, net):
+    """Accuracy of ``net`` on the test set; keeps which images it gets right for the paired tests."""
+    predicted, labels = train.predict(net, test_data)
+    correct[name] = (predicted == labels).cpu()
+    acc[name] = correct[name].float().mean().item()
+    low, high = stats.accuracy_interval(acc[name], len(labels))
+    return f"{100 * acc[name]:.2f}% (95% interval {100 * low:.1f}–{100 * high:.1f})"
+
+
+for name, net in (("base, full resolution", base), ("avg-pool ↓2, base not retrained", nn.Sequential(wae.Downsample("avg"), *base))):
+    print(f"{name:<36} {score(name, net)}")
 
 # %% [markdown]
 # ## 2 · The fixed ancestor: the Haar wavelet
@@ -205,12 +223,41 @@ print(f"encoder: {count_params(model.encoder) + count_params(model.low) + count_
       f"{enc_macs / 1e6:.2f}M MACs at {S}×{S} — the base at half resolution costs {half_macs / 1e6:.2f}M")
 
 # %% [markdown]
-# **Stage 1 — pre-training the WAE**, from scratch, twice: without the energy term (λ = 0) the
-# split is arbitrary; with λ = 0.1 the energy drains out of `I_H` within a few dozen steps.
+# **Stage 1, written out.** Pre-training the WAE is an ordinary training loop whose loss has two
+# terms — the reconstruction error and λ times the energy of `I_H`:
 
 # %%
 STEPS = config.pick(quick=40, full=400, dry=2)
 wae_train, _ = data.loaders(DATASET, 64, train_subset=config.pick(quick=2560, full=None), augment=False, device=DEVICE)
+
+
+def stage1_from_scratch(model, loader, lam, steps, lr=3e-3):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    loader.set_epoch(0)
+    for _, (x, _) in zip(range(steps), loader):
+        low, high, recon = model(x)
+        loss = ((recon - x) ** 2).mean() + lam * (high ** 2).mean()     # reconstruction + λ · energy of I_H
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+check_steps = config.pick(quick=8, full=8, dry=2)
+torch.manual_seed(0)
+ours = stage1_from_scratch(wae.WAE(C).to(DEVICE), wae_train, lam=0.1, steps=check_steps)
+torch.manual_seed(0)
+library = wae.WAE(C).to(DEVICE)
+wae.pretrain_wae(library, wae_train, epochs=1, energy_weight=0.1, max_steps=check_steps)
+worst = max((a - b).abs().max().item() for a, b in zip(ours.state_dict().values(), library.state_dict().values()))
+print(f"after {check_steps} steps, from scratch vs wae.pretrain_wae: largest weight difference {worst:.1e}")
+assert worst < 1e-4
+
+# %% [markdown]
+# **Stage 1 with the library**, from scratch, twice: without the energy term (λ = 0) the split is
+# arbitrary; with λ = 0.1 the energy drains out of `I_H` within a few dozen steps.
+
+# %%
 curves = {}
 for lam in (0.0, 0.1):
     torch.manual_seed(0)
@@ -235,6 +282,13 @@ for lam, rows in curves.items():
 # pooling). The base's pooled features and the small network's features are concatenated into
 # fusion fc layers, and the prediction is **base logits + fusion logits** (`wae.WAEClassifier`).
 #
+# **Where ours is simpler than the official network** (VGG16 on ImageNet): there, the I_H network
+# is itself VGG-shaped with 13 convolutions; the fusion reads its pool5 features into 2048-wide fc
+# layers; the base's fc6/fc7 are 1024 wide instead of VGG16's 4096; and I_L and I_H pass through
+# BatchNorm before the two networks. Ours keeps the structure — base on I_L, a small net on I_H,
+# concatenated features into fusion fc layers, summed logits — at the size of a 28×28 problem: a
+# two-stage conv net on I_H, one fusion hidden layer, and the base unchanged.
+#
 # **Training in three stages** (the paper's), each one a call you can read in `wae.experiment`:
 #
 # 1. pre-train the WAE alone on reconstruction + λ·energy (`wae.pretrain_wae`, section 3);
@@ -247,9 +301,12 @@ for lam, rows in curves.items():
 # **Baselines and ablations**, each fine-tuned from the same base for the same number of epochs:
 # 2×2 average pooling → base (= bilinear, section 2); Haar `cA` → base + details → small network
 # (the paper's *Wavelet+CNN*); the learned split with λ = 0 (*Decomposition+CNN*); the WAE (λ = 0.1).
-# Quick profile: the results of `python -m course_lib.wae ship` (3,072 training images, 2 epochs a
-# variant, the last one joint), shipped as checkpoints. Full profile: the same function on CIFAR-10,
-# run here once and cached.
+# Quick profile: the classifiers shipped by `python -m course_lib.wae ship` — every variant 2
+# epochs (the last one joint) on the same 3,072 training images, its test accuracy after each epoch
+# in the manifest — evaluated here on the whole test set. That is a **short** run: the comparisons
+# below are fair (same data, epochs and schedule for every variant) but not at plateau, and the
+# claims say so. (The WAEs of section 5 are a long run on all 60,000 images.) Full profile: the
+# same function on CIFAR-10, 15 epochs a variant, run here once and cached.
 
 # %%
 if config.profile() == "quick":
@@ -263,7 +320,7 @@ NAMES = {"downsample": "avg-pool ↓2 + base (fine-tuned)", "haar": "Haar + CNN 
 nets = {"base, full resolution": base.cpu()}
 for key, name in NAMES.items():
     nets[name] = result[key].to(DEVICE).eval()
-    acc[name] = evaluate(nets[name], test_data)
+    score(name, nets[name])
     nets[name] = nets[name].cpu()
 reports = {b: wae.cost_report(nets, (C, S, S), acc, batch=b, min_run_time=config.pick(quick=0.15, full=0.5, dry=0.01))
            for b in (1, 64)}
@@ -274,48 +331,50 @@ for b, report in reports.items():
 print(f"not retrained: avg-pool ↓2 + base {100 * acc['avg-pool ↓2, base not retrained']:.2f}%")
 
 # %% [markdown]
-# **Claim checks.** The paper (ImageNet): VGG16 + WAE 3.13× faster on a CPU and 2.59× on a GPU at
-# 0.22% more top-5 error; ResNet-50 1.88× at 0.8%. Our target at our scale: the WAE ≥ 2× faster on
-# the CPU than the full-resolution base at ≤ 1 point accuracy loss — and better than plain
-# downsampling and fixed Haar. These are measured, not asserted: the verdict is printed as it comes.
+# **Claim checks**, every one decided by the paired test on the same test images. The paper
+# (ImageNet): VGG16 + WAE at 0.22 % more top-5 error than VGG16, better than plain downsampling,
+# Wavelet+CNN (Haar) and Decomposition+CNN (λ = 0). The *speed* claim is checked where the paper
+# measured it, on VGG16 at 224×224 (section 6): on our 28×28 base the encoder costs about as much as
+# the base at half resolution, so the best possible MAC ratio here is far from the paper's.
 
 # %%
+BUDGET = config.pick(quick="each variant 2 epochs on 3,072 images", full="each variant 15 epochs")
+SHORT_RUN_WHY = config.pick(quick="mechanism not established: the variants are compared after a short run (the "
+                                  "trained base fine-tuned 2 epochs on 3,072 images); the long run is still to do",
+                            full="")
 w_name, full_name = NAMES["wae"], "base, full resolution"
-loss_pts = 100 * (acc[full_name] - acc[w_name])
-cpu_speed = {b: r.row(w_name).speedup for b, r in reports.items()}
-mac_speed = reports[64].row(w_name).mac_ratio
-ours = (f"{cpu_speed[1]:.2f}× (batch 1) / {cpu_speed[64]:.2f}× (batch 64) on CPU, {mac_speed:.2f}× fewer MACs, "
-        f"accuracy {100 * acc[w_name]:.2f}% vs {100 * acc[full_name]:.2f}% ({loss_pts:+.2f} points lost)")
-if DEVICE.type == "cuda":
-    xg = torch.randn(64, C, S, S)
-    t_full = latency(nets[full_name], xg, device=DEVICE)
-    t_wae = latency(nets[w_name], xg, device=DEVICE)
-    ours += f"; GPU {t_full / t_wae:.2f}×"
-    nets = {k: v.cpu() for k, v in nets.items()}
-checks.claim("10", f"WAE + base ≥ 2× faster on CPU at ≤ 1 point accuracy loss ({DATASET})",
-             paper="VGG16: 3.13× CPU, 2.59× GPU at +0.22% top-5 error; ResNet-50: 1.88× at 0.8%",
-             ours=ours, holds=max(cpu_speed.values()) >= 2 and loss_pts <= 1)
-d_name, h_name = NAMES["downsample"], NAMES["haar"]
-checks.claim("10", "WAE is more accurate than plain downsampling", paper="WAE beats downsampled input",
-             ours=f"{100 * acc[w_name]:.2f}% vs {100 * acc[d_name]:.2f}% (at {reports[64].row(d_name).macs / reports[64].row(w_name).macs:.2f}× the WAE's MACs)",
-             holds=acc[w_name] > acc[d_name])
-checks.claim("10", "WAE is more accurate than the fixed Haar split at about equal cost",
-             paper="WAE beats Wavelet+CNN and Decomposition+CNN",
-             ours=f"WAE {100 * acc[w_name]:.2f}% ({reports[64].row(w_name).macs / 1e6:.2f}M MACs), Haar "
-                  f"{100 * acc[h_name]:.2f}% ({reports[64].row(h_name).macs / 1e6:.2f}M), λ = 0 {100 * acc[NAMES['decomposition']]:.2f}%",
-             holds=acc[w_name] > acc[h_name] and acc[w_name] > acc[NAMES["decomposition"]])
+d_name, h_name, z_name = NAMES["downsample"], NAMES["haar"], NAMES["decomposition"]
+lost = stats.compare(correct[full_name], correct[w_name])
+lo, hi = (100 * v for v in lost.difference_interval())
+loss_verdict = "holds" if hi <= 1 else "does not hold" if lo > 1 else "within noise"
+checks.claim("10", f"the WAE costs ≤ 1 point of accuracy against the full-resolution base ({DATASET})",
+             paper="VGG16: 11.65% → 11.87% top-5 error (+0.22); ResNet-50 +0.8%",
+             ours=f"{BUDGET}: {100 * acc[w_name]:.2f}% vs {100 * acc[full_name]:.2f}%: {lo:+.2f} to {hi:+.2f} points lost "
+                  f"(95% interval, paired); speed on this base {reports[1].row(w_name).speedup:.2f}× (batch 1), "
+                  f"{reports[64].row(w_name).mac_ratio:.2f}× fewer MACs",
+             holds=loss_verdict == "holds", within_noise=loss_verdict == "within noise",
+             why=SHORT_RUN_WHY if loss_verdict == "does not hold" else "")
+for rival, text, paper in ((d_name, "the WAE is more accurate than plain downsampling", "WAE beats downsampled input"),
+                           (h_name, "the WAE is more accurate than the fixed Haar split", "WAE beats Wavelet+CNN"),
+                           (z_name, "the WAE is more accurate than the same split learned without the energy term",
+                            "WAE beats Decomposition+CNN")):
+    comparison = stats.compare(correct[w_name], correct[rival])
+    verdict = comparison.verdict()
+    checks.claim("10", text, paper=paper,
+                 ours=f"{BUDGET}: {comparison.summary()}; MACs {reports[64].row(w_name).macs / 1e6:.2f}M vs "
+                      f"{reports[64].row(rival).macs / 1e6:.2f}M", holds=verdict == "holds",
+                 within_noise=verdict == "within noise",
+                 why=SHORT_RUN_WHY if verdict == "does not hold" else "")
 
 # %% [markdown]
 # Read the table before the verdicts. The WAE's MAC count is `base/4 + encoder + high branch`, and
 # at our image size the encoder (three 16-channel 3×3 convs over every pixel) costs about as much as
-# the whole base network at half resolution — far from the paper's VGG16, where it is under 2% of
-# the cost. Plain downsampling is the cheapest by far; the WAE pays for its encoder in the hope of
-# buying back accuracy. In the quick profile it does not: after only 2 epochs over 3,072 images
-# (the shipped budget, set by a 2-core CPU) every half-resolution variant — pooling, Haar, λ = 0,
-# WAE — is several points below the full-resolution base and within about a point of the others;
-# the paper fine-tunes for many ImageNet epochs. The full profile (CIFAR-10, 15 epochs a variant)
-# is the fairer test. Accuracies over a few thousand test images differ by noise of about ±0.5
-# points: treat smaller differences as ties.
+# the whole base network at half resolution — far from the paper's VGG16, where it is under 2 % of
+# the cost. So the WAE here is **not** a cheap alternative to Haar: it costs about twice Haar's MACs
+# (the table's MAC column), and the comparisons above are of accuracy, not of accuracy at equal
+# cost. Every half-resolution variant was trained with the same budget from the same base — in the
+# quick profile a short one (2 epochs on 3,072 images), so a verdict here says which variant learns
+# fastest from the trained base, not which one is best at plateau.
 
 # %% [markdown]
 # ## 5 · Explorer: what do `I_L` and `I_H` look like?
@@ -329,18 +388,36 @@ checks.claim("10", "WAE is more accurate than the fixed Haar split at about equa
 explorer = wae.decomposition_explorer(x_test[:16].cpu(), {lam: m.cpu() for lam, m in result["waes"].items()}, image=0)
 explorer
 
+# %% [markdown]
+# **Measured on the whole test set** (`wae.evaluate_wae`: the mean PSNR of the reconstructions and
+# the share of the energy in `I_H`), for every λ, next to the fixed Haar split. In the quick profile
+# the WAEs are the long run's (`python -m course_lib.wae ship waes`: all 60,000 training images, to
+# stop at the first epoch that adds less than 0.1 dB, capped at 2–3 epochs on this CPU); the
+# manifest keeps each one's curve — test PSNR after every epoch — so you can see that they stopped
+# at the cap while still gaining about a decibel an epoch: near, not at, a plateau.
+
 # %%
+wae_eval = {lam: wae.evaluate_wae(m.to(DEVICE), test_data) for lam, m in sorted(result["waes"].items())}
+if config.profile() == "quick":
+    manifest = checkpoints.read_manifest(config.checkpoints_dir())
+for lam, (db, high) in wae_eval.items():
+    curve = ""
+    if config.profile() == "quick":
+        entry = manifest[wae.SHIPPED[lam]]
+        curve = f"  (test PSNR after each epoch: {', '.join(f'{v:.1f}' for v in entry['test_psnr_db'])} dB)"
+    print(f"λ = {lam:<4}: PSNR {db:5.1f} dB, I_H holds {100 * high:6.3f}% of the energy{curve}")
 with torch.no_grad():
-    batch = x_test[:256].cpu()
-    for lam, m in sorted(result["waes"].items()):
-        lo, hi, rec = m.cpu()(batch)
-        print(f"λ = {lam:<4}: I_H holds {100 * wae.energy_fraction(lo, hi):6.2f}% of the energy, PSNR {wae.psnr(batch, rec):5.1f} dB")
-    cA_n, det_n = wae.haar_dwt(batch)
-    print(f"Haar   : details hold {100 * wae.energy_fraction(cA_n, torch.cat(det_n, 1)):6.2f}% (normalised images)")
-    fr = {lam: wae.energy_fraction(*m(batch)[:2]) for lam, m in result["waes"].items()}
+    cA_n, det_n = wae.haar_dwt(x_test[:256])
+print(f"Haar    : exact inverse; details hold {100 * wae.energy_fraction(cA_n, torch.cat(det_n, 1)):6.2f}% (normalised images)")
+fr = {lam: high for lam, (_, high) in wae_eval.items()}
 checks.claim("10", "the energy penalty empties the high-frequency image", paper="I_H carries little energy",
-             ours=f"I_H energy {100 * fr[0.0]:.1f}% (λ = 0) → {100 * fr[0.1]:.2f}% (λ = 0.1) → {100 * fr[1.0]:.2f}% (λ = 1)",
+             ours=f"I_H energy {100 * fr[0.0]:.1f}% (λ = 0) → {100 * fr[0.1]:.2f}% (λ = 0.1) → {100 * fr[1.0]:.3f}% (λ = 1)",
              holds=fr[0.1] < fr[0.0] / 10, must_hold=True)
+worst_db = min(db for db, _ in wae_eval.values())
+checks.claim("10", "the WAEs reconstruct their input: test PSNR ≥ 25 dB for every λ", kind="course",
+             paper="(the decoder must undo the split, as Haar's inverse does)",
+             ours=", ".join(f"λ = {lam}: {db:.1f} dB" for lam, (db, _) in wae_eval.items()),
+             holds=worst_db >= 25, must_hold=config.profile() == "quick")
 
 # %% [markdown]
 # ## 6 · When does it pay?
@@ -387,6 +464,50 @@ checks.claim("10", "on a tiny base network the WAE is slower than the base at fu
              paper="the encoder must be cheap next to the base", ours=f"w = {sweep[0].width}: {sweep[0].speedup:.2f}× "
              f"(MAC ratio {sweep[0].mac_speedup:.2f}×); w = {sweep[-1].width}: {sweep[-1].speedup:.2f}×",
              holds=sweep[0].mac_speedup < 1 and sweep[-1].mac_speedup > 2, must_hold=True)
+
+# %% [markdown]
+# ### At the paper's scale: VGG16 on 224×224 images
+#
+# The paper's speed figures are for VGG16 at 224×224 on ImageNet: the plain 112×112 input runs
+# **3.78×** faster on a CPU (3.92× on a GPU) but loses 4 points of top-5 accuracy (15.73 % error);
+# WAE + VGG16 at 112 runs **3.13×** faster (2.59× GPU) at +0.22 points. Speed does not depend on
+# the weights, so we time the same three on this CPU with random weights, batch 1, in interleaved
+# rounds: torchvision's `vgg16` at 224, the same at 112 (its adaptive pooling keeps the fc layers),
+# and the WAE encoder at 224 → `vgg16` on `I_L` at 112 + the small network on `I_H`. A speed-up
+# claim *holds* when every round's speed-up reaches 80 % of the paper's figure.
+
+# %%
+torch.manual_seed(0)
+vgg = torchvision.models.vgg16().eval()
+big_wae, big_high = wae.WAE(3).eval(), wae.high_branch(3).eval()
+
+
+def wae_vgg16(x):
+    low, high = big_wae.encode(x)
+    return vgg(low), big_high(high)
+
+
+x224 = torch.randn(1, 3, 224, 224)
+x112 = torch.randn(1, 3, 112, 112)
+big_rounds = measure.latency_rounds({"VGG16 at 224": vgg, "VGG16 at 112": lambda x: vgg(x112),
+                                     "WAE + VGG16 at 112": wae_vgg16}, x224, rounds=3,
+                                    min_run_time=config.cap(0.2, dry=0.01))
+big_macs = {"VGG16 at 224": count_macs(vgg, (3, 224, 224)), "VGG16 at 112": count_macs(vgg, (3, 112, 112)),
+            "WAE + VGG16 at 112": wae.encoder_macs(3, 16, 224, 224) + count_macs(vgg, (3, 112, 112))
+            + count_macs(big_high, (3, 112, 112))}
+for name, rounds in big_rounds.items():
+    print(f"{name:<20} {big_macs[name] / 1e9:6.2f} GMACs  {', '.join(f'{1e3 * t:.0f}' for t in rounds)} ms (rounds)")
+for name, paper, text in (("VGG16 at 112", 3.78, "the plain 112×112 input makes VGG16 ≈ 3.8× faster on a CPU"),
+                          ("WAE + VGG16 at 112", 3.13, "WAE + VGG16 is ≈ 3.1× faster than VGG16 on a CPU")):
+    ups = [a / b for a, b in zip(big_rounds["VGG16 at 224"], big_rounds[name])]
+    verdict = stats.timing_verdict([0.8 * paper * t for t in big_rounds[name]], big_rounds["VGG16 at 224"])
+    checks.claim("10", text + " (224×224, batch 1)", paper=f"{paper}× CPU", holds=verdict == "holds",
+                 within_noise=verdict == "within noise",
+                 ours=f"{statistics.median(ups):.2f}× (rounds {min(ups):.2f}–{max(ups):.2f}×), "
+                      f"{big_macs['VGG16 at 224'] / big_macs[name]:.2f}× fewer MACs",
+                 why="the fixed costs (fc layers that do not shrink with the input, memory traffic of the "
+                     "encoder at full resolution) take a larger share on this CPU" if verdict == "does not hold" else "")
+del vgg
 
 # %% [markdown]
 # ## 7 · Combined with a pruned or a small network: do the speed-ups multiply?
@@ -495,6 +616,11 @@ for name in nets:
     print(f"{name:<52} {100 * acc[name]:.2f}%, {r64.row(name).macs / 1e6:.2f}M MACs, CPU {r1.row(name).speedup:.2f}× (b1) / {r64.row(name).speedup:.2f}× (b64)")
 print(f"{'WAE break-even (MAC ratio 1×) in the width sweep':<52} base ≈ {(crossing(sweep, 1, 'mac_speedup') or float('nan')) / 1e6:.1f}M MACs")
 print(f"{'pruned 50% + WAE vs product of speed-ups':<52} {p_both:.2f}× vs {p_prod:.2f}×")
+for lam, (db, high) in wae_eval.items():
+    print(f"{'WAE λ = ' + str(lam) + ': test PSNR, energy in I_H':<52} {db:.1f} dB, {100 * high:.3f}%")
+for name in ("VGG16 at 112", "WAE + VGG16 at 112"):
+    ups = statistics.median(a / b for a, b in zip(big_rounds["VGG16 at 224"], big_rounds[name]))
+    print(f"{name + ' vs VGG16 at 224, CPU batch 1':<52} {ups:.2f}×")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
 # %% [markdown]
