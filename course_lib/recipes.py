@@ -111,7 +111,7 @@ RECIPES = {
     "squeezenext-small-cifar10": Recipe("squeezenext_small", "cifar10", epochs=60, lr=0.1, about="ch09: SqueezeNext for 32x32 CIFAR-10 (full profile, GPU)"),
     "mobilenet-small-cifar10": Recipe("mobilenet_small", "cifar10", epochs=60, lr=0.1, about="ch09: 0.2-MobileNet for 32x32 CIFAR-10 (full profile, GPU)"),
     "mobilenetv2-small-cifar10": Recipe("mobilenetv2_small", "cifar10", epochs=60, lr=0.1, about="ch09: 0.25-MobileNetV2 for 32x32 CIFAR-10 (full profile, GPU)"),
-    "densenet-bc22-fmnist": Recipe("densenet_cifar", "fashion-mnist", epochs=2, lr=0.1, train_subset=8000, test_subset=2000, model_kwargs=dict(depth=22, growth_rate=12), about="ch08: DenseNet-BC-22 (k=12, 71K params), 2 epochs on 8,000 images"),
+    "densenet-bc22-fmnist": Recipe("densenet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=22, growth_rate=12), about="ch08: DenseNet-BC-22 (k=12, 71K params), resnet20-post-fmnist's recipe (5 epochs on the same 10,000 images)"),
     "wae-l0-fmnist": Recipe("wae", "fashion-mnist", epochs=1, train_subset=3072, model_kwargs=dict(kind="wae"), about="ch10: WAE alone, lambda=0 (stage 1 only; made by python -m course_lib.wae ship)"),
     "wae-l0.1-fmnist": Recipe("wae", "fashion-mnist", epochs=1, train_subset=3072, model_kwargs=dict(kind="wae"), about="ch10: WAE alone, lambda=0.1 (stage 1 only; made by python -m course_lib.wae ship)"),
     "wae-l1-fmnist": Recipe("wae", "fashion-mnist", epochs=1, train_subset=3072, model_kwargs=dict(kind="wae"), about="ch10: WAE alone, lambda=1 (stage 1 only; made by python -m course_lib.wae ship)"),

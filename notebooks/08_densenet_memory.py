@@ -23,16 +23,18 @@
 # **You will be able to**
 # 1. build a **dense block** (layer l reads the concatenation of all earlier maps: `k₀ + k(l − 1)`
 #    channels, `L(L + 1)/2` connections) and DenseNet-B, -C and -BC with transition layers (`⌊θm⌋`);
-# 2. check our DenseNet-121 against torchvision's, parameter for parameter and output for output;
+# 2. check our DenseNet-121 against torchvision's, parameter for parameter and output for output, and
+#    read the ImageNet family (121 … 264) and the overfitting of wide nets without BC;
 # 3. derive why the naive implementation keeps **O(kL²)** bytes for the backward pass, and measure it;
-# 4. implement the **memory-efficient** version (recompute concat + BN in the backward pass,
-#    Pleiss et al.) and show it is exact, linear in memory and costs little time;
+# 4. implement the **memory-efficient** version from scratch (recompute concat + BN + ReLU in the
+#    backward pass, Pleiss et al.), show the library's is the same, and **count** the convolutions
+#    it re-runs (none: checkpointing's *early stop*);
 # 5. find and fix the **BatchNorm-under-recomputation** bug that torchvision's `memory_efficient=True` has;
-# 6. use the measured bytes to say how deep a DenseNet fits a memory budget.
+# 6. use the measured bytes to say how deep a DenseNet fits a memory budget, and compare a DenseNet
+#    with a ResNet fairly: same training, same test images, a paired test.
 
 # %%
 import copy
-import math
 import time
 
 import matplotlib.pyplot as plt
@@ -40,7 +42,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checkpoints, checks, config, data, densenet, measure, models, recipes, resnets, train
+import torch.nn.functional as F
+
+from course_lib import checks, config, data, densenet, measure, recipes, resnets, stats, train
 
 print(config.describe())
 config.seed_everything(0)
@@ -109,6 +113,56 @@ print(f"DenseNet-121 transition 1: {t1.conv.in_channels} → ⌊0.5·{t1.conv.in
 del tv121, ours121
 
 # %% [markdown]
+# ### The ImageNet family: DenseNet-121 … 264
+#
+# On ImageNet (k = 32, a 7×7/2 stem with 2k = 64 channels, θ = 0.5) the four DenseNet-BCs differ only
+# in the layers per block. Below: the paper's ImageNet errors (Table 3, quoted) against the parameters
+# of our builders, built on PyTorch's `meta` device (shapes only: no memory, no time). The paper's
+# headline: **DenseNet-201 (20M parameters) ≈ ResNet-101 (more than 40M) in error**. The paper's
+# ResNets were trained by another code base, so for a like-for-like look we add torchvision's own
+# published single-crop figures for both families (the same training pipeline, no download).
+
+# %%
+IMAGENET = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32), 264: (6, 12, 64, 48)}
+PAPER_ERR = {121: (25.02, 23.61, 7.71, 6.66), 169: (23.80, 22.08, 6.85, 5.92),     # % top-1 single / 10-crop,
+             201: (22.58, 21.46, 6.34, 5.54), 264: (22.15, 20.80, 6.12, 5.29)}      # top-5 single / 10-crop
+with torch.device("meta"):
+    family = {d: measure.count_params(densenet.DenseNet(32, cfg, 64)) for d, cfg in IMAGENET.items()}
+    tv_params = {name: measure.count_params(getattr(torchvision.models, name)()) for name in ("resnet50", "resnet101")}
+tv_meta = {name: getattr(torchvision.models, f"{name.replace('resnet', 'ResNet').replace('densenet', 'DenseNet')}_Weights").IMAGENET1K_V1.meta
+           for name in ("densenet121", "densenet169", "densenet201", "resnet50", "resnet101")}
+assert all(family[d] == tv_meta[f"densenet{d}"]["num_params"] for d in (121, 169, 201))   # = torchvision's counts
+print(f"{'':>13} {'params':>7}  {'top-1 err. single / 10-crop':>27}  {'top-5 err. single / 10-crop':>27}")
+for d, p in family.items():
+    e = PAPER_ERR[d]
+    print(f"DenseNet-{d:<4} {p / 1e6:6.1f}M  {e[0]:>19.2f} / {e[1]:.2f}  {e[2]:>19.2f} / {e[3]:.2f}")
+tv_err = {name: 100 - m["_metrics"]["ImageNet-1K"]["acc@1"] for name, m in tv_meta.items()}
+print(f"torchvision's weights, top-1 single crop: DenseNet-201 {tv_err['densenet201']:.2f}% ({family[201] / 1e6:.1f}M, "
+      f"{tv_meta['densenet201']['_ops']:.1f} GFLOPS) vs ResNet-101 {tv_err['resnet101']:.2f}% ({tv_params['resnet101'] / 1e6:.1f}M, "
+      f"{tv_meta['resnet101']['_ops']:.1f} GFLOPS); ResNet-50 {tv_err['resnet50']:.2f}% ({tv_meta['resnet50']['_ops']:.1f} GFLOPS)")
+checks.claim("08", "DenseNet-201 has less than half the parameters of ResNet-101", kind="derivation",
+             paper="20M vs more than 40M, at similar ImageNet error", ours=f"{family[201]:,} vs {tv_params['resnet101']:,} "
+             f"({family[201] / tv_params['resnet101']:.2f}×)", holds=2 * family[201] < tv_params["resnet101"], must_hold=True)
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.4))
+ps = [family[d] / 1e6 for d in IMAGENET]
+ax.plot(ps, [PAPER_ERR[d][0] for d in IMAGENET], "o-", label="DenseNet, paper, single crop")
+ax.plot(ps, [PAPER_ERR[d][1] for d in IMAGENET], "s--", label="DenseNet, paper, 10-crop")
+ax.plot([family[d] / 1e6 for d in (121, 169, 201)], [tv_err[f"densenet{d}"] for d in (121, 169, 201)], "^:",
+        color="tab:blue", alpha=0.6, label="DenseNet, torchvision, single crop")
+ax.plot([tv_params[n] / 1e6 for n in ("resnet50", "resnet101")], [tv_err[n] for n in ("resnet50", "resnet101")], "D:",
+        color="tab:red", label="ResNet-50 / 101, torchvision, single crop")
+for d, p in zip(IMAGENET, ps):
+    ax.annotate(str(d), (p, PAPER_ERR[d][0]), textcoords="offset points", xytext=(3, 4), fontsize=8)
+ax.set_xlabel("parameters (M), counted on our builders / torchvision's")
+ax.set_ylabel("ImageNet top-1 error (%)")
+ax.set_title("DenseNet-121 … 264: error falls with size")
+ax.legend(fontsize=7)
+ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
 # ### Without a bottleneck, parameters grow as O(k²L²)
 #
 # Layer l's 3×3 conv has `9·k·(k₀ + k(l − 1))` weights; summed over the block that is
@@ -127,6 +181,24 @@ print(f"params / (k²L²) at L = 64, k = 12: {p_vs_L[-1] / (144 * 64 ** 2):.2f} 
 checks.claim("08", "a block without bottleneck has O(k²L²) parameters",
              kind="derivation", paper="O(k²L²)", ours=f"fitted exponents L^{slope_L:.2f}, k^{slope_k:.2f} (L = 8…64, k = 6…48)",
              holds=round(slope_L) == 2 and round(slope_k) == 2, must_hold=True)
+
+# %% [markdown]
+# ### Wider without BC overfits
+#
+# The k² term has a price beyond parameters. In the paper, the plain DenseNet (no bottleneck, no
+# compression) with L = 100 goes from k = 12 to k = 24 — four times the parameters — and its CIFAR-10
+# error *without augmentation* **rises**, 5.77 % → 5.83 % (Table 2): the extra capacity overfits.
+# DenseNet-BC keeps improving as it grows; bottleneck and compression are the paper's answer. The
+# parameter side we can check on our builders:
+
+# %%
+with torch.device("meta"):
+    plain = {k_: measure.count_params(densenet.densenet_cifar(100, k_, bottleneck=False, compression=1.0)) for k_ in (12, 24)}
+print(f"DenseNet (L = 100, no B, no C): k = 12 → {plain[12] / 1e6:.1f}M, k = 24 → {plain[24] / 1e6:.1f}M "
+      f"({plain[24] / plain[12]:.2f}×); paper's C10 error 5.77% → 5.83%")
+checks.claim("08", "doubling k quadruples a plain DenseNet-100's parameters (7.0M → 27.2M)", kind="derivation",
+             paper="7.0M → 27.2M (Table 2)", ours=f"{plain[12] / 1e6:.1f}M → {plain[24] / 1e6:.1f}M ({plain[24] / plain[12]:.2f}×)",
+             holds=(round(plain[12] / 1e6, 1), round(plain[24] / 1e6, 1)) == (7.0, 27.2), must_hold=True)
 
 # %% [markdown]
 # ## 2 · Why the naive implementation is quadratic
@@ -178,7 +250,7 @@ ax.loglog(MEM["Ls"], [ref * (L_ / 8) ** 2 for L_ in MEM["Ls"]], "k:", base=2, la
 ax.loglog(MEM["Ls"], [saved["efficient"][0] / 1024 * L_ / 8 for L_ in MEM["Ls"]], "k--", base=2, label="∝ L")
 ax.set_xlabel("layers L in the block")
 ax.set_ylabel(f"KiB saved ({MEM['size']}×{MEM['size']}, batch {MEM['batch']})")
-ax.set_title(f"DenseNet-BC block, k₀ = {MEM['k0']}, k = {MEM['k']}: measured")
+ax.set_title(f"DenseNet-B block, k₀ = {MEM['k0']}, k = {MEM['k']}: measured")
 ax.legend(fontsize=8)
 ax.grid(alpha=0.3, which="both")
 plt.show()
@@ -197,6 +269,31 @@ checks.claim("08", "efficient DenseNet memory is linear in depth", kind="derivat
 checks.claim("08", "at L = 64 the naive block saves ≥ 4× the bytes of the efficient one", kind="derivation", paper="quadratic vs linear",
              ours=f"{ratio64:.1f}× ({measure.human_bytes(saved['naive'][-1])} vs {measure.human_bytes(saved['efficient'][-1])})",
              holds=ratio64 >= 4, must_hold=True)
+
+# %% [markdown]
+# ### Why copy at all — and whose cost is it?
+#
+# A convolution kernel (GEMM, cuDNN, oneDNN) wants its input as **one contiguous array**. The earlier
+# maps live in separate tensors, so `torch.cat` must copy them into a new one. Even a single shared
+# buffer with every map in its own channel slice does not help directly: in N×C×H×W layout a channel
+# slice of a batch is *not* contiguous (image n's channels sit between image n − 1's and n + 1's), so
+# the conv would copy it anyway. The copy itself is cheap; what is quadratic is **keeping** it. That
+# is the framework's choice, not DenseNet's: autograd keeps every intermediate that a backward
+# formula needs — BN needs its input (the copy), the conv needs its input (the BN output). In
+# inference nothing is kept and each copy is freed as soon as its conv has read it.
+
+# %%
+maps = [torch.randn(4, 8, 6, 6) for _ in range(3)]
+joined = torch.cat(maps, 1)
+shared_buffer = torch.empty(4, 24, 6, 6)                 # one buffer, layer l's maps in channels 8(l−1) … 8l − 1
+print(f"torch.cat: a new contiguous tensor ({joined.is_contiguous()}), sharing no storage with its inputs "
+      f"({all(joined.untyped_storage().data_ptr() != m.untyped_storage().data_ptr() for m in maps)}); "
+      f"a channel slice of a shared buffer is contiguous: {shared_buffer[:, :16].is_contiguous()}")
+blk = densenet.DenseBlock(8, 24, 12)
+with torch.no_grad():
+    inference_bytes = measure.activation_bytes(blk, torch.randn(1, 24, 4, 4))
+print(f"the same L = 8 block saves {measure.human_bytes(saved['naive'][0])} for backward in training, "
+      f"{inference_bytes} B under torch.no_grad()")
 
 # %% [markdown]
 # On a GPU (full profile) the same comparison is made with the allocator's **peak** memory during
@@ -225,19 +322,119 @@ else:
 # buffer** (and every BN output into a second one) as large as the block's widest map, `k₀ + kL`
 # channels; each layer overwrites it, so the storage is `O(kL)`. In the backward pass the buffer no
 # longer holds layer l's values, so concat and BN are **recomputed** before layer l's gradient is
-# computed. Concatenation and BatchNorm are memory-bound and take a few percent of the FLOPs of the
-# convolutions; the paper reports 15–20 % more time per batch for the full network (LuaTorch /
-# PyTorch) and, for DenseNet-BC-100 at batch 64 on a Titan X, **2.863 GB → 1.605 GB** for
-# **0.165 s → 0.207 s** per batch.
+# computed. The 1×1 conv's output (4k channels) is kept, so no convolution is re-run. Concatenation
+# and BatchNorm are memory-bound and a few percent of the convolutions' arithmetic (the paper: BN
+# recomputation ≈ 5 % extra compute). What the time costs, as published:
 #
-# We do the same with `torch.utils.checkpoint` around concat → BN → ReLU → 1×1 conv
-# (`efficient=True`): autograd keeps only the checkpoint's inputs (the earlier feature maps, which
-# exist anyway) and reruns the function in the backward pass. PyTorch's allocator reuses the freed
-# memory, which plays the role of the shared buffers.
+# | source | naive → efficient |
+# |---|---|
+# | the paper's text (whole network) | **+15 %** in LuaTorch, **+20 %** in PyTorch |
+# | the official PyTorch README (DenseNet-BC-100, batch 64, Pascal Titan X) | 2.863 GB → 1.605 GB, **0.165 s → 0.207 s** per batch = **+25 %** |
 #
+# The two do not agree: the README's own table is above the paper's PyTorch figure. We test the
+# paper's +20 % below and keep the README's +25 % next to it.
+#
+# ### From scratch: recompute in backward, and keep BatchNorm's statistics honest
+#
+# A custom `torch.autograd.Function` does it in a few lines. Its `forward` concatenates, normalises,
+# applies ReLU and the 1×1 conv, and saves **only its inputs** — the earlier maps, which exist anyway —
+# so the concatenation and the BN output are freed when it returns. Its `backward` rebuilds
+# concat → BN → ReLU and differentiates through them; the 1×1 conv is *not* re-run: its gradients
+# need only its input (just rebuilt), its weight and the incoming gradient.
+#
+# **The BatchNorm fix.** In training mode BN normalises with the *batch* statistics and then moves
+# its running mean/variance towards them (momentum 0.1). Run it twice per step and the running
+# statistics move twice — the model you evaluate drifts from the one you would have trained. So only
+# the forward pass hands BN the running buffers; the recomputation passes `None`: batch statistics
+# (the same output), nothing updated.
+
+# %%
+class RecomputedBottleneck(torch.autograd.Function):
+    """concat → BN → ReLU → 1×1 conv, keeping only its inputs; concat + BN + ReLU are rebuilt in backward."""
+
+    @staticmethod
+    def forward(ctx, running_mean, running_var, gamma, beta, weight, *features):
+        x = torch.cat(features, 1)                                       # freed when forward returns
+        y = F.relu(F.batch_norm(x, running_mean, running_var, gamma, beta, training=True, momentum=0.1))
+        ctx.save_for_backward(gamma, beta, weight, *features)            # the running stats moved: once
+        return F.conv2d(y, weight)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        gamma, beta, weight, *features = ctx.saved_tensors
+        with torch.enable_grad():                                        # rebuild concat → BN → ReLU ...
+            leaves = [t.detach().requires_grad_() for t in (gamma, beta, *features)]
+            y = F.relu(F.batch_norm(torch.cat(leaves[2:], 1), None, None, leaves[0], leaves[1], training=True))
+        grad_weight = torch.nn.grad.conv2d_weight(y, weight.shape, grad_out)   # ... but not the conv:
+        grad_y = torch.nn.grad.conv2d_input(y.shape, weight, grad_out)         # its gradients need only y
+        grad_gamma, grad_beta, *grad_features = torch.autograd.grad(y, leaves, grad_y)
+        return None, None, grad_gamma, grad_beta, grad_weight, *grad_features
+
+
+class ScratchBlock(nn.Module):
+    """A DenseBlock's weights, run through RecomputedBottleneck (BN2 → ReLU → 3×3 conv as usual)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        features = [x]
+        for layer in self.block.values():
+            bn = layer.norm1
+            if self.training:
+                bn.num_batches_tracked += 1                              # what nn.BatchNorm2d counts
+            out = RecomputedBottleneck.apply(bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                             layer.conv1.weight, *features)
+            features.append(layer.conv2(layer.relu2(layer.norm2(out))))
+        return torch.cat(features, 1)
+
+
+# %% [markdown]
+# The library does the same with `torch.utils.checkpoint` around concat → BN → ReLU → 1×1 conv
+# (`efficient=True`): autograd keeps only the checkpoint's inputs and reruns the function in the
+# backward pass (section 4 shows how it keeps BN's statistics honest). PyTorch's allocator reuses
+# the freed memory, which plays the role of the shared buffers. Three copies of one block — naive,
+# from scratch, library — one training-mode forward and backward each:
+
+# %%
+torch.manual_seed(0)
+naive_block = densenet.DenseBlock(5, 6, 4).train()
+impls = {"naive": naive_block, "from scratch": ScratchBlock(copy.deepcopy(naive_block)),
+         "library, efficient": copy.deepcopy(naive_block)}
+impls["library, efficient"].efficient = True
+x5 = torch.randn(3, 6, 7, 7)
+results = {}
+for name, impl in impls.items():
+    xi = x5.clone().requires_grad_()
+    out = impl(xi)
+    out.backward(torch.ones_like(out) * torch.arange(out.shape[1]).view(1, -1, 1, 1))   # a gradient that differs per channel
+    results[name] = (out, xi.grad, [p.grad for p in impl.parameters()], [b.double() for b in impl.buffers()])
+    results[name] += (measure.activation_bytes(impl, x5.clone().requires_grad_()),)
+
+
+def same(a, b):
+    return all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a, b))
+
+
+agree = {name: dict(outputs=same([results["naive"][0]], [r[0]]), input_grad=same([results["naive"][1]], [r[1]]),
+                    weight_grads=same(results["naive"][2], r[2]), running_stats=same(results["naive"][3], r[3]))
+         for name, r in results.items() if name != "naive"}
+for name, a in agree.items():
+    print(f"{name:>18} vs naive: " + ", ".join(f"{k} {'equal' if v else 'DIFFER'}" for k, v in a.items()))
+print("saved for backward: " + ", ".join(f"{name} {measure.human_bytes(r[4])}" for name, r in results.items()))
+checks.claim("08", "recomputing concat + BN + ReLU in backward (from scratch and the library) trains exactly as the naive layer",
+             kind="derivation", paper="recomputation is exact; BN's running statistics move once per step",
+             ours=f"5-layer block: outputs, input and weight gradients, running stats allclose for both; saved bytes "
+             f"{measure.human_bytes(results['naive'][4])} naive vs {measure.human_bytes(results['from scratch'][4])} / "
+             f"{measure.human_bytes(results['library, efficient'][4])}",
+             holds=all(all(a.values()) for a in agree.values()) and results["from scratch"][4] == results["library, efficient"][4],
+             must_hold=True)
+
+# %% [markdown]
 # ### Claim check: exactly the same network
-# Same weights, same input: the outputs, the input gradient and every parameter gradient must be
-# identical (the recomputation runs the same kernels on the same values).
+# Same weights, same input, a whole DenseNet-BC-22: the outputs, the input gradient and every
+# parameter gradient must be identical (the recomputation runs the same kernels on the same values).
 
 # %%
 DATA = config.pick(quick="fashion-mnist", full="cifar10")
@@ -262,11 +459,81 @@ print(f"whole DenseNet-BC-22, batch {len(xs)} at {info.size}×{info.size}: saved
       f"{measure.human_bytes(b_eff)} efficient ({b_naive / b_eff:.1f}×)")
 
 # %% [markdown]
+# ### Why the 1×1 conv is not re-run: checkpointing's early stop
+#
+# The library's checkpoint wraps concat → BN → ReLU → **1×1 conv**, yet the from-scratch version
+# above, which never re-runs the conv, saves the same bytes. The reason is a feature of
+# *non-reentrant* `torch.utils.checkpoint` (`use_reentrant=False`): in the backward pass it replays
+# the function only until every tensor the backward needs has been rebuilt, then **stops** (*early
+# stop*). The last tensor needed is the ReLU output — the 1×1 conv's input — so the replay ends as the
+# conv starts, before it computes anything. That is exactly Pleiss et al.'s scheme: recompute concat
+# + BN + ReLU, keep the 1×1 conv's output. Count the convolutions that run in one training step of a
+# 6-layer block (forward hooks fire when a conv has *finished*), with early stop on and off:
+
+# %%
+def conv_forwards(block, early_stop=True):
+    """How many Conv2d forwards complete during one forward + backward pass of ``block``."""
+    count = [0]
+    hooks = [m.register_forward_hook(lambda *_: count.__setitem__(0, count[0] + 1))
+             for m in block.modules() if isinstance(m, nn.Conv2d)]
+    x = torch.randn(2, block.in_channels, 6, 6, requires_grad=True)
+    with torch.utils.checkpoint.set_checkpoint_early_stop(early_stop):
+        block(x).sum().backward()
+    for h in hooks:
+        h.remove()
+    return count[0]
+
+
+torch.manual_seed(0)
+block6 = densenet.DenseBlock(6, 8, 4).train()
+block6_eff = copy.deepcopy(block6)
+block6_eff.efficient = True
+counts = {"naive": conv_forwards(block6), "efficient": conv_forwards(block6_eff),
+          "efficient, early stop off": conv_forwards(block6_eff, early_stop=False)}
+print("conv forwards per training step, 6-layer block (2 convs per layer): "
+      + ", ".join(f"{name} {n}" for name, n in counts.items()))
+checks.claim("08", "the efficient layer recomputes concat + BN + ReLU but no convolution", kind="derivation",
+             paper="Pleiss et al.: recompute concat and BN, keep the 1×1 conv's output",
+             ours=f"conv forwards per step, 6-layer block: naive {counts['naive']}, efficient {counts['efficient']}, "
+             f"with early stop off {counts['efficient, early stop off']}",
+             holds=counts["naive"] == counts["efficient"] == 12 and counts["efficient, early stop off"] == 18, must_hold=True)
+
+# %% [markdown]
+# Two more parts of Pleiss et al.'s accounting:
+# * **Shared gradient storage is free.** The backward of a concatenation hands every input a *view*
+#   of the one incoming gradient — no copy, no recomputation (checked below).
+# * **Recomputation is cheap arithmetic.** Per recomputed value: a copy, BN's statistics and affine
+#   map, a ReLU — about 8 floating-point operations. The convolutions spend 2 per multiply-add in the
+#   forward pass and about twice that again in the backward. The estimate for DenseNet-BC-100 follows;
+#   in *time* the share is larger, because these operations are limited by memory traffic, not
+#   arithmetic (the paper: BN recomputation ≈ 5 % extra compute).
+
+# %%
+a_, b_ = torch.randn(2, 3, 4, 4, requires_grad=True), torch.randn(2, 5, 4, 4, requires_grad=True)
+a2, b2 = a_ * 1, b_ * 1
+grads = {}
+a2.register_hook(lambda g: grads.__setitem__("a", g))
+b2.register_hook(lambda g: grads.__setitem__("b", g))
+g_out = torch.randn(2, 8, 4, 4)
+torch.cat([a2, b2], 1).backward(g_out)
+views = all(g.untyped_storage().data_ptr() == g_out.untyped_storage().data_ptr() for g in grads.values())
+print(f"the gradients of both inputs of torch.cat are views of the output's gradient: {views}")
+bc100_macs = measure.count_macs(bc100, (3, 32, 32))
+recomputed = sum(layer.in_channels * side * side                       # each layer's concatenation, per image
+                 for b, side in zip(bc100.blocks(), (32, 16, 8)) for layer in b.values())
+share = 8 * recomputed / (3 * 2 * bc100_macs)
+print(f"DenseNet-BC-100, one 32×32 image: {recomputed:,} values recomputed (concat inputs of every layer) vs "
+      f"{bc100_macs / 1e6:.0f}M conv multiply-adds → ≈ {100 * share:.1f}% extra arithmetic per training step")
+assert views
+
+# %% [markdown]
 # ### The price: time, measured in one run
-# Forward + backward of naive and efficient, taking turns. On a GPU we time the wall clock
-# (synchronised); on a CPU the process's CPU time (all threads), which measures the work done and is
-# not inflated when other jobs share the machine. Quick profile: DenseNet-BC-22 at batch 16 on the
-# CPU; full profile: DenseNet-BC-100 at batch 64 on 32×32 images, as in the paper.
+# Forward + backward of naive and efficient, taking turns round by round. On a GPU we time the wall
+# clock (synchronised); on a CPU the process's CPU time (all threads), which measures the work done
+# and is inflated less than the wall clock when other jobs share the machine. Each round gives one
+# paired ratio; the verdict uses their spread (all rounds above or below the bound, or straddling it:
+# *within noise*). Quick profile: DenseNet-BC-22 at batch 16 on the CPU; full profile: DenseNet-BC-100
+# at batch 64 on 32×32 images, as in the paper.
 
 # %%
 TIME = config.pick(quick=dict(depth=22, batch=16, repeats=3), full=dict(depth=100, batch=64, repeats=20),
@@ -277,20 +544,33 @@ t_naive = densenet.densenet_cifar(TIME["depth"], 12, len(info.classes), info.cha
 t_eff = copy.deepcopy(t_naive).set_efficient(True)
 xt = torch.randn(TIME["batch"], info.channels, info.size, info.size, device=dev)
 yt = torch.randint(0, len(info.classes), (TIME["batch"],), device=dev)
-secs = densenet.step_seconds({"naive": t_naive, "efficient": t_eff}, xt, yt, repeats=TIME["repeats"])
-overhead = secs["efficient"] / secs["naive"] - 1
+times = densenet.step_times({"naive": t_naive, "efficient": t_eff}, xt, yt, repeats=TIME["repeats"])
+ratios = sorted(e / n for n, e in zip(times["naive"], times["efficient"]))      # one paired ratio per round
+overhead, low, high = ratios[len(ratios) // 2] - 1, ratios[0] - 1, ratios[-1] - 1
+secs = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+BOUND, README_OVERHEAD = 0.20, 0.207 / 0.165 - 1         # the paper's PyTorch figure; the README's table
+time_verdict = "holds" if high <= BOUND else "does not hold" if low > BOUND else "within noise"
 print(f"DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev}: naive {1000 * secs['naive']:.0f} ms, "
-      f"efficient {1000 * secs['efficient']:.0f} ms per forward + backward ({'wall' if dev.type == 'cuda' else 'CPU'} time)")
-checks.claim("08", "recomputing concat + BN costs at most 20% more time", paper="+15–20% (0.165 → 0.207 s, BC-100, Titan X)",
-             ours=f"{100 * overhead:+.0f}% (DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev.type})",
-             holds=overhead <= 0.20)
+      f"efficient {1000 * secs['efficient']:.0f} ms per forward + backward ({'wall' if dev.type == 'cuda' else 'CPU'} time); "
+      f"overhead {100 * overhead:+.0f}%, rounds {100 * low:+.0f}% … {100 * high:+.0f}% → {time_verdict}")
+checks.claim("08", "recomputing concat + BN costs at most 20% more time",
+             paper=f"+15% (LuaTorch) / +20% (PyTorch) in the paper's text; the official README's table: 0.165 → 0.207 s "
+             f"per batch = {100 * README_OVERHEAD:+.0f}% (BC-100, batch 64, Pascal Titan X)",
+             ours=f"{100 * overhead:+.0f}% (median of {len(ratios)} paired rounds, {100 * low:+.0f}% … {100 * high:+.0f}%; "
+             f"DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev.type})",
+             holds=time_verdict == "holds", within_noise=time_verdict == "within noise",
+             why="" if time_verdict == "holds" else
+             "the recomputed concat, BN and ReLU are memory-bound; next to the small convolutions of a narrow net "
+             "(and on a CPU) they are a larger share of the step than in the paper's GPU runs — the authors' own "
+             "README table shows +25%")
 del t_naive, t_eff
 
 # %% [markdown]
 # On a CPU the recomputed BatchNorm and concatenation are a larger share of the time than on a
 # GPU (the convolutions are relatively slower there too, but small convs on few channels are
 # dominated by memory traffic), so expect the overhead to differ from the paper's; the verdict above
-# says which way it went on this machine.
+# says which way it went on this machine. No convolution is re-run (the count above): all of the
+# overhead is concat + BN + ReLU, and the allocator's work for the freed and re-made buffers.
 
 # %% [markdown]
 # ## 4 · BatchNorm under recomputation — a real trap
@@ -411,53 +691,56 @@ explorer = densenet.block_explorer(depth=12, growth_rate=12)
 explorer
 
 # %% [markdown]
-# ## 7 · Experiment: DenseNet-BC vs ResNet at similar parameters
+# ## 7 · Experiment: DenseNet-BC vs ResNet at similar parameters, trained alike
 #
-# **Quick profile**: the shipped `densenet-bc22-fmnist` (DenseNet-BC-22, k = 12, 71K parameters)
-# and chapter 07's shipped ResNet-20 with widths 8-16-32 (`resnet20-post-fmnist`, 69K parameters).
-# Same optimiser and schedule (SGD, lr 0.1, one-cycle, batch 128, augmentation), but **not** the
-# same budget: the ResNet saw 5 epochs of 10,000 Fashion-MNIST images, the DenseNet only 2 epochs
-# of 8,000 (a DenseNet step is several times slower on a CPU, and the shipped checkpoint was trained
-# on a busy 2-core machine); the DenseNet is tested on a 2,000-image subset, the ResNet on all
-# 10,000. Compare the costs exactly and the accuracies with that in mind. **Full profile**: DenseNet-BC-100 (k = 12,
-# efficient on) on CIFAR-10 with the paper's budget (300 epochs, batch 64, SGD-Nesterov, lr 0.1,
-# weight decay 1e-4; cosine decay instead of the paper's steps at 150 and 225) and a ResNet-56 (0.85M parameters,
-# chapter 07's CIFAR ResNet) with ResNet-20's recipe, both trained once by this notebook and cached under `checkpoints-full/`.
+# A fair comparison trains both networks **the same way** — the same images in the same order, the
+# same augmentation, epochs, optimiser and schedule — and tests them on **the same images**, image by
+# image (a paired McNemar test: only the images one gets right and the other wrong tell them apart).
+#
+# * **Quick profile**: DenseNet-BC-22 (k = 12, 71K parameters) and chapter 07's ResNet-20 with
+#   widths 8-16-32 (69K), shipped checkpoints trained with **the same recipe** — 5 epochs on the same
+#   10,000 Fashion-MNIST images, SGD-Nesterov, lr 0.1, one-cycle, flips and crops
+#   (`python -m course_lib train --recipe densenet-bc22-fmnist` / `resnet20-post-fmnist`) — and
+#   tested here on all 10,000 test images. (A DenseNet step costs several times a ResNet step on a
+#   CPU, so training them here does not fit the 2-minute budget.) Five epochs on 10,000 images is
+#   still short of the paper's 300 epochs: read the verdict for that budget.
+# * **Full profile**: DenseNet-BC-100 (k = 12, efficient on) and ResNet-56 (0.85M parameters) on
+#   CIFAR-10, both with the DenseNet paper's budget: 300 epochs, batch 64, SGD-Nesterov, lr 0.1,
+#   weight decay 1e-4 (cosine decay instead of the paper's steps at 150 and 225), tested on all 10,000
+#   test images; trained once by this notebook and cached under `checkpoints-full/`.
+#
 # Activation bytes are per batch of 64 in training mode; latency is inference on one batch of 16.
 
 # %%
 EXP = config.pick(
-    quick=dict(dataset="fashion-mnist", dense="densenet-bc22-fmnist", resnet="resnet20-post-fmnist"),
-    full=dict(dataset="cifar10", dense_depth=100, dense_epochs=300, resnet_recipe="resnet20-cifar10", resnet_depth=56))
+    quick=dict(dataset="fashion-mnist", dense_depth=22, resnet_depth=20, resnet_widths=(8, 16, 32), train_subset=10_000,
+               test_subset=None, epochs=5, batch=128, shipped=("densenet-bc22-fmnist", "resnet20-post-fmnist")),
+    full=dict(dataset="cifar10", dense_depth=100, resnet_depth=56, resnet_widths=(16, 32, 64), train_subset=None,
+              test_subset=None, epochs=300, batch=64, lr=0.1, weight_decay=1e-4, schedule="cosine"))
 einfo = data.dataset_info(EXP["dataset"])
-nets, accs = {}, {}
-if config.profile() == "quick":
-    manifest = checkpoints.read_manifest()
-    untrained = {"DenseNet-BC-22": lambda: densenet.densenet_cifar(22, 12, len(einfo.classes), einfo.channels),
-                 "ResNet-20": lambda: resnets.resnet_cifar(20, num_classes=len(einfo.classes), in_channels=einfo.channels, widths=(8, 16, 32))}
-    for label, name in (("DenseNet-BC-22", EXP["dense"]), ("ResNet-20", EXP["resnet"])):
-        if name in manifest:
-            nets[label] = recipes.shipped_model(name)
-            accs[label] = manifest[name]["test_accuracy"]
-        else:
-            print(f"{name} is not shipped here: {label} is measured untrained, without accuracy")
-            nets[label], accs[label] = untrained[label](), None
-else:
-    from course_lib.recipes import RECIPES, build_model
+full = config.profile() == "full"
+tr, te = data.loaders(EXP["dataset"], EXP["batch"], train_subset=EXP["train_subset"], test_subset=EXP["test_subset"],
+                      augment=True, device=config.device())
+config.seed_everything(0)
+labels_of = (f"DenseNet-BC-{EXP['dense_depth']}", f"ResNet-{EXP['resnet_depth']}")
+if full:
+    nets = {labels_of[0]: densenet.densenet_cifar(EXP["dense_depth"], 12, len(einfo.classes), einfo.channels, efficient=True),
+            labels_of[1]: resnets.resnet_cifar(EXP["resnet_depth"], num_classes=len(einfo.classes),
+                                               in_channels=einfo.channels, widths=EXP["resnet_widths"])}
     cache = config.data_dir() / "checkpoints-full"
     cache.mkdir(parents=True, exist_ok=True)
-    tr, te = data.loaders(EXP["dataset"], 64, augment=True, device=config.device())
-    dense = densenet.densenet_cifar(EXP["dense_depth"], 12, len(einfo.classes), einfo.channels, efficient=True)
-    h = train.fit(dense, tr, te, EXP["dense_epochs"], optimizer="sgd", lr=0.1, weight_decay=1e-4, schedule="cosine",
-                  checkpoint=cache / f"ch08-densenet-bc{EXP['dense_depth']}-{EXP['dataset']}.pt", progress=True)
-    nets[f"DenseNet-BC-{EXP['dense_depth']}"], accs[f"DenseNet-BC-{EXP['dense_depth']}"] = dense, h.final_test_acc
-    r = RECIPES[EXP["resnet_recipe"]]                       # ResNet-20's recipe, for a ResNet-56 (0.85M)
-    tr, te = data.loaders(r.dataset, r.batch_size, augment=r.augment, device=config.device())
-    resnet = resnets.resnet_cifar(EXP["resnet_depth"], num_classes=len(einfo.classes), in_channels=einfo.channels)
-    h = train.fit(resnet, tr, te, r.epochs, optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay,
-                  schedule=r.schedule, checkpoint=cache / f"ch08-resnet{EXP['resnet_depth']}-{EXP['dataset']}.pt",
-                  progress=True)
-    nets[f"ResNet-{EXP['resnet_depth']}"], accs[f"ResNet-{EXP['resnet_depth']}"] = resnet, h.final_test_acc
+    for label, net in nets.items():                  # the same loaders, settings and seed for both arms
+        train.fit(net, tr, None, EXP["epochs"], optimizer="sgd", lr=EXP["lr"], weight_decay=EXP["weight_decay"],
+                  schedule=EXP["schedule"], seed=0, checkpoint=cache / f"ch08-{label.lower()}-{EXP['dataset']}-"
+                  f"{EXP['epochs']}ep.pt", progress=True)
+else:                                                # shipped, trained with one recipe (same images, epochs, schedule)
+    nets = {label: recipes.shipped_model(name) for label, name in zip(labels_of, EXP["shipped"])}
+correct = {}
+for label, net in nets.items():
+    predicted, labels = train.predict(net.to(config.device()), te)
+    correct[label] = (predicted == labels).cpu()
+n_test = len(labels)
+accs = {label: float(c.float().mean()) for label, c in correct.items()}
 
 # %%
 rows = []
@@ -470,24 +753,34 @@ for label, net in nets.items():
     act = measure.activation_bytes(net.train(), x1) * 64                 # exact scaling with the batch
     net.eval()
     lat = measure.latency(net, torch.randn(16, *shape), min_run_time=config.pick(quick=0.2, full=1.0, dry=0.05))
-    rows.append(dict(model=label, acc=accs[label], params=measure.count_params(net),
-                     macs=measure.count_macs(net, shape), act=act, ms=1000 * lat))
-print(f"{'model':<16} {'accuracy':>9} {'params':>9} {'MACs/image':>11} {'saved bytes, batch 64':>22} {'latency, batch 16':>18}")
+    rows.append(dict(model=label, acc=accs[label], ci=stats.accuracy_interval(accs[label], n_test),
+                     params=measure.count_params(net), macs=measure.count_macs(net, shape), act=act, ms=1000 * lat))
+print(f"{'model':<16} {'accuracy (95% interval)':>24} {'params':>9} {'MACs/image':>11} {'saved bytes, batch 64':>22} {'latency, batch 16':>18}")
 for r in rows:
-    acc = f"{100 * r['acc']:.1f}%" if r["acc"] is not None else "n/a"
-    print(f"{r['model']:<16} {acc:>9} {r['params']:>9,} {r['macs'] / 1e6:>10.1f}M {measure.human_bytes(r['act']):>22} {r['ms']:>15.1f} ms")
+    acc = f"{100 * r['acc']:.1f}% ({100 * r['ci'][0]:.1f}–{100 * r['ci'][1]:.1f})"
+    print(f"{r['model']:<16} {acc:>24} {r['params']:>9,} {r['macs'] / 1e6:>10.1f}M {measure.human_bytes(r['act']):>22} {r['ms']:>15.1f} ms")
 d, rn = rows[0], rows[1]
 print(f"\n{d['model']} vs {rn['model']}: {d['params'] / rn['params']:.2f}× the parameters, {d['macs'] / rn['macs']:.2f}× the MACs, "
       f"{d['act'] / rn['act']:.2f}× the saved activations (naive), {d['ms'] / rn['ms']:.2f}× the latency on this machine")
 dense_eff = copy.deepcopy(nets[d["model"]]).set_efficient(True).train()
 act_eff = measure.activation_bytes(dense_eff, torch.randn(1, *shape)) * 64
 print(f"with efficient=True its saved activations drop to {measure.human_bytes(act_eff)} ({act_eff / rn['act']:.2f}× {rn['model']}'s)")
-if d["acc"] is not None and rn["acc"] is not None:
-    checks.claim("08", "DenseNet-BC is at least as accurate as a ResNet with similar parameters",
-                 paper="DenseNet-BC-100 (0.8M) 4.51% C10+ error vs ResNet-110 (1.7M) 6.41%",
-                 ours=f"{d['model']} {100 * d['acc']:.1f}% vs {rn['model']} {100 * rn['acc']:.1f}% "
-                 f"({d['params'] / 1e6:.2f}M vs {rn['params'] / 1e6:.2f}M params, {config.profile()} profile)",
-                 holds=d["acc"] >= rn["acc"])
+paired = stats.compare(correct[d["model"]], correct[rn["model"]])
+verdict = paired.verdict()
+print(f"paired test on the same {n_test:,} test images: {paired.summary()} → {verdict}")
+budget = (f"{EXP['train_subset'] or len(tr.labels):,} images × {EXP['epochs']} epochs, "
+          f"{'the same recipe' if not full else 'the paper budget'}")
+checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar parameters (equal training)",
+             paper="DenseNet-BC-100 (0.8M) 4.51% C10+ error vs ResNet-110 (1.7M) 6.41%",
+             ours=f"{d['model']} {100 * d['acc']:.1f}% ({100 * d['ci'][0]:.1f}–{100 * d['ci'][1]:.1f}) vs {rn['model']} "
+             f"{100 * rn['acc']:.1f}% ({100 * rn['ci'][0]:.1f}–{100 * rn['ci'][1]:.1f}), {d['params'] / 1e6:.2f}M vs "
+             f"{rn['params'] / 1e6:.2f}M params, both {budget}, same {n_test:,} test images, McNemar p = {paired.p_value:.2g}",
+             holds=verdict == "holds", within_noise=verdict == "within noise",
+             why="" if verdict == "holds" else
+             ("mechanism not established: 5 epochs on 10,000 images is a short schedule next to the paper's 300 "
+              "epochs, and DenseNet's many narrow layers may need longer to catch up" if not full else
+              "at equal training and equal parameters the gap the paper reports against ResNet-110 (trained by He et "
+              "al.'s shorter recipe) does not carry over"))
 
 # %% [markdown]
 # Parameters are similar by construction, but the DenseNet costs more MACs and — naively — far more
@@ -495,8 +788,10 @@ if d["acc"] is not None and rn["acc"] is not None:
 # wide concatenation. The memory-efficient implementation removes only the concatenation/BN copies;
 # in a shallow net (DenseNet-BC-22 has 3 layers per block) the bottleneck's 4k-channel maps dominate,
 # so part of the gap remains — the quadratic term only wins in deep blocks (section 2). The latency
-# gap (many small kernels) remains too. The accuracy verdict is not a fair test of the paper's claim
-# here: the shipped DenseNet had 2 epochs on 8,000 images against the ResNet's 5 on 10,000.
+# gap (many small kernels) remains too. In the quick profile the accuracy verdict is that of a
+# short schedule (5 epochs on 10,000 images, the same for both): the interval of each accuracy
+# (about ±0.6 points on 10,000 images) and the paired test say how sure the difference is *for that
+# budget* — whether it would survive training to a plateau only a longer run can say.
 
 # %% [markdown]
 # ## 8 · Exercises
@@ -564,11 +859,16 @@ summary = [
     ("no-bottleneck block parameters", f"∝ L^{slope_L:.2f} · k^{slope_k:.2f}"),
     ("saved bytes vs L, naive / efficient", f"slopes {slopes['naive']:.2f} / {slopes['efficient']:.2f}"),
     ("naive / efficient at L = 64", f"{ratio64:.1f}×"),
-    ("efficient time overhead (fwd + bwd)", f"{100 * overhead:+.0f}% ({dev.type}, DenseNet-BC-{TIME['depth']})"),
+    ("DenseNet-201 / ResNet-101 parameters", f"{family[201] / 1e6:.1f}M / {tv_params['resnet101'] / 1e6:.1f}M"),
+    ("plain DenseNet-100 parameters, k = 12 → 24", f"{plain[12] / 1e6:.1f}M → {plain[24] / 1e6:.1f}M"),
+    ("from scratch / library efficient = naive", f"{all(agree['from scratch'].values())} / {all(agree['library, efficient'].values())}"),
+    ("conv forwards/step: naive / eff. / no early stop", " / ".join(str(n) for n in counts.values())),
+    ("efficient time overhead (fwd + bwd)", f"{100 * overhead:+.0f}% ({dev.type}, DenseNet-BC-{TIME['depth']}): {time_verdict}"),
     ("torchvision memory_efficient BN stats off", f"{tv_diff.stats_differ} of {tv_diff.stats_total}"),
     ("ours, BN buffers off after one step", f"{our_diff.stats_differ + our_diff.counters_differ}"),
     ("deepest BC within 1 GiB, batch 64: naive / eff.", f"{deepest['naive']} / {deepest['efficient']}"),
-] + [(f"{r['model']} accuracy ({config.profile()})", f"{100 * r['acc']:.1f}%" if r["acc"] is not None else "n/a") for r in rows]
+] + [(f"{r['model']} accuracy ({config.profile()})", f"{100 * r['acc']:.1f}% ({100 * r['ci'][0]:.1f}–{100 * r['ci'][1]:.1f})")
+      for r in rows] + [("DenseNet vs ResNet, paired test", verdict)]
 for what, value in summary:
     print(f"{what:<50} {value}")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
@@ -581,6 +881,8 @@ print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 #   25.02 % / 7.71 % ImageNet top-1 / top-5 error, single crop).
 # * G. Pleiss, D. Chen, G. Huang, T. Li, L. van der Maaten, K. Q. Weinberger. *Memory-Efficient
 #   Implementation of DenseNets.* arXiv:1707.06990, 2017 (code: gpleiss/efficient_densenet_pytorch):
-#   shared memory allocations + recomputation, quadratic → linear memory, +15–20 % time.
-# * torchvision `densenet121(memory_efficient=True)` (uses `torch.utils.checkpoint`).
+#   shared memory allocations + recomputation, quadratic → linear memory; +15 % (LuaTorch) / +20 %
+#   (PyTorch) time in the text, 0.165 → 0.207 s per batch (+25 %) in the official README's table.
+# * torchvision `densenet121(memory_efficient=True)` (uses `torch.utils.checkpoint`); PyTorch's
+#   `torch.utils.checkpoint` documentation (non-reentrant checkpointing, `set_checkpoint_early_stop`).
 # * Seed material: the notes on CNN architectures, §8 (DenseNet memory).
