@@ -43,8 +43,8 @@ Conventions every module follows (write new code the same way):
   they are another architecture's; files are read with ``weights_only=True`` (``checkpoints``).
 - **Results say how sure they are**: an accuracy with ``stats.accuracy_interval``, two models on the
   same images with ``stats.compare`` (holds / does not hold / within noise; ``difference_interval``
-  for "loses at most x points"), two latencies from interleaved rounds (``measure.latency_rounds``)
-  with ``stats.timing_verdict``; a notebook states a paper's claim with ``checks.claim(..., kind=,
+  for "loses at most x points", read against the bound by ``stats.bound_verdict``), two latencies
+  from interleaved rounds (``measure.latency_rounds``) with ``stats.timing_verdict``; a notebook states a paper's claim with ``checks.claim(..., kind=,
   within_noise=, why=)`` — kind "empirical" (a measurement decides it), "derivation" (arithmetic, an
   identity) or "course" (not a paper's claim); ``why`` names the mechanism of a claim that does not hold.
 - **Long runs**: where a notebook's experiment needs more than its quick budget, the same library

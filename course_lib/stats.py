@@ -30,7 +30,7 @@ from scipy.stats import binomtest, norm
 
 from .args import check_float, check_fraction, check_int
 
-__all__ = ["accuracy_interval", "Comparison", "compare", "timing_verdict"]
+__all__ = ["accuracy_interval", "Comparison", "compare", "timing_verdict", "bound_verdict"]
 
 VERDICTS = ("holds", "does not hold", "within noise")
 
@@ -118,3 +118,15 @@ def timing_verdict(faster: list, slower: list) -> str:
         return "does not hold"
     return "within noise"
 
+
+
+def bound_verdict(low: float, high: float, bound: float) -> str:
+    """For the claim "the quantity is at most ``bound``" from its interval ``(low, high)`` (e.g. the
+    points lost, from ``Comparison.difference_interval``, or a time overhead from timing rounds):
+    "holds" when the whole interval is at or below the bound, "does not hold" when all of it is
+    above, else "within noise"."""
+    for name, value in (("low", low), ("high", high), ("bound", bound)):
+        check_float(name, value)
+    if low > high:
+        raise ValueError(f"low={low} is above high={high}: give the interval as (low, high)")
+    return "holds" if high <= bound else "does not hold" if low > bound else "within noise"

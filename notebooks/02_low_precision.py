@@ -426,7 +426,7 @@ float_correct = (predicted == labels).cpu()
 def loss_within(name, bound):
     """The paired 95% interval of float − ``name`` (points) and the verdict of "loses at most ``bound``"."""
     low, high = (100 * v for v in stats.compare(float_correct, trained[name]["correct"]).difference_interval())
-    return low, high, "holds" if high <= bound else "does not hold" if low > bound else "within noise"
+    return low, high, stats.bound_verdict(low, high, bound)
 
 
 lo, hi, v = loss_within("ttq", 0.64)
@@ -501,7 +501,7 @@ print(f"Wp changed in {moved}/{ternary_layers} layers; e.g. {first}: {tuple(roun
       f"→ {tuple(round(v, 4) for v in scales_after[first])}")
 assert ternary_layers == len(quant.default_layers(resnet)) and moved == ternary_layers
 assert all(len(torch.unique(m.weight.detach())) <= 3 for n, m in ternary_resnet.named_modules() if n in scales_after)
-r_verdict = "holds" if r_gap_high <= 0.64 else "does not hold" if r_gap_low > 0.64 else "within noise"
+r_verdict = stats.bound_verdict(r_gap_low, r_gap_high, 0.64)
 checks.claim("02", "TTQ: a ternary ResNet within 0.64 pt of float (the paper's ResNet-20 gap)",
              paper="ResNet-20 on CIFAR-10: 8.23% → 8.87% error",
              ours=f"ResNet-{R_DEPTH} on {R_DATA}, equal training: {r_fp_err:.2f}% → {r_ttq_err:.2f}% error "

@@ -549,7 +549,7 @@ ratios = sorted(e / n for n, e in zip(times["naive"], times["efficient"]))      
 overhead, low, high = ratios[len(ratios) // 2] - 1, ratios[0] - 1, ratios[-1] - 1
 secs = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 BOUND, README_OVERHEAD = 0.20, 0.207 / 0.165 - 1         # the paper's PyTorch figure; the README's table
-time_verdict = "holds" if high <= BOUND else "does not hold" if low > BOUND else "within noise"
+time_verdict = stats.bound_verdict(low, high, BOUND)
 print(f"DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev}: naive {1000 * secs['naive']:.0f} ms, "
       f"efficient {1000 * secs['efficient']:.0f} ms per forward + backward ({'wall' if dev.type == 'cuda' else 'CPU'} time); "
       f"overhead {100 * overhead:+.0f}%, rounds {100 * low:+.0f}% … {100 * high:+.0f}% → {time_verdict}")

@@ -344,7 +344,7 @@ w_name, full_name = NAMES["wae"], "base, full resolution"
 d_name, h_name, z_name = NAMES["downsample"], NAMES["haar"], NAMES["decomposition"]
 lost = stats.compare(correct[full_name], correct[w_name])
 lo, hi = (100 * v for v in lost.difference_interval())
-loss_verdict = "holds" if hi <= 1 else "does not hold" if lo > 1 else "within noise"
+loss_verdict = stats.bound_verdict(lo, hi, 1.0)
 checks.claim("10", f"the WAE costs ≤ 1 point of accuracy against the full-resolution base ({DATASET})",
              paper="VGG16: 11.65% → 11.87% top-5 error (+0.22); ResNet-50 +0.8%",
              ours=f"{BUDGET}: {100 * acc[w_name]:.2f}% vs {100 * acc[full_name]:.2f}%: {lo:+.2f} to {hi:+.2f} points lost "

@@ -131,3 +131,14 @@ def test_difference_interval_matches_a_paired_bootstrap():
     diffs = (a[idx].float().mean(1) - b[idx].float().mean(1)).sort().values
     assert abs(low - diffs[50].item()) < 0.002 and abs(high - diffs[1949].item()) < 0.002
     assert stats.compare(a, a).difference_interval() == (0.0, 0.0)
+
+
+def test_bound_verdict_reads_the_whole_interval_against_the_bound():
+    assert stats.bound_verdict(-0.2, 0.6, 1.0) == "holds"
+    assert stats.bound_verdict(1.2, 2.0, 1.0) == "does not hold"
+    assert stats.bound_verdict(0.5, 1.5, 1.0) == "within noise"
+    assert stats.bound_verdict(1.0, 1.0, 1.0) == "holds"
+    with pytest.raises(ValueError, match="low=2 is above high=1"):
+        stats.bound_verdict(2, 1, 0.5)
+    with pytest.raises(ValueError, match="bound"):
+        stats.bound_verdict(0.0, 1.0, float("nan"))
