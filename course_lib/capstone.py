@@ -172,7 +172,7 @@ def check_submission(model: nn.Module, path: str | Path, challenge: Challenge = 
     except (ValueError, compressed_file.CompressedFileError) as err:
         return checks.fail(f"design challenge: the file does not reload: {err}")
     if result.passed:
-        print(f"✅ design challenge: correct. {result.line()}")
+        checks.succeed("design challenge", result.line())
         return result
     checks.fail("design challenge: " + "; ".join(result.failures) + f". Measured: {result.line()}")
     return result

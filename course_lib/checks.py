@@ -12,13 +12,31 @@ Write a checker like this::
     def check_output_size(fn):
         for n, k, s, p in CASES:
             expect_equal(fn(n, k, s, p), reference(n, k, s, p), f"output_size({n}, {k}, {s}, {p})")
+
+An exercise asks the learner to *write* something the library also has (``conv.im2col`` with a stride,
+``huffman.huffman_code``). ``answers=`` names those library objects; the checker then rejects a
+submission that reaches one of them, in two ways: by reading what the function refers to
+(``library_calls``: its code's names, closure, defaults, globals, the learner's own helpers it calls)
+and, while the checker runs it, by watching every Python call it makes (``sys.setprofile``), which
+also catches ``getattr`` and imports inside the function::
+
+    @checker("im2col with stride 2", answers={"conv.im2col": conv.im2col})
+    def check_im2col_stride2(fn): ...
+
+Every verdict is printed for the learner and, in a notebook, also published as a structured output
+of MIME type ``VERDICT_MIME`` (exercise, status, message): the grader reads that, never the printed
+text, which any cell could imitate.
 """
 
+import contextlib
 import functools
 import json
 import os
 import platform
+import sys
 import tempfile
+import types
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +46,7 @@ import torch
 
 from . import config
 
-__all__ = ["ExerciseError", "strict_checks", "checker", "fail", "expect_equal", "expect_close",
+__all__ = ["ExerciseError", "strict_checks", "VERDICT_MIME", "VERDICTS", "library_calls", "checker", "succeed", "fail", "expect_equal", "expect_close",
            "expect_true", "check_accuracy", "CLAIM_KINDS", "Claim", "claims_path", "machine", "read_claims", "claim"]
 
 
@@ -56,42 +74,181 @@ def strict_checks() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-def checker(title: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+VERDICT_MIME = "application/vnd.course-lib.verdict+json"
+VERDICTS = ("passed", "not done", "wrong", "error")
+
+
+def _publish(title: str, status: str, message: str) -> None:
+    """Show the verdict line; in a notebook, publish it with the structured record the grader reads."""
+    line = {"passed": "✅", "not done": "⏳"}.get(status, "❌") + " " + message
+    shell = None
+    with contextlib.suppress(ImportError):
+        from IPython import get_ipython
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):            # plain Python, pytest: the line only
+        print(line, flush=True)
+        return
+    from IPython.display import display
+    display({"text/plain": line, VERDICT_MIME: {"exercise": title, "status": status, "message": message}}, raw=True)
+
+
+# --------------------------------------------------------------------------- what a submission reaches
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names) | set(code.co_freevars)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _code_objects(obj: Any) -> list[types.CodeType]:
+    """The code objects that run when ``obj`` is called: a function's, or a class's own methods'."""
+    obj = getattr(obj, "__func__", obj)
+    if isinstance(obj, type):
+        return [c for v in vars(obj).values() for c in _code_objects(v) if isinstance(v, (types.FunctionType,
+                                                                                            staticmethod, classmethod))]
+    code = getattr(obj, "__code__", None)
+    return [code] if isinstance(code, types.CodeType) else []
+
+
+def library_calls(fn: Callable, forbidden: Mapping[str, Any]) -> list[str]:
+    """The names of ``forbidden`` (``{name: library object}``) that ``fn`` refers to: the object
+    itself, a ``functools.partial`` of one, a name its code (or a nested function's) uses that is
+    bound — in its globals, closure or defaults — to a forbidden object, or to a module that holds
+    one under an attribute name the code uses (``conv.im2col``). Functions of the learner's own that
+    ``fn`` calls are followed too."""
+    if not isinstance(forbidden, Mapping):
+        raise TypeError("forbidden must be a mapping {name: library object}")
+    targets = {id(obj): name for name, obj in forbidden.items()}
+    found: set[str] = set()
+    seen: set[int] = set()
+
+    def visit(f: Any) -> None:
+        if id(f) in seen:
+            return
+        seen.add(id(f))
+        if id(f) in targets:
+            found.add(targets[id(f)])
+            return
+        if isinstance(f, functools.partial):
+            for a in (f.func, *f.args, *f.keywords.values()):
+                visit(a)
+            return
+        f = getattr(f, "__func__", f)                              # bound methods
+        code = getattr(f, "__code__", None)
+        if code is None:
+            return
+        names = _code_names(code)
+        globs = getattr(f, "__globals__", {})
+        bound = [globs[n] for n in names if n in globs]
+        for cell in getattr(f, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):
+                bound.append(cell.cell_contents)
+        bound += list(getattr(f, "__defaults__", None) or ()) + list((getattr(f, "__kwdefaults__", None) or {}).values())
+        for value in bound:
+            if id(value) in targets:
+                found.add(targets[id(value)])
+            elif isinstance(value, types.ModuleType):
+                found.update(targets[id(getattr(value, a))] for a in names if id(getattr(value, a, None)) in targets)
+            elif isinstance(value, functools.partial) or (
+                    isinstance(value, types.FunctionType)
+                    and getattr(value, "__module__", None) in (getattr(f, "__module__", None), "__main__")):
+                visit(value)                                       # a helper of the learner's own
+
+    visit(fn)
+    return sorted(found)
+
+
+def _reject_answers(fn: Callable, answers: Mapping[str, Any]) -> Callable:
+    """``fn`` refused if it refers to one of ``answers``; otherwise ``fn`` wrapped so that a call
+    reaching one of them at run time (``getattr``, an import inside it) is refused too."""
+    used = library_calls(fn, answers)
+    if used:
+        raise ExerciseError(f"your function calls course_lib's {', '.join(used)}, which is the answer: "
+                            "the exercise is to write it yourself")
+    codes = {code: name for name, obj in answers.items() for code in _code_objects(obj)}
+
+    def watched(*args, **kwargs):
+        reached: list[str] = []
+
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code in codes:
+                reached.append(codes[frame.f_code])
+
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            sys.setprofile(previous)
+        if reached:
+            raise ExerciseError(f"your function reached course_lib's {reached[0]} while it ran, which is the "
+                                "answer: the exercise is to write it yourself")
+        return result
+
+    with contextlib.suppress(AttributeError, TypeError):
+        functools.update_wrapper(watched, fn)
+    return watched
+
+
+# --------------------------------------------------------------------------- the checker decorator
+
+def checker(title: str, answers: Mapping[str, Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a checker: success prints one line; a stub says "not done yet"; a wrong answer says
-    what is wrong. In strict mode (see ``strict_checks``) the last two raise ``ExerciseError``."""
+    what is wrong; a submission that reaches one of ``answers`` (``{"module.name": object}``, the
+    library's own versions of what the exercise asks for) is wrong, and says so. In strict mode (see
+    ``strict_checks``) all but success raise ``ExerciseError``."""
+    if answers is not None and not isinstance(answers, Mapping):
+        raise TypeError("answers must be a mapping {'module.name': library object}")
+
     def wrap(check):
         @functools.wraps(check)
         def run(fn, *args, **kwargs):
             if not callable(fn):
                 raise TypeError(f"{title}: pass your function itself (e.g. check(my_fn)), got {type(fn).__name__}")
             try:
+                if answers:
+                    fn = _reject_answers(fn, answers)
                 result = check(fn, *args, **kwargs)
             except NotImplementedError:
-                return _verdict(ExerciseError(f"{title}: not done yet. Replace `raise NotImplementedError` "
-                                              "with your code, run that cell, then run this one again."), "⏳")
+                return _verdict(title, "not done", "not done yet. Replace `raise NotImplementedError` with your "
+                                "code, run that cell, then run this one again.")
             except ExerciseError as err:
-                return _verdict(ExerciseError(f"{title}: {err}"), "❌")
+                return _verdict(title, "wrong", str(err))
             except Exception as err:                    # the learner's code crashed: say so, then go on
+                _publish(title, "error", f"{title}: your function raised {type(err).__name__}: {err}")
                 if strict_checks():
                     raise
-                return _verdict(ExerciseError(f"{title}: your function raised {type(err).__name__}: {err}"), "❌")
-            print(f"✅ {title}: correct.")
+                return None
+            _publish(title, "passed", f"{title}: correct.")
             return result
+        run.title = title
+        run.answers = dict(answers or {})
         return run
     return wrap
 
 
-def _verdict(error: ExerciseError, mark: str) -> None:
+def succeed(title: str, detail: str = "") -> None:
+    """Report a passed check that is not a single function (the capstone's design challenge)."""
+    _publish(title, "passed", f"{title}: correct." + (f" {detail}" if detail else ""))
+
+
+def _verdict(title: str, status: str, message: str) -> None:
+    text = f"{title}: {message}"
+    _publish(title, status, text)
     if strict_checks():
-        raise error from None
-    print(f"{mark} {error}")
+        raise ExerciseError(text) from None
     return None
 
 
-def fail(message: str, not_done: bool = False) -> None:
+def fail(message: str, not_done: bool = False, title: str | None = None) -> None:
     """Report a failed check: raise ``ExerciseError`` in strict mode, print the verdict otherwise
-    (for checkers that are not a single function, e.g. the capstone's design challenge)."""
-    return _verdict(ExerciseError(message), "⏳" if not_done else "❌")
+    (for checkers that are not a single function, e.g. the capstone's design challenge). ``message``
+    starts with the exercise's title (``"design challenge: ..."``) unless ``title`` is given."""
+    if title is None:
+        title, _, message = message.partition(": ") if ": " in message else ("exercise", "", message)
+    return _verdict(title, "not done" if not_done else "wrong", message)
 
 
 def expect_equal(got: Any, expected: Any, what: str) -> None:

@@ -851,19 +851,26 @@ def _ship(folder=None, train_subset=3072, wae_epochs=1, epochs=2, joint_epochs=1
         _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key])
 
 
-def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None):
+def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False):
     """The long run of stage 1: ``python -m course_lib.wae ship waes`` — one WAE per λ of ``SHIPPED``
     on the whole training set (60,000 images), each until an epoch adds less than 0.1 dB of test
     PSNR (at most ``max_epochs``), with its test PSNR and I_H energy after every epoch. ``lambdas``:
-    only these (each can run in its own process and folder; merge the manifest entries after)."""
+    only these (each can run in its own process and folder; merge the manifest entries after).
+    ``resume``: continue from the shipped WAE in ``folder`` (a fresh Adam, same learning rate) and
+    append the new epochs to its recorded curve (``python -m course_lib.wae ship waes --resume``)."""
     torch.set_num_threads(threads)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu")
     for lam in lambdas if lambdas is not None else (k for k in SHIPPED if isinstance(k, float)):
         torch.manual_seed(0)
-        model = WAE(1)
-        rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, test_data=test_data, min_gain_db=0.1)
-        curve = [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
+        model, curve = WAE(1), []
+        if resume:
+            model = checkpoints.load_checkpoint(SHIPPED[lam], model, folder=folder).float()
+            entry = checkpoints.read_manifest(folder)[SHIPPED[lam]]
+            curve = list(zip(entry["test_psnr_db"], entry["test_high_energy_fraction"]))
+        rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, test_data=test_data, min_gain_db=0.1,
+                            seed=len(curve))
+        curve += [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
         _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve)
 
 
@@ -871,6 +878,6 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:3] == ["ship", "waes"]:
-        _ship_waes(*sys.argv[3:4])
+        _ship_waes(resume="--resume" in sys.argv)
     elif sys.argv[1:2] == ["ship"]:
         _ship(*sys.argv[2:3])

@@ -94,14 +94,14 @@ CORE = {"config", "args", "stats", "checks", "claims", "widgets", "measure", "su
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
 CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",
             "densenet", "smallnets", "wae", "capstone", "deploy"]
-CATALOGUE = {"recipes", "grading", "editions", "__main__"}     # above the chapters: they name every model
+CATALOGUE = {"recipes", "grading", "editions", "exercises", "__main__"}   # above the chapters: they name every model
 
 
 def course_imports(path):
     """The course_lib modules that ``path`` imports anywhere (module level or inside functions)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
             found |= {a.name for a in node.names} if node.module is None else {node.module}
         elif isinstance(node, ast.ImportFrom) and node.module == "course_lib":
             found |= {a.name for a in node.names}
@@ -116,8 +116,12 @@ def course_imports(path):
 
 
 def import_graph():
+    """``{module: course_lib modules it imports}``; the ``exercises`` package counts as one module of
+    the top layer (it judges every chapter's exercises)."""
     modules = {p.stem: p for p in LIBRARY.glob("*.py")}
-    return {name: course_imports(path) & set(modules) - {name} for name, path in modules.items()}
+    graph = {name: course_imports(path) & (set(modules) | {"exercises"}) - {name} for name, path in modules.items()}
+    graph["exercises"] = set().union(*(course_imports(p) for p in (LIBRARY / "exercises").glob("*.py"))) & set(modules)
+    return graph
 
 
 def test_the_import_graph_finds_every_kind_of_import(tmp_path):
