@@ -7,6 +7,19 @@ learner's cell runs, the checker that follows says "not done yet", and nothing e
 
     python -m course_lib.editions student build/student
 
+The student edition is also the *release* the grader restores from: every cell carries a stable id
+(a hash of its chapter and its student-edition source), and every checker cell — a code cell that
+calls ``something.check_name(...)`` — is marked locked in its metadata (``metadata.course.locked``)
+together with the checkers it calls, by their full names (``course_lib.exercises.ch01.check_…``).
+
+A learner works in a workspace (``make lab``: ``mywork/``), filled from the student edition with
+the notebooks it does not have yet, so an update of the course never overwrites the learner's work;
+a chapter that changed upstream is reported, not copied. The reference solutions are one
+deliberate step away:
+
+    python -m course_lib.editions workspace mywork      # what `make lab` runs
+    python -m course_lib.editions solutions 01          # chapter 01's reference solutions
+
 The HTML edition is for readers without a kernel: every notebook executed in the quick profile and
 rendered by nbconvert, with an index page (chapter list, objectives, links). Explorers are shown as
 the static figure they carry (``image/png``), never as an empty "Loading widget..." box.
@@ -14,8 +27,11 @@ the static figure they carry (``image/png``), never as an empty "Loading widget.
     python -m course_lib.editions site build/site
 """
 
+import ast
 import contextlib
+import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -30,7 +46,8 @@ import nbformat
 from . import claims as claims_mod
 from .checks import read_claims
 
-__all__ = ["strip_solutions", "notebook_sources", "build_student", "static_outputs", "first_markdown",
+__all__ = ["strip_solutions", "notebook_sources", "import_aliases", "checker_calls", "release", "build_student",
+           "build_workspace", "solutions", "static_outputs", "first_markdown",
            "execute_notebook", "environment", "copy_mathjax", "render_page", "render_index", "build_site", "main"]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -63,18 +80,121 @@ def notebook_sources(folder: Union[str, Path] = "notebooks") -> list[Path]:
     return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.py"))
 
 
+def _code(source: str) -> str:
+    """A cell's source without IPython's ``%magic`` and ``!shell`` lines, so ``ast`` can read it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _parse(source: str) -> Optional[ast.Module]:
+    try:
+        return ast.parse(_code(source))
+    except SyntaxError:
+        return None
+
+
+def import_aliases(notebook: Any) -> dict[str, str]:
+    """``{name: full name}`` of everything the notebook's code cells import from ``course_lib``
+    (``from course_lib.exercises import ch01 as ex`` gives ``{"ex": "course_lib.exercises.ch01"}``)."""
+    aliases = {}
+    for cell in notebook.cells:
+        tree = _parse(cell.source) if cell.cell_type == "code" else None
+        for node in ast.walk(tree) if tree else ():
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "course_lib":
+                aliases.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+            elif isinstance(node, ast.Import):
+                aliases.update({a.asname: a.name for a in node.names if a.asname and a.name.startswith("course_lib.")})
+    return aliases
+
+
+def checker_calls(source: str, aliases: dict[str, str]) -> list[tuple[str, str]]:
+    """``[(callee as written, full name)]`` of the checkers a cell calls: ``ex.check_x(...)`` or
+    ``check_x(...)`` where ``ex`` (or ``check_x``) was imported from ``course_lib`` (``aliases``)."""
+    tree = _parse(source)
+    calls = []
+    for node in ast.walk(tree) if tree else ():
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr.startswith("check_") and isinstance(func.value, ast.Name) \
+                and func.value.id in aliases:
+            calls.append((f"{func.value.id}.{func.attr}", f"{aliases[func.value.id]}.{func.attr}"))
+        elif isinstance(func, ast.Name) and func.id.startswith("check_") and func.id in aliases:
+            calls.append((func.id, aliases[func.id]))
+    return sorted(calls, key=lambda call: source.find(call[0]))
+
+
+def release(notebook: Any, chapter: str) -> Any:
+    """Mark ``notebook`` (a student edition) as the release of ``chapter``, in place, and return it:
+    stable cell ids, and every checker cell locked with the checkers it calls."""
+    aliases = import_aliases(notebook)
+    seen: dict[str, int] = {}
+    for cell in notebook.cells:
+        digest = hashlib.sha1(f"{chapter}\n{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+        seen[digest] = seen.get(digest, -1) + 1
+        cell["id"] = digest + (f"-{seen[digest]}" if seen[digest] else "")
+        calls = checker_calls(cell.source, aliases) if cell.cell_type == "code" else []
+        if calls:
+            cell.metadata["course"] = {"locked": True, "checkers": [[callee, name] for callee, name in calls]}
+    notebook.metadata["course"] = {"edition": "student", "chapter": chapter}
+    return notebook
+
+
 def build_student(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "build/student") -> list[Path]:
-    """Write ``out_dir/NN_topic.ipynb`` for every source, solutions stripped; return the paths."""
+    """Write ``out_dir/NN_topic.ipynb`` for every source, solutions stripped, marked as the release
+    (``release``); return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for src in notebook_sources(src_dir):
         notebook = jupytext.reads(strip_solutions(src.read_text(), src.name), fmt="py:percent")
         notebook.metadata.pop("jupytext", None)              # the student copy is not paired
+        notebook.nbformat_minor = max(notebook.nbformat_minor, 5)   # cell ids
+        release(notebook, src.stem)
         path = out_dir / (src.stem + ".ipynb")
-        jupytext.write(notebook, path, fmt="ipynb")
+        nbformat.write(notebook, path)
         written.append(path)
     return written
+
+
+RELEASES = ".releases.json"
+
+
+def build_workspace(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "mywork",
+                    log: Callable[[str], Any] = print) -> list[Path]:
+    """Fill the learner's workspace ``out_dir`` with the student edition: copy the notebooks it does
+    not have yet, never overwrite one it has; a chapter whose release changed since it was copied is
+    reported (the new edition is in ``build/student``). Return the copied paths."""
+    out_dir = Path(out_dir)
+    fresh = build_student(src_dir, Path(src_dir).resolve().parent / "build" / "student")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ledger = out_dir / RELEASES
+    known = json.loads(ledger.read_text()) if ledger.exists() else {}
+    copied = []
+    for path in fresh:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        target = out_dir / path.name
+        if not target.exists():
+            shutil.copyfile(path, target)
+            known[path.name] = digest
+            copied.append(target)
+        elif known.get(path.name) not in (None, digest) and log:
+            log(f"{path.stem} changed in the course since you started it; your copy {target} is kept, "
+                f"the new edition is {path}")
+    ledger.write_text(json.dumps(known, indent=1))
+    if log:
+        log(f"workspace {out_dir}: {len(copied)} new notebook(s), {len(fresh) - len(copied)} kept as you left them")
+    return copied
+
+
+def solutions(chapter: str, src_dir: Union[str, Path] = "notebooks") -> str:
+    """The reference solutions of ``chapter`` (``"01"`` or ``"01_conv_as_matmul"``): every cell of
+    the instructor edition that holds a solution block, as text."""
+    sources = [p for p in notebook_sources(src_dir) if p.stem == chapter or p.stem[:2] == chapter[:2]]
+    if not sources:
+        raise ValueError(f"chapter={chapter!r} is not a chapter of {src_dir}; give its number, e.g. '01'")
+    notebook = jupytext.read(sources[0])
+    cells = [c.source for c in notebook.cells if c.cell_type == "code" and BEGIN in c.source]
+    return f"# Reference solutions of {sources[0].stem} ({len(cells)})\n\n" + "\n\n# ---\n\n".join(cells) + "\n"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,15 +397,27 @@ def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path
     return written + [claims_page, index]
 
 
-USAGE = "usage: python -m course_lib.editions student|site OUT_DIR"
+USAGE = ("usage: python -m course_lib.editions student|site|workspace OUT_DIR\n"
+         "       python -m course_lib.editions solutions CHAPTER")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``python -m course_lib.editions student|site OUT_DIR``; returns the exit status."""
+    """``python -m course_lib.editions student|site|workspace OUT_DIR`` or ``solutions CHAPTER``;
+    returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in ("student", "site"):
+    if len(argv) != 2 or argv[0] not in ("student", "site", "workspace", "solutions"):
         print(USAGE, file=sys.stderr)
         return 2
+    if argv[0] == "solutions":
+        try:
+            print(solutions(argv[1]))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    if argv[0] == "workspace":
+        build_workspace("notebooks", argv[1])
+        return 0
     build = build_student if argv[0] == "student" else build_site
     for path in build("notebooks", argv[1]):
         print(path)
