@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SOURCES := $(wildcard notebooks/[0-9][0-9]_*.py)
 
-.PHONY: setup data notebooks lab test test-fast student site benchmarks clean
+.PHONY: setup data notebooks lab lab-instructor test test-fast student site benchmarks clean
 
 setup: $(STAMP) data
 
@@ -26,7 +26,17 @@ notebooks: $(STAMP)
 # such as Docker run as root by default, so pass --allow-root there.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: setup notebooks
+# The learner's edition: mywork/ (gitignored) gets the student edition of every chapter it does not
+# have yet; your work there is never overwritten by an update of the course. Reference solutions:
+# `.venv/bin/python -m course_lib.editions solutions 01`. Lecturers: `make lab-instructor`.
+WORKSPACE ?= mywork
+
+lab: setup
+	$(PY) -m course_lib.editions workspace $(WORKSPACE)
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=$(WORKSPACE) $(WORKSPACE)/00_start_here.ipynb
+
+# The instructor edition: the sources in notebooks/, every reference solution in place.
+lab-instructor: setup notebooks
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
 # Unit tests + every notebook executed by nbval (from a fresh conversion of the sources), the browser

@@ -74,16 +74,28 @@ def test_every_notebook_has_its_module():
         assert "## References" in text or src.stem == "00_start_here", f"{src.name} has no references section"
 
 
-def test_make_lab_opens_the_course_as_root_too():
-    """`make lab` passes --allow-root exactly when run as root (JupyterLab refuses root otherwise)."""
+def test_make_lab_opens_the_learners_edition_and_lab_instructor_the_sources():
+    """`make lab` fills the learner's workspace (mywork/, the student edition) and opens it;
+    `make lab-instructor` opens the instructor edition (notebooks/); both pass --allow-root exactly
+    when run as root (JupyterLab refuses root otherwise)."""
     import os
     import subprocess
 
-    out = subprocess.run(["make", "-n", "-W", "pyproject.toml", "lab"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    lab_lines = [line for line in out.splitlines() if "jupyter lab" in line]
-    assert lab_lines and lab_lines[-1].endswith("notebooks/00_start_here.ipynb")
-    assert ("--allow-root" in lab_lines[-1]) == (os.geteuid() == 0)
+    def lab_line(target):
+        out = subprocess.run(["make", "-n", "-W", "pyproject.toml", target], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+        lines = out.splitlines()
+        found = [line for line in lines if "jupyter lab" in line]
+        assert found, f"make {target} opens no JupyterLab"
+        assert ("--allow-root" in found[-1]) == (os.geteuid() == 0)
+        return lines, found[-1]
+
+    lines, lab = lab_line("lab")
+    assert any("course_lib.editions workspace mywork" in line for line in lines)
+    assert lab.endswith("mywork/00_start_here.ipynb") and "--ServerApp.root_dir=mywork" in lab
+    assert "mywork/" in (ROOT / ".gitignore").read_text()
+    _, instructor = lab_line("lab-instructor")
+    assert instructor.endswith("notebooks/00_start_here.ipynb")
 
 
 # --------------------------------------------------------------------------- import layering
@@ -216,7 +228,8 @@ def test_notebooks_use_only_public_names():
                 aliases.update({a.asname or a.name: importlib.import_module(f"course_lib.{a.name}") for a in node.names})
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_lib."):
                 module = importlib.import_module(node.module)
-                private += [f"{notebook.name}: {node.module}.{a.name}" for a in node.names if a.name not in module.__all__]
+                private += [f"{notebook.name}: {node.module}.{a.name}" for a in node.names if a.name not in module.__all__
+                            and importlib.util.find_spec(f"{node.module}.{a.name}") is None]    # a submodule is public
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
                 module = aliases[node.value.id]
