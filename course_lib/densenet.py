@@ -33,7 +33,7 @@ so one training step leaves every buffer exactly as the naive implementation doe
 
 Parts of this module: the blocks and networks (names follow torchvision, so its state dicts load);
 the arithmetic (input channels, parameters, the naive saved-bytes formula); measurements of saved
-bytes per layer (``saved_bytes_by_layer``) and per depth; the explorer; the exercise checkers.
+bytes per layer (``saved_bytes_by_layer``) and per depth; the explorer (the exercises are in ``course_lib.exercises.ch08``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 
 from .args import check_float, check_int
-from .checks import checker, expect_equal, expect_true
 from .igc import draw_counts
 from .measure import activation_bytes, count_params, human_bytes
 from .models import check_input
@@ -69,7 +68,6 @@ __all__ = [
     "saved_bytes_by_layer", "block_saved_bytes", "loglog_slope", "bn_buffer_differences",
     "BufferDiff", "train_step", "step_times", "step_seconds", "DepthFit", "fit_saved_bytes_vs_depth", "deepest_within_budget",
     "block_state", "block_readout", "draw_block", "block_explorer", "KINDS",
-    "check_input_channels", "check_block_params", "check_naive_saved_bytes",
 ]
 
 BYTES_PER_FLOAT = 4
@@ -729,36 +727,3 @@ def block_explorer(depth: int = 12, growth_rate: int = 12, bottleneck: bool = Tr
                 "efficient": dropdown("implementation", {"naive": False, "efficient": True}, efficient)}
     return Explorer(state_fn, draw_block, controls, title="dense-block explorer",
                     readout_fn=block_readout, figsize=figsize)
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-@checker("input channels of layer l")
-def check_input_channels(fn: Callable) -> None:
-    """``fn(l, k0, k)`` must return the input channels of layer l (1-based) of a block."""
-    for l, k0, k in ((1, 24, 12), (2, 24, 12), (16, 24, 12), (6, 64, 32), (24, 128, 32), (3, 5, 1)):
-        block = DenseBlock(l, k0, k, bn_size=0)
-        expect_equal(fn(l, k0, k), block[f"denselayer{l}"].norm1.num_features, f"input channels(l={l}, k0={k0}, k={k})")
-
-
-@checker("parameters of a DenseNet-B block")
-def check_block_params(fn: Callable) -> None:
-    """``fn(L, k0, k)`` must return the parameters of a DenseNet-B block (bn_size 4), BN included."""
-    for L, k0, k in ((1, 8, 4), (4, 24, 12), (16, 24, 12), (6, 64, 32), (3, 5, 2)):
-        expect_equal(fn(L, k0, k), count_params(DenseBlock(L, k0, k, bn_size=4)), f"block params(L={L}, k0={k0}, k={k})")
-
-
-@checker("saved bytes of the naive block")
-def check_naive_saved_bytes(fn: Callable) -> None:
-    """``fn(L, k0, k, batch, height, width)`` must predict the measured saved bytes of the naive DenseNet-B block.
-
-    Compared with ``measure.activation_bytes`` of a real block (float32) within 2 %.
-    """
-    for L, k0, k, n, h, w in ((1, 8, 4, 2, 8, 8), (4, 24, 12, 2, 8, 8), (12, 16, 8, 1, 12, 12), (8, 6, 2, 4, 5, 7)):
-        got = fn(L, k0, k, n, h, w)
-        expect_true(isinstance(got, (int, float)) and not isinstance(got, bool),
-                    f"return a number of bytes, got {type(got).__name__}")
-        measured = block_saved_bytes(L, k0, k, 4, False, n, h, w)
-        expect_true(abs(got - measured) <= 0.02 * measured,
-                    f"saved bytes(L={L}, k0={k0}, k={k}, batch={n}, {h}×{w}) should be about {measured:,} "
-                    f"(measured), your formula gave {got:,}")

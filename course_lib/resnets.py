@@ -33,7 +33,6 @@ residual-network explorer and the ResNeXt presets of chapter 06's channel-connec
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ import torchvision
 
 from . import config, data, igc, train
 from .args import check_float, check_int
-from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
 from .models import check_input, check_widths
 from .report import Rows
@@ -69,7 +67,6 @@ __all__ = [
     "resnext_params", "se_extra_params", "se_resnet50_params", "add_se_to_torchvision_resnet",
     "gradient_norms", "StageCost", "CostReport", "cost_report",
     "BLOCK_TYPES", "residual_state", "residual_readout", "draw_residual", "residual_explorer", "RESNEXT_PRESETS", "resnext_connectivity_explorer",
-    "check_preact_forward", "check_expected_depth", "check_resnext_to_grouped",
 ]
 
 SHORTCUTS = ("identity", "none", "scale", "exclusive_gate", "shortcut_gate", "conv1x1", "dropout")
@@ -828,70 +825,6 @@ def residual_explorer(depth: int = 56, block: str = "pre-act", shortcut: str = "
                 "se": dropdown("SE", ["off", "on"], se)}
     return Explorer(residual_state, draw_residual, controls, title="residual-network explorer",
                     readout_fn=residual_readout, figsize=(11, 4))
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-def _random_preact(c_in, c_out, stride, seed):
-    torch.manual_seed(seed)
-    block = PreActBlock(c_in, c_out, stride)
-    with torch.no_grad():
-        for bn in (block.bn1, block.bn2):
-            bn.weight.uniform_(0.5, 1.5)
-            bn.bias.uniform_(-0.5, 0.5)
-            bn.running_mean.uniform_(-0.5, 0.5)
-            bn.running_var.uniform_(0.5, 2.0)
-    return block.eval()
-
-
-@checker("pre-activation unit")
-def check_preact_forward(fn: Callable) -> None:
-    """``fn(x, bn1, conv1, bn2, conv2, shortcut)`` must compute the full pre-activation unit.
-
-    ``shortcut`` is ``None`` (identity) or a 1×1 conv that reads the pre-activated input.
-    """
-    for c_in, c_out, stride, seed in ((4, 4, 1, 0), (6, 6, 1, 1), (4, 8, 2, 2)):
-        block = _random_preact(c_in, c_out, stride, seed)
-        x = torch.randn(2, c_in, 6, 6, generator=torch.Generator().manual_seed(seed))
-        shortcut = None if isinstance(block.shortcut, nn.Identity) else block.shortcut
-        with torch.no_grad():
-            got = fn(x, block.bn1, block.conv1, block.bn2, block.conv2, shortcut)
-            expected = block(x)
-        expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
-        expect_close(got, expected, f"unit {c_in}→{c_out}, stride {stride}", atol=1e-5)
-
-
-@checker("expected depth under stochastic depth")
-def check_expected_depth(fn: Callable) -> None:
-    """``fn(num_blocks, p_last)`` must return ``Σ_l p_l`` with the linear-decay rule."""
-    for L, p in ((54, 0.5), (4, 0.5), (10, 0.8), (27, 0.2), (1, 0.5), (18, 1.0)):
-        expect_close(float(fn(L, p)), expected_depth(L, p), f"expected depth for L={L}, p_L={p}", atol=1e-9)
-
-
-@checker("ResNeXt form (a) → form (c)")
-def check_resnext_to_grouped(fn: Callable) -> None:
-    """``fn(block_a)`` must return a form-(c) :class:`ResNeXtBlock` computing the same function."""
-    for channels, C, width, seed in ((8, 2, 4, 0), (12, 3, 6, 1), (16, 4, 16, 2)):
-        torch.manual_seed(seed)
-        a = ResNeXtBlock(channels, C, width, form="a")
-        with torch.no_grad():
-            for m in a.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.uniform_(-0.5, 0.5)
-                    m.running_mean.uniform_(-0.5, 0.5)
-                    m.running_var.uniform_(0.5, 2.0)
-        a.eval()
-        reference = copy.deepcopy(a)
-        got = fn(a)
-        expect_true(isinstance(got, ResNeXtBlock) and got.form == "c",
-                    f"return a ResNeXtBlock with form='c', got {type(got).__name__} "
-                    f"{getattr(got, 'form', '')!r}")
-        expect_equal(got.conv.groups, C, f"groups of the 3×3 conv (cardinality {C})")
-        x = torch.randn(2, channels, 5, 5, generator=torch.Generator().manual_seed(seed))
-        got.eval()
-        with torch.no_grad():
-            expect_close(got(x), reference(x), f"output of the converted block (C={C}, width={width})", atol=1e-5)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ import torchvision
 
 from course_lib import checks, config, data, igc, measure, recipes, resnets, stats, train
 from course_lib.conv import plot_weight_matrix
+from course_lib.exercises import ch07 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -761,41 +762,56 @@ del r50, se_r50
 # %% [markdown]
 # ## 8 · Exercises
 #
-# ### Exercise 1 — a pre-activation unit
-# Write the forward pass of a full pre-activation unit from its parts. `shortcut` is `None` for an
-# identity shortcut, else a 1×1 conv that reads the **pre-activated** input (the output of the first
-# BN → ReLU), as in the paper's code.
+# Three exercises: one to build and measure, one to derive, one to build and measure again. The
+# checkers live in `course_lib.exercises.ch07`; each refuses an answer that calls the library's own
+# version of what it asks for.
+#
+# ### Exercise 1 — the parameter-free shortcut (build it, then measure it)
+# Section 2's networks use a 1×1 projection where a unit halves the resolution and doubles the
+# width; He et al.'s CIFAR ResNets use **option A** instead: the input sampled at every other row
+# and column (stride 2), its `C` channels followed by `out_channels − C` channels of zeros. Write it
+# (it must keep the gradient to `x`). The cell after the checker then measures what option A saves
+# on ResNet-20 — before you run it, predict: more or less than 10% of the network's parameters?
 
 # %%
-def my_preact_forward(x, bn1, conv1, bn2, conv2, shortcut):
+def my_zero_pad_shortcut(x, out_channels):
     # BEGIN SOLUTION
-    a = F.relu(bn1(x))
-    s = x if shortcut is None else shortcut(a)
-    return s + conv2(F.relu(bn2(conv1(a))))
+    sub = x[:, :, ::2, ::2]
+    zeros = sub.new_zeros(sub.shape[0], out_channels - sub.shape[1], sub.shape[2], sub.shape[3])
+    return torch.cat([sub, zeros], dim=1)
     # END SOLUTION
 
 
 # %%
-resnets.check_preact_forward(my_preact_forward)
-
-# %% [markdown]
-# ### Exercise 2 — expected depth
-# Return the expected number of residual branches kept in one training step of a net with
-# `num_blocks` units and linearly decaying survival down to `p_last` (write the sum yourself).
+ex.check_zero_pad_shortcut(my_zero_pad_shortcut)
 
 # %%
-def my_expected_depth(num_blocks, p_last):
+r20 = resnets.resnet20(num_classes=10, in_channels=1)
+projection = sum(p.numel() for name, p in r20.named_parameters() if ".shortcut." in name)
+total = sum(p.numel() for p in r20.parameters())
+print(f"ResNet-20: {total:,} parameters, of which the projection shortcuts own {projection:,} "
+      f"({100 * projection / total:.1f}%); with option A it has {total - projection:,} (He et al.: 0.27M)")
+
+# %% [markdown]
+# ### Exercise 2 — one survival probability for every unit (derive)
+# Section 5's linear rule gives unit `l` of `L` the survival probability `1 − (l/L)(1 − p_L)`.
+# A simpler rule gives every unit the **same** `p`. Which `p` keeps, on average, exactly as many
+# residual branches per training step as the linear rule? Derive it in closed form (the sum has a
+# closed form), then write it. Is it `(1 + p_L)/2`? For which `L` is that close?
+
+# %%
+def my_uniform_survival(num_blocks, p_last):
     # BEGIN SOLUTION
     L = num_blocks
-    return sum(1 - (l / L) * (1 - p_last) for l in range(1, L + 1))
+    return 1 - (1 - p_last) * (L + 1) / (2 * L)
     # END SOLUTION
 
 
 # %%
-resnets.check_expected_depth(my_expected_depth)
+ex.check_uniform_survival(my_uniform_survival)
 
 # %% [markdown]
-# ### Exercise 3 — form (a) to form (c)
+# ### Exercise 3 — form (a) to form (c) (build it; the checker measures that it computes the same function)
 # `block` is a `resnets.ResNeXtBlock` in form (a): `block.paths[i]` is
 # `Sequential(conv 1×1, BN, ReLU, conv 3×3, BN, ReLU, conv 1×1)`. Build
 # `resnets.ResNeXtBlock(block.channels, block.cardinality, block.width, form="c")` and copy the
@@ -823,7 +839,7 @@ def my_to_grouped(block):
 
 
 # %%
-resnets.check_resnext_to_grouped(my_to_grouped)
+ex.check_resnext_to_grouped(my_to_grouped)
 
 # %% [markdown]
 # ## 9 · Summary of what we measured

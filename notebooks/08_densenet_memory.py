@@ -35,6 +35,7 @@
 
 # %%
 import copy
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -45,6 +46,7 @@ import torchvision
 import torch.nn.functional as F
 
 from course_lib import checks, config, data, densenet, measure, recipes, resnets, stats, train
+from course_lib.exercises import ch08 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -795,25 +797,36 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
 # %% [markdown]
 # ## 8 · Exercises
 #
-# ### Exercise 1 — input channels of layer l
-# A block starts with `k0` channels and every layer adds `k`. How many channels does layer `l`
-# (1-based) read?
+# Three exercises: derive, derive, then predict a memory budget that the checker measures. The
+# checkers live in `course_lib.exercises.ch08`; each refuses an answer that calls the library's own
+# version (`densenet.DenseNet`, `block_params`, the saved-bytes formulas…).
+#
+# ### Exercise 1 — the width at the classifier (derive)
+# A DenseNet-BC for CIFAR starts with a 3×3 stem of `2k` channels; each block of `L_i` layers adds
+# `k` channels per layer; between two blocks a transition keeps `⌊θ·m⌋` of its `m` channels (there
+# is no transition after the last block). Return how many channels reach the classifier. Check
+# yourself on DenseNet-BC-100 (k = 12, three blocks of 16): the paper's network ends with 342.
 
 # %%
-def my_input_channels(l, k0, k):
+def my_classifier_width(block_config, growth_rate, compression):
     # BEGIN SOLUTION
-    return k0 + k * (l - 1)
+    c = 2 * growth_rate
+    for i, layers in enumerate(block_config):
+        c += layers * growth_rate
+        if i < len(block_config) - 1:
+            c = max(1, math.floor(compression * c))
+    return c
     # END SOLUTION
 
 
 # %%
-densenet.check_input_channels(my_input_channels)
+ex.check_classifier_width(my_classifier_width)
 
 # %% [markdown]
-# ### Exercise 2 — parameters of a DenseNet-B block
+# ### Exercise 2 — parameters of a DenseNet-B block (derive)
 # Count the parameters of a block of `L` layers, each BN(c) → ReLU → 1×1 conv (c → 4k) →
 # BN(4k) → ReLU → 3×3 conv (4k → k), where c is layer l's input width. Convs have no bias; a BN has
-# 2 parameters per channel. The checker compares with real `DenseBlock`s.
+# 2 parameters per channel. The checker compares with real blocks.
 
 # %%
 def my_block_params(L, k0, k):
@@ -827,26 +840,36 @@ def my_block_params(L, k0, k):
 
 
 # %%
-densenet.check_block_params(my_block_params)
+ex.check_block_params(my_block_params)
 
 # %% [markdown]
-# ### Exercise 3 — predict the naive block's saved bytes
-# Predict the bytes autograd saves for the naive DenseNet-B block (float32, training mode) on a
-# batch of `n` images of `h × w`, from the derivation of section 2: per layer, the concatenation
-# and the BN output (`c_l` channels each) and two bottleneck maps (`4k` channels each). The checker
-# measures real blocks with `measure.activation_bytes` and accepts 2 % (BN's per-channel statistics
-# are the small rest).
+# ### Exercise 3 — the largest batch that fits (predict; the checker measures)
+# Your accelerator leaves `budget_bytes` for what autograd saves in one dense block (float32,
+# training mode, bottleneck 4k). Return the **largest batch** that fits, for the naive block
+# (`efficient=False`) and for the memory-efficient one (`efficient=True`), from section 2's
+# accounting: what is kept per image, and what does not grow with the batch? The checker *measures*
+# real blocks at your batch and at the next one: yours must fit (within 2 %), the next must not.
+# Then read the two answers side by side: how many times larger a batch does the efficient block
+# allow for L = 40?
 
 # %%
-def my_naive_saved_bytes(L, k0, k, n, h, w):
+def my_largest_batch(L, k0, k, h, w, budget_bytes, efficient):
     # BEGIN SOLUTION
-    maps = sum(2 * (k0 + k * (l - 1)) + 2 * 4 * k for l in range(1, L + 1))
-    return 4 * n * h * w * maps
+    b = 4 * k
+    if efficient:        # every feature map once (shared) + the bottleneck's two maps per layer
+        per_image = 4 * h * w * (k0 + k * (L - 1) + 2 * b * L)
+        fixed = 4 * 2 * b * L                                   # the bottleneck BN's statistics
+    else:                # per layer: concatenation + BN output (2·c_l maps) + two bottleneck maps
+        maps = sum(2 * (k0 + k * (l - 1)) + 2 * b for l in range(1, L + 1))
+        per_image, fixed = 4 * h * w * maps, 4 * maps           # BN statistics: one number per channel
+    return (budget_bytes - fixed) // per_image
     # END SOLUTION
 
 
 # %%
-densenet.check_naive_saved_bytes(my_naive_saved_bytes)
+ex.check_largest_batch(my_largest_batch)
+naive, efficient = (my_largest_batch(40, 8, 4, 6, 6, 16 << 20, e) for e in (False, True))
+print(f"16 MiB, L = 40, k = 4, 6×6 maps: naive batch {naive}, efficient batch {efficient} ({efficient / naive:.1f}×)")
 
 # %% [markdown]
 # ## 9 · Summary of what we measured

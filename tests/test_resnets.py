@@ -334,67 +334,6 @@ def test_residual_explorer_state_and_errors():
     assert "ResNet-20" in e.readout.value and bytes(e.image.value) != before
 
 
-# --------------------------------------------------------------------------- exercise checkers
-
-def stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def preact_right(x, bn1, conv1, bn2, conv2, shortcut):
-    a = torch.relu(bn1(x))
-    s = x if shortcut is None else shortcut(a)
-    return s + conv2(torch.relu(bn2(conv1(a))))
-
-
-def preact_wrong_relu_after_add(x, bn1, conv1, bn2, conv2, shortcut):
-    return torch.relu(preact_right(x, bn1, conv1, bn2, conv2, shortcut))
-
-
-def preact_wrong_shortcut_input(x, bn1, conv1, bn2, conv2, shortcut):
-    a = torch.relu(bn1(x))
-    s = x if shortcut is None else shortcut(x)
-    return s + conv2(torch.relu(bn2(conv1(a))))
-
-
-def test_check_preact_forward():
-    resnets.check_preact_forward(preact_right)
-    for wrong in (stub, preact_wrong_relu_after_add, preact_wrong_shortcut_input):
-        with pytest.raises(checks.ExerciseError):
-            resnets.check_preact_forward(wrong)
-
-
-def test_check_expected_depth():
-    resnets.check_expected_depth(lambda L, p: sum(1 - l / L * (1 - p) for l in range(1, L + 1)))
-    for wrong in (stub, lambda L, p: (3 * L - 1) / 4, lambda L, p: L * (1 + p) / 2,
-                  lambda L, p: sum(1 - l / L * (1 - p) for l in range(L))):
-        with pytest.raises(checks.ExerciseError):
-            resnets.check_expected_depth(wrong)
-
-
-def to_grouped_right(block):
-    return resnets.convert_resnext(block, "c")
-
-
-def to_grouped_wrong_no_bn(block):
-    new = resnets.ResNeXtBlock(block.channels, block.cardinality, block.width, "c")
-    with torch.no_grad():
-        for i, p in enumerate(block.paths):
-            sl = slice(i * block.d, (i + 1) * block.d)
-            new.reduce.weight[sl] = p[0].weight
-            new.conv.weight[sl] = p[3].weight
-            new.expand.weight[:, sl] = p[6].weight
-    new.bn.load_state_dict(block.bn.state_dict())
-    return new
-
-
-def test_check_resnext_to_grouped():
-    resnets.check_resnext_to_grouped(to_grouped_right)
-    for wrong in (stub, to_grouped_wrong_no_bn, lambda b: resnets.convert_resnext(b, "b"),
-                  lambda b: resnets.ResNeXtBlock(b.channels, b.cardinality, b.width, "c")):
-        with pytest.raises(checks.ExerciseError):
-            resnets.check_resnext_to_grouped(wrong)
-
-
 # --------------------------------------------------------------------------- shipped checkpoints
 
 SHIPPED = ["resnet20-plain-fmnist", "resnet20-post-fmnist", "resnet20-preact-fmnist", "resnet20-se-fmnist",
