@@ -20,7 +20,6 @@ Contract (other chapters import these): ``im2col``, ``col2im``, ``conv2d_as_matm
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,6 @@ import torch.nn as nn
 
 from . import measure
 from .args import check_int
-from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 from .surgery import dense_group_weight
 
@@ -44,9 +42,7 @@ __all__ = [
     'output_size', 'im2col', 'col2im', 'conv2d_as_matmul', 'naive_conv2d', 'weight_matrix',
     'block_structure', 'plot_weight_matrix', 'ConvCost', 'conv_cost', 'MOBILENET_PUBLISHED',
     'depthwise_separable', 'MobileNetRow', 'mobilenet_table', 'round_sig', 'im2col_state',
-    'draw_im2col', 'im2col_readout', 'im2col_explorer', 'check_output_size',
-    'check_im2col_stride2', 'check_grouped_conv_macs', 'check_separable_ratio', 'IM2COL_LAYERS',
-    'check_im2col_bytes',
+    'draw_im2col', 'im2col_readout', 'im2col_explorer',
 ]
 
 
@@ -583,81 +579,3 @@ def im2col_explorer(**settings: int) -> Explorer:
     if settings:
         explorer.set(**settings)
     return explorer
-
-
-# ----------------------------------------------------------------------------------------------
-# exercise checkers (each is tested to reject the stub and a plausible wrong answer)
-
-_SIZE_CASES = [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1), (28, 5, 1, 0, 1), (10, 3, 3, 1, 1),
-               (14, 3, 1, 2, 2), (9, 3, 2, 0, 3), (224, 7, 2, 3, 1), (5, 1, 1, 0, 1), (8, 2, 2, 0, 1)]
-
-
-@checker("output size formula")
-def check_output_size(fn: Callable) -> None:
-    """``fn(n, kernel_size, stride, padding, dilation)`` must give a conv's output length."""
-    for n, k, s, p, d in _SIZE_CASES:
-        expect_equal(fn(n, k, s, p, d), output_size(n, k, s, p, d),
-                     f"output size for n={n}, kernel_size={k}, stride={s}, padding={p}, dilation={d}")
-
-
-@checker("im2col with stride 2")
-def check_im2col_stride2(fn: Callable) -> None:
-    """``fn(x, k)`` for x of shape (C, H, W) must return the (C·k·k, L) columns of stride 2, no padding."""
-    g = torch.Generator().manual_seed(0)
-    for shape, k in (((1, 5, 5), 3), ((2, 7, 6), 3), ((3, 6, 9), 2), ((4, 8, 8), 3)):
-        x = torch.randn(shape, generator=g)
-        expected = torch.nn.functional.unfold(x[None], k, stride=2)[0]
-        got = fn(x.clone(), k)
-        expect_true(isinstance(got, torch.Tensor), f"im2col_stride2 must return a tensor, got {type(got).__name__}")
-        expect_equal(tuple(got.shape), tuple(expected.shape), f"shape of im2col_stride2(x of shape {shape}, k={k})")
-        expect_close(got, expected, f"columns of im2col_stride2(x of shape {shape}, k={k}) (order: channel, "
-                     "kernel row, kernel column down a column; output positions row-major across columns)")
-
-
-@checker("MACs of a grouped conv")
-def check_grouped_conv_macs(fn: Callable) -> None:
-    """``fn(c_in, c_out, k, h_out, w_out, groups)`` must give the layer's multiply-accumulates."""
-    for c_in, c_out, k, h, w, g in ((8, 16, 3, 10, 10, 1), (8, 16, 3, 10, 12, 2), (12, 24, 3, 7, 7, 4),
-                                    (32, 32, 3, 14, 14, 32), (16, 8, 1, 5, 6, 4), (6, 9, 5, 4, 4, 3)):
-        conv = nn.Conv2d(c_in, c_out, k, groups=g, bias=False)
-        expected = measure.count_macs(conv, (c_in, h + k - 1, w + k - 1))
-        expect_equal(fn(c_in, c_out, k, h, w, g), expected,
-                     f"MACs of a {k}×{k} conv {c_in}→{c_out} channels, groups={g}, output {h}×{w}")
-
-
-@checker("depthwise separable cost ratio")
-def check_separable_ratio(fn: Callable) -> None:
-    """``fn(c_in, c_out, k)`` must give MACs(depthwise k×k + pointwise 1×1) / MACs(regular k×k conv),
-    compared with ``measure.count_macs`` on real layers (same output size, 'same' padding)."""
-    for c_in, c_out, k in ((512, 512, 3), (32, 64, 3), (64, 16, 5), (8, 8, 1), (3, 96, 7), (100, 10, 3)):
-        shape = (c_in, 14, 14)
-        regular = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
-        separable = depthwise_separable(c_in, c_out, k, padding=k // 2)
-        expected = measure.count_macs(separable, shape) / measure.count_macs(regular, shape)
-        got = fn(c_in, c_out, k)
-        expect_true(isinstance(got, (int, float)) and not isinstance(got, bool),
-                    f"return a number (the ratio), got {type(got).__name__}")
-        expect_close(got, expected, f"MACs ratio separable / regular for {c_in} → {c_out} channels, {k}×{k}",
-                     rtol=1e-9, atol=1e-12)
-
-
-IM2COL_LAYERS = (
-    ("ResNet-18 conv1", (3, 64, 7, 2, 3, 1), (3, 224, 224)),
-    ("VGG-16 conv1_2", (64, 64, 3, 1, 1, 1), (64, 56, 56)),       # (at a quarter of the resolution)
-    ("ResNet stage-2 downsampling", (64, 128, 3, 2, 1, 1), (64, 56, 56)),
-    ("1×1 projection", (256, 64, 1, 1, 0, 1), (256, 14, 14)),
-    ("dilated 3×3", (16, 16, 3, 1, 2, 2), (16, 20, 20)),
-    ("valid 5×5, stride 3", (4, 8, 5, 3, 0, 1), (4, 17, 23)),
-)
-
-
-@checker("im2col memory of a real layer")
-def check_im2col_bytes(fn: Callable) -> None:
-    """``fn(layer, input_shape)`` (an ``nn.Conv2d`` and (C, H, W)) must give the bytes of the float32
-    column matrix im2col builds for one image — measured from a real ``conv.im2col``."""
-    for name, (c_in, c_out, k, s, p, d), shape in IM2COL_LAYERS:
-        layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, bias=False)
-        cols = im2col(torch.zeros(1, *shape), k, stride=s, padding=p, dilation=d)
-        expected = cols.numel() * cols.element_size()
-        expect_equal(fn(layer, shape), expected,
-                     f"bytes of the im2col columns of {name} ({layer}) on a {shape} input")

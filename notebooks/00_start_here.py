@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from course_lib import checkpoints, checks, config, data, measure, models, recipes, stats, train, widgets
+from course_lib.exercises import ch00 as ex
 
 print(config.describe())
 
@@ -127,13 +128,17 @@ checks.claim("00", "the shipped LeNet-5 scores at least 90% on Fashion-MNIST's t
 # %% [markdown]
 # ## 4. Exercises
 #
-# An exercise is a function you write. The cell after it calls a **checker** that tries your
-# function on a few cases and either prints ✅ or tells you what went wrong. In the student
-# edition (`make student`) the body of each exercise is replaced by
-# `raise NotImplementedError("your code here")`.
+# An exercise is a function you write. The cell after it calls a **checker** from
+# `course_lib.exercises` (one module per chapter, imported here as `ex`) that tries your function on
+# a few cases and either prints ✅ or tells you what went wrong. In the student edition
+# (`make student`) the body of each exercise is replaced by `raise NotImplementedError("your code here")`.
+# Exercises come in four kinds — *derive* a formula the notebook has not shown, *build it and measure
+# it*, *predict then measure*, *decide* from measurements — and a checker refuses a solution that
+# calls the `course_lib` function that already does what the exercise asks: the point is to write it.
 #
-# **Exercise 0.** Write `accuracy(logits, labels)`: the fraction (between 0 and 1) of rows of
-# `logits` (a batch × classes tensor of scores) whose highest score is at the true label.
+# **Exercise 0** (*build it and measure it*, the warm-up). Write `accuracy(logits, labels)`: the
+# fraction (between 0 and 1) of rows of `logits` (a batch × classes tensor of scores) whose highest
+# score is at the true label. (`train.evaluate` computes this for a whole model; here you write it.)
 
 # %%
 def accuracy(logits, labels):
@@ -143,7 +148,7 @@ def accuracy(logits, labels):
 
 
 # %%
-checks.check_accuracy(accuracy)
+ex.check_accuracy(accuracy)
 
 # %% [markdown]
 # ## 5. Explorers

@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from course_lib import checks, config, conv, measure
+from course_lib.exercises import ch01 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -257,13 +258,14 @@ checks.claim("01", "im2col copies each input pixel into k² columns (stride 1, '
 # %% [markdown]
 # ## 7 · Exercises
 #
-# ### Exercise 1 — how much cheaper is a depthwise separable conv?
+# ### Exercise 1 — how much cheaper is a depthwise separable conv? (*derive*)
 # A regular k×k conv maps `c_in` to `c_out` channels. MobileNet replaces it by a k×k **depthwise**
 # conv (one k×k filter per input channel) followed by a 1×1 **pointwise** conv `c_in → c_out`.
-# Derive, on paper, the ratio *MACs(separable) / MACs(regular)* for the same output size, and return
-# it as a function of `c_in`, `c_out` and `k`. (Hint: write both MAC counts with the table of §3 and
-# divide; the spatial size cancels. The checker measures real layers with `measure.count_macs`,
-# including layers with `c_in ≠ c_out`.) Then compare with the 14×14×512 table above.
+# §3 measured the ratio for one layer (512 → 512); derive it on paper for any layer, as a function of
+# `c_in`, `c_out` and `k`: *MACs(separable) / MACs(regular)* for the same output size. (Hint: write
+# both MAC counts with the table of §3 — a depthwise conv is a group conv with g = c_in — and divide.
+# Which of the three sizes cancels? The checker measures real layers with `measure.count_macs`,
+# including layers with `c_in ≠ c_out`; it refuses `conv.conv_cost`, which does the counting for you.)
 
 # %%
 def separable_ratio(c_in, c_out, k):
@@ -274,39 +276,49 @@ def separable_ratio(c_in, c_out, k):
 
 
 # %%
-conv.check_separable_ratio(separable_ratio)
+ex.check_separable_ratio(separable_ratio)
 
 # %% [markdown]
-# The MobileNet paper writes this as $\frac{1}{N} + \frac{1}{D_K^2}$ with N output channels: for
-# 3×3 kernels the saving is 8 to 9 times, whatever the width, as long as N is large.
+# The MobileNet paper writes this as $\frac{1}{N} + \frac{1}{D_K^2}$ with N output channels: the
+# input channels cancel, and for 3×3 kernels the saving is 8 to 9 times, whatever the width, as long
+# as N is large.
 #
 # %% [markdown]
-# ### Exercise 2 — im2col with stride 2
-# For `x` of shape (C, H, W), return the (C·k·k, L) column matrix of a k×k kernel with **stride 2**
-# and no padding, in the order of `F.unfold`: down a column, channel first, then kernel row, then
-# kernel column; across columns, output positions row by row.
+# ### Exercise 2 — build a strided, padded convolution from im2col and one matrix product (*build it and measure it*)
+# §1 built stride-1 columns without padding. Write `conv2d_as_matmul(x, weight, stride, padding)` for
+# `x` of shape (C, H, W) and `weight` of shape (C_out, C, k, k): zero-pad the image, cut every k×k×C
+# window the stride lands on into a column (plain slicing — no `F.unfold`, `Tensor.unfold` or
+# `conv.im2col`), multiply once by the weight matrix and reshape to (C_out, H_out, W_out). The checker
+# measures your layer against `F.conv2d` on six geometries (strides 1–3, paddings 0–2, 1×1 to 5×5
+# kernels, rectangular images). Think first: in which order must a column list its C·k·k numbers so
+# that it meets the right weights?
 
 # %%
-def im2col_stride2(x, k):
+def conv2d_as_matmul(x, weight, stride, padding):
     # BEGIN SOLUTION
     C, H, W = x.shape
-    rows, cols_ = (H - k) // 2 + 1, (W - k) // 2 + 1
-    windows = [x[:, 2 * r:2 * r + k, 2 * c:2 * c + k].reshape(-1) for r in range(rows) for c in range(cols_)]
-    return torch.stack(windows, dim=1)
+    c_out, _, k, _ = weight.shape
+    padded = x.new_zeros(C, H + 2 * padding, W + 2 * padding)
+    padded[:, padding:padding + H, padding:padding + W] = x
+    rows, cols_ = (H + 2 * padding - k) // stride + 1, (W + 2 * padding - k) // stride + 1
+    windows = [padded[:, stride * r:stride * r + k, stride * c:stride * c + k].reshape(-1)   # channel, row, col
+               for r in range(rows) for c in range(cols_)]
+    return (weight.reshape(c_out, -1) @ torch.stack(windows, dim=1)).reshape(c_out, rows, cols_)
     # END SOLUTION
 
 
 # %%
-conv.check_im2col_stride2(im2col_stride2)
+ex.check_conv2d_as_matmul(conv2d_as_matmul)
 
 # %% [markdown]
-# ### Exercise 3 — the memory im2col costs on a real layer
+# ### Exercise 3 — the memory im2col costs on a real layer (*derive*)
 # §6 showed that with stride 1 and 'same' padding the columns take k² × the input. Real layers
 # have strides, other paddings and dilations. Given an `nn.Conv2d` and the shape `(C, H, W)` of one
 # input image, return the **bytes** of the float32 column matrix that im2col builds for it. Read
 # the geometry from the layer (`layer.kernel_size`, `.stride`, `.padding`, `.dilation`, each a pair).
-# The checker builds the real columns with `conv.im2col` for six layers, among them ResNet-18's
-# first layer (7×7, stride 2, on a 224×224 image).
+# The checker builds the real columns with PyTorch's `F.unfold` for six layers, among them ResNet-18's
+# first layer (7×7, stride 2, on a 224×224 image). Before you run it, predict: is ResNet-18's first
+# layer closer to 49× its input, or much less?
 
 # %%
 def im2col_bytes(layer, input_shape):
@@ -320,7 +332,7 @@ def im2col_bytes(layer, input_shape):
 
 
 # %%
-conv.check_im2col_bytes(im2col_bytes)
+ex.check_im2col_bytes(im2col_bytes)
 
 # %% [markdown]
 # For ResNet-18's first layer the answer is about 7.4 MB against a 0.6 MB input (12× — not 49×,

@@ -15,7 +15,6 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from course_lib import conv, measure  # noqa: E402
-from course_lib.checks import ExerciseError  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,88 +321,3 @@ def test_explorer_static_figure_and_readout():
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "image/png" in data and "H_out" in data["text/plain"]
     assert "F.conv2d" in explorer.readout.value
-
-
-# ---------------------------------------------------------------------------------------------
-# exercise checkers: reject the stub and a plausible wrong answer, accept the solution
-
-def _stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def _checker_cases():
-    def size_right(n, k, s, p, d):
-        return (n + 2 * p - d * (k - 1) - 1) // s + 1
-
-    def size_wrong(n, k, s, p, d):                    # forgets the dilation
-        return (n + 2 * p - k) // s + 1
-
-    def size_wrong_ceil(n, k, s, p, d):                # rounds up
-        return -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
-
-    def im2col_right(x, k):
-        c, h, w = x.shape
-        oh, ow = (h - k) // 2 + 1, (w - k) // 2 + 1
-        cols = [x[:, r * 2:r * 2 + k, q * 2:q * 2 + k].reshape(-1) for r in range(oh) for q in range(ow)]
-        return torch.stack(cols, dim=1)
-
-    def im2col_wrong_order(x, k):                      # kernel-offset-major rows instead of channel-major
-        c, h, w = x.shape
-        oh, ow = (h - k) // 2 + 1, (w - k) // 2 + 1
-        cols = [x[:, r * 2:r * 2 + k, q * 2:q * 2 + k].permute(1, 2, 0).reshape(-1)
-                for r in range(oh) for q in range(ow)]
-        return torch.stack(cols, dim=1)
-
-    def im2col_wrong_stride(x, k):                     # stride 1
-        return F.unfold(x[None], k)[0]
-
-    def macs_right(c_in, c_out, k, h, w, g):
-        return c_out * h * w * (c_in // g) * k * k
-
-    def macs_wrong(c_in, c_out, k, h, w, g):           # forgets the groups
-        return c_out * h * w * c_in * k * k
-
-    def macs_wrong_twice(c_in, c_out, k, h, w, g):     # divides by groups twice
-        return c_out * h * w * c_in * k * k // (g * g)
-
-    def ratio_right(c_in, c_out, k):
-        return 1 / c_out + 1 / k ** 2
-
-    def ratio_wrong_n(c_in, c_out, k):                 # N taken as the input channels
-        return 1 / c_in + 1 / k ** 2
-
-    def ratio_inverted(c_in, c_out, k):                # regular / separable
-        return 1 / (1 / c_out + 1 / k ** 2)
-
-    def bytes_right(layer, shape):
-        c, h, w = shape
-        oh, ow = (conv.output_size(n, layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.dilation[0])
-                  for n in (h, w))
-        return 4 * c * layer.kernel_size[0] * layer.kernel_size[1] * oh * ow
-
-    def bytes_k2_input(layer, shape):                  # "k² times the input": ignores stride and padding
-        c, h, w = shape
-        return 4 * c * h * w * layer.kernel_size[0] ** 2
-
-    def bytes_no_stride(layer, shape):                 # output size without the stride
-        c, h, w = shape
-        k, p, d = layer.kernel_size[0], layer.padding[0], layer.dilation[0]
-        return 4 * c * k * k * (h + 2 * p - d * (k - 1)) * (w + 2 * p - d * (k - 1))
-
-    return [(conv.check_output_size, size_right, [size_wrong, size_wrong_ceil]),
-            (conv.check_im2col_stride2, im2col_right, [im2col_wrong_order, im2col_wrong_stride]),
-            (conv.check_grouped_conv_macs, macs_right, [macs_wrong, macs_wrong_twice]),
-            (conv.check_separable_ratio, ratio_right, [ratio_wrong_n, ratio_inverted]),
-            (conv.check_im2col_bytes, bytes_right, [bytes_k2_input, bytes_no_stride])]
-
-
-@pytest.mark.parametrize("check,right,wrongs", _checker_cases(),
-                         ids=["output_size", "im2col_stride2", "macs", "separable_ratio", "im2col_bytes"])
-def test_checkers_reject_stub_and_wrong_answers_accept_solution(check, right, wrongs, capsys):
-    with pytest.raises(ExerciseError, match="not done yet"):
-        check(_stub)
-    for wrong in wrongs:
-        with pytest.raises(ExerciseError):
-            check(wrong)
-    check(right)
-    assert "✅" in capsys.readouterr().out
