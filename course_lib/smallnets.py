@@ -32,7 +32,7 @@ a few MB of on-chip memory (FPGAs have less than 10 MB).
 
 The module has the blocks and networks with their ImageNet layouts (parameter counts equal
 torchvision's), small variants for 28×28 / 32×32 inputs, cost accounting per layer kind, the
-connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer and the checkers.
+connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer (the exercises are in ``course_lib.exercises.ch09``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ from torch.nn.utils import parametrize
 
 from . import compressed_file, igc, measure, prune, quant
 from .args import check_bits, check_float, check_fraction, check_int
-from .checks import checker, expect_close, expect_equal, expect_true
 from .conv import depthwise_separable
 from .report import Rows
 
@@ -68,7 +67,7 @@ __all__ = [
     "separable_cost_ratio", "robust_latency", "PRESETS", "PRESET_HELP", "connectivity_explorer",
     "mobilenet_state", "draw_mobilenet", "mobilenet_readout", "mobilenet_explorer",
     "SQUEEZENET_DC_DENSITY", "squeezenet_roles", "squeezenet_dc_sparsity", "deep_compress_bytes", "bits_per_weight",
-    "layer_overhead_bytes", "projected_bytes", "arithmetic_intensity", "check_fire_params", "check_separable_macs", "check_channel_shuffle",
+    "layer_overhead_bytes", "projected_bytes", "arithmetic_intensity",
 ]
 
 SQNXT_23 = (6, 6, 8, 1)
@@ -928,8 +927,8 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float |
         check_bits("bits", bits, 1, compressed_file.MAX_BITS)
     if index_bits != "auto":
         check_bits("index_bits", index_bits, 1, compressed_file.MAX_BITS)
-    compressed_file.check_path(path)
-    quant.check_shareable(model)
+    compressed_file.validate_path(path)
+    quant.shareable_layers(model)
     measure.check_not_meta(model, "compressed")
     prune.magnitude_prune(model, sparsity)
     prune.make_permanent(model)
@@ -1018,35 +1017,3 @@ def arithmetic_intensity(layer: nn.Module, input_size: tuple[int, int, int], byt
         raise TypeError(f"layer must be an nn.Conv2d or nn.Linear, got {type(layer).__name__}")
     return macs / (bytes_per_value * (layer.weight.numel() + n_in + n_out))
 
-
-# --------------------------------------------------------------------------- exercise checkers
-
-@checker("Fire module parameters")
-def check_fire_params(fn: Callable) -> None:
-    """``fn(in_channels, squeeze, expand1x1, expand3x3)`` = parameters (weights + biases) of a Fire module."""
-    for cfg in ((96, 16, 64, 64), (128, 32, 128, 128), (512, 64, 256, 256), (10, 3, 5, 7), (64, 8, 0, 32), (7, 2, 9, 0)):
-        expect_equal(fn(*cfg), measure.count_params(Fire(*cfg)), f"params of Fire{cfg}")
-
-
-@checker("depthwise separable MACs at α, ρ")
-def check_separable_macs(fn: Callable) -> None:
-    """``fn(channels_in, channels_out, size, alpha, rho)`` = MACs of a 3×3 depthwise separable layer on
-    ``int(α·channels)`` channels and a ``round(ρ·size)`` square input (padding 1, stride 1)."""
-    for m, n, d, a, r in ((512, 512, 14, 1.0, 1.0), (512, 512, 14, 0.75, 0.714), (32, 64, 112, 0.5, 1.0),
-                          (256, 128, 28, 0.25, 0.5), (10, 20, 7, 1.0, 1.0)):
-        cm, cn, side = int(a * m), int(a * n), round(r * d)
-        reference = measure.count_macs(depthwise_separable(cm, cn), (cm, side, side))
-        expect_equal(fn(m, n, d, a, r), reference, f"MACs(M={m}, N={n}, D_F={d}, α={a}, ρ={r})")
-
-
-@checker("channel shuffle")
-def check_channel_shuffle(fn: Callable) -> None:
-    """``fn(x, groups)`` must equal ``torch.nn.ChannelShuffle(groups)(x)``."""
-    g = torch.Generator().manual_seed(0)
-    for shape, groups in (((2, 6, 3, 3), 2), ((1, 6, 2, 2), 3), ((2, 12, 4, 4), 4), ((1, 8, 1, 1), 8), ((3, 5, 2, 2), 1)):
-        x = torch.randn(*shape, generator=g)
-        got = fn(x, groups)
-        expect_true(isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}")
-        expected = nn.ChannelShuffle(groups)(x)
-        expect_equal(tuple(got.shape), tuple(expected.shape), f"shape of shuffle(x of {shape}, groups={groups})")
-        expect_close(got, expected, f"shuffle(x of {shape}, groups={groups})")

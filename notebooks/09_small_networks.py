@@ -48,6 +48,7 @@ import torch.nn.functional as F
 import torchvision
 
 from course_lib import checks, compress, config, conv, data, igc, measure, recipes, smallnets as sn, stats
+from course_lib.exercises import ch09 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -720,9 +721,13 @@ print("time per MAC relative to ResNet-20:", ", ".join(f"{n} {v:.1f}×" for n, v
 # %% [markdown]
 # ## 7 · Exercises
 #
-# ### Exercise 1 — parameters of a Fire module
+# Three exercises: derive, derive-then-predict, build. The checkers live in
+# `course_lib.exercises.ch09`; each refuses an answer that calls the library's own version.
+#
+# ### Exercise 1 — parameters of a Fire module (derive)
 # Count the weights **and biases** of `Fire(in_channels, squeeze, expand1x1, expand3x3)`: a 1×1
-# squeeze conv, a 1×1 expand conv and a 3×3 expand conv (padding 1), every conv with a bias.
+# squeeze conv, a 1×1 expand conv and a 3×3 expand conv (padding 1), every conv with a bias. (A
+# branch of width 0 is absent.)
 
 # %%
 def my_fire_params(in_channels, squeeze, expand1x1, expand3x3):
@@ -735,29 +740,34 @@ def my_fire_params(in_channels, squeeze, expand1x1, expand3x3):
 
 
 # %%
-sn.check_fire_params(my_fire_params)
+ex.check_fire_params(my_fire_params)
 
 # %% [markdown]
-# ### Exercise 2 — mult-adds of a depthwise separable layer at α and ρ
-# A 3×3 depthwise separable layer from M to N channels on a D_F × D_F map (padding 1, stride 1),
-# thinned to `int(α·M)` → `int(α·N)` channels on a `round(ρ·D_F)` map. Return its mult-adds
-# (depthwise + pointwise).
+# ### Exercise 2 — where a thinned separable layer spends its mult-adds (derive, then predict)
+# A 3×3 depthwise separable layer from M to N channels on a D_F × D_F map (padding 1, stride 1) is
+# thinned to `int(α·M)` → `int(α·N)` channels on a `round(ρ·D_F)` map. Return the **fraction of its
+# mult-adds spent in the depthwise conv**. Simplify before you code: which of M, N, D_F, α, ρ does
+# the fraction depend on? The checker measures real layers. Then predict, before running the cell
+# after it: what share of MobileNet's 512→512 layers is depthwise, and does halving α change it much?
 
 # %%
-def my_separable_macs(M, N, D_F, alpha, rho):
+def my_depthwise_share(M, N, D_F, alpha, rho):
     # BEGIN SOLUTION
-    m, n, d = int(alpha * M), int(alpha * N), round(rho * D_F)
-    return 3 * 3 * m * d * d + m * n * d * d
+    return 9 / (9 + int(alpha * N))          # 9·m·d² / (9·m·d² + m·n·d²): M, D_F and ρ cancel
     # END SOLUTION
 
 
 # %%
-sn.check_separable_macs(my_separable_macs)
+ex.check_depthwise_share(my_depthwise_share)
+for a in (1.0, 0.5, 0.25):
+    print(f"α = {a}: a 512→512 layer spends {100 * my_depthwise_share(512, 512, 14, a, 1.0):.1f}% of its "
+          "mult-adds in the depthwise conv")
 
 # %% [markdown]
-# ### Exercise 3 — write the channel shuffle
+# ### Exercise 3 — write the channel shuffle (build)
 # Given `x` of shape (N, C, H, W) and `groups` dividing C, return ShuffleNet's channel shuffle (the
-# checker compares with `torch.nn.ChannelShuffle`). One reshape, one transpose, one reshape.
+# checker compares with `torch.nn.ChannelShuffle`, and refuses an answer that calls it — or the
+# library's `sn.channel_shuffle`, or chapter 06's `igc.interleave`).
 
 # %%
 def my_channel_shuffle(x, groups):
@@ -768,7 +778,7 @@ def my_channel_shuffle(x, groups):
 
 
 # %%
-sn.check_channel_shuffle(my_channel_shuffle)
+ex.check_channel_shuffle(my_channel_shuffle)
 
 # %% [markdown]
 # ## 8 · Summary of what we measured
