@@ -39,15 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pywt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoints, config, data, measure, models, train, widgets
 from .args import check_finite, check_float, check_int
-from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 
 if TYPE_CHECKING:                                   # matplotlib loads only when drawing
@@ -59,7 +56,6 @@ __all__ = [
     "evaluate_wae", "pretrain_wae", "train_classifier", "VARIANTS", "variants", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
     "CostRow", "Report", "cost_report", "SweepRow", "speedup_sweep",
     "decomposition_state", "draw_decomposition", "decomposition_readout", "decomposition_explorer",
-    "check_haar_block", "check_encoder_macs", "check_energy_fraction",
 ]
 
 
@@ -742,50 +738,6 @@ def decomposition_explorer(images: torch.Tensor, waes: dict, image: int = 0) -> 
     return widgets.Explorer(lambda image, energy_weight: decomposition_state(image, energy_weight, images, waes),
                             draw_decomposition, controls, title="WAE vs Haar: the two half-resolution sub-images",
                             readout_fn=decomposition_readout, figsize=(10, 5.2))
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-@checker("Haar step for one 2×2 block")
-def check_haar_block(fn: Callable) -> None:
-    """``fn(a, b, c, d)`` → ``(cA, cH, cV, cD)`` for the block ``[[a, b], [c, d]]``, pywt's convention."""
-    g = torch.Generator().manual_seed(3)
-    for block in ([1.0, 2.0, 3.0, 5.0], [4.0, 4.0, 4.0, 4.0], torch.randn(4, generator=g).tolist()):
-        a, b, c, d = block
-        got = fn(a, b, c, d)
-        expect_true(isinstance(got, (tuple, list)) and len(got) == 4,
-                    f"return four numbers (cA, cH, cV, cD), got {got!r}")
-        cA, (cH, cV, cD) = pywt.dwt2(np.array([[a, b], [c, d]]), "haar")
-        for name, value, ref in zip(("cA", "cH", "cV", "cD"), got, (cA, cH, cV, cD)):
-            expect_close(float(value), float(ref.item()), f"{name} of [[{a:.3g}, {b:.3g}], [{c:.3g}, {d:.3g}]]")
-
-
-@checker("WAE encoder MACs")
-def check_encoder_macs(fn: Callable) -> None:
-    """``fn(in_channels, hidden, height, width)`` → MACs of the WAE encoder on one image."""
-    for c, hidden, h, w in ((1, 16, 28, 28), (3, 16, 32, 32), (3, 8, 224, 224), (2, 4, 6, 10)):
-        wae = WAE(c, hidden)
-        enc = nn.ModuleDict({"encoder": wae.encoder, "low": wae.low, "high": wae.high})
-        ref = sum(measure.count_macs(m, (c if name == "encoder" else hidden, h if name == "encoder" else h,
-                                         w if name == "encoder" else w))
-                  for name, m in enc.items())
-        expect_equal(fn(c, hidden, h, w), ref, f"encoder MACs for in_channels={c}, hidden={hidden}, {h}×{w}")
-
-
-@checker("energy fraction")
-def check_energy_fraction(fn: Callable) -> None:
-    """``fn(low, high)`` → fraction of the total energy in ``high`` (sums of squares, not means)."""
-    g = torch.Generator().manual_seed(5)
-    x = torch.rand(2, 1, 8, 8, generator=g)
-    cA, details = haar_dwt(x)
-    cases = [(cA, torch.cat(details, 1)), (torch.randn(1, 3, 4, 4, generator=g), torch.zeros(1, 3, 4, 4)),
-             (torch.ones(1, 1, 2, 2), 3 * torch.ones(1, 1, 2, 2))]
-    for low, high in cases:
-        got = fn(low, high)
-        expect_true(isinstance(got, (float, int)) or (torch.is_tensor(got) and got.numel() == 1),
-                    f"return one number, got {type(got).__name__}")
-        expect_close(float(got), energy_fraction(low, high),
-                     f"energy fraction of low {tuple(low.shape)}, high {tuple(high.shape)}", rtol=1e-4, atol=1e-7)
 
 
 # --------------------------------------------------------------------------- shipped checkpoints

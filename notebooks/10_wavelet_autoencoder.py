@@ -50,6 +50,7 @@ import torch.nn as nn
 import torchvision
 
 from course_lib import checkpoints, checks, compress, config, data, measure, models, prune, recipes, stats, train, wae
+from course_lib.exercises import ch10 as ex
 from course_lib.measure import count_macs, count_params, latency, layer_table
 from course_lib.recipes import RECIPES
 
@@ -550,56 +551,78 @@ checks.claim("10", "WAE and channel pruning speed-ups multiply", kind="course", 
 # %% [markdown]
 # ## 8 · Exercises
 #
-# **Exercise 1 — one Haar step.** Return `(cA, cH, cV, cD)` for the 2×2 block `[[a, b], [c, d]]`,
-# with PyWavelets' signs (the table of section 2). The checker compares with `pywt.dwt2`.
+# Three exercises: derive, derive-and-invert, build-and-measure. The checkers live in
+# `course_lib.exercises.ch10`; each refuses an answer that calls the library's own version (or
+# PyWavelets' transforms).
+#
+# **Exercise 1 — undo one Haar step (derive).** Section 2's table maps a 2×2 block `[[a, b], [c, d]]`
+# to `(cA, cH, cV, cD)`. Return `(a, b, c, d)` from the four coefficients. Hint: the four rows of
+# the table are orthogonal and have the same length — what does that make the inverse?
 
 # %%
-def my_haar_block(a, b, c, d):
+def my_haar_inverse(cA, cH, cV, cD):
     # BEGIN SOLUTION
-    return (a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2
+    return (cA + cH + cV + cD) / 2, (cA + cH - cV - cD) / 2, (cA - cH + cV - cD) / 2, (cA - cH - cV + cD) / 2
     # END SOLUTION
 
 
 # %%
-wae.check_haar_block(my_haar_block)
+ex.check_haar_inverse(my_haar_inverse)
 
 # %% [markdown]
-# **Exercise 2 — what the encoder costs.** Return the MACs of the WAE encoder on one
-# `in_channels × height × width` image: three 3×3 convs with `hidden` output channels at full
-# resolution (the first reads `in_channels`), then the two stride-2 3×3 branches, each producing
-# `in_channels` channels at half resolution. (The decoder is not needed at inference.) The checker
-# counts a real `wae.WAE` with `measure.count_macs`. Then use your function for the speed-up bound
-# of a 15.5 GMAC VGG16 on a 224×224 RGB image.
+# **Exercise 2 — how wide may the encoder be? (derive, then invert).** Section 3's encoder has
+# `hidden` = 16 channels. Count its MACs `E(h)` on one `in_channels × height × width` image as a
+# function of its width `h` (three 3×3 convs at full resolution, then two stride-2 3×3 branches to
+# `in_channels` channels), then return the **largest** `h` for which the MAC bound
+# `base / (base/4 + E(h))` still reaches `min_speedup` (0 if not even `h = 1`). The checker measures
+# `E(h)` on real encoders. How much wider than 16 could the encoder of a 15.5 GMAC VGG16 at 224×224
+# be for a 3× bound?
 
 # %%
-def my_encoder_macs(in_channels, hidden, height, width):
+def my_widest_encoder(base_macs, in_channels, height, width, min_speedup):
     # BEGIN SOLUTION
-    full = height * width * 9 * (in_channels * hidden + 2 * hidden * hidden)
-    half = (height // 2) * (width // 2) * 9 * hidden * in_channels * 2
-    return full + half
+    def encoder(h):
+        full = height * width * 9 * (in_channels * h + 2 * h * h)
+        half = (height // 2) * (width // 2) * 9 * h * in_channels * 2
+        return full + half
+
+    h = 0
+    while base_macs / (base_macs / 4 + encoder(h + 1)) >= min_speedup:
+        h += 1
+    return h
     # END SOLUTION
 
 
 # %%
-wae.check_encoder_macs(my_encoder_macs)
-e224 = wae.encoder_macs(3, 16, 224, 224)                                 # the library's answer, same as yours
-print(f"VGG16 at 224²: encoder {e224 / 1e9:.3f} GMACs; best MAC speed-up {wae.speedup_bound(15.5e9, e224):.2f}× "
-      f"(the paper measures 3.13× on CPU)")
+ex.check_widest_encoder(my_widest_encoder)
+print(f"VGG16 (15.5 GMACs) at 224×224: the widest encoder for a 3× MAC bound has "
+      f"{my_widest_encoder(15.5e9, 3, 224, 224, 3.0)} channels (the paper's has 16)")
 
 # %% [markdown]
-# **Exercise 3 — the energy fraction.** Return the fraction of the total energy (sum of squares) of
-# a decomposition that sits in `high`. Careful: Haar's `high` has three times the channels of `low`.
+# **Exercise 3 — Haar's detail energy on real images (build it, then measure).** Write
+# `my_detail_energy(images)`: one Haar level of a batch `(N, C, H, W)` (even `H`, `W`) with tensor
+# slicing, and the fraction of the batch's energy (sums of squares) in the three detail sub-bands.
+# Section 2 measured the share of `cA` on raw pixels; **predict** before you run the cell: on the
+# *normalised* test images the network actually sees (mean subtracted, scaled), is the detail share
+# larger or smaller than on raw pixels? Then compare with what the shipped WAEs leave in `I_H`.
 
 # %%
-def my_energy_fraction(low, high):
+def my_detail_energy(images):
     # BEGIN SOLUTION
-    e_low, e_high = float((low.double() ** 2).sum()), float((high.double() ** 2).sum())
-    return e_high / (e_low + e_high) if e_low + e_high > 0 else 0.0
+    x = images.double()
+    a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
+    low = ((a + b + c + d) / 2).pow(2).sum()
+    high = sum(((p / 2) ** 2).sum() for p in (a + b - c - d, a - b + c - d, a - b - c + d))
+    return float(high / (low + high)) if low + high > 0 else 0.0
     # END SOLUTION
 
 
 # %%
-wae.check_energy_fraction(my_energy_fraction)
+normalised = x_test[:256].cpu()
+ex.check_detail_energy(my_detail_energy, images=normalised)
+print(f"Haar detail energy: raw pixels {100 * my_detail_energy(raw):.2f}%, normalised images "
+      f"{100 * my_detail_energy(normalised):.2f}%; the shipped WAEs' I_H: "
+      + ", ".join(f"λ = {lam}: {100 * high:.3f}%" for lam, (_, high) in wae_eval.items()))
 
 # %% [markdown]
 # ## 9 · Summary of what we measured

@@ -336,44 +336,6 @@ def test_shipped_checkpoints_load_and_lambda_empties_the_high_image(fashion_read
     assert fractions[0.1] < fractions[0.0] / 10 and fractions[1.0] <= fractions[0.1]
 
 
-# --------------------------------------------------------------------------- exercise checkers
-
-def stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def test_check_haar_block():
-    wae.check_haar_block(wae.haar_block)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        wae.check_haar_block(stub)
-    with pytest.raises(ExerciseError, match="cA"):                       # the average, not orthonormal
-        wae.check_haar_block(lambda a, b, c, d: ((a + b + c + d) / 4, (a + b - c - d) / 4,
-                                                 (a - b + c - d) / 4, (a - b - c + d) / 4))
-    with pytest.raises(ExerciseError, match="cH"):                       # cH and cV swapped
-        wae.check_haar_block(lambda a, b, c, d: ((a + b + c + d) / 2, (a - b + c - d) / 2,
-                                                 (a + b - c - d) / 2, (a - b - c + d) / 2))
-
-
-def test_check_encoder_macs():
-    wae.check_encoder_macs(wae.encoder_macs)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        wae.check_encoder_macs(stub)
-    with pytest.raises(ExerciseError, match="encoder MACs"):             # branches at full resolution
-        wae.check_encoder_macs(lambda c, k, h, w: h * w * 9 * (c * k + 2 * k * k + 2 * k * c))
-    with pytest.raises(ExerciseError, match="encoder MACs"):             # forgot the branches
-        wae.check_encoder_macs(lambda c, k, h, w: h * w * 9 * (c * k + 2 * k * k))
-
-
-def test_check_energy_fraction():
-    wae.check_energy_fraction(wae.energy_fraction)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        wae.check_energy_fraction(stub)
-    with pytest.raises(ExerciseError, match="energy fraction"):          # means instead of sums
-        wae.check_energy_fraction(lambda lo, hi: float((hi ** 2).mean() / ((lo ** 2).mean() + (hi ** 2).mean())))
-    with pytest.raises(ExerciseError, match="energy fraction"):          # ratio high / low
-        wae.check_energy_fraction(lambda lo, hi: float((hi ** 2).sum() / (lo ** 2).sum()))
-
-
 def test_evaluate_wae_is_the_mean_of_per_image_psnrs_and_the_pooled_energy_fraction():
     torch.manual_seed(0)
     model = wae.WAE(1).eval()
