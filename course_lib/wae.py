@@ -395,14 +395,16 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
                  energy_weight: float = 0.1, lr: float = 3e-3, max_steps: int | None = None,
                  device: str | torch.device | None = None, seed: int = 0,
                  test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 min_gain_db: float | None = None) -> list[dict]:
+                 min_gain_db: float | None = None, baseline_db: float | None = None) -> list[dict]:
     """Stage 1: train the WAE alone on ``recon error + λ·energy(I_H)`` with Adam (in place).
 
     Returns one row per step: ``step``, ``loss``, ``recon`` (MSE) and ``high_fraction`` (the
     fraction of the sub-images' energy in ``I_H``). With ``test_data``, the last row of every
     epoch also holds ``epoch``, ``test_psnr`` and ``test_high_fraction`` (:func:`evaluate_wae`); with
-    ``min_gain_db`` too, training stops at the first epoch that adds less than that to the test
-    PSNR (the plateau).
+    ``min_gain_db`` too, training stops at the first epoch that adds less than that to the best test
+    PSNR so far (the plateau — or an epoch that made it worse), and the weights of the best epoch
+    are put back (early stopping). ``baseline_db``: the test PSNR the WAE starts from (a resumed
+    run); its starting weights count as the best until an epoch beats them.
     """
     if not isinstance(wae, WAE):
         raise TypeError(f"wae must be a WAE, got {type(wae).__name__}")
@@ -419,7 +421,9 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
     torch.manual_seed(seed)
     wae.to(device).train()
     opt = torch.optim.Adam(wae.parameters(), lr=lr)
-    rows, step, best = [], 0, -math.inf
+    rows, step = [], 0
+    best = -math.inf if baseline_db is None else check_float("baseline_db", baseline_db)
+    best_state = copy.deepcopy(wae.state_dict()) if min_gain_db is not None else None
     for epoch in range(epochs):
         if hasattr(train_data, "set_epoch"):
             train_data.set_epoch(epoch)
@@ -440,7 +444,11 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
             test_psnr, test_high = evaluate_wae(wae, test_data)
             rows[-1].update(epoch=epoch + 1, test_psnr=test_psnr, test_high_fraction=test_high)
             if min_gain_db is not None and test_psnr - best < min_gain_db:
+                if test_psnr < best:
+                    wae.load_state_dict(best_state)                  # early stopping: keep the best epoch
                 break
+            if test_psnr > best and best_state is not None:
+                best_state = copy.deepcopy(wae.state_dict())
             best = max(best, test_psnr)
     return rows
 
@@ -779,6 +787,7 @@ def _ship_entry(folder, name, model, test_data, train_images, curve):
     if is_wae:
         entry["test_psnr_db"] = [round(p, 2) for p, _ in curve]
         entry["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
+        entry["kept_epoch"] = 1 + max(range(len(curve)), key=lambda i: curve[i][0])   # early stopping keeps the best
     else:
         entry["training_curve"] = [round(a, 4) for a in curve]
     checkpoints.write_manifest_entry(folder, name, entry)
@@ -821,7 +830,7 @@ def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False)
             entry = checkpoints.read_manifest(folder)[SHIPPED[lam]]
             curve = list(zip(entry["test_psnr_db"], entry["test_high_energy_fraction"]))
         rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, test_data=test_data, min_gain_db=0.1,
-                            seed=len(curve))
+                            seed=len(curve), baseline_db=curve[-1][0] if curve else None)
         curve += [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
         _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve)
 

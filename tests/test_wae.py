@@ -365,3 +365,19 @@ def test_pretrain_wae_records_each_epoch_on_the_test_set_and_stops_at_the_platea
     assert len(wae.pretrain_wae(wae.WAE(1), batches, epochs=3, test_data=batches)) == 6     # no rule: every epoch
     with pytest.raises(ValueError, match="min_gain_db needs test_data"):
         wae.pretrain_wae(wae.WAE(1), batches, min_gain_db=0.1)
+
+
+def test_pretrain_wae_keeps_the_best_weights_when_an_epoch_makes_it_worse():
+    """Early stopping: a resumed run whose first epoch does not beat ``baseline_db`` ends with the
+    weights it started from; a run that improves keeps its last epoch."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 1, 8, 8)
+    batches = [(x[:4], torch.zeros(4)), (x[4:], torch.zeros(4))]
+    model = wae.WAE(1)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = wae.pretrain_wae(model, batches, epochs=3, test_data=batches, min_gain_db=0.1, baseline_db=1e6, lr=0.1)
+    assert [r["epoch"] for r in rows if "epoch" in r] == [1]
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+    model = wae.WAE(1)
+    wae.pretrain_wae(model, batches, epochs=1, test_data=batches, min_gain_db=0.0, baseline_db=-1e6)
+    assert not all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
