@@ -45,11 +45,11 @@ Dynamic fixed point (Qiu et al., FPGA 2016)
     ``best_frac_len`` (least Σ|error|), and ``fixed_point_model(model, calib_x, bits, dynamic=True,
     search=(1, 4))`` -> (model, plan): a greedy layer-by-layer search of every layer's weight and
     output formats by measured output error (``plan_table(plan)`` shows where it left the range rule).
-Whole models, widget, exercises
+Whole models, widget
     ``encode_weights(w, method, bits, t)`` / ``compress_weights(model, method, bits)`` -> quantized copy +
     compact state (real bytes); ``quant_state`` / ``draw_quant`` / ``quant_readout`` / ``quant_explorer(weights)``;
-    checkers ``check_ttq_backward``, ``check_codebook_linear``, ``check_codebook_bytes``,
-    ``check_bit_allocation`` (and ``check_symmetric_int8``, ``check_ternary_threshold``).
+    ``deep_compression_bits`` (8-bit conv / 5-bit fc). The chapter's exercises live in
+    ``course_lib.exercises.ch02``.
 
 Bit widths outside 1..16 (2..16 for integer and fixed-point formats) raise ``ValueError``, a bit
 width that is not an int ``TypeError`` (``args.check_bits``).
@@ -60,7 +60,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,12 +70,9 @@ import torch.nn.utils.parametrize as parametrize
 import torch.nn.utils.prune as torch_prune
 
 from .args import check_bits, check_finite, check_float, check_int
-from .checks import checker, expect_close, expect_equal, expect_true
-from .config import dry_run
 from .measure import file_bytes
 from .report import Rows
 from .surgery import bits_needed, forward_with_hooks, pack_bits, weight_layers
-from .train import evaluate
 
 if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
@@ -246,7 +243,7 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
     if init not in KMEANS_INITS:
         raise ValueError(f"init={init!r} is unknown; choose one of {KMEANS_INITS}")
     check_int("iters", iters, minimum=0)
-    chosen = check_shareable(model, layers)
+    chosen = shareable_layers(model, layers)
     if isinstance(bits, dict):
         missing = [name for name in chosen if name not in bits]
         if missing:
@@ -267,7 +264,7 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
     return model
 
 
-def check_shareable(model: nn.Module, layers: str | Iterable[str] | None = None) -> dict[str, nn.Module]:
+def shareable_layers(model: nn.Module, layers: str | Iterable[str] | None = None) -> dict[str, nn.Module]:
     """The conv / linear layers ``share_weights`` would convert (``layers``, default all), after
     checking every one of them *before* anything changes: at least one layer, none already under a
     weight parametrization, every weight finite. In-place pipelines (``compress.deep_compress``,
@@ -1140,175 +1137,18 @@ def quant_explorer(weights: torch.Tensor, title: str = "Quantize one layer") -> 
 
 
 # ----------------------------------------------------------------------------------------------
-# exercise checkers (chapter 02)
+# Deep Compression's allocation
 # ----------------------------------------------------------------------------------------------
-
-def _exercise_tensors():
-    g = torch.Generator().manual_seed(2)
-    cases = [torch.randn(50, generator=g), torch.randn(4, 9, generator=g) * 0.03,
-             torch.tensor([0.5, -1.0, 0.25, 0.0, 0.999, -0.004])]
-    cases.append(torch.cat([torch.rand(40, generator=g) * 0.2, torch.tensor([-3.0])]))   # lopsided range
-    return cases
-
-
-def reference_symmetric_int8(x: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Symmetric per-tensor int8: scale = max|x| / 127, q = clamp(round(x / scale), -127, 127)."""
-    scale = x.abs().max().item() / 127
-    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
-
-
-def reference_ternary_codes(w: torch.Tensor, t: float) -> torch.Tensor:
-    """TTQ ternary codes in {-1, 0, +1} with Δ = t·max|w| (|w| <= Δ gives 0)."""
-    delta = t * w.abs().max()
-    return (w > delta).to(torch.int64) - (w < -delta).to(torch.int64)
-
-
-def reference_codebook_bytes(n_weights: int, bits: int, codebook_bits: int = 32) -> int:
-    """Bytes of ``n_weights`` indices packed at ``bits`` bits plus a codebook of 2**bits floats."""
-    return -(-n_weights * bits // 8) + 2 ** bits * codebook_bits // 8
-
-
-
-@checker("symmetric int8 quantization")
-def check_symmetric_int8(fn: Callable) -> None:
-    """``fn(x) -> (q, scale)``: q an int8 tensor, scale a float; compared with PyTorch's qint8."""
-    for x in _exercise_tensors():
-        got = fn(x.clone())
-        expect_true(isinstance(got, tuple) and len(got) == 2, "return a pair (q, scale)")
-        q, scale = got
-        expect_true(isinstance(q, torch.Tensor) and q.dtype == torch.int8,
-                    f"q should be an int8 tensor, got {getattr(q, 'dtype', type(q).__name__)}")
-        ref_q, ref_scale = reference_symmetric_int8(x)
-        expect_close(float(scale), ref_scale, f"scale for max|x| = {x.abs().max().item():.4g}", rtol=1e-5)
-        torch_q = torch_codes(x, ref_scale, 0, bits=8).to(torch.int8)
-        expect_true(torch.equal(ref_q, torch_q), "internal: reference disagrees with torch")
-        expect_true(torch.equal(q, torch_q), f"q disagrees with PyTorch's quantizer for x = {x[:4].tolist()}…: "
-                    f"got {q[:4].tolist()}…, expected {torch_q[:4].tolist()}… (round to nearest, clamp to ±127)")
-
-
-@checker("ternary threshold")
-def check_ternary_threshold(fn: Callable) -> None:
-    """``fn(w, t) -> codes`` in {-1, 0, +1} with Δ = t·max|w|."""
-    for w in _exercise_tensors():
-        for t in (0.05, 0.3, 0.5):
-            codes = torch.as_tensor(fn(w.clone(), t))
-            expected = reference_ternary_codes(w, t)
-            expect_equal(tuple(codes.shape), tuple(w.shape), "shape of the codes")
-            wrong = (codes.to(torch.int64) != expected).nonzero()
-            if len(wrong):
-                i = tuple(wrong[0].tolist())
-                raise_msg = (f"w = {w[i].item():.4g} with t = {t}, max|w| = {w.abs().max().item():.4g} "
-                             f"(Δ = {t * w.abs().max().item():.4g}) should give {expected[i].item()}, "
-                             f"your code gave {codes[i].item()}")
-                expect_true(False, raise_msg)
-
-
-@checker("codebook bytes")
-def check_codebook_bytes(fn: Callable) -> None:
-    """``fn(n_weights, bits) -> bytes`` of packed indices + a float32 codebook."""
-    for n, bits in ((431080, 5), (1000, 8), (7, 3), (25000, 2), (1, 1)):
-        expect_equal(fn(n, bits), reference_codebook_bytes(n, bits), f"codebook_bytes({n}, {bits})")
-
-
-def reference_ttq_backward(latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, t: float,
-                           grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """TTQ's backward written out: (∂L/∂w̃, ∂L/∂Wp, ∂L/∂Wn) from ∂L/∂w_t = ``grad``."""
-    delta = t * latent.abs().max()
-    pos, neg = latent > delta, latent < -delta
-    grad_latent = torch.where(pos, wp * grad, torch.where(neg, wn * grad, grad))
-    return grad_latent, grad[pos].sum(), -grad[neg].sum()
-
-
-def _ttq_cases():
-    g = torch.Generator().manual_seed(5)
-    cases = [(torch.tensor([0.9, 0.03, -0.02, -0.6, 0.3]), 0.8, 0.5, 0.05)]
-    cases.append((torch.randn(6, 4, generator=g), 1.3, 0.4, 0.05))
-    cases.append((torch.randn(3, 2, 3, 3, generator=g) * 0.1, 0.05, 0.2, 0.3))
-    return [(w, torch.tensor(p), torch.tensor(n), t, torch.randn(w.shape, generator=g)) for w, p, n, t in cases]
-
-
-@checker("TTQ backward")
-def check_ttq_backward(fn: Callable) -> None:
-    """``fn(latent, wp, wn, t, grad) -> (grad_latent, grad_wp, grad_wn)``, compared with autograd
-    through ``ttq_ternarize`` (so with the sign that w_t = −Wn implies)."""
-    for latent, wp, wn, t, grad in _ttq_cases():
-        got = fn(latent.clone(), wp.clone(), wn.clone(), t, grad.clone())
-        expect_true(isinstance(got, tuple) and len(got) == 3, "return three things: (grad_latent, grad_wp, grad_wn)")
-        lt, p, n = latent.clone().requires_grad_(True), wp.clone().requires_grad_(True), wn.clone().requires_grad_(True)
-        (ttq_ternarize(lt, p, n, t) * grad).sum().backward()
-        where = f"latent of shape {tuple(latent.shape)}, t = {t}"
-        expect_close(torch.as_tensor(got[1]).reshape(()), p.grad, f"∂L/∂Wp ({where})", rtol=1e-4, atol=1e-5)
-        expect_close(torch.as_tensor(got[2]).reshape(()), n.grad, f"∂L/∂Wn ({where}; mind the sign: w_t = −Wn)",
-                     rtol=1e-4, atol=1e-5)
-        expect_close(torch.as_tensor(got[0]), lt.grad, f"∂L/∂w̃ ({where}; scaled by Wp above Δ, Wn below −Δ, "
-                     "1 in between)", rtol=1e-4, atol=1e-5)
-
-
-def reference_codebook_linear(x: torch.Tensor, codebook: torch.Tensor,
-                              indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``y = x @ codebook[indices].T`` through per-cluster input sums: ``(y, sums)``, sums (N, m, K)."""
-    onehot = torch.nn.functional.one_hot(indices.long(), len(codebook)).to(x.dtype)     # (m, n, K)
-    sums = torch.einsum("bn,mnk->bmk", x, onehot)
-    return sums @ codebook.to(x.dtype), sums
-
-
-@checker("codebook layer")
-def check_codebook_linear(fn: Callable) -> None:
-    """``fn(x, codebook, indices) -> (y, sums)``: a shared-weight linear layer with 2**bits multiplies
-    per output; ``sums[b, i, k]`` = Σ of x[b, j] over the j where indices[i, j] = k."""
-    g = torch.Generator().manual_seed(7)
-    for batch, m, n, k in ((1, 3, 8, 2), (4, 5, 12, 4), (2, 16, 40, 8)):
-        x = torch.randn(batch, n, generator=g, dtype=torch.float64)
-        codebook = torch.randn(k, generator=g, dtype=torch.float64).sort().values
-        indices = torch.randint(0, k, (m, n), generator=g)
-        got = fn(x.clone(), codebook.clone(), indices.clone())
-        expect_true(isinstance(got, tuple) and len(got) == 2, "return two things: (y, sums)")
-        y, sums = got
-        expect_true(isinstance(sums, torch.Tensor) and isinstance(y, torch.Tensor),
-                    f"y and sums should be tensors, got {type(y).__name__} and {type(sums).__name__}")
-        ref_y, ref_sums = reference_codebook_linear(x, codebook, indices)
-        expect_close(torch.as_tensor(sums), ref_sums, f"sums for x {tuple(x.shape)}, {m} outputs, {k} centroids "
-                     f"(shape (N, m, K) = {tuple(ref_sums.shape)})")
-        expect_close(torch.as_tensor(y), x @ codebook[indices].T, f"y for x {tuple(x.shape)}, {m} outputs")
-
 
 def deep_compression_bits(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5) -> dict[str, int]:
     """Deep Compression's allocation: ``{layer: 8}`` for conv layers, ``{layer: 5}`` for linear ones."""
     return {name: fc_bits if isinstance(m, nn.Linear) else conv_bits for name, m in weight_layers(model).items()}
 
 
-@checker("bits per layer")
-def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable,
-                         tolerance_pt: float = 0.5) -> None:
-    """``fn(model) -> {layer name: bits}`` for every conv / linear layer. The model shared at those
-    widths (k-means, no retraining) must stay within ``tolerance_pt`` points of the float model on
-    ``data`` and store in fewer real bytes than Deep Compression's 8-bit conv / 5-bit fc allocation."""
-    layers = list(weight_layers(model))
-    allocation = fn(model)
-    expect_true(isinstance(allocation, dict), f"return a dict {{layer name: bits}}, got {type(allocation).__name__}")
-    expect_equal(sorted(allocation), sorted(layers), "the layers of your allocation (every conv / linear layer)")
-    for name, b in allocation.items():
-        expect_true(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 8,
-                    f"bits for layer {name!r} must be an int from 1 to 8, got {b!r}")
-    def shared(bits):
-        m = share_weights(copy.deepcopy(model), dict(bits))
-        return evaluate(m, data), file_bytes(quantized_state_dict(m))
-    float_acc = evaluate(model, data)
-    acc, nbytes = shared(allocation)
-    _, ref_bytes = shared(deep_compression_bits(model))
-    expect_true(dry_run() or acc >= float_acc - tolerance_pt / 100 - 1e-9,      # stand-in data: bytes only
-                f"your allocation {allocation} reaches {100 * acc:.2f}%, more than {tolerance_pt} points below "
-                f"float ({100 * float_acc:.2f}%): give the sensitive layers more bits")
-    expect_true(nbytes < ref_bytes, f"your allocation stores {nbytes:,} B, not less than Deep Compression's "
-                f"8/5-bit allocation ({ref_bytes:,} B): the big layers can take fewer bits")
-    print(f"   {allocation}: {100 * acc:.2f}% (float {100 * float_acc:.2f}%), {nbytes:,} B "
-          f"vs {ref_bytes:,} B for 8-bit conv / 5-bit fc")
-
-
 __all__ = [
     "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
     "EXPLORER_METHODS", "nearest_centroid", "kmeans_codebook", "SharedWeights", "fold_pruning_mask", "share_weights",
-    "check_shareable", "shared_weights_of", "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights",
+    "shareable_layers", "shared_weights_of", "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights",
     "reserve_zero_code", "shared_state_dict",
     "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
     "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
@@ -1316,8 +1156,6 @@ __all__ = [
     "int_range", "linear_qparams", "quantize_linear", "dequantize_linear", "torch_codes", "fake_quantize",
     "fixed_point_codes", "to_fixed_point", "range_frac_len", "frac_len_candidates", "fixed_point_error",
     "best_frac_len", "fixed_point_model", "PlanRow", "plan_table", "encode_weights", "compress_weights",
-    "quant_state", "draw_quant", "quant_readout", "quant_explorer", "reference_symmetric_int8",
-    "reference_ternary_codes", "reference_codebook_bytes", "check_symmetric_int8", "check_ternary_threshold",
-    "check_codebook_bytes", "reference_ttq_backward", "check_ttq_backward", "reference_codebook_linear",
-    "check_codebook_linear", "deep_compression_bits", "check_bit_allocation",
+    "quant_state", "draw_quant", "quant_readout", "quant_explorer",
+    "deep_compression_bits",
 ]

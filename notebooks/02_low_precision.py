@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from course_lib import checks, config, data, measure, models, quant, recipes, resnets, stats, train
+from course_lib.exercises import ch02 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -513,12 +514,13 @@ checks.claim("02", "TTQ: a ternary ResNet within 0.64 pt of float (the paper's R
 
 # %% [markdown]
 # ## 7 · Exercises
-# ### Exercise 1 — TTQ's backward pass, by hand
+# ### Exercise 1 — TTQ's backward pass, by hand (*derive*)
 # Write `ttq_backward(latent, wp, wn, t, grad)` that returns `(grad_latent, grad_wp, grad_wn)` for
 # the ternary weights w_t = +Wp / 0 / −Wn (Δ = t·max|w̃|), given `grad` = ∂L/∂w_t, **without
 # autograd**. §1 gives the paper's equations; one of them leaves out a sign that w_t = −Wn implies —
-# work out which (the chain rule on one weight is enough). The checker compares with autograd
-# through `quant.ttq_ternarize`.
+# work out which (the chain rule on one weight is enough). The checker compares with autograd through
+# a ternary forward pass it writes from PyTorch ops; it refuses `quant.ttq_ternarize` (autograd through
+# the library's TTQ would hand you the answer).
 
 # %%
 def ttq_backward(latent, wp, wn, t, grad):
@@ -531,15 +533,17 @@ def ttq_backward(latent, wp, wn, t, grad):
 
 
 # %%
-quant.check_ttq_backward(ttq_backward)
+ex.check_ttq_backward(ttq_backward)
 
 # %% [markdown]
-# ### Exercise 2 — a shared-weight layer with 2^b multiplies per output
+# ### Exercise 2 — a shared-weight layer with 2^b multiplies per output (*build it and measure it*)
 # A linear layer y = x Wᵀ whose m×n weights are `codebook[indices]` (K = 2^b centroids). Write
 # `codebook_linear(x, codebook, indices)` for a batch x of shape (N, n) that first builds
 # `sums` of shape (N, m, K) — sums[b, i, k] is the sum of the inputs x[b, j] over the j where
 # indices[i, j] = k — and then y (N, m) with only K multiplies per output. Return `(y, sums)`.
-# No Python loop over the weights (a one-hot tensor or `scatter_add_` will do).
+# No Python loop over the weights (a one-hot tensor or `scatter_add_` will do), and not
+# `quant.codebook_dot`, §1's one-row version. The checker measures `y` against the dense layer
+# `x @ codebook[indices].T` and `sums` against a loop over every weight.
 
 # %%
 def codebook_linear(x, codebook, indices):
@@ -551,12 +555,15 @@ def codebook_linear(x, codebook, indices):
 
 
 # %%
-quant.check_codebook_linear(codebook_linear)
+ex.check_codebook_linear(codebook_linear)
 
-# ### Exercise 3 — codebook bytes
-# A layer of `n_weights` weights shared with k-means at `bits` bits stores one index per weight,
-# packed tightly into whole bytes, plus a codebook of 2^bits float32 centroids. Write
-# `codebook_bytes(n_weights, bits)`. Then use it: how many bytes does LeNet-5's fc1 (400,000
+# %% [markdown]
+# ### Exercise 3 — codebook bytes (*derive*)
+# A layer of `n_weights` weights shared with k-means at `bits` bits stores an index per weight,
+# packed tightly into whole bytes (only the last byte may have unused bits), and a codebook of float32
+# centroids. How many centroids can `bits` bits address? Write
+# `codebook_bytes(n_weights, bits)`; the checker packs real index bits with NumPy and sizes a real
+# float32 codebook. Then use it: how many bytes does LeNet-5's fc1 (400,000
 # weights) need at 5 bits, and how many times smaller than float32 is that?
 
 # %%
@@ -567,14 +574,16 @@ def codebook_bytes(n_weights, bits):
 
 
 # %%
-quant.check_codebook_bytes(codebook_bytes)
+ex.check_codebook_bytes(codebook_bytes)
+
+# %%
 try:
     print(f"fc1 at 5 bits: {codebook_bytes(400_000, 5):,} B, {400_000 * 4 / codebook_bytes(400_000, 5):.1f}× smaller")
 except NotImplementedError:
     print("fc1 at 5 bits: run this cell again once codebook_bytes works")
 
 # %% [markdown]
-# ### Exercise 4 — where do the bits go?
+# ### Exercise 4 — where do the bits go? (*decide*)
 # Deep Compression stores LeNet-5 with 8 bits per conv weight and 5 per fc weight. Write
 # `my_bits(model)` returning `{layer name: bits}` (1 to 8) for every conv / linear layer, such that
 # k-means sharing at those widths (no retraining) stays within 0.5 point of the float LeNet-5 on our
@@ -590,7 +599,7 @@ def my_bits(model):
 
 
 # %%
-quant.check_bit_allocation(my_bits, base, test_loader)
+ex.check_bit_allocation(my_bits, base, test_loader)
 
 # %% [markdown]
 # ## 8 · What we measured

@@ -631,71 +631,6 @@ def test_explorer_widget_shows_message_not_traceback():
     assert explorer.error is None and len(explorer.state["levels"]) == 3
 
 
-# ----------------------------------------------------------------------------------------------
-# exercise checkers: reject the stub and plausible wrong answers, accept the reference
-# ----------------------------------------------------------------------------------------------
-
-def _stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def test_check_symmetric_int8():
-    from course_lib.checks import ExerciseError
-
-    quant.check_symmetric_int8(quant.reference_symmetric_int8)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        quant.check_symmetric_int8(_stub)
-
-    def scale_128(x):
-        scale = x.abs().max().item() / 128
-        return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
-
-    def truncates(x):
-        scale = x.abs().max().item() / 127
-        return torch.clamp(torch.trunc(x / scale), -127, 127).to(torch.int8), scale
-
-    def wrong_dtype(x):
-        q, s = quant.reference_symmetric_int8(x)
-        return q.float(), s
-
-    for wrong in (scale_128, truncates, wrong_dtype):
-        with pytest.raises(ExerciseError):
-            quant.check_symmetric_int8(wrong)
-
-
-def test_check_ternary_threshold():
-    from course_lib.checks import ExerciseError
-
-    quant.check_ternary_threshold(quant.reference_ternary_codes)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        quant.check_ternary_threshold(_stub)
-
-    def mean_threshold(w, t):
-        delta = t * w.abs().mean()
-        return (w > delta).long() - (w < -delta).long()
-
-    def inclusive(w, t):
-        delta = t * w.abs().max()
-        return (w >= delta).long() - (w <= -delta).long()
-
-    for wrong in (mean_threshold, inclusive):
-        with pytest.raises(ExerciseError):
-            quant.check_ternary_threshold(wrong)
-
-
-def test_check_codebook_bytes():
-    from course_lib.checks import ExerciseError
-
-    quant.check_codebook_bytes(quant.reference_codebook_bytes)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        quant.check_codebook_bytes(_stub)
-    for wrong in (lambda n, b: n * b // 8 + 4 * 2 ** b,            # floor: drops the last partial byte
-                  lambda n, b: -(-n * b // 8),                      # forgets the codebook
-                  lambda n, b: n * b + 32 * 2 ** b):                # bits, not bytes
-        with pytest.raises(ExerciseError):
-            quant.check_codebook_bytes(wrong)
-
-
 @pytest.mark.parametrize("method,bits_per_weight", [("ttq", 2), ("twn", 2), ("binary", 1), ("linear", 4),
                                                     ("kmeans", 4)])
 def test_quantized_state_dict_real_bytes(method, bits_per_weight):
@@ -751,70 +686,11 @@ def test_codebook_dot_uses_one_multiply_per_centroid():
         quant.codebook_dot(codebook, idx + 8, x)
 
 
-def test_check_ttq_backward():
-    from course_lib.checks import ExerciseError
-
-    quant.check_ttq_backward(quant.reference_ttq_backward)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        quant.check_ttq_backward(_stub)
-
-    def papers_sign(latent, wp, wn, t, grad):              # the paper's printed equation, no minus
-        g, p, n = quant.reference_ttq_backward(latent, wp, wn, t, grad)
-        return g, p, -n
-
-    def plain_ste(latent, wp, wn, t, grad):                # unscaled straight-through gradient
-        g, p, n = quant.reference_ttq_backward(latent, wp, wn, t, grad)
-        return grad, p, n
-
-    def mean_threshold(latent, wp, wn, t, grad):
-        return quant.reference_ttq_backward(latent, wp, wn, t * latent.abs().mean() / latent.abs().max(), grad)
-
-    for wrong in (papers_sign, plain_ste, mean_threshold):
-        with pytest.raises(ExerciseError):
-            quant.check_ttq_backward(wrong)
-
-
-def test_check_codebook_linear():
-    from course_lib.checks import ExerciseError
-
-    quant.check_codebook_linear(quant.reference_codebook_linear)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        quant.check_codebook_linear(_stub)
-
-    def no_sums(x, codebook, indices):                    # right y, but no grouping
-        return x @ codebook[indices].T, None
-
-    def sums_over_outputs(x, codebook, indices):          # forgets that each output row has its own clusters
-        onehot = torch.nn.functional.one_hot(indices[0], len(codebook)).to(x.dtype)
-        sums = (x @ onehot)[:, None].expand(-1, indices.shape[0], -1)
-        return sums @ codebook, sums
-
-    for wrong in (no_sums, sums_over_outputs):
-        with pytest.raises(ExerciseError):
-            quant.check_codebook_linear(wrong)
-
-
-def test_check_bit_allocation():
-    from course_lib.checks import ExerciseError
-
-    torch.manual_seed(0)
+def test_deep_compression_bits_gives_8_bit_conv_5_bit_fc():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 256), nn.ReLU(),
-                          nn.Linear(256, 5)).eval()
-    x = torch.randn(200, 1, 8, 8)
-    with torch.no_grad():
-        y = model(x).argmax(1)                             # the float model is 100% right by construction
-    data = [(x[i:i + 50], y[i:i + 50]) for i in range(0, 200, 50)]
-    good = lambda m: {"0": 8, "3": 4, "5": 6}
-    quant.check_bit_allocation(good, model, data, tolerance_pt=2.0)
-    with pytest.raises(ExerciseError, match="not done yet"):
-        quant.check_bit_allocation(_stub, model, data)
-    for wrong, why in ((lambda m: {"0": 1, "3": 1, "5": 1}, "points below"),      # too few bits
-                       (lambda m: {"0": 8, "3": 8, "5": 8}, "not less than"),     # too many bytes
-                       (lambda m: {"0": 8, "3": 4}, "layers of your allocation"),
-                       (lambda m: {"0": 8, "3": 4, "5": 9}, "int from 1 to 8")):
-        with pytest.raises(ExerciseError, match=why):
-            quant.check_bit_allocation(wrong, model, data, tolerance_pt=2.0)
+                          nn.Linear(256, 5))
     assert quant.deep_compression_bits(model) == {"0": 8, "3": 5, "5": 5}
+    assert quant.deep_compression_bits(model, conv_bits=6, fc_bits=3) == {"0": 6, "3": 3, "5": 3}
 
 
 # ----------------------------------------------------------------------------------------------
