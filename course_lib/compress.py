@@ -174,7 +174,7 @@ def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe:
 def _check_pipeline(model, *, sparsity, bits, index_bits, prune_steps, prune_epochs, quant_epochs, lr, quant_lr,
                     init, optimizer, quant_optimizer, path) -> list[str]:
     """Every argument of ``deep_compress`` checked before the model changes; the layer names."""
-    quant.check_shareable(model)                      # a model, conv/linear layers, none quantized, finite
+    quant.shareable_layers(model)                      # a model, conv/linear layers, none quantized, finite
     measure.check_not_meta(model, "compressed")
     names = list(compressed_file.compressible_layers(model).values())
     for name, value in compressed_file.layer_values(sparsity, names, "sparsity").items():
@@ -199,7 +199,7 @@ def _check_pipeline(model, *, sparsity, bits, index_bits, prune_steps, prune_epo
         if value not in train.OPTIMIZERS:
             raise ValueError(f"{name}={value!r} is unknown; choose one of {train.OPTIMIZERS}")
     if path is not None:
-        compressed_file.check_path(path)
+        compressed_file.validate_path(path)
     return names
 
 

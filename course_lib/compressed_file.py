@@ -57,7 +57,7 @@ __all__ = [
     "MAX_BITS", "MAGIC", "VERSION", "CompressedFileError", "to_relative", "from_relative",
     "relative_index_entries", "quantize_values", "EncodedLayer", "encode_layer", "decode_layer",
     "effective_state_dict", "compressible_layers", "layer_values", "encode_model", "best_index_bits",
-    "fixed_layer_bytes", "MAX_VALUES", "check_path", "to_bytes", "save_compressed", "from_bytes", "load_compressed",
+    "fixed_layer_bytes", "MAX_VALUES", "validate_path", "to_bytes", "save_compressed", "from_bytes", "load_compressed",
 ]
 
 MAX_BITS = 16
@@ -458,7 +458,7 @@ def _read_raw(r: _Reader, shape: tuple) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the file
 
-def check_path(path: object) -> str | os.PathLike:
+def validate_path(path: object) -> str | os.PathLike:
     """``path`` if a file can be written there: a str or PathLike whose folder exists and which is
     not itself a folder (checked before an in-place pipeline changes its model)."""
     if not isinstance(path, (str, os.PathLike)):
@@ -497,7 +497,7 @@ def save_compressed(model: nn.Module, path: str | os.PathLike, bits: int | str |
     unquantized values), both Huffman-coded if ``huffman``. Everything else (biases, BatchNorm): raw.
     ``recipe`` (a ``course_lib.recipes`` name) lets ``load_compressed`` rebuild the architecture.
     """
-    check_path(path)
+    validate_path(path)
     data = to_bytes(model, bits, index_bits, huffman, recipe)
     with open(path, "wb") as f:
         f.write(data)

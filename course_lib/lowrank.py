@@ -56,7 +56,7 @@ DATA_METHODS = ("data", "asymmetric")
 
 # --------------------------------------------------------------------------- the linear algebra
 
-def check_rank(rank: object, max_rank: int, what: str = "the matrix") -> int:
+def validate_rank(rank: object, max_rank: int, what: str = "the matrix") -> int:
     """``rank`` as an int, or a clear error unless 1 <= rank <= max_rank."""
     if isinstance(rank, bool):
         raise TypeError(f"rank={rank!r} must be an integer, not a bool")
@@ -77,7 +77,7 @@ def truncated_svd(matrix: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.
     """
     if matrix.ndim != 2:
         raise ValueError(f"truncated_svd needs a 2-d matrix, got shape {tuple(matrix.shape)}")
-    rank = check_rank(rank, min(matrix.shape), f"a {matrix.shape[0]}×{matrix.shape[1]} matrix")
+    rank = validate_rank(rank, min(matrix.shape), f"a {matrix.shape[0]}×{matrix.shape[1]} matrix")
     U, S, Vh = torch.linalg.svd(matrix.detach().double(), full_matrices=False)
     dtype = matrix.dtype
     return U[:, :rank].to(dtype), S[:rank].to(dtype), Vh[:rank].to(dtype), S.to(dtype)
@@ -166,7 +166,7 @@ def decompose_linear(layer: nn.Linear, rank: int) -> LowRank:
         raise TypeError(f"decompose_linear needs an nn.Linear, got {type(layer).__name__}"
                         + (" (use decompose_conv_channels or decompose_conv_spatial)" if isinstance(layer, nn.Conv2d) else ""))
     m, n = layer.weight.shape
-    rank = check_rank(rank, min(m, n), f"the {m}×{n} weight")
+    rank = validate_rank(rank, min(m, n), f"the {m}×{n} weight")
     U, S, Vh, all_s = truncated_svd(layer.weight, rank)
     root = S.sqrt()
     first = nn.Linear(n, rank, bias=False)
@@ -260,7 +260,7 @@ def decompose_conv_channels(conv: nn.Conv2d, rank: int, data: torch.Tensor | Non
     _check_conv(conv, "decompose_conv_channels")
     d = conv.out_channels
     matrix = conv.weight.detach().reshape(d, -1)
-    rank = check_rank(rank, min(matrix.shape), f"the {d}×{matrix.shape[1]} filter matrix (d × c·k·k)")
+    rank = validate_rank(rank, min(matrix.shape), f"the {d}×{matrix.shape[1]} filter matrix (d × c·k·k)")
     bias = None if conv.bias is None else conv.bias.detach()
     scale = _check_scale(output_scale, d)
     row = torch.ones(d, dtype=torch.float64) if scale is None else scale       # weight of each output channel
@@ -311,7 +311,7 @@ def decompose_conv_spatial(conv: nn.Conv2d, rank: int,
         raise ValueError(f"kernel_size={conv.kernel_size}: a kernel with a side of 1 has nothing to split "
                          "into k×1 and 1×k; use decompose_conv_channels")
     matrix = spatial_matrix(conv.weight.detach())
-    rank = check_rank(rank, min(matrix.shape), f"the {matrix.shape[0]}×{matrix.shape[1]} rearranged kernel (c·kh × d·kw)")
+    rank = validate_rank(rank, min(matrix.shape), f"the {matrix.shape[0]}×{matrix.shape[1]} rearranged kernel (c·kh × d·kw)")
     scale = _check_scale(output_scale, d)
     column = torch.ones(d * kw, dtype=torch.float64) if scale is None else scale.repeat_interleave(kw)
     U, S, Vh, all_s = truncated_svd(matrix.double() * column, rank)
@@ -519,7 +519,7 @@ def spectrum_state(layer: nn.Module, rank: int, method: str = "channels",
         raise ValueError(f"method='spatial' needs a kernel larger than 1×1, this layer is {layer.kernel_size}")
     matrix = layer_matrix(layer, method)
     m, n = matrix.shape
-    rank = check_rank(rank, min(m, n), f"this layer's {m}×{n} matrix")
+    rank = validate_rank(rank, min(m, n), f"this layer's {m}×{n} matrix")
     s = torch.linalg.svdvals(matrix.double())
     params = (m * n, factorized_params(m, n, rank))
     if isinstance(layer, nn.Linear):
@@ -635,7 +635,7 @@ def check_channel_factors(fn: Callable) -> None:
 
 
 __all__ = [
-    "METHODS", "DATA_METHODS", "check_rank", "truncated_svd", "svd_error_bound", "kept_energy",
+    "METHODS", "DATA_METHODS", "validate_rank", "truncated_svd", "svd_error_bound", "kept_energy",
     "rank_for_energy", "factorized_params", "rank_for_budget", "LowRank", "composed_weight",
     "decompose_linear", "conv_responses", "fit_response_projection", "decompose_conv_channels",
     "spatial_matrix", "decompose_conv_spatial", "layer_matrix", "can_decompose", "decomposable_layers",

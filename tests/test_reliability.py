@@ -189,8 +189,8 @@ CASES = [
     ("quant", lambda: quant.share_weights(tiny(), 2, init="zip"), ValueError, "init='zip'"),
     ("quant", lambda: quant.share_weights(tiny(), 2, layers="nope"), ValueError, "nope"),
     ("quant", lambda: quant.share_weights(tiny(), {"0": 2}, layers=["0", "3"]), ValueError, "no width for layers ['3']"),
-    ("quant", lambda: quant.check_shareable("model"), TypeError, "model must be an nn.Module"),
-    ("quant", lambda: quant.check_shareable(nn.ReLU()), ValueError, "no conv or linear layer"),
+    ("quant", lambda: quant.shareable_layers("model"), TypeError, "model must be an nn.Module"),
+    ("quant", lambda: quant.shareable_layers(nn.ReLU()), ValueError, "no conv or linear layer"),
     ("quant", lambda: quant.quantize_model(tiny(), "zip"), ValueError, "method='zip'"),
     ("quant", lambda: quant.quantize_model(tiny(), "linear"), ValueError, "needs bits"),
     ("quant", lambda: quant.quantize_model(tiny(), "linear", 1), ValueError, "bits=1"),
@@ -291,7 +291,7 @@ CASES = [
     ("compressed_file", lambda: CF.from_relative([-1], [1.0], 5), ValueError, "non-negative"),
     ("compressed_file", lambda: CF.quantize_values(W, 1), ValueError, "distinct non-zero values"),
     ("compressed_file", lambda: CF.layer_values({"x": 1}, ["a"], "bits"), ValueError, "bits names unknown layers"),
-    ("compressed_file", lambda: CF.check_path(3.5), TypeError, "path=3.5"),
+    ("compressed_file", lambda: CF.validate_path(3.5), TypeError, "path=3.5"),
 
     # ----------------------------------------------------------------- compress
     ("compress", lambda: compress.tradeoff_state(tiny(), torch.zeros(1, 1, 6, 6), torch.zeros(1), 0.5, 1),
