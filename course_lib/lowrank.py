@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import operator
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,6 @@ import torch
 import torch.nn as nn
 
 from .args import check_float
-from .checks import checker, expect_close, expect_equal, expect_true
 from .measure import layer_table
 from .report import Rows
 from .surgery import copy_model, forward_with_hooks, replace_layer, weight_layers
@@ -598,48 +597,11 @@ def spectrum_explorer(model: nn.Module, input_size: tuple[int, ...], rank: int =
                             readout_fn=spectrum_readout, figsize=(10, 3.6))
 
 
-# --------------------------------------------------------------------------- exercise checkers
-
-@checker("parameters of a rank-r factorization")
-def check_factorized_params(fn: Callable) -> None:
-    """Exercise 1: ``fn(m, n, r)`` = numbers stored by U (m×r) and V (r×n)."""
-    for m, n, r in ((100, 100, 10), (784, 300, 20), (96, 432, 1), (10, 96, 10), (3, 7, 2)):
-        expect_equal(fn(m, n, r), factorized_params(m, n, r), f"factorized_params({m}, {n}, {r})")
-
-
-@checker("best rank for a budget")
-def check_rank_for_budget(fn: Callable) -> None:
-    """Exercise 2: ``fn(m, n, budget)`` = the largest rank costing ≤ budget·m·n (at least 1)."""
-    cases = ((100, 100, 0.2), (100, 100, 0.5), (96, 864, 0.5), (48, 432, 0.25), (300, 784, 0.1),
-             (10, 10, 1.0), (24, 9, 0.05), (64, 576, 0.999))
-    for m, n, budget in cases:
-        expect_equal(fn(m, n, budget), rank_for_budget(m, n, budget), f"rank_for_budget({m}, {n}, {budget})")
-
-
-@checker("the 1×1 matrix P from the SVD")
-def check_channel_factors(fn: Callable) -> None:
-    """Exercise 3: ``fn(weight, r)`` → ``(filters (r, c, k, k), P (d, r))`` with P·filters the best rank-r W."""
-    g = torch.Generator().manual_seed(3)
-    for d, c, k, r in ((16, 8, 3, 4), (12, 5, 3, 12), (20, 3, 1, 2)):
-        weight = torch.randn(d, c, k, k, generator=g) * torch.logspace(0, -1.5, d)[:, None, None, None]
-        out = fn(weight.clone(), r)
-        expect_true(isinstance(out, tuple) and len(out) == 2, "return a tuple (filters, P)")
-        filters, P = (torch.as_tensor(t) for t in out)
-        expect_equal(tuple(filters.shape), (r, c, k, k), "filters.shape")
-        expect_equal(tuple(P.shape), (d, r), "P.shape")
-        approx = P.double() @ filters.double().reshape(r, -1)
-        U, S, Vh, all_s = truncated_svd(weight.double().reshape(d, -1), r)
-        expect_close((approx - weight.double().reshape(d, -1)).norm(), svd_error_bound(all_s, r),
-                      f"||W − P·filters||_F at rank {r} (Eckart–Young bound)", rtol=1e-4, atol=1e-5)
-        expect_close(approx, U @ torch.diag(S) @ Vh, f"P·filters at rank {r}", rtol=1e-4, atol=1e-5)
-
-
 __all__ = [
     "METHODS", "DATA_METHODS", "validate_rank", "truncated_svd", "svd_error_bound", "kept_energy",
     "rank_for_energy", "factorized_params", "rank_for_budget", "LowRank", "composed_weight",
     "decompose_linear", "conv_responses", "fit_response_projection", "decompose_conv_channels",
     "spatial_matrix", "decompose_conv_spatial", "layer_matrix", "can_decompose", "decomposable_layers",
     "following_batchnorm_scale", "layer_inputs", "compress_model", "LowRankRow", "lowrank_summary", "spectrum_state",
-    "draw_spectrum", "spectrum_readout", "spectrum_explorer", "check_factorized_params",
-    "check_rank_for_budget", "check_channel_factors",
+    "draw_spectrum", "spectrum_readout", "spectrum_explorer",
 ]

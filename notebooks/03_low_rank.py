@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from course_lib import checks, config, data, lowrank, measure, recipes, train
+from course_lib.exercises import ch03 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -416,52 +417,76 @@ for method in METHODS:
 # %% [markdown]
 # ## 7 · Exercises
 #
-# ### Exercise 1 — parameters of a rank-r factorization
-# How many numbers do U (m×r) and V (r×n) hold together?
+# ### Exercise 1 — spatial or channel: the rank at equal cost, for any layer (*derive*)
+# §4 showed that for a 3×3 layer c → c, spatial rank K = 5r/3 costs what channel rank r costs. Real
+# layers change width (c ≠ d) and use 1×1, 5×5 or 7×7 kernels. Derive the general rule and write
+# `equal_cost_spatial_rank(c, d, k, r)`: the **largest** spatial rank K whose k×1 + 1×k layers cost no
+# more MACs than channel rank r (r k×k filters + a 1×1 conv d′ = r → d) for a k×k conv c → d. The
+# checker builds both as real `nn.Conv2d` layers and counts their MACs with `measure.count_macs`.
+# Before you run it: for a 3×3 conv 16 → 64 at channel rank 4, is K more or less than 5r/3 ≈ 7?
 
 # %%
-def my_factorized_params(m, n, r):
+def equal_cost_spatial_rank(c, d, k, r):
     # BEGIN SOLUTION
-    return m * r + r * n
+    # channel: r·(c·k² + d) MACs per output position; spatial: K·(c·k + d·k) = K·k·(c + d)
+    return r * (c * k * k + d) // (k * (c + d))
     # END SOLUTION
 
 
 # %%
-lowrank.check_factorized_params(my_factorized_params)
+ex.check_equal_cost_spatial_rank(equal_cost_spatial_rank)
 
 # %% [markdown]
-# ### Exercise 2 — the best rank for a budget
-# Return the largest rank r whose factorization costs at most `budget` × m·n (but at least 1, at
-# most min(m, n)). Careful: the cost is r·(m + n), so half the budget is *not* half the rank.
+# ### Exercise 2 — the channel rank for a MAC budget (*derive*)
+# §2 found the rank that keeps a fraction of a *linear* layer's cost. For Zhang et al.'s channel
+# decomposition of a k×k conv c → d, write `rank_for_mac_budget(c, d, k, budget)`: the largest d′
+# (at least 1, at most min(d, c·k²)) whose d′ filters + 1×1 conv cost at most `budget` × the conv's
+# MACs. Careful: the cost grows with d′ through *two* layers, so half the budget is not half the
+# rank — and which matrix is being factorized? The checker counts the MACs of the real decomposed
+# layers for every rank (it refuses `lowrank.rank_for_budget`).
 
 # %%
-def my_rank_for_budget(m, n, budget):
+def rank_for_mac_budget(c, d, k, budget):
     # BEGIN SOLUTION
-    r = int(budget * m * n // (m + n))
-    return max(1, min(r, m, n))
+    # d′·(c·k² + d) ≤ budget · d·c·k²  — the d × c·k² filter matrix of chapter 01, factorized
+    rank = int(budget * d * c * k * k / (c * k * k + d) + 1e-9)
+    return max(1, min(rank, d, c * k * k))
     # END SOLUTION
 
 
 # %%
-lowrank.check_rank_for_budget(my_rank_for_budget)
+ex.check_rank_for_mac_budget(rank_for_mac_budget)
 
 # %% [markdown]
-# ### Exercise 3 — the 1×1 matrix P from the SVD
-# For a conv weight of shape (d, c, k, k) return `(filters, P)`: `filters` of shape (r, c, k, k)
-# and the 1×1 conv's matrix `P` of shape (d, r), such that `P @ filters.reshape(r, -1)` is the best
-# rank-r approximation of the d × c·k·k filter matrix.
+# ### Exercise 3 — the data-driven decomposition, from scratch (*build it and measure it*)
+# §3 described Zhang et al.'s fit to the **responses**: PCA of y = W x over sample inputs, filters
+# Vᵀ W, a 1×1 conv P = V, and the mean response in the bias. Build it: `response_fit(conv, x, rank)`
+# takes a `nn.Conv2d` (float64, with a bias, 'same' padding) and sample inputs `x` (N, c, H, W), and
+# returns an `nn.Sequential` of a k×k conv c → rank (no bias, same padding) and a 1×1 conv rank → d
+# with a bias. The checker **measures** how far your layers' outputs are from `conv(x)` and compares
+# with the best any rank-`rank` decomposition can do (Eckart–Young on the centred responses); the
+# weight SVD of §3 is not good enough, and neither is PCA that forgets the mean.
 
 # %%
-def my_channel_factors(weight, r):
+def response_fit(conv, x, rank):
     # BEGIN SOLUTION
-    d = weight.shape[0]
-    U, S, Vh = torch.linalg.svd(weight.reshape(d, -1), full_matrices=False)
-    return (S[:r, None] * Vh[:r]).reshape(r, *weight.shape[1:]), U[:, :r]
+    d = conv.out_channels
+    y = F.conv2d(x, conv.weight, None, conv.stride, conv.padding)          # responses without the bias
+    y = y.transpose(0, 1).reshape(d, -1)                                    # d × (N·H·W)
+    mean = y.mean(1)
+    V = torch.linalg.svd(y - mean[:, None], full_matrices=False)[0][:, :rank]   # top principal directions
+    first = nn.Conv2d(conv.in_channels, rank, conv.kernel_size, padding=conv.padding, bias=False).double()
+    second = nn.Conv2d(rank, d, 1).double()
+    with torch.no_grad():
+        first.weight.copy_((V.T @ conv.weight.reshape(d, -1)).reshape(rank, *conv.weight.shape[1:]))
+        second.weight.copy_(V[:, :, None, None])
+        second.bias.copy_(mean - V @ (V.T @ mean) + conv.bias)              # the discarded mean, and the old bias
+    return nn.Sequential(first, second)
     # END SOLUTION
 
 
 # %%
-lowrank.check_channel_factors(my_channel_factors)
+ex.check_response_fit(response_fit)
 
 # %% [markdown]
 # ## 8 · What we measured

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from course_lib import lowrank as lr
 from course_lib import measure
-from course_lib.checks import ExerciseError
 from course_lib.models import vgg_small
 
 
@@ -399,53 +398,3 @@ def test_spectrum_explorer_draws_and_shows_errors(small_vgg):
     assert "choose method 'svd'" in explorer.error
     explorer.set(layer="10", method="svd", rank=3)
     assert explorer.error is None and explorer.state["params"] == (240, 3 * 34)
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-def stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def test_check_factorized_params():
-    lr.check_factorized_params(lambda m, n, r: r * (m + n))
-    for wrong in (stub, lambda m, n, r: m * n * r, lambda m, n, r: r * m * n // (m + n), lambda m, n, r: 2 * r * max(m, n)):
-        with pytest.raises(ExerciseError):
-            lr.check_factorized_params(wrong)
-
-
-def test_check_rank_for_budget():
-    def solution(m, n, budget):
-        return max(1, min(int(budget * m * n // (m + n)), m, n))
-
-    lr.check_rank_for_budget(solution)
-    linear_rank = lambda m, n, b: max(1, int(b * min(m, n)))              # the classic mistake
-    no_floor = lambda m, n, b: max(1, round(b * m * n / (m + n)))
-    for wrong in (stub, linear_rank, no_floor):
-        with pytest.raises(ExerciseError):
-            lr.check_rank_for_budget(wrong)
-
-
-def test_check_channel_factors():
-    def solution(weight, r):
-        d = weight.shape[0]
-        U, S, Vh = torch.linalg.svd(weight.reshape(d, -1), full_matrices=False)
-        return (S[:r, None] * Vh[:r]).reshape(r, *weight.shape[1:]), U[:, :r]
-
-    def forgets_sigma(weight, r):
-        d = weight.shape[0]
-        U, S, Vh = torch.linalg.svd(weight.reshape(d, -1), full_matrices=False)
-        return Vh[:r].reshape(r, *weight.shape[1:]), U[:, :r]
-
-    def last_components(weight, r):
-        d = weight.shape[0]
-        U, S, Vh = torch.linalg.svd(weight.reshape(d, -1), full_matrices=False)
-        return (S[-r:, None] * Vh[-r:]).reshape(r, *weight.shape[1:]), U[:, -r:]
-
-    def keeps_first_filters(weight, r):
-        return weight[:r].clone(), torch.eye(weight.shape[0], r)
-
-    lr.check_channel_factors(solution)
-    for wrong in (stub, forgets_sigma, last_components, keeps_first_filters, lambda w, r: w):
-        with pytest.raises(ExerciseError):
-            lr.check_channel_factors(wrong)
