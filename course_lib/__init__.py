@@ -14,7 +14,9 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
    ``capstone`` 11, ``deploy`` 12 (distillation, ONNX export, real int8 in ONNX Runtime; it loads
    ``onnx`` and ``onnxruntime`` inside its functions, so ``import course_lib`` stays fast).
 3. **catalogue and tools**: ``recipes`` (every network by name, training recipes), the CLI
-   (``python -m course_lib``), ``grading``, ``editions``.
+   (``python -m course_lib``), ``grading`` (submissions graded against the release, each confined by
+   ``sandbox``: limits, a write fence, every process ended), ``editions`` (student, instructor, the
+   learner's workspace, the HTML edition).
 
 Conventions every module follows (write new code the same way):
 

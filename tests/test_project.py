@@ -106,7 +106,7 @@ CORE = {"config", "args", "stats", "checks", "claims", "widgets", "measure", "su
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
 CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",
             "densenet", "smallnets", "wae", "capstone", "deploy"]
-CATALOGUE = {"recipes", "grading", "editions", "exercises", "__main__"}   # above the chapters: they name every model
+CATALOGUE = {"recipes", "grading", "sandbox", "editions", "exercises", "__main__"}   # above the chapters: they name every model
 
 
 def course_imports(path):
