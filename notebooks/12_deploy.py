@@ -38,6 +38,7 @@ import torchvision
 
 from course_lib import (checks, compressed_file, config, data, deploy, igc, lowrank, measure, models, prune, quant,
                         recipes, smallnets, stats, train)
+from course_lib.exercises import ch12 as ex
 
 print(config.describe())
 config.seed_everything(0)
@@ -436,7 +437,7 @@ explorer
 # **Exercise 1 — the distillation loss.** Write `my_distillation_loss(student_logits, teacher_logits,
 # labels, T, alpha)`: α·T²·KL(p_T(teacher) ‖ p_T(student)) + (1 − α)·CE(student, labels), averaged
 # over the batch. No gradient may reach the teacher. (Calling `deploy.distillation_loss` is not an
-# answer: the checker looks at the names your function uses.)
+# answer: the checker looks at what your function refers to and watches what it calls.)
 
 # %%
 def my_distillation_loss(student_logits, teacher_logits, labels, T, alpha):
@@ -449,7 +450,7 @@ def my_distillation_loss(student_logits, teacher_logits, labels, T, alpha):
 
 
 # %%
-deploy.check_distillation_loss(my_distillation_loss)
+ex.check_distillation_loss(my_distillation_loss)
 
 # %% [markdown]
 # **Exercise 2 — how many calibration images?** Below, VGG-small is quantized with calibration
@@ -480,7 +481,7 @@ def calibration_size(sizes, accuracies, tolerance_pt):
 
 
 # %%
-deploy.check_calibration_size(calibration_size, list(curve), list(curve.values()))
+ex.check_calibration_size(calibration_size, list(curve), list(curve.values()))
 
 # %% [markdown]
 # **Exercise 3 — the integer arithmetic of an int8 layer.** Write `int8_matmul(a, a_scale, a_zp, b,
@@ -499,7 +500,7 @@ def int8_matmul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp):
 
 
 # %%
-deploy.check_int8_matmul(int8_matmul)
+ex.check_int8_matmul(int8_matmul)
 
 # %% [markdown]
 # ## 8. What we measured
