@@ -28,7 +28,7 @@ Then: storage formats (``storage_bytes``), Optimal Brain Damage (``hessian_diago
 ``obd_saliency``, ``prune_by_scores``), Han et al.'s loop (``iterative_prune``), the sensitivity
 scan (``sensitivity_scan``, ``choose_sparsities``), structured L1 filter pruning with real removal
 (``mask_channels``, ``prune_channels``), the explorers (``sparsity_explorer``,
-``sensitivity_explorer``) and the exercise checkers.
+``sensitivity_explorer``). The chapter's exercises live in ``course_lib.exercises.ch04``.
 
 Composing with the other chapters: a pruned model can be copied (``copy.deepcopy`` fails on the
 computed ``weight`` of a ``torch.nn.utils.prune`` layer; ``lowrank.compress_model`` and the copies
@@ -60,7 +60,6 @@ from torch.nn.utils import parametrize, prune
 from . import quant
 from .args import check_bits, check_finite, check_float, check_fraction, check_int
 from .checkpoints import check_fits
-from .checks import checker, expect_close, expect_equal, expect_true
 from .report import Rows
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
 from .train import evaluate, fit
@@ -887,76 +886,6 @@ def sensitivity_explorer(scans: dict[str, dict], sizes: dict[str, dict[str, int]
                             title=title, readout_fn=sensitivity_readout, figsize=figsize)
 
 
-# --------------------------------------------------------------------------- exercise checkers
-
-
-@checker("OBD saliency")
-def check_obd_saliency(fn: Callable) -> None:
-    """``fn(weight, hessian_diag)`` → tensor of saliencies h_kk · w_k² / 2."""
-    g = torch.Generator().manual_seed(3)
-    for shape in ((5,), (4, 3)):
-        w, h = torch.randn(shape, generator=g), torch.rand(shape, generator=g) + 0.1
-        got = fn(w.clone(), h.clone())
-        expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
-        expect_close(got, h * w ** 2 / 2, f"saliency for shape {shape}")
-
-
-@checker("magnitude mask")
-def check_magnitude_mask(fn: Callable) -> None:
-    """``fn(weight, sparsity)`` → bool mask keeping the (1 - sparsity) largest |w|."""
-    g = torch.Generator().manual_seed(4)
-    for shape, s in (((10,), 0.3), ((8, 6), 0.75), ((4, 3, 2), 0.5), ((7,), 0.0)):
-        w = torch.randn(shape, generator=g)
-        got = fn(w.clone(), s)
-        expect_true(torch.is_tensor(got) and got.dtype == torch.bool and got.shape == w.shape,
-                    f"return a bool tensor shaped like the weight {tuple(w.shape)}")
-        expect_equal(int(got.sum()), w.numel() - int(round(s * w.numel())), f"kept count at sparsity {s}")
-        expect_true(torch.equal(got, magnitude_mask(w, s)),
-                    f"at sparsity {s} the kept weights must be those of largest |w| (magnitude, not value)")
-
-
-@checker("CSR bytes")
-def check_csr_bytes(fn: Callable) -> None:
-    """``fn(matrix)`` → bytes of CSR with int32 row pointers and column indices, float32 values."""
-    g = torch.Generator().manual_seed(5)
-    for rows, cols, density in ((6, 8, 0.3), (10, 4, 0.0), (3, 50, 0.9)):
-        w = torch.randn(rows, cols, generator=g) * (torch.rand(rows, cols, generator=g) < density)
-        sp = to_csr(w)
-        expected = 4 * sp.crow_indices().numel() + 4 * sp.col_indices().numel() + 4 * sp.values().numel()
-        expect_equal(fn(w.clone()), expected, f"CSR bytes of a {rows}×{cols} matrix with {int((w != 0).sum())} non-zeros")
-
-
-def reference_obd_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """OBD saliency of every weight of a linear layer y = x Wᵀ + b under E = ½·mean_n ‖y_n − t_n‖²:
-    h_ij = ∂²E/∂W_ij² = mean_n x_nj² (the same for every output i, independent of W and t)."""
-    h = x.pow(2).mean(0).expand_as(weight)
-    return h * weight ** 2 / 2
-
-
-@checker("OBD saliency of a linear layer")
-def check_obd_linear(fn: Callable) -> None:
-    """``fn(x, weight) -> saliency`` (shape of ``weight``) for E = ½·mean_n ‖x_n Wᵀ + b − t_n‖²,
-    compared with the exact Hessian diagonal from autograd (double backward)."""
-    g = torch.Generator().manual_seed(6)
-    for n, d_in, d_out in ((16, 3, 2), (40, 7, 5), (1, 4, 3)):
-        x = torch.randn(n, d_in, generator=g, dtype=torch.float64) * torch.linspace(0.2, 2.0, d_in, dtype=torch.float64)
-        layer = nn.Linear(d_in, d_out).double()
-        targets = torch.randn(n, d_out, generator=g, dtype=torch.float64)
-        with torch.no_grad():
-            layer.weight.copy_(torch.randn(d_out, d_in, generator=g, dtype=torch.float64))
-        loss_fn = lambda out, t: 0.5 * (out - t).pow(2).sum(1).mean()
-        loss = loss_fn(layer(x), targets)
-        (grad,) = torch.autograd.grad(loss, layer.weight, create_graph=True)
-        grad = grad.flatten()
-        h = torch.stack([torch.autograd.grad(grad[k], layer.weight, retain_graph=True)[0].flatten()[k]
-                         for k in range(grad.numel())]).view_as(layer.weight)
-        expected = h.detach() * layer.weight.detach() ** 2 / 2
-        got = fn(x.clone(), layer.weight.detach().clone())
-        expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
-        expect_close(got, expected, f"saliencies of a {d_out}×{d_in} layer on {n} examples (h from autograd)",
-                     rtol=1e-6, atol=1e-9)
-
-
 __all__ = [
     "Sparsity", "FORMATS", "CHAIN_TYPES", "is_reparametrized", "plain_copy", "layer_sparsities", "masks",
     "sparsity", "set_mask", "lowest_mask", "magnitude_mask", "prune_by_scores", "magnitude_prune", "keep_masks",
@@ -965,6 +894,5 @@ __all__ = [
     "obd_saliency", "obd_prune", "kept_schedule", "RoundRow", "iterative_prune", "sensitivity_scan",
     "choose_sparsities", "channel_plan", "mask_channels", "prune_channels", "sparsity_state", "draw_sparsity",
     "sparsity_readout", "sparsity_explorer", "sensitivity_state", "draw_sensitivity", "sensitivity_readout",
-    "sensitivity_explorer", "check_obd_saliency", "check_magnitude_mask", "check_csr_bytes", "reference_obd_linear",
-    "check_obd_linear",
+    "sensitivity_explorer",
 ]

@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 
 from course_lib import checks, config, data, prune, recipes, surgery
+from course_lib.exercises import ch04 as ex
 from course_lib.measure import count_params, human_bytes, latency
 from course_lib.train import evaluate, fit
 
@@ -385,11 +386,12 @@ print(f"thinned {cnn_name} after 1 epoch on {LENET5_TRAIN_N} images ({time.perf_
 # %% [markdown]
 # ## 7. Exercises
 #
-# **Exercise 1 — OBD by hand, for a linear layer.** For a linear layer y = x Wᵀ + b trained with
-# the squared error E = ½ · mean over the N examples of ‖y_n − t_n‖², work out the Hessian diagonal
-# h_ij = ∂²E/∂W_ij² on paper — it needs neither W nor the targets t — and return the OBD saliency of
-# every weight, `obd_linear(x, weight)` with x of shape (N, inputs). The checker compares with the
-# exact diagonal from autograd (double backward, as in §2).
+# **Exercise 1 — OBD by hand, for a linear layer** (*derive*). For a linear layer y = x Wᵀ + b
+# trained with the squared error E = ½ · mean over the N examples of ‖y_n − t_n‖², work out the
+# Hessian diagonal h_ij = ∂²E/∂W_ij² on paper — it needs neither W nor the targets t — and return the
+# OBD saliency of every weight, `obd_linear(x, weight)` with x of shape (N, inputs). The checker
+# compares with the exact diagonal from autograd (double backward, as in §2); it refuses
+# `prune.hessian_diagonal` and `prune.obd_saliency`.
 
 # %%
 def obd_linear(x, weight):
@@ -400,41 +402,56 @@ def obd_linear(x, weight):
 
 
 # %%
-prune.check_obd_linear(obd_linear)
+ex.check_obd_linear(obd_linear)
 
 # %% [markdown]
-# **Exercise 2 — a magnitude mask.** Return a bool tensor shaped like `weight` that is False for
-# the `round(sparsity · n)` weights of smallest absolute value and True elsewhere.
+# **Exercise 2 — one threshold for the whole network** (*build it and measure it*). Han et al. prune
+# each layer to its own sparsity; §2 ranked all weights together. Build that yourself:
+# `global_magnitude_masks(weights, sparsity)` takes `{layer name: weight tensor}` and returns
+# `{layer name: bool mask}` that drops the `round(sparsity · N)` weights of smallest |w| among *all* N
+# weights of the network (True = kept). The checker applies your masks to a small MLP whose layers
+# have different weight scales and **measures** the sparsity each layer ends up with. Predict first:
+# which layer loses the most — the one with small weights or the one with large weights?
 
 # %%
-def my_magnitude_mask(weight, sparsity):
+def global_magnitude_masks(weights, sparsity):
     # BEGIN SOLUTION
-    n_drop = int(round(sparsity * weight.numel()))
-    mask = torch.ones(weight.numel(), dtype=torch.bool)
-    mask[torch.argsort(weight.abs().flatten())[:n_drop]] = False
-    return mask.view_as(weight)
+    everything = torch.cat([w.abs().flatten() for w in weights.values()])
+    n_drop = round(sparsity * everything.numel())
+    threshold = everything.sort().values[n_drop - 1] if n_drop else -1.0     # the n_drop-th smallest |w|
+    return {name: w.abs() > threshold for name, w in weights.items()}
     # END SOLUTION
 
 
 # %%
-prune.check_magnitude_mask(my_magnitude_mask)
+ex.check_global_magnitude_masks(global_magnitude_masks)
 
 # %% [markdown]
-# **Exercise 3 — CSR bytes.** How many bytes does a 2-d matrix take in CSR with 4-byte (int32)
-# row pointers and column indices and 4-byte (float32) values?
+# **Exercise 3 — when is CSR smaller than dense?** (*derive*, then measured). §1 counted 8 bytes per
+# non-zero + 4 per row for float32 values and int32 indices. PyTorch's own CSR tensors store int64
+# indices, and half-precision weights take 2 bytes. Write `csr_max_nonzeros(rows, cols, value_dtype,
+# index_dtype)`: the largest number of non-zeros for which the CSR buffers (row pointers, column
+# indices, values) take no more bytes than the dense `rows × cols` tensor (0 if none). The checker
+# builds real `torch.sparse_csr_tensor` buffers of those dtypes and measures their bytes. (A dtype's
+# bytes: `torch.empty((), dtype=d).element_size()`.) What density does that make for int64 indices?
 
 # %%
-def csr_bytes(matrix):
+def csr_max_nonzeros(rows, cols, value_dtype, index_dtype):
     # BEGIN SOLUTION
-    rows = matrix.shape[0]
-    nnz = int((matrix != 0).sum())
-    return 4 * (rows + 1) + 4 * nnz + 4 * nnz
+    vb, ib = (torch.empty((), dtype=d).element_size() for d in (value_dtype, index_dtype))
+    # (rows + 1)·ib + nnz·(ib + vb) <= rows·cols·vb
+    return max(0, (rows * cols * vb - (rows + 1) * ib) // (vb + ib))
     # END SOLUTION
 
 
 # %%
-prune.check_csr_bytes(csr_bytes)
+ex.check_csr_max_nonzeros(csr_max_nonzeros)
 
+# %% [markdown]
+# With float32 values and int64 indices CSR pays 12 bytes per non-zero for the 4 it saves: it is
+# smaller than dense only below one third density (a bit less, for the row pointers) — a format that
+# saves memory needs narrow indices, which is why Deep Compression stores 5- and 8-bit gaps.
+#
 # %% [markdown]
 # ## 8. What we measured
 
