@@ -23,7 +23,7 @@ The chapter's code sits in three modules:
 - ``compress`` (this module): the whole pipeline (``deep_compress``), the per-layer table of the
   paper (``compression_report``), the speed question — ``latency_as_stored`` (decode to dense: no
   faster) and ``fc_speed`` (pruned fc layers kept sparse, the paper's batch-1 setting of its 3–4×
-  speed-up) —, the bytes-vs-accuracy explorer (``tradeoff_explorer``) and the exercise checkers.
+  speed-up) —, the bytes-vs-accuracy explorer (``tradeoff_explorer``); the exercises live in ``course_lib.exercises.ch05``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import checks, compressed_file, config, huffman, measure, prune, quant, train
+from . import compressed_file, config, measure, prune, quant, train
 from .args import check_bits, check_float, check_fraction, check_int
 from .report import Rows
 from .surgery import copy_model
@@ -53,7 +53,7 @@ if TYPE_CHECKING:                                   # matplotlib and ipywidgets 
 __all__ = [
     "LayerRow", "CompressionReport", "compression_report", "Stage", "deep_compress", "latency_as_stored",
     "FcSpeedRow", "FcSpeedReport", "fc_speed", "tradeoff_state", "draw_tradeoff", "tradeoff_readout",
-    "tradeoff_explorer", "check_huffman", "check_index_bits", "check_layer_bytes",
+    "tradeoff_explorer",
 ]
 
 
@@ -468,49 +468,3 @@ def tradeoff_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tens
         controls[f"sparsity_{i}"] = dropdown(f"layer {layer} sparsity", list(sparsity_options), start_sparsity[layer])
         controls[f"bits_{i}"] = int_slider(f"layer {layer} bits", start_bits[layer], 1, 8)
     return Explorer(state, draw_tradeoff, controls, readout_fn=tradeoff_readout, title=title, figsize=figsize)
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-def _is_prefix_free(words: Iterable[str]) -> bool:
-    words = sorted(words)
-    return all(not b.startswith(a) for a, b in zip(words, words[1:]))
-
-
-@checks.checker("Huffman code")
-def check_huffman(fn: Callable) -> None:
-    """``fn(frequencies) -> {symbol: bitstring}`` must be a prefix code of optimal expected length."""
-    cases = [{"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5},       # the CLRS example
-             {0: 1, 1: 1, 2: 2, 3: 4, 4: 8},
-             {"x": 3, "y": 3, "z": 3},
-             {7: 10}]
-    for freq in cases:
-        code = fn(dict(freq))
-        checks.expect_true(isinstance(code, dict) and set(code) == set(freq),
-                           f"for frequencies {freq} return a dict with a code for every symbol, got {code!r}")
-        checks.expect_true(all(isinstance(w, str) and w and set(w) <= {"0", "1"} for w in code.values()),
-                           f"codes must be non-empty strings of '0'/'1', got {code!r}")
-        checks.expect_true(_is_prefix_free(code.values()),
-                           f"{code} is not a prefix code: one code word starts another, so decoding is ambiguous")
-        best = huffman.expected_length(huffman.huffman_code(freq), freq)
-        got = huffman.expected_length(code, freq)
-        checks.expect_close(got, best, f"average bits per symbol for {freq}")
-
-
-@checks.checker("bits of a relative index with filler zeros")
-def check_index_bits(fn: Callable) -> None:
-    """``fn(positions, index_bits) -> bits`` of the relative index (fillers included)."""
-    cases = [([1, 4, 15], 3), ([0, 1, 2], 2), ([20], 2), ([3, 100, 101, 400], 4), ([], 5), ([8, 16], 3)]
-    for positions, b in cases:
-        expected = compressed_file.relative_index_entries(positions, b) * b
-        checks.expect_equal(fn(list(positions), b), expected, f"index bits for positions {positions} at {b} bits")
-
-
-@checks.checker("bytes of a compressed layer")
-def check_layer_bytes(fn: Callable) -> None:
-    """``fn(entries, bits, index_bits) -> bytes`` for the fixed-width format
-    (``compressed_file.fixed_layer_bytes``)."""
-    for entries, bits, index_bits in [(21_000, 5, 5), (3, 2, 3), (0, 4, 4), (1_001, 8, 5), (7, 1, 1)]:
-        checks.expect_equal(fn(entries, bits, index_bits),
-                            compressed_file.fixed_layer_bytes(entries, bits, index_bits),
-                            f"layer_bytes(entries={entries}, bits={bits}, index_bits={index_bits})")

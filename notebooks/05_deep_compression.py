@@ -30,7 +30,6 @@
 # %%
 import copy
 import heapq
-import math
 import tempfile
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from course_lib import checks, compress, compressed_file, config, data, huffman, prune, quant, recipes
+from course_lib.exercises import ch05 as ex
 from course_lib.measure import file_bytes, human_bytes, latency
 from course_lib.recipes import RECIPES
 from course_lib.train import evaluate
@@ -434,8 +434,12 @@ print(f"best here: {best_init}" + ("" if best_init == "linear" else
 # %% [markdown]
 # ## 7. Exercises
 #
-# **Exercise 1.** Build a Huffman code: `{symbol: count}` → `{symbol: '0'/'1' string}`. Repeatedly
-# merge the two least frequent subtrees (use `heapq`); a symbol's code length is its depth.
+# **Exercise 1 — a Huffman code** (*build it and measure it*). Build `{symbol: count}` →
+# `{symbol: '0'/'1' string}`: repeatedly merge the two least frequent subtrees (use `heapq`); a
+# symbol's code length is its depth. (No `huffman.huffman_code`: that is what you are writing.) The
+# checker encodes a message with your code, decodes it, and **measures** its length against the
+# fewest bits any prefix code needs — for the textbook example (CLRS §16.3), the published 224 bits
+# per 100 characters.
 
 # %%
 def my_huffman(frequencies):
@@ -456,40 +460,54 @@ def my_huffman(frequencies):
 
 
 # %%
-compress.check_huffman(my_huffman)
+ex.check_huffman(my_huffman)
 
 # %% [markdown]
-# **Exercise 2.** Bits of a relative index: the non-zeros of a layer sit at the sorted `positions`;
-# each stored entry costs `index_bits`; a run of more than $2^b-1$ zeros needs filler entries.
+# **Exercise 2 — read the relative index back** (*build*). §1 wrote the encoder. Write its inverse,
+# `decode_relative(gaps, values, size)`: `gaps` are what the file stores — the number of zeros skipped
+# before each entry (d − 1, the first counted from position −1) — and `values` the stored values, a
+# filler's being 0. Return the dense row of length `size` (a NumPy array). The checker encodes random
+# sparse rows, fillers included, and checks that your decoder gives each row back.
 
 # %%
-def relative_index_bits(positions, index_bits):
+def decode_relative(gaps, values, size):
     # BEGIN SOLUTION
-    entries, previous = 0, -1
-    for p in positions:
-        entries += 1 + (p - previous - 1) // 2 ** index_bits
-        previous = p
-    return entries * index_bits
+    row, position = np.zeros(size), -1
+    for gap, value in zip(gaps, values):
+        position += gap + 1                      # skip `gap` zeros, then this entry (a filler takes a place too)
+        row[position] = value
+    return row
     # END SOLUTION
 
 
 # %%
-compress.check_index_bits(relative_index_bits)
+ex.check_decode_relative(decode_relative)
 
 # %% [markdown]
-# **Exercise 3.** Total bytes of a layer stored fixed-width: a full codebook of $2^{bits}$ float32
-# values, then `entries` value codes of `bits` bits, then `entries` gaps of `index_bits` bits
-# (each of the two streams padded to whole bytes).
+# **Exercise 3 — how wide should a gap be, for this layer?** (*decide*). §3.1 re-encoded a whole
+# model at several gap widths. Decide it per layer, on paper first: a layer's non-zeros sit at the
+# sorted `positions`; every stored entry — non-zero or filler — costs its gap (b bits) **and** its value
+# code (`value_bits`). Return the width b from 2 to 10 that stores the layer in the fewest bits
+# (the smallest b on a tie), counting fixed-width streams (no Huffman). You may reuse §1's
+# `relative_index_from_scratch`. The checker simulates the stream for every width on six layers —
+# uniform and clustered sparsity, 0.5% to 30% dense.
 
 # %%
-def layer_bytes(entries, bits, index_bits):
+def best_gap_width(positions, value_bits):
     # BEGIN SOLUTION
-    return 4 * 2 ** bits + math.ceil(entries * bits / 8) + math.ceil(entries * index_bits / 8)
+    def entries(b):                              # non-zeros + fillers: a difference d costs 1 + (d − 1) // 2^b
+        count, previous = 0, -1
+        for p in positions:
+            count += 1 + (p - previous - 1) // 2 ** b
+            previous = p
+        return count
+
+    return min(range(2, 11), key=lambda b: (entries(b) * (b + value_bits), b))
     # END SOLUTION
 
 
 # %%
-compress.check_layer_bytes(layer_bytes)
+ex.check_best_gap_width(best_gap_width)
 
 # %% [markdown]
 # ## 8. Summary: what we measured

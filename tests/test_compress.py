@@ -15,7 +15,6 @@ from course_lib import compress as C
 from course_lib import compressed_file as F
 from course_lib import huffman as H
 from course_lib import measure, models, prune, quant, recipes, surgery
-from course_lib.checks import ExerciseError
 
 # --------------------------------------------------------------------------- Huffman
 
@@ -422,44 +421,6 @@ def test_tradeoff_state_and_explorer():
     assert explorer.state_fn(**explorer.settings()) is explorer.state               # cached
     explorer.set(bits_2=1)
     assert "bits['5']=1" in explorer.error
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-
-def stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def test_huffman_checker():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        C.check_huffman(stub)
-    with pytest.raises(ExerciseError, match="average bits"):          # a fixed-length code: prefix-free, not optimal
-        C.check_huffman(lambda f: {s: format(i, "03b") for i, s in enumerate(sorted(f, key=str))})
-    with pytest.raises(ExerciseError, match="prefix"):
-        C.check_huffman(lambda f: {s: "1" * (i + 1) for i, s in enumerate(sorted(f, key=lambda s: -f[s]))})
-    C.check_huffman(H.huffman_code)
-
-
-def test_index_bits_checker():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        C.check_index_bits(stub)
-    with pytest.raises(ExerciseError, match="should be"):               # forgets the fillers
-        C.check_index_bits(lambda positions, b: len(positions) * b)
-    with pytest.raises(ExerciseError, match="should be"):               # off by one: fillers every 2**b - 1 zeros
-        C.check_index_bits(lambda positions, b: b * sum(
-            1 + (p - q - 1) // (2 ** b - 1) for p, q in zip(positions, [-1] + positions[:-1])))
-    C.check_index_bits(lambda positions, b: b * F.relative_index_entries(positions, b))
-
-
-def test_layer_bytes_checker():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        C.check_layer_bytes(stub)
-    with pytest.raises(ExerciseError, match="should be"):               # forgets the codebook
-        C.check_layer_bytes(lambda n, b, i: -(-n * b // 8) + -(-n * i // 8))
-    with pytest.raises(ExerciseError, match="should be"):               # bits, not bytes
-        C.check_layer_bytes(lambda n, b, i: 32 * 2 ** b + n * (b + i))
-    C.check_layer_bytes(F.fixed_layer_bytes)
 
 
 def test_best_index_bits_gives_the_smallest_file():
