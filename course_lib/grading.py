@@ -51,7 +51,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -434,37 +433,6 @@ def _prepare(root: Path, memory: Optional[int], processes: Optional[int]) -> Non
         "display_name": "course grading (sandboxed)", "language": "python"}))
 
 
-def _work(folder: Path) -> int:
-    """The grading process of one submission: run ``folder/graded.ipynb`` in the sandboxed kernel,
-    write ``folder/executed.ipynb`` and ``folder/result.json`` (why it stopped, if it did)."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    job = json.loads((folder / "job.json").read_text())
-    notebook = nbformat.read(folder / "graded.ipynb", as_version=4)
-    deadline = time.monotonic() + job["timeout"]
-    client = NotebookClient(notebook, kernel_name="course-grading", allow_errors=True, store_widget_state=False,
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
-                            resources={"metadata": {"path": job["work"]}})
-    stopped = ""
-    try:
-        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=job["work"]):
-            for index, cell in enumerate(notebook.cells):
-                if time.monotonic() > deadline:
-                    stopped = f"the notebook ran past its time limit ({job['timeout']} s)"
-                    break
-                client.execute_cell(cell, index)
-    except CellTimeoutError:
-        stopped = f"the notebook ran past its time limit ({job['timeout']} s)"
-    except DeadKernelError:
-        stopped = "the kernel died (out of memory, or the notebook ended it)"
-    except Exception as err:                        # the kernel would not start, or nbclient gave up
-        stopped = f"{type(err).__name__}: {err}"
-    nbformat.write(notebook, folder / "executed.ipynb")
-    (folder / "result.json").write_text(json.dumps({"stopped": stopped}))
-    return 0
-
-
 def _grade_one(name: str, content: bytes, releases: dict, reference: dict, titles: dict, timeout: int,
                memory: Optional[int], processes: Optional[int]) -> list[GradeRow]:
     try:
@@ -489,7 +457,7 @@ def _grade_one(name: str, content: bytes, releases: dict, reference: dict, title
         grader = root / "grader"
         nbformat.write(notebook, grader / "graded.ipynb")
         (grader / "job.json").write_text(json.dumps({"timeout": timeout, "work": str(root / "work")}))
-        worker = subprocess.Popen([sys.executable, "-m", "course_lib.grading", "--worker", str(grader)],
+        worker = subprocess.Popen([sys.executable, "-m", "course_lib.sandbox", "run", str(grader)],
                                   cwd=root / "work", env=_environment(root, run), start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -612,8 +580,6 @@ def _limit(text: str) -> int:
 
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--worker"]:                   # the grading process of one submission (internal)
-        return _work(Path(argv[1]))
     if argv[:1] == ["--reference"]:                # the course's fingerprint, from a fresh process (internal)
         print(json.dumps(_fingerprints()))
         return 0

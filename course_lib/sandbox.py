@@ -19,6 +19,9 @@ Every process of one run carries the environment variable ``MARKER`` with that r
 ``kill_marked`` can end them all afterwards, including a child that left the kernel's process group.
 
     python -m course_lib.sandbox --memory BYTES --processes N --writable DIR -- COMMAND ...
+
+The grading process of each submission is this module too (``run_notebook``): it drives the confined
+kernel, so a submission that kills its parent ends only that process, never the grader.
 """
 
 import ctypes
@@ -31,7 +34,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["MARKER", "landlock_abi", "limit_resources", "restrict_writes", "marked_processes", "kill_marked", "main"]
+__all__ = ["MARKER", "landlock_abi", "limit_resources", "restrict_writes", "marked_processes", "kill_marked",
+           "run_notebook", "main"]
 
 MARKER = "COURSE_GRADING_RUN"
 
@@ -169,14 +173,57 @@ def kill_marked(value: str, rounds: int = 5) -> list[int]:
     return killed
 
 
+# --------------------------------------------------------------------------- the grading process
+
+def run_notebook(folder: Path) -> int:
+    """The grading process of one submission (``python -m course_lib.sandbox run FOLDER``, started by
+    ``grading``): run ``FOLDER/graded.ipynb`` cell by cell in the confined kernel ``course-grading``
+    (``FOLDER/job.json``: the time limit, the working folder), with the kernel's own output sent
+    nowhere, then write ``FOLDER/executed.ipynb`` and ``FOLDER/result.json`` (why it stopped, if it
+    did). It imports no PyTorch: it only drives the kernel."""
+    import json
+    import subprocess
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    job = json.loads((folder / "job.json").read_text())
+    notebook = nbformat.read(folder / "graded.ipynb", as_version=4)
+    deadline = time.monotonic() + job["timeout"]
+    client = NotebookClient(notebook, kernel_name="course-grading", allow_errors=True, store_widget_state=False,
+                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+                            resources={"metadata": {"path": job["work"]}})
+    stopped = ""
+    try:
+        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=job["work"]):
+            for index, cell in enumerate(notebook.cells):
+                if time.monotonic() > deadline:
+                    stopped = f"the notebook ran past its time limit ({job['timeout']} s)"
+                    break
+                client.execute_cell(cell, index)
+    except CellTimeoutError:
+        stopped = f"the notebook ran past its time limit ({job['timeout']} s)"
+    except DeadKernelError:
+        stopped = "the kernel died (out of memory, or the notebook ended it)"
+    except Exception as err:                        # the kernel would not start, or nbclient gave up
+        stopped = f"{type(err).__name__}: {err}"
+    nbformat.write(notebook, folder / "executed.ipynb")
+    (folder / "result.json").write_text(json.dumps({"stopped": stopped}))
+    return 0
+
+
 # --------------------------------------------------------------------------- the launcher
 
-USAGE = "usage: python -m course_lib.sandbox [--memory BYTES] [--processes N] [--writable PATH]... -- COMMAND ..."
+USAGE = ("usage: python -m course_lib.sandbox [--memory BYTES] [--processes N] [--writable PATH]... -- COMMAND ...\n"
+         "       python -m course_lib.sandbox run FOLDER")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Confine this process as the options say, then become ``COMMAND`` (``os.execv``)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"] and len(argv) == 2:
+        return run_notebook(Path(argv[1]))
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         print(USAGE, file=sys.stderr)
         return 2
