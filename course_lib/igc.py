@@ -36,7 +36,6 @@ import torch
 import torch.nn as nn
 
 from .args import check_int
-from .checks import checker, expect_equal, expect_true
 from .models import conv_bn_relu
 from .surgery import dense_group_weight
 
@@ -57,8 +56,6 @@ __all__ = [
     'classify', 'super_channel_connectivity', 'CONDITIONS', 'chain_params', 'PRESETS',
     'PRESET_HELP', 'MAX_DRAWN_CHANNELS', 'connectivity_state', 'connectivity_readout', 'draw_channel_graph',
     'draw_counts', 'draw_connectivity', 'connectivity_explorer', 'plain_net', 'regular_width_for',
-    'check_interleave', 'check_igc_params', 'check_chain_verdict', 'WIDEST_CASES',
-    'check_widest_igc',
 ]
 
 
@@ -1024,68 +1021,3 @@ def regular_width_for(params: int, depth: int = 8, stages: int = 3, stem_stride:
         return sum(p.numel() for p in net.parameters())
 
     return min(range(2, 257), key=lambda w: abs(count(w) - params))
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-@checker("interleaving permutation")
-def check_interleave(fn: Callable) -> None:
-    """``fn(L, M)`` must return the IGCV1 permutation (same convention as :func:`interleave`)."""
-    for L, M in ((2, 3), (3, 2), (4, 8), (1, 5), (5, 1), (6, 4)):
-        got = fn(L, M)
-        got = torch.as_tensor(got).long().reshape(-1).tolist()
-        expect_equal(got, interleave(L, M).tolist(), f"your_interleave(L={L}, M={M})")
-
-
-@checker("IGCV1 parameters")
-def check_igc_params(fn: Callable) -> None:
-    """``fn(L, M, k)`` must return ``T = L·M²·k² + M·L²``, checked against real nn.Conv2d layers."""
-    for L, M, k in ((2, 3, 3), (4, 8, 3), (24, 2, 3), (3, 5, 5), (1, 7, 3), (7, 1, 1)):
-        block = IGCV1(L * M, L, M, k, norm=False, act=False)
-        expect_equal(fn(L, M, k), sum(p.numel() for p in block.parameters()), f"params(L={L}, M={M}, k={k})")
-
-
-def _exercise_chains():
-    return [
-        ([group_conv(12, 3, kernel_size=3), shuffle(12, 3), group_conv(12, 4)], "strict"),
-        ([group_conv(12, 3, kernel_size=3), group_conv(12, 4)], "disconnected"),
-        ([group_conv(8, 2), group_conv(8, 2)], "disconnected"),
-        ([group_conv(8, 2), shuffle(8, 2), group_conv(8, 2)], "loose"),
-        ([depthwise(6), dense(6)], "strict"),
-        ([dense(4, 8), depthwise(8)], "strict"),
-        ([dense(4), dense(4)], "loose"),
-        ([group_conv(16, 4, 32), shuffle(32, 4), depthwise(32), group_conv(32, 4, 16)], "loose"),
-        ([group_conv(6, 2), shuffle(6, 3), group_conv(6, 2)], "loose"),
-        ([group_conv(27, 9), shuffle(27, 3), group_conv(27, 9), shuffle(27, 3), group_conv(27, 9)], "strict"),
-        ([group_conv(27, 9), shuffle(27, 9), group_conv(27, 9), shuffle(27, 3), group_conv(27, 9)], "disconnected"),
-    ]
-
-
-@checker("is this chain complementary?")
-def check_chain_verdict(fn: Callable) -> None:
-    """``fn(ops)`` must return "strict", "loose" or "disconnected" for each chain of ChannelOps."""
-    for ops, verdict in _exercise_chains():
-        got = fn(ops)
-        expect_true(got in VERDICTS, f"answers must be one of {VERDICTS}, your code gave {got!r}")
-        expect_equal(got, verdict, f"verdict for [{', '.join(op.describe() for op in ops)}]")
-
-
-WIDEST_CASES = ((5_000, 3), (20_000, 3), (100_000, 3), (2_000, 1), (30_000, 5))
-
-
-@checker("widest IGCV1 block for a parameter budget")
-def check_widest_igc(fn: Callable) -> None:
-    """``fn(budget, k) -> (L, M)``: an IGCV1 block of the largest possible width L·M whose
-    parameters ``L·M²k² + M·L²`` (checked on real nn.Conv2d layers) fit the budget."""
-    for budget, k in WIDEST_CASES:
-        got = fn(budget, k)
-        expect_true(isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(v, int) and v >= 1 for v in got),
-                    f"return a pair of positive ints (L, M), got {got!r}")
-        L, M = got
-        block = IGCV1(L * M, L, M, k, norm=False, act=False)
-        params = sum(p.numel() for p in block.parameters())
-        expect_true(params <= budget, f"budget {budget:,}, k={k}: IGCV1(L={L}, M={M}) has {params:,} parameters, "
-                                      "more than the budget")
-        bL, bM = widest_igcv1(budget, k)
-        expect_equal(L * M, bL * bM, f"width L·M of the widest block for budget {budget:,}, k={k}")
-

@@ -44,6 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from course_lib import checks, config, data, igc, train
+from course_lib.exercises import ch06 as ex
 from course_lib.conv import plot_weight_matrix
 from course_lib.measure import count_macs, count_params, latency
 
@@ -555,50 +556,60 @@ plt.show()
 # %% [markdown]
 # ## 10 · Exercises
 #
-# ### Exercise 1 — the interleaving permutation
-# Return a 1-D tensor `perm` of length `L·M` such that `x[:, perm]` moves the channels from L primary
-# partitions of M (channel `l·M + m`) into M secondary partitions of L, partition m holding the
-# m-th channel of every primary partition.
+# ### Exercise 1 — the permutations of a complementary chain (*build it and measure it*)
+# §2 interleaved once, between two group convs; §6 chains more of them. Build the permutations of
+# such a chain: `chain_permutations(C, branches)` gets the channel count C and the branch sizes
+# K_1, …, K_n (group conv i has C/K_i groups of K_i consecutive channels; K_1·K_2·⋯·K_n = C) and
+# returns the n − 1 permutations that go between them (`x[:, perm]`, as in §2), so that every input
+# channel reaches every output channel by **exactly one** path. §6 gives the idea: a channel index in
+# mixed radix, one digit per conv, each conv mixing *its* digit. (No `igc.interleave` or `igc.IGCV2`:
+# reshape and transpose do it.) The checker builds your chain from real `nn.Conv2d` layers — among
+# them branches (2, 3, 4) and (4, 3, 2), where IGCV1's single interleaving reused at every step fails —
+# and **measures** the path counts.
 
 # %%
-def my_interleave(L, M):
+def chain_permutations(C, branches):
     # BEGIN SOLUTION
-    return torch.tensor([l * M + m for m in range(M) for l in range(L)])
+    # The digit conv i just mixed is the fastest-varying one; the next conv's digit sits right above it.
+    # Moving the fastest digit (radix K) to the slowest place brings the next one down:
+    # new channel j = rest + (C/K)·d  takes old channel c = d + K·rest.
+    perms = []
+    for K in branches[:-1]:
+        perms.append(torch.arange(C).view(C // K, K).t().reshape(-1))
+    return perms
     # END SOLUTION
 
 
 # %%
-igc.check_interleave(my_interleave)
+ex.check_chain_permutations(chain_permutations)
 
 # %% [markdown]
-# ### Exercise 2 — the widest IGC block for a budget
-# You may spend at most `budget` weights on one IGCV1 block with k×k primary kernels. Return the
-# `(L, M)` of the **widest** block (largest C = L·M) that fits. Section 4 says where to look
-# (L ≈ M·k²), but integers matter: search, and check each candidate's parameter count. The checker
-# builds your block from real `nn.Conv2d` layers.
+# ### Exercise 2 — the cheapest IGCV1 block of a given width (*derive*, by search)
+# §4 found that, at a fixed width G = L·M, the parameters L·M²k² + M·L² are smallest at L = M·k² —
+# a real-valued answer. A real block needs whole partitions: L must divide G. Write
+# `cheapest_igc(G, k)` returning the `(L, M)` with L·M = G and the fewest parameters. Predict first:
+# for G = 64 and k = 3 the real optimum is L = k·√G = 24, which does not divide 64 — is the best block
+# at L = 16 or at L = 32? The checker counts your block on real `nn.Conv2d` layers and compares with
+# every divisor of G.
 
 # %%
-def widest_igc(budget, k):
+def cheapest_igc(G, k):
     # BEGIN SOLUTION
-    best = (0, 0, 0)
-    for L in range(1, int(budget ** 0.5) + 2):
-        M = 0
-        while L * (M + 1) ** 2 * k * k + (M + 1) * L * L <= budget:     # T = L·M²k² + M·L²
-            M += 1
-        if M and L * M > best[0]:
-            best = (L * M, L, M)
-    return best[1], best[2]
+    divisors = [L for L in range(1, G + 1) if G % L == 0]
+    return min(((L, G // L) for L in divisors), key=lambda p: p[0] * p[1] ** 2 * k * k + p[1] * p[0] ** 2)
     # END SOLUTION
 
 
 # %%
-igc.check_widest_igc(widest_igc)
+ex.check_cheapest_igc(cheapest_igc)
 
 # %% [markdown]
-# ### Exercise 3 — is this chain complementary?
+# ### Exercise 3 — is this chain complementary? (*decide*)
 # `ops` is a list of channel operations (`igc.group_conv`, `igc.shuffle`, `igc.depthwise`,
 # `igc.dense`). `igc.adjacency(op)` gives each one's 0/1 matrix. Multiply them into the path-count
-# matrix yourself and return `"strict"`, `"loose"` or `"disconnected"`.
+# matrix yourself (in which order?) and return `"strict"`, `"loose"` or `"disconnected"` — without
+# `igc.connectivity` or `igc.classify`, which §3 used. The checker has eleven chains, from IGCV1 and
+# Xception to an IGCV2 with a wrong shuffle.
 
 # %%
 def my_verdict(ops):
@@ -613,7 +624,7 @@ def my_verdict(ops):
 
 
 # %%
-igc.check_chain_verdict(my_verdict)
+ex.check_chain_verdict(my_verdict)
 
 # %% [markdown]
 # ## 11 · Summary of what we measured

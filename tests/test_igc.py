@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import igc
-from course_lib.checks import ExerciseError
 from course_lib.conv import weight_matrix
 from course_lib.report import Rows
 
@@ -344,25 +343,6 @@ def test_widest_igcv1_brute_force_and_am_gm():
         igc.widest_igcv1(5, 3)
 
 
-def test_check_widest_igc():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        igc.check_widest_igc(_stub)
-
-    def balanced(budget, k):                 # a plausible mistake: L = M
-        m = 1
-        while igc.igcv1_params(m + 1, m + 1, k) <= budget:
-            m += 1
-        return m, m
-    with pytest.raises(ExerciseError, match="width"):
-        igc.check_widest_igc(balanced)
-    with pytest.raises(ExerciseError, match="more than the budget"):    # the real-valued optimum, rounded up
-        igc.check_widest_igc(lambda budget, k: (int(igc.max_igcv1_width(budget, k) ** 0.5 * k) + 2,
-                                                int(igc.max_igcv1_width(budget, k) ** 0.5 / k) + 2))
-    with pytest.raises(ExerciseError, match="pair of positive ints"):
-        igc.check_widest_igc(lambda budget, k: 44)
-    igc.check_widest_igc(lambda budget, k: igc.widest_igcv1(budget, k))
-
-
 def test_balanced_chain_bad_inputs():
     with pytest.raises(ValueError, match="C=14 cannot be written as a product of L=3"):
         igc.balanced_chain(14, 3)
@@ -628,44 +608,3 @@ def test_plain_net_bad_inputs():
         igc.plain_net("regular", 8, depth=7, stages=3)
     with pytest.raises(ValueError, match="kind='dense'"):
         igc.plain_net("dense")
-
-
-# --------------------------------------------------------------------------- exercise checkers
-
-def _stub(*args):
-    raise NotImplementedError("your code here")
-
-
-def test_check_interleave():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        igc.check_interleave(_stub)
-    with pytest.raises(ExerciseError):      # the inverse permutation: a plausible mix-up
-        igc.check_interleave(lambda L, M: torch.arange(L * M).view(M, L).t().reshape(-1))
-    with pytest.raises(ExerciseError):      # no permutation at all
-        igc.check_interleave(lambda L, M: torch.arange(L * M))
-    igc.check_interleave(lambda L, M: [l * M + m for m in range(M) for l in range(L)])
-
-
-def test_check_igc_params():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        igc.check_igc_params(_stub)
-    with pytest.raises(ExerciseError):      # forgot the square on M
-        igc.check_igc_params(lambda L, M, k: L * M * k * k + M * L * L)
-    with pytest.raises(ExerciseError):      # counted the secondary conv as dense
-        igc.check_igc_params(lambda L, M, k: L * M * M * k * k + (L * M) ** 2)
-    igc.check_igc_params(lambda L, M, k: L * M * M * k * k + M * L * L)
-
-
-def test_check_chain_verdict():
-    with pytest.raises(ExerciseError, match="not done yet"):
-        igc.check_chain_verdict(_stub)
-
-    def all_positive_means_strict(ops):       # ignores multiple paths
-        counts = igc.connectivity(ops)
-        return "disconnected" if (counts == 0).any() else "strict"
-
-    with pytest.raises(ExerciseError):
-        igc.check_chain_verdict(all_positive_means_strict)
-    with pytest.raises(ExerciseError):
-        igc.check_chain_verdict(lambda ops: "strict")
-    igc.check_chain_verdict(igc.classify)
