@@ -311,33 +311,33 @@ def conv2d_as_matmul(x, weight, stride, padding):
 ex.check_conv2d_as_matmul(conv2d_as_matmul)
 
 # %% [markdown]
-# ### Exercise 3 — the memory im2col costs on a real layer (*derive*)
-# §6 showed that with stride 1 and 'same' padding the columns take k² × the input. Real layers
-# have strides, other paddings and dilations. Given an `nn.Conv2d` and the shape `(C, H, W)` of one
-# input image, return the **bytes** of the float32 column matrix that im2col builds for it. Read
-# the geometry from the layer (`layer.kernel_size`, `.stride`, `.padding`, `.dilation`, each a pair).
-# The checker builds the real columns with PyTorch's `F.unfold` for six layers, among them ResNet-18's
-# first layer (7×7, stride 2, on a 224×224 image). Before you run it, predict: is ResNet-18's first
-# layer closer to 49× its input, or much less?
+# ### Exercise 3 — how many copies of each pixel? (*derive*)
+# §2 drew how many 3×3 windows cover each pixel of a 5×5 image (stride 1, no padding): that is how
+# many times im2col copies the pixel, and how many gradients col2im adds up for it. Real layers have
+# strides and padding. Write `coverage(h, w, k, stride, padding)`: an (h, w) tensor whose entry (i, j)
+# is the number of k×k windows of such a conv that read input pixel (i, j). Work out where the windows
+# start along one axis first. Before you run the checker (it compares with PyTorch's
+# `F.fold(F.unfold(ones))`), predict: with a 3×3 kernel, stride 2 and padding 1 on a 7×7 image, which
+# pixels are copied 4 times? And with a 1×1 kernel at stride 2 — which pixels does the layer never read?
 
 # %%
-def im2col_bytes(layer, input_shape):
+def coverage(h, w, k, stride, padding):
     # BEGIN SOLUTION
-    c, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, layer.padding, layer.dilation
-    out_h = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    out_w = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    return 4 * c * kh * kw * out_h * out_w        # one column of C·kh·kw floats per output position
+    def along(n):                                  # windows start at −padding, −padding + stride, …
+        starts = range(-padding, n + padding - k + 1, stride)
+        return torch.tensor([sum(s <= i < s + k for s in starts) for i in range(n)])
+    return along(h)[:, None] * along(w)[None, :]   # a window covers (i, j) iff it covers i and j
     # END SOLUTION
 
 
 # %%
-ex.check_im2col_bytes(im2col_bytes)
+ex.check_coverage(coverage)
 
 # %% [markdown]
-# For ResNet-18's first layer the answer is about 7.4 MB against a 0.6 MB input (12× — not 49×,
-# because the stride of 2 keeps only a quarter of the output positions): memory, not arithmetic,
-# is what im2col costs.
+# With stride 2 the copies alternate 1, 2, 1, 2 along each axis (4 where two overlaps cross); a kernel
+# smaller than its stride skips pixels altogether — their values never reach the output, and their
+# gradient is zero. Summed over the image, the coverage is the number of non-padding entries in the
+# columns: at stride 1 about k² per pixel — the memory, not the arithmetic, that im2col costs.
 #
 # %% [markdown]
 # ## 8 · What we measured

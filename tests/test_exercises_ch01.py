@@ -96,40 +96,38 @@ def test_conv2d_as_matmul_refuses_the_library_and_pytorch():
         ex.check_conv2d_as_matmul(lambda x, w, s, p: w.reshape(len(w), -1) @ F.unfold(x[None], w.shape[-1])[0])
 
 
-# ------------------------------------------------------------------ im2col bytes
+# ------------------------------------------------------------------ coverage
 
-def bytes_right(layer, shape):
-    c, h, w = shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel_size, layer.stride, layer.padding, layer.dilation
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    return 4 * c * kh * kw * oh * ow
+def coverage_right(h, w, k, stride, padding):
+    def along(n):
+        starts = range(-padding, n + padding - k + 1, stride)               # where each window begins
+        return torch.tensor([sum(s <= i < s + k for s in starts) for i in range(n)])
+    return along(h)[:, None] * along(w)[None, :]
 
 
-def test_im2col_bytes(capsys):
-    ex.check_im2col_bytes(bytes_right)
+def test_coverage(capsys):
+    ex.check_coverage(coverage_right)
     assert "✅" in capsys.readouterr().out
     with pytest.raises(ExerciseError, match="not done yet"):
-        ex.check_im2col_bytes(stub)
-    with pytest.raises(ExerciseError, match="ResNet-18 conv1"):        # "k² × the input"
-        ex.check_im2col_bytes(lambda layer, shape: 4 * shape[0] * shape[1] * shape[2] * layer.kernel_size[0] ** 2)
+        ex.check_coverage(stub)
+    for wrong in (lambda h, w, k, s, p: coverage_right(h, w, k, 1, p),       # the stride ignored
+                  lambda h, w, k, s, p: coverage_right(h, w, k, s, 0),       # the padding ignored
+                  lambda h, w, k, s, p: torch.full((h, w), k * k)):          # "k² copies", as in the interior at stride 1
+        with pytest.raises(ExerciseError, match="is read by"):
+            ex.check_coverage(wrong)
+    with pytest.raises(ExerciseError, match="must return an"):
+        ex.check_coverage(lambda h, w, k, s, p: coverage_right(h, w, k, s, p).tolist())
 
-    def no_stride(layer, shape):
-        c, h, w = shape
-        k, p, d = layer.kernel_size[0], layer.padding[0], layer.dilation[0]
-        return 4 * c * k * k * (h + 2 * p - d * (k - 1)) * (w + 2 * p - d * (k - 1))
 
-    with pytest.raises(ExerciseError, match="bytes of the im2col columns"):
-        ex.check_im2col_bytes(no_stride)
-    with pytest.raises(ExerciseError, match="conv.conv_cost"):
-        ex.check_im2col_bytes(lambda layer, shape: conv.conv_cost(
-            shape[0], layer.out_channels, layer.kernel_size, shape[1:], layer.stride, layer.padding,
-            layer.dilation).im2col_bytes)
+def test_coverage_refuses_the_library_and_pytorch():
+    def via_col2im(h, w, k, stride, padding):
+        ones = torch.ones(1, 1, h, w)
+        return conv.col2im(conv.im2col(ones, k, stride=stride, padding=padding), (h, w), k, stride=stride,
+                           padding=padding)[0, 0]
 
-    def with_output_size(layer, shape):
-        oh, ow = (conv.output_size(n, layer.kernel_size[0], layer.stride[0], layer.padding[0], layer.dilation[0])
-                  for n in shape[1:])
-        return 4 * shape[0] * layer.kernel_size[0] ** 2 * oh * ow
-
-    with pytest.raises(ExerciseError, match="conv.output_size"):
-        ex.check_im2col_bytes(with_output_size)
+    with pytest.raises(ExerciseError, match="conv.col2im|conv.im2col"):
+        ex.check_coverage(via_col2im)
+    fold = F.fold
+    with pytest.raises(ExerciseError, match="PyTorch's F.fold"):
+        ex.check_coverage(lambda h, w, k, s, p: fold(F.unfold(torch.ones(1, 1, h, w), k, stride=s, padding=p),
+                                                     (h, w), k, stride=s, padding=p)[0, 0])

@@ -11,11 +11,11 @@
   1×1 and 5×5 kernels). Rejected: the padding or the stride forgotten, columns in another order than
   the kernel's rows; refused: ``conv.im2col``, ``conv.conv2d_as_matmul``, ``conv.naive_conv2d`` and
   PyTorch's ``F.conv2d`` / ``F.unfold`` / ``nn.Conv2d`` (which would do the exercise for you).
-- **im2col_bytes** (*derive*): the bytes of the float32 column matrix of a real layer (stride, padding,
-  dilation read from the ``nn.Conv2d``). The checker builds the columns with PyTorch's ``F.unfold``
-  for six layers (ResNet-18's first among them) and reads their size. Rejected: "k² × the input"
-  (true only for stride 1 and 'same' padding) and an output size without the stride; refused:
-  ``conv.im2col``, ``conv.conv_cost``, ``conv.output_size``.
+- **coverage** (*derive*): how many k×k windows of a conv with a stride and padding read each input
+  pixel — how many copies im2col makes of it (§2 drew it for stride 1, no padding). The checker
+  compares with PyTorch's ``F.fold(F.unfold(ones))``. Rejected: the stride ignored, the padding ignored
+  (windows start at pixel 0); refused: ``conv.im2col``, ``conv.col2im``, ``conv.im2col_state`` and
+  PyTorch's ``F.unfold`` / ``F.fold``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from .. import conv, measure, smallnets
 from ..checks import ExerciseError, checker, expect_close, expect_equal, expect_true, library_calls
 
-__all__ = ["check_separable_ratio", "check_conv2d_as_matmul", "IM2COL_LAYERS", "check_im2col_bytes"]
+__all__ = ["check_separable_ratio", "check_conv2d_as_matmul", "check_coverage"]
 
 
 @checker("depthwise separable cost ratio",
@@ -79,24 +79,30 @@ def check_conv2d_as_matmul(fn: Callable) -> None:
                      "row's: channel, then kernel row, then kernel column)", rtol=1e-4, atol=1e-4)
 
 
-IM2COL_LAYERS = (
-    ("ResNet-18 conv1", (3, 64, 7, 2, 3, 1), (3, 224, 224)),
-    ("VGG-16 conv1_2", (64, 64, 3, 1, 1, 1), (64, 56, 56)),       # (at a quarter of the resolution)
-    ("ResNet stage-2 downsampling", (64, 128, 3, 2, 1, 1), (64, 56, 56)),
-    ("1×1 projection", (256, 64, 1, 1, 0, 1), (256, 14, 14)),
-    ("dilated 3×3", (16, 16, 3, 1, 2, 2), (16, 20, 20)),
-    ("valid 5×5, stride 3", (4, 8, 5, 3, 0, 1), (4, 17, 23)),
-)
+_COVERAGE_CASES = ((5, 5, 3, 1, 0), (7, 7, 3, 2, 1), (8, 6, 2, 2, 0), (9, 9, 1, 2, 0), (10, 7, 5, 3, 2), (6, 6, 4, 3, 1),
+                   (12, 12, 7, 2, 3))
 
 
-@checker("im2col memory of a real layer",
-         answers={"conv.im2col": conv.im2col, "conv.conv_cost": conv.conv_cost, "conv.output_size": conv.output_size})
-def check_im2col_bytes(fn: Callable) -> None:
-    """``fn(layer, input_shape)`` (an ``nn.Conv2d`` and (C, H, W)) must give the bytes of the float32
-    column matrix im2col builds for one image — measured on the columns PyTorch's ``F.unfold`` builds."""
-    for name, (c_in, c_out, k, s, p, d), shape in IM2COL_LAYERS:
-        layer = nn.Conv2d(c_in, c_out, k, stride=s, padding=p, dilation=d, bias=False)
-        cols = F.unfold(torch.zeros(1, *shape), k, stride=s, padding=p, dilation=d)
-        expected = cols.numel() * cols.element_size()
-        expect_equal(fn(layer, shape), expected,
-                     f"bytes of the im2col columns of {name} ({layer}) on a {shape} input")
+@checker("how many windows read each pixel",
+         answers={"conv.im2col": conv.im2col, "conv.col2im": conv.col2im, "conv.im2col_state": conv.im2col_state})
+def check_coverage(fn: Callable) -> None:
+    """``fn(h, w, k, stride, padding)`` must return the (h, w) counts of k×k windows that read each input
+    pixel — compared with PyTorch's ``F.fold(F.unfold(ones))``."""
+    used = library_calls(getattr(fn, "__wrapped__", fn), {**_TORCH_CONV, "F.fold": F.fold})
+    if used:
+        raise ExerciseError(f"your function uses PyTorch's {', '.join(used)}, which counts the windows for you: "
+                            "work out where the windows sit")
+    for h, w, k, stride, padding in _COVERAGE_CASES:
+        ones = torch.ones(1, 1, h, w)
+        expected = F.fold(F.unfold(ones, k, stride=stride, padding=padding), (h, w), k, stride=stride,
+                          padding=padding)[0, 0].round().long()
+        got = fn(h, w, k, stride, padding)
+        what = f"coverage({h}, {w}, k={k}, stride={stride}, padding={padding})"
+        expect_true(torch.is_tensor(got) and tuple(got.shape) == (h, w),
+                    f"{what} must return an ({h}, {w}) tensor, got "
+                    + (f"shape {tuple(got.shape)}" if torch.is_tensor(got) else type(got).__name__))
+        wrong = (got.round().long() != expected).nonzero()
+        if len(wrong):
+            i, j = wrong[0].tolist()
+            raise ExerciseError(f"{what}: pixel ({i}, {j}) is read by {int(expected[i, j])} windows, your code says "
+                                f"{got[i, j].item():g} (the windows start at −padding and move by the stride)")
