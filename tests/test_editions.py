@@ -97,3 +97,94 @@ def test_run_all_reaches_the_end_of_a_student_notebook(tmp_path, monkeypatch):
     with pytest.raises(nbclient.exceptions.CellExecutionError, match="not done yet"):
         nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                 resources={"metadata": {"path": "notebooks"}}).execute()
+
+
+# --------------------------------------------------------------------------- the release, the workspace, solutions
+
+TINY = '''# %%
+from course_lib import checks
+from course_lib.exercises import ch00 as ex
+
+# %%
+def f(x):
+    # BEGIN SOLUTION
+    return x + 1
+    # END SOLUTION
+
+# %%
+ex.check_f(f)  # a checker cell
+
+# %%
+checks.check_accuracy(f); print("done")
+
+# %%
+print("not a checker: check_f(f) in a string")
+'''
+
+
+def _course(tmp_path, source=TINY):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "90_tiny.py").write_text(source)
+    return src
+
+
+def test_the_release_has_stable_ids_and_locks_every_checker_cell(tmp_path):
+    src = _course(tmp_path)
+    first, = editions.build_student(src, tmp_path / "a")
+    again, = editions.build_student(src, tmp_path / "b")
+    nb, nb_again = (nbformat.read(p, as_version=4) for p in (first, again))
+    nbformat.validate(nb)
+    assert [c.id for c in nb.cells] == [c.id for c in nb_again.cells]          # stable across builds
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+    assert nb.metadata["course"] == {"edition": "student", "chapter": "90_tiny"}
+    locked = {i: c.metadata["course"]["checkers"] for i, c in enumerate(nb.cells) if c.metadata.get("course", {}).get("locked")}
+    assert locked == {2: [["ex.check_f", "course_lib.exercises.ch00.check_f"]],
+                      3: [["checks.check_accuracy", "course_lib.checks.check_accuracy"]]}
+    aliases = editions.import_aliases(nb)
+    assert aliases["ex"] == "course_lib.exercises.ch00" and aliases["checks"] == "course_lib.checks"
+    assert editions.checker_calls("%time x = 1\nex.check_f(f)\nother.check_g(g)", aliases) == \
+        [("ex.check_f", "course_lib.exercises.ch00.check_f")]                   # magics skipped, unknown names ignored
+    assert editions.checker_calls("def broken(:", aliases) == []
+
+
+def test_every_chapter_of_the_course_is_released_with_its_checkers(tmp_path):
+    """Every chapter with an exercise has its checker cells locked, each naming course_lib checkers."""
+    for path in editions.build_student("notebooks", tmp_path):
+        nb = nbformat.read(path, as_version=4)
+        stubs = sum(editions.STUB in c.source for c in nb.cells if c.cell_type == "code")
+        calls = [name for c in nb.cells if c.metadata.get("course", {}).get("locked")
+                 for _, name in c.metadata["course"]["checkers"]]
+        assert stubs == 0 or calls, f"{path.name} has exercises but no locked checker cell"
+        assert all(name.startswith("course_lib.") and name.rpartition(".")[2].startswith("check_") for name in calls)
+
+
+def test_the_workspace_never_overwrites_the_learners_work(tmp_path):
+    src = _course(tmp_path)
+    messages = []
+    work = tmp_path / "mywork"
+    copied = editions.build_workspace(src, work, log=messages.append)
+    assert [p.name for p in copied] == ["90_tiny.ipynb"]
+    mine = work / "90_tiny.ipynb"
+    nb = nbformat.read(mine, as_version=4)
+    assert editions.STUB in nb.cells[1].source and "x + 1" not in nb.cells[1].source   # the learner's edition
+    mine.write_text(mine.read_text().replace("your code here", "my own work"))
+    assert editions.build_workspace(src, work, log=messages.append) == []             # nothing new, nothing changed
+    _course(tmp_path, TINY.replace("return x + 1", "return x + 2") + '\n# %%\nprint("a new cell")\n')
+    assert editions.build_workspace(src, work, log=messages.append) == []
+    assert "my own work" in mine.read_text()                                          # kept as the learner left it
+    assert any("changed in the course" in m and "is kept" in m for m in messages)
+    mine.unlink()
+    assert [p.name for p in editions.build_workspace(src, work, log=None)] == ["90_tiny.ipynb"]
+
+
+def test_solutions_are_one_command_away(tmp_path, capsys):
+    src = _course(tmp_path)
+    text = editions.solutions("90", src)
+    assert "return x + 1" in text and "# BEGIN SOLUTION" in text and "90_tiny" in text
+    with pytest.raises(ValueError, match="chapter='77' is not a chapter"):
+        editions.solutions("77", src)
+    assert editions.main(["solutions", "01"]) == 0
+    assert "Reference solutions of 01_conv_as_matmul" in capsys.readouterr().out
+    assert editions.main(["solutions", "77"]) == 2
+    assert editions.main(["nonsense", "x"]) == 2
