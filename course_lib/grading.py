@@ -520,8 +520,11 @@ def grade(paths: list[Path], timeout: int = 300, log: Optional[Callable[[str], A
         write_csv([], csv_path)
     rows = []
     for name, content in staged:
-        found = _grade_one(name, content, releases, reference, titles, timeout,
-                           memory_mib * 2**20 or None, processes or None)
+        try:
+            found = _grade_one(name, content, releases, reference, titles, timeout,
+                               memory_mib * 2**20 or None, processes or None)
+        except Exception as err:                   # a notebook shaped to break the grader breaks only its row
+            found = [GradeRow(name, "(notebook)", "error", f"cannot grade it: {type(err).__name__}: {err}")]
         rows += found
         if csv_path is not None:
             with Path(csv_path).open("a", newline="", encoding="utf-8") as f:
