@@ -773,7 +773,7 @@ def load_shipped(folder: str | Path | None = None) -> dict:
     return out
 
 
-def _ship_entry(folder, name, model, test_data, train_images, curve):
+def _ship_entry(folder, name, model, test_data, train_images, curve, command=None):
     """Save one shipped model (fp16 weights) and its manifest entry with its training curve."""
     state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
     path = Path(folder) / f"{name}.pt"
@@ -781,7 +781,7 @@ def _ship_entry(folder, name, model, test_data, train_images, curve):
     acc = None if is_wae else train.evaluate(model, test_data)
     checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
     entry = {"file": path.name, "recipe": name, "seed": 0, "epochs": len(curve), "train_images": train_images,
-             "command": "python -m course_lib.wae ship" + (" waes" if is_wae else ""),
+             "command": command or "python -m course_lib.wae ship" + (" waes" if is_wae else ""),
              "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
              "parameters": sum(p.numel() for p in model.parameters())}
     if is_wae:
@@ -812,33 +812,37 @@ def _ship(folder=None, train_subset=3072, wae_epochs=1, epochs=2, joint_epochs=1
         _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key])
 
 
-def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False):
+def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False, lr=3e-3):
     """The long run of stage 1: ``python -m course_lib.wae ship waes`` — one WAE per λ of ``SHIPPED``
     on the whole training set (60,000 images), each until an epoch adds less than 0.1 dB of test
     PSNR (at most ``max_epochs``), with its test PSNR and I_H energy after every epoch. ``lambdas``:
     only these (each can run in its own process and folder; merge the manifest entries after).
-    ``resume``: continue from the shipped WAE in ``folder`` (a fresh Adam, same learning rate) and
-    append the new epochs to its recorded curve (``python -m course_lib.wae ship waes --resume``)."""
+    ``resume``: continue from the shipped WAE in ``folder`` (a fresh Adam with learning rate ``lr``)
+    and append the new epochs to its recorded curve (``python -m course_lib.wae ship waes --resume
+    [--lr LR]``); the manifest's command lists every phase."""
     torch.set_num_threads(threads)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu")
     for lam in lambdas if lambdas is not None else (k for k in SHIPPED if isinstance(k, float)):
         torch.manual_seed(0)
-        model, curve = WAE(1), []
+        model, curve, command = WAE(1), [], "python -m course_lib.wae ship waes"
         if resume:
             model = checkpoints.load_checkpoint(SHIPPED[lam], model, folder=folder).float()
             entry = checkpoints.read_manifest(folder)[SHIPPED[lam]]
             curve = list(zip(entry["test_psnr_db"], entry["test_high_energy_fraction"]))
-        rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, test_data=test_data, min_gain_db=0.1,
-                            seed=len(curve), baseline_db=curve[-1][0] if curve else None)
+            command = f"{entry.get('command', command)}; then --resume --lr {lr:g} (from epoch {len(curve)})"
+        best = max(p for p, _ in curve) if curve else None               # early stopping starts from the best kept
+        rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, lr=lr, test_data=test_data,
+                            min_gain_db=0.1, seed=len(curve), baseline_db=best)
         curve += [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
-        _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve)
+        _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve, command)
 
 
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:3] == ["ship", "waes"]:
-        _ship_waes(resume="--resume" in sys.argv)
+        _ship_waes(resume="--resume" in sys.argv,
+                   lr=float(sys.argv[sys.argv.index("--lr") + 1]) if "--lr" in sys.argv else 3e-3)
     elif sys.argv[1:2] == ["ship"]:
         _ship(*sys.argv[2:3])
