@@ -35,7 +35,7 @@ that with the same fingerprint of the course, taken in its own process. Any diff
 
 **How it runs** (see ``course_lib.sandbox``): every submission is read into memory before any runs;
 each one runs in a fresh temporary folder of its own (working directory, ``HOME``, ``TMPDIR``, a
-data folder whose course files are read-only links), in a grading process of its own, with a kernel
+copy of the course's data folder whose large files are read-only links), in a grading process of its own, with a kernel
 confined by memory, process and time limits and, where Linux offers Landlock, unable to write
 outside its folder or to signal the grader. The claims it states go to its own ledger, never the
 course's. Afterwards every process of the run is killed. Rows are appended to the CSV as each notebook
@@ -390,14 +390,22 @@ def rows_of(executed: nbformat.NotebookNode, name: str, checks: list, titles: di
 
 # --------------------------------------------------------------------------- one submission, confined
 
+LINK_ABOVE = 64 * 2**20
+
+
 def _shadow(source: Path, target: Path) -> None:
-    """``target`` mirrors ``source``: real folders, every file a link (reading works, writing a link's
-    file is refused by the sandbox, new files land in ``target``)."""
+    """``target`` mirrors ``source`` for one submission: files up to ``LINK_ABOVE`` bytes copied (a
+    notebook may overwrite its outputs, in its own copy), larger ones (datasets) linked — readable, and
+    the sandbox refuses a write through the link."""
     for folder, dirs, files in os.walk(source):
         here = target / Path(folder).relative_to(source)
         here.mkdir(parents=True, exist_ok=True)
         for file in files:
-            (here / file).symlink_to(Path(folder, file).resolve())
+            original = Path(folder, file).resolve()
+            if original.stat().st_size > LINK_ABOVE:
+                (here / file).symlink_to(original)
+            else:
+                shutil.copyfile(original, here / file)
 
 
 def _environment(root: Path, run: str) -> dict[str, str]:
