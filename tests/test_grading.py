@@ -20,7 +20,7 @@ import jupytext
 import nbformat
 import pytest
 
-from course_lib import config, editions, grading, sandbox
+from course_lib import editions, grading, sandbox
 
 SOURCE = '''# %%
 import torch
@@ -133,14 +133,16 @@ def _sleepers():
     return [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"313.25" in (p.read_bytes() if p.exists() else b"")]
 
 
-def test_honest_forged_and_hostile_submissions_in_one_run(course, tmp_path):
+def test_honest_forged_and_hostile_submissions_in_one_run(course, tmp_path, monkeypatch):
     """One grading run, in this order: the hostile submissions first (so that what they leave behind
     would reach the ones after them), then honest and forged ones."""
     release_dir, release = course
     sub = tmp_path / "submissions"
     sub.mkdir()
-    ledger = config.REPO_ROOT / "build" / "claims.json"
-    before = ledger.read_bytes() if ledger.exists() else None
+    ledger = tmp_path / "course-ledger.json"                 # the lecturer's ledger (other tests may write build/'s)
+    ledger.write_text("[]")
+    monkeypatch.setenv("COURSE_CLAIMS_FILE", str(ledger))
+    before = ledger.read_bytes()
     cases = {
         "saboteur.ipynb": submission(release, insert=[(EXERCISE, HOSTILE["saboteur"].format(sub=str(sub)))]),
         "hostile.ipynb": submission(release, solve=(1, 2), insert=[(EXERCISE, HOSTILE["hostile"].format(ledger=str(ledger)))]),
@@ -191,10 +193,11 @@ def test_honest_forged_and_hostile_submissions_in_one_run(course, tmp_path):
     # hostile
     assert got["saboteur.ipynb"] == ["not done", "not done"]
     assert got["hostile.ipynb"] == ["passed", "passed"]            # the 6 GiB allocation failed in its own cell
-    assert (ledger.read_bytes() if ledger.exists() else None) == before
+    assert "a forged claim" not in ledger.read_text()              # checks.claim wrote the submission's own ledger
     assert not _sleepers(), "a process of a submission outlived its grading"
     if sandbox.landlock_abi() >= 1:                                # the write fence holds
         assert (sub / "victim.ipynb").read_bytes() == victim_bytes and not (sub / "course_lib").exists()
+        assert ledger.read_bytes() == before
     if sandbox.landlock_abi() >= 6:                                # the grader cannot be signalled
         assert got["killer.ipynb"] == ["passed", "passed"]
     else:                                                          # only the killer's grading process died
@@ -329,3 +332,27 @@ def test_grade_command_line(course, tmp_path, capsys):
     assert "no such notebook" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["grade", str(other), "--memory", "-1"])
+
+
+def test_the_submissions_environment(tmp_path, monkeypatch):
+    """A submission's ledger, home, caches and data are inside its own folder; the lecturer's
+    COURSE_* settings do not reach it; the kernel is started through the sandbox launcher."""
+    monkeypatch.setenv("COURSE_CLAIMS_FILE", "/somewhere/claims.json")
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    env = grading._environment(tmp_path, "run-1")
+    for key in ("COURSE_CLAIMS_FILE", "HOME", "TMPDIR", "COURSE_DATA_DIR", "MPLCONFIGDIR", "IPYTHONDIR"):
+        assert env[key].startswith(str(tmp_path / "work")), key
+    assert "COURSE_DRY_RUN" not in env and env["COURSE_CHECKS"] == "strict" and env["COURSE_PROFILE"] == "quick"
+    assert env[sandbox.MARKER] == "run-1" and env["PYTHONSAFEPATH"] == "1"
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "small.bin").write_bytes(b"x")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(data))
+    monkeypatch.setattr(grading, "LINK_ABOVE", 0)                  # every file above 0 bytes is linked
+    (data / "empty.bin").write_bytes(b"")
+    grading._prepare(tmp_path, 2**30, 16)
+    assert (tmp_path / "work" / "data" / "sub" / "small.bin").is_symlink()
+    assert not (tmp_path / "work" / "data" / "empty.bin").is_symlink()
+    spec = json.loads((tmp_path / "grader" / "jupyter" / "kernels" / "course-grading" / "kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "course_lib.sandbox"] and "--writable" in spec["argv"]
+    assert spec["argv"][spec["argv"].index("--memory") + 1] == str(2**30)
