@@ -192,6 +192,7 @@ def run_notebook(folder: Path) -> int:
     notebook = nbformat.read(folder / "graded.ipynb", as_version=4)
     deadline = time.monotonic() + job["timeout"]
     client = NotebookClient(notebook, kernel_name="course-grading", allow_errors=True, store_widget_state=False,
+                            shutdown_kernel="immediate",
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
                             resources={"metadata": {"path": job["work"]}})
     stopped = ""
