@@ -263,22 +263,24 @@ def _fingerprints() -> dict[str, dict[str, list[str]]]:
             for module, members in last.items()}
 
 
-_REFERENCE: dict = {}
+_REFERENCE: dict = {}                              # {course files' state: fingerprint}
 
 
 def reference_fingerprint() -> dict[str, dict[str, list[str]]]:
     """The fingerprint of the course's own checking machinery, ``{module: {member: [allowed values]}}``:
     every module of ``course_lib`` (imported from the course) and the ``GUARDED`` modules of Python and
-    its libraries, taken once per grading process in a fresh process of its own."""
-    if not _REFERENCE:
+    its libraries, taken in a fresh process of its own; taken again when a course file changed."""
+    state = max(p.stat().st_mtime_ns for p in (config.REPO_ROOT / "course_lib").rglob("*.py"))
+    if state not in _REFERENCE:
         out = subprocess.run([sys.executable, "-m", "course_lib.grading", "--reference"], capture_output=True,
                              text=True, check=True, env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT),
                                                          "PYTHONSAFEPATH": "1"}, cwd=config.REPO_ROOT)
-        _REFERENCE.update(json.loads(out.stdout.strip().splitlines()[-1]))
-    return _REFERENCE
+        _REFERENCE.clear()
+        _REFERENCE[state] = json.loads(out.stdout.strip().splitlines()[-1])
+    return _REFERENCE[state]
 
 
-def guard_problems(report: Optional[dict], reference: dict[str, dict[str, str]]) -> list[str]:
+def guard_problems(report: Optional[dict], reference: dict[str, dict[str, list[str]]]) -> list[str]:
     """What in a guard's ``report`` differs from the course's ``reference`` (empty: nothing)."""
     if not isinstance(report, dict) or not isinstance(report.get("modules"), dict):
         return ["the grader's check did not report (it was interfered with)"]
