@@ -1,17 +1,17 @@
-"""Helpers for exercise checkers.
+"""The machinery of exercise checkers, and the claims ledger.
 
-An exercise is a function the learner writes. Its checker calls it on a few cases, compares the
-answers with an independent reference and either prints one success line or raises
-``AssertionError`` with a message that helps (what was asked, what was expected, what came back).
-A checker must reject the unfilled stub (``raise NotImplementedError``) and plausible wrong answers;
-the tests of every chapter prove that it does.
+An exercise is a function the learner writes. Its checker (in ``course_lib.exercises.chNN``) calls
+it on a few cases, compares the answers with an independent reference and either reports success or
+raises ``ExerciseError`` (an ``AssertionError``) with a message that helps: what was asked, what was
+expected, what came back. A checker must reject the unfilled stub (``raise NotImplementedError``)
+and plausible wrong answers; ``tests/test_exercises_chNN.py`` proves that it does.
 
 Write a checker like this::
 
-    @checker("output size")
-    def check_output_size(fn):
-        for n, k, s, p in CASES:
-            expect_equal(fn(n, k, s, p), reference(n, k, s, p), f"output_size({n}, {k}, {s}, {p})")
+    @checker("coverage of a pixel", answers={"conv.im2col": conv.im2col})
+    def check_coverage(fn):
+        for size, k, stride, pad in CASES:
+            expect_equal(fn(size, k, stride, pad), brute_force(size, k, stride, pad), f"coverage({size}, {k}, ...)")
 
 An exercise asks the learner to *write* something the library also has (``conv.im2col`` with a stride,
 ``huffman.huffman_code``). ``answers=`` names those library objects; the checker then rejects a
@@ -105,9 +105,9 @@ def _code_names(code: types.CodeType) -> set[str]:
 def _code_objects(obj: Any) -> list[types.CodeType]:
     """The code objects that run when ``obj`` is called: a function's, or a class's own methods'."""
     obj = getattr(obj, "__func__", obj)
-    if isinstance(obj, type):
-        return [c for v in vars(obj).values() for c in _code_objects(v) if isinstance(v, (types.FunctionType,
-                                                                                            staticmethod, classmethod))]
+    if isinstance(obj, type):                   # its own methods only (not nested classes: they may loop back)
+        methods = [v for v in vars(obj).values() if isinstance(v, (types.FunctionType, staticmethod, classmethod))]
+        return [c for m in methods for c in _code_objects(m)]
     code = getattr(obj, "__code__", None)
     return [code] if isinstance(code, types.CodeType) else []
 
