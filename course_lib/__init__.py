@@ -16,7 +16,8 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
 3. **catalogue and tools**: ``recipes`` (every network by name, training recipes), the CLI
    (``python -m course_lib``), ``grading`` (submissions graded against the release, each confined by
    ``sandbox``: limits, a write fence, every process ended), ``editions`` (student, instructor, the
-   learner's workspace, the HTML edition).
+   learner's workspace, the HTML edition), and the ``exercises`` package: one module per chapter
+   (``exercises.ch07``) with that chapter's checkers.
 
 Conventions every module follows (write new code the same way):
 
@@ -53,6 +54,12 @@ Conventions every module follows (write new code the same way):
   function runs offline on the full schedule (e.g. ``python -m course_lib.resnets race``,
   ``python -m course_lib.wae ship waes``), its result ships in ``data/checkpoints`` with its curve and
   command, and the notebook runs the short version live and decides the claim on the long run.
+- **Exercises**: a chapter module keeps the idea, its tested version and its explorer; what judges
+  a learner's answer lives in ``course_lib.exercises.chNN`` — ``@checks.checker(title, answers=...)``
+  compares with an independent computation (a PyTorch op, autograd, brute force, a published number)
+  and refuses a submission that calls the library's own version (``answers``). A public ``check_*``
+  name is an exercise checker there, or an argument check of the core (``args.check_*``); chapter
+  modules have neither checkers nor public ``reference_*`` answers (``tests/test_exercises_contract.py``).
 - **Real bytes** are the bytes of a written file: ``measure.file_bytes``.
 - Public names are listed in ``__all__`` and carry type hints; imports sit at the top of a module
   (matplotlib, ipywidgets and other heavy optional tools may be imported where they are used).
