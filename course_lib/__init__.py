@@ -58,8 +58,10 @@ Conventions every module follows (write new code the same way):
   a learner's answer lives in ``course_lib.exercises.chNN`` — ``@checks.checker(title, answers=...)``
   compares with an independent computation (a PyTorch op, autograd, brute force, a published number)
   and refuses a submission that calls the library's own version (``answers``). A public ``check_*``
-  name is an exercise checker there, or an argument check of the core (``args.check_*``); chapter
-  modules have neither checkers nor public ``reference_*`` answers (``tests/test_exercises_contract.py``).
+  name is an exercise checker there, or an argument check of the core (``args.check_*``, and the
+  model / state-dict checks ``models.check_input``, ``models.check_widths``, ``measure.check_not_meta``,
+  ``checkpoints.check_fits``); chapter modules have neither checkers nor public ``reference_*`` answers
+  (``tests/test_exercises_contract.py``).
 - **Real bytes** are the bytes of a written file: ``measure.file_bytes``.
 - Public names are listed in ``__all__`` and carry type hints; imports sit at the top of a module
   (matplotlib, ipywidgets and other heavy optional tools may be imported where they are used).
