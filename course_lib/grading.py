@@ -4,6 +4,7 @@ A lecturer collects the learners' notebooks (the student edition, filled in) and
 
     python -m course_lib grade submissions/*.ipynb --csv grades.csv [--timeout 300] [--memory 4096]
                                                    [--release DIR]
+    python -m course_lib grade submissions/*/ --chapters 01 02 ...      (one folder per learner)
 
 **What is expected** comes from the release (the student edition, ``editions.release``: built from
 the course's sources, or ``--release DIR``, the edition you handed out): every checker cell of the
@@ -443,15 +444,18 @@ def _prepare(root: Path, memory: Optional[int], processes: Optional[int]) -> Non
         "display_name": "course grading (sandboxed)", "language": "python"}))
 
 
-def _grade_one(name: str, content: bytes, releases: dict, reference: dict, titles: dict, timeout: int,
+def _grade_one(name: str, content: Optional[bytes], releases: dict, reference: dict, titles: dict, timeout: int,
                memory: Optional[int], processes: Optional[int]) -> list[GradeRow]:
     try:
-        submission = nbformat.reads(content.decode("utf-8"), as_version=4)
+        submission = None if content is None else nbformat.reads(content.decode("utf-8"), as_version=4)
     except Exception as err:                       # not a notebook: graded as if nothing was done
         submission, unreadable = None, f"cannot read the notebook: {type(err).__name__}: {err}"
     else:
         unreadable = ""
     chapter = chapter_of(submission, name, list(releases))
+    if content is None and chapter is not None:    # a learner's folder without this chapter
+        return [GradeRow(name, titles.get(full) or full.rpartition(".")[2], "not done", "no notebook of this chapter handed in")
+                for _, calls in expected_checks(releases[chapter]) for _, full in calls]
     if chapter is None:
         return [GradeRow(name, "(notebook)", "error", unreadable or
                          "not a notebook of the course (no chapter in its metadata or its name)")]
@@ -507,24 +511,50 @@ def _titles(releases: dict) -> dict[str, Optional[str]]:
     return titles
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:                         # graded as an unreadable notebook
+        return str(err).encode()
+
+
+def _stage(paths: list[Path], releases: dict, chapters: Optional[list[str]]) -> list[tuple[str, Optional[bytes]]]:
+    """``[(name, content)]`` of every submission, read now, before any runs. A folder is one learner's:
+    its notebooks, and ``(folder/chapter.ipynb, None)`` for each expected chapter (``chapters``: the
+    chapters whose names start with one of them; None: all) it has no notebook of."""
+    expected = [c for c in releases if chapters is None or any(c.startswith(x) for x in chapters)]
+    staged: list[tuple[str, Optional[bytes]]] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            staged.append((path.name, _read(path)))
+            continue
+        handed = set()
+        for file in sorted(path.glob("*.ipynb")):
+            content = _read(file)
+            staged.append((f"{path.name}/{file.name}", content))
+            try:
+                handed.add(chapter_of(nbformat.reads(content.decode("utf-8"), as_version=4), file.name, list(releases)))
+            except Exception:
+                handed.add(chapter_of(None, file.name, list(releases)))
+        staged += [(f"{path.name}/{c}.ipynb", None) for c in expected if c not in handed]
+    return staged
+
+
 def grade(paths: list[Path], timeout: int = 300, log: Optional[Callable[[str], Any]] = print,
           release: Optional[Path] = None, memory_mib: int = MEMORY_MIB, processes: int = PROCESSES,
-          csv_path: Optional[Path] = None) -> list[GradeRow]:
-    """Grade several notebooks, each confined (``memory_mib`` MiB, ``processes`` processes, ``timeout``
-    seconds; 0 lifts the memory or process limit) against ``release`` (None: built from the course);
-    ``log`` gets one summary line per notebook; rows are appended to ``csv_path`` as they come."""
+          csv_path: Optional[Path] = None, chapters: Optional[list[str]] = None) -> list[GradeRow]:
+    """Grade several notebooks, or learners' folders of notebooks (a chapter missing from a folder:
+    ``not done`` rows; ``chapters`` limits which are expected), each confined (``memory_mib`` MiB,
+    ``processes`` processes, ``timeout`` seconds; 0 lifts the memory or process limit) against
+    ``release`` (None: built from the course); ``log`` gets one summary line per notebook; rows are
+    appended to ``csv_path`` as they come."""
     if not isinstance(timeout, int) or timeout < 1:
         raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
     for label, value in (("memory_mib", memory_mib), ("processes", processes)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{label}={value!r} must be a whole number >= 0 (0: no limit)")
-    staged = []                                    # every submission read before any of them runs
-    for path in paths:
-        try:
-            staged.append((Path(path).name, Path(path).read_bytes()))
-        except OSError as err:
-            staged.append((Path(path).name, f"{err}".encode()))
     releases = load_release(release)
+    staged = _stage(paths, releases, chapters)     # every submission read before any of them runs
     reference, titles = reference_fingerprint(), _titles(releases)
     if csv_path is not None:
         write_csv([], csv_path)
@@ -598,7 +628,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m course_lib grade",
                                      description="Execute submitted notebooks, each confined, and grade every exercise.")
-    parser.add_argument("paths", nargs="+", type=Path, help="submitted .ipynb files")
+    parser.add_argument("paths", nargs="+", type=Path,
+                        help="submitted .ipynb files, or one folder per learner (a chapter it lacks: 'not done')")
+    parser.add_argument("--chapters", nargs="+", default=None,
+                        help="the chapters a learner's folder must hold, e.g. 01 02 (default: all)")
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where to write the CSV (grades.csv)")
     parser.add_argument("--timeout", type=positive_int, default=300,
                         help="seconds per notebook before it is stopped (300)")
@@ -609,12 +642,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--release", type=Path, default=None,
                         help="the student edition you handed out (default: built from the course now)")
     args = parser.parse_args(argv)
-    missing = [str(p) for p in args.paths if not p.is_file()]
+    missing = [str(p) for p in args.paths if not p.is_file() and not p.is_dir()]
     if missing:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     rows = grade(args.paths, args.timeout, release=args.release, memory_mib=args.memory,
-                 processes=args.processes, csv_path=args.csv)
+                 processes=args.processes, csv_path=args.csv, chapters=args.chapters)
     print(table(rows))
     print(f"wrote {args.csv}")
     return 0

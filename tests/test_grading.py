@@ -328,6 +328,19 @@ def test_grade_command_line(course, tmp_path, capsys):
     assert "other.ipynb  (notebook)  error   not a notebook of the course" in out
     with (tmp_path / "g.csv").open() as f:
         assert [r["status"] for r in csv.DictReader(f)] == ["error"]
+    alice = tmp_path / "alice"                                      # one learner's folder, chapter 90 missing
+    alice.mkdir()
+    write(alice, "notes.ipynb", nbformat.v4.new_notebook())
+    assert cli.main(["grade", str(alice), "--csv", str(tmp_path / "a.csv"), "--release", str(release_dir),
+                     "--chapters", "90"]) == 0
+    with (tmp_path / "a.csv").open() as f:
+        assert [(r["notebook"], r["exercise"], r["status"]) for r in csv.DictReader(f)] == [
+            ("alice/notes.ipynb", "(notebook)", "error"), ("alice/90_tiny.ipynb", "accuracy", "not done"),
+            ("alice/90_tiny.ipynb", "accuracy", "not done")]
+    assert "no notebook of this chapter handed in" in capsys.readouterr().out
+    assert grading.grade([alice], log=None, release=release_dir, chapters=["01"]) == \
+        [grading.GradeRow("alice/notes.ipynb", "(notebook)", "error",
+                          "not a notebook of the course (no chapter in its metadata or its name)")]
     assert cli.main(["grade", str(tmp_path / "missing.ipynb")]) == 2
     assert "no such notebook" in capsys.readouterr().err
     with pytest.raises(SystemExit):
