@@ -26,8 +26,8 @@ that with the same fingerprint of the course, taken in its own process. Any diff
 (``checks.VERDICT_MIME``), and only from a locked checker cell; printed text is never read. Statuses:
 
 - ``passed``   — the checker published "passed";
-- ``not done`` — the stub is still there (a deleted exercise cell comes back as released: a stub), or
-  the notebook could not be read;
+- ``not done`` — the stub is still there (a deleted exercise cell comes back as released: a stub),
+  the notebook could not be read, or a learner's folder holds no notebook of the chapter;
 - ``wrong``    — the checker said what is wrong;
 - ``error``    — the learner's code crashed, the notebook ran out of time or memory, the grading
   process was killed;
@@ -36,9 +36,9 @@ that with the same fingerprint of the course, taken in its own process. Any diff
 
 **How it runs** (see ``course_lib.sandbox``): every submission is read into memory before any runs;
 each one runs in a fresh temporary folder of its own (working directory, ``HOME``, ``TMPDIR``, a
-copy of the course's data folder whose large files are read-only links), in a grading process of its own, with a kernel
-confined by memory, process and time limits and, where Linux offers Landlock, unable to write
-outside its folder or to signal the grader. The claims it states go to its own ledger, never the
+copy of the course's data folder whose large files are read-only links), in a grading process of
+its own, with a kernel confined by memory, process and time limits and, where Linux offers
+Landlock, unable to write outside its folder or to signal the grader. The claims it states go to its own ledger, never the
 course's. Afterwards every process of the run is killed. Rows are appended to the CSV as each notebook
 is graded, so an aborted run keeps what it graded.
 """
