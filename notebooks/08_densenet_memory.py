@@ -797,7 +797,7 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
 # %% [markdown]
 # ## 8 · Exercises
 #
-# Three exercises: derive, derive, then predict a memory budget that the checker measures. The
+# Four exercises: derive, derive, build and measure, then predict a memory budget the checker measures. The
 # checkers live in `course_lib.exercises.ch08`; each refuses an answer that calls the library's own
 # version (`densenet.DenseNet`, `block_params`, the saved-bytes formulas…).
 #
@@ -843,7 +843,34 @@ def my_block_params(L, k0, k):
 ex.check_block_params(my_block_params)
 
 # %% [markdown]
-# ### Exercise 3 — the largest batch that fits (predict; the checker measures)
+# ### Exercise 3 — one buffer for the whole block (build it; the checker measures the copies)
+# Section 3's shared storage, in the forward pass: allocate the block's output **once**
+# (`k0 + L·k` channels), put `x` in its first `k0` channels, and let layer `l` read a *view* of the
+# channels before it and write its `k` new channels into their slice. `layers[l]` maps `c_l`
+# channels to `k` (BN → ReLU → 1×1 → BN → ReLU → 3×3). The checker compares your output with the
+# naive `torch.cat` block and *measures* how many elements your forward pass copies: one buffer
+# written once copies the output once; concatenating at every layer copies `Σ c_l` channels.
+
+# %%
+def my_shared_forward(x, layers):
+    # BEGIN SOLUTION
+    n, k0, h, w = x.shape
+    k = layers[0][-1].out_channels
+    out = x.new_empty(n, k0 + len(layers) * k, h, w)
+    out[:, :k0] = x
+    c = k0
+    for layer in layers:
+        out[:, c:c + k] = layer(out[:, :c])          # a view in, a slice out: no concatenation
+        c += k
+    return out
+    # END SOLUTION
+
+
+# %%
+ex.check_shared_storage(my_shared_forward)
+
+# %% [markdown]
+# ### Exercise 4 — the largest batch that fits (predict; the checker measures)
 # Your accelerator leaves `budget_bytes` for what autograd saves in one dense block (float32,
 # training mode, bottleneck 4k). Return the **largest batch** that fits, for the naive block
 # (`efficient=False`) and for the memory-efficient one (`efficient=True`), from section 2's

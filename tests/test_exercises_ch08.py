@@ -4,6 +4,7 @@ plausible wrong answer and a solution that calls the library's own version."""
 import math
 
 import pytest
+import torch
 
 from course_lib import densenet
 from course_lib.checks import ExerciseError
@@ -89,6 +90,52 @@ def test_block_params_refuses_the_library():
         ex.check_block_params(lambda L, k0, k: count(L, k0, k))
     with pytest.raises(ExerciseError, match="densenet.dense_layer_params"):
         ex.check_block_params(lambda L, k0, k: sum(densenet.dense_layer_params(k0 + k * i, k) for i in range(L)))
+
+
+# --------------------------------------------------------------------------- one buffer for the whole block
+
+def shared_right(x, layers):
+    n, k0, h, w = x.shape
+    k = layers[0][-1].out_channels
+    out = x.new_empty(n, k0 + len(layers) * k, h, w)
+    out[:, :k0] = x
+    c = k0
+    for layer in layers:
+        out[:, c:c + k] = layer(out[:, :c])
+        c += k
+    return out
+
+
+def concat_every_layer(x, layers):
+    features = [x]
+    for layer in layers:
+        features.append(layer(torch.cat(features, 1)))
+    return torch.cat(features, 1)
+
+
+def buffer_per_layer(x, layers):                 # no torch.cat, but every layer copies all before it
+    out = x
+    for layer in layers:
+        new = out.new_empty(out.shape[0], out.shape[1] + layers[0][-1].out_channels, *out.shape[2:])
+        new[:, :out.shape[1]] = out
+        new[:, out.shape[1]:] = layer(out)
+        out = new
+    return out
+
+
+def test_shared_storage_accepts_a_solution():
+    ex.check_shared_storage(shared_right)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (stub, "not done yet"),
+    (concat_every_layer, "concatenations"),
+    (buffer_per_layer, "copied"),
+    (lambda x, layers: shared_right(x, layers[:-1]), "shape of the output"),
+])
+def test_shared_storage_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        ex.check_shared_storage(wrong)
 
 
 # --------------------------------------------------------------------------- largest batch
