@@ -797,7 +797,7 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
 # %% [markdown]
 # ## 8 · Exercises
 #
-# Four exercises: derive, derive, build and measure, then predict a memory budget the checker measures. The
+# Four exercises: derive, derive, build and measure, then predict a budget the checker measures. The
 # checkers live in `course_lib.exercises.ch08`; each refuses an answer that calls the library's own
 # version (`densenet.DenseNet`, `block_params`, the saved-bytes formulas…).
 #
