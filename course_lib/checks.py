@@ -47,7 +47,7 @@ import torch
 from . import config
 
 __all__ = ["ExerciseError", "strict_checks", "VERDICT_MIME", "VERDICTS", "library_calls", "checker", "succeed", "fail", "expect_equal", "expect_close",
-           "expect_true", "check_accuracy", "CLAIM_KINDS", "Claim", "claims_path", "machine", "read_claims", "claim"]
+           "expect_true", "CLAIM_KINDS", "Claim", "claims_path", "machine", "read_claims", "claim"]
 
 
 class ExerciseError(AssertionError):
@@ -274,22 +274,6 @@ def expect_true(condition: Any, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds."""
     if not condition:
         raise ExerciseError(message)
-
-
-# --------------------------------------------------------------------------- chapter 00's exercise
-
-@checker("accuracy")
-def check_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> None:
-    """Checker for notebook 00's warm-up: ``fn(logits, labels)`` returns the fraction of correct top-1 guesses."""
-    g = torch.Generator().manual_seed(0)
-    for batch, classes in ((8, 10), (5, 3), (64, 10)):
-        logits = torch.randn(batch, classes, generator=g)
-        labels = torch.randint(0, classes, (batch,), generator=g)
-        expected = (logits.argmax(dim=1) == labels).float().mean().item()
-        got = fn(logits, labels)
-        expect_true(isinstance(got, (float, int)) or (torch.is_tensor(got) and got.numel() == 1),
-                    f"return one number (a fraction between 0 and 1), got {type(got).__name__}")
-        expect_close(float(got), expected, f"accuracy of a batch of {batch} with {classes} classes", atol=1e-6)
 
 
 # --------------------------------------------------------------------------- claim checks (the ledger)

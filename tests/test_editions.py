@@ -115,7 +115,7 @@ def f(x):
 ex.check_f(f)  # a checker cell
 
 # %%
-checks.check_accuracy(f); print("done")
+ex.check_accuracy(f); print("done")
 
 # %%
 print("not a checker: check_f(f) in a string")
@@ -140,7 +140,7 @@ def test_the_release_has_stable_ids_and_locks_every_checker_cell(tmp_path):
     assert nb.metadata["course"] == {"edition": "student", "chapter": "90_tiny"}
     locked = {i: c.metadata["course"]["checkers"] for i, c in enumerate(nb.cells) if c.metadata.get("course", {}).get("locked")}
     assert locked == {2: [["ex.check_f", "course_lib.exercises.ch00.check_f"]],
-                      3: [["checks.check_accuracy", "course_lib.checks.check_accuracy"]]}
+                      3: [["ex.check_accuracy", "course_lib.exercises.ch00.check_accuracy"]]}
     aliases = editions.import_aliases(nb)
     assert aliases["ex"] == "course_lib.exercises.ch00" and aliases["checks"] == "course_lib.checks"
     assert editions.checker_calls("%time x = 1\nex.check_f(f)\nother.check_g(g)", aliases) == \

@@ -1,7 +1,7 @@
 """The grading command, honest and hostile.
 
 Most cases grade a tiny released chapter (``90_tiny``: two exercises, both judged by the real
-``checks.check_accuracy``) built by ``editions.build_student`` from a source written here, so each
+``exercises.ch00.check_accuracy``) built by ``editions.build_student`` from a source written here, so each
 submission is a few seconds of kernel. The forged and hostile submissions are the ones measured in
 issue 26: a patched checker, a patched ``checks._verdict``, a checker cell replaced by a printed ✅,
 a skip-tagged checker cell with a stored ✅, deleted checker cells, a fake ``course_lib`` planted for
@@ -25,6 +25,7 @@ from course_lib import editions, grading, sandbox
 SOURCE = '''# %%
 import torch
 from course_lib import checks
+from course_lib.exercises import ch00
 
 # %%
 def accuracy(logits, labels):
@@ -34,7 +35,7 @@ def accuracy(logits, labels):
 
 
 # %%
-checks.check_accuracy(accuracy)
+ch00.check_accuracy(accuracy)
 
 # %%
 def accuracy_again(logits, labels):
@@ -44,7 +45,7 @@ def accuracy_again(logits, labels):
 
 
 # %%
-checks.check_accuracy(accuracy_again)
+ch00.check_accuracy(accuracy_again)
 '''
 SOLUTION = SOURCE.split("# %%")[2].strip()          # the solved exercise cell, as the learner writes it
 SOLUTION_AGAIN = SOURCE.split("# %%")[4].strip()
@@ -100,8 +101,10 @@ sub = pathlib.Path({sub!r})
 for folder in (pathlib.Path.cwd(), sub):
     try:
         (folder / "course_lib").mkdir(exist_ok=True)
+        (folder / "course_lib" / "exercises").mkdir(parents=True, exist_ok=True)
         (folder / "course_lib" / "__init__.py").write_text("")
-        (folder / "course_lib" / "checks.py").write_text("def check_accuracy(fn): print('✅ accuracy: correct.')")
+        (folder / "course_lib" / "exercises" / "__init__.py").write_text("")
+        (folder / "course_lib" / "exercises" / "ch00.py").write_text("def check_accuracy(fn): print('✅ accuracy: correct.')")
     except OSError:
         pass
 try:
@@ -152,14 +155,14 @@ def test_honest_forged_and_hostile_submissions_in_one_run(course, tmp_path, monk
         "wrong.ipynb": submission(release, sources={EXERCISE: SOLUTION.replace(".float().mean()", ".sum()"),
                                                     EXERCISE_AGAIN: "def accuracy_again(logits, labels):\n    return 1 / 0"}),
         # the checker replaced in an earlier cell
-        "patched_checker.ipynb": submission(release, insert=[(CHECKER, "checks.check_accuracy = lambda fn: "
+        "patched_checker.ipynb": submission(release, insert=[(CHECKER, "ch00.check_accuracy = lambda fn: "
                                                                        "print('✅ accuracy: correct.')")]),
         # checks._verdict patched: every later checker would pass
         "patched_verdict.ipynb": submission(release, insert=[(EXERCISE, "checks._verdict = lambda t, s, m: "
                                                                         "checks._publish(t, 'passed', t + ': correct.')")]),
         # a checker cell replaced by a printed verdict (the comment keeps it a 'checker cell'), tagged
         # skip-execution and carrying a stored ✅ output; the other checker cell deleted
-        "printed.ipynb": submission(release, solve=(1,), sources={CHECKER: "print('✅ accuracy: correct.')  # checks.check_accuracy("},
+        "printed.ipynb": submission(release, solve=(1,), sources={CHECKER: "print('✅ accuracy: correct.')  # ch00.check_accuracy("},
                                     tags={CHECKER: ["skip-execution"]}, outputs={CHECKER: PASSED_OUTPUT},
                                     delete={CHECKER_AGAIN}),
         # the learner's function publishes a verdict of its own before the checker's
@@ -238,10 +241,10 @@ def test_assemble_restores_locked_cells_and_keeps_the_learners(course):
     assert all(not c.get("outputs") and "tags" not in c.metadata for c in out.cells if c.cell_type == "code")
     assert [c for c in out.cells if c.metadata.get("course", {}).get("locked")] == \
         [out.cells[3], out.cells[5]]
-    assert grading.expected_checks(release) == [(release.cells[CHECKER].id, [("checks.check_accuracy",
-                                                                              "course_lib.checks.check_accuracy")]),
-                                                (release.cells[CHECKER_AGAIN].id, [("checks.check_accuracy",
-                                                                                    "course_lib.checks.check_accuracy")])]
+    assert grading.expected_checks(release) == [(release.cells[CHECKER].id, [("ch00.check_accuracy",
+                                                                              "course_lib.exercises.ch00.check_accuracy")]),
+                                                (release.cells[CHECKER_AGAIN].id, [("ch00.check_accuracy",
+                                                                                    "course_lib.exercises.ch00.check_accuracy")])]
     assert grading.chapter_of(nb, "anything.ipynb", ["90_tiny"]) == "90_tiny"
     assert grading.chapter_of(None, "alice_90_tiny.ipynb", ["90_tiny"]) == "90_tiny"
     assert grading.chapter_of(None, "notes.ipynb", ["90_tiny"]) is None

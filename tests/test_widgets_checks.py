@@ -88,24 +88,6 @@ def test_expect_close_and_true():
         checks.expect_true(False, "nope")
 
 
-def test_chapter00_accuracy_checker(capsys):
-
-    checks.check_accuracy(lambda logits, labels: (logits.argmax(1) == labels).float().mean().item())
-    assert "✅ accuracy: correct." in capsys.readouterr().out
-
-    def stub(logits, labels):
-        raise NotImplementedError("your code here")
-
-    with pytest.raises(AssertionError, match="not done yet"):
-        checks.check_accuracy(stub)
-    with pytest.raises(AssertionError, match="accuracy of a batch"):       # a count, not a fraction
-        checks.check_accuracy(lambda logits, labels: (logits.argmax(1) == labels).sum().item())
-    with pytest.raises(AssertionError, match="accuracy of a batch"):       # the lowest score, not the highest
-        checks.check_accuracy(lambda logits, labels: (logits.argmin(1) == labels).float().mean().item())
-    with pytest.raises(AssertionError, match="return one number"):
-        checks.check_accuracy(lambda logits, labels: logits.argmax(1) == labels)
-
-
 def test_claim_records_replaces_and_fails_when_it_must(tmp_path, monkeypatch, capsys):
     from course_lib import checks
 
