@@ -602,9 +602,10 @@ print(f"VGG16 (15.5 GMACs) at 224×224: the widest encoder for a 3× MAC bound h
 # **Exercise 3 — Haar's detail energy on real images (build it, then measure).** Write
 # `my_detail_energy(images)`: one Haar level of a batch `(N, C, H, W)` (even `H`, `W`) with tensor
 # slicing, and the fraction of the batch's energy (sums of squares) in the three detail sub-bands.
-# Section 2 measured the share of `cA` on raw pixels; **predict** before you run the cell: on the
-# *normalised* test images the network actually sees (mean subtracted, scaled), is the detail share
-# larger or smaller than on raw pixels? Then compare with what the shipped WAEs leave in `I_H`.
+# Sections 2 and 5 measured it on Fashion-MNIST. **Predict** before you run the cell: for images of
+# independent zero-mean Gaussian noise, what share lands in the details — and why exactly that
+# number? (Hint: what does an orthonormal transform do to white noise?) The cell then measures your
+# function on noise, on the test images and beside what the shipped WAEs leave in `I_H`.
 
 # %%
 def my_detail_energy(images):
@@ -620,9 +621,10 @@ def my_detail_energy(images):
 # %%
 normalised = x_test[:256].cpu()
 ex.check_detail_energy(my_detail_energy, images=normalised)
-print(f"Haar detail energy: raw pixels {100 * my_detail_energy(raw):.2f}%, normalised images "
-      f"{100 * my_detail_energy(normalised):.2f}%; the shipped WAEs' I_H: "
-      + ", ".join(f"λ = {lam}: {100 * high:.3f}%" for lam, (_, high) in wae_eval.items()))
+noise = torch.randn(256, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+print(f"Haar detail energy: white noise {100 * my_detail_energy(noise):.1f}%, raw pixels "
+      f"{100 * my_detail_energy(raw):.2f}%, normalised images {100 * my_detail_energy(normalised):.2f}%; "
+      "the shipped WAEs' I_H: " + ", ".join(f"λ = {lam}: {100 * high:.3f}%" for lam, (_, high) in wae_eval.items()))
 
 # %% [markdown]
 # ## 9 · Summary of what we measured
