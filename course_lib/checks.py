@@ -165,7 +165,7 @@ def _reject_answers(fn: Callable, answers: Mapping[str, Any]) -> Callable:
     reaching one of them at run time (``getattr``, an import inside it) is refused too."""
     used = library_calls(fn, answers)
     if used:
-        raise ExerciseError(f"your function calls course_lib's {', '.join(used)}, which is the answer: "
+        raise ExerciseError(f"your function calls {', '.join(used)}, which answers this exercise: "
                             "the exercise is to write it yourself")
     codes = {code: name for name, obj in answers.items() for code in _code_objects(obj)}
 
@@ -183,8 +183,8 @@ def _reject_answers(fn: Callable, answers: Mapping[str, Any]) -> Callable:
         finally:
             sys.setprofile(previous)
         if reached:
-            raise ExerciseError(f"your function reached course_lib's {reached[0]} while it ran, which is the "
-                                "answer: the exercise is to write it yourself")
+            raise ExerciseError(f"your function reached {reached[0]} while it ran, which answers this "
+                                "exercise: the exercise is to write it yourself")
         return result
 
     with contextlib.suppress(AttributeError, TypeError):

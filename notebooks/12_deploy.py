@@ -434,23 +434,27 @@ explorer
 # %% [markdown]
 # ## 7. Exercises
 #
-# **Exercise 1 — the distillation loss.** Write `my_distillation_loss(student_logits, teacher_logits,
-# labels, T, alpha)`: α·T²·KL(p_T(teacher) ‖ p_T(student)) + (1 − α)·CE(student, labels), averaged
-# over the batch. No gradient may reach the teacher. (Calling `deploy.distillation_loss` is not an
-# answer: the checker looks at what your function refers to and watches what it calls.)
+# **Exercise 1 — the gradient of the distillation loss (derive).** Section 1 wrote the loss and
+# gave the soft term's gradient per logit. Derive ∂L/∂z for the whole batch-mean loss
+# α·T²·KL(p_T(teacher) ‖ p_T(student)) + (1 − α)·CE(student, labels) with respect to the student's
+# logits — with the `T²` factor, the cross-entropy term and the mean over the batch — and write it
+# in closed form (no autograd: the checker refuses `backward` and `torch.autograd.grad`, and compares
+# your formula with autograd itself). Then read it: at large T, what does the soft term's gradient
+# tend to?
 
 # %%
-def my_distillation_loss(student_logits, teacher_logits, labels, T, alpha):
+def my_distillation_gradient(student_logits, teacher_logits, labels, T, alpha):
     # BEGIN SOLUTION
-    log_p_student = F.log_softmax(student_logits / T, dim=1)
-    p_teacher = F.softmax(teacher_logits.detach() / T, dim=1)
-    soft = F.kl_div(log_p_student, p_teacher, reduction="batchmean") * T * T
-    return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)
+    p_student, p_teacher = torch.softmax(student_logits / T, 1), torch.softmax(teacher_logits / T, 1)
+    onehot = F.one_hot(labels, student_logits.shape[1]).to(student_logits.dtype)
+    soft = alpha * T * (p_student - p_teacher)                 # T² · (p_s − p_t) / T
+    hard = (1 - alpha) * (torch.softmax(student_logits, 1) - onehot)
+    return (soft + hard) / student_logits.shape[0]
     # END SOLUTION
 
 
 # %%
-ex.check_distillation_loss(my_distillation_loss)
+ex.check_distillation_gradient(my_distillation_gradient)
 
 # %% [markdown]
 # **Exercise 2 — how many calibration images?** Below, VGG-small is quantized with calibration

@@ -47,29 +47,45 @@ def test_library_calls_sees_through_modules_closures_partials_and_helpers():
     assert checks.library_calls(lambda s, t, y, T, a, f=loss: f(s, t, y, T, a), forbidden) == ["distillation_loss"]
 
 
-def test_distillation_checker_accepts_the_answer_and_rejects_wrong_ones():
-    ex.check_distillation_loss(my_kd)
+def kd_gradient(s, t, y, T, alpha):
+    ps, pt = torch.softmax(s / T, 1), torch.softmax(t / T, 1)
+    onehot = F.one_hot(y, s.shape[1]).to(s.dtype)
+    return (alpha * T * (ps - pt) + (1 - alpha) * (torch.softmax(s, 1) - onehot)) / s.shape[0]
+
+
+def kd_gradient_by_autograd(s, t, y, T, alpha):
+    with torch.enable_grad():
+        s = s.clone().requires_grad_(True)
+        my_kd(s, t, y, T, alpha).backward()
+    return s.grad
+
+
+def test_distillation_gradient_accepts_the_closed_form_and_rejects_wrong_ones():
+    ex.check_distillation_gradient(kd_gradient)
     wrong = {
         "stub": stub,
-        "no T²": lambda s, t, y, T, a: a * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t.detach() / T, 1),
-                                                    reduction="batchmean") + (1 - a) * F.cross_entropy(s, y),
-        "teacher not softened": lambda s, t, y, T, a: a * T * T * F.kl_div(F.log_softmax(s / T, 1),
-                                                                           F.softmax(t.detach(), 1),
-                                                                           reduction="batchmean")
-                                                      + (1 - a) * F.cross_entropy(s, y),
-        "KL the wrong way": lambda s, t, y, T, a: a * T * T * F.kl_div(F.log_softmax(t.detach() / T, 1),
-                                                                       F.softmax(s / T, 1), reduction="batchmean")
-                                                  + (1 - a) * F.cross_entropy(s, y),
-        "teacher not detached": lambda s, t, y, T, a: a * T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
-                                                                           reduction="batchmean")
-                                                      + (1 - a) * F.cross_entropy(s, y),
-        "library": lambda s, t, y, T, a: deploy.distillation_loss(s, t, y, T, a),
+        "no T²": lambda s, t, y, T, a: kd_gradient(s, t, y, T, a) - a * (T - 1 / T) * (torch.softmax(s / T, 1)
+                                                                                       - torch.softmax(t / T, 1)) / len(s),
+        "no cross-entropy": lambda s, t, y, T, a: a * T * (torch.softmax(s / T, 1) - torch.softmax(t / T, 1)) / len(s),
+        "summed, not averaged": lambda s, t, y, T, a: kd_gradient(s, t, y, T, a) * len(s),
+        "sign": lambda s, t, y, T, a: -kd_gradient(s, t, y, T, a),
     }
     for name, fn in wrong.items():
-        with pytest.raises(checks.ExerciseError):
-            ex.check_distillation_loss(fn)
-    with pytest.raises(checks.ExerciseError, match="deploy.distillation_loss"):
-        ex.check_distillation_loss(wrong["library"])
+        with pytest.raises(checks.ExerciseError, match="not done yet" if name == "stub" else "the gradient at"):
+            ex.check_distillation_gradient(fn)
+
+
+def test_distillation_gradient_refuses_autograd_and_the_library():
+    with pytest.raises(checks.ExerciseError, match="torch.Tensor.backward"):
+        ex.check_distillation_gradient(kd_gradient_by_autograd)
+
+    def via_library(s, t, y, T, a):
+        with torch.enable_grad():
+            leaf = s.clone().requires_grad_(True)
+            return torch.autograd.grad(deploy.distillation_loss(leaf, t, y, T, a), leaf)[0]
+
+    with pytest.raises(checks.ExerciseError, match="deploy.distillation_loss|torch.autograd.grad"):
+        ex.check_distillation_gradient(via_library)
 
 
 def smallest_sufficient(sizes, accuracies, tol):
