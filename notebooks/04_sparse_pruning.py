@@ -31,10 +31,10 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, prune, recipes, surgery
+from course_lib import checks, config, data, prune, recipes, stats, surgery
 from course_lib.exercises import ch04 as ex
 from course_lib.measure import count_params, human_bytes, latency
-from course_lib.train import evaluate, fit
+from course_lib.train import evaluate, fit, predict
 
 print(config.describe())                # COURSE_THREADS=N sets PyTorch's CPU threads (config.apply_threads)
 config.seed_everything(0)
@@ -195,12 +195,14 @@ results = {}
 for name, kept in HAN_KEPT.items():
     model = recipes.shipped_model(name)
     base_acc = evaluate(model, test_data)
+    base_pred, labels = predict(model, test_data)            # per image, for the paired comparison
     targets = prune.kept_schedule({layer: 1 - k for layer, k in kept.items()}, ROUNDS)
     plan = PLAN[name]
     t = time.perf_counter()
     rows = prune.iterative_prune(model, plan["train"], test_data, targets, epochs=plan["epochs"], lr=plan["lr"],
                                  schedule=plan["schedule"])
-    results[name] = {"model": model, "base": base_acc, "rows": rows}
+    paired = stats.compare(predict(model, test_data)[0] == labels, base_pred == labels)    # pruned vs dense
+    results[name] = {"model": model, "base": base_acc, "rows": rows, "paired": paired}
     print(f"{name}: dense {100 * base_acc:.2f}%  ({time.perf_counter() - t:.0f} s)")
     for r in rows:
         print(f"  round {r.round}: {r.compression:5.1f}x fewer weights, pruned {100 * r.acc_pruned:.2f}% "
@@ -242,13 +244,18 @@ for name, res in results.items():
     final = res["rows"][-1]
     drop_pt = 100 * (res["base"] - final.acc_retrained)
     claim[name] = (final.compression, drop_pt)
+    lost_lo, lost_hi = (-100 * v for v in reversed(res["paired"].difference_interval()))   # points lost, 95%
+    verdict = stats.bound_verdict(lost_lo, lost_hi, 0.5) if round(final.compression) >= 12 else "does not hold"
     checks.claim("04", f"Han et al.: {PAPER[name][0]} pruned 12× with no accuracy loss", paper=PAPER[name][1],
                  ours=f"{final.compression:.1f}× fewer weights, {100 * res['base']:.2f}% → "
-                      f"{100 * final.acc_retrained:.2f}% ({-drop_pt:+.2f} pt on {len(test_data.labels):,} test images)",
-                 holds=round(final.compression) >= 12 and drop_pt <= 0.5 + 1e-9)     # 1e-9: float rounding
+                      f"{100 * final.acc_retrained:.2f}%: {lost_lo:+.2f} to {lost_hi:+.2f} pt lost (95% interval, "
+                      f"paired, {res['paired'].n:,} test images; 'no loss' = at most 0.5 pt)",
+                 holds=verdict == "holds", within_noise=verdict == "within noise")
 
 # %% [markdown]
-# LeNet-300-100 retrains on the whole training set and keeps its accuracy at 12×. LeNet-5, with
+# LeNet-300-100 retrains on the whole training set and loses a fraction of a point at 12× — within
+# noise of the 0.5-point "no loss" on 5,000 test images (the paired interval straddles the bound;
+# more test images or the full profile's longer retraining would decide it). LeNet-5, with
 # only two rounds of one epoch on `LENET5_TRAIN_N` images in the quick profile, falls short at the
 # paper's per-layer targets — its 12%-kept conv2 is the most sensitive of its big layers (§4) — and
 # the ledger says so; the full profile retrains on all 60K images for three epochs per round.
