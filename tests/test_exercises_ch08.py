@@ -11,11 +11,6 @@ from course_lib.checks import ExerciseError
 from course_lib.exercises import ch08 as ex
 
 
-@pytest.fixture(autouse=True)
-def strict(monkeypatch):
-    monkeypatch.setenv("COURSE_CHECKS", "strict")
-
-
 def stub(*args):
     raise NotImplementedError("your code here")
 
