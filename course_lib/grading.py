@@ -600,25 +600,24 @@ def write_csv(rows: list[GradeRow], path: Path) -> Path:
     return path
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (argparse names the option in its error)."""
+def _whole_number(text: str, low: int, rule: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value} must be {rule}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse names the option in its error)."""
+    return _whole_number(text, 1, ">= 1")
 
 
 def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0 (0: no limit)")
-    return value
+    """An argparse type for a resource limit: a whole number >= 0, where 0 means no limit."""
+    return _whole_number(text, 0, ">= 0 (0: no limit)")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
