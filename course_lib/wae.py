@@ -818,19 +818,21 @@ def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False,
     PSNR (at most ``max_epochs``), with its test PSNR and I_H energy after every epoch. ``lambdas``:
     only these (each can run in its own process and folder; merge the manifest entries after).
     ``resume``: continue from the shipped WAE in ``folder`` (a fresh Adam with learning rate ``lr``)
-    and append the new epochs to its recorded curve (``python -m course_lib.wae ship waes --resume
-    [--lr LR]``); the manifest's command lists every phase."""
+    and append the new epochs to its recorded curve. The manifest's command is the chain of every
+    phase's command line (``python -m course_lib.wae ship waes --lambda 0.1 --max-epochs 6 --resume
+    --lr 0.001``), which rebuilds the model."""
     torch.set_num_threads(threads)
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu")
     for lam in lambdas if lambdas is not None else (k for k in SHIPPED if isinstance(k, float)):
         torch.manual_seed(0)
-        model, curve, command = WAE(1), [], "python -m course_lib.wae ship waes"
+        model, curve = WAE(1), []
+        command = f"python -m course_lib.wae ship waes --lambda {lam:g} --max-epochs {max_epochs}"
         if resume:
             model = checkpoints.load_checkpoint(SHIPPED[lam], model, folder=folder).float()
             entry = checkpoints.read_manifest(folder)[SHIPPED[lam]]
             curve = list(zip(entry["test_psnr_db"], entry["test_high_energy_fraction"]))
-            command = f"{entry.get('command', command)}; then --resume --lr {lr:g} (from epoch {len(curve)})"
+            command = f"{entry['command']} && {command} --resume --lr {lr:g}"
         best = max(p for p, _ in curve) if curve else None               # early stopping starts from the best kept
         rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, lr=lr, test_data=test_data,
                             min_gain_db=0.1, seed=len(curve), baseline_db=best)
@@ -842,7 +844,16 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:3] == ["ship", "waes"]:
-        _ship_waes(resume="--resume" in sys.argv,
-                   lr=float(sys.argv[sys.argv.index("--lr") + 1]) if "--lr" in sys.argv else 3e-3)
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="python -m course_lib.wae ship waes")
+        parser.add_argument("--lambda", dest="lambdas", type=float, action="append", help="one λ (repeatable; all)")
+        parser.add_argument("--max-epochs", type=int, default=2, help="at most this many epochs (2)")
+        parser.add_argument("--resume", action="store_true", help="continue from the shipped WAEs")
+        parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (3e-3)")
+        parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
+        args = parser.parse_args(sys.argv[3:])
+        _ship_waes(max_epochs=args.max_epochs, threads=args.threads, lambdas=args.lambdas, resume=args.resume,
+                   lr=args.lr)
     elif sys.argv[1:2] == ["ship"]:
         _ship(*sys.argv[2:3])
