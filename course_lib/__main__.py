@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from . import checkpoints, config, data
-from .grading import main as grade_main, positive_int
+from .grading import main as grade_main
+from .grading import positive_int
 from .recipes import RECIPES, build_model, get_recipe
 from .train import fit
 
@@ -40,25 +41,54 @@ def train_command(args: argparse.Namespace) -> int:
     epochs = args.epochs if args.epochs is not None else recipe.epochs
     fit_kwargs = recipe.fit_kwargs()
     fit_kwargs["channels_last"] = recipe.channels_last or device.type == "cuda"
-    history = fit(model, train_data, test_data, epochs, **fit_kwargs, device=device, seed=args.seed,
-                  checkpoint=args.checkpoint, progress=not args.no_progress, compile=args.compile)
+    history = fit(
+        model,
+        train_data,
+        test_data,
+        epochs,
+        **fit_kwargs,
+        device=device,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        progress=not args.no_progress,
+        compile=args.compile,
+    )
     acc = history.final_test_acc
     if rank == 0:
-        print(f"recipe={args.recipe} epochs={epochs} test_accuracy={100 * acc:.2f}% "
-              f"images/s={history.images_per_s[-1]:.0f}")
+        print(
+            f"recipe={args.recipe} epochs={epochs} test_accuracy={100 * acc:.2f}% "
+            f"images/s={history.images_per_s[-1]:.0f}"
+        )
     if args.out and ("{rank}" in args.out or rank == 0):
         out = args.out.format(rank=rank)
-        checkpoints.save_atomically({"model": model.state_dict(), "recipe": args.recipe, "seed": args.seed,
-                                     "epochs": epochs, "test_accuracy": acc}, out)
+        checkpoints.save_atomically(
+            {
+                "model": model.state_dict(),
+                "recipe": args.recipe,
+                "seed": args.seed,
+                "epochs": epochs,
+                "test_accuracy": acc,
+            },
+            out,
+        )
         if args.register and rank == 0:
             out = Path(out)
-            checkpoints.write_manifest_entry(out.parent, out.stem, {
-                "file": out.name, "recipe": args.recipe, "seed": args.seed, "epochs": epochs,
-                "test_accuracy": round(acc, 4), "sha256": checkpoints.sha256(out),
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "train_images": len(train_data.labels) if hasattr(train_data, "labels") else None,
-                "training_curve": [round(a, 4) for a in history.test_acc],
-                "command": f"python -m course_lib train --recipe {args.recipe} --out {out.name} --register"})
+            checkpoints.write_manifest_entry(
+                out.parent,
+                out.stem,
+                {
+                    "file": out.name,
+                    "recipe": args.recipe,
+                    "seed": args.seed,
+                    "epochs": epochs,
+                    "test_accuracy": round(acc, 4),
+                    "sha256": checkpoints.sha256(out),
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                    "train_images": len(train_data.labels) if hasattr(train_data, "labels") else None,
+                    "training_curve": [round(a, 4) for a in history.test_acc],
+                    "command": f"python -m course_lib train --recipe {args.recipe} --out {out.name} --register",
+                },
+            )
     if distributed:
         torch.distributed.destroy_process_group()
     return 0
@@ -84,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("grade", add_help=False, help="grade submitted notebooks (python -m course_lib grade --help)")
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["grade"]:                   # the lecturer's grading command has its own options
+    if argv[:1] == ["grade"]:  # the lecturer's grading command has its own options
         return grade_main(argv[1:])
     args = parser.parse_args(argv)
     try:

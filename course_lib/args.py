@@ -33,8 +33,15 @@ def check_bits(name: str, value: object, low: int = 1, high: int = 16) -> int:
     return int(value)
 
 
-def check_float(name: str, value: object, low: float | None = None, high: float | None = None, *,
-                low_inclusive: bool = True, what: str = "") -> float:
+def check_float(
+    name: str,
+    value: object,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_inclusive: bool = True,
+    what: str = "",
+) -> float:
     """``value`` as a float if it is a finite real number (not a bool) between ``low`` and ``high``.
 
     Either bound is optional; ``low_inclusive=False`` excludes ``low`` itself (``(0, 1]`` for a
@@ -45,8 +52,12 @@ def check_float(name: str, value: object, low: float | None = None, high: float 
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and value > high
     if too_low or too_high or not math.isfinite(value):
-        interval = ("[" if low_inclusive else "(") + ("-inf" if low is None else f"{low:g}") + ", " + \
-                   ("inf)" if high is None else f"{high:g}]")
+        interval = (
+            ("[" if low_inclusive else "(")
+            + ("-inf" if low is None else f"{low:g}")
+            + ", "
+            + ("inf)" if high is None else f"{high:g}]")
+        )
         raise ValueError(f"{name}={value} must be {what + ' ' if what else ''}in {interval}")
     return float(value)
 

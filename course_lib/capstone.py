@@ -17,7 +17,7 @@ the textbook multi-objective notion (Pareto, 1896).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,13 +31,36 @@ from . import claims as claims_mod
 from .args import check_finite, check_float, check_fraction, check_int
 from .report import Rows
 
-if TYPE_CHECKING:                                   # matplotlib loads only when drawing
+if TYPE_CHECKING:  # matplotlib loads only when drawing
     from matplotlib.figure import Figure
 
-__all__ = ["pareto_front", "Challenge", "CHALLENGE", "Submission", "evaluate_submission",
-           "RecipeRow", "COSTS", "Report", "as_plain", "batch_of", "measure_recipe", "Composition", "composition",
-           "best_within", "draw_front", "EXPLORER_KNOBS", "recipe_state", "recipe_readout", "draw_recipe",
-           "recipe_explorer", "course_claims", "library_prune", "library_int8", "SOLUTION", "make_solution"]
+__all__ = [
+    "pareto_front",
+    "Challenge",
+    "CHALLENGE",
+    "Submission",
+    "evaluate_submission",
+    "RecipeRow",
+    "COSTS",
+    "Report",
+    "as_plain",
+    "batch_of",
+    "measure_recipe",
+    "Composition",
+    "composition",
+    "best_within",
+    "draw_front",
+    "EXPLORER_KNOBS",
+    "recipe_state",
+    "recipe_readout",
+    "draw_recipe",
+    "recipe_explorer",
+    "course_claims",
+    "library_prune",
+    "library_int8",
+    "SOLUTION",
+    "make_solution",
+]
 
 
 def _as_points(costs, scores) -> tuple[list[tuple[float, ...]], list[float]]:
@@ -51,7 +74,7 @@ def _as_points(costs, scores) -> tuple[list[tuple[float, ...]], list[float]]:
     if points and len({len(p) for p in points}) != 1:
         raise ValueError("costs: every point must have the same number of costs")
     values = [float(s) for s in scores]
-    check_finite("costs", [v for p in points for v in p])         # one rule for NaN / inf everywhere
+    check_finite("costs", [v for p in points for v in p])  # one rule for NaN / inf everywhere
     check_finite("scores", values)
     return points, values
 
@@ -76,6 +99,7 @@ def pareto_front(costs: Sequence[float] | Sequence[Sequence[float]], scores: Seq
 
 # --------------------------------------------------------------------------- the design challenge
 
+
 @dataclass(frozen=True)
 class Challenge:
     """The budget: test accuracy at least ``min_accuracy`` (a fraction), a compressed file of at most
@@ -94,8 +118,10 @@ class Challenge:
             raise TypeError(f"dataset={self.dataset!r} must be a dataset name (a non-empty str)")
 
     def describe(self) -> str:
-        return (f"≥ {100 * self.min_accuracy:.1f}% {self.dataset} test accuracy in ≤ {self.max_bytes / 1000:.0f} KB "
-                f"of real file bytes and ≤ {self.max_latency_ms:g} ms CPU latency at batch 1")
+        return (
+            f"≥ {100 * self.min_accuracy:.1f}% {self.dataset} test accuracy in ≤ {self.max_bytes / 1000:.0f} KB "
+            f"of real file bytes and ≤ {self.max_latency_ms:g} ms CPU latency at batch 1"
+        )
 
 
 # Measured, then chosen: the instructor's solution (notebook 11: ``capstone-fmnist`` = VGG-small with
@@ -136,12 +162,20 @@ class Submission:
         return not self.failures
 
     def line(self) -> str:
-        return (f"accuracy {100 * self.accuracy:.2f}% · {self.file_bytes:,} B · {self.latency_ms:.2f} ms at batch 1 "
-                f"(budget: {self.challenge.describe()})")
+        return (
+            f"accuracy {100 * self.accuracy:.2f}% · {self.file_bytes:,} B · {self.latency_ms:.2f} ms at batch 1 "
+            f"(budget: {self.challenge.describe()})"
+        )
 
 
-def evaluate_submission(model: nn.Module, path: str | Path, challenge: Challenge = CHALLENGE,
-                        test_subset: int | None = None, latency_s: float = 0.3, threads: int | None = 1) -> Submission:
+def evaluate_submission(
+    model: nn.Module,
+    path: str | Path,
+    challenge: Challenge = CHALLENGE,
+    test_subset: int | None = None,
+    latency_s: float = 0.3,
+    threads: int | None = 1,
+) -> Submission:
     """Reload the saved file ``path`` into ``model`` (a fresh model of the submitted architecture) with
     ``compressed_file.load_compressed``, evaluate it on the test set, and measure its bytes and latency
     (on ``threads`` CPU threads: one by default, like one phone core, and steady on a busy machine,
@@ -153,20 +187,21 @@ def evaluate_submission(model: nn.Module, path: str | Path, challenge: Challenge
         raise TypeError(f"model must be an nn.Module (a fresh model of your architecture), got {type(model).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"path={str(path)!r}: no such file; "
-                         "save your model with compressed_file.save_compressed first")
+        raise ValueError(
+            f"path={str(path)!r}: no such file; save your model with compressed_file.save_compressed first"
+        )
     loaded = compressed_file.load_compressed(path, model=model)
-    _, test_data = data.loaders(challenge.dataset, 500, train_subset=1, test_subset=test_subset,
-                                augment=False, device="cpu")
+    _, test_data = data.loaders(
+        challenge.dataset, 500, train_subset=1, test_subset=test_subset, augment=False, device="cpu"
+    )
     accuracy = train.evaluate(loaded, test_data, device="cpu")
-    x = next(iter(test_data))[0][:1]                        # one normalised test image: batch 1
+    x = next(iter(test_data))[0][:1]  # one normalised test image: batch 1
     seconds = measure.latency(loaded, x, device="cpu", min_run_time=latency_s, threads=threads)
     return Submission(accuracy, measure.file_bytes(path), 1000 * seconds, challenge)
 
 
-
-
 # --------------------------------------------------------------------------- measuring a recipe
+
 
 @dataclass
 class RecipeRow:
@@ -185,9 +220,14 @@ class RecipeRow:
     note: str = ""
 
 
-COSTS = {"params": "parameters", "nonzero": "non-zero parameters", "macs": "MACs per image",
-         "file_bytes": "real file bytes", "latency_1_ms": "CPU latency, batch 1 (ms)",
-         "latency_64_ms": "CPU latency, batch 64 (ms)"}
+COSTS = {
+    "params": "parameters",
+    "nonzero": "non-zero parameters",
+    "macs": "MACs per image",
+    "file_bytes": "real file bytes",
+    "latency_1_ms": "CPU latency, batch 1 (ms)",
+    "latency_64_ms": "CPU latency, batch 64 (ms)",
+}
 
 
 class Report(Rows):
@@ -207,11 +247,25 @@ class Report(Rows):
 
     def table(self) -> str:
         head = ("recipe", "ch.", "acc %", "params", "non-zero", "MACs", "file B", "ms @1", "ms @64")
-        body = [(r.recipe, r.chapters, f"{100 * r.accuracy:.2f}", f"{r.params:,}", f"{r.nonzero:,}", f"{r.macs:,}",
-                 f"{r.file_bytes:,}", f"{r.latency_1_ms:.2f}", f"{r.latency_64_ms:.2f}") for r in self]
+        body = [
+            (
+                r.recipe,
+                r.chapters,
+                f"{100 * r.accuracy:.2f}",
+                f"{r.params:,}",
+                f"{r.nonzero:,}",
+                f"{r.macs:,}",
+                f"{r.file_bytes:,}",
+                f"{r.latency_1_ms:.2f}",
+                f"{r.latency_64_ms:.2f}",
+            )
+            for r in self
+        ]
         widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        return "\n".join("  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(line, widths)))
-                         for line in [head, *body])
+        return "\n".join(
+            "  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(line, widths)))
+            for line in [head, *body]
+        )
 
 
 def _own_parametrized_classes(model: nn.Module) -> nn.Module:
@@ -243,10 +297,18 @@ def batch_of(test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int) -> 
     return x.repeat((n + len(x) - 1) // len(x), *([1] * (x.dim() - 1)))[:n]
 
 
-def measure_recipe(recipe: str, model: nn.Module, test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
-                   path: str | Path | None = None,
-                   chapters: str = "", settings: tuple = (), note: str = "",
-                   latency_s: float = 0.1, threads: int | None = 1) -> RecipeRow:
+def measure_recipe(
+    recipe: str,
+    model: nn.Module,
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    path: str | Path | None = None,
+    chapters: str = "",
+    settings: tuple = (),
+    note: str = "",
+    latency_s: float = 0.1,
+    threads: int | None = 1,
+) -> RecipeRow:
     """Accuracy, parameters (all / non-zero), MACs, real file bytes and CPU latency (batch 1, 64, on
     ``threads`` threads, as in ``evaluate_submission``) of ``model`` as deployed (``as_plain``).
     ``path``: the file the recipe writes (e.g. ``compressed_file.save_compressed``); without it, the bytes of
@@ -259,13 +321,21 @@ def measure_recipe(recipe: str, model: nn.Module, test_data: Iterable[tuple[torc
     size = measure.file_bytes(path) if path is not None else measure.file_bytes(plain)
     try:
         nonzero = measure.count_params(plain, nonzero=True)
-    except NotImplementedError:          # tensor subclasses without count_nonzero (torchao's int8 weights)
+    except NotImplementedError:  # tensor subclasses without count_nonzero (torchao's int8 weights)
         nonzero = measure.count_params(plain)
-    return RecipeRow(recipe, chapters, accuracy, measure.count_params(plain), nonzero,
-                     measure.count_macs(plain, tuple(x1.shape)), size,
-                     1000 * measure.latency(plain, x1, device="cpu", min_run_time=latency_s, threads=threads),
-                     1000 * measure.latency(plain, x64, device="cpu", min_run_time=latency_s, threads=threads),
-                     tuple(settings), note)
+    return RecipeRow(
+        recipe,
+        chapters,
+        accuracy,
+        measure.count_params(plain),
+        nonzero,
+        measure.count_macs(plain, tuple(x1.shape)),
+        size,
+        1000 * measure.latency(plain, x1, device="cpu", min_run_time=latency_s, threads=threads),
+        1000 * measure.latency(plain, x64, device="cpu", min_run_time=latency_s, threads=threads),
+        tuple(settings),
+        note,
+    )
 
 
 @dataclass
@@ -291,8 +361,10 @@ class Composition:
         return 1 / tolerance <= self.ratio <= tolerance
 
     def line(self) -> str:
-        return (f"{COSTS[self.cost]}: {self.factor_a:.2f}× and {self.factor_b:.2f}× alone → product "
-                f"{self.predicted:.2f}×; together {self.factor_ab:.2f}× (ratio {self.ratio:.2f})")
+        return (
+            f"{COSTS[self.cost]}: {self.factor_a:.2f}× and {self.factor_b:.2f}× alone → product "
+            f"{self.predicted:.2f}×; together {self.factor_ab:.2f}× (ratio {self.ratio:.2f})"
+        )
 
 
 def composition(base: RecipeRow, a: RecipeRow, b: RecipeRow, ab: RecipeRow, cost: str = "file_bytes") -> Composition:
@@ -304,7 +376,7 @@ def composition(base: RecipeRow, a: RecipeRow, b: RecipeRow, ab: RecipeRow, cost
             raise TypeError(f"{name} must be a RecipeRow, got {type(r).__name__}")
         if getattr(r, cost) <= 0:
             raise ValueError(f"{name}.{cost}={getattr(r, cost)} must be positive")
-    f = lambda r: getattr(base, cost) / getattr(r, cost)            # noqa: E731
+    f = lambda r: getattr(base, cost) / getattr(r, cost)  # noqa: E731
     return Composition(cost, f(a), f(b), f(ab))
 
 
@@ -317,16 +389,22 @@ def best_within(rows: Iterable[RecipeRow], max_bytes: float, max_latency_ms: flo
     rows = list(rows)
     for i, r in enumerate(rows):
         if not all(hasattr(r, a) for a in ("recipe", "accuracy", "file_bytes", "latency_1_ms")):
-            raise TypeError(f"rows[{i}] must be a RecipeRow (recipe, accuracy, file_bytes, latency_1_ms), "
-                            f"got {type(r).__name__}")
+            raise TypeError(
+                f"rows[{i}] must be a RecipeRow (recipe, accuracy, file_bytes, latency_1_ms), got {type(r).__name__}"
+            )
     fits = [r for r in rows if r.file_bytes <= max_bytes and r.latency_1_ms <= max_latency_ms]
     return max(fits, key=lambda r: r.accuracy).recipe if fits else None
 
 
 # --------------------------------------------------------------------------- plots and the recipe explorer
 
-def draw_front(rows: Iterable[RecipeRow], fig: Figure, costs: Sequence[str] = ("macs", "file_bytes", "latency_1_ms"),
-               highlight: str | None = None) -> None:
+
+def draw_front(
+    rows: Iterable[RecipeRow],
+    fig: Figure,
+    costs: Sequence[str] = ("macs", "file_bytes", "latency_1_ms"),
+    highlight: str | None = None,
+) -> None:
     """Accuracy against each cost, one panel per cost (log scale), the Pareto front drawn as a step
     line, every point labelled by its recipe; ``highlight`` rings one recipe."""
     rows = list(rows)
@@ -335,8 +413,13 @@ def draw_front(rows: Iterable[RecipeRow], fig: Figure, costs: Sequence[str] = ("
     for ax, cost in zip(axes, costs):
         xs, ys = [getattr(r, cost) for r in rows], [100 * r.accuracy for r in rows]
         on = set(pareto_front(xs, ys))
-        ax.scatter([x for i, x in enumerate(xs) if i not in on], [y for i, y in enumerate(ys) if i not in on],
-                   color="0.6", s=22, label="dominated")
+        ax.scatter(
+            [x for i, x in enumerate(xs) if i not in on],
+            [y for i, y in enumerate(ys) if i not in on],
+            color="0.6",
+            s=22,
+            label="dominated",
+        )
         pts = sorted((xs[i], ys[i]) for i in on)
         ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="C3", lw=1.2)
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="C3", s=30, label="Pareto front", zorder=3)
@@ -355,8 +438,9 @@ def draw_front(rows: Iterable[RecipeRow], fig: Figure, costs: Sequence[str] = ("
 EXPLORER_KNOBS = ("arch", "lowrank", "sparsity", "bits", "wae")
 
 
-def recipe_state(rows: list, arch: str, lowrank: str, sparsity: float, bits: int, wae: str,
-                 cost: str = "file_bytes") -> dict:
+def recipe_state(
+    rows: list, arch: str, lowrank: str, sparsity: float, bits: int, wae: str, cost: str = "file_bytes"
+) -> dict:
     """The recipe explorer's state: the measured recipe whose ``settings`` are these knob values, the
     measured front on ``cost``, or a message when the combination was not measured (training needed)."""
     rows = list(rows)
@@ -367,8 +451,10 @@ def recipe_state(rows: list, arch: str, lowrank: str, sparsity: float, bits: int
     state = {"rows": rows, "cost": cost, "key": key, "front": Report(rows).front(cost)}
     if match is None:
         measured = [r.recipe for r in rows if r.settings]
-        state["message"] = (f"not measured: {dict(zip(EXPLORER_KNOBS, key))} needs its own training run. "
-                            f"Measured combinations: {', '.join(measured)}")
+        state["message"] = (
+            f"not measured: {dict(zip(EXPLORER_KNOBS, key))} needs its own training run. "
+            f"Measured combinations: {', '.join(measured)}"
+        )
         return state
     state["row"] = match
     state["on_front"] = match.recipe in state["front"]
@@ -380,34 +466,49 @@ def recipe_readout(state: dict) -> str:
         return f"<b>{state.get('message', '')}</b>"
     r = state["row"]
     verdict = "on the Pareto front" if state["on_front"] else "dominated (another recipe is cheaper and as accurate)"
-    return (f"<b>{r.recipe}</b>: {100 * r.accuracy:.2f}% · {r.params:,} params ({r.nonzero:,} non-zero) · "
-            f"{r.macs / 1e6:.2f} M MACs · {r.file_bytes:,} B · {r.latency_1_ms:.2f} ms @1 · "
-            f"{r.latency_64_ms:.2f} ms @64 — {verdict} ({COSTS[state['cost']]})")
+    return (
+        f"<b>{r.recipe}</b>: {100 * r.accuracy:.2f}% · {r.params:,} params ({r.nonzero:,} non-zero) · "
+        f"{r.macs / 1e6:.2f} M MACs · {r.file_bytes:,} B · {r.latency_1_ms:.2f} ms @1 · "
+        f"{r.latency_64_ms:.2f} ms @64 — {verdict} ({COSTS[state['cost']]})"
+    )
 
 
 def draw_recipe(state: dict, fig: Figure) -> None:
-    draw_front(state["rows"], fig, costs=("macs", state.get("cost", "file_bytes"), "latency_1_ms"),
-               highlight=state["row"].recipe if "row" in state else None)
+    draw_front(
+        state["rows"],
+        fig,
+        costs=("macs", state.get("cost", "file_bytes"), "latency_1_ms"),
+        highlight=state["row"].recipe if "row" in state else None,
+    )
 
 
-def recipe_explorer(rows: list, arch: str | None = None, lowrank: str = "off", sparsity: float = 0.0, bits: int = 32,
-                    wae: str = "off") -> widgets.Explorer:
+def recipe_explorer(
+    rows: list, arch: str | None = None, lowrank: str = "off", sparsity: float = 0.0, bits: int = 32, wae: str = "off"
+) -> widgets.Explorer:
     """Toggles for every technique and its knob, showing the measured point against the measured front."""
     rows = list(rows)
     options = {k: sorted({r.settings[i] for r in rows if r.settings}, key=str) for i, k in enumerate(EXPLORER_KNOBS)}
     arch = arch if arch is not None else options["arch"][0]
-    controls = {"arch": widgets.dropdown("architecture", options["arch"], arch),
-                "lowrank": widgets.dropdown("low rank", options["lowrank"], lowrank),
-                "sparsity": widgets.dropdown("sparsity", options["sparsity"], sparsity),
-                "bits": widgets.dropdown("bits", options["bits"], bits),
-                "wae": widgets.dropdown("WAE input", options["wae"], wae),
-                "cost": widgets.dropdown("cost", ["file_bytes", "params", "nonzero", "latency_64_ms"], "file_bytes")}
-    return widgets.Explorer(lambda **s: recipe_state(rows, **s), draw_recipe, controls,
-                            title="Recipe explorer: one point per measured recipe", readout_fn=recipe_readout,
-                            figsize=(12, 3.8))
+    controls = {
+        "arch": widgets.dropdown("architecture", options["arch"], arch),
+        "lowrank": widgets.dropdown("low rank", options["lowrank"], lowrank),
+        "sparsity": widgets.dropdown("sparsity", options["sparsity"], sparsity),
+        "bits": widgets.dropdown("bits", options["bits"], bits),
+        "wae": widgets.dropdown("WAE input", options["wae"], wae),
+        "cost": widgets.dropdown("cost", ["file_bytes", "params", "nonzero", "latency_64_ms"], "file_bytes"),
+    }
+    return widgets.Explorer(
+        lambda **s: recipe_state(rows, **s),
+        draw_recipe,
+        controls,
+        title="Recipe explorer: one point per measured recipe",
+        readout_fn=recipe_readout,
+        figsize=(12, 3.8),
+    )
 
 
 # --------------------------------------------------------------------------- the course summary
+
 
 def course_claims(exclude: tuple = ("11",)) -> tuple[list, str]:
     """Every claim the notebooks recorded (``checks.claim``): ``(claims, source)``, read from the
@@ -422,19 +523,25 @@ def course_claims(exclude: tuple = ("11",)) -> tuple[list, str]:
 
 # --------------------------------------------------------------------------- practice: the libraries
 
+
 def library_prune(model: nn.Module, sparsity: float, input_size: tuple, ignored: tuple = ()) -> nn.Module:
     """``torch-pruning``'s structured L1 pruning (a dependency graph keeps coupled layers — residual
     adds, depthwise convs — consistent) of the ``sparsity`` fraction of channels; returns a pruned copy.
     The classifier (last Linear) and the modules in ``ignored`` keep their outputs.
     Raises ``ImportError`` when ``torch-pruning`` is not installed (``pip install torch-pruning``)."""
-    import torch_pruning as tp          # optional: pip install torch-pruning
+    import torch_pruning as tp  # optional: pip install torch-pruning
 
     check_fraction("sparsity", sparsity)
     net = as_plain(model)
     last = [m for m in net.modules() if isinstance(m, nn.Linear)][-1:]
     example = torch.randn(*input_size)
-    pruner = tp.pruner.MagnitudePruner(net, example, importance=tp.importance.MagnitudeImportance(p=1),
-                                       pruning_ratio=sparsity, ignored_layers=last + list(ignored))
+    pruner = tp.pruner.MagnitudePruner(
+        net,
+        example,
+        importance=tp.importance.MagnitudeImportance(p=1),
+        pruning_ratio=sparsity,
+        ignored_layers=last + list(ignored),
+    )
     pruner.step()
     return copy.deepcopy(net).eval()
 
@@ -449,14 +556,19 @@ def library_int8(model: nn.Module) -> nn.Module:
     return net.eval()
 
 
-
 # --------------------------------------------------------------------------- the instructor's solution
 
-SOLUTION = "capstone-fmnist"          # the shipped checkpoint: VGG-small with half its filters removed
+SOLUTION = "capstone-fmnist"  # the shipped checkpoint: VGG-small with half its filters removed
 
 
-def make_solution(sparsity: float = 0.5, epochs: int = 2, train_subset: int = 8192, lr: float = 0.02,
-                  seed: int = 0, device: str | torch.device | None = None) -> tuple[nn.Module, float]:
+def make_solution(
+    sparsity: float = 0.5,
+    epochs: int = 2,
+    train_subset: int = 8192,
+    lr: float = 0.02,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> tuple[nn.Module, float]:
     """The float starting point of the instructor's challenge solution: the shipped ``vgg-small-fmnist``
     with the ``sparsity`` fraction of every conv's filters removed by ``prune.prune_channels`` (chapter 04,
     Li et al.'s L1 rule, real removal) and fine-tuned by ``train.fit`` for ``epochs`` on
@@ -465,10 +577,20 @@ def make_solution(sparsity: float = 0.5, epochs: int = 2, train_subset: int = 81
     config.seed_everything(seed)
     base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
     model = prune.prune_channels(base, sparsity)
-    train_data, test_data = data.loaders("fashion-mnist", 128, train_subset=train_subset, augment=True,
-                                         device=device or "cpu", seed=seed)
-    train.fit(model, train_data, None, epochs=epochs, lr=lr, label_smoothing=0.1, progress=False,
-              seed=seed, device=device or "cpu")
+    train_data, test_data = data.loaders(
+        "fashion-mnist", 128, train_subset=train_subset, augment=True, device=device or "cpu", seed=seed
+    )
+    train.fit(
+        model,
+        train_data,
+        None,
+        epochs=epochs,
+        lr=lr,
+        label_smoothing=0.1,
+        progress=False,
+        seed=seed,
+        device=device or "cpu",
+    )
     return model.eval(), train.evaluate(model, test_data, device=device or "cpu")
 
 
@@ -478,11 +600,22 @@ def _ship(folder: str | Path | None = None) -> None:
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     model, acc = make_solution()
     path = folder / f"{SOLUTION}.pt"
-    checkpoints.save_atomically({"model": model.state_dict(), "recipe": SOLUTION, "seed": 0, "epochs": 2,
-                                 "test_accuracy": acc}, path)
-    checkpoints.write_manifest_entry(folder, SOLUTION, {
-        "file": path.name, "recipe": SOLUTION, "seed": 0, "epochs": 2, "test_accuracy": round(acc, 4),
-        "sha256": checkpoints.sha256(path), "parameters": sum(p.numel() for p in model.parameters())})
+    checkpoints.save_atomically(
+        {"model": model.state_dict(), "recipe": SOLUTION, "seed": 0, "epochs": 2, "test_accuracy": acc}, path
+    )
+    checkpoints.write_manifest_entry(
+        folder,
+        SOLUTION,
+        {
+            "file": path.name,
+            "recipe": SOLUTION,
+            "seed": 0,
+            "epochs": 2,
+            "test_accuracy": round(acc, 4),
+            "sha256": checkpoints.sha256(path),
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+    )
     print(f"{SOLUTION}: {path.stat().st_size:,} bytes, test accuracy {100 * acc:.2f}%")
 
 

@@ -21,16 +21,28 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import torch
 import torch.nn as nn
 
 from . import config
 
-__all__ = ["CheckpointError", "sha256", "read_manifest", "manifest_entry", "write_manifest_entry", "verified_weights",
-           "check_fits", "load_state", "load_checkpoint", "read_weights_file", "read_weights", "save_atomically",
-           "load_training_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "sha256",
+    "read_manifest",
+    "manifest_entry",
+    "write_manifest_entry",
+    "verified_weights",
+    "check_fits",
+    "load_state",
+    "load_checkpoint",
+    "read_weights_file",
+    "read_weights",
+    "save_atomically",
+    "load_training_checkpoint",
+]
 
 PathLike = Union[str, os.PathLike]
 TRAINING_KEYS = frozenset({"model", "optimizer", "scheduler", "epoch", "history", "rng"})
@@ -49,22 +61,24 @@ def sha256(path: PathLike) -> str:
     return h.hexdigest()
 
 
-def _folder(folder: Optional[PathLike]) -> Path:
+def _folder(folder: PathLike | None) -> Path:
     return Path(folder) if folder is not None else config.checkpoints_dir()
 
 
-def read_manifest(folder: Optional[PathLike] = None) -> dict:
+def read_manifest(folder: PathLike | None = None) -> dict:
     """The manifest of shipped checkpoints: ``{name: {file, recipe, seed, epochs, test_accuracy, sha256}}``."""
     path = _folder(folder) / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def manifest_entry(name: str, folder: Optional[PathLike] = None) -> dict:
+def manifest_entry(name: str, folder: PathLike | None = None) -> dict:
     """The manifest's entry of shipped checkpoint ``name``; ``CheckpointError`` naming the choices if none."""
     path = _folder(folder) / "manifest.json"
     if not path.exists():
-        raise CheckpointError(f"no shipped checkpoints in {path.parent}: {path.name} is missing (the course's "
-                              "checkpoints are committed in data/checkpoints: restore them with git checkout)")
+        raise CheckpointError(
+            f"no shipped checkpoints in {path.parent}: {path.name} is missing (the course's "
+            "checkpoints are committed in data/checkpoints: restore them with git checkout)"
+        )
     manifest = read_manifest(folder)
     if name not in manifest:
         raise CheckpointError(f"no shipped checkpoint named {name!r}; available: {sorted(manifest)}")
@@ -87,7 +101,7 @@ def _torch_load(path: PathLike, what: str) -> Any:
     """``torch.load(path, weights_only=True)``; anything unreadable is a ``CheckpointError``."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:   # pickle errors, truncated zip files, foreign objects: all unsafe or broken
+    except Exception as err:  # pickle errors, truncated zip files, foreign objects: all unsafe or broken
         raise CheckpointError(f"{path} is not a readable {what}: {type(err).__name__}: {err}") from None
 
 
@@ -104,7 +118,7 @@ def read_weights(path: PathLike) -> dict:
     return read_weights_file(path)["model"]
 
 
-def verified_weights(name: str, folder: Optional[PathLike] = None) -> dict:
+def verified_weights(name: str, folder: PathLike | None = None) -> dict:
     """The weights of shipped checkpoint ``name``, after checking the file against the manifest's sha256.
 
     Raises ``CheckpointError`` for an unknown name, a missing file, a hash mismatch or a file that is
@@ -116,8 +130,10 @@ def verified_weights(name: str, folder: Optional[PathLike] = None) -> dict:
         raise CheckpointError(f"checkpoint file {path} is missing")
     digest = sha256(path)
     if digest != entry["sha256"]:
-        raise CheckpointError(f"{path} has sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…: "
-                              "the file is corrupted or was replaced; restore it with git checkout")
+        raise CheckpointError(
+            f"{path} has sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…: "
+            "the file is corrupted or was replaced; restore it with git checkout"
+        )
     return read_weights(path)
 
 
@@ -130,18 +146,27 @@ def check_fits(shapes: dict, state: dict, source: str, model_name: str) -> None:
     """
     missing = [k for k in shapes if k not in state]
     unexpected = [k for k in state if k not in shapes]
-    mismatched = [f"{k} is {_shape(state[k])} there, {tuple(shapes[k])} in the model" for k in shapes
-                  if k in state and _shape(state[k]) != tuple(shapes[k])]
+    mismatched = [
+        f"{k} is {_shape(state[k])} there, {tuple(shapes[k])} in the model"
+        for k in shapes
+        if k in state and _shape(state[k]) != tuple(shapes[k])
+    ]
     if missing or unexpected or mismatched:
+
         def few(names: list) -> str:
             return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        problems = ([f"missing {few(missing)}"] if missing else []) + \
-                   ([f"unexpected {few(unexpected)}"] if unexpected else []) + ([few(mismatched)] if mismatched else [])
-        raise CheckpointError(f"{source} holds weights of another architecture than this {model_name}: "
-                              f"{'; '.join(problems)}")
+
+        problems = (
+            ([f"missing {few(missing)}"] if missing else [])
+            + ([f"unexpected {few(unexpected)}"] if unexpected else [])
+            + ([few(mismatched)] if mismatched else [])
+        )
+        raise CheckpointError(
+            f"{source} holds weights of another architecture than this {model_name}: {'; '.join(problems)}"
+        )
 
 
-def _shape(value: Any) -> Optional[tuple]:
+def _shape(value: Any) -> tuple | None:
     shape = getattr(value, "shape", None)
     return tuple(shape) if shape is not None else None
 
@@ -158,8 +183,9 @@ def load_state(model: nn.Module, state: dict, source: str) -> nn.Module:
     return model
 
 
-def load_checkpoint(name: str, model: nn.Module, device: Union[str, torch.device] = "cpu",
-                    folder: Optional[PathLike] = None) -> nn.Module:
+def load_checkpoint(
+    name: str, model: nn.Module, device: str | torch.device = "cpu", folder: PathLike | None = None
+) -> nn.Module:
     """Fill ``model`` (in place) with the verified weights of shipped checkpoint ``name``.
 
     ``model`` is an untrained network of the checkpoint's architecture. Returns it on ``device``, in
@@ -189,6 +215,8 @@ def load_training_checkpoint(path: PathLike) -> dict:
     state = _torch_load(path, "training checkpoint")
     if not isinstance(state, dict) or not TRAINING_KEYS <= set(state):
         found = sorted(state) if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"{path} is not a training checkpoint of course_lib.train.fit "
-                              f"(needs keys {sorted(TRAINING_KEYS)}, found {found})")
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of course_lib.train.fit "
+            f"(needs keys {sorted(TRAINING_KEYS)}, found {found})"
+        )
     return state

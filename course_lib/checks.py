@@ -36,18 +36,35 @@ import platform
 import sys
 import tempfile
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import config
 
-__all__ = ["ExerciseError", "strict_checks", "VERDICT_MIME", "VERDICTS", "library_calls", "checker", "succeed", "fail", "expect_equal", "expect_close",
-           "expect_true", "CLAIM_KINDS", "Claim", "claims_path", "machine", "read_claims", "claim"]
+__all__ = [
+    "ExerciseError",
+    "strict_checks",
+    "VERDICT_MIME",
+    "VERDICTS",
+    "library_calls",
+    "checker",
+    "succeed",
+    "fail",
+    "expect_equal",
+    "expect_close",
+    "expect_true",
+    "CLAIM_KINDS",
+    "Claim",
+    "claims_path",
+    "machine",
+    "read_claims",
+    "claim",
+]
 
 
 class ExerciseError(AssertionError):
@@ -84,15 +101,18 @@ def _publish(title: str, status: str, message: str) -> None:
     shell = None
     with contextlib.suppress(ImportError):
         from IPython import get_ipython
+
         shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):            # plain Python, pytest: the line only
+    if shell is None or not hasattr(shell, "kernel"):  # plain Python, pytest: the line only
         print(line, flush=True)
         return
     from IPython.display import display
+
     display({"text/plain": line, VERDICT_MIME: {"exercise": title, "status": status, "message": message}}, raw=True)
 
 
 # --------------------------------------------------------------------------- what a submission reaches
+
 
 def _code_names(code: types.CodeType) -> set[str]:
     names = set(code.co_names) | set(code.co_freevars)
@@ -105,7 +125,7 @@ def _code_names(code: types.CodeType) -> set[str]:
 def _code_objects(obj: Any) -> list[types.CodeType]:
     """The code objects that run when ``obj`` is called: a function's, or a class's own methods'."""
     obj = getattr(obj, "__func__", obj)
-    if isinstance(obj, type):                   # its own methods only (not nested classes: they may loop back)
+    if isinstance(obj, type):  # its own methods only (not nested classes: they may loop back)
         methods = [v for v in vars(obj).values() if isinstance(v, (types.FunctionType, staticmethod, classmethod))]
         return [c for m in methods for c in _code_objects(m)]
     code = getattr(obj, "__code__", None)
@@ -135,7 +155,7 @@ def library_calls(fn: Callable, forbidden: Mapping[str, Any]) -> list[str]:
             for a in (f.func, *f.args, *f.keywords.values()):
                 visit(a)
             return
-        f = getattr(f, "__func__", f)                              # bound methods
+        f = getattr(f, "__func__", f)  # bound methods
         code = getattr(f, "__code__", None)
         if code is None:
             return
@@ -145,16 +165,19 @@ def library_calls(fn: Callable, forbidden: Mapping[str, Any]) -> list[str]:
         for cell in getattr(f, "__closure__", None) or ():
             with contextlib.suppress(ValueError):
                 bound.append(cell.cell_contents)
-        bound += list(getattr(f, "__defaults__", None) or ()) + list((getattr(f, "__kwdefaults__", None) or {}).values())
+        bound += list(getattr(f, "__defaults__", None) or ()) + list(
+            (getattr(f, "__kwdefaults__", None) or {}).values()
+        )
         for value in bound:
             if id(value) in targets:
                 found.add(targets[id(value)])
             elif isinstance(value, types.ModuleType):
                 found.update(targets[id(getattr(value, a))] for a in names if id(getattr(value, a, None)) in targets)
             elif isinstance(value, functools.partial) or (
-                    isinstance(value, types.FunctionType)
-                    and getattr(value, "__module__", None) in (getattr(f, "__module__", None), "__main__")):
-                visit(value)                                       # a helper of the learner's own
+                isinstance(value, types.FunctionType)
+                and getattr(value, "__module__", None) in (getattr(f, "__module__", None), "__main__")
+            ):
+                visit(value)  # a helper of the learner's own
 
     visit(fn)
     return sorted(found)
@@ -165,8 +188,9 @@ def _reject_answers(fn: Callable, answers: Mapping[str, Any]) -> Callable:
     reaching one of them at run time (``getattr``, an import inside it) is refused too."""
     used = library_calls(fn, answers)
     if used:
-        raise ExerciseError(f"your function calls {', '.join(used)}, which answers this exercise: "
-                            "the exercise is to write it yourself")
+        raise ExerciseError(
+            f"your function calls {', '.join(used)}, which answers this exercise: the exercise is to write it yourself"
+        )
     codes = {code: name for name, obj in answers.items() for code in _code_objects(obj)}
 
     def watched(*args, **kwargs):
@@ -183,8 +207,10 @@ def _reject_answers(fn: Callable, answers: Mapping[str, Any]) -> Callable:
         finally:
             sys.setprofile(previous)
         if reached:
-            raise ExerciseError(f"your function reached {reached[0]} while it ran, which answers this "
-                                "exercise: the exercise is to write it yourself")
+            raise ExerciseError(
+                f"your function reached {reached[0]} while it ran, which answers this "
+                "exercise: the exercise is to write it yourself"
+            )
         return result
 
     with contextlib.suppress(AttributeError, TypeError):
@@ -193,6 +219,7 @@ def _reject_answers(fn: Callable, answers: Mapping[str, Any]) -> Callable:
 
 
 # --------------------------------------------------------------------------- the checker decorator
+
 
 def checker(title: str, answers: Mapping[str, Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a checker: success prints one line; a stub says "not done yet"; a wrong answer says
@@ -212,20 +239,26 @@ def checker(title: str, answers: Mapping[str, Any] | None = None) -> Callable[[C
                     fn = _reject_answers(fn, answers)
                 result = check(fn, *args, **kwargs)
             except NotImplementedError:
-                return _verdict(title, "not done", "not done yet. Replace `raise NotImplementedError` with your "
-                                "code, run that cell, then run this one again.")
+                return _verdict(
+                    title,
+                    "not done",
+                    "not done yet. Replace `raise NotImplementedError` with your "
+                    "code, run that cell, then run this one again.",
+                )
             except ExerciseError as err:
                 return _verdict(title, "wrong", str(err))
-            except Exception as err:                    # the learner's code crashed: say so, then go on
+            except Exception as err:  # the learner's code crashed: say so, then go on
                 _publish(title, "error", f"{title}: your function raised {type(err).__name__}: {err}")
                 if strict_checks():
                     raise
                 return None
             _publish(title, "passed", f"{title}: correct.")
             return result
+
         run.title = title
         run.answers = dict(answers or {})
         return run
+
     return wrap
 
 
@@ -265,8 +298,11 @@ def expect_close(got: Any, expected: Any, what: str, rtol: float = 1e-5, atol: f
         raise ExerciseError(f"{what} should have shape {tuple(exp_t.shape)}, your code gave {tuple(got_t.shape)}")
     if not torch.allclose(got_t, exp_t, rtol=rtol, atol=atol):
         worst = (got_t - exp_t).abs().max().item()
-        shown = f"{exp_t.item():.6g}, your code gave {got_t.item():.6g}" if exp_t.numel() == 1 else \
-            f"the reference (largest difference {worst:.3g})"
+        shown = (
+            f"{exp_t.item():.6g}, your code gave {got_t.item():.6g}"
+            if exp_t.numel() == 1
+            else f"the reference (largest difference {worst:.3g})"
+        )
         raise ExerciseError(f"{what} should equal {shown}")
 
 
@@ -309,15 +345,14 @@ class Claim:
 
     @property
     def verdict(self) -> str:
-        """"holds", "within noise" or "does not hold"."""
+        """ "holds", "within noise" or "does not hold"."""
         return "holds" if self.holds else "within noise" if self.noise else "does not hold"
 
     def line(self) -> str:
         kind = "" if self.kind == "empirical" else f"({self.kind}) "
         why = f" — why: {self.why}" if self.why else ""
         mark = "✅" if self.holds else "〰️" if self.noise else "⚠️"
-        return (f"{mark} [{self.chapter}] {kind}{self.text}: paper {self.paper} · "
-                f"ours {self.ours} → {self.verdict}{why}")
+        return f"{mark} [{self.chapter}] {kind}{self.text}: paper {self.paper} · ours {self.ours} → {self.verdict}{why}"
 
 
 def claims_path() -> Path:
@@ -342,8 +377,18 @@ def read_claims(path: Path | None = None) -> list[Claim]:
     return [Claim(**row) for row in json.loads(path.read_text())]
 
 
-def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_hold: bool = False,
-          kind: str = "empirical", within_noise: bool = False, why: str = "") -> Claim:
+def claim(
+    chapter: str,
+    text: str,
+    *,
+    paper: str,
+    ours: str,
+    holds: bool,
+    must_hold: bool = False,
+    kind: str = "empirical",
+    within_noise: bool = False,
+    why: str = "",
+) -> Claim:
     """State a paper's claim, print the verdict with both figures, and record it in the ledger.
 
     ``kind``: "empirical" (the default: a measurement decides it), "derivation" (arithmetic, an
@@ -377,9 +422,18 @@ def claim(chapter: str, text: str, *, paper: str, ours: str, holds: bool, must_h
     if not isinstance(why, str):
         raise TypeError(f"claim: why must be a string (the mechanism), got {type(why).__name__}")
     dry = config.dry_run()
-    record = Claim(chapter, text, paper, ours, bool(holds),
-                   f"{config.profile()} (dry run)" if dry else config.profile(), machine(), kind,
-                   bool(within_noise), why.strip())
+    record = Claim(
+        chapter,
+        text,
+        paper,
+        ours,
+        bool(holds),
+        f"{config.profile()} (dry run)" if dry else config.profile(),
+        machine(),
+        kind,
+        bool(within_noise),
+        why.strip(),
+    )
     print(record.line())
     path = claims_path()
     rows = [c for c in read_claims(path) if (c.chapter, c.text) != (chapter, text)] + [record]

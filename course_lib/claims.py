@@ -23,8 +23,21 @@ from pathlib import Path
 from . import config
 from .checks import Claim, claims_path, read_claims
 
-__all__ = ["SNAPSHOT", "README", "BEGIN", "END", "sort_claims", "markdown_table", "counts", "readme_block",
-           "update_readme", "readme_is_current", "write_snapshot", "render_html", "main"]
+__all__ = [
+    "SNAPSHOT",
+    "README",
+    "BEGIN",
+    "END",
+    "sort_claims",
+    "markdown_table",
+    "counts",
+    "readme_block",
+    "update_readme",
+    "readme_is_current",
+    "write_snapshot",
+    "render_html",
+    "main",
+]
 
 SNAPSHOT = config.REPO_ROOT / "docs" / "claims.json"
 README = config.REPO_ROOT / "README.md"
@@ -34,7 +47,7 @@ END = "<!-- claims:end -->"
 
 def sort_claims(claims: list[Claim]) -> list[Claim]:
     """Claims in chapter order, keeping each chapter's claims in the order its notebook stated them."""
-    return sorted(claims, key=lambda c: c.chapter)          # sorted() is stable
+    return sorted(claims, key=lambda c: c.chapter)  # sorted() is stable
 
 
 def _cell(text: str) -> str:
@@ -60,21 +73,27 @@ def counts(claims: list[Claim]) -> str:
     failed = [c for c in empirical if c.verdict == "does not hold"]
     explained = sum(bool(c.why) for c in failed)
     others = {kind: [c for c in claims if c.kind == kind] for kind in ("derivation", "course")}
-    return (f"{len(empirical)} empirical claims (decided by a measurement): {held} hold at our scale, "
-            f"{noise} within noise, {len(failed)} do not hold ({explained} with a named mechanism); "
-            f"{len(others['derivation'])} derivation checks (arithmetic and "
-            f"identities: shown and asserted, {sum(c.holds for c in others['derivation'])} hold, not counted as "
-            f"reproductions); {len(others['course'])} course checks (not a paper's claim)")
+    return (
+        f"{len(empirical)} empirical claims (decided by a measurement): {held} hold at our scale, "
+        f"{noise} within noise, {len(failed)} do not hold ({explained} with a named mechanism); "
+        f"{len(others['derivation'])} derivation checks (arithmetic and "
+        f"identities: shown and asserted, {sum(c.holds for c in others['derivation'])} hold, not counted as "
+        f"reproductions); {len(others['course'])} course checks (not a paper's claim)"
+    )
 
 
 def readme_block(claims: list[Claim]) -> str:
     """The generated part of the README: the table plus where and on what it was measured."""
     if not claims:
-        return f"{BEGIN}\n_No claims recorded yet: run the notebooks, then `python -m course_lib.claims update`._\n{END}"
+        return (
+            f"{BEGIN}\n_No claims recorded yet: run the notebooks, then `python -m course_lib.claims update`._\n{END}"
+        )
     machines = sorted({c.machine for c in claims})
     profiles = sorted({c.profile for c in claims})
-    return (f"{BEGIN}\n{counts(claims)} (profile: {', '.join(profiles)}; machine: {'; '.join(machines)}).\n\n"
-            f"{markdown_table(claims)}\n{END}")
+    return (
+        f"{BEGIN}\n{counts(claims)} (profile: {', '.join(profiles)}; machine: {'; '.join(machines)}).\n\n"
+        f"{markdown_table(claims)}\n{END}"
+    )
 
 
 def _split(text: str) -> tuple[str, str, str]:
@@ -106,8 +125,9 @@ def write_snapshot(claims: list[Claim], path: Path | None = None) -> Path:
     """Write the committed snapshot ``docs/claims.json`` (sorted by chapter)."""
     path = Path(path) if path is not None else SNAPSHOT
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(c) for c in sort_claims(claims)], indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps([asdict(c) for c in sort_claims(claims)], indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return path
 
 
@@ -118,18 +138,24 @@ def render_html(claims: list[Claim], nav: str = "") -> str:
         colour = {"holds": "#070", "within noise": "#a60", "does not hold": "#a00"}[c.verdict]
         verdict = f'<span style="color:{colour}">{c.verdict}</span>'
         verdict += f"<br><small>why: {html.escape(c.why)}</small>" if c.why else ""
-        rows.append("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in (c.chapter, c.kind, c.text, c.paper, c.ours))
-                    + f"<td>{verdict}</td><td>{html.escape(c.profile)}</td><td>{html.escape(c.machine)}</td></tr>")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Claims checked</title>\n"
-            "<style>body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em;line-height:1.4}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
-            "</style></head><body>\n" + nav + "\n<h1 id=\"claims\">Claims checked</h1>\n"
-            f"<p>Every paper claim the notebooks check, as measured in this edition's own run: "
-            f"{html.escape(counts(claims))}. A claim that does not hold is "
-            "said so in its chapter, with the figures.</p>\n<table><tr><th>chapter</th><th>kind</th><th>claim</th>"
-            "<th>paper</th>"
-            "<th>ours</th><th>verdict</th><th>profile</th><th>machine</th></tr>\n" + "\n".join(rows)
-            + "\n</table>\n</body></html>\n")
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{html.escape(v)}</td>" for v in (c.chapter, c.kind, c.text, c.paper, c.ours))
+            + f"<td>{verdict}</td><td>{html.escape(c.profile)}</td><td>{html.escape(c.machine)}</td></tr>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Claims checked</title>\n'
+        "<style>body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em;line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
+        "</style></head><body>\n" + nav + '\n<h1 id="claims">Claims checked</h1>\n'
+        f"<p>Every paper claim the notebooks check, as measured in this edition's own run: "
+        f"{html.escape(counts(claims))}. A claim that does not hold is "
+        "said so in its chapter, with the figures.</p>\n<table><tr><th>chapter</th><th>kind</th><th>claim</th>"
+        "<th>paper</th>"
+        "<th>ours</th><th>verdict</th><th>profile</th><th>machine</th></tr>\n"
+        + "\n".join(rows)
+        + "\n</table>\n</body></html>\n"
+    )
 
 
 USAGE = "usage: python -m course_lib.claims update [LEDGER] | check"
@@ -145,15 +171,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         snapshot = write_snapshot(claims)
         changed = update_readme(claims)
-        print(f"{len(claims)} claims from {ledger} → {snapshot}; "
-              f"README {'updated' if changed else 'already current'}")
+        print(f"{len(claims)} claims from {ledger} → {snapshot}; README {'updated' if changed else 'already current'}")
         return 0
     if argv == ["check"]:
         if readme_is_current(read_claims(SNAPSHOT)):
             print("README's claims table matches docs/claims.json")
             return 0
-        print("README's claims table differs from docs/claims.json: run `python -m course_lib.claims update`",
-              file=sys.stderr)
+        print(
+            "README's claims table differs from docs/claims.json: run `python -m course_lib.claims update`",
+            file=sys.stderr,
+        )
         return 1
     print(USAGE, file=sys.stderr)
     return 2

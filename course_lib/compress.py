@@ -45,19 +45,30 @@ from .args import check_bits, check_float, check_fraction, check_int
 from .report import Rows
 from .surgery import copy_model
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
 
     from .widgets import Explorer
 
 __all__ = [
-    "LayerRow", "CompressionReport", "compression_report", "Stage", "deep_compress", "latency_as_stored",
-    "FcSpeedRow", "FcSpeedReport", "fc_speed", "tradeoff_state", "draw_tradeoff", "tradeoff_readout",
+    "LayerRow",
+    "CompressionReport",
+    "compression_report",
+    "Stage",
+    "deep_compress",
+    "latency_as_stored",
+    "FcSpeedRow",
+    "FcSpeedReport",
+    "fc_speed",
+    "tradeoff_state",
+    "draw_tradeoff",
+    "tradeoff_readout",
     "tradeoff_explorer",
 ]
 
 
 # --------------------------------------------------------------------------- the paper's per-layer table
+
 
 @dataclass
 class LayerRow:
@@ -66,13 +77,13 @@ class LayerRow:
     layer: str
     weights: int
     kept_pct: float
-    weight_bits: float            # bits per stored entry, fixed width (P+Q); 32 if unquantized
-    weight_bits_huffman: float    # the same after Huffman coding (P+Q+H)
+    weight_bits: float  # bits per stored entry, fixed width (P+Q); 32 if unquantized
+    weight_bits_huffman: float  # the same after Huffman coding (P+Q+H)
     index_bits: float
     index_bits_huffman: float
     fillers: int
-    bytes_fixed: int              # codebook + values + index, fixed width
-    bytes_huffman: int            # codebook + values + index, Huffman-coded (tables included)
+    bytes_fixed: int  # codebook + values + index, fixed width
+    bytes_huffman: int  # codebook + values + index, Huffman-coded (tables included)
 
     @property
     def ratio_fixed(self) -> float:
@@ -108,17 +119,23 @@ class CompressionReport(Rows):
         ``report.Rows`` table of those fields instead)."""
         if columns is not None:
             return super().table(columns)
-        head = (f"{'layer':<8}{'weights':>9}{'kept':>8}{'w bits':>8}{'w bits':>8}{'idx bits':>9}"
-                f"{'idx bits':>9}{'ratio':>8}{'ratio':>8}\n{'':<8}{'':>9}{'(P)':>8}{'(P+Q)':>8}{'(+H)':>8}"
-                f"{'(P+Q)':>9}{'(+H)':>9}{'(P+Q)':>8}{'(+H)':>8}")
+        head = (
+            f"{'layer':<8}{'weights':>9}{'kept':>8}{'w bits':>8}{'w bits':>8}{'idx bits':>9}"
+            f"{'idx bits':>9}{'ratio':>8}{'ratio':>8}\n{'':<8}{'':>9}{'(P)':>8}{'(P+Q)':>8}{'(+H)':>8}"
+            f"{'(P+Q)':>9}{'(+H)':>9}{'(P+Q)':>8}{'(+H)':>8}"
+        )
         lines = [head]
         for r in self:
-            lines.append(f"{r.layer:<8}{r.weights:>9,}{r.kept_pct:>7.1f}%{r.weight_bits:>8.0f}"
-                         f"{r.weight_bits_huffman:>8.2f}{r.index_bits:>9.0f}{r.index_bits_huffman:>9.2f}"
-                         f"{r.ratio_fixed:>7.1f}×{r.ratio_huffman:>7.1f}×")
+            lines.append(
+                f"{r.layer:<8}{r.weights:>9,}{r.kept_pct:>7.1f}%{r.weight_bits:>8.0f}"
+                f"{r.weight_bits_huffman:>8.2f}{r.index_bits:>9.0f}{r.index_bits_huffman:>9.2f}"
+                f"{r.ratio_fixed:>7.1f}×{r.ratio_huffman:>7.1f}×"
+            )
         kept = 100 * sum(r.weights * r.kept_pct / 100 for r in self) / max(self.weights, 1)
-        lines.append(f"{'total':<8}{self.weights:>9,}{kept:>7.1f}%{'':>8}{'':>8}{'':>9}{'':>9}"
-                     f"{4 * self.weights / self.bytes_fixed:>7.1f}×{4 * self.weights / self.bytes_huffman:>7.1f}×")
+        lines.append(
+            f"{'total':<8}{self.weights:>9,}{kept:>7.1f}%{'':>8}{'':>8}{'':>9}{'':>9}"
+            f"{4 * self.weights / self.bytes_fixed:>7.1f}×{4 * self.weights / self.bytes_huffman:>7.1f}×"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -129,13 +146,23 @@ def _row(fixed: compressed_file.EncodedLayer, huff: compressed_file.EncodedLayer
     entries = max(fixed.entries, 1)
     value_bits = fixed.value_bits or 32
     value_bits_h = 8 * len(huff.values) / entries if huff.value_bits == 0 else huff.values.nbits / entries
-    return LayerRow(fixed.name, fixed.weights, 100 * fixed.nonzero / fixed.weights, value_bits, value_bits_h,
-                    fixed.index_bits, huff.gaps.nbits / entries, fixed.fillers, fixed.payload_bytes,
-                    huff.payload_bytes)
+    return LayerRow(
+        fixed.name,
+        fixed.weights,
+        100 * fixed.nonzero / fixed.weights,
+        value_bits,
+        value_bits_h,
+        fixed.index_bits,
+        huff.gaps.nbits / entries,
+        fixed.fillers,
+        fixed.payload_bytes,
+        huff.payload_bytes,
+    )
 
 
-def compression_report(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
-                       index_bits: int | dict[str, int] = 5) -> CompressionReport:
+def compression_report(
+    model: nn.Module, bits: int | str | dict[str, int | str] | None = None, index_bits: int | dict[str, int] = 5
+) -> CompressionReport:
     """Per-layer table like the paper's: weights, % kept, bits per weight and per index before and
     after Huffman coding, and the compression ratio (32-bit dense weights / stored bytes).
 
@@ -150,6 +177,7 @@ def compression_report(model: nn.Module, bits: int | str | dict[str, int | str] 
 
 # --------------------------------------------------------------------------- the pipeline
 
+
 @dataclass
 class Stage:
     """One stage of ``deep_compress``: its accuracy and the real bytes of the file it wrote."""
@@ -158,7 +186,7 @@ class Stage:
     accuracy: float
     bytes: int
     seconds: float
-    index_bits: object = 5        # the gap width used: an int or {layer: int}
+    index_bits: object = 5  # the gap width used: an int or {layer: int}
 
     def ratio(self, reference_bytes: int) -> float:
         return reference_bytes / self.bytes
@@ -171,10 +199,24 @@ def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe:
     return compressed_file.save_compressed(model, path, bits, index_bits, huffman=huffman, recipe=recipe), index_bits
 
 
-def _check_pipeline(model, *, sparsity, bits, index_bits, prune_steps, prune_epochs, quant_epochs, lr, quant_lr,
-                    init, optimizer, quant_optimizer, path) -> list[str]:
+def _check_pipeline(
+    model,
+    *,
+    sparsity,
+    bits,
+    index_bits,
+    prune_steps,
+    prune_epochs,
+    quant_epochs,
+    lr,
+    quant_lr,
+    init,
+    optimizer,
+    quant_optimizer,
+    path,
+) -> list[str]:
     """Every argument of ``deep_compress`` checked before the model changes; the layer names."""
-    quant.shareable_layers(model)                      # a model, conv/linear layers, none quantized, finite
+    quant.shareable_layers(model)  # a model, conv/linear layers, none quantized, finite
     measure.check_not_meta(model, "compressed")
     names = list(compressed_file.compressible_layers(model).values())
     for name, value in compressed_file.layer_values(sparsity, names, "sparsity").items():
@@ -186,8 +228,12 @@ def _check_pipeline(model, *, sparsity, bits, index_bits, prune_steps, prune_epo
     if index_bits != "auto":
         for name, value in compressed_file.layer_values(index_bits, names, "index_bits").items():
             if value is not None or not isinstance(index_bits, Mapping):
-                check_bits(f"index_bits[{name!r}]" if isinstance(index_bits, Mapping) else "index_bits", value,
-                           1, compressed_file.MAX_BITS)
+                check_bits(
+                    f"index_bits[{name!r}]" if isinstance(index_bits, Mapping) else "index_bits",
+                    value,
+                    1,
+                    compressed_file.MAX_BITS,
+                )
     check_int("prune_steps", prune_steps)
     check_int("prune_epochs", prune_epochs, 0)
     check_int("quant_epochs", quant_epochs, 0)
@@ -203,13 +249,28 @@ def _check_pipeline(model, *, sparsity, bits, index_bits, prune_steps, prune_epo
     return names
 
 
-def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                  test_data: Iterable[tuple[torch.Tensor, torch.Tensor]], *, sparsity: float | dict[str, float],
-                  bits: int | dict[str, int], index_bits: int | dict[str, int] | str = 5, prune_epochs: int = 1,
-                  quant_epochs: int = 1, prune_steps: int = 1, lr: float = 0.01, quant_lr: float = 1e-3,
-                  init: str = "linear", seed: int = 0, optimizer: str = "sgd", quant_optimizer: str = "adamw",
-                  recipe: str = "", path: str | os.PathLike | None = None, progress: bool = False,
-                  device: str | torch.device | None = None) -> tuple[nn.Module, Rows]:
+def deep_compress(
+    model: nn.Module,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    sparsity: float | dict[str, float],
+    bits: int | dict[str, int],
+    index_bits: int | dict[str, int] | str = 5,
+    prune_epochs: int = 1,
+    quant_epochs: int = 1,
+    prune_steps: int = 1,
+    lr: float = 0.01,
+    quant_lr: float = 1e-3,
+    init: str = "linear",
+    seed: int = 0,
+    optimizer: str = "sgd",
+    quant_optimizer: str = "adamw",
+    recipe: str = "",
+    path: str | os.PathLike | None = None,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> tuple[nn.Module, Rows]:
     """Han et al.'s three stages on ``model`` (changed in place): returns ``(model, stages)``.
 
     1. prune: ``prune.magnitude_prune`` to ``sparsity`` (one fraction or ``{layer: fraction}``) in
@@ -229,9 +290,21 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
     ``save_compressed`` after each stage (float32 values + fixed-width index; codebook indices
     fixed width; Huffman), at ``path`` (default: a new temporary file).
     """
-    names = _check_pipeline(model, sparsity=sparsity, bits=bits, index_bits=index_bits, prune_steps=prune_steps,
-                            prune_epochs=prune_epochs, quant_epochs=quant_epochs, lr=lr, quant_lr=quant_lr,
-                            init=init, optimizer=optimizer, quant_optimizer=quant_optimizer, path=path)
+    names = _check_pipeline(
+        model,
+        sparsity=sparsity,
+        bits=bits,
+        index_bits=index_bits,
+        prune_steps=prune_steps,
+        prune_epochs=prune_epochs,
+        quant_epochs=quant_epochs,
+        lr=lr,
+        quant_lr=quant_lr,
+        init=init,
+        optimizer=optimizer,
+        quant_optimizer=quant_optimizer,
+        path=path,
+    )
     config.seed_everything(seed)
     device = torch.device(device) if device is not None else config.device()
     if path is None:
@@ -241,11 +314,20 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
     t0 = time.perf_counter()
     targets = compressed_file.layer_values(sparsity, names, "sparsity")
     for step in range(1, prune_steps + 1):
-        goal = {n: 1 - (1 - (targets[n] or 0.0)) ** (step / prune_steps) for n in names}   # geometric steps
+        goal = {n: 1 - (1 - (targets[n] or 0.0)) ** (step / prune_steps) for n in names}  # geometric steps
         prune.magnitude_prune(model, goal)
-        train.fit(model, train_data, None, prune_epochs, optimizer=optimizer, lr=lr,
-                  after_step=prune.keep_masks(model),
-                  progress=progress, seed=seed + step, device=device)
+        train.fit(
+            model,
+            train_data,
+            None,
+            prune_epochs,
+            optimizer=optimizer,
+            lr=lr,
+            after_step=prune.keep_masks(model),
+            progress=progress,
+            seed=seed + step,
+            device=device,
+        )
     prune.make_permanent(model)
     size, widths = _write(model, path, "float32", index_bits, False, recipe)
     stages.append(Stage("pruned", train.evaluate(model, test_data), size, time.perf_counter() - t0, widths))
@@ -256,8 +338,18 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
     if quant_epochs:
         # the backward of codebook[indices] sums each cluster's gradients; on CPU it adds in parallel
         # in a varying order unless deterministic algorithms are on (needed for a repeatable run)
-        train.fit(model, train_data, None, quant_epochs, optimizer=quant_optimizer, lr=quant_lr,
-                  progress=progress, seed=seed + 1000, device=device, deterministic=True)
+        train.fit(
+            model,
+            train_data,
+            None,
+            quant_epochs,
+            optimizer=quant_optimizer,
+            lr=quant_lr,
+            progress=progress,
+            seed=seed + 1000,
+            device=device,
+            deterministic=True,
+        )
     bits_of = compressed_file.layer_values(bits, names, "bits")
     size, widths = _write(model, path, bits_of, index_bits, False, recipe)
     stages.append(Stage("quantized", train.evaluate(model, test_data), size, time.perf_counter() - t0, widths))
@@ -265,7 +357,7 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
     t0 = time.perf_counter()
     size, widths = _write(model, path, bits_of, index_bits, True, recipe)
     with open(path, "rb") as f:
-        _, decoded = compressed_file.from_bytes(f.read(), path)      # the decoded tensors; no second model needed
+        _, decoded = compressed_file.from_bytes(f.read(), path)  # the decoded tensors; no second model needed
     expected = compressed_file.effective_state_dict(model)
     if set(decoded) != set(expected) or not all(torch.equal(decoded[k].cpu(), expected[k].cpu()) for k in expected):
         raise RuntimeError(f"{path}: the decoded weights differ from the model's: a bug in the format")
@@ -276,8 +368,10 @@ def deep_compress(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, tor
 
 # --------------------------------------------------------------------------- is it faster?
 
-def latency_as_stored(path: str | os.PathLike, x: torch.Tensor, model: nn.Module | Callable[[str], nn.Module],
-                      min_run_time: float = 0.3) -> tuple[float, float]:
+
+def latency_as_stored(
+    path: str | os.PathLike, x: torch.Tensor, model: nn.Module | Callable[[str], nn.Module], min_run_time: float = 0.3
+) -> tuple[float, float]:
     """Cost of serving from the file: ``(decode seconds, seconds of one forward of x)``.
 
     Decoding (``load_compressed``, with ``model`` as the architecture to fill, or ``recipes.build_model``)
@@ -314,8 +408,10 @@ class FcSpeedReport(Rows):
         names = None if layers is None else {layers} if isinstance(layers, str) else set(layers)
         rows = [r for r in self if r.batch == batch and (names is None or r.layer in names)]
         if not rows:
-            raise ValueError(f"batch={batch}, layers={layers!r}: not measured; batches are "
-                             f"{sorted({r.batch for r in self})}, layers {sorted({r.layer for r in self})}")
+            raise ValueError(
+                f"batch={batch}, layers={layers!r}: not measured; batches are "
+                f"{sorted({r.batch for r in self})}, layers {sorted({r.layer for r in self})}"
+            )
         return sum(r.dense_s for r in rows) / sum(r.sparse_s for r in rows)
 
     def table(self, columns: list[str] | None = None) -> str:
@@ -324,16 +420,19 @@ class FcSpeedReport(Rows):
             return super().table(columns)
         lines = [f"{'layer':<14}{'shape':>13}{'density':>9}{'batch':>7}{'dense ms':>10}{'CSR ms':>9}{'speed-up':>10}"]
         for r in self:
-            lines.append(f"{r.layer:<14}{'×'.join(map(str, r.shape)):>13}{100 * r.density:>8.1f}%{r.batch:>7}"
-                         f"{1e3 * r.dense_s:>10.3f}{1e3 * r.sparse_s:>9.3f}{r.speedup:>9.2f}×")
+            lines.append(
+                f"{r.layer:<14}{'×'.join(map(str, r.shape)):>13}{100 * r.density:>8.1f}%{r.batch:>7}"
+                f"{1e3 * r.dense_s:>10.3f}{1e3 * r.sparse_s:>9.3f}{r.speedup:>9.2f}×"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
 
 
-def fc_speed(weights: Mapping[str, torch.Tensor], batches: Iterable[int] = (1, 64), threads: int = 1,
-             min_run_time: float = 0.1) -> FcSpeedReport:
+def fc_speed(
+    weights: Mapping[str, torch.Tensor], batches: Iterable[int] = (1, 64), threads: int = 1, min_run_time: float = 0.1
+) -> FcSpeedReport:
     """Time pruned fc layers as the paper's speed-up claim does: ``y = W x`` with a batch of 1.
 
     ``weights``: ``{name: 2-d weight tensor}`` (zeros = pruned). For each batch size, the dense
@@ -361,12 +460,14 @@ def fc_speed(weights: Mapping[str, torch.Tensor], batches: Iterable[int] = (1, 6
             for b in batches:
                 x = torch.randn(w.shape[1], b, generator=g)
                 times = measure.latencies(products, x, min_run_time=min_run_time, threads=threads, rounds=1)
-                rows.append(FcSpeedRow(name, tuple(w.shape), float((w != 0).float().mean()), b,
-                                       times["dense"], times["sparse"]))
+                rows.append(
+                    FcSpeedRow(name, tuple(w.shape), float((w != 0).float().mean()), b, times["dense"], times["sparse"])
+                )
     return rows
 
 
 # ------------------------------------------------------------------ explorer: bits and sparsity → bytes, accuracy
+
 
 def _check_settings(names: list[str], sparsity: dict, bits: dict) -> None:
     for name in names:
@@ -377,9 +478,16 @@ def _check_settings(names: list[str], sparsity: dict, bits: dict) -> None:
             raise ValueError(f"{err} (one of the 2**bits codes is kept for zero)") from None
 
 
-def tradeoff_state(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, sparsity: float | dict[str, float],
-                   bits: int | dict[str, int],
-                   index_bits: int = 5, iters: int = 10, reference_bytes: int | None = None) -> dict:
+def tradeoff_state(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    sparsity: float | dict[str, float],
+    bits: int | dict[str, int],
+    index_bits: int = 5,
+    iters: int = 10,
+    reference_bytes: int | None = None,
+) -> dict:
     """What Deep Compression *without retraining* does to ``model`` at these settings (pure).
 
     A copy of ``model`` is pruned per layer (magnitude, ``sparsity``: one fraction or
@@ -403,12 +511,26 @@ def tradeoff_state(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     encoded, others = compressed_file.encode_model(net, bits, index_bits, huffman=True)
     with torch.no_grad():
         accuracy = float((net(images).argmax(1) == labels).float().mean())
-    layers = [{"layer": e.name, "codebook": e.codebook_bytes, "values": e.value_bytes,
-               "index": e.gaps.total_bytes, "kept": e.nonzero / e.weights} for e in encoded]
+    layers = [
+        {
+            "layer": e.name,
+            "codebook": e.codebook_bytes,
+            "values": e.value_bytes,
+            "index": e.gaps.total_bytes,
+            "kept": e.nonzero / e.weights,
+        }
+        for e in encoded
+    ]
     other = sum(t.numel() * t.element_size() for t in others.values())
     total = sum(r["codebook"] + r["values"] + r["index"] for r in layers) + other
-    return {"layers": layers, "other_bytes": other, "total_bytes": total, "accuracy": accuracy,
-            "reference_bytes": reference_bytes, "ratio": reference_bytes / total}
+    return {
+        "layers": layers,
+        "other_bytes": other,
+        "total_bytes": total,
+        "accuracy": accuracy,
+        "reference_bytes": reference_bytes,
+        "ratio": reference_bytes / total,
+    }
 
 
 def draw_tradeoff(state: dict, fig: Figure) -> None:
@@ -424,22 +546,35 @@ def draw_tradeoff(state: dict, fig: Figure) -> None:
     for i, r in enumerate(state["layers"]):
         ax.text(i, bottom[i], f"{100 * r['kept']:.0f}% kept", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("KiB in the file")
-    ax.set_title(f"{state['total_bytes'] / 1024:.1f} KiB = {state['ratio']:.1f}× smaller than float32; "
-                 f"accuracy {100 * state['accuracy']:.1f}% (no retraining)")
+    ax.set_title(
+        f"{state['total_bytes'] / 1024:.1f} KiB = {state['ratio']:.1f}× smaller than float32; "
+        f"accuracy {100 * state['accuracy']:.1f}% (no retraining)"
+    )
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
 
 def tradeoff_readout(state: dict) -> str:
     """One line: bytes, ratio and accuracy."""
-    return (f"<b>{state['total_bytes']:,} bytes</b> ({state['ratio']:.1f}× smaller), "
-            f"accuracy <b>{100 * state['accuracy']:.2f}%</b>")
+    return (
+        f"<b>{state['total_bytes']:,} bytes</b> ({state['ratio']:.1f}× smaller), "
+        f"accuracy <b>{100 * state['accuracy']:.2f}%</b>"
+    )
 
 
-def tradeoff_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-                      sparsity: float | dict[str, float] = 0.9, bits: int | dict[str, int] = 5,
-                      sparsity_options: Iterable[float] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98), index_bits: int = 5,
-                      iters: int = 10, title: str = "", figsize: tuple[float, float] = (8, 3.6)) -> Explorer:
+def tradeoff_explorer(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    sparsity: float | dict[str, float] = 0.9,
+    bits: int | dict[str, int] = 5,
+    sparsity_options: Iterable[float] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98),
+    index_bits: int = 5,
+    iters: int = 10,
+    title: str = "",
+    figsize: tuple[float, float] = (8, 3.6),
+) -> Explorer:
     """The explorer of ``tradeoff_state``: a sparsity menu and a bits slider per conv/linear layer.
 
     Controls ``sparsity_<i>`` / ``bits_<i>`` (the ``i``-th layer; start values ``sparsity`` and
@@ -457,10 +592,16 @@ def tradeoff_explorer(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     def state(**settings):
         key = tuple(sorted(settings.items()))
         if key not in cache:
-            cache[key] = tradeoff_state(model, images, labels,
-                                        {n: settings[f"sparsity_{i}"] for i, n in enumerate(names)},
-                                        {n: settings[f"bits_{i}"] for i, n in enumerate(names)},
-                                        index_bits, iters, reference_bytes)
+            cache[key] = tradeoff_state(
+                model,
+                images,
+                labels,
+                {n: settings[f"sparsity_{i}"] for i, n in enumerate(names)},
+                {n: settings[f"bits_{i}"] for i, n in enumerate(names)},
+                index_bits,
+                iters,
+                reference_bytes,
+            )
         return cache[key]
 
     controls = {}

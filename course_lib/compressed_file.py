@@ -49,15 +49,34 @@ import torch.nn as nn
 
 from . import prune
 from .args import check_bits
-from .measure import check_not_meta
 from .huffman import Stream, decode_stream, encode_stream
+from .measure import check_not_meta
 from .surgery import WEIGHT_LAYERS, bits_needed, weight_layers
 
 __all__ = [
-    "MAX_BITS", "MAGIC", "VERSION", "CompressedFileError", "to_relative", "from_relative",
-    "relative_index_entries", "quantize_values", "EncodedLayer", "encode_layer", "decode_layer",
-    "effective_state_dict", "compressible_layers", "layer_values", "encode_model", "best_index_bits",
-    "fixed_layer_bytes", "MAX_VALUES", "validate_path", "to_bytes", "save_compressed", "from_bytes", "load_compressed",
+    "MAX_BITS",
+    "MAGIC",
+    "VERSION",
+    "CompressedFileError",
+    "to_relative",
+    "from_relative",
+    "relative_index_entries",
+    "quantize_values",
+    "EncodedLayer",
+    "encode_layer",
+    "decode_layer",
+    "effective_state_dict",
+    "compressible_layers",
+    "layer_values",
+    "encode_model",
+    "best_index_bits",
+    "fixed_layer_bytes",
+    "MAX_VALUES",
+    "validate_path",
+    "to_bytes",
+    "save_compressed",
+    "from_bytes",
+    "load_compressed",
 ]
 
 MAX_BITS = 16
@@ -68,8 +87,16 @@ than any network of the course (VGG-16 has 138M). A record's header gives its sh
 layer's trailing zeros cost no bytes, so a crafted file could otherwise ask for any amount of memory."""
 MAGIC = b"DCMP"
 VERSION = 1
-_DTYPES = {0: torch.float32, 1: torch.float16, 2: torch.int64, 3: torch.int32, 4: torch.uint8,
-           5: torch.bool, 6: torch.float64, 7: torch.bfloat16}
+_DTYPES = {
+    0: torch.float32,
+    1: torch.float16,
+    2: torch.int64,
+    3: torch.int32,
+    4: torch.uint8,
+    5: torch.bool,
+    6: torch.float64,
+    7: torch.bfloat16,
+}
 _DTYPE_CODES = {v: k for k, v in _DTYPES.items()}
 RAW, SPARSE = 0, 1
 
@@ -79,6 +106,7 @@ class CompressedFileError(ValueError):
 
 
 # --------------------------------------------------------------------------- relative sparse index
+
 
 def to_relative(values: np.ndarray | torch.Tensor | Sequence[float], index_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """The two streams a file stores for a sparse flat array: ``(gaps, entries)`` as numpy arrays.
@@ -122,6 +150,7 @@ def relative_index_entries(positions: Iterable[int], index_bits: int) -> int:
 
 # --------------------------------------------------------------------------- one layer, encoded
 
+
 def quantize_values(weight: torch.Tensor | np.ndarray, bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Codebook form of a tensor whose non-zero values are few: ``(codebook, indices)``.
 
@@ -134,9 +163,11 @@ def quantize_values(weight: torch.Tensor | np.ndarray, bits: int | None = None) 
     if bits is not None:
         bits = check_bits("bits", bits, 1, MAX_BITS)
         if len(distinct) + 1 > 1 << bits:
-            raise ValueError(f"bits={bits}: the tensor has {len(distinct)} distinct non-zero values but a "
-                             f"{bits}-bit index holds only {(1 << bits) - 1} plus zero; share weights first "
-                             "(course_lib.quant.share_weights) or use more bits")
+            raise ValueError(
+                f"bits={bits}: the tensor has {len(distinct)} distinct non-zero values but a "
+                f"{bits}-bit index holds only {(1 << bits) - 1} plus zero; share weights first "
+                "(course_lib.quant.share_weights) or use more bits"
+            )
     codebook = np.concatenate([np.zeros(1, np.float32), distinct.astype(np.float32)])
     indices = np.where(flat != 0, np.searchsorted(distinct, flat) + 1, 0)
     return codebook, indices
@@ -155,7 +186,7 @@ class EncodedLayer:
     index_bits: int
     codebook: np.ndarray | None
     gaps: Stream
-    values: Stream | bytes               # a Stream of codebook indices, or float32 bytes
+    values: Stream | bytes  # a Stream of codebook indices, or float32 bytes
     nonzero: int
 
     @property
@@ -184,8 +215,13 @@ class EncodedLayer:
         return self.codebook_bytes + self.value_bytes + self.gaps.total_bytes
 
 
-def encode_layer(name: str, weight: torch.Tensor | np.ndarray, bits: int | str | None = None, index_bits: int = 5,
-                 huffman: bool = True) -> EncodedLayer:
+def encode_layer(
+    name: str,
+    weight: torch.Tensor | np.ndarray,
+    bits: int | str | None = None,
+    index_bits: int = 5,
+    huffman: bool = True,
+) -> EncodedLayer:
     """Encode one weight tensor. ``bits``: None = the fewest that hold its distinct values
     (float32 values if more than 65535), an int 1..16, or ``"float32"`` for unquantized values."""
     index_bits = check_bits("index_bits", index_bits, 1, MAX_BITS)
@@ -199,15 +235,31 @@ def encode_layer(name: str, weight: torch.Tensor | np.ndarray, bits: int | str |
         bits = None if raw else bits_needed(n_distinct + 1)
     if raw:
         gaps, entries = to_relative(flat, index_bits)
-        return EncodedLayer(name, tuple(weight.shape), 0, index_bits, None,
-                            encode_stream(gaps, index_bits, huffman), entries.astype("<f4").tobytes(), nonzero)
+        return EncodedLayer(
+            name,
+            tuple(weight.shape),
+            0,
+            index_bits,
+            None,
+            encode_stream(gaps, index_bits, huffman),
+            entries.astype("<f4").tobytes(),
+            nonzero,
+        )
     if isinstance(bits, str):
         raise ValueError(f"bits={bits!r} must be None, an integer 1..{MAX_BITS} or 'float32'")
     bits = check_bits("bits", bits, 1, MAX_BITS)
     codebook, indices = quantize_values(weight, bits)
     gaps, entries = to_relative(indices, index_bits)
-    return EncodedLayer(name, tuple(weight.shape), bits, index_bits, codebook,
-                        encode_stream(gaps, index_bits, huffman), encode_stream(entries, bits, huffman), nonzero)
+    return EncodedLayer(
+        name,
+        tuple(weight.shape),
+        bits,
+        index_bits,
+        codebook,
+        encode_stream(gaps, index_bits, huffman),
+        encode_stream(entries, bits, huffman),
+        nonzero,
+    )
 
 
 def decode_layer(layer: EncodedLayer) -> torch.Tensor:
@@ -225,6 +277,7 @@ def decode_layer(layer: EncodedLayer) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- which tensors, which bits
+
 
 def effective_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The plain ``state_dict`` a model *computes with*: pruning masks and shared weights folded in.
@@ -271,9 +324,12 @@ def layer_values(setting: object, names: Iterable[str], what: str) -> dict:
     return dict.fromkeys(names, setting)
 
 
-def encode_model(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
-                 index_bits: int | dict[str, int] = 5,
-                 huffman: bool = True) -> tuple[list[EncodedLayer], dict[str, torch.Tensor]]:
+def encode_model(
+    model: nn.Module,
+    bits: int | str | dict[str, int | str] | None = None,
+    index_bits: int | dict[str, int] = 5,
+    huffman: bool = True,
+) -> tuple[list[EncodedLayer], dict[str, torch.Tensor]]:
     """``(encoded layers, other tensors)`` of a model: what ``save_compressed`` writes."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -291,8 +347,12 @@ def encode_model(model: nn.Module, bits: int | str | dict[str, int | str] | None
     return encoded, others
 
 
-def best_index_bits(model: nn.Module, bits: int | str | dict[str, int | str] | None = None, huffman: bool = True,
-                    candidates: Iterable[int] = range(2, 11)) -> dict[str, int]:
+def best_index_bits(
+    model: nn.Module,
+    bits: int | str | dict[str, int | str] | None = None,
+    huffman: bool = True,
+    candidates: Iterable[int] = range(2, 11),
+) -> dict[str, int]:
     """``{layer: index width}`` that makes each layer's stored bytes smallest.
 
     Narrow gaps need many filler entries (each also costs a value code); wide gaps cost more bits
@@ -316,6 +376,7 @@ def fixed_layer_bytes(entries: int, bits: int, index_bits: int) -> int:
 
 
 # --------------------------------------------------------------------------- writing and reading bytes
+
 
 class _Writer:
     def __init__(self):
@@ -350,13 +411,15 @@ class _Reader:
 
     def __init__(self, data, path):
         self.data, self.pos, self.path = data, 0, path
-        self.values = 0                                   # values declared by the shapes read so far
+        self.values = 0  # values declared by the shapes read so far
 
     def take(self, n):
         if n < 0 or self.pos + n > len(self.data):
-            raise CompressedFileError(f"{self.path}: truncated or corrupted (needed {n} bytes at offset "
-                                      f"{self.pos}, the file has {len(self.data)})")
-        chunk = self.data[self.pos:self.pos + n]
+            raise CompressedFileError(
+                f"{self.path}: truncated or corrupted (needed {n} bytes at offset "
+                f"{self.pos}, the file has {len(self.data)})"
+            )
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -382,9 +445,11 @@ class _Reader:
         for s in shape:
             numel *= s
         self.values += numel
-        if self.values > MAX_VALUES:                    # checked before anything is allocated
-            raise CompressedFileError(f"{self.path}: corrupted: its records declare {self.values:,} values, "
-                                      f"more than the MAX_VALUES={MAX_VALUES:,} this reader allocates")
+        if self.values > MAX_VALUES:  # checked before anything is allocated
+            raise CompressedFileError(
+                f"{self.path}: corrupted: its records declare {self.values:,} values, "
+                f"more than the MAX_VALUES={MAX_VALUES:,} this reader allocates"
+            )
         return shape
 
     def stream(self):
@@ -396,8 +461,10 @@ class _Reader:
         # sizes before any use: a fixed-width stream holds exactly count·bits bits, a Huffman one at
         # least one bit per symbol, and neither more bits than its bytes
         if nbits > 8 * len(data) or (not huffman and nbits != count * bits) or (huffman and count > nbits):
-            raise CompressedFileError(f"{self.path}: corrupted stream header ({count} symbols of {bits} bits "
-                                      f"in {nbits} bits, {len(data)} bytes of data)")
+            raise CompressedFileError(
+                f"{self.path}: corrupted stream header ({count} symbols of {bits} bits "
+                f"in {nbits} bits, {len(data)} bytes of data)"
+            )
         return Stream(bits, count, nbits, data, lengths)
 
 
@@ -436,8 +503,10 @@ def _read_sparse(r: _Reader, key: str, shape: tuple) -> torch.Tensor:
     numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
     entries = values.count if value_bits else len(values) // 4
     if (not value_bits and len(values) % 4) or gaps.count != entries or entries > numel or nonzero > entries:
-        raise CompressedFileError(f"{r.path}: corrupted record {key!r}: {gaps.count} gaps, {entries} entries and "
-                                  f"{nonzero} non-zeros do not fit a layer of {numel} values")
+        raise CompressedFileError(
+            f"{r.path}: corrupted record {key!r}: {gaps.count} gaps, {entries} entries and "
+            f"{nonzero} non-zeros do not fit a layer of {numel} values"
+        )
     return decode_layer(EncodedLayer(key, shape, value_bits, index_bits, codebook, gaps, values, nonzero))
 
 
@@ -448,15 +517,18 @@ def _read_raw(r: _Reader, shape: tuple) -> torch.Tensor:
     raw = bytearray(r.bytes())
     numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
     itemsize = torch.empty((), dtype=_DTYPES[code]).element_size()
-    if len(raw) != numel * itemsize:                    # before allocating the tensor of the header's shape
-        raise CompressedFileError(f"{r.path}: corrupted record: shape {shape} of {_DTYPES[code]} needs "
-                                  f"{numel * itemsize:,} bytes, the record holds {len(raw):,}")
+    if len(raw) != numel * itemsize:  # before allocating the tensor of the header's shape
+        raise CompressedFileError(
+            f"{r.path}: corrupted record: shape {shape} of {_DTYPES[code]} needs "
+            f"{numel * itemsize:,} bytes, the record holds {len(raw):,}"
+        )
     if not raw:
         return torch.zeros(shape, dtype=_DTYPES[code])
     return torch.frombuffer(raw, dtype=_DTYPES[code]).reshape(shape).clone()
 
 
 # --------------------------------------------------------------------------- the file
+
 
 def validate_path(path: object) -> str | os.PathLike:
     """``path`` if a file can be written there: a str or PathLike whose folder exists and which is
@@ -471,8 +543,13 @@ def validate_path(path: object) -> str | os.PathLike:
     return path
 
 
-def to_bytes(model: nn.Module, bits: int | str | dict[str, int | str] | None = None,
-             index_bits: int | dict[str, int] = 5, huffman: bool = True, recipe: str = "") -> bytes:
+def to_bytes(
+    model: nn.Module,
+    bits: int | str | dict[str, int | str] | None = None,
+    index_bits: int | dict[str, int] = 5,
+    huffman: bool = True,
+    recipe: str = "",
+) -> bytes:
     """The bytes of ``save_compressed``: magic, version, recipe, records, CRC-32 of all before it."""
     encoded, others = encode_model(model, bits, index_bits, huffman)
     w = _Writer()
@@ -488,8 +565,14 @@ def to_bytes(model: nn.Module, bits: int | str | dict[str, int | str] | None = N
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def save_compressed(model: nn.Module, path: str | os.PathLike, bits: int | str | dict[str, int | str] | None = None,
-                    index_bits: int | dict[str, int] = 5, huffman: bool = True, recipe: str = "") -> int:
+def save_compressed(
+    model: nn.Module,
+    path: str | os.PathLike,
+    bits: int | str | dict[str, int | str] | None = None,
+    index_bits: int | dict[str, int] = 5,
+    huffman: bool = True,
+    recipe: str = "",
+) -> int:
     """Write ``model`` in the Deep Compression format; returns the file's size in bytes.
 
     Conv/linear weights: sparse relative index (``index_bits``, int or ``{layer: bits}``) + codebook
@@ -508,7 +591,7 @@ def from_bytes(data: bytes, path: str = "<bytes>") -> tuple[str, dict[str, torch
     """``(recipe, state_dict)`` from the bytes of a compressed file; every check before any use."""
     if len(data) < len(MAGIC) + 1 + 2 + 4 + 4:
         raise CompressedFileError(f"{path}: truncated ({len(data)} bytes is too short for a compressed model)")
-    if data[:len(MAGIC)] != MAGIC:
+    if data[: len(MAGIC)] != MAGIC:
         raise CompressedFileError(f"{path}: not a course_lib compressed model (bad magic {data[:4]!r})")
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(body) != crc:
@@ -553,8 +636,10 @@ def load_compressed(path: str | os.PathLike, model: nn.Module | Callable[[str], 
         data = f.read()
     recipe, state = from_bytes(data, str(path))
     if model is None:
-        raise TypeError(f"load_compressed needs model=: a fresh model of the architecture, or recipes.build_model "
-                        f"to rebuild the stored recipe {recipe!r}")
+        raise TypeError(
+            f"load_compressed needs model=: a fresh model of the architecture, or recipes.build_model "
+            f"to rebuild the stored recipe {recipe!r}"
+        )
     if callable(model) and not isinstance(model, nn.Module):
         if not recipe:
             raise ValueError(f"{path} names no recipe; pass model= (a fresh model of the same architecture)")

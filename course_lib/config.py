@@ -43,8 +43,19 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["threads", "apply_threads", "profile", "dry_run", "pick", "cap", "device", "seed_everything",
-           "data_dir", "checkpoints_dir", "describe"]
+__all__ = [
+    "threads",
+    "apply_threads",
+    "profile",
+    "dry_run",
+    "pick",
+    "cap",
+    "device",
+    "seed_everything",
+    "data_dir",
+    "checkpoints_dir",
+    "describe",
+]
 
 PROFILES = ("quick", "full")
 DEVICES = ("cpu", "cuda", "mps")
@@ -80,11 +91,11 @@ def profile() -> str:
 _UNSET = object()
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
-DRY_RUN_STEPS = 2            # training batches per epoch in the dry run (and one epoch)
-DRY_RUN_BATCH = 16           # largest batch ``data.loaders`` serves in the dry run
-DRY_RUN_TRAIN_IMAGES = 256   # stand-in training images per dataset in the dry run
-DRY_RUN_TEST_IMAGES = 128    # stand-in test images per dataset in the dry run
-DRY_RUN_EVAL_BATCHES = 2     # batches ``evaluate`` looks at in the dry run
+DRY_RUN_STEPS = 2  # training batches per epoch in the dry run (and one epoch)
+DRY_RUN_BATCH = 16  # largest batch ``data.loaders`` serves in the dry run
+DRY_RUN_TRAIN_IMAGES = 256  # stand-in training images per dataset in the dry run
+DRY_RUN_TEST_IMAGES = 128  # stand-in test images per dataset in the dry run
+DRY_RUN_EVAL_BATCHES = 2  # batches ``evaluate`` looks at in the dry run
 
 
 def dry_run() -> bool:
@@ -164,8 +175,10 @@ def describe() -> str:
     dev = device()
     extra = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
     mode = f"{profile()} (dry run: capped work, stand-in data)" if dry_run() else profile()
-    return (f"profile={mode}  device={dev}{extra}  torch={torch.__version__}  "
-            f"threads={torch.get_num_threads()}  data={data_dir()}")
+    return (
+        f"profile={mode}  device={dev}{extra}  torch={torch.__version__}  "
+        f"threads={torch.get_num_threads()}  data={data_dir()}"
+    )
 
 
-apply_threads()                  # once, when course_lib is imported
+apply_threads()  # once, when course_lib is imported

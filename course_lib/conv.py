@@ -32,17 +32,32 @@ from .args import check_int
 from .report import Rows
 from .surgery import dense_group_weight
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from .widgets import Explorer
 
 __all__ = [
-    'output_size', 'im2col', 'col2im', 'conv2d_as_matmul', 'naive_conv2d', 'weight_matrix',
-    'block_structure', 'plot_weight_matrix', 'ConvCost', 'conv_cost', 'MOBILENET_PUBLISHED',
-    'depthwise_separable', 'MobileNetRow', 'mobilenet_table', 'round_sig', 'im2col_state',
-    'draw_im2col', 'im2col_readout', 'im2col_explorer',
+    "output_size",
+    "im2col",
+    "col2im",
+    "conv2d_as_matmul",
+    "naive_conv2d",
+    "weight_matrix",
+    "block_structure",
+    "plot_weight_matrix",
+    "ConvCost",
+    "conv_cost",
+    "MOBILENET_PUBLISHED",
+    "depthwise_separable",
+    "MobileNetRow",
+    "mobilenet_table",
+    "round_sig",
+    "im2col_state",
+    "draw_im2col",
+    "im2col_readout",
+    "im2col_explorer",
 ]
 
 
@@ -56,8 +71,11 @@ def _pair(value, name, minimum=1):
         raise TypeError(f"{name}={value!r} must be an int or a pair of ints, not a bool")
     if isinstance(value, int):
         pair = (value, value)
-    elif isinstance(value, (tuple, list, torch.Size)) and len(value) == 2 and \
-            all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    elif (
+        isinstance(value, (tuple, list, torch.Size))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         pair = (int(value[0]), int(value[1]))
     else:
         raise TypeError(f"{name}={value!r} must be an int or a pair of ints (height, width)")
@@ -85,13 +103,20 @@ def output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0, dil
     (the formula in the PyTorch ``nn.Conv2d`` docs; Dumoulin & Visin 2016, "A guide to
     convolution arithmetic"). Raises ``ValueError`` when the dilated kernel does not fit.
     """
-    for name, v, lo in (("n", n, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
-                        ("padding", padding, 0), ("dilation", dilation, 1)):
+    for name, v, lo in (
+        ("n", n, 1),
+        ("kernel_size", kernel_size, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+    ):
         check_int(name, v, lo)
     span = dilation * (kernel_size - 1) + 1
     if span > n + 2 * padding:
-        raise ValueError(f"kernel_size={kernel_size} with dilation={dilation} spans {span} pixels, more than "
-                         f"the padded input (n={n} + 2·padding={2 * padding} = {n + 2 * padding}): output size < 1")
+        raise ValueError(
+            f"kernel_size={kernel_size} with dilation={dilation} spans {span} pixels, more than "
+            f"the padded input (n={n} + 2·padding={2 * padding} = {n + 2 * padding}): output size < 1"
+        )
     return (n + 2 * padding - span) // stride + 1
 
 
@@ -106,8 +131,13 @@ def _output_hw(hw, kernel, stride, padding, dilation):
 # im2col / col2im
 
 
-def im2col(x: torch.Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] = 1,
-           padding: int | tuple[int, int] = 0, dilation: int | tuple[int, int] = 1) -> torch.Tensor:
+def im2col(
+    x: torch.Tensor,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+) -> torch.Tensor:
     """Cut every kernel window of ``x`` into a column: (N, C, H, W) → (N, C·kh·kw, L).
 
     ``L = H_out · W_out`` is the number of output positions. Column ``l`` holds the window of output
@@ -125,18 +155,23 @@ def im2col(x: torch.Tensor, kernel_size: int | tuple[int, int], stride: int | tu
     oh, ow = _output_hw((h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw))
     xp = torch.nn.functional.pad(x, (pw, pw, ph, ph))
     slices = []
-    for i in range(kh):                       # one strided view of the input per kernel offset (i, j)
+    for i in range(kh):  # one strided view of the input per kernel offset (i, j)
         for j in range(kw):
             top, left = i * dh, j * dw
-            slices.append(xp[:, :, top: top + sh * (oh - 1) + 1: sh, left: left + sw * (ow - 1) + 1: sw])
-    cols = torch.stack(slices, dim=2)         # (N, C, kh·kw, H_out, W_out)
+            slices.append(xp[:, :, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw])
+    cols = torch.stack(slices, dim=2)  # (N, C, kh·kw, H_out, W_out)
     cols = cols.reshape(n, c * kh * kw, oh * ow)
     return cols[0] if unbatched else cols
 
 
-def col2im(cols: torch.Tensor, output_size: int | tuple[int, int], kernel_size: int | tuple[int, int],
-           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-           dilation: int | tuple[int, int] = 1) -> torch.Tensor:
+def col2im(
+    cols: torch.Tensor,
+    output_size: int | tuple[int, int],
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+) -> torch.Tensor:
     """The adjoint of :func:`im2col` (like ``torch.nn.functional.fold``): sum columns back into an image.
 
     ``cols`` is (N, C·kh·kw, L) (or unbatched (C·kh·kw, L)); ``output_size`` is the image size (H, W).
@@ -159,16 +194,18 @@ def col2im(cols: torch.Tensor, output_size: int | tuple[int, int], kernel_size: 
     if rows % (kh * kw):
         raise ValueError(f"cols has {rows} rows, not a multiple of kh·kw = {kh * kw} (kernel_size={kernel_size!r})")
     if length != oh * ow:
-        raise ValueError(f"cols has L={length} columns but output_size={(h, w)} with this kernel/stride/"
-                         f"padding/dilation gives {oh}×{ow} = {oh * ow} windows")
+        raise ValueError(
+            f"cols has L={length} columns but output_size={(h, w)} with this kernel/stride/"
+            f"padding/dilation gives {oh}×{ow} = {oh * ow} windows"
+        )
     c = rows // (kh * kw)
     parts = cols.reshape(n, c, kh, kw, oh, ow)
     image = cols.new_zeros(n, c, h + 2 * ph, w + 2 * pw)
-    for i in range(kh):                       # add each kernel offset's slice back where it came from
+    for i in range(kh):  # add each kernel offset's slice back where it came from
         for j in range(kw):
             top, left = i * dh, j * dw
-            image[:, :, top: top + sh * (oh - 1) + 1: sh, left: left + sw * (ow - 1) + 1: sw] += parts[:, :, i, j]
-    image = image[:, :, ph: ph + h, pw: pw + w]
+            image[:, :, top : top + sh * (oh - 1) + 1 : sh, left : left + sw * (ow - 1) + 1 : sw] += parts[:, :, i, j]
+    image = image[:, :, ph : ph + h, pw : pw + w]
     return image[0] if unbatched else image
 
 
@@ -176,10 +213,15 @@ def col2im(cols: torch.Tensor, output_size: int | tuple[int, int], kernel_size: 
 # the layer as one (batched, per-group) matrix product
 
 
-def conv2d_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                     stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                     dilation: int | tuple[int, int] = 1,
-                     groups: int = 1) -> torch.Tensor:
+def conv2d_as_matmul(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """``torch.nn.functional.conv2d`` computed as im2col + one matrix product per group.
 
     ``weight`` is (C_out, C_in/groups, kh, kw). Each group g multiplies its (C_out/g) × (C_in/g·kh·kw)
@@ -198,34 +240,44 @@ def conv2d_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     if c_out % groups:
         raise ValueError(f"output channels C_out={c_out} are not divisible by groups={groups}")
     if c_in_per_group * groups != c_in:
-        raise ValueError(f"weight expects C_in/groups={c_in_per_group} input channels per group, i.e. "
-                         f"C_in={c_in_per_group * groups} with groups={groups}, but x has C_in={c_in}")
+        raise ValueError(
+            f"weight expects C_in/groups={c_in_per_group} input channels per group, i.e. "
+            f"C_in={c_in_per_group * groups} with groups={groups}, but x has C_in={c_in}"
+        )
     if bias is not None and tuple(bias.shape) != (c_out,):
         raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {tuple(bias.shape)}")
-    cols = im2col(x, (kh, kw), stride, padding, dilation)                # (N, C_in·kh·kw, L)
-    oh, ow = _output_hw(x.shape[2:], (kh, kw), _pair(stride, "stride"),
-                        _pair(padding, "padding", 0), _pair(dilation, "dilation"))
-    cols = cols.reshape(n, groups, c_in_per_group * kh * kw, oh * ow)   # the columns of each group
+    cols = im2col(x, (kh, kw), stride, padding, dilation)  # (N, C_in·kh·kw, L)
+    oh, ow = _output_hw(
+        x.shape[2:], (kh, kw), _pair(stride, "stride"), _pair(padding, "padding", 0), _pair(dilation, "dilation")
+    )
+    cols = cols.reshape(n, groups, c_in_per_group * kh * kw, oh * ow)  # the columns of each group
     w_blocks = weight.reshape(groups, c_out // groups, c_in_per_group * kh * kw)
-    out = torch.matmul(w_blocks, cols)                                   # (N, groups, C_out/groups, L)
+    out = torch.matmul(w_blocks, cols)  # (N, groups, C_out/groups, L)
     out = out.reshape(n, c_out, oh, ow)
     if bias is not None:
         out = out + bias.view(1, c_out, 1, 1)
     return out[0] if unbatched else out
 
 
-def naive_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 dilation: int | tuple[int, int] = 1,
-                 groups: int = 1) -> torch.Tensor:
+def naive_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
     """The textbook loop: one dot product per output pixel (slow; for tiny inputs and teaching)."""
     x, unbatched = _check_image(x)
     c_out, cpg, kh, kw = weight.shape
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride, "stride"), _pair(padding, "padding", 0), _pair(dilation, "dilation")
     oh, ow = _output_hw(x.shape[2:], (kh, kw), (sh, sw), (ph, pw), (dh, dw))
     if x.shape[1] != cpg * groups or c_out % groups:
-        raise ValueError(f"x has C_in={x.shape[1]}, weight {tuple(weight.shape)} with groups={groups} needs "
-                         f"C_in={cpg * groups} and C_out divisible by groups")
+        raise ValueError(
+            f"x has C_in={x.shape[1]}, weight {tuple(weight.shape)} with groups={groups} needs "
+            f"C_in={cpg * groups} and C_out divisible by groups"
+        )
     xp = torch.nn.functional.pad(x, (pw, pw, ph, ph))
     out = x.new_zeros(x.shape[0], c_out, oh, ow)
     per_group = c_out // groups
@@ -233,8 +285,12 @@ def naive_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         g = o // per_group
         for r in range(oh):
             for q in range(ow):
-                window = xp[:, g * cpg:(g + 1) * cpg, r * sh: r * sh + dh * (kh - 1) + 1: dh,
-                            q * sw: q * sw + dw * (kw - 1) + 1: dw]
+                window = xp[
+                    :,
+                    g * cpg : (g + 1) * cpg,
+                    r * sh : r * sh + dh * (kh - 1) + 1 : dh,
+                    q * sw : q * sw + dw * (kw - 1) + 1 : dw,
+                ]
                 out[:, o, r, q] = (window * weight[o]).sum(dim=(1, 2, 3))
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
@@ -255,14 +311,17 @@ def _weight_and_groups(conv_or_weight, groups):
     if isinstance(conv_or_weight, nn.Linear):
         return conv_or_weight.weight[:, :, None, None], groups
     if not isinstance(conv_or_weight, torch.Tensor):
-        raise TypeError(f"conv_or_weight must be an nn.Conv2d, nn.Linear or a weight tensor, "
-                        f"got {type(conv_or_weight).__name__}")
+        raise TypeError(
+            f"conv_or_weight must be an nn.Conv2d, nn.Linear or a weight tensor, got {type(conv_or_weight).__name__}"
+        )
     weight = conv_or_weight
-    if weight.dim() == 2:                      # a 1×1 conv / linear weight (C_out, C_in/groups)
+    if weight.dim() == 2:  # a 1×1 conv / linear weight (C_out, C_in/groups)
         weight = weight[:, :, None, None]
     if weight.dim() != 4:
-        raise ValueError(f"weight must have shape (C_out, C_in/groups, kh, kw) or (C_out, C_in/groups), "
-                         f"got {tuple(conv_or_weight.shape)}")
+        raise ValueError(
+            f"weight must have shape (C_out, C_in/groups, kh, kw) or (C_out, C_in/groups), "
+            f"got {tuple(conv_or_weight.shape)}"
+        )
     return weight, groups
 
 
@@ -278,7 +337,7 @@ def weight_matrix(conv_or_weight: nn.Conv2d | nn.Linear | torch.Tensor, groups: 
     """
     check_int("groups", groups)
     weight, groups = _weight_and_groups(conv_or_weight, groups)
-    dense = dense_group_weight(weight, groups)          # C_out × C_in × kh × kw, zeros off the groups
+    dense = dense_group_weight(weight, groups)  # C_out × C_in × kh × kw, zeros off the groups
     return dense.reshape(dense.shape[0], -1)
 
 
@@ -296,15 +355,19 @@ def block_structure(matrix: torch.Tensor | np.ndarray) -> int:
         br, bc = rows // g, cols // g
         mask = torch.zeros_like(nonzero)
         for b in range(g):
-            mask[b * br:(b + 1) * br, b * bc:(b + 1) * bc] = True
+            mask[b * br : (b + 1) * br, b * bc : (b + 1) * bc] = True
         if not (nonzero & ~mask).any():
             return g
     return 1
 
 
-def plot_weight_matrix(W_or_conv: nn.Conv2d | nn.Linear | torch.Tensor | np.ndarray, ax: Axes | None = None,
-                       title: str | None = None, groups: int | None = None,
-                       kernel_area: int | None = None) -> Axes:
+def plot_weight_matrix(
+    W_or_conv: nn.Conv2d | nn.Linear | torch.Tensor | np.ndarray,
+    ax: Axes | None = None,
+    title: str | None = None,
+    groups: int | None = None,
+    kernel_area: int | None = None,
+) -> Axes:
     """Draw a weight matrix: zeros blank (white), non-zeros in a diverging colour map, group blocks outlined.
 
     ``W_or_conv``: an ``nn.Conv2d`` / ``nn.Linear`` / 4-D conv weight (turned into
@@ -329,16 +392,17 @@ def plot_weight_matrix(W_or_conv: nn.Conv2d | nn.Linear | torch.Tensor | np.ndar
     elif isinstance(W_or_conv, (torch.Tensor, np.ndarray)) and np.ndim(W_or_conv) == 2:
         matrix = torch.as_tensor(W_or_conv)
     else:
-        raise TypeError("W_or_conv must be an nn.Conv2d, nn.Linear, a 4-D conv weight or a 2-D matrix, "
-                        f"got {type(W_or_conv).__name__}")
+        raise TypeError(
+            "W_or_conv must be an nn.Conv2d, nn.Linear, a 4-D conv weight or a 2-D matrix, "
+            f"got {type(W_or_conv).__name__}"
+        )
     m = matrix.detach().float().cpu().numpy()
     g = groups or layer_groups or block_structure(matrix)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, max(2.5, min(6.0, 6 * m.shape[0] / max(m.shape[1], 1)) + 1.0)))
     limit = float(np.abs(m).max()) or 1.0
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
-    ax.imshow(np.ma.masked_equal(m, 0.0), cmap=cmap, vmin=-limit, vmax=limit,
-              interpolation="nearest", aspect="auto")
+    ax.imshow(np.ma.masked_equal(m, 0.0), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest", aspect="auto")
     rows, cols = m.shape
     if kernel_area and kernel_area > 1 and cols // kernel_area <= 64:
         for c in range(kernel_area, cols, kernel_area):
@@ -365,27 +429,42 @@ def plot_weight_matrix(W_or_conv: nn.Conv2d | nn.Linear | torch.Tensor | np.ndar
 @dataclass
 class ConvCost:
     """What one conv layer costs for a batch (elements counted in ``bytes_per_element`` bytes)."""
-    out_hw: tuple        # (H_out, W_out)
-    params: int          # C_out · C_in/groups · kh · kw (+ C_out with bias)
-    macs: int            # N · C_out · H_out · W_out · C_in/groups · kh · kw
-    input_bytes: int     # the input feature map: what autograd saves for the weight gradient
-    output_bytes: int    # the output feature map (the "activation" the next layer reads)
-    im2col_bytes: int    # the column matrix: N · C_in·kh·kw · H_out·W_out elements (≈ k²× the input)
+
+    out_hw: tuple  # (H_out, W_out)
+    params: int  # C_out · C_in/groups · kh · kw (+ C_out with bias)
+    macs: int  # N · C_out · H_out · W_out · C_in/groups · kh · kw
+    input_bytes: int  # the input feature map: what autograd saves for the weight gradient
+    output_bytes: int  # the output feature map (the "activation" the next layer reads)
+    im2col_bytes: int  # the column matrix: N · C_in·kh·kw · H_out·W_out elements (≈ k²× the input)
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
 
 
-def conv_cost(c_in: int, c_out: int, kernel_size: int | tuple[int, int], input_hw: int | tuple[int, int],
-              stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-              dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = False, batch: int = 1,
-              bytes_per_element: int = 4) -> ConvCost:
+def conv_cost(
+    c_in: int,
+    c_out: int,
+    kernel_size: int | tuple[int, int],
+    input_hw: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    bias: bool = False,
+    batch: int = 1,
+    bytes_per_element: int = 4,
+) -> ConvCost:
     """Parameters, MACs and memory of ``nn.Conv2d(c_in, c_out, kernel_size, ...)`` on a ``batch`` of
     ``input_hw`` images, derived on paper (MobileNet, Howard et al. 2017, §3.1 uses the same count:
     D_K·D_K·M·N·D_F·D_F for a regular conv, D_K·D_K·M·D_F·D_F for a depthwise one)."""
-    for name, v in (("c_in", c_in), ("c_out", c_out), ("groups", groups), ("batch", batch),
-                    ("bytes_per_element", bytes_per_element)):
+    for name, v in (
+        ("c_in", c_in),
+        ("c_out", c_out),
+        ("groups", groups),
+        ("batch", batch),
+        ("bytes_per_element", bytes_per_element),
+    ):
         check_int(name, v)
     if c_in % groups:
         raise ValueError(f"c_in={c_in} is not divisible by groups={groups}")
@@ -393,15 +472,18 @@ def conv_cost(c_in: int, c_out: int, kernel_size: int | tuple[int, int], input_h
         raise ValueError(f"c_out={c_out} is not divisible by groups={groups}")
     kh, kw = _pair(kernel_size, "kernel_size")
     h, w = _pair(input_hw, "input_hw")
-    oh, ow = _output_hw((h, w), (kh, kw), _pair(stride, "stride"), _pair(padding, "padding", 0),
-                        _pair(dilation, "dilation"))
+    oh, ow = _output_hw(
+        (h, w), (kh, kw), _pair(stride, "stride"), _pair(padding, "padding", 0), _pair(dilation, "dilation")
+    )
     per_output = (c_in // groups) * kh * kw
-    return ConvCost(out_hw=(oh, ow),
-                    params=c_out * per_output + (c_out if bias else 0),
-                    macs=batch * c_out * oh * ow * per_output,
-                    input_bytes=batch * c_in * h * w * bytes_per_element,
-                    output_bytes=batch * c_out * oh * ow * bytes_per_element,
-                    im2col_bytes=batch * c_in * kh * kw * oh * ow * bytes_per_element)
+    return ConvCost(
+        out_hw=(oh, ow),
+        params=c_out * per_output + (c_out if bias else 0),
+        macs=batch * c_out * oh * ow * per_output,
+        input_bytes=batch * c_in * h * w * bytes_per_element,
+        output_bytes=batch * c_out * oh * ow * bytes_per_element,
+        im2col_bytes=batch * c_in * kh * kw * oh * ow * bytes_per_element,
+    )
 
 
 # The MobileNet v1 paper's Table 3 ("resource usage for modifications to standard convolution") for one
@@ -416,16 +498,19 @@ MOBILENET_PUBLISHED = {
 
 def depthwise_separable(c_in: int, c_out: int, kernel_size: int = 3, padding: int = 1) -> nn.Sequential:
     """A depthwise k×k conv (groups = c_in) followed by a pointwise 1×1 conv, no bias (MobileNet §3.1)."""
-    return nn.Sequential(nn.Conv2d(c_in, c_in, kernel_size, padding=padding, groups=c_in, bias=False),
-                         nn.Conv2d(c_in, c_out, 1, bias=False))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_in, kernel_size, padding=padding, groups=c_in, bias=False),
+        nn.Conv2d(c_in, c_out, 1, bias=False),
+    )
 
 
 @dataclass
 class MobileNetRow:
     """One row of the MobileNet table, measured on real layers."""
-    layer: str           # the row's name, a key of MOBILENET_PUBLISHED
-    macs: int            # multiply-accumulates (the paper's mult-adds)
-    params: int          # parameters
+
+    layer: str  # the row's name, a key of MOBILENET_PUBLISHED
+    macs: int  # multiply-accumulates (the paper's mult-adds)
+    params: int  # parameters
 
 
 def mobilenet_table(channels: int = 512, size: int = 14, alpha: float = 0.75, rho: float = 0.714) -> Rows:
@@ -442,8 +527,10 @@ def mobilenet_table(channels: int = 512, size: int = 14, alpha: float = 0.75, rh
         "α = 0.75": (depthwise_separable(thin, thin), (thin, size, size)),
         "α = 0.75, ρ = 0.714": (depthwise_separable(thin, thin), (thin, small, small)),
     }
-    return Rows(MobileNetRow(name, measure.count_macs(layer, shape), measure.count_params(layer))
-                for name, (layer, shape) in layers.items())
+    return Rows(
+        MobileNetRow(name, measure.count_macs(layer, shape), measure.count_params(layer))
+        for name, (layer, shape) in layers.items()
+    )
 
 
 def round_sig(value: float, digits: int = 3) -> float:
@@ -462,9 +549,18 @@ def _small_ints(shape, seed, low=-3, high=4):
     return torch.randint(low, high, shape, generator=g).float()
 
 
-def im2col_state(size: int = 6, channels: int = 2, kernel: int = 3, stride: int = 1, padding: int = 0,
-                 dilation: int = 1, groups: int = 1, out_row: int = 0, out_col: int = 0,
-                 out_channel: int = 0) -> dict:
+def im2col_state(
+    size: int = 6,
+    channels: int = 2,
+    kernel: int = 3,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    out_row: int = 0,
+    out_col: int = 0,
+    out_channel: int = 0,
+) -> dict:
     """Everything the im2col explorer shows, for a ``size``×``size`` input with ``channels`` channels
     and a conv with ``channels`` output channels. Pure; raises ``ValueError`` naming the setting.
 
@@ -473,22 +569,34 @@ def im2col_state(size: int = 6, channels: int = 2, kernel: int = 3, stride: int 
     (C·k·k, L), the column index ``l``, the weight matrix ``W`` (C_out, C·k·k), the chosen row, and
     the output value computed both as ``W[row] · cols[:, l]`` and by ``F.conv2d``.
     """
-    for name, v, lo in (("size", size, 1), ("channels", channels, 1), ("kernel", kernel, 1),
-                        ("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1),
-                        ("groups", groups, 1), ("out_row", out_row, 0), ("out_col", out_col, 0),
-                        ("out_channel", out_channel, 0)):
+    for name, v, lo in (
+        ("size", size, 1),
+        ("channels", channels, 1),
+        ("kernel", kernel, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+        ("groups", groups, 1),
+        ("out_row", out_row, 0),
+        ("out_col", out_col, 0),
+        ("out_channel", out_channel, 0),
+    ):
         check_int(name, v, lo)
     if channels % groups:
         raise ValueError(f"channels={channels} is not divisible by groups={groups}")
     padded = size + 2 * padding
     span = dilation * (kernel - 1) + 1
     if span > padded:
-        raise ValueError(f"kernel={kernel} with dilation={dilation} spans {span} pixels but the padded input is "
-                         f"only size + 2·padding = {padded}: the output would have size < 1")
+        raise ValueError(
+            f"kernel={kernel} with dilation={dilation} spans {span} pixels but the padded input is "
+            f"only size + 2·padding = {padded}: the output would have size < 1"
+        )
     out = output_size(size, kernel, stride, padding, dilation)
     if out_row >= out or out_col >= out:
-        raise ValueError(f"output position (out_row={out_row}, out_col={out_col}) is outside the "
-                         f"{out}×{out} output: rows and columns go from 0 to {out - 1}")
+        raise ValueError(
+            f"output position (out_row={out_row}, out_col={out_col}) is outside the "
+            f"{out}×{out} output: rows and columns go from 0 to {out - 1}"
+        )
     if out_channel >= channels:
         raise ValueError(f"out_channel={out_channel} must be < {channels} (this conv has channels={channels} outputs)")
     x = _small_ints((channels, size, size), seed=1)
@@ -497,19 +605,43 @@ def im2col_state(size: int = 6, channels: int = 2, kernel: int = 3, stride: int 
     W = weight_matrix(weight, groups)
     l = out_row * out + out_col
     via_matmul = float(W[out_channel] @ cols[:, l])
-    via_torch = float(torch.nn.functional.conv2d(x[None], weight, None, stride, padding, dilation,
-                                                 groups)[0, out_channel, out_row, out_col])
-    cells = [(out_row * stride + i * dilation, out_col * stride + j * dilation)
-             for i in range(kernel) for j in range(kernel)]
+    via_torch = float(
+        torch.nn.functional.conv2d(x[None], weight, None, stride, padding, dilation, groups)[
+            0, out_channel, out_row, out_col
+        ]
+    )
+    cells = [
+        (out_row * stride + i * dilation, out_col * stride + j * dilation) for i in range(kernel) for j in range(kernel)
+    ]
     group = out_channel // (channels // groups)
-    formula = (f"H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊({size} + 2·{padding} − {dilation}·({kernel}−1) − 1)"
-               f"/{stride}⌋ + 1 = {out}")
-    return dict(size=size, channels=channels, kernel=kernel, stride=stride, padding=padding,
-                dilation=dilation, groups=groups, padded=padded, out=out, formula=formula,
-                out_row=out_row, out_col=out_col, out_channel=out_channel, cells=cells, x=x,
-                cols=cols, column=l, W=W, group=group,
-                group_channels=list(range(group * channels // groups, (group + 1) * channels // groups)),
-                value_matmul=via_matmul, value_torch=via_torch)
+    formula = (
+        f"H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊({size} + 2·{padding} − {dilation}·({kernel}−1) − 1)"
+        f"/{stride}⌋ + 1 = {out}"
+    )
+    return dict(
+        size=size,
+        channels=channels,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padded=padded,
+        out=out,
+        formula=formula,
+        out_row=out_row,
+        out_col=out_col,
+        out_channel=out_channel,
+        cells=cells,
+        x=x,
+        cols=cols,
+        column=l,
+        W=W,
+        group=group,
+        group_channels=list(range(group * channels // groups, (group + 1) * channels // groups)),
+        value_matmul=via_matmul,
+        value_torch=via_torch,
+    )
 
 
 def draw_im2col(state: dict, fig: Figure) -> None:
@@ -524,17 +656,34 @@ def draw_im2col(state: dict, fig: Figure) -> None:
         padded = np.pad(state["x"][ch].numpy(), p, constant_values=np.nan)
         ax.imshow(np.nan_to_num(padded, nan=0.0), cmap="Greys", vmin=-6, vmax=6, alpha=0.35)
         active = ch in state["group_channels"]
-        for (r, q) in state["cells"]:             # the window; dashed where this output channel does not look
-            ax.add_patch(Rectangle((q - 0.5, r - 0.5), 1, 1, fc="#ff7f0e" if active else "none", alpha=0.7 if active else 1,
-                                   ec="none" if active else "#ff7f0e", ls="--", lw=0.8))
+        for r, q in state["cells"]:  # the window; dashed where this output channel does not look
+            ax.add_patch(
+                Rectangle(
+                    (q - 0.5, r - 0.5),
+                    1,
+                    1,
+                    fc="#ff7f0e" if active else "none",
+                    alpha=0.7 if active else 1,
+                    ec="none" if active else "#ff7f0e",
+                    ls="--",
+                    lw=0.8,
+                )
+            )
         if p:
             ax.add_patch(Rectangle((p - 0.5, p - 0.5), n, n, fill=False, ec="k", lw=1))
         if state["padded"] <= 12:
             for r in range(state["padded"]):
                 for q in range(state["padded"]):
                     v = padded[r, q]
-                    ax.text(q, r, "0" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=6,
-                            color="0.6" if np.isnan(v) else "k")
+                    ax.text(
+                        q,
+                        r,
+                        "0" if np.isnan(v) else f"{v:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="0.6" if np.isnan(v) else "k",
+                    )
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(f"input ch {ch}" + ("" if active else " (other group)"), fontsize=8)
     ax = fig.add_subplot(grid[1, 0])
@@ -544,8 +693,13 @@ def draw_im2col(state: dict, fig: Figure) -> None:
     ax.set_title(f"im2col: {cols.shape[0]}×{cols.shape[1]} (column {state['column']} outlined)", fontsize=9)
     ax.set_xlabel("output position l"), ax.set_ylabel("C·k·k")
     ax = fig.add_subplot(grid[1, 1])
-    plot_weight_matrix(state["W"], ax=ax, groups=state["groups"], kernel_area=k * k,
-                       title=f"W: {state['W'].shape[0]}×{state['W'].shape[1]} (row {state['out_channel']} outlined)")
+    plot_weight_matrix(
+        state["W"],
+        ax=ax,
+        groups=state["groups"],
+        kernel_area=k * k,
+        title=f"W: {state['W'].shape[0]}×{state['W'].shape[1]} (row {state['out_channel']} outlined)",
+    )
     ax.add_patch(Rectangle((-0.5, state["out_channel"] - 0.5), state["W"].shape[1], 1, fill=False, ec="#ff7f0e", lw=2))
     ax.set_xlabel("C·k·k"), ax.set_ylabel("out channel")
     ax.title.set_fontsize(9)
@@ -553,9 +707,11 @@ def draw_im2col(state: dict, fig: Figure) -> None:
 
 def im2col_readout(state: dict) -> str:
     """One line of HTML under the controls: the formula and the dot product."""
-    return (f"{state['formula']} &nbsp;|&nbsp; column l = out_row·W_out + out_col = {state['column']} of "
-            f"{state['out'] ** 2} &nbsp;|&nbsp; W[{state['out_channel']}] · column = {state['value_matmul']:g} "
-            f"(F.conv2d: {state['value_torch']:g})")
+    return (
+        f"{state['formula']} &nbsp;|&nbsp; column l = out_row·W_out + out_col = {state['column']} of "
+        f"{state['out'] ** 2} &nbsp;|&nbsp; W[{state['out_channel']}] · column = {state['value_matmul']:g} "
+        f"(F.conv2d: {state['value_torch']:g})"
+    )
 
 
 def im2col_explorer(**settings: int) -> Explorer:
@@ -574,8 +730,9 @@ def im2col_explorer(**settings: int) -> Explorer:
         "out_col": w.int_slider("out col", 0, 0, 15),
         "out_channel": w.int_slider("out channel", 0, 0, 3),
     }
-    explorer = w.Explorer(im2col_state, draw_im2col, controls, title="im2col explorer",
-                          readout_fn=im2col_readout, figsize=(9, 5.5))
+    explorer = w.Explorer(
+        im2col_state, draw_im2col, controls, title="im2col explorer", readout_fn=im2col_readout, figsize=(9, 5.5)
+    )
     if settings:
         explorer.set(**settings)
     return explorer

@@ -26,9 +26,10 @@ import gzip
 import os
 import shutil
 import socket
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Union
 from urllib.parse import urlparse
 
 import numpy as np
@@ -46,47 +47,109 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-__all__ = ["DatasetInfo", "dataset_info", "prepare_fashion_mnist", "stand_in", "load_dataset", "as_tensors",
-           "subset_indices", "random_crop", "random_flip", "DeviceLoader", "loaders", "image_grid"]
+__all__ = [
+    "DatasetInfo",
+    "dataset_info",
+    "prepare_fashion_mnist",
+    "stand_in",
+    "load_dataset",
+    "as_tensors",
+    "subset_indices",
+    "random_crop",
+    "random_flip",
+    "DeviceLoader",
+    "loaders",
+    "image_grid",
+]
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
     """What the loader needs to know about a dataset."""
 
-    tv_class: str          # the torchvision.datasets class
+    tv_class: str  # the torchvision.datasets class
     channels: int
-    size: int              # images are size x size
+    size: int  # images are size x size
     classes: tuple
-    mean: tuple            # per-channel mean and std of the training images, in [0, 1]
+    mean: tuple  # per-channel mean and std of the training images, in [0, 1]
     std: tuple
-    pad: int               # random-crop padding used for augmentation
-    flip: bool             # is a horizontal flip label-preserving?
-    train_size: int = 0    # images in the real training and test splits
+    pad: int  # random-crop padding used for augmentation
+    flip: bool  # is a horizontal flip label-preserving?
+    train_size: int = 0  # images in the real training and test splits
     test_size: int = 0
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 DATASETS = {
-    "fashion-mnist": DatasetInfo("FashionMNIST", 1, 28, FASHION_CLASSES,
-                                 (0.2860,), (0.3530,), pad=2, flip=True, train_size=60_000, test_size=10_000),
-    "cifar10": DatasetInfo("CIFAR10", 3, 32, CIFAR10_CLASSES,
-                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), pad=4, flip=True,
-                           train_size=50_000, test_size=10_000),
-    "cifar100": DatasetInfo("CIFAR100", 3, 32, tuple(str(i) for i in range(100)),
-                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), pad=4, flip=True,
-                            train_size=50_000, test_size=10_000),
-    "svhn": DatasetInfo("SVHN", 3, 32, tuple(str(i) for i in range(10)),
-                        (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), pad=4, flip=False,
-                        train_size=73_257, test_size=26_032),
+    "fashion-mnist": DatasetInfo(
+        "FashionMNIST",
+        1,
+        28,
+        FASHION_CLASSES,
+        (0.2860,),
+        (0.3530,),
+        pad=2,
+        flip=True,
+        train_size=60_000,
+        test_size=10_000,
+    ),
+    "cifar10": DatasetInfo(
+        "CIFAR10",
+        3,
+        32,
+        CIFAR10_CLASSES,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        pad=4,
+        flip=True,
+        train_size=50_000,
+        test_size=10_000,
+    ),
+    "cifar100": DatasetInfo(
+        "CIFAR100",
+        3,
+        32,
+        tuple(str(i) for i in range(100)),
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        pad=4,
+        flip=True,
+        train_size=50_000,
+        test_size=10_000,
+    ),
+    "svhn": DatasetInfo(
+        "SVHN",
+        3,
+        32,
+        tuple(str(i) for i in range(10)),
+        (0.4377, 0.4438, 0.4728),
+        (0.1980, 0.2010, 0.1970),
+        pad=4,
+        flip=False,
+        train_size=73_257,
+        test_size=26_032,
+    ),
 }
 
-FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -99,8 +162,13 @@ def dataset_info(name: str) -> "DatasetInfo":
 
 # --------------------------------------------------------------------------- getting the files
 
-def prepare_fashion_mnist(root: Optional[PathLike] = None, system_dir: PathLike = SYSTEM_FASHION_MNIST,
-                          download: bool = True, timeout: float = 8.0) -> Path:
+
+def prepare_fashion_mnist(
+    root: PathLike | None = None,
+    system_dir: PathLike = SYSTEM_FASHION_MNIST,
+    download: bool = True,
+    timeout: float = 8.0,
+) -> Path:
     """Make sure Fashion-MNIST's raw files are in ``root/FashionMNIST/raw``; return that folder."""
     root = Path(root) if root is not None else config.data_dir()
     raw = root / "FashionMNIST" / "raw"
@@ -117,14 +185,15 @@ def prepare_fashion_mnist(root: Optional[PathLike] = None, system_dir: PathLike 
         try:
             _download_with_deadline(root, timeout)
             return raw
-        except OSError as err:     # URLError, socket.timeout and friends are all OSErrors
+        except OSError as err:  # URLError, socket.timeout and friends are all OSErrors
             reason = f"download failed: {err}"
     raise FileNotFoundError(
         "Fashion-MNIST is not available. Three ways to get it:\n"
         f"  1. put the four raw idx files ({', '.join(FASHION_FILES)}) in {raw}\n"
         f"  2. install Debian's package: sudo apt-get install dataset-fashion-mnist "
         f"(files under {system_dir})\n"
-        f"  3. connect to the internet and let torchvision download it ({reason})")
+        f"  3. connect to the internet and let torchvision download it ({reason})"
+    )
 
 
 def _gunzip_atomically(src: Path, dst: Path) -> None:
@@ -138,7 +207,7 @@ def _download_with_deadline(root: Path, timeout: float) -> None:
     """torchvision's download, but every network wait bounded by ``timeout`` seconds."""
     mirror = urlparse(torchvision.datasets.FashionMNIST.mirrors[0])
     port = mirror.port or (443 if mirror.scheme == "https" else 80)
-    socket.create_connection((mirror.hostname, port), timeout=timeout).close()   # fail fast offline
+    socket.create_connection((mirror.hostname, port), timeout=timeout).close()  # fail fast offline
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
@@ -147,7 +216,7 @@ def _download_with_deadline(root: Path, timeout: float) -> None:
         socket.setdefaulttimeout(old)
 
 
-def stand_in(name: str, train: bool = True, size: Optional[int] = None) -> torchvision.datasets.FakeData:
+def stand_in(name: str, train: bool = True, size: int | None = None) -> torchvision.datasets.FakeData:
     """Stand-in data for dataset ``name``: ``torchvision.datasets.FakeData`` of its image shape and classes.
 
     Random images (a different, fixed set for train and test) with random labels: nothing to learn,
@@ -157,8 +226,12 @@ def stand_in(name: str, train: bool = True, size: Optional[int] = None) -> torch
     if size is None:
         size = config.DRY_RUN_TRAIN_IMAGES if train else config.DRY_RUN_TEST_IMAGES
     check_int("size", size)
-    return torchvision.datasets.FakeData(size=size, image_size=(info.channels, info.size, info.size),
-                                         num_classes=len(info.classes), random_offset=0 if train else 1 << 20)
+    return torchvision.datasets.FakeData(
+        size=size,
+        image_size=(info.channels, info.size, info.size),
+        num_classes=len(info.classes),
+        random_offset=0 if train else 1 << 20,
+    )
 
 
 def load_dataset(name: str, train: bool = True, download: bool = False) -> torch.utils.data.Dataset:
@@ -180,11 +253,12 @@ def load_dataset(name: str, train: bool = True, download: bool = False) -> torch
         if name == "svhn":
             return cls(root / "svhn", split="train" if train else "test", download=download)
         return cls(root, train=train, download=download)
-    except RuntimeError as err:   # torchvision: "Dataset not found or corrupted"
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
         raise FileNotFoundError(
             f"{name} is not in {root}. On a machine with internet access run "
             f"`python -m course_lib data {name}` (or load_dataset({name!r}, download=True)); "
-            f"the quick profile uses Fashion-MNIST only. ({err})") from None
+            f"the quick profile uses Fashion-MNIST only. ({err})"
+        ) from None
 
 
 def as_tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,9 +278,9 @@ def as_tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.T
     images = torch.as_tensor(np.asarray(data))
     if images.dtype != torch.uint8:
         raise TypeError(f"as_tensors expects uint8 images, got {images.dtype}")
-    if images.ndim == 3:                          # MNIST-like: N, H, W
+    if images.ndim == 3:  # MNIST-like: N, H, W
         images = images.unsqueeze(1)
-    elif images.shape[-1] in (1, 3):              # CIFAR: N, H, W, C
+    elif images.shape[-1] in (1, 3):  # CIFAR: N, H, W, C
         images = images.permute(0, 3, 1, 2)
     return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
 
@@ -229,6 +303,7 @@ def subset_indices(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the loader
 
+
 def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """Pad a batch by ``pad`` pixels and cut a random window of the original size from each image."""
     if pad == 0:
@@ -237,8 +312,8 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
     padded = F.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    rows = dy[:, None] + torch.arange(h, device=x.device)          # b, h
-    cols = dx[:, None] + torch.arange(w, device=x.device)          # b, w
+    rows = dy[:, None] + torch.arange(h, device=x.device)  # b, h
+    cols = dx[:, None] + torch.arange(w, device=x.device)  # b, w
     batch = torch.arange(b, device=x.device)[:, None, None]
     return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
@@ -249,7 +324,7 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def _per_channel(name: str, values: Optional[Sequence[float]], channels: int, default: float) -> list[float]:
+def _per_channel(name: str, values: Sequence[float] | None, channels: int, default: float) -> list[float]:
     """One finite number per image channel (``None``: ``default`` for every channel)."""
     if values is None:
         return [default] * channels
@@ -259,8 +334,10 @@ def _per_channel(name: str, values: Optional[Sequence[float]], channels: int, de
         raise TypeError(f"{name}={values!r} must be a sequence of numbers, one per channel")
     out = [check_float(f"{name}[{i}]", v) for i, v in enumerate(values)]
     if len(out) != channels:
-        raise ValueError(f"{name}={list(values)} has {len(out)} value(s), the images have {channels} channel(s): "
-                         "give one per channel (a 3-value mean would turn 1-channel images into 3-channel batches)")
+        raise ValueError(
+            f"{name}={list(values)} has {len(out)} value(s), the images have {channels} channel(s): "
+            "give one per channel (a 3-value mean would turn 1-channel images into 3-channel batches)"
+        )
     return out
 
 
@@ -273,14 +350,30 @@ class DeviceLoader:
     takes every ``world_size``-th example of the shuffled order.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, *, shuffle: bool = False,
-                 augment: bool = False, mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                 pad: int = 0, flip: bool = False, device: Optional[DeviceLike] = None, seed: int = 0,
-                 drop_last: bool = False, classes: Optional[Sequence[str]] = None, rank: Optional[int] = None,
-                 world_size: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int = 128,
+        *,
+        shuffle: bool = False,
+        augment: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        pad: int = 0,
+        flip: bool = False,
+        device: DeviceLike | None = None,
+        seed: int = 0,
+        drop_last: bool = False,
+        classes: Sequence[str] | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got "
-                            f"{f'{images.dtype} {tuple(images.shape)}' if isinstance(images, torch.Tensor) else type(images).__name__}")
+            raise TypeError(
+                f"images must be a uint8 tensor [N, C, H, W], got "
+                f"{f'{images.dtype} {tuple(images.shape)}' if isinstance(images, torch.Tensor) else type(images).__name__}"
+            )
         if not isinstance(labels, torch.Tensor):
             raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
         if len(images) != len(labels):
@@ -322,7 +415,7 @@ class DeviceLoader:
         else:
             order = torch.arange(n)
         if self.world_size > 1:
-            order = order[: n - n % self.world_size][self.rank::self.world_size]
+            order = order[: n - n % self.world_size][self.rank :: self.world_size]
         return order
 
     def __len__(self) -> int:
@@ -333,7 +426,7 @@ class DeviceLoader:
         order = self._order().to(self.device)
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.images[idx].float().div_(255)
             if self.augment:
                 x = random_crop(x, self.pad, g)
@@ -346,9 +439,17 @@ class DeviceLoader:
         return (x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1)
 
 
-def loaders(name: str = "fashion-mnist", batch_size: int = 128, *, train_subset: Optional[int] = None,
-            test_subset: Optional[int] = None, augment: bool = True, crop: bool = True,
-            device: Optional[DeviceLike] = None, seed: int = 0) -> tuple["DeviceLoader", "DeviceLoader"]:
+def loaders(
+    name: str = "fashion-mnist",
+    batch_size: int = 128,
+    *,
+    train_subset: int | None = None,
+    test_subset: int | None = None,
+    augment: bool = True,
+    crop: bool = True,
+    device: DeviceLike | None = None,
+    seed: int = 0,
+) -> tuple["DeviceLoader", "DeviceLoader"]:
     """``(train_loader, test_loader)`` for a dataset, with deterministic subsets if asked.
 
     ``augment``: random crops of the padded training images and (where the dataset allows) flips;
@@ -366,18 +467,36 @@ def loaders(name: str = "fashion-mnist", batch_size: int = 128, *, train_subset:
     for train, n in ((True, train_subset), (False, test_subset)):
         images, labels = as_tensors(load_dataset(name, train=train))
         keep = subset_indices(len(labels), n, seed=0)
-        made.append(DeviceLoader(
-            images[keep], labels[keep], batch_size, shuffle=train, augment=augment and train,
-            mean=info.mean, std=info.std, pad=info.pad if crop else 0, flip=info.flip, device=device, seed=seed,
-            drop_last=train and len(keep) > batch_size, classes=info.classes))
+        made.append(
+            DeviceLoader(
+                images[keep],
+                labels[keep],
+                batch_size,
+                shuffle=train,
+                augment=augment and train,
+                mean=info.mean,
+                std=info.std,
+                pad=info.pad if crop else 0,
+                flip=info.flip,
+                device=device,
+                seed=seed,
+                drop_last=train and len(keep) > batch_size,
+                classes=info.classes,
+            )
+        )
         real = info.train_size if train else info.test_size
         made[-1].planned_images = min(n, real) if n is not None else real
         made[-1].planned_batch_size = planned_batch
     return tuple(made)
 
 
-def image_grid(images: torch.Tensor, labels: Optional[torch.Tensor] = None, classes: Optional[Sequence[str]] = None,
-               n: int = 32, ncols: int = 8) -> "Figure":
+def image_grid(
+    images: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    classes: Sequence[str] | None = None,
+    n: int = 32,
+    ncols: int = 8,
+) -> "Figure":
     """A matplotlib figure showing the first ``n`` images (uint8 or floats in [0, 1])."""
     import matplotlib.pyplot as plt
 

@@ -42,7 +42,7 @@ import contextlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,7 +53,7 @@ import torch.utils.checkpoint as cp
 
 from .args import check_float, check_int
 from .igc import draw_counts
-from .measure import activation_bytes, count_params, human_bytes
+from .measure import activation_bytes, human_bytes
 from .models import check_input
 
 if TYPE_CHECKING:
@@ -62,12 +62,35 @@ if TYPE_CHECKING:
     from .widgets import Explorer
 
 __all__ = [
-    "DenseLayer", "DenseBlock", "Transition", "DenseNet", "densenet121", "densenet_cifar",
-    "layer_input_channels", "num_connections", "transition_channels", "dense_layer_params",
-    "block_params", "naive_block_saved_bytes", "efficient_block_saved_bytes",
-    "saved_bytes_by_layer", "block_saved_bytes", "loglog_slope", "bn_buffer_differences",
-    "BufferDiff", "train_step", "step_times", "step_seconds", "DepthFit", "fit_saved_bytes_vs_depth", "deepest_within_budget",
-    "block_state", "block_readout", "draw_block", "block_explorer", "KINDS",
+    "DenseLayer",
+    "DenseBlock",
+    "Transition",
+    "DenseNet",
+    "densenet121",
+    "densenet_cifar",
+    "layer_input_channels",
+    "num_connections",
+    "transition_channels",
+    "dense_layer_params",
+    "block_params",
+    "naive_block_saved_bytes",
+    "efficient_block_saved_bytes",
+    "saved_bytes_by_layer",
+    "block_saved_bytes",
+    "loglog_slope",
+    "bn_buffer_differences",
+    "BufferDiff",
+    "train_step",
+    "step_times",
+    "step_seconds",
+    "DepthFit",
+    "fit_saved_bytes_vs_depth",
+    "deepest_within_budget",
+    "block_state",
+    "block_readout",
+    "draw_block",
+    "block_explorer",
+    "KINDS",
 ]
 
 BYTES_PER_FLOAT = 4
@@ -75,12 +98,14 @@ BYTES_PER_FLOAT = 4
 
 # --------------------------------------------------------------------------- validation
 
+
 def _compression(value) -> float:
     """θ: a transition keeps ⌊θ·m⌋ of m channels."""
     return check_float("compression", value, 0.0, 1.0, low_inclusive=False)
 
 
 # --------------------------------------------------------------------------- the blocks
+
 
 def _batch_stats_bn(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """``bn(x)`` for a recomputation: the same output, but the running statistics stay untouched.
@@ -91,10 +116,18 @@ def _batch_stats_bn(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     (copies rather than none, so that the recomputation saves the same tensors as the forward pass,
     which ``torch.utils.checkpoint`` verifies) and leaves ``num_batches_tracked`` alone.
     """
-    if not (bn.training and bn.track_running_stats):   # eval mode updates nothing; untracked BN has no buffers
+    if not (bn.training and bn.track_running_stats):  # eval mode updates nothing; untracked BN has no buffers
         return bn(x)
-    return F.batch_norm(x, bn.running_mean.clone(), bn.running_var.clone(), bn.weight, bn.bias, True,
-                        bn.momentum if bn.momentum is not None else 0.1, bn.eps)
+    return F.batch_norm(
+        x,
+        bn.running_mean.clone(),
+        bn.running_var.clone(),
+        bn.weight,
+        bn.bias,
+        True,
+        bn.momentum if bn.momentum is not None else 0.1,
+        bn.eps,
+    )
 
 
 class DenseLayer(nn.Module):
@@ -145,11 +178,17 @@ class DenseLayer(nn.Module):
     def forward(self, inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         features = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
         if sum(f.shape[1] for f in features) != self.in_channels:
-            raise ValueError(f"DenseLayer expects {self.in_channels} input channels in total, got "
-                             f"{sum(f.shape[1] for f in features)}")
+            raise ValueError(
+                f"DenseLayer expects {self.in_channels} input channels in total, got "
+                f"{sum(f.shape[1] for f in features)}"
+            )
         if self.efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
-            out = cp.checkpoint(self.bn_function, *features, use_reentrant=False,
-                                context_fn=lambda: (contextlib.nullcontext(), self._recompute()))
+            out = cp.checkpoint(
+                self.bn_function,
+                *features,
+                use_reentrant=False,
+                context_fn=lambda: (contextlib.nullcontext(), self._recompute()),
+            )
         else:
             out = self.bn_function(*features)
         if self.bn_size:
@@ -164,18 +203,23 @@ class DenseBlock(nn.ModuleDict):
     (memory linear in L instead of quadratic); outputs and gradients are the same.
     """
 
-    def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4,
-                 efficient: bool = False):
+    def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4, efficient: bool = False):
         check_int("num_layers", num_layers)
         check_int("in_channels", in_channels)
         check_int("growth_rate", growth_rate)
         check_int("bn_size", bn_size, 0)
         super().__init__()
-        self.num_layers, self.in_channels, self.growth_rate, self.bn_size = num_layers, in_channels, growth_rate, bn_size
+        self.num_layers, self.in_channels, self.growth_rate, self.bn_size = (
+            num_layers,
+            in_channels,
+            growth_rate,
+            bn_size,
+        )
         self.out_channels = in_channels + num_layers * growth_rate
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}",
-                            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, efficient))
+            self.add_module(
+                f"denselayer{i + 1}", DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, efficient)
+            )
 
     @property
     def efficient(self) -> bool:
@@ -217,9 +261,18 @@ class DenseNet(nn.Module):
     Module names follow torchvision, so ``densenet121()`` loads torchvision's state dict.
     """
 
-    def __init__(self, growth_rate: int, block_config: Sequence[int], num_init_features: int, bn_size: int = 4,
-                 compression: float = 0.5, num_classes: int = 1000, efficient: bool = False,
-                 in_channels: int = 3, stem: str = "imagenet"):
+    def __init__(
+        self,
+        growth_rate: int,
+        block_config: Sequence[int],
+        num_init_features: int,
+        bn_size: int = 4,
+        compression: float = 0.5,
+        num_classes: int = 1000,
+        efficient: bool = False,
+        in_channels: int = 3,
+        stem: str = "imagenet",
+    ):
         super().__init__()
         check_int("growth_rate", growth_rate)
         check_int("num_init_features", num_init_features)
@@ -234,9 +287,12 @@ class DenseNet(nn.Module):
         for n in block_config:
             check_int("block_config entries (layers per block)", n)
         if stem == "imagenet":
-            layers = [("conv0", nn.Conv2d(in_channels, num_init_features, 7, 2, 3, bias=False)),
-                      ("norm0", nn.BatchNorm2d(num_init_features)), ("relu0", nn.ReLU(inplace=True)),
-                      ("pool0", nn.MaxPool2d(3, 2, 1))]
+            layers = [
+                ("conv0", nn.Conv2d(in_channels, num_init_features, 7, 2, 3, bias=False)),
+                ("norm0", nn.BatchNorm2d(num_init_features)),
+                ("relu0", nn.ReLU(inplace=True)),
+                ("pool0", nn.MaxPool2d(3, 2, 1)),
+            ]
         elif stem == "cifar":
             layers = [("conv0", nn.Conv2d(in_channels, num_init_features, 3, 1, 1, bias=False))]
         else:
@@ -255,7 +311,7 @@ class DenseNet(nn.Module):
         self.classifier = nn.Linear(c, num_classes)
         self.num_features, self.in_channels = c, in_channels
         check_input(self, in_channels, "DenseNet")
-        for m in self.modules():                  # torchvision's initialisation
+        for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
             elif isinstance(m, nn.BatchNorm2d):
@@ -267,7 +323,7 @@ class DenseNet(nn.Module):
     def blocks(self) -> list[DenseBlock]:
         return [m for m in self.features if isinstance(m, DenseBlock)]
 
-    def set_efficient(self, efficient: bool = True) -> "DenseNet":
+    def set_efficient(self, efficient: bool = True) -> DenseNet:
         """Switch every block to the memory-efficient (or naive) implementation, in place; returns the model."""
         for block in self.blocks():
             block.efficient = efficient
@@ -284,8 +340,15 @@ def densenet121(num_classes: int = 1000, in_channels: int = 3, efficient: bool =
     return DenseNet(32, (6, 12, 24, 16), 64, 4, 0.5, num_classes, efficient, in_channels, "imagenet")
 
 
-def densenet_cifar(depth: int = 100, growth_rate: int = 12, num_classes: int = 10, in_channels: int = 3,
-                   bottleneck: bool = True, compression: float = 0.5, efficient: bool = False) -> DenseNet:
+def densenet_cifar(
+    depth: int = 100,
+    growth_rate: int = 12,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    bottleneck: bool = True,
+    compression: float = 0.5,
+    efficient: bool = False,
+) -> DenseNet:
     """The paper's CIFAR DenseNets: 3 blocks, a 3×3 stem; DenseNet-BC by default.
 
     With the bottleneck each layer has two convs: ``depth = 6n + 4`` (n layers per block; BC-100 has
@@ -299,11 +362,13 @@ def densenet_cifar(depth: int = 100, growth_rate: int = 12, num_classes: int = 1
         raise ValueError(f"depth={depth} must be {rule}")
     n = (depth - 4) // (3 * per_layer)
     stem = 2 * growth_rate if bottleneck else 16
-    return DenseNet(growth_rate, (n, n, n), stem, 4 if bottleneck else 0, compression, num_classes,
-                    efficient, in_channels, "cifar")
+    return DenseNet(
+        growth_rate, (n, n, n), stem, 4 if bottleneck else 0, compression, num_classes, efficient, in_channels, "cifar"
+    )
 
 
 # --------------------------------------------------------------------------- arithmetic
+
 
 def layer_input_channels(l: int, in_channels: int, growth_rate: int) -> int:
     """Input channels of layer l (1-based) of a block: ``k_0 + k·(l − 1)``."""
@@ -337,12 +402,22 @@ def dense_layer_params(in_channels: int, growth_rate: int, bn_size: int = 4) -> 
 def block_params(num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4) -> int:
     """Parameters of a dense block: the sum over its layers."""
     check_int("num_layers", num_layers)
-    return sum(dense_layer_params(layer_input_channels(l, in_channels, growth_rate), growth_rate, bn_size)
-               for l in range(1, num_layers + 1))
+    return sum(
+        dense_layer_params(layer_input_channels(l, in_channels, growth_rate), growth_rate, bn_size)
+        for l in range(1, num_layers + 1)
+    )
 
 
-def naive_block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4,
-                            batch: int = 1, height: int = 8, width: int = 8, bytes_per_value: int = 4) -> int:
+def naive_block_saved_bytes(
+    num_layers: int,
+    in_channels: int,
+    growth_rate: int,
+    bn_size: int = 4,
+    batch: int = 1,
+    height: int = 8,
+    width: int = 8,
+    bytes_per_value: int = 4,
+) -> int:
     """Bytes autograd saves in the naive block (training mode, float32 by default), from the formula.
 
     Per layer with ``c_l = k_0 + k(l − 1)`` inputs: the concatenation (kept by BN) and the BN output
@@ -363,8 +438,16 @@ def naive_block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int,
     return total * bytes_per_value
 
 
-def efficient_block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4,
-                                batch: int = 1, height: int = 8, width: int = 8, bytes_per_value: int = 4) -> int:
+def efficient_block_saved_bytes(
+    num_layers: int,
+    in_channels: int,
+    growth_rate: int,
+    bn_size: int = 4,
+    batch: int = 1,
+    height: int = 8,
+    width: int = 8,
+    bytes_per_value: int = 4,
+) -> int:
     """Bytes saved by the efficient block: each feature map once (the checkpoints' inputs) + the bottleneck.
 
     The block input and the outputs of layers 1 … L − 1 (``k_0 + k(L − 1)`` maps) are kept once,
@@ -406,11 +489,13 @@ def saved_bytes_by_layer(block: DenseBlock, x: torch.Tensor) -> list[dict]:
     def enter_layer(i):
         def hook(module, args):
             where["layer"], where["region"] = i, None
+
         return hook
 
     def enter(name):
         def hook(module, args):
             where["region"] = _REGION[name]
+
         return hook
 
     def leave(module, args, out):
@@ -446,9 +531,17 @@ def saved_bytes_by_layer(block: DenseBlock, x: torch.Tensor) -> list[dict]:
     return rows
 
 
-def block_saved_bytes(num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4,
-                      efficient: bool = False, batch: int = 1, height: int = 8, width: int = 8,
-                      seed: int = 0) -> int:
+def block_saved_bytes(
+    num_layers: int,
+    in_channels: int,
+    growth_rate: int,
+    bn_size: int = 4,
+    efficient: bool = False,
+    batch: int = 1,
+    height: int = 8,
+    width: int = 8,
+    seed: int = 0,
+) -> int:
     """Measured bytes saved for backward by a fresh block (training mode) on a random input."""
     g = torch.Generator().manual_seed(seed)
     block = DenseBlock(num_layers, in_channels, growth_rate, bn_size, efficient)
@@ -484,20 +577,23 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 # --------------------------------------------------------------------------- BatchNorm under recomputation
 
+
 @dataclass
 class BufferDiff:
     """How many BatchNorm buffers of two models differ after the same training step."""
 
-    stats_differ: int           # running_mean / running_var tensors that differ
+    stats_differ: int  # running_mean / running_var tensors that differ
     stats_total: int
-    counters_differ: int        # num_batches_tracked that differ
+    counters_differ: int  # num_batches_tracked that differ
     counters_total: int
-    example: str                # one differing buffer with both values of num_batches_tracked
+    example: str  # one differing buffer with both values of num_batches_tracked
 
     def table(self) -> str:
-        return (f"running mean/var buffers that differ: {self.stats_differ} of {self.stats_total}\n"
-                f"num_batches_tracked that differ:      {self.counters_differ} of {self.counters_total}\n"
-                f"example: {self.example}")
+        return (
+            f"running mean/var buffers that differ: {self.stats_differ} of {self.stats_total}\n"
+            f"num_batches_tracked that differ:      {self.counters_differ} of {self.counters_total}\n"
+            f"example: {self.example}"
+        )
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.1) -> float:
@@ -523,13 +619,17 @@ def bn_buffer_differences(a: nn.Module, b: nn.Module, atol: float = 0.0) -> Buff
         return not torch.allclose(bufs_a[n].double(), bufs_b[n].double(), rtol=0, atol=atol)
 
     bad_counters = [n for n in counters if differ(n)]
-    example = (f"{bad_counters[0]}: {int(bufs_a[bad_counters[0]])} vs {int(bufs_b[bad_counters[0]])}"
-               if bad_counters else "none")
+    example = (
+        f"{bad_counters[0]}: {int(bufs_a[bad_counters[0]])} vs {int(bufs_b[bad_counters[0]])}"
+        if bad_counters
+        else "none"
+    )
     return BufferDiff(sum(map(differ, stats)), len(stats), len(bad_counters), len(counters), example)
 
 
-def step_times(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 5,
-               clock: str | None = None) -> dict[str, list[float]]:
+def step_times(
+    models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 5, clock: str | None = None
+) -> dict[str, list[float]]:
     """Seconds of ``repeats`` forward + backward passes (training mode) of each model, measured in one run.
 
     Returns ``{name: [seconds of round 1, …, round repeats]}``: round i of every model was measured
@@ -567,13 +667,14 @@ def step_seconds(models: dict, x: torch.Tensor, y: torch.Tensor, repeats: int = 
 
 # --------------------------------------------------------------------------- bigger is possible
 
+
 @dataclass
 class DepthFit:
     """Measured saved bytes of DenseNet-BC (CIFAR layout) as a quadratic in n, layers per block."""
 
     efficient: bool
-    coefficients: tuple          # bytes per image = a·n² + b·n + c
-    measured: dict               # depth -> bytes per image (measured)
+    coefficients: tuple  # bytes per image = a·n² + b·n + c
+    measured: dict  # depth -> bytes per image (measured)
 
     def predict(self, depth: int, batch: int = 1) -> float:
         n = (depth - 4) / 6
@@ -583,12 +684,20 @@ class DepthFit:
     def table(self) -> str:
         a, b, c = self.coefficients
         name = "efficient" if self.efficient else "naive"
-        return (f"{name}: bytes/image = {a:,.0f}·n² + {b:,.0f}·n + {c:,.0f}  (n = layers per block; "
-                f"measured at depths {sorted(self.measured)})")
+        return (
+            f"{name}: bytes/image = {a:,.0f}·n² + {b:,.0f}·n + {c:,.0f}  (n = layers per block; "
+            f"measured at depths {sorted(self.measured)})"
+        )
 
 
-def fit_saved_bytes_vs_depth(depths: tuple = (16, 28, 40), growth_rate: int = 12, efficient: bool = False,
-                             in_channels: int = 3, size: int = 32, num_classes: int = 10) -> DepthFit:
+def fit_saved_bytes_vs_depth(
+    depths: tuple = (16, 28, 40),
+    growth_rate: int = 12,
+    efficient: bool = False,
+    in_channels: int = 3,
+    size: int = 32,
+    num_classes: int = 10,
+) -> DepthFit:
     """Measure one image's saved bytes for DenseNet-BC at three depths and fit a quadratic in n.
 
     Saved bytes scale exactly with the batch size except for BN's per-channel statistics (a few
@@ -603,7 +712,7 @@ def fit_saved_bytes_vs_depth(depths: tuple = (16, 28, 40), growth_rate: int = 12
         x = torch.randn(1, in_channels, size, size)
         measured[depth] = activation_bytes(net, x)
     ns = torch.tensor([(d - 4) / 6 for d in depths], dtype=torch.float64)
-    A = torch.stack([ns ** 2, ns, torch.ones_like(ns)], 1)
+    A = torch.stack([ns**2, ns, torch.ones_like(ns)], 1)
     coef = torch.linalg.solve(A, torch.tensor([measured[d] for d in depths], dtype=torch.float64))
     return DepthFit(bool(efficient), tuple(float(v) for v in coef), measured)
 
@@ -629,8 +738,15 @@ def deepest_within_budget(fit: DepthFit, budget_bytes: float, batch: int, max_de
 MAX_EXPLORER_LAYERS = 48
 
 
-def block_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = True, compression: float = 0.5,
-                   efficient: bool = False, in_channels: int | None = None, size: int = 8) -> dict:
+def block_state(
+    depth: int = 8,
+    growth_rate: int = 12,
+    bottleneck: bool = True,
+    compression: float = 0.5,
+    efficient: bool = False,
+    in_channels: int | None = None,
+    size: int = 8,
+) -> dict:
     """The pure state of the dense-block explorer (one block + its transition).
 
     Returns which earlier maps feed every layer (a 0/1 matrix), the channels and parameters per
@@ -644,7 +760,7 @@ def block_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = True, 
     compression = _compression(compression)
     k0 = 2 * growth_rate if in_channels is None else check_int("in_channels", in_channels)
     bn_size = 4 if bottleneck else 0
-    feeds = torch.zeros(depth + 1, depth + 1, dtype=torch.long)      # row: layer 1..L, then the output
+    feeds = torch.zeros(depth + 1, depth + 1, dtype=torch.long)  # row: layer 1..L, then the output
     for l in range(1, depth + 2):
         feeds[l - 1, :l] = 1
     channels = [layer_input_channels(l, k0, growth_rate) for l in range(1, depth + 1)]
@@ -659,11 +775,25 @@ def block_state(depth: int = 8, growth_rate: int = 12, bottleneck: bool = True, 
     block.efficient = not efficient
     other = activation_bytes(block, x)
     total = sum(sum(r.values()) for r in per_layer)
-    return {"depth": depth, "growth_rate": growth_rate, "bottleneck": bool(bottleneck), "compression": compression,
-            "efficient": bool(efficient), "in_channels": k0, "size": size, "feeds": feeds,
-            "channels": channels, "layer_params": layer_params, "params": sum(layer_params) + transition_params,
-            "block_out": m, "transition_out": out, "connections": num_connections(depth),   # + L + 1 into the output
-            "saved": per_layer, "saved_total": total, "other_total": other}
+    return {
+        "depth": depth,
+        "growth_rate": growth_rate,
+        "bottleneck": bool(bottleneck),
+        "compression": compression,
+        "efficient": bool(efficient),
+        "in_channels": k0,
+        "size": size,
+        "feeds": feeds,
+        "channels": channels,
+        "layer_params": layer_params,
+        "params": sum(layer_params) + transition_params,
+        "block_out": m,
+        "transition_out": out,
+        "connections": num_connections(depth),  # + L + 1 into the output
+        "saved": per_layer,
+        "saved_total": total,
+        "other_total": other,
+    }
 
 
 def block_readout(state: dict) -> str:
@@ -671,11 +801,13 @@ def block_readout(state: dict) -> str:
     kind = "efficient" if state["efficient"] else "naive"
     other = "naive" if state["efficient"] else "efficient"
     name = "DenseNet-" + ("B" if state["bottleneck"] else "") + ("C" if state["compression"] < 1 else "")
-    return (f"<b>{name.rstrip('-') if name == 'DenseNet-' else name} block, L={state['depth']}, "
-            f"k={state['growth_rate']}</b>: {state['connections']} connections; channels "
-            f"{state['in_channels']} → {state['block_out']} → transition ⌊θm⌋ = {state['transition_out']}; "
-            f"{state['params']:,} parameters.<br>Saved for backward ({state['size']}×{state['size']} input): "
-            f"{kind} {human_bytes(state['saved_total'])}, {other} {human_bytes(state['other_total'])}.")
+    return (
+        f"<b>{name.rstrip('-') if name == 'DenseNet-' else name} block, L={state['depth']}, "
+        f"k={state['growth_rate']}</b>: {state['connections']} connections; channels "
+        f"{state['in_channels']} → {state['block_out']} → transition ⌊θm⌋ = {state['transition_out']}; "
+        f"{state['params']:,} parameters.<br>Saved for backward ({state['size']}×{state['size']} input): "
+        f"{kind} {human_bytes(state['saved_total'])}, {other} {human_bytes(state['other_total'])}."
+    )
 
 
 def draw_block(state: dict, fig: Figure) -> None:
@@ -693,7 +825,9 @@ def draw_block(state: dict, fig: Figure) -> None:
     ax_feed.set_yticklabels([str(t + 1) for t in ticks])
     ls = list(range(1, L + 1))
     ax_ch.bar(ls, state["channels"], color="tab:blue")
-    ax_ch.axhline(state["transition_out"], color="tab:orange", ls="--", label=f"after transition: {state['transition_out']}")
+    ax_ch.axhline(
+        state["transition_out"], color="tab:orange", ls="--", label=f"after transition: {state['transition_out']}"
+    )
     ax_ch.set_xlabel("layer l")
     ax_ch.set_ylabel("input channels k₀ + k(l − 1)")
     ax_ch.legend(fontsize=7)
@@ -712,18 +846,27 @@ def draw_block(state: dict, fig: Figure) -> None:
     fig.tight_layout()
 
 
-def block_explorer(depth: int = 12, growth_rate: int = 12, bottleneck: bool = True, compression: float = 0.5,
-                   efficient: bool = False, figsize: tuple = (13, 3.8)) -> Explorer:
+def block_explorer(
+    depth: int = 12,
+    growth_rate: int = 12,
+    bottleneck: bool = True,
+    compression: float = 0.5,
+    efficient: bool = False,
+    figsize: tuple = (13, 3.8),
+) -> Explorer:
     """The dense-block explorer (an ``Explorer``): depth, growth rate, bottleneck, θ, efficient."""
     from .widgets import Explorer, dropdown, float_slider, int_slider
 
     def state_fn(depth, growth_rate, bottleneck, compression, efficient):
         return block_state(depth, growth_rate, bottleneck, compression, efficient)
 
-    controls = {"depth": int_slider("layers L", depth, 1, MAX_EXPLORER_LAYERS),
-                "growth_rate": int_slider("growth rate k", growth_rate, 1, 48),
-                "bottleneck": dropdown("bottleneck (B)", {"on": True, "off": False}, bottleneck),
-                "compression": float_slider("compression θ", compression, 0.0, 1.0, 0.05),
-                "efficient": dropdown("implementation", {"naive": False, "efficient": True}, efficient)}
-    return Explorer(state_fn, draw_block, controls, title="dense-block explorer",
-                    readout_fn=block_readout, figsize=figsize)
+    controls = {
+        "depth": int_slider("layers L", depth, 1, MAX_EXPLORER_LAYERS),
+        "growth_rate": int_slider("growth rate k", growth_rate, 1, 48),
+        "bottleneck": dropdown("bottleneck (B)", {"on": True, "off": False}, bottleneck),
+        "compression": float_slider("compression θ", compression, 0.0, 1.0, 0.05),
+        "efficient": dropdown("implementation", {"naive": False, "efficient": True}, efficient),
+    }
+    return Explorer(
+        state_fn, draw_block, controls, title="dense-block explorer", readout_fn=block_readout, figsize=figsize
+    )

@@ -85,7 +85,7 @@ from .args import check_float, check_fraction, check_int
 from .report import Rows
 from .surgery import weight_layers
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
 
     from .widgets import Explorer
@@ -94,6 +94,7 @@ OPSET = 17
 
 
 # --------------------------------------------------------------------------- distillation
+
 
 def _check_logits(name: str, logits: object) -> torch.Tensor:
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
@@ -115,8 +116,13 @@ def soft_targets(logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
     return torch.softmax(logits / _check_temperature(T), dim=-1)
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                      labels: torch.Tensor | None = None, T: float = 4.0, alpha: float = 0.9) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    T: float = 4.0,
+    alpha: float = 0.9,
+) -> torch.Tensor:
     """Hinton et al.'s loss: ``alpha · T² · KL(p_T(teacher) ‖ p_T(student)) + (1 − alpha) · CE(student, labels)``.
 
     The KL term is PyTorch's ``F.kl_div`` (batch mean); the gradient of the soft term with respect to
@@ -127,12 +133,18 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     _check_logits("student_logits", student_logits)
     _check_logits("teacher_logits", teacher_logits)
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student_logits {tuple(student_logits.shape)} and teacher_logits "
-                         f"{tuple(teacher_logits.shape)} must have the same shape (batch, classes)")
+        raise ValueError(
+            f"student_logits {tuple(student_logits.shape)} and teacher_logits "
+            f"{tuple(teacher_logits.shape)} must have the same shape (batch, classes)"
+        )
     T = _check_temperature(T)
     alpha = check_fraction("alpha", alpha, allow_one=True)
-    soft = F.kl_div(F.log_softmax(student_logits / T, dim=1), F.log_softmax(teacher_logits.detach() / T, dim=1),
-                    reduction="batchmean", log_target=True) * (T * T)
+    soft = F.kl_div(
+        F.log_softmax(student_logits / T, dim=1),
+        F.log_softmax(teacher_logits.detach() / T, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    ) * (T * T)
     if labels is None or alpha == 1.0:
         return soft
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.shape != student_logits.shape[:1]:
@@ -188,8 +200,16 @@ def distillation_criterion(T: float = 4.0, alpha: float = 0.9) -> Callable[[Any,
     return loss_fn
 
 
-def distil(student: nn.Module, teacher: nn.Module, train_data: Iterable, epochs: int = 1, *,
-           T: float = 4.0, alpha: float = 0.9, **fit_kwargs: Any) -> train.History:
+def distil(
+    student: nn.Module,
+    teacher: nn.Module,
+    train_data: Iterable,
+    epochs: int = 1,
+    *,
+    T: float = 4.0,
+    alpha: float = 0.9,
+    **fit_kwargs: Any,
+) -> train.History:
     """Train ``student`` in place against ``teacher`` for ``epochs`` with ``train.fit`` and the
     distillation loss; returns the ``History``. ``fit_kwargs`` go to ``train.fit`` (lr, schedule,
     test_data, ...; not ``loss_fn``)."""
@@ -204,7 +224,9 @@ def distil(student: nn.Module, teacher: nn.Module, train_data: Iterable, epochs:
         classes = (student.eval()(x.to(device)).shape[-1], net.teacher.to(device)(x.to(device)).shape[-1])
         student.train(was)
     if classes[0] != classes[1]:
-        raise ValueError(f"student has {classes[0]} outputs and teacher {classes[1]}: they must classify the same classes")
+        raise ValueError(
+            f"student has {classes[0]} outputs and teacher {classes[1]}: they must classify the same classes"
+        )
     history = train.fit(net, train_data, epochs=epochs, loss_fn=loss_fn, **fit_kwargs)
     student.eval()
     return history
@@ -212,12 +234,18 @@ def distil(student: nn.Module, teacher: nn.Module, train_data: Iterable, epochs:
 
 # --------------------------------------------------------------------------- export and run
 
+
 def _check_size(input_size: object) -> tuple[int, ...]:
     size = tuple(input_size) if isinstance(input_size, (tuple, list, torch.Size)) else None
-    if size is None or len(size) not in (3, 4) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                                                          for s in size):
-        raise ValueError(f"input_size={input_size!r} must be a tuple of positive ints: (C, H, W) for one image "
-                         "or (N, C, H, W) for a batch")
+    if (
+        size is None
+        or len(size) not in (3, 4)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        raise ValueError(
+            f"input_size={input_size!r} must be a tuple of positive ints: (C, H, W) for one image "
+            "or (N, C, H, W) for a batch"
+        )
     return size if len(size) == 4 else (1,) + size
 
 
@@ -235,8 +263,9 @@ def _quiet() -> Any:
         root.setLevel(level)
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, input_size: tuple, *, opset: int = OPSET,
-                dynamic_batch: bool = True) -> Path:
+def export_onnx(
+    model: nn.Module, path: str | os.PathLike, input_size: tuple, *, opset: int = OPSET, dynamic_batch: bool = True
+) -> Path:
     """Write ``model`` as an ONNX file at ``path`` (returned as a ``Path``); ``model`` is unchanged.
 
     The model is exported as deployed: a plain copy in eval mode on the CPU (``capstone.as_plain``:
@@ -270,11 +299,13 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_size: tuple, *,
     try:
         with _quiet():
             torch.onnx.export(plain, (x,), str(path), **kwargs)
-    except Exception as err:                         # torch.onnx's errors have no common base class
+    except Exception as err:  # torch.onnx's errors have no common base class
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"model {type(model).__name__} does not export to ONNX (opset {opset}): "
-                         f"{type(err).__name__}: {first}. A model exports when every operation of its "
-                         "forward has an ONNX equivalent and its control flow does not depend on the data") from err
+        raise ValueError(
+            f"model {type(model).__name__} does not export to ONNX (opset {opset}): "
+            f"{type(err).__name__}: {first}. A model exports when every operation of its "
+            "forward has an ONNX equivalent and its control flow does not depend on the data"
+        ) from err
     return path
 
 
@@ -298,8 +329,9 @@ class OnnxModel:
     float16 tensor is converted to float32, anything else is a ``TypeError``.
     """
 
-    def __init__(self, path: str | os.PathLike, *, threads: int | None = None, provider: str = "cpu",
-                 profile: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, threads: int | None = None, provider: str = "cpu", profile: bool = False
+    ) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -308,8 +340,10 @@ class OnnxModel:
         if provider not in PROVIDERS:
             raise ValueError(f"provider={provider!r} must be one of {sorted(PROVIDERS)}")
         if PROVIDERS[provider] not in ort.get_available_providers():
-            raise ValueError(f"provider={provider!r}: this onnxruntime has only {ort.get_available_providers()}; "
-                             "the CUDA provider comes with the onnxruntime-gpu package")
+            raise ValueError(
+                f"provider={provider!r}: this onnxruntime has only {ort.get_available_providers()}; "
+                "the CUDA provider comes with the onnxruntime-gpu package"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = check_int("threads", threads) if threads is not None else torch.get_num_threads()
         options.inter_op_num_threads = 1
@@ -341,12 +375,16 @@ class OnnxModel:
             raise TypeError(f"x must be a tensor or a NumPy array, got {type(x).__name__}")
         want = self.input_shape
         if x.ndim != len(want):
-            raise ValueError(f"x has shape {tuple(x.shape)} but the exported model takes {len(want)}-d input "
-                             f"{want}: x must have {len(want)} dimensions")
+            raise ValueError(
+                f"x has shape {tuple(x.shape)} but the exported model takes {len(want)}-d input "
+                f"{want}: x must have {len(want)} dimensions"
+            )
         for i, (got, expected) in enumerate(zip(x.shape, want)):
             if isinstance(expected, int) and got != expected:
-                raise ValueError(f"x has shape {tuple(x.shape)} but the exported model takes {want}: "
-                                 f"dimension {i} must be {expected}, not {got}")
+                raise ValueError(
+                    f"x has shape {tuple(x.shape)} but the exported model takes {want}: "
+                    f"dimension {i} must be {expected}, not {got}"
+                )
         return np.ascontiguousarray(x)
 
     def run(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -386,9 +424,9 @@ def onnx_evaluate(onnx_model: OnnxModel, data: Iterable) -> float:
 class OutputCheck:
     """ONNX Runtime's output against PyTorch's on the same input."""
 
-    max_abs: float          # largest |ort − torch|
-    scale: float            # largest |torch|: what max_abs is small against
-    same_class: float       # fraction of inputs with the same arg-max
+    max_abs: float  # largest |ort − torch|
+    scale: float  # largest |torch|: what max_abs is small against
+    same_class: float  # fraction of inputs with the same arg-max
     rtol: float
     atol: float
 
@@ -398,13 +436,16 @@ class OutputCheck:
         return self.max_abs <= self.atol + self.rtol * self.scale
 
     def line(self) -> str:
-        return (f"max |ORT − torch| = {self.max_abs:.2e} (outputs up to {self.scale:.3g}; tolerance "
-                f"{self.atol:g} + {self.rtol:g}·{self.scale:.3g}) · same class {100 * self.same_class:.1f}% → "
-                f"{'equal within tolerance' if self.ok else 'NOT equal'}")
+        return (
+            f"max |ORT − torch| = {self.max_abs:.2e} (outputs up to {self.scale:.3g}; tolerance "
+            f"{self.atol:g} + {self.rtol:g}·{self.scale:.3g}) · same class {100 * self.same_class:.1f}% → "
+            f"{'equal within tolerance' if self.ok else 'NOT equal'}"
+        )
 
 
-def compare_outputs(model: nn.Module, onnx_model: OnnxModel, x: torch.Tensor, rtol: float = 1e-4,
-                    atol: float = 1e-5) -> OutputCheck:
+def compare_outputs(
+    model: nn.Module, onnx_model: OnnxModel, x: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5
+) -> OutputCheck:
     """Run ``model`` (as deployed, ``capstone.as_plain``) and ``onnx_model`` on ``x`` and compare."""
     if not isinstance(onnx_model, OnnxModel):
         raise TypeError(f"onnx_model must be an OnnxModel, got {type(onnx_model).__name__}")
@@ -429,23 +470,35 @@ def _calibration_arrays(calibration: object, batch: int = 64) -> list[np.ndarray
     """Float32 arrays of at most ``batch`` images from a tensor of images or an iterable of batches."""
     if isinstance(calibration, torch.Tensor):
         if calibration.ndim != 4 or not calibration.is_floating_point():
-            raise ValueError(f"calibration must be a float tensor of images (N, C, H, W), got "
-                             f"{calibration.dtype} {tuple(calibration.shape)}")
+            raise ValueError(
+                f"calibration must be a float tensor of images (N, C, H, W), got "
+                f"{calibration.dtype} {tuple(calibration.shape)}"
+            )
         xs = list(calibration.split(batch))
     elif isinstance(calibration, Iterable) and not isinstance(calibration, (str, bytes)):
         xs = [b[0] if isinstance(b, (tuple, list)) else b for b in calibration]
         if not all(isinstance(x, torch.Tensor) and x.ndim == 4 for x in xs):
             raise TypeError("calibration must be a tensor of images or batches (x or (x, y)) of 4-d image tensors")
     else:
-        raise TypeError(f"calibration must be a tensor of images or an iterable of batches, got {type(calibration).__name__}")
+        raise TypeError(
+            f"calibration must be a tensor of images or an iterable of batches, got {type(calibration).__name__}"
+        )
     if not xs or sum(len(x) for x in xs) == 0:
         raise ValueError("calibration holds no images: static quantization needs at least one to set the ranges")
     return [x.detach().cpu().float().numpy() for x in xs]
 
 
-def quantize_int8(path: str | os.PathLike, out_path: str | os.PathLike, calibration: torch.Tensor | Iterable, *,
-                  per_channel: bool = True, activations: str = "uint8", method: str = "minmax",
-                  op_types: Sequence[str] | None = None, nodes: Sequence[str] | None = None) -> Path:
+def quantize_int8(
+    path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    calibration: torch.Tensor | Iterable,
+    *,
+    per_channel: bool = True,
+    activations: str = "uint8",
+    method: str = "minmax",
+    op_types: Sequence[str] | None = None,
+    nodes: Sequence[str] | None = None,
+) -> Path:
     """Post-training static int8 quantization of the ONNX file ``path`` into ``out_path`` (returned).
 
     ONNX Runtime's ``quantize_static`` in the QDQ format: every quantized tensor gets a
@@ -458,8 +511,13 @@ def quantize_int8(path: str | os.PathLike, out_path: str | os.PathLike, calibrat
     with ONNX Runtime's ``quant_pre_process`` (shape inference, constant folding), as its
     documentation advises.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     path = Path(path)
@@ -486,15 +544,23 @@ def quantize_int8(path: str | os.PathLike, out_path: str | os.PathLike, calibrat
     with tempfile.TemporaryDirectory() as tmp, _quiet():
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel,
-                        activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
-                        weight_type=QuantType.QInt8,
-                        calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                                          "percentile": CalibrationMethod.Percentile}[method],
-                        op_types_to_quantize=list(op_types) if op_types is not None else None,
-                        nodes_to_quantize=list(nodes) if nodes is not None else None,
-                        extra_options={"ActivationSymmetric": activations == "int8"})
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method={
+                "minmax": CalibrationMethod.MinMax,
+                "entropy": CalibrationMethod.Entropy,
+                "percentile": CalibrationMethod.Percentile,
+            }[method],
+            op_types_to_quantize=list(op_types) if op_types is not None else None,
+            nodes_to_quantize=list(nodes) if nodes is not None else None,
+            extra_options={"ActivationSymmetric": activations == "int8"},
+        )
     return out_path
 
 
@@ -509,9 +575,9 @@ def op_counts(path: str | os.PathLike) -> dict[str, int]:
 class NodeTime:
     """One node of ONNX Runtime's profile: the layer it belongs to, the kernel that ran, its time."""
 
-    layer: str          # the PyTorch module path (``features.0.0``), or the node's name
-    op: str             # the kernel ONNX Runtime ran (Conv, QLinearConv, QGemm, QuantizeLinear…)
-    seconds: float      # median time of the node per run
+    layer: str  # the PyTorch module path (``features.0.0``), or the node's name
+    op: str  # the kernel ONNX Runtime ran (Conv, QLinearConv, QGemm, QuantizeLinear…)
+    seconds: float  # median time of the node per run
 
 
 def _layer_of(node: str) -> str:
@@ -545,8 +611,18 @@ def layer_times(path: str | os.PathLike, x: torch.Tensor, runs: int = 20, thread
     return rows
 
 
-INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16",
-              "asimddp", "i8mm")
+INT8_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "amx_bf16",
+    "asimddp",
+    "i8mm",
+)
 
 
 def cpu_int8_features(cpuinfo: str | None = None) -> dict[str, bool]:
@@ -586,8 +662,10 @@ def int8_kernel_note(features: Mapping[str, bool] | None = None) -> str:
     elif f.get("avx_vnni"):
         path = "AVX-VNNI (vpdpbusd on 256-bit registers)"
     elif f.get("avx512bw") or f.get("avx2"):
-        path = ("AVX512BW/AVX2 without VNNI (vpmaddubsw + vpmaddwd: u8×s8 via 16-bit sums, "
-                "about a third of VNNI's int8 throughput)")
+        path = (
+            "AVX512BW/AVX2 without VNNI (vpmaddubsw + vpmaddwd: u8×s8 via 16-bit sums, "
+            "about a third of VNNI's int8 throughput)"
+        )
     elif f.get("asimddp") or f.get("i8mm"):
         path = "Arm dot-product instructions (sdot/udot" + (", i8mm smmla" if f.get("i8mm") else "") + ")"
     else:
@@ -596,8 +674,16 @@ def int8_kernel_note(features: Mapping[str, bool] | None = None) -> str:
     return f"int8 GEMMs run on {path}; flags present: {present}"
 
 
-def qlinear_matmul_ort(a: torch.Tensor, a_scale: float, a_zero_point: int, b: torch.Tensor, b_scale: float,
-                       b_zero_point: int, y_scale: float, y_zero_point: int) -> torch.Tensor:
+def qlinear_matmul_ort(
+    a: torch.Tensor,
+    a_scale: float,
+    a_zero_point: int,
+    b: torch.Tensor,
+    b_scale: float,
+    b_zero_point: int,
+    y_scale: float,
+    y_zero_point: int,
+) -> torch.Tensor:
     """ONNX Runtime's ``QLinearMatMul`` on uint8 ``a`` (M×K) and int8 ``b`` (K×N) with per-tensor
     scales and zero points: ``y = saturate(round(a_scale·b_scale/y_scale · (a − a_zp)(b − b_zp)) + y_zp)``
     as uint8, computed by the runtime itself (a one-node ONNX graph)."""
@@ -612,14 +698,22 @@ def qlinear_matmul_ort(a: torch.Tensor, a_scale: float, a_zero_point: int, b: to
         raise ValueError(f"a is {tuple(a.shape)} and b {tuple(b.shape)}: a's columns must equal b's rows")
     for name, s in (("a_scale", a_scale), ("b_scale", b_scale), ("y_scale", y_scale)):
         check_float(name, s, 0.0, low_inclusive=False, what="a scale")
-    inputs = [("a", TensorProto.UINT8, a.numpy()), ("a_scale", TensorProto.FLOAT, np.float32(a_scale)),
-              ("a_zp", TensorProto.UINT8, np.uint8(a_zero_point)), ("b", TensorProto.INT8, b.numpy()),
-              ("b_scale", TensorProto.FLOAT, np.float32(b_scale)), ("b_zp", TensorProto.INT8, np.int8(b_zero_point)),
-              ("y_scale", TensorProto.FLOAT, np.float32(y_scale)), ("y_zp", TensorProto.UINT8, np.uint8(y_zero_point))]
+    inputs = [
+        ("a", TensorProto.UINT8, a.numpy()),
+        ("a_scale", TensorProto.FLOAT, np.float32(a_scale)),
+        ("a_zp", TensorProto.UINT8, np.uint8(a_zero_point)),
+        ("b", TensorProto.INT8, b.numpy()),
+        ("b_scale", TensorProto.FLOAT, np.float32(b_scale)),
+        ("b_zp", TensorProto.INT8, np.int8(b_zero_point)),
+        ("y_scale", TensorProto.FLOAT, np.float32(y_scale)),
+        ("y_zp", TensorProto.UINT8, np.uint8(y_zero_point)),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("QLinearMatMul", [n for n, _, _ in inputs], ["y"])], "qlinear",
+        [helper.make_node("QLinearMatMul", [n for n, _, _ in inputs], ["y"])],
+        "qlinear",
         [helper.make_tensor_value_info(n, t, list(np.shape(v))) for n, t, v in inputs],
-        [helper.make_tensor_value_info("y", TensorProto.UINT8, [a.shape[0], b.shape[1]])])
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [a.shape[0], b.shape[1]])],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     onnx.checker.check_model(proto)
     options = ort.SessionOptions()
@@ -630,6 +724,7 @@ def qlinear_matmul_ort(a: torch.Tensor, a_scale: float, a_zero_point: int, b: to
 
 
 # --------------------------------------------------------------------------- the honest latency table
+
 
 def effective_macs(model: nn.Module, input_size: tuple) -> int:
     """MACs of one forward pass counting only the non-zero weights: each conv/linear layer's MACs
@@ -646,14 +741,14 @@ class HonestRow:
     """One technique: how much cheaper it is on paper, and how much faster it runs in each runtime."""
 
     technique: str
-    cost: str                  # what the cost ratio counts: "MACs" or "bytes"
-    cost_ratio: float          # base cost / technique cost (× cheaper)
-    eager_ratio: float         # base latency / technique latency in PyTorch eager (× faster)
-    ort_ratio: float           # the same in ONNX Runtime
-    eager_verdict: str         # "technique is faster": holds / does not hold / within noise
+    cost: str  # what the cost ratio counts: "MACs" or "bytes"
+    cost_ratio: float  # base cost / technique cost (× cheaper)
+    eager_ratio: float  # base latency / technique latency in PyTorch eager (× faster)
+    ort_ratio: float  # the same in ONNX Runtime
+    eager_verdict: str  # "technique is faster": holds / does not hold / within noise
     ort_verdict: str
     mechanism: str = ""
-    eager_ms: tuple = ()       # (base, technique) median ms
+    eager_ms: tuple = ()  # (base, technique) median ms
     ort_ms: tuple = ()
 
 
@@ -666,16 +761,19 @@ class HonestTable(Rows):
         head = f"{'technique':<26}{'cost':>6}{'cost ×':>9}{'eager ×':>9}{'ORT ×':>8}  mechanism"
         lines = [head]
         for r in self:
-            lines.append(f"{r.technique:<26}{r.cost:>6}{r.cost_ratio:>8.2f}×{r.eager_ratio:>8.2f}×{r.ort_ratio:>7.2f}×"
-                         f"  {r.mechanism}")
+            lines.append(
+                f"{r.technique:<26}{r.cost:>6}{r.cost_ratio:>8.2f}×{r.eager_ratio:>8.2f}×{r.ort_ratio:>7.2f}×"
+                f"  {r.mechanism}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
 
 
-def _as_onnx(what: object, model: nn.Module | None, x: torch.Tensor, folder: Path, name: str,
-             threads: int) -> OnnxModel:
+def _as_onnx(
+    what: object, model: nn.Module | None, x: torch.Tensor, folder: Path, name: str, threads: int
+) -> OnnxModel:
     if isinstance(what, OnnxModel):
         return what
     if what is None:
@@ -685,12 +783,22 @@ def _as_onnx(what: object, model: nn.Module | None, x: torch.Tensor, folder: Pat
     return OnnxModel(what, threads=threads)
 
 
-def honest_row(technique: str, base: nn.Module | Callable, variant: nn.Module | Callable, x: torch.Tensor, *,
-               cost_ratio: float, cost: str = "MACs", mechanism: str = "",
-               base_onnx: OnnxModel | str | os.PathLike | None = None,
-               variant_onnx: OnnxModel | str | os.PathLike | None = None,
-               folder: str | os.PathLike | None = None, threads: int = 1, min_run_time: float = 0.05,
-               rounds: int = 3) -> HonestRow:
+def honest_row(
+    technique: str,
+    base: nn.Module | Callable,
+    variant: nn.Module | Callable,
+    x: torch.Tensor,
+    *,
+    cost_ratio: float,
+    cost: str = "MACs",
+    mechanism: str = "",
+    base_onnx: OnnxModel | str | os.PathLike | None = None,
+    variant_onnx: OnnxModel | str | os.PathLike | None = None,
+    folder: str | os.PathLike | None = None,
+    threads: int = 1,
+    min_run_time: float = 0.05,
+    rounds: int = 3,
+) -> HonestRow:
     """Measure one technique against its base on input ``x`` in both runtimes.
 
     ``base`` / ``variant``: what PyTorch eager runs (modules or functions of ``x``); ``base_onnx`` /
@@ -713,19 +821,28 @@ def honest_row(technique: str, base: nn.Module | Callable, variant: nn.Module | 
         where.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", technique.lower()).strip("-")
         ort_base = _as_onnx(base_onnx, base if isinstance(base, nn.Module) else None, x, where, f"{slug}-base", threads)
-        ort_var = _as_onnx(variant_onnx, variant if isinstance(variant, nn.Module) else None, x, where,
-                           f"{slug}-variant", threads)
-        eager = measure.latency_rounds({"base": base, "variant": variant}, x, min_run_time=min_run_time,
-                                       threads=threads, rounds=rounds)
-        onnx_t = measure.latency_rounds({"base": ort_base, "variant": ort_var}, x, min_run_time=min_run_time,
-                                        threads=threads, rounds=rounds)
+        ort_var = _as_onnx(
+            variant_onnx, variant if isinstance(variant, nn.Module) else None, x, where, f"{slug}-variant", threads
+        )
+        eager = measure.latency_rounds(
+            {"base": base, "variant": variant}, x, min_run_time=min_run_time, threads=threads, rounds=rounds
+        )
+        onnx_t = measure.latency_rounds(
+            {"base": ort_base, "variant": ort_var}, x, min_run_time=min_run_time, threads=threads, rounds=rounds
+        )
     med = statistics.median
-    return HonestRow(technique, cost, cost_ratio, med(eager["base"]) / med(eager["variant"]),
-                     med(onnx_t["base"]) / med(onnx_t["variant"]),
-                     stats.timing_verdict(eager["variant"], eager["base"]),
-                     stats.timing_verdict(onnx_t["variant"], onnx_t["base"]), mechanism,
-                     (1e3 * med(eager["base"]), 1e3 * med(eager["variant"])),
-                     (1e3 * med(onnx_t["base"]), 1e3 * med(onnx_t["variant"])))
+    return HonestRow(
+        technique,
+        cost,
+        cost_ratio,
+        med(eager["base"]) / med(eager["variant"]),
+        med(onnx_t["base"]) / med(onnx_t["variant"]),
+        stats.timing_verdict(eager["variant"], eager["base"]),
+        stats.timing_verdict(onnx_t["variant"], onnx_t["base"]),
+        mechanism,
+        (1e3 * med(eager["base"]), 1e3 * med(eager["variant"])),
+        (1e3 * med(onnx_t["base"]), 1e3 * med(onnx_t["variant"])),
+    )
 
 
 def draw_honest(rows: Iterable[HonestRow], fig: Figure, title: str = "Cheaper on paper vs faster in practice") -> None:
@@ -783,16 +900,26 @@ class Cell:
     model: str
     stack: str
     precision: str
-    file_bytes: int            # the ONNX file (the deployable artefact)
-    macs: int                  # effective MACs per image (non-zero weights only)
+    file_bytes: int  # the ONNX file (the deployable artefact)
+    macs: int  # effective MACs per image (non-zero weights only)
     accuracy: float
-    eager_ms: float            # PyTorch eager (int8: chapter 02's simulated int8, which runs in float)
-    ort_ms: float              # ONNX Runtime (int8: real QDQ int8 kernels)
+    eager_ms: float  # PyTorch eager (int8: chapter 02's simulated int8, which runs in float)
+    ort_ms: float  # ONNX Runtime (int8: real QDQ int8 kernels)
 
 
-def measure_cell(name: str, model: nn.Module, stack: str, precision: str, test_data: Iterable, x: torch.Tensor,
-                 calib_x: torch.Tensor, folder: str | os.PathLike, *, threads: int = 1,
-                 min_run_time: float = 0.05) -> Cell:
+def measure_cell(
+    name: str,
+    model: nn.Module,
+    stack: str,
+    precision: str,
+    test_data: Iterable,
+    x: torch.Tensor,
+    calib_x: torch.Tensor,
+    folder: str | os.PathLike,
+    *,
+    threads: int = 1,
+    min_run_time: float = 0.05,
+) -> Cell:
     """Build ``apply_stack(model, stack)`` at ``precision`` ("fp32" or "int8": ``quantize_int8`` for
     ONNX Runtime, ``quant.fixed_point_model`` at 8 bits — chapter 02's simulated int8 — for eager),
     and measure it: ONNX file bytes, effective MACs, accuracy on ``test_data`` (of the ONNX model)
@@ -808,14 +935,24 @@ def measure_cell(name: str, model: nn.Module, stack: str, precision: str, test_d
         path = quantize_int8(path, folder / f"{slug}.int8.onnx", calib_x)
         eager = quant.fixed_point_model(net, calib_x, 8)[0]
     runtime = OnnxModel(path, threads=threads)
-    times = measure.latency_rounds({"eager": eager, "ort": runtime}, x, min_run_time=min_run_time, threads=threads,
-                                   rounds=1)
-    return Cell(name, stack, precision, runtime.file_bytes, effective_macs(net, tuple(x.shape[1:])),
-                onnx_evaluate(runtime, test_data), 1e3 * times["eager"][0], 1e3 * times["ort"][0])
+    times = measure.latency_rounds(
+        {"eager": eager, "ort": runtime}, x, min_run_time=min_run_time, threads=threads, rounds=1
+    )
+    return Cell(
+        name,
+        stack,
+        precision,
+        runtime.file_bytes,
+        effective_macs(net, tuple(x.shape[1:])),
+        onnx_evaluate(runtime, test_data),
+        1e3 * times["eager"][0],
+        1e3 * times["ort"][0],
+    )
 
 
-def deploy_state(cells: dict, model: str, stack: str, precision: str = "fp32",
-                 live: Callable[[str, str, str], Cell] | None = None) -> dict:
+def deploy_state(
+    cells: dict, model: str, stack: str, precision: str = "fp32", live: Callable[[str, str, str], Cell] | None = None
+) -> dict:
     """The explorer's numbers: the cell ``(model, stack, precision)`` of ``cells`` (a dict keyed by
     those triples) — measured by ``live(model, stack, precision)`` and added to ``cells`` when missing
     and ``live`` is given — and every cell of the same model, for the figure."""
@@ -829,8 +966,10 @@ def deploy_state(cells: dict, model: str, stack: str, precision: str = "fp32",
     key = (model, stack, precision)
     if key not in cells:
         if live is None:
-            raise ValueError(f"{model} · {stack} · {precision} was not measured (measured models: {models}); "
-                             "pass live= to measure it now")
+            raise ValueError(
+                f"{model} · {stack} · {precision} was not measured (measured models: {models}); "
+                "pass live= to measure it now"
+            )
         cells[key] = live(model, stack, precision)
     same = [c for k, c in cells.items() if k[0] == model]
     return {"cell": cells[key], "model": model, "cells": same}
@@ -840,9 +979,11 @@ def deploy_readout(state: dict) -> str:
     """One line: bytes, MACs, accuracy and latency in both runtimes of the chosen cell."""
     c = state["cell"]
     eager = "simulated int8 in eager" if c.precision == "int8" else "eager"
-    return (f"{c.model} · {c.stack} · {c.precision}: ONNX file <b>{measure.human_bytes(c.file_bytes)}</b>, "
-            f"{c.macs / 1e6:.2f}M effective MACs/image, accuracy <b>{100 * c.accuracy:.2f}%</b>, "
-            f"{eager} {c.eager_ms:.2f} ms, ONNX Runtime <b>{c.ort_ms:.2f} ms</b>")
+    return (
+        f"{c.model} · {c.stack} · {c.precision}: ONNX file <b>{measure.human_bytes(c.file_bytes)}</b>, "
+        f"{c.macs / 1e6:.2f}M effective MACs/image, accuracy <b>{100 * c.accuracy:.2f}%</b>, "
+        f"{eager} {c.eager_ms:.2f} ms, ONNX Runtime <b>{c.ort_ms:.2f} ms</b>"
+    )
 
 
 def draw_deploy(state: dict, fig: Figure) -> None:
@@ -861,8 +1002,12 @@ def draw_deploy(state: dict, fig: Figure) -> None:
     ax_t.set_title(f"{state['model']}: latency per stack")
     ax_t.legend(fontsize=8)
     for c in cells:
-        ax_a.scatter(c.file_bytes / 1024, 100 * c.accuracy, s=80 if c is chosen else 30,
-                     color="#cc3311" if c is chosen else "#4477aa")
+        ax_a.scatter(
+            c.file_bytes / 1024,
+            100 * c.accuracy,
+            s=80 if c is chosen else 30,
+            color="#cc3311" if c is chosen else "#4477aa",
+        )
         ax_a.annotate(f"{c.stack}, {c.precision}", (c.file_bytes / 1024, 100 * c.accuracy), fontsize=7)
     ax_a.set_xscale("log")
     ax_a.set_xlabel("ONNX file (KiB)")
@@ -871,10 +1016,15 @@ def draw_deploy(state: dict, fig: Figure) -> None:
     fig.tight_layout()
 
 
-def deploy_explorer(cells: dict, model: str | None = None, stack: str = "none", precision: str = "fp32",
-                    live: Callable[[str, str, str], Cell] | None = None,
-                    title: str = "Deploy explorer: a model and a technique stack in two runtimes",
-                    figsize: tuple[float, float] = (11, 3.8)) -> Explorer:
+def deploy_explorer(
+    cells: dict,
+    model: str | None = None,
+    stack: str = "none",
+    precision: str = "fp32",
+    live: Callable[[str, str, str], Cell] | None = None,
+    title: str = "Deploy explorer: a model and a technique stack in two runtimes",
+    figsize: tuple[float, float] = (11, 3.8),
+) -> Explorer:
     """The explorer (a ``widgets.Explorer``): pick a model, a stack and a precision → bytes, MACs,
     accuracy and latency in PyTorch eager and ONNX Runtime (``deploy_state``)."""
     from . import widgets
@@ -882,18 +1032,58 @@ def deploy_explorer(cells: dict, model: str | None = None, stack: str = "none", 
     models = sorted({k[0] for k in cells}) if cells else []
     if not models:
         raise ValueError("cells is empty: measure at least one cell (measure_cell)")
-    controls = {"model": widgets.dropdown("model", models, model if model is not None else models[0]),
-                "stack": widgets.dropdown("stack", list(STACKS), stack),
-                "precision": widgets.dropdown("precision", list(PRECISIONS), precision)}
-    return widgets.Explorer(functools.partial(deploy_state, cells, live=live), draw_deploy, controls, title=title,
-                            readout_fn=deploy_readout, figsize=figsize)
+    controls = {
+        "model": widgets.dropdown("model", models, model if model is not None else models[0]),
+        "stack": widgets.dropdown("stack", list(STACKS), stack),
+        "precision": widgets.dropdown("precision", list(PRECISIONS), precision),
+    }
+    return widgets.Explorer(
+        functools.partial(deploy_state, cells, live=live),
+        draw_deploy,
+        controls,
+        title=title,
+        readout_fn=deploy_readout,
+        figsize=figsize,
+    )
 
 
 __all__ = [
-    "OPSET", "soft_targets", "distillation_loss", "Distiller", "distillation_criterion", "distil",
-    "export_onnx", "onnx_providers", "PROVIDERS", "OnnxModel", "onnx_predict", "onnx_evaluate", "OutputCheck",
-    "compare_outputs", "ACTIVATION_TYPES", "CALIBRATION_METHODS", "quantize_int8", "op_counts", "NodeTime",
-    "layer_times", "INT8_FLAGS", "cpu_int8_features", "int8_kernel_note", "qlinear_matmul_ort", "effective_macs",
-    "HonestRow", "HonestTable", "honest_row", "draw_honest", "STACKS", "PRECISIONS", "apply_stack", "Cell",
-    "measure_cell", "deploy_state", "deploy_readout", "draw_deploy", "deploy_explorer",
+    "OPSET",
+    "soft_targets",
+    "distillation_loss",
+    "Distiller",
+    "distillation_criterion",
+    "distil",
+    "export_onnx",
+    "onnx_providers",
+    "PROVIDERS",
+    "OnnxModel",
+    "onnx_predict",
+    "onnx_evaluate",
+    "OutputCheck",
+    "compare_outputs",
+    "ACTIVATION_TYPES",
+    "CALIBRATION_METHODS",
+    "quantize_int8",
+    "op_counts",
+    "NodeTime",
+    "layer_times",
+    "INT8_FLAGS",
+    "cpu_int8_features",
+    "int8_kernel_note",
+    "qlinear_matmul_ort",
+    "effective_macs",
+    "HonestRow",
+    "HonestTable",
+    "honest_row",
+    "draw_honest",
+    "STACKS",
+    "PRECISIONS",
+    "apply_stack",
+    "Cell",
+    "measure_cell",
+    "deploy_state",
+    "deploy_readout",
+    "draw_deploy",
+    "deploy_explorer",
 ]

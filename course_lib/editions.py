@@ -37,8 +37,9 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any
 
 import jupytext
 import nbformat
@@ -46,9 +47,25 @@ import nbformat
 from . import claims as claims_mod
 from .checks import read_claims
 
-__all__ = ["strip_solutions", "notebook_sources", "import_aliases", "checker_calls", "release", "build_student",
-           "build_workspace", "solutions", "static_outputs", "first_markdown",
-           "execute_notebook", "environment", "copy_mathjax", "render_page", "render_index", "build_site", "main"]
+__all__ = [
+    "strip_solutions",
+    "notebook_sources",
+    "import_aliases",
+    "checker_calls",
+    "release",
+    "build_student",
+    "build_workspace",
+    "solutions",
+    "static_outputs",
+    "first_markdown",
+    "execute_notebook",
+    "environment",
+    "copy_mathjax",
+    "render_page",
+    "render_index",
+    "build_site",
+    "main",
+]
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 STUB = 'raise NotImplementedError("your code here")'
@@ -75,7 +92,7 @@ def strip_solutions(source: str, name: str = "<source>") -> str:
     return "\n".join(out) + "\n"
 
 
-def notebook_sources(folder: Union[str, Path] = "notebooks") -> list[Path]:
+def notebook_sources(folder: str | Path = "notebooks") -> list[Path]:
     """The notebook sources ``NN_topic.py`` of a folder, in chapter order."""
     return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.py"))
 
@@ -85,7 +102,7 @@ def _code(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
-def _parse(source: str) -> Optional[ast.Module]:
+def _parse(source: str) -> ast.Module | None:
     try:
         return ast.parse(_code(source))
     except SyntaxError:
@@ -115,8 +132,12 @@ def checker_calls(source: str, aliases: dict[str, str]) -> list[tuple[str, str]]
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr.startswith("check_") and isinstance(func.value, ast.Name) \
-                and func.value.id in aliases:
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr.startswith("check_")
+            and isinstance(func.value, ast.Name)
+            and func.value.id in aliases
+        ):
             calls.append((f"{func.value.id}.{func.attr}", f"{aliases[func.value.id]}.{func.attr}"))
         elif isinstance(func, ast.Name) and func.id.startswith("check_") and func.id in aliases:
             calls.append((func.id, aliases[func.id]))
@@ -139,7 +160,7 @@ def release(notebook: Any, chapter: str) -> Any:
     return notebook
 
 
-def build_student(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "build/student") -> list[Path]:
+def build_student(src_dir: str | Path = "notebooks", out_dir: str | Path = "build/student") -> list[Path]:
     """Write ``out_dir/NN_topic.ipynb`` for every source, solutions stripped, marked as the release
     (``release``); return the paths."""
     out_dir = Path(out_dir)
@@ -147,8 +168,8 @@ def build_student(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, P
     written = []
     for src in notebook_sources(src_dir):
         notebook = jupytext.reads(strip_solutions(src.read_text(), src.name), fmt="py:percent")
-        notebook.metadata.pop("jupytext", None)              # the student copy is not paired
-        notebook.nbformat_minor = max(notebook.nbformat_minor, 5)   # cell ids
+        notebook.metadata.pop("jupytext", None)  # the student copy is not paired
+        notebook.nbformat_minor = max(notebook.nbformat_minor, 5)  # cell ids
         release(notebook, src.stem)
         path = out_dir / (src.stem + ".ipynb")
         nbformat.write(notebook, path)
@@ -159,8 +180,9 @@ def build_student(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, P
 RELEASES = ".releases.json"
 
 
-def build_workspace(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "mywork",
-                    log: Callable[[str], Any] = print) -> list[Path]:
+def build_workspace(
+    src_dir: str | Path = "notebooks", out_dir: str | Path = "mywork", log: Callable[[str], Any] = print
+) -> list[Path]:
     """Fill the learner's workspace ``out_dir`` with the student edition: copy the notebooks it does
     not have yet, never overwrite one it has; a chapter whose release changed since it was copied is
     reported (the new edition is in ``build/student``). Return the copied paths."""
@@ -178,15 +200,17 @@ def build_workspace(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str,
             known[path.name] = digest
             copied.append(target)
         elif known.get(path.name) not in (None, digest) and log:
-            log(f"{path.stem} changed in the course since you started it; your copy {target} is kept, "
-                f"the new edition is {path}")
+            log(
+                f"{path.stem} changed in the course since you started it; your copy {target} is kept, "
+                f"the new edition is {path}"
+            )
     ledger.write_text(json.dumps(known, indent=1))
     if log:
         log(f"workspace {out_dir}: {len(copied)} new notebook(s), {len(fresh) - len(copied)} kept as you left them")
     return copied
 
 
-def solutions(chapter: str, src_dir: Union[str, Path] = "notebooks") -> str:
+def solutions(chapter: str, src_dir: str | Path = "notebooks") -> str:
     """The reference solutions of ``chapter`` (``"01"`` or ``"01_conv_as_matmul"``): every cell of
     the instructor edition that holds a solution block, as text."""
     sources = [p for p in notebook_sources(src_dir) if p.stem == chapter or p.stem[:2] == chapter[:2]]
@@ -232,7 +256,7 @@ def first_markdown(notebook: Any) -> tuple[str, str]:
     heading = next((i for i, line in enumerate(lines) if line.startswith("#")), None)
     if heading is None:
         return "", cell.source
-    return lines[heading].lstrip("#").strip(), "\n".join(lines[heading + 1:]).strip()
+    return lines[heading].lstrip("#").strip(), "\n".join(lines[heading + 1 :]).strip()
 
 
 @contextlib.contextmanager
@@ -250,7 +274,7 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def execute_notebook(src: Union[str, Path], timeout: int = 600) -> Any:
+def execute_notebook(src: str | Path, timeout: int = 600) -> Any:
     """The notebook of source ``src`` (jupytext percent), executed in a fresh kernel, quick profile.
 
     Raises nbclient's ``CellExecutionError`` (naming the cell) if any cell fails.
@@ -261,8 +285,13 @@ def execute_notebook(src: Union[str, Path], timeout: int = 600) -> Any:
     notebook.metadata.pop("jupytext", None)
     notebook.metadata["kernelspec"] = KERNELSPEC
     with environment(COURSE_PROFILE="quick", MPLBACKEND="module://matplotlib_inline.backend_inline"):
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=False,
-                       resources={"metadata": {"path": str(Path(src).parent)}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            store_widget_state=False,
+            resources={"metadata": {"path": str(Path(src).parent)}},
+        ).execute()
     return notebook
 
 
@@ -272,8 +301,11 @@ def _nav(pages: Sequence, i: int) -> str:
         links.append(f'<a href="{pages[i - 1][0]}.html">&larr; {html.escape(pages[i - 1][1])}</a>')
     if i + 1 < len(pages):
         links.append(f'<a href="{pages[i + 1][0]}.html">{html.escape(pages[i + 1][1])} &rarr;</a>')
-    return ('<nav class="course-nav" style="font-family:sans-serif;padding:8px 16px;border-bottom:1px solid #ddd">'
-            + " &nbsp;|&nbsp; ".join(links) + "</nav>")
+    return (
+        '<nav class="course-nav" style="font-family:sans-serif;padding:8px 16px;border-bottom:1px solid #ddd">'
+        + " &nbsp;|&nbsp; ".join(links)
+        + "</nav>"
+    )
 
 
 # Formulas are typeset by MathJax served from the site itself (copied from the maintained package
@@ -282,7 +314,7 @@ MATHJAX_DIR = "mathjax"
 MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 
 
-def copy_mathjax(out_dir: Union[str, Path]) -> Path:
+def copy_mathjax(out_dir: str | Path) -> Path:
     """Copy MathJax (from the ``jupyter_server_mathjax`` package) into ``out_dir/mathjax``; return the folder."""
     import jupyter_server_mathjax
 
@@ -312,25 +344,32 @@ def render_index(chapters: Sequence[tuple]) -> str:
 
     items = []
     for stem, title, objectives, seconds in chapters:
-        items.append(f'<section><h2><a href="{stem}.html">{html.escape(title or stem)}</a></h2>\n'
-                     f'{markdown2html_mistune(objectives)}\n'
-                     f'<p class="meta">{stem}.ipynb · executed '
-                     + (f'in {seconds:.0f} s' if seconds is not None else 'in JupyterLab') + ' (quick profile)</p></section>')
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Efficient CNNs: the HTML edition</title>\n"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.45}"
-            "section{border-top:1px solid #ddd;margin-top:1.5em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}code{background:#f4f4f4}.meta{color:#777;font-size:90%}"
-            "</style></head><body>\n<h1>Efficient CNNs, from the weight matrix up</h1>\n"
-            "<p>The HTML edition: every notebook executed in the quick profile (2-core CPU, Fashion-MNIST), "
-            "with its outputs and figures. Explorers appear as the figure of their initial settings; to move "
-            "their controls, open the notebook in JupyterLab (<code>make lab</code>).</p>\n"
-            + '<nav class="toc"><ul>'
-            + "".join(f'<li><a href="{stem}.html">{html.escape(title or stem)}</a></li>' for stem, title, _, _ in chapters)
-            + '<li><a href="claims.html">Claims checked: every paper claim, our figure, the verdict</a></li>'
-            + "</ul></nav>\n" + "\n".join(items) + "\n</body></html>\n")
+        items.append(
+            f'<section><h2><a href="{stem}.html">{html.escape(title or stem)}</a></h2>\n'
+            f"{markdown2html_mistune(objectives)}\n"
+            f'<p class="meta">{stem}.ipynb · executed '
+            + (f"in {seconds:.0f} s" if seconds is not None else "in JupyterLab")
+            + " (quick profile)</p></section>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Efficient CNNs: the HTML edition</title>\n'
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.45}"
+        "section{border-top:1px solid #ddd;margin-top:1.5em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}code{background:#f4f4f4}.meta{color:#777;font-size:90%}"
+        "</style></head><body>\n<h1>Efficient CNNs, from the weight matrix up</h1>\n"
+        "<p>The HTML edition: every notebook executed in the quick profile (2-core CPU, Fashion-MNIST), "
+        "with its outputs and figures. Explorers appear as the figure of their initial settings; to move "
+        "their controls, open the notebook in JupyterLab (<code>make lab</code>).</p>\n"
+        + '<nav class="toc"><ul>'
+        + "".join(f'<li><a href="{stem}.html">{html.escape(title or stem)}</a></li>' for stem, title, _, _ in chapters)
+        + '<li><a href="claims.html">Claims checked: every paper claim, our figure, the verdict</a></li>'
+        + "</ul></nav>\n"
+        + "\n".join(items)
+        + "\n</body></html>\n"
+    )
 
 
-def _executed_copy(src: Path, executed_dir: Optional[Path]) -> Optional[Any]:
+def _executed_copy(src: Path, executed_dir: Path | None) -> Any | None:
     """The notebook of ``src`` already executed in ``executed_dir`` (newer than the source, every code
     cell run, no error output), or None."""
     if executed_dir is None:
@@ -340,14 +379,21 @@ def _executed_copy(src: Path, executed_dir: Optional[Path]) -> Optional[Any]:
         return None
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code" and c.source.strip()]
-    if any(c.get("execution_count") is None or any(o.get("output_type") == "error" for o in c.get("outputs", []))
-           for c in code):
+    if any(
+        c.get("execution_count") is None or any(o.get("output_type") == "error" for o in c.get("outputs", []))
+        for c in code
+    ):
         return None
     return notebook
 
 
-def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path] = "build/site", timeout: int = 600,
-               log: Callable[[str], Any] = print, executed_dir: Optional[Union[str, Path]] = None) -> list[Path]:
+def build_site(
+    src_dir: str | Path = "notebooks",
+    out_dir: str | Path = "build/site",
+    timeout: int = 600,
+    log: Callable[[str], Any] = print,
+    executed_dir: str | Path | None = None,
+) -> list[Path]:
     """Execute every notebook source of ``src_dir`` (quick profile) and write ``out_dir/NN_topic.html``
     plus ``out_dir/claims.html`` and ``out_dir/index.html``; return the written paths (index last).
 
@@ -362,7 +408,7 @@ def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path
     if not sources:
         raise ValueError(f"src_dir={str(src_dir)!r} has no notebook sources NN_topic.py")
     executed, chapters = [], []
-    ledger = out_dir / "claims.json"                  # the claims of this run only
+    ledger = out_dir / "claims.json"  # the claims of this run only
     ledger.unlink(missing_ok=True)
     reused = set()
     for src in sources:
@@ -386,7 +432,7 @@ def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path
         path.write_text(render_page(notebook, _nav(pages, i)), encoding="utf-8")
         written.append(path)
     claims = read_claims(ledger)
-    if reused:                                         # those runs wrote to the course's ledger
+    if reused:  # those runs wrote to the course's ledger
         mine = {(c.chapter, c.text) for c in claims}
         claims += [c for c in read_claims() if (c.chapter, c.text) not in mine]
     claims_page = out_dir / "claims.html"
@@ -397,11 +443,13 @@ def build_site(src_dir: Union[str, Path] = "notebooks", out_dir: Union[str, Path
     return written + [claims_page, index]
 
 
-USAGE = ("usage: python -m course_lib.editions student|site|workspace OUT_DIR\n"
-         "       python -m course_lib.editions solutions CHAPTER")
+USAGE = (
+    "usage: python -m course_lib.editions student|site|workspace OUT_DIR\n"
+    "       python -m course_lib.editions solutions CHAPTER"
+)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m course_lib.editions student|site|workspace OUT_DIR`` or ``solutions CHAPTER``;
     returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv

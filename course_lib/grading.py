@@ -53,9 +53,10 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import nbformat
 
@@ -63,9 +64,25 @@ from . import config, sandbox
 from .checks import VERDICT_MIME, VERDICTS
 from .editions import KERNELSPEC, build_student
 
-__all__ = ["STATUSES", "GUARD_MIME", "GradeRow", "load_release", "chapter_of", "assemble", "expected_checks",
-           "reference_fingerprint", "guard_problems", "graded_notebook", "rows_of", "grade_notebook", "grade",
-           "table", "write_csv", "positive_int", "main"]
+__all__ = [
+    "STATUSES",
+    "GUARD_MIME",
+    "GradeRow",
+    "load_release",
+    "chapter_of",
+    "assemble",
+    "expected_checks",
+    "reference_fingerprint",
+    "guard_problems",
+    "graded_notebook",
+    "rows_of",
+    "grade_notebook",
+    "grade",
+    "table",
+    "write_csv",
+    "positive_int",
+    "main",
+]
 
 STATUSES = (*VERDICTS, "tampered")
 GUARD_MIME = "application/vnd.course-lib.grader-guard+json"
@@ -84,7 +101,8 @@ class GradeRow:
 
 # --------------------------------------------------------------------------- the release
 
-def load_release(folder: Optional[Path] = None) -> dict[str, nbformat.NotebookNode]:
+
+def load_release(folder: Path | None = None) -> dict[str, nbformat.NotebookNode]:
     """``{chapter: released notebook}``: the student edition in ``folder``, or built now from the
     course's sources when ``folder`` is None."""
     if folder is None:
@@ -101,7 +119,7 @@ def load_release(folder: Optional[Path] = None) -> dict[str, nbformat.NotebookNo
     return releases
 
 
-def chapter_of(notebook: Optional[nbformat.NotebookNode], name: str, chapters: list[str]) -> Optional[str]:
+def chapter_of(notebook: nbformat.NotebookNode | None, name: str, chapters: list[str]) -> str | None:
     """The chapter a submission belongs to: the one its metadata names, else the one its file name contains."""
     named = (notebook or {}).get("metadata", {}).get("course", {}).get("chapter") if notebook else None
     if named in chapters:
@@ -115,8 +133,11 @@ def _locked(cell: Any) -> bool:
 
 def expected_checks(release: nbformat.NotebookNode) -> list[tuple[str, list[tuple[str, str]]]]:
     """``[(cell id, [(callee as written, checker's full name)])]``: the release's checker cells."""
-    return [(c.id, [tuple(call) for call in c.metadata["course"].get("checkers", [])])
-            for c in release.cells if c.cell_type == "code" and _locked(c)]
+    return [
+        (c.id, [tuple(call) for call in c.metadata["course"].get("checkers", [])])
+        for c in release.cells
+        if c.cell_type == "code" and _locked(c)
+    ]
 
 
 def _clean(cell: Any) -> nbformat.NotebookNode:
@@ -125,14 +146,14 @@ def _clean(cell: Any) -> nbformat.NotebookNode:
     return make(source=cell.get("source", "") if isinstance(cell.get("source", ""), str) else "".join(cell["source"]))
 
 
-def assemble(release: nbformat.NotebookNode, submission: Optional[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+def assemble(release: nbformat.NotebookNode, submission: nbformat.NotebookNode | None) -> nbformat.NotebookNode:
     """The notebook to run: the release's cells in order, locked cells from the release, the learner's
     cells (matched by id) from the submission, cells the learner added after the cell they follow;
     a release cell the learner deleted comes back as released. Outputs and metadata are dropped."""
     by_id, added = {}, {}
     release_ids = {c.id for c in release.cells}
-    anchor = None                                   # the release cell the learner's added cells follow
-    for cell in (submission.cells if submission is not None else []):
+    anchor = None  # the release cell the learner's added cells follow
+    for cell in submission.cells if submission is not None else []:
         if cell.get("cell_type") not in ("code", "markdown"):
             continue
         cell_id = cell.get("id")
@@ -159,7 +180,7 @@ def assemble(release: nbformat.NotebookNode, submission: Optional[nbformat.Noteb
 # The same function fingerprints the course in the grader's process and the kernel in each guard cell;
 # its source travels inside every guard cell, so the learner's cells cannot replace it beforehand.
 
-FINGERPRINT = r'''
+FINGERPRINT = r"""
 def _course_fingerprint(callees, modules):
     import hashlib, sys, types
 
@@ -227,14 +248,30 @@ def _course_fingerprint(callees, modules):
     if shell is not None and "publish" in vars(shell.display_pub):
         report["hooks"].append("the kernel's display publisher was replaced")
     return report
-'''
+"""
 
-GUARDED = ("builtins", "sys", "math", "functools", "hashlib", "types", "json", "torch", "torch.nn.functional",
-           "numpy", "IPython.display", "IPython.core.display_functions", "IPython.core.displaypub",
-           "ipykernel.zmqshell", "ipykernel.ipkernel")
+GUARDED = (
+    "builtins",
+    "sys",
+    "math",
+    "functools",
+    "hashlib",
+    "types",
+    "json",
+    "torch",
+    "torch.nn.functional",
+    "numpy",
+    "IPython.display",
+    "IPython.core.display_functions",
+    "IPython.core.displaypub",
+    "ipykernel.zmqshell",
+    "ipykernel.ipkernel",
+)
 # set by IPython or ipykernel in every kernel: different from a plain process, and not on a verdict's path
-KERNEL_OWNED = {"builtins": {"input", "help", "exit", "quit", "display", "get_ipython", "breakpoint"},
-                "sys": {"excepthook", "displayhook", "breakpointhook", "unraisablehook", "getdefaultencoding"}}
+KERNEL_OWNED = {
+    "builtins": {"input", "help", "exit", "quit", "display", "get_ipython", "breakpoint"},
+    "sys": {"excepthook", "displayhook", "breakpointhook", "unraisablehook", "getdefaultencoding"},
+}
 
 
 def _fingerprint_function() -> Callable:
@@ -255,16 +292,19 @@ def _fingerprints() -> dict[str, dict[str, list[str]]]:
     for name in GUARDED:
         importlib.import_module(name)
     first = fingerprint([], list(GUARDED))["modules"]
-    names = ["course_lib"] + [m.name for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
-                              if not m.name.endswith("__main__")]
+    names = ["course_lib"] + [
+        m.name for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.") if not m.name.endswith("__main__")
+    ]
     for name in names:
         importlib.import_module(name)
     last = fingerprint([], [*names, *GUARDED])["modules"]
-    return {module: {name: sorted({value, first.get(module, {}).get(name, value)}) for name, value in members.items()}
-            for module, members in last.items()}
+    return {
+        module: {name: sorted({value, first.get(module, {}).get(name, value)}) for name, value in members.items()}
+        for module, members in last.items()
+    }
 
 
-_REFERENCE: dict = {}                              # {course files' state: fingerprint}
+_REFERENCE: dict = {}  # {course files' state: fingerprint}
 
 
 def reference_fingerprint() -> dict[str, dict[str, list[str]]]:
@@ -273,15 +313,20 @@ def reference_fingerprint() -> dict[str, dict[str, list[str]]]:
     its libraries, taken in a fresh process of its own; taken again when a course file changed."""
     state = max(p.stat().st_mtime_ns for p in (config.REPO_ROOT / "course_lib").rglob("*.py"))
     if state not in _REFERENCE:
-        out = subprocess.run([sys.executable, "-m", "course_lib.grading", "--reference"], capture_output=True,
-                             text=True, check=True, env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT),
-                                                         "PYTHONSAFEPATH": "1"}, cwd=config.REPO_ROOT)
+        out = subprocess.run(
+            [sys.executable, "-m", "course_lib.grading", "--reference"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(config.REPO_ROOT), "PYTHONSAFEPATH": "1"},
+            cwd=config.REPO_ROOT,
+        )
         _REFERENCE.clear()
         _REFERENCE[state] = json.loads(out.stdout.strip().splitlines()[-1])
     return _REFERENCE[state]
 
 
-def guard_problems(report: Optional[dict], reference: dict[str, dict[str, list[str]]]) -> list[str]:
+def guard_problems(report: dict | None, reference: dict[str, dict[str, list[str]]]) -> list[str]:
     """What in a guard's ``report`` differs from the course's ``reference`` (empty: nothing)."""
     if not isinstance(report, dict) or not isinstance(report.get("modules"), dict):
         return ["the grader's check did not report (it was interfered with)"]
@@ -300,8 +345,13 @@ def guard_problems(report: Optional[dict], reference: dict[str, dict[str, list[s
             if name in KERNEL_OWNED.get(module, ()) or (got is None and "-" in value):
                 continue
             if got not in value:
-                what = "was deleted" if got is None else "comes from another file" if name == "__file__" else \
-                    "was replaced or patched"
+                what = (
+                    "was deleted"
+                    if got is None
+                    else "comes from another file"
+                    if name == "__file__"
+                    else "was replaced or patched"
+                )
                 problems.append(f"{module}.{name} {what}")
     return problems
 
@@ -315,9 +365,11 @@ del _os, _sys"""
 
 
 def _guard_cell(calls: list, label: str) -> nbformat.NotebookNode:
-    source = (FINGERPRINT + f"\n__import__('IPython.display', fromlist=['display']).display("
-              f"{{{GUARD_MIME!r}: _course_fingerprint({[list(c) for c in calls]!r}, {list(GUARDED)!r}), "
-              f"'text/plain': '(grader check)'}}, raw=True)\ndel _course_fingerprint\n")
+    source = (
+        FINGERPRINT + f"\n__import__('IPython.display', fromlist=['display']).display("
+        f"{{{GUARD_MIME!r}: _course_fingerprint({[list(c) for c in calls]!r}, {list(GUARDED)!r}), "
+        f"'text/plain': '(grader check)'}}, raw=True)\ndel _course_fingerprint\n"
+    )
     return nbformat.v4.new_code_cell(source=source, metadata={"grader": label})
 
 
@@ -340,7 +392,7 @@ def _outputs(cell: Any, mime: str) -> list[Any]:
     return [o["data"][mime] for o in cell.get("outputs", []) if mime in o.get("data", {})]
 
 
-def _guard(notebook: nbformat.NotebookNode, label: str, reference: dict) -> Optional[list[str]]:
+def _guard(notebook: nbformat.NotebookNode, label: str, reference: dict) -> list[str] | None:
     """The problems the guard ``label`` found (None: it did not run)."""
     cell = next(c for c in notebook.cells if c.metadata.get("grader") == label)
     if cell.get("execution_count") is None:
@@ -351,8 +403,14 @@ def _guard(notebook: nbformat.NotebookNode, label: str, reference: dict) -> Opti
     return guard_problems(reports[0], reference)
 
 
-def rows_of(executed: nbformat.NotebookNode, name: str, checks: list, titles: dict[str, Optional[str]],
-            reference: dict, stopped: str = "") -> list[GradeRow]:
+def rows_of(
+    executed: nbformat.NotebookNode,
+    name: str,
+    checks: list,
+    titles: dict[str, str | None],
+    reference: dict,
+    stopped: str = "",
+) -> list[GradeRow]:
     """The rows of an executed ``graded_notebook``: one per checker call of every locked cell
     (``checks`` from ``expected_checks``; ``titles`` maps a checker's full name to its title)."""
     rows = []
@@ -372,18 +430,29 @@ def rows_of(executed: nbformat.NotebookNode, name: str, checks: list, titles: di
                 rows.append(GradeRow(name, exercise, "tampered", "; ".join(dict.fromkeys(problems))[:500]))
                 continue
             if len(verdicts) > len(calls):
-                rows.append(GradeRow(name, exercise, "tampered",
-                                     f"the cell published {len(verdicts)} verdicts for {len(calls)} checker(s): "
-                                     "one is not the checker's"))
+                rows.append(
+                    GradeRow(
+                        name,
+                        exercise,
+                        "tampered",
+                        f"the cell published {len(verdicts)} verdicts for {len(calls)} checker(s): "
+                        "one is not the checker's",
+                    )
+                )
                 continue
-            mine = [v for v in verdicts if v.get("exercise") == title] if title else verdicts[k:k + 1]
+            mine = [v for v in verdicts if v.get("exercise") == title] if title else verdicts[k : k + 1]
             if mine and mine[0].get("status") in VERDICTS:
-                rows.append(GradeRow(name, mine[0].get("exercise", exercise), mine[0]["status"],
-                                     str(mine[0].get("message", ""))))
+                rows.append(
+                    GradeRow(
+                        name, mine[0].get("exercise", exercise), mine[0]["status"], str(mine[0].get("message", ""))
+                    )
+                )
             elif mine:
                 rows.append(GradeRow(name, exercise, "tampered", f"unknown status {mine[0].get('status')!r}"))
             elif not ran:
-                rows.append(GradeRow(name, exercise, "error", f"did not run: {stopped or 'an earlier cell stopped the run'}"))
+                rows.append(
+                    GradeRow(name, exercise, "error", f"did not run: {stopped or 'an earlier cell stopped the run'}")
+                )
             elif error is not None:
                 rows.append(GradeRow(name, exercise, "error", f"{error.get('ename')}: {error.get('evalue')}"))
             else:
@@ -413,19 +482,35 @@ def _shadow(source: Path, target: Path) -> None:
 
 def _environment(root: Path, run: str) -> dict[str, str]:
     work, grader = root / "work", root / "grader"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "COURSE_", "JUPYTER_", "IPYTHON"))
-           and k not in ("PYTHONSTARTUP", "PYTHONPATH", "CI")}
-    env.update(HOME=str(work), TMPDIR=str(work / "tmp"), MPLCONFIGDIR=str(work / ".matplotlib"),
-               XDG_CACHE_HOME=str(work / ".cache"), IPYTHONDIR=str(work / ".ipython"),
-               JUPYTER_PATH=str(grader / "jupyter"), JUPYTER_RUNTIME_DIR=str(grader / "runtime"),
-               JUPYTER_CONFIG_DIR=str(grader / "config"), PYTHONPATH=str(config.REPO_ROOT), PYTHONSAFEPATH="1",
-               PYTHONDONTWRITEBYTECODE="1", COURSE_PROFILE="quick", COURSE_CHECKS="strict", MPLBACKEND="Agg",
-               COURSE_DATA_DIR=str(work / "data"), COURSE_CLAIMS_FILE=str(work / "claims.json"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JPY_", "COURSE_", "JUPYTER_", "IPYTHON"))
+        and k not in ("PYTHONSTARTUP", "PYTHONPATH", "CI")
+    }
+    env.update(
+        HOME=str(work),
+        TMPDIR=str(work / "tmp"),
+        MPLCONFIGDIR=str(work / ".matplotlib"),
+        XDG_CACHE_HOME=str(work / ".cache"),
+        IPYTHONDIR=str(work / ".ipython"),
+        JUPYTER_PATH=str(grader / "jupyter"),
+        JUPYTER_RUNTIME_DIR=str(grader / "runtime"),
+        JUPYTER_CONFIG_DIR=str(grader / "config"),
+        PYTHONPATH=str(config.REPO_ROOT),
+        PYTHONSAFEPATH="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        COURSE_PROFILE="quick",
+        COURSE_CHECKS="strict",
+        MPLBACKEND="Agg",
+        COURSE_DATA_DIR=str(work / "data"),
+        COURSE_CLAIMS_FILE=str(work / "claims.json"),
+    )
     env[sandbox.MARKER] = run
     return env
 
 
-def _prepare(root: Path, memory: Optional[int], processes: Optional[int]) -> None:
+def _prepare(root: Path, memory: int | None, processes: int | None) -> None:
     work, grader = root / "work", root / "grader"
     for folder in (work / "tmp", grader / "runtime", grader / "config"):
         folder.mkdir(parents=True)
@@ -434,35 +519,78 @@ def _prepare(root: Path, memory: Optional[int], processes: Optional[int]) -> Non
         _shadow(data, work / "data")
     spec = grader / "jupyter" / "kernels" / "course-grading"
     spec.mkdir(parents=True)
-    launcher = [sys.executable, "-m", "course_lib.sandbox", "--memory", str(memory or 0),
-                "--processes", str(processes or 0)]
+    launcher = [
+        sys.executable,
+        "-m",
+        "course_lib.sandbox",
+        "--memory",
+        str(memory or 0),
+        "--processes",
+        str(processes or 0),
+    ]
     for path in (work, "/dev/null", "/dev/shm"):
         launcher += ["--writable", str(path)]
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [*launcher, "--", sys.executable, "-m", "ipykernel_launcher", "--IPKernelApp.ignore_cwd=True",
-                 "-f", "{connection_file}"],
-        "display_name": "course grading (sandboxed)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    *launcher,
+                    "--",
+                    sys.executable,
+                    "-m",
+                    "ipykernel_launcher",
+                    "--IPKernelApp.ignore_cwd=True",
+                    "-f",
+                    "{connection_file}",
+                ],
+                "display_name": "course grading (sandboxed)",
+                "language": "python",
+            }
+        )
+    )
 
 
-def _grade_one(name: str, content: Optional[bytes], releases: dict, reference: dict, titles: dict, timeout: int,
-               memory: Optional[int], processes: Optional[int]) -> list[GradeRow]:
+def _grade_one(
+    name: str,
+    content: bytes | None,
+    releases: dict,
+    reference: dict,
+    titles: dict,
+    timeout: int,
+    memory: int | None,
+    processes: int | None,
+) -> list[GradeRow]:
     try:
         submission = None if content is None else nbformat.reads(content.decode("utf-8"), as_version=4)
-    except Exception as err:                       # not a notebook: graded as if nothing was done
+    except Exception as err:  # not a notebook: graded as if nothing was done
         submission, unreadable = None, f"cannot read the notebook: {type(err).__name__}: {err}"
     else:
         unreadable = ""
     chapter = chapter_of(submission, name, list(releases))
-    if content is None and chapter is not None:    # a learner's folder without this chapter
-        return [GradeRow(name, titles.get(full) or full.rpartition(".")[2], "not done", "no notebook of this chapter handed in")
-                for _, calls in expected_checks(releases[chapter]) for _, full in calls]
+    if content is None and chapter is not None:  # a learner's folder without this chapter
+        return [
+            GradeRow(
+                name, titles.get(full) or full.rpartition(".")[2], "not done", "no notebook of this chapter handed in"
+            )
+            for _, calls in expected_checks(releases[chapter])
+            for _, full in calls
+        ]
     if chapter is None:
-        return [GradeRow(name, "(notebook)", "error", unreadable or
-                         "not a notebook of the course (no chapter in its metadata or its name)")]
+        return [
+            GradeRow(
+                name,
+                "(notebook)",
+                "error",
+                unreadable or "not a notebook of the course (no chapter in its metadata or its name)",
+            )
+        ]
     checks = expected_checks(releases[chapter])
     if unreadable:
-        return [GradeRow(name, titles.get(full) or full.rpartition(".")[2], "not done", unreadable)
-                for _, calls in checks for _, full in calls]
+        return [
+            GradeRow(name, titles.get(full) or full.rpartition(".")[2], "not done", unreadable)
+            for _, calls in checks
+            for _, full in calls
+        ]
     notebook = graded_notebook(assemble(releases[chapter], submission))
     run = uuid.uuid4().hex
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
@@ -471,9 +599,14 @@ def _grade_one(name: str, content: Optional[bytes], releases: dict, reference: d
         grader = root / "grader"
         nbformat.write(notebook, grader / "graded.ipynb")
         (grader / "job.json").write_text(json.dumps({"timeout": timeout, "work": str(root / "work")}))
-        worker = subprocess.Popen([sys.executable, "-m", "course_lib.sandbox", "run", str(grader)],
-                                  cwd=root / "work", env=_environment(root, run), start_new_session=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "course_lib.sandbox", "run", str(grader)],
+            cwd=root / "work",
+            env=_environment(root, run),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             _, err = worker.communicate(timeout=timeout + 120)
         except subprocess.TimeoutExpired:
@@ -483,8 +616,13 @@ def _grade_one(name: str, content: Optional[bytes], releases: dict, reference: d
         if not (grader / "result.json").exists():
             why = f"the grading process was killed (exit status {worker.returncode})"
             tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
-            return [GradeRow(name, titles.get(full) or full.rpartition(".")[2], "error", why + "".join(f": {t}" for t in tail))
-                    for _, calls in checks for _, full in calls]
+            return [
+                GradeRow(
+                    name, titles.get(full) or full.rpartition(".")[2], "error", why + "".join(f": {t}" for t in tail)
+                )
+                for _, calls in checks
+                for _, full in calls
+            ]
         stopped = json.loads((grader / "result.json").read_text())["stopped"]
         executed = nbformat.read(grader / "executed.ipynb", as_version=4)
         return rows_of(executed, name, checks, titles, reference, stopped)
@@ -495,7 +633,8 @@ def _grade_one(name: str, content: Optional[bytes], releases: dict, reference: d
 
 # --------------------------------------------------------------------------- many submissions
 
-def _titles(releases: dict) -> dict[str, Optional[str]]:
+
+def _titles(releases: dict) -> dict[str, str | None]:
     """``{checker's full name: its title}`` for every checker of the releases (None: no ``.title``)."""
     import importlib
 
@@ -514,16 +653,16 @@ def _titles(releases: dict) -> dict[str, Optional[str]]:
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
-    except OSError as err:                         # graded as an unreadable notebook
+    except OSError as err:  # graded as an unreadable notebook
         return str(err).encode()
 
 
-def _stage(paths: list[Path], releases: dict, chapters: Optional[list[str]]) -> list[tuple[str, Optional[bytes]]]:
+def _stage(paths: list[Path], releases: dict, chapters: list[str] | None) -> list[tuple[str, bytes | None]]:
     """``[(name, content)]`` of every submission, read now, before any runs. A folder is one learner's:
     its notebooks, and ``(folder/chapter.ipynb, None)`` for each expected chapter (``chapters``: the
     chapters whose names start with one of them; None: all) it has no notebook of."""
     expected = [c for c in releases if chapters is None or any(c.startswith(x) for x in chapters)]
-    staged: list[tuple[str, Optional[bytes]]] = []
+    staged: list[tuple[str, bytes | None]] = []
     for path in map(Path, paths):
         if not path.is_dir():
             staged.append((path.name, _read(path)))
@@ -540,9 +679,16 @@ def _stage(paths: list[Path], releases: dict, chapters: Optional[list[str]]) -> 
     return staged
 
 
-def grade(paths: list[Path], timeout: int = 300, log: Optional[Callable[[str], Any]] = print,
-          release: Optional[Path] = None, memory_mib: int = MEMORY_MIB, processes: int = PROCESSES,
-          csv_path: Optional[Path] = None, chapters: Optional[list[str]] = None) -> list[GradeRow]:
+def grade(
+    paths: list[Path],
+    timeout: int = 300,
+    log: Callable[[str], Any] | None = print,
+    release: Path | None = None,
+    memory_mib: int = MEMORY_MIB,
+    processes: int = PROCESSES,
+    csv_path: Path | None = None,
+    chapters: list[str] | None = None,
+) -> list[GradeRow]:
     """Grade several notebooks, or learners' folders of notebooks (a chapter missing from a folder:
     ``not done`` rows; ``chapters`` limits which are expected), each confined (``memory_mib`` MiB,
     ``processes`` processes, ``timeout`` seconds; 0 lifts the memory or process limit) against
@@ -554,16 +700,17 @@ def grade(paths: list[Path], timeout: int = 300, log: Optional[Callable[[str], A
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{label}={value!r} must be a whole number >= 0 (0: no limit)")
     releases = load_release(release)
-    staged = _stage(paths, releases, chapters)     # every submission read before any of them runs
+    staged = _stage(paths, releases, chapters)  # every submission read before any of them runs
     reference, titles = reference_fingerprint(), _titles(releases)
     if csv_path is not None:
         write_csv([], csv_path)
     rows = []
     for name, content in staged:
         try:
-            found = _grade_one(name, content, releases, reference, titles, timeout,
-                               memory_mib * 2**20 or None, processes or None)
-        except Exception as err:                   # a notebook shaped to break the grader breaks only its row
+            found = _grade_one(
+                name, content, releases, reference, titles, timeout, memory_mib * 2**20 or None, processes or None
+            )
+        except Exception as err:  # a notebook shaped to break the grader breaks only its row
             found = [GradeRow(name, "(notebook)", "error", f"cannot grade it: {type(err).__name__}: {err}")]
         rows += found
         if csv_path is not None:
@@ -620,33 +767,60 @@ def _limit(text: str) -> int:
     return _whole_number(text, 0, ">= 0 (0: no limit)")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--reference"]:                # the course's fingerprint, from a fresh process (internal)
+    if argv[:1] == ["--reference"]:  # the course's fingerprint, from a fresh process (internal)
         print(json.dumps(_fingerprints()))
         return 0
-    parser = argparse.ArgumentParser(prog="python -m course_lib grade",
-                                     description="Execute submitted notebooks, each confined, and grade every exercise.")
-    parser.add_argument("paths", nargs="+", type=Path,
-                        help="submitted .ipynb files, or one folder per learner (a chapter it lacks: 'not done')")
-    parser.add_argument("--chapters", nargs="+", default=None,
-                        help="the chapters a learner's folder must hold, e.g. 01 02 (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_lib grade",
+        description="Execute submitted notebooks, each confined, and grade every exercise.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        help="submitted .ipynb files, or one folder per learner (a chapter it lacks: 'not done')",
+    )
+    parser.add_argument(
+        "--chapters",
+        nargs="+",
+        default=None,
+        help="the chapters a learner's folder must hold, e.g. 01 02 (default: all)",
+    )
     parser.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where to write the CSV (grades.csv)")
-    parser.add_argument("--timeout", type=positive_int, default=300,
-                        help="seconds per notebook before it is stopped (300)")
-    parser.add_argument("--memory", type=_limit, default=MEMORY_MIB,
-                        help=f"MiB of memory per notebook ({MEMORY_MIB}; 0: no limit)")
-    parser.add_argument("--processes", type=_limit, default=PROCESSES,
-                        help=f"processes and threads a notebook may add ({PROCESSES}; 0: no limit)")
-    parser.add_argument("--release", type=Path, default=None,
-                        help="the student edition you handed out (default: built from the course now)")
+    parser.add_argument(
+        "--timeout", type=positive_int, default=300, help="seconds per notebook before it is stopped (300)"
+    )
+    parser.add_argument(
+        "--memory", type=_limit, default=MEMORY_MIB, help=f"MiB of memory per notebook ({MEMORY_MIB}; 0: no limit)"
+    )
+    parser.add_argument(
+        "--processes",
+        type=_limit,
+        default=PROCESSES,
+        help=f"processes and threads a notebook may add ({PROCESSES}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--release",
+        type=Path,
+        default=None,
+        help="the student edition you handed out (default: built from the course now)",
+    )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.is_file() and not p.is_dir()]
     if missing:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
-    rows = grade(args.paths, args.timeout, release=args.release, memory_mib=args.memory,
-                 processes=args.processes, csv_path=args.csv, chapters=args.chapters)
+    rows = grade(
+        args.paths,
+        args.timeout,
+        release=args.release,
+        memory_mib=args.memory,
+        processes=args.processes,
+        csv_path=args.csv,
+        chapters=args.chapters,
+    )
     print(table(rows))
     print(f"wrote {args.csv}")
     return 0

@@ -30,11 +30,22 @@ import numpy as np
 from .args import check_bits
 from .surgery import pack_bits, unpack_bits
 
-__all__ = ["huffman_code", "canonical_code", "expected_length", "entropy_bits", "encode", "decode",
-           "Stream", "huffman_lengths", "encode_stream", "decode_stream"]
+__all__ = [
+    "huffman_code",
+    "canonical_code",
+    "expected_length",
+    "entropy_bits",
+    "encode",
+    "decode",
+    "Stream",
+    "huffman_lengths",
+    "encode_stream",
+    "decode_stream",
+]
 
 
 # --------------------------------------------------------------------------- the code
+
 
 def huffman_code(frequencies: Mapping[Hashable, int]) -> dict[Hashable, str]:
     """An optimal prefix code ``{symbol: bitstring}`` for ``{symbol: count}`` (Huffman, 1952).
@@ -62,7 +73,7 @@ def huffman_code(frequencies: Mapping[Hashable, int]) -> dict[Hashable, str]:
     while len(heap) > 1:
         c1, _, left = heapq.heappop(heap)
         c2, _, right = heapq.heappop(heap)
-        for s in left + right:           # every symbol under the new node goes one level deeper
+        for s in left + right:  # every symbol under the new node goes one level deeper
             depth[s] += 1
         heapq.heappush(heap, (c1 + c2, order, left + right))
         order += 1
@@ -110,12 +121,12 @@ def _total_count(frequencies: Mapping[Hashable, int]) -> int:
             raise ValueError(f"frequencies[{s!r}]={c!r} must be a non-negative integer count")
     total = sum(frequencies.values())
     if total == 0:
-        raise ValueError(f"frequencies={dict(frequencies)!r} count no symbol: an average per symbol needs "
-                         "at least one")
+        raise ValueError(f"frequencies={dict(frequencies)!r} count no symbol: an average per symbol needs at least one")
     return total
 
 
 # --------------------------------------------------------------------------- the readable coder
+
 
 def _read_bits(data: bytes, nbits: int) -> np.ndarray:
     """The first ``nbits`` bits of ``data``, most significant first, as an array of 0/1."""
@@ -124,8 +135,9 @@ def _read_bits(data: bytes, nbits: int) -> np.ndarray:
     return unpack_bits(data, 1, nbits).numpy()
 
 
-def encode(symbols: Iterable[Hashable], code: Mapping[Hashable, str] | None = None
-           ) -> tuple[bytes, dict[Hashable, str], int]:
+def encode(
+    symbols: Iterable[Hashable], code: Mapping[Hashable, str] | None = None
+) -> tuple[bytes, dict[Hashable, str], int]:
     """Huffman-encode a sequence of symbols: returns ``(data, code, nbits)``.
 
     ``code`` defaults to the Huffman code of the stream's own symbol counts. ``data`` holds
@@ -163,6 +175,7 @@ def decode(data: bytes, code: Mapping[Hashable, str], nbits: int) -> list:
 
 # --------------------------------------------------------------------------- streams of integer symbols
 
+
 @dataclass
 class Stream:
     """A sequence of ``count`` symbols < ``2**bits``, stored fixed-width or Huffman-coded."""
@@ -171,7 +184,7 @@ class Stream:
     count: int
     nbits: int
     data: bytes
-    lengths: np.ndarray | None = None    # Huffman code length of every symbol (0 = unused); None = fixed
+    lengths: np.ndarray | None = None  # Huffman code length of every symbol (0 = unused); None = fixed
 
     @property
     def huffman(self) -> bool:
@@ -221,7 +234,7 @@ MAX_STREAM_BITS = 16
 def _check_symbols(symbols: np.ndarray | Sequence[int], bits: int) -> tuple[np.ndarray, int]:
     """``(symbols as a 1-d int64 array, bits)`` if every symbol is an integer in ``[0, 2**bits)``."""
     bits = check_bits("bits", bits, 1, MAX_STREAM_BITS)
-    if hasattr(symbols, "detach"):                        # a torch tensor
+    if hasattr(symbols, "detach"):  # a torch tensor
         symbols = symbols.detach().cpu().numpy()
     array = np.asarray(symbols)
     if array.size == 0:
@@ -252,7 +265,7 @@ def _encode_canonical(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, 
     longest = int(lengths.max()) if len(lengths) else 0
     if not len(symbols):
         return b"", 0
-    if longest > 62:                                        # (never for our streams) the plain way
+    if longest > 62:  # (never for our streams) the plain way
         data, _, nbits = encode(symbols.tolist(), code)
         return data, nbits
     values = np.zeros(len(lengths), dtype=np.int64)
@@ -260,7 +273,7 @@ def _encode_canonical(symbols: np.ndarray, lengths: np.ndarray) -> tuple[bytes, 
         values[s] = int(word, 2)
     v, n = values[symbols], lengths.astype(np.int64)[symbols]
     shifts = np.arange(longest - 1, -1, -1)
-    bits = (v[:, None] << (longest - n)[:, None] >> shifts) & 1      # each code left-aligned in `longest` bits
+    bits = (v[:, None] << (longest - n)[:, None] >> shifts) & 1  # each code left-aligned in `longest` bits
     keep = np.arange(longest)[None, :] < n[:, None]
     return pack_bits(bits[keep], 1).numpy().tobytes(), int(n.sum())
 
@@ -276,12 +289,13 @@ def _decode_canonical(data: bytes, nbits: int, lengths: np.ndarray, max_table_bi
     table_length = np.zeros(1 << longest, dtype=np.int64)
     for symbol, word in code.items():
         start = int(word, 2) << (longest - len(word))
-        table_symbol[start:start + (1 << (longest - len(word)))] = symbol
-        table_length[start:start + (1 << (longest - len(word)))] = len(word)
+        table_symbol[start : start + (1 << (longest - len(word)))] = symbol
+        table_length[start : start + (1 << (longest - len(word)))] = len(word)
     bits = _read_bits(data, nbits)
     padded = np.concatenate([bits, np.zeros(longest, dtype=np.int64)])
-    windows = (np.lib.stride_tricks.sliding_window_view(padded, longest)[:nbits]
-               @ (1 << np.arange(longest - 1, -1, -1))).tolist()
+    windows = (
+        np.lib.stride_tricks.sliding_window_view(padded, longest)[:nbits] @ (1 << np.arange(longest - 1, -1, -1))
+    ).tolist()
     lengths_at, symbols_at = table_length.tolist(), table_symbol.tolist()
     out, p = [], 0
     while p < nbits:

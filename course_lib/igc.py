@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import torch
@@ -39,7 +39,7 @@ from .args import check_int
 from .models import conv_bn_relu
 from .surgery import dense_group_weight
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
@@ -47,15 +47,57 @@ if TYPE_CHECKING:                                   # matplotlib and ipywidgets 
     from .widgets import Explorer
 
 __all__ = [
-    'VERDICTS', 'interleave', 'ChannelPermutation', 'permutation_matrix', 'dense_kernel', 'IGCV1',
-    'IGCV2', 'IGCV3', 'composed_kernel', 'extreme_case', 'igcv1_params', 'regular_params',
-    'equal_param_width', 'igc_is_wider', 'wider_condition', 'WidthRow', 'width_report', 'widest_igcv1',
-    'max_igcv1_width', 'igcv2_params', 'chain_pointwise_params', 'valid_chains', 'best_chains',
-    'balanced_chain', 'optimal_length', 'igcv2_branches', 'best_igcv2_L', 'ChannelOp', 'group_conv',
-    'dense', 'depthwise', 'permutation', 'shuffle', 'as_ops', 'adjacency', 'connectivity',
-    'classify', 'super_channel_connectivity', 'CONDITIONS', 'chain_params', 'PRESETS',
-    'PRESET_HELP', 'MAX_DRAWN_CHANNELS', 'connectivity_state', 'connectivity_readout', 'draw_channel_graph',
-    'draw_counts', 'draw_connectivity', 'connectivity_explorer', 'plain_net', 'regular_width_for',
+    "VERDICTS",
+    "interleave",
+    "ChannelPermutation",
+    "permutation_matrix",
+    "dense_kernel",
+    "IGCV1",
+    "IGCV2",
+    "IGCV3",
+    "composed_kernel",
+    "extreme_case",
+    "igcv1_params",
+    "regular_params",
+    "equal_param_width",
+    "igc_is_wider",
+    "wider_condition",
+    "WidthRow",
+    "width_report",
+    "widest_igcv1",
+    "max_igcv1_width",
+    "igcv2_params",
+    "chain_pointwise_params",
+    "valid_chains",
+    "best_chains",
+    "balanced_chain",
+    "optimal_length",
+    "igcv2_branches",
+    "best_igcv2_L",
+    "ChannelOp",
+    "group_conv",
+    "dense",
+    "depthwise",
+    "permutation",
+    "shuffle",
+    "as_ops",
+    "adjacency",
+    "connectivity",
+    "classify",
+    "super_channel_connectivity",
+    "CONDITIONS",
+    "chain_params",
+    "PRESETS",
+    "PRESET_HELP",
+    "MAX_DRAWN_CHANNELS",
+    "connectivity_state",
+    "connectivity_readout",
+    "draw_channel_graph",
+    "draw_counts",
+    "draw_connectivity",
+    "connectivity_explorer",
+    "plain_net",
+    "regular_width_for",
 ]
 
 
@@ -64,15 +106,18 @@ VERDICTS = ("strict", "loose", "disconnected")
 
 # --------------------------------------------------------------------------- validation helpers
 
+
 def _odd_kernel(kernel_size):
     check_int("kernel_size", kernel_size)
     if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size={kernel_size} must be odd, so that padding kernel_size // 2 "
-                         "keeps the spatial size")
+        raise ValueError(
+            f"kernel_size={kernel_size} must be odd, so that padding kernel_size // 2 keeps the spatial size"
+        )
     return kernel_size
 
 
 # --------------------------------------------------------------------------- permutations
+
 
 def interleave(L: int, M: int) -> torch.Tensor:
     """The IGCV1 permutation of ``C = L·M`` channels, as an index tensor ``perm`` (``y = x[:, perm]``).
@@ -99,8 +144,9 @@ class ChannelPermutation(nn.Module):
         self.register_buffer("perm", perm)
         # An interleaving is a reshape + transpose, much faster (forward and backward) than indexing.
         C = len(perm)
-        self.shuffle_groups = next((a for a in range(1, C + 1) if C % a == 0
-                                    and torch.equal(perm, interleave(a, C // a))), None)
+        self.shuffle_groups = next(
+            (a for a in range(1, C + 1) if C % a == 0 and torch.equal(perm, interleave(a, C // a))), None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         C = len(self.perm)
@@ -125,6 +171,7 @@ def permutation_matrix(perm: torch.Tensor | Sequence[int]) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- group conv as a dense kernel
 
+
 def dense_kernel(conv: nn.Conv2d) -> torch.Tensor:
     """The dense ``C_out × C_in × k × k`` kernel of an ``nn.Conv2d`` with any ``groups``.
 
@@ -138,6 +185,7 @@ def dense_kernel(conv: nn.Conv2d) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- the blocks
+
 
 def _post(channels, norm, act, act_layer=nn.ReLU):
     layers = []
@@ -160,8 +208,17 @@ class IGCV1(nn.Module):
     network (the primary conv then maps ``in_channels/L → M`` channels per partition).
     """
 
-    def __init__(self, channels: int, L: int, M: int, kernel_size: int = 3, stride: int = 1, norm: bool = True,
-                 act: bool = True, in_channels: int | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        L: int,
+        M: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        norm: bool = True,
+        act: bool = True,
+        in_channels: int | None = None,
+    ) -> None:
         super().__init__()
         check_int("channels", channels)
         check_int("L", L)
@@ -171,8 +228,9 @@ class IGCV1(nn.Module):
         if channels % L:
             raise ValueError(f"channels={channels} is not divisible by L={L} primary partitions")
         if channels != L * M:
-            raise ValueError(f"channels={channels} must equal L·M = {L}·{M} = {L * M} "
-                             "(L primary partitions of M channels each)")
+            raise ValueError(
+                f"channels={channels} must equal L·M = {L}·{M} = {L * M} (L primary partitions of M channels each)"
+            )
         in_channels = channels if in_channels is None else check_int("in_channels", in_channels)
         if in_channels % L:
             raise ValueError(f"in_channels={in_channels} is not divisible by L={L} primary partitions")
@@ -209,8 +267,15 @@ class IGCV2(nn.Module):
     input channel. ``IGCV2(L·M, (M, L))`` is ``IGCV1(L·M, L, M)``.
     """
 
-    def __init__(self, channels: int, branch_sizes: Iterable[int], kernel_size: int = 3, stride: int = 1,
-                 norm: bool = True, act: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        branch_sizes: Iterable[int],
+        kernel_size: int = 3,
+        stride: int = 1,
+        norm: bool = True,
+        act: bool = True,
+    ) -> None:
         super().__init__()
         check_int("channels", channels)
         _odd_kernel(kernel_size)
@@ -221,8 +286,7 @@ class IGCV2(nn.Module):
         for i, K in enumerate(branch_sizes):
             check_int(f"branch_sizes[{i}]", K)
             if channels % K:
-                raise ValueError(f"channels={channels} is not divisible by branch size "
-                                 f"branch_sizes[{i}]={K}")
+                raise ValueError(f"channels={channels} is not divisible by branch size branch_sizes[{i}]={K}")
         self.branch_sizes, self.kernel_size, self.stride = branch_sizes, kernel_size, stride
         layers = []
         for i, K in enumerate(branch_sizes):
@@ -259,8 +323,17 @@ class IGCV3(nn.Module):
     when ``stride == 1`` and ``out_channels == channels``.
     """
 
-    def __init__(self, channels: int, expansion: int = 6, groups: int = 2, kernel_size: int = 3, stride: int = 1,
-                 out_channels: int | None = None, norm: bool = True, act: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        expansion: int = 6,
+        groups: int = 2,
+        kernel_size: int = 3,
+        stride: int = 1,
+        out_channels: int | None = None,
+        norm: bool = True,
+        act: bool = True,
+    ) -> None:
         super().__init__()
         check_int("channels", channels)
         check_int("expansion", expansion)
@@ -364,19 +437,20 @@ def extreme_case(block: IGCV1) -> tuple[str, nn.Sequential]:
 
 # --------------------------------------------------------------------------- parameter arithmetic
 
+
 def igcv1_params(L: int, M: int, kernel_size: int = 3) -> int:
     """Parameters of an IGCV1 block's two group convs: ``T = L·M²·k² + M·L²`` (C = L·M)."""
     check_int("L", L)
     check_int("M", M)
     check_int("kernel_size", kernel_size)
-    return L * M * M * kernel_size ** 2 + M * L * L
+    return L * M * M * kernel_size**2 + M * L * L
 
 
 def regular_params(channels: int, kernel_size: int = 3) -> int:
     """Parameters of a regular ``channels → channels`` k×k conv: ``C²·k²``."""
     check_int("channels", channels)
     check_int("kernel_size", kernel_size)
-    return channels * channels * kernel_size ** 2
+    return channels * channels * kernel_size**2
 
 
 def equal_param_width(L: int, M: int, kernel_size: int = 3) -> float:
@@ -390,7 +464,7 @@ def igc_is_wider(L: int, M: int, kernel_size: int = 3) -> bool:
     A regular conv of width C has C²k² parameters, so IGC's width ``L·M`` is larger than the
     equal-parameter width ``sqrt(T)/k`` iff ``(L·M)²·k² > T``.
     """
-    return (L * M) ** 2 * kernel_size ** 2 > igcv1_params(L, M, kernel_size)
+    return (L * M) ** 2 * kernel_size**2 > igcv1_params(L, M, kernel_size)
 
 
 def wider_condition(L: int, M: int, kernel_size: int = 3) -> bool:
@@ -400,31 +474,31 @@ def wider_condition(L: int, M: int, kernel_size: int = 3) -> bool:
     """
     check_int("L", L)
     check_int("M", M)
-    return M * kernel_size ** 2 * (L - 1) > L
+    return M * kernel_size**2 * (L - 1) > L
 
 
 @dataclass
 class WidthRow:
     """IGCV1(L, M) against a regular conv: one row of a width report."""
+
     L: int
     M: int
-    channels: int                  # C = L·M
-    params: int                    # T = L·M²·k² + M·L²
-    params_ratio: float            # T over a regular conv of the same width
-    equal_param_width: float       # the width of a regular conv with T parameters
-    width_ratio: float             # C over that width: how much wider IGC is
-    wider: bool                    # igc_is_wider(L, M, k)
+    channels: int  # C = L·M
+    params: int  # T = L·M²·k² + M·L²
+    params_ratio: float  # T over a regular conv of the same width
+    equal_param_width: float  # the width of a regular conv with T parameters
+    width_ratio: float  # C over that width: how much wider IGC is
+    wider: bool  # igc_is_wider(L, M, k)
 
 
 def width_report(L: int, M: int, kernel_size: int = 3) -> WidthRow:
-    """"a× the parameters at b× the width": IGCV1(L, M) against a regular conv, as a ``WidthRow``.
+    """ "a× the parameters at b× the width": IGCV1(L, M) against a regular conv, as a ``WidthRow``.
 
     Collect several in a ``report.Rows`` to print them as a table.
     """
     C, T = L * M, igcv1_params(L, M, kernel_size)
     width = equal_param_width(L, M, kernel_size)
-    return WidthRow(L, M, C, T, T / regular_params(C, kernel_size), width, C / width,
-                    igc_is_wider(L, M, kernel_size))
+    return WidthRow(L, M, C, T, T / regular_params(C, kernel_size), width, C / width, igc_is_wider(L, M, kernel_size))
 
 
 def widest_igcv1(budget: int, kernel_size: int = 3) -> tuple[int, int]:
@@ -448,7 +522,9 @@ def widest_igcv1(budget: int, kernel_size: int = 3) -> tuple[int, int]:
         if best is None or key > best[0]:
             best = (key, (L, M))
     if best is None:
-        raise ValueError(f"budget={budget} is below the smallest IGCV1 block (L = M = 1: {igcv1_params(1, 1, kernel_size)})")
+        raise ValueError(
+            f"budget={budget} is below the smallest IGCV1 block (L = M = 1: {igcv1_params(1, 1, kernel_size)})"
+        )
     return best[1]
 
 
@@ -459,13 +535,14 @@ def max_igcv1_width(budget: float, kernel_size: int = 3) -> float:
 
 # --------------------------------------------------------------------------- IGCV2 chains
 
+
 def igcv2_params(channels: int, branch_sizes: Iterable[int], kernel_size: int = 3) -> int:
     """Parameters of an IGCV2 chain: ``C·K_1·k² + C·(K_2 + … + K_n)`` (first conv spatial)."""
     check_int("channels", channels)
     sizes = tuple(branch_sizes)
     if not sizes:
         raise ValueError("branch_sizes must name at least one group conv")
-    return channels * sizes[0] * kernel_size ** 2 + channels * sum(sizes[1:])
+    return channels * sizes[0] * kernel_size**2 + channels * sum(sizes[1:])
 
 
 def chain_pointwise_params(channels: int, branch_sizes: Iterable[int]) -> int:
@@ -473,7 +550,7 @@ def chain_pointwise_params(channels: int, branch_sizes: Iterable[int]) -> int:
     return channels * sum(branch_sizes)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _factorizations(n, smallest):
     if n == 1:
         return ((),)
@@ -511,8 +588,10 @@ def balanced_chain(channels: int, length: int) -> tuple[int, ...]:
     check_int("length", length)
     chains = [c for c in valid_chains(channels) if len(c) == length]
     if not chains:
-        raise ValueError(f"C={channels} cannot be written as a product of L={length} branch sizes ≥ 2 "
-                         f"(the complementary condition needs K_1·…·K_L = C)")
+        raise ValueError(
+            f"C={channels} cannot be written as a product of L={length} branch sizes ≥ 2 "
+            f"(the complementary condition needs K_1·…·K_L = C)"
+        )
     return min(chains, key=lambda c: (sum(c), max(c)))
 
 
@@ -533,8 +612,10 @@ def igcv2_branches(channels: int, L: int) -> tuple[int, ...]:
     check_int("channels", channels, 2)
     chains = [c for c in valid_chains(channels) if len(c) == L - 1]
     if not chains:
-        raise ValueError(f"C={channels} cannot be written as a product of L − 1 = {L - 1} branch sizes ≥ 2 "
-                         f"(the complementary condition needs K_2·…·K_L = C)")
+        raise ValueError(
+            f"C={channels} cannot be written as a product of L − 1 = {L - 1} branch sizes ≥ 2 "
+            f"(the complementary condition needs K_2·…·K_L = C)"
+        )
     return (1,) + min(chains, key=lambda c: (sum(c), max(c)))
 
 
@@ -544,10 +625,11 @@ def best_igcv2_L(channels: int, kernel_size: int = 3) -> tuple[list[int], int]:
     chains = valid_chains(channels)
     best = min(sum(c) for c in chains)
     Ls = sorted({len(c) + 1 for c in chains if sum(c) == best})
-    return Ls, channels * kernel_size ** 2 + channels * best
+    return Ls, channels * kernel_size**2 + channels * best
 
 
 # --------------------------------------------------------------------------- channel connectivity
+
 
 @dataclass(frozen=True)
 class ChannelOp:
@@ -569,7 +651,7 @@ class ChannelOp:
     def params(self) -> int:
         if self.kind == "perm":
             return 0
-        return self.c_out * (self.c_in // self.groups) * self.kernel_size ** 2
+        return self.c_out * (self.c_in // self.groups) * self.kernel_size**2
 
     def describe(self) -> str:
         if self.label:
@@ -584,8 +666,7 @@ class ChannelOp:
         return f"{k} group conv, {self.groups} groups"
 
 
-def group_conv(c_in: int, groups: int, c_out: int | None = None, kernel_size: int = 1,
-               label: str = "") -> ChannelOp:
+def group_conv(c_in: int, groups: int, c_out: int | None = None, kernel_size: int = 1, label: str = "") -> ChannelOp:
     """A group conv ``c_in → c_out`` with ``groups`` groups (outputs of group g see only its inputs)."""
     c_out = c_in if c_out is None else c_out
     check_int("c_in", c_in)
@@ -647,8 +728,10 @@ def as_ops(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> list[ChannelO
         elif isinstance(layer, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Identity)):
             continue
         else:
-            raise TypeError(f"cannot read the channel connectivity of {type(layer).__name__}; use convs, "
-                            "ChannelPermutation, BatchNorm/activations or ChannelOp")
+            raise TypeError(
+                f"cannot read the channel connectivity of {type(layer).__name__}; use convs, "
+                "ChannelPermutation, BatchNorm/activations or ChannelOp"
+            )
     return ops
 
 
@@ -676,14 +759,15 @@ def connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> torch.T
     counts = adjacency(ops[0])
     for i, op in enumerate(ops[1:], start=1):
         if op.c_in != counts.shape[0]:
-            raise ValueError(f"layer {i} ({op.describe()}) expects c_in={op.c_in} channels but the chain "
-                             f"delivers {counts.shape[0]}")
+            raise ValueError(
+                f"layer {i} ({op.describe()}) expects c_in={op.c_in} channels but the chain delivers {counts.shape[0]}"
+            )
         counts = adjacency(op) @ counts
     return counts
 
 
 def classify(layers_or_counts: torch.Tensor | nn.Module | Iterable[ChannelOp | nn.Module]) -> str:
-    """"strict" (exactly one path everywhere), "loose" (at least one) or "disconnected" (some zero).
+    """ "strict" (exactly one path everywhere), "loose" (at least one) or "disconnected" (some zero).
 
     Accepts a path-count matrix or anything :func:`connectivity` accepts.
     """
@@ -709,18 +793,18 @@ def super_channel_connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Modul
     (``classify(...) == "strict"``), even where :func:`connectivity` counts several paths.
     """
     ops = as_ops(layers)
-    counts = connectivity(ops)                       # validates the chain
+    counts = connectivity(ops)  # validates the chain
     mats = [adjacency(op) for op in ops]
-    reach_in, R = [], None                            # reach_in[t]: c_t × c_in, inputs reaching channel
+    reach_in, R = [], None  # reach_in[t]: c_t × c_in, inputs reaching channel
     for A in mats:
         R = A if R is None else (A @ R).clamp(max=1)
         reach_in.append(R.clamp(max=1))
-    reach_out = [None] * len(mats)                    # reach_out[t]: c_out × c_t, outputs reached
+    reach_out = [None] * len(mats)  # reach_out[t]: c_out × c_t, outputs reached
     Q = torch.eye(mats[-1].shape[0], dtype=torch.long)
     for t in range(len(mats) - 1, -1, -1):
-        reach_out[t] = Q                              # from the tensor that op t produces
+        reach_out[t] = Q  # from the tensor that op t produces
         Q = (Q @ mats[t]).clamp(max=1)
-    members = []                                      # 0/1 (super-channels × channels) per inner tensor
+    members = []  # 0/1 (super-channels × channels) per inner tensor
     for t in range(len(mats) - 1):
         signature = torch.cat([reach_in[t], reach_out[t].t()], dim=1)
         _, label = torch.unique(signature, dim=0, return_inverse=True)
@@ -751,11 +835,14 @@ def chain_params(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> int:
 
 # --------------------------------------------------------------------------- explorer presets
 
+
 def _igcv1_ops(C, L, M, k):
-    return [group_conv(C, L, kernel_size=k, label=f"primary {k}×{k}, {L} groups"),
-            permutation(interleave(L, M), "interleave"),
-            group_conv(C, M, label=f"secondary 1×1, {M} groups"),
-            permutation(interleave(M, L), "permute back")]
+    return [
+        group_conv(C, L, kernel_size=k, label=f"primary {k}×{k}, {L} groups"),
+        permutation(interleave(L, M), "interleave"),
+        group_conv(C, M, label=f"secondary 1×1, {M} groups"),
+        permutation(interleave(M, L), "permute back"),
+    ]
 
 
 def _preset_regular(C, L, M, k):
@@ -777,8 +864,11 @@ def _preset_xception(C, L, M, k):
 
 
 def _preset_igcv1(C, L, M, k):
-    return (_igcv1_ops(L * M, L, M, k),
-            f"IGCV1: L={L} primary partitions × M={M} channels, C = L·M = {L * M} (C slider unused)", L * M)
+    return (
+        _igcv1_ops(L * M, L, M, k),
+        f"IGCV1: L={L} primary partitions × M={M} channels, C = L·M = {L * M} (C slider unused)",
+        L * M,
+    )
 
 
 def _preset_igcv2(C, L, M, k):
@@ -792,30 +882,48 @@ def _preset_igcv2(C, L, M, k):
         label = f"{k}×{k} channel-wise" if i == 0 else f"1×1, K={K}"
         ops.append(group_conv(C, C // K, kernel_size=k if i == 0 else 1, label=label))
     ops.append(permutation(interleave(sizes[0], C // sizes[0]), "permute back"))
-    return ops, (f"IGCV2: C={C}, L={L} group convs (channel-wise {k}×{k} + {L - 1} 1×1, "
-                 f"K={list(sizes[1:])}, ΠK = C; M unused)"), C
+    return (
+        ops,
+        (
+            f"IGCV2: C={C}, L={L} group convs (channel-wise {k}×{k} + {L - 1} 1×1, "
+            f"K={list(sizes[1:])}, ΠK = C; M unused)"
+        ),
+        C,
+    )
 
 
 def _preset_igcv3(C, L, M, k):
     _need_divisible(C, L)
     hidden = C * M
-    return ([group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
-             shuffle(hidden, L, "interleave"), depthwise(hidden, k),
-             group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups"),
-             shuffle(C, C // L, "permute back")],
-            f"IGCV3 branch: C={C}, L={L} groups, M = expansion t = {M} (+ residual)", C)
+    return (
+        [
+            group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
+            shuffle(hidden, L, "interleave"),
+            depthwise(hidden, k),
+            group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups"),
+            shuffle(C, C // L, "permute back"),
+        ],
+        f"IGCV3 branch: C={C}, L={L} groups, M = expansion t = {M} (+ residual)",
+        C,
+    )
 
 
 def _preset_shuffle(C, L, M, k):
     _need_divisible(C, L)
-    return ([group_conv(C, L), shuffle(C, L), depthwise(C, k), group_conv(C, L)],
-            f"ShuffleNet unit, C={C}, {L} groups", C)
+    return (
+        [group_conv(C, L), shuffle(C, L), depthwise(C, k), group_conv(C, L)],
+        f"ShuffleNet unit, C={C}, {L} groups",
+        C,
+    )
 
 
 def _preset_no_shuffle(C, L, M, k):
     _need_divisible(C, L)
-    return ([group_conv(C, L), depthwise(C, k), group_conv(C, L)],
-            f"ShuffleNet unit without the shuffle, C={C}, {L} groups", C)
+    return (
+        [group_conv(C, L), depthwise(C, k), group_conv(C, L)],
+        f"ShuffleNet unit without the shuffle, C={C}, {L} groups",
+        C,
+    )
 
 
 PRESETS = {
@@ -841,8 +949,14 @@ PRESET_HELP = {
 MAX_DRAWN_CHANNELS = 256
 
 
-def connectivity_state(preset: str = "igcv1", C: int = 16, L: int = 4, M: int = 4, kernel_size: int = 3,
-                       presets: dict[str, Callable] | None = None) -> dict:
+def connectivity_state(
+    preset: str = "igcv1",
+    C: int = 16,
+    L: int = 4,
+    M: int = 4,
+    kernel_size: int = 3,
+    presets: dict[str, Callable] | None = None,
+) -> dict:
     """The pure state of the channel-connectivity explorer.
 
     ``preset`` names a builder ``(C, L, M, k) -> (ops, title, width)`` in ``presets`` (default
@@ -858,28 +972,42 @@ def connectivity_state(preset: str = "igcv1", C: int = 16, L: int = 4, M: int = 
     ops, title, width = presets[preset](C, L, M, kernel_size)
     widest = max(max(op.c_in, op.c_out) for op in ops)
     if widest > MAX_DRAWN_CHANNELS:
-        raise ValueError(f"{title}: {widest} channels are too many to draw (at most {MAX_DRAWN_CHANNELS}); "
-                         "lower C, L or M")
+        raise ValueError(
+            f"{title}: {widest} channels are too many to draw (at most {MAX_DRAWN_CHANNELS}); lower C, L or M"
+        )
     counts = connectivity(ops)
     verdict = classify(counts)
     params = chain_params(ops)
     regular = regular_params(width, kernel_size)
     equal_width = math.sqrt(params) / kernel_size
-    return {"preset": preset, "title": title, "ops": ops, "counts": counts, "verdict": verdict,
-            "condition": CONDITIONS[verdict], "params": params, "channels": width,
-            "regular_params": regular, "params_ratio": params / regular,
-            "equal_param_width": equal_width, "width_ratio": width / equal_width,
-            "kernel_size": kernel_size, "sliders": PRESET_HELP.get(preset, "")}
+    return {
+        "preset": preset,
+        "title": title,
+        "ops": ops,
+        "counts": counts,
+        "verdict": verdict,
+        "condition": CONDITIONS[verdict],
+        "params": params,
+        "channels": width,
+        "regular_params": regular,
+        "params_ratio": params / regular,
+        "equal_param_width": equal_width,
+        "width_ratio": width / equal_width,
+        "kernel_size": kernel_size,
+        "sliders": PRESET_HELP.get(preset, ""),
+    }
 
 
 def connectivity_readout(state: dict) -> str:
     """One line: the verdict and the parameters against a regular conv."""
     sliders = f"<br><i>sliders: {state['sliders']}</i>" if state.get("sliders") else ""
-    return (f"<b>{state['title']}</b>: {state['condition']}.{sliders}<br>"
-            f"{state['params']:,} parameters = {state['params_ratio']:.2f}× a regular "
-            f"{state['kernel_size']}×{state['kernel_size']} conv of width {state['channels']}; "
-            f"a regular conv with these parameters is {state['equal_param_width']:.1f} channels wide "
-            f"(this block is {state['width_ratio']:.2f}× wider).")
+    return (
+        f"<b>{state['title']}</b>: {state['condition']}.{sliders}<br>"
+        f"{state['params']:,} parameters = {state['params_ratio']:.2f}× a regular "
+        f"{state['kernel_size']}×{state['kernel_size']} conv of width {state['channels']}; "
+        f"a regular conv with these parameters is {state['equal_param_width']:.1f} channels wide "
+        f"(this block is {state['width_ratio']:.2f}× wider)."
+    )
 
 
 def draw_channel_graph(ops: Sequence[ChannelOp], ax: Axes, max_edges: int = 20000) -> None:
@@ -904,8 +1032,11 @@ def draw_channel_graph(ops: Sequence[ChannelOp], ax: Axes, max_edges: int = 2000
         segs = [((col, y(i, op.c_in)), (col + 1, y(o, op.c_out))) for o, i in zip(outs.tolist(), ins.tolist())]
         is_perm = op.kind == "perm"
         alpha = 0.9 if is_perm or len(segs) <= 200 else max(0.04, min(0.5, 60 / len(segs)))
-        ax.add_collection(LineCollection(segs, colors="tab:orange" if is_perm else "tab:blue",
-                                         linewidths=1.2 if is_perm else 0.6, alpha=alpha))
+        ax.add_collection(
+            LineCollection(
+                segs, colors="tab:orange" if is_perm else "tab:blue", linewidths=1.2 if is_perm else 0.6, alpha=alpha
+            )
+        )
         ax.text(col + 0.5, 1.02 + 0.07 * (col % 2), op.describe(), ha="center", va="bottom", fontsize=7)
     for col, w in enumerate(widths):
         size = max(2, 30 / max(w, 1) ** 0.5)
@@ -943,9 +1074,14 @@ def draw_connectivity(state: dict, fig: Figure) -> None:
     fig.suptitle(state["title"], fontsize=10)
 
 
-def connectivity_explorer(preset: str = "igcv1", C: int = 16, L: int = 4, M: int = 4,
-                          presets: dict[str, Callable] | None = None,
-                          figsize: tuple[float, float] = (11, 4.2)) -> Explorer:
+def connectivity_explorer(
+    preset: str = "igcv1",
+    C: int = 16,
+    L: int = 4,
+    M: int = 4,
+    presets: dict[str, Callable] | None = None,
+    figsize: tuple[float, float] = (11, 4.2),
+) -> Explorer:
     """The channel-connectivity explorer (an ``Explorer``): preset, C, L, M controls.
 
     ``presets``: extra or replacement builders ``name -> (C, L, M, k) -> (ops, title, width)``,
@@ -958,15 +1094,24 @@ def connectivity_explorer(preset: str = "igcv1", C: int = 16, L: int = 4, M: int
     def state_fn(preset, C, L, M):
         return connectivity_state(preset, C, L, M, presets=table)
 
-    controls = {"preset": dropdown("preset", list(table), preset),
-                "C": int_slider("C (channels)", C, 2, 64),
-                "L": int_slider("L (per preset)", L, 1, 32),
-                "M": int_slider("M (per preset)", M, 1, 32)}
-    return Explorer(state_fn, draw_connectivity, controls, title="channel-connectivity explorer",
-                    readout_fn=connectivity_readout, figsize=figsize)
+    controls = {
+        "preset": dropdown("preset", list(table), preset),
+        "C": int_slider("C (channels)", C, 2, 64),
+        "L": int_slider("L (per preset)", L, 1, 32),
+        "M": int_slider("M (per preset)", M, 1, 32),
+    }
+    return Explorer(
+        state_fn,
+        draw_connectivity,
+        controls,
+        title="channel-connectivity explorer",
+        readout_fn=connectivity_readout,
+        figsize=figsize,
+    )
 
 
 # --------------------------------------------------------------------------- plain networks (experiments)
+
 
 def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
     blocks = []
@@ -980,8 +1125,17 @@ def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
     return blocks
 
 
-def plain_net(kind: str = "regular", width: int = 16, depth: int = 8, L: int | None = None, M: int | None = None,
-              stages: int = 3, stem_stride: int = 1, num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
+def plain_net(
+    kind: str = "regular",
+    width: int = 16,
+    depth: int = 8,
+    L: int | None = None,
+    M: int | None = None,
+    stages: int = 3,
+    stem_stride: int = 1,
+    num_classes: int = 10,
+    in_channels: int = 1,
+) -> nn.Sequential:
     """A plain (no shortcut) network like the IGCV1 paper's: stem conv, ``stages`` stages, GAP, fc.
 
     ``depth = stages·B + 2`` (stem + B blocks per stage + classifier). Each later stage halves the
@@ -1005,19 +1159,28 @@ def plain_net(kind: str = "regular", width: int = 16, depth: int = 8, L: int | N
     layers = [conv_bn_relu(in_channels, width, 3, stem_stride)]
     c = width
     for s in range(stages):
-        c_out = width * 2 ** s
-        layers += _stage_blocks(kind, c, c_out, per_stage, 1 if s == 0 else 2, L, None if M is None else M * 2 ** s)
+        c_out = width * 2**s
+        layers += _stage_blocks(kind, c, c_out, per_stage, 1 if s == 0 else 2, L, None if M is None else M * 2**s)
         c = c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
     return nn.Sequential(*layers)
 
 
-def regular_width_for(params: int, depth: int = 8, stages: int = 3, stem_stride: int = 1, num_classes: int = 10,
-                      in_channels: int = 1) -> int:
+def regular_width_for(
+    params: int, depth: int = 8, stages: int = 3, stem_stride: int = 1, num_classes: int = 10, in_channels: int = 1
+) -> int:
     """The RegConv width whose :func:`plain_net` has the parameter count closest to ``params``."""
+
     def count(w):
-        net = plain_net("regular", w, depth, stages=stages, stem_stride=stem_stride,
-                        num_classes=num_classes, in_channels=in_channels)
+        net = plain_net(
+            "regular",
+            w,
+            depth,
+            stages=stages,
+            stem_stride=stem_stride,
+            num_classes=num_classes,
+            in_channels=in_channels,
+        )
         return sum(p.numel() for p in net.parameters())
 
     return min(range(2, 257), key=lambda w: abs(count(w) - params))

@@ -44,7 +44,7 @@ from .measure import layer_table
 from .report import Rows
 from .surgery import copy_model, forward_with_hooks, replace_layer, weight_layers
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
 
     from .widgets import Explorer
@@ -55,17 +55,17 @@ DATA_METHODS = ("data", "asymmetric")
 
 # --------------------------------------------------------------------------- the linear algebra
 
+
 def validate_rank(rank: object, max_rank: int, what: str = "the matrix") -> int:
     """``rank`` as an int, or a clear error unless 1 <= rank <= max_rank."""
     if isinstance(rank, bool):
         raise TypeError(f"rank={rank!r} must be an integer, not a bool")
     try:
-        rank = operator.index(rank)                 # ints, NumPy and 0-d torch integers
+        rank = operator.index(rank)  # ints, NumPy and 0-d torch integers
     except TypeError:
         raise TypeError(f"rank={rank!r} must be an integer") from None
     if not 1 <= rank <= max_rank:
-        raise ValueError(f"rank={rank} is outside 1..{max_rank}: the rank of {what} is at most "
-                         f"min(m, n) = {max_rank}")
+        raise ValueError(f"rank={rank} is outside 1..{max_rank}: the rank of {what} is at most min(m, n) = {max_rank}")
     return rank
 
 
@@ -121,6 +121,7 @@ def rank_for_budget(m: int, n: int, budget: float) -> int:
 
 # --------------------------------------------------------------------------- the factorized layer
 
+
 class LowRank(nn.Sequential):
     """Two thin layers, ``second(first(x))``, that replace one wide layer.
 
@@ -144,26 +145,32 @@ def composed_weight(module: LowRank) -> torch.Tensor:
     a, b = module.first.weight, module.second.weight
     if isinstance(module.first, nn.Linear):
         return b @ a
-    if module.method == "spatial":                  # a: (r, c, kh, 1), b: (d, r, 1, kw)
+    if module.method == "spatial":  # a: (r, c, kh, 1), b: (d, r, 1, kw)
         return torch.einsum("rci,drj->dcij", a[..., 0], b[:, :, 0, :])
-    r = a.shape[0]                                  # a: (r, c, k, k), b: (d, r, 1, 1)
+    r = a.shape[0]  # a: (r, c, k, k), b: (d, r, 1, 1)
     return (b.flatten(1) @ a.reshape(r, -1)).reshape(b.shape[0], *a.shape[1:])
 
 
 def _check_conv(conv, where):
     if not isinstance(conv, nn.Conv2d):
-        raise TypeError(f"{where} needs an nn.Conv2d, got {type(conv).__name__}"
-                        + (" (use decompose_linear for a Linear layer)" if isinstance(conv, nn.Linear) else ""))
+        raise TypeError(
+            f"{where} needs an nn.Conv2d, got {type(conv).__name__}"
+            + (" (use decompose_linear for a Linear layer)" if isinstance(conv, nn.Linear) else "")
+        )
     if conv.groups != 1:
-        raise ValueError(f"{where}: groups={conv.groups} is not supported; grouped convolutions are already "
-                         "block-diagonal (chapter 06) — decompose each group separately or use groups=1")
+        raise ValueError(
+            f"{where}: groups={conv.groups} is not supported; grouped convolutions are already "
+            "block-diagonal (chapter 06) — decompose each group separately or use groups=1"
+        )
 
 
 def decompose_linear(layer: nn.Linear, rank: int) -> LowRank:
     """Replace ``nn.Linear`` W (m×n) by Linear(n→r, no bias) then Linear(r→m) from the truncated SVD."""
     if not isinstance(layer, nn.Linear):
-        raise TypeError(f"decompose_linear needs an nn.Linear, got {type(layer).__name__}"
-                        + (" (use decompose_conv_channels or decompose_conv_spatial)" if isinstance(layer, nn.Conv2d) else ""))
+        raise TypeError(
+            f"decompose_linear needs an nn.Linear, got {type(layer).__name__}"
+            + (" (use decompose_conv_channels or decompose_conv_spatial)" if isinstance(layer, nn.Conv2d) else "")
+        )
     m, n = layer.weight.shape
     rank = validate_rank(rank, min(m, n), f"the {m}×{n} weight")
     U, S, Vh, all_s = truncated_svd(layer.weight, rank)
@@ -181,8 +188,16 @@ def decompose_linear(layer: nn.Linear, rank: int) -> LowRank:
 
 def _channel_convs(conv, rank, filters, projection, bias, method, error_bound):
     """First conv: ``rank`` k×k filters (the original's geometry); second: the 1×1 conv P (d×r)."""
-    first = nn.Conv2d(conv.in_channels, rank, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-                      bias=False, padding_mode=conv.padding_mode)
+    first = nn.Conv2d(
+        conv.in_channels,
+        rank,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        bias=False,
+        padding_mode=conv.padding_mode,
+    )
     second = nn.Conv2d(rank, conv.out_channels, 1, bias=bias is not None)
     with torch.no_grad():
         first.weight.copy_(filters.reshape(first.weight.shape))
@@ -199,8 +214,9 @@ def conv_responses(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return y.transpose(0, 1).reshape(conv.out_channels, -1)
 
 
-def fit_response_projection(y: torch.Tensor, y_hat: torch.Tensor, rank: int
-                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+def fit_response_projection(
+    y: torch.Tensor, y_hat: torch.Tensor, rank: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
     """Rank-r ``M`` and shift ``s`` minimising ``Σ ||y − (M ŷ + s)||²`` over the columns (float64).
 
     ``y``: the original layer's responses (d × N), ``ŷ``: the responses the layer gets to see from
@@ -221,7 +237,7 @@ def fit_response_projection(y: torch.Tensor, y_hat: torch.Tensor, rank: int
     c_hh = yc_hat @ yc_hat.T / count
     m_ols = c_yh @ torch.linalg.pinv(c_hh, hermitian=True)
     g = m_ols @ c_yh.T
-    eigenvalues, vectors = torch.linalg.eigh((g + g.T) / 2)          # ascending order
+    eigenvalues, vectors = torch.linalg.eigh((g + g.T) / 2)  # ascending order
     top = vectors[:, -rank:].flip(1)
     P, Q = top, top.T @ m_ols
     shift = (mean - P @ (Q @ mean_hat)).squeeze(1)
@@ -235,14 +251,20 @@ def _check_scale(output_scale, d):
         return None
     scale = torch.as_tensor(output_scale).detach().double().flatten()
     if scale.numel() != d or not bool(torch.all(torch.isfinite(scale) & (scale > 0))):
-        raise ValueError(f"output_scale must hold {d} positive finite numbers (one per output channel), "
-                         f"got shape {tuple(torch.as_tensor(output_scale).shape)}")
+        raise ValueError(
+            f"output_scale must hold {d} positive finite numbers (one per output channel), "
+            f"got shape {tuple(torch.as_tensor(output_scale).shape)}"
+        )
     return scale
 
 
-def decompose_conv_channels(conv: nn.Conv2d, rank: int, data: torch.Tensor | None = None,
-                            approx_data: torch.Tensor | None = None,
-                            output_scale: torch.Tensor | Sequence[float] | None = None) -> LowRank:
+def decompose_conv_channels(
+    conv: nn.Conv2d,
+    rank: int,
+    data: torch.Tensor | None = None,
+    approx_data: torch.Tensor | None = None,
+    output_scale: torch.Tensor | Sequence[float] | None = None,
+) -> LowRank:
     """Zhang et al.'s channel decomposition: d filters k×k×c → ``rank`` filters k×k×c + a 1×1 conv P.
 
     - ``data=None``: from the weights, the truncated SVD of the filter matrix W (d × c·k·k):
@@ -262,18 +284,21 @@ def decompose_conv_channels(conv: nn.Conv2d, rank: int, data: torch.Tensor | Non
     rank = validate_rank(rank, min(matrix.shape), f"the {d}×{matrix.shape[1]} filter matrix (d × c·k·k)")
     bias = None if conv.bias is None else conv.bias.detach()
     scale = _check_scale(output_scale, d)
-    row = torch.ones(d, dtype=torch.float64) if scale is None else scale       # weight of each output channel
+    row = torch.ones(d, dtype=torch.float64) if scale is None else scale  # weight of each output channel
     if data is None:
         if approx_data is not None:
             raise ValueError("approx_data needs data: pass the original inputs as data as well")
         U, S, Vh, all_s = truncated_svd(row[:, None] * matrix.double(), rank)
         P = (U / row[:, None]).to(matrix.dtype)
-        return _channel_convs(conv, rank, (S[:, None] * Vh).to(matrix.dtype), P, bias, "channels",
-                              svd_error_bound(all_s, rank))
+        return _channel_convs(
+            conv, rank, (S[:, None] * Vh).to(matrix.dtype), P, bias, "channels", svd_error_bound(all_s, rank)
+        )
     for name, x in (("data", data), ("approx_data", approx_data)):
         if x is not None and (not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != conv.in_channels):
             shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-            raise ValueError(f"{name} must be sample inputs of this layer, shape (N, {conv.in_channels}, H, W); got {shape}")
+            raise ValueError(
+                f"{name} must be sample inputs of this layer, shape (N, {conv.in_channels}, H, W); got {shape}"
+            )
     if approx_data is not None and approx_data.shape != data.shape:
         raise ValueError(f"approx_data {tuple(approx_data.shape)} must have the shape of data {tuple(data.shape)}")
     with torch.no_grad():
@@ -296,8 +321,9 @@ def spatial_matrix(weight: torch.Tensor) -> torch.Tensor:
     return weight.permute(1, 2, 0, 3).reshape(c * kh, d * kw)
 
 
-def decompose_conv_spatial(conv: nn.Conv2d, rank: int,
-                           output_scale: torch.Tensor | Sequence[float] | None = None) -> LowRank:
+def decompose_conv_spatial(
+    conv: nn.Conv2d, rank: int, output_scale: torch.Tensor | Sequence[float] | None = None
+) -> LowRank:
     """Jaderberg et al.'s scheme 2: a kh×kw conv → kh×1 conv (c → K=rank) then 1×kw conv (K → d).
 
     Fitted to the original filters by the truncated SVD of ``spatial_matrix(W)``;
@@ -307,10 +333,14 @@ def decompose_conv_spatial(conv: nn.Conv2d, rank: int,
     _check_conv(conv, "decompose_conv_spatial")
     d, c, kh, kw = conv.weight.shape
     if kh == 1 or kw == 1:
-        raise ValueError(f"kernel_size={conv.kernel_size}: a kernel with a side of 1 has nothing to split "
-                         "into k×1 and 1×k; use decompose_conv_channels")
+        raise ValueError(
+            f"kernel_size={conv.kernel_size}: a kernel with a side of 1 has nothing to split "
+            "into k×1 and 1×k; use decompose_conv_channels"
+        )
     matrix = spatial_matrix(conv.weight.detach())
-    rank = validate_rank(rank, min(matrix.shape), f"the {matrix.shape[0]}×{matrix.shape[1]} rearranged kernel (c·kh × d·kw)")
+    rank = validate_rank(
+        rank, min(matrix.shape), f"the {matrix.shape[0]}×{matrix.shape[1]} rearranged kernel (c·kh × d·kw)"
+    )
     scale = _check_scale(output_scale, d)
     column = torch.ones(d * kw, dtype=torch.float64) if scale is None else scale.repeat_interleave(kw)
     U, S, Vh, all_s = truncated_svd(matrix.double() * column, rank)
@@ -322,8 +352,9 @@ def decompose_conv_spatial(conv: nn.Conv2d, rank: int,
     dh, dw = conv.dilation
     ph, pw = (0, 0) if pad else conv.padding
     vertical = nn.Conv2d(c, rank, (kh, 1), (sh, 1), pad or (ph, 0), (dh, 1), bias=False, padding_mode=conv.padding_mode)
-    horizontal = nn.Conv2d(rank, d, (1, kw), (1, sw), pad or (0, pw), (1, dw), bias=conv.bias is not None,
-                           padding_mode=conv.padding_mode)
+    horizontal = nn.Conv2d(
+        rank, d, (1, kw), (1, sw), pad or (0, pw), (1, dw), bias=conv.bias is not None, padding_mode=conv.padding_mode
+    )
     with torch.no_grad():
         vertical.weight.copy_((U * root).reshape(c, kh, rank).permute(2, 0, 1).unsqueeze(-1))
         horizontal.weight.copy_((root[:, None] * Vh).reshape(rank, d, kw).permute(1, 0, 2).unsqueeze(2))
@@ -334,6 +365,7 @@ def decompose_conv_spatial(conv: nn.Conv2d, rank: int,
 
 
 # --------------------------------------------------------------------------- whole models
+
 
 def layer_matrix(layer: nn.Module, method: str) -> torch.Tensor:
     """The matrix whose rank ``method`` truncates: Linear W, the d × ckk filter matrix, or the spatial one."""
@@ -370,12 +402,16 @@ def following_batchnorm_scale(model: nn.Module) -> dict[str, torch.Tensor]:
     """
     scales, previous = {}, None
     for name, module in model.named_modules():
-        if isinstance(module, nn.BatchNorm2d) and isinstance(previous, tuple) and \
-                previous[1].out_channels == module.num_features and module.running_var is not None:
+        if (
+            isinstance(module, nn.BatchNorm2d)
+            and isinstance(previous, tuple)
+            and previous[1].out_channels == module.num_features
+            and module.running_var is not None
+        ):
             gamma = module.weight.detach().abs() if module.affine else torch.ones(module.num_features)
             scale = gamma / (module.running_var + module.eps).sqrt()
             scales[previous[0]] = scale.clamp_min(1e-6 * float(scale.max()) + 1e-12)
-        if len(module._modules) == 0:                   # leaves only, in forward-registration order
+        if len(module._modules) == 0:  # leaves only, in forward-registration order
             previous = (name, module) if isinstance(module, nn.Conv2d) else None
     return scales
 
@@ -406,8 +442,13 @@ def _check_budget(name: str, value: object) -> float:
     return check_float(name, value, 0.0, 1.0, low_inclusive=False)
 
 
-def _layer_ranks(model: nn.Module, budget: float | dict[str, float] | None, method: str,
-                 layers: str | Iterable[str] | None, ranks: dict[str, int] | None) -> dict[str, int]:
+def _layer_ranks(
+    model: nn.Module,
+    budget: float | dict[str, float] | None,
+    method: str,
+    layers: str | Iterable[str] | None,
+    ranks: dict[str, int] | None,
+) -> dict[str, int]:
     """``{layer name: rank}`` of the layers ``compress_model`` decomposes (those with no saving left out)."""
     decomposable = decomposable_layers(model, method)
     if budget is None and ranks is None:
@@ -416,14 +457,18 @@ def _layer_ranks(model: nn.Module, budget: float | dict[str, float] | None, meth
         raise ValueError("pass either layers= or a {layer name: budget} dict, not both")
     if budget is not None and not isinstance(budget, dict):
         budget = _check_budget("budget", budget)
-    chosen = list(budget) if isinstance(budget, dict) else list(decomposable if layers is None else
-                                                                 weight_layers(model, layers))
+    chosen = (
+        list(budget)
+        if isinstance(budget, dict)
+        else list(decomposable if layers is None else weight_layers(model, layers))
+    )
     ranks = dict(ranks or {})
     wrong = [n for n in chosen + list(ranks) if n not in decomposable]
     if wrong:
         what = "ranks names layers" if set(wrong) <= set(ranks) else "layers/budget name layers"
-        raise ValueError(f"{what} {sorted(set(wrong))} that method {method!r} cannot decompose; "
-                         f"decomposable: {list(decomposable)}")
+        raise ValueError(
+            f"{what} {sorted(set(wrong))} that method {method!r} cannot decompose; decomposable: {list(decomposable)}"
+        )
     out = {}
     for name in dict.fromkeys(chosen + list(ranks)):
         if name in ranks:
@@ -431,18 +476,27 @@ def _layer_ranks(model: nn.Module, budget: float | dict[str, float] | None, meth
             continue
         if budget is None:
             continue
-        fraction = _check_budget(f"budget[{name!r}]" if isinstance(budget, dict) else "budget",
-                                 budget[name] if isinstance(budget, dict) else budget)
+        fraction = _check_budget(
+            f"budget[{name!r}]" if isinstance(budget, dict) else "budget",
+            budget[name] if isinstance(budget, dict) else budget,
+        )
         m, n = layer_matrix(decomposable[name], method).shape
         rank = rank_for_budget(m, n, fraction)
-        if factorized_params(m, n, rank) < m * n:               # else no saving: keep the layer as it is
+        if factorized_params(m, n, rank) < m * n:  # else no saving: keep the layer as it is
             out[name] = rank
     return out
 
 
-def compress_model(model: nn.Module, budget: float | dict[str, float] | None, method: str, *,
-                   data: torch.Tensor | None = None, layers: str | Iterable[str] | None = None,
-                   ranks: dict[str, int] | None = None, bn_aware: bool = False) -> nn.Module:
+def compress_model(
+    model: nn.Module,
+    budget: float | dict[str, float] | None,
+    method: str,
+    *,
+    data: torch.Tensor | None = None,
+    layers: str | Iterable[str] | None = None,
+    ranks: dict[str, int] | None = None,
+    bn_aware: bool = False,
+) -> nn.Module:
     """A copy of ``model`` whose chosen layers are replaced by ``LowRank`` pairs (``model`` is unchanged).
 
     ``budget``: the fraction (0, 1] of each layer's parameters (= its MACs at stride 1) to keep —
@@ -491,6 +545,7 @@ def compress_model(model: nn.Module, budget: float | dict[str, float] | None, me
 @dataclass
 class LowRankRow:
     """One decomposed layer of ``lowrank_summary``: how it was fitted, its rank and the fit's error."""
+
     layer: str
     method: str
     rank: int
@@ -499,14 +554,17 @@ class LowRankRow:
 
 def lowrank_summary(model: nn.Module) -> Rows:
     """The ``LowRankRow`` (layer, method, rank, error_bound) of each ``LowRank`` module of a model."""
-    return Rows(LowRankRow(n, m.method, m.rank, m.error_bound) for n, m in model.named_modules()
-                if isinstance(m, LowRank))
+    return Rows(
+        LowRankRow(n, m.method, m.rank, m.error_bound) for n, m in model.named_modules() if isinstance(m, LowRank)
+    )
 
 
 # --------------------------------------------------------------------------- the widget
 
-def spectrum_state(layer: nn.Module, rank: int, method: str = "channels",
-                   out_hw: tuple[int, int] | None = None) -> dict:
+
+def spectrum_state(
+    layer: nn.Module, rank: int, method: str = "channels", out_hw: tuple[int, int] | None = None
+) -> dict:
     """What the explorer shows for one layer at one rank (pure).
 
     Returns singular values, kept energy, relative reconstruction error ``||W − W_r||_F / ||W||_F``,
@@ -526,12 +584,18 @@ def spectrum_state(layer: nn.Module, rank: int, method: str = "channels",
     elif out_hw is None:
         macs = None
     else:
-        ho, wo = out_hw                          # stride 1: both thin convs run at the output size
+        ho, wo = out_hw  # stride 1: both thin convs run at the output size
         macs = (m * n * ho * wo, rank * (m + n) * ho * wo)
-    return {"singular_values": s.tolist(), "rank": rank, "shape": (m, n), "method": method,
-            "kept_energy": kept_energy(s, rank),
-            "relative_error": svd_error_bound(s, rank) / float(s.pow(2).sum().sqrt()),
-            "params": params, "macs": macs}
+    return {
+        "singular_values": s.tolist(),
+        "rank": rank,
+        "shape": (m, n),
+        "method": method,
+        "kept_energy": kept_energy(s, rank),
+        "relative_error": svd_error_bound(s, rank) / float(s.pow(2).sum().sqrt()),
+        "params": params,
+        "macs": macs,
+    }
 
 
 def draw_spectrum(state: dict, fig: Figure) -> None:
@@ -547,14 +611,13 @@ def draw_spectrum(state: dict, fig: Figure) -> None:
     ax_s.set_ylabel("σᵢ")
     ax_s.set_title(f"singular values of the {state['shape'][0]}×{state['shape'][1]} matrix")
     ax_s.legend()
-    energy = np.cumsum(s ** 2) / np.sum(s ** 2)
+    energy = np.cumsum(s**2) / np.sum(s**2)
     ax_e.plot(idx, 100 * energy, "-", color="#444")
     ax_e.plot([r], [100 * state["kept_energy"]], "o", color="#c03030")
     ax_e.axvline(r, color="#c03030", lw=0.8)
     ax_e.set_xlabel("rank r")
     ax_e.set_ylabel("kept energy Σσ² (%)")
-    ax_e.set_title(f"rank {r}: {100 * state['kept_energy']:.1f}% energy, "
-                   f"{100 * state['relative_error']:.1f}% error")
+    ax_e.set_title(f"rank {r}: {100 * state['kept_energy']:.1f}% energy, {100 * state['relative_error']:.1f}% error")
     ax_e.grid(alpha=0.3)
     fig.tight_layout()
 
@@ -562,24 +625,33 @@ def draw_spectrum(state: dict, fig: Figure) -> None:
 def spectrum_readout(state: dict) -> str:
     """One line: rank, kept energy, relative error, parameters (and MACs) before → after."""
     p0, p1 = state["params"]
-    text = (f"rank {state['rank']} ({state['method']}): kept energy {100 * state['kept_energy']:.1f}%, "
-            f"relative error ‖W−W_r‖/‖W‖ = {state['relative_error']:.3f}; params {p0:,} → {p1:,} "
-            f"({p1 / p0:.2f}×)")
+    text = (
+        f"rank {state['rank']} ({state['method']}): kept energy {100 * state['kept_energy']:.1f}%, "
+        f"relative error ‖W−W_r‖/‖W‖ = {state['relative_error']:.3f}; params {p0:,} → {p1:,} "
+        f"({p1 / p0:.2f}×)"
+    )
     if state["macs"] is not None:
         m0, m1 = state["macs"]
         text += f"; MACs {m0:,} → {m1:,} ({m1 / m0:.2f}×)"
     return text
 
 
-def spectrum_explorer(model: nn.Module, input_size: tuple[int, ...], rank: int = 8,
-                      method: str = "channels") -> Explorer:
+def spectrum_explorer(
+    model: nn.Module, input_size: tuple[int, ...], rank: int = 8, method: str = "channels"
+) -> Explorer:
     """An ``Explorer``: pick a layer, a method and a rank → spectrum, energy, error, params/MACs."""
     from . import widgets
 
     out_hw = {row.name: row.out_shape[-2:] for row in layer_table(model, input_size) if row.kind == "Conv2d"}
     layers = list(weight_layers(model, types=(nn.Linear, nn.Conv2d)))
-    widest = max(min(layer_matrix(model.get_submodule(n), "svd" if isinstance(model.get_submodule(n), nn.Linear)
-                                  else "channels").shape) for n in layers)
+    widest = max(
+        min(
+            layer_matrix(
+                model.get_submodule(n), "svd" if isinstance(model.get_submodule(n), nn.Linear) else "channels"
+            ).shape
+        )
+        for n in layers
+    )
 
     def state(layer, method, rank):
         module = model.get_submodule(layer)
@@ -589,19 +661,52 @@ def spectrum_explorer(model: nn.Module, input_size: tuple[int, ...], rank: int =
             raise ValueError(f"layer {layer} is a conv: choose method 'channels' or 'spatial'")
         return spectrum_state(module, rank, method, out_hw.get(layer))
 
-    default = next((n for n in layers if n in out_hw and out_hw[n] and model.get_submodule(n).in_channels > 1), layers[0])
-    controls = {"layer": widgets.dropdown("layer", layers, default),
-                "method": widgets.dropdown("method", ["channels", "spatial", "svd"], method),
-                "rank": widgets.int_slider("rank r", rank, 1, max(widest * 3, 2))}
-    return widgets.Explorer(state, draw_spectrum, controls, title="Low-rank spectrum of one layer",
-                            readout_fn=spectrum_readout, figsize=(10, 3.6))
+    default = next(
+        (n for n in layers if n in out_hw and out_hw[n] and model.get_submodule(n).in_channels > 1), layers[0]
+    )
+    controls = {
+        "layer": widgets.dropdown("layer", layers, default),
+        "method": widgets.dropdown("method", ["channels", "spatial", "svd"], method),
+        "rank": widgets.int_slider("rank r", rank, 1, max(widest * 3, 2)),
+    }
+    return widgets.Explorer(
+        state,
+        draw_spectrum,
+        controls,
+        title="Low-rank spectrum of one layer",
+        readout_fn=spectrum_readout,
+        figsize=(10, 3.6),
+    )
 
 
 __all__ = [
-    "METHODS", "DATA_METHODS", "validate_rank", "truncated_svd", "svd_error_bound", "kept_energy",
-    "rank_for_energy", "factorized_params", "rank_for_budget", "LowRank", "composed_weight",
-    "decompose_linear", "conv_responses", "fit_response_projection", "decompose_conv_channels",
-    "spatial_matrix", "decompose_conv_spatial", "layer_matrix", "can_decompose", "decomposable_layers",
-    "following_batchnorm_scale", "layer_inputs", "compress_model", "LowRankRow", "lowrank_summary", "spectrum_state",
-    "draw_spectrum", "spectrum_readout", "spectrum_explorer",
+    "METHODS",
+    "DATA_METHODS",
+    "validate_rank",
+    "truncated_svd",
+    "svd_error_bound",
+    "kept_energy",
+    "rank_for_energy",
+    "factorized_params",
+    "rank_for_budget",
+    "LowRank",
+    "composed_weight",
+    "decompose_linear",
+    "conv_responses",
+    "fit_response_projection",
+    "decompose_conv_channels",
+    "spatial_matrix",
+    "decompose_conv_spatial",
+    "layer_matrix",
+    "can_decompose",
+    "decomposable_layers",
+    "following_batchnorm_scale",
+    "layer_inputs",
+    "compress_model",
+    "LowRankRow",
+    "lowrank_summary",
+    "spectrum_state",
+    "draw_spectrum",
+    "spectrum_readout",
+    "spectrum_explorer",
 ]

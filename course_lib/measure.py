@@ -14,8 +14,9 @@ import io
 import logging
 import os
 import statistics
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Union
 
 import torch
 import torch.nn as nn
@@ -24,13 +25,27 @@ from .args import check_float, check_int
 from .report import Rows
 from .surgery import WEIGHT_LAYERS, forward_with_hooks
 
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)   # its CUDA_HOME notice on a CPU machine
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # its CUDA_HOME notice on a CPU machine
 from torch.utils import benchmark  # noqa: E402  (after the line above, which silences its import)
 
-__all__ = ["check_not_meta", "count_params", "LayerCost", "layer_macs", "layer_table", "count_macs", "model_bytes",
-           "file_bytes", "latency", "latency_rounds", "latencies", "activation_bytes", "peak_cuda_bytes", "human_bytes"]
+__all__ = [
+    "check_not_meta",
+    "count_params",
+    "LayerCost",
+    "layer_macs",
+    "layer_table",
+    "count_macs",
+    "model_bytes",
+    "file_bytes",
+    "latency",
+    "latency_rounds",
+    "latencies",
+    "activation_bytes",
+    "peak_cuda_bytes",
+    "human_bytes",
+]
 
-COUNTED = WEIGHT_LAYERS          # the layers whose multiply-accumulates we count
+COUNTED = WEIGHT_LAYERS  # the layers whose multiply-accumulates we count
 Timed = Union[nn.Module, Callable[[torch.Tensor], Any]]
 DeviceLike = Union[str, torch.device]
 
@@ -55,9 +70,11 @@ def check_not_meta(what: Any, task: str = "measured", name: str = "model") -> An
     0 bytes (or a file of headers only), so it is a ``ValueError`` that names the meta device.
     """
     if any(t.device.type == "meta" for t in _tensors(what)):
-        raise ValueError(f"{name} is on the meta device (shapes without values): it cannot be {task}; "
-                         "build it on a real device (e.g. 'cpu', or model.to_empty(device='cpu') and load "
-                         "its weights) first")
+        raise ValueError(
+            f"{name} is on the meta device (shapes without values): it cannot be {task}; "
+            "build it on a real device (e.g. 'cpu', or model.to_empty(device='cpu') and load "
+            "its weights) first"
+        )
     return what
 
 
@@ -101,8 +118,10 @@ def layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
 def _check_input_size(input_size: Any) -> tuple:
     size = tuple(input_size) if isinstance(input_size, (tuple, list, torch.Size)) else None
     if size is None or len(size) not in (3, 4) or not all(isinstance(s, int) and s > 0 for s in size):
-        raise ValueError(f"input_size={input_size!r} must be a tuple of positive ints: (C, H, W) for one "
-                         "image or (N, C, H, W) for a batch")
+        raise ValueError(
+            f"input_size={input_size!r} must be a tuple of positive ints: (C, H, W) for one "
+            "image or (N, C, H, W) for a batch"
+        )
     return size if len(size) == 4 else (1,) + size
 
 
@@ -115,17 +134,22 @@ def _misfit(model: nn.Module, size: tuple, err: RuntimeError) -> ValueError:
         return ValueError(f"input_size {size} does not fit the model: {detail}")
     if isinstance(first, nn.Linear):
         if first.in_features == size[1] * size[2] * size[3]:
-            return ValueError(f"input_size {size} does not fit the model: its first layer `{name}` takes "
-                              f"{first.in_features} features, which fits, so a later layer does not ({source}: {detail})")
+            return ValueError(
+                f"input_size {size} does not fit the model: its first layer `{name}` takes "
+                f"{first.in_features} features, which fits, so a later layer does not ({source}: {detail})"
+            )
         expects = f"{first.in_features} input feature(s) (C x H x W after flattening)"
     else:
-        if first.in_channels == size[1]:               # the channels fit: the image is what does not
-            return ValueError(f"input_size {size} does not fit the model: the {size[1]} channel(s) fit its first "
-                              f"layer `{name}`, but the {size[2]}x{size[3]} image is too small for its "
-                              f"convolutions and pooling, or a later layer does not fit ({source}: {detail})")
+        if first.in_channels == size[1]:  # the channels fit: the image is what does not
+            return ValueError(
+                f"input_size {size} does not fit the model: the {size[1]} channel(s) fit its first "
+                f"layer `{name}`, but the {size[2]}x{size[3]} image is too small for its "
+                f"convolutions and pooling, or a later layer does not fit ({source}: {detail})"
+            )
         expects = f"{first.in_channels} input channel(s)"
-    return ValueError(f"input_size {size} does not fit the model: its first layer `{name}` expects {expects} "
-                      f"({source}: {detail})")
+    return ValueError(
+        f"input_size {size} does not fit the model: its first layer `{name}` expects {expects} ({source}: {detail})"
+    )
 
 
 def layer_table(model: nn.Module, input_size: tuple) -> Rows:
@@ -139,9 +163,15 @@ def layer_table(model: nn.Module, input_size: tuple) -> Rows:
     names = {m: n for n, m in model.named_modules()}
 
     def record(module, inputs, output):
-        rows.append(LayerCost(names.get(module, "?"), type(module).__name__, tuple(output.shape),
-                              sum(p.numel() for p in module.parameters(recurse=False)),
-                              layer_macs(module, inputs, output)))
+        rows.append(
+            LayerCost(
+                names.get(module, "?"),
+                type(module).__name__,
+                tuple(output.shape),
+                sum(p.numel() for p in module.parameters(recurse=False)),
+                layer_macs(module, inputs, output),
+            )
+        )
 
     first = next(model.parameters(), None)
     device = first.device if first is not None else "cpu"
@@ -149,7 +179,7 @@ def layer_table(model: nn.Module, input_size: tuple) -> Rows:
     hooks = {module: record for module in model.modules() if isinstance(module, COUNTED)}
     try:
         forward_with_hooks(model, torch.zeros(size, device=device, dtype=dtype), hooks)
-    except (RuntimeError, ValueError) as err:          # torch's shape error, or the model's own input check
+    except (RuntimeError, ValueError) as err:  # torch's shape error, or the model's own input check
         raise _misfit(model, size, err) from err
     return rows
 
@@ -165,7 +195,7 @@ def model_bytes(model: nn.Module, bits: float = 32) -> int:
     return int(-(-count_params(model) * bits // 8))
 
 
-def file_bytes(what: Union[nn.Module, Mapping, str, os.PathLike]) -> int:
+def file_bytes(what: nn.Module | Mapping | str | os.PathLike) -> int:
     """Real bytes: the size of the file ``torch.save`` writes, the one definition the course uses.
 
     ``what`` is a model (its ``state_dict`` is serialized), a ``state_dict`` (or any dict
@@ -187,7 +217,7 @@ def file_bytes(what: Union[nn.Module, Mapping, str, os.PathLike]) -> int:
     return os.path.getsize(what)
 
 
-def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: Optional[int]) -> float:
+def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: int | None) -> float:
     """Median seconds of ``model(x)`` over one ``blocked_autorange`` of ``min_run_time`` (after a warm-up)."""
     is_module = isinstance(model, nn.Module)
     was_training = model.training if is_module else False
@@ -195,17 +225,24 @@ def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: O
         model.eval()
     try:
         with torch.no_grad():
-            model(x)                                                   # warm-up
-            timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x},
-                                    num_threads=threads or torch.get_num_threads())
+            model(x)  # warm-up
+            timer = benchmark.Timer(
+                stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads or torch.get_num_threads()
+            )
             return timer.blocked_autorange(min_run_time=min_run_time).median
     finally:
         if is_module:
             model.train(was_training)
 
 
-def latency_rounds(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
-                   min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5) -> dict[str, list[float]]:
+def latency_rounds(
+    models: Mapping[str, Timed],
+    x: torch.Tensor,
+    device: DeviceLike | None = None,
+    min_run_time: float = 0.5,
+    threads: int | None = None,
+    rounds: int = 5,
+) -> dict[str, list[float]]:
     """Seconds of one ``model(x)`` call for every model of ``models``, one figure per round.
 
     The models are timed in turn, round after round (``rounds`` rounds of ``min_run_time`` each,
@@ -224,9 +261,15 @@ def latency_rounds(models: Mapping[str, Timed], x: torch.Tensor, device: Optiona
     return times
 
 
-def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[DeviceLike] = None,
-              min_run_time: float = 0.5, threads: Optional[int] = None, rounds: int = 5,
-              best: bool = False) -> dict[str, float]:
+def latencies(
+    models: Mapping[str, Timed],
+    x: torch.Tensor,
+    device: DeviceLike | None = None,
+    min_run_time: float = 0.5,
+    threads: int | None = None,
+    rounds: int = 5,
+    best: bool = False,
+) -> dict[str, float]:
     """Median seconds of one ``model(x)`` call for every model of ``models``, compared fairly.
 
     The median of each model's interleaved rounds (``latency_rounds``). ``best=True`` keeps each
@@ -237,8 +280,15 @@ def latencies(models: Mapping[str, Timed], x: torch.Tensor, device: Optional[Dev
     return {name: pick(t) for name, t in times.items()}
 
 
-def latency(model: Timed, x: torch.Tensor, device: Optional[DeviceLike] = None, min_run_time: float = 0.5,
-            threads: Optional[int] = None, rounds: int = 1, best: bool = False) -> float:
+def latency(
+    model: Timed,
+    x: torch.Tensor,
+    device: DeviceLike | None = None,
+    min_run_time: float = 0.5,
+    threads: int | None = None,
+    rounds: int = 1,
+    best: bool = False,
+) -> float:
     """Median seconds of one ``model(x)`` call, measured with ``torch.utils.benchmark``.
 
     ``model`` is a module (timed in eval mode, without autograd) or any function of ``x``.
@@ -276,7 +326,7 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return sum(seen.values())
 
 
-def peak_cuda_bytes(fn: Callable[[], Any], device: Optional[DeviceLike] = None) -> int:
+def peak_cuda_bytes(fn: Callable[[], Any], device: DeviceLike | None = None) -> int:
     """Peak CUDA memory allocated while ``fn()`` runs, in bytes (needs a CUDA device)."""
     if not torch.cuda.is_available():
         raise RuntimeError("peak_cuda_bytes needs a CUDA device; on CPU use activation_bytes")

@@ -30,8 +30,18 @@ import torch.nn as nn
 
 from .args import check_int
 
-__all__ = ["InputCheck", "FeatureCheck", "check_input", "check_widths", "lenet_300_100", "lenet5", "conv_bn_relu", "vgg_small",
-           "conv_pool_bn_gelu", "fast_cnn"]
+__all__ = [
+    "InputCheck",
+    "FeatureCheck",
+    "check_input",
+    "check_widths",
+    "lenet_300_100",
+    "lenet5",
+    "conv_bn_relu",
+    "vgg_small",
+    "conv_pool_bn_gelu",
+    "fast_cnn",
+]
 
 
 class InputCheck:
@@ -54,8 +64,10 @@ class InputCheck:
             raise ValueError(f"{self.name} expects a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
         channels = x.shape[-3]
         if channels != self.in_channels:
-            raise ValueError(f"{self.name}: the input has {channels} channel(s), this model expects "
-                             f"in_channels={self.in_channels} (input shape {tuple(x.shape)})")
+            raise ValueError(
+                f"{self.name}: the input has {channels} channel(s), this model expects "
+                f"in_channels={self.in_channels} (input shape {tuple(x.shape)})"
+            )
 
 
 class FeatureCheck:
@@ -72,9 +84,11 @@ class FeatureCheck:
             raise TypeError(f"{self.name} takes a tensor, got {type(x).__name__}")
         per_example = x[0].numel() if x.dim() >= 2 else -1
         if per_example != self.features:
-            raise ValueError(f"{self.name}: each example of the input (shape {tuple(x.shape)}) holds "
-                             f"{per_example if per_example >= 0 else 'no batch of'} values, this model expects "
-                             f"{self.features}{f' ({self.expects})' if self.expects else ''}")
+            raise ValueError(
+                f"{self.name}: each example of the input (shape {tuple(x.shape)}) holds "
+                f"{per_example if per_example >= 0 else 'no batch of'} values, this model expects "
+                f"{self.features}{f' ({self.expects})' if self.expects else ''}"
+            )
 
 
 def check_input(model: nn.Module, in_channels: int, name: str | None = None) -> nn.Module:
@@ -101,12 +115,15 @@ def lenet_300_100(num_classes: int = 10, in_channels: int = 1, image_size: int =
     d = in_channels * image_size * image_size
     model = nn.Sequential(
         nn.Flatten(),
-        nn.Linear(d, 300), nn.ReLU(inplace=True),
-        nn.Linear(300, 100), nn.ReLU(inplace=True),
+        nn.Linear(d, 300),
+        nn.ReLU(inplace=True),
+        nn.Linear(300, 100),
+        nn.ReLU(inplace=True),
         nn.Linear(100, num_classes),
     )
-    model.register_forward_pre_hook(FeatureCheck(d, "lenet_300_100", f"in_channels={in_channels} × "
-                                                                      f"image_size²={image_size}²"))
+    model.register_forward_pre_hook(
+        FeatureCheck(d, "lenet_300_100", f"in_channels={in_channels} × image_size²={image_size}²")
+    )
     return model
 
 
@@ -114,15 +131,24 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) ->
     """Caffe's LeNet-5 of Deep Compression: conv 20@5x5, pool, conv 50@5x5, pool, fc 500, fc ``num_classes``."""
     check_int("num_classes", num_classes)
     check_int("in_channels", in_channels)
-    check_int("image_size", image_size, 16)          # 16 → 12 → 6 → 2 → 1: the smallest that fits
-    side = ((image_size - 4) // 2 - 4) // 2          # two valid 5x5 convs, each followed by 2x2 pooling
-    return check_input(nn.Sequential(
-        nn.Conv2d(in_channels, 20, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(50 * side * side, 500), nn.ReLU(inplace=True),
-        nn.Linear(500, num_classes),
-    ), in_channels, "lenet5")
+    check_int("image_size", image_size, 16)  # 16 → 12 → 6 → 2 → 1: the smallest that fits
+    side = ((image_size - 4) // 2 - 4) // 2  # two valid 5x5 convs, each followed by 2x2 pooling
+    return check_input(
+        nn.Sequential(
+            nn.Conv2d(in_channels, 20, 5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(50 * side * side, 500),
+            nn.ReLU(inplace=True),
+            nn.Linear(500, num_classes),
+        ),
+        in_channels,
+        "lenet5",
+    )
 
 
 def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -156,7 +182,6 @@ def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 
     return check_input(nn.Sequential(*layers), in_channels, "vgg_small")
 
 
-
 def conv_pool_bn_gelu(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
     """3x3 conv (no bias), then 2x2 max pooling if ``pool``, then BatchNorm and GELU.
 
@@ -182,9 +207,17 @@ def fast_cnn(num_classes: int = 10, in_channels: int = 1, widths: tuple = (16, 3
     check_int("num_classes", num_classes)
     check_int("in_channels", in_channels)
     stem, mid, last = check_widths("widths", widths, 3)
-    return check_input(nn.Sequential(
-        conv_pool_bn_gelu(in_channels, stem, pool=True),
-        conv_pool_bn_gelu(stem, mid, pool=True), conv_pool_bn_gelu(mid, mid),
-        conv_pool_bn_gelu(mid, last, pool=True), conv_pool_bn_gelu(last, last),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(last, num_classes),
-    ), in_channels, "fast_cnn")
+    return check_input(
+        nn.Sequential(
+            conv_pool_bn_gelu(in_channels, stem, pool=True),
+            conv_pool_bn_gelu(stem, mid, pool=True),
+            conv_pool_bn_gelu(mid, mid),
+            conv_pool_bn_gelu(mid, last, pool=True),
+            conv_pool_bn_gelu(last, last),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+            nn.Linear(last, num_classes),
+        ),
+        in_channels,
+        "fast_cnn",
+    )

@@ -46,8 +46,8 @@ stochastic estimator of the trace of the influence matrix", 1989.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,7 +64,7 @@ from .report import Rows
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
 from .train import evaluate, fit
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
 
     from .widgets import Explorer
@@ -74,6 +74,7 @@ Sparsity = float | dict[str, float]
 
 
 # --------------------------------------------------------------------------- masks
+
 
 def is_reparametrized(module: nn.Module) -> bool:
     """True when ``torch.nn.utils.prune`` has replaced ``module.weight`` by ``weight_orig * weight_mask``."""
@@ -89,13 +90,16 @@ def _check_not_parametrized(name: str, module: nn.Module) -> None:
     """A weight computed by a parametrization other than shared weights cannot take a pruning mask."""
     if parametrize.is_parametrized(module, "weight") and quant.shared_weights_of(module) is None:
         kinds = [type(p).__name__ for p in module.parametrizations.weight]
-        raise ValueError(f"layer {name!r}: its weight is computed by a parametrization {kinds} (e.g. "
-                         "quant.quantize_model); call quant.unshare_weights(model) before pruning it, "
-                         "or prune first and quantize afterwards (Deep Compression's order)")
+        raise ValueError(
+            f"layer {name!r}: its weight is computed by a parametrization {kinds} (e.g. "
+            "quant.quantize_model); call quant.unshare_weights(model) before pruning it, "
+            "or prune first and quantize afterwards (Deep Compression's order)"
+        )
 
 
-def layer_sparsities(model: nn.Module, sparsity: Sparsity,
-                     layers: str | Iterable[str] | None = None) -> dict[str, float]:
+def layer_sparsities(
+    model: nn.Module, sparsity: Sparsity, layers: str | Iterable[str] | None = None
+) -> dict[str, float]:
     """``{layer name: fraction to remove}`` from one fraction or a ``{layer name: fraction}`` dict.
 
     One fraction applies to ``layers`` (default: every conv/linear layer); a dict names its layers
@@ -104,7 +108,7 @@ def layer_sparsities(model: nn.Module, sparsity: Sparsity,
     if isinstance(sparsity, dict):
         if layers is not None:
             raise ValueError("pass either layers= or a {layer name: fraction} sparsity dict, not both")
-        weight_layers(model, list(sparsity))                        # unknown names: a ValueError
+        weight_layers(model, list(sparsity))  # unknown names: a ValueError
         return {name: check_fraction(f"sparsity[{name!r}]", value) for name, value in sparsity.items()}
     return dict.fromkeys(weight_layers(model, layers), check_fraction("sparsity", sparsity))
 
@@ -147,7 +151,7 @@ def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
     mask = mask.to(device=module.weight.device, dtype=torch.bool)
     if mask.shape != module.weight.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(module.weight.shape)}")
-    if quant.shared_weights_of(module) is not None:            # shared weights carry their own mask
+    if quant.shared_weights_of(module) is not None:  # shared weights carry their own mask
         quant.mask_shared_weights(module, mask & (module.weight.detach() != 0))
     elif is_reparametrized(module):
         with torch.no_grad():
@@ -155,7 +159,7 @@ def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
             module.weight_orig.mul_(module.weight_mask)
         _refresh_weight(module)
     else:
-        old = module.weight.detach() != 0                       # zeros already written stay pruned
+        old = module.weight.detach() != 0  # zeros already written stay pruned
         prune.custom_from_mask(module, "weight", mask & old)
         with torch.no_grad():
             module.weight_orig.mul_(module.weight_mask)
@@ -167,7 +171,7 @@ def lowest_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     sparsity = check_fraction("sparsity", sparsity)
     if not isinstance(scores, torch.Tensor):
         raise TypeError(f"scores must be a tensor, got {type(scores).__name__}")
-    check_finite("scores", scores)                  # a NaN score sorts last: it would always be kept
+    check_finite("scores", scores)  # a NaN score sorts last: it would always be kept
     n = scores.numel()
     n_drop = int(round(sparsity * n))
     mask = torch.ones(n, dtype=torch.bool, device=scores.device)
@@ -185,8 +189,9 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     return lowest_mask(weight.detach().abs(), sparsity)
 
 
-def prune_by_scores(model: nn.Module, scores: dict[str, torch.Tensor], sparsity: Sparsity,
-                    scope: str = "layer") -> nn.Module:
+def prune_by_scores(
+    model: nn.Module, scores: dict[str, torch.Tensor], sparsity: Sparsity, scope: str = "layer"
+) -> nn.Module:
     """Mask, in place, the weights with the lowest ``scores[name]`` (weight-shaped) of each scored layer.
 
     ``scope="layer"``: each scored layer loses ``sparsity`` of its weights (a dict: its own fraction;
@@ -196,23 +201,28 @@ def prune_by_scores(model: nn.Module, scores: dict[str, torch.Tensor], sparsity:
     if scope not in ("layer", "global"):
         raise ValueError(f"scope={scope!r} must be 'layer' or 'global'")
     if scope == "global" and isinstance(sparsity, dict):
-        raise ValueError("a {layer name: fraction} sparsity cannot be combined with scope='global' "
-                         "(one threshold for all layers)")
+        raise ValueError(
+            "a {layer name: fraction} sparsity cannot be combined with scope='global' (one threshold for all layers)"
+        )
     layers = weight_layers(model, list(scores))
-    fractions = (layer_sparsities(model, sparsity) if isinstance(sparsity, dict)
-                 else dict.fromkeys(scores, check_fraction("sparsity", sparsity)))
+    fractions = (
+        layer_sparsities(model, sparsity)
+        if isinstance(sparsity, dict)
+        else dict.fromkeys(scores, check_fraction("sparsity", sparsity))
+    )
     unscored = [name for name in fractions if name not in scores]
     if unscored:
         raise ValueError(f"sparsity names layers {unscored} that have no scores; scored: {list(scores)}")
-    for name in fractions:                                   # check every layer before changing any
+    for name in fractions:  # check every layer before changing any
         if fractions[name] > 0:
             _check_not_parametrized(name, layers[name])
             score = scores[name]
             if not isinstance(score, torch.Tensor):
                 raise TypeError(f"scores[{name!r}] must be a tensor shaped like the weight, got {type(score).__name__}")
             if score.shape != layers[name].weight.shape:
-                raise ValueError(f"scores[{name!r}] has shape {tuple(score.shape)}, the weight "
-                                 f"{tuple(layers[name].weight.shape)}")
+                raise ValueError(
+                    f"scores[{name!r}] has shape {tuple(score.shape)}, the weight {tuple(layers[name].weight.shape)}"
+                )
             check_finite(f"scores[{name!r}]", score)
     if scope == "global":
         _prune_global(layers, scores, fractions[next(iter(scores))] if scores else 0.0)
@@ -230,12 +240,13 @@ def _prune_global(layers: dict[str, nn.Module], scores: dict[str, torch.Tensor],
     start = 0
     for name in scores:
         size = scores[name].numel()
-        set_mask(layers[name], keep[start:start + size].view_as(scores[name]))
+        set_mask(layers[name], keep[start : start + size].view_as(scores[name]))
         start += size
 
 
-def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable[str] | None = None,
-                    scope: str = "layer") -> nn.Module:
+def magnitude_prune(
+    model: nn.Module, sparsity: Sparsity, layers: str | Iterable[str] | None = None, scope: str = "layer"
+) -> nn.Module:
     """Han et al.'s magnitude pruning, in place: drop the smallest ``|w|`` of the conv/linear layers.
 
     ``sparsity``: the fraction each of ``layers`` (default: every conv/linear layer) loses, or all
@@ -249,7 +260,7 @@ def magnitude_prune(model: nn.Module, sparsity: Sparsity, layers: str | Iterable
     """
     chosen = layer_sparsities(model, sparsity, layers)
     found = weight_layers(model, list(chosen))
-    for name, m in found.items():                  # a NaN has no magnitude: it would be kept, always
+    for name, m in found.items():  # a NaN has no magnitude: it would be kept, always
         check_finite(f"layer {name!r}'s weight", m.weight)
     scores = {name: m.weight.detach().abs() for name, m in found.items()}
     return prune_by_scores(model, scores, chosen if isinstance(sparsity, dict) else float(sparsity), scope)
@@ -262,8 +273,11 @@ def keep_masks(model: nn.Module) -> Callable[[nn.Module], None]:
     from the zeros of plain weights, so both ways of pruning stay pruned through training. Shared
     weights (``quant.share_weights``) keep their zeros by their own mask and are left alone.
     """
-    plain = {name: m.weight.detach() != 0 for name, m in weight_layers(model).items()
-             if not is_reparametrized(m) and not parametrize.is_parametrized(m, "weight")}
+    plain = {
+        name: m.weight.detach() != 0
+        for name, m in weight_layers(model).items()
+        if not is_reparametrized(m) and not parametrize.is_parametrized(m, "weight")
+    }
 
     @torch.no_grad()
     def hook(net):
@@ -273,6 +287,7 @@ def keep_masks(model: nn.Module) -> Callable[[nn.Module], None]:
                 _refresh_weight(m)
             elif name in plain:
                 m.weight.mul_(plain[name].to(m.weight.device))
+
     return hook
 
 
@@ -300,8 +315,10 @@ def load_pruned(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Mod
         if key.endswith(".weight_mask") or key == "weight_mask":
             name = key[: -len("weight_mask")].rstrip(".")
             if name not in layers:
-                raise ValueError(f"state_dict has a mask for {name!r}, which is not a conv/linear layer "
-                                 f"of this model ({list(layers)})")
+                raise ValueError(
+                    f"state_dict has a mask for {name!r}, which is not a conv/linear layer "
+                    f"of this model ({list(layers)})"
+                )
             if not is_reparametrized(layers[name]):
                 masked.append(name)
     # every key and shape checked before the first layer is reparametrized (torch's load_state_dict
@@ -324,6 +341,7 @@ def load_pruned(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Mod
 @dataclass
 class KeptRow:
     """One layer of ``kept_table``: its weights, how many are kept, and that as a percentage."""
+
     layer: str
     weights: int
     kept: int
@@ -332,8 +350,10 @@ class KeptRow:
 
 def kept_table(model: nn.Module) -> Rows:
     """Per-layer ``KeptRow``s like Han et al.'s Table 1: name, weights, kept weights, kept percentage."""
-    return Rows(KeptRow(name, mask.numel(), int(mask.sum()), 100.0 * float(mask.float().mean()))
-                for name, mask in masks(model).items())
+    return Rows(
+        KeptRow(name, mask.numel(), int(mask.sum()), 100.0 * float(mask.float().mean()))
+        for name, mask in masks(model).items()
+    )
 
 
 def compression_ratio(model: nn.Module) -> float:
@@ -354,8 +374,9 @@ def compression_ratio(model: nn.Module) -> float:
 FORMATS = ("dense", "coo", "csr", "csr-relative")
 
 
-def relative_indices(values: torch.Tensor | np.ndarray | Sequence[float],
-                     index_bits: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+def relative_indices(
+    values: torch.Tensor | np.ndarray | Sequence[float], index_bits: int = 5
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Deep Compression's relative index (Han, Mao & Dally 2016, Fig. 2) — the one implementation
     chapters 04 and 05 share.
 
@@ -371,10 +392,10 @@ def relative_indices(values: torch.Tensor | np.ndarray | Sequence[float],
     """
     check_bits("index_bits", index_bits, 1, 16)
     flat = (values.detach() if torch.is_tensor(values) else torch.as_tensor(np.asarray(values))).reshape(-1).cpu()
-    span = 2 ** int(index_bits)                       # the largest difference one index can say
+    span = 2 ** int(index_bits)  # the largest difference one index can say
     positions = torch.nonzero(flat).flatten()
-    run = torch.diff(positions, prepend=torch.tensor([-1])) # position differences, ≥ 1
-    fillers = (run - 1) // span                       # fillers needed before each non-zero
+    run = torch.diff(positions, prepend=torch.tensor([-1]))  # position differences, ≥ 1
+    fillers = (run - 1) // span  # fillers needed before each non-zero
     owner = torch.repeat_interleave(torch.arange(len(positions)), fillers + 1)
     is_last = torch.zeros(len(owner), dtype=torch.bool)
     is_last[torch.cumsum(fillers + 1, 0) - 1] = True
@@ -424,7 +445,7 @@ def storage_bytes(weight: torch.Tensor, fmt: str = "csr", index_bits: int = 5) -
         sp = to_csr(w)
         return _nbytes(sp.crow_indices()) + _nbytes(sp.col_indices()) + _nbytes(sp.values())
     gaps, stored = relative_indices(w, index_bits)
-    return len(pack_bits(gaps - 1, index_bits)) + stored.numpy().astype(np.float32).nbytes   # d − 1 in b bits
+    return len(pack_bits(gaps - 1, index_bits)) + stored.numpy().astype(np.float32).nbytes  # d − 1 in b bits
 
 
 def model_storage(model: nn.Module, index_bits: int | None = None) -> dict[str, int]:
@@ -440,6 +461,7 @@ def model_storage(model: nn.Module, index_bits: int | None = None) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- Optimal Brain Damage
+
 
 def _examples(data, max_examples=None):
     """One ``(x, y)`` pair from a pair or an iterable of batches (at most ``max_examples``)."""
@@ -463,15 +485,19 @@ def _examples(data, max_examples=None):
 
 def _weight_params(model: nn.Module, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
     """The trainable weight tensor of each chosen layer (``weight_orig`` of a pruned one)."""
-    return {n: (m.weight_orig if is_reparametrized(m) else m.weight)
-            for n, m in weight_layers(model, layers).items()}
+    return {n: (m.weight_orig if is_reparametrized(m) else m.weight) for n, m in weight_layers(model, layers).items()}
 
 
-def hessian_diagonal(model: nn.Module,
-                     data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
-                     exact: bool = True, samples: int = 64,
-                     layers: str | Iterable[str] | None = None, max_examples: int | None = None, seed: int = 0,
-                     max_exact: int = 5000) -> dict[str, torch.Tensor]:
+def hessian_diagonal(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+    exact: bool = True,
+    samples: int = 64,
+    layers: str | Iterable[str] | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+    max_exact: int = 5000,
+) -> dict[str, torch.Tensor]:
     """Diagonal of the Hessian of the mean cross-entropy w.r.t. each conv/linear weight.
 
     ``exact=True``: one double-backward per weight, ∂(∂L/∂w_k)/∂w_k — only for small nets
@@ -486,8 +512,10 @@ def hessian_diagonal(model: nn.Module,
     x, y = x.to(device), y.to(device)
     n_weights = sum(p.numel() for p in params.values())
     if exact and n_weights > max_exact:
-        raise ValueError(f"exact=True needs one backward pass per weight: {n_weights} weights > "
-                         f"max_exact={max_exact}; use exact=False (Hutchinson) or fewer layers")
+        raise ValueError(
+            f"exact=True needs one backward pass per weight: {n_weights} weights > "
+            f"max_exact={max_exact}; use exact=False (Hutchinson) or fewer layers"
+        )
     check_int("samples", samples)
     was_training = model.training
     model.eval()
@@ -515,11 +543,15 @@ def hessian_diagonal(model: nn.Module,
     return {name: d.detach() for name, d in zip(params, diag)}
 
 
-def obd_saliency(model: nn.Module,
-                 data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
-                 exact: bool = False, samples: int = 64,
-                 layers: str | Iterable[str] | None = None, max_examples: int | None = None,
-                 seed: int = 0) -> dict[str, torch.Tensor]:
+def obd_saliency(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+    exact: bool = False,
+    samples: int = 64,
+    layers: str | Iterable[str] | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """OBD saliency s_k = h_kk · w_k² / 2 (LeCun et al. 1989, eq. 4) for every conv/linear weight.
 
     The estimated loss increase when w_k alone is set to zero, assuming a diagonal Hessian, a
@@ -530,8 +562,9 @@ def obd_saliency(model: nn.Module,
     return {name: h[name] * weights[name].detach() ** 2 / 2 for name in h}
 
 
-def obd_prune(model: nn.Module, saliency: dict[str, torch.Tensor], sparsity: Sparsity,
-              scope: str = "global") -> nn.Module:
+def obd_prune(
+    model: nn.Module, saliency: dict[str, torch.Tensor], sparsity: Sparsity, scope: str = "global"
+) -> nn.Module:
     """Mask, in place, the weights of lowest OBD saliency (global by default: saliencies are loss units).
 
     ``sparsity``: one fraction, or ``{layer name: fraction}`` with ``scope="layer"``. Returns ``model``.
@@ -540,6 +573,7 @@ def obd_prune(model: nn.Module, saliency: dict[str, torch.Tensor], sparsity: Spa
 
 
 # --------------------------------------------------------------------------- Han et al.: train, prune, retrain
+
 
 def kept_schedule(final: Sparsity, steps: int) -> list[Sparsity]:
     """Sparsity targets for ``steps`` rounds whose kept fraction shrinks geometrically to ``final``.
@@ -559,6 +593,7 @@ def kept_schedule(final: Sparsity, steps: int) -> list[Sparsity]:
 @dataclass
 class RoundRow:
     """One round of ``iterative_prune``: sparsity reached, × fewer weights, accuracy pruned / retrained."""
+
     round: int
     sparsity: float
     compression: float
@@ -566,17 +601,23 @@ class RoundRow:
     acc_retrained: float
 
 
-def iterative_prune(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                    targets: Sequence[Sparsity], epochs: int = 1,
-                    lr: float = 0.01, progress: bool = False, **fit_kwargs) -> Rows:
+def iterative_prune(
+    model: nn.Module,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    targets: Sequence[Sparsity],
+    epochs: int = 1,
+    lr: float = 0.01,
+    progress: bool = False,
+    **fit_kwargs,
+) -> Rows:
     """Han et al.'s loop, in place: for each target, prune by magnitude (without retraining: measure),
     then retrain with the masks kept by ``keep_masks``. ``targets``: list of fractions or per-layer dicts.
 
     Returns one ``RoundRow`` per round: sparsity, compression, accuracy after pruning and after retraining.
     """
     targets, pruned = list(targets), set()
-    for target in targets:                         # every round's target checked before the first prune
+    for target in targets:  # every round's target checked before the first prune
         pruned |= {name for name, f in layer_sparsities(model, target).items() if f > 0}
     check_int("epochs", epochs, 0)
     check_float("lr", lr, 0.0, low_inclusive=False)
@@ -594,9 +635,14 @@ def iterative_prune(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, t
 
 # --------------------------------------------------------------------------- sensitivity
 
+
 @torch.no_grad()
-def sensitivity_scan(model: nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]], sparsities: Sequence[float],
-                     layers: str | Iterable[str] | None = None) -> dict:
+def sensitivity_scan(
+    model: nn.Module,
+    data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    sparsities: Sequence[float],
+    layers: str | Iterable[str] | None = None,
+) -> dict:
     """Accuracy when ONE layer at a time is magnitude-pruned to each sparsity (no retraining).
 
     Returns ``{"baseline": acc, "sparsities": [...], "layers": {name: [acc per sparsity]}}``.
@@ -632,8 +678,19 @@ def choose_sparsities(scan: dict, tolerance: float) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- structured pruning
 
-CHAIN_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d,
-               nn.AdaptiveAvgPool2d, nn.Flatten, nn.Dropout, nn.Identity)
+CHAIN_TYPES = (
+    nn.Conv2d,
+    nn.BatchNorm2d,
+    nn.Linear,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Flatten,
+    nn.Dropout,
+    nn.Identity,
+)
 
 
 def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -643,9 +700,11 @@ def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if isinstance(m, nn.Sequential):
             continue
         if not isinstance(m, CHAIN_TYPES):
-            raise TypeError(f"prune_channels handles plain chains of conv/BN/activation/pool/linear in "
-                            f"nn.Sequential; {name!r} is a {type(m).__name__} (residual and other "
-                            "multi-branch blocks need their own channel bookkeeping)")
+            raise TypeError(
+                f"prune_channels handles plain chains of conv/BN/activation/pool/linear in "
+                f"nn.Sequential; {name!r} is a {type(m).__name__} (residual and other "
+                "multi-branch blocks need their own channel bookkeeping)"
+            )
         if isinstance(m, nn.Conv2d) and m.groups != 1:
             raise TypeError(f"prune_channels: {name!r} is a grouped conv (groups={m.groups}); only groups=1")
         leaves.append((name, m))
@@ -687,8 +746,9 @@ def _consumers(chain: list[tuple[str, nn.Module]]) -> dict[str, dict]:
 def _linear_columns(linear: nn.Linear, channels: int, keep: torch.Tensor) -> torch.Tensor:
     """Columns of ``linear`` that read the kept channels after a flatten of channels × H × W."""
     if linear.in_features % channels:
-        raise TypeError(f"prune_channels: a Linear with {linear.in_features} inputs cannot read "
-                        f"{channels} flattened channels")
+        raise TypeError(
+            f"prune_channels: a Linear with {linear.in_features} inputs cannot read {channels} flattened channels"
+        )
     per = linear.in_features // channels
     return (keep[:, None] * per + torch.arange(per)).flatten()
 
@@ -726,27 +786,41 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
     device = next(model.parameters()).device
     plan = channel_plan(net, sparsity)
     modules = dict(net.named_modules())
-    in_keep = {}                                    # conv/linear name -> kept input channels/columns
+    in_keep = {}  # conv/linear name -> kept input channels/columns
     links = _consumers(_chain(net))
     for name, link in links.items():
         keep = plan[name]
         if link["next"] is not None:
             nxt_name, nxt = link["next"]
-            in_keep[nxt_name] = keep if isinstance(nxt, nn.Conv2d) else \
-                _linear_columns(nxt, modules[name].out_channels, keep)
+            in_keep[nxt_name] = (
+                keep if isinstance(nxt, nn.Conv2d) else _linear_columns(nxt, modules[name].out_channels, keep)
+            )
     for name, link in links.items():
         old, keep = modules[name], plan[name]
         ins = in_keep.get(name, torch.arange(old.in_channels))
-        new = nn.Conv2d(len(ins), len(keep), old.kernel_size, old.stride, old.padding, old.dilation,
-                        bias=old.bias is not None, padding_mode=old.padding_mode)
+        new = nn.Conv2d(
+            len(ins),
+            len(keep),
+            old.kernel_size,
+            old.stride,
+            old.padding,
+            old.dilation,
+            bias=old.bias is not None,
+            padding_mode=old.padding_mode,
+        )
         new.weight.copy_(old.weight[keep][:, ins])
         if old.bias is not None:
             new.bias.copy_(old.bias[keep])
         replace_layer(net, name, new)
         if link["bn"] is not None:
             bn_name, bn = link["bn"]
-            new_bn = nn.BatchNorm2d(len(keep), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
-                                    track_running_stats=bn.track_running_stats)
+            new_bn = nn.BatchNorm2d(
+                len(keep),
+                eps=bn.eps,
+                momentum=bn.momentum,
+                affine=bn.affine,
+                track_running_stats=bn.track_running_stats,
+            )
             for attr in ("weight", "bias", "running_mean", "running_var"):
                 if getattr(bn, attr) is not None:
                     getattr(new_bn, attr).copy_(getattr(bn, attr)[keep])
@@ -767,9 +841,14 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
 
 # --------------------------------------------------------------------------- explorers
 
-def sparsity_state(model: nn.Module,
-                   data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
-                   layer: str, sparsity: float, max_examples: int | None = None) -> dict:
+
+def sparsity_state(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+    layer: str,
+    sparsity: float,
+    max_examples: int | None = None,
+) -> dict:
     """The sparsity slider's numbers (pure): every conv/linear layer of a copy of ``model`` is
     magnitude-pruned to ``sparsity`` (no retraining); the state holds layer ``layer``'s weights,
     threshold and mask, the accuracy on ``data`` (an ``(x, y)`` pair or batches, at most
@@ -783,12 +862,16 @@ def sparsity_state(model: nn.Module,
     kept = masks(net)[layer]
     dropped = w.abs()[~kept]
     x, y = _examples(data, max_examples)
-    return {"layer": layer, "sparsity": sparsity,
-            "weights": w.flatten().cpu().numpy(),
-            "threshold": float(dropped.max()) if dropped.numel() else 0.0,
-            "mask": kept.reshape(kept.shape[0], -1).cpu().numpy(),
-            "accuracy": evaluate(net, [(x, y)]), "bytes": model_storage(net),
-            "compression": compression_ratio(net)}
+    return {
+        "layer": layer,
+        "sparsity": sparsity,
+        "weights": w.flatten().cpu().numpy(),
+        "threshold": float(dropped.max()) if dropped.numel() else 0.0,
+        "mask": kept.reshape(kept.shape[0], -1).cpu().numpy(),
+        "accuracy": evaluate(net, [(x, y)]),
+        "bytes": model_storage(net),
+        "compression": compression_ratio(net),
+    }
 
 
 def draw_sparsity(state: dict, fig: Figure) -> None:
@@ -810,31 +893,39 @@ def draw_sparsity(state: dict, fig: Figure) -> None:
 def sparsity_readout(state: dict) -> str:
     """One line: accuracy without retraining, × fewer weights, bytes dense / CSR / CSR relative."""
     b = state["bytes"]
-    return (f"accuracy without retraining <b>{100 * state['accuracy']:.2f}%</b> · "
-            f"{state['compression']:.1f}× fewer weights · weights: dense {b['dense'] / 1024:.0f} KiB, "
-            f"CSR {b['csr'] / 1024:.0f} KiB, CSR relative {b['csr-relative'] / 1024:.0f} KiB")
+    return (
+        f"accuracy without retraining <b>{100 * state['accuracy']:.2f}%</b> · "
+        f"{state['compression']:.1f}× fewer weights · weights: dense {b['dense'] / 1024:.0f} KiB, "
+        f"CSR {b['csr'] / 1024:.0f} KiB, CSR relative {b['csr-relative'] / 1024:.0f} KiB"
+    )
 
 
-def sparsity_explorer(model: nn.Module,
-                      data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
-                      layer: str | None = None, sparsity: float = 0.9,
-                      max_examples: int | None = None, title: str = "Magnitude pruning",
-                      figsize: tuple[float, float] = (9, 3.2)) -> Explorer:
+def sparsity_explorer(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
+    layer: str | None = None,
+    sparsity: float = 0.9,
+    max_examples: int | None = None,
+    title: str = "Magnitude pruning",
+    figsize: tuple[float, float] = (9, 3.2),
+) -> Explorer:
     """The sparsity slider (a ``widgets.Explorer``): pick a layer and a sparsity for every layer →
     the layer's weight histogram with the threshold, its mask, the accuracy and the bytes."""
     from . import widgets
 
     base = plain_copy(model).eval()
     names = list(weight_layers(base))
-    controls = {"layer": widgets.dropdown("layer", names, layer if layer is not None else names[0]),
-                "sparsity": widgets.float_slider("sparsity", sparsity, 0.0, 0.99, 0.01)}
+    controls = {
+        "layer": widgets.dropdown("layer", names, layer if layer is not None else names[0]),
+        "sparsity": widgets.float_slider("sparsity", sparsity, 0.0, 0.99, 0.01),
+    }
     state = functools.partial(sparsity_state, base, _examples(data, max_examples))
-    return widgets.Explorer(state, draw_sparsity, controls, title=title, readout_fn=sparsity_readout,
-                            figsize=figsize)
+    return widgets.Explorer(state, draw_sparsity, controls, title=title, readout_fn=sparsity_readout, figsize=figsize)
 
 
-def sensitivity_state(scans: dict[str, dict], sizes: dict[str, dict[str, int]], model: str,
-                      tolerance_pt: float) -> dict:
+def sensitivity_state(
+    scans: dict[str, dict], sizes: dict[str, dict[str, int]], model: str, tolerance_pt: float
+) -> dict:
     """The sensitivity explorer's numbers (pure): ``scans[model]`` is a ``sensitivity_scan`` result,
     ``sizes[model]`` ``{layer: weights}``. Each layer gets the largest scanned sparsity whose
     accuracy drop ≤ ``tolerance_pt`` points; the state holds the curves, choices and kept weights."""
@@ -846,8 +937,14 @@ def sensitivity_state(scans: dict[str, dict], sizes: dict[str, dict[str, int]], 
     chosen = choose_sparsities(scan, tolerance_pt / 100)
     weights = sizes[model]
     kept = sum(weights[n] * (1 - chosen[n]) for n in chosen)
-    return {"model": model, "scan": scan, "chosen": chosen, "tolerance_pt": tolerance_pt,
-            "kept": kept, "total": sum(weights.values())}
+    return {
+        "model": model,
+        "scan": scan,
+        "chosen": chosen,
+        "tolerance_pt": tolerance_pt,
+        "kept": kept,
+        "total": sum(weights.values()),
+    }
 
 
 def draw_sensitivity(state: dict, fig: Figure) -> None:
@@ -856,7 +953,7 @@ def draw_sensitivity(state: dict, fig: Figure) -> None:
     scan = state["scan"]
     xs = [100 * s for s in scan["sparsities"]]
     for name, accs in scan["layers"].items():
-        line, = ax.plot(xs, [100 * a for a in accs], "o-", ms=3, label=f"{name} → {100 * state['chosen'][name]:.0f}%")
+        (line,) = ax.plot(xs, [100 * a for a in accs], "o-", ms=3, label=f"{name} → {100 * state['chosen'][name]:.0f}%")
         ax.axvline(100 * state["chosen"][name], color=line.get_color(), ls=":", lw=1)
     ax.axhline(100 * scan["baseline"] - state["tolerance_pt"], color="k", ls="--", lw=1, label="tolerance")
     ax.set_xlabel("sparsity of that one layer (%)")
@@ -869,30 +966,81 @@ def draw_sensitivity(state: dict, fig: Figure) -> None:
 
 def sensitivity_readout(state: dict) -> str:
     """One line: the weights the chosen sparsities keep, and × fewer."""
-    return (f"chosen per-layer sparsities keep {state['kept']:.0f} of {state['total']} weights "
-            f"(<b>{state['total'] / max(state['kept'], 1):.1f}×</b> fewer) before retraining")
+    return (
+        f"chosen per-layer sparsities keep {state['kept']:.0f} of {state['total']} weights "
+        f"(<b>{state['total'] / max(state['kept'], 1):.1f}×</b> fewer) before retraining"
+    )
 
 
-def sensitivity_explorer(scans: dict[str, dict], sizes: dict[str, dict[str, int]], model: str | None = None,
-                         tolerance_pt: float = 1.0, title: str = "Sensitivity scan → per-layer sparsity",
-                         figsize: tuple[float, float] = (6.5, 3.5)) -> Explorer:
+def sensitivity_explorer(
+    scans: dict[str, dict],
+    sizes: dict[str, dict[str, int]],
+    model: str | None = None,
+    tolerance_pt: float = 1.0,
+    title: str = "Sensitivity scan → per-layer sparsity",
+    figsize: tuple[float, float] = (6.5, 3.5),
+) -> Explorer:
     """The sensitivity explorer (a ``widgets.Explorer``): pick a model and a tolerated accuracy drop →
     each layer's scan curve and the sparsity it may take (``scans``/``sizes``: see ``sensitivity_state``)."""
     from . import widgets
 
-    controls = {"model": widgets.dropdown("model", list(scans), model if model is not None else next(iter(scans))),
-                "tolerance_pt": widgets.float_slider("tolerance (pt)", tolerance_pt, 0.0, 10.0, 0.25)}
-    return widgets.Explorer(functools.partial(sensitivity_state, scans, sizes), draw_sensitivity, controls,
-                            title=title, readout_fn=sensitivity_readout, figsize=figsize)
+    controls = {
+        "model": widgets.dropdown("model", list(scans), model if model is not None else next(iter(scans))),
+        "tolerance_pt": widgets.float_slider("tolerance (pt)", tolerance_pt, 0.0, 10.0, 0.25),
+    }
+    return widgets.Explorer(
+        functools.partial(sensitivity_state, scans, sizes),
+        draw_sensitivity,
+        controls,
+        title=title,
+        readout_fn=sensitivity_readout,
+        figsize=figsize,
+    )
 
 
 __all__ = [
-    "Sparsity", "FORMATS", "CHAIN_TYPES", "is_reparametrized", "plain_copy", "layer_sparsities", "masks",
-    "sparsity", "set_mask", "lowest_mask", "magnitude_mask", "prune_by_scores", "magnitude_prune", "keep_masks",
-    "make_permanent", "remove_reparametrization", "load_pruned", "KeptRow", "kept_table", "compression_ratio",
-    "relative_indices", "decode_relative", "to_csr", "storage_bytes", "model_storage", "hessian_diagonal",
-    "obd_saliency", "obd_prune", "kept_schedule", "RoundRow", "iterative_prune", "sensitivity_scan",
-    "choose_sparsities", "channel_plan", "mask_channels", "prune_channels", "sparsity_state", "draw_sparsity",
-    "sparsity_readout", "sparsity_explorer", "sensitivity_state", "draw_sensitivity", "sensitivity_readout",
+    "Sparsity",
+    "FORMATS",
+    "CHAIN_TYPES",
+    "is_reparametrized",
+    "plain_copy",
+    "layer_sparsities",
+    "masks",
+    "sparsity",
+    "set_mask",
+    "lowest_mask",
+    "magnitude_mask",
+    "prune_by_scores",
+    "magnitude_prune",
+    "keep_masks",
+    "make_permanent",
+    "remove_reparametrization",
+    "load_pruned",
+    "KeptRow",
+    "kept_table",
+    "compression_ratio",
+    "relative_indices",
+    "decode_relative",
+    "to_csr",
+    "storage_bytes",
+    "model_storage",
+    "hessian_diagonal",
+    "obd_saliency",
+    "obd_prune",
+    "kept_schedule",
+    "RoundRow",
+    "iterative_prune",
+    "sensitivity_scan",
+    "choose_sparsities",
+    "channel_plan",
+    "mask_channels",
+    "prune_channels",
+    "sparsity_state",
+    "draw_sparsity",
+    "sparsity_readout",
+    "sparsity_explorer",
+    "sensitivity_state",
+    "draw_sensitivity",
+    "sensitivity_readout",
     "sensitivity_explorer",
 ]

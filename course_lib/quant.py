@@ -74,7 +74,7 @@ from .measure import file_bytes
 from .report import Rows
 from .surgery import bits_needed, forward_with_hooks, pack_bits, weight_layers
 
-if TYPE_CHECKING:                                   # matplotlib and ipywidgets load only when drawing
+if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
 
     from .widgets import Explorer
@@ -85,6 +85,7 @@ KMEANS_INITS = ("linear", "density", "random")
 # ----------------------------------------------------------------------------------------------
 # argument checks shared by every quantizer (bit widths: args.check_bits)
 # ----------------------------------------------------------------------------------------------
+
 
 def _check_tensor(weights, name="weights", finite=True):
     """A non-empty float tensor; with ``finite`` also free of NaN and inf (``args.check_finite``)."""
@@ -110,10 +111,11 @@ def _check_delta(name, delta):
 # k-means weight sharing
 # ----------------------------------------------------------------------------------------------
 
+
 def _initial_centroids(values, k, init, generator):
-    if init == "linear":            # Deep Compression's choice: keeps the rare large weights
+    if init == "linear":  # Deep Compression's choice: keeps the rare large weights
         return torch.linspace(values.min().item(), values.max().item(), k, dtype=values.dtype)
-    if init == "density":           # quantiles of the CDF: many centroids where weights are dense
+    if init == "density":  # quantiles of the CDF: many centroids where weights are dense
         return torch.quantile(values, torch.linspace(0, 1, k, dtype=values.dtype))
     # Forgy: k weights drawn at random (with replacement only if there are fewer than k weights)
     if len(values) >= k:
@@ -133,8 +135,14 @@ def nearest_centroid(values: torch.Tensor, codebook: torch.Tensor) -> torch.Tens
     return torch.bucketize(values, midpoints, right=False)
 
 
-def kmeans_codebook(weights: torch.Tensor, bits: int, init: str = "linear", iters: int = 30,
-                    mask: torch.Tensor | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def kmeans_codebook(
+    weights: torch.Tensor,
+    bits: int,
+    init: str = "linear",
+    iters: int = 30,
+    mask: torch.Tensor | None = None,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cluster the values of ``weights`` into ``2**bits`` shared values (Lloyd's algorithm in 1-d).
 
     Returns ``(codebook, indices)``: ``codebook`` is a sorted float tensor of ``2**bits`` centroids
@@ -151,15 +159,16 @@ def kmeans_codebook(weights: torch.Tensor, bits: int, init: str = "linear", iter
     flat = weights.detach().reshape(-1).to(torch.float64)
     if mask is not None:
         if not isinstance(mask, torch.Tensor):
-            raise TypeError(f"mask must be a boolean tensor of the weights' shape {tuple(weights.shape)}, "
-                            f"got {type(mask).__name__}")
+            raise TypeError(
+                f"mask must be a boolean tensor of the weights' shape {tuple(weights.shape)}, got {type(mask).__name__}"
+            )
         if mask.shape != weights.shape:
             raise ValueError(f"mask must be a boolean tensor of the weights' shape {tuple(weights.shape)}")
         values = flat[mask.reshape(-1).to(torch.bool)]
     else:
         values = flat
-    k = 2 ** bits
-    if values.numel() == 0:          # everything masked out: any codebook rebuilds the zeros
+    k = 2**bits
+    if values.numel() == 0:  # everything masked out: any codebook rebuilds the zeros
         codebook = torch.zeros(k, dtype=torch.float64)
     else:
         generator = torch.Generator().manual_seed(seed)
@@ -217,9 +226,15 @@ def fold_pruning_mask(module: nn.Module) -> nn.Module:
     return module
 
 
-def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "linear",
-                  layers: str | list[str] | None = None, train_others: bool = True, iters: int = 30,
-                  seed: int = 0) -> nn.Module:
+def share_weights(
+    model: nn.Module,
+    bits: int | dict[str, int],
+    init: str = "linear",
+    layers: str | list[str] | None = None,
+    train_others: bool = True,
+    iters: int = 30,
+    seed: int = 0,
+) -> nn.Module:
     """In place: replace the weight of each conv / linear layer by shared weights; returns ``model``.
 
     ``bits``: one int for every layer, or ``{layer name: bits}`` (e.g. 8 for convs, 5 for fully
@@ -254,8 +269,9 @@ def share_weights(model: nn.Module, bits: int | dict[str, int], init: str = "lin
         mask = weight != 0
         codebook, indices = kmeans_codebook(weight, layer_bits, init=init, iters=iters, mask=mask, seed=seed)
         parametrize.register_parametrization(
-            module, "weight", SharedWeights(codebook, indices, None if bool(mask.all()) else mask))
-        module.parametrizations.weight.original.requires_grad_(False)   # the float copy is frozen
+            module, "weight", SharedWeights(codebook, indices, None if bool(mask.all()) else mask)
+        )
+        module.parametrizations.weight.original.requires_grad_(False)  # the float copy is frozen
     if not train_others:
         shared = {id(p) for p in (m.parametrizations.weight[0].codebook for m in chosen.values())}
         for p in model.parameters():
@@ -276,8 +292,9 @@ def shareable_layers(model: nn.Module, layers: str | Iterable[str] | None = None
         raise ValueError("share_weights: the model has no conv or linear layer to share")
     for name, module in chosen.items():
         if parametrize.is_parametrized(module, "weight"):
-            raise ValueError(f"layers: {name!r} already has a weight parametrization; "
-                             "call unshare_weights(model) first")
+            raise ValueError(
+                f"layers: {name!r} already has a weight parametrization; call unshare_weights(model) first"
+            )
         check_finite(f"layer {name!r}'s weight", module.weight)
     return chosen
 
@@ -345,7 +362,7 @@ def reserve_zero_code(model: nn.Module) -> dict[str, int]:
             if len(codebook) < 2:
                 continue
             if bool((codebook == 0).any()) and counts[codebook == 0].sum() == 0:
-                merged[name] = 0                         # a zero code is already free
+                merged[name] = 0  # a zero code is already free
                 continue
             j = int(torch.argmin(counts))
             distance = (codebook - codebook[j]).abs()
@@ -369,7 +386,7 @@ def _layer_storage(module, p):
     w = module.weight.detach()
     if isinstance(p, SharedWeights):
         storage = {"codes": pack_bits(p.indices, p.bits), "codebook": p.codebook.detach().clone()}
-        if p.mask is not None:                                     # pruned: 1 bit per weight
+        if p.mask is not None:  # pruned: 1 bit per weight
             storage["mask"] = pack_bits(p.mask.to(torch.int64), 1)
         return storage
     if isinstance(p, FakeLinearWeight):
@@ -377,7 +394,7 @@ def _layer_storage(module, p):
     if isinstance(p, BinaryWeight):
         alpha = w.abs().amax(dim=tuple(range(1, w.ndim))) if w.ndim > 1 else w.abs().max()
         return {"codes": pack_bits((w >= 0).to(torch.int64), 1), "alpha": alpha}
-    if isinstance(p, (TTQWeight, TWNWeight)):                      # levels -Wn, 0, +Wp
+    if isinstance(p, (TTQWeight, TWNWeight)):  # levels -Wn, 0, +Wp
         codes = (w > 0).to(torch.int64) - (w < 0).to(torch.int64)
         return {"codes": pack_bits(codes + 1, 2), "levels": torch.stack([w.min(), w.max()])}
     raise TypeError(f"no compact storage for a {type(p).__name__} parametrization")
@@ -395,7 +412,7 @@ def quantized_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
             replaced.append(f"{prefix}parametrizations.weight")
             chain = module.parametrizations.weight
             storage = _layer_storage(module, chain[0])
-            if isinstance(chain[-1], KeepZeros):                   # pruned, then quantized: 1 bit per weight
+            if isinstance(chain[-1], KeepZeros):  # pruned, then quantized: 1 bit per weight
                 storage["mask"] = pack_bits(chain[-1].mask.to(torch.int64), 1)
             storage["shape"] = torch.tensor(module.weight.shape)
             state.update({f"{prefix}weight.{k}": v for k, v in storage.items()})
@@ -408,6 +425,7 @@ def quantized_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 # ----------------------------------------------------------------------------------------------
 # binary weights: BinaryConnect (sign + straight-through estimator) and XNOR-Net scaling
 # ----------------------------------------------------------------------------------------------
+
 
 class SignSTE(torch.autograd.Function):
     """``sign(w)`` (with sign(0) = +1) forward; straight-through backward clipped to |w| <= 1.
@@ -453,8 +471,9 @@ def _binarize(w: torch.Tensor, scaling: str) -> torch.Tensor:
     return alpha * signs
 
 
-def binary_dot(signs: torch.Tensor | Sequence[float], x: torch.Tensor | Sequence[float],
-               alpha: float = 1.0) -> tuple[torch.Tensor, dict[str, int]]:
+def binary_dot(
+    signs: torch.Tensor | Sequence[float], x: torch.Tensor | Sequence[float], alpha: float = 1.0
+) -> tuple[torch.Tensor, dict[str, int]]:
     """``alpha * (signs · x)`` computed with additions only, and the operations it took.
 
     With ±1 weights every product is +x_i or -x_i, so a length-n dot product costs n - 1 additions
@@ -488,14 +507,15 @@ def xnor_dot(a_bits: int, b_bits: int, n: int) -> tuple[int, dict[str, int]]:
     Returns ``(value, {"multiplies": 0, "word_ops": ...})`` (XOR + popcount per 64-bit word).
     """
     check_int("n", n)
-    if not (0 <= a_bits < 2 ** n and 0 <= b_bits < 2 ** n):
+    if not (0 <= a_bits < 2**n and 0 <= b_bits < 2**n):
         raise ValueError(f"a_bits and b_bits must be packed vectors of n={n} bits")
     differ = bin(a_bits ^ b_bits).count("1")
     return n - 2 * differ, {"multiplies": 0, "word_ops": 2 * -(-n // 64)}
 
 
-def codebook_dot(codebook: torch.Tensor | Sequence[float], indices: torch.Tensor | Sequence[int],
-                 x: torch.Tensor | Sequence[float]) -> tuple[torch.Tensor, dict[str, int]]:
+def codebook_dot(
+    codebook: torch.Tensor | Sequence[float], indices: torch.Tensor | Sequence[int], x: torch.Tensor | Sequence[float]
+) -> tuple[torch.Tensor, dict[str, int]]:
     """``Σ_i codebook[indices[i]] · x[i]`` with one multiply per centroid, not one per weight.
 
     Weight sharing makes a dot product cheap as well as small: first add up the inputs of each
@@ -505,8 +525,10 @@ def codebook_dot(codebook: torch.Tensor | Sequence[float], indices: torch.Tensor
     """
     codebook, indices, x = torch.as_tensor(codebook), torch.as_tensor(indices), torch.as_tensor(x)
     if indices.ndim != 1 or x.shape != indices.shape or codebook.ndim != 1:
-        raise ValueError(f"indices and x must be 1-d of the same length and codebook 1-d, got "
-                         f"{tuple(indices.shape)}, {tuple(x.shape)}, {tuple(codebook.shape)}")
+        raise ValueError(
+            f"indices and x must be 1-d of the same length and codebook 1-d, got "
+            f"{tuple(indices.shape)}, {tuple(x.shape)}, {tuple(codebook.shape)}"
+        )
     if len(indices) and (indices.min() < 0 or indices.max() >= len(codebook)):
         raise ValueError(f"indices must lie in [0, {len(codebook)}) (the codebook's length)")
     sums = torch.zeros(len(codebook), dtype=x.dtype).index_add_(0, indices.long(), x)
@@ -518,13 +540,14 @@ def codebook_dot(codebook: torch.Tensor | Sequence[float], indices: torch.Tensor
 # ternary weights: TWN (Li & Liu 2016) and Trained Ternary Quantization (Zhu et al. 2017)
 # ----------------------------------------------------------------------------------------------
 
+
 def twn_ternarize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, float]:
     """Ternary Weight Networks: Δ = 0.7·mean|w|, α = mean of |w| where |w| > Δ; returns
     ``(alpha * codes, codes, delta, alpha)`` with ``codes`` in {-1, 0, +1}."""
     _check_tensor(w, "w", finite=False)
     w = w.detach()
     delta = 0.7 * w.abs().mean()
-    _check_delta("w", delta.item())                    # NaN / inf in w make the mean NaN / inf
+    _check_delta("w", delta.item())  # NaN / inf in w make the mean NaN / inf
     codes = (w > delta).to(w.dtype) - (w < -delta).to(w.dtype)
     kept = codes != 0
     alpha = w.abs()[kept].mean() if kept.any() else w.new_tensor(0.0)
@@ -589,6 +612,7 @@ def ttq_init_scales(w: torch.Tensor, t: float = 0.05) -> tuple[torch.Tensor, tor
 # ----------------------------------------------------------------------------------------------
 # drop-in quantized layers (torch.nn.utils.parametrize): train them with course_lib.train.fit
 # ----------------------------------------------------------------------------------------------
+
 
 class BinaryWeight(nn.Module):
     """Parametrization: weight = XNOR-Net ``binarize(latent)`` (latent weights stay float, trainable)."""
@@ -664,8 +688,13 @@ def default_layers(model: nn.Module, keep_first_last: bool = True) -> list[str]:
     return names[1:-1] if keep_first_last and len(names) > 2 else names
 
 
-def quantize_model(model: nn.Module, method: str, bits: int | dict[str, int] | None = None, t: float = 0.05,
-                   layers: str | list[str] | None = None) -> nn.Module:
+def quantize_model(
+    model: nn.Module,
+    method: str,
+    bits: int | dict[str, int] | None = None,
+    t: float = 0.05,
+    layers: str | list[str] | None = None,
+) -> nn.Module:
     """In place: make the conv / linear layers of ``model`` quantized; returns ``model``.
 
     ``method``: "binary" (XNOR-Net scaling, STE), "twn", "ttq" (learned Wp/Wn, threshold ``t``),
@@ -689,7 +718,7 @@ def quantize_model(model: nn.Module, method: str, bits: int | dict[str, int] | N
     if method == "kmeans":
         return share_weights(model, bits, layers=layers)
     chosen = weight_layers(model, layers)
-    for name, module in chosen.items():                 # check every layer before changing any
+    for name, module in chosen.items():  # check every layer before changing any
         if parametrize.is_parametrized(module, "weight"):
             raise ValueError(f"layers: {name!r} is already quantized")
         check_finite(f"layer {name!r}'s weight", module.weight)
@@ -704,21 +733,24 @@ def quantize_model(model: nn.Module, method: str, bits: int | dict[str, int] | N
         else:
             p = FakeLinearWeight(bits)
         parametrize.register_parametrization(module, "weight", p)
-        if not bool(kept.all()):                               # pruned: keep the zeros after quantizing
+        if not bool(kept.all()):  # pruned: keep the zeros after quantizing
             parametrize.register_parametrization(module, "weight", KeepZeros(kept))
     return model
 
 
 def ttq_scales(model: nn.Module) -> dict[str, tuple[float, float]]:
     """``{layer name: (Wp, Wn)}`` of every TTQ layer."""
-    return {name: (m.parametrizations.weight[0].wp.item(), m.parametrizations.weight[0].wn.item())
-            for name, m in model.named_modules()
-            if parametrize.is_parametrized(m, "weight") and isinstance(m.parametrizations.weight[0], TTQWeight)}
+    return {
+        name: (m.parametrizations.weight[0].wp.item(), m.parametrizations.weight[0].wn.item())
+        for name, m in model.named_modules()
+        if parametrize.is_parametrized(m, "weight") and isinstance(m.parametrizations.weight[0], TTQWeight)
+    }
 
 
 # ----------------------------------------------------------------------------------------------
 # linear (affine) quantization, per tensor and per channel — the same arithmetic as PyTorch's
 # ----------------------------------------------------------------------------------------------
+
 
 def int_range(bits: int) -> tuple[int, int]:
     """The signed ``bits``-bit integer range (qmin, qmax) = (-2**(bits-1), 2**(bits-1) - 1)."""
@@ -737,8 +769,9 @@ def _reduce_dims(x, axis):
     return moved.min(1).values, moved.max(1).values
 
 
-def linear_qparams(x: torch.Tensor, bits: int = 8, symmetric: bool = False,
-                   axis: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def linear_qparams(
+    x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Calibrate ``(scale, zero_point)`` from the min / max of ``x`` (per tensor, or per slice of
     dimension ``axis``), for signed ``bits``-bit integers — PyTorch's ``MinMaxObserver`` rule:
     the range always contains 0; symmetric ranges have zero_point 0."""
@@ -768,8 +801,9 @@ def _broadcast(v, x, axis):
     return v.reshape(shape)
 
 
-def quantize_linear(x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8,
-                    axis: int | None = None) -> torch.Tensor:
+def quantize_linear(
+    x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8, axis: int | None = None
+) -> torch.Tensor:
     """Integers ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
@@ -785,16 +819,18 @@ def _quantize_linear(x, scale, zero_point, bits, axis):
     return torch.clamp(torch.round(x.float() / scale).to(torch.int64) + zero_point, qmin, qmax)
 
 
-def dequantize_linear(q: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int,
-                      axis: int | None = None) -> torch.Tensor:
+def dequantize_linear(
+    q: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, axis: int | None = None
+) -> torch.Tensor:
     """Back to floats: ``(q - zero_point) * scale``."""
     scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), q, axis)
     zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), q, axis)
     return (q - zero_point).to(torch.float32) * scale
 
 
-def torch_codes(x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8,
-                axis: int | None = None) -> torch.Tensor:
+def torch_codes(
+    x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8, axis: int | None = None
+) -> torch.Tensor:
     """PyTorch's own integer codes of ``x`` (signed ``bits``-bit), to check ``quantize_linear`` against.
 
     Computed with ``torch.fake_quantize_per_tensor_affine`` / ``fake_quantize_per_channel_affine``
@@ -829,10 +865,11 @@ def _fake_quantize(x, bits, symmetric, axis):
 # dynamic fixed point (Qiu et al., FPGA 2016): x ≈ q · 2^(-fl), q a signed `bits`-bit integer
 # ----------------------------------------------------------------------------------------------
 
+
 def fixed_point_codes(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
     """Signed integer codes of ``x`` in fixed point with ``frac_len`` fractional bits (saturating)."""
     qmin, qmax = int_range(bits)
-    return torch.clamp(torch.round(x * 2.0 ** frac_len), qmin, qmax)
+    return torch.clamp(torch.round(x * 2.0**frac_len), qmin, qmax)
 
 
 def to_fixed_point(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
@@ -840,28 +877,30 @@ def to_fixed_point(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
     check_bits("bits", bits, low=2, high=32)
     if isinstance(frac_len, bool) or not isinstance(frac_len, int):
         raise TypeError(f"frac_len={frac_len!r} must be an int (it may be negative)")
-    return (fixed_point_codes(x, bits, frac_len) * 2.0 ** -frac_len).to(x.dtype)
+    return (fixed_point_codes(x, bits, frac_len) * 2.0**-frac_len).to(x.dtype)
 
 
 def range_frac_len(x: torch.Tensor, bits: int) -> int:
     """The largest fractional length whose range holds every value of ``x``: nothing overflows."""
     qmin, qmax = int_range(bits)
-    _check_tensor(x, "x")                              # NaN / inf: no fixed-point format can hold them
+    _check_tensor(x, "x")  # NaN / inf: no fixed-point format can hold them
     hi, lo = x.detach().max().item(), x.detach().min().item()
     limits = [math.log2(qmax / hi)] if hi > 0 else []
     limits += [math.log2(-qmin / -lo)] if lo < 0 else []
     fl = math.floor(min(limits)) if limits else bits - 1
-    while hi > qmax * 2.0 ** -fl or lo < qmin * 2.0 ** -fl:   # guard against rounding in log2
+    while hi > qmax * 2.0**-fl or lo < qmin * 2.0**-fl:  # guard against rounding in log2
         fl -= 1
     return fl
 
 
-FRAC_SEARCH = (1, 4)        # candidates: range rule - 1 ... range rule + 4 fractional bits
+FRAC_SEARCH = (1, 4)  # candidates: range rule - 1 ... range rule + 4 fractional bits
 
 
 def _check_search(search):
-    rule = (f"search={search!r} must be a pair (below, above) of non-negative ints: the "
-            "fractional lengths tried around the range rule; (0, 0) is the range rule alone")
+    rule = (
+        f"search={search!r} must be a pair (below, above) of non-negative ints: the "
+        "fractional lengths tried around the range rule; (0, 0) is the range rule alone"
+    )
     if not isinstance(search, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) for s in search):
         raise TypeError(rule)
     if len(search) != 2 or any(s < 0 for s in search):
@@ -884,8 +923,9 @@ def fixed_point_error(x: torch.Tensor, bits: int, frac_len: int, target: torch.T
     return (to_fixed_point(x, bits, frac_len) - target).abs().sum().item()
 
 
-def best_frac_len(x: torch.Tensor, bits: int, target: torch.Tensor | None = None,
-                  search: tuple[int, int] = FRAC_SEARCH) -> int:
+def best_frac_len(
+    x: torch.Tensor, bits: int, target: torch.Tensor | None = None, search: tuple[int, int] = FRAC_SEARCH
+) -> int:
     """The fractional length among ``frac_len_candidates`` minimising Σ|target − fixed(x)| (Qiu et al.).
 
     ``target`` defaults to ``x``; with ``search=(0, 0)`` only the range rule is tried. Ties go to the
@@ -903,14 +943,16 @@ def _output_names_in_order(model, x):
         def record(module, inputs, out):
             order.append(name)
             outputs[name] = out.detach()
+
         return record
 
     forward_with_hooks(model, x, {module: recorder(name) for name, module in weight_layers(model).items()})
     return order, outputs
 
 
-def fixed_point_model(model: nn.Module, calib_x: torch.Tensor, bits: int, dynamic: bool = True,
-                      search: tuple[int, int] = FRAC_SEARCH) -> tuple[nn.Module, dict]:
+def fixed_point_model(
+    model: nn.Module, calib_x: torch.Tensor, bits: int, dynamic: bool = True, search: tuple[int, int] = FRAC_SEARCH
+) -> tuple[nn.Module, dict]:
     """A copy of ``model`` in (dynamic) fixed point, and its plan of fractional lengths.
 
     **Static** (``dynamic=False``): one fractional length for every layer's weights and one for every
@@ -951,7 +993,7 @@ def fixed_point_model(model: nn.Module, calib_x: torch.Tensor, bits: int, dynami
         return qmodel, plan
     plan["input"] = best_frac_len(calib_x, bits, search=search)
     qmodel.register_forward_pre_hook(lambda m, args, fl=plan["input"]: (to_fixed_point(args[0], bits, fl),) + args[1:])
-    for name in order:                                   # greedy: earlier layers are already fixed point
+    for name in order:  # greedy: earlier layers are already fixed point
         layer, w, target = layers[name], weights[name], float_out[name]
         errors = {}
         for fl in frac_len_candidates(w, bits, search):
@@ -964,20 +1006,25 @@ def fixed_point_model(model: nn.Module, calib_x: torch.Tensor, bits: int, dynami
         raw = _output_names_in_order(qmodel, calib_x)[1][name]
         out_fl = best_frac_len(raw, bits, target=target, search=search)
         layer.register_forward_hook(lambda m, i, out, fl=out_fl: to_fixed_point(out, bits, fl))
-        plan[name] = {"weight": w_fl, "output": out_fl,
-                      "weight_range": range_frac_len(w, bits), "output_range": range_frac_len(raw, bits)}
+        plan[name] = {
+            "weight": w_fl,
+            "output": out_fl,
+            "weight_range": range_frac_len(w, bits),
+            "output_range": range_frac_len(raw, bits),
+        }
     return qmodel, plan
 
 
 @dataclass
 class PlanRow:
     """One line of a fixed-point plan: the chosen fractional lengths and the range rule's."""
+
     layer: str
-    weight_fl: int | None          # None for the network input (it has no weights)
-    weight_rule: int | None        # what the range rule alone would have chosen
+    weight_fl: int | None  # None for the network input (it has no weights)
+    weight_rule: int | None  # what the range rule alone would have chosen
     output_fl: int
-    output_rule: int | None        # None for the input: its length is not searched against a layer
-    differs: str                   # "weight", "output", "weight+output" or "" (where the search moved)
+    output_rule: int | None  # None for the input: its length is not searched against a layer
+    differs: str  # "weight", "output", "weight+output" or "" (where the search moved)
 
 
 def plan_table(plan: dict) -> Rows:
@@ -990,8 +1037,11 @@ def plan_table(plan: dict) -> Rows:
         if name == "input":
             continue
         moved = [k for k in ("weight", "output") if entry[k] != entry[f"{k}_range"]]
-        rows.append(PlanRow(name, entry["weight"], entry["weight_range"], entry["output"],
-                            entry["output_range"], "+".join(moved)))
+        rows.append(
+            PlanRow(
+                name, entry["weight"], entry["weight_range"], entry["output"], entry["output_range"], "+".join(moved)
+            )
+        )
     return rows
 
 
@@ -1002,8 +1052,9 @@ def plan_table(plan: dict) -> Rows:
 WEIGHT_METHODS = ("float", "linear", "fixed", "kmeans", "twn", "ttq", "binary")
 
 
-def encode_weights(w: torch.Tensor, method: str, bits: int | None = None, t: float = 0.05,
-                   per_channel: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+def encode_weights(
+    w: torch.Tensor, method: str, bits: int | None = None, t: float = 0.05, per_channel: bool = True
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
     """Quantize one weight tensor; returns ``(w_hat, storage, bits_per_weight)``.
 
     ``storage`` is the dict of tensors a file must hold to rebuild ``w_hat`` (codes packed at
@@ -1027,10 +1078,10 @@ def encode_weights(w: torch.Tensor, method: str, bits: int | None = None, t: flo
         storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "scale": scale, "zero_point": zp.to(torch.int16)}
         return dequantize_linear(q, scale, zp, axis), {**storage, "shape": shape}, bits
     if method == "fixed":
-        fl = range_frac_len(w, bits)                   # the range rule: nothing saturates
+        fl = range_frac_len(w, bits)  # the range rule: nothing saturates
         q = fixed_point_codes(w, bits, fl).to(torch.int64)
         storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "frac_len": torch.tensor(fl)}
-        return q * 2.0 ** -fl, {**storage, "shape": shape}, bits
+        return q * 2.0**-fl, {**storage, "shape": shape}, bits
     if method == "kmeans":
         codebook, idx = kmeans_codebook(w, bits)
         return codebook[idx], {"codes": pack_bits(idx, bits), "codebook": codebook, "shape": shape}, bits
@@ -1041,16 +1092,25 @@ def encode_weights(w: torch.Tensor, method: str, bits: int | None = None, t: flo
         return w_hat, {"codes": pack_bits(codes, 1), "alpha": alpha, "shape": shape}, 1
     if method == "twn":
         w_hat, codes, _, alpha = twn_ternarize(w)
-        return w_hat, {"codes": pack_bits(codes.to(torch.int64) + 1, 2), "alpha": torch.tensor(alpha), "shape": shape}, 2
-    wp, wn = ttq_init_scales(w, t)                                   # "ttq" before any training
+        return (
+            w_hat,
+            {"codes": pack_bits(codes.to(torch.int64) + 1, 2), "alpha": torch.tensor(alpha), "shape": shape},
+            2,
+        )
+    wp, wn = ttq_init_scales(w, t)  # "ttq" before any training
     w_hat = ttq_ternarize(w / w.abs().max(), wp, wn, t)
     codes = (w_hat > 0).to(torch.int64) - (w_hat < 0).to(torch.int64)
     return w_hat, {"codes": pack_bits(codes + 1, 2), "wp": wp, "wn": wn, "shape": shape}, 2
 
 
-def compress_weights(model: nn.Module, method: str, bits: int | None = None, t: float = 0.05,
-                     layers: str | Iterable[str] | None = None,
-                     per_channel: bool = True) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+def compress_weights(
+    model: nn.Module,
+    method: str,
+    bits: int | None = None,
+    t: float = 0.05,
+    layers: str | Iterable[str] | None = None,
+    per_channel: bool = True,
+) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     """A copy of ``model`` whose conv / linear weights (``layers``, default all) are quantized, and
     the compact state dict to store it: ``measure.file_bytes(state)`` is the real size."""
     qmodel = copy.deepcopy(model)
@@ -1086,19 +1146,26 @@ def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, th
     if method in ("linear", "fixed") and bits < 2:
         raise ValueError(f"bits={bits}: {method} quantization needs at least 2 bits (a sign and a magnitude)")
     threshold = _check_threshold(threshold)
-    _check_tensor(weights, "weights")                  # NaN / inf: a message, not "SQNR nan dB"
+    _check_tensor(weights, "weights")  # NaN / inf: a message, not "SQNR nan dB"
     w = weights.detach().float().reshape(-1)
     if not bool(w.any()):
-        raise ValueError("weights are all zero: there is nothing to quantize (the SQNR, signal / error "
-                         "power, is undefined)")
+        raise ValueError(
+            "weights are all zero: there is nothing to quantize (the SQNR, signal / error power, is undefined)"
+        )
     w_hat, storage, stored_bits = encode_weights(w, method, bits, threshold, per_channel=False)
     error = w_hat - w
     mse = error.pow(2).mean().item()
     return {
-        "method": method, "bits": stored_bits, "threshold": threshold, "weights": w, "quantized": w_hat,
-        "levels": torch.unique(w_hat), "mse": mse,
+        "method": method,
+        "bits": stored_bits,
+        "threshold": threshold,
+        "weights": w,
+        "quantized": w_hat,
+        "levels": torch.unique(w_hat),
+        "mse": mse,
         "sqnr_db": 10 * math.log10(w.pow(2).mean().item() / max(mse, 1e-30)),
-        "float_bytes": file_bytes({"weight": w}), "bytes": file_bytes(storage),
+        "float_bytes": file_bytes({"weight": w}),
+        "bytes": file_bytes(storage),
     }
 
 
@@ -1113,32 +1180,44 @@ def draw_quant(state: dict, fig: Figure) -> None:
         ax.axvline(level, color="#c0392b", lw=1, alpha=0.8, label="quantization levels" if i == 0 else None)
     ax.set_xlabel("weight value")
     ax.set_ylabel("count")
-    ax.set_title(f"{state['method']}: {len(levels)} levels, {state['bits']} bits/weight, "
-                 f"SQNR {state['sqnr_db']:.1f} dB")
+    ax.set_title(
+        f"{state['method']}: {len(levels)} levels, {state['bits']} bits/weight, SQNR {state['sqnr_db']:.1f} dB"
+    )
     ax.legend(loc="upper right")
 
 
 def quant_readout(state: dict) -> str:
     """One line under the controls: levels, error and the real bytes against float."""
-    return (f"levels <b>{len(state['levels'])}</b> · MSE <b>{state['mse']:.2e}</b> · "
-            f"SQNR <b>{state['sqnr_db']:.1f} dB</b> · file <b>{state['bytes']:,} B</b> vs float "
-            f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)")
+    return (
+        f"levels <b>{len(state['levels'])}</b> · MSE <b>{state['mse']:.2e}</b> · "
+        f"SQNR <b>{state['sqnr_db']:.1f} dB</b> · file <b>{state['bytes']:,} B</b> vs float "
+        f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)"
+    )
 
 
 def quant_explorer(weights: torch.Tensor, title: str = "Quantize one layer") -> Explorer:
     """The interactive explorer for one weight tensor (a ``course_lib.widgets.Explorer``)."""
     from .widgets import Explorer, dropdown, float_slider, int_slider
 
-    controls = {"method": dropdown("method", EXPLORER_METHODS, "kmeans"),
-                "bits": int_slider("bits", 3, 1, 8),
-                "threshold": float_slider("TTQ threshold t", 0.05, 0.0, 0.5, 0.01)}
-    return Explorer(functools.partial(quant_state, weights), draw_quant, controls,
-                    title=title, readout_fn=quant_readout, figsize=(8, 3.4))
+    controls = {
+        "method": dropdown("method", EXPLORER_METHODS, "kmeans"),
+        "bits": int_slider("bits", 3, 1, 8),
+        "threshold": float_slider("TTQ threshold t", 0.05, 0.0, 0.5, 0.01),
+    }
+    return Explorer(
+        functools.partial(quant_state, weights),
+        draw_quant,
+        controls,
+        title=title,
+        readout_fn=quant_readout,
+        figsize=(8, 3.4),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Deep Compression's allocation
 # ----------------------------------------------------------------------------------------------
+
 
 def deep_compression_bits(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5) -> dict[str, int]:
     """Deep Compression's allocation: ``{layer: 8}`` for conv layers, ``{layer: 5}`` for linear ones."""
@@ -1146,16 +1225,65 @@ def deep_compression_bits(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5
 
 
 __all__ = [
-    "KMEANS_INITS", "BINARY_SCALINGS", "QAT_METHODS", "FRAC_SEARCH", "WEIGHT_METHODS",
-    "EXPLORER_METHODS", "nearest_centroid", "kmeans_codebook", "SharedWeights", "fold_pruning_mask", "share_weights",
-    "shareable_layers", "shared_weights_of", "shared_layers", "codebooks", "unshare_weights", "mask_shared_weights",
-    "reserve_zero_code", "shared_state_dict",
-    "quantized_state_dict", "SignSTE", "binarize", "binary_dot", "pack_signs", "xnor_dot", "codebook_dot",
-    "twn_ternarize", "ttq_threshold", "TTQFunction", "ttq_ternarize", "ttq_init_scales", "BinaryWeight",
-    "TWNWeight", "TTQWeight", "FakeLinearWeight", "KeepZeros", "default_layers", "quantize_model", "ttq_scales",
-    "int_range", "linear_qparams", "quantize_linear", "dequantize_linear", "torch_codes", "fake_quantize",
-    "fixed_point_codes", "to_fixed_point", "range_frac_len", "frac_len_candidates", "fixed_point_error",
-    "best_frac_len", "fixed_point_model", "PlanRow", "plan_table", "encode_weights", "compress_weights",
-    "quant_state", "draw_quant", "quant_readout", "quant_explorer",
+    "KMEANS_INITS",
+    "BINARY_SCALINGS",
+    "QAT_METHODS",
+    "FRAC_SEARCH",
+    "WEIGHT_METHODS",
+    "EXPLORER_METHODS",
+    "nearest_centroid",
+    "kmeans_codebook",
+    "SharedWeights",
+    "fold_pruning_mask",
+    "share_weights",
+    "shareable_layers",
+    "shared_weights_of",
+    "shared_layers",
+    "codebooks",
+    "unshare_weights",
+    "mask_shared_weights",
+    "reserve_zero_code",
+    "shared_state_dict",
+    "quantized_state_dict",
+    "SignSTE",
+    "binarize",
+    "binary_dot",
+    "pack_signs",
+    "xnor_dot",
+    "codebook_dot",
+    "twn_ternarize",
+    "ttq_threshold",
+    "TTQFunction",
+    "ttq_ternarize",
+    "ttq_init_scales",
+    "BinaryWeight",
+    "TWNWeight",
+    "TTQWeight",
+    "FakeLinearWeight",
+    "KeepZeros",
+    "default_layers",
+    "quantize_model",
+    "ttq_scales",
+    "int_range",
+    "linear_qparams",
+    "quantize_linear",
+    "dequantize_linear",
+    "torch_codes",
+    "fake_quantize",
+    "fixed_point_codes",
+    "to_fixed_point",
+    "range_frac_len",
+    "frac_len_candidates",
+    "fixed_point_error",
+    "best_frac_len",
+    "fixed_point_model",
+    "PlanRow",
+    "plan_table",
+    "encode_weights",
+    "compress_weights",
+    "quant_state",
+    "draw_quant",
+    "quant_readout",
+    "quant_explorer",
     "deep_compression_bits",
 ]

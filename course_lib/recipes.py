@@ -10,10 +10,9 @@ checkpoint builds the network itself and calls ``checkpoints.load_checkpoint(nam
 notebook calls ``shipped_model(name)``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -28,13 +27,13 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vgg_small": models.vgg_small,
     "fast_cnn": models.fast_cnn,
     "resnet20": resnets.resnet20,
-    "resnet_cifar": resnets.resnet_cifar,                 # chapter 07 variants
-    "densenet_cifar": densenet.densenet_cifar,           # chapter 08
-    "squeezenet_small": smallnets.squeezenet_small,      # chapter 09
+    "resnet_cifar": resnets.resnet_cifar,  # chapter 07 variants
+    "densenet_cifar": densenet.densenet_cifar,  # chapter 08
+    "squeezenet_small": smallnets.squeezenet_small,  # chapter 09
     "squeezenext_small": smallnets.squeezenext_small,
     "mobilenet_small": smallnets.mobilenet_small,
     "mobilenetv2_small": smallnets.mobilenetv2_small,
-    "wae": wae.build,                                    # chapter 10
+    "wae": wae.build,  # chapter 10
 }
 
 
@@ -51,27 +50,40 @@ class Recipe:
     schedule: str = "onecycle"
     weight_decay: float = 5e-4
     label_smoothing: float = 0.0
-    ema: Optional[float] = None      # decay of the weights' moving average (train.fit's ema=)
-    tta: bool = False                # flip test-time augmentation (train.fit's tta=)
+    ema: float | None = None  # decay of the weights' moving average (train.fit's ema=)
+    tta: bool = False  # flip test-time augmentation (train.fit's tta=)
     augment: bool = True
-    crop: bool = True                # with augment: random crops as well as flips (False: flips only)
-    channels_last: bool = False      # also on the CPU (on a GPU the CLI always uses channels_last)
-    train_subset: Optional[int] = None
-    test_subset: Optional[int] = None
+    crop: bool = True  # with augment: random crops as well as flips (False: flips only)
+    channels_last: bool = False  # also on the CPU (on a GPU the CLI always uses channels_last)
+    train_subset: int | None = None
+    test_subset: int | None = None
     model_kwargs: dict = field(default_factory=dict)
     about: str = ""
 
     def fit_kwargs(self) -> dict:
         """The keywords of ``train.fit`` that this recipe fixes (optimizer, lr, weight decay, schedule,
         smoothing, weight averaging, test-time augmentation, memory format)."""
-        return dict(optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
-                    schedule=self.schedule, label_smoothing=self.label_smoothing, ema=self.ema, tta=self.tta,
-                    channels_last=self.channels_last)
+        return dict(
+            optimizer=self.optimizer,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            label_smoothing=self.label_smoothing,
+            ema=self.ema,
+            tta=self.tta,
+            channels_last=self.channels_last,
+        )
 
     def loader_kwargs(self) -> dict:
         """The keywords of ``data.loaders`` that this recipe fixes (dataset, batch size, augmentation, subsets)."""
-        return dict(name=self.dataset, batch_size=self.batch_size, augment=self.augment, crop=self.crop,
-                    train_subset=self.train_subset, test_subset=self.test_subset)
+        return dict(
+            name=self.dataset,
+            batch_size=self.batch_size,
+            augment=self.augment,
+            crop=self.crop,
+            train_subset=self.train_subset,
+            test_subset=self.test_subset,
+        )
 
 
 # The settings of the fast recipes (train's docstring and benchmarks/time_to_accuracy.py measure each):
@@ -81,48 +93,270 @@ class Recipe:
 FAST = dict(batch_size=256, lr=0.2, label_smoothing=0.1, tta=True, crop=False, channels_last=True)
 
 RECIPES = {
-    "lenet300-fmnist": Recipe("lenet_300_100", "fashion-mnist", epochs=12, lr=0.05, augment=False,
-                              about="LeNet-300-100 (Han et al.), the fully connected net of chapters 04-05"),
-    "lenet5-fmnist": Recipe("lenet5", "fashion-mnist", epochs=12, lr=0.05, augment=False,
-                            about="Caffe LeNet-5 (431K weights), the Deep Compression net"),
-    "vgg-small-fmnist": Recipe("vgg_small", "fashion-mnist", epochs=18, lr=0.1, label_smoothing=0.1,
-                               about="VGG-style 6-conv net with BatchNorm, the conv net most chapters compress"),
-    "fast-fmnist": Recipe("fast_cnn", "fashion-mnist", epochs=4, **FAST,
-                          about="fast_cnn, the time-to-accuracy recipe: 92% in under 30 s on 2 CPU cores "
-                                "(benchmarks/time_to_accuracy.py)"),
-    "fast-wide-fmnist": Recipe("fast_cnn", "fashion-mnist", epochs=8, **FAST, model_kwargs=dict(widths=(24, 48, 96)),
-                               about="fast_cnn at 1.5x width for 8 epochs: the fast recipe that reaches 93%"),
-    "resnet20-cifar10": Recipe("resnet20", "cifar10", epochs=60, lr=0.1, batch_size=128,
-                               about="He et al.'s ResNet-20 on CIFAR-10 (full profile, GPU)"),
-    "vgg-small-cifar10": Recipe("vgg_small", "cifar10", epochs=40, lr=0.1, label_smoothing=0.1,
-                                model_kwargs={"widths": (64, 128, 256)},
-                                about="A wider VGG-style net on CIFAR-10 (full profile, GPU)"),
-    "resnet20-plain-fmnist": Recipe("resnet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=20, widths=(8, 16, 32), shortcut="none"), about="ch07: plain 20-layer net (ResNet-20 without shortcuts), widths 8-16-32"),
-    "resnet20-post-fmnist": Recipe("resnet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=20, widths=(8, 16, 32)), about="ch07: ResNet-20 (original post-activation units), widths 8-16-32"),
-    "resnet20-preact-fmnist": Recipe("resnet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True), about="ch07: pre-activation ResNet-20, widths 8-16-32"),
-    "resnet20-se-fmnist": Recipe("resnet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True, se=True, reduction=4), about="ch07: pre-act ResNet-20 + SE (r=4), widths 8-16-32"),
-    "resnet20-sd-fmnist": Recipe("resnet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True, p_last=0.5), about="ch07: pre-act ResNet-20 + stochastic depth (p_L=0.5), widths 8-16-32"),
-    "squeezenet-small-fmnist": Recipe("squeezenet_small", "fashion-mnist", epochs=4, lr=0.1, augment=False, train_subset=4096, test_subset=2000, about="ch09: SqueezeNet for 28x28, 4096-image subset"),
-    "squeezenext-small-fmnist": Recipe("squeezenext_small", "fashion-mnist", epochs=4, lr=0.1, augment=False, train_subset=4096, test_subset=2000, about="ch09: SqueezeNext for 28x28, 4096-image subset"),
-    "mobilenet-small-fmnist": Recipe("mobilenet_small", "fashion-mnist", epochs=4, lr=0.1, augment=False, train_subset=4096, test_subset=2000, about="ch09: 0.2-MobileNet for 28x28, 4096-image subset"),
-    "mobilenetv2-small-fmnist": Recipe("mobilenetv2_small", "fashion-mnist", epochs=4, lr=0.1, augment=False, train_subset=4096, test_subset=2000, about="ch09: 0.25-MobileNetV2 for 28x28, 4096-image subset"),
-    "resnet20-subset-fmnist": Recipe("resnet20", "fashion-mnist", epochs=4, lr=0.1, augment=False, train_subset=4096, test_subset=2000, about="ch09: ResNet-20 baseline for 28x28, 4096-image subset"),
-    "squeezenet-small-cifar10": Recipe("squeezenet_small", "cifar10", epochs=60, lr=0.1, about="ch09: SqueezeNet for 32x32 CIFAR-10 (full profile, GPU)"),
-    "squeezenext-small-cifar10": Recipe("squeezenext_small", "cifar10", epochs=60, lr=0.1, about="ch09: SqueezeNext for 32x32 CIFAR-10 (full profile, GPU)"),
-    "mobilenet-small-cifar10": Recipe("mobilenet_small", "cifar10", epochs=60, lr=0.1, about="ch09: 0.2-MobileNet for 32x32 CIFAR-10 (full profile, GPU)"),
-    "mobilenetv2-small-cifar10": Recipe("mobilenetv2_small", "cifar10", epochs=60, lr=0.1, about="ch09: 0.25-MobileNetV2 for 32x32 CIFAR-10 (full profile, GPU)"),
-    "densenet-bc22-fmnist": Recipe("densenet_cifar", "fashion-mnist", epochs=5, lr=0.1, train_subset=10000, model_kwargs=dict(depth=22, growth_rate=12), about="ch08: DenseNet-BC-22 (k=12, 71K params), resnet20-post-fmnist's recipe (5 epochs on the same 10,000 images)"),
-    "wae-l0-fmnist": Recipe("wae", "fashion-mnist", epochs=1, train_subset=3072, model_kwargs=dict(kind="wae"), about="ch10: WAE alone, lambda=0 (stage 1 only; made by python -m course_lib.wae ship)"),
-    "wae-l0.1-fmnist": Recipe("wae", "fashion-mnist", epochs=1, train_subset=3072, model_kwargs=dict(kind="wae"), about="ch10: WAE alone, lambda=0.1 (stage 1 only; made by python -m course_lib.wae ship)"),
-    "wae-l1-fmnist": Recipe("wae", "fashion-mnist", epochs=1, train_subset=3072, model_kwargs=dict(kind="wae"), about="ch10: WAE alone, lambda=1 (stage 1 only; made by python -m course_lib.wae ship)"),
-    "wae-downsample-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="downsample"), about="ch10: vgg-small-fmnist fine-tuned on 2x2-average-pooled input (made by python -m course_lib.wae ship)"),
-    "wae-haar-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="haar"), about="ch10: Wavelet+CNN, base from vgg-small-fmnist (made by python -m course_lib.wae ship)"),
-    "wae-decomp-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="wae-classifier"), about="ch10: Decomposition+CNN (lambda=0), 3 stages (made by python -m course_lib.wae ship)"),
-    "wae-classifier-fmnist": Recipe("wae", "fashion-mnist", epochs=2, train_subset=3072, model_kwargs=dict(kind="wae-classifier", energy_weight=0.1), about="ch10: WAE+CNN (lambda=0.1), 3 stages (made by python -m course_lib.wae ship)"),
-    "capstone-fmnist": Recipe("vgg_small", "fashion-mnist", epochs=2, lr=0.02, label_smoothing=0.1, train_subset=8192, model_kwargs=dict(widths=(12, 24, 48)), about="ch11: vgg-small-fmnist with half its filters removed (prune.prune_channels(0.5)) and fine-tuned: the capstone solution's start (made by python -m course_lib.capstone ship)"),
-    "tiny-fmnist": Recipe("lenet_300_100", "fashion-mnist", epochs=2, augment=False,
-                          train_subset=2048, test_subset=1024,
-                          about="seconds-long smoke test of the CLI"),
+    "lenet300-fmnist": Recipe(
+        "lenet_300_100",
+        "fashion-mnist",
+        epochs=12,
+        lr=0.05,
+        augment=False,
+        about="LeNet-300-100 (Han et al.), the fully connected net of chapters 04-05",
+    ),
+    "lenet5-fmnist": Recipe(
+        "lenet5",
+        "fashion-mnist",
+        epochs=12,
+        lr=0.05,
+        augment=False,
+        about="Caffe LeNet-5 (431K weights), the Deep Compression net",
+    ),
+    "vgg-small-fmnist": Recipe(
+        "vgg_small",
+        "fashion-mnist",
+        epochs=18,
+        lr=0.1,
+        label_smoothing=0.1,
+        about="VGG-style 6-conv net with BatchNorm, the conv net most chapters compress",
+    ),
+    "fast-fmnist": Recipe(
+        "fast_cnn",
+        "fashion-mnist",
+        epochs=4,
+        **FAST,
+        about="fast_cnn, the time-to-accuracy recipe: 92% in under 30 s on 2 CPU cores "
+        "(benchmarks/time_to_accuracy.py)",
+    ),
+    "fast-wide-fmnist": Recipe(
+        "fast_cnn",
+        "fashion-mnist",
+        epochs=8,
+        **FAST,
+        model_kwargs=dict(widths=(24, 48, 96)),
+        about="fast_cnn at 1.5x width for 8 epochs: the fast recipe that reaches 93%",
+    ),
+    "resnet20-cifar10": Recipe(
+        "resnet20",
+        "cifar10",
+        epochs=60,
+        lr=0.1,
+        batch_size=128,
+        about="He et al.'s ResNet-20 on CIFAR-10 (full profile, GPU)",
+    ),
+    "vgg-small-cifar10": Recipe(
+        "vgg_small",
+        "cifar10",
+        epochs=40,
+        lr=0.1,
+        label_smoothing=0.1,
+        model_kwargs={"widths": (64, 128, 256)},
+        about="A wider VGG-style net on CIFAR-10 (full profile, GPU)",
+    ),
+    "resnet20-plain-fmnist": Recipe(
+        "resnet_cifar",
+        "fashion-mnist",
+        epochs=5,
+        lr=0.1,
+        train_subset=10000,
+        model_kwargs=dict(depth=20, widths=(8, 16, 32), shortcut="none"),
+        about="ch07: plain 20-layer net (ResNet-20 without shortcuts), widths 8-16-32",
+    ),
+    "resnet20-post-fmnist": Recipe(
+        "resnet_cifar",
+        "fashion-mnist",
+        epochs=5,
+        lr=0.1,
+        train_subset=10000,
+        model_kwargs=dict(depth=20, widths=(8, 16, 32)),
+        about="ch07: ResNet-20 (original post-activation units), widths 8-16-32",
+    ),
+    "resnet20-preact-fmnist": Recipe(
+        "resnet_cifar",
+        "fashion-mnist",
+        epochs=5,
+        lr=0.1,
+        train_subset=10000,
+        model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True),
+        about="ch07: pre-activation ResNet-20, widths 8-16-32",
+    ),
+    "resnet20-se-fmnist": Recipe(
+        "resnet_cifar",
+        "fashion-mnist",
+        epochs=5,
+        lr=0.1,
+        train_subset=10000,
+        model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True, se=True, reduction=4),
+        about="ch07: pre-act ResNet-20 + SE (r=4), widths 8-16-32",
+    ),
+    "resnet20-sd-fmnist": Recipe(
+        "resnet_cifar",
+        "fashion-mnist",
+        epochs=5,
+        lr=0.1,
+        train_subset=10000,
+        model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True, p_last=0.5),
+        about="ch07: pre-act ResNet-20 + stochastic depth (p_L=0.5), widths 8-16-32",
+    ),
+    "squeezenet-small-fmnist": Recipe(
+        "squeezenet_small",
+        "fashion-mnist",
+        epochs=4,
+        lr=0.1,
+        augment=False,
+        train_subset=4096,
+        test_subset=2000,
+        about="ch09: SqueezeNet for 28x28, 4096-image subset",
+    ),
+    "squeezenext-small-fmnist": Recipe(
+        "squeezenext_small",
+        "fashion-mnist",
+        epochs=4,
+        lr=0.1,
+        augment=False,
+        train_subset=4096,
+        test_subset=2000,
+        about="ch09: SqueezeNext for 28x28, 4096-image subset",
+    ),
+    "mobilenet-small-fmnist": Recipe(
+        "mobilenet_small",
+        "fashion-mnist",
+        epochs=4,
+        lr=0.1,
+        augment=False,
+        train_subset=4096,
+        test_subset=2000,
+        about="ch09: 0.2-MobileNet for 28x28, 4096-image subset",
+    ),
+    "mobilenetv2-small-fmnist": Recipe(
+        "mobilenetv2_small",
+        "fashion-mnist",
+        epochs=4,
+        lr=0.1,
+        augment=False,
+        train_subset=4096,
+        test_subset=2000,
+        about="ch09: 0.25-MobileNetV2 for 28x28, 4096-image subset",
+    ),
+    "resnet20-subset-fmnist": Recipe(
+        "resnet20",
+        "fashion-mnist",
+        epochs=4,
+        lr=0.1,
+        augment=False,
+        train_subset=4096,
+        test_subset=2000,
+        about="ch09: ResNet-20 baseline for 28x28, 4096-image subset",
+    ),
+    "squeezenet-small-cifar10": Recipe(
+        "squeezenet_small",
+        "cifar10",
+        epochs=60,
+        lr=0.1,
+        about="ch09: SqueezeNet for 32x32 CIFAR-10 (full profile, GPU)",
+    ),
+    "squeezenext-small-cifar10": Recipe(
+        "squeezenext_small",
+        "cifar10",
+        epochs=60,
+        lr=0.1,
+        about="ch09: SqueezeNext for 32x32 CIFAR-10 (full profile, GPU)",
+    ),
+    "mobilenet-small-cifar10": Recipe(
+        "mobilenet_small",
+        "cifar10",
+        epochs=60,
+        lr=0.1,
+        about="ch09: 0.2-MobileNet for 32x32 CIFAR-10 (full profile, GPU)",
+    ),
+    "mobilenetv2-small-cifar10": Recipe(
+        "mobilenetv2_small",
+        "cifar10",
+        epochs=60,
+        lr=0.1,
+        about="ch09: 0.25-MobileNetV2 for 32x32 CIFAR-10 (full profile, GPU)",
+    ),
+    "densenet-bc22-fmnist": Recipe(
+        "densenet_cifar",
+        "fashion-mnist",
+        epochs=5,
+        lr=0.1,
+        train_subset=10000,
+        model_kwargs=dict(depth=22, growth_rate=12),
+        about="ch08: DenseNet-BC-22 (k=12, 71K params), resnet20-post-fmnist's recipe (5 epochs on the same 10,000 images)",
+    ),
+    "wae-l0-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=1,
+        train_subset=3072,
+        model_kwargs=dict(kind="wae"),
+        about="ch10: WAE alone, lambda=0 (stage 1 only; made by python -m course_lib.wae ship)",
+    ),
+    "wae-l0.1-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=1,
+        train_subset=3072,
+        model_kwargs=dict(kind="wae"),
+        about="ch10: WAE alone, lambda=0.1 (stage 1 only; made by python -m course_lib.wae ship)",
+    ),
+    "wae-l1-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=1,
+        train_subset=3072,
+        model_kwargs=dict(kind="wae"),
+        about="ch10: WAE alone, lambda=1 (stage 1 only; made by python -m course_lib.wae ship)",
+    ),
+    "wae-downsample-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=2,
+        train_subset=3072,
+        model_kwargs=dict(kind="downsample"),
+        about="ch10: vgg-small-fmnist fine-tuned on 2x2-average-pooled input (made by python -m course_lib.wae ship)",
+    ),
+    "wae-haar-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=2,
+        train_subset=3072,
+        model_kwargs=dict(kind="haar"),
+        about="ch10: Wavelet+CNN, base from vgg-small-fmnist (made by python -m course_lib.wae ship)",
+    ),
+    "wae-decomp-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=2,
+        train_subset=3072,
+        model_kwargs=dict(kind="wae-classifier"),
+        about="ch10: Decomposition+CNN (lambda=0), 3 stages (made by python -m course_lib.wae ship)",
+    ),
+    "wae-classifier-fmnist": Recipe(
+        "wae",
+        "fashion-mnist",
+        epochs=2,
+        train_subset=3072,
+        model_kwargs=dict(kind="wae-classifier", energy_weight=0.1),
+        about="ch10: WAE+CNN (lambda=0.1), 3 stages (made by python -m course_lib.wae ship)",
+    ),
+    "capstone-fmnist": Recipe(
+        "vgg_small",
+        "fashion-mnist",
+        epochs=2,
+        lr=0.02,
+        label_smoothing=0.1,
+        train_subset=8192,
+        model_kwargs=dict(widths=(12, 24, 48)),
+        about="ch11: vgg-small-fmnist with half its filters removed (prune.prune_channels(0.5)) and fine-tuned: the capstone solution's start (made by python -m course_lib.capstone ship)",
+    ),
+    "tiny-fmnist": Recipe(
+        "lenet_300_100",
+        "fashion-mnist",
+        epochs=2,
+        augment=False,
+        train_subset=2048,
+        test_subset=1024,
+        about="seconds-long smoke test of the CLI",
+    ),
 }
 
 
@@ -141,8 +375,7 @@ def build_model(name: str) -> nn.Module:
     return builder(num_classes=len(info.classes), in_channels=info.channels, **recipe.model_kwargs)
 
 
-def shipped_model(name: str, device: Union[str, torch.device] = "cpu",
-                  folder: Optional[Union[str, Path]] = None) -> nn.Module:
+def shipped_model(name: str, device: str | torch.device = "cpu", folder: str | Path | None = None) -> nn.Module:
     """The shipped checkpoint ``name``, rebuilt from its recipe, with weights verified against the manifest.
 
     Returns the model in eval mode. Raises ``checkpoints.CheckpointError`` for an unknown name, a
@@ -152,11 +385,17 @@ def shipped_model(name: str, device: Union[str, torch.device] = "cpu",
     return checkpoints.load_checkpoint(name, model, device, folder)
 
 
-def trained_model(name: str, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                  test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                  cache_dir: Union[str, Path], *, epochs: Optional[int] = None,
-                  device: Optional[Union[str, torch.device]] = None, seed: int = 0,
-                  progress: bool = False) -> tuple[nn.Module, float]:
+def trained_model(
+    name: str,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    cache_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[nn.Module, float]:
     """``(model, test accuracy)`` of recipe ``name``, trained once.
 
     A shipped checkpoint (``data/checkpoints/manifest.json``) is used as it is; any other recipe
@@ -178,10 +417,26 @@ def trained_model(name: str, train_data: Iterable[tuple[torch.Tensor, torch.Tens
         return model.to(device or "cpu").eval(), blob["test_accuracy"]
     epochs = epochs or recipe.epochs
     resume = Path(cache_dir) / f"{name}.train.pt"
-    history = train.fit(model, train_data, test_data, epochs, **recipe.fit_kwargs(), device=device, seed=seed,
-                        progress=progress, checkpoint=resume)
-    checkpoints.save_atomically({"model": model.state_dict(), "recipe": name, "seed": seed, "epochs": epochs,
-                                 "test_accuracy": history.final_test_acc}, cache)
+    history = train.fit(
+        model,
+        train_data,
+        test_data,
+        epochs,
+        **recipe.fit_kwargs(),
+        device=device,
+        seed=seed,
+        progress=progress,
+        checkpoint=resume,
+    )
+    checkpoints.save_atomically(
+        {
+            "model": model.state_dict(),
+            "recipe": name,
+            "seed": seed,
+            "epochs": epochs,
+            "test_accuracy": history.final_test_acc,
+        },
+        cache,
+    )
     resume.unlink(missing_ok=True)
     return model.eval(), history.final_test_acc
-

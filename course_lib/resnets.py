@@ -34,7 +34,7 @@ residual-network explorer and the ResNeXt presets of chapter 06's channel-connec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -58,15 +58,44 @@ if TYPE_CHECKING:
 
 __all__ = [
     "resnet20",
-    "SHORTCUTS", "FORMS", "PAPER_SHORTCUT_TABLE", "PAPER_CIFAR_ERRORS", "PAPER_PREACT_IMAGENET",
-    "PAPER_RESNEXT_CARDINALITY", "PAPER_STOCHASTIC_DEPTH",
-    "BasicBlock", "PreActBlock", "ResNeXtBlock", "SqueezeExcite",
-    "resnet_cifar", "residual_blocks", "convert_resnext", "zero_residual_branches",
-    "survival_probabilities", "expected_depth", "set_stochastic_depth",
-    "SHORTCUT_RACE", "shortcut_race", "final_losses", "RACE_FILE", "load_race",
-    "resnext_params", "se_extra_params", "se_resnet50_params", "add_se_to_torchvision_resnet",
-    "gradient_norms", "StageCost", "CostReport", "cost_report",
-    "BLOCK_TYPES", "residual_state", "residual_readout", "draw_residual", "residual_explorer", "RESNEXT_PRESETS", "resnext_connectivity_explorer",
+    "SHORTCUTS",
+    "FORMS",
+    "PAPER_SHORTCUT_TABLE",
+    "PAPER_CIFAR_ERRORS",
+    "PAPER_PREACT_IMAGENET",
+    "PAPER_RESNEXT_CARDINALITY",
+    "PAPER_STOCHASTIC_DEPTH",
+    "BasicBlock",
+    "PreActBlock",
+    "ResNeXtBlock",
+    "SqueezeExcite",
+    "resnet_cifar",
+    "residual_blocks",
+    "convert_resnext",
+    "zero_residual_branches",
+    "survival_probabilities",
+    "expected_depth",
+    "set_stochastic_depth",
+    "SHORTCUT_RACE",
+    "shortcut_race",
+    "final_losses",
+    "RACE_FILE",
+    "load_race",
+    "resnext_params",
+    "se_extra_params",
+    "se_resnet50_params",
+    "add_se_to_torchvision_resnet",
+    "gradient_norms",
+    "StageCost",
+    "CostReport",
+    "cost_report",
+    "BLOCK_TYPES",
+    "residual_state",
+    "residual_readout",
+    "draw_residual",
+    "residual_explorer",
+    "RESNEXT_PRESETS",
+    "resnext_connectivity_explorer",
 ]
 
 SHORTCUTS = ("identity", "none", "scale", "exclusive_gate", "shortcut_gate", "conv1x1", "dropout")
@@ -89,25 +118,39 @@ PAPER_SHORTCUT_TABLE = [
     ("dropout shortcut", "dropout 0.5", "1", "fail", ""),
 ]
 # He et al. (CVPR 2016), Table 6: CIFAR-10 test error (%) and parameters of the CIFAR ResNets.
-PAPER_CIFAR_ERRORS = {20: (0.27e6, 8.75), 32: (0.46e6, 7.51), 44: (0.66e6, 7.17), 56: (0.85e6, 6.97),
-                      110: (1.7e6, 6.43), 1202: (19.4e6, 7.93)}
+PAPER_CIFAR_ERRORS = {
+    20: (0.27e6, 8.75),
+    32: (0.46e6, 7.51),
+    44: (0.66e6, 7.17),
+    56: (0.85e6, 6.97),
+    110: (1.7e6, 6.43),
+    1202: (19.4e6, 7.93),
+}
 # Identity Mappings (ECCV 2016), Table 5: ImageNet single-crop top-1 / top-5 error (%), test crop size.
 PAPER_PREACT_IMAGENET = [
-    ("ResNet-152 (original)", "224", 23.0, 6.7), ("ResNet-152 (original)", "320", 21.3, 5.5),
+    ("ResNet-152 (original)", "224", 23.0, 6.7),
+    ("ResNet-152 (original)", "320", 21.3, 5.5),
     ("ResNet-152, pre-activation", "320", 21.1, 5.5),
-    ("ResNet-200 (original)", "320", 21.8, 6.0), ("ResNet-200, pre-activation", "320", 20.7, 5.3),
+    ("ResNet-200 (original)", "320", 21.8, 6.0),
+    ("ResNet-200, pre-activation", "320", 20.7, 5.3),
     ("ResNet-200, pre-act + scale/aspect augmentation", "320", 20.1, 4.8),
     ("Inception-v3", "299", 21.2, 5.6),
 ]
 # Xie et al. (CVPR 2017), Table 3: ImageNet top-1 error (%) at equal complexity, by cardinality × width.
-PAPER_RESNEXT_CARDINALITY = {"ResNet-50": {"1×64d": 23.9, "2×40d": 23.0, "4×24d": 22.6, "8×14d": 22.3, "32×4d": 22.2},
-                             "ResNet-101": {"1×64d": 22.0, "2×40d": 21.7, "4×24d": 21.4, "8×14d": 21.3, "32×4d": 21.2}}
+PAPER_RESNEXT_CARDINALITY = {
+    "ResNet-50": {"1×64d": 23.9, "2×40d": 23.0, "4×24d": 22.6, "8×14d": 22.3, "32×4d": 22.2},
+    "ResNet-101": {"1×64d": 22.0, "2×40d": 21.7, "4×24d": 21.4, "8×14d": 21.3, "32×4d": 21.2},
+}
 # Huang et al. (ECCV 2016): test error (%) with constant depth vs stochastic depth (linear decay, p_L = 0.5).
-PAPER_STOCHASTIC_DEPTH = [("CIFAR-10+ (ResNet-110)", 6.41, 5.25), ("CIFAR-100+ (ResNet-110)", 27.76, 24.98),
-                          ("ImageNet (ResNet-152, top-1)", 21.78, 21.98)]
+PAPER_STOCHASTIC_DEPTH = [
+    ("CIFAR-10+ (ResNet-110)", 6.41, 5.25),
+    ("CIFAR-100+ (ResNet-110)", 27.76, 24.98),
+    ("ImageNet (ResNet-152, top-1)", 21.78, 21.98),
+]
 
 
 # --------------------------------------------------------------------------- validation helpers
+
 
 def _prob(name: str, value) -> float:
     return check_float(name, value, 0.0, 1.0, low_inclusive=False, what="a probability")
@@ -122,6 +165,7 @@ def _check_depth(depth):
 
 # --------------------------------------------------------------------------- squeeze-and-excitation
 
+
 class SqueezeExcite(nn.Module):
     """Squeeze-and-Excitation (Hu et al. 2018): ``x · σ(W₂ δ(W₁ mean_hw(x)))``, one scale per channel.
 
@@ -134,22 +178,25 @@ class SqueezeExcite(nn.Module):
         check_int("channels", channels)
         check_int("reduction", reduction)
         if reduction > channels:
-            raise ValueError(f"reduction={reduction} is larger than channels={channels}: the excitation "
-                             "needs channels // reduction >= 1 hidden units")
+            raise ValueError(
+                f"reduction={reduction} is larger than channels={channels}: the excitation "
+                "needs channels // reduction >= 1 hidden units"
+            )
         hidden = channels // reduction
         self.fc1 = nn.Conv2d(channels, hidden, 1)
         self.fc2 = nn.Conv2d(hidden, channels, 1)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """The per-channel scale ``s`` of shape (N, C, 1, 1)."""
-        z = x.mean(dim=(2, 3), keepdim=True)                       # squeeze
-        return torch.sigmoid(self.fc2(F.relu(self.fc1(z))))         # excitation
+        z = x.mean(dim=(2, 3), keepdim=True)  # squeeze
+        return torch.sigmoid(self.fc2(F.relu(self.fc1(z))))  # excitation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.scale(x)
 
 
 # --------------------------------------------------------------------------- residual units
+
 
 class _Residual(nn.Module):
     """What every CIFAR residual unit shares: the shortcut variant, SE and stochastic depth."""
@@ -188,16 +235,16 @@ class _Residual(nn.Module):
             if self.se is not None:
                 f = self.se(f)
             if self.p_survive < 1.0:
-                if self.sd_mode == "row":          # torchvision scales by 1/p in training; undo it
+                if self.sd_mode == "row":  # torchvision scales by 1/p in training; undo it
                     f = self.p_survive * torchvision.ops.stochastic_depth(f, 1 - self.p_survive, "row", self.training)
                 elif not self.training:
-                    f = self.p_survive * f         # the paper's test-time scaling
+                    f = self.p_survive * f  # the paper's test-time scaling
         kind = self.kind
         if kind == "none":
             return f if f is not None else torch.zeros_like(s)
         if kind == "scale":
             s = self.scale_value * s
-        elif kind == "dropout":                    # keep each element with probability λ, E = λ·s
+        elif kind == "dropout":  # keep each element with probability λ, E = λ·s
             s = self.scale_value * F.dropout(s, 1 - self.scale_value, self.training) if self.scale_value < 1 else s
         elif kind in ("exclusive_gate", "shortcut_gate"):
             g = torch.sigmoid(self.gate(x))
@@ -215,8 +262,18 @@ class BasicBlock(_Residual):
     residual branch before the addition.
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, *, shortcut: str = "identity",
-                 scale: float = 0.5, gate_bias: float = -6.0, se: bool = False, reduction: int = 16):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "identity",
+        scale: float = 0.5,
+        gate_bias: float = -6.0,
+        se: bool = False,
+        reduction: int = 16,
+    ):
         super().__init__()
         self._setup(c_in, c_out, stride, shortcut, scale)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
@@ -241,8 +298,18 @@ class PreActBlock(_Residual):
     With the residual branch zeroed the unit is exactly the identity.
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, *, shortcut: str = "identity",
-                 scale: float = 0.5, gate_bias: float = -6.0, se: bool = False, reduction: int = 16):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "identity",
+        scale: float = 0.5,
+        gate_bias: float = -6.0,
+        se: bool = False,
+        reduction: int = 16,
+    ):
         super().__init__()
         self._setup(c_in, c_out, stride, shortcut, scale)
         self.bn1 = nn.BatchNorm2d(c_in)
@@ -258,10 +325,21 @@ class PreActBlock(_Residual):
         return self._combine(x, s, f)
 
 
-def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, in_channels: int = 3,
-                 widths: tuple = (16, 32, 64), *, shortcut: str = "identity", scale: float = 0.5,
-                 gate_bias: float = -6.0, se: bool = False, reduction: int = 16,
-                 p_last: float | None = None, sd_mode: str = "batch") -> nn.Sequential:
+def resnet_cifar(
+    depth: int = 20,
+    preact: bool = False,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    widths: tuple = (16, 32, 64),
+    *,
+    shortcut: str = "identity",
+    scale: float = 0.5,
+    gate_bias: float = -6.0,
+    se: bool = False,
+    reduction: int = 16,
+    p_last: float | None = None,
+    sd_mode: str = "batch",
+) -> nn.Sequential:
     """He et al.'s CIFAR ResNet of depth ``6n + 2``: stem conv, 3 stages of n units, pool, linear.
 
     ``preact``: :class:`PreActBlock` units (and a final BN-ReLU before pooling) instead of
@@ -286,7 +364,11 @@ def resnet_cifar(depth: int = 20, preact: bool = False, num_classes: int = 10, i
     if preact:
         layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
     else:
-        layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        layers = [
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
     c = widths[0]
     for stage, w in enumerate(widths):
         for i in range(n):
@@ -320,6 +402,7 @@ def zero_residual_branches(model: nn.Module) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- stochastic depth
+
 
 def survival_probabilities(num_blocks: int, p_last: float = 0.5) -> list:
     """``[p_1, …, p_L]`` with ``p_l = 1 − (l/L)(1 − p_L)`` (Huang et al.'s linear decay)."""
@@ -355,6 +438,7 @@ def set_stochastic_depth(model: nn.Module, p_last: float | None = 0.5, mode: str
 
 # --------------------------------------------------------------------------- ResNeXt
 
+
 class ResNeXtBlock(nn.Module):
     """A ResNeXt bottleneck unit ``y = ReLU(x + BN(Σ_i T_i(x)))`` in one of three equivalent forms.
 
@@ -371,20 +455,28 @@ class ResNeXtBlock(nn.Module):
         check_int("cardinality", cardinality)
         check_int("width", width)
         if width % cardinality:
-            raise ValueError(f"cardinality={cardinality} does not divide width={width}: the bottleneck "
-                             "width must be cardinality × d")
+            raise ValueError(
+                f"cardinality={cardinality} does not divide width={width}: the bottleneck width must be cardinality × d"
+            )
         if form not in FORMS:
             raise ValueError(f"form={form!r} is unknown; choose one of {FORMS}")
         self.channels, self.cardinality, self.width, self.form = channels, cardinality, width, form
         d = self.d = width // cardinality
 
         def head():
-            return nn.Sequential(nn.Conv2d(channels, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True),
-                                 nn.Conv2d(d, d, 3, 1, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(channels, d, 1, bias=False),
+                nn.BatchNorm2d(d),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(d, d, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(d),
+                nn.ReLU(inplace=True),
+            )
 
         if form == "a":
-            self.paths = nn.ModuleList(nn.Sequential(*head(), nn.Conv2d(d, channels, 1, bias=False))
-                                       for _ in range(cardinality))
+            self.paths = nn.ModuleList(
+                nn.Sequential(*head(), nn.Conv2d(d, channels, 1, bias=False)) for _ in range(cardinality)
+            )
         elif form == "b":
             self.paths = nn.ModuleList(head() for _ in range(cardinality))
             self.expand = nn.Conv2d(width, channels, 1, bias=False)
@@ -394,7 +486,7 @@ class ResNeXtBlock(nn.Module):
             self.conv = nn.Conv2d(width, width, 3, 1, 1, groups=cardinality, bias=False)
             self.bn2 = nn.BatchNorm2d(width)
             self.expand = nn.Conv2d(width, channels, 1, bias=False)
-        self.bn = nn.BatchNorm2d(channels)            # after the aggregation
+        self.bn = nn.BatchNorm2d(channels)  # after the aggregation
         self.relu = nn.ReLU(inplace=True)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
@@ -415,18 +507,26 @@ def _path_parts(block):
     d, C = block.d, block.cardinality
 
     def bn_slice(bn, i):
-        return {k: v[i * d:(i + 1) * d] for k, v in bn.state_dict().items() if v.dim() == 1} | \
-               {"num_batches_tracked": bn.num_batches_tracked}
+        return {k: v[i * d : (i + 1) * d] for k, v in bn.state_dict().items() if v.dim() == 1} | {
+            "num_batches_tracked": bn.num_batches_tracked
+        }
 
     parts = []
     for i in range(C):
         if block.form == "c":
             sl = slice(i * d, (i + 1) * d)
-            parts.append((block.reduce.weight[sl], bn_slice(block.bn1, i), block.conv.weight[sl],
-                          bn_slice(block.bn2, i), block.expand.weight[:, sl]))
+            parts.append(
+                (
+                    block.reduce.weight[sl],
+                    bn_slice(block.bn1, i),
+                    block.conv.weight[sl],
+                    bn_slice(block.bn2, i),
+                    block.expand.weight[:, sl],
+                )
+            )
         else:
             p = block.paths[i]
-            expand = p[6].weight if block.form == "a" else block.expand.weight[:, i * d:(i + 1) * d]
+            expand = p[6].weight if block.form == "a" else block.expand.weight[:, i * d : (i + 1) * d]
             parts.append((p[0].weight, p[1].state_dict(), p[3].weight, p[4].state_dict(), expand))
     return parts
 
@@ -478,15 +578,23 @@ def resnext_params(cardinality: int, d: int, channels: int = 256) -> int:
 
 def _connectivity_resnext(C, L, M, k):
     width = L * M
-    return ([igc.dense(C, width, label="1×1 reduce"),
-             igc.group_conv(width, L, kernel_size=k, label=f"3×3 grouped, {L} paths"),
-             igc.dense(width, C, label="1×1 expand")],
-            f"ResNeXt branch: C={C} channels, cardinality {L} × d={M} (form c)", C)
+    return (
+        [
+            igc.dense(C, width, label="1×1 reduce"),
+            igc.group_conv(width, L, kernel_size=k, label=f"3×3 grouped, {L} paths"),
+            igc.dense(width, C, label="1×1 expand"),
+        ],
+        f"ResNeXt branch: C={C} channels, cardinality {L} × d={M} (form c)",
+        C,
+    )
 
 
 def _connectivity_resnext_3x3(C, L, M, k):
-    return ([igc.group_conv(L * M, L, kernel_size=k, label=f"3×3 grouped, {L} paths of d={M}")],
-            f"ResNeXt grouped 3×3: cardinality {L}, d={M}: block-diagonal", L * M)
+    return (
+        [igc.group_conv(L * M, L, kernel_size=k, label=f"3×3 grouped, {L} paths of d={M}")],
+        f"ResNeXt grouped 3×3: cardinality {L}, d={M}: block-diagonal",
+        L * M,
+    )
 
 
 RESNEXT_PRESETS = {"resnext": _connectivity_resnext, "resnext 3×3": _connectivity_resnext_3x3}
@@ -498,6 +606,7 @@ def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2)
 
 
 # --------------------------------------------------------------------------- SE parameter arithmetic
+
 
 def se_extra_params(stage_channels: list, blocks_per_stage: list, reduction: int = 16) -> int:
     """The paper's count of SE weights: ``(2/r)·Σ_s N_s·C_s²`` (biases ignored)."""
@@ -526,8 +635,7 @@ def se_resnet50_params(reduction: int = 16, skip_last_stage: bool = False) -> di
     params = sum(p.numel() for p in base.parameters())
     with_se = add_se_to_torchvision_resnet(base, reduction, skip_last_stage)
     real = sum(p.numel() for p in with_se.parameters()) - params
-    return {"resnet50": params, "stages": stages, "formula": formula, "real": real,
-            "fraction": formula / params}
+    return {"resnet50": params, "stages": stages, "formula": formula, "real": real, "fraction": formula / params}
 
 
 class _SEBottleneck(nn.Module):
@@ -571,17 +679,28 @@ def add_se_to_torchvision_resnet(model: nn.Module, reduction: int = 16, skip_las
 
 # The paper's shortcuts that fail or lose to the identity (ResNet-110, CIFAR-10), with the paper's
 # failing initialisation of the gates (b_g = 0): (name, resnet_cifar keywords, paper's test error).
-SHORTCUT_RACE = (("identity", dict(shortcut="identity"), "6.61%"),
-                 ("scale 0.5", dict(shortcut="scale", scale=0.5), "fail"),
-                 ("exclusive gate, b_g = 0", dict(shortcut="exclusive_gate", gate_bias=0.0), "fail"),
-                 ("shortcut-only gate, b_g = 0", dict(shortcut="shortcut_gate", gate_bias=0.0), "12.86%"),
-                 ("1×1 conv", dict(shortcut="conv1x1"), "12.22%"),
-                 ("dropout 0.5", dict(shortcut="dropout", scale=0.5), "fail"))
+SHORTCUT_RACE = (
+    ("identity", dict(shortcut="identity"), "6.61%"),
+    ("scale 0.5", dict(shortcut="scale", scale=0.5), "fail"),
+    ("exclusive gate, b_g = 0", dict(shortcut="exclusive_gate", gate_bias=0.0), "fail"),
+    ("shortcut-only gate, b_g = 0", dict(shortcut="shortcut_gate", gate_bias=0.0), "12.86%"),
+    ("1×1 conv", dict(shortcut="conv1x1"), "12.22%"),
+    ("dropout 0.5", dict(shortcut="dropout", scale=0.5), "fail"),
+)
 
 
-def shortcut_race(train_data: Iterable[tuple[torch.Tensor, torch.Tensor]], depth: int = 110, widths: tuple = (4, 8, 16), epochs: int = 1, lr: float = 0.1,
-                  in_channels: int = 3, num_classes: int = 10, device: str | torch.device | None = None,
-                  seed: int = 0, names: tuple | None = None) -> dict:
+def shortcut_race(
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    depth: int = 110,
+    widths: tuple = (4, 8, 16),
+    epochs: int = 1,
+    lr: float = 0.1,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    names: tuple | None = None,
+) -> dict:
     """Train one post-activation ResNet per shortcut of :data:`SHORTCUT_RACE` on the same data with
     the same schedule (``train.fit``, same seed), recording the training loss of every step.
 
@@ -607,13 +726,14 @@ def shortcut_race(train_data: Iterable[tuple[torch.Tensor, torch.Tensor]], depth
             losses.append(loss.item())
             return loss
 
-        train.fit(net, train_data, None, epochs=epochs, lr=lr, progress=False, device=device, seed=seed,
-                  loss_fn=loss_fn)
+        train.fit(
+            net, train_data, None, epochs=epochs, lr=lr, progress=False, device=device, seed=seed, loss_fn=loss_fn
+        )
         runs[name] = {"loss": losses, "params": sum(p.numel() for p in net.parameters()), "paper": paper}
     return runs
 
 
-RACE_FILE = "resnet56-shortcut-race-fmnist.json"           # in the checkpoints folder
+RACE_FILE = "resnet56-shortcut-race-fmnist.json"  # in the checkpoints folder
 RACE = dict(depth=56, widths=(4, 8, 16), epochs=1, lr=0.1, batch_size=128)
 
 
@@ -636,12 +756,18 @@ def _ship_race(folder=None, threads=1, names=None):
     torch.set_num_threads(int(threads))
     folder = Path(folder) if folder is not None else config.checkpoints_dir()
     train_data, _ = data.loaders("fashion-mnist", RACE["batch_size"], augment=False, device="cpu")
-    runs = shortcut_race(train_data, RACE["depth"], RACE["widths"], RACE["epochs"], RACE["lr"], in_channels=1,
-                         names=names)
+    runs = shortcut_race(
+        train_data, RACE["depth"], RACE["widths"], RACE["epochs"], RACE["lr"], in_channels=1, names=names
+    )
     for run in runs.values():
         run["loss"] = [round(v, 4) for v in run["loss"]]
-    record = {"command": "python -m course_lib.resnets race", "dataset": "fashion-mnist",
-              "train_images": len(train_data.labels), **RACE, "runs": runs}
+    record = {
+        "command": "python -m course_lib.resnets race",
+        "dataset": "fashion-mnist",
+        "train_images": len(train_data.labels),
+        **RACE,
+        "runs": runs,
+    }
     suffix = "" if names is None else f".part-{names[0].split()[0]}"
     (folder / (RACE_FILE + suffix)).write_text(json.dumps(record) + "\n")
     print({name: round(mean, 4) for name, (mean, _) in final_losses(runs).items()})
@@ -664,6 +790,7 @@ def final_losses(runs: dict, fraction: float = 0.1) -> dict:
 
 
 # --------------------------------------------------------------------------- gradient flow
+
 
 def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> list:
     """‖∂E/∂x_l‖ at the input of every residual unit l (forward order), for one batch.
@@ -702,6 +829,7 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
 
 
 # --------------------------------------------------------------------------- cost report
+
 
 @dataclass
 class StageCost:
@@ -758,8 +886,15 @@ EXPLORER_INPUT = (3, 16, 16)
 def _explore(depth, block, shortcut, se):
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = resnet_cifar(depth, preact=block == "pre-act", widths=EXPLORER_WIDTHS, shortcut=shortcut,
-                             se=se, reduction=4, in_channels=EXPLORER_INPUT[0])
+        model = resnet_cifar(
+            depth,
+            preact=block == "pre-act",
+            widths=EXPLORER_WIDTHS,
+            shortcut=shortcut,
+            se=se,
+            reduction=4,
+            in_channels=EXPLORER_INPUT[0],
+        )
         x = torch.randn(16, *EXPLORER_INPUT)
         norms = gradient_norms(model, x)
     costs = cost_report(model, EXPLORER_INPUT)
@@ -784,17 +919,29 @@ def residual_state(depth: int = 56, block: str = "pre-act", shortcut: str = "ide
         raise ValueError(f"depth={depth} is too deep for the explorer (at most 164)")
     norms, costs = _explore(depth, block, shortcut, se == "on")
     plain, _ = _explore(depth, block, "none", se == "on")
-    return {"depth": depth, "block": block, "shortcut": shortcut, "se": se, "blocks": 3 * n,
-            "norms": list(norms), "plain_norms": list(plain), "ratio": norms[0] / norms[-1],
-            "plain_ratio": plain[0] / plain[-1], "costs": CostReport(costs),
-            "params": costs[-1].params, "macs": costs[-1].macs}
+    return {
+        "depth": depth,
+        "block": block,
+        "shortcut": shortcut,
+        "se": se,
+        "blocks": 3 * n,
+        "norms": list(norms),
+        "plain_norms": list(plain),
+        "ratio": norms[0] / norms[-1],
+        "plain_ratio": plain[0] / plain[-1],
+        "costs": CostReport(costs),
+        "params": costs[-1].params,
+        "macs": costs[-1].macs,
+    }
 
 
 def residual_readout(state: dict) -> str:
-    return (f"<b>ResNet-{state['depth']}</b> ({state['block']}, shortcut {state['shortcut']}, SE {state['se']}): "
-            f"{state['params']:,} parameters, {state['macs'] / 1e6:.1f}M MACs on a 16×16 input. "
-            f"Gradient norm at unit 1 / unit {state['blocks']}: {state['ratio']:.3g} "
-            f"(plain net: {state['plain_ratio']:.3g}).")
+    return (
+        f"<b>ResNet-{state['depth']}</b> ({state['block']}, shortcut {state['shortcut']}, SE {state['se']}): "
+        f"{state['params']:,} parameters, {state['macs'] / 1e6:.1f}M MACs on a 16×16 input. "
+        f"Gradient norm at unit 1 / unit {state['blocks']}: {state['ratio']:.3g} "
+        f"(plain net: {state['plain_ratio']:.3g})."
+    )
 
 
 def draw_residual(state: dict, fig: Figure) -> None:
@@ -819,12 +966,20 @@ def residual_explorer(depth: int = 56, block: str = "pre-act", shortcut: str = "
     """The residual-network explorer (an ``Explorer``): depth, block type, shortcut variant, SE."""
     from .widgets import Explorer, dropdown, int_slider
 
-    controls = {"depth": int_slider("depth", depth, 8, 110, step=6),
-                "block": dropdown("block", list(BLOCK_TYPES), block),
-                "shortcut": dropdown("shortcut", list(SHORTCUTS), shortcut),
-                "se": dropdown("SE", ["off", "on"], se)}
-    return Explorer(residual_state, draw_residual, controls, title="residual-network explorer",
-                    readout_fn=residual_readout, figsize=(11, 4))
+    controls = {
+        "depth": int_slider("depth", depth, 8, 110, step=6),
+        "block": dropdown("block", list(BLOCK_TYPES), block),
+        "shortcut": dropdown("shortcut", list(SHORTCUTS), shortcut),
+        "se": dropdown("SE", ["off", "on"], se),
+    }
+    return Explorer(
+        residual_state,
+        draw_residual,
+        controls,
+        title="residual-network explorer",
+        readout_fn=residual_readout,
+        figsize=(11, 4),
+    )
 
 
 if __name__ == "__main__":

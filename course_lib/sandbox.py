@@ -32,14 +32,22 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
-__all__ = ["MARKER", "landlock_abi", "limit_resources", "restrict_writes", "marked_processes", "kill_marked",
-           "run_notebook", "main"]
+__all__ = [
+    "MARKER",
+    "landlock_abi",
+    "limit_resources",
+    "restrict_writes",
+    "marked_processes",
+    "kill_marked",
+    "run_notebook",
+    "main",
+]
 
 MARKER = "COURSE_GRADING_RUN"
 
 # --------------------------------------------------------------------------- limits
+
 
 def _user_tasks() -> int:
     """How many processes and threads this user runs now (``RLIMIT_NPROC`` counts them all)."""
@@ -54,7 +62,7 @@ def _user_tasks() -> int:
     return count
 
 
-def limit_resources(memory: Optional[int], processes: Optional[int]) -> None:
+def limit_resources(memory: int | None, processes: int | None) -> None:
     """Limit this process (and what it starts) to ``memory`` bytes of data and ``processes`` more
     processes or threads than the user runs now; ``None`` leaves a limit as it is."""
     if memory is not None:
@@ -62,7 +70,9 @@ def limit_resources(memory: Optional[int], processes: Optional[int]) -> None:
     if processes is not None:
         _, hard = resource.getrlimit(resource.RLIMIT_NPROC)
         wanted = _user_tasks() + processes
-        resource.setrlimit(resource.RLIMIT_NPROC, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,) * 2)
+        resource.setrlimit(
+            resource.RLIMIT_NPROC, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,) * 2
+        )
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
@@ -74,14 +84,17 @@ _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _WRITE_FILE, _TRUNCATE = 1 << 1, 1 << 14
-_DIRECTORY_WRITES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))   # write, remove, make anything
-_REFER = 1 << 13                                    # ABI 2: rename or link between folders
-_SCOPE_SIGNAL = 1 << 1                              # ABI 6: no signal to a process outside the sandbox
+_DIRECTORY_WRITES = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, remove, make anything
+_REFER = 1 << 13  # ABI 2: rename or link between folders
+_SCOPE_SIGNAL = 1 << 1  # ABI 6: no signal to a process outside the sandbox
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneath(ctypes.Structure):
@@ -127,11 +140,16 @@ def restrict_writes(writable: list[str]) -> int:
             try:
                 allowed = handled if os.path.isdir(path) else handled & (_WRITE_FILE | _TRUNCATE)
                 rule = _PathBeneath(allowed, fd)
-                _syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule),
-                         ctypes.c_uint32(0))
+                _syscall(
+                    _ADD_RULE,
+                    ctypes.c_int(ruleset),
+                    ctypes.c_int(_RULE_PATH_BENEATH),
+                    ctypes.byref(rule),
+                    ctypes.c_uint32(0),
+                )
             finally:
                 os.close(fd)
-        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:   # Landlock requires it
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:  # Landlock requires it
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         _syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0))
     finally:
@@ -140,6 +158,7 @@ def restrict_writes(writable: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- ending a run
+
 
 def marked_processes(value: str) -> list[int]:
     """The ids of the processes whose environment holds ``MARKER=value`` (this user's; not this one)."""
@@ -175,6 +194,7 @@ def kill_marked(value: str, rounds: int = 5) -> list[int]:
 
 # --------------------------------------------------------------------------- the grading process
 
+
 def run_notebook(folder: Path) -> int:
     """The grading process of one submission (``python -m course_lib.sandbox run FOLDER``, started by
     ``grading``): run ``FOLDER/graded.ipynb`` cell by cell in the confined kernel ``course-grading``
@@ -191,10 +211,15 @@ def run_notebook(folder: Path) -> int:
     job = json.loads((folder / "job.json").read_text())
     notebook = nbformat.read(folder / "graded.ipynb", as_version=4)
     deadline = time.monotonic() + job["timeout"]
-    client = NotebookClient(notebook, kernel_name="course-grading", allow_errors=True, store_widget_state=False,
-                            shutdown_kernel="immediate",
-                            timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
-                            resources={"metadata": {"path": job["work"]}})
+    client = NotebookClient(
+        notebook,
+        kernel_name="course-grading",
+        allow_errors=True,
+        store_widget_state=False,
+        shutdown_kernel="immediate",
+        timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
+        resources={"metadata": {"path": job["work"]}},
+    )
     stopped = ""
     try:
         with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=job["work"]):
@@ -207,7 +232,7 @@ def run_notebook(folder: Path) -> int:
         stopped = f"the notebook ran past its time limit ({job['timeout']} s)"
     except DeadKernelError:
         stopped = "the kernel died (out of memory, or the notebook ended it)"
-    except Exception as err:                        # the kernel would not start, or nbclient gave up
+    except Exception as err:  # the kernel would not start, or nbclient gave up
         stopped = f"{type(err).__name__}: {err}"
     nbformat.write(notebook, folder / "executed.ipynb")
     (folder / "result.json").write_text(json.dumps({"stopped": stopped}))
@@ -216,11 +241,13 @@ def run_notebook(folder: Path) -> int:
 
 # --------------------------------------------------------------------------- the launcher
 
-USAGE = ("usage: python -m course_lib.sandbox [--memory BYTES] [--processes N] [--writable PATH]... -- COMMAND ...\n"
-         "       python -m course_lib.sandbox run FOLDER")
+USAGE = (
+    "usage: python -m course_lib.sandbox [--memory BYTES] [--processes N] [--writable PATH]... -- COMMAND ...\n"
+    "       python -m course_lib.sandbox run FOLDER"
+)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Confine this process as the options say, then become ``COMMAND`` (``os.execv``)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["run"] and len(argv) == 2:
@@ -229,7 +256,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     split = argv.index("--")
-    options, command = argv[:split], argv[split + 1:]
+    options, command = argv[:split], argv[split + 1 :]
     memory = processes = None
     writable: list[str] = []
     while options:
@@ -247,7 +274,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if writable:
         restrict_writes(writable)
     os.execv(command[0], command)
-    return 1                                        # not reached
+    return 1  # not reached
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer (th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,7 +50,6 @@ from torch.nn.utils import parametrize
 
 from . import compressed_file, igc, measure, prune, quant
 from .args import check_bits, check_float, check_fraction, check_int
-from .conv import depthwise_separable
 from .report import Rows
 
 if TYPE_CHECKING:
@@ -59,15 +58,50 @@ if TYPE_CHECKING:
     from .widgets import Explorer
 
 __all__ = [
-    "Fire", "FireBypass", "SqueezeNet", "fire_configs", "squeezenet", "squeezenet_small",
-    "SqueezeNextBlock", "SqueezeNext", "squeezenext", "squeezenext_small", "SQNXT_23", "SQNXT_23_V5",
-    "depthwise_separable_block", "MobileNetV1", "mobilenet_v1", "mobilenet_small",
-    "channel_shuffle", "InvertedResidual", "MobileNetV2", "mobilenet_v2", "mobilenetv2_small",
-    "make_divisible", "layer_kind", "CostRow", "CostReport", "cost_by_kind", "min_input_size",
-    "separable_cost_ratio", "robust_latency", "PRESETS", "PRESET_HELP", "connectivity_explorer",
-    "mobilenet_state", "draw_mobilenet", "mobilenet_readout", "mobilenet_explorer",
-    "SQUEEZENET_DC_DENSITY", "squeezenet_roles", "squeezenet_dc_sparsity", "deep_compress_bytes", "bits_per_weight",
-    "layer_overhead_bytes", "projected_bytes", "arithmetic_intensity",
+    "Fire",
+    "FireBypass",
+    "SqueezeNet",
+    "fire_configs",
+    "squeezenet",
+    "squeezenet_small",
+    "SqueezeNextBlock",
+    "SqueezeNext",
+    "squeezenext",
+    "squeezenext_small",
+    "SQNXT_23",
+    "SQNXT_23_V5",
+    "depthwise_separable_block",
+    "MobileNetV1",
+    "mobilenet_v1",
+    "mobilenet_small",
+    "channel_shuffle",
+    "InvertedResidual",
+    "MobileNetV2",
+    "mobilenet_v2",
+    "mobilenetv2_small",
+    "make_divisible",
+    "layer_kind",
+    "CostRow",
+    "CostReport",
+    "cost_by_kind",
+    "min_input_size",
+    "separable_cost_ratio",
+    "robust_latency",
+    "PRESETS",
+    "PRESET_HELP",
+    "connectivity_explorer",
+    "mobilenet_state",
+    "draw_mobilenet",
+    "mobilenet_readout",
+    "mobilenet_explorer",
+    "SQUEEZENET_DC_DENSITY",
+    "squeezenet_roles",
+    "squeezenet_dc_sparsity",
+    "deep_compress_bytes",
+    "bits_per_weight",
+    "layer_overhead_bytes",
+    "projected_bytes",
+    "arithmetic_intensity",
 ]
 
 SQNXT_23 = (6, 6, 8, 1)
@@ -76,12 +110,14 @@ SQNXT_23_V5 = (2, 4, 14, 1)
 
 # --------------------------------------------------------------------------- validation
 
+
 def _positive_float(name: str, value) -> float:
     """A width multiplier: a finite number > 0."""
     return check_float(name, value, 0.0, low_inclusive=False, what="a multiplier of the widths")
 
 
 # --------------------------------------------------------------------------- input-size bookkeeping
+
 
 def _out_size(layer, n):
     """Spatial size after one conv or pooling layer (None when the layer keeps the size)."""
@@ -107,14 +143,20 @@ class _SizeChecked(nn.Module):
 
     def _check_input(self, x):
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            raise ValueError(f"{self.name} expects a batch of images (N, C, H, W), got "
-                             f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+            raise ValueError(
+                f"{self.name} expects a batch of images (N, C, H, W), got "
+                f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+            )
         if self.in_channels is not None and x.shape[1] != self.in_channels:
-            raise ValueError(f"{self.name}: the input has {x.shape[1]} channel(s), this model expects "
-                             f"in_channels={self.in_channels} (input shape {tuple(x.shape)})")
+            raise ValueError(
+                f"{self.name}: the input has {x.shape[1]} channel(s), this model expects "
+                f"in_channels={self.in_channels} (input shape {tuple(x.shape)})"
+            )
         if min(x.shape[-2:]) < self.min_size:
-            raise ValueError(f"input of {tuple(x.shape[-2:])} pixels is too small for {self.name}: its "
-                             f"downsampling needs at least {self.min_size}×{self.min_size}")
+            raise ValueError(
+                f"input of {tuple(x.shape[-2:])} pixels is too small for {self.name}: its "
+                f"downsampling needs at least {self.min_size}×{self.min_size}"
+            )
 
 
 def min_input_size(model: nn.Module) -> int:
@@ -140,6 +182,7 @@ def _smallest_input(layers, floor):
 
 # --------------------------------------------------------------------------- SqueezeNet
 
+
 class Fire(nn.Module):
     """SqueezeNet's Fire module: ``squeeze 1×1 → ReLU → cat(expand 1×1, expand 3×3) → ReLU``.
 
@@ -159,8 +202,10 @@ class Fire(nn.Module):
         if expand1x1 + expand3x3 < 1:
             raise ValueError("expand1x1 + expand3x3 must be >= 1")
         if squeeze >= expand1x1 + expand3x3:
-            raise ValueError(f"squeeze={squeeze} must be < expand1x1 + expand3x3 = {expand1x1 + expand3x3} "
-                             "(the squeeze layer has fewer channels than the expand layer)")
+            raise ValueError(
+                f"squeeze={squeeze} must be < expand1x1 + expand3x3 = {expand1x1 + expand3x3} "
+                "(the squeeze layer has fewer channels than the expand layer)"
+            )
         self.in_channels, self.out_channels = in_channels, expand1x1 + expand3x3
         self.squeeze = nn.Conv2d(in_channels, squeeze, 1)
         self.squeeze_activation = nn.ReLU(inplace=True)
@@ -170,7 +215,8 @@ class Fire(nn.Module):
         self.expand3x3_activation = nn.ReLU(inplace=True)
         if batch_norm:
             self.bn_squeeze, self.bn_expand1x1, self.bn_expand3x3 = (
-                nn.BatchNorm2d(c) if c else None for c in (squeeze, expand1x1, expand3x3))
+                nn.BatchNorm2d(c) if c else None for c in (squeeze, expand1x1, expand3x3)
+            )
         else:
             self.bn_squeeze = self.bn_expand1x1 = self.bn_expand3x3 = None
 
@@ -203,8 +249,10 @@ class FireBypass(nn.Module):
             raise ValueError(f"kind={kind!r} must be 'simple' or 'complex'")
         same = fire.in_channels == fire.out_channels
         if kind == "simple" and not same:
-            raise ValueError(f"a simple bypass needs in_channels == out_channels, this Fire maps "
-                             f"{fire.in_channels} → {fire.out_channels}; use kind='complex'")
+            raise ValueError(
+                f"a simple bypass needs in_channels == out_channels, this Fire maps "
+                f"{fire.in_channels} → {fire.out_channels}; use kind='complex'"
+            )
         self.fire = fire
         self.shortcut = nn.Identity() if same else nn.Conv2d(fire.in_channels, fire.out_channels, 1, bias=False)
         self.in_channels, self.out_channels = fire.in_channels, fire.out_channels
@@ -213,8 +261,15 @@ class FireBypass(nn.Module):
         return self.fire(x) + self.shortcut(x)
 
 
-def fire_configs(base_e: int = 128, incr_e: int = 128, freq: int = 2, pct3x3: float = 0.5,
-                 sr: float = 0.125, n_fire: int = 8, first_in: int = 96) -> list:
+def fire_configs(
+    base_e: int = 128,
+    incr_e: int = 128,
+    freq: int = 2,
+    pct3x3: float = 0.5,
+    sr: float = 0.125,
+    n_fire: int = 8,
+    first_in: int = 96,
+) -> list:
     """The Fire modules generated by SqueezeNet's meta-parameters, as ``(in, s₁ₓ₁, e₁ₓ₁, e₃ₓ₃)``.
 
     ``e_i = base_e + incr_e·⌊i / freq⌋`` expand filters in module i (0-based), of which
@@ -250,9 +305,18 @@ class SqueezeNet(_SizeChecked):
 
     name = "SqueezeNet"
 
-    def __init__(self, fires: Sequence[tuple[int, int, int, int]], stem: tuple[int, int, int] = (96, 7, 2),
-                 pool_after: Sequence[int] = (2, 6), num_classes: int = 1000, in_channels: int = 3,
-                 bypass: str | None = None, dropout: float = 0.5, stem_pool: bool = True, batch_norm: bool = False):
+    def __init__(
+        self,
+        fires: Sequence[tuple[int, int, int, int]],
+        stem: tuple[int, int, int] = (96, 7, 2),
+        pool_after: Sequence[int] = (2, 6),
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        bypass: str | None = None,
+        dropout: float = 0.5,
+        stem_pool: bool = True,
+        batch_norm: bool = False,
+    ):
         super().__init__()
         check_int("num_classes", num_classes)
         self.in_channels = check_int("in_channels", in_channels)
@@ -273,13 +337,17 @@ class SqueezeNet(_SizeChecked):
             raise ValueError(f"fires[0] reads {fires[0][0]} channels but the stem gives {stem[0]}: they must agree")
         for i in range(1, len(fires)):
             if fires[i][0] != fires[i - 1][2] + fires[i - 1][3]:
-                raise ValueError(f"fires[{i}] reads {fires[i][0]} channels but fires[{i - 1}] gives "
-                                 f"{fires[i - 1][2] + fires[i - 1][3]}: they must agree")
+                raise ValueError(
+                    f"fires[{i}] reads {fires[i][0]} channels but fires[{i - 1}] gives "
+                    f"{fires[i - 1][2] + fires[i - 1][3]}: they must agree"
+                )
         for p in pool_after:
             check_int("pool_after entries", p, 0)
         check_float("dropout", dropout, 0.0, 1.0)
         c, k, s = stem
-        layers = [nn.Conv2d(in_channels, c, k, s)] + ([nn.BatchNorm2d(c)] if batch_norm else []) + [nn.ReLU(inplace=True)]
+        layers = (
+            [nn.Conv2d(in_channels, c, k, s)] + ([nn.BatchNorm2d(c)] if batch_norm else []) + [nn.ReLU(inplace=True)]
+        )
         if stem_pool:
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         for i, cfg in enumerate(fires):
@@ -291,8 +359,12 @@ class SqueezeNet(_SizeChecked):
                 layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         self.features = nn.Sequential(*layers)
         c_last = fires[-1][2] + fires[-1][3]
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Conv2d(c_last, num_classes, 1),
-                                        nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Conv2d(c_last, num_classes, 1),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d((1, 1)),
+        )
         self.min_size = _smallest_input([m for m in self.features if isinstance(m, (nn.Conv2d, nn.MaxPool2d))], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -300,8 +372,9 @@ class SqueezeNet(_SizeChecked):
         return torch.flatten(self.classifier(self.features(x)), 1)
 
 
-def squeezenet(version: str = "1_0", num_classes: int = 1000, in_channels: int = 3,
-               bypass: str | None = None) -> SqueezeNet:
+def squeezenet(
+    version: str = "1_0", num_classes: int = 1000, in_channels: int = 3, bypass: str | None = None
+) -> SqueezeNet:
     """SqueezeNet v1.0 or v1.1 for 224×224 ImageNet images (parameters equal torchvision's).
 
     The Fire modules come from :func:`fire_configs` with the paper's meta-parameters; v1.1 uses a
@@ -315,22 +388,32 @@ def squeezenet(version: str = "1_0", num_classes: int = 1000, in_channels: int =
     return SqueezeNet(fires, stem, pools, num_classes, in_channels, bypass)
 
 
-def squeezenet_small(num_classes: int = 10, in_channels: int = 1, base_e: int = 32, incr_e: int = 32,
-                     sr: float = 0.25, n_fire: int = 6, bypass: str | None = "simple") -> SqueezeNet:
+def squeezenet_small(
+    num_classes: int = 10,
+    in_channels: int = 1,
+    base_e: int = 32,
+    incr_e: int = 32,
+    sr: float = 0.25,
+    n_fire: int = 6,
+    bypass: str | None = "simple",
+) -> SqueezeNet:
     """A SqueezeNet for 28×28 / 32×32 images: 3×3 stem (stride 1, no pool), Fire modules from the
     meta-parameters, max-pools after the 2nd and 4th Fire (late downsampling), simple bypass, and
     BatchNorm after every conv (without it, this net did not learn in 4 epochs at lr 0.1)."""
     stem = (base_e, 3, 1)
     fires = fire_configs(base_e, incr_e, 2, 0.5, sr, n_fire, first_in=base_e)
-    return SqueezeNet(fires, stem, (1, 3), num_classes, in_channels, bypass, dropout=0.2, stem_pool=False,
-                      batch_norm=True)
+    return SqueezeNet(
+        fires, stem, (1, 3), num_classes, in_channels, bypass, dropout=0.2, stem_pool=False, batch_norm=True
+    )
 
 
 # --------------------------------------------------------------------------- SqueezeNext
 
+
 def _conv_bn_relu(c_in, c_out, kernel_size, stride=1, padding=0):
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, stride, padding, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size, stride, padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
 
 
 class SqueezeNextBlock(nn.Module):
@@ -351,19 +434,23 @@ class SqueezeNextBlock(nn.Module):
         c1 = int(in_channels * r)
         c2 = int(c1 * 0.5)
         if c2 < 1:
-            raise ValueError(f"in_channels={in_channels} is too few for the two-stage squeeze "
-                             f"(keeps {c1}, then {c2} channels); use at least 4")
+            raise ValueError(
+                f"in_channels={in_channels} is too few for the two-stage squeeze "
+                f"(keeps {c1}, then {c2} channels); use at least 4"
+            )
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.body = nn.Sequential(
             _conv_bn_relu(in_channels, c1, 1, stride),
             _conv_bn_relu(c1, c2, 1),
             _conv_bn_relu(c2, c1, (1, 3), padding=(0, 1)),
             _conv_bn_relu(c1, c1, (3, 1), padding=(1, 0)),
-            nn.Sequential(nn.Conv2d(c1, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)))
+            nn.Sequential(nn.Conv2d(c1, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)),
+        )
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.body(x) + self.shortcut(x))
@@ -374,8 +461,14 @@ class SqueezeNext(_SizeChecked):
 
     name = "SqueezeNext"
 
-    def __init__(self, width: float = 1.0, layout: Sequence[int] = SQNXT_23, num_classes: int = 1000,
-                 in_channels: int = 3, small_input: bool = False):
+    def __init__(
+        self,
+        width: float = 1.0,
+        layout: Sequence[int] = SQNXT_23,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        small_input: bool = False,
+    ):
         super().__init__()
         width = _positive_float("width", width)
         layout = tuple(layout)
@@ -401,7 +494,7 @@ class SqueezeNext(_SizeChecked):
         self.features = nn.Sequential(*stem, *blocks, _conv_bn_relu(c, int(128 * width), 1))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(int(128 * width), num_classes)
-        self.min_size = 16 if small_input else 32          # total stride of the network
+        self.min_size = 16 if small_input else 32  # total stride of the network
         self.width, self.layout = width, layout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -409,8 +502,13 @@ class SqueezeNext(_SizeChecked):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def squeezenext(width: float = 1.0, layout: tuple = SQNXT_23, num_classes: int = 1000, in_channels: int = 3,
-                small_input: bool = False) -> SqueezeNext:
+def squeezenext(
+    width: float = 1.0,
+    layout: tuple = SQNXT_23,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    small_input: bool = False,
+) -> SqueezeNext:
     """``width``-SqNxt with ``layout`` blocks per stage (``(6, 6, 8, 1)`` = SqNxt-23, ``(2, 4, 14, 1)`` = v5).
 
     ImageNet stem: 7×7 conv, stride 2, + 3×3 max-pool; ``small_input=True``: a 3×3 stride-1 stem
@@ -419,13 +517,15 @@ def squeezenext(width: float = 1.0, layout: tuple = SQNXT_23, num_classes: int =
     return SqueezeNext(width, layout, num_classes, in_channels, small_input)
 
 
-def squeezenext_small(num_classes: int = 10, in_channels: int = 1, width: float = 0.5,
-                      layout: Sequence[int] = (2, 2, 2, 1)) -> SqueezeNext:
+def squeezenext_small(
+    num_classes: int = 10, in_channels: int = 1, width: float = 0.5, layout: Sequence[int] = (2, 2, 2, 1)
+) -> SqueezeNext:
     """A half-width, 11-layer SqueezeNext for 28×28 / 32×32 images."""
     return SqueezeNext(width, layout, num_classes, in_channels, small_input=True)
 
 
 # --------------------------------------------------------------------------- MobileNet v1
+
 
 def depthwise_separable_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     """MobileNet's unit: 3×3 depthwise conv → BN → ReLU → 1×1 pointwise conv → BN → ReLU."""
@@ -433,8 +533,13 @@ def depthwise_separable_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequ
     check_int("c_out", c_out)
     check_int("stride", stride)
     return nn.Sequential(
-        nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False), nn.BatchNorm2d(c_in), nn.ReLU(inplace=True),
-        nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+        nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False),
+        nn.BatchNorm2d(c_in),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, c_out, 1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 # (output channels, stride) of the 13 depthwise separable layers (Howard et al. 2017, Table 1)
@@ -456,8 +561,16 @@ class MobileNetV1(_SizeChecked):
 
     name = "MobileNet"
 
-    def __init__(self, alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
-                 min_depth: int = 8, separable: bool = True, shallow: bool = False):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        small_input: bool = False,
+        min_depth: int = 8,
+        separable: bool = True,
+        shallow: bool = False,
+    ):
         super().__init__()
         self.alpha = _positive_float("alpha", alpha)
         check_int("num_classes", num_classes)
@@ -471,8 +584,13 @@ class MobileNetV1(_SizeChecked):
             return max(int(c * alpha), min_depth)
 
         c = thin(32)
-        layers = [nn.Sequential(nn.Conv2d(in_channels, c, 3, 1 if small_input else 2, 1, bias=False),
-                                nn.BatchNorm2d(c), nn.ReLU(inplace=True))]
+        layers = [
+            nn.Sequential(
+                nn.Conv2d(in_channels, c, 3, 1 if small_input else 2, 1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+            )
+        ]
         layout = _MOBILENET_V1[:6] + _MOBILENET_V1[11:] if shallow else _MOBILENET_V1
         for c_out, s in layout:
             layers.append((depthwise_separable_block if separable else _full_conv_block)(c, thin(c_out), s))
@@ -480,15 +598,21 @@ class MobileNetV1(_SizeChecked):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
-        self.min_size = 16 if small_input else 32          # total stride of the network
+        self.min_size = 16 if small_input else 32  # total stride of the network
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-                 small_input: bool = False, separable: bool = True, shallow: bool = False) -> MobileNetV1:
+def mobilenet_v1(
+    alpha: float = 1.0,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    small_input: bool = False,
+    separable: bool = True,
+    shallow: bool = False,
+) -> MobileNetV1:
     """α-MobileNet (v1). Channels ``max(int(α·c), 8)`` as in the reference TF-slim code; the
     resolution multiplier ρ is the input size you feed it (224·ρ). ``small_input``: stride-1 stem.
     ``separable=False``: regular 3×3 convs instead (the paper's full-conv MobileNet); ``shallow=True``:
@@ -502,6 +626,7 @@ def mobilenet_small(num_classes: int = 10, in_channels: int = 1, alpha: float = 
 
 
 # --------------------------------------------------------------------------- ShuffleNet's channel shuffle
+
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """ShuffleNet's channel shuffle: view the channels as (groups, C / groups), transpose, flatten.
@@ -522,6 +647,7 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- MobileNetV2
 
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round ``value`` to a multiple of ``divisor``, never more than 10% below it (MobileNetV2's rule)."""
     check_float("value", value, 0.0, low_inclusive=False, what="a channel count")
@@ -537,8 +663,11 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 def _conv_bn_relu6(c_in, c_out, kernel_size=3, stride=1, groups=1):
     # the same module tree as torchvision's Conv2dNormActivation (so its weights load into ours)
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU6(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU6(inplace=True),
+    )
 
 
 class InvertedResidual(nn.Module):
@@ -558,8 +687,11 @@ class InvertedResidual(nn.Module):
         hidden = int(round(in_channels * expand_ratio))
         self.stride, self.use_res_connect = stride, stride == 1 and in_channels == out_channels
         layers = [_conv_bn_relu6(in_channels, hidden, 1)] if expand_ratio != 1 else []
-        layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
-                   nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]
+        layers += [
+            _conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        ]
         self.conv = nn.Sequential(*layers)
         self.out_channels = out_channels
 
@@ -568,7 +700,15 @@ class InvertedResidual(nn.Module):
 
 
 # (expansion t, channels c, repeats n, stride s) of MobileNetV2 (Sandler et al. 2018, Table 2)
-_MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+_MOBILENET_V2 = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 
 
 class MobileNetV2(_SizeChecked):
@@ -576,8 +716,15 @@ class MobileNetV2(_SizeChecked):
 
     name = "MobileNetV2"
 
-    def __init__(self, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
-                 last_channel: int = 1280, dropout: float = 0.2):
+    def __init__(
+        self,
+        width: float = 1.0,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        small_input: bool = False,
+        last_channel: int = 1280,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         width = _positive_float("width", width)
         check_int("num_classes", num_classes)
@@ -595,7 +742,7 @@ class MobileNetV2(_SizeChecked):
         features.append(_conv_bn_relu6(c, self.last_channel, 1))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
-        self.min_size = 16 if small_input else 32          # total stride of the network
+        self.min_size = 16 if small_input else 32  # total stride of the network
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -603,14 +750,20 @@ class MobileNetV2(_SizeChecked):
         return self.classifier(torch.flatten(x, 1))
 
 
-def mobilenet_v2(width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-                 small_input: bool = False, last_channel: int = 1280) -> MobileNetV2:
+def mobilenet_v2(
+    width: float = 1.0,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    small_input: bool = False,
+    last_channel: int = 1280,
+) -> MobileNetV2:
     """MobileNetV2 (parameters equal torchvision's ``mobilenet_v2(width_mult=width)``)."""
     return MobileNetV2(width, num_classes, in_channels, small_input, last_channel)
 
 
-def mobilenetv2_small(num_classes: int = 10, in_channels: int = 1, width: float = 0.25,
-                      last_channel: int = 256) -> MobileNetV2:
+def mobilenetv2_small(
+    num_classes: int = 10, in_channels: int = 1, width: float = 0.25, last_channel: int = 256
+) -> MobileNetV2:
     """0.25-MobileNetV2 with a stride-1 stem (total stride 16) and a 256-channel last conv, for
     28×28 / 32×32 images."""
     return MobileNetV2(width, num_classes, in_channels, small_input=True, last_channel=last_channel, dropout=0.1)
@@ -661,8 +814,10 @@ class CostReport(Rows):
     def table(self) -> str:
         lines = [f"{'layer kind':<12} {'layers':>6} {'params':>12} {'share':>7} {'MACs':>14} {'share':>7}"]
         for r in self:
-            lines.append(f"{r.kind:<12} {r.layers:>6} {r.params:>12,} {100 * r.params_share:>6.2f}% "
-                         f"{r.macs:>14,} {100 * r.macs_share:>6.2f}%")
+            lines.append(
+                f"{r.kind:<12} {r.layers:>6} {r.params:>12,} {100 * r.params_share:>6.2f}% "
+                f"{r.macs:>14,} {100 * r.macs_share:>6.2f}%"
+            )
         return "\n".join(lines)
 
 
@@ -689,10 +844,11 @@ def separable_cost_ratio(channels_out: int, kernel_size: int = 3) -> float:
     """MobileNet's cost of a depthwise separable conv over a regular one: ``1/N + 1/D_K²``."""
     check_int("channels_out", channels_out)
     check_int("kernel_size", kernel_size)
-    return 1 / channels_out + 1 / kernel_size ** 2
+    return 1 / channels_out + 1 / kernel_size**2
 
 
 # --------------------------------------------------------------------------- connectivity presets (chapter 06's explorer)
+
 
 @dataclass(frozen=True)
 class _Op(igc.ChannelOp):
@@ -712,39 +868,63 @@ def _preset_fire(C, L, M, k):
         raise ValueError(f"L={L} squeeze channels must be < C={C} expand channels (squeeze < expand)")
     e = C // 2
     expand = _Op("conv", L, C, 1, 1, label=f"expand {e}×1×1 ‖ {e}×3×3", fixed_params=L * e + L * e * 9)
-    return ([igc.dense(C, L, label=f"squeeze 1×1 → {L}"), expand],
-            f"Fire module: C={C}, squeeze s₁ₓ₁ = L = {L} (SR = {L / C:.2f})", C)
+    return (
+        [igc.dense(C, L, label=f"squeeze 1×1 → {L}"), expand],
+        f"Fire module: C={C}, squeeze s₁ₓ₁ = L = {L} (SR = {L / C:.2f})",
+        C,
+    )
 
 
 def _preset_squeezenext(C, L, M, k):
     if C % 4:
         raise ValueError(f"C={C} must be divisible by 4 (two squeezes, each halving the channels)")
     h, q = C // 2, C // 4
-    return ([igc.dense(C, h, label="1×1 squeeze"), igc.dense(h, q, label="1×1 squeeze"),
-             _Op("conv", q, h, 1, 1, label="1×3", fixed_params=q * h * 3),
-             _Op("conv", h, h, 1, 1, label="3×1", fixed_params=h * h * 3),
-             igc.dense(h, C, label="1×1 expand")],
-            f"SqueezeNext block, C={C} (+ residual)", C)
+    return (
+        [
+            igc.dense(C, h, label="1×1 squeeze"),
+            igc.dense(h, q, label="1×1 squeeze"),
+            _Op("conv", q, h, 1, 1, label="1×3", fixed_params=q * h * 3),
+            _Op("conv", h, h, 1, 1, label="3×1", fixed_params=h * h * 3),
+            igc.dense(h, C, label="1×1 expand"),
+        ],
+        f"SqueezeNext block, C={C} (+ residual)",
+        C,
+    )
 
 
 def _preset_separable(C, L, M, k):
-    return ([igc.depthwise(C, k, label=f"{k}×{k} depthwise"), igc.dense(C, label="1×1 pointwise")],
-            f"depthwise separable (MobileNet) = IGCV1 with M = 1, C={C}", C)
+    return (
+        [igc.depthwise(C, k, label=f"{k}×{k} depthwise"), igc.dense(C, label="1×1 pointwise")],
+        f"depthwise separable (MobileNet) = IGCV1 with M = 1, C={C}",
+        C,
+    )
 
 
 def _preset_channel_shuffle(C, L, M, k):
     if C % L:
         raise ValueError(f"C={C} is not divisible by L={L} groups")
-    return ([igc.group_conv(C, L, label=f"1×1 group conv, {L} groups"), igc.shuffle(C, L, "channel shuffle"),
-             igc.group_conv(C, L, label=f"1×1 group conv, {L} groups")],
-            f"two group convs with a channel shuffle, C={C}, {L} groups", C)
+    return (
+        [
+            igc.group_conv(C, L, label=f"1×1 group conv, {L} groups"),
+            igc.shuffle(C, L, "channel shuffle"),
+            igc.group_conv(C, L, label=f"1×1 group conv, {L} groups"),
+        ],
+        f"two group convs with a channel shuffle, C={C}, {L} groups",
+        C,
+    )
 
 
 def _preset_inverted_residual(C, L, M, k):
     hidden = C * M
-    return ([igc.dense(C, hidden, label=f"1×1 expand ×{M}"), igc.depthwise(hidden, k, label=f"{k}×{k} depthwise"),
-             igc.dense(hidden, C, label="1×1 linear projection")],
-            f"inverted residual (MobileNetV2 = IGCV3 with 1 group), C={C}, t = M = {M} (+ residual)", C)
+    return (
+        [
+            igc.dense(C, hidden, label=f"1×1 expand ×{M}"),
+            igc.depthwise(hidden, k, label=f"{k}×{k} depthwise"),
+            igc.dense(hidden, C, label="1×1 linear projection"),
+        ],
+        f"inverted residual (MobileNetV2 = IGCV3 with 1 group), C={C}, t = M = {M} (+ residual)",
+        C,
+    )
 
 
 PRESETS = {
@@ -770,6 +950,7 @@ def connectivity_explorer(preset: str = "fire", C: int = 16, L: int = 4, M: int 
 
 # --------------------------------------------------------------------------- the MobileNet α/ρ explorer
 
+
 def robust_latency(model: nn.Module, x: torch.Tensor, min_run_time: float = 0.2, repeats: int = 3) -> float:
     """Seconds of one ``model(x)`` on one thread: the best of ``repeats`` medians (``measure.latency``).
 
@@ -788,8 +969,9 @@ def _mobilenet_latency(alpha, resolution, min_run_time):
     return robust_latency(model, torch.randn(1, 3, resolution, resolution), min_run_time)
 
 
-def mobilenet_state(alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True,
-                    min_run_time: float = 0.2) -> dict:
+def mobilenet_state(
+    alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True, min_run_time: float = 0.2
+) -> dict:
     """State of the MobileNet explorer: parameters, MACs, cost per layer kind and CPU latency.
 
     ``resolution`` = 224·ρ. Ratios are against 1.0-MobileNet-224. Latency (batch 1, one thread,
@@ -798,15 +980,26 @@ def mobilenet_state(alpha: float = 1.0, resolution: int = 224, measure_latency: 
     alpha = _positive_float("alpha", alpha)
     check_int("resolution", resolution)
     if resolution < 32:
-        raise ValueError(f"resolution={resolution} is too small for MobileNet's five stride-2 layers "
-                         "(total stride 32): use at least 32")
+        raise ValueError(
+            f"resolution={resolution} is too small for MobileNet's five stride-2 layers "
+            "(total stride 32): use at least 32"
+        )
     model = mobilenet_v1(alpha)
     report = cost_by_kind(model, (3, resolution, resolution))
     base = _base_mobilenet_cost()
     params, macs = sum(r.params for r in report), sum(r.macs for r in report)
-    state = {"alpha": alpha, "resolution": resolution, "rho": resolution / 224, "params": params, "macs": macs,
-             "report": report, "params_ratio": params / base[0], "macs_ratio": macs / base[1],
-             "latency": None, "latency_ratio": None}
+    state = {
+        "alpha": alpha,
+        "resolution": resolution,
+        "rho": resolution / 224,
+        "params": params,
+        "macs": macs,
+        "report": report,
+        "params_ratio": params / base[0],
+        "macs_ratio": macs / base[1],
+        "latency": None,
+        "latency_ratio": None,
+    }
     if measure_latency:
         state["latency"] = _mobilenet_latency(alpha, resolution, min_run_time)
         state["latency_ratio"] = state["latency"] / _mobilenet_latency(1.0, 224, min_run_time)
@@ -836,12 +1029,16 @@ def draw_mobilenet(state: dict, fig: Figure) -> None:
 
 
 def mobilenet_readout(state: dict) -> str:
-    text = (f"<b>{state['alpha']:g}-MobileNet-{state['resolution']}</b>: {state['params'] / 1e6:.2f}M parameters "
-            f"({state['params_ratio']:.2f}× of 1.0-MobileNet-224), {state['macs'] / 1e6:.0f}M mult-adds "
-            f"({state['macs_ratio']:.2f}×)")
+    text = (
+        f"<b>{state['alpha']:g}-MobileNet-{state['resolution']}</b>: {state['params'] / 1e6:.2f}M parameters "
+        f"({state['params_ratio']:.2f}× of 1.0-MobileNet-224), {state['macs'] / 1e6:.0f}M mult-adds "
+        f"({state['macs_ratio']:.2f}×)"
+    )
     if state["latency"] is not None:
-        text += (f", CPU latency {1e3 * state['latency']:.1f} ms (batch 1, one thread; {state['latency_ratio']:.2f}× "
-                 f"— compare with the MACs ratio)")
+        text += (
+            f", CPU latency {1e3 * state['latency']:.1f} ms (batch 1, one thread; {state['latency_ratio']:.2f}× "
+            f"— compare with the MACs ratio)"
+        )
     return text + "."
 
 
@@ -852,16 +1049,30 @@ def mobilenet_explorer(alpha: float = 1.0, resolution: int = 224, measure_latenc
     def state_fn(alpha, resolution):
         return mobilenet_state(round(alpha, 4), resolution, measure_latency)
 
-    controls = {"alpha": float_slider("α (width)", alpha, 0.1, 1.0, 0.05),
-                "resolution": int_slider("resolution", resolution, 16, 224, 16)}
-    return Explorer(state_fn, draw_mobilenet, controls, title="MobileNet width α and resolution ρ",
-                    readout_fn=mobilenet_readout, figsize=(10, 3.4))
+    controls = {
+        "alpha": float_slider("α (width)", alpha, 0.1, 1.0, 0.05),
+        "resolution": int_slider("resolution", resolution, 16, 224, 16),
+    }
+    return Explorer(
+        state_fn,
+        draw_mobilenet,
+        controls,
+        title="MobileNet width α and resolution ρ",
+        readout_fn=mobilenet_readout,
+        figsize=(10, 3.4),
+    )
 
 
 # --------------------------------------------------------------------------- Deep Compression of a whole network
 
-SQUEEZENET_DC_DENSITY = {"conv1": 1.0, "squeeze": 1.0, "expand1x1": 1.0, "expand3x3": 0.33, "conv10": 0.2,
-                         "bypass": 1.0}
+SQUEEZENET_DC_DENSITY = {
+    "conv1": 1.0,
+    "squeeze": 1.0,
+    "expand1x1": 1.0,
+    "expand3x3": 0.33,
+    "conv10": 0.2,
+    "bypass": 1.0,
+}
 """Fraction of the weights each kind of SqueezeNet layer *keeps* in the SqueezeNet paper's Deep
 Compression (Iandola et al. 2016, Table 1, as the course reads it): its "33% sparsity" of the 3×3
 expand filters means a third of them is kept. The 1×1 layers and conv1 stay dense, conv10 keeps about
@@ -906,8 +1117,14 @@ def squeezenet_dc_sparsity(model: nn.Module, density: dict[str, float] | None = 
     return {name: 1.0 - density[kind] for name, kind in roles.items()}
 
 
-def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float | dict[str, float] = 0.33,
-                        bits: int | dict[str, int] = 6, index_bits: int | str = "auto") -> int:
+def deep_compress_bytes(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    sparsity: float | dict[str, float] = 0.33,
+    bits: int | dict[str, int] = 6,
+    index_bits: int | str = "auto",
+) -> int:
     """Prune ``sparsity`` of every conv/linear layer by magnitude (one fraction removed, or
     ``{layer: fraction}``, e.g. :func:`squeezenet_dc_sparsity`), share weights at ``bits`` bits
     (k-means, one code reserved for zero) and write the Huffman-coded file of chapter 05 at ``path``.
@@ -916,7 +1133,7 @@ def deep_compress_bytes(model: nn.Module, path: str | Path, *, sparsity: float |
     returns the file's size in bytes (``compress.compression_report(model, bits, index_bits)`` then
     breaks it down per layer).
     """
-    if isinstance(sparsity, dict):                          # every check before the model changes
+    if isinstance(sparsity, dict):  # every check before the model changes
         prune.layer_sparsities(model, sparsity)
     else:
         check_fraction("sparsity", sparsity)
@@ -976,8 +1193,10 @@ def projected_bytes(model: nn.Module, roles: dict[str, str], bits: dict[str, flo
     raw, as chapter 05's file stores them. Works on the ``meta`` device."""
     check_float("per_layer", per_layer, 0.0)
     if any(parametrize.is_parametrized(m) or hasattr(m, "weight_orig") for m in model.modules()):
-        raise ValueError("model must be a plain network (no pruning masks or shared weights): project onto a fresh "
-                         "copy of the architecture, e.g. one built on the meta device")
+        raise ValueError(
+            "model must be a plain network (no pruning masks or shared weights): project onto a fresh "
+            "copy of the architecture, e.g. one built on the meta device"
+        )
     layers = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
     missing = sorted(set(layers) - set(roles))
     if missing:
@@ -987,8 +1206,9 @@ def projected_bytes(model: nn.Module, roles: dict[str, str], bits: dict[str, flo
         raise ValueError(f"bits has no entry for the kind(s) {unknown}")
     weight_bits = sum(layers[n].weight.numel() * bits[roles[n]] for n in layers)
     weights = {id(m.weight) for m in layers.values()}
-    other = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())
-                if id(t) not in weights)
+    other = sum(
+        t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()) if id(t) not in weights
+    )
     return int(round(weight_bits / 8 + per_layer * len(layers))) + other
 
 
@@ -1016,4 +1236,3 @@ def arithmetic_intensity(layer: nn.Module, input_size: tuple[int, int, int], byt
     else:
         raise TypeError(f"layer must be an nn.Conv2d or nn.Linear, got {type(layer).__name__}")
     return macs / (bytes_per_value * (layer.weight.numel() + n_in + n_out))
-

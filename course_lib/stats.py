@@ -55,9 +55,9 @@ class Comparison:
     n: int
     accuracy_a: float
     accuracy_b: float
-    only_a: int            # images A gets right and B wrong
-    only_b: int            # images B gets right and A wrong
-    p_value: float         # exact McNemar test (two-sided) of "A and B are equally accurate"
+    only_a: int  # images A gets right and B wrong
+    only_b: int  # images B gets right and A wrong
+    p_value: float  # exact McNemar test (two-sided) of "A and B are equally accurate"
 
     def verdict(self, alpha: float = 0.05) -> str:
         """For the claim "A is more accurate than B": "holds", "does not hold" (B is, significantly),
@@ -74,13 +74,15 @@ class Comparison:
         check_fraction("confidence", confidence)
         z = float(norm.ppf(0.5 + confidence / 2))
         d = (self.only_a - self.only_b) / self.n
-        se = math.sqrt(max((self.only_a + self.only_b) / self.n ** 2 - d * d / self.n, 0.0))
+        se = math.sqrt(max((self.only_a + self.only_b) / self.n**2 - d * d / self.n, 0.0))
         return d - z * se, d + z * se
 
     def summary(self) -> str:
         """One line: both accuracies, the disagreements and the p-value."""
-        return (f"{100 * self.accuracy_a:.2f}% vs {100 * self.accuracy_b:.2f}% on {self.n:,} images "
-                f"({self.only_a} vs {self.only_b} images only one gets right, McNemar p = {self.p_value:.2g})")
+        return (
+            f"{100 * self.accuracy_a:.2f}% vs {100 * self.accuracy_b:.2f}% on {self.n:,} images "
+            f"({self.only_a} vs {self.only_b} images only one gets right, McNemar p = {self.p_value:.2g})"
+        )
 
 
 def compare(correct_a: torch.Tensor, correct_b: torch.Tensor) -> Comparison:
@@ -91,10 +93,14 @@ def compare(correct_a: torch.Tensor, correct_b: torch.Tensor) -> Comparison:
     """
     for name, value in (("correct_a", correct_a), ("correct_b", correct_b)):
         if not isinstance(value, torch.Tensor) or value.dtype != torch.bool or value.ndim != 1:
-            raise TypeError(f"{name} must be a 1-d boolean tensor (predicted == labels), got "
-                            f"{getattr(value, 'dtype', type(value).__name__)} {tuple(getattr(value, 'shape', ()))}")
+            raise TypeError(
+                f"{name} must be a 1-d boolean tensor (predicted == labels), got "
+                f"{getattr(value, 'dtype', type(value).__name__)} {tuple(getattr(value, 'shape', ()))}"
+            )
     if len(correct_a) != len(correct_b):
-        raise ValueError(f"correct_a ({len(correct_a)} images) and correct_b ({len(correct_b)}) must score the same images")
+        raise ValueError(
+            f"correct_a ({len(correct_a)} images) and correct_b ({len(correct_b)}) must score the same images"
+        )
     n = check_int("images", len(correct_a))
     only_a = int((correct_a & ~correct_b).sum())
     only_b = int((correct_b & ~correct_a).sum())
@@ -117,7 +123,6 @@ def timing_verdict(faster: list, slower: list) -> str:
     if min(faster) > max(slower):
         return "does not hold"
     return "within noise"
-
 
 
 def bound_verdict(low: float, high: float, bound: float) -> str:

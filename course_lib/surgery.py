@@ -30,8 +30,17 @@ import torch.nn as nn
 
 from .args import check_bits
 
-__all__ = ["WEIGHT_LAYERS", "weight_layers", "replace_layer", "copy_model", "forward_with_hooks", "dense_group_weight",
-           "pack_bits", "unpack_bits", "bits_needed"]
+__all__ = [
+    "WEIGHT_LAYERS",
+    "weight_layers",
+    "replace_layer",
+    "copy_model",
+    "forward_with_hooks",
+    "dense_group_weight",
+    "pack_bits",
+    "unpack_bits",
+    "bits_needed",
+]
 
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 """The layers that hold the weight matrices the course compresses."""
@@ -39,8 +48,10 @@ WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 # --------------------------------------------------------------------------- which layers
 
-def weight_layers(model: nn.Module, layers: str | Iterable[str] | None = None,
-                  types: tuple[type, ...] = WEIGHT_LAYERS) -> dict[str, nn.Module]:
+
+def weight_layers(
+    model: nn.Module, layers: str | Iterable[str] | None = None, types: tuple[type, ...] = WEIGHT_LAYERS
+) -> dict[str, nn.Module]:
     """``{name: module}`` of the layers of ``model`` of ``types`` (conv / linear), in registration order.
 
     ``layers`` chooses some of them by name (one name or several; ``None``: all of them). A name that
@@ -61,8 +72,11 @@ def weight_layers(model: nn.Module, layers: str | Iterable[str] | None = None,
             raise TypeError(f"layers must hold layer names (str), got {name!r}")
         if name not in found:
             kinds = "/".join(t.__name__ for t in types)
-            why = (f"is a {type(modules[name]).__name__}, not a {kinds} layer" if name in modules
-                   else "is not a layer of the model")
+            why = (
+                f"is a {type(modules[name]).__name__}, not a {kinds} layer"
+                if name in modules
+                else "is not a layer of the model"
+            )
             raise ValueError(f"layers: {name!r} {why}; choose from {list(found)}")
         chosen[name] = found[name]
     return chosen
@@ -86,15 +100,19 @@ def copy_model(model: nn.Module) -> nn.Module:
     non-leaf tensors. Handing deepcopy a detached copy of each such tensor (its ``memo``) fixes that;
     the copy's forward pre-hook recomputes the weight from the copied ``weight_orig`` and mask.
     """
-    memo = {id(t): t.detach().clone() for m in model.modules() for t in vars(m).values()
-            if isinstance(t, torch.Tensor) and not t.is_leaf}
+    memo = {
+        id(t): t.detach().clone()
+        for m in model.modules()
+        for t in vars(m).values()
+        if isinstance(t, torch.Tensor) and not t.is_leaf
+    }
     return copy.deepcopy(model, memo)
 
 
 # --------------------------------------------------------------------------- look inside one forward pass
 
-def forward_with_hooks(model: nn.Module, x: torch.Tensor,
-                       hooks: dict[nn.Module, Callable], pre: bool = False) -> Any:
+
+def forward_with_hooks(model: nn.Module, x: torch.Tensor, hooks: dict[nn.Module, Callable], pre: bool = False) -> Any:
     """Run ``model(x)`` once with a forward hook on each module of ``hooks``; return the output.
 
     ``hooks`` maps a module to ``fn(module, inputs, output)`` (or ``fn(module, inputs)`` with
@@ -102,8 +120,7 @@ def forward_with_hooks(model: nn.Module, x: torch.Tensor,
     without gradients; the hooks are removed and the training mode restored afterwards, even when
     the forward (or a hook, e.g. one that stops the pass early) raises.
     """
-    handles = [m.register_forward_pre_hook(fn) if pre else m.register_forward_hook(fn)
-               for m, fn in hooks.items()]
+    handles = [m.register_forward_pre_hook(fn) if pre else m.register_forward_hook(fn) for m, fn in hooks.items()]
     was_training = model.training
     model.eval()
     try:
@@ -116,6 +133,7 @@ def forward_with_hooks(model: nn.Module, x: torch.Tensor,
 
 
 # --------------------------------------------------------------------------- group convolutions
+
 
 def dense_group_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
     """The dense ``C_out × C_in × …`` kernel of a group conv's weight ``C_out × C_in/groups × …``.
@@ -137,11 +155,12 @@ def dense_group_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
     dense = weight.new_zeros(c_out, groups * in_per_group, *weight.shape[2:])
     for g in range(groups):
         rows = slice(g * out_per_group, (g + 1) * out_per_group)
-        dense[rows, g * in_per_group:(g + 1) * in_per_group] = weight[rows]
+        dense[rows, g * in_per_group : (g + 1) * in_per_group] = weight[rows]
     return dense
 
 
 # --------------------------------------------------------------------------- bit packing
+
 
 def bits_needed(n_symbols: int) -> int:
     """Bits of a fixed-width code that can name ``n_symbols`` different symbols (at least 1)."""
@@ -156,10 +175,10 @@ def pack_bits(values: torch.Tensor | Sequence[int], bits: int) -> torch.Tensor:
     """
     check_bits("bits", bits, high=32)
     flat = torch.as_tensor(values).reshape(-1).to(torch.int64).cpu()
-    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= 2 ** bits):
-        raise ValueError(f"values must lie in [0, 2**bits) = [0, {2 ** bits}) to be packed at bits={bits}")
+    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= 2**bits):
+        raise ValueError(f"values must lie in [0, 2**bits) = [0, {2**bits}) to be packed at bits={bits}")
     shifts = torch.arange(bits - 1, -1, -1, dtype=torch.int64)
-    stream = ((flat[:, None] >> shifts) & 1).reshape(-1)                 # each value's bits, MSB first
+    stream = ((flat[:, None] >> shifts) & 1).reshape(-1)  # each value's bits, MSB first
     stream = torch.cat([stream, stream.new_zeros((-len(stream)) % 8)]).reshape(-1, 8)
     return (stream << torch.arange(7, -1, -1, dtype=torch.int64)).sum(1).to(torch.uint8)
 
@@ -170,9 +189,12 @@ def unpack_bits(packed: torch.Tensor | bytes, bits: int, count: int) -> torch.Te
     ``packed``: a uint8 tensor or ``bytes``.
     """
     check_bits("bits", bits, high=32)
-    if isinstance(packed, (bytes, bytearray, memoryview)):        # (torch.frombuffer refuses empty bytes)
-        packed = torch.tensor(list(bytes(packed)), dtype=torch.uint8) if len(packed) == 0 else \
-            torch.frombuffer(bytearray(packed), dtype=torch.uint8)
+    if isinstance(packed, (bytes, bytearray, memoryview)):  # (torch.frombuffer refuses empty bytes)
+        packed = (
+            torch.tensor(list(bytes(packed)), dtype=torch.uint8)
+            if len(packed) == 0
+            else torch.frombuffer(bytearray(packed), dtype=torch.uint8)
+        )
     packed = torch.as_tensor(packed).reshape(-1).to(torch.int64).cpu()
     if count * bits > 8 * packed.numel():
         raise ValueError(f"{count} values of {bits} bits need {count * bits} bits, the data has {8 * packed.numel()}")

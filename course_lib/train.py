@@ -51,10 +51,11 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Iterator, Optional, Sequence, TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 import torch.nn as nn
@@ -70,16 +71,25 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "History", "lr_factor", "make_optimizer", "predict", "evaluate",
-           "deterministic_algorithms",
-           "WeightAverage", "fit"]
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "History",
+    "lr_factor",
+    "make_optimizer",
+    "predict",
+    "evaluate",
+    "deterministic_algorithms",
+    "WeightAverage",
+    "fit",
+]
 
 DeviceLike = Union[str, torch.device]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-PLANNED = []      # dry run: one dict per fit call, the work a real run would do
+PLANNED = []  # dry run: one dict per fit call, the work a real run would do
 
 
 @dataclass
@@ -104,14 +114,14 @@ class History:
         for key, value in row.items():
             getattr(self, key).append(value)
 
-    def record_test(self, epoch: float, seconds: float, test_acc: Optional[float]) -> None:
+    def record_test(self, epoch: float, seconds: float, test_acc: float | None) -> None:
         """Add a point to the test curve (nothing without test data)."""
         if test_acc is not None:
             self.curve_epoch.append(epoch)
             self.curve_seconds.append(seconds)
             self.curve_test_acc.append(test_acc)
 
-    def seconds_to(self, accuracy: float) -> Optional[float]:
+    def seconds_to(self, accuracy: float) -> float | None:
         """Training seconds until the first test at or above ``accuracy`` (a fraction); None if never."""
         for seconds, acc in zip(self.curve_seconds, self.curve_test_acc):
             if acc >= accuracy:
@@ -123,7 +133,7 @@ class History:
         return asdict(self)
 
     @property
-    def final_test_acc(self) -> Optional[float]:
+    def final_test_acc(self) -> float | None:
         """The test accuracy after the last epoch (None without test data)."""
         return self.test_acc[-1] if self.test_acc else None
 
@@ -136,7 +146,7 @@ class History:
         ax_loss.set_xlabel("epoch")
         ax_loss.set_title("training loss")
         ax_acc.plot(self.epoch, [100 * a for a in self.train_acc], "o-", label="train")
-        if self.curve_test_acc:                  # every test, mid-epoch ones included
+        if self.curve_test_acc:  # every test, mid-epoch ones included
             ax_acc.plot(self.curve_epoch, [100 * a for a in self.curve_test_acc], "s-", label="test")
         elif any(a is not None for a in self.test_acc):
             ax_acc.plot(self.epoch, [None if a is None else 100 * a for a in self.test_acc], "s-", label="test")
@@ -173,19 +183,22 @@ def lr_factor(step: int, total_steps: int, schedule: str = "onecycle", warmup: f
     return 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
 
 
-def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4,
-                   momentum: float = 0.9) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, name: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9
+) -> torch.optim.Optimizer:
     """SGD-Nesterov or AdamW, with no weight decay on 1-d parameters (BatchNorm weights, biases)."""
     _check_choice("optimizer", name, OPTIMIZERS)
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=lr)
 
 
-def _autocast(device: torch.device, amp: str) -> Optional[torch.dtype]:
+def _autocast(device: torch.device, amp: str) -> torch.dtype | None:
     """The autocast dtype: bf16 on CUDA for "auto"/"bf16", fp16 on CUDA for "fp16"; on the CPU only an
     explicit "bf16" autocasts (it pays only on CPUs with bf16 instructions — AVX512-BF16 or AMX: 1.4x
     on the project's EPYC VM — and is several times slower elsewhere, so "auto" stays fp32, in the
@@ -201,13 +214,14 @@ def _autocast(device: torch.device, amp: str) -> Optional[torch.dtype]:
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)          # torch.compile
-    return getattr(model, "module", model)               # DistributedDataParallel
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DistributedDataParallel
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None, *,
-            tta: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, data: Iterable, device: DeviceLike | None = None, *, tta: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(predicted classes, labels)`` of every example of ``data``, two 1-d tensors on the device.
 
     What a paired comparison of two models on the same test images needs (``stats.compare``).
@@ -238,7 +252,7 @@ def predict(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = Non
     return torch.cat(predicted), torch.cat(labels)
 
 
-def evaluate(model: nn.Module, data: Iterable, device: Optional[DeviceLike] = None, *, tta: bool = False) -> float:
+def evaluate(model: nn.Module, data: Iterable, device: DeviceLike | None = None, *, tta: bool = False) -> float:
     """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``.
 
     ``tta`` as in ``predict``. The count of correct predictions is read once, at the end.
@@ -277,16 +291,33 @@ def deterministic_algorithms(enabled: bool = True) -> Iterator[None]:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
-def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = None, epochs: int = 1, *,
-        optimizer: str = "sgd", lr: float = 0.05, weight_decay: float = 5e-4, momentum: float = 0.9,
-        schedule: str = "onecycle", label_smoothing: float = 0.0, ema: Optional[float] = None, tta: bool = False,
-        evals_per_epoch: int = 1,
-        loss_fn: Optional[Callable[[Any, torch.Tensor], torch.Tensor]] = None,
-        after_step: Union[Callable[[nn.Module], Any], Sequence[Callable[[nn.Module], Any]]] = (),
-        device: Optional[DeviceLike] = None, amp: str = "auto", channels_last: bool = False,
-        compile: Union[bool, str] = False, progress: bool = True, seed: int = 0,
-        checkpoint: Optional[Union[str, os.PathLike]] = None, max_grad_norm: Optional[float] = None,
-        deterministic: bool = False) -> History:
+def fit(
+    model: nn.Module,
+    train_data: Iterable,
+    test_data: Iterable | None = None,
+    epochs: int = 1,
+    *,
+    optimizer: str = "sgd",
+    lr: float = 0.05,
+    weight_decay: float = 5e-4,
+    momentum: float = 0.9,
+    schedule: str = "onecycle",
+    label_smoothing: float = 0.0,
+    ema: float | None = None,
+    tta: bool = False,
+    evals_per_epoch: int = 1,
+    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
+    after_step: Callable[[nn.Module], Any] | Sequence[Callable[[nn.Module], Any]] = (),
+    device: DeviceLike | None = None,
+    amp: str = "auto",
+    channels_last: bool = False,
+    compile: bool | str = False,
+    progress: bool = True,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    max_grad_norm: float | None = None,
+    deterministic: bool = False,
+) -> History:
     """Train ``model`` on ``train_data`` for ``epochs`` and return a ``History``.
 
     ``train_data``/``test_data`` yield ``(x, y)`` batches (a ``DeviceLoader`` or a ``DataLoader``).
@@ -313,9 +344,20 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     synchronisation inside the step loop.
     In the dry run: one epoch of at most ``config.DRY_RUN_STEPS`` batches (see the module docstring).
     """
-    run = _check_settings(train_data, epochs=epochs, evals_per_epoch=evals_per_epoch, optimizer=optimizer, lr=lr,
-                          weight_decay=weight_decay, momentum=momentum, schedule=schedule,
-                          label_smoothing=label_smoothing, ema=ema, max_grad_norm=max_grad_norm, seed=seed)
+    run = _check_settings(
+        train_data,
+        epochs=epochs,
+        evals_per_epoch=evals_per_epoch,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        ema=ema,
+        max_grad_norm=max_grad_norm,
+        seed=seed,
+    )
     device = torch.device(device) if device is not None else config.device()
     dtype = _autocast(device, amp)
     # Labels outside the model's classes: checked once, now (a loader that holds its whole dataset,
@@ -331,7 +373,7 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
         _plan(model, train_data, epochs)
         epochs, steps_per_epoch = 1, min(steps_per_epoch, config.DRY_RUN_STEPS)
     total_steps = epochs * steps_per_epoch
-    run.update(epochs=epochs, steps_per_epoch=steps_per_epoch)        # what defines the run (dry run: capped)
+    run.update(epochs=epochs, steps_per_epoch=steps_per_epoch)  # what defines the run (dry run: capped)
 
     model.to(device)
     if channels_last:
@@ -347,27 +389,40 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
     is_main = not distributed or torch.distributed.get_rank() == 0
     net = _wrap(model, device, distributed, compile)
     criterion = loss_fn or (lambda out, y: F.cross_entropy(out, y, label_smoothing=label_smoothing))
-    step = _training_step(net, model, opt, sched, criterion, hooks, averaged, device=device, dtype=dtype,
-                          channels_last=channels_last, max_grad_norm=max_grad_norm,
-                          check_labels=loss_fn is None and not known)
+    step = _training_step(
+        net,
+        model,
+        opt,
+        sched,
+        criterion,
+        hooks,
+        averaged,
+        device=device,
+        dtype=dtype,
+        channels_last=channels_last,
+        max_grad_norm=max_grad_norm,
+        check_labels=loss_fn is None and not known,
+    )
     evaluated = averaged.module if averaged is not None else model
 
-    def test() -> Optional[float]:
+    def test() -> float | None:
         return evaluate(evaluated, test_data, device, tta=tta) if test_data is not None else None
 
     # Mid-epoch tests happen after these steps of every epoch (the last one is the end-of-epoch test).
     test_after = {steps_per_epoch * k // evals_per_epoch - 1 for k in range(1, evals_per_epoch)}
-    epoch_bar = _progress(range(start_epoch, epochs), progress and is_main, desc="epochs",
-                          total=epochs, initial=start_epoch)
+    epoch_bar = _progress(
+        range(start_epoch, epochs), progress and is_main, desc="epochs", total=epochs, initial=start_epoch
+    )
     with deterministic_algorithms(deterministic):
         for epoch in epoch_bar:
-            torch.manual_seed(seed * 100_003 + epoch)          # dropout etc.: the same in every run
+            torch.manual_seed(seed * 100_003 + epoch)  # dropout etc.: the same in every run
             if hasattr(train_data, "set_epoch"):
                 train_data.set_epoch(epoch)
             net.train()
             batches = itertools.islice(train_data, steps_per_epoch) if dry else train_data
-            batches = _progress(batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False,
-                                total=steps_per_epoch)
+            batches = _progress(
+                batches, progress and is_main, desc=f"epoch {epoch + 1}", leave=False, total=steps_per_epoch
+            )
             trained_before = sum(history.seconds)
 
             def test_mid_epoch(i: int, seconds: float) -> None:
@@ -375,21 +430,29 @@ def fit(model: nn.Module, train_data: Iterable, test_data: Optional[Iterable] = 
 
             loss_sum, correct, seen, seconds = _run_epoch(step, batches, device, test_after, test_mid_epoch)
             test_acc = test()
-            history.append(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_acc=correct / max(seen, 1),
-                           test_acc=test_acc, seconds=seconds, images_per_s=seen / seconds,
-                           lr=opt.param_groups[0]["lr"])
+            history.append(
+                epoch=epoch + 1,
+                train_loss=loss_sum / max(seen, 1),
+                train_acc=correct / max(seen, 1),
+                test_acc=test_acc,
+                seconds=seconds,
+                images_per_s=seen / seconds,
+                lr=opt.param_groups[0]["lr"],
+            )
             history.record_test(epoch + 1, trained_before + seconds, test_acc)
             if hasattr(epoch_bar, "set_postfix"):
-                epoch_bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}",
-                                      test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-")
+                epoch_bar.set_postfix(
+                    loss=f"{history.train_loss[-1]:.3f}", test=f"{100 * test_acc:.2f}%" if test_acc is not None else "-"
+                )
             if checkpoint is not None and is_main:
                 _save(checkpoint, run, model, opt, sched, averaged, epoch + 1, history)
-    if averaged is not None:                  # the averaged weights are the result
+    if averaged is not None:  # the averaged weights are the result
         model.load_state_dict(averaged.module.state_dict())
     return history
 
 
 # --------------------------------------------------------------------------- the pieces of fit
+
 
 class WeightAverage:
     """An exponential moving average of a model's weights and BatchNorm statistics (``fit(ema=...)``).
@@ -437,11 +500,13 @@ def _check_settings(train_data: Iterable, **run: Any) -> dict:
     try:
         batches = len(train_data)
     except TypeError:
-        raise TypeError(f"train_data must know its length (a DeviceLoader, a DataLoader or a list of batches), "
-                        f"got a {type(train_data).__name__}") from None
+        raise TypeError(
+            f"train_data must know its length (a DeviceLoader, a DataLoader or a list of batches), "
+            f"got a {type(train_data).__name__}"
+        ) from None
     if batches == 0:
         raise ValueError("train_data has no batches: there is nothing to train on")
-    del run["evals_per_epoch"]                 # how often we look does not change the run
+    del run["evals_per_epoch"]  # how often we look does not change the run
     return run
 
 
@@ -458,30 +523,43 @@ def _check_labels(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> No
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= outputs:
         bad = low if low < 0 else high
-        raise ValueError(f"label {bad} of train_data is not a class of this model: it has {outputs} outputs, "
-                         f"so labels must be in 0..{outputs - 1}")
+        raise ValueError(
+            f"label {bad} of train_data is not a class of this model: it has {outputs} outputs, "
+            f"so labels must be in 0..{outputs - 1}"
+        )
 
 
-def _resume(checkpoint: Union[str, os.PathLike], run: dict, model: nn.Module, opt: torch.optim.Optimizer,
-            sched: Any, averaged: Optional[WeightAverage]) -> tuple[History, int]:
+def _resume(
+    checkpoint: str | os.PathLike,
+    run: dict,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    averaged: WeightAverage | None,
+) -> tuple[History, int]:
     """Load a training checkpoint of the same run into the model, optimizer, scheduler (and average).
 
     Returns ``(history, epochs done)``. A checkpoint of another run (other settings, another
     architecture) raises ``CheckpointError`` naming what differs; nothing is loaded.
     """
     state = load_training_checkpoint(checkpoint)
-    saved = state.get("run")                              # checkpoints of older versions record no run
+    saved = state.get("run")  # checkpoints of older versions record no run
     if saved is not None:
-        differ = [f"{k}={saved[k]!r} in the checkpoint, {run[k]!r} now" for k in run if k in saved and saved[k] != run[k]]
+        differ = [
+            f"{k}={saved[k]!r} in the checkpoint, {run[k]!r} now" for k in run if k in saved and saved[k] != run[k]
+        ]
         if differ:
-            raise CheckpointError(f"{checkpoint} holds another training run ({'; '.join(differ)}): pass the same "
-                                  "settings to continue it, or another checkpoint path to start a new run")
+            raise CheckpointError(
+                f"{checkpoint} holds another training run ({'; '.join(differ)}): pass the same "
+                "settings to continue it, or another checkpoint path to start a new run"
+            )
     load_state(model, state["model"], str(checkpoint))
     try:
         opt.load_state_dict(state["optimizer"])
     except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{checkpoint} holds the state of another optimizer: {type(err).__name__}: {err}") \
-            from None
+        raise CheckpointError(
+            f"{checkpoint} holds the state of another optimizer: {type(err).__name__}: {err}"
+        ) from None
     sched.load_state_dict(state["scheduler"])
     if averaged is not None and state.get("ema") is not None:
         load_state(averaged.module, state["ema"], f"{checkpoint} (weight average)")
@@ -489,16 +567,33 @@ def _resume(checkpoint: Union[str, os.PathLike], run: dict, model: nn.Module, op
     return History(**state["history"]), state["epoch"]
 
 
-def _save(checkpoint: Union[str, os.PathLike], run: dict, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-          averaged: Optional[WeightAverage], epoch: int, history: History) -> None:
+def _save(
+    checkpoint: str | os.PathLike,
+    run: dict,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    averaged: WeightAverage | None,
+    epoch: int,
+    history: History,
+) -> None:
     """Write everything a resumed run needs, and the settings that define the run, atomically."""
-    save_atomically({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                     "ema": averaged.module.state_dict() if averaged is not None else None,
-                     "run": run, "epoch": epoch, "history": history.as_dict()}, checkpoint)
+    save_atomically(
+        {
+            "model": _unwrap(model).state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "rng": torch.get_rng_state(),
+            "ema": averaged.module.state_dict() if averaged is not None else None,
+            "run": run,
+            "epoch": epoch,
+            "history": history.as_dict(),
+        },
+        checkpoint,
+    )
 
 
-def _wrap(model: nn.Module, device: torch.device, distributed: bool, compile: Union[bool, str]) -> nn.Module:
+def _wrap(model: nn.Module, device: torch.device, distributed: bool, compile: bool | str) -> nn.Module:
     """The module the steps call: ``model``, in DistributedDataParallel under torchrun, compiled on request."""
     net = model
     if distributed:
@@ -508,10 +603,21 @@ def _wrap(model: nn.Module, device: torch.device, distributed: bool, compile: Un
     return net
 
 
-def _training_step(net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                   criterion: Callable, hooks: Sequence[Callable], averaged: Optional[WeightAverage], *,
-                   device: torch.device, dtype: Optional[torch.dtype], channels_last: bool,
-                   max_grad_norm: Optional[float], check_labels: bool = True) -> Callable:
+def _training_step(
+    net: nn.Module,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    criterion: Callable,
+    hooks: Sequence[Callable],
+    averaged: WeightAverage | None,
+    *,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    channels_last: bool,
+    max_grad_norm: float | None,
+    check_labels: bool = True,
+) -> Callable:
     """``step(x, y)``: one optimizer step on a batch; returns the loss, the logits and ``y`` on the device.
 
     The first step checks the labels against the model's outputs (``_check_labels``) when ``check_labels``.
@@ -546,8 +652,13 @@ def _training_step(net: nn.Module, model: nn.Module, opt: torch.optim.Optimizer,
     return step
 
 
-def _run_epoch(step: Callable, batches: Iterable, device: torch.device, pause_after: Collection[int] = (),
-               pause: Optional[Callable[[int, float], Any]] = None) -> tuple[float, int, int, float]:
+def _run_epoch(
+    step: Callable,
+    batches: Iterable,
+    device: torch.device,
+    pause_after: Collection[int] = (),
+    pause: Callable[[int, float], Any] | None = None,
+) -> tuple[float, int, int, float]:
     """Run ``step(x, y)`` on every batch; ``(summed loss, correct predictions, examples, seconds)``.
 
     After step ``i`` in ``pause_after``, ``pause(i, seconds trained so far)`` runs (a mid-epoch test);
@@ -586,13 +697,19 @@ def _plan(model: nn.Module, train_data: Iterable, epochs: int) -> None:
     batch = getattr(train_data, "planned_batch_size", getattr(train_data, "batch_size", None))
     if images is None:
         images = len(train_data) * (batch or 1)
-    row = {"model": type(_unwrap(model)).__name__, "parameters": sum(p.numel() for p in model.parameters()),
-           "epochs": epochs, "images_per_epoch": images, "batch_size": batch, "macs_per_image": None}
+    row = {
+        "model": type(_unwrap(model)).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "epochs": epochs,
+        "images_per_epoch": images,
+        "batch_size": batch,
+        "macs_per_image": None,
+    }
     shape = getattr(train_data, "images", None)
     if shape is not None:
         try:
             row["macs_per_image"] = count_macs(model, tuple(shape.shape[1:]))
-        except Exception:      # an exotic model the hook counter cannot size: leave it unknown
+        except Exception:  # an exotic model the hook counter cannot size: leave it unknown
             pass
     PLANNED.append(row)
     path = os.environ.get("COURSE_DRY_RUN_PLAN")

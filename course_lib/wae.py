@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,19 +47,48 @@ from . import checkpoints, config, data, measure, models, train, widgets
 from .args import check_finite, check_float, check_int
 from .report import Rows
 
-if TYPE_CHECKING:                                   # matplotlib loads only when drawing
+if TYPE_CHECKING:  # matplotlib loads only when drawing
     from matplotlib.figure import Figure
 
 __all__ = [
-    "haar_dwt", "haar_idwt", "haar_block", "pad_to_even", "energy", "energy_fraction", "psnr",
-    "WAE", "wae_loss", "HaarSplit", "Downsample", "high_branch", "WAEClassifier", "build",
-    "evaluate_wae", "pretrain_wae", "train_classifier", "VARIANTS", "variants", "experiment", "SHIPPED", "load_shipped", "encoder_macs", "speedup_bound",
-    "CostRow", "Report", "cost_report", "SweepRow", "speedup_sweep",
-    "decomposition_state", "draw_decomposition", "decomposition_readout", "decomposition_explorer",
+    "haar_dwt",
+    "haar_idwt",
+    "haar_block",
+    "pad_to_even",
+    "energy",
+    "energy_fraction",
+    "psnr",
+    "WAE",
+    "wae_loss",
+    "HaarSplit",
+    "Downsample",
+    "high_branch",
+    "WAEClassifier",
+    "build",
+    "evaluate_wae",
+    "pretrain_wae",
+    "train_classifier",
+    "VARIANTS",
+    "variants",
+    "experiment",
+    "SHIPPED",
+    "load_shipped",
+    "encoder_macs",
+    "speedup_bound",
+    "CostRow",
+    "Report",
+    "cost_report",
+    "SweepRow",
+    "speedup_sweep",
+    "decomposition_state",
+    "draw_decomposition",
+    "decomposition_readout",
+    "decomposition_explorer",
 ]
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def _tensor4(name, x, channels=None):
     if not torch.is_tensor(x):
@@ -74,8 +103,10 @@ def _tensor4(name, x, channels=None):
 def _even(name, x):
     h, w = x.shape[-2:]
     if h % 2 or w % 2:
-        raise ValueError(f"{name} is {h}×{w}: height and width must be even to split into half-resolution "
-                         "sub-images (pad_to_even(x) adds one replicated row/column)")
+        raise ValueError(
+            f"{name} is {h}×{w}: height and width must be even to split into half-resolution "
+            "sub-images (pad_to_even(x) adds one replicated row/column)"
+        )
     return x
 
 
@@ -85,6 +116,7 @@ def _weight(name: str, value) -> float:
 
 
 # --------------------------------------------------------------------------- the Haar wavelet
+
 
 def pad_to_even(x: torch.Tensor) -> torch.Tensor:
     """``x`` with one replicated row (column) appended when its height (width) is odd."""
@@ -130,6 +162,7 @@ def haar_block(a: float, b: float, c: float, d: float) -> tuple[float, float, fl
 
 # --------------------------------------------------------------------------- energy and quality
 
+
 def energy(t: torch.Tensor) -> torch.Tensor:
     """The energy of a tensor: its sum of squares."""
     if not torch.is_tensor(t):
@@ -143,7 +176,7 @@ def energy_fraction(low: torch.Tensor, high: torch.Tensor) -> float:
     Sums, not means: Haar's details have three times the channels of ``cA``.
     """
     e_low, e_high = energy(low), energy(high)
-    for name, e in (("low", e_low), ("high", e_high)):      # a NaN / inf energy has no fraction
+    for name, e in (("low", e_low), ("high", e_high)):  # a NaN / inf energy has no fraction
         if not math.isfinite(float(e)):
             check_finite(name, low if name == "low" else high)
             raise ValueError(f"{name}'s energy overflows float64: it must be finite")
@@ -164,10 +197,11 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float | None = None) -> f
     check_finite("y", y)
     peak = float(x.max() - x.min()) if data_range is None else float(data_range)
     mse = float((x.double() - y.double()).pow(2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(peak ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
 
 
 # --------------------------------------------------------------------------- the auto-encoder
+
 
 class WAE(nn.Module):
     """The Wavelet-like Auto-Encoder (Chen et al., AAAI 2018).
@@ -192,9 +226,12 @@ class WAE(nn.Module):
         self.low = nn.Conv2d(hidden, in_channels, 3, stride=2, padding=1)
         self.high = nn.Conv2d(hidden, in_channels, 3, stride=2, padding=1)
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(2 * in_channels, hidden, 2, stride=2), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, in_channels, 3, padding=1))
+            nn.ConvTranspose2d(2 * in_channels, hidden, 2, stride=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, in_channels, 3, padding=1),
+        )
         self.high_channels = in_channels
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -217,8 +254,9 @@ class WAE(nn.Module):
         return low, high, self.decode(low, high)
 
 
-def wae_loss(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, recon: torch.Tensor,
-             energy_weight: float) -> torch.Tensor:
+def wae_loss(
+    x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, recon: torch.Tensor, energy_weight: float
+) -> torch.Tensor:
     """``mean((recon − x)²) + λ · mean(I_H²)``: reconstruction error plus the energy of ``I_H``.
 
     Both terms are per-element means, so λ does not depend on the image size. ``low`` is part of
@@ -309,12 +347,18 @@ class WAEClassifier(nn.Module):
     that the reconstruction and energy terms train the WAE together with the classifier.
     """
 
-    def __init__(self, base: nn.Module, high_net: nn.Module, splitter: nn.Module, num_classes: int,
-                 fusion_hidden: int = 64, energy_weight: float = 0.0):
+    def __init__(
+        self,
+        base: nn.Module,
+        high_net: nn.Module,
+        splitter: nn.Module,
+        num_classes: int,
+        fusion_hidden: int = 64,
+        energy_weight: float = 0.0,
+    ):
         super().__init__()
         if not isinstance(base, nn.Sequential) or not isinstance(base[-1], nn.Linear):
-            raise TypeError("base must be an nn.Sequential ending in its nn.Linear classifier "
-                            "(e.g. models.vgg_small)")
+            raise TypeError("base must be an nn.Sequential ending in its nn.Linear classifier (e.g. models.vgg_small)")
         if not isinstance(splitter, (WAE, HaarSplit)):
             raise TypeError(f"splitter must be a WAE or a HaarSplit, got {type(splitter).__name__}")
         high_features = getattr(high_net, "out_features", None)
@@ -326,8 +370,11 @@ class WAEClassifier(nn.Module):
         self.splitter, self.high_net = splitter, high_net
         self.base_features, self.base_head = base[:-1], base[-1]
         features = base[-1].in_features + high_features
-        self.fusion = nn.Sequential(nn.Linear(features, check_int("fusion_hidden", fusion_hidden)),
-                                    nn.ReLU(inplace=True), nn.Linear(fusion_hidden, num_classes))
+        self.fusion = nn.Sequential(
+            nn.Linear(features, check_int("fusion_hidden", fusion_hidden)),
+            nn.ReLU(inplace=True),
+            nn.Linear(fusion_hidden, num_classes),
+        )
         self.energy_weight = _weight("energy_weight", energy_weight)
         self.joint = False
 
@@ -340,9 +387,17 @@ class WAEClassifier(nn.Module):
         return logits
 
 
-def build(kind: str = "wae", num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 48, 96),
-          hidden: int = 16, high_widths: tuple = (16, 32), fusion_hidden: int = 64,
-          energy_weight: float = 0.0, mode: str = "avg") -> nn.Module:
+def build(
+    kind: str = "wae",
+    num_classes: int = 10,
+    in_channels: int = 1,
+    widths: tuple = (24, 48, 96),
+    hidden: int = 16,
+    high_widths: tuple = (16, 32),
+    fusion_hidden: int = 64,
+    energy_weight: float = 0.0,
+    mode: str = "avg",
+) -> nn.Module:
     """The chapter's models by name (``recipes.MODELS["wae"]`` calls this to rebuild shipped checkpoints).
 
     ``kind``: ``"wae"`` (the auto-encoder alone), ``"full"`` (``vgg_small`` at full resolution),
@@ -358,12 +413,19 @@ def build(kind: str = "wae", num_classes: int = 10, in_channels: int = 1, widths
         return nn.Sequential(Downsample(mode), *base)
     if kind in ("haar", "wae-classifier"):
         splitter = HaarSplit(in_channels) if kind == "haar" else WAE(in_channels, hidden)
-        return WAEClassifier(base, high_branch(splitter.high_channels, tuple(high_widths)), splitter,
-                             num_classes, fusion_hidden, energy_weight)
+        return WAEClassifier(
+            base,
+            high_branch(splitter.high_channels, tuple(high_widths)),
+            splitter,
+            num_classes,
+            fusion_hidden,
+            energy_weight,
+        )
     raise ValueError(f"kind={kind!r} must be one of 'wae', 'full', 'downsample', 'haar', 'wae-classifier'")
 
 
 # --------------------------------------------------------------------------- training
+
 
 def evaluate_wae(wae: WAE, test_data: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
     """``(PSNR, energy fraction of I_H)`` of a WAE on every image of ``test_data``.
@@ -391,11 +453,19 @@ def evaluate_wae(wae: WAE, test_data: Iterable[tuple[torch.Tensor, torch.Tensor]
     return float(torch.cat(psnrs).mean()), e_high / (e_low + e_high) if e_low + e_high > 0 else 0.0
 
 
-def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]], epochs: int = 1,
-                 energy_weight: float = 0.1, lr: float = 3e-3, max_steps: int | None = None,
-                 device: str | torch.device | None = None, seed: int = 0,
-                 test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 min_gain_db: float | None = None, baseline_db: float | None = None) -> list[dict]:
+def pretrain_wae(
+    wae: WAE,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    epochs: int = 1,
+    energy_weight: float = 0.1,
+    lr: float = 3e-3,
+    max_steps: int | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    min_gain_db: float | None = None,
+    baseline_db: float | None = None,
+) -> list[dict]:
     """Stage 1: train the WAE alone on ``recon error + λ·energy(I_H)`` with Adam (in place).
 
     Returns one row per step: ``step``, ``loss``, ``recon`` (MSE) and ``high_fraction`` (the
@@ -416,7 +486,7 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
             raise ValueError("min_gain_db needs test_data: the plateau is measured on it")
     device = torch.device(device) if device is not None else next(wae.parameters()).device
 
-    if config.dry_run():                                  # the dry run caps training work, as train.fit does
+    if config.dry_run():  # the dry run caps training work, as train.fit does
         max_steps = min(max_steps or config.DRY_RUN_STEPS, config.DRY_RUN_STEPS)
     torch.manual_seed(seed)
     wae.to(device).train()
@@ -436,8 +506,14 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
             opt.step()
             step += 1
             with torch.no_grad():
-                rows.append({"step": step, "loss": loss.item(), "recon": F.mse_loss(recon, x).item(),
-                             "high_fraction": energy_fraction(low, high)})
+                rows.append(
+                    {
+                        "step": step,
+                        "loss": loss.item(),
+                        "recon": F.mse_loss(recon, x).item(),
+                        "high_fraction": energy_fraction(low, high),
+                    }
+                )
             if max_steps is not None and step >= max_steps:
                 return rows
         if test_data is not None and rows:
@@ -445,7 +521,7 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
             rows[-1].update(epoch=epoch + 1, test_psnr=test_psnr, test_high_fraction=test_high)
             if min_gain_db is not None and test_psnr - best < min_gain_db:
                 if test_psnr < best:
-                    wae.load_state_dict(best_state)                  # early stopping: keep the best epoch
+                    wae.load_state_dict(best_state)  # early stopping: keep the best epoch
                 break
             if test_psnr > best and best_state is not None:
                 best_state = copy.deepcopy(wae.state_dict())
@@ -453,9 +529,14 @@ def pretrain_wae(wae: WAE, train_data: Iterable[tuple[torch.Tensor, torch.Tensor
     return rows
 
 
-def train_classifier(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                     test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
-                     epochs: int = 2, joint_epochs: int = 1, **fit_kwargs) -> list[train.History]:
+def train_classifier(
+    model: nn.Module,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    epochs: int = 2,
+    joint_epochs: int = 1,
+    **fit_kwargs,
+) -> list[train.History]:
     """Stages 2 and 3 for a :class:`WAEClassifier`, with ``train.fit`` (the model is changed in place).
 
     Stage 2 trains the base, high and fusion networks for ``epochs − joint_epochs`` epochs with the
@@ -479,7 +560,7 @@ def train_classifier(model: nn.Module, train_data: Iterable[tuple[torch.Tensor, 
     if joint_epochs:
         model.joint = True
         try:
-            loss = lambda out, y: F.cross_entropy(out[0], y, label_smoothing=ce) + out[1]   # noqa: E731
+            loss = lambda out, y: F.cross_entropy(out[0], y, label_smoothing=ce) + out[1]  # noqa: E731
             histories.append(train.fit(model, train_data, test_data, joint_epochs, loss_fn=loss, **fit_kwargs))
         finally:
             model.joint = False
@@ -502,21 +583,35 @@ def variants(base: nn.Module, in_channels: int, wae_lambda: float = 0.1, lambdas
     classes = base[-1].out_features
     out = {"waes": {lam: WAE(in_channels) for lam in lambdas}}
     out["downsample"] = nn.Sequential(Downsample("avg"), *copy.deepcopy(base))
-    for name, splitter, lam in (("haar", HaarSplit(in_channels), 0.0),
-                                ("decomposition", WAE(in_channels), 0.0),
-                                ("wae", WAE(in_channels), float(wae_lambda))):
-        out[name] = WAEClassifier(copy.deepcopy(base), high_branch(splitter.high_channels), splitter, classes,
-                                  energy_weight=lam)
+    for name, splitter, lam in (
+        ("haar", HaarSplit(in_channels), 0.0),
+        ("decomposition", WAE(in_channels), 0.0),
+        ("wae", WAE(in_channels), float(wae_lambda)),
+    ):
+        out[name] = WAEClassifier(
+            copy.deepcopy(base), high_branch(splitter.high_channels), splitter, classes, energy_weight=lam
+        )
     return out
 
 
-def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
-               test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None, *,
-               epochs: int = 2, joint_epochs: int = 1,
-               wae_epochs: int = 1, lambdas: tuple = (0.0, 0.1, 1.0), wae_lambda: float = 0.1,
-               lr: float = 0.05, label_smoothing: float = 0.1, progress: bool = False, seed: int = 0,
-               cache: str | Path | None = None, wae_min_gain_db: float | None = None,
-               curves: dict | None = None) -> dict:
+def experiment(
+    base: nn.Module,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    *,
+    epochs: int = 2,
+    joint_epochs: int = 1,
+    wae_epochs: int = 1,
+    lambdas: tuple = (0.0, 0.1, 1.0),
+    wae_lambda: float = 0.1,
+    lr: float = 0.05,
+    label_smoothing: float = 0.1,
+    progress: bool = False,
+    seed: int = 0,
+    cache: str | Path | None = None,
+    wae_min_gain_db: float | None = None,
+    curves: dict | None = None,
+) -> dict:
     """The chapter's experiment: from one trained full-resolution ``base`` (``vgg_small``), build and
     train every half-resolution variant at the same budget (``epochs`` of the same schedule each).
 
@@ -536,26 +631,40 @@ def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.T
     out = variants(base, x0.shape[1], wae_lambda, lambdas)
     if cache is not None and Path(cache).exists():
         blob = checkpoints.read_weights(cache)
-        missing = [str(lam) for lam in out["waes"] if str(lam) not in blob.get("waes", {})] + \
-                  [name for name in VARIANTS if name not in blob]
+        missing = [str(lam) for lam in out["waes"] if str(lam) not in blob.get("waes", {})] + [
+            name for name in VARIANTS if name not in blob
+        ]
         if missing:
-            raise checkpoints.CheckpointError(f"the cache {cache} is of another experiment: it has no weights for "
-                                              f"{', '.join(missing)}; delete it to train again")
+            raise checkpoints.CheckpointError(
+                f"the cache {cache} is of another experiment: it has no weights for "
+                f"{', '.join(missing)}; delete it to train again"
+            )
         for lam, m in out["waes"].items():
             checkpoints.load_state(m, blob["waes"][str(lam)], f"the cache {cache} (WAE λ={lam})")
         for name in VARIANTS:
             checkpoints.load_state(out[name], blob[name], f"the cache {cache} ({name})")
-        return {k: ({lam: m.to(x0.device).eval() for lam, m in v.items()} if k == "waes" else v.to(x0.device).eval())
-                for k, v in out.items()}
+        return {
+            k: ({lam: m.to(x0.device).eval() for lam, m in v.items()} if k == "waes" else v.to(x0.device).eval())
+            for k, v in out.items()
+        }
     fit = dict(lr=lr, label_smoothing=label_smoothing, progress=progress, seed=seed, device=x0.device)
     for lam, wae in out["waes"].items():
         torch.manual_seed(seed)
-        wae.load_state_dict(WAE(x0.shape[1]).state_dict())            # every λ starts from the same weights
-        rows = pretrain_wae(wae.to(x0.device), train_data, wae_epochs, energy_weight=lam, seed=seed,
-                            test_data=test_data, min_gain_db=wae_min_gain_db)
+        wae.load_state_dict(WAE(x0.shape[1]).state_dict())  # every λ starts from the same weights
+        rows = pretrain_wae(
+            wae.to(x0.device),
+            train_data,
+            wae_epochs,
+            energy_weight=lam,
+            seed=seed,
+            test_data=test_data,
+            min_gain_db=wae_min_gain_db,
+        )
         wae.eval()
         if curves is not None:
-            curves.setdefault("waes", {})[lam] = [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
+            curves.setdefault("waes", {})[lam] = [
+                (r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r
+            ]
     out["decomposition"].splitter.load_state_dict(out["waes"][0.0].state_dict())
     out["wae"].splitter.load_state_dict(out["waes"][float(wae_lambda)].state_dict())
     for name in VARIANTS:
@@ -566,18 +675,31 @@ def experiment(base: nn.Module, train_data: Iterable[tuple[torch.Tensor, torch.T
             curves[name] = [acc for h in histories for acc in h.test_acc]
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        checkpoints.save_atomically({"model": {"waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
-                                               **{name: out[name].state_dict() for name in VARIANTS}}}, cache)
+        checkpoints.save_atomically(
+            {
+                "model": {
+                    "waes": {str(lam): m.state_dict() for lam, m in out["waes"].items()},
+                    **{name: out[name].state_dict() for name in VARIANTS},
+                }
+            },
+            cache,
+        )
     return out
 
 
 # --------------------------------------------------------------------------- cost arithmetic
 
+
 def encoder_macs(in_channels: int, hidden: int, height: int, width: int, depth: int = 3) -> int:
     """MACs of the WAE encoder on one image: ``depth`` 3×3 convs at full resolution + two
     stride-2 3×3 branches at half resolution (the decoder is not needed at inference)."""
-    for name, v in (("in_channels", in_channels), ("hidden", hidden), ("height", height), ("width", width),
-                    ("depth", depth)):
+    for name, v in (
+        ("in_channels", in_channels),
+        ("hidden", hidden),
+        ("height", height),
+        ("width", width),
+        ("depth", depth),
+    ):
         check_int(name, v)
     full = height * width * 9 * (in_channels * hidden + (depth - 1) * hidden * hidden)
     half = math.ceil(height / 2) * math.ceil(width / 2) * 9 * hidden * in_channels * 2
@@ -610,16 +732,24 @@ class Report(Rows):
         lines = [f"{'model':34s} {'acc %':>6s} {'MACs':>9s} {'params':>8s} {'ms':>7s} {'MAC÷':>5s} {'speed×':>6s}"]
         for r in self:
             acc = f"{100 * r.accuracy:6.2f}" if r.accuracy is not None else "     -"
-            lines.append(f"{r.name:34s} {acc} {r.macs / 1e6:8.2f}M {r.params:8d} {r.latency_ms:7.2f} "
-                         f"{r.mac_ratio:5.2f} {r.speedup:6.2f}")
+            lines.append(
+                f"{r.name:34s} {acc} {r.macs / 1e6:8.2f}M {r.params:8d} {r.latency_ms:7.2f} "
+                f"{r.mac_ratio:5.2f} {r.speedup:6.2f}"
+            )
         return "\n".join(lines)
 
     def row(self, name: str) -> CostRow:
         return next(r for r in self if r.name == name)
 
 
-def cost_report(named_models: dict, input_size: tuple, accuracies: dict | None = None, batch: int = 1,
-                min_run_time: float = 0.3, rounds: int = 3) -> Report:
+def cost_report(
+    named_models: dict,
+    input_size: tuple,
+    accuracies: dict | None = None,
+    batch: int = 1,
+    min_run_time: float = 0.3,
+    rounds: int = 3,
+) -> Report:
     """Measure every model in ``named_models`` (inference: eval mode, no decoder) on one run.
 
     ``input_size`` is (C, H, W). Latency is the best of ``rounds`` interleaved rounds (every model
@@ -631,8 +761,13 @@ def cost_report(named_models: dict, input_size: tuple, accuracies: dict | None =
     check_int("rounds", rounds)
     accuracies = accuracies or {}
     x = torch.randn(batch, *input_size)
-    best = measure.latencies({name: model.cpu().eval() for name, model in named_models.items()}, x,
-                             min_run_time=min_run_time, rounds=rounds, best=True)
+    best = measure.latencies(
+        {name: model.cpu().eval() for name, model in named_models.items()},
+        x,
+        min_run_time=min_run_time,
+        rounds=rounds,
+        best=True,
+    )
     report = Report()
     for name, model in named_models.items():
         macs = measure.count_macs(model, tuple(input_size))
@@ -654,8 +789,16 @@ class SweepRow:
     speedup: float
 
 
-def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classes: int = 10, batch: int = 16,
-                  min_run_time: float = 0.2, seed: int = 0, rounds: int = 2) -> Rows:
+def speedup_sweep(
+    widths: list,
+    in_channels: int = 1,
+    size: int = 28,
+    num_classes: int = 10,
+    batch: int = 16,
+    min_run_time: float = 0.2,
+    seed: int = 0,
+    rounds: int = 2,
+) -> Rows:
     """WAE + ``vgg_small((w, 2w, 4w))`` at half resolution vs ``vgg_small`` at full resolution, for
     every first-stage width ``w`` in ``widths`` (untrained models: cost does not depend on weights)."""
     torch.manual_seed(seed)
@@ -666,14 +809,16 @@ def speedup_sweep(widths: list, in_channels: int = 1, size: int = 28, num_classe
         full, wae_net = build("full", **kw).eval(), build("wae-classifier", **kw).eval()
         x = torch.randn(batch, in_channels, size, size)
         bm, wm = measure.count_macs(full, x.shape[1:]), measure.count_macs(wae_net, x.shape[1:])
-        seconds = measure.latencies({"full": full, "wae": wae_net}, x, min_run_time=min_run_time, rounds=rounds,
-                                    best=True)                    # interleaved, best of each: fair under load
+        seconds = measure.latencies(
+            {"full": full, "wae": wae_net}, x, min_run_time=min_run_time, rounds=rounds, best=True
+        )  # interleaved, best of each: fair under load
         bt, wt = seconds["full"], seconds["wae"]
         rows.append(SweepRow(w, bm, wm, bm / wm, 1e3 * bt, 1e3 * wt, bt / wt))
     return rows
 
 
 # --------------------------------------------------------------------------- the explorer
+
 
 def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, waes: dict) -> dict:
     """Everything the decomposition explorer shows, for image number ``image`` and the WAE trained
@@ -686,7 +831,7 @@ def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, 
         raise ValueError(f"image={image} must be between 0 and {len(images) - 1}")
     if energy_weight not in waes:
         raise ValueError(f"energy_weight={energy_weight!r} has no trained WAE; choose one of {sorted(waes)}")
-    x = images[image:image + 1]
+    x = images[image : image + 1]
     _even("images", x)
     with torch.no_grad():
         wae = waes[energy_weight].eval()
@@ -694,16 +839,26 @@ def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, 
         cA, details = haar_dwt(x)
         haar_high = torch.cat(details, dim=1)
         haar_recon = haar_idwt(cA, details)
-    return {"image": image, "energy_weight": energy_weight, "x": x[0], "low": low[0], "high": high[0],
-            "recon": recon[0], "cA": cA[0], "details": haar_high[0],
-            "psnr": psnr(x, recon), "haar_psnr": psnr(x, haar_recon),
-            "high_fraction": energy_fraction(low, high), "haar_high_fraction": energy_fraction(cA, haar_high)}
+    return {
+        "image": image,
+        "energy_weight": energy_weight,
+        "x": x[0],
+        "low": low[0],
+        "high": high[0],
+        "recon": recon[0],
+        "cA": cA[0],
+        "details": haar_high[0],
+        "psnr": psnr(x, recon),
+        "haar_psnr": psnr(x, haar_recon),
+        "high_fraction": energy_fraction(low, high),
+        "haar_high_fraction": energy_fraction(cA, haar_high),
+    }
 
 
 def _show(ax, t, title, symmetric=False):
     img = t.detach().cpu()
     img = img[0] if img.shape[0] != 3 else img.permute(1, 2, 0)
-    if img.dim() == 3:                                               # colour: rescale to [0, 1]
+    if img.dim() == 3:  # colour: rescale to [0, 1]
         ax.imshow(((img - img.min()) / (img.max() - img.min() + 1e-8)).numpy())
     elif symmetric:
         m = float(img.abs().max()) or 1.0
@@ -733,30 +888,50 @@ def draw_decomposition(state: dict, fig: Figure) -> None:
 
 def decomposition_readout(state: dict) -> str:
     s = state
-    return (f"λ = {s['energy_weight']}: WAE PSNR <b>{s['psnr']:.1f} dB</b>, energy in I_H "
-            f"<b>{100 * s['high_fraction']:.2f}%</b> · Haar: energy in details {100 * s['haar_high_fraction']:.2f}%, "
-            f"inverse exact ({s['haar_psnr']:.0f} dB)")
+    return (
+        f"λ = {s['energy_weight']}: WAE PSNR <b>{s['psnr']:.1f} dB</b>, energy in I_H "
+        f"<b>{100 * s['high_fraction']:.2f}%</b> · Haar: energy in details {100 * s['haar_high_fraction']:.2f}%, "
+        f"inverse exact ({s['haar_psnr']:.0f} dB)"
+    )
 
 
 def decomposition_explorer(images: torch.Tensor, waes: dict, image: int = 0) -> widgets.Explorer:
     """The explorer: pick an image and λ; see I_L, I_H, reconstruction and Haar's counterparts."""
     weights = sorted(waes)
-    controls = {"image": widgets.int_slider("image", image, 0, len(images) - 1),
-                "energy_weight": widgets.dropdown("λ (energy weight)", [(str(w), w) for w in weights], weights[-1])}
-    return widgets.Explorer(lambda image, energy_weight: decomposition_state(image, energy_weight, images, waes),
-                            draw_decomposition, controls, title="WAE vs Haar: the two half-resolution sub-images",
-                            readout_fn=decomposition_readout, figsize=(10, 5.2))
+    controls = {
+        "image": widgets.int_slider("image", image, 0, len(images) - 1),
+        "energy_weight": widgets.dropdown("λ (energy weight)", [(str(w), w) for w in weights], weights[-1]),
+    }
+    return widgets.Explorer(
+        lambda image, energy_weight: decomposition_state(image, energy_weight, images, waes),
+        draw_decomposition,
+        controls,
+        title="WAE vs Haar: the two half-resolution sub-images",
+        readout_fn=decomposition_readout,
+        figsize=(10, 5.2),
+    )
 
 
 # --------------------------------------------------------------------------- shipped checkpoints
 
-SHIPPED = {"downsample": "wae-downsample-fmnist", "haar": "wae-haar-fmnist",
-           "decomposition": "wae-decomp-fmnist", "wae": "wae-classifier-fmnist",
-           0.0: "wae-l0-fmnist", 0.1: "wae-l0.1-fmnist", 1.0: "wae-l1-fmnist"}
-SHIPPED_KINDS = {"wae-l0-fmnist": dict(kind="wae"), "wae-l0.1-fmnist": dict(kind="wae"),   # build() keywords
-                 "wae-l1-fmnist": dict(kind="wae"), "wae-downsample-fmnist": dict(kind="downsample"),
-                 "wae-haar-fmnist": dict(kind="haar"), "wae-decomp-fmnist": dict(kind="wae-classifier"),
-                 "wae-classifier-fmnist": dict(kind="wae-classifier", energy_weight=0.1)}
+SHIPPED = {
+    "downsample": "wae-downsample-fmnist",
+    "haar": "wae-haar-fmnist",
+    "decomposition": "wae-decomp-fmnist",
+    "wae": "wae-classifier-fmnist",
+    0.0: "wae-l0-fmnist",
+    0.1: "wae-l0.1-fmnist",
+    1.0: "wae-l1-fmnist",
+}
+SHIPPED_KINDS = {
+    "wae-l0-fmnist": dict(kind="wae"),
+    "wae-l0.1-fmnist": dict(kind="wae"),  # build() keywords
+    "wae-l1-fmnist": dict(kind="wae"),
+    "wae-downsample-fmnist": dict(kind="downsample"),
+    "wae-haar-fmnist": dict(kind="haar"),
+    "wae-decomp-fmnist": dict(kind="wae-classifier"),
+    "wae-classifier-fmnist": dict(kind="wae-classifier", energy_weight=0.1),
+}
 
 
 def load_shipped(folder: str | Path | None = None) -> dict:
@@ -780,14 +955,21 @@ def _ship_entry(folder, name, model, test_data, train_images, curve, command=Non
     is_wae = isinstance(model, WAE)
     acc = None if is_wae else train.evaluate(model, test_data)
     checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
-    entry = {"file": path.name, "recipe": name, "seed": 0, "epochs": len(curve), "train_images": train_images,
-             "command": command or "python -m course_lib.wae ship" + (" waes" if is_wae else ""),
-             "test_accuracy": round(acc, 4) if acc is not None else None, "sha256": checkpoints.sha256(path),
-             "parameters": sum(p.numel() for p in model.parameters())}
+    entry = {
+        "file": path.name,
+        "recipe": name,
+        "seed": 0,
+        "epochs": len(curve),
+        "train_images": train_images,
+        "command": command or "python -m course_lib.wae ship" + (" waes" if is_wae else ""),
+        "test_accuracy": round(acc, 4) if acc is not None else None,
+        "sha256": checkpoints.sha256(path),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     if is_wae:
         entry["test_psnr_db"] = [round(p, 2) for p, _ in curve]
         entry["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
-        entry["kept_epoch"] = 1 + max(range(len(curve)), key=lambda i: curve[i][0])   # early stopping keeps the best
+        entry["kept_epoch"] = 1 + max(range(len(curve)), key=lambda i: curve[i][0])  # early stopping keeps the best
     else:
         entry["training_curve"] = [round(a, 4) for a in curve]
     checkpoints.write_manifest_entry(folder, name, entry)
@@ -806,8 +988,17 @@ def _ship(folder=None, train_subset=3072, wae_epochs=1, epochs=2, joint_epochs=1
     train_data, test_data = data.loaders("fashion-mnist", 64, train_subset=train_subset, device="cpu")
     base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
     curves: dict = {}
-    result = experiment(base, train_data, test_data, epochs=epochs, joint_epochs=joint_epochs, wae_epochs=wae_epochs,
-                        lr=0.02, progress=False, curves=curves)
+    result = experiment(
+        base,
+        train_data,
+        test_data,
+        epochs=epochs,
+        joint_epochs=joint_epochs,
+        wae_epochs=wae_epochs,
+        lr=0.02,
+        progress=False,
+        curves=curves,
+    )
     for key in VARIANTS:
         _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key])
 
@@ -833,9 +1024,18 @@ def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False,
             entry = checkpoints.read_manifest(folder)[SHIPPED[lam]]
             curve = list(zip(entry["test_psnr_db"], entry["test_high_energy_fraction"]))
             command = f"{entry['command']} && {command} --resume --lr {lr:g}"
-        best = max(p for p, _ in curve) if curve else None               # early stopping starts from the best kept
-        rows = pretrain_wae(model, train_data, max_epochs, energy_weight=lam, lr=lr, test_data=test_data,
-                            min_gain_db=0.1, seed=len(curve), baseline_db=best)
+        best = max(p for p, _ in curve) if curve else None  # early stopping starts from the best kept
+        rows = pretrain_wae(
+            model,
+            train_data,
+            max_epochs,
+            energy_weight=lam,
+            lr=lr,
+            test_data=test_data,
+            min_gain_db=0.1,
+            seed=len(curve),
+            baseline_db=best,
+        )
         curve += [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
         _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve, command)
 
@@ -853,7 +1053,8 @@ if __name__ == "__main__":
         parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (3e-3)")
         parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
         args = parser.parse_args(sys.argv[3:])
-        _ship_waes(max_epochs=args.max_epochs, threads=args.threads, lambdas=args.lambdas, resume=args.resume,
-                   lr=args.lr)
+        _ship_waes(
+            max_epochs=args.max_epochs, threads=args.threads, lambdas=args.lambdas, resume=args.resume, lr=args.lr
+        )
     elif sys.argv[1:2] == ["ship"]:
         _ship(*sys.argv[2:3])

@@ -17,7 +17,8 @@ import base64
 import html
 import io
 import re
-from typing import Any, Callable, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -48,9 +49,17 @@ class Explorer(widgets.VBox):
     ``readout_fn(state)`` (optional) returns a short HTML string shown above the figure.
     """
 
-    def __init__(self, state_fn: Callable[..., Any], draw_fn: Callable[[Any, Figure], Any],
-                 controls: Mapping[str, widgets.ValueWidget], *, title: str = "",
-                 readout_fn: Optional[Callable[[Any], str]] = None, figsize: tuple = (9, 4), dpi: int = 90) -> None:
+    def __init__(
+        self,
+        state_fn: Callable[..., Any],
+        draw_fn: Callable[[Any, Figure], Any],
+        controls: Mapping[str, widgets.ValueWidget],
+        *,
+        title: str = "",
+        readout_fn: Callable[[Any], str] | None = None,
+        figsize: tuple = (9, 4),
+        dpi: int = 90,
+    ) -> None:
         self.state_fn, self.draw_fn, self.readout_fn = state_fn, draw_fn, readout_fn
         self.controls, self.figsize, self.dpi = dict(controls), figsize, dpi
         self.title = widgets.HTML(f"<b>{html.escape(title)}</b>" if title else "")
@@ -118,20 +127,38 @@ def _strip_tags(text: str) -> str:
 
 # Small control makers, so that every explorer looks the same.
 
+
 def int_slider(description: str, value: int, min: int, max: int, step: int = 1) -> widgets.IntSlider:
     """An integer slider that updates on release, with the course's label style."""
-    return widgets.IntSlider(value=value, min=min, max=max, step=step, description=description,
-                             continuous_update=False, style={"description_width": "initial"})
+    return widgets.IntSlider(
+        value=value,
+        min=min,
+        max=max,
+        step=step,
+        description=description,
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
 
 
-def float_slider(description: str, value: float, min: float, max: float,
-                 step: float = 0.01) -> widgets.FloatSlider:
+def float_slider(description: str, value: float, min: float, max: float, step: float = 0.01) -> widgets.FloatSlider:
     """A float slider that updates on release, with the course's label style."""
-    return widgets.FloatSlider(value=value, min=min, max=max, step=step, description=description,
-                               continuous_update=False, style={"description_width": "initial"})
+    return widgets.FloatSlider(
+        value=value,
+        min=min,
+        max=max,
+        step=step,
+        description=description,
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
 
 
 def dropdown(description: str, options: Sequence, value: Any = None) -> widgets.Dropdown:
     """A drop-down list (first option selected unless ``value``), with the course's label style."""
-    return widgets.Dropdown(options=options, value=value if value is not None else list(options)[0],
-                            description=description, style={"description_width": "initial"})
+    return widgets.Dropdown(
+        options=options,
+        value=value if value is not None else list(options)[0],
+        description=description,
+        style={"description_width": "initial"},
+    )

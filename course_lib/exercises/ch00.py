@@ -34,9 +34,13 @@ def check_accuracy(fn: Callable[[torch.Tensor, torch.Tensor], Any]) -> None:
         logits = torch.randn(batch, classes, generator=g)
         labels = torch.randint(0, classes, (batch,), generator=g)
         got = fn(logits.clone(), labels.clone())
-        expect_true(isinstance(got, (float, int)) and not isinstance(got, bool)
-                    or (torch.is_tensor(got) and got.numel() == 1 and got.is_floating_point()),
-                    f"return one number (a fraction between 0 and 1), got {type(got).__name__}"
-                    + (f" of shape {tuple(got.shape)} and dtype {got.dtype}" if torch.is_tensor(got) else ""))
-        expect_close(float(got), _accuracy(logits, labels), f"accuracy of a batch of {batch} with {classes} classes",
-                     atol=1e-6)
+        expect_true(
+            isinstance(got, (float, int))
+            and not isinstance(got, bool)
+            or (torch.is_tensor(got) and got.numel() == 1 and got.is_floating_point()),
+            f"return one number (a fraction between 0 and 1), got {type(got).__name__}"
+            + (f" of shape {tuple(got.shape)} and dtype {got.dtype}" if torch.is_tensor(got) else ""),
+        )
+        expect_close(
+            float(got), _accuracy(logits, labels), f"accuracy of a batch of {batch} with {classes} classes", atol=1e-6
+        )

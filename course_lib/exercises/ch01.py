@@ -32,42 +32,67 @@ from ..checks import ExerciseError, checker, expect_close, expect_equal, expect_
 __all__ = ["check_separable_ratio", "check_conv2d_as_matmul", "check_coverage"]
 
 
-@checker("depthwise separable cost ratio",
-         answers={"smallnets.separable_cost_ratio": smallnets.separable_cost_ratio, "conv.conv_cost": conv.conv_cost,
-                  "conv.mobilenet_table": conv.mobilenet_table})
+@checker(
+    "depthwise separable cost ratio",
+    answers={
+        "smallnets.separable_cost_ratio": smallnets.separable_cost_ratio,
+        "conv.conv_cost": conv.conv_cost,
+        "conv.mobilenet_table": conv.mobilenet_table,
+    },
+)
 def check_separable_ratio(fn: Callable) -> None:
     """``fn(c_in, c_out, k)`` must give MACs(depthwise k×k + pointwise 1×1) / MACs(regular k×k conv),
     compared with ``measure.count_macs`` on real layers (same output size, 'same' padding)."""
     for c_in, c_out, k in ((512, 512, 3), (32, 64, 3), (64, 16, 5), (8, 8, 1), (3, 96, 7), (100, 10, 3)):
         shape = (c_in, 14, 14)
         regular = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
-        separable = nn.Sequential(nn.Conv2d(c_in, c_in, k, padding=k // 2, groups=c_in, bias=False),
-                                  nn.Conv2d(c_in, c_out, 1, bias=False))
+        separable = nn.Sequential(
+            nn.Conv2d(c_in, c_in, k, padding=k // 2, groups=c_in, bias=False), nn.Conv2d(c_in, c_out, 1, bias=False)
+        )
         expected = measure.count_macs(separable, shape) / measure.count_macs(regular, shape)
         got = fn(c_in, c_out, k)
-        expect_true(isinstance(got, (int, float)) and not isinstance(got, bool),
-                    f"return a number (the ratio), got {type(got).__name__}")
-        expect_close(got, expected, f"MACs ratio separable / regular for {c_in} → {c_out} channels, {k}×{k}",
-                     rtol=1e-9, atol=1e-12)
+        expect_true(
+            isinstance(got, (int, float)) and not isinstance(got, bool),
+            f"return a number (the ratio), got {type(got).__name__}",
+        )
+        expect_close(
+            got,
+            expected,
+            f"MACs ratio separable / regular for {c_in} → {c_out} channels, {k}×{k}",
+            rtol=1e-9,
+            atol=1e-12,
+        )
 
 
 _TORCH_CONV = {"F.conv2d": F.conv2d, "F.unfold": F.unfold, "nn.Conv2d": nn.Conv2d}
 
 
-@checker("convolution as im2col + one matrix product",
-         answers={"conv.im2col": conv.im2col, "conv.conv2d_as_matmul": conv.conv2d_as_matmul,
-                  "conv.naive_conv2d": conv.naive_conv2d})
+@checker(
+    "convolution as im2col + one matrix product",
+    answers={
+        "conv.im2col": conv.im2col,
+        "conv.conv2d_as_matmul": conv.conv2d_as_matmul,
+        "conv.naive_conv2d": conv.naive_conv2d,
+    },
+)
 def check_conv2d_as_matmul(fn: Callable) -> None:
     """``fn(x, weight, stride, padding)`` for x (C, H, W) and weight (C_out, C, k, k) must return the
     (C_out, H_out, W_out) output of the convolution, measured against ``F.conv2d``."""
     used = library_calls(getattr(fn, "__wrapped__", fn), _TORCH_CONV)
     if used:
-        raise ExerciseError(f"your function uses PyTorch's {', '.join(used)}, which does the convolution for you: "
-                            "cut the windows into columns yourself and multiply once")
+        raise ExerciseError(
+            f"your function uses PyTorch's {', '.join(used)}, which does the convolution for you: "
+            "cut the windows into columns yourself and multiply once"
+        )
     g = torch.Generator().manual_seed(1)
-    for (c, h, w), (c_out, k), stride, padding in (((2, 5, 5), (3, 3), 1, 0), ((3, 7, 6), (4, 3), 2, 1),
-                                                   ((2, 9, 8), (2, 3), 3, 2), ((4, 6, 6), (5, 1), 1, 0),
-                                                   ((1, 8, 7), (2, 5), 2, 2), ((3, 6, 9), (2, 2), 2, 0)):
+    for (c, h, w), (c_out, k), stride, padding in (
+        ((2, 5, 5), (3, 3), 1, 0),
+        ((3, 7, 6), (4, 3), 2, 1),
+        ((2, 9, 8), (2, 3), 3, 2),
+        ((4, 6, 6), (5, 1), 1, 0),
+        ((1, 8, 7), (2, 5), 2, 2),
+        ((3, 6, 9), (2, 2), 2, 0),
+    ):
         x = torch.randn(c, h, w, generator=g)
         weight = torch.randn(c_out, c, k, k, generator=g)
         expected = F.conv2d(x[None], weight, stride=stride, padding=padding)[0]
@@ -75,34 +100,58 @@ def check_conv2d_as_matmul(fn: Callable) -> None:
         what = f"conv2d_as_matmul(x of shape {(c, h, w)}, {k}×{k} kernels, stride={stride}, padding={padding})"
         expect_true(isinstance(got, torch.Tensor), f"{what} must return a tensor, got {type(got).__name__}")
         expect_equal(tuple(got.shape), tuple(expected.shape), f"shape of {what}")
-        expect_close(got, expected, f"{what} (compared with F.conv2d; a column's order must match a kernel "
-                     "row's: channel, then kernel row, then kernel column)", rtol=1e-4, atol=1e-4)
+        expect_close(
+            got,
+            expected,
+            f"{what} (compared with F.conv2d; a column's order must match a kernel "
+            "row's: channel, then kernel row, then kernel column)",
+            rtol=1e-4,
+            atol=1e-4,
+        )
 
 
-_COVERAGE_CASES = ((5, 5, 3, 1, 0), (7, 7, 3, 2, 1), (8, 6, 2, 2, 0), (9, 9, 1, 2, 0), (10, 7, 5, 3, 2), (6, 6, 4, 3, 1),
-                   (12, 12, 7, 2, 3))
+_COVERAGE_CASES = (
+    (5, 5, 3, 1, 0),
+    (7, 7, 3, 2, 1),
+    (8, 6, 2, 2, 0),
+    (9, 9, 1, 2, 0),
+    (10, 7, 5, 3, 2),
+    (6, 6, 4, 3, 1),
+    (12, 12, 7, 2, 3),
+)
 
 
-@checker("how many windows read each pixel",
-         answers={"conv.im2col": conv.im2col, "conv.col2im": conv.col2im, "conv.im2col_state": conv.im2col_state})
+@checker(
+    "how many windows read each pixel",
+    answers={"conv.im2col": conv.im2col, "conv.col2im": conv.col2im, "conv.im2col_state": conv.im2col_state},
+)
 def check_coverage(fn: Callable) -> None:
     """``fn(h, w, k, stride, padding)`` must return the (h, w) counts of k×k windows that read each input
     pixel — compared with PyTorch's ``F.fold(F.unfold(ones))``."""
     used = library_calls(getattr(fn, "__wrapped__", fn), {**_TORCH_CONV, "F.fold": F.fold})
     if used:
-        raise ExerciseError(f"your function uses PyTorch's {', '.join(used)}, which counts the windows for you: "
-                            "work out where the windows sit")
+        raise ExerciseError(
+            f"your function uses PyTorch's {', '.join(used)}, which counts the windows for you: "
+            "work out where the windows sit"
+        )
     for h, w, k, stride, padding in _COVERAGE_CASES:
         ones = torch.ones(1, 1, h, w)
-        expected = F.fold(F.unfold(ones, k, stride=stride, padding=padding), (h, w), k, stride=stride,
-                          padding=padding)[0, 0].round().long()
+        expected = (
+            F.fold(F.unfold(ones, k, stride=stride, padding=padding), (h, w), k, stride=stride, padding=padding)[0, 0]
+            .round()
+            .long()
+        )
         got = fn(h, w, k, stride, padding)
         what = f"coverage({h}, {w}, k={k}, stride={stride}, padding={padding})"
-        expect_true(torch.is_tensor(got) and tuple(got.shape) == (h, w),
-                    f"{what} must return an ({h}, {w}) tensor, got "
-                    + (f"shape {tuple(got.shape)}" if torch.is_tensor(got) else type(got).__name__))
+        expect_true(
+            torch.is_tensor(got) and tuple(got.shape) == (h, w),
+            f"{what} must return an ({h}, {w}) tensor, got "
+            + (f"shape {tuple(got.shape)}" if torch.is_tensor(got) else type(got).__name__),
+        )
         wrong = (got.round().long() != expected).nonzero()
         if len(wrong):
             i, j = wrong[0].tolist()
-            raise ExerciseError(f"{what}: pixel ({i}, {j}) is read by {int(expected[i, j])} windows, your code says "
-                                f"{got[i, j].item():g} (the windows start at −padding and move by the stride)")
+            raise ExerciseError(
+                f"{what}: pixel ({i}, {j}) is read by {int(expected[i, j])} windows, your code says "
+                f"{got[i, j].item():g} (the windows start at −padding and move by the stride)"
+            )

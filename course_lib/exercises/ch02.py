@@ -43,6 +43,7 @@ __all__ = ["check_ttq_backward", "check_codebook_linear", "check_codebook_bytes"
 
 # --------------------------------------------------------------------------- TTQ backward
 
+
 def _ttq_cases():
     g = torch.Generator().manual_seed(5)
     cases = [(torch.tensor([0.9, 0.03, -0.02, -0.6, 0.3]), 0.8, 0.5, 0.05)]
@@ -56,16 +57,21 @@ def _ttq_autograd(latent, wp, wn, t, grad):
     lt, p, n = (v.clone().requires_grad_(True) for v in (latent, wp, wn))
     delta = t * latent.abs().max()
     pos, neg = (latent > delta).to(latent.dtype), (latent < -delta).to(latent.dtype)
-    scale = pos * wp + neg * wn + (1 - pos - neg)                      # Wp above Δ, Wn below −Δ, 1 between
-    straight_through = lt * scale - (lt * scale).detach()              # 0 forward, scale·grad backward
+    scale = pos * wp + neg * wn + (1 - pos - neg)  # Wp above Δ, Wn below −Δ, 1 between
+    straight_through = lt * scale - (lt * scale).detach()  # 0 forward, scale·grad backward
     w_t = p * pos - n * neg + straight_through
     (w_t * grad).sum().backward()
     return lt.grad, p.grad, n.grad
 
 
-@checker("TTQ backward", answers={"quant.ttq_ternarize": quant.ttq_ternarize,       # (a Function's methods, not the
-                                  "quant.TTQFunction.forward": quant.TTQFunction.forward,   # class: its vars loop back)
-                                  "quant.TTQFunction.backward": quant.TTQFunction.backward})
+@checker(
+    "TTQ backward",
+    answers={
+        "quant.ttq_ternarize": quant.ttq_ternarize,  # (a Function's methods, not the
+        "quant.TTQFunction.forward": quant.TTQFunction.forward,  # class: its vars loop back)
+        "quant.TTQFunction.backward": quant.TTQFunction.backward,
+    },
+)
 def check_ttq_backward(fn: Callable) -> None:
     """``fn(latent, wp, wn, t, grad) -> (grad_latent, grad_wp, grad_wn)``, compared with autograd through a
     ternary forward written from PyTorch ops (so with the sign that w_t = −Wn implies)."""
@@ -75,13 +81,24 @@ def check_ttq_backward(fn: Callable) -> None:
         g_latent, g_wp, g_wn = _ttq_autograd(latent, wp, wn, t, grad)
         where = f"latent of shape {tuple(latent.shape)}, t = {t}"
         expect_close(torch.as_tensor(got[1]).reshape(()), g_wp, f"∂L/∂Wp ({where})", rtol=1e-4, atol=1e-5)
-        expect_close(torch.as_tensor(got[2]).reshape(()), g_wn, f"∂L/∂Wn ({where}; mind the sign: w_t = −Wn)",
-                     rtol=1e-4, atol=1e-5)
-        expect_close(torch.as_tensor(got[0]), g_latent, f"∂L/∂w̃ ({where}; scaled by Wp above Δ, Wn below −Δ, "
-                     "1 in between)", rtol=1e-4, atol=1e-5)
+        expect_close(
+            torch.as_tensor(got[2]).reshape(()),
+            g_wn,
+            f"∂L/∂Wn ({where}; mind the sign: w_t = −Wn)",
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        expect_close(
+            torch.as_tensor(got[0]),
+            g_latent,
+            f"∂L/∂w̃ ({where}; scaled by Wp above Δ, Wn below −Δ, 1 in between)",
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
 
 # --------------------------------------------------------------------------- a shared-weight layer
+
 
 def _cluster_sums(x, indices, k):
     """Brute force: sums[b, i, c] = Σ x[b, j] over the j where indices[i, j] = c, one weight at a time."""
@@ -105,25 +122,37 @@ def check_codebook_linear(fn: Callable) -> None:
         got = fn(x.clone(), codebook.clone(), indices.clone())
         expect_true(isinstance(got, tuple) and len(got) == 2, "return two things: (y, sums)")
         y, sums = got
-        expect_true(isinstance(sums, torch.Tensor) and isinstance(y, torch.Tensor),
-                    f"y and sums should be tensors, got {type(y).__name__} and {type(sums).__name__}")
+        expect_true(
+            isinstance(sums, torch.Tensor) and isinstance(y, torch.Tensor),
+            f"y and sums should be tensors, got {type(y).__name__} and {type(sums).__name__}",
+        )
         ref_sums = _cluster_sums(x, indices, k)
-        expect_close(sums, ref_sums, f"sums for x {tuple(x.shape)}, {m} outputs, {k} centroids "
-                     f"(shape (N, m, K) = {tuple(ref_sums.shape)})")
+        expect_close(
+            sums,
+            ref_sums,
+            f"sums for x {tuple(x.shape)}, {m} outputs, {k} centroids (shape (N, m, K) = {tuple(ref_sums.shape)})",
+        )
         expect_close(y, x @ codebook[indices].T, f"y for x {tuple(x.shape)}, {m} outputs")
 
 
 # --------------------------------------------------------------------------- bytes of a shared layer
 
+
 def _measured_codebook_bytes(n_weights: int, bits: int) -> int:
     """Pack real index bits with NumPy and size a real float32 codebook."""
     index_bits = np.zeros(n_weights * bits, dtype=bool)
-    codebook = np.zeros(2 ** bits, dtype=np.float32)
+    codebook = np.zeros(2**bits, dtype=np.float32)
     return np.packbits(index_bits).nbytes + codebook.nbytes
 
 
-@checker("codebook bytes", answers={"surgery.pack_bits": surgery.pack_bits, "measure.model_bytes": measure.model_bytes,
-                                    "compressed_file.fixed_layer_bytes": compressed_file.fixed_layer_bytes})
+@checker(
+    "codebook bytes",
+    answers={
+        "surgery.pack_bits": surgery.pack_bits,
+        "measure.model_bytes": measure.model_bytes,
+        "compressed_file.fixed_layer_bytes": compressed_file.fixed_layer_bytes,
+    },
+)
 def check_codebook_bytes(fn: Callable) -> None:
     """``fn(n_weights, bits) -> bytes`` of packed indices + a float32 codebook."""
     for n, bits in ((431080, 5), (1000, 8), (7, 3), (25000, 2), (1, 1)):
@@ -131,6 +160,7 @@ def check_codebook_bytes(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- bits per layer
+
 
 def _eight_five(model: nn.Module) -> dict[str, int]:
     return {name: 5 if isinstance(m, nn.Linear) else 8 for name, m in surgery.weight_layers(model).items()}
@@ -146,8 +176,10 @@ def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable, toleran
     expect_true(isinstance(allocation, dict), f"return a dict {{layer name: bits}}, got {type(allocation).__name__}")
     expect_equal(sorted(allocation), sorted(layers), "the layers of your allocation (every conv / linear layer)")
     for name, b in allocation.items():
-        expect_true(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 8,
-                    f"bits for layer {name!r} must be an int from 1 to 8, got {b!r}")
+        expect_true(
+            isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 8,
+            f"bits for layer {name!r} must be an int from 1 to 8, got {b!r}",
+        )
 
     def shared(bits):
         m = quant.share_weights(copy.deepcopy(model), dict(bits))
@@ -156,10 +188,17 @@ def check_bit_allocation(fn: Callable, model: nn.Module, data: Iterable, toleran
     float_acc = evaluate(model, data)
     acc, nbytes = shared(allocation)
     _, ref_bytes = shared(_eight_five(model))
-    expect_true(dry_run() or acc >= float_acc - tolerance_pt / 100 - 1e-9,      # stand-in data: bytes only
-                f"your allocation {allocation} reaches {100 * acc:.2f}%, more than {tolerance_pt} points below "
-                f"float ({100 * float_acc:.2f}%): give the sensitive layers more bits")
-    expect_true(nbytes < ref_bytes, f"your allocation stores {nbytes:,} B, not less than Deep Compression's "
-                f"8/5-bit allocation ({ref_bytes:,} B): the big layers can take fewer bits")
-    print(f"   {allocation}: {100 * acc:.2f}% (float {100 * float_acc:.2f}%), {nbytes:,} B "
-          f"vs {ref_bytes:,} B for 8-bit conv / 5-bit fc")
+    expect_true(
+        dry_run() or acc >= float_acc - tolerance_pt / 100 - 1e-9,  # stand-in data: bytes only
+        f"your allocation {allocation} reaches {100 * acc:.2f}%, more than {tolerance_pt} points below "
+        f"float ({100 * float_acc:.2f}%): give the sensitive layers more bits",
+    )
+    expect_true(
+        nbytes < ref_bytes,
+        f"your allocation stores {nbytes:,} B, not less than Deep Compression's "
+        f"8/5-bit allocation ({ref_bytes:,} B): the big layers can take fewer bits",
+    )
+    print(
+        f"   {allocation}: {100 * acc:.2f}% (float {100 * float_acc:.2f}%), {nbytes:,} B "
+        f"vs {ref_bytes:,} B for 8-bit conv / 5-bit fc"
+    )

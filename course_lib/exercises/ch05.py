@@ -37,6 +37,7 @@ __all__ = ["check_huffman", "check_decode_relative", "check_best_gap_width"]
 
 # --------------------------------------------------------------------------- Huffman
 
+
 def _optimal_bits(counts: Mapping) -> int:
     """Total bits of an optimal prefix code: the sum of every merge of the two lightest subtrees."""
     heap = [c for c in counts.values() if c]
@@ -64,28 +65,45 @@ def _decode(bits: str, code: Mapping) -> list:
     return out
 
 
-_CLRS = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}          # CLRS §16.3: 224 bits for 100 characters
+_CLRS = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}  # CLRS §16.3: 224 bits for 100 characters
 
 
-@checker("Huffman code", answers={"huffman.huffman_code": huffman.huffman_code,
-                                  "huffman.canonical_code": huffman.canonical_code,
-                                  "huffman.huffman_lengths": huffman.huffman_lengths,
-                                  "huffman.encode": huffman.encode, "huffman.encode_stream": huffman.encode_stream})
+@checker(
+    "Huffman code",
+    answers={
+        "huffman.huffman_code": huffman.huffman_code,
+        "huffman.canonical_code": huffman.canonical_code,
+        "huffman.huffman_lengths": huffman.huffman_lengths,
+        "huffman.encode": huffman.encode,
+        "huffman.encode_stream": huffman.encode_stream,
+    },
+)
 def check_huffman(fn: Callable) -> None:
     """``fn(frequencies) -> {symbol: bitstring}`` must be a prefix code that encodes a message with
     those counts in the fewest bits any prefix code can."""
-    cases = [(_CLRS, 224), ({0: 1, 1: 1, 2: 2, 3: 4, 4: 8}, None), ({"x": 3, "y": 3, "z": 3}, None), ({7: 10}, None),
-             ({k: c for k, c in enumerate((60, 20, 9, 5, 3, 1, 1, 1))}, None)]
+    cases = [
+        (_CLRS, 224),
+        ({0: 1, 1: 1, 2: 2, 3: 4, 4: 8}, None),
+        ({"x": 3, "y": 3, "z": 3}, None),
+        ({7: 10}, None),
+        ({k: c for k, c in enumerate((60, 20, 9, 5, 3, 1, 1, 1))}, None),
+    ]
     rng = np.random.default_rng(0)
     for freq, published in cases:
         code = fn(dict(freq))
-        expect_true(isinstance(code, dict) and set(code) == set(freq),
-                    f"for frequencies {freq} return a dict with a code for every symbol, got {code!r}")
-        expect_true(all(isinstance(w, str) and w and set(w) <= {"0", "1"} for w in code.values()),
-                    f"codes must be non-empty strings of '0'/'1', got {code!r}")
+        expect_true(
+            isinstance(code, dict) and set(code) == set(freq),
+            f"for frequencies {freq} return a dict with a code for every symbol, got {code!r}",
+        )
+        expect_true(
+            all(isinstance(w, str) and w and set(w) <= {"0", "1"} for w in code.values()),
+            f"codes must be non-empty strings of '0'/'1', got {code!r}",
+        )
         words = sorted(code.values())
-        expect_true(all(not b.startswith(a) for a, b in zip(words, words[1:])),
-                    f"{code} is not a prefix code: one code word starts another, so decoding is ambiguous")
+        expect_true(
+            all(not b.startswith(a) for a, b in zip(words, words[1:])),
+            f"{code} is not a prefix code: one code word starts another, so decoding is ambiguous",
+        )
         message = [s for s, c in freq.items() for _ in range(c)]
         rng.shuffle(message)
         bits = "".join(code[s] for s in message)
@@ -96,12 +114,13 @@ def check_huffman(fn: Callable) -> None:
 
 # --------------------------------------------------------------------------- the relative index
 
+
 def _encode(row: np.ndarray, b: int) -> tuple[list[int], list[float]]:
     """Brute force, one position at a time: (zeros skipped before each entry, its value), fillers included."""
     gaps, values, skipped = [], [], 0
     nonzero = np.flatnonzero(row)
-    for v in row[:nonzero[-1] + 1 if len(nonzero) else 0]:          # nothing is stored after the last non-zero
-        if v != 0 or skipped == 2 ** b - 1:           # a non-zero, or a filler when b bits can skip no more
+    for v in row[: nonzero[-1] + 1 if len(nonzero) else 0]:  # nothing is stored after the last non-zero
+        if v != 0 or skipped == 2**b - 1:  # a non-zero, or a filler when b bits can skip no more
             gaps.append(skipped)
             values.append(float(v))
             skipped = 0
@@ -110,8 +129,13 @@ def _encode(row: np.ndarray, b: int) -> tuple[list[int], list[float]]:
     return gaps, values
 
 
-@checker("decoding the relative index", answers={"compressed_file.from_relative": compressed_file.from_relative,
-                                                 "prune.decode_relative": prune.decode_relative})
+@checker(
+    "decoding the relative index",
+    answers={
+        "compressed_file.from_relative": compressed_file.from_relative,
+        "prune.decode_relative": prune.decode_relative,
+    },
+)
 def check_decode_relative(fn: Callable) -> None:
     """``fn(gaps, values, size) -> row`` (a length-``size`` array) inverts the relative index."""
     rng = np.random.default_rng(5)
@@ -124,12 +148,15 @@ def check_decode_relative(fn: Callable) -> None:
         expect_equal(got.shape, row.shape, f"shape of the decoded row of {len(row)} values")
         wrong = np.flatnonzero(got != row)
         if len(wrong):
-            raise ExerciseError(f"gaps {gaps} and values {values} ({b}-bit gaps: zeros skipped before each entry) "
-                                f"decode to a row with {row[wrong[0]]} at position {wrong[0]}, yours has "
-                                f"{got[wrong[0]]} there")
+            raise ExerciseError(
+                f"gaps {gaps} and values {values} ({b}-bit gaps: zeros skipped before each entry) "
+                f"decode to a row with {row[wrong[0]]} at position {wrong[0]}, yours has "
+                f"{got[wrong[0]]} there"
+            )
 
 
 # --------------------------------------------------------------------------- how wide a gap
+
 
 def _stream_bits(positions: list[int], b: int, value_bits: int) -> int:
     row = np.zeros(positions[-1] + 1 if positions else 0)
@@ -139,35 +166,51 @@ def _stream_bits(positions: list[int], b: int, value_bits: int) -> int:
 
 
 def _sparse_positions(rng: np.random.Generator, n: int, density: float, clustered: bool) -> list[int]:
-    if clustered:                                      # rows of a pruned fc layer: dense bursts, long gaps
+    if clustered:  # rows of a pruned fc layer: dense bursts, long gaps
         mask = np.zeros(n, dtype=bool)
         for start in rng.integers(0, n, size=max(1, int(n * density / 20))):
-            mask[start:start + 20] = rng.random(min(20, n - start)) < 0.8
+            mask[start : start + 20] = rng.random(min(20, n - start)) < 0.8
         return np.flatnonzero(mask).tolist()
     return np.flatnonzero(rng.random(n) < density).tolist()
 
 
-@checker("the best gap width", answers={"compressed_file.best_index_bits": compressed_file.best_index_bits,
-                                        "compressed_file.relative_index_entries": compressed_file.relative_index_entries,
-                                        "compressed_file.to_relative": compressed_file.to_relative,
-                                        "compressed_file.fixed_layer_bytes": compressed_file.fixed_layer_bytes,
-                                        "prune.relative_indices": prune.relative_indices})
+@checker(
+    "the best gap width",
+    answers={
+        "compressed_file.best_index_bits": compressed_file.best_index_bits,
+        "compressed_file.relative_index_entries": compressed_file.relative_index_entries,
+        "compressed_file.to_relative": compressed_file.to_relative,
+        "compressed_file.fixed_layer_bytes": compressed_file.fixed_layer_bytes,
+        "prune.relative_indices": prune.relative_indices,
+    },
+)
 def check_best_gap_width(fn: Callable) -> None:
     """``fn(positions, value_bits) -> b`` in 2..10: the gap width with the fewest bits of gaps + value
     codes (fillers included; the smallest b on a tie), found by simulating every width."""
     rng = np.random.default_rng(11)
-    cases = [(_sparse_positions(rng, 4000, 0.1, False), 5), (_sparse_positions(rng, 4000, 0.02, False), 5),
-             (_sparse_positions(rng, 4000, 0.3, False), 8), (_sparse_positions(rng, 6000, 0.05, True), 5),
-             (_sparse_positions(rng, 4000, 0.005, False), 2), ([3, 100, 101, 400], 4)]
+    cases = [
+        (_sparse_positions(rng, 4000, 0.1, False), 5),
+        (_sparse_positions(rng, 4000, 0.02, False), 5),
+        (_sparse_positions(rng, 4000, 0.3, False), 8),
+        (_sparse_positions(rng, 6000, 0.05, True), 5),
+        (_sparse_positions(rng, 4000, 0.005, False), 2),
+        ([3, 100, 101, 400], 4),
+    ]
     for positions, value_bits in cases:
         costs = {b: _stream_bits(positions, b, value_bits) for b in range(2, 11)}
         expected = min(costs, key=lambda b: (costs[b], b))
         got = fn(list(positions), value_bits)
-        expect_true(isinstance(got, (int, np.integer)) and not isinstance(got, bool) and 2 <= got <= 10,
-                    f"return a gap width from 2 to 10, got {got!r}")
+        expect_true(
+            isinstance(got, (int, np.integer)) and not isinstance(got, bool) and 2 <= got <= 10,
+            f"return a gap width from 2 to 10, got {got!r}",
+        )
         if costs[int(got)] > costs[expected]:
-            raise ExerciseError(f"for {len(positions)} non-zeros spread over {positions[-1] + 1} positions with "
-                                f"{value_bits}-bit values, {got}-bit gaps take {costs[int(got)]:,} bits, {expected}-bit "
-                                f"gaps {costs[expected]:,}: count the filler entries each width needs, and what "
-                                "each entry costs")
-        expect_equal(int(got), expected, f"the best gap width (the smallest of equally good ones) for {value_bits}-bit values")
+            raise ExerciseError(
+                f"for {len(positions)} non-zeros spread over {positions[-1] + 1} positions with "
+                f"{value_bits}-bit values, {got}-bit gaps take {costs[int(got)]:,} bits, {expected}-bit "
+                f"gaps {costs[expected]:,}: count the filler entries each width needs, and what "
+                "each entry costs"
+            )
+        expect_equal(
+            int(got), expected, f"the best gap width (the smallest of equally good ones) for {value_bits}-bit values"
+        )

@@ -15,7 +15,7 @@
 """
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -47,24 +47,36 @@ def check_zero_pad_shortcut(fn: Callable) -> None:
         got = fn(x, out)
         expect_true(torch.is_tensor(got), f"return a tensor, got {type(got).__name__}")
         expected = _zero_pad_by_loops(x.detach(), out)
-        expect_true(tuple(got.shape) == tuple(expected.shape),
-                    f"for x of shape {tuple(x.shape)} and {out} output channels the shortcut has shape "
-                    f"{tuple(expected.shape)}, your code gave {tuple(got.shape)}")
-        expect_close(got.detach(), expected, f"shortcut of a {n}×{c}×{h}×{w} input to {out} channels "
-                     "(every other row and column, zeros after the old channels)")
+        expect_true(
+            tuple(got.shape) == tuple(expected.shape),
+            f"for x of shape {tuple(x.shape)} and {out} output channels the shortcut has shape "
+            f"{tuple(expected.shape)}, your code gave {tuple(got.shape)}",
+        )
+        expect_close(
+            got.detach(),
+            expected,
+            f"shortcut of a {n}×{c}×{h}×{w} input to {out} channels "
+            "(every other row and column, zeros after the old channels)",
+        )
         expect_true(got.requires_grad, "the shortcut must pass the gradient to x (it is part of the network)")
 
 
-@checker("uniform survival with the same expected depth",
-         answers={"resnets.expected_depth": resnets.expected_depth,
-                  "resnets.survival_probabilities": resnets.survival_probabilities})
+@checker(
+    "uniform survival with the same expected depth",
+    answers={
+        "resnets.expected_depth": resnets.expected_depth,
+        "resnets.survival_probabilities": resnets.survival_probabilities,
+    },
+)
 def check_uniform_survival(fn: Callable) -> None:
     """``fn(num_blocks, p_last)`` → the uniform ``p`` with ``L·p = Σ_l (1 − (l/L)(1 − p_L))``."""
     for L, p_last in ((4, 0.5), (1, 0.5), (54, 0.5), (9, 0.2), (18, 1.0), (3, 0.0)):
         brute = sum(1 - (l / L) * (1 - p_last) for l in range(1, L + 1)) / L
         got = fn(L, p_last)
-        expect_true(isinstance(got, (int, float)) or (torch.is_tensor(got) and got.numel() == 1),
-                    f"return one probability, got {type(got).__name__}")
+        expect_true(
+            isinstance(got, (int, float)) or (torch.is_tensor(got) and got.numel() == 1),
+            f"return one probability, got {type(got).__name__}",
+        )
         expect_close(float(got), brute, f"the uniform survival for L={L}, p_L={p_last}", atol=1e-9)
 
 
@@ -88,8 +100,10 @@ def check_resnext_to_grouped(fn: Callable) -> None:
         a = _random_form_a(channels, C, width, seed)
         reference = copy.deepcopy(a)
         got = fn(a)
-        expect_true(isinstance(got, resnets.ResNeXtBlock) and got.form == "c",
-                    f"return a ResNeXtBlock with form='c', got {type(got).__name__} {getattr(got, 'form', '')!r}")
+        expect_true(
+            isinstance(got, resnets.ResNeXtBlock) and got.form == "c",
+            f"return a ResNeXtBlock with form='c', got {type(got).__name__} {getattr(got, 'form', '')!r}",
+        )
         expect_equal(got.conv.groups, C, f"groups of the 3×3 conv (cardinality {C})")
         x = torch.randn(2, channels, 5, 5, generator=torch.Generator().manual_seed(seed))
         got.eval()

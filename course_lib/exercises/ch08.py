@@ -23,7 +23,7 @@ The library's own versions (``densenet.block_params``, the saved-bytes formulas,
 ``DenseBlock``, ``deepest_within_budget``…) are refused inside a submission.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -35,29 +35,51 @@ from ..checks import checker, expect_close, expect_equal, expect_true
 __all__ = ["check_classifier_width", "check_block_params", "check_shared_storage", "check_largest_batch"]
 
 
-@checker("width at the classifier", answers={
-    "densenet.DenseNet": densenet.DenseNet, "densenet.densenet_cifar": densenet.densenet_cifar,
-    "densenet.DenseBlock": densenet.DenseBlock, "densenet.transition_channels": densenet.transition_channels,
-    "densenet.layer_input_channels": densenet.layer_input_channels})
+@checker(
+    "width at the classifier",
+    answers={
+        "densenet.DenseNet": densenet.DenseNet,
+        "densenet.densenet_cifar": densenet.densenet_cifar,
+        "densenet.DenseBlock": densenet.DenseBlock,
+        "densenet.transition_channels": densenet.transition_channels,
+        "densenet.layer_input_channels": densenet.layer_input_channels,
+    },
+)
 def check_classifier_width(fn: Callable) -> None:
     """``fn(block_config, growth_rate, compression)`` → ``DenseNet(...).num_features`` (stem 2k)."""
-    for config, k, theta in (((16, 16, 16), 12, 0.5), ((6, 12, 24, 16), 32, 0.5), ((3, 3), 5, 0.5),
-                             ((4, 5, 7), 7, 0.3), ((3, 4), 5, 0.7), ((2,), 4, 0.5), ((5, 5, 5), 3, 1.0)):
-        net = densenet.DenseNet(k, config, num_init_features=2 * k, compression=theta, num_classes=10,
-                                in_channels=1, stem="cifar")
-        expect_equal(fn(tuple(config), k, theta), net.num_features,
-                     f"the classifier's input width for blocks {config}, k={k}, θ={theta}")
+    for config, k, theta in (
+        ((16, 16, 16), 12, 0.5),
+        ((6, 12, 24, 16), 32, 0.5),
+        ((3, 3), 5, 0.5),
+        ((4, 5, 7), 7, 0.3),
+        ((3, 4), 5, 0.7),
+        ((2,), 4, 0.5),
+        ((5, 5, 5), 3, 1.0),
+    ):
+        net = densenet.DenseNet(
+            k, config, num_init_features=2 * k, compression=theta, num_classes=10, in_channels=1, stem="cifar"
+        )
+        expect_equal(
+            fn(tuple(config), k, theta),
+            net.num_features,
+            f"the classifier's input width for blocks {config}, k={k}, θ={theta}",
+        )
 
 
-@checker("parameters of a DenseNet-B block", answers={
-    "densenet.block_params": densenet.block_params, "densenet.dense_layer_params": densenet.dense_layer_params,
-    "densenet.DenseBlock": densenet.DenseBlock, "densenet.DenseLayer": densenet.DenseLayer})
+@checker(
+    "parameters of a DenseNet-B block",
+    answers={
+        "densenet.block_params": densenet.block_params,
+        "densenet.dense_layer_params": densenet.dense_layer_params,
+        "densenet.DenseBlock": densenet.DenseBlock,
+        "densenet.DenseLayer": densenet.DenseLayer,
+    },
+)
 def check_block_params(fn: Callable) -> None:
     """``fn(L, k0, k)`` → the parameters of a DenseNet-B block (bottleneck 4k), BN included."""
     for L, k0, k in ((1, 8, 4), (4, 24, 12), (16, 24, 12), (6, 64, 32), (3, 5, 2)):
         block = densenet.DenseBlock(L, k0, k, bn_size=4)
-        expect_equal(fn(L, k0, k), sum(p.numel() for p in block.parameters()),
-                     f"block params(L={L}, k0={k0}, k={k})")
+        expect_equal(fn(L, k0, k), sum(p.numel() for p in block.parameters()), f"block params(L={L}, k0={k0}, k={k})")
 
 
 def _plain_layers(k0: int, k: int, L: int, seed: int) -> list[nn.Sequential]:
@@ -66,8 +88,14 @@ def _plain_layers(k0: int, k: int, L: int, seed: int) -> list[nn.Sequential]:
     layers = []
     for l in range(L):
         c = k0 + l * k
-        layer = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, 4 * k, 1, bias=False), nn.BatchNorm2d(4 * k),
-                              nn.ReLU(), nn.Conv2d(4 * k, k, 3, padding=1, bias=False))
+        layer = nn.Sequential(
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, 4 * k, 1, bias=False),
+            nn.BatchNorm2d(4 * k),
+            nn.ReLU(),
+            nn.Conv2d(4 * k, k, 3, padding=1, bias=False),
+        )
         for m in layer:
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.uniform_(m.running_mean, -0.5, 0.5)
@@ -93,8 +121,10 @@ class _CopyCounter(TorchDispatchMode):
         return out
 
 
-@checker("one buffer for the whole block", answers={
-    "densenet.DenseBlock": densenet.DenseBlock, "densenet.DenseLayer": densenet.DenseLayer})
+@checker(
+    "one buffer for the whole block",
+    answers={"densenet.DenseBlock": densenet.DenseBlock, "densenet.DenseLayer": densenet.DenseLayer},
+)
 def check_shared_storage(fn: Callable) -> None:
     """``fn(x, layers)`` → the block's output (input + every layer's k new channels), written once
     into one buffer; measured: elements copied ≤ the output's, never more than one allocation of it."""
@@ -113,10 +143,12 @@ def check_shared_storage(fn: Callable) -> None:
         expect_equal(tuple(got.shape), tuple(expected.shape), f"shape of the output of {L} layers (k0={k0}, k={k})")
         expect_close(got, expected, f"the block's output (L={L}, k0={k0}, k={k})", atol=1e-5)
         once = expected.numel()
-        expect_true(counter.copied <= once,
-                    f"the forward pass copied {counter.copied:,} elements ({counter.cats} concatenations); one "
-                    f"buffer written once copies at most {once:,} (L={L}, k0={k0}, k={k}): let each layer read a "
-                    "view of the buffer and write its k channels into their slice")
+        expect_true(
+            counter.copied <= once,
+            f"the forward pass copied {counter.copied:,} elements ({counter.cats} concatenations); one "
+            f"buffer written once copies at most {once:,} (L={L}, k0={k0}, k={k}): let each layer read a "
+            "view of the buffer and write its k channels into their slice",
+        )
 
 
 def _measured_bytes(L: int, k0: int, k: int, h: int, w: int, efficient: bool):
@@ -126,25 +158,40 @@ def _measured_bytes(L: int, k0: int, k: int, h: int, w: int, efficient: bool):
     return lambda n: one + (two - one) * (n - 1)
 
 
-@checker("largest batch within a memory budget", answers={
-    "densenet.naive_block_saved_bytes": densenet.naive_block_saved_bytes,
-    "densenet.efficient_block_saved_bytes": densenet.efficient_block_saved_bytes,
-    "densenet.block_saved_bytes": densenet.block_saved_bytes,
-    "densenet.deepest_within_budget": densenet.deepest_within_budget,
-    "measure.activation_bytes": measure.activation_bytes, "densenet.DenseBlock": densenet.DenseBlock})
+@checker(
+    "largest batch within a memory budget",
+    answers={
+        "densenet.naive_block_saved_bytes": densenet.naive_block_saved_bytes,
+        "densenet.efficient_block_saved_bytes": densenet.efficient_block_saved_bytes,
+        "densenet.block_saved_bytes": densenet.block_saved_bytes,
+        "densenet.deepest_within_budget": densenet.deepest_within_budget,
+        "measure.activation_bytes": measure.activation_bytes,
+        "densenet.DenseBlock": densenet.DenseBlock,
+    },
+)
 def check_largest_batch(fn: Callable) -> None:
     """``fn(L, k0, k, h, w, budget_bytes, efficient)`` → the largest batch whose measured saved bytes fit."""
-    for L, k0, k, h, w, budget in ((12, 16, 8, 8, 8, 4 << 20), (24, 16, 12, 8, 8, 32 << 20), (6, 24, 12, 12, 12, 8 << 20),
-                                   (40, 8, 4, 6, 6, 16 << 20)):
+    for L, k0, k, h, w, budget in (
+        (12, 16, 8, 8, 8, 4 << 20),
+        (24, 16, 12, 8, 8, 32 << 20),
+        (6, 24, 12, 12, 12, 8 << 20),
+        (40, 8, 4, 6, 6, 16 << 20),
+    ):
         for efficient in (False, True):
             saved = _measured_bytes(L, k0, k, h, w, efficient)
             got = fn(L, k0, k, h, w, budget, efficient)
-            expect_true(isinstance(got, int) or (torch.is_tensor(got) and got.numel() == 1),
-                        f"return a whole number of images, got {type(got).__name__}")
+            expect_true(
+                isinstance(got, int) or (torch.is_tensor(got) and got.numel() == 1),
+                f"return a whole number of images, got {type(got).__name__}",
+            )
             got = int(got)
             kind = "efficient" if efficient else "naive"
             what = f"the largest batch for the {kind} block (L={L}, k0={k0}, k={k}, {h}×{w}) within {budget:,} B"
-            expect_true(got >= 1 and saved(got) <= 1.02 * budget,
-                        f"{what}: at batch {got} it saves {saved(got):,} B (measured), more than the budget")
-            expect_true(saved(got + 1) > 0.98 * budget,
-                        f"{what}: batch {got + 1} still fits ({saved(got + 1):,} B measured): aim higher")
+            expect_true(
+                got >= 1 and saved(got) <= 1.02 * budget,
+                f"{what}: at batch {got} it saves {saved(got):,} B (measured), more than the budget",
+            )
+            expect_true(
+                saved(got + 1) > 0.98 * budget,
+                f"{what}: batch {got + 1} still fits ({saved(got + 1):,} B measured): aim higher",
+            )

@@ -15,8 +15,8 @@
 
 import random
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch.nn as nn
 
@@ -33,13 +33,17 @@ def _beats(cj: tuple, sj: float, ci: tuple, si: float) -> bool:
 
 
 def _cases(seed: int) -> list[tuple[list[tuple], list[float]]]:
-    cases = [([(1, 5), (2, 2), (2, 2), (3, 1), (1, 5), (4, 4)], [0.5, 0.7, 0.7, 0.6, 0.5, 0.9]),   # duplicates
-             ([(5.0, 1.0)], [0.1]),
-             ([(1, 9), (9, 1), (5, 5)], [0.8, 0.8, 0.7]),                   # only a second cost keeps (5, 5)
-             ([(2, 3, 1), (2, 3, 2), (1, 4, 1)], [0.9, 0.9, 0.95])]
+    cases = [
+        ([(1, 5), (2, 2), (2, 2), (3, 1), (1, 5), (4, 4)], [0.5, 0.7, 0.7, 0.6, 0.5, 0.9]),  # duplicates
+        ([(5.0, 1.0)], [0.1]),
+        ([(1, 9), (9, 1), (5, 5)], [0.8, 0.8, 0.7]),  # only a second cost keeps (5, 5)
+        ([(2, 3, 1), (2, 3, 2), (1, 4, 1)], [0.9, 0.9, 0.95]),
+    ]
     rng = random.Random(seed)
-    cases += [([tuple(rng.randint(0, 4) for _ in range(dims)) for _ in range(n)], [rng.randint(0, 4) / 4 for _ in range(n)])
-              for n, dims in ((6, 2), (12, 2), (20, 3))]
+    cases += [
+        ([tuple(rng.randint(0, 4) for _ in range(dims)) for _ in range(n)], [rng.randint(0, 4) / 4 for _ in range(n)])
+        for n, dims in ((6, 2), (12, 2), (20, 3))
+    ]
     return cases
 
 
@@ -47,11 +51,15 @@ def _cases(seed: int) -> list[tuple[list[tuple], list[float]]]:
 def check_front(fn: Callable) -> None:
     """``fn(costs, scores)`` (one tuple of costs per point) → the ascending indices of the front."""
     for costs, scores in _cases(11):
-        expected = [i for i in range(len(costs))
-                    if not any(_beats(costs[j], scores[j], costs[i], scores[i]) for j in range(len(costs)))]
+        expected = [
+            i
+            for i in range(len(costs))
+            if not any(_beats(costs[j], scores[j], costs[i], scores[i]) for j in range(len(costs)))
+        ]
         got = fn([tuple(c) for c in costs], list(scores))
-        expect_true(got is not None and all(isinstance(i, int) for i in got),
-                    f"return a list of point indices, got {got!r}")
+        expect_true(
+            got is not None and all(isinstance(i, int) for i in got), f"return a list of point indices, got {got!r}"
+        )
         expect_equal(sorted(got), expected, f"the front of costs={costs}, scores={scores}")
 
 
@@ -59,19 +67,30 @@ def check_front(fn: Callable) -> None:
 def check_gap_to_front(fn: Callable) -> None:
     """``fn(costs, scores)`` → ``[max(0, max{s_j : c_j ≤ c_i in every cost} − s_i) for every i]``."""
     for costs, scores in _cases(23):
-        expected = [max(0.0, max(scores[j] for j in range(len(costs))
-                                 if all(a <= b for a, b in zip(costs[j], costs[i]))) - scores[i])
-                    for i in range(len(costs))]
+        expected = [
+            max(
+                0.0,
+                max(scores[j] for j in range(len(costs)) if all(a <= b for a, b in zip(costs[j], costs[i])))
+                - scores[i],
+            )
+            for i in range(len(costs))
+        ]
         got = fn([tuple(c) for c in costs], list(scores))
         expect_true(got is not None and len(got) == len(costs), f"return one gap per point ({len(costs)}), got {got!r}")
         for i, (g, e) in enumerate(zip(got, expected)):
-            expect_true(abs(float(g) - e) <= 1e-9,
-                        f"the gap of point {i} (costs {costs[i]}, score {scores[i]}) among costs={costs}, "
-                        f"scores={scores} should be {e:g}, your code gave {g}")
+            expect_true(
+                abs(float(g) - e) <= 1e-9,
+                f"the gap of point {i} (costs {costs[i]}, score {scores[i]}) among costs={costs}, "
+                f"scores={scores} should be {e:g}, your code gave {g}",
+            )
 
 
-def check_submission(model: nn.Module, path: str | Path, challenge: capstone.Challenge = capstone.CHALLENGE,
-                     test_subset: int | None = None) -> capstone.Submission | None:
+def check_submission(
+    model: nn.Module,
+    path: str | Path,
+    challenge: capstone.Challenge = capstone.CHALLENGE,
+    test_subset: int | None = None,
+) -> capstone.Submission | None:
     """The design challenge's verdict: reload, evaluate and measure the submission
     (``capstone.evaluate_submission``); strict mode raises ``ExerciseError`` when a budget is missed
     or the file does not reload."""
@@ -86,20 +105,30 @@ def check_submission(model: nn.Module, path: str | Path, challenge: capstone.Cha
     return result
 
 
-def check_challenge(fn: Callable, challenge: capstone.Challenge = capstone.CHALLENGE, path: str | Path | None = None,
-                    test_subset: int | None = None) -> capstone.Submission | None:
+def check_challenge(
+    fn: Callable,
+    challenge: capstone.Challenge = capstone.CHALLENGE,
+    path: str | Path | None = None,
+    test_subset: int | None = None,
+) -> capstone.Submission | None:
     """The design challenge as an exercise: ``fn(path)`` writes the learner's model to ``path`` with
     ``compressed_file.save_compressed`` and returns a fresh (untrained) model of its architecture;
     then ``check_submission`` reloads, evaluates and measures it. A stub says "not done yet"."""
     if not callable(fn):
-        raise TypeError(f"design challenge: pass your function itself (e.g. check_challenge(my_submission)), "
-                        f"got {type(fn).__name__}")
+        raise TypeError(
+            f"design challenge: pass your function itself (e.g. check_challenge(my_submission)), "
+            f"got {type(fn).__name__}"
+        )
     path = Path(path) if path is not None else Path(tempfile.mkdtemp()) / "submission.dc"
     try:
         model = fn(path)
     except NotImplementedError:
-        return checks.fail("not done yet. Replace `raise NotImplementedError` with your recipe, run that cell, "
-                           "then run this one again.", not_done=True, title="design challenge")
+        return checks.fail(
+            "not done yet. Replace `raise NotImplementedError` with your recipe, run that cell, "
+            "then run this one again.",
+            not_done=True,
+            title="design challenge",
+        )
     except Exception as err:
         if checks.strict_checks():
             raise
