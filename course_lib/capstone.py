@@ -29,7 +29,7 @@ from torch.nn.utils import parametrize
 from . import checkpoints, checks, compressed_file, config, data, measure, models, prune, quant, train, widgets
 from . import claims as claims_mod
 from .args import check_finite, check_float, check_fraction, check_int
-from .report import Rows
+from .report import Rows, column
 
 if TYPE_CHECKING:  # matplotlib loads only when drawing
     from matplotlib.figure import Figure
@@ -42,6 +42,7 @@ __all__ = [
     "evaluate_submission",
     "RecipeRow",
     "COSTS",
+    "RecipeReport",
     "Report",
     "as_plain",
     "batch_of",
@@ -207,17 +208,17 @@ def evaluate_submission(
 class RecipeRow:
     """One recipe's measured point: accuracy and the four costs (params, MACs, real bytes, latency)."""
 
-    recipe: str
-    chapters: str
-    accuracy: float
-    params: int
-    nonzero: int
-    macs: int
-    file_bytes: int
-    latency_1_ms: float
-    latency_64_ms: float
-    settings: tuple = ()
-    note: str = ""
+    recipe: str = column(align="<")
+    chapters: str = column("ch.")
+    accuracy: float = column("acc %", "{:.2f}", scale=100)
+    params: int = column(format="{:,}")
+    nonzero: int = column("non-zero", "{:,}")
+    macs: int = column("MACs", "{:,}")
+    file_bytes: int = column("file B", "{:,}")
+    latency_1_ms: float = column("ms @1", "{:.2f}")
+    latency_64_ms: float = column("ms @64", "{:.2f}")
+    settings: tuple = column(hidden=True, default=())
+    note: str = column(hidden=True, default="")
 
 
 COSTS = {
@@ -230,14 +231,14 @@ COSTS = {
 }
 
 
-class Report(Rows):
-    """The measured recipes (``report.Rows`` of ``RecipeRow``) with their own ``.table()`` and the Pareto front."""
+class RecipeReport(Rows):
+    """The measured recipes (``report.Rows`` of ``RecipeRow``) and their Pareto front.
+
+    ``report.find(recipe="VGG")`` is one recipe's row; ``.table()`` prints them all."""
 
     def row(self, recipe: str) -> RecipeRow:
-        for r in self:
-            if r.recipe == recipe:
-                return r
-        raise ValueError(f"recipe={recipe!r} was not measured; measured: {[r.recipe for r in self]}")
+        """``find(recipe=recipe)`` (the older spelling, kept for notebooks)."""
+        return self.find(recipe=recipe)
 
     def front(self, cost: str = "file_bytes") -> list[str]:
         """Recipes on the accuracy-vs-``cost`` Pareto front (``cost``: a key of ``COSTS``)."""
@@ -245,27 +246,8 @@ class Report(Rows):
             raise ValueError(f"cost={cost!r} must be one of {list(COSTS)}")
         return [self[i].recipe for i in pareto_front([getattr(r, cost) for r in self], [r.accuracy for r in self])]
 
-    def table(self) -> str:
-        head = ("recipe", "ch.", "acc %", "params", "non-zero", "MACs", "file B", "ms @1", "ms @64")
-        body = [
-            (
-                r.recipe,
-                r.chapters,
-                f"{100 * r.accuracy:.2f}",
-                f"{r.params:,}",
-                f"{r.nonzero:,}",
-                f"{r.macs:,}",
-                f"{r.file_bytes:,}",
-                f"{r.latency_1_ms:.2f}",
-                f"{r.latency_64_ms:.2f}",
-            )
-            for r in self
-        ]
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        return "\n".join(
-            "  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(line, widths)))
-            for line in [head, *body]
-        )
+
+Report = RecipeReport  # the name notebook 11 builds its report with
 
 
 def _own_parametrized_classes(model: nn.Module) -> nn.Module:
@@ -448,7 +430,7 @@ def recipe_state(
         return {"message": f"cost={cost!r} must be one of {list(COSTS)}", "rows": rows}
     key = (arch, lowrank, sparsity, bits, wae)
     match = next((r for r in rows if r.settings == key), None)
-    state = {"rows": rows, "cost": cost, "key": key, "front": Report(rows).front(cost)}
+    state = {"rows": rows, "cost": cost, "key": key, "front": RecipeReport(rows).front(cost)}
     if match is None:
         measured = [r.recipe for r in rows if r.settings]
         state["message"] = (

@@ -23,7 +23,8 @@ The chapter's code sits in three modules:
 - ``compress`` (this module): the whole pipeline (``deep_compress``), the per-layer table of the
   paper (``compression_report``), the speed question — ``latency_as_stored`` (decode to dense: no
   faster) and ``fc_speed`` (pruned fc layers kept sparse, the paper's batch-1 setting of its 3–4×
-  speed-up) —, the bytes-vs-accuracy explorer (``tradeoff_explorer``); the exercises live in ``course_lib.exercises.ch05``.
+  speed-up) —, the bytes-vs-accuracy explorer (``tradeoff_explorer``); the exercises live in
+  ``course_lib.exercises.ch05``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import torch.nn as nn
 
 from . import compressed_file, config, measure, prune, quant, train
 from .args import check_bits, check_float, check_fraction, check_int
-from .report import Rows
+from .report import Rows, column, computed
 from .surgery import copy_model
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -74,24 +75,35 @@ __all__ = [
 class LayerRow:
     """One row of the paper's LeNet tables (Han et al. 2016, Tables 2-3)."""
 
-    layer: str
-    weights: int
-    kept_pct: float
-    weight_bits: float  # bits per stored entry, fixed width (P+Q); 32 if unquantized
-    weight_bits_huffman: float  # the same after Huffman coding (P+Q+H)
-    index_bits: float
-    index_bits_huffman: float
-    fillers: int
-    bytes_fixed: int  # codebook + values + index, fixed width
-    bytes_huffman: int  # codebook + values + index, Huffman-coded (tables included)
+    layer: str = column(align="<")
+    weights: int = column(format="{:,}")
+    kept_pct: float = column("kept\n(P)", "{:.1f}%")
+    weight_bits: float = column("w bits\n(P+Q)", "{:.0f}")  # bits per stored entry, fixed width; 32 if unquantized
+    weight_bits_huffman: float = column("w bits\n(+H)", "{:.2f}")  # the same after Huffman coding (P+Q+H)
+    index_bits: float = column("idx bits\n(P+Q)", "{:.0f}")
+    index_bits_huffman: float = column("idx bits\n(+H)", "{:.2f}")
+    fillers: int = column(hidden=True)
+    bytes_fixed: int = column(hidden=True)  # codebook + values + index, fixed width
+    bytes_huffman: int = column(hidden=True)  # codebook + values + index, Huffman-coded (tables included)
 
-    @property
+    @computed("ratio\n(P+Q)", "{:.1f}×")
     def ratio_fixed(self) -> float:
         return 4 * self.weights / self.bytes_fixed
 
-    @property
+    @computed("ratio\n(+H)", "{:.1f}×")
     def ratio_huffman(self) -> float:
         return 4 * self.weights / self.bytes_huffman
+
+
+@dataclass
+class _Total:
+    """The total line of a ``CompressionReport`` table (the columns it leaves out show as ``-``)."""
+
+    layer: str
+    weights: int
+    kept_pct: float
+    ratio_fixed: float
+    ratio_huffman: float
 
 
 class CompressionReport(Rows):
@@ -114,32 +126,11 @@ class CompressionReport(Rows):
     def bytes_fixed(self) -> int:
         return sum(r.bytes_fixed for r in self)
 
-    def table(self, columns: list[str] | None = None) -> str:
-        """The table as aligned text, one line per layer plus a total (``columns``: the plain
-        ``report.Rows`` table of those fields instead)."""
-        if columns is not None:
-            return super().table(columns)
-        head = (
-            f"{'layer':<8}{'weights':>9}{'kept':>8}{'w bits':>8}{'w bits':>8}{'idx bits':>9}"
-            f"{'idx bits':>9}{'ratio':>8}{'ratio':>8}\n{'':<8}{'':>9}{'(P)':>8}{'(P+Q)':>8}{'(+H)':>8}"
-            f"{'(P+Q)':>9}{'(+H)':>9}{'(P+Q)':>8}{'(+H)':>8}"
-        )
-        lines = [head]
-        for r in self:
-            lines.append(
-                f"{r.layer:<8}{r.weights:>9,}{r.kept_pct:>7.1f}%{r.weight_bits:>8.0f}"
-                f"{r.weight_bits_huffman:>8.2f}{r.index_bits:>9.0f}{r.index_bits_huffman:>9.2f}"
-                f"{r.ratio_fixed:>7.1f}×{r.ratio_huffman:>7.1f}×"
-            )
+    def footer(self) -> list:
+        """The total line: weights, the share kept, and the whole-model ratios."""
         kept = 100 * sum(r.weights * r.kept_pct / 100 for r in self) / max(self.weights, 1)
-        lines.append(
-            f"{'total':<8}{self.weights:>9,}{kept:>7.1f}%{'':>8}{'':>8}{'':>9}{'':>9}"
-            f"{4 * self.weights / self.bytes_fixed:>7.1f}×{4 * self.weights / self.bytes_huffman:>7.1f}×"
-        )
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
+        fixed, huffman = 4 * self.weights / self.bytes_fixed, 4 * self.weights / self.bytes_huffman
+        return [_Total("total", self.weights, kept, fixed, huffman)]
 
 
 def _row(fixed: compressed_file.EncodedLayer, huff: compressed_file.EncodedLayer) -> LayerRow:
@@ -387,14 +378,14 @@ def latency_as_stored(
 class FcSpeedRow:
     """One fully connected weight, dense ``W @ x`` against chapter 04's CSR ``torch.sparse.mm``."""
 
-    layer: str
-    shape: tuple
-    density: float
-    batch: int
-    dense_s: float
-    sparse_s: float
+    layer: str = column(align="<")
+    shape: tuple = column(format=lambda shape: "×".join(map(str, shape)))
+    density: float = column(format="{:.1f}%", scale=100)
+    batch: int = column()
+    dense_s: float = column("dense ms", "{:.3f}", scale=1e3)
+    sparse_s: float = column("CSR ms", "{:.3f}", scale=1e3)
 
-    @property
+    @computed("speed-up", "{:.2f}×")
     def speedup(self) -> float:
         return self.dense_s / self.sparse_s
 
@@ -413,21 +404,6 @@ class FcSpeedReport(Rows):
                 f"{sorted({r.batch for r in self})}, layers {sorted({r.layer for r in self})}"
             )
         return sum(r.dense_s for r in rows) / sum(r.sparse_s for r in rows)
-
-    def table(self, columns: list[str] | None = None) -> str:
-        """Times in ms and the speed-up per layer and batch (``columns``: the plain ``Rows`` table)."""
-        if columns is not None:
-            return super().table(columns)
-        lines = [f"{'layer':<14}{'shape':>13}{'density':>9}{'batch':>7}{'dense ms':>10}{'CSR ms':>9}{'speed-up':>10}"]
-        for r in self:
-            lines.append(
-                f"{r.layer:<14}{'×'.join(map(str, r.shape)):>13}{100 * r.density:>8.1f}%{r.batch:>7}"
-                f"{1e3 * r.dense_s:>10.3f}{1e3 * r.sparse_s:>9.3f}{r.speedup:>9.2f}×"
-            )
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
 
 
 def fc_speed(

@@ -82,7 +82,7 @@ import torch.nn.functional as F
 
 from . import capstone, config, lowrank, measure, prune, quant, stats, train
 from .args import check_float, check_fraction, check_int
-from .report import Rows
+from .report import Rows, column
 from .surgery import weight_layers
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -740,35 +740,20 @@ def effective_macs(model: nn.Module, input_size: tuple) -> int:
 class HonestRow:
     """One technique: how much cheaper it is on paper, and how much faster it runs in each runtime."""
 
-    technique: str
-    cost: str  # what the cost ratio counts: "MACs" or "bytes"
-    cost_ratio: float  # base cost / technique cost (× cheaper)
-    eager_ratio: float  # base latency / technique latency in PyTorch eager (× faster)
-    ort_ratio: float  # the same in ONNX Runtime
-    eager_verdict: str  # "technique is faster": holds / does not hold / within noise
-    ort_verdict: str
-    mechanism: str = ""
-    eager_ms: tuple = ()  # (base, technique) median ms
-    ort_ms: tuple = ()
+    technique: str = column(align="<")
+    cost: str = column()  # what the cost ratio counts: "MACs" or "bytes"
+    cost_ratio: float = column("cost ×", "{:.2f}×")  # base cost / technique cost (× cheaper)
+    eager_ratio: float = column("eager ×", "{:.2f}×")  # base latency / technique latency in PyTorch eager
+    ort_ratio: float = column("ORT ×", "{:.2f}×")  # the same in ONNX Runtime
+    eager_verdict: str = column(hidden=True)  # "technique is faster": holds / does not hold / within noise
+    ort_verdict: str = column(hidden=True)
+    mechanism: str = column(align="<", default="")
+    eager_ms: tuple = column(hidden=True, default=())  # (base, technique) median ms
+    ort_ms: tuple = column(hidden=True, default=())
 
 
 class HonestTable(Rows):
-    """``HonestRow``s with a text table (ratios) and the one-line mechanism of each gap."""
-
-    def table(self, columns: list[str] | None = None) -> str:
-        if columns is not None:
-            return super().table(columns)
-        head = f"{'technique':<26}{'cost':>6}{'cost ×':>9}{'eager ×':>9}{'ORT ×':>8}  mechanism"
-        lines = [head]
-        for r in self:
-            lines.append(
-                f"{r.technique:<26}{r.cost:>6}{r.cost_ratio:>8.2f}×{r.eager_ratio:>8.2f}×{r.ort_ratio:>7.2f}×"
-                f"  {r.mechanism}"
-            )
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
+    """``HonestRow``s: ``.table()`` shows the ratios and the one-line mechanism of each gap."""
 
 
 def _as_onnx(

@@ -156,7 +156,9 @@ class Rows(list):
         raise KeyError(f"no row with {wanted}; the rows have {names} in {existing}")
 
     def footer(self) -> list:
-        """Rows shown below a rule at the end of ``table()`` (totals), not part of the list. None here."""
+        """Rows shown below a rule at the end of ``table()`` (totals), not part of the list. None here.
+
+        A footer row may be any object: the columns it has no attribute for show as ``-``."""
         return []
 
     def table(self, columns: list[str] | None = None) -> str:
@@ -172,7 +174,7 @@ class Rows(list):
         height = max(len(h) for h in headings)
         headings = [[""] * (height - len(h)) + h for h in headings]
         body = [[_cell(getattr(row, c), look) for c, look in zip(columns, looks)] for row in self]
-        foot = [[_cell(getattr(row, c), look) for c, look in zip(columns, looks)] for row in self.footer()]
+        foot = [[_cell(getattr(row, c, None), look) for c, look in zip(columns, looks)] for row in self.footer()]
         widths = [max(len(x) for x in [*headings[i], *(r[i] for r in body + foot)]) for i in range(len(columns))]
 
         def line(cells: list[str]) -> str:

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from . import checkpoints, config, data, measure, models, train, widgets
 from .args import check_finite, check_float, check_int
-from .report import Rows
+from .report import Rows, column
 
 if TYPE_CHECKING:  # matplotlib loads only when drawing
     from matplotlib.figure import Figure
@@ -76,7 +76,7 @@ __all__ = [
     "encoder_macs",
     "speedup_bound",
     "CostRow",
-    "Report",
+    "WaeCostReport",
     "cost_report",
     "SweepRow",
     "speedup_sweep",
@@ -716,30 +716,25 @@ def speedup_bound(base_macs_full: int, extra_macs: int) -> float:
 
 @dataclass
 class CostRow:
-    name: str
-    accuracy: float | None
-    macs: int
-    params: int
-    latency_ms: float
-    speedup: float = 1.0
-    mac_ratio: float = 1.0
+    """One model's inference cost; ``mac_ratio`` and ``speedup`` are relative to the report's first row."""
+
+    name: str = column("model", align="<")
+    accuracy: float | None = column("acc %", "{:.2f}", scale=100)
+    macs: int = column("MACs", "{:.2f}M", scale=1e-6)
+    params: int = column()
+    latency_ms: float = column("ms", "{:.2f}")
+    mac_ratio: float = column("MAC÷", "{:.2f}", default=1.0)
+    speedup: float = column("speed×", "{:.2f}", default=1.0)
 
 
-class Report(Rows):
-    """``report.Rows`` of :class:`CostRow` with its own ``.table()``: accuracy, MACs, parameters, measured latency, ratios to the first row."""
+class WaeCostReport(Rows):
+    """``report.Rows`` of :class:`CostRow`: accuracy, MACs, parameters, measured latency, ratios to the first row.
 
-    def table(self) -> str:
-        lines = [f"{'model':34s} {'acc %':>6s} {'MACs':>9s} {'params':>8s} {'ms':>7s} {'MAC÷':>5s} {'speed×':>6s}"]
-        for r in self:
-            acc = f"{100 * r.accuracy:6.2f}" if r.accuracy is not None else "     -"
-            lines.append(
-                f"{r.name:34s} {acc} {r.macs / 1e6:8.2f}M {r.params:8d} {r.latency_ms:7.2f} "
-                f"{r.mac_ratio:5.2f} {r.speedup:6.2f}"
-            )
-        return "\n".join(lines)
+    ``report.find(name="VGG + WAE")`` is one model's row."""
 
     def row(self, name: str) -> CostRow:
-        return next(r for r in self if r.name == name)
+        """``find(name=name)`` (the older spelling, kept for notebooks)."""
+        return self.find(name=name)
 
 
 def cost_report(
@@ -749,7 +744,7 @@ def cost_report(
     batch: int = 1,
     min_run_time: float = 0.3,
     rounds: int = 3,
-) -> Report:
+) -> WaeCostReport:
     """Measure every model in ``named_models`` (inference: eval mode, no decoder) on one run.
 
     ``input_size`` is (C, H, W). Latency is the best of ``rounds`` interleaved rounds (every model
@@ -768,7 +763,7 @@ def cost_report(
         rounds=rounds,
         best=True,
     )
-    report = Report()
+    report = WaeCostReport()
     for name, model in named_models.items():
         macs = measure.count_macs(model, tuple(input_size))
         report.append(CostRow(name, accuracies.get(name), macs, measure.count_params(model), 1e3 * best[name]))

@@ -108,11 +108,13 @@ def test_composition_factors_and_report():
         capstone.composition(base, a, b, ab, "joules")
     with pytest.raises(TypeError):
         capstone.composition(base, a, b, "ab")
-    report = capstone.Report([base, a, b, _row("worse", 0.8, 500, 9.0)])
-    assert report.front("file_bytes") == ["base", "a", "b"] and report.row("b") is b
-    assert "worse" not in report.front("latency_1_ms") and "recipe" in report.table().splitlines()[0]
-    with pytest.raises(ValueError, match="was not measured"):
-        report.row("nope")
+    report = capstone.RecipeReport([base, a, b, _row("worse", 0.8, 500, 9.0)])
+    assert report.front("file_bytes") == ["base", "a", "b"] and report.find(recipe="b") is b
+    assert report.row("b") is b and capstone.Report is capstone.RecipeReport
+    head = report.table().splitlines()[0]
+    assert "worse" not in report.front("latency_1_ms") and head.startswith("recipe") and "acc %" in head
+    with pytest.raises(KeyError, match="recipe='nope'.*'worse'"):
+        report.find(recipe="nope")
 
 
 def test_best_within():

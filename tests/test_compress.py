@@ -235,6 +235,8 @@ def test_file_size_matches_report_and_beats_float32(tmp_path):
         if row.weights >= 10_000:          # on a tiny layer the two 32-byte code tables can cost more
             assert row.ratio_huffman > row.ratio_fixed
     assert "ratio" in report.table() and "total" in str(report)
+    total = str(report).splitlines()[-1].split()
+    assert total[0] == "total" and total[-1] == f"{4 * report.weights / report.bytes_huffman:.1f}×"
 
 
 def test_fixed_layer_bytes_matches_the_real_format():
