@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 00 · Start here: efficient CNNs, from the weight matrix up
 #
 # **The one idea of this course:** a convolution is a matrix–vector product. Every efficiency idea
@@ -38,7 +42,7 @@
 # 2. learn how the notebooks are built: *claim checks*, *exercises with checkers*, *explorers*;
 # 3. train a small network to 92% in half a minute with the course's trainer and read its history.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import matplotlib.pyplot as plt
 import torch
 
@@ -47,7 +51,7 @@ from course_lib.exercises import ch00 as ex
 
 print(config.describe())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Profiles and devices
 #
 # Every notebook runs in one of two **profiles**, chosen with the environment variable
@@ -61,6 +65,9 @@ print(config.describe())
 # The device is chosen for you (CUDA, then Apple's MPS, then the CPU); set `COURSE_DEVICE=cpu` to
 # override it.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Why a 2-minute CPU profile *and* a GPU profile of the same notebook?
+
 # %%
 config.seed_everything(0)
 device = config.device()
@@ -68,7 +75,7 @@ TRAIN_IMAGES = config.pick(quick=6_000, full=60_000)
 EPOCHS = config.pick(quick=2, full=10)
 print(f"profile={config.profile()}  device={device}  train images={TRAIN_IMAGES}  epochs={EPOCHS}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The data
 #
 # The quick profile uses **Fashion-MNIST**: 70,000 grey 28×28 images of clothes in 10 classes,
@@ -95,7 +102,7 @@ x, y = next(iter(train_data))
 print("batch:", tuple(x.shape), x.dtype, f"mean {x.mean():.2f}, std {x.std():.2f}")
 fig = data.image_grid(train_data.denormalize(x[:12]), y[:12], train_data.classes, n=12, ncols=12)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Claim checks
 #
 # Papers make claims; this course turns each one into a cell that **measures** and then
@@ -110,6 +117,10 @@ fig = data.image_grid(train_data.denormalize(x[:12]), y[:12], train_data.classes
 # our `models.lenet5` must have exactly that many. And the course ships a LeNet-5 trained on
 # Fashion-MNIST that should score at least 90% on the test set.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** why is a claim that does *not* reproduce still worth printing? Why does the ledger count a
+# parameter count (a derivation) apart from an accuracy (an empirical claim)?
+
 # %%
 lenet = models.lenet5()
 n_params = measure.count_params(lenet)
@@ -117,7 +128,7 @@ n_macs = measure.count_macs(lenet, (1, 28, 28))
 print(f"LeNet-5: {n_params:,} parameters, {n_macs / 1e6:.2f}M multiply-accumulates per image")
 assert n_params == 431_080, "Han et al.'s LeNet-5 has 431,080 weights"
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 shipped = recipes.shipped_model("lenet5-fmnist", device=device)
 accuracy = train.evaluate(shipped, test_data)
 print(f"shipped LeNet-5: {100 * accuracy:.2f}% test accuracy "
@@ -125,7 +136,7 @@ print(f"shipped LeNet-5: {100 * accuracy:.2f}% test accuracy "
 checks.claim("00", "the shipped LeNet-5 scores at least 90% on Fashion-MNIST's test set", kind="course", paper="≥ 90%",
              ours=f"{100 * accuracy:.2f}%", holds=accuracy >= 0.90, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Exercises
 #
 # An exercise is a function you write. The cell after it calls a **checker** from
@@ -150,7 +161,7 @@ def accuracy(logits, labels):
 # %%
 ex.check_accuracy(accuracy)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Explorers
 #
 # Each chapter has interactive **explorers**: move a control and the figure is recomputed. They
@@ -161,7 +172,7 @@ ex.check_accuracy(accuracy)
 # This one shows the **learning-rate schedules** the trainer offers. Try `warmup` = 0 with
 # `onecycle`, or a step count that is too small.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def schedule_state(schedule, warmup, steps):
     if steps < 2:
         raise ValueError(f"steps={steps} must be at least 2 to draw a schedule")
@@ -187,7 +198,7 @@ widgets.Explorer(
      "steps": widgets.int_slider("steps", 200, 0, 1000, 10)},
     title="Learning-rate schedules", readout_fn=lambda s: f"peak at step {s['peak_step']}", figsize=(6, 2.8))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Half a minute of training
 #
 # `train.fit` is the one training loop of the course: SGD with Nesterov momentum, a one-cycle
@@ -213,7 +224,7 @@ widgets.Explorer(
 # and some that did not pay — a moving average of the weights (`ema=`), `torch.compile` — in one
 # run (README, "Measured"): LeNet-5's recipe needs about 3 minutes to reach 92%, this one about 30 s.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 recipe = recipes.get_recipe("fast-fmnist")
 fast_train, fast_test = data.loaders(**recipe.loader_kwargs(), device=device)
 config.seed_everything(0)
@@ -224,7 +235,7 @@ print(f"fast_cnn: {measure.count_params(net):,} parameters, "
 history = train.fit(net, fast_train, fast_test, recipe.epochs, **recipe.fit_kwargs(), device=device)
 fig = history.plot()
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 low, high = stats.accuracy_interval(history.final_test_acc, len(fast_test.labels))
 to_92 = history.seconds_to(0.92)
 print(f"after {recipe.epochs} epochs ({sum(history.seconds):.0f} s of training on {device}): "
@@ -235,7 +246,7 @@ checks.claim("00", "the fast recipe reaches 92% on the full Fashion-MNIST test s
              ours=f"{100 * history.final_test_acc:.2f}% (95% interval {100 * low:.1f}-{100 * high:.1f}%)",
              holds=history.final_test_acc >= 0.92)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. What we measured
 #
 # | what | value |
@@ -245,7 +256,8 @@ checks.claim("00", "the fast recipe reaches 92% on the full Fashion-MNIST test s
 # | `fast-fmnist` (fast_cnn, 4 epochs on 60k images) | printed above (≥ 92%), with its training time |
 #
 # **Next:** `01_conv_as_matmul` — the matrix inside every convolution.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 # - S. Han, H. Mao, W. J. Dally. *Deep Compression.* ICLR 2016 (the LeNet-5 count).
 # - H. Xiao, K. Rasul, R. Vollgraf. *Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine

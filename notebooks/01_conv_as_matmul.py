@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 01 · Convolution as matrix multiplication
 #
 # *A convolution is a matrix–vector product; every efficiency idea in this course is a way to make
@@ -27,7 +31,7 @@
 #    check the count against `course_lib.measure` and the MobileNet paper's table;
 # 4. measure why libraries use im2col + GEMM, and what it costs in memory.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import time
 
 import matplotlib.pyplot as plt
@@ -44,7 +48,7 @@ notebook_start = time.perf_counter()
 MIN_RUN_TIME = config.pick(quick=0.1, full=0.5)      # seconds per latency measurement
 BATCH = config.pick(quick=4, full=32)                  # images per batch in the speed experiment
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · The idea from scratch
 #
 # A conv layer slides a k×k×C kernel over the input. At one output position it multiplies the
@@ -54,6 +58,10 @@ BATCH = config.pick(quick=4, full=32)                  # images per batch in the
 # * cut every window into a **column** (a 3×3 window over 4 channels is a 36-vector);
 # * flatten every output channel's kernel into a **row** (100 kernels of 3×3×100 → a 100 × 900 matrix);
 # * the layer is **one matrix product**: `out = W @ columns`, one column per output position.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** the 3×3×4 patch is a 36-vector — how long is the column for 3×3×256? How many columns for a
+# 56×56 output?
 
 # %%
 def im2col_from_scratch(x, k):
@@ -74,13 +82,13 @@ out = (W @ cols).reshape(100, 4, 4)      # the whole layer: one matrix product
 print("W:", tuple(W.shape), " out:", tuple(out.shape))
 print("max |difference| from F.conv2d:", (out - F.conv2d(x[None], weight)[0]).abs().max().item())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With 100 input channels instead of 4 the same kernels give the lecture's **100 × 900** matrix:
 
 # %%
 print("weight matrix of nn.Conv2d(100, 100, 3):", tuple(conv.weight_matrix(nn.Conv2d(100, 100, 3)).shape))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · The tested library version agrees
 #
 # `course_lib.conv` does the same with stride, padding, dilation, rectangular kernels, batches and
@@ -89,7 +97,7 @@ print("weight matrix of nn.Conv2d(100, 100, 3):", tuple(conv.weight_matrix(nn.Co
 #
 # Output size along each axis: $\;\lfloor (n + 2p - d(k-1) - 1)/s \rfloor + 1$.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 torch.testing.assert_close(conv.im2col(x, 3), im2col_from_scratch(x, 3))
 
 xb = torch.randn(2, 6, 9, 8)
@@ -106,7 +114,7 @@ checks.claim("01", "a convolution is one matrix product W @ im2col(x) (stride, p
              kind="derivation", paper="conv = unfold + GEMM (Chellapilla et al. 2006)",
              ours=f"equal to F.unfold / F.conv2d on 3 geometries with groups=2: {agree}", holds=agree, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **col2im** goes back: it adds every column into the pixels it came from (PyTorch calls it
 # `F.fold`). It is the *adjoint* of im2col, not its inverse — a pixel covered by several windows gets
 # the sum of its copies. That sum is exactly the gradient of im2col, which is how a conv's backward
@@ -118,7 +126,7 @@ coverage = conv.col2im(conv.im2col(ones, 3), (5, 5), 3)
 assert torch.equal(coverage, F.fold(F.unfold(ones, 3), (5, 5), 3))
 print("how many 3×3 windows cover each pixel of a 5×5 image:\n", coverage[0, 0].int())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · The cost model, on paper
 #
 # For `nn.Conv2d(C_in, C_out, k, groups=g)` producing an H_out × W_out map from an H × W input:
@@ -143,12 +151,12 @@ for name, value in measured.items():
     print(f"{name:13s} on paper {getattr(cost, name):>10,}   measured {value:>10,}")
 assert all(getattr(cost, name) == value for name, value in measured.items())   # the formulas above are right
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: the MobileNet table
 # Howard et al. (2017) cost one 14×14×512 → 512, 3×3 layer four ways. We build each as real
 # `nn.Conv2d` layers and count with `measure.count_macs` / `measure.count_params`.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 table = conv.mobilenet_table()
 print(f"{'layer':22s} {'mult-adds':>12s} {'paper':>7s} {'params':>10s} {'paper':>6s}")
 for row in table:
@@ -167,7 +175,8 @@ checks.claim("01", "3×3 depthwise separable convs use 8 to 9 times less computa
 
 # %% [markdown]
 # All four rows reproduce to the published precision (ρ = 0.714 turns 14 × 14 into 10 × 10).
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · The picture of the weight matrix
 #
 # A regular conv's W is dense. A **group conv** (g groups) lets each output channel see only C_in/g
@@ -186,7 +195,7 @@ for ax, groups in zip(axes, (1, 4, 8)):
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Widget: the im2col explorer
 #
 # Choose the input size, channels, kernel, stride, padding, dilation and groups; pick an output
@@ -198,14 +207,17 @@ plt.show()
 # %%
 conv.im2col_explorer(size=6, channels=4, kernel=3, stride=2, padding=1, groups=2, out_row=1, out_col=2, out_channel=3)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · Experiment: speed and memory
 #
 # Three ways to compute the same layer: the textbook loop (one dot product per output pixel, in
 # Python), im2col + one GEMM, and PyTorch's own `F.conv2d` (oneDNN on CPU, cuDNN on GPU). Times with
 # `measure.latency` (`torch.utils.benchmark`, median; one thread on CPU). The loop is so slow that it gets a tiny input.
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** What does that cost in memory?
+
+# %% slideshow={"slide_type": "subslide"}
 def paths(weight, padding):
     return {"naive loop": lambda x: conv.naive_conv2d(x, weight, padding=padding),
             "im2col + GEMM": lambda x: conv.conv2d_as_matmul(x, weight, padding=padding),
@@ -231,6 +243,8 @@ speedup = timings[("cpu", "tiny", "naive loop")] / timings[("cpu", "tiny", "im2c
 gemm_vs_torch = timings[("cpu", "32×32×32→64", "im2col + GEMM")] / timings[("cpu", "32×32×32→64", "F.conv2d")]
 # (timings vary from run to run and machine to machine, most of all on a busy shared machine)
 print(f"on the larger layer im2col + GEMM takes {gemm_vs_torch:.2f}× the time of F.conv2d (CPU, 1 thread).")
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("01", "im2col + one GEMM is faster than a direct loop over output positions",
              paper="unfold + GEMM beats direct convolution (Chellapilla et al. 2006)",
              ours=f"{speedup:.0f}× faster on the tiny input (CPU, 1 thread, one run)", holds=speedup > 1, must_hold=True)
@@ -243,7 +257,7 @@ checks.claim("01", "im2col + one GEMM is faster than a direct loop over output p
 #
 # The price of im2col is memory: each input pixel is copied into up to k² columns.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 print(f"{'k':>3s} {'input':>10s} {'im2col':>10s} {'ratio':>6s}")
 blowup = {}
 for k in (1, 3, 5, 7):
@@ -255,7 +269,7 @@ checks.claim("01", "im2col copies each input pixel into k² columns (stride 1, '
              kind="derivation", paper="k² × the input", ours=", ".join(f"k={k}: {b:.0f}×" for k, b in blowup.items()),
              holds=all(b == k * k for k, b in blowup.items()), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Exercises
 #
 # ### Exercise 1 — how much cheaper is a depthwise separable conv? (*derive*)
@@ -278,12 +292,12 @@ def separable_ratio(c_in, c_out, k):
 # %%
 ex.check_separable_ratio(separable_ratio)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The MobileNet paper writes this as $\frac{1}{N} + \frac{1}{D_K^2}$ with N output channels: the
 # input channels cancel, and for 3×3 kernels the saving is 8 to 9 times, whatever the width, as long
 # as N is large.
 #
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — build a strided, padded convolution from im2col and one matrix product (*build it and measure it*)
 # §1 built stride-1 columns without padding. Write `conv2d_as_matmul(x, weight, stride, padding)` for
 # `x` of shape (C, H, W) and `weight` of shape (C_out, C, k, k): zero-pad the image, cut every k×k×C
@@ -307,10 +321,10 @@ def conv2d_as_matmul(x, weight, stride, padding):
     # END SOLUTION
 
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 ex.check_conv2d_as_matmul(conv2d_as_matmul)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — how many copies of each pixel? (*derive*)
 # §2 drew how many 3×3 windows cover each pixel of a 5×5 image (stride 1, no padding): that is how
 # many times im2col copies the pixel, and how many gradients col2im adds up for it. Real layers have
@@ -333,13 +347,13 @@ def coverage(h, w, k, stride, padding):
 # %%
 ex.check_coverage(coverage)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # With stride 2 the copies alternate 1, 2, 1, 2 along each axis (4 where two overlaps cross); a kernel
 # smaller than its stride skips pixels altogether — their values never reach the output, and their
 # gradient is zero. Summed over the image, the coverage is the number of non-padding entries in the
 # columns: at stride 1 about k² per pixel — the memory, not the arithmetic, that im2col costs.
 #
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · What we measured
 
 # %%
@@ -357,7 +371,7 @@ for what, figure in rows:
     print(f"{what:50s} {figure}")
 print(f"\nnotebook ran in {time.perf_counter() - notebook_start:.1f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 # * Chellapilla, Puri, Simard, *High Performance Convolutional Neural Networks for Document
 #   Processing*, 2006 — the unfold (im2col) trick.

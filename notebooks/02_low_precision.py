@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -10,9 +11,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 02 · Low precision: fewer bits for every entry of the weight matrix
 #
 # A convolution is a matrix–vector product (chapter 01). This chapter keeps the matrix's shape and
@@ -29,7 +33,7 @@
 # 5. share weights with k-means, fine-tune the centroids, and compute with 2^b multiplies per output;
 # 6. measure accuracy against **real file bytes** for all of them on a shipped LeNet-5.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import copy
 import time
 
@@ -49,13 +53,16 @@ FINETUNE_SUBSET = config.pick(quick=2048, full=None)      # images used for the 
 FINETUNE_EPOCHS = config.pick(quick=1, full=3)
 DEVICE = config.device()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · The idea from scratch
 #
 # ### Binary weights: ±1 and one scale per output channel
 # BinaryConnect keeps `sign(w)`; XNOR-Net multiplies it by α = mean|w| of the output channel,
 # which is the α minimising ‖w − α·sign(w)‖². A dot product with a ±1 row needs no multiplies:
 # add the inputs where the weight is +1, subtract those where it is −1, multiply once by α.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** binary weights replace multiplies by adds — why is the speed-up not automatic on a CPU?
 
 # %%
 w = torch.tensor([[0.40, -0.10, 0.25, -0.70], [0.05, 0.02, -0.03, 0.10]])
@@ -70,7 +77,7 @@ value, ops = quant.binary_dot(signs[0], x, alpha=alpha[0].item())
 print(f"row 0 · x = {value:.3f} (torch: {torch.dot(by_hand[0], x):.3f}) with {ops}")
 print("a float dot product of length 4 costs 4 multiplies + 3 additions")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Binary activations too: XNOR and popcount (XNOR-Net)
 # XNOR-Net also binarizes the **inputs** of a convolution (with one more scale, K, per position).
 # With ±1 on both sides, a dot product needs no arithmetic at all: pack the signs into the bits of
@@ -78,7 +85,7 @@ print("a float dot product of length 4 costs 4 multiplies + 3 additions")
 # A 64-bit word holds 64 products, which is where the paper's reported 58× faster convolutions
 # (and 32× smaller weights) on a CPU come from.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 a = torch.where(torch.randn(50) >= 0, 1.0, -1.0)
 b = torch.where(torch.randn(50) >= 0, 1.0, -1.0)
 a_bits, b_bits = quant.pack_signs(a), quant.pack_signs(b)
@@ -90,7 +97,7 @@ checks.claim("02", "XNOR-Net: a ±1 dot product is n − 2·popcount(XOR), no mu
              kind="derivation", paper="exact (XNOR + bit-count)", ours=f"{value} = torch.dot {torch.dot(a, b).item():.0f}, 0 multiplies",
              holds=value == len(a) - 2 * differ == torch.dot(a, b).item() and ops["multiplies"] == 0, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Ternary weights: a threshold, then two learned scales (TTQ)
 # TWN: Δ = 0.7·mean|w|, weights above Δ → +α, below −Δ → −α, the rest → 0.
 # **Trained Ternary Quantization** (Zhu et al. 2017) scales the latent weights w̃ to [−1, 1],
@@ -115,7 +122,7 @@ upstream = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])   # pretend ∂L/∂w_t
 (ternary * upstream).sum().backward()
 print("∂L/∂Wp =", wp.grad.item(), "(= 1 + 5, the gradients of the two weights above Δ)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Integers: scale, zero point, round, clamp
 # Affine quantization stores q = clamp(round(x/s) + z, qmin, qmax) and reads back (q − z)·s. Ours
 # must agree with PyTorch's quantized tensors bit for bit.
@@ -133,7 +140,7 @@ err_t = (quant.dequantize_linear(q, scale, zp) - x).abs().mean().item()
 err_c = (quant.dequantize_linear(q_c, scale_c, zp_c, axis=0) - x).abs().mean().item()
 print(f"identical to torch. mean |error|: per tensor {err_t:.4f}, per channel {err_c:.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Fixed point: an integer and a binary point
 # A `bits`-bit fixed-point number with fractional length fl is q·2^(−fl), q a signed `bits`-bit
 # integer: the grid step is 2^(−fl) and the range [−2^(bits−1), 2^(bits−1) − 1]·2^(−fl). A longer
@@ -142,7 +149,7 @@ print(f"identical to torch. mean |error|: per tensor {err_t:.4f}, per channel {e
 # fl = argmin Σ|x − fixed(x, fl)|. From scratch: the **range rule** (the longest fl that still holds
 # every value) and the **error-minimising search** around it.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def fixed(x, bits, fl):
     q = torch.clamp(torch.round(x * 2 ** fl), -2 ** (bits - 1), 2 ** (bits - 1) - 1)
     return q / 2 ** fl
@@ -172,7 +179,7 @@ for f in range(range_rule(x, 6) - 1, range_rule(x, 6) + 5):
 print("range rule:", range_rule(x, 6), " error-minimising search:", search(x, 6))
 assert search(x, 6) == quant.best_frac_len(x, 6) > range_rule(x, 6)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### k-means weight sharing: store an index per weight and a small codebook
 # Weights that are close share one value: the seed article's 2.91, 3.06 and 3.21 all become the
 # centroid 3.06. Deep Compression starts the centroids evenly spaced between min and max.
@@ -202,13 +209,13 @@ print("sum of each cluster's gradients:", summed.numpy().round(3))
 print("centroid gradients from autograd:", layer.parametrizations.weight[0].codebook.grad.numpy().round(3))
 assert torch.allclose(summed, layer.parametrizations.weight[0].codebook.grad, atol=1e-5)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Shared weights save **multiplies** as well as bytes. A row of n weights that take only 2^b values
 # needs n multiplies as a float dot product, but only 2^b after grouping: first add up the inputs
 # that share a centroid (s_k = Σ_{i: idx_i = k} x_i, additions only), then multiply each sum by its
 # centroid once. For fc1 of LeNet-5 at 5 bits: 32 multiplies per output instead of 800.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 codebook, indices = quant.kmeans_codebook(torch.randn(800), bits=5)
 x = torch.randn(800)
 value, ops = quant.codebook_dot(codebook, indices, x)
@@ -219,7 +226,7 @@ checks.claim("02", "k-means codebook: 2^b multiplies per output instead of one p
              kind="derivation", paper="2^b (shared weights)", ours=f"{ops['multiplies']} multiplies for 800 weights at 5 bits",
              holds=abs(value - direct) < 1e-4 and ops["multiplies"] <= 2 ** 5, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · The shipped LeNet-5 and a quantization explorer
 # Caffe's LeNet-5 (431K weights) trained on Fashion-MNIST ships with the course. Pick a method,
 # a bit width and TTQ's threshold: the histogram of its second convolution shows the levels, the
@@ -238,7 +245,7 @@ explorer = quant.quant_explorer(base[3].weight, title="LeNet-5 conv2 (25,000 wei
 explorer.set(method="kmeans", bits=3)
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · Experiment: accuracy against real bytes, every method, no retraining
 # Each row quantizes **every** conv / linear weight of the shipped LeNet-5 and stores it the way a
 # file would: codes packed at their bit width (`surgery.pack_bits`) plus the scales, codebook or
@@ -261,7 +268,7 @@ for row in table:
     print(f"{row['method']:8s} {str(row['bits']):>8s} {100 * row['accuracy']:8.2f}% {row['bytes']:11,d} "
           f"{float_bytes / row['bytes']:7.1f}×")
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(7, 3.6))
 for method, marker in (("linear", "o"), ("fixed", "s"), ("kmeans", "^"), ("twn", "D"), ("ttq", "v"),
                        ("binary", "X"), ("float", "*")):
@@ -280,7 +287,8 @@ plt.show()
 # format per layer and every layer at the same width, loses a few points — §4 does better); at 2
 # bits k-means keeps the most because its levels follow the weights. Ternary and binary weights
 # need training (next sections).
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · Dynamic fixed point: one format per layer beats one format for all
 # Why did Qiu et al. care? On their FPGA accelerator the **convolutions are compute-bound** (many
 # multiply-accumulates per weight: each kernel slides over the whole feature map) while the **fully
@@ -288,7 +296,7 @@ plt.show()
 # arithmetic, fc layers want few bytes. Measured per layer at batch 1, on our LeNet-5 and on
 # torchvision's VGG-16 (built on the `meta` device: shapes only, no memory):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 import torchvision
 
 with torch.device("meta"):
@@ -311,7 +319,7 @@ checks.claim("02", "Qiu et al.: conv layers are compute-bound, fc layers memory-
                             for k, v in intensity.items()),
              holds=all(min(v["Conv2d"]) > 10 * max(v["Linear"]) for v in intensity.values()), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # *Static* precision gives every layer the same fractional length (the one the widest tensor
 # needs); *dynamic* precision gives each layer's weights and each layer's outputs their own. Qiu
 # et al. choose them greedily, layer by layer in forward order on calibration images, with every
@@ -320,7 +328,7 @@ checks.claim("02", "Qiu et al.: conv layers are compute-bound, fc layers memory-
 # then for the output. Weights **and** activations are in fixed point here. Three columns per width:
 # static, dynamic with the range rule alone (`search=(0, 0)`), dynamic with the search.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 calib_x = next(iter(train_loader))[0][:128]
 fixed_rows, plans = [], {}
 for bits in (8, 4):
@@ -340,14 +348,14 @@ moved = [(bits, name, key) for (bits, variant), plan in plans.items() if variant
 print(f"the search left the range rule in {len(moved)} of {2 * 4 * len(fixed_rows)} (bits, layer, weights/output) choices")
 assert moved or config.dry_run(), "the search should decide something"     # (stand-in images in a dry run)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Where the search moves, it almost always picks a **longer** fractional length than the range rule:
 # it lets the few largest outputs saturate and rounds all the others more finely. At 8 bits the
 # three rows are close to float; at 4 bits one static format ruins the network and the searched
 # per-layer formats keep most of the accuracy — Qiu et al.'s argument for dynamic precision, which
 # let them run VGG-16 with 8-bit weights and feature maps on an embedded FPGA.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 acc4 = dict(fixed_rows)[4]
 checks.claim("02", "dynamic fixed point beats static at 4 bits (weights + activations)",
              paper="dynamic precision much better than static (Qiu et al.)",
@@ -358,7 +366,7 @@ checks.claim("02", "choosing fractional lengths by measured error beats the rang
              ours=f"4 bits: range rule {100 * acc4['range rule']:.2f}%, searched {100 * acc4['searched']:.2f}%",
              holds=acc4["searched"] >= acc4["range rule"])
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Training low-precision weights on the shipped LeNet-5
 # Four short fine-tuning runs with the course trainer (`train.fit`), starting from the shipped
 # float weights. As in the TTQ, TWN and XNOR-Net papers, the first convolution and the last
@@ -366,6 +374,9 @@ checks.claim("02", "choosing fractional lengths by measured error beats the rang
 # LeNet-5's 430,500 weights, 5,530 with their biases). k-means shares *every* layer with Deep
 # Compression's widths — 8 bits for convolutions, 5 for fully connected layers
 # (`quant.deep_compression_bits`) — and trains only the centroids (the paper's *trained quantization*).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Why does the first/last layer stay in full precision?
 
 # %%
 kept = [name for name, m in base.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
@@ -379,7 +390,7 @@ assert (kept_weights, kept_weights + kept_biases) == (5_500, 5_530)
 # The scale gradients are sums over a whole layer (TTQ's Wp / Wn, every k-means centroid), so we
 # use Adam, which normalises step sizes, with a small learning rate.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def finetune(model, lr):
     before = train.evaluate(model, test_loader)
     history = train.fit(model, train_loader, test_loader, epochs=FINETUNE_EPOCHS, optimizer="adamw", lr=lr,
@@ -403,7 +414,7 @@ for name, lr in (("ttq", 1e-3), ("twn", 1e-3), ("binary", 1e-3), ("kmeans", 1e-4
 print("learned TTQ scales (Wp, Wn) per layer:",
       {k: (round(p, 4), round(n, 4)) for k, (p, n) in quant.ttq_scales(trained["ttq"]["model"]).items()})
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim checks
 # * **TTQ** (Zhu et al., Table 1, CIFAR-10 error, float → ternary): ResNet-20 8.23 → 8.87 (the one
 #   depth where ternary *loses*, 0.64 points), ResNet-32 7.67 → 7.63, ResNet-44 7.18 → 7.02,
@@ -419,7 +430,7 @@ print("learned TTQ scales (Wp, Wn) per layer:",
 #   number we check ("nothing" read as at most 0.5 point, by the same interval rule); the row
 #   without fine-tuning is printed too.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 predicted, labels = train.predict(base, test_loader)
 float_correct = (predicted == labels).cpu()
 
@@ -445,6 +456,8 @@ checks.claim("02", "TTQ's learned scales beat TWN's fixed ones",
              holds=ttq_twn.verdict() == "holds", within_noise=ttq_twn.verdict() == "within noise")
 
 lo, hi, v = loss_within("kmeans", 0.5)
+
+# %% slideshow={"slide_type": "subslide"}
 print(f"k-means 8/5 bits: {100 * trained['kmeans']['before']:.2f}% before / {100 * trained['kmeans']['after']:.2f}% "
       f"after centroid fine-tuning vs float {100 * float_acc:.2f}%")
 checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit fc) loses nothing",
@@ -453,7 +466,7 @@ checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit 
                   f"({lo:+.2f} to {hi:+.2f} pt lost, 95% paired interval; {100 * trained['kmeans']['before']:.2f}% before)",
              holds=v == "holds", within_noise=v == "within noise")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · TTQ on a ResNet trained from scratch
 # The TTQ paper's CIFAR-10 experiment: train a ResNet in float, then ternarize every layer but the
 # first and the last and keep training. The **full profile** does exactly that with ResNet-20 on
@@ -466,7 +479,7 @@ checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit 
 # weights' precision, not of who trained longer. Both arms are scored on the same test images with
 # the paired test; the claim is the paper's ResNet-20 figure, ternary at most 0.64 points below float.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 R_DATA = config.pick(quick="fashion-mnist", full="cifar10")
 R_DEPTH = config.pick(quick=8, full=20)
 r_train, r_test = data.loaders(R_DATA, 128, train_subset=config.pick(quick=4096, full=None),
@@ -493,6 +506,8 @@ for arm, net in (("float", resnet), ("ternary", ternary_resnet)):
 r_cmp = stats.compare(r_correct["ternary"], r_correct["float"])
 r_fp_err, r_ttq_err = 100 * (1 - r_cmp.accuracy_b), 100 * (1 - r_cmp.accuracy_a)
 r_gap_low, r_gap_high = (-100 * v for v in reversed(r_cmp.difference_interval()))     # float − ternary, points
+
+# %% slideshow={"slide_type": "subslide"}
 print(f"ResNet-{R_DEPTH} on {R_DATA} ({measure.count_params(resnet):,} weights, {ternary_layers} ternary layers): "
       f"float error {r_fp_err:.2f}%, ternary error {100 * (1 - ttq_start):.2f}% right after ternarizing → "
       f"{r_ttq_err:.2f}% after training   (paper, ResNet-20 on CIFAR-10: 8.23% → 8.87%)")
@@ -512,7 +527,7 @@ checks.claim("02", "TTQ: a ternary ResNet within 0.64 pt of float (the paper's R
              why="a net trained for one epoch on 4,096 images is still learning fast: the float arm gains more "
                  "from the extra epoch than a ternary net can" if r_verdict == "does not hold" and config.profile() == "quick" else "")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Exercises
 # ### Exercise 1 — TTQ's backward pass, by hand (*derive*)
 # Write `ttq_backward(latent, wp, wn, t, grad)` that returns `(grad_latent, grad_wp, grad_wn)` for
@@ -535,7 +550,7 @@ def ttq_backward(latent, wp, wn, t, grad):
 # %%
 ex.check_ttq_backward(ttq_backward)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — a shared-weight layer with 2^b multiplies per output (*build it and measure it*)
 # A linear layer y = x Wᵀ whose m×n weights are `codebook[indices]` (K = 2^b centroids). Write
 # `codebook_linear(x, codebook, indices)` for a batch x of shape (N, n) that first builds
@@ -557,7 +572,7 @@ def codebook_linear(x, codebook, indices):
 # %%
 ex.check_codebook_linear(codebook_linear)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — codebook bytes (*derive*)
 # A layer of `n_weights` weights shared with k-means at `bits` bits stores an index per weight,
 # packed tightly into whole bytes (only the last byte may have unused bits), and a codebook of float32
@@ -582,7 +597,7 @@ try:
 except NotImplementedError:
     print("fc1 at 5 bits: run this cell again once codebook_bytes works")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 4 — where do the bits go? (*decide*)
 # Deep Compression stores LeNet-5 with 8 bits per conv weight and 5 per fc weight. Write
 # `my_bits(model)` returning `{layer name: bits}` (1 to 8) for every conv / linear layer, such that
@@ -601,7 +616,7 @@ def my_bits(model):
 # %%
 ex.check_bit_allocation(my_bits, base, test_loader)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · What we measured
 
 # %%
@@ -620,7 +635,7 @@ for name, bits, acc, nbytes in summary:
 print(f"ResNet-{R_DEPTH} TTQ ({config.profile()} profile): float error {r_fp_err:.2f}%, ternary {r_ttq_err:.2f}%")
 print(f"notebook time: {time.perf_counter() - T0:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 # * M. Courbariaux, Y. Bengio, J.-P. David, *BinaryConnect*, NeurIPS 2015.
 # * M. Rastegari, V. Ordonez, J. Redmon, A. Farhadi, *XNOR-Net*, ECCV 2016.

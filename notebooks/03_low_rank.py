@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 03 · Low-rank kernels
 #
 # *A layer is a matrix. If the matrix is nearly of rank r, store and apply it as two thin matrices.*
@@ -27,7 +31,7 @@
 # 4. split a k×k conv into k×1 + 1×k (Jaderberg et al.);
 # 5. compress a trained network, fine-tune it, and compare MACs with measured CPU speed.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import time
 
 import matplotlib.pyplot as plt
@@ -51,14 +55,14 @@ BUDGETS = config.pick(quick=[0.3, CLAIM_BUDGET], full=[0.15, 0.25, 0.35, CLAIM_B
 METHODS = ["channels", "data", "asymmetric", "spatial"]
 DEVICE = config.device()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · The idea from scratch: one fifth of the cost
 #
 # `y = W x` with W of size m×n costs m·n numbers and m·n multiply-accumulates (MACs). Write
 # `W ≈ U V` with U m×r and V r×n and apply it as `U (V x)`: r·(m + n) numbers and MACs.
 # For m = n = 100 and r = 10: 100·10 + 10·100 = 2,000 instead of 10,000.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 m = n = 100
 r = 10
 seed_ratio = (m * r + r * n) / (m * n)
@@ -72,7 +76,7 @@ checks.claim("03", "W ≈ UV: a 100×100 matrix at rank 10 costs one fifth", kin
 # ‖W − W_r‖_F = sqrt(σ²_{r+1} + … + σ²_n). Let us check it against 50 other rank-10 fits
 # (the best approximation inside a random 10-dimensional column space).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 g = torch.Generator().manual_seed(0)
 U0, _ = torch.linalg.qr(torch.randn(m, m, generator=g, dtype=torch.float64))
 V0, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
@@ -93,7 +97,7 @@ checks.claim("03", "Eckart–Young: the truncated SVD is the best rank-r approxi
              ours=f"{svd_error:.4f} = {bound:.4f}; best of 50 others {min(others):.4f}",
              holds=abs(svd_error - bound) < 1e-9 and svd_error <= min(others), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · Linear layers: two thin layers from the SVD
 #
 # `W ≈ (U_r √Σ_r)(√Σ_r V_rᵀ)`: a Linear(n → r) without bias, then a Linear(r → m) with the old bias.
@@ -123,7 +127,7 @@ assert full_rank_diff < 1e-4                      # the two thin layers are exac
 # Choose the rank by **energy** (the fraction of Σσ² kept) or by a **budget** (the fraction of
 # the parameters kept). Note that the budget does not translate linearly into rank: r·(m+n) ≤ b·m·n.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 _, test_fmnist = data.loaders("fashion-mnist", 250, train_subset=256, test_subset=TEST_SUBSET, augment=False,
                               device="cpu")
 s1 = torch.linalg.svdvals(fc1.weight.detach())
@@ -143,7 +147,7 @@ checks.claim("03", "Denton et al.: SVD makes a network ~5× smaller at ~1 pt los
              ours=f"LeNet-300-100 {ratio_5x:.1f}× fewer parameters, {100 * (lenet_acc - acc_5x):+.1f} pt lost, no fine-tuning",
              holds=ratio_5x >= 4.5 and 100 * (lenet_acc - acc_5x) <= 1.0 + 1e-9)     # 1e-9: float rounding
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · Convolutions: d filters → d′ filters + a 1×1 conv (Zhang et al. 2015)
 #
 # A conv's d filters of size k×k×c are the rows of a **d × c·k·k** matrix (chapter 01). Its rank-d′
@@ -165,7 +169,7 @@ tested = lowrank.decompose_conv_channels(conv, 12)
 print("from scratch vs course_lib:", (channel_split_from_scratch(conv, 12)(x) - tested(x)).abs().max().item())
 print(tested)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The weights are only half the story: what matters is the layer's **responses** y = W x on real
 # inputs, and real feature maps are highly correlated. Zhang et al. fit the 1×1 map to the
 # responses: with V the top-d′ eigenvectors of the responses' covariance (PCA), y ≈ V Vᵀ (y − ȳ) + ȳ,
@@ -194,7 +198,7 @@ print(f"VGG-small: {measure.count_params(vgg):,} parameters, {base_macs / 1e6:.2
 # (48→48, 3×3) at a few ranks, measured on held-out test images. The asymmetric fit of a later
 # layer is shown in the experiment; for a single layer it equals the data-driven one.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 layer_name = "4.0"
 layer = vgg.get_submodule(layer_name)
 fit_x = lowrank.layer_inputs(vgg, layer_name, samples)
@@ -208,7 +212,7 @@ with torch.no_grad():
                 (lowrank.decompose_conv_spatial(layer, round(5 * rank / 3))(test_x) - y).norm() / y.norm()]
         print(f"{rank:4d} | " + " | ".join(f"{100 * e:9.1f}%" for e in errs))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · Spatial decomposition: k×k → k×1 then 1×k (Jaderberg et al. 2014)
 #
 # Rearrange the kernel W[n, c, i, j] as a **(c·k) × (d·k)** matrix, rows (c, i), columns (n, j).
@@ -222,7 +226,7 @@ with torch.no_grad():
 # same at **K = 5r/3** — the comparison above uses K = round(5r/3). The next cell checks the
 # algebra with `measure.count_macs` on the real decomposed layers.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 c = d = layer.in_channels
 equal_cost = []
 for r in (3, 6, 12, 24):
@@ -237,7 +241,7 @@ checks.claim("03", "3×3 layer c → c: channel rank r and spatial rank K = 5r/3
              kind="derivation", paper="r(9c + d) = 3K(c + d) MACs per position", ours=f"measure.count_macs equal for r = 3, 6, 12, 24",
              holds=all(equal_cost), must_hold=True)
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def spatial_split_from_scratch(conv, K):
     d, c, k, _ = conv.weight.shape
     M = conv.weight.detach().permute(1, 2, 0, 3).reshape(c * k, d * k)
@@ -260,7 +264,7 @@ checks.claim("03", "both conv decompositions are exact at full rank (Zhang et al
              ours=f"max |difference| {exact['channels']:.1e} (channels), {exact['spatial']:.1e} (spatial)",
              holds=max(exact.values()) < 1e-4, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Explore a layer's spectrum
 #
 # Pick a layer, a method and a rank: the singular values (kept ones dark), the kept energy, the
@@ -272,11 +276,15 @@ explorer = lowrank.spectrum_explorer(vgg, INPUT, rank=12)
 explorer.set(layer="4.0", method="channels", rank=12)
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · Experiment: accuracy vs MACs vs rank, before and after fine-tuning
 #
 # Every conv except the first (1 input channel, 1% of the MACs — Zhang et al. also leave it) is
 # decomposed at the same per-layer budget; then a short fine-tune on a subset of the training set.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** the MACs fell 2.3× — why did CPU latency not follow? Why is the data-driven decomposition
+# worse than the weight-only one here before fine-tuning?
 
 # %%
 later_convs = list(lowrank.decomposable_layers(vgg, "channels"))[1:]       # all but the first conv
@@ -297,7 +305,7 @@ for row in rows:
 # Now fine-tune (SGD, cosine schedule from a small learning rate) the claim budget for every method
 # (every budget in the full profile).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 FT_BUDGETS = config.pick(quick=[CLAIM_BUDGET], full=BUDGETS)
 t0 = time.perf_counter()
 for row in rows:
@@ -314,7 +322,7 @@ for row in rows:
               f"accuracy {100 * row['acc']:.2f}% → {100 * row['acc_ft']:.2f}% after fine-tuning "
               f"(original {100 * base_acc:.2f}%)")
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(7, 4))
 colors = dict(zip(METHODS, ["#1f5fa8", "#d07a00", "#2c9c4a", "#a03090"]))
 for method in METHODS:
@@ -337,7 +345,7 @@ ax.legend(fontsize=7, ncol=2)
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: ≥ 2× fewer MACs at ≤ 1 point accuracy loss after fine-tuning
 #
 # Zhang et al. report a 4× whole-model speed-up on ImageNet at +0.9% top-5 error; Jaderberg et al.
@@ -345,7 +353,7 @@ plt.show()
 # rule picks the row: among the fine-tuned models with ≥ 2× fewer MACs, the most accurate one (if
 # none reaches 2×, the most accurate of all, and the MACs half fails); then both halves are checked.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 tuned = [r for r in rows if "acc_ft" in r]
 for r in tuned:
     r["mac_ratio"], r["loss_pts"] = base_macs / r["macs"], 100 * (base_acc - r["acc_ft"])
@@ -361,7 +369,7 @@ checks.claim("03", "low-rank conv layers: ≥ 2× fewer MACs at ≤ 1 pt loss af
                   f"{100 * base_acc:.2f}% → {100 * best['acc_ft']:.2f}% ({-loss_pts:+.2f} pt, {FT_EPOCHS} epoch FT)",
              holds=best["mac_ratio"] >= 2 and loss_pts <= 1 + 1e-9)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A big network made cheap vs a small network
 #
 # Zhang et al.'s accelerated model (a 10-layer VGG-like network at 4× speed-up, nonlinear and
@@ -374,7 +382,7 @@ checks.claim("03", "low-rank conv layers: ≥ 2× fewer MACs at ≤ 1 pt loss af
 # noise on our 500 images), so the extra depth has little to give; Zhang et al.'s gap comes from
 # ImageNet, where depth pays.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 candidates = [(r["macs"], r.get("acc_ft", r["acc"]), r) for r in rows]
 better = [c for c in candidates if c[1] > lenet5_acc]
 cheapest = min(better, key=lambda c: c[0]) if better else None
@@ -389,7 +397,7 @@ checks.claim("03", "Zhang et al.: a big net made cheap by low rank beats a small
                   f"no compressed VGG-small above LeNet-5's {100 * lenet5_acc:.2f}%",
              holds=cheapest is not None and cheapest[0] <= lenet5_macs)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### MACs are not seconds
 #
 # Fewer MACs do not mean the same factor in speed: each decomposed layer becomes two kernel calls,
@@ -414,7 +422,7 @@ for method in METHODS:
     print(f"{method:<11} {base_macs / macs:.2f}× fewer MACs → measured speed-up {t_base / best_s[method]:.2f}× "
           f"({100 * (t_base / best_s[method]) / (base_macs / macs):.0f}% of the MAC ratio)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Exercises
 #
 # ### Exercise 1 — spatial or channel: the rank at equal cost, for any layer (*derive*)
@@ -436,7 +444,7 @@ def equal_cost_spatial_rank(c, d, k, r):
 # %%
 ex.check_equal_cost_spatial_rank(equal_cost_spatial_rank)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — the channel rank for a MAC budget (*derive*)
 # §2 found the rank that keeps a fraction of a *linear* layer's cost. For Zhang et al.'s channel
 # decomposition of a k×k conv c → d, write `rank_for_mac_budget(c, d, k, budget)`: the largest d′
@@ -457,7 +465,7 @@ def rank_for_mac_budget(c, d, k, budget):
 # %%
 ex.check_rank_for_mac_budget(rank_for_mac_budget)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — the data-driven decomposition, from scratch (*build it and measure it*)
 # §3 described Zhang et al.'s fit to the **responses**: PCA of y = W x over sample inputs, filters
 # Vᵀ W, a 1×1 conv P = V, and the mean response in the bias. Build it: `response_fit(conv, x, rank)`
@@ -467,7 +475,7 @@ ex.check_rank_for_mac_budget(rank_for_mac_budget)
 # with the best any rank-`rank` decomposition can do (Eckart–Young on the centred responses); the
 # weight SVD of §3 is not good enough, and neither is PCA that forgets the mean.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def response_fit(conv, x, rank):
     # BEGIN SOLUTION
     d = conv.out_channels
@@ -488,7 +496,7 @@ def response_fit(conv, x, rank):
 # %%
 ex.check_response_fit(response_fit)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · What we measured
 
 # %%
@@ -511,7 +519,7 @@ print(f"{'claim ≥ 2× fewer MACs at ≤ 1 pt loss after fine-tune':<58} "
       f"{best['mac_ratio']:.2f}×, {loss_pts:+.2f} pts)")
 print(f"notebook time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # - X. Zhang, J. Zou, K. He, J. Sun, *Efficient and Accurate Approximations of Nonlinear Convolutional

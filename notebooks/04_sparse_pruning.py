@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -10,9 +11,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 04 · Sparse kernels and pruning
 #
 # **Learning objectives.** After this notebook you can
@@ -24,7 +28,7 @@
 # - read a per-layer sensitivity scan and pick per-layer thresholds;
 # - remove whole filters (L1-norm filter pruning) to get a smaller *dense* model that is really faster.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import time
 
 import matplotlib.pyplot as plt
@@ -47,7 +51,7 @@ train_full, test_data = data.loaders("fashion-mnist", 128, test_subset=TEST_N, a
 train_small, _ = data.loaders("fashion-mnist", 128, train_subset=LENET5_TRAIN_N, test_subset=16, augment=False)
 small_test = [batch for i, batch in zip(range(8), test_data)]   # 1024 images for scans and widgets
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Why zeros help — and only with the right format
 #
 # A dense matrix–vector product does one multiply per entry, zero or not, and stores every entry.
@@ -55,7 +59,7 @@ small_test = [batch for i, batch in zip(range(8), test_data)]   # 1024 images fo
 # keeps the values, their column indices, and one pointer per row to where that row starts.
 # From scratch, for a small matrix:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 W = torch.tensor([[0., 2., 0., 0.],
                   [1., 0., 0., 3.],
                   [0., 0., 0., 0.],
@@ -78,7 +82,7 @@ ours = prune.to_csr(W)                                  # PyTorch's CSR
 print("values ", values, "\ncols   ", cols, "\nrow_ptr", row_ptr)
 assert values == ours.values().tolist() and cols == ours.col_indices().tolist() and row_ptr == ours.crow_indices().tolist()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Each non-zero costs its value *and* an index: with 4-byte values and 4-byte indices, CSR needs
 # 8 bytes per non-zero + 4 per row, so it only saves memory below 50% density. Deep Compression
 # stores instead the **position difference** d to the previous stored entry, as d − 1 in b bits
@@ -97,7 +101,7 @@ for fmt in prune.FORMATS:
     print(f"{fmt:>13}: {human_bytes(b):>10}  ({prune.storage_bytes(w1, 'dense') / b:4.1f}× smaller than dense)")
 assert torch.equal(prune.decode_relative(diffs, stored, w1.numel()), w1_sparse.flatten())
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Speed** is a different matter: a sparse kernel jumps around memory and cannot use the vector
 # units as well as a dense GEMM. `benchmarks/sparse_speed.py` times `torch.sparse.mm` (CSR) against
 # dense `W @ X` over densities and prints the break-even density of *your* machine. On the course's
@@ -106,7 +110,7 @@ assert torch.equal(prune.decode_relative(diffs, stored, w1.numel()), w1_sparse.f
 # GEMM gets faster and the break-even moves to much sparser matrices. Unstructured zeros in a convolution give no
 # speed at all in PyTorch's dense conv kernels — which is why §6 removes whole filters instead.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Optimal Brain Damage: which weight matters least?
 #
 # Expand the loss around trained weights: $\delta E \approx \sum_k g_k \delta w_k + \tfrac12 \sum_k h_{kk}\delta w_k^2
@@ -115,7 +119,7 @@ assert torch.equal(prune.decode_relative(diffs, stored, w1.numel()), w1_sparse.f
 # $s_k = h_{kk} w_k^2 / 2$ — the **saliency**. The diagonal $h_{kk} = \partial^2 E/\partial w_k^2$ by
 # autograd: differentiate the gradient once more, one weight at a time (from scratch, on a tiny net):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 tiny = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)).double()
 xt, yt = torch.randn(64, 6, dtype=torch.float64), torch.randint(0, 3, (64,))
@@ -145,7 +149,7 @@ assert corr > 0.9
 # against brute-force second differences.) On LeNet-300-100, OBD vs plain magnitude, **without
 # retraining**, both ranking all weights together (one global threshold):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 sal = prune.obd_saliency(lenet300, small_test, exact=False, samples=config.pick(quick=8, full=64))
 levels = [0.5, 0.7, 0.8, 0.9, 0.95, 0.97]
 curves = {"magnitude": [], "OBD": []}
@@ -165,7 +169,7 @@ ax.legend(); ax.grid(alpha=0.3); plt.show()
 for s, a, b in zip(levels, curves["magnitude"], curves["OBD"]):
     print(f"sparsity {s:.0%}: magnitude {100 * a:.2f}%  OBD {100 * b:.2f}%")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **An honest surprise.** Here OBD is *worse* than plain magnitude pruning at every sparsity
 # (we also tried 64 Hutchinson samples, 2048 training images and per-layer thresholds: no better).
 # OBD's saliency predicts the loss change of deleting **one** weight near a minimum
@@ -175,7 +179,7 @@ for s, a, b in zip(levels, curves["magnitude"], curves["OBD"]):
 # deleted a few weights at a time and retrained in between; Han et al.'s magnitude + retraining loop
 # is what scales.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Han et al.: train → prune → retrain, with masks that stay
 #
 # `prune.magnitude_prune` uses PyTorch's own `torch.nn.utils.prune`: a pruned layer holds
@@ -186,7 +190,7 @@ for s, a, b in zip(levels, curves["magnitude"], curves["OBD"]):
 # and on LeNet-5 66% / 12% / 8% / 19% (12× fewer weights for both); we use exactly these per-layer
 # targets, reached in `ROUNDS` rounds, each followed by a short retraining.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 HAN_KEPT = {"lenet300-fmnist": {"1": 0.08, "3": 0.09, "5": 0.26},
             "lenet5-fmnist": {"0": 0.66, "3": 0.12, "7": 0.08, "9": 0.19}}
 PLAN = {"lenet300-fmnist": dict(train=train_full, epochs=2 * EPOCHS, lr=0.05, schedule="onecycle"),
@@ -212,7 +216,7 @@ for name, kept in HAN_KEPT.items():
 # Do the masks survive a checkpoint round trip? Save the reparametrized state_dict, load it into
 # a fresh network, and compare masks and outputs:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 import io
 
 pruned5 = results["lenet5-fmnist"]["model"]
@@ -225,7 +229,7 @@ assert all(torch.equal(a, b) for a, b in zip(prune.masks(reloaded).values(), pru
 assert torch.allclose(reloaded(x_probe), pruned5(x_probe))
 print("masks and outputs identical after save → load;", sorted(k for k in pruned5.state_dict() if "mask" in k))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: 12× fewer weights with no accuracy loss
 #
 # Han et al. (2015, Table 1) prune LeNet-300-100 from 267K to 22K weights (12×, error 1.64% → 1.59%)
@@ -236,7 +240,7 @@ print("masks and outputs identical after save → load;", sorted(k for k in prun
 # LeNet-300-100 retrains on all 60K images, LeNet-5 — whose convolutions are slow on a CPU — on only
 # `LENET5_TRAIN_N` images per round in the quick profile.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 PAPER = {"lenet300-fmnist": ("LeNet-300-100", "267K → 22K weights (12×), error 1.64% → 1.59%"),
          "lenet5-fmnist": ("LeNet-5", "431K → 36K weights (12×), error 0.80% → 0.77%")}
 claim = {}
@@ -262,14 +266,14 @@ for name, res in results.items():
 #
 # Per-layer kept weights, next to Han et al.'s Table 1 (MNIST):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 print(f"{'model':<16}{'layer':>6}{'weights':>9}{'kept':>8}{'kept %':>8}{'Han %':>7}")
 for name, res in results.items():
     for row in prune.kept_table(res["model"]):
         print(f"{name:<16}{row.layer:>6}{row.weights:>9}{row.kept:>8}{row.kept_pct:>7.1f}%"
               f"{100 * HAN_KEPT[name][row.layer]:>6.0f}%")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### At ImageNet scale: AlexNet 9×, VGG-16 13×
 #
 # The same loop prunes AlexNet from 61M to 6.7M weights (9×) and VGG-16 from 138M to 10.3M (13×)
@@ -278,7 +282,7 @@ for name, res in results.items():
 # the fully connected layers — the layers that tolerate the most pruning (§4) — so the totals are
 # mostly fc pruning.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 import torchvision
 
 HAN_IMAGENET = {"alexnet": (61e6, 6.7e6, 9), "vgg16": (138e6, 10.3e6, 13)}
@@ -295,11 +299,14 @@ for arch, (paper_before, paper_after, paper_ratio) in HAN_IMAGENET.items():
                  holds=round(total / 1e6) == paper_before / 1e6 and int(total / paper_after) == paper_ratio,
                  must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Sensitivity: which layers can lose the most?
 #
 # Prune **one** layer at a time to increasing sparsity, without retraining, and watch accuracy.
 # Han et al. (and Distiller's sensitivity analysis) pick per-layer thresholds from such a scan.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Why are conv layers more sensitive than fully connected ones?
 
 # %%
 scan_levels = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
@@ -312,12 +319,12 @@ for name in ("lenet5-fmnist", "lenet300-fmnist"):
 explorer = prune.sensitivity_explorer(scans, sizes, model="lenet5-fmnist", tolerance_pt=1.0)
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: conv layers are more sensitive than fully connected ones
 #
 # Measured on LeNet-5 as the accuracy drop (no retraining) when one layer loses 90% of its weights:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 scan5 = scans["lenet5-fmnist"]
 at90 = scan_levels.index(0.9)
 drop = {n: 100 * (scan5["baseline"] - accs[at90]) for n, accs in scan5["layers"].items()}
@@ -329,7 +336,7 @@ checks.claim("04", "Han et al.: conv layers are more sensitive to pruning than f
              ours=f"LeNet-5, one layer at 90%, no retraining: conv drop {conv_mean:.2f} pt vs fc {fc_mean:.2f} pt (mean)",
              holds=conv_mean > fc_mean)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The sparsity slider
 #
 # Every layer of LeNet-300-100 pruned to the same sparsity (no retraining): the chosen layer's
@@ -340,7 +347,7 @@ slider = prune.sparsity_explorer(lenet300, small_test, layer="3", sparsity=0.9,
                                  title="Magnitude pruning of LeNet-300-100")
 slider
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Structured pruning: remove whole filters, get real speed
 #
 # Li et al. (2017) drop the filters with the smallest L1 norm $\sum|w|$. Removing filter $j$ of a
@@ -348,7 +355,10 @@ slider
 # is a **smaller dense network**, fast with ordinary kernels. `prune.prune_channels` does that
 # surgery; `prune.mask_channels` only zeroes the same filters, and their outputs agree exactly.
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** same number of zeros, why is one model 2.7× faster and the other 0.98×?
+
+# %% slideshow={"slide_type": "subslide"}
 cnn_name = "vgg-small-fmnist"
 cnn = recipes.shipped_model(cnn_name)
 FILTER_SPARSITY = 0.5
@@ -372,7 +382,7 @@ for k in lat:
           f"non-zero params, {1e3 * lat[k]:6.2f} ms / batch of 64, {lat['dense'] / lat[k]:4.2f}× speed, "
           f"accuracy (no retraining) {100 * acc[k]:.2f}%")
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("04", "Li et al.: removing filters gives real speed, unstructured zeros do not (dense kernels)",
              paper="filter pruning: fewer FLOPs and faster with ordinary dense kernels",
              ours=f"{cnn_name} at the same non-zeros: thinned {lat['dense'] / lat['thinned']:.2f}×, "
@@ -390,7 +400,7 @@ acc["thinned, 1 epoch retrained"] = evaluate(thin, small_test)
 print(f"thinned {cnn_name} after 1 epoch on {LENET5_TRAIN_N} images ({time.perf_counter() - t:.0f} s): "
       f"{100 * acc['thinned, 1 epoch retrained']:.2f}% (dense {100 * acc['dense']:.2f}%)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Exercises
 #
 # **Exercise 1 — OBD by hand, for a linear layer** (*derive*). For a linear layer y = x Wᵀ + b
@@ -411,7 +421,7 @@ def obd_linear(x, weight):
 # %%
 ex.check_obd_linear(obd_linear)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 2 — one threshold for the whole network** (*build it and measure it*). Han et al. prune
 # each layer to its own sparsity; §2 ranked all weights together. Build that yourself:
 # `global_magnitude_masks(weights, sparsity)` takes `{layer name: weight tensor}` and returns
@@ -433,7 +443,7 @@ def global_magnitude_masks(weights, sparsity):
 # %%
 ex.check_global_magnitude_masks(global_magnitude_masks)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 3 — when is CSR smaller than dense?** (*derive*, then measured). §1 counted 8 bytes per
 # non-zero + 4 per row for float32 values and int32 indices. PyTorch's own CSR tensors store int64
 # indices, and half-precision weights take 2 bytes. Write `csr_max_nonzeros(rows, cols, value_dtype,
@@ -459,7 +469,7 @@ ex.check_csr_max_nonzeros(csr_max_nonzeros)
 # smaller than dense only below one third density (a bit less, for the row pointers) — a format that
 # saves memory needs narrow indices, which is why Deep Compression stores 5- and 8-bit gaps.
 #
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. What we measured
 
 # %%
@@ -476,7 +486,7 @@ print(f"{cnn_name + ' thinned: accuracy no retrain / 1 epoch':<58}"
       f"{100 * acc['thinned']:>7.2f}% {100 * acc['thinned, 1 epoch retrained']:.2f}%")
 print(f"notebook wall time: {time.perf_counter() - T0:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 # - Y. LeCun, J. Denker, S. Solla, *Optimal Brain Damage*, NeurIPS 1989.
 # - S. Han, J. Pool, J. Tran, W. Dally, *Learning both Weights and Connections for Efficient Neural

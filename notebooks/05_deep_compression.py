@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -10,9 +11,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 05 · Deep Compression: prune, share weights, Huffman-code — and count real bytes
 #
 # Han, Mao & Dally (ICLR 2016) chain three ideas and report LeNet-300-100 **40×** and LeNet-5
@@ -27,7 +31,7 @@
 # - read the paper's per-layer table (kept %, bits per weight / index before and after Huffman);
 # - judge what the compressed file buys (bytes) and what it does not (speed, without sparse kernels).
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import copy
 import heapq
 import tempfile
@@ -54,7 +58,7 @@ TRAIN_N = {"lenet300-fmnist": config.pick(quick=8000, full=60000),    # images p
 TEST_N = config.pick(quick=5000, full=10000)        # test images for every accuracy below
 _, test_data = data.loaders("fashion-mnist", 128, train_subset=128, test_subset=TEST_N, augment=False, device="cpu")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Where the bits go, from scratch
 #
 # After pruning, a layer is mostly zeros. Store only the non-zeros, and for each one its
@@ -64,7 +68,10 @@ _, test_data = data.loaders("fashion-mnist", 128, train_subset=128, test_subset=
 # $2^b$ places on. Here is Fig. 2 of the paper (3-bit index, non-zeros at positions 1, 4, 15),
 # written out by hand:
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** which stage saves most? Why does Huffman help the index more than the values?
+
+# %% slideshow={"slide_type": "subslide"}
 row = np.zeros(16)
 row[[1, 4, 15]] = [3.4, 0.9, 1.7]
 
@@ -93,7 +100,7 @@ assert mine[0] == diffs.tolist() and mine[1] == stored.tolist() == values.tolist
 assert gaps.tolist() == [d - 1 for d in mine[0]]
 assert np.array_equal(compressed_file.from_relative(gaps, values, len(row)), row)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The gap of 10 zeros after position 4 does not fit: the filler sits at 4 + 8 = 12 (difference 8,
 # the largest a 3-bit field can say), then 15 is 3 further. The two views are the same bits:
 # the paper's figure prints **position differences** (8 for the filler), the file stores
@@ -122,7 +129,7 @@ assert huffman.decode(blob, code, nbits) == symbols           # lossless
 print("code:", code)
 print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · entropy: {huffman.entropy_bits(freq):.2f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. The file format
 #
 # `compressed_file.save_compressed(model, path)` writes, after a magic word `DCMP` and a version byte,
@@ -131,7 +138,8 @@ print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · ent
 # biases raw; then a CRC-32 of everything, so a truncated or corrupted file is an error, never a
 # wrong model. `compressed_file.load_compressed(path, recipes.build_model)` rebuilds the model. The
 # module's docstring (`help(compressed_file)`) draws the layout byte by byte.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The pipeline on LeNet-300-100 and LeNet-5
 #
 # Per-layer sparsity and bits follow the paper's LeNet tables (LeNet-5: conv 66% / 12% kept,
@@ -144,7 +152,7 @@ print(f"fixed width: 3 bits/symbol · Huffman: {nbits / len(symbols):.2f} · ent
 # Huffman-codes. After each stage we **write the file** and measure its bytes. The gap width is
 # chosen per layer to make the file smallest (`index_bits="auto"`; section 3.1 shows why).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 NETS = {
     "lenet300-fmnist": dict(sparsity={"1": 0.92, "3": 0.91, "5": 0.74}, bits=5,
                             prune_steps=config.pick(quick=2, full=3), prune_epochs=config.pick(quick=1, full=4),
@@ -173,7 +181,7 @@ for name, settings in NETS.items():
     for s in stages:
         print(f"  {s.name:<10}{s.bytes:>11,}{s.ratio(reference_bytes):>8.1f}×{100 * s.accuracy:>9.2f}%")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: "40× (LeNet-300-100) and 39× (LeNet-5) smaller with no loss of accuracy"
 #
 # We check the paper's own numbers: at least **40×** / **39×** fewer **bytes in the file** than
@@ -193,6 +201,8 @@ def where_lost(base_acc, stages):
     return ", ".join(f"{s.name} {100 * (b - s.accuracy):+.2f} pt" for b, s in zip(before, stages)) + \
         " (accuracy lost by each stage, measured above)"
 
+
+# %% slideshow={"slide_type": "subslide"}
 for name, r in results.items():
     pruned, quantized, final = r["stages"]
     ratio = final.ratio(r["reference_bytes"])
@@ -219,7 +229,7 @@ for name, r in results.items():
     checks.claim("05", f"{net}: Huffman coding saves 20–30% more", paper="20–30%",
                  ours=f"{100 * huffman_saving:.0f}% of the quantized file", holds=huffman_saving >= 0.20)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The verdicts above are computed, not written in advance. In our runs the bytes land at or just
 # above the paper's ratios (the quick and full profiles both measured 40–41× for LeNet-300-100
 # and 39.5–41× for LeNet-5 — a margin of a few percent, so a verdict can flip with the retraining
@@ -228,7 +238,7 @@ for name, r in results.items():
 # profile retrains 3 × 4 epochs on all 60,000 images). Pruning costs the accuracy; sharing weights
 # and Huffman coding cost (almost) nothing — Huffman is lossless by construction.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The paper's per-layer table
 #
 # Bits are per stored entry (non-zeros + fillers); ratios count codebooks and Huffman tables;
@@ -241,7 +251,7 @@ for name, r in results.items():
     print(name, f"(+ {report.other_bytes:,} bytes of raw biases)")
     print(report.table(), "\n")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 3.1 How wide should a gap be?
 #
 # The paper uses 5-bit gaps for LeNet. A narrow gap needs many filler entries, and each filler also
@@ -256,12 +266,12 @@ for b in (3, 4, 5, 6, 8, 10):
     fillers = sum(row.fillers for row in compress.compression_report(r300["model"], bits=5, index_bits=b))
     print(f"{b:>2}-bit gaps: {fillers:>6,} fillers, fixed width {fixed:>7,} B, Huffman {huff:>7,} B")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: the file holds exactly the model we computed with
 #
 # The decoded model's outputs equal the in-memory compressed model's **bit for bit**.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 x_check = next(iter(test_data))[0]
 for name, r in results.items():
     loaded = compressed_file.load_compressed(r["path"], recipes.build_model)
@@ -271,7 +281,7 @@ for name, r in results.items():
                  kind="derivation", paper="lossless (Huffman, relative index)", ours=f"logits equal bit for bit on {len(x_check)} images: {same}",
                  holds=same, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### 3.2 The same pipeline on a VGG-style conv net
 #
 # The paper's headline for VGG-16 is **49×** (ImageNet), most of it from the huge fully connected
@@ -284,7 +294,7 @@ for name, r in results.items():
 # 3 × 4 + 2 epochs of retraining on all 50,000 images. Convs keep 30–70% at 6 bits, the fc 50% at
 # 5 bits. BatchNorm tensors are stored raw.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 VGG = config.pick(quick="vgg-small-fmnist", full="vgg-small-cifar10")
 DEVICE = config.device()
 vgg_recipe = RECIPES[VGG]
@@ -313,13 +323,13 @@ print(f"  {'float32':<10}{vgg_reference_bytes:>11,}{1:>8.1f}×{100 * vgg_base_ac
 for s in vgg_stages:
     print(f"  {s.name:<10}{s.bytes:>11,}{s.ratio(vgg_reference_bytes):>8.1f}×{100 * s.accuracy:>9.2f}%")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks.** Exact at any scale (asserted): every stage shrinks the file, and the file —
 # conv weights *and* BatchNorm statistics — decodes to a model whose predictions equal the
 # in-memory one's. The paper's ImageNet figures (AlexNet 240 MB → 6.9 MB = 35×, VGG-16 552 MB →
 # 11.3 MB = 49×, both without accuracy loss) are recorded next to what our small VGG measures.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 vgg_pruned, vgg_quantized, vgg_final = vgg_stages
 vgg_loaded = compressed_file.load_compressed(WORK / f"{VGG}.dcmp", recipes.build_model)   # from the stored recipe
 x_vgg = next(iter(vgg_test))[0].cpu()
@@ -344,6 +354,8 @@ checks.claim("05", "VGG-16 552 MB → 11.3 MB (49×)", paper="49× (ImageNet; fc
              ours=f"{VGG}: {vgg_ratio:.1f}× ({human_bytes(vgg_reference_bytes)} → {human_bytes(vgg_final.bytes)}; "
                   "almost all weights in convs)", holds=vgg_ratio >= 49)
 lenet300_ratio = results["lenet300-fmnist"]["stages"][-1].ratio(results["lenet300-fmnist"]["reference_bytes"])
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("05", "AlexNet 240 MB → 6.9 MB (35×)", paper="35× (ImageNet; 96% of the weights in fc layers)",
              ours=f"our fc-only counterpart LeNet-300-100: {lenet300_ratio:.1f}×", holds=lenet300_ratio >= 35)
 
@@ -355,7 +367,7 @@ checks.claim("05", "AlexNet 240 MB → 6.9 MB (35×)", paper="35× (ImageNet; 96
 # (35×): there the bytes do reproduce. The full profile retrains far longer; there, trust its
 # printed figures, not this text.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Is the compressed model faster? Both answers, measured
 #
 # The paper reports, besides 35–49× smaller models, a **3–4× layer-wise speed-up and 3–7× better
@@ -366,6 +378,9 @@ checks.claim("05", "AlexNet 240 MB → 6.9 MB (35×)", paper="35× (ImageNet; 96
 # 1. **Decode the file into dense weights** and run as before (what `load_compressed` does). The
 #    arithmetic is identical, so there is no speed-up — only the decoding cost:
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Where would the 3–4× speed-up of the paper come from?
+
 # %%
 x1 = x_check[:32]
 for name, r in results.items():
@@ -375,7 +390,7 @@ for name, r in results.items():
     print(f"{name}: decode the file {1e3 * decode_s:.0f} ms, then a batch of 32 in {1e3 * forward_compressed:.1f} ms "
           f"(original: {1e3 * forward_original:.1f} ms); decoding = {decode_s / forward_original:.0f} forward passes")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # 2. **Keep the fc weights sparse** and multiply with chapter 04's sparse kernel
 #    (`torch.sparse.mm` on `prune.to_csr(W)`), the paper's setting. `compress.fc_speed` times dense
 #    `W @ x` against it, one CPU thread, at batch 1 and at batch 64, for our compressed
@@ -383,7 +398,7 @@ for name, r in results.items():
 #    paper's 4%. At batch 1 a dense product must read all of W once per input, so skipping 96% of
 #    it saves most of the memory traffic; at batch 64 the dense GEMM reuses every weight 64 times.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 lenet300_weights = compressed_file.effective_state_dict(results["lenet300-fmnist"]["model"])   # pruned + shared
 sparse_fc = {f"LeNet-300 fc{i + 1}": lenet300_weights[key]
              for i, key in enumerate(compressed_file.compressible_layers(results["lenet300-fmnist"]["model"]))}
@@ -401,7 +416,7 @@ checks.claim("05", "pruned fc layers run 3–4× faster at batch 1 (sparse × ve
              holds=fc7_b1 >= 3)
 del fc7
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # So both statements are true, and the data says when. A smaller *file* decoded to dense weights is
 # not faster. Pruned fc layers kept **sparse** can be faster when the product is bound by reading
 # the weights — a big fc layer at batch 1, the paper's case. How much depends on the machine and
@@ -411,7 +426,8 @@ del fc7
 # either way, so the sparse call's overhead can make them *slower* at batch 1 — compare the rows
 # above. Energy (the paper's 3–7×) we cannot measure here; it follows memory traffic, which is why
 # the paper's follow-up, the EIE accelerator, reads the codebook indices and relative index directly.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Explore: bits and sparsity per layer → bytes and accuracy
 #
 # A *what-if* view of LeNet-300-100 **without retraining** (so accuracy drops faster than after the
@@ -433,7 +449,7 @@ for setting in ({"bits_0": 3}, {"sparsity_0": 0.98}, {"bits_0": 1}):
     print(setting, "→", explorer.error or f"{explorer.state['total_bytes']:,} bytes, "
           f"{100 * explorer.state['accuracy']:.1f}% accuracy")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Experiment: how to initialise the centroids
 #
 # The paper compares three k-means initialisations and prefers **linear** (evenly spaced between
@@ -453,7 +469,7 @@ best_init = max(init_acc, key=init_acc.get)
 print(f"best here: {best_init}" + ("" if best_init == "linear" else
       " — at this scale the paper's preference for linear init does not show before fine-tuning"))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Exercises
 #
 # **Exercise 1 — a Huffman code** (*build it and measure it*). Build `{symbol: count}` →
@@ -484,7 +500,7 @@ def my_huffman(frequencies):
 # %%
 ex.check_huffman(my_huffman)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 2 — read the relative index back** (*build*). §1 wrote the encoder. Write its inverse,
 # `decode_relative(gaps, values, size)`: `gaps` are what the file stores — the number of zeros skipped
 # before each entry (d − 1, the first counted from position −1) — and `values` the stored values, a
@@ -505,7 +521,7 @@ def decode_relative(gaps, values, size):
 # %%
 ex.check_decode_relative(decode_relative)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 3 — how wide should a gap be, for this layer?** (*decide*). §3.1 re-encoded a whole
 # model at several gap widths. Decide it per layer, on paper first: a layer's non-zeros sit at the
 # sorted `positions`; every stored entry — non-zero or filler — costs its gap (b bits) **and** its value
@@ -531,7 +547,7 @@ def best_gap_width(positions, value_bits):
 # %%
 ex.check_best_gap_width(best_gap_width)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. Summary: what we measured
 
 # %%
@@ -548,7 +564,7 @@ print(f"sparse fc (CSR, 1 thread) vs dense: fc7-size at 4% {fc7_b1:.1f}× faster
 print(f"k-means init at 3 bits (no fine-tuning): " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in init_acc.items()))
 print(f"notebook time: {time.perf_counter() - T0:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # - S. Han, H. Mao, W. J. Dally, "Deep Compression: Compressing Deep Neural Networks with Pruning,

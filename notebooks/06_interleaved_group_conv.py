@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 06 · Interleaved group convolutions (IGCV1, IGCV2, IGCV3)
 #
 # *Zeros make a matrix cheap, but a block-diagonal matrix cuts the network into pieces that never
@@ -34,7 +38,7 @@
 #    and **IGCV3** (loose condition = complementary condition over super-channels);
 # 7. explore any chain of channel operations with the **channel-connectivity explorer**.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import math
 import time
 
@@ -52,7 +56,7 @@ print(config.describe())
 config.seed_everything(0)
 notebook_start = time.perf_counter()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · A group convolution is a block-diagonal matrix
 #
 # Chapter 01 turned a conv layer into a matrix `W` (rows = output channels, columns = input
@@ -68,11 +72,11 @@ plot_weight_matrix(dense_conv, ax=axes[0], title="regular 3×3 conv, 8 → 8: 8 
 plot_weight_matrix(group_conv, ax=axes[1], title="group conv, 2 groups: block-diagonal")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim check: one group's outputs never see another group's inputs.** Change only the inputs
 # of group 2; the outputs of group 1 must not move.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 x = torch.randn(1, 8, 6, 6)
 x_changed = x.clone()
 x_changed[:, 4:] += torch.randn(1, 4, 6, 6)          # inputs of group 2 only
@@ -85,7 +89,7 @@ checks.claim("06", "a group conv's groups never see each other (block-diagonal k
              holds=bool((moved[:4] == 0).all() and (moved[4:] > 0).all()), must_hold=True)
 print(f"parameters: regular {count_params(dense_conv)}, group conv {count_params(group_conv)} (1/2)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · IGCV1 from scratch
 #
 # Zhang et al. (ICCV 2017) take `C = L·M` channels and:
@@ -104,7 +108,10 @@ print(f"parameters: regular {count_params(dense_conv)}, group conv {count_params
 # reorder the channels into pairs **(1, 4), (2, 5), (3, 6)** — one channel from each primary group —
 # and mix each pair with a 1×1 conv (M = 3 secondary partitions of L = 2).
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** the product of two sparse matrices is dense — what does the permutation do?
+
+# %% slideshow={"slide_type": "subslide"}
 L6, M6 = 2, 3
 pairs = (igc.interleave(L6, M6) + 1).view(M6, L6).tolist()          # 1-based, one row per secondary partition
 primary6, regular6 = nn.Conv2d(6, 6, 5, groups=L6, bias=False), nn.Conv2d(6, 6, 5, bias=False)
@@ -120,7 +127,7 @@ checks.claim("06", "worked example: 6 channels, 5×5, two groups = half the cost
 # %% [markdown]
 # The same block with general L and M, written from scratch and compared with the library:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def igc_from_scratch(x, w1, w2, L, M, k):
     y = F.conv2d(x, w1, padding=k // 2, groups=L)                        # primary: L partitions
     N, C, H, W = y.shape
@@ -143,13 +150,13 @@ checks.claim("06", "an IGCV1 block is one convolution with the composed kernel P
              kind="derivation", paper="W = P₂W₂P₁W₁", ours=f"max |block(x) − conv(x, composed)| = {diff_kernel:.1e}",
              holds=diff_kernel < 1e-5, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The product of two sparse matrices is dense
 #
 # Take 1×1 kernels so that every factor is a plain C × C matrix: `W₁` has L diagonal blocks, `W₂`
 # has M, the permutations are 0/1 matrices. Their product — the composed kernel — has **no zero**.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 b1 = igc.IGCV1(12, 3, 4, kernel_size=1, norm=False, act=False)
 W1 = b1.primary.weight[:, :, 0, 0]
 factors = {"W₁: primary, 3 blocks": igc.dense_kernel(b1.primary)[:, :, 0, 0],
@@ -171,7 +178,7 @@ checks.claim("06", "the product of the two block-diagonal kernels is dense", kin
              ours=f"{int((composed == 0).sum())} zeros of {composed.numel()}", holds=bool((composed != 0).all()),
              must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · The complementary condition, as path counts
 #
 # Treat each layer as a 0/1 matrix `A` (entry (o, i) = 1 if output o reads input i). The product of
@@ -184,7 +191,7 @@ checks.claim("06", "the product of the two block-diagonal kernels is dense", kin
 # | loose | all ≥ 1 | loose complementary condition (IGCV3) |
 # | disconnected | some 0 | some outputs never see some inputs |
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 counts = igc.connectivity(block)
 no_permutation = [block.primary, block.secondary]           # forget the interleaving
 print("IGCV1(L=3, M=4):", igc.classify(counts), "| unique paths:", torch.unique(counts).tolist())
@@ -198,7 +205,7 @@ igc.draw_counts(counts, axes[0], "strict")
 igc.draw_counts(igc.connectivity(no_permutation), axes[1], "no permutation")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · Parameters: IGC is wider at equal parameters
 #
 # Primary: L partitions, each an M → M k×k conv: `L·M²·k²`. Secondary: M partitions, each L → L 1×1:
@@ -211,7 +218,10 @@ plt.show()
 # For k = 3 this holds for every L ≥ 2 (M·9 ≥ 9 > 2 ≥ L/(L−1)): IGC is always wider. With 1×1
 # kernels it fails for M = 1 and for L = M = 2. For L = 1 it never holds (T = C²k² + C).
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Why is the best L between the extremes?
+
+# %% slideshow={"slide_type": "subslide"}
 rows = []
 for L_, M_ in [(2, 16), (4, 8), (8, 4), (16, 2), (24, 2), (32, 1), (1, 32)]:
     r = igc.width_report(L_, M_, 3)
@@ -234,7 +244,7 @@ agrees = all(igc.igc_is_wider(a, b, kk) == igc.wider_condition(a, b, kk)
 checks.claim("06", "IGC is wider at equal parameters iff M·k² > L/(L−1)", kind="derivation", paper="M·k² > L/(L−1)",
              ours=f"agrees with exact counts for all L, M ≤ 30, k ∈ {{1, 3, 5}}: {agrees}", holds=agrees, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Which L is widest? (AM–GM)
 #
 # Write the parameters with the width `G = L·M`: **T = G·(M·k² + L)**. At a fixed width, `M·k² · L
@@ -243,7 +253,7 @@ checks.claim("06", "IGC is wider at equal parameters iff M·k² > L/(L−1)", ki
 # For k = 3 the primary partitions should be 9× as many as the channels in each. Below: the width
 # every L reaches under a budget of 20,000 parameters (M as large as the budget allows).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 BUDGET, k_ = 20_000, 3
 Ls = list(range(1, 121))
 widths = []
@@ -265,7 +275,7 @@ checks.claim("06", "IGCV1 is widest for a parameter budget at L = M·k²", kind=
                   f"{igc.max_igcv1_width(BUDGET, k_):.0f}); L / (M·k²) = {Lw / (Mw * k_ * k_):.2f}",
              holds=abs(Lw / (Mw * k_ * k_) - 1) <= 0.25 and Lw * Mw <= igc.max_igcv1_width(BUDGET, k_), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### FLOPs, and the clock
 #
 # Each weight of a conv is used once per output position, so an IGC block's **MACs** shrink
@@ -274,7 +284,7 @@ checks.claim("06", "IGCV1 is widest for a parameter budget at L = M·k²", kind=
 # group convolutions comparatively poorly, and the two permutations are memory copies. One run on
 # this machine, same width C = 32, a 32 × 32 feature map:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 C_lat, HW = 32, 32
 x_lat = torch.randn(config.pick(quick=8, full=32), C_lat, HW, HW)
 pair_blocks = {"regular 3×3 conv": nn.Conv2d(C_lat, C_lat, 3, padding=1, bias=False),
@@ -293,7 +303,7 @@ checks.claim("06", "group convs run slower than their MACs suggest (oneDNN/cuDNN
              ours=f"IGC-L4M8: {m_igc / m_reg:.2f}× the MACs, {t_igc / t_reg:.2f}× the time of the regular conv "
                   "(CPU, 1 thread, one run)", holds=t_igc / t_reg > m_igc / m_reg)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · The two extremes (from the interview)
 #
 # * **M = 1**: the primary conv has C partitions of one channel — a **depthwise** k×k conv; both
@@ -302,7 +312,7 @@ checks.claim("06", "group convs run slower than their MACs suggest (oneDNN/cuDNN
 # * **L = 1**: the primary conv is a **regular** k×k conv; the secondary conv has C partitions of one
 #   channel — it just **scales each channel**.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 for L_, M_ in [(8, 1), (1, 8)]:
     b = igc.IGCV1(8, L_, M_, kernel_size=3, norm=False, act=False)
     name, plain = igc.extreme_case(b)
@@ -322,7 +332,7 @@ with torch.no_grad():
     s = b.secondary.weight.view(1, 8, 1, 1)
     assert torch.allclose(b(x), F.conv2d(x, b.primary.weight, padding=1) * s, atol=1e-5)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · IGCV2: a channel-wise conv and L − 1 1×1 group convs
 #
 # Xie et al. (CVPR 2018) keep decomposing. Their block is a chain `P_L W_L ⋯ P_2 W_2 P_1 W_1` of
@@ -339,7 +349,7 @@ with torch.no_grad():
 # `d/dn [n·C^{1/n}] = C^{1/n}(1 − ln C / n) = 0` at **L − 1 = ln C** (K = e). In integers, branches
 # of 2, 3 or 4.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 C = 24
 branches = igc.igcv2_branches(C, 3)                                   # (1, K_2, K_3) with K_2·K_3 = 24
 chain = igc.IGCV2(C, branches, kernel_size=3, norm=False, act=False)
@@ -368,6 +378,8 @@ for C in (64, 81, 256, 1024):
     best_rows.append((C, Ls, params))
     print(f"  C={C:>4}: {len(chains):>3} valid chains; fewest parameters {params:,} at L = {Ls} "
           f"(L − 1 = {[L_ - 1 for L_ in Ls]}; ln C = {math.log(C):.2f}); a regular 3×3 conv: {igc.regular_params(C):,}")
+
+# %% slideshow={"slide_type": "subslide"}
 near = all(min(abs((L_ - 1) - math.log(C)) for L_ in Ls) <= 1.0 for C, Ls, _ in best_rows)
 checks.claim("06", "IGCV2 has the fewest parameters at L − 1 ≈ ln C with balanced branches",
              kind="derivation", paper="L − 1 = ln C (K = e)",
@@ -386,7 +398,7 @@ ax.legend(fontsize=8)
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · IGCV3: low-rank + structured sparse, the loose condition
 #
 # Sun et al. (BMVC 2018) merge IGC with MobileNetV2's inverted bottleneck. In their official code
@@ -404,7 +416,7 @@ plt.show()
 #   node; between single channels there may be several paths. `igc.super_channel_connectivity`
 #   merges every set of inner channels with the same inputs and outputs and counts again.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 b3 = igc.IGCV3(8, expansion=6, groups=2, norm=False, act=False)
 x = torch.randn(2, 8, 6, 6)
 with torch.no_grad():
@@ -427,7 +439,7 @@ rank = torch.linalg.matrix_rank(pair.detach()).item()
 checks.claim("06", "IGCV3: expansion of one block × projection of the previous is low-rank",
              kind="derivation", paper="rank ≤ C", ours=f"{tuple(pair.shape)} product of rank {rank}, C = 8", holds=rank <= 8, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · The channel-connectivity explorer
 #
 # Pick a preset and move C, L, M. Left: the layered channel graph (blue = conv connections,
@@ -456,11 +468,11 @@ except ValueError as err:
 explorer = igc.connectivity_explorer("igcv1", C=16, L=4, M=4)
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Try: `igcv1` with M = 1 (Xception) and L = 1; `shuffle` vs `no shuffle`; `igcv2` with C = 64 and
 # L = 2…7 (parameters fall, then rise: the minimum near L = 1 + ln 64 ≈ 5); `igcv3` with M = 1 vs 4.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9 · Experiment: IGC vs regular convs at an equal parameter budget
 #
 # Plain networks as in the IGCV1 paper's code: a conv-BN-ReLU stem, stages of blocks (regular
@@ -470,7 +482,7 @@ explorer
 # Fashion-MNIST subset; the full profile builds the paper's depth-38 CIFAR-100 nets (IGC-L4M8,
 # IGC-L24M2, RegConv-W18).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 EXP = config.pick(
     quick=dict(dataset="fashion-mnist", in_channels=1, classes=10, depth=4, stages=2, stem_stride=2,
                train_subset=2048, test_subset=1000, epochs=2, batch=64, lr=0.1,
@@ -493,7 +505,7 @@ nets[f"RegConv-W{reg_width}"] = igc.plain_net("regular", reg_width, **shape)
 for name, net in nets.items():
     print(f"{name:>14}: {count_params(net):>7,} parameters")
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 results, train_start = {}, time.perf_counter()
 for name, net in nets.items():
     config.seed_everything(0)
@@ -512,7 +524,7 @@ print(f"training time: {time.perf_counter() - train_start:.0f} s")
 # accuracy orderings are recorded with whatever verdict the run gives (and a sanity check that
 # every net learned, well above chance).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 reg_name = f"RegConv-W{reg_width}"
 reg = results[reg_name]
 for L_, M_ in EXP["pair"]:
@@ -537,6 +549,8 @@ interior = best_L not in (min(sweep), max(sweep))
 print(f"\nsweep of L at width C = {EXP['sweep_width']}:")
 for L_, r in sweep.items():
     print(f"  L={L_:>2}, M={EXP['sweep_width'] // L_:>2}: {r['params']:>6,} params, {100 * r['acc']:5.1f}%")
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("06", "the best L lies between the extremes (L = 1 regular, M = 1 Xception)",
              paper="(interview) best between the extremes",
              ours=f"best L = {best_L} of {EXP['sweep_L']} at width {EXP['sweep_width']}", holds=interior)
@@ -553,7 +567,7 @@ ax.legend()
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 10 · Exercises
 #
 # ### Exercise 1 — the permutations of a complementary chain (*build it and measure it*)
@@ -567,7 +581,7 @@ plt.show()
 # them branches (2, 3, 4) and (4, 3, 2), where IGCV1's single interleaving reused at every step fails —
 # and **measures** the path counts.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def chain_permutations(C, branches):
     # BEGIN SOLUTION
     # The digit conv i just mixed is the fastest-varying one; the next conv's digit sits right above it.
@@ -583,7 +597,7 @@ def chain_permutations(C, branches):
 # %%
 ex.check_chain_permutations(chain_permutations)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — the cheapest IGCV1 block of a given width (*derive*, by search)
 # §4 found that, at a fixed width G = L·M, the parameters L·M²k² + M·L² are smallest at L = M·k² —
 # a real-valued answer. A real block needs whole partitions: L must divide G. Write
@@ -603,7 +617,7 @@ def cheapest_igc(G, k):
 # %%
 ex.check_cheapest_igc(cheapest_igc)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — is this chain complementary? (*decide*)
 # `ops` is a list of channel operations (`igc.group_conv`, `igc.shuffle`, `igc.depthwise`,
 # `igc.dense`). `igc.adjacency(op)` gives each one's 0/1 matrix. Multiply them into the path-count
@@ -626,7 +640,7 @@ def my_verdict(ops):
 # %%
 ex.check_chain_verdict(my_verdict)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 11 · Summary of what we measured
 
 # %%
@@ -645,7 +659,7 @@ for name, r in results.items():
     print(f"{name + ' accuracy (' + config.profile() + ')':<58} {100 * r['acc']:.1f}% with {r['params']:,} params")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * T. Zhang, G.-J. Qi, B. Xiao, J. Wang. *Interleaved Group Convolutions for Deep Neural Networks.*

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 07 · ResNet variants: pre-activation, shortcuts, ResNeXt, stochastic depth, SE
 #
 # *A residual block computes `x + F(x)`: as a matrix, `I + W`. Every variant in this chapter changes
@@ -32,7 +36,7 @@
 # 5. add **Squeeze-and-Excitation** and count what it costs;
 # 6. compare plain, post-act, pre-act, +SE and +stochastic depth nets at equal depth.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import copy
 import math
 import time
@@ -56,7 +60,7 @@ SHAPE = (INFO.channels, INFO.size, INFO.size)             # one image: (C, H, W)
 CLASSES = len(INFO.classes)
 DEVICE = config.device()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · Why identity shortcuts matter
 #
 # Write a residual unit as `x_{l+1} = x_l + F(x_l)` (identity shortcut, nothing after the
@@ -73,7 +77,7 @@ DEVICE = config.device()
 # `x_L = W_{L−1} ⋯ W_l x_l` (linear picture) and `∂E/∂x_l = ∂E/∂x_L · Π W_i`: a product of L − l
 # matrices, which shrinks or grows geometrically. The linear picture, from scratch:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 C_demo, depth_demo = 32, 50
 Ws = [torch.randn(C_demo, C_demo) / math.sqrt(C_demo) * 0.9 for _ in range(depth_demo)]
@@ -88,7 +92,7 @@ for W in reversed(Ws):                                  # back-propagate one lay
 print(f"after {depth_demo} linear layers: plain ‖g‖ = {plain_g[-1]:.2e}, residual ‖g‖ = {res_g[-1]:.2e} "
       f"(start {plain_g[0]:.2f})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Measured on real networks at initialisation
 #
 # `resnets.gradient_norms(model, x)` returns `‖∂E/∂x_l‖` at the input of every residual unit for one
@@ -99,7 +103,7 @@ print(f"after {depth_demo} linear layers: plain ‖g‖ = {plain_g[-1]:.2e}, res
 # its size swings by orders of magnitude across depth. The residual nets' gradients vary too (BN
 # rescales their branches as well), but far less: the identity path adds a `1` to every factor.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 GRAD_DEPTH = config.pick(quick=56, full=110)
 x_grad = torch.randn(config.pick(quick=16, full=64, dry=4), *SHAPE)
 grad_curves = {}
@@ -122,14 +126,14 @@ plt.show()
 for label, norms in grad_curves.items():
     print(f"{label:>16}: first unit {norms[0]:.3g}, last unit {norms[-1]:.3g}, max/min over units {spread[label]:.3g}")
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 checks.claim("07", f"identity shortcuts keep the gradient far steadier across depth than a plain net (depth {GRAD_DEPTH}, at init)",
              kind="derivation", paper="∂E/∂x_l = ∂E/∂x_L·(1 + …): no product of Jacobians",
              ours=f"max/min of ‖∂E/∂x_l‖ over units: plain {spread['plain']:.3g}, post-act "
                   f"{spread['post-act ResNet']:.3g}, pre-act {spread['pre-act ResNet']:.3g}",
              holds=max(spread["post-act ResNet"], spread["pre-act ResNet"]) < spread["plain"], must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Relatives.** ResNet was not the first net with skips: **Highway networks** (Srivastava et al.
 # 2015) gate them, `y = T(x)·F(x) + (1 − T(x))·x`, and trained 100+ layers, but their gates can
 # close the shortcut — exactly the "exclusive gating" of section 3; ResNet drops the gate and
@@ -137,7 +141,7 @@ checks.claim("07", f"identity shortcuts keep the gradient far steadier across de
 # nets** and **FractalNet** build a net from many paths of different lengths (long and short ones
 # together) — the same ensemble-of-paths view that stochastic depth (section 5) makes explicit.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · Post- versus pre-activation units
 #
 # The **original** unit (He et al., CVPR 2016) is `x_{l+1} = ReLU(x_l + BN(conv(ReLU(BN(conv(x_l))))))`:
@@ -161,7 +165,7 @@ with torch.no_grad():
     print(f"from scratch vs resnets.PreActBlock: max |diff| = {(preact_from_scratch(x, block) - block(x)).abs().max():.1e}")
     assert torch.allclose(preact_from_scratch(x, block), block(x), atol=1e-6)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Why full pre-activation wins** (the paper's two reasons). (1) *A clean shortcut*: nothing after
 # the addition, so the `1 + …` of section 1 holds exactly and the signal of any unit reaches any
 # other directly — this matters more the deeper the net (ResNet-1001: 7.61 % → 4.92 % error on
@@ -172,7 +176,7 @@ with torch.no_grad():
 # *lower* test error than post-activation). The ImageNet figures (single crop, top-1/top-5 error, %)
 # show the same gain growing with depth:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 print(f"{'ImageNet model (Identity Mappings, Table 5)':<50} {'crop':>5} {'top-1':>6} {'top-5':>6}")
 for name, crop, top1, top5 in resnets.PAPER_PREACT_IMAGENET:
     print(f"{name:<50} {crop:>5} {top1:>6.1f} {top5:>6.1f}")
@@ -183,12 +187,12 @@ checks.claim("07", "the pre-activation gain on ImageNet grows with depth (paper'
              ours=f"gain {gain[152]:.1f} pt (152 layers) vs {gain[200]:.1f} pt (200 layers)",
              holds=gain[200] > gain[152] > 0, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim check: with its residual branch zeroed, a pre-activation unit is exactly the identity; a
 # post-activation unit is not — it is a ReLU.** (`resnets.zero_residual_branches` sets every last
 # conv of a branch to zero.)
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 pre0 = resnets.zero_residual_branches(resnets.PreActBlock(8, 8))
 post0 = resnets.zero_residual_branches(resnets.BasicBlock(8, 8))
 with torch.no_grad():
@@ -205,7 +209,7 @@ checks.claim("07", "a pre-act unit with a zero residual is the identity; a post-
 # 1×1 projection shortcuts there), global pooling and one linear layer. Parameter counts against
 # He et al.'s table (they use parameter-free zero-padding shortcuts, so ours is a little larger):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 for depth, (paper_params, paper_err) in resnets.PAPER_CIFAR_ERRORS.items():
     if depth > 110:
         continue
@@ -215,7 +219,7 @@ r110 = measure.count_params(resnets.resnet_cifar(110, num_classes=10, in_channel
 checks.claim("07", "CIFAR ResNet-110 has 1.7M parameters", kind="derivation", paper="1.7M", ours=f"{r110 / 1e6:.3f}M",
              holds=abs(r110 / 1.7e6 - 1) < 0.03, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · Shortcut variants
 #
 # Identity Mappings (ECCV 2016) keeps the unit and changes only `h(x)` in `x_{l+1} = h(x_l) + F(x_l)`
@@ -235,18 +239,21 @@ checks.claim("07", "CIFAR ResNet-110 has 1.7M parameters", kind="derivation", pa
 # path becomes `λ^{L−l}`: it vanishes for λ < 1 and explodes for λ > 1. A nonlinear `h` gives a
 # product of `h′` instead. The paper's ResNet-110 on CIFAR-10 (test error, %; *fail* = more than 20 %):
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** why does a 1×1 shortcut, with *more* capacity, train worse?
+
 # %%
 print(f"{'shortcut':<22} {'on shortcut':<13} {'on F':<6} {'error':<7} remark")
 for row in resnets.PAPER_SHORTCUT_TABLE:
     print(f"{row[0]:<22} {row[1]:<13} {row[2]:<6} {row[3]:<7} {row[4]}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim check: scaling the shortcut by λ scales the gradient path by λ per unit.** Take one stage
 # of n units (no projection shortcut in it) with every residual branch zeroed, so that only the
 # shortcut path is left: the gradient at the first unit must be exactly `λ^{n−1}` times the gradient
 # at the last.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 n_stage, lam = config.pick(quick=18, full=18), 0.5
 stage = resnets.zero_residual_branches(resnets.resnet_cifar(6 * n_stage + 2, preact=True, widths=(16,), shortcut="scale",
                                                             scale=lam, num_classes=CLASSES, in_channels=INFO.channels))
@@ -256,7 +263,7 @@ checks.claim("07", f"shortcut scaled by λ = {lam}: gradient path scaled by λ^(
              kind="derivation", paper="Π λ vanishes for λ < 1", ours=f"first/last unit gradient {measured:.4g}, λ^{n_stage - 1} = {predicted:.4g}",
              holds=abs(measured / predicted - 1) < 1e-3, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The residual-network explorer
 #
 # Before training anything, see the gradient flow of every variant. Choose the depth, the unit
@@ -269,7 +276,7 @@ checks.claim("07", f"shortcut scaled by λ = {lam}: gradient path scaled by λ^(
 explorer = resnets.residual_explorer(depth=56, block="pre-act", shortcut="identity", se="off")
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Training with each shortcut
 #
 # The paper's point is that the variants fail to **optimise**: the 1×1 conv shortcut has *more*
@@ -287,7 +294,7 @@ explorer
 # paper's 110 layers cost more than this CPU could give), loaded and drawn next to it. Full profile:
 # ResNet-110 (16-32-64) on CIFAR-10 for 30 epochs, here, and that run decides.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 SV = config.pick(quick=dict(depth=20, widths=(4, 8, 16), train_subset=1024, epochs=1, batch=32, lr=0.05),
                  full=dict(depth=110, widths=(16, 32, 64), train_subset=None, epochs=30, batch=config.cap(128, dry=8), lr=0.1))
 sv_train, _ = data.loaders(DATASET, SV["batch"], train_subset=SV["train_subset"], test_subset=256,
@@ -315,15 +322,17 @@ for ax, (title, runs) in zip(axes[0], panels.items()):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
 plt.show()
+
+# %% slideshow={"slide_type": "subslide"}
 final = resnets.final_losses(decisive)
 for kind, (loss, se) in sorted(final.items(), key=lambda kv: kv[1][0]):
     print(f"{kind:>28}: training loss over the last 10% of steps {loss:.3f} ± {se:.3f} (paper: {decisive[kind]['paper']})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks**, decided on the run named in each line. Two losses whose difference is within
 # two standard errors of the end-of-training noise are *within noise*.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 def loss_verdict(worse, better):
     """"holds" when ``worse`` ends above ``better`` by more than 2 standard errors, "within noise"
     when they are that close, else "does not hold"."""
@@ -349,14 +358,14 @@ checks.claim("07", "a 1×1 conv shortcut (more capacity) trains worse than the i
                   f"{final['identity'][0]:.3f} ± {final['identity'][1]:.3f}",
              holds=v == "holds", within_noise=v == "within noise")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the curves, not just the verdicts: a shortcut that "fails" in the paper cannot bring its
 # training loss down with the others, because its gradient's direct path is a product of factors
 # below 1 (λ = 0.5 per unit; `1 − σ(b_g)` = 0.5 per unit for a gate at b_g = 0; dropout's mask
 # keeps half the shortcut) — section 1's `1 + …` is gone. The live short run is too short and too
 # shallow for that product to matter (20 layers: 9 units), so its order can differ from the long run's.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · ResNeXt: cardinality
 #
 # Xie et al. (CVPR 2017) start from the simplest neuron, `Σ w_i x_i` — split, transform, merge —
@@ -372,7 +381,7 @@ checks.claim("07", "a 1×1 conv shortcut (more capacity) trains worse than the i
 # `resnets.ResNeXtBlock(channels, cardinality, width, form)` (width = C·d; a BN after the aggregation,
 # so the forms are exactly equivalent) and `resnets.convert_resnext(block, form)` (moves the weights):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 rx = resnets.ResNeXtBlock(64, cardinality=8, width=32, form="a").eval()
 x = torch.randn(2, 64, 8, 8)
@@ -395,13 +404,13 @@ plot_weight_matrix(forms["c"].expand, ax=axes[2], title="1×1 expand 32 → 64: 
 fig.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks: the template's budget, and ResNeXt-50 vs ResNet-50.** The paper keeps a block's
 # parameters at `C·(256·d + 9·d² + d·256) ≈ 70k` (ResNeXt 32×4d vs the ResNet bottleneck, C = 1,
 # d = 64), so that cardinality is compared at equal cost; ResNeXt-50 (32×4d) is then about the size
 # and cost of ResNet-50 (22.2 % vs 23.9 % top-1 error on ImageNet).
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 budgets = {(c, d): resnets.resnext_params(c, d) for c, d in ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))}
 real = sum(m.weight.numel() for m in resnets.ResNeXtBlock(256, 32, 128).modules() if isinstance(m, nn.Conv2d))
 print(", ".join(f"C={c}, d={d}: {p:,}" for (c, d), p in budgets.items()), f"| real 32×4d convs: {real:,}")
@@ -421,13 +430,13 @@ checks.claim("07", f"torchvision resnext50_32x4d vs resnet50: same size and cost
              holds=abs(p_ratio - 1) < 0.05 and abs(m_ratio - 1) < 0.05, must_hold=True)
 del tv
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Cardinality against depth and width.** The paper's Table 3 changes C and d together so that
 # every net keeps the same complexity, and the error falls as cardinality rises. Its conclusion:
 # *increasing cardinality is more effective than going deeper or wider* — ResNeXt-101 (32×4d) has a
 # lower error than ResNet-200 at about half its compute, and ResNeXt was 2nd in ILSVRC 2016.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 fig, ax = plt.subplots(figsize=(6, 2.8))
 for base_net, row in resnets.PAPER_RESNEXT_CARDINALITY.items():
     ax.plot(list(row), list(row.values()), "o-", label=f"{base_net} complexity")
@@ -441,7 +450,7 @@ checks.claim("07", "at equal complexity, more cardinality gives a lower error (p
              paper="ResNet-50 23.9 → 22.2, ResNet-101 22.0 → 21.2 top-1 (1×64d → 32×4d)",
              ours=f"error falls monotonically with C in both rows: {falls}", holds=falls, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The ResNeXt presets of the channel-connectivity explorer
 #
 # Chapter 06's explorer with two extra presets: `resnext 3×3` (the grouped conv alone: L = cardinality,
@@ -455,7 +464,7 @@ for preset in resnets.RESNEXT_PRESETS:
 resnext_explorer = resnets.resnext_connectivity_explorer(C=16, cardinality=4, d=2)
 resnext_explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Stochastic depth
 #
 # Huang et al. (ECCV 2016) drop **whole residual branches** at random while training:
@@ -469,7 +478,11 @@ resnext_explorer
 # so training is about 25 % cheaper; and the net is an implicit ensemble of 2^L nets of different depth
 # (what dropout is for width, stochastic depth is for depth). Unlike dropout, which the paper notes
 # fails to help next to BatchNorm, it works *with* BN: a dropped unit is still a valid ResNet unit.
-#
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** What does stochastic depth save at training time, and at test time?
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Uniform or linear?** The paper also tries the same `p_l = p_L` for every unit; the linear rule
 # (keep the early units, which compute the low-level features every later unit depends on, almost
 # always) is better. **Smaller `p_L`** trains faster (fewer branches computed) but its error is
@@ -477,7 +490,7 @@ resnext_explorer
 # than ResNet-110's 6.43 %); with stochastic depth it *beats* ResNet-110 (Huang et al.: 4.91 %). On
 # ImageNet there is no gain — the paper's figures:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 L_sd = 54                                          # ResNet-110: 54 residual units
 probs = resnets.survival_probabilities(L_sd, p_last=0.5)
 print("p_1, p_2, …, p_L:", [f"{p:.3f}" for p in probs[:3]], "…", [f"{p:.3f}" for p in probs[-2:]])
@@ -495,13 +508,13 @@ ax.set(xlabel="unit l", ylabel="survival probability p_l", title=f"survival rule
 ax.legend(fontsize=7)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **From scratch: a skipped unit costs nothing.** One post-activation unit with stochastic depth,
 # written out (identity shortcut): in training a coin `b_l` decides, and a dropped unit **does not
 # compute its branch at all** — the saving is real, not a multiplication by zero. At test time every
 # branch is computed and scaled by `p_l`.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def sd_unit_from_scratch(unit, x, p_keep, training):
     """``ReLU(b·F(x) + x)`` in training (b ~ Bernoulli(p_keep)), ``ReLU(p_keep·F(x) + x)`` at test time."""
     if not training:
@@ -530,6 +543,8 @@ assert same
 
 branch_calls = [0]
 hooks = [u.conv1.register_forward_hook(lambda *_: branch_calls.__setitem__(0, branch_calls[0] + 1)) for u in units]
+
+# %% slideshow={"slide_type": "subslide"}
 steps = 200
 for unit in units:
     unit.train()
@@ -554,7 +569,7 @@ print(f"branches the library computed in {steps} training steps of {len(units)} 
 # convention; in `"batch"` mode a dropped branch is **not computed at all** — which is where the
 # time saving comes from.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 f_branch = torch.randn(4, 3)
 p_keep = 0.7
@@ -569,7 +584,7 @@ print("a 'batch'-mode draw drops all rows or none:",
 # **Measured: the training-time saving.** One epoch of the same pre-act ResNet with and without
 # stochastic depth (`p_L = 0.5`, batch mode), on the same data; one run each.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 SDT = config.pick(quick=dict(depth=56, widths=(8, 16, 32), train_subset=512, batch=64),
                   full=dict(depth=110, widths=(16, 32, 64), train_subset=None, batch=config.cap(128, dry=8)))
 sd_train, _ = data.loaders(DATASET, SDT["batch"], train_subset=SDT["train_subset"], test_subset=256, device=DEVICE)
@@ -587,7 +602,7 @@ checks.claim("07", f"stochastic depth trains faster (ResNet-{SDT['depth']}, seco
              paper="≈ 25% less training time (p_L = 0.5)", ours=f"{sd_ratio:.2f}× the time per epoch",
              holds=sd_ratio < 1.0)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · Squeeze-and-Excitation
 #
 # Hu et al. (CVPR 2018) recalibrate channels. For a feature map `u` with C channels:
@@ -595,7 +610,7 @@ checks.claim("07", f"stochastic depth trains faster (ResNet-{SDT['depth']}, seco
 # `s = σ(W₂ δ(W₁ z))` with `W₁: C/r × C`, `δ` = ReLU, `W₂: C × C/r`; **scale** `x̃_c = s_c · u_c`. On a
 # residual unit it sits on the branch, before the addition. The reduction ratio r = 16 by default.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def se_from_scratch(u, se):
     z = u.mean(dim=(2, 3))                                         # squeeze: (N, C)
     W1, b1 = se.fc1.weight[:, :, 0, 0], se.fc1.bias
@@ -616,13 +631,13 @@ checks.claim("07", "SE rescales each channel by one factor (constant over positi
              ours=f"output/input constant over H×W per channel: {per_channel}", holds=per_channel and diff < 1e-6,
              must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim check: the parameter cost.** Each SE adds `2C²/r` weights; over a network
 # `(2/r) Σ_s N_s C_s²` (N_s units of C_s output channels in stage s). On torchvision's `resnet50`
 # stage widths (256, 512, 1024, 2048 with 3, 4, 6, 3 units) the paper says +2.5M on ≈ 25M (≈ 10 %);
 # without the last stage's SE, ≈ 4 %.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 se50 = resnets.se_resnet50_params()
 se50_short = resnets.se_resnet50_params(skip_last_stage=True)
 print(f"stages {se50['stages']}: (2/16)·Σ N_s C_s² = {se50['formula']:,} weights "
@@ -641,7 +656,7 @@ checks.claim("07", "dropping the last stage's SE cuts the overhead to ≈ 4 %", 
 # **class-specific** (which is why the last stage's SE can be dropped cheaply, above: it matters
 # least); and an ensemble of SENets **won ILSVRC 2017** with 2.251 % top-5 error.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Experiment: plain, post-act, pre-act, +SE, +stochastic depth at equal depth
 #
 # Five nets of the same depth and widths, trained with the **same recipe** (data, epochs, schedule,
@@ -652,7 +667,10 @@ checks.claim("07", "dropping the last stage's SE cuts the overhead to ≈ 4 %", 
 # weights), evaluated here on all 10,000 test images. **Full**: ResNet-56 with widths 16-32-64 on
 # CIFAR-10, trained here for 160 epochs (the paper's schedule length) and cached.
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Why can't a 20-layer net show a *depth* effect (§7's verdicts)?
+
+# %% slideshow={"slide_type": "subslide"}
 VARIANTS = {"plain": dict(shortcut="none"), "post-act": dict(), "pre-act": dict(preact=True),
             "pre-act + SE": dict(preact=True, se=True, reduction=4),
             "pre-act + SD": dict(preact=True, p_last=0.5)}
@@ -678,6 +696,8 @@ for name, kw in VARIANTS.items():
 
 x1 = torch.zeros(1, *SHAPE)
 correct, rows = {}, []
+
+# %% slideshow={"slide_type": "subslide"}
 for name, net in nets.items():
     predictions, labels = train.predict(net.to(DEVICE).eval(), exp_test)
     correct[name] = (predictions == labels).cpu()
@@ -696,12 +716,12 @@ for r in rows:
           f"{r['macs']:>12,} {r['ms']:>9.2f} ({rounds_ms})")
 res = {r["name"]: r for r in rows}
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks**, each decided by the paired test on the same test images: *holds* when
 # the paper's side is significantly better (p < 0.05), *does not hold* when the other side is, and
 # *within noise* when the test cannot tell them apart.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def paired_claim(text, better, worse, paper, why=""):
     comparison = stats.compare(correct[better], correct[worse])
     verdict = comparison.verdict()
@@ -724,14 +744,14 @@ cmp_sd = paired_claim("stochastic depth improves accuracy", "pre-act + SD", "pre
                       why="stochastic depth regularises deep nets that overfit (ResNet-1202); a 20-layer net "
                           "after 5 epochs does not overfit, so dropping units only slows its training")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **SE's latency where the paper measured it.** The SE paper times ResNet-50 against SE-ResNet-50
 # at 224×224 on a CPU (one image: 164 ms vs 167 ms, +2 %). Here the same pair — torchvision's
 # `resnet50` and the same net with SE blocks added (`resnets.add_se_to_torchvision_resnet`), random
 # weights — in interleaved rounds; the claim "SE costs at most 10 % more time" *holds* when every
 # round of SE-ResNet-50 beats 1.1 × every round of ResNet-50, and is *within noise* when they overlap.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 torch.manual_seed(0)
 r50 = torchvision.models.resnet50()
 se_r50 = resnets.add_se_to_torchvision_resnet(copy.deepcopy(r50))
@@ -749,7 +769,7 @@ checks.claim("07", "SE-ResNet-50 costs at most ≈ 10 % more CPU time than ResNe
                  "that this CPU runs slowly next to the convolutions" if se_verdict == "does not hold" else "")
 del r50, se_r50
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # What to read from this: the parameter and MAC columns are exact (SE adds weights but almost no
 # MACs; stochastic depth adds nothing at test time). On the tiny ResNet-20 the latency column shows
 # SE's small operations costing far more time than their MACs suggest; on ResNet-50 at 224×224,
@@ -759,7 +779,7 @@ del r50, se_r50
 # the full profile's ResNet-56 trained for 160 epochs is the fairer test, and a *does not hold* here
 # names the mechanism that keeps the effect from acting.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Exercises
 #
 # Three exercises: one to build and measure, one to derive, one to build and measure again. The
@@ -785,14 +805,14 @@ def my_zero_pad_shortcut(x, out_channels):
 # %%
 ex.check_zero_pad_shortcut(my_zero_pad_shortcut)
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 r20 = resnets.resnet20(num_classes=10, in_channels=1)
 projection = sum(p.numel() for name, p in r20.named_parameters() if ".shortcut." in name)
 total = sum(p.numel() for p in r20.parameters())
 print(f"ResNet-20: {total:,} parameters, of which the projection shortcuts own {projection:,} "
       f"({100 * projection / total:.1f}%); with option A it has {total - projection:,} (He et al.: 0.27M)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — one survival probability for every unit (derive)
 # Section 5's linear rule gives unit `l` of `L` the survival probability `1 − (l/L)(1 − p_L)`.
 # A simpler rule gives every unit the **same** `p`. Which `p` keeps, on average, exactly as many
@@ -810,7 +830,7 @@ def my_uniform_survival(num_blocks, p_last):
 # %%
 ex.check_uniform_survival(my_uniform_survival)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — form (a) to form (c) (build it; the checker measures that it computes the same function)
 # `block` is a `resnets.ResNeXtBlock` in form (a): `block.paths[i]` is
 # `Sequential(conv 1×1, BN, ReLU, conv 3×3, BN, ReLU, conv 1×1)`. Build
@@ -838,10 +858,10 @@ def my_to_grouped(block):
     # END SOLUTION
 
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 ex.check_resnext_to_grouped(my_to_grouped)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9 · Summary of what we measured
 
 # %%
@@ -861,7 +881,7 @@ for r in rows:
     print(f"{r['name'] + ' accuracy (' + config.profile() + ')':<58} {100 * r['acc']:.2f}%, {r['params']:,} params, {r['ms']:.2f} ms")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * K. He, X. Zhang, S. Ren, J. Sun. *Deep Residual Learning for Image Recognition.* CVPR 2016

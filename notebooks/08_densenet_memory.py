@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 08 · DenseNet and its memory: from quadratic to linear, measured
 #
 # *Parameters are not the only cost.* DenseNet-BC-100 has only 0.8M parameters, yet the naive
@@ -33,7 +37,7 @@
 # 6. use the measured bytes to say how deep a DenseNet fits a memory budget, and compare a DenseNet
 #    with a ResNet fairly: same training, same test images, a paired test.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import copy
 import math
 import time
@@ -52,7 +56,7 @@ print(config.describe())
 config.seed_everything(0)
 notebook_start = time.perf_counter()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · Dense connectivity from scratch
 #
 # A dense block of L layers keeps a list of feature maps. Layer l concatenates **all** of them —
@@ -63,7 +67,7 @@ notebook_start = time.perf_counter()
 #
 # `H_l` is BN → ReLU → 3×3 conv. Ten lines, from scratch:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def dense_block_from_scratch(x, layers):
     features = [x]
     for bn, conv in layers:
@@ -84,7 +88,7 @@ print("input channels per layer:", [layer.norm1.num_features for layer in block.
 print(f"connections: L(L + 1)/2 = {densenet.num_connections(L)}")
 assert diff < 1e-6
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **DenseNet-B** puts a *bottleneck* in front of the 3×3 conv: BN → ReLU → 1×1 conv to `4k`
 # channels, so a wide concatenation is first squeezed to 4k. **DenseNet-C** compresses in the
 # *transition layers* between blocks (BN → ReLU → 1×1 conv → 2×2 average pooling): m channels
@@ -94,7 +98,7 @@ assert diff < 1e-6
 #
 # ### Claim checks: the same network as torchvision's, and the paper's parameter counts
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 tv121 = torchvision.models.densenet121()
 ours121 = densenet.densenet121()
 ours121.load_state_dict(tv121.state_dict())                # same names, same shapes
@@ -114,7 +118,7 @@ t1 = ours121.features.transition1
 print(f"DenseNet-121 transition 1: {t1.conv.in_channels} → ⌊0.5·{t1.conv.in_channels}⌋ = {t1.conv.out_channels} channels")
 del tv121, ours121
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The ImageNet family: DenseNet-121 … 264
 #
 # On ImageNet (k = 32, a 7×7/2 stem with 2k = 64 channels, θ = 0.5) the four DenseNet-BCs differ only
@@ -124,7 +128,7 @@ del tv121, ours121
 # ResNets were trained by another code base, so for a like-for-like look we add torchvision's own
 # published single-crop figures for both families (the same training pipeline, no download).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 IMAGENET = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32), 264: (6, 12, 64, 48)}
 PAPER_ERR = {121: (25.02, 23.61, 7.71, 6.66), 169: (23.80, 22.08, 6.85, 5.92),     # % top-1 single / 10-crop,
              201: (22.58, 21.46, 6.34, 5.54), 264: (22.15, 20.80, 6.12, 5.29)}      # top-5 single / 10-crop
@@ -146,7 +150,7 @@ checks.claim("08", "DenseNet-201 has less than half the parameters of ResNet-101
              paper="20M vs more than 40M, at similar ImageNet error", ours=f"{family[201]:,} vs {tv_params['resnet101']:,} "
              f"({family[201] / tv_params['resnet101']:.2f}×)", holds=2 * family[201] < tv_params["resnet101"], must_hold=True)
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(6, 3.4))
 ps = [family[d] / 1e6 for d in IMAGENET]
 ax.plot(ps, [PAPER_ERR[d][0] for d in IMAGENET], "o-", label="DenseNet, paper, single crop")
@@ -164,13 +168,13 @@ ax.legend(fontsize=7)
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Without a bottleneck, parameters grow as O(k²L²)
 #
 # Layer l's 3×3 conv has `9·k·(k₀ + k(l − 1))` weights; summed over the block that is
 # `≈ 9k²L²/2` for large L. Fitted exponents of the exact count (k₀ = 2k), checked against real blocks:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 Ls, ks = [8, 16, 32, 64], [6, 12, 24, 48]
 for L_, k_ in [(4, 12), (9, 5)]:
     assert densenet.block_params(L_, 2 * k_, k_, 0) == measure.count_params(densenet.DenseBlock(L_, 2 * k_, k_, 0))
@@ -184,7 +188,7 @@ checks.claim("08", "a block without bottleneck has O(k²L²) parameters",
              kind="derivation", paper="O(k²L²)", ours=f"fitted exponents L^{slope_L:.2f}, k^{slope_k:.2f} (L = 8…64, k = 6…48)",
              holds=round(slope_L) == 2 and round(slope_k) == 2, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Wider without BC overfits
 #
 # The k² term has a price beyond parameters. In the paper, the plain DenseNet (no bottleneck, no
@@ -193,7 +197,7 @@ checks.claim("08", "a block without bottleneck has O(k²L²) parameters",
 # DenseNet-BC keeps improving as it grows; bottleneck and compression are the paper's answer. The
 # parameter side we can check on our builders:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 with torch.device("meta"):
     plain = {k_: measure.count_params(densenet.densenet_cifar(100, k_, bottleneck=False, compression=1.0)) for k_ in (12, 24)}
 print(f"DenseNet (L = 100, no B, no C): k = 12 → {plain[12] / 1e6:.1f}M, k = 24 → {plain[24] / 1e6:.1f}M "
@@ -202,7 +206,7 @@ checks.claim("08", "doubling k quadruples a plain DenseNet-100's parameters (7.0
              paper="7.0M → 27.2M (Table 2)", ours=f"{plain[12] / 1e6:.1f}M → {plain[24] / 1e6:.1f}M ({plain[24] / plain[12]:.2f}×)",
              holds=(round(plain[12] / 1e6, 1), round(plain[24] / 1e6, 1)) == (7.0, 27.2), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · Why the naive implementation is quadratic
 #
 # Follow one naive layer through autograd. `torch.cat` writes a **new** tensor of `c_l = k₀ + k(l − 1)`
@@ -222,7 +226,10 @@ checks.claim("08", "doubling k quadruples a plain DenseNet-100's parameters (7.0
 # `measure.activation_bytes` counts what autograd really saves (each storage once; parameters and
 # BN's running buffers excluded). The formulas must match it exactly:
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** what exactly is stored for backward?
+
+# %% slideshow={"slide_type": "subslide"}
 MEM = dict(k0=24, k=12, batch=1, size=4, Ls=[8, 16, 32, 64])       # bytes scale exactly with N·H·W
 saved = {"naive": [], "efficient": []}
 for L_ in MEM["Ls"]:
@@ -242,7 +249,7 @@ checks.claim("08", "the saved-bytes formulas equal autograd's saved tensors",
              kind="derivation", paper="naive 2·c_l + 8k maps per layer, efficient k₀ + k(L − 1) + 8kL maps",
              ours=f"exact at L = 8…64 (k₀ = {MEM['k0']}, k = {MEM['k']})", holds=saved == formula, must_hold=True)
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(6, 3.4))
 for name, marker in (("naive", "o"), ("efficient", "s")):
     ax.loglog(MEM["Ls"], [b / 1024 for b in saved[name]], marker + "-", base=2,
@@ -257,11 +264,11 @@ ax.legend(fontsize=8)
 ax.grid(alpha=0.3, which="both")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks.** The exponent of a sum `aL² + bL` only approaches 2 as L grows (here the
 # bottleneck's linear term is large at small L), so the verdict is the *nearest integer* exponent:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 ratio64 = saved["naive"][-1] / saved["efficient"][-1]
 checks.claim("08", "naive DenseNet memory is quadratic in depth", kind="derivation", paper="O(kL²)",
              ours=f"fitted exponent {slopes['naive']:.2f} (L = 8…64), {top_slopes['naive']:.2f} at L = 32…64",
@@ -272,7 +279,7 @@ checks.claim("08", "at L = 64 the naive block saves ≥ 4× the bytes of the eff
              ours=f"{ratio64:.1f}× ({measure.human_bytes(saved['naive'][-1])} vs {measure.human_bytes(saved['efficient'][-1])})",
              holds=ratio64 >= 4, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why copy at all — and whose cost is it?
 #
 # A convolution kernel (GEMM, cuDNN, oneDNN) wants its input as **one contiguous array**. The earlier
@@ -297,7 +304,7 @@ with torch.no_grad():
 print(f"the same L = 8 block saves {measure.human_bytes(saved['naive'][0])} for backward in training, "
       f"{inference_bytes} B under torch.no_grad()")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # On a GPU (full profile) the same comparison is made with the allocator's **peak** memory during
 # forward + backward, which also includes parameters, gradients and cuDNN workspaces:
 
@@ -316,7 +323,7 @@ if config.device().type == "cuda":
 else:
     print("no CUDA device: peak CUDA memory is measured in the full profile on a GPU")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · The memory-efficient implementation
 #
 # Pleiss et al. (2017) observe that the concatenations and BN outputs are *cheap to compute* and
@@ -337,7 +344,11 @@ else:
 # paper's +20 % below and keep the README's +25 % next to it.
 #
 # ### From scratch: recompute in backward, and keep BatchNorm's statistics honest
-#
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** What does recomputation cost in time?
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # A custom `torch.autograd.Function` does it in a few lines. Its `forward` concatenates, normalises,
 # applies ReLU and the 1×1 conv, and saves **only its inputs** — the earlier maps, which exist anyway —
 # so the concatenation and the BN output are freed when it returns. Its `backward` rebuilds
@@ -350,7 +361,7 @@ else:
 # the forward pass hands BN the running buffers; the recomputation passes `None`: batch statistics
 # (the same output), nothing updated.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 class RecomputedBottleneck(torch.autograd.Function):
     """concat → BN → ReLU → 1×1 conv, keeping only its inputs; concat + BN + ReLU are rebuilt in backward."""
 
@@ -373,6 +384,7 @@ class RecomputedBottleneck(torch.autograd.Function):
         return None, None, grad_gamma, grad_beta, grad_weight, *grad_features
 
 
+# %% slideshow={"slide_type": "subslide"}
 class ScratchBlock(nn.Module):
     """A DenseBlock's weights, run through RecomputedBottleneck (BN2 → ReLU → 3×3 conv as usual)."""
 
@@ -399,7 +411,7 @@ class ScratchBlock(nn.Module):
 # the freed memory, which plays the role of the shared buffers. Three copies of one block — naive,
 # from scratch, library — one training-mode forward and backward each:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 naive_block = densenet.DenseBlock(5, 6, 4).train()
 impls = {"naive": naive_block, "from scratch": ScratchBlock(copy.deepcopy(naive_block)),
@@ -425,6 +437,8 @@ agree = {name: dict(outputs=same([results["naive"][0]], [r[0]]), input_grad=same
 for name, a in agree.items():
     print(f"{name:>18} vs naive: " + ", ".join(f"{k} {'equal' if v else 'DIFFER'}" for k, v in a.items()))
 print("saved for backward: " + ", ".join(f"{name} {measure.human_bytes(r[4])}" for name, r in results.items()))
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("08", "recomputing concat + BN + ReLU in backward (from scratch and the library) trains exactly as the naive layer",
              kind="derivation", paper="recomputation is exact; BN's running statistics move once per step",
              ours=f"5-layer block: outputs, input and weight gradients, running stats allclose for both; saved bytes "
@@ -433,12 +447,12 @@ checks.claim("08", "recomputing concat + BN + ReLU in backward (from scratch and
              holds=all(all(a.values()) for a in agree.values()) and results["from scratch"][4] == results["library, efficient"][4],
              must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: exactly the same network
 # Same weights, same input, a whole DenseNet-BC-22: the outputs, the input gradient and every
 # parameter gradient must be identical (the recomputation runs the same kernels on the same values).
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 DATA = config.pick(quick="fashion-mnist", full="cifar10")
 info = data.dataset_info(DATA)
 config.seed_everything(0)
@@ -460,7 +474,7 @@ b_eff = measure.activation_bytes(efficient_net.train(), xs)
 print(f"whole DenseNet-BC-22, batch {len(xs)} at {info.size}×{info.size}: saved {measure.human_bytes(b_naive)} naive vs "
       f"{measure.human_bytes(b_eff)} efficient ({b_naive / b_eff:.1f}×)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why the 1×1 conv is not re-run: checkpointing's early stop
 #
 # The library's checkpoint wraps concat → BN → ReLU → **1×1 conv**, yet the from-scratch version
@@ -472,7 +486,7 @@ print(f"whole DenseNet-BC-22, batch {len(xs)} at {info.size}×{info.size}: saved
 # + BN + ReLU, keep the 1×1 conv's output. Count the convolutions that run in one training step of a
 # 6-layer block (forward hooks fire when a conv has *finished*), with early stop on and off:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def conv_forwards(block, early_stop=True):
     """How many Conv2d forwards complete during one forward + backward pass of ``block``."""
     count = [0]
@@ -500,7 +514,7 @@ checks.claim("08", "the efficient layer recomputes concat + BN + ReLU but no con
              f"with early stop off {counts['efficient, early stop off']}",
              holds=counts["naive"] == counts["efficient"] == 12 and counts["efficient, early stop off"] == 18, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Two more parts of Pleiss et al.'s accounting:
 # * **Shared gradient storage is free.** The backward of a concatenation hands every input a *view*
 #   of the one incoming gradient — no copy, no recomputation (checked below).
@@ -528,7 +542,7 @@ print(f"DenseNet-BC-100, one 32×32 image: {recomputed:,} values recomputed (con
       f"{bc100_macs / 1e6:.0f}M conv multiply-adds → ≈ {100 * share:.1f}% extra arithmetic per training step")
 assert views
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The price: time, measured in one run
 # Forward + backward of naive and efficient, taking turns round by round. On a GPU we time the wall
 # clock (synchronised); on a CPU the process's CPU time (all threads), which measures the work done
@@ -537,7 +551,7 @@ assert views
 # *within noise*). Quick profile: DenseNet-BC-22 at batch 16 on the CPU; full profile: DenseNet-BC-100
 # at batch 64 on 32×32 images, as in the paper.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 TIME = config.pick(quick=dict(depth=22, batch=16, repeats=3), full=dict(depth=100, batch=64, repeats=20),
                    dry=dict(depth=100, batch=4, repeats=1))
 dev = config.device()
@@ -555,6 +569,8 @@ time_verdict = stats.bound_verdict(low, high, BOUND)
 print(f"DenseNet-BC-{TIME['depth']}, batch {TIME['batch']}, {dev}: naive {1000 * secs['naive']:.0f} ms, "
       f"efficient {1000 * secs['efficient']:.0f} ms per forward + backward ({'wall' if dev.type == 'cuda' else 'CPU'} time); "
       f"overhead {100 * overhead:+.0f}%, rounds {100 * low:+.0f}% … {100 * high:+.0f}% → {time_verdict}")
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("08", "recomputing concat + BN costs at most 20% more time",
              paper=f"+15% (LuaTorch) / +20% (PyTorch) in the paper's text; the official README's table: 0.165 → 0.207 s "
              f"per batch = {100 * README_OVERHEAD:+.0f}% (BC-100, batch 64, Pascal Titan X)",
@@ -574,7 +590,7 @@ del t_naive, t_eff
 # says which way it went on this machine. No convolution is re-run (the count above): all of the
 # overhead is concat + BN + ReLU, and the allocator's work for the freed and re-made buffers.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · BatchNorm under recomputation — a real trap
 #
 # The recomputed forward pass runs BatchNorm **in training mode a second time**. Its output is the
@@ -585,7 +601,7 @@ del t_naive, t_eff
 # torchvision's `densenet121(memory_efficient=True)` checkpoints exactly concat → `norm1` → ReLU →
 # `conv1`. One training step, same weights, same batch, compared with `memory_efficient=False`:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 tv_naive = torchvision.models.densenet121(num_classes=len(info.classes))
 tv_eff = torchvision.models.densenet121(num_classes=len(info.classes), memory_efficient=True)
@@ -603,7 +619,7 @@ checks.claim("08", "torchvision's memory_efficient DenseNet updates BN running s
              holds=tv_diff.stats_differ == 2 * n_norm1)
 del tv_naive, tv_eff
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Pleiss et al.'s original LuaTorch/PyTorch code saved and restored BN's running statistics around
 # the recomputation by hand; later versions left it to `torch.utils.checkpoint`, which knows nothing
 # about BatchNorm. Our fix (in `DenseLayer`): the checkpoint's *recompute context* sets a flag, and
@@ -614,7 +630,7 @@ del tv_naive, tv_eff
 #
 # ### Claim check: one training step leaves every buffer equal to the naive implementation's
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 our_naive = densenet.densenet121(num_classes=len(info.classes))
 our_eff = copy.deepcopy(our_naive).set_efficient(True)
@@ -630,7 +646,7 @@ checks.claim("08", "our efficient DenseNet-121: one step leaves every BN buffer 
              holds=our_diff.stats_differ == 0 and our_diff.counters_differ == 0 and params_equal, must_hold=True)
 del our_naive, our_eff
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Bigger is possible
 #
 # How deep a DenseNet-BC (k = 12, CIFAR layout, depth `6n + 4`) can we train if activations may
@@ -638,7 +654,7 @@ del our_naive, our_eff
 # (efficient) function of n, the layers per block, and scale exactly with the batch. We measure one
 # image at three depths, fit the three coefficients, check the fit at a fourth depth, and solve.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 BUDGET = dict(dataset="cifar10", budget=2 ** 30, batch=64)
 binfo = data.dataset_info(BUDGET["dataset"])
 fits, verify = {}, {}
@@ -661,6 +677,8 @@ for name, d in deepest.items():
     print(f"{name:>9}: deepest DenseNet-BC within 1 GiB at batch 64 = DenseNet-BC-{d} (n = {n}, {p / 1e6:.2f}M parameters, "
           f"{measure.human_bytes(fits[name].predict(d, BUDGET['batch']))})")
 bc100_bytes = {name: f.predict(100, BUDGET["batch"]) for name, f in fits.items()}
+
+# %% slideshow={"slide_type": "subslide"}
 print(f"DenseNet-BC-100 at batch 64: naive {measure.human_bytes(bc100_bytes['naive'])}, efficient "
       f"{measure.human_bytes(bc100_bytes['efficient'])} of saved activations "
       f"(the paper's peak GPU memory, everything included: 2.863 GB vs 1.605 GB)")
@@ -679,7 +697,7 @@ ax.legend()
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · The dense-block explorer
 #
 # Move the depth L, the growth rate k, the bottleneck, the compression θ and the implementation.
@@ -692,7 +710,7 @@ plt.show()
 explorer = densenet.block_explorer(depth=12, growth_rate=12)
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Experiment: DenseNet-BC vs ResNet at similar parameters, trained alike
 #
 # A fair comparison trains both networks **the same way** — the same images in the same order, the
@@ -713,7 +731,7 @@ explorer
 #
 # Activation bytes are per batch of 64 in training mode; latency is inference on one batch of 16.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 EXP = config.pick(
     quick=dict(dataset="fashion-mnist", dense_depth=22, resnet_depth=20, resnet_widths=(8, 16, 32), train_subset=10_000,
                test_subset=None, epochs=5, batch=128, shipped=("densenet-bc22-fmnist", "resnet20-post-fmnist")),
@@ -725,6 +743,8 @@ tr, te = data.loaders(EXP["dataset"], EXP["batch"], train_subset=EXP["train_subs
                       augment=True, device=config.device())
 config.seed_everything(0)
 labels_of = (f"DenseNet-BC-{EXP['dense_depth']}", f"ResNet-{EXP['resnet_depth']}")
+
+# %% slideshow={"slide_type": "subslide"}
 if full:
     nets = {labels_of[0]: densenet.densenet_cifar(EXP["dense_depth"], 12, len(einfo.classes), einfo.channels, efficient=True),
             labels_of[1]: resnets.resnet_cifar(EXP["resnet_depth"], num_classes=len(einfo.classes),
@@ -744,7 +764,7 @@ for label, net in nets.items():
 n_test = len(labels)
 accs = {label: float(c.float().mean()) for label, c in correct.items()}
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 rows = []
 shape = (einfo.channels, einfo.size, einfo.size)
 for label, net in nets.items():
@@ -767,6 +787,8 @@ print(f"\n{d['model']} vs {rn['model']}: {d['params'] / rn['params']:.2f}× the 
 dense_eff = copy.deepcopy(nets[d["model"]]).set_efficient(True).train()
 act_eff = measure.activation_bytes(dense_eff, torch.randn(1, *shape)) * 64
 print(f"with efficient=True its saved activations drop to {measure.human_bytes(act_eff)} ({act_eff / rn['act']:.2f}× {rn['model']}'s)")
+
+# %% slideshow={"slide_type": "subslide"}
 paired = stats.compare(correct[d["model"]], correct[rn["model"]])
 verdict = paired.verdict()
 print(f"paired test on the same {n_test:,} test images: {paired.summary()} → {verdict}")
@@ -783,7 +805,7 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
               "at equal training and equal parameters the gap the paper reports against ResNet-110 (trained by He et "
               "al.'s shorter recipe) does not carry over"))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Parameters are similar by construction, but the DenseNet costs more MACs and — naively — far more
 # activation memory and latency than a ResNet of the same size: many narrow layers, each reading a
 # wide concatenation. The memory-efficient implementation removes only the concatenation/BN copies;
@@ -794,7 +816,7 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
 # (about ±0.6 points on 10,000 images) and the paired test say how sure the difference is *for that
 # budget* — whether it would survive training to a plateau only a longer run can say.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Exercises
 #
 # Four exercises: derive, derive, build and measure, then predict a budget the checker measures. The
@@ -822,7 +844,7 @@ def my_classifier_width(block_config, growth_rate, compression):
 # %%
 ex.check_classifier_width(my_classifier_width)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — parameters of a DenseNet-B block (derive)
 # Count the parameters of a block of `L` layers, each BN(c) → ReLU → 1×1 conv (c → 4k) →
 # BN(4k) → ReLU → 3×3 conv (4k → k), where c is layer l's input width. Convs have no bias; a BN has
@@ -842,7 +864,7 @@ def my_block_params(L, k0, k):
 # %%
 ex.check_block_params(my_block_params)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — one buffer for the whole block (build it; the checker measures the copies)
 # Section 3's shared storage, in the forward pass: allocate the block's output **once**
 # (`k0 + L·k` channels), put `x` in its first `k0` channels, and let layer `l` read a *view* of the
@@ -869,7 +891,7 @@ def my_shared_forward(x, layers):
 # %%
 ex.check_shared_storage(my_shared_forward)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 4 — the largest batch that fits (predict; the checker measures)
 # Your accelerator leaves `budget_bytes` for what autograd saves in one dense block (float32,
 # training mode, bottleneck 4k). Return the **largest batch** that fits, for the naive block
@@ -898,7 +920,7 @@ ex.check_largest_batch(my_largest_batch)
 naive, efficient = (my_largest_batch(40, 8, 4, 6, 6, 16 << 20, e) for e in (False, True))
 print(f"16 MiB, L = 40, k = 4, 6×6 maps: naive batch {naive}, efficient batch {efficient} ({efficient / naive:.1f}×)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9 · Summary of what we measured
 
 # %%
@@ -922,7 +944,7 @@ for what, value in summary:
     print(f"{what:<50} {value}")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger. *Densely Connected Convolutional

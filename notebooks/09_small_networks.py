@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 09 · Small networks: SqueezeNet, SqueezeNext, MobileNet — and their kinship with IGC
 #
 # *Chapters 01–06 made one weight matrix cheaper at a time. The small networks of 2016–2018 build
@@ -27,7 +31,8 @@
 #
 # **Units.** The SqueezeNet paper's "MB" are MiB (2²⁰ bytes): its 1,248,424 float32 weights are
 # 4.99 million bytes = 4.76 MiB, its "4.8 MB". This chapter prints every size in **MiB** and says so.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **You will be able to**
 # 1. state SqueezeNet's three strategies, build a **Fire module** and generate the whole network from
 #    its five meta-parameters; add simple and complex bypasses;
@@ -38,7 +43,7 @@
 #    interleave, the inverted residual = IGCV3 with one group — in chapter 06's connectivity explorer;
 # 5. compare small networks with chapter 07's ResNet-20 on accuracy, parameters, MACs and latency.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import time
 
 import matplotlib.pyplot as plt
@@ -56,7 +61,7 @@ notebook_start = time.perf_counter()
 CH = "09"
 MiB = 2 ** 20          # the SqueezeNet paper's "MB"
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · SqueezeNet: the Fire module from scratch
 #
 # Iandola et al. (2016) keep AlexNet's accuracy with three strategies:
@@ -70,7 +75,7 @@ MiB = 2 ** 20          # the SqueezeNet paper's "MB"
 # with `s₁ₓ₁ < e₁ₓ₁ + e₃ₓ₃`. Ten lines from scratch, then the tested version (whose layer names equal
 # torchvision's, so torchvision's weights load into it):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def fire_from_scratch(x, w_s, b_s, w_1, b_1, w_3, b_3):
     s = F.relu(F.conv2d(x, w_s, b_s))                                  # squeeze: 1×1
     return torch.cat([F.relu(F.conv2d(s, w_1, b_1)),                   # expand: 1×1 ...
@@ -89,7 +94,7 @@ print(f"Fire(96, s=16, e1=64, e3=64): {measure.count_params(fire):,} parameters,
 print(f"a regular 3×3 conv 96 → 128 has {regular:,}: the Fire module is {regular / measure.count_params(fire):.1f}× smaller")
 assert diff < 1e-5
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The meta-parameters generate the network
 #
 # Eight Fire modules, module i (0-based) with `e_i = base_e + incr_e·⌊i / freq⌋` expand filters,
@@ -109,13 +114,13 @@ ref_fires = [(m.squeeze.in_channels, m.squeeze.out_channels, m.expand1x1.out_cha
              if isinstance(m, torchvision.models.squeezenet.Fire)]
 assert configs == ref_fires
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks.** Our SqueezeNets have exactly torchvision's parameters; the paper's "50× fewer
 # parameters than AlexNet" (240 MB / 4.8 MB) is checked against torchvision's AlexNet, and the "why
 # small" arguments get their numbers: the gradient bytes each worker sends per training step, and
 # whether the float32 weights fit an FPGA's on-chip memory (< 10 MB).
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 counts = {}
 for version in ("1_0", "1_1"):
     ours_n = measure.count_params(sn.squeezenet(version))
@@ -135,7 +140,7 @@ checks.claim(CH, "SqueezeNet's float32 weights fit an FPGA's < 10 MB of on-chip 
              kind="derivation", paper="FPGAs have < 10 MB on-chip", ours=f"SqueezeNet {sq_mib:.2f} MiB, AlexNet {alex_mib:.0f} MiB",
              holds=sq_mib < 10 < alex_mib, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Simple and complex bypass
 #
 # A **simple bypass** adds the identity around the Fire modules whose input and output widths agree
@@ -152,7 +157,7 @@ for bypass in (None, "simple", "complex"):
           f"{sum(isinstance(m, sn.FireBypass) for m in net.features)} bypassed Fire modules, "
           f"{4 * measure.count_params(net) / MiB:.2f} MiB at 32 bits")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The two design-space sweeps
 #
 # The paper varies one meta-parameter at a time (ImageNet top-5, quoted): the **squeeze ratio** SR
@@ -160,7 +165,7 @@ for bypass in (None, "simple", "complex"):
 # **fraction of 3×3 filters** pct₃ₓ₃ (at SR = 0.5, as we read its Fig. 2b) — **50 % 3×3 reaches 85.3 %**,
 # more 3×3 filters add size, not accuracy. The sizes are ours: we build each network and count it.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 sr_grid, pct_grid = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875), (0.01, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 0.99)
 with torch.device("meta"):
     sr_mib = [4 * measure.count_params(sn.SqueezeNet(sn.fire_configs(sr=r))) / MiB for r in sr_grid]
@@ -180,7 +185,7 @@ plt.show()
 checks.claim(CH, "SqueezeNet with SR = 0.75 is a 19 MB model (within 5%)", kind="derivation", paper="19 MB (86.0% top-5)",
              ours=f"{sr_mib[5]:.2f} MiB", holds=abs(sr_mib[5] - 19) / 19 <= 0.05, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### SqueezeNet + Deep Compression: the paper's 510×
 #
 # The paper's size table (ImageNet; quoted, not measured here):
@@ -199,7 +204,8 @@ checks.claim(CH, "SqueezeNet with SR = 0.75 is a 19 MB model (within 5%)", kind=
 # 1×1 layers and conv1 stay dense, conv10 keeps about 20 % (Table 1: 1,248,424 → 421,098 weights).
 # `sn.SQUEEZENET_DC_DENSITY` holds that pattern as we read Table 1 (it also halves a few 1×1 layers of
 # fire6–9, which we leave dense — so we keep a little more than the paper).
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Bits per weight depend on the weights: trained ones are more peaked and Huffman-code better than a
 # fresh initialisation, and we have no ImageNet-trained SqueezeNet here. So we **measure** bits per
 # weight, per kind of layer, on our trained Fashion-MNIST SqueezeNet (the shipped
@@ -209,7 +215,7 @@ checks.claim(CH, "SqueezeNet with SR = 0.75 is a 19 MB model (within 5%)", kind=
 # layers (`sn.projected_bytes`). As a cross-check we also write the real 6-bit file of a freshly
 # initialised v1.0.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 t = time.perf_counter()
 rows = [("AlexNet", 240), ("AlexNet + SVD", 48), ("AlexNet + pruning", 27), ("AlexNet + Deep Compression", 6.9),
         ("SqueezeNet", 4.8), ("SqueezeNet + DC, 8 bits", 0.66), ("SqueezeNet + DC, 6 bits", 0.47)]
@@ -227,6 +233,8 @@ v10_roles = sn.squeezenet_roles(v10)
 kept = sum(m.weight.numel() * sn.SQUEEZENET_DC_DENSITY[v10_roles[n]] for n, m in v10.named_modules() if n in v10_roles)
 print(f"SqueezeNet v1.0 with these densities keeps {kept / 1e3:.0f}K of its {counts['1_0'] / 1e3:.0f}K weights (paper: 421K)")
 dc = {}
+
+# %% slideshow={"slide_type": "subslide"}
 for bits in (6, 8):
     small = recipes.shipped_model("squeezenet-small-fmnist")
     roles = sn.squeezenet_roles(small)
@@ -247,6 +255,8 @@ sq_bytes = sn.deep_compress_bytes(sq, work / "squeezenet1_0-6bit.dcmp", sparsity
                                   bits=6, index_bits=5)
 alexnet_bytes = 4 * alexnet_params                     # AlexNet's float32 weights, in bytes
 print(f"real 6-bit file of a freshly initialised v1.0: {sq_bytes / MiB:.3f} MiB ({time.perf_counter() - t:.0f} s)")
+
+# %% slideshow={"slide_type": "subslide"}
 for bits, paper_mib, paper_x in ((6, 0.47, 510), (8, 0.66, 363)):
     p = dc[bits]["projected"]
     checks.claim(CH, f"SqueezeNet + Deep Compression ({bits} bits) is {paper_x}× smaller than AlexNet (≥ 0.9 × {paper_x}×)",
@@ -269,7 +279,7 @@ ax.grid(alpha=0.3, axis="x")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · SqueezeNext: two squeezes and a separable 3×3
 #
 # Gholami et al. (2018) squeeze twice (two 1×1 convs, each halving the channels), replace the 3×3 by
@@ -277,7 +287,7 @@ plt.show()
 # residual. 1.0-SqNxt-23 stacks [6, 6, 8, 1] blocks in four stages; the v5 layout [2, 4, 14, 1] moves
 # blocks to the low-resolution stages, which use the hardware better.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 block = sn.SqueezeNextBlock(64, 64)
 print("SqueezeNext block, 64 channels:")
 for m in block.body.modules():
@@ -296,7 +306,7 @@ checks.claim(CH, "1.0-SqNxt-23 has 0.72M parameters (within 5%)", kind="derivati
 checks.claim(CH, "1.0-SqNxt-23 has 84× fewer parameters than AlexNet (within 5%)", kind="derivation", paper="84×",
              ours=f"{alexnet_params / n23:.1f}×", holds=abs(alexnet_params / n23 - 84) / 84 <= 0.05)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The two layouts cost the **same MACs**: in each stage the channels double as the resolution
 # halves, so every identity block costs `C²·H·W`-proportional work that does not change from stage to
 # stage. v5 is about hardware utilisation (and spends more parameters), not about MACs.
@@ -321,7 +331,7 @@ ax.set_title("SqueezeNext: accuracy against parameters (quoted from the paper)",
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Why SqueezeNext avoids depthwise convolutions: arithmetic intensity
 #
 # SqueezeNext was designed with a **hardware simulator** (8×8 and 16×16 arrays of multiply units with
@@ -331,7 +341,7 @@ plt.show()
 # for MobileNet's 14×14×512 layer as a regular 3×3 conv, a 3×3 depthwise conv and a 1×1 conv — and
 # time the regular and the depthwise conv on this CPU (one thread) to see MACs per second.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 x14 = torch.randn(1, 512, 14, 14)
 layers = {"regular 3×3": nn.Conv2d(512, 512, 3, padding=1, bias=False),
           "depthwise 3×3": nn.Conv2d(512, 512, 3, padding=1, groups=512, bias=False),
@@ -353,7 +363,7 @@ checks.claim(CH, "the depthwise conv runs at a lower MAC rate than the regular c
              holds=rate["depthwise 3×3"] < rate["regular 3×3"],
              why="" if rate["depthwise 3×3"] < rate["regular 3×3"] else "this CPU's depthwise kernel keeps up here")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · MobileNet: depthwise separable convolutions
 #
 # A regular k×k conv from M to N channels on a D_F × D_F map costs `D_K²·M·N·D_F²` mult-adds. A
@@ -366,7 +376,10 @@ checks.claim(CH, "the depthwise conv runs at a lower MAC rate than the regular c
 # partition (depthwise), the secondary is one dense 1×1 conv. Chapter 01 measured the paper's
 # 14×14×512 layer table; we reuse it here.
 
-# %%
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** depthwise convs cut MACs ~8–9× — why much less latency? What is arithmetic intensity?
+
+# %% slideshow={"slide_type": "fragment"}
 block = igc.IGCV1(32, L=32, M=1, norm=False, act=False)
 name, plain = igc.extreme_case(block)
 print(f"IGCV1(L=32, M=1) is '{name}': {[type(m).__name__ + str(tuple(m.weight.shape)) for m in plain]}")
@@ -380,7 +393,7 @@ checks.claim(CH, "a depthwise separable 3×3 layer costs 1/N + 1/D_K² of a regu
              kind="derivation", paper=f"1/512 + 1/9 = {formula:.4f}", ours=f"{measured:.4f} (count_macs)",
              holds=abs(measured - formula) < 1e-9, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The whole network: width α and resolution ρ
 #
 # MobileNet = a 3×3 conv (stride 2) + 13 depthwise separable layers + global average + fc. The
@@ -389,7 +402,7 @@ checks.claim(CH, "a depthwise separable 3×3 layer costs 1/N + 1/D_K² of a regu
 # `measure.count_macs`, to the paper's printed precision (0.1M parameters, 1M mult-adds); the
 # accuracy column is the paper's ImageNet top-1, quoted.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 print(f"{'model':<22}{'params':>9}{'paper':>8}{'mult-adds':>12}{'paper':>8}{'top-1 (paper)':>15}")
 width_rows, width_ok, width_macs = [], True, {}
 for alpha, p_params, p_macs, top1 in ((1.0, 4.2, 569, 70.6), (0.75, 2.6, 325, 68.4), (0.5, 1.3, 149, 63.7),
@@ -413,13 +426,13 @@ checks.claim(CH, "MobileNet α = 1/0.75/0.5/0.25 at 224: params and mult-adds", 
 checks.claim(CH, "1.0-MobileNet at 224/192/160/128: mult-adds", kind="derivation", paper="569/418/290/186M",
              ours="/".join(res_rows), holds=bool(res_ok), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Why "≈ α²".** The 1×1 convs (95 % of the mult-adds) have α·M inputs and α·N outputs, so they
 # scale with α²; the first conv, the depthwise convs and the fc have only one thinned side and scale
 # with α. So `MACs(α) = α·(rest) + α²·(1×1)` — a little more than α² of the full cost. Every layer's
 # cost scales with its map area, so ρ enters as ρ² exactly (up to rounding of map sizes).
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 base_cost = sn.cost_by_kind(mb1, (3, 224, 224))
 one_macs = base_cost.row("1×1 conv").macs / 1e6
 rest_macs = sum(r.macs for r in base_cost) / 1e6 - one_macs
@@ -433,7 +446,7 @@ checks.claim(CH, "MobileNet's mult-adds scale with ≈ α² (α·rest + α²·1�
                                     for s in (192, 160, 128)),
              holds=bool(alpha_ok and rho_ok), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Separable against full convs, thinner against shallower
 #
 # The paper's Tables 4 and 6 (ImageNet top-1, quoted): the same network with regular 3×3 convs
@@ -443,7 +456,7 @@ checks.claim(CH, "MobileNet's mult-adds scale with ≈ α² (α·rest + α²·1�
 # 307M, 2.9M). We build both variants (`sn.mobilenet_v1(separable=False)`, `shallow=True`) on the
 # meta device and count them.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 variants = {}
 for label, kw in (("full conv", dict(separable=False)), ("shallower", dict(shallow=True))):
     with torch.device("meta"):
@@ -464,6 +477,8 @@ ax.plot([m for m, _ in res_macs.values()], [t for _, t in res_macs.values()], "s
 for label, (macs, top1) in (("full conv", (fm, 71.7)), ("shallower", (sm, 65.3))):
     ax.scatter(macs, top1, color="tab:red", zorder=3)
     ax.annotate(label, (macs, top1), fontsize=8, xytext=(-20, -12), textcoords="offset points")
+
+# %% slideshow={"slide_type": "subslide"}
 ax.set_xscale("log")
 ax.set_xlabel("mult-adds (millions; counted by us)")
 ax.set_ylabel("ImageNet top-1 (%; paper)")
@@ -478,7 +493,7 @@ plt.show()
 # regularise (share computed below). **Against SqueezeNet**, the paper says 0.5-MobileNet-160 gets
 # 60.2 % against SqueezeNet's 57.5 % with **22× fewer mult-adds** (76M against 1,700M): we count both.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 print(f"depthwise filters: {100 * base_cost.row('depthwise').params_share:.2f}% of MobileNet's weights")
 with torch.device("meta"):
     sq_meta = sn.squeezenet("1_0")
@@ -490,11 +505,11 @@ checks.claim(CH, "0.5-MobileNet-160 needs 22× fewer mult-adds than SqueezeNet",
              holds=abs(sq_macs / half160 - 22) / 22 <= 0.1,
              why=f"the quoted 1,700M for SqueezeNet is ≈ 2× its {sq_macs:.0f}M MACs, as if each multiply and each add were counted")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Where the cost sits.** The paper's Table 2: the 1×1 convs hold 94.86 % of the mult-adds and
 # 74.59 % of the parameters (the fc 24.33 %). Weights only, as in the paper.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 report = sn.cost_by_kind(mb1, (3, 224, 224))
 print(report.table())
 one = report.row("1×1 conv")
@@ -503,7 +518,7 @@ checks.claim(CH, "MobileNet: 1×1 convs hold 94.86% of mult-adds and 74.59% of p
              holds=round(100 * one.macs_share, 2) == 94.86 and round(100 * one.params_share, 2) == 74.59,
              must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Do the savings hold in seconds?
 #
 # The tables count mult-adds. Chapter 03 found that fewer MACs often do *not* mean proportionally
@@ -514,7 +529,7 @@ checks.claim(CH, "MobileNet: 1×1 convs hold 94.86% of mult-adds and 74.59% of p
 # **ours** (`kind="course"`): the paper claims only that the mult-adds scale with α² and ρ² (checked
 # above), not that the seconds do.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 RUN = config.pick(quick=0.2, full=0.5, dry=0.02)
 settings = [(1.0, 224), (0.75, 224), (0.5, 224), (0.25, 224), (1.0, 192), (1.0, 160), (1.0, 128)]
 speed = {}
@@ -533,7 +548,7 @@ checks.claim(CH, "our check: MobileNet's α and ρ savings in MACs show up in CP
              holds=held, why="" if held else "thin layers keep per-layer overheads, and depthwise convs are "
                                              "memory-bound on this CPU (low arithmetic intensity)")
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(6, 3.4))
 for (alpha, size), s in speed.items():
     ax.scatter(s["macs_ratio"], s["latency_ratio"], color="tab:blue" if size == 224 else "tab:orange")
@@ -553,7 +568,7 @@ plt.show()
 # seconds than in MACs; shrinking the input (ρ) keeps the layers' shapes and usually tracks MACs more
 # closely. The verdict above is what this machine measured.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · The IGC family
 #
 # **ShuffleNet** (Zhang et al., 2018) stacks 1×1 *group* convs; to let the groups talk, it shuffles
@@ -562,7 +577,7 @@ plt.show()
 # *inverted residual*: 1×1 expansion (×t) → 3×3 depthwise → *linear* 1×1 projection, + residual —
 # IGCV3 with a single group (dense 1×1 convs).
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 x = torch.randn(2, 12, 5, 5)
 shuffled = sn.channel_shuffle(x, 3)
 same = torch.equal(shuffled, nn.ChannelShuffle(3)(x)) and torch.equal(shuffled, x[:, igc.interleave(3, 4)])
@@ -580,7 +595,7 @@ v2_ours, v2_ref = measure.count_params(sn.mobilenet_v2()), measure.count_params(
 checks.claim(CH, "MobileNetV2 parameters equal torchvision's", kind="derivation", paper=f"torchvision mobilenet_v2: {v2_ref:,}",
              ours=f"{v2_ours:,}", holds=v2_ours == v2_ref, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Bad input gets a clear message**, never a shape error from deep inside torch:
 
 # %%
@@ -592,7 +607,7 @@ for call in (lambda: sn.mobilenet_v1(alpha=0), lambda: sn.channel_shuffle(torch.
     except (ValueError, TypeError) as err:
         print(f"{type(err).__name__}: {err}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Every block in the channel-connectivity explorer
 #
 # Chapter 06's explorer with this chapter's presets added (`sn.PRESETS`): the Fire module (C = expand
@@ -619,7 +634,7 @@ connectivity
 # with C = 16 and L = 4 (strict: exactly one path) versus L = 2 (loose); `inverted residual` with M = 1
 # … 6; chapter 06's `no shuffle` preset is still in the list.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · The MobileNet explorer
 #
 # Pick α and the input resolution: parameters, mult-adds, where they sit per layer kind, and the
@@ -629,7 +644,7 @@ connectivity
 mobilenet = sn.mobilenet_explorer(alpha=0.5, resolution=160)
 mobilenet
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · Experiment: small networks against ResNet-20
 #
 # Four small networks adapted to 28×28 / 32×32 inputs (`sn.squeezenet_small`, `sn.squeezenext_small`,
@@ -639,7 +654,7 @@ mobilenet
 # on 2,000 test images. **Full**: CIFAR-10 recipes (60 epochs on all 50,000 images), trained once by
 # this cell and cached. Latency: one image, one thread, this CPU.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 EXP = config.pick(
     quick=dict(dataset="fashion-mnist", recipes={"SqueezeNet": "squeezenet-small-fmnist",
                "SqueezeNext": "squeezenext-small-fmnist", "MobileNet": "mobilenet-small-fmnist",
@@ -665,6 +680,8 @@ for name, recipe in EXP["recipes"].items():
                      "acc": acc, "latency": sn.robust_latency(model, torch.randn(1, *shape), min_run_time=RUN)}
 n_test = sum(len(y) for _, y in test_data)
 print(f"({time.perf_counter() - t:.0f} s)\n{'network':<13}{'params':>10}{'MACs':>10}{'latency':>10}{'accuracy (95% interval)':>26}")
+
+# %% slideshow={"slide_type": "subslide"}
 for name, r in results.items():
     low, high = stats.accuracy_interval(r["acc"], n_test)
     print(f"{name:<13}{r['params']:>10,}{r['macs'] / 1e6:>9.2f}M{1e3 * r['latency']:>8.2f}ms"
@@ -683,13 +700,13 @@ ax.set_title(f"{EXP['dataset']}: accuracy vs MACs (marker size ∝ parameters)",
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim check at our scale.** The papers' promise is near-baseline accuracy at a fraction of the
 # parameters and compute. Criterion, fixed in advance: some small network is within 2 points of
 # ResNet-20's accuracy with at most half its parameters and a quarter of its MACs. We also report
 # whether it is faster in seconds.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 base = results["ResNet-20"]
 small = {n: r for n, r in results.items() if n != "ResNet-20"}
 qualifying = [n for n, r in small.items() if r["acc"] >= base["acc"] - 0.02
@@ -710,7 +727,7 @@ assert all(r["acc"] > chance + 0.3 for r in results.values()) or config.dry_run(
 per_mac = {n: (r["latency"] / base["latency"]) / (r["macs"] / base["macs"]) for n, r in small.items()}
 print("time per MAC relative to ResNet-20:", ", ".join(f"{n} {v:.1f}×" for n, v in per_mac.items()))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # The quick nets saw 4,096 images for 4 epochs: compare them with each other, not with the papers
 # (a well-trained Fashion-MNIST net reaches 92–95 %). Look at the time per MAC: when it is well above
 # 1×, a small network saves far less in seconds than in MACs — depthwise and 1×1 layers on small maps
@@ -718,7 +735,7 @@ print("time per MAC relative to ResNet-20:", ", ".join(f"{n} {v:.1f}×" for n, v
 # same lesson as the MobileNet latency plot, and the reason SqueezeNext was designed with a hardware
 # simulator rather than a MAC count.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Exercises
 #
 # Three exercises: derive, derive-then-predict, build. The checkers live in
@@ -742,7 +759,7 @@ def my_fire_params(in_channels, squeeze, expand1x1, expand3x3):
 # %%
 ex.check_fire_params(my_fire_params)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — where a thinned separable layer spends its mult-adds (derive, then predict)
 # A 3×3 depthwise separable layer from M to N channels on a D_F × D_F map (padding 1, stride 1) is
 # thinned to `int(α·M)` → `int(α·N)` channels on a `round(ρ·D_F)` map. Return the **fraction of its
@@ -763,7 +780,7 @@ for a in (1.0, 0.5, 0.25):
     print(f"α = {a}: a 512→512 layer spends {100 * my_depthwise_share(512, 512, 14, a, 1.0):.1f}% of its "
           "mult-adds in the depthwise conv")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — write the channel shuffle (build)
 # Given `x` of shape (N, C, H, W) and `groups` dividing C, return ShuffleNet's channel shuffle (the
 # checker compares with `torch.nn.ChannelShuffle`, and refuses an answer that calls it — or the
@@ -780,7 +797,7 @@ def my_channel_shuffle(x, groups):
 # %%
 ex.check_channel_shuffle(my_channel_shuffle)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Summary of what we measured
 
 # %%
@@ -805,7 +822,7 @@ for name, r in results.items():
           f"{r['macs'] / 1e6:.1f}M MACs, {1e3 * r['latency']:.2f} ms")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * F. N. Iandola, S. Han, M. W. Moskewicz, K. Ashraf, W. J. Dally, K. Keutzer. *SqueezeNet:

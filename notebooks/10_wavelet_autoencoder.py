@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 10 · The Wavelet-like Auto-Encoder: a cheaper input instead of a cheaper network
 #
 # *Every chapter so far made the weight matrix cheaper. This one leaves the network untouched and
@@ -37,7 +41,7 @@
 # The implementation is `course_lib/wae.py`, written from the paper and the official Caffe prototxt
 # (public PyTorch re-implementations exist too); section 4 says where it simplifies the official network.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import copy
 import statistics
 import time
@@ -65,16 +69,18 @@ BASE = config.pick(quick="vgg-small-fmnist", full="vgg-small-cifar10")     # the
 WIDTHS = RECIPES[BASE].model_kwargs.get("widths", (24, 48, 96))
 DEVICE = config.device()
 TEST_N = None                                                            # every accuracy on the whole test set
+
+# %%
 print(f"{DATASET}: {C}×{S}×{S}, {CLASSES} classes; base network {BASE} (vgg_small, widths {WIDTHS})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · Cost scales with the input's area
 #
 # Chapter 01's cost model: a conv layer with a `k×k` kernel costs `H_out · W_out · C_out · C_in · k²`
 # MACs. Halve `H` and `W` of the input and every feature map in the network is halved too, so
 # **every** conv layer costs 4× less — the weights do not change at all. Our base network, layer by layer:
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 base_arch = models.vgg_small(CLASSES, C, WIDTHS)
 full_rows, half_rows = layer_table(base_arch, (C, S, S)), layer_table(base_arch, (C, S // 2, S // 2))
 print(f"{'layer':<10}{'out at ' + str(S):>14}{'MACs':>11}{'out at ' + str(S // 2):>14}{'MACs':>11}{'ratio':>7}")
@@ -92,7 +98,7 @@ checks.claim("10", "halving the input's height and width cuts a conv net's cost 
 # AlexNet on ImageNet at about 20× the compute (the paper's motivation). Both counted on the `meta`
 # device (shapes only, no memory, no time):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 with torch.device("meta"):
     alexnet, vgg16 = torchvision.models.alexnet(), torchvision.models.vgg16()
 alex_macs, vgg_macs = count_macs(alexnet, (3, 224, 224)), count_macs(vgg16, (3, 224, 224))
@@ -114,7 +120,7 @@ checks.claim("10", "VGG16 costs about 20× AlexNet's compute", kind="derivation"
 # (2×2 average pooling) without retraining it, and measure. (Full profile: the `vgg-small-cifar10`
 # recipe is trained once on the GPU and cached.)
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 base_recipe = RECIPES[BASE]
 train_data, test_data = data.loaders(DATASET, base_recipe.batch_size, augment=base_recipe.augment,
                                      train_subset=config.pick(quick=3072, full=None), test_subset=TEST_N,
@@ -136,7 +142,7 @@ def score(name, net):
 for name, net in (("base, full resolution", base), ("avg-pool ↓2, base not retrained", nn.Sequential(wae.Downsample("avg"), *base))):
     print(f"{name:<36} {score(name, net)}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · The fixed ancestor: the Haar wavelet
 #
 # Cut the image into 2×2 blocks `[[a, b], [c, d]]`. The Haar transform keeps four numbers per block,
@@ -152,7 +158,7 @@ for name, net in (("base, full resolution", base), ("avg-pool ↓2, base not ret
 # The 4×4 matrix of these rows is orthonormal, so the transform keeps the energy (sum of squares)
 # and its inverse is its transpose. From scratch, with slicing:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def haar_from_scratch(x):
     a, b, c, d = x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
     return (a + b + c + d) / 2, ((a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2)
@@ -169,6 +175,8 @@ e_parts = [wae.energy(t).item() for t in (lib[0], *lib[1])]
 print(f"from scratch vs wae.haar_dwt: {diff_lib:.1e}; vs pywt.dwt2: {diff_pywt:.1e}; "
       f"inverse error {(back - raw).abs().max().item():.1e}")
 print("energy: " + ", ".join(f"{n} {100 * e / sum(e_parts):.2f}%" for n, e in zip(("cA", "cH", "cV", "cD"), e_parts)))
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("10", "the Haar transform is exactly invertible and keeps the energy (orthonormal)",
              kind="derivation", paper="perfect reconstruction", ours=f"max inverse error {(back - raw).abs().max().item():.1e}, "
              f"energy {sum(e_parts):.6g} vs {wae.energy(raw).item():.6g}",
@@ -194,13 +202,13 @@ plt.show()
 # resizing to exactly half size (with `align_corners=False` it samples the centre of every block).
 # Downsampling *is* the wavelet with the three detail images thrown away.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 avg, bil = wae.Downsample("avg")(raw), wae.Downsample("bilinear")(raw)
 d_avg, d_bil = (avg - lib[0] / 2).abs().max().item(), (bil - lib[0] / 2).abs().max().item()
 checks.claim("10", "bilinear ↓2 = 2×2 average pooling = Haar cA / 2", kind="derivation", paper="(exact identity)",
              ours=f"max differences {d_avg:.1e}, {d_bil:.1e}", holds=max(d_avg, d_bil) < 1e-12, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · The Wavelet-like Auto-Encoder
 #
 # Haar's split is fixed: it does not know which details the classifier needs, and its three
@@ -213,6 +221,10 @@ checks.claim("10", "bilinear ↓2 = 2×2 average pooling = Haar cA / 2", kind="d
 #   stride-2 transposed conv → ReLU → 3×3 conv → ReLU → 3×3 conv, back to the input;
 # * **loss** = `mean((x̂ − x)²) + λ · mean(I_H²)`: reconstruct the image *and* keep `I_H`'s energy
 #   small, so that `I_L` carries almost everything and a tiny network suffices for `I_H`.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** the energy term pushes information into `I_L` — why does that make the small high branch
+# enough?
 
 # %%
 model = wae.WAE(in_channels=C, hidden=16)
@@ -227,7 +239,7 @@ print(f"encoder: {count_params(model.encoder) + count_params(model.low) + count_
 # **Stage 1, written out.** Pre-training the WAE is an ordinary training loop whose loss has two
 # terms — the reconstruction error and λ times the energy of `I_H`:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 STEPS = config.pick(quick=40, full=400, dry=2)
 wae_train, _ = data.loaders(DATASET, 64, train_subset=config.pick(quick=2560, full=None), augment=False, device=DEVICE)
 
@@ -254,7 +266,7 @@ worst = max((a - b).abs().max().item() for a, b in zip(ours.state_dict().values(
 print(f"after {check_steps} steps, from scratch vs wae.pretrain_wae: largest weight difference {worst:.1e}")
 assert worst < 1e-4
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Stage 1 with the library**, from scratch, twice: without the energy term (λ = 0) the split is
 # arbitrary; with λ = 0.1 the energy drains out of `I_H` within a few dozen steps.
 
@@ -275,7 +287,7 @@ for lam, rows in curves.items():
     print(f"λ = {lam}: after {rows[-1]['step']} steps I_H holds {100 * rows[-1]['high_fraction']:.2f}% "
           f"of the energy, reconstruction MSE {rows[-1]['recon']:.4f}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · The experiment: every variant at the same budget
 #
 # **Classification** (the official prototxt): `I_L` goes into the **unchanged** base network at half
@@ -298,7 +310,8 @@ for lam, rows in curves.items():
 #    fine-tuned on `I_L`; the high branch and fusion layers start from scratch;
 # 3. fine-tune **everything jointly** on cross-entropy + reconstruction + λ·energy, so the split
 #    adapts to the classifier without forgetting to be a wavelet.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Baselines and ablations**, each fine-tuned from the same base for the same number of epochs:
 # 2×2 average pooling → base (= bilinear, section 2); Haar `cA` → base + details → small network
 # (the paper's *Wavelet+CNN*); the learned split with λ = 0 (*Decomposition+CNN*); the WAE (λ = 0.1).
@@ -309,7 +322,7 @@ for lam, rows in curves.items():
 # claims say so. (The WAEs of section 5 are a long run on all 60,000 images.) Full profile: the
 # same function on CIFAR-10, 15 epochs a variant, run here once and cached.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 if config.profile() == "quick":
     result = wae.load_shipped()
 else:
@@ -331,7 +344,7 @@ for b, report in reports.items():
     print(f"batch {b}:\n{report.table()}\n")
 print(f"not retrained: avg-pool ↓2 + base {100 * acc['avg-pool ↓2, base not retrained']:.2f}%")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Claim checks**, every one decided by the paired test on the same test images. The paper
 # (ImageNet): VGG16 + WAE at 0.22 % more top-5 error than VGG16, better than plain downsampling,
 # Wavelet+CNN (Haar) and Decomposition+CNN (λ = 0). The *speed* claim is checked where the paper
@@ -346,6 +359,8 @@ d_name, h_name, z_name = NAMES["downsample"], NAMES["haar"], NAMES["decompositio
 lost = stats.compare(correct[full_name], correct[w_name])
 lo, hi = (100 * v for v in lost.difference_interval())
 loss_verdict = stats.bound_verdict(lo, hi, 1.0)
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("10", f"the WAE costs ≤ 1 point of accuracy against the full-resolution base ({DATASET})",
              paper="VGG16: 11.65% → 11.87% top-5 error (+0.22); ResNet-50 +0.8%",
              ours=f"{BUDGET}: {100 * acc[w_name]:.2f}% vs {100 * acc[full_name]:.2f}%: {lo:+.2f} to {hi:+.2f} points lost "
@@ -365,7 +380,7 @@ for rival, text, paper in ((d_name, "the WAE is more accurate than plain downsam
                  within_noise=verdict == "within noise",
                  why=SHORT_RUN_WHY if verdict == "does not hold" else "")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Read the table before the verdicts. The WAE's MAC count is `base/4 + encoder + high branch`, and
 # at our image size the encoder (three 16-channel 3×3 convs over every pixel) costs about as much as
 # the whole base network at half resolution — far from the paper's VGG16, where it is under 2 % of
@@ -375,7 +390,7 @@ for rival, text, paper in ((d_name, "the WAE is more accurate than plain downsam
 # quick profile a short one (2 epochs on 3,072 images), so a verdict here says which variant learns
 # fastest from the trained base, not which one is best at plateau.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · Explorer: what do `I_L` and `I_H` look like?
 #
 # Pick a test image and the λ the WAE was trained with (shipped WAEs after stage 1 in the quick
@@ -396,7 +411,7 @@ explorer
 # one's curve, test PSNR after every epoch, printed below; at the constant larger step an epoch can
 # also make it *worse* (λ = 0 lost 3 dB once), which is why early stopping keeps the best epoch.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 wae_eval = {lam: wae.evaluate_wae(m.to(DEVICE), test_data) for lam, m in sorted(result["waes"].items())}
 if config.profile() == "quick":
     manifest = checkpoints.read_manifest(config.checkpoints_dir())
@@ -419,13 +434,16 @@ checks.claim("10", "the WAEs reconstruct their input: test PSNR ≥ 25 dB for ev
              ours=", ".join(f"λ = {lam}: {db:.1f} dB" for lam, (db, _) in wae_eval.items()),
              holds=worst_db >= 25, must_hold=config.profile() == "quick")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · When does it pay?
 #
 # The encoder costs `H·W·9·(C·16 + 2·16²) + 2·(H/2)(W/2)·9·16·C` MACs whatever the base, so the
 # best possible speed-up is `base / (base/4 + encoder + high branch)`: 4× for an infinitely large
 # base, below 1× for a small one. Sweep the base's width (`vgg_small((w, 2w, 4w))`, untrained —
 # cost does not depend on the weights) and measure, batch 16, on this CPU:
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** When is the encoder's cost not worth it?
 
 # %%
 SWEEP = config.pick(quick=[4, 8, 16, 32, 64], full=[4, 8, 16, 32, 64, 128], dry=[4, 8])
@@ -448,6 +466,8 @@ def crossing(rows, target, attr):
 
 
 fig, ax = plt.subplots(figsize=(6.5, 3.5))
+
+# %% slideshow={"slide_type": "subslide"}
 ax.plot([r.base_macs / 1e6 for r in sweep], [r.speedup for r in sweep], "o-", label="measured (CPU latency)")
 ax.plot([r.base_macs / 1e6 for r in sweep], [r.mac_speedup for r in sweep], "s--", label="MAC ratio")
 ax.axhline(1, color="gray", lw=0.8), ax.axhline(2, color="gray", lw=0.8, ls=":"), ax.axhline(4, color="gray", lw=0.8, ls="--")
@@ -465,7 +485,7 @@ checks.claim("10", "on a tiny base network the WAE is slower than the base at fu
              f"(MAC ratio {sweep[0].mac_speedup:.2f}×); w = {sweep[-1].width}: {sweep[-1].speedup:.2f}×",
              holds=sweep[0].mac_speedup < 1 and sweep[-1].mac_speedup > 2, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### At the paper's scale: VGG16 on 224×224 images
 #
 # The paper's speed figures are for VGG16 at 224×224 on ImageNet: the plain 112×112 input runs
@@ -476,7 +496,7 @@ checks.claim("10", "on a tiny base network the WAE is slower than the base at fu
 # and the WAE encoder at 224 → `vgg16` on `I_L` at 112 + the small network on `I_H`. A speed-up
 # claim *holds* when every round's speed-up reaches 80 % of the paper's figure.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 torch.manual_seed(0)
 vgg = torchvision.models.vgg16().eval()
 big_wae, big_high = wae.WAE(3).eval(), wae.high_branch(3).eval()
@@ -497,6 +517,8 @@ big_macs = {"VGG16 at 224": count_macs(vgg, (3, 224, 224)), "VGG16 at 112": coun
             + count_macs(big_high, (3, 112, 112))}
 for name, rounds in big_rounds.items():
     print(f"{name:<20} {big_macs[name] / 1e9:6.2f} GMACs  {', '.join(f'{1e3 * t:.0f}' for t in rounds)} ms (rounds)")
+
+# %% slideshow={"slide_type": "subslide"}
 for name, paper, text in (("VGG16 at 112", 3.78, "the plain 112×112 input makes VGG16 ≈ 3.8× faster on a CPU"),
                           ("WAE + VGG16 at 112", 3.13, "WAE + VGG16 is ≈ 3.1× faster than VGG16 on a CPU")):
     ups = [a / b for a, b in zip(big_rounds["VGG16 at 224"], big_rounds[name])]
@@ -509,7 +531,7 @@ for name, paper, text in (("VGG16 at 112", 3.78, "the plain 112×112 input makes
                      "encoder at full resolution) take a larger share on this CPU" if verdict == "does not hold" else "")
 del vgg
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · Combined with a pruned or a small network: do the speed-ups multiply?
 #
 # A cheaper input and a cheaper network are independent ideas, so one hopes the speed-ups multiply.
@@ -517,7 +539,7 @@ del vgg
 # chapter 04's channel pruning (`prune.prune_channels`, half the filters of every conv of our trained
 # base, really removed) and chapter 09's small MobileNet (`smallnets.mobilenet_small`, untrained):
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 from course_lib import smallnets  # noqa: E402  (chapter 09)
 
 pruned = prune.prune_channels(base.cpu(), 0.5).eval()
@@ -539,6 +561,8 @@ for name, rep in combo.items():
           f"{both:>7.2f}×{alone * wae_on_base:>8.2f}×{combo['vgg base'][0].latency_ms / rep[1].latency_ms:>14.2f}×")
 p_both = combo["vgg base"][0].macs / combo["vgg pruned 50% (ch. 04)"][1].macs
 p_prod = (combo["vgg base"][0].macs / combo["vgg pruned 50% (ch. 04)"][0].macs) * combo["vgg base"][1].mac_ratio
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("10", "WAE and channel pruning speed-ups multiply", kind="course", paper="(not claimed; the hope)",
              ours=f"pruned + WAE {p_both:.2f}× fewer MACs vs product {p_prod:.2f}×", holds=p_both >= 0.95 * p_prod)
 
@@ -549,7 +573,7 @@ checks.claim("10", "WAE and channel pruning speed-ups multiply", kind="course", 
 # WAE gains less (or loses): the combination is **less than multiplicative** — which is the same
 # lesson as section 6, from the other side.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Exercises
 #
 # Three exercises: derive, derive-and-invert, build-and-measure. The checkers live in
@@ -579,7 +603,7 @@ ex.check_haar_inverse(my_haar_inverse)
 # `E(h)` on real encoders. How much wider than 16 could the encoder of a 15.5 GMAC VGG16 at 224×224
 # be for a 3× bound?
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def my_widest_encoder(base_macs, in_channels, height, width, min_speedup):
     # BEGIN SOLUTION
     def encoder(h):
@@ -608,7 +632,7 @@ print(f"VGG16 (15.5 GMACs) at 224×224: the widest encoder for a 3× MAC bound h
 # number? (Hint: what does an orthonormal transform do to white noise?) The cell then measures your
 # function on noise, on the test images and beside what the shipped WAEs leave in `I_H`.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def my_detail_energy(images):
     # BEGIN SOLUTION
     x = images.double()
@@ -627,7 +651,7 @@ print(f"Haar detail energy: white noise {100 * my_detail_energy(noise):.1f}%, ra
       f"{100 * my_detail_energy(raw):.2f}%, normalised images {100 * my_detail_energy(normalised):.2f}%; "
       "the shipped WAEs' I_H: " + ", ".join(f"λ = {lam}: {100 * high:.3f}%" for lam, (_, high) in wae_eval.items()))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9 · Summary of what we measured
 
 # %%
@@ -647,7 +671,7 @@ for name in ("VGG16 at 112", "WAE + VGG16 at 112"):
     print(f"{name + ' vs VGG16 at 224, CPU batch 1':<52} {ups:.2f}×")
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * T. Chen, L. Lin, W. Zuo, X. Luo, L. Zhang. *Learning a Wavelet-like Auto-Encoder to Accelerate

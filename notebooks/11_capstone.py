@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -11,9 +12,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 11 · Capstone: one budget, every technique, an honest measurement
 #
 # *Why any of this matters* (the five-algorithms seed lecture; published figures, quoted): the
@@ -38,7 +42,8 @@
 # Ten chapters gave you ten ways to make the matrix of a convolution cheaper. This one asks the
 # practitioner's question: *given one network, one budget and this CPU, which of them do I stack,
 # and what does each buy?* — and section 5 shows which of them our dense CPU kernels cash in.
-#
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **You will be able to**
 # 1. run **one pipeline** over one trained network that applies and stacks chapter 03's low rank,
 #    chapter 04's pruning (unstructured and whole filters), chapter 02's weight sharing, chapter 05's
@@ -52,7 +57,7 @@
 # 4. meet a **design challenge** checked by a real checker that reloads your file;
 # 5. read the **course summary**: every claim the notebooks checked, from the claims ledger.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import dataclasses
 import tempfile
 import time
@@ -74,14 +79,14 @@ notebook_start = time.perf_counter()
 DEVICE = config.device()
 WORK = Path(tempfile.mkdtemp(prefix="capstone-"))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1 · Scale, and one way to measure
 #
 # First the motivation, counted with `measure.count_macs` and `measure.count_params` on torchvision's
 # architectures (built on the meta device: no memory, no weights): AlexNet won ImageNet in 2012,
 # ResNet-152 in 2015.
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 with torch.device("meta"):
     scale = {name: getattr(torchvision.models, name)(weights=None) for name in ("alexnet", "resnet101", "resnet152")}
 macs = {n: measure.count_macs(m, (3, 224, 224)) for n, m in scale.items()}
@@ -95,7 +100,7 @@ checks.claim("11", "these models are over 100 MB: no download without Wi-Fi", ki
              ours=", ".join(f"{n} {v:.0f} MB" for n, v in mb.items()) + " (float32, decimal MB)",
              holds=all(v > 100 for v in mb.values()), must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### One network, one data set, one way to measure
 #
 # The quick profile starts from the shipped `vgg-small-fmnist` (six conv-BN-ReLU units, 162,562
@@ -109,7 +114,7 @@ checks.claim("11", "these models are over 100 MB: no download without Wi-Fi", ki
 # (`capstone.as_plain`: masks and codebooks folded into plain weights), on **one thread** — like one
 # phone core, and steady on a busy machine, where several threads wait for each other.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 DATASET = config.pick(quick="fashion-mnist", full="cifar10")
 INFO = data.dataset_info(DATASET)
 BASE = config.pick(quick="vgg-small-fmnist", full="vgg-small-cifar10")
@@ -138,12 +143,14 @@ def dc_settings(model, sparsity, bits):
 
 report = capstone.Report()
 t0 = time.perf_counter()
+
+# %% slideshow={"slide_type": "subslide"}
 report.append(capstone.measure_recipe("VGG", base, test_data, chapters="00", latency_s=LATENCY_S,
                                       settings=("VGG", "off", 0.0, 32, "off")))
 print(report.table())
 print(f"({time.perf_counter() - t0:.1f} s)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2 · The pipeline: each chapter's function, one after another
 #
 # | step | chapter | function | knob |
@@ -160,7 +167,7 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 # ones (`compressed_file.save_compressed`, sparse relative index + codebook, Huffman-coded), the float32
 # `state_dict` for the rest.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 SPARSITY, BITS = 0.6, 6
 t0 = time.perf_counter()
 
@@ -176,6 +183,8 @@ pruned.load_state_dict(base.state_dict())
 prune.magnitude_prune(pruned, dc_settings(pruned, SPARSITY, BITS)["sparsity"])
 fine_tune(pruned)
 path = WORK / "pruned.dc"
+
+# %% slideshow={"slide_type": "subslide"}
 compressed_file.save_compressed(pruned, path, bits="float32", index_bits=5)  # sparse, float32 values
 report.append(capstone.measure_recipe("VGG+prune", pruned, test_data, path=path, chapters="04",
                                       latency_s=LATENCY_S, settings=("VGG", "off", SPARSITY, 32, "off")))
@@ -200,7 +209,7 @@ vgg_dc, dc_stages = deep(base, SPARSITY, BITS, "VGG+DC", "04 02 05", ("VGG", "of
 print(report.table())
 print(f"({time.perf_counter() - t0:.1f} s)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # Now a **structural** step: remove half of every conv's filters (chapter 04's `prune_channels`,
 # real removal, so the dense kernels do less work), then stack Deep Compression on top. In the
 # quick profile the half-width network is the shipped `capstone-fmnist` (`prune_channels(0.5)` of
@@ -230,7 +239,7 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 # train that chapter's own small network here for a few hundred steps — its accuracy is then a
 # *short-training* figure, labelled so, not the architecture's ceiling.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 t0 = time.perf_counter()
 manifest = checkpoints.read_manifest()
 short_steps_data, _ = data.loaders(DATASET, 128, train_subset=config.pick(quick=4096, full=None), device=DEVICE, seed=0)
@@ -256,6 +265,8 @@ igc_net = shipped_or_short("-", lambda: igc.plain_net("igc", depth=5, L=4, M=2, 
 mobile = shipped_or_short("mobilenet-small-fmnist", lambda: smallnets.mobilenet_small(
     num_classes=len(INFO.classes), in_channels=INFO.channels), "MobileNet-0.2", "09",
     ("MobileNet-0.2", "off", 0.0, 32, "off"))
+
+# %% slideshow={"slide_type": "subslide"}
 if DATASET == "fashion-mnist" and "resnet20-preact-fmnist" in manifest:
     resnet = recipes.shipped_model("resnet20-preact-fmnist")
     report.append(capstone.measure_recipe("ResNet-20 pre-act", resnet, test_data, chapters="07", latency_s=LATENCY_S,
@@ -271,7 +282,7 @@ else:
     print("chapter 10's WAE classifier is not shipped for this data set: not measured here")
 print(f"({time.perf_counter() - t0:.1f} s)")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · Every recipe, measured
 
 # %%
@@ -280,7 +291,7 @@ for r in report:
     if r.note:
         print(f"  {r.recipe}: {r.note}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4 · The Pareto front
 #
 # A recipe is worth considering only if no other recipe is at least as cheap **and** at least as
@@ -289,6 +300,9 @@ for r in report:
 # depends on *which cost you pay*: bytes (download, storage), MACs (energy, in theory) or latency
 # (what the user feels).
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** you have 16 KB and 1 ms on a phone: which recipe, and what would you try next?
+
 # %%
 fig = plt.figure(figsize=(13, 4))
 capstone.draw_front(report, fig, costs=("macs", "file_bytes", "latency_1_ms"))
@@ -296,7 +310,7 @@ plt.show()
 for cost in ("macs", "file_bytes", "latency_1_ms", "latency_64_ms"):
     print(f"front on {capstone.COSTS[cost]:<28}: {', '.join(report.front(cost))}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5 · What composes, and what does not
 #
 # Deep Compression's AlexNet headline is **35×**, but it is *not* "pruning 9× times 32 → 5 bits":
@@ -307,7 +321,7 @@ for cost in ("macs", "file_bytes", "latency_1_ms", "latency_64_ms"):
 # the real bytes after each stage (`stages`), and `compress.compression_report` counts the stored
 # entries (kept weights + filler zeros) and their bits.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 naive, with_index = 9 * 32 / 5, 9 * 32 / (5 + 5)
 checks.claim("11", "Deep Compression's 35× (AlexNet) is not 9× pruning × 32/5 bits: the index halves the product",
              kind="derivation", paper="pruning 9×; + quantization ≈ 27×; + Huffman ≈ 35×",
@@ -332,6 +346,8 @@ naive_ours = weights / kept * 32 / BITS
 with_index_ours = 32 * weights / (entries * (BITS + 5))
 print(f"pruned stage: {weights / kept:.2f}× × 32/(32 + 5) = {32 * weights / (entries * 37):.2f}× predicted, "
       f"{float_bytes / dc_stages[0].bytes:.2f}× measured")
+
+# %% slideshow={"slide_type": "subslide"}
 print(f"quantized stage: pruning × 32/{BITS} bits = {naive_ours:.1f}×; counting the index of every stored entry: "
       f"{with_index_ours:.1f}×; measured (codebooks, biases and BatchNorm stored raw too): {quant_factor:.1f}×")
 checks.claim("11", "our file: the index of each kept weight, not the product pruning × 32/bits, explains the quantized stage's bytes",
@@ -348,7 +364,7 @@ checks.claim("11", "our file: the index of each kept weight, not the product pru
 # a margin for timing noise on a shared CPU fixed before measuring; the same model timed twice shows
 # the noise.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 bytes_pq = capstone.composition(R("VGG"), R("VGG+prune"), R("VGG+quant"), R("VGG+DC"), "file_bytes")
 bytes_cd = capstone.composition(R("VGG"), R("VGG½"), R("VGG+DC"), R("VGG½+DC"), "file_bytes")
 NO_FASTER = 1.1
@@ -372,6 +388,8 @@ checks.claim("11", "removing filters and Deep Compression compose multiplicative
 dc_speed = pair["VGG"] / pair["VGG+DC"]
 half_speed = pair["VGG½"] / pair["VGG½+DC"]
 dc_bytes = R("VGG").file_bytes / R("VGG+DC").file_bytes
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("11", f"a smaller file is not a faster model: Deep Compression is no faster (speed-up < {NO_FASTER}×) at batch 1",
              paper="Han et al.: dense-kernel speed unchanged; 3–4× only with sparse fc kernels at batch 1",
              ours=f"{dc_bytes:.1f}× fewer bytes, {dc_speed:.2f}× the speed at batch 1",
@@ -383,7 +401,7 @@ checks.claim("11", f"in latency only the structural step pays: filters ½ + DC i
              holds=bool(half_speed < NO_FASTER),
              why="" if half_speed < NO_FASTER else "timing noise on a shared CPU: the two models run the same dense kernels")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · The recipe explorer
 #
 # Toggle each technique and its knob; the point is looked up among the recipes this notebook just
@@ -399,7 +417,7 @@ explorer
 # Try: `VGG` with sparsity 0.6 and 32 bits vs 6 bits (bytes move, latency does not); `VGG ½ filters`
 # (latency moves); switch the cost to `latency_64_ms` and watch which recipes leave the front.
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7 · In practice: torch-pruning and torchao
 #
 # What a practitioner would reach for instead. **torch-pruning** (Fang et al., CVPR 2023, *DepGraph*)
@@ -412,10 +430,12 @@ explorer
 # either near chance level, and 8 steps do not bring it back (the shipped `capstone-fmnist` needed
 # 128 steps to reach 89%) — compare their parameters, bytes and latency, not their accuracy.
 
-# %%
-def practice_rows():
-    rows = capstone.Report()
-    x_size = (1, INFO.channels, INFO.size, INFO.size)
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** Why do the libraries (torch-pruning, torchao) not replace understanding chapters 04 and 05?
+
+# %% slideshow={"slide_type": "subslide"}
+def pruning_rows(rows, x_size):
+    """Half the channels removed by our chapter-04 function and by torch-pruning, the same fine-tune."""
     ours = fine_tune(prune.prune_channels(base, 0.5))             # the same short fine-tune for both
     rows.append(capstone.measure_recipe("ours: prune_channels ½", ours, test_data, chapters="04", latency_s=LATENCY_S))
     try:
@@ -432,6 +452,11 @@ def practice_rows():
               f"{measure.count_params(res_small):,} parameters, output shape {tuple(res_small(torch.zeros(x_size)).shape)}")
     except ImportError as err:
         print(f"torch-pruning is not installed here ({err}): `pip install torch-pruning`; skipped")
+
+
+# %% slideshow={"slide_type": "subslide"}
+def quantization_rows(rows):
+    """LeNet-5 in float32, k-means 8-bit weights in our chapter-05 file, and torchao's int8."""
     lenet = recipes.shipped_model("lenet5-fmnist") if DATASET == "fashion-mnist" else None
     if lenet is not None:
         lenet_test = data.loaders("fashion-mnist", 500, train_subset=1, test_subset=config.pick(quick=1000, full=None),
@@ -450,9 +475,15 @@ def practice_rows():
             rows.append(capstone.measure_recipe("torchao int8 weight-only", q8, lenet_test, latency_s=LATENCY_S))
         except ImportError as err:
             print(f"torchao is not installed here ({err}): `pip install torchao`; skipped")
+
+# %%
+def practice_rows():
+    rows = capstone.Report()
+    pruning_rows(rows, (1, INFO.channels, INFO.size, INFO.size))
+    quantization_rows(rows)
     return rows
 
-
+# %% slideshow={"slide_type": "subslide"}
 t0 = time.perf_counter()
 practice = practice_rows()
 print(practice.table())
@@ -467,7 +498,7 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 # several times smaller still — at the cost of decoding it before it runs (chapter 05,
 # `compress.latency_as_stored`).
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Exercises
 #
 # Three exercises: build, decide, and the design challenge (build and measure). The checkers live
@@ -496,7 +527,7 @@ def my_front(costs, scores):
 # %%
 ex.check_front(my_front)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 2 — how far from the front? (decide)
 # A recipe off the front is not useless: it may be one fine-tune away. For every point return its
 # **gap**: how much accuracy it lacks to be at least as accurate as every point that costs no more
@@ -522,7 +553,7 @@ for r, g in sorted(zip(rows, gaps), key=lambda rg: rg[1]):
     print(f"{r.recipe:<16} {r.file_bytes:>9,} B {r.latency_1_ms:6.2f} ms {100 * r.accuracy:5.1f}%   gap "
           f"{100 * g:4.1f} pt" + ("   (nothing cheaper is more accurate)" if g == 0 else "   (within 1 pt)" if g <= 0.01 else ""))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 3 — the design challenge
 # Reach the budget below on the **Fashion-MNIST** test set (all 10,000 images): accuracy, real
 # file bytes of chapter 05's format, CPU latency at batch 1. Nothing this notebook built meets it:
@@ -534,7 +565,7 @@ for r, g in sorted(zip(rows, gaps), key=lambda rg: rg[1]):
 # `compressed_file.save_compressed` and returns a *fresh* (untrained) model of its architecture; the
 # checker reloads your file into it (`compressed_file.load_compressed`), evaluates and times it.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 challenge = capstone.CHALLENGE
 if config.dry_run():          # stand-in data: only the code path is checked, not the accuracy
     challenge = dataclasses.replace(challenge, min_accuracy=0.0)
@@ -563,7 +594,7 @@ def my_submission(path):
 # %%
 submission = ex.check_challenge(my_submission, challenge, path=WORK / "submission.dc")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 9 · Course summary: every claim the notebooks checked
 #
 # Built from the claims ledger (`checks.claim` records each verdict in `build/claims.json` as a
@@ -579,7 +610,7 @@ if course:
 else:
     print("No claims recorded yet: run notebooks 01–10 (or `make test`), then this cell again.")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 10 · Summary
 
 # %%
@@ -592,7 +623,7 @@ if submission is not None:
     print("design challenge:", submission.line())
 print(f"\nnotebook wall time: {time.perf_counter() - notebook_start:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 #
 # * S. Han, H. Mao, W. J. Dally. *Deep Compression.* ICLR 2016 — AlexNet 35×, VGG-16 49×.

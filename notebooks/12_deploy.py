@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: rise
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -10,9 +11,12 @@
 #     display_name: Python 3
 #     language: python
 #     name: python3
+#   rise:
+#     scroll: true
+#     start_slideshow_at: beginning
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 12 · Deployment: distillation, ONNX Runtime, real int8 — and why "smaller" is not "faster"
 #
 # **Learning objectives.** After this notebook you can
@@ -25,7 +29,7 @@
 # - read the **honest latency table**: for each technique of the course, the MAC (or byte) saving
 #   next to the measured speed-up in PyTorch eager and in ONNX Runtime, and the mechanism of each gap.
 
-# %%
+# %% slideshow={"slide_type": "skip"}
 import copy
 import statistics
 import time
@@ -51,6 +55,8 @@ LAT_S = config.pick(quick=0.03, full=0.3, dry=0.01)               # seconds per 
 ROUNDS = config.pick(quick=3, full=7, dry=2)                      # interleaved latency rounds
 CURVE = config.pick(quick=(4, 16, 64, 256), full=(4, 16, 64, 256, 1024), dry=(4, 16))   # calibration-size curve
 WORK = config.data_dir() / "deploy"                              # ONNX files written here
+
+# %%
 WORK.mkdir(exist_ok=True)
 train_kd, test_data = data.loaders("fashion-mnist", 64, train_subset=KD_TRAIN_N, test_subset=TEST_N, augment=False)
 calib_loader, small_test = data.loaders("fashion-mnist", 64, train_subset=max(CURVE[-1], CALIB_N),
@@ -60,7 +66,7 @@ x1, x64 = calib_x[:1], calib_x[:1].repeat(64, 1, 1, 1)
 SIZE = tuple(calib_x.shape[1:])                                   # (C, H, W)
 print(f"test images {len(test_data.labels):,}, calibration images {len(calib_x)}, input {SIZE}")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Knowledge distillation, from scratch
 #
 # A trained network's wrong answers carry information: a shirt that looks 10% like a T-shirt and
@@ -74,7 +80,7 @@ print(f"test images {len(test_data.labels):,}, calibration images {len(calib_x)}
 # $(p^{s}_{T,i} - p^{t}_{T,i})/T$, and for large $T$ that difference itself shrinks like $1/T$:
 # the gradients scale as $1/T^2$; multiplying by $T^2$ keeps the two terms in balance whatever $T$.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 teacher = recipes.shipped_model("vgg-small-fmnist")
 xb, yb = next(iter(test_data))
 with torch.no_grad():
@@ -103,6 +109,7 @@ for T, alpha in ((1.0, 0.5), (4.0, 0.9), (16.0, 1.0)):
     assert torch.allclose(ours, lib, atol=1e-5), (T, alpha)
 print("from-scratch loss == deploy.distillation_loss (PyTorch's F.kl_div) at three (T, alpha)")
 
+# %% slideshow={"slide_type": "subslide"}
 grads = {}
 for T in (2.0, 8.0, 32.0):
     s = s_logits.clone().requires_grad_(True)
@@ -116,7 +123,7 @@ checks.claim("12", "Hinton et al.: the soft term's gradients scale as 1/T², so 
                   f"{grads[8.0] / grads[32.0]:.2f}); without, the ratio would be {16 * grads[8.0] / grads[32.0]:.0f}",
              holds=abs(grads[8.0] / grads[32.0] - 1) < 0.1, must_hold=True)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Distil the compressed student
 #
 # The capstone's student (chapter 11): VGG-small with half of every conv's filters removed
@@ -125,7 +132,7 @@ checks.claim("12", "Hinton et al.: the soft term's gradients scale as 1/T², so 
 # learning rate — one with plain cross-entropy, one distilled from the uncompressed teacher
 # (T = 4, α = 0.9); then a paired McNemar test on the same test images.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 student0 = prune.prune_channels(teacher, 0.5)
 print(f"student: {measure.count_params(student0):,} parameters, {measure.count_macs(student0, SIZE):,} MACs "
       f"(teacher {measure.count_params(teacher):,}, {measure.count_macs(teacher, SIZE):,}); "
@@ -146,6 +153,8 @@ print(f"{KD_EPOCHS} epoch(s) on {len(train_kd.labels):,} images: fine-tuned ({t_
       f"teacher forward included)\n  distilled vs fine-tuned: {kd_vs_ft.summary()}")
 low, high = kd_vs_ft.difference_interval()
 verdict = kd_vs_ft.verdict()
+
+# %% slideshow={"slide_type": "subslide"}
 checks.claim("12", "Hinton et al.: distillation from the big model beats plain training of the small one",
              paper="distilled small model recovers most of the big model's accuracy (speech, MNIST)",
              ours=f"pruned VGG-small, {KD_EPOCHS} epoch(s) on {len(train_kd.labels):,} images: distilled "
@@ -156,7 +165,7 @@ checks.claim("12", "Hinton et al.: distillation from the big model beats plain t
                                                "the hard labels already carry what it can use; the soft targets "
                                                "pay with little data or a student trained from scratch")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Out of PyTorch: ONNX and ONNX Runtime
 #
 # `deploy.export_onnx` writes the model as an ONNX graph (the TorchScript-based exporter, opset 17,
@@ -165,7 +174,7 @@ checks.claim("12", "Hinton et al.: distillation from the big model beats plain t
 # `1e-5 + 1e-4·max|output|` of PyTorch's — the two runtimes add in different orders, so bit-equality
 # is not to be expected, float32 rounding is.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 IMAGENET = (3, 224, 224)
 exports = {"LeNet-5": (recipes.shipped_model("lenet5-fmnist"), SIZE),
            "VGG-small": (teacher, SIZE),
@@ -191,7 +200,7 @@ checks.claim("12", "ONNX Runtime computes what PyTorch computes (the course's mo
 # %% [markdown]
 # Bad input gets a clear error, not a crash deep inside the runtime:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 class Spectrum(nn.Module):                     # torch.fft has no ONNX equivalent in opset 17
     def forward(self, x):
         return torch.fft.fft2(x).abs().flatten(1)
@@ -204,7 +213,7 @@ for attempt in (lambda: onnx_models["VGG-small"](torch.randn(2, 3, 28, 28)),
     except ValueError as err:
         print("ValueError:", str(err)[:160])
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Real int8: static quantization with calibration
 #
 # Chapter 02 *simulated* int8: the weights and activations were rounded to 8-bit values but the
@@ -218,7 +227,7 @@ for attempt in (lambda: onnx_models["VGG-small"](torch.randn(2, 3, 28, 28)),
 # `QuantizeLinear → DequantizeLinear` pair on every tensor, which the runtime fuses with the
 # operator between into an integer kernel. Which kernel runs depends on the CPU:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 features = deploy.cpu_int8_features()
 print(deploy.int8_kernel_note(features))
 fp32_path = onnx_models["VGG-small"].path
@@ -248,7 +257,7 @@ print(f"real int8 predicts the same class as fp32 on {100 * agree_fp:.2f}% and a
 # with a zero point), so they disagree on a few images — mostly where fp32's top two classes are
 # close. Now the artefact and the time: the ONNX file is what one would ship.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 size = {"torch.save (fp32)": measure.file_bytes(teacher), "ONNX fp32": ort_fp32.file_bytes,
         "ONNX int8 (QDQ)": ort_int8.file_bytes}
 print("  ".join(f"{k}: {measure.human_bytes(v)}" for k, v in size.items()),
@@ -266,7 +275,7 @@ for batch, x in ((1, x1), (64, x64)):
               + f" → ORT int8 {med['ORT fp32'] / med['ORT int8']:.2f}× faster than ORT fp32 "
                 f"({stats.timing_verdict(rounds['ORT int8'], rounds['ORT fp32'])})")
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 gain_lo, gain_hi = (100 * v for v in int8_vs_fp.difference_interval())      # int8 − fp32, paired, 95%
 lost_lo, lost_hi = -gain_hi, -gain_lo                                         # points lost by int8
 int8_verdict = stats.bound_verdict(lost_lo, lost_hi, 1.0)
@@ -287,7 +296,7 @@ checks.claim("12", "real int8 kernels are faster than fp32 on a CPU with int8 do
              why="" if v64 == "holds" else "the quantize / dequantize steps and layout changes cost more than the "
                                            "integer GEMMs save on this CPU")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Where int8 is *not* faster
 #
 # int8 pays where a big GEMM does many MACs per value it loads. A depthwise separable block
@@ -313,12 +322,12 @@ for name, block in blocks.items():
     print(f"{name:<30} {measure.count_macs(block, SMALL) / 1e6:6.1f}M MACs/image  ORT int8 / fp32 speed-up "
           f"{block_int8[name][0]:.2f}× ({block_int8[name][1]})")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Predict first:** which VGG-small layer gains most from int8? Its three 3×3 convs after the first
 # do the same number of MACs (each stage halves the image and doubles the channels). ONNX Runtime's
 # profiler then times every node of both graphs (batch 64; the layer is the PyTorch block).
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 def by_block(rows):
     out = {}
     for r in rows:
@@ -344,12 +353,17 @@ slower = [f"VGG-small block {b} ({1e6 * t32[b]:.0f} → {1e6 * t8.get(b, 0):.0f}
 slower += [f"{name} ({ratio:.2f}×)" for name, (ratio, _) in block_int8.items() if ratio < 1]
 print("int8 NOT faster here:", "; ".join(slower) if slower else "nowhere on this CPU in this run")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. The honest latency table
 #
 # Every chapter claimed a saving in MACs or bytes. Here each technique is measured against its
 # base in **both** runtimes (batch 64, one thread, interleaved rounds): the saving on paper, the
 # speed-up in PyTorch eager, the speed-up in ONNX Runtime, and the mechanism of the gap.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# **Ask:** (before running this section) predict which technique gains the most measured time per MAC
+# saved, and why unstructured pruning gains almost none; why simulated int8 is *slower* in PyTorch
+# eager.
 
 # %%
 base_macs = measure.count_macs(teacher, SIZE)
@@ -361,6 +375,8 @@ dc_bytes = compressed_file.save_compressed(unstructured, dc_path)      # relativ
 dc_model = compressed_file.load_compressed(dc_path, models.vgg_small())
 wae_net = recipes.shipped_model("wae-classifier-fmnist")
 rows = deploy.HonestTable()
+
+# %% slideshow={"slide_type": "subslide"}
 plan = [  # technique, base, variant, cost ratio, cost, mechanism, onnx (base, variant) or None, input
     ("unstructured 90% (ch. 04)", teacher, unstructured, base_macs / deploy.effective_macs(unstructured, SIZE), "MACs",
      "dense kernels multiply the zeros: the same GEMMs run", None, x64),
@@ -381,6 +397,8 @@ plan = [  # technique, base, variant, cost ratio, cost, mechanism, onnx (base, v
     ("WAE's cheaper input (ch. 10)", teacher, wae_net, base_macs / measure.count_macs(wae_net, SIZE), "MACs",
      "the base net sees a 14×14 image, but the encoder and high-frequency branch add small, slow layers", None, x64),
 ]
+
+# %% slideshow={"slide_type": "subslide"}
 for technique, b, v, ratio, cost, why, onnx_pair, x in plan:
     kw = dict(base_onnx=onnx_pair[0], variant_onnx=onnx_pair[1]) if onnx_pair else {}
     rows.append(deploy.honest_row(technique, b, v, x, cost_ratio=ratio, cost=cost, mechanism=why,
@@ -390,7 +408,7 @@ fig = plt.figure(figsize=(8, 5.5))
 deploy.draw_honest(rows, fig)
 plt.show()
 
-# %%
+# %% slideshow={"slide_type": "fragment"}
 close = [r for r in rows if r.cost == "MACs" and r.ort_ratio >= r.cost_ratio / 1.5]
 checks.claim("12", "a MAC saving becomes the same speed-up (the cost model of chapters 01-11)",
              kind="course", paper="speed-up ≈ MAC ratio (the premise of counting MACs)",
@@ -406,14 +424,15 @@ checks.claim("12", "a MAC saving becomes the same speed-up (the cost model of ch
 # short of their MAC ratios — in ONNX Runtime even more than in eager on this CPU; int8 is only
 # faster in a runtime with integer kernels (eager's simulation is *slower*); Deep Compression
 # saves disk and download, not time.
-#
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Explorer: a model and a technique stack in both runtimes
 #
 # Cells measured above are shown at once; any other (model, stack, precision) is measured live when
 # picked (export, quantization, accuracy on 2,000 images, latency at batch 64: a few seconds).
 # The full profile measures every cell of VGG-small up front.
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 EXPLORE = {"VGG-small": teacher, "VGG-small distilled student": distilled, "LeNet-5": exports["LeNet-5"][0]}
 
 
@@ -434,7 +453,7 @@ for stack in config.pick(quick=(), full=deploy.STACKS[1:], dry=("channels 50%",)
 explorer = deploy.deploy_explorer(cells, "VGG-small", "none", "int8", live=live)
 explorer
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Exercises
 #
 # **Exercise 1 — the gradient of the distillation loss (derive).** Section 1 wrote the loss and
@@ -459,7 +478,7 @@ def my_distillation_gradient(student_logits, teacher_logits, labels, T, alpha):
 # %%
 ex.check_distillation_gradient(my_distillation_gradient)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 2 — how many calibration images?** Below, VGG-small is quantized with calibration
 # sets of growing size and each int8 model is scored on 2,000 test images. Write
 # `calibration_size(sizes, accuracies, tolerance_pt)`: the smallest size **from which on** every
@@ -490,7 +509,7 @@ def calibration_size(sizes, accuracies, tolerance_pt):
 # %%
 ex.check_calibration_size(calibration_size, list(curve), list(curve.values()))
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # **Exercise 3 — the integer arithmetic of an int8 layer.** Write `int8_matmul(a, a_scale, a_zp, b,
 # b_scale, b_zp, y_scale, y_zp)`: `a` is uint8 (activations, M×K), `b` int8 (weights, K×N); return
 # the uint8 output codes exactly as ONNX Runtime's `QLinearMatMul` does (the formula of §4: integer
@@ -509,7 +528,7 @@ def int8_matmul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp):
 # %%
 ex.check_int8_matmul(int8_matmul)
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8. What we measured
 #
 # (Latency figures depend on the machine and its load: the README's Measured section records them
@@ -534,7 +553,7 @@ for r in rows:
     print(f"{r.technique + ': ' + r.cost + ' / eager / ORT ×':<58}{r.cost_ratio:>10.2f} {r.eager_ratio:5.2f} {r.ort_ratio:5.2f}")
 print(f"notebook wall time: {time.perf_counter() - T0:.0f} s")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## References
 # - G. Hinton, O. Vinyals, J. Dean, *Distilling the Knowledge in a Neural Network*, NeurIPS Deep Learning
 #   Workshop 2015.
