@@ -6,8 +6,10 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
    ``report`` (the report shape), ``stats`` (intervals and paired tests: how sure a measurement is),
    ``surgery`` (which layers, replace a layer, hooks, bit packing),
    ``measure`` (parameters, MACs, bytes, latency, activation memory), ``data``, ``train``,
-   ``checkpoints`` (manifest, hashes, safe loading), ``models`` (the small reference networks),
-   ``widgets`` (the explorer pattern), ``checks`` (exercise checkers and ``checks.claim``), ``claims``.
+   ``checkpoints`` (manifest, hashes, safe loading), ``models`` (the small reference networks and the
+   conv-norm-activation builder), ``channels`` (channel connectivity: channel ops, path counts, the
+   connectivity explorer and its presets), ``widgets`` (the explorer pattern), ``states`` (the base
+   of explorer states), ``checks`` (exercise checkers and ``checks.claim``), ``claims``.
 2. **chapters**, one module each (a chapter may import an earlier one, never a later one):
    ``conv`` 01, ``quant`` 02, ``lowrank`` 03, ``prune`` 04, ``compress`` (+ ``huffman``,
    ``compressed_file``) 05, ``igc`` 06, ``resnets`` 07, ``densenet`` 08, ``smallnets`` 09, ``wae`` 10,

@@ -33,7 +33,8 @@ so one training step leaves every buffer exactly as the naive implementation doe
 
 Parts of this module: the blocks and networks (names follow torchvision, so its state dicts load);
 the arithmetic (input channels, parameters, the naive saved-bytes formula); measurements of saved
-bytes per layer (``saved_bytes_by_layer``) and per depth; the explorer (the exercises are in ``course_lib.exercises.ch08``).
+bytes per layer (``saved_bytes_by_layer``) and per depth; the explorer (the exercises are in
+``course_lib.exercises.ch08``).
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 
 from .args import check_float, check_int
-from .igc import draw_counts
+from .channels import draw_counts
 from .measure import activation_bytes, human_bytes
 from .models import check_input
+from .states import State
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -86,6 +88,7 @@ __all__ = [
     "DepthFit",
     "fit_saved_bytes_vs_depth",
     "deepest_within_budget",
+    "BlockState",
     "block_state",
     "block_readout",
     "draw_block",
@@ -370,7 +373,7 @@ def densenet_cifar(
 # --------------------------------------------------------------------------- arithmetic
 
 
-def layer_input_channels(l: int, in_channels: int, growth_rate: int) -> int:
+def layer_input_channels(l: int, in_channels: int, growth_rate: int) -> int:  # noqa: E741  (the paper's ℓ)
     """Input channels of layer l (1-based) of a block: ``k_0 + k·(l − 1)``."""
     check_int("l", l)
     return check_int("in_channels", in_channels) + check_int("growth_rate", growth_rate) * (l - 1)
@@ -403,8 +406,8 @@ def block_params(num_layers: int, in_channels: int, growth_rate: int, bn_size: i
     """Parameters of a dense block: the sum over its layers."""
     check_int("num_layers", num_layers)
     return sum(
-        dense_layer_params(layer_input_channels(l, in_channels, growth_rate), growth_rate, bn_size)
-        for l in range(1, num_layers + 1)
+        dense_layer_params(layer_input_channels(layer, in_channels, growth_rate), growth_rate, bn_size)
+        for layer in range(1, num_layers + 1)
     )
 
 
@@ -430,8 +433,8 @@ def naive_block_saved_bytes(
     hw = check_int("batch", batch) * check_int("height", height) * check_int("width", width)
     b = check_int("bn_size", bn_size, 0) * growth_rate
     total = 0
-    for l in range(1, num_layers + 1):
-        c = layer_input_channels(l, in_channels, growth_rate)
+    for layer in range(1, num_layers + 1):
+        c = layer_input_channels(layer, in_channels, growth_rate)
         total += 2 * c * hw + 2 * c
         if b:
             total += 2 * b * hw + 2 * b
@@ -738,6 +741,29 @@ def deepest_within_budget(fit: DepthFit, budget_bytes: float, batch: int, max_de
 MAX_EXPLORER_LAYERS = 48
 
 
+@dataclass(frozen=True)
+class BlockState(State):
+    """What the dense-block explorer shows for one setting (one block and its transition)."""
+
+    depth: int
+    growth_rate: int
+    bottleneck: bool
+    compression: float
+    efficient: bool
+    in_channels: int
+    size: int
+    feeds: torch.Tensor  # row: layer 1..L, then the output; 1 where an earlier map feeds it
+    channels: list[int]  # input channels per layer
+    layer_params: list[int]
+    params: int  # the block and its transition
+    block_out: int
+    transition_out: int
+    connections: int  # + L + 1 into the output
+    saved: list[dict[str, int]]  # saved bytes per layer and kind
+    saved_total: int
+    other_total: int  # the other implementation's total
+
+
 def block_state(
     depth: int = 8,
     growth_rate: int = 12,
@@ -746,7 +772,7 @@ def block_state(
     efficient: bool = False,
     in_channels: int | None = None,
     size: int = 8,
-) -> dict:
+) -> BlockState:
     """The pure state of the dense-block explorer (one block + its transition).
 
     Returns which earlier maps feed every layer (a 0/1 matrix), the channels and parameters per
@@ -761,9 +787,9 @@ def block_state(
     k0 = 2 * growth_rate if in_channels is None else check_int("in_channels", in_channels)
     bn_size = 4 if bottleneck else 0
     feeds = torch.zeros(depth + 1, depth + 1, dtype=torch.long)  # row: layer 1..L, then the output
-    for l in range(1, depth + 2):
-        feeds[l - 1, :l] = 1
-    channels = [layer_input_channels(l, k0, growth_rate) for l in range(1, depth + 1)]
+    for layer in range(1, depth + 2):
+        feeds[layer - 1, :layer] = 1
+    channels = [layer_input_channels(layer, k0, growth_rate) for layer in range(1, depth + 1)]
     layer_params = [dense_layer_params(c, growth_rate, bn_size) for c in channels]
     m = k0 + depth * growth_rate
     out = transition_channels(m, compression)
@@ -775,47 +801,47 @@ def block_state(
     block.efficient = not efficient
     other = activation_bytes(block, x)
     total = sum(sum(r.values()) for r in per_layer)
-    return {
-        "depth": depth,
-        "growth_rate": growth_rate,
-        "bottleneck": bool(bottleneck),
-        "compression": compression,
-        "efficient": bool(efficient),
-        "in_channels": k0,
-        "size": size,
-        "feeds": feeds,
-        "channels": channels,
-        "layer_params": layer_params,
-        "params": sum(layer_params) + transition_params,
-        "block_out": m,
-        "transition_out": out,
-        "connections": num_connections(depth),  # + L + 1 into the output
-        "saved": per_layer,
-        "saved_total": total,
-        "other_total": other,
-    }
-
-
-def block_readout(state: dict) -> str:
-    """One line: connections, channels, parameters, saved bytes of this and the other implementation."""
-    kind = "efficient" if state["efficient"] else "naive"
-    other = "naive" if state["efficient"] else "efficient"
-    name = "DenseNet-" + ("B" if state["bottleneck"] else "") + ("C" if state["compression"] < 1 else "")
-    return (
-        f"<b>{name.rstrip('-') if name == 'DenseNet-' else name} block, L={state['depth']}, "
-        f"k={state['growth_rate']}</b>: {state['connections']} connections; channels "
-        f"{state['in_channels']} → {state['block_out']} → transition ⌊θm⌋ = {state['transition_out']}; "
-        f"{state['params']:,} parameters.<br>Saved for backward ({state['size']}×{state['size']} input): "
-        f"{kind} {human_bytes(state['saved_total'])}, {other} {human_bytes(state['other_total'])}."
+    return BlockState(
+        depth=depth,
+        growth_rate=growth_rate,
+        bottleneck=bool(bottleneck),
+        compression=compression,
+        efficient=bool(efficient),
+        in_channels=k0,
+        size=size,
+        feeds=feeds,
+        channels=channels,
+        layer_params=layer_params,
+        params=sum(layer_params) + transition_params,
+        block_out=m,
+        transition_out=out,
+        connections=num_connections(depth),
+        saved=per_layer,
+        saved_total=total,
+        other_total=other,
     )
 
 
-def draw_block(state: dict, fig: Figure) -> None:
-    """Connectivity heatmap (igc's style), channels per layer, saved bytes per layer as stacked bars."""
+def block_readout(state: BlockState) -> str:
+    """One line: connections, channels, parameters, saved bytes of this and the other implementation."""
+    kind = "efficient" if state.efficient else "naive"
+    other = "naive" if state.efficient else "efficient"
+    name = "DenseNet-" + ("B" if state.bottleneck else "") + ("C" if state.compression < 1 else "")
+    return (
+        f"<b>{name.rstrip('-') if name == 'DenseNet-' else name} block, L={state.depth}, "
+        f"k={state.growth_rate}</b>: {state.connections} connections; channels "
+        f"{state.in_channels} → {state.block_out} → transition ⌊θm⌋ = {state.transition_out}; "
+        f"{state.params:,} parameters.<br>Saved for backward ({state.size}×{state.size} input): "
+        f"{kind} {human_bytes(state.saved_total)}, {other} {human_bytes(state.other_total)}."
+    )
+
+
+def draw_block(state: BlockState, fig: Figure) -> None:
+    """Connectivity heatmap (``channels.draw_counts``), channels per layer, saved bytes per layer as stacked bars."""
     gs = fig.add_gridspec(1, 3, width_ratios=[1, 1.1, 1.5])
     ax_feed, ax_ch, ax_mem = (fig.add_subplot(gs[i]) for i in range(3))
-    L = state["depth"]
-    draw_counts(state["feeds"], ax_feed)
+    L = state.depth
+    draw_counts(state.feeds, ax_feed)
     ax_feed.set_title("which maps feed layer l", fontsize=9)
     ax_feed.set_xlabel("map (0 = block input)")
     ax_feed.set_ylabel(f"layer l (row {L + 1} = block output)")
@@ -824,25 +850,23 @@ def draw_block(state: dict, fig: Figure) -> None:
     ax_feed.set_yticks(ticks)
     ax_feed.set_yticklabels([str(t + 1) for t in ticks])
     ls = list(range(1, L + 1))
-    ax_ch.bar(ls, state["channels"], color="tab:blue")
-    ax_ch.axhline(
-        state["transition_out"], color="tab:orange", ls="--", label=f"after transition: {state['transition_out']}"
-    )
+    ax_ch.bar(ls, state.channels, color="tab:blue")
+    ax_ch.axhline(state.transition_out, color="tab:orange", ls="--", label=f"after transition: {state.transition_out}")
     ax_ch.set_xlabel("layer l")
     ax_ch.set_ylabel("input channels k₀ + k(l − 1)")
     ax_ch.legend(fontsize=7)
-    ax_ch.set_title(f"channels ({state['params']:,} parameters)", fontsize=9)
+    ax_ch.set_title(f"channels ({state.params:,} parameters)", fontsize=9)
     bottom = [0.0] * L
     colors = ("tab:red", "tab:purple", "tab:green", "tab:gray")
     for kind, color in zip(KINDS, colors):
-        vals = [r[kind] / 1024 for r in state["saved"]]
+        vals = [r[kind] / 1024 for r in state.saved]
         if any(vals):
             ax_mem.bar(ls, vals, bottom=bottom, color=color, label=kind)
             bottom = [b + v for b, v in zip(bottom, vals)]
     ax_mem.set_xlabel("layer l")
     ax_mem.set_ylabel("KiB saved for backward")
     ax_mem.legend(fontsize=7)
-    ax_mem.set_title(("efficient" if state["efficient"] else "naive") + " implementation, measured", fontsize=9)
+    ax_mem.set_title(("efficient" if state.efficient else "naive") + " implementation, measured", fontsize=9)
     fig.tight_layout()
 
 

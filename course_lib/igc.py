@@ -19,15 +19,17 @@ structured sparse matrices, with permutations between them, so that the product 
   **super-channels** (channels that always travel together, :func:`super_channel_connectivity`),
   so individual channels may be joined by several paths.
 
-The module has four parts: the blocks and their dense ``composed_kernel``; the parameter arithmetic;
-``connectivity`` (path counts of a chain of channel operations) with ``classify``; and the
-channel-connectivity explorer, reusable by later chapters (ResNeXt, ShuffleNet, MobileNet).
+The module has four parts: the blocks and their dense ``composed_kernel``; the parameter arithmetic
+(IGCV1 widths, IGCV2 chains); the connectivity explorer's IGC presets; and the plain networks of the
+chapter's experiment. The channel-connectivity toolkit itself (channel operations, path counts,
+``classify``, drawing, the explorer) is the core module ``channels``, which later chapters use too;
+its names are re-exported here (``igc.connectivity``, ``igc.classify`` ...) as the chapter reads them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -35,30 +37,52 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 
+from . import channels
 from .args import check_int
+from .channels import (
+    CONDITIONS,
+    MAX_DRAWN_CHANNELS,
+    VERDICTS,
+    Chain,
+    ChannelOp,
+    ChannelPermutation,
+    ConnectivityState,
+    Preset,
+    adjacency,
+    as_ops,
+    chain_params,
+    classify,
+    connectivity,
+    connectivity_readout,
+    dense,
+    depthwise,
+    draw_channel_graph,
+    draw_connectivity,
+    draw_counts,
+    group_conv,
+    interleave,
+    permutation,
+    permutation_matrix,
+    regular_params,
+    shuffle,
+    super_channel_connectivity,
+)
 from .models import conv_bn_relu
 from .surgery import dense_group_weight
 
-if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from matplotlib.image import AxesImage
-
+if TYPE_CHECKING:  # ipywidgets loads only when drawing
     from .widgets import Explorer
 
 __all__ = [
-    "VERDICTS",
-    "interleave",
-    "ChannelPermutation",
-    "permutation_matrix",
-    "dense_kernel",
+    # the blocks
     "IGCV1",
     "IGCV2",
     "IGCV3",
+    "dense_kernel",
     "composed_kernel",
     "extreme_case",
+    # parameter arithmetic
     "igcv1_params",
-    "regular_params",
     "equal_param_width",
     "igc_is_wider",
     "wider_condition",
@@ -74,6 +98,22 @@ __all__ = [
     "optimal_length",
     "igcv2_branches",
     "best_igcv2_L",
+    # the explorer with the IGC presets
+    "IGC_PRESETS",
+    "PRESETS",
+    "PRESET_HELP",
+    "connectivity_state",
+    "connectivity_explorer",
+    # plain networks (the experiment)
+    "plain_net",
+    "regular_width_for",
+    # re-exported from channels (the core toolkit this chapter introduces)
+    "VERDICTS",
+    "CONDITIONS",
+    "interleave",
+    "ChannelPermutation",
+    "permutation_matrix",
+    "regular_params",
     "ChannelOp",
     "group_conv",
     "dense",
@@ -85,23 +125,16 @@ __all__ = [
     "connectivity",
     "classify",
     "super_channel_connectivity",
-    "CONDITIONS",
     "chain_params",
-    "PRESETS",
-    "PRESET_HELP",
+    "Chain",
+    "Preset",
     "MAX_DRAWN_CHANNELS",
-    "connectivity_state",
+    "ConnectivityState",
     "connectivity_readout",
     "draw_channel_graph",
     "draw_counts",
     "draw_connectivity",
-    "connectivity_explorer",
-    "plain_net",
-    "regular_width_for",
 ]
-
-
-VERDICTS = ("strict", "loose", "disconnected")
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -114,59 +147,6 @@ def _odd_kernel(kernel_size):
             f"kernel_size={kernel_size} must be odd, so that padding kernel_size // 2 keeps the spatial size"
         )
     return kernel_size
-
-
-# --------------------------------------------------------------------------- permutations
-
-
-def interleave(L: int, M: int) -> torch.Tensor:
-    """The IGCV1 permutation of ``C = L·M`` channels, as an index tensor ``perm`` (``y = x[:, perm]``).
-
-    Before it, channels sit in L primary partitions of M consecutive channels
-    (channel ``l·M + m`` is the m-th channel of partition l). After it, position ``m·L + l`` holds
-    that channel, so the M secondary partitions of L consecutive channels each take exactly one
-    channel from every primary partition. It is ShuffleNet's channel shuffle with L groups:
-    reshape to (L, M), transpose, flatten. Its inverse is ``interleave(M, L)``.
-    """
-    check_int("L", L)
-    check_int("M", M)
-    return torch.arange(L * M).view(L, M).t().reshape(-1)
-
-
-class ChannelPermutation(nn.Module):
-    """Reorder channels: ``forward(x) = x[:, perm]`` (a permutation matrix, no parameters)."""
-
-    def __init__(self, perm: torch.Tensor | Sequence[int]) -> None:
-        super().__init__()
-        perm = torch.as_tensor(perm, dtype=torch.long)
-        if perm.dim() != 1 or not torch.equal(perm.sort().values, torch.arange(len(perm))):
-            raise ValueError(f"perm must be a permutation of 0..{len(perm) - 1}, got {perm.tolist()}")
-        self.register_buffer("perm", perm)
-        # An interleaving is a reshape + transpose, much faster (forward and backward) than indexing.
-        C = len(perm)
-        self.shuffle_groups = next(
-            (a for a in range(1, C + 1) if C % a == 0 and torch.equal(perm, interleave(a, C // a))), None
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        C = len(self.perm)
-        if x.shape[1] != C:
-            raise ValueError(f"input has {x.shape[1]} channels, this permutation reorders {C}")
-        if self.shuffle_groups is not None:
-            a = self.shuffle_groups
-            return x.unflatten(1, (a, C // a)).transpose(1, 2).flatten(1, 2)
-        return x[:, self.perm]
-
-    def extra_repr(self) -> str:
-        return f"channels={len(self.perm)}"
-
-
-def permutation_matrix(perm: torch.Tensor | Sequence[int]) -> torch.Tensor:
-    """The 0/1 matrix ``P`` with ``(P @ x)[a] = x[perm[a]]``."""
-    perm = torch.as_tensor(perm, dtype=torch.long)
-    P = torch.zeros(len(perm), len(perm))
-    P[torch.arange(len(perm)), perm] = 1.0
-    return P
 
 
 # --------------------------------------------------------------------------- group conv as a dense kernel
@@ -446,13 +426,6 @@ def igcv1_params(L: int, M: int, kernel_size: int = 3) -> int:
     return L * M * M * kernel_size**2 + M * L * L
 
 
-def regular_params(channels: int, kernel_size: int = 3) -> int:
-    """Parameters of a regular ``channels → channels`` k×k conv: ``C²·k²``."""
-    check_int("channels", channels)
-    check_int("kernel_size", kernel_size)
-    return channels * channels * kernel_size**2
-
-
 def equal_param_width(L: int, M: int, kernel_size: int = 3) -> float:
     """Width of a regular k×k conv with as many parameters as IGCV1(L, M): ``sqrt(T) / k``."""
     return math.sqrt(igcv1_params(L, M, kernel_size)) / kernel_size
@@ -628,250 +601,20 @@ def best_igcv2_L(channels: int, kernel_size: int = 3) -> tuple[list[int], int]:
     return Ls, channels * kernel_size**2 + channels * best
 
 
-# --------------------------------------------------------------------------- channel connectivity
+# --------------------------------------------------------------------------- the explorer's IGC presets
 
 
-@dataclass(frozen=True)
-class ChannelOp:
-    """One channel operation of a chain: a (group) conv or a permutation.
-
-    ``kind`` is "conv" or "perm"; a conv has ``groups`` and ``kernel_size``; a perm has ``perm``
-    (a tuple). Depthwise = groups == c_in; dense = groups == 1.
-    """
-
-    kind: str
-    c_in: int
-    c_out: int
-    groups: int = 1
-    kernel_size: int = 1
-    perm: tuple = None
-    label: str = ""
-
-    @property
-    def params(self) -> int:
-        if self.kind == "perm":
-            return 0
-        return self.c_out * (self.c_in // self.groups) * self.kernel_size**2
-
-    def describe(self) -> str:
-        if self.label:
-            return self.label
-        if self.kind == "perm":
-            return "permutation"
-        k = f"{self.kernel_size}×{self.kernel_size}"
-        if self.groups == 1:
-            return f"{k} conv"
-        if self.groups == self.c_in:
-            return f"{k} depthwise"
-        return f"{k} group conv, {self.groups} groups"
-
-
-def group_conv(c_in: int, groups: int, c_out: int | None = None, kernel_size: int = 1, label: str = "") -> ChannelOp:
-    """A group conv ``c_in → c_out`` with ``groups`` groups (outputs of group g see only its inputs)."""
-    c_out = c_in if c_out is None else c_out
-    check_int("c_in", c_in)
-    check_int("c_out", c_out)
-    check_int("groups", groups)
-    check_int("kernel_size", kernel_size)
-    if c_in % groups:
-        raise ValueError(f"c_in={c_in} is not divisible by groups={groups}")
-    if c_out % groups:
-        raise ValueError(f"c_out={c_out} is not divisible by groups={groups}")
-    return ChannelOp("conv", c_in, c_out, groups, kernel_size, label=label)
-
-
-def dense(c_in: int, c_out: int | None = None, kernel_size: int = 1, label: str = "") -> ChannelOp:
-    """A regular (dense) conv: every output sees every input."""
-    return group_conv(c_in, 1, c_out, kernel_size, label)
-
-
-def depthwise(channels: int, kernel_size: int = 3, multiplier: int = 1, label: str = "") -> ChannelOp:
-    """A depthwise (channel-wise) conv: output channel o sees only input channel o // multiplier."""
-    return group_conv(channels, channels, channels * multiplier, kernel_size, label)
-
-
-def permutation(perm: torch.Tensor | Sequence[int], label: str = "") -> ChannelOp:
-    """A channel permutation: output position a takes input channel ``perm[a]``."""
-    perm = tuple(int(p) for p in torch.as_tensor(perm).tolist())
-    if sorted(perm) != list(range(len(perm))):
-        raise ValueError(f"perm must be a permutation of 0..{len(perm) - 1}, got {list(perm)}")
-    return ChannelOp("perm", len(perm), len(perm), perm=perm, label=label)
-
-
-def shuffle(channels: int, groups: int, label: str = "") -> ChannelOp:
-    """ShuffleNet's channel shuffle with ``groups`` groups: ``interleave(groups, channels // groups)``."""
-    check_int("channels", channels)
-    check_int("groups", groups)
-    if channels % groups:
-        raise ValueError(f"channels={channels} is not divisible by groups={groups}")
-    return permutation(interleave(groups, channels // groups), label or f"shuffle ({groups} groups)")
-
-
-def as_ops(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> list[ChannelOp]:
-    """A list of ``ChannelOp`` from ChannelOps, ``nn.Conv2d``, ``ChannelPermutation`` or a block.
-
-    BatchNorm and activations act on each channel alone, so they do not change connectivity and
-    are skipped; any other module is an error.
-    """
-    if hasattr(layers, "linear"):
-        layers = layers.linear
-    if isinstance(layers, nn.Sequential):
-        layers = list(layers)
-    ops = []
-    for layer in layers:
-        if isinstance(layer, ChannelOp):
-            ops.append(layer)
-        elif isinstance(layer, nn.Conv2d):
-            ops.append(group_conv(layer.in_channels, layer.groups, layer.out_channels, layer.kernel_size[0]))
-        elif isinstance(layer, ChannelPermutation):
-            ops.append(permutation(layer.perm))
-        elif isinstance(layer, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Identity)):
-            continue
-        else:
-            raise TypeError(
-                f"cannot read the channel connectivity of {type(layer).__name__}; use convs, "
-                "ChannelPermutation, BatchNorm/activations or ChannelOp"
-            )
-    return ops
-
-
-def adjacency(op: ChannelOp) -> torch.Tensor:
-    """The 0/1 ``c_out × c_in`` matrix of one operation: entry (o, i) = 1 iff output o reads input i."""
-    if op.kind == "perm":
-        A = torch.zeros(op.c_out, op.c_in, dtype=torch.long)
-        A[torch.arange(op.c_out), torch.tensor(op.perm)] = 1
-        return A
-    out_group = torch.arange(op.c_out) // (op.c_out // op.groups)
-    in_group = torch.arange(op.c_in) // (op.c_in // op.groups)
-    return (out_group[:, None] == in_group[None, :]).long()
-
-
-def connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> torch.Tensor:
-    """Input→output path counts of a chain: entry (o, i) = number of paths from input i to output o.
-
-    ``layers``: ChannelOps (:func:`group_conv`, :func:`dense`, :func:`depthwise`,
-    :func:`permutation`, :func:`shuffle`), modules, or a block with ``.linear``. The result is
-    the product ``A_n ⋯ A_1`` of the layers' 0/1 adjacency matrices (an int64 tensor).
-    """
-    ops = as_ops(layers)
-    if not ops:
-        raise ValueError("layers is empty: a chain needs at least one operation")
-    counts = adjacency(ops[0])
-    for i, op in enumerate(ops[1:], start=1):
-        if op.c_in != counts.shape[0]:
-            raise ValueError(
-                f"layer {i} ({op.describe()}) expects c_in={op.c_in} channels but the chain delivers {counts.shape[0]}"
-            )
-        counts = adjacency(op) @ counts
-    return counts
-
-
-def classify(layers_or_counts: torch.Tensor | nn.Module | Iterable[ChannelOp | nn.Module]) -> str:
-    """ "strict" (exactly one path everywhere), "loose" (at least one) or "disconnected" (some zero).
-
-    Accepts a path-count matrix or anything :func:`connectivity` accepts.
-    """
-    if isinstance(layers_or_counts, torch.Tensor) and layers_or_counts.dim() == 2:
-        counts = layers_or_counts
-    else:
-        counts = connectivity(layers_or_counts)
-    if (counts == 0).any():
-        return "disconnected"
-    if (counts == 1).all():
-        return "strict"
-    return "loose"
-
-
-def super_channel_connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> torch.Tensor:
-    """Path counts over **super-channels** — the loose complementary condition of IGCV3.
-
-    In every tensor *between* the first and the last operation, channels that are reached from the
-    same input channels and reach the same output channels always travel together: they form one
-    super-channel. Merging each such set into one node (an edge between two nodes wherever any of
-    their channels are connected) and counting paths again gives an input × output matrix. IGCV3's
-    loose condition is the complementary condition over super-channels: this matrix is all ones
-    (``classify(...) == "strict"``), even where :func:`connectivity` counts several paths.
-    """
-    ops = as_ops(layers)
-    counts = connectivity(ops)  # validates the chain
-    mats = [adjacency(op) for op in ops]
-    reach_in, R = [], None  # reach_in[t]: c_t × c_in, inputs reaching channel
-    for A in mats:
-        R = A if R is None else (A @ R).clamp(max=1)
-        reach_in.append(R.clamp(max=1))
-    reach_out = [None] * len(mats)  # reach_out[t]: c_out × c_t, outputs reached
-    Q = torch.eye(mats[-1].shape[0], dtype=torch.long)
-    for t in range(len(mats) - 1, -1, -1):
-        reach_out[t] = Q  # from the tensor that op t produces
-        Q = (Q @ mats[t]).clamp(max=1)
-    members = []  # 0/1 (super-channels × channels) per inner tensor
-    for t in range(len(mats) - 1):
-        signature = torch.cat([reach_in[t], reach_out[t].t()], dim=1)
-        _, label = torch.unique(signature, dim=0, return_inverse=True)
-        members.append((label[None, :] == torch.arange(int(label.max()) + 1)[:, None]).long())
-    super_counts = None
-    for t, A in enumerate(mats):
-        B = A
-        if t < len(mats) - 1:
-            B = members[t] @ B
-        if t > 0:
-            B = B @ members[t - 1].t()
-        B = B.clamp(max=1)
-        super_counts = B if super_counts is None else B @ super_counts
-    return super_counts if len(mats) > 1 else counts
-
-
-CONDITIONS = {
-    "strict": "strict complementary condition: exactly one path between every input and output channel",
-    "loose": "loose complementary condition: at least one path (some pairs have several)",
-    "disconnected": "not complementary: some output channels never see some input channels",
-}
-
-
-def chain_params(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> int:
-    """Parameters of a chain (sum over its convs)."""
-    return sum(op.params for op in as_ops(layers))
-
-
-# --------------------------------------------------------------------------- explorer presets
-
-
-def _igcv1_ops(C, L, M, k):
-    return [
-        group_conv(C, L, kernel_size=k, label=f"primary {k}×{k}, {L} groups"),
+def _igcv1(C: int, L: int, M: int, k: int) -> Chain:
+    ops = (
+        group_conv(L * M, L, kernel_size=k, label=f"primary {k}×{k}, {L} groups"),
         permutation(interleave(L, M), "interleave"),
-        group_conv(C, M, label=f"secondary 1×1, {M} groups"),
+        group_conv(L * M, M, label=f"secondary 1×1, {M} groups"),
         permutation(interleave(M, L), "permute back"),
-    ]
-
-
-def _preset_regular(C, L, M, k):
-    return [dense(C, kernel_size=k)], f"regular {k}×{k} conv, C={C}", C
-
-
-def _need_divisible(C, L):
-    if C % L:
-        raise ValueError(f"C={C} is not divisible by L={L} groups")
-
-
-def _preset_group(C, L, M, k):
-    _need_divisible(C, L)
-    return [group_conv(C, L, kernel_size=k)], f"group conv, C={C}, {L} groups", C
-
-
-def _preset_xception(C, L, M, k):
-    return [depthwise(C, k), dense(C)], f"depthwise separable (Xception), C={C}", C
-
-
-def _preset_igcv1(C, L, M, k):
-    return (
-        _igcv1_ops(L * M, L, M, k),
-        f"IGCV1: L={L} primary partitions × M={M} channels, C = L·M = {L * M} (C slider unused)",
-        L * M,
     )
+    return Chain(ops, f"IGCV1: L={L} primary partitions × M={M} channels, C = L·M = {L * M} (C slider unused)", L * M)
 
 
-def _preset_igcv2(C, L, M, k):
+def _igcv2(C: int, L: int, M: int, k: int) -> Chain:
     if L < 2:
         raise ValueError(f"L={L}: an IGCV2 block has L ≥ 2 group convs (a channel-wise {k}×{k} + L − 1 1×1)")
     sizes = igcv2_branches(C, L)
@@ -882,71 +625,40 @@ def _preset_igcv2(C, L, M, k):
         label = f"{k}×{k} channel-wise" if i == 0 else f"1×1, K={K}"
         ops.append(group_conv(C, C // K, kernel_size=k if i == 0 else 1, label=label))
     ops.append(permutation(interleave(sizes[0], C // sizes[0]), "permute back"))
-    return (
-        ops,
-        (
-            f"IGCV2: C={C}, L={L} group convs (channel-wise {k}×{k} + {L - 1} 1×1, "
-            f"K={list(sizes[1:])}, ΠK = C; M unused)"
-        ),
-        C,
+    title = (
+        f"IGCV2: C={C}, L={L} group convs (channel-wise {k}×{k} + {L - 1} 1×1, K={list(sizes[1:])}, ΠK = C; M unused)"
     )
+    return Chain(tuple(ops), title, C)
 
 
-def _preset_igcv3(C, L, M, k):
-    _need_divisible(C, L)
+def _igcv3(C: int, L: int, M: int, k: int) -> Chain:
+    if C % L:
+        raise ValueError(f"C={C} is not divisible by L={L} groups")
     hidden = C * M
-    return (
-        [
-            group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
-            shuffle(hidden, L, "interleave"),
-            depthwise(hidden, k),
-            group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups"),
-            shuffle(C, C // L, "permute back"),
-        ],
-        f"IGCV3 branch: C={C}, L={L} groups, M = expansion t = {M} (+ residual)",
-        C,
+    ops = (
+        group_conv(C, L, hidden, label=f"1×1 group conv ×{M}, {L} groups"),
+        shuffle(hidden, L, "interleave"),
+        depthwise(hidden, k),
+        group_conv(hidden, L, C, label=f"1×1 group conv, {L} groups"),
+        shuffle(C, C // L, "permute back"),
     )
+    return Chain(ops, f"IGCV3 branch: C={C}, L={L} groups, M = expansion t = {M} (+ residual)", C)
 
 
-def _preset_shuffle(C, L, M, k):
-    _need_divisible(C, L)
-    return (
-        [group_conv(C, L), shuffle(C, L), depthwise(C, k), group_conv(C, L)],
-        f"ShuffleNet unit, C={C}, {L} groups",
-        C,
-    )
-
-
-def _preset_no_shuffle(C, L, M, k):
-    _need_divisible(C, L)
-    return (
-        [group_conv(C, L), depthwise(C, k), group_conv(C, L)],
-        f"ShuffleNet unit without the shuffle, C={C}, {L} groups",
-        C,
-    )
-
-
-PRESETS = {
-    "regular": _preset_regular,
-    "group": _preset_group,
-    "xception": _preset_xception,
-    "igcv1": _preset_igcv1,
-    "igcv2": _preset_igcv2,
-    "igcv3": _preset_igcv3,
-    "shuffle": _preset_shuffle,
-    "no shuffle": _preset_no_shuffle,
-}
-PRESET_HELP = {
-    "regular": "C = channels; L, M unused",
-    "group": "C = channels, L = groups; M unused",
-    "xception": "C = channels; L, M unused",
-    "igcv1": "L = primary partitions, M = channels per partition (C = L·M; the C slider is unused)",
-    "igcv2": "C = channels, L = number of group convs (channel-wise k×k + L − 1 1×1); M unused",
-    "igcv3": "C = channels, L = groups of both 1×1 convs, M = expansion t",
-    "shuffle": "C = channels, L = groups; M unused",
-    "no shuffle": "C = channels, L = groups; M unused",
-}
-MAX_DRAWN_CHANNELS = 256
+IGC_PRESETS = channels.presets_table(
+    [
+        Preset("igcv1", _igcv1, "L = primary partitions, M = channels per partition (C = L·M; the C slider is unused)"),
+        Preset("igcv2", _igcv2, "C = channels, L = number of group convs (channel-wise k×k + L − 1 1×1); M unused"),
+        Preset("igcv3", _igcv3, "C = channels, L = groups of both 1×1 convs, M = expansion t"),
+    ]
+)
+# the shared presets with IGC's, in the order the chapter introduces them
+PRESETS = channels.presets_table(
+    [channels.REGULAR, channels.GROUP, channels.XCEPTION],
+    IGC_PRESETS,
+    [channels.SHUFFLE, channels.NO_SHUFFLE],
+)
+PRESET_HELP = {name: preset.help for name, preset in PRESETS.items()}
 
 
 def connectivity_state(
@@ -955,123 +667,10 @@ def connectivity_state(
     L: int = 4,
     M: int = 4,
     kernel_size: int = 3,
-    presets: dict[str, Callable] | None = None,
-) -> dict:
-    """The pure state of the channel-connectivity explorer.
-
-    ``preset`` names a builder ``(C, L, M, k) -> (ops, title, width)`` in ``presets`` (default
-    :data:`PRESETS`; later chapters pass their own, e.g. ResNeXt). Returns a dict with the chain's
-    ops, the path-count matrix, the verdict, the parameters and the regular-conv comparison.
-    Invalid settings raise ValueError naming the setting and the rule.
-    """
-    presets = PRESETS if presets is None else presets
-    if preset not in presets:
-        raise ValueError(f"preset={preset!r} is unknown; choose one of {sorted(presets)}")
-    for name, value in (("C", C), ("L", L), ("M", M), ("kernel_size", kernel_size)):
-        check_int(name, value)
-    ops, title, width = presets[preset](C, L, M, kernel_size)
-    widest = max(max(op.c_in, op.c_out) for op in ops)
-    if widest > MAX_DRAWN_CHANNELS:
-        raise ValueError(
-            f"{title}: {widest} channels are too many to draw (at most {MAX_DRAWN_CHANNELS}); lower C, L or M"
-        )
-    counts = connectivity(ops)
-    verdict = classify(counts)
-    params = chain_params(ops)
-    regular = regular_params(width, kernel_size)
-    equal_width = math.sqrt(params) / kernel_size
-    return {
-        "preset": preset,
-        "title": title,
-        "ops": ops,
-        "counts": counts,
-        "verdict": verdict,
-        "condition": CONDITIONS[verdict],
-        "params": params,
-        "channels": width,
-        "regular_params": regular,
-        "params_ratio": params / regular,
-        "equal_param_width": equal_width,
-        "width_ratio": width / equal_width,
-        "kernel_size": kernel_size,
-        "sliders": PRESET_HELP.get(preset, ""),
-    }
-
-
-def connectivity_readout(state: dict) -> str:
-    """One line: the verdict and the parameters against a regular conv."""
-    sliders = f"<br><i>sliders: {state['sliders']}</i>" if state.get("sliders") else ""
-    return (
-        f"<b>{state['title']}</b>: {state['condition']}.{sliders}<br>"
-        f"{state['params']:,} parameters = {state['params_ratio']:.2f}× a regular "
-        f"{state['kernel_size']}×{state['kernel_size']} conv of width {state['channels']}; "
-        f"a regular conv with these parameters is {state['equal_param_width']:.1f} channels wide "
-        f"(this block is {state['width_ratio']:.2f}× wider)."
-    )
-
-
-def draw_channel_graph(ops: Sequence[ChannelOp], ax: Axes, max_edges: int = 20000) -> None:
-    """The layered channel graph: one column of channels per tensor, edges for every connection.
-
-    Conv edges are blue, permutation edges orange. Columns of different widths are drawn on the
-    same height, so an expansion (IGCV3) fans out.
-    """
-    from matplotlib.collections import LineCollection
-
-    widths = [ops[0].c_in] + [op.c_out for op in ops]
-
-    def y(channel, width):
-        return 1.0 - (channel + 0.5) / width
-
-    for col, op in enumerate(ops):
-        A = adjacency(op)
-        outs, ins = A.nonzero(as_tuple=True)
-        if len(outs) > max_edges:
-            keep = torch.linspace(0, len(outs) - 1, max_edges).long()
-            outs, ins = outs[keep], ins[keep]
-        segs = [((col, y(i, op.c_in)), (col + 1, y(o, op.c_out))) for o, i in zip(outs.tolist(), ins.tolist())]
-        is_perm = op.kind == "perm"
-        alpha = 0.9 if is_perm or len(segs) <= 200 else max(0.04, min(0.5, 60 / len(segs)))
-        ax.add_collection(
-            LineCollection(
-                segs, colors="tab:orange" if is_perm else "tab:blue", linewidths=1.2 if is_perm else 0.6, alpha=alpha
-            )
-        )
-        ax.text(col + 0.5, 1.02 + 0.07 * (col % 2), op.describe(), ha="center", va="bottom", fontsize=7)
-    for col, w in enumerate(widths):
-        size = max(2, 30 / max(w, 1) ** 0.5)
-        ax.scatter([col] * w, [y(c, w) for c in range(w)], s=size, color="black", zorder=3)
-    ax.set_xlim(-0.2, len(ops) + 0.2)
-    ax.set_ylim(-0.03, 1.17)
-    ax.set_xticks(range(len(widths)))
-    ax.set_xticklabels(["input"] + [str(i + 1) for i in range(len(ops))], fontsize=7)
-    ax.set_yticks([])
-    ax.set_title("channel graph (blue: convs, orange: permutations)", fontsize=9)
-
-
-def draw_counts(counts: torch.Tensor, ax: Axes, verdict: str | None = None) -> AxesImage:
-    """The composed path-count matrix as a heatmap (white = 0 = no path)."""
-    import matplotlib.pyplot as plt
-
-    cmap = plt.get_cmap("viridis").with_extremes(under="white")
-    im = ax.imshow(counts.numpy(), cmap=cmap, vmin=0.5, vmax=max(1, int(counts.max())), interpolation="nearest")
-    ax.set_xlabel("input channel")
-    ax.set_ylabel("output channel")
-    title = "paths input → output"
-    if verdict:
-        title += f": {verdict}"
-    ax.set_title(title, fontsize=9)
-    return im
-
-
-def draw_connectivity(state: dict, fig: Figure) -> None:
-    """Draw an explorer state: channel graph on the left, path-count heatmap on the right."""
-    gs = fig.add_gridspec(1, 2, width_ratios=[1.7, 1])
-    ax_graph, ax_heat = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
-    draw_channel_graph(state["ops"], ax_graph)
-    im = draw_counts(state["counts"], ax_heat, state["verdict"])
-    fig.colorbar(im, ax=ax_heat, fraction=0.046, pad=0.04, label="number of paths")
-    fig.suptitle(state["title"], fontsize=10)
+    presets: Mapping[str, Preset] | Iterable[Preset] | None = None,
+) -> ConnectivityState:
+    """``channels.connectivity_state`` with this chapter's :data:`PRESETS` as the default table."""
+    return channels.connectivity_state(preset, C, L, M, kernel_size, presets=PRESETS if presets is None else presets)
 
 
 def connectivity_explorer(
@@ -1079,34 +678,12 @@ def connectivity_explorer(
     C: int = 16,
     L: int = 4,
     M: int = 4,
-    presets: dict[str, Callable] | None = None,
+    presets: Mapping[str, Preset] | Iterable[Preset] | None = None,
     figsize: tuple[float, float] = (11, 4.2),
 ) -> Explorer:
-    """The channel-connectivity explorer (an ``Explorer``): preset, C, L, M controls.
-
-    ``presets``: extra or replacement builders ``name -> (C, L, M, k) -> (ops, title, width)``,
-    merged with :data:`PRESETS` (chapters 07 and 09 add ResNeXt, MobileNet ...).
-    """
-    from .widgets import Explorer, dropdown, int_slider
-
-    table = dict(PRESETS, **(presets or {}))
-
-    def state_fn(preset, C, L, M):
-        return connectivity_state(preset, C, L, M, presets=table)
-
-    controls = {
-        "preset": dropdown("preset", list(table), preset),
-        "C": int_slider("C (channels)", C, 2, 64),
-        "L": int_slider("L (per preset)", L, 1, 32),
-        "M": int_slider("M (per preset)", M, 1, 32),
-    }
-    return Explorer(
-        state_fn,
-        draw_connectivity,
-        controls,
-        title="channel-connectivity explorer",
-        readout_fn=connectivity_readout,
-        figsize=figsize,
+    """``channels.connectivity_explorer`` with the IGC presets (and ``presets``) added."""
+    return channels.connectivity_explorer(
+        preset, C, L, M, presets=channels.presets_table(PRESETS, presets or ()), figsize=figsize
     )
 
 

@@ -72,6 +72,7 @@ import torch.nn.utils.prune as torch_prune
 from .args import check_bits, check_finite, check_float, check_int
 from .measure import file_bytes
 from .report import Rows
+from .states import State
 from .surgery import bits_needed, forward_with_hooks, pack_bits, weight_layers
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -1133,7 +1134,23 @@ def compress_weights(
 EXPLORER_METHODS = ("kmeans", "linear", "fixed", "ttq", "twn", "binary")
 
 
-def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, threshold: float = 0.05) -> dict:
+@dataclass(frozen=True)
+class QuantState(State):
+    """What the one-layer quantization explorer shows for one setting."""
+
+    method: str
+    bits: float  # stored bits per weight
+    threshold: float
+    weights: torch.Tensor
+    quantized: torch.Tensor
+    levels: torch.Tensor
+    mse: float
+    sqnr_db: float
+    float_bytes: int
+    bytes: int
+
+
+def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, threshold: float = 0.05) -> QuantState:
     """Everything the quantization explorer shows for one weight tensor (pure; ValueError if invalid).
 
     ``bits`` applies to kmeans (1-16), linear and fixed (2-16); ``threshold`` is TTQ's t (0 < t < 1);
@@ -1155,43 +1172,41 @@ def quant_state(weights: torch.Tensor, method: str = "kmeans", bits: int = 4, th
     w_hat, storage, stored_bits = encode_weights(w, method, bits, threshold, per_channel=False)
     error = w_hat - w
     mse = error.pow(2).mean().item()
-    return {
-        "method": method,
-        "bits": stored_bits,
-        "threshold": threshold,
-        "weights": w,
-        "quantized": w_hat,
-        "levels": torch.unique(w_hat),
-        "mse": mse,
-        "sqnr_db": 10 * math.log10(w.pow(2).mean().item() / max(mse, 1e-30)),
-        "float_bytes": file_bytes({"weight": w}),
-        "bytes": file_bytes(storage),
-    }
+    return QuantState(
+        method=method,
+        bits=stored_bits,
+        threshold=threshold,
+        weights=w,
+        quantized=w_hat,
+        levels=torch.unique(w_hat),
+        mse=mse,
+        sqnr_db=10 * math.log10(w.pow(2).mean().item() / max(mse, 1e-30)),
+        float_bytes=file_bytes({"weight": w}),
+        bytes=file_bytes(storage),
+    )
 
 
-def draw_quant(state: dict, fig: Figure) -> None:
+def draw_quant(state: QuantState, fig: Figure) -> None:
     """Histogram of the weights with the quantization levels as vertical lines."""
     ax = fig.add_subplot(1, 1, 1)
-    w = state["weights"].numpy()
+    w = state.weights.numpy()
     ax.hist(w, bins=120, color="#7a9cc6", alpha=0.9, label="float weights")
-    levels = state["levels"].numpy()
+    levels = state.levels.numpy()
     shown = levels if len(levels) <= 64 else levels[:: math.ceil(len(levels) / 64)]
     for i, level in enumerate(shown):
         ax.axvline(level, color="#c0392b", lw=1, alpha=0.8, label="quantization levels" if i == 0 else None)
     ax.set_xlabel("weight value")
     ax.set_ylabel("count")
-    ax.set_title(
-        f"{state['method']}: {len(levels)} levels, {state['bits']} bits/weight, SQNR {state['sqnr_db']:.1f} dB"
-    )
+    ax.set_title(f"{state.method}: {len(levels)} levels, {state.bits} bits/weight, SQNR {state.sqnr_db:.1f} dB")
     ax.legend(loc="upper right")
 
 
-def quant_readout(state: dict) -> str:
+def quant_readout(state: QuantState) -> str:
     """One line under the controls: levels, error and the real bytes against float."""
     return (
-        f"levels <b>{len(state['levels'])}</b> · MSE <b>{state['mse']:.2e}</b> · "
-        f"SQNR <b>{state['sqnr_db']:.1f} dB</b> · file <b>{state['bytes']:,} B</b> vs float "
-        f"{state['float_bytes']:,} B (<b>{state['float_bytes'] / state['bytes']:.1f}×</b> smaller)"
+        f"levels <b>{len(state.levels)}</b> · MSE <b>{state.mse:.2e}</b> · "
+        f"SQNR <b>{state.sqnr_db:.1f} dB</b> · file <b>{state.bytes:,} B</b> vs float "
+        f"{state.float_bytes:,} B (<b>{state.float_bytes / state.bytes:.1f}×</b> smaller)"
     )
 
 
@@ -1281,6 +1296,7 @@ __all__ = [
     "plan_table",
     "encode_weights",
     "compress_weights",
+    "QuantState",
     "quant_state",
     "draw_quant",
     "quant_readout",

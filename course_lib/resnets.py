@@ -45,11 +45,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from . import config, data, igc, train
+from . import channels, config, data, train
 from .args import check_float, check_int
 from .measure import layer_table
 from .models import check_input, check_widths
 from .report import Rows
+from .states import State
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -87,9 +88,10 @@ __all__ = [
     "add_se_to_torchvision_resnet",
     "gradient_norms",
     "StageCost",
-    "CostReport",
+    "StageCostReport",
     "cost_report",
     "BLOCK_TYPES",
+    "ResidualState",
     "residual_state",
     "residual_readout",
     "draw_residual",
@@ -408,7 +410,7 @@ def survival_probabilities(num_blocks: int, p_last: float = 0.5) -> list:
     """``[p_1, …, p_L]`` with ``p_l = 1 − (l/L)(1 − p_L)`` (Huang et al.'s linear decay)."""
     L = check_int("num_blocks", num_blocks)
     p_last = _prob("p_last", p_last)
-    return [1 - (l / L) * (1 - p_last) for l in range(1, L + 1)]
+    return [1 - (unit / L) * (1 - p_last) for unit in range(1, L + 1)]
 
 
 def expected_depth(num_blocks: int, p_last: float = 0.5) -> float:
@@ -576,33 +578,36 @@ def resnext_params(cardinality: int, d: int, channels: int = 256) -> int:
     return cardinality * (channels * d + 9 * d * d + d * channels)
 
 
-def _connectivity_resnext(C, L, M, k):
+def _connectivity_resnext(C: int, L: int, M: int, k: int) -> channels.Chain:
     width = L * M
-    return (
-        [
-            igc.dense(C, width, label="1×1 reduce"),
-            igc.group_conv(width, L, kernel_size=k, label=f"3×3 grouped, {L} paths"),
-            igc.dense(width, C, label="1×1 expand"),
-        ],
-        f"ResNeXt branch: C={C} channels, cardinality {L} × d={M} (form c)",
-        C,
+    ops = (
+        channels.dense(C, width, label="1×1 reduce"),
+        channels.group_conv(width, L, kernel_size=k, label=f"3×3 grouped, {L} paths"),
+        channels.dense(width, C, label="1×1 expand"),
     )
+    return channels.Chain(ops, f"ResNeXt branch: C={C} channels, cardinality {L} × d={M} (form c)", C)
 
 
-def _connectivity_resnext_3x3(C, L, M, k):
-    return (
-        [igc.group_conv(L * M, L, kernel_size=k, label=f"3×3 grouped, {L} paths of d={M}")],
-        f"ResNeXt grouped 3×3: cardinality {L}, d={M}: block-diagonal",
-        L * M,
-    )
+def _connectivity_resnext_3x3(C: int, L: int, M: int, k: int) -> channels.Chain:
+    ops = (channels.group_conv(L * M, L, kernel_size=k, label=f"3×3 grouped, {L} paths of d={M}"),)
+    return channels.Chain(ops, f"ResNeXt grouped 3×3: cardinality {L}, d={M}: block-diagonal", L * M)
 
 
-RESNEXT_PRESETS = {"resnext": _connectivity_resnext, "resnext 3×3": _connectivity_resnext_3x3}
+RESNEXT_PRESETS = channels.presets_table(
+    [
+        channels.Preset("resnext", _connectivity_resnext, "C = channels, L = cardinality, M = d (width of a path)"),
+        channels.Preset(
+            "resnext 3×3", _connectivity_resnext_3x3, "L = cardinality, M = d (C = L·d; the C slider is unused)"
+        ),
+    ]
+)
 
 
 def resnext_connectivity_explorer(C: int = 16, cardinality: int = 4, d: int = 2) -> Explorer:
-    """Chapter 06's channel-connectivity explorer with the ResNeXt presets (L = cardinality, M = d)."""
-    return igc.connectivity_explorer("resnext", C=C, L=cardinality, M=d, presets=RESNEXT_PRESETS)
+    """The channel-connectivity explorer (``channels``, chapter 06) with the ResNeXt presets.
+
+    The sliders: L = cardinality, M = d (the width of one path)."""
+    return channels.connectivity_explorer("resnext", C=C, L=cardinality, M=d, presets=RESNEXT_PRESETS)
 
 
 # --------------------------------------------------------------------------- SE parameter arithmetic
@@ -840,7 +845,7 @@ class StageCost:
     macs: int
 
 
-class CostReport(Rows):
+class StageCostReport(Rows):
     """``report.Rows`` of :class:`StageCost`; ``.table()`` prints the counts with thousands separators."""
 
     def table(self) -> str:
@@ -849,7 +854,7 @@ class CostReport(Rows):
         return "\n".join(lines)
 
 
-def cost_report(model: nn.Sequential, input_size: tuple) -> CostReport:
+def cost_report(model: nn.Sequential, input_size: tuple) -> StageCostReport:
     """Parameters and MACs per part (stem, stage 1…3, classifier, total) of a :func:`resnet_cifar` net."""
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential from resnet_cifar, got {type(model).__name__}")
@@ -870,7 +875,7 @@ def cost_report(model: nn.Sequential, input_size: tuple) -> CostReport:
         rows.setdefault(part, [0, 0])[0] += sum(p.numel() for p in m.parameters())
     for r in layer_table(model, input_size):
         rows[stage_of[r.name.split(".")[0]]][1] += r.macs
-    report = CostReport(StageCost(k, v[0], v[1]) for k, v in rows.items())
+    report = StageCostReport(StageCost(k, v[0], v[1]) for k, v in rows.items())
     report.append(StageCost("total", sum(r.params for r in report), sum(r.macs for r in report)))
     return report
 
@@ -901,7 +906,27 @@ def _explore(depth, block, shortcut, se):
     return tuple(norms), tuple(costs)
 
 
-def residual_state(depth: int = 56, block: str = "pre-act", shortcut: str = "identity", se: str = "off") -> dict:
+@dataclass(frozen=True)
+class ResidualState(State):
+    """What the residual-network explorer shows for one setting."""
+
+    depth: int
+    block: str
+    shortcut: str
+    se: str
+    blocks: int  # residual units
+    norms: list[float]  # gradient norm per unit at init
+    plain_norms: list[float]  # the same net without shortcuts
+    ratio: float  # unit 1 over the last unit
+    plain_ratio: float
+    costs: StageCostReport
+    params: int
+    macs: int
+
+
+def residual_state(
+    depth: int = 56, block: str = "pre-act", shortcut: str = "identity", se: str = "off"
+) -> ResidualState:
     """Pure state of the residual-network explorer: gradient norm per unit at init, params and MACs.
 
     The net is a :func:`resnet_cifar` of widths 8-16-32 on 16×16 RGB inputs (small, so that the
@@ -919,44 +944,44 @@ def residual_state(depth: int = 56, block: str = "pre-act", shortcut: str = "ide
         raise ValueError(f"depth={depth} is too deep for the explorer (at most 164)")
     norms, costs = _explore(depth, block, shortcut, se == "on")
     plain, _ = _explore(depth, block, "none", se == "on")
-    return {
-        "depth": depth,
-        "block": block,
-        "shortcut": shortcut,
-        "se": se,
-        "blocks": 3 * n,
-        "norms": list(norms),
-        "plain_norms": list(plain),
-        "ratio": norms[0] / norms[-1],
-        "plain_ratio": plain[0] / plain[-1],
-        "costs": CostReport(costs),
-        "params": costs[-1].params,
-        "macs": costs[-1].macs,
-    }
-
-
-def residual_readout(state: dict) -> str:
-    return (
-        f"<b>ResNet-{state['depth']}</b> ({state['block']}, shortcut {state['shortcut']}, SE {state['se']}): "
-        f"{state['params']:,} parameters, {state['macs'] / 1e6:.1f}M MACs on a 16×16 input. "
-        f"Gradient norm at unit 1 / unit {state['blocks']}: {state['ratio']:.3g} "
-        f"(plain net: {state['plain_ratio']:.3g})."
+    return ResidualState(
+        depth=depth,
+        block=block,
+        shortcut=shortcut,
+        se=se,
+        blocks=3 * n,
+        norms=list(norms),
+        plain_norms=list(plain),
+        ratio=norms[0] / norms[-1],
+        plain_ratio=plain[0] / plain[-1],
+        costs=StageCostReport(costs),
+        params=costs[-1].params,
+        macs=costs[-1].macs,
     )
 
 
-def draw_residual(state: dict, fig: Figure) -> None:
+def residual_readout(state: ResidualState) -> str:
+    return (
+        f"<b>ResNet-{state.depth}</b> ({state.block}, shortcut {state.shortcut}, SE {state.se}): "
+        f"{state.params:,} parameters, {state.macs / 1e6:.1f}M MACs on a 16×16 input. "
+        f"Gradient norm at unit 1 / unit {state.blocks}: {state.ratio:.3g} "
+        f"(plain net: {state.plain_ratio:.3g})."
+    )
+
+
+def draw_residual(state: ResidualState, fig: Figure) -> None:
     ax, ax_t = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    units = range(1, state["blocks"] + 1)
-    ax.semilogy(units, state["norms"], "o-", ms=3, label=f"{state['block']}, {state['shortcut']}")
-    if state["shortcut"] != "none":
-        ax.semilogy(units, state["plain_norms"], "s-", ms=3, color="gray", alpha=0.7, label="plain (no shortcut)")
+    units = range(1, state.blocks + 1)
+    ax.semilogy(units, state.norms, "o-", ms=3, label=f"{state.block}, {state.shortcut}")
+    if state.shortcut != "none":
+        ax.semilogy(units, state.plain_norms, "s-", ms=3, color="gray", alpha=0.7, label="plain (no shortcut)")
     ax.set_xlabel("residual unit l (input side → output side)")
     ax.set_ylabel("‖∂E/∂x_l‖ at initialisation")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    ax.set_title(f"gradient reaching each unit, ResNet-{state['depth']}", fontsize=9)
+    ax.set_title(f"gradient reaching each unit, ResNet-{state.depth}", fontsize=9)
     ax_t.axis("off")
-    cells = [[r.part, f"{r.params:,}", f"{r.macs / 1e6:.2f}M"] for r in state["costs"]]
+    cells = [[r.part, f"{r.params:,}", f"{r.macs / 1e6:.2f}M"] for r in state.costs]
     table = ax_t.table(cellText=cells, colLabels=["part", "params", "MACs"], loc="center")
     table.scale(1, 1.4)
     ax_t.set_title("parameters and MACs (16×16 input)", fontsize=9)

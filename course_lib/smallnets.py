@@ -32,7 +32,8 @@ a few MB of on-chip memory (FPGAs have less than 10 MB).
 
 The module has the blocks and networks with their ImageNet layouts (parameter counts equal
 torchvision's), small variants for 28×28 / 32×32 inputs, cost accounting per layer kind, the
-connectivity presets for chapter 06's explorer, the MobileNet α/ρ explorer (the exercises are in ``course_lib.exercises.ch09``).
+connectivity presets for the channel-connectivity explorer (``channels``), the MobileNet α/ρ explorer
+(the exercises are in ``course_lib.exercises.ch09``).
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from . import compressed_file, igc, measure, prune, quant
+from . import channels, compressed_file, measure, prune, quant
 from .args import check_bits, check_float, check_fraction, check_int
 from .report import Rows
+from .states import State
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,7 +84,7 @@ __all__ = [
     "make_divisible",
     "layer_kind",
     "CostRow",
-    "CostReport",
+    "KindCostReport",
     "cost_by_kind",
     "min_input_size",
     "separable_cost_ratio",
@@ -90,6 +92,7 @@ __all__ = [
     "PRESETS",
     "PRESET_HELP",
     "connectivity_explorer",
+    "MobileNetState",
     "mobilenet_state",
     "draw_mobilenet",
     "mobilenet_readout",
@@ -631,7 +634,7 @@ def mobilenet_small(num_classes: int = 10, in_channels: int = 1, alpha: float = 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """ShuffleNet's channel shuffle: view the channels as (groups, C / groups), transpose, flatten.
 
-    Equal to ``torch.nn.ChannelShuffle(groups)(x)`` and to ``x[:, igc.interleave(groups, C // groups)]``:
+    Equal to ``torch.nn.ChannelShuffle(groups)(x)`` and to ``x[:, channels.interleave(groups, C // groups)]``:
     the IGC interleaving permutation (chapter 06).
     """
     if not isinstance(x, torch.Tensor):
@@ -802,7 +805,7 @@ class CostRow:
     macs_share: float
 
 
-class CostReport(Rows):
+class KindCostReport(Rows):
     """``report.Rows`` of :func:`cost_by_kind`, with its own ``.table()`` and ``.row(kind)``."""
 
     def row(self, kind: str) -> CostRow:
@@ -821,7 +824,7 @@ class CostReport(Rows):
         return "\n".join(lines)
 
 
-def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> CostReport:
+def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> KindCostReport:
     """Parameters and MACs of the conv/linear layers, summed per :func:`layer_kind` (one forward pass).
 
     Parameters are the *weights* of the conv/linear layers (biases and BatchNorm left out, as in
@@ -837,7 +840,7 @@ def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> CostReport:
         acc[kind] = (n + 1, p + module.weight.numel(), m + r.macs)
     total_p = sum(p for _, p, _ in acc.values()) or 1
     total_m = sum(m for _, _, m in acc.values()) or 1
-    return CostReport(CostRow(k, *acc[k], acc[k][1] / total_p, acc[k][2] / total_m) for k in KINDS if k in acc)
+    return KindCostReport(CostRow(k, *acc[k], acc[k][1] / total_p, acc[k][2] / total_m) for k in KINDS if k in acc)
 
 
 def separable_cost_ratio(channels_out: int, kernel_size: int = 3) -> float:
@@ -847,105 +850,76 @@ def separable_cost_ratio(channels_out: int, kernel_size: int = 3) -> float:
     return 1 / channels_out + 1 / kernel_size**2
 
 
-# --------------------------------------------------------------------------- connectivity presets (chapter 06's explorer)
+# --------------------------------------------------------------------------- connectivity presets (``channels``)
 
 
-@dataclass(frozen=True)
-class _Op(igc.ChannelOp):
-    """A ChannelOp whose parameter count is given (a 1×3 conv, a concatenated 1×1 ‖ 3×3 expand)."""
-
-    fixed_params: int = 0
-
-    @property
-    def params(self):
-        return self.fixed_params
-
-
-def _preset_fire(C, L, M, k):
+def _fire(C: int, L: int, M: int, k: int) -> channels.Chain:
     if C % 2:
         raise ValueError(f"C={C} must be even: the Fire module's expand layer is C/2 1×1 + C/2 3×3 filters")
     if L >= C:
         raise ValueError(f"L={L} squeeze channels must be < C={C} expand channels (squeeze < expand)")
     e = C // 2
-    expand = _Op("conv", L, C, 1, 1, label=f"expand {e}×1×1 ‖ {e}×3×3", fixed_params=L * e + L * e * 9)
-    return (
-        [igc.dense(C, L, label=f"squeeze 1×1 → {L}"), expand],
-        f"Fire module: C={C}, squeeze s₁ₓ₁ = L = {L} (SR = {L / C:.2f})",
-        C,
-    )
+    expand = channels.ChannelOp("conv", L, C, label=f"expand {e}×1×1 ‖ {e}×3×3", fixed_params=L * e + L * e * 9)
+    ops = (channels.dense(C, L, label=f"squeeze 1×1 → {L}"), expand)
+    return channels.Chain(ops, f"Fire module: C={C}, squeeze s₁ₓ₁ = L = {L} (SR = {L / C:.2f})", C)
 
 
-def _preset_squeezenext(C, L, M, k):
+def _squeezenext(C: int, L: int, M: int, k: int) -> channels.Chain:
     if C % 4:
         raise ValueError(f"C={C} must be divisible by 4 (two squeezes, each halving the channels)")
     h, q = C // 2, C // 4
-    return (
-        [
-            igc.dense(C, h, label="1×1 squeeze"),
-            igc.dense(h, q, label="1×1 squeeze"),
-            _Op("conv", q, h, 1, 1, label="1×3", fixed_params=q * h * 3),
-            _Op("conv", h, h, 1, 1, label="3×1", fixed_params=h * h * 3),
-            igc.dense(h, C, label="1×1 expand"),
-        ],
-        f"SqueezeNext block, C={C} (+ residual)",
-        C,
+    ops = (
+        channels.dense(C, h, label="1×1 squeeze"),
+        channels.dense(h, q, label="1×1 squeeze"),
+        channels.ChannelOp("conv", q, h, label="1×3", fixed_params=q * h * 3),
+        channels.ChannelOp("conv", h, h, label="3×1", fixed_params=h * h * 3),
+        channels.dense(h, C, label="1×1 expand"),
     )
+    return channels.Chain(ops, f"SqueezeNext block, C={C} (+ residual)", C)
 
 
-def _preset_separable(C, L, M, k):
-    return (
-        [igc.depthwise(C, k, label=f"{k}×{k} depthwise"), igc.dense(C, label="1×1 pointwise")],
-        f"depthwise separable (MobileNet) = IGCV1 with M = 1, C={C}",
-        C,
-    )
+def _separable(C: int, L: int, M: int, k: int) -> channels.Chain:
+    ops = (channels.depthwise(C, k, label=f"{k}×{k} depthwise"), channels.dense(C, label="1×1 pointwise"))
+    return channels.Chain(ops, f"depthwise separable (MobileNet) = IGCV1 with M = 1, C={C}", C)
 
 
-def _preset_channel_shuffle(C, L, M, k):
+def _channel_shuffle(C: int, L: int, M: int, k: int) -> channels.Chain:
     if C % L:
         raise ValueError(f"C={C} is not divisible by L={L} groups")
-    return (
-        [
-            igc.group_conv(C, L, label=f"1×1 group conv, {L} groups"),
-            igc.shuffle(C, L, "channel shuffle"),
-            igc.group_conv(C, L, label=f"1×1 group conv, {L} groups"),
-        ],
-        f"two group convs with a channel shuffle, C={C}, {L} groups",
-        C,
+    ops = (
+        channels.group_conv(C, L, label=f"1×1 group conv, {L} groups"),
+        channels.shuffle(C, L, "channel shuffle"),
+        channels.group_conv(C, L, label=f"1×1 group conv, {L} groups"),
     )
+    return channels.Chain(ops, f"two group convs with a channel shuffle, C={C}, {L} groups", C)
 
 
-def _preset_inverted_residual(C, L, M, k):
+def _inverted_residual(C: int, L: int, M: int, k: int) -> channels.Chain:
     hidden = C * M
-    return (
-        [
-            igc.dense(C, hidden, label=f"1×1 expand ×{M}"),
-            igc.depthwise(hidden, k, label=f"{k}×{k} depthwise"),
-            igc.dense(hidden, C, label="1×1 linear projection"),
-        ],
-        f"inverted residual (MobileNetV2 = IGCV3 with 1 group), C={C}, t = M = {M} (+ residual)",
-        C,
+    ops = (
+        channels.dense(C, hidden, label=f"1×1 expand ×{M}"),
+        channels.depthwise(hidden, k, label=f"{k}×{k} depthwise"),
+        channels.dense(hidden, C, label="1×1 linear projection"),
     )
+    title = f"inverted residual (MobileNetV2 = IGCV3 with 1 group), C={C}, t = M = {M} (+ residual)"
+    return channels.Chain(ops, title, C)
 
 
-PRESETS = {
-    "fire": _preset_fire,
-    "squeezenext": _preset_squeezenext,
-    "depthwise separable": _preset_separable,
-    "channel shuffle": _preset_channel_shuffle,
-    "inverted residual": _preset_inverted_residual,
-}
-PRESET_HELP = {
-    "fire": "uses C (expand width) and L (squeeze width)",
-    "squeezenext": "uses C",
-    "depthwise separable": "uses C",
-    "channel shuffle": "uses C and L (= groups)",
-    "inverted residual": "uses C and M (= expansion t)",
-}
+PRESETS = channels.presets_table(
+    [
+        channels.Preset("fire", _fire, "uses C (expand width) and L (squeeze width)"),
+        channels.Preset("squeezenext", _squeezenext, "uses C"),
+        channels.Preset("depthwise separable", _separable, "uses C"),
+        channels.Preset("channel shuffle", _channel_shuffle, "uses C and L (= groups)"),
+        channels.Preset("inverted residual", _inverted_residual, "uses C and M (= expansion t)"),
+    ]
+)
+PRESET_HELP = {name: preset.help for name, preset in PRESETS.items()}
 
 
 def connectivity_explorer(preset: str = "fire", C: int = 16, L: int = 4, M: int = 4) -> Explorer:
-    """Chapter 06's channel-connectivity explorer with this chapter's presets added."""
-    return igc.connectivity_explorer(preset, C, L, M, presets=PRESETS)
+    """The channel-connectivity explorer (``channels``, chapter 06) with this chapter's presets added."""
+    return channels.connectivity_explorer(preset, C, L, M, presets=PRESETS)
 
 
 # --------------------------------------------------------------------------- the MobileNet α/ρ explorer
@@ -969,13 +943,30 @@ def _mobilenet_latency(alpha, resolution, min_run_time):
     return robust_latency(model, torch.randn(1, 3, resolution, resolution), min_run_time)
 
 
+@dataclass(frozen=True)
+class MobileNetState(State):
+    """What the MobileNet α/ρ explorer shows for one setting (ratios against 1.0-MobileNet-224)."""
+
+    alpha: float
+    resolution: int
+    rho: float
+    params: int
+    macs: int
+    report: KindCostReport
+    params_ratio: float
+    macs_ratio: float
+    latency: float | None  # seconds, batch 1, one thread; None when not measured
+    latency_ratio: float | None
+
+
 def mobilenet_state(
     alpha: float = 1.0, resolution: int = 224, measure_latency: bool = True, min_run_time: float = 0.2
-) -> dict:
+) -> MobileNetState:
     """State of the MobileNet explorer: parameters, MACs, cost per layer kind and CPU latency.
 
     ``resolution`` = 224·ρ. Ratios are against 1.0-MobileNet-224. Latency (batch 1, one thread,
-    this machine: :func:`robust_latency`) is measured once per setting and cached. Invalid α or resolution raise ValueError.
+    this machine: :func:`robust_latency`) is measured once per setting and cached. Invalid α or
+    resolution raise ValueError.
     """
     alpha = _positive_float("alpha", alpha)
     check_int("resolution", resolution)
@@ -988,22 +979,22 @@ def mobilenet_state(
     report = cost_by_kind(model, (3, resolution, resolution))
     base = _base_mobilenet_cost()
     params, macs = sum(r.params for r in report), sum(r.macs for r in report)
-    state = {
-        "alpha": alpha,
-        "resolution": resolution,
-        "rho": resolution / 224,
-        "params": params,
-        "macs": macs,
-        "report": report,
-        "params_ratio": params / base[0],
-        "macs_ratio": macs / base[1],
-        "latency": None,
-        "latency_ratio": None,
-    }
+    latency = latency_ratio = None
     if measure_latency:
-        state["latency"] = _mobilenet_latency(alpha, resolution, min_run_time)
-        state["latency_ratio"] = state["latency"] / _mobilenet_latency(1.0, 224, min_run_time)
-    return state
+        latency = _mobilenet_latency(alpha, resolution, min_run_time)
+        latency_ratio = latency / _mobilenet_latency(1.0, 224, min_run_time)
+    return MobileNetState(
+        alpha=alpha,
+        resolution=resolution,
+        rho=resolution / 224,
+        params=params,
+        macs=macs,
+        report=report,
+        params_ratio=params / base[0],
+        macs_ratio=macs / base[1],
+        latency=latency,
+        latency_ratio=latency_ratio,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -1012,31 +1003,31 @@ def _base_mobilenet_cost():
     return sum(r.params for r in report), sum(r.macs for r in report)
 
 
-def draw_mobilenet(state: dict, fig: Figure) -> None:
+def draw_mobilenet(state: MobileNetState, fig: Figure) -> None:
     """Bar charts of MACs and parameters per layer kind."""
     ax1, ax2 = fig.subplots(1, 2)
-    kinds = [r.kind for r in state["report"]]
-    ax1.bar(kinds, [r.macs / 1e6 for r in state["report"]], color="tab:blue")
+    kinds = [r.kind for r in state.report]
+    ax1.bar(kinds, [r.macs / 1e6 for r in state.report], color="tab:blue")
     ax1.set_ylabel("mult-adds (millions)")
-    ax1.set_title(f"MACs: {state['macs'] / 1e6:.0f}M", fontsize=10)
-    ax2.bar(kinds, [r.params / 1e6 for r in state["report"]], color="tab:orange")
+    ax1.set_title(f"MACs: {state.macs / 1e6:.0f}M", fontsize=10)
+    ax2.bar(kinds, [r.params / 1e6 for r in state.report], color="tab:orange")
     ax2.set_ylabel("parameters (millions)")
-    ax2.set_title(f"parameters: {state['params'] / 1e6:.2f}M", fontsize=10)
+    ax2.set_title(f"parameters: {state.params / 1e6:.2f}M", fontsize=10)
     for ax in (ax1, ax2):
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(alpha=0.3, axis="y")
-    fig.suptitle(f"{state['alpha']:g}-MobileNet-{state['resolution']} (ρ = {state['rho']:.3f})", fontsize=11)
+    fig.suptitle(f"{state.alpha:g}-MobileNet-{state.resolution} (ρ = {state.rho:.3f})", fontsize=11)
 
 
-def mobilenet_readout(state: dict) -> str:
+def mobilenet_readout(state: MobileNetState) -> str:
     text = (
-        f"<b>{state['alpha']:g}-MobileNet-{state['resolution']}</b>: {state['params'] / 1e6:.2f}M parameters "
-        f"({state['params_ratio']:.2f}× of 1.0-MobileNet-224), {state['macs'] / 1e6:.0f}M mult-adds "
-        f"({state['macs_ratio']:.2f}×)"
+        f"<b>{state.alpha:g}-MobileNet-{state.resolution}</b>: {state.params / 1e6:.2f}M parameters "
+        f"({state.params_ratio:.2f}× of 1.0-MobileNet-224), {state.macs / 1e6:.0f}M mult-adds "
+        f"({state.macs_ratio:.2f}×)"
     )
-    if state["latency"] is not None:
+    if state.latency is not None:
         text += (
-            f", CPU latency {1e3 * state['latency']:.1f} ms (batch 1, one thread; {state['latency_ratio']:.2f}× "
+            f", CPU latency {1e3 * state.latency:.1f} ms (batch 1, one thread; {state.latency_ratio:.2f}× "
             f"— compare with the MACs ratio)"
         )
     return text + "."

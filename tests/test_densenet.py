@@ -366,13 +366,13 @@ def test_step_seconds_returns_both():
 
 def test_explorer_state_and_errors():
     s = densenet.block_state(depth=5, growth_rate=4, bottleneck=True, compression=0.5, efficient=False)
-    assert s["feeds"].shape == (6, 6) and int(s["feeds"].sum()) == densenet.num_connections(5) + 6
-    assert s["channels"] == [8, 12, 16, 20, 24] and s["block_out"] == 28 and s["transition_out"] == 14
-    assert s["params"] == densenet.block_params(5, 8, 4) + 2 * 28 + 28 * 14
-    assert s["saved_total"] == densenet.naive_block_saved_bytes(5, 8, 4, 4, 1, 8, 8)
-    assert s["other_total"] == densenet.efficient_block_saved_bytes(5, 8, 4, 4, 1, 8, 8)
+    assert s.feeds.shape == (6, 6) and int(s.feeds.sum()) == densenet.num_connections(5) + 6
+    assert s.channels == [8, 12, 16, 20, 24] and s.block_out == 28 and s.transition_out == 14
+    assert s.params == densenet.block_params(5, 8, 4) + 2 * 28 + 28 * 14
+    assert s.saved_total == densenet.naive_block_saved_bytes(5, 8, 4, 4, 1, 8, 8)
+    assert s.other_total == densenet.efficient_block_saved_bytes(5, 8, 4, 4, 1, 8, 8)
     e = densenet.block_state(depth=5, growth_rate=4, efficient=True)
-    assert e["saved_total"] == s["other_total"] and "efficient" in densenet.block_readout(e)
+    assert e.saved_total == s.other_total and "efficient" in densenet.block_readout(e)
     with pytest.raises(ValueError, match="compression=0"):
         densenet.block_state(compression=0.0)
     with pytest.raises(ValueError, match="depth=0"):

@@ -1,9 +1,11 @@
 """Tests of course_lib.igc: every result is compared with an independent reference
 (PyTorch's own conv, brute-force path enumeration, exact arithmetic, real nn.Conv2d parameter counts)."""
 
+import dataclasses
 import itertools
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import igc
+from course_lib import channels, igc
 from course_lib.conv import weight_matrix
 from course_lib.report import Rows
 
@@ -532,24 +534,24 @@ def test_chain_params():
                                             ("shuffle", "loose"), ("no shuffle", "disconnected")])
 def test_connectivity_state_verdicts(preset, verdict):
     state = igc.connectivity_state(preset, C=16, L=2, M=4)
-    assert state["verdict"] == verdict
-    assert torch.equal(state["counts"], igc.connectivity(state["ops"]))
+    assert state.verdict == verdict
+    assert torch.equal(state.counts, igc.connectivity(state.ops))
 
 
 def test_connectivity_state_parameters_against_formulas():
     s = igc.connectivity_state("igcv1", C=99, L=4, M=8)       # C is L·M for IGCV1
-    assert s["channels"] == 32 and s["params"] == igc.igcv1_params(4, 8, 3)
-    assert s["params_ratio"] == pytest.approx(2432 / 9216)
-    assert s["width_ratio"] == pytest.approx(igc.width_report(4, 8).width_ratio)
+    assert s.channels == 32 and s.params == igc.igcv1_params(4, 8, 3)
+    assert s.params_ratio == pytest.approx(2432 / 9216)
+    assert s.width_ratio == pytest.approx(igc.width_report(4, 8).width_ratio)
     s = igc.connectivity_state("regular", C=16)
-    assert s["params"] == 16 * 16 * 9 and s["params_ratio"] == 1.0
+    assert s.params == 16 * 16 * 9 and s.params_ratio == 1.0
     s = igc.connectivity_state("igcv2", C=64, L=4)           # channel-wise 3×3 + three 1×1 with K = 4, 4, 4
-    assert [op.groups for op in s["ops"] if op.kind == "conv"] == [64, 16, 16, 16]
-    assert [op.kernel_size for op in s["ops"] if op.kind == "conv"] == [3, 1, 1, 1]
-    assert s["params"] == igc.igcv2_params(64, (1, 4, 4, 4), 3) == 64 * 9 + 64 * 12
-    assert "L = number of group convs" in s["sliders"] and "M unused" in s["sliders"]
-    assert "primary partitions" in igc.connectivity_state("igcv1", L=2, M=4)["sliders"]
-    assert "expansion t" in igc.connectivity_state("igcv3", C=8, L=2, M=3)["sliders"]
+    assert [op.groups for op in s.ops if op.kind == "conv"] == [64, 16, 16, 16]
+    assert [op.kernel_size for op in s.ops if op.kind == "conv"] == [3, 1, 1, 1]
+    assert s.params == igc.igcv2_params(64, (1, 4, 4, 4), 3) == 64 * 9 + 64 * 12
+    assert "L = number of group convs" in s.sliders and "M unused" in s.sliders
+    assert "primary partitions" in igc.connectivity_state("igcv1", L=2, M=4).sliders
+    assert "expansion t" in igc.connectivity_state("igcv3", C=8, L=2, M=3).sliders
 
 
 @pytest.mark.parametrize("settings,match", [
@@ -568,20 +570,46 @@ def test_connectivity_state_invalid_settings(settings, match):
 
 def test_explorer_widget_shows_message_and_figure():
     explorer = igc.connectivity_explorer("igcv1", C=16, L=4, M=4)
-    assert explorer.error is None and explorer.state["verdict"] == "strict"
+    assert explorer.error is None and explorer.state.verdict == "strict"
     assert "strict complementary" in explorer.readout.value
     assert explorer.image.value[:4] == b"\x89PNG"
     explorer.set(preset="group", C=30, L=4)
     assert explorer.error is not None and "not divisible by L=4" in explorer.error
     explorer.set(preset="igcv3", C=8, L=2, M=3)
-    assert explorer.error is None and explorer.state["verdict"] == "loose"
+    assert explorer.error is None and explorer.state.verdict == "loose"
 
 
 def test_explorer_accepts_extra_presets():
     def resnext(C, L, M, k):
-        return [igc.dense(C, C // 2), igc.group_conv(C // 2, L, kernel_size=k), igc.dense(C // 2, C)], "ResNeXt", C
-    explorer = igc.connectivity_explorer("resnext", C=16, L=4, M=1, presets={"resnext": resnext})
-    assert explorer.state["verdict"] == "loose" and "resnext" in explorer.controls["preset"].options
+        return channels.Chain((igc.dense(C, C // 2), igc.group_conv(C // 2, L, kernel_size=k), igc.dense(C // 2, C)),
+                              "ResNeXt", C)
+    preset = channels.Preset("resnext", resnext, "C = channels, L = cardinality")
+    explorer = igc.connectivity_explorer("resnext", C=16, L=4, M=1, presets=[preset])
+    assert explorer.state.verdict == "loose" and "resnext" in explorer.controls["preset"].options
+    assert "igcv1" in explorer.controls["preset"].options and "shuffle" in explorer.controls["preset"].options
+    with pytest.raises(TypeError, match="channels.Preset"):            # the old (C, L, M, k) -> tuple protocol
+        igc.connectivity_state("resnext", presets={"resnext": resnext})
+
+
+def test_connectivity_state_is_a_frozen_value():
+    s = igc.connectivity_state("igcv1", L=2, M=4)
+    assert isinstance(s, channels.ConnectivityState) and s.verdict == "strict" and s["verdict"] == "strict"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.verdict = "loose"
+    with pytest.raises(KeyError, match="has the fields"):              # a misspelt key names what exists
+        s["verdicts"]
+    with pytest.raises(AttributeError):
+        s.verdicts
+
+
+def test_chapters_07_to_09_use_the_core_toolkit_not_chapter_06():
+    assert igc.connectivity is channels.connectivity and igc.ChannelOp is channels.ChannelOp
+    assert list(igc.PRESETS) == ["regular", "group", "xception", "igcv1", "igcv2", "igcv3", "shuffle", "no shuffle"]
+    assert set(channels.PRESETS) < set(igc.PRESETS)
+    for chapter in ("resnets", "densenet", "smallnets"):                 # chapters 07-09 import the core module
+        source = (Path(igc.__file__).parent / f"{chapter}.py").read_text()
+        imports = [line for line in source.splitlines() if line.startswith(("from .", "import "))]
+        assert not [line for line in imports if "igc" in line], chapter
 
 
 # --------------------------------------------------------------------------- plain networks

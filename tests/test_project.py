@@ -101,8 +101,8 @@ def test_make_lab_opens_the_learners_edition_and_lab_instructor_the_sources():
 # --------------------------------------------------------------------------- import layering
 
 LIBRARY = ROOT / "course_lib"
-CORE = {"config", "args", "stats", "checks", "claims", "widgets", "measure", "surgery", "checkpoints", "data", "train",
-        "report", "models"}
+CORE = {"config", "args", "stats", "checks", "claims", "widgets", "states", "measure", "surgery", "checkpoints", "data",
+        "train", "report", "models", "channels"}
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
 CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",
             "densenet", "smallnets", "wae", "capstone", "deploy"]

@@ -606,11 +606,11 @@ def test_quant_state_and_errors():
     torch.manual_seed(0)
     w = torch.randn(32, 16) * 0.1
     s = quant.quant_state(w, "kmeans", 3, 0.05)
-    assert len(s["levels"]) == 8 and s["bytes"] < s["float_bytes"]
-    assert s["mse"] == pytest.approx((s["quantized"] - w.reshape(-1)).pow(2).mean().item())
-    assert quant.quant_state(w, "kmeans", 5)["sqnr_db"] > s["sqnr_db"]
-    assert len(quant.quant_state(w, "binary", 3)["levels"]) == 2
-    assert len(quant.quant_state(w, "ttq", 3, 0.3)["levels"]) == 3
+    assert len(s.levels) == 8 and s.bytes < s.float_bytes
+    assert s.mse == pytest.approx((s.quantized - w.reshape(-1)).pow(2).mean().item())
+    assert quant.quant_state(w, "kmeans", 5).sqnr_db > s.sqnr_db
+    assert len(quant.quant_state(w, "binary", 3).levels) == 2
+    assert len(quant.quant_state(w, "ttq", 3, 0.3).levels) == 3
     with pytest.raises(ValueError, match="bits=1: linear quantization needs at least 2 bits"):
         quant.quant_state(w, "linear", 1)
     with pytest.raises(ValueError, match="0 < t < 1"):
@@ -628,7 +628,7 @@ def test_explorer_widget_shows_message_not_traceback():
     explorer.set(method="ttq", bits=2, threshold=0.0)
     assert "0 < t < 1" in explorer.error
     explorer.set(threshold=0.1)
-    assert explorer.error is None and len(explorer.state["levels"]) == 3
+    assert explorer.error is None and len(explorer.state.levels) == 3
 
 
 @pytest.mark.parametrize("method,bits_per_weight", [("ttq", 2), ("twn", 2), ("binary", 1), ("linear", 4),

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from course_lib import checkpoints, checks, igc, measure, recipes, resnets
+from course_lib import channels, checkpoints, checks, measure, recipes, resnets
 
 
 def randomize_bn(model, seed=0):
@@ -197,12 +197,12 @@ def test_resnext_bad_inputs():
 
 
 def test_resnext_connectivity_preset_is_block_diagonal():
-    s = igc.connectivity_state("resnext 3×3", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
-    counts = s["counts"]
+    s = channels.connectivity_state("resnext 3×3", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    counts = s.counts
     blocks = torch.block_diag(*[torch.ones(2, 2, dtype=torch.long)] * 4)
-    assert torch.equal(counts, blocks) and s["verdict"] == "disconnected"
-    whole = igc.connectivity_state("resnext", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
-    assert whole["verdict"] == "loose" and whole["params"] == 16 * 8 + 4 * 2 * 2 * 9 + 8 * 16
+    assert torch.equal(counts, blocks) and s.verdict == "disconnected"
+    whole = channels.connectivity_state("resnext", C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    assert whole.verdict == "loose" and whole.params == 16 * 8 + 4 * 2 * 2 * 9 + 8 * 16
     e = resnets.resnext_connectivity_explorer()
     assert e.error is None and "ResNeXt" in e.readout.value
 
@@ -319,10 +319,10 @@ def test_cost_report_matches_measure():
 
 def test_residual_explorer_state_and_errors():
     s = resnets.residual_state(20, "pre-act", "identity", "off")
-    assert s["blocks"] == 9 and len(s["norms"]) == 9 and len(s["plain_norms"]) == 9
-    assert s["params"] == measure.count_params(resnets.resnet_cifar(20, preact=True, widths=(8, 16, 32)))
+    assert s.blocks == 9 and len(s.norms) == 9 and len(s.plain_norms) == 9
+    assert s.params == measure.count_params(resnets.resnet_cifar(20, preact=True, widths=(8, 16, 32)))
     scaled = resnets.residual_state(20, "pre-act", "scale", "off")
-    assert scaled["ratio"] != s["ratio"] and scaled["shortcut"] == "scale"
+    assert scaled["ratio"] != s.ratio and scaled["shortcut"] == "scale"
     for bad, msg in (({"depth": 21}, "6n \\+ 2"), ({"block": "x"}, "block='x'"), ({"shortcut": "x"}, "shortcut='x'"),
                      ({"se": "maybe"}, "se='maybe'")):
         with pytest.raises(ValueError, match=msg):

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_lib import checks, igc, measure, smallnets as sn
+from course_lib import channels, checks, igc, measure, smallnets as sn
 from course_lib.conv import conv_cost
 
 
@@ -268,17 +268,17 @@ def test_presets_verdicts():
     expected = {"fire": "loose", "squeezenext": "loose", "depthwise separable": "strict",
                 "channel shuffle": "strict", "inverted residual": "loose"}
     for preset, verdict in expected.items():
-        state = igc.connectivity_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
-        assert state["verdict"] == verdict, preset
+        state = channels.connectivity_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
+        assert state.verdict == verdict, preset
     assert set(sn.PRESET_HELP) == set(sn.PRESETS)
-    fire = igc.connectivity_state("fire", C=16, L=4, M=1, presets=sn.PRESETS)
+    fire = channels.connectivity_state("fire", C=16, L=4, M=1, presets=sn.PRESETS)
     assert fire["params"] == measure.count_params(sn.Fire(16, 4, 8, 8)) - (4 + 16)      # weights, no biases
-    shuffle = igc.connectivity_state("channel shuffle", C=8, L=2, M=1, presets=sn.PRESETS)
+    shuffle = channels.connectivity_state("channel shuffle", C=8, L=2, M=1, presets=sn.PRESETS)
     assert shuffle["verdict"] == "loose"
     with pytest.raises(ValueError, match="squeeze"):
-        igc.connectivity_state("fire", C=16, L=16, M=1, presets=sn.PRESETS)
+        channels.connectivity_state("fire", C=16, L=16, M=1, presets=sn.PRESETS)
     with pytest.raises(ValueError, match="divisible by 4"):
-        igc.connectivity_state("squeezenext", C=18, L=1, M=1, presets=sn.PRESETS)
+        channels.connectivity_state("squeezenext", C=18, L=1, M=1, presets=sn.PRESETS)
 
 
 def test_connectivity_explorer_shows_errors():
@@ -286,15 +286,15 @@ def test_connectivity_explorer_shows_errors():
     assert ex.error is None and "Fire" in ex.readout.value
     ex.set(L=20)
     assert ex.error is not None and "squeeze" in ex.error
-    assert "igcv1" in ex.controls["preset"].options                # chapter 06's presets stay available
+    assert "xception" in ex.controls["preset"].options             # the shared presets stay available
 
 
 def test_mobilenet_state_and_explorer():
     s = sn.mobilenet_state(0.5, 224, measure_latency=False)
-    assert s["params_ratio"] == pytest.approx(0.31, abs=0.02)                     # ≈ α² (fc keeps 1000 outputs)
+    assert s.params_ratio == pytest.approx(0.31, abs=0.02)                     # ≈ α² (fc keeps 1000 outputs)
     r = sn.mobilenet_state(1.0, 128, measure_latency=False)
-    assert r["macs_ratio"] == pytest.approx((128 / 224) ** 2, abs=0.01)           # ∝ ρ²
-    assert r["params_ratio"] == 1.0
+    assert r.macs_ratio == pytest.approx((128 / 224) ** 2, abs=0.01)           # ∝ ρ²
+    assert r.params_ratio == 1.0
     with pytest.raises(ValueError, match="alpha"):
         sn.mobilenet_state(0.0, 224, measure_latency=False)
     with pytest.raises(ValueError, match="resolution"):
@@ -319,7 +319,7 @@ def test_mobilenet_state_measures_latency(monkeypatch):
     s = sn.mobilenet_state(0.5, 96, min_run_time=0.03)
     sn._mobilenet_latency.cache_clear()
     assert (0.5, 96, 0.01) in seen and (1.0, 224, 0.01) in seen                  # this setting and the baseline
-    assert s["latency"] == pytest.approx(0.048) and s["latency_ratio"] == pytest.approx(0.048 / 0.224)
+    assert s.latency == pytest.approx(0.048) and s.latency_ratio == pytest.approx(0.048 / 0.224)
     assert "latency" in sn.mobilenet_readout(s)
 
 
