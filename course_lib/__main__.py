@@ -1,4 +1,9 @@
-"""Command line: ``python -m course_lib train --recipe NAME [--epochs N] [--out PATH]``.
+"""Command line: ``python -m course_lib train --recipe NAME [--epochs N] [--out PATH] [--register]``.
+
+``--register`` ships the model (``checkpoints.ship``: weights, sha256 and the manifest entry with
+the recipe, seed, epochs, accuracy and training curve); every shipped checkpoint is rebuilt this way,
+by ``train.fit`` from scratch or, for a model fine-tuned from another checkpoint, by its recipe's
+``maker`` (``capstone``, ``wae``).
 
 Also runs under ``torchrun --nproc_per_node=K python -m course_lib train ...`` (gloo on CPU, NCCL
 on GPU). Other commands: ``recipes`` lists the recipes, ``data NAME`` prepares a dataset, ``grade PATH…``
@@ -6,6 +11,7 @@ grades submitted notebooks (``course_lib.grading``).
 """
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -24,6 +30,13 @@ __all__ = ["train_command", "main"]
 def train_command(args: argparse.Namespace) -> int:
     """``train --recipe NAME``: train the recipe (on every process under torchrun); 0 on success."""
     recipe = get_recipe(args.recipe)
+    if recipe.maker:  # fine-tuned from another checkpoint: the recipe's own maker trains and ships it
+        if not args.register:
+            raise ValueError(f"recipe {args.recipe!r} is made by {recipe.maker}: run it with --register")
+        module, function = recipe.maker.split(":")
+        make = getattr(importlib.import_module(f"course_lib.{module}"), function)
+        make(args.recipe, folder=Path(args.out).parent if args.out else None, epochs=args.epochs, seed=args.seed)
+        return 0
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = config.device()
     if distributed:
@@ -59,36 +72,30 @@ def train_command(args: argparse.Namespace) -> int:
             f"recipe={args.recipe} epochs={epochs} test_accuracy={100 * acc:.2f}% "
             f"images/s={history.images_per_s[-1]:.0f}"
         )
-    if args.out and ("{rank}" in args.out or rank == 0):
-        out = args.out.format(rank=rank)
-        checkpoints.save_atomically(
-            {
-                "model": model.state_dict(),
-                "recipe": args.recipe,
-                "seed": args.seed,
-                "epochs": epochs,
-                "test_accuracy": acc,
-            },
-            out,
-        )
+    out = args.out or (str(config.checkpoints_dir() / f"{args.recipe}.pt") if args.register else None)
+    if out and ("{rank}" in out or rank == 0):
+        out = out.format(rank=rank)
         if args.register and rank == 0:
-            out = Path(out)
-            checkpoints.write_manifest_entry(
-                out.parent,
-                out.stem,
-                {
-                    "file": out.name,
-                    "recipe": args.recipe,
-                    "seed": args.seed,
-                    "epochs": epochs,
-                    "test_accuracy": round(acc, 4),
-                    "sha256": checkpoints.sha256(out),
-                    "parameters": sum(p.numel() for p in model.parameters()),
-                    "train_images": len(train_data.labels) if hasattr(train_data, "labels") else None,
-                    "training_curve": [round(a, 4) for a in history.test_acc],
-                    "command": f"python -m course_lib train --recipe {args.recipe} --out {out.name} --register",
-                },
+            command = f"python -m course_lib train --recipe {args.recipe}"
+            command += f" --out {Path(out).name}" if args.out else ""
+            command += " --register"
+            command += f" --epochs {epochs}" if epochs != recipe.epochs else ""
+            command += f" --seed {args.seed}" if args.seed else ""
+            checkpoints.ship(
+                model,
+                Path(out).parent,
+                Path(out).stem,
+                recipe=args.recipe,
+                seed=args.seed,
+                epochs=epochs,
+                test_accuracy=acc,
+                curve=history.test_acc,
+                command=command,
+                train_images=len(train_data.labels) if hasattr(train_data, "labels") else None,
             )
+        else:
+            weights = {"model": model.state_dict(), "recipe": args.recipe, "seed": args.seed, "epochs": epochs}
+            checkpoints.save_atomically({**weights, "test_accuracy": acc}, out)
     if distributed:
         torch.distributed.destroy_process_group()
     return 0
@@ -102,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--recipe", required=True, help=f"one of {sorted(RECIPES)}")
     t.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     t.add_argument("--out", help="write the trained weights here ('{rank}' gives one file per process)")
-    t.add_argument("--register", action="store_true", help="add --out to manifest.json in its folder")
+    t.add_argument(
+        "--register",
+        action="store_true",
+        help="ship it: --out (default data/checkpoints/RECIPE.pt) and its entry in manifest.json in its folder",
+    )
     t.add_argument("--checkpoint", help="training checkpoint: written every epoch, resumed if present")
     t.add_argument("--subset", type=positive_int, help="train on a deterministic subset of this many images")
     t.add_argument("--seed", type=int, default=0, help="a whole number >= 0")

@@ -60,6 +60,7 @@ __all__ = [
     "library_prune",
     "library_int8",
     "SOLUTION",
+    "ship_solution",
     "make_solution",
 ]
 
@@ -576,33 +577,20 @@ def make_solution(
     return model.eval(), train.evaluate(model, test_data, device=device or "cpu")
 
 
-def _ship(folder: str | Path | None = None) -> None:
-    """``python -m course_lib.capstone ship``: rebuild ``data/checkpoints/capstone-fmnist.pt`` and its
-    manifest entry (a few CPU-minutes)."""
-    folder = Path(folder) if folder is not None else config.checkpoints_dir()
-    model, acc = make_solution()
-    path = folder / f"{SOLUTION}.pt"
-    checkpoints.save_atomically(
-        {"model": model.state_dict(), "recipe": SOLUTION, "seed": 0, "epochs": 2, "test_accuracy": acc}, path
-    )
-    checkpoints.write_manifest_entry(
-        folder,
-        SOLUTION,
-        {
-            "file": path.name,
-            "recipe": SOLUTION,
-            "seed": 0,
-            "epochs": 2,
-            "test_accuracy": round(acc, 4),
-            "sha256": checkpoints.sha256(path),
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
+def ship_solution(
+    recipe: str = SOLUTION, folder: str | Path | None = None, epochs: int | None = None, seed: int = 0
+) -> Path:
+    """Rebuild ``data/checkpoints/capstone-fmnist.pt`` and its manifest entry (a few CPU-minutes):
+    ``python -m course_lib train --recipe capstone-fmnist --register`` calls this (the recipe's maker:
+    a fine-tuned pruned copy of ``vgg-small-fmnist``, not a model trained from scratch)."""
+    if recipe != SOLUTION:
+        raise ValueError(f"recipe={recipe!r}: ship_solution makes {SOLUTION!r} only")
+    epochs = epochs if epochs is not None else 2
+    model, acc = make_solution(epochs=epochs, seed=seed)
+    command = f"python -m course_lib train --recipe {SOLUTION} --register"
+    command += (f" --epochs {epochs}" if epochs != 2 else "") + (f" --seed {seed}" if seed else "")
+    path = checkpoints.ship(
+        model, folder, SOLUTION, recipe=SOLUTION, seed=seed, epochs=epochs, test_accuracy=acc, command=command
     )
     print(f"{SOLUTION}: {path.stat().st_size:,} bytes, test accuracy {100 * acc:.2f}%")
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:2] == ["ship"]:
-        _ship(*sys.argv[2:3])
+    return path

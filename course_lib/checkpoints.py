@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,7 @@ __all__ = [
     "read_manifest",
     "manifest_entry",
     "write_manifest_entry",
+    "ship",
     "verified_weights",
     "check_fits",
     "load_state",
@@ -44,7 +45,7 @@ __all__ = [
     "load_training_checkpoint",
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 TRAINING_KEYS = frozenset({"model", "optimizer", "scheduler", "epoch", "history", "rng"})
 
 
@@ -95,6 +96,57 @@ def write_manifest_entry(folder: PathLike, name: str, entry: dict) -> None:
         json.dump(manifest, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, folder / "manifest.json")
+
+
+def ship(
+    model: nn.Module,
+    folder: PathLike | None,
+    name: str,
+    *,
+    recipe: str,
+    seed: int,
+    epochs: int,
+    test_accuracy: float | None,
+    curve: list | None = None,
+    command: str,
+    train_images: int | None = None,
+    half: bool = False,
+    extra: dict | None = None,
+) -> Path:
+    """Ship ``model``: save its weights as ``folder/name.pt`` and write its manifest entry; the path.
+
+    The one way a checkpoint enters ``manifest.json`` (``folder``: default ``config.checkpoints_dir()``).
+    The entry holds the file, ``recipe`` (a name of ``recipes.RECIPES``, which rebuilds the
+    architecture), ``seed``, ``epochs``, ``test_accuracy`` (rounded to 4 digits), the file's
+    ``sha256``, the parameter count, ``train_images``, the ``command`` that rebuilds it
+    (``python -m course_lib train --recipe NAME --register``), the test accuracy after every epoch as
+    ``training_curve`` (``curve``: floats, rounded to 4 digits), and any ``extra`` fields (a WAE's
+    PSNR curve). ``half``: store floating-point tensors in float16 (half the bytes).
+    """
+    folder = _folder(folder)
+    state = model.state_dict()
+    if half:
+        state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in state.items()}
+    path = folder / f"{name}.pt"
+    save_atomically(
+        {"model": state, "recipe": recipe, "seed": seed, "epochs": epochs, "test_accuracy": test_accuracy}, path
+    )
+    entry: dict[str, Any] = {
+        "file": path.name,
+        "recipe": recipe,
+        "seed": seed,
+        "epochs": epochs,
+        "test_accuracy": round(test_accuracy, 4) if test_accuracy is not None else None,
+        "sha256": sha256(path),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_images": train_images,
+        "command": command,
+    }
+    if curve is not None:
+        entry["training_curve"] = [round(float(a), 4) for a in curve]
+    entry.update(extra or {})
+    write_manifest_entry(folder, name, entry)
+    return path
 
 
 def _torch_load(path: PathLike, what: str) -> Any:

@@ -59,6 +59,10 @@ class Recipe:
     test_subset: int | None = None
     model_kwargs: dict = field(default_factory=dict)
     about: str = ""
+    # "module:function" of course_lib that makes and ships this recipe instead of train.fit from scratch
+    # (a model fine-tuned from another checkpoint): ``python -m course_lib train --recipe NAME --register``
+    # calls ``function(NAME, folder=, epochs=, seed=)``, which ships it with ``checkpoints.ship``.
+    maker: str = ""
 
     def fit_kwargs(self) -> dict:
         """The keywords of ``train.fit`` that this recipe fixes (optimizer, lr, weight decay, schedule,
@@ -280,7 +284,8 @@ RECIPES = {
         lr=0.1,
         train_subset=10000,
         model_kwargs=dict(depth=22, growth_rate=12),
-        about="ch08: DenseNet-BC-22 (k=12, 71K params), resnet20-post-fmnist's recipe (5 epochs on the same 10,000 images)",
+        about="ch08: DenseNet-BC-22 (k=12, 71K params), resnet20-post-fmnist's recipe "
+        "(5 epochs on the same 10,000 images)",
     ),
     "wae-l0-fmnist": Recipe(
         "wae",
@@ -288,7 +293,8 @@ RECIPES = {
         epochs=1,
         train_subset=3072,
         model_kwargs=dict(kind="wae"),
-        about="ch10: WAE alone, lambda=0 (stage 1 only; made by python -m course_lib.wae ship)",
+        about="ch10: WAE alone, lambda=0 (stage 1 only)",
+        maker="wae:ship_recipe",
     ),
     "wae-l0.1-fmnist": Recipe(
         "wae",
@@ -296,7 +302,8 @@ RECIPES = {
         epochs=1,
         train_subset=3072,
         model_kwargs=dict(kind="wae"),
-        about="ch10: WAE alone, lambda=0.1 (stage 1 only; made by python -m course_lib.wae ship)",
+        about="ch10: WAE alone, lambda=0.1 (stage 1 only)",
+        maker="wae:ship_recipe",
     ),
     "wae-l1-fmnist": Recipe(
         "wae",
@@ -304,7 +311,8 @@ RECIPES = {
         epochs=1,
         train_subset=3072,
         model_kwargs=dict(kind="wae"),
-        about="ch10: WAE alone, lambda=1 (stage 1 only; made by python -m course_lib.wae ship)",
+        about="ch10: WAE alone, lambda=1 (stage 1 only)",
+        maker="wae:ship_recipe",
     ),
     "wae-downsample-fmnist": Recipe(
         "wae",
@@ -312,7 +320,8 @@ RECIPES = {
         epochs=2,
         train_subset=3072,
         model_kwargs=dict(kind="downsample"),
-        about="ch10: vgg-small-fmnist fine-tuned on 2x2-average-pooled input (made by python -m course_lib.wae ship)",
+        about="ch10: vgg-small-fmnist fine-tuned on 2x2-average-pooled input",
+        maker="wae:ship_recipe",
     ),
     "wae-haar-fmnist": Recipe(
         "wae",
@@ -320,7 +329,8 @@ RECIPES = {
         epochs=2,
         train_subset=3072,
         model_kwargs=dict(kind="haar"),
-        about="ch10: Wavelet+CNN, base from vgg-small-fmnist (made by python -m course_lib.wae ship)",
+        about="ch10: Wavelet+CNN, base from vgg-small-fmnist",
+        maker="wae:ship_recipe",
     ),
     "wae-decomp-fmnist": Recipe(
         "wae",
@@ -328,7 +338,8 @@ RECIPES = {
         epochs=2,
         train_subset=3072,
         model_kwargs=dict(kind="wae-classifier"),
-        about="ch10: Decomposition+CNN (lambda=0), 3 stages (made by python -m course_lib.wae ship)",
+        about="ch10: Decomposition+CNN (lambda=0), 3 stages",
+        maker="wae:ship_recipe",
     ),
     "wae-classifier-fmnist": Recipe(
         "wae",
@@ -336,7 +347,8 @@ RECIPES = {
         epochs=2,
         train_subset=3072,
         model_kwargs=dict(kind="wae-classifier", energy_weight=0.1),
-        about="ch10: WAE+CNN (lambda=0.1), 3 stages (made by python -m course_lib.wae ship)",
+        about="ch10: WAE+CNN (lambda=0.1), 3 stages",
+        maker="wae:ship_recipe",
     ),
     "capstone-fmnist": Recipe(
         "vgg_small",
@@ -346,7 +358,9 @@ RECIPES = {
         label_smoothing=0.1,
         train_subset=8192,
         model_kwargs=dict(widths=(12, 24, 48)),
-        about="ch11: vgg-small-fmnist with half its filters removed (prune.prune_channels(0.5)) and fine-tuned: the capstone solution's start (made by python -m course_lib.capstone ship)",
+        about="ch11: vgg-small-fmnist with half its filters removed (prune.prune_channels(0.5)) and fine-tuned: "
+        "the capstone solution's start",
+        maker="capstone:ship_solution",
     ),
     "tiny-fmnist": Recipe(
         "lenet_300_100",

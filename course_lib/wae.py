@@ -931,8 +931,9 @@ SHIPPED_KINDS = {
 
 def load_shipped(folder: str | Path | None = None) -> dict:
     """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout): the
-    classifiers made by ``python -m course_lib.wae ship`` (3,072 training images, 2 epochs a
-    variant), the WAEs by ``python -m course_lib.wae ship waes`` (all 60,000 images, to plateau)."""
+    classifiers made by ``python -m course_lib train --recipe wae-classifier-fmnist --register``
+    (3,072 training images, 2 epochs a variant), the WAEs by ``python -m course_lib.wae ship waes``
+    (all 60,000 images, to plateau; the manifest records each one's command chain)."""
     out = {"waes": {}}
     for key, name in SHIPPED.items():
         model = checkpoints.load_checkpoint(name, build(**SHIPPED_KINDS[name]), folder=folder)
@@ -943,43 +944,75 @@ def load_shipped(folder: str | Path | None = None) -> dict:
     return out
 
 
-def _ship_entry(folder, name, model, test_data, train_images, curve, command=None):
-    """Save one shipped model (fp16 weights) and its manifest entry with its training curve."""
-    state = {k: (v.half() if v.is_floating_point() and v.dim() > 0 else v) for k, v in model.state_dict().items()}
-    path = Path(folder) / f"{name}.pt"
+def _ship_entry(
+    folder: str | Path | None,
+    name: str,
+    model: nn.Module,
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    train_images: int,
+    curve: list,
+    command: str,
+    seed: int = 0,
+) -> None:
+    """Ship one model (fp16 weights) by ``checkpoints.ship``: a classifier with its test accuracy
+    after every epoch as its curve, a WAE with its test PSNR and I_H energy after every epoch."""
     is_wae = isinstance(model, WAE)
     acc = None if is_wae else train.evaluate(model, test_data)
-    checkpoints.save_atomically({"model": state, "recipe": name, "seed": 0, "test_accuracy": acc}, path)
-    entry = {
-        "file": path.name,
-        "recipe": name,
-        "seed": 0,
-        "epochs": len(curve),
-        "train_images": train_images,
-        "command": command or "python -m course_lib.wae ship" + (" waes" if is_wae else ""),
-        "test_accuracy": round(acc, 4) if acc is not None else None,
-        "sha256": checkpoints.sha256(path),
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    extra = {}
     if is_wae:
-        entry["test_psnr_db"] = [round(p, 2) for p, _ in curve]
-        entry["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
-        entry["kept_epoch"] = 1 + max(range(len(curve)), key=lambda i: curve[i][0])  # early stopping keeps the best
-    else:
-        entry["training_curve"] = [round(a, 4) for a in curve]
-    checkpoints.write_manifest_entry(folder, name, entry)
+        extra["test_psnr_db"] = [round(p, 2) for p, _ in curve]
+        extra["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
+        extra["kept_epoch"] = 1 + max(range(len(curve)), key=lambda i: curve[i][0])  # early stopping keeps the best
+    path = checkpoints.ship(
+        model,
+        folder,
+        name,
+        recipe=name,
+        seed=seed,
+        epochs=len(curve),
+        test_accuracy=acc,
+        curve=None if is_wae else curve,
+        command=command,
+        train_images=train_images,
+        half=True,
+        extra=extra,
+    )
     print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}, curve {curve}", flush=True)
 
 
-def _ship(folder=None, train_subset=3072, wae_epochs=1, epochs=2, joint_epochs=1, threads=2):
-    """Reproduce the shipped classifier checkpoints: ``python -m course_lib.wae ship`` (about 20 CPU-minutes).
+def ship_recipe(recipe: str, folder: str | Path | None = None, epochs: int | None = None, seed: int = 0) -> None:
+    """The maker of the ``wae-*`` recipes: ``python -m course_lib train --recipe NAME --register``.
+
+    A WAE of ``SHIPPED`` (``wae-l0.1-fmnist``…) is pre-trained alone (:func:`ship_waes`, at most
+    ``epochs`` epochs, default 2); a classifier (``wae-haar-fmnist``…) comes from one run of
+    :func:`experiment` that trains all four variants together, so all four are shipped
+    (:func:`ship_classifiers`, ``epochs`` each, default 2)."""
+    key = next((k for k, name in SHIPPED.items() if name == recipe), None)
+    if key is None:
+        raise ValueError(f"recipe={recipe!r} is not a shipped WAE model; those are {sorted(SHIPPED.values())}")
+    if isinstance(key, float):
+        ship_waes(folder, max_epochs=epochs if epochs is not None else 2, lambdas=[key], seed=seed)
+    else:
+        ship_classifiers(folder, epochs=epochs if epochs is not None else 2, seed=seed)
+
+
+def ship_classifiers(
+    folder: str | Path | None = None,
+    train_subset: int = 3072,
+    wae_epochs: int = 1,
+    epochs: int = 2,
+    joint_epochs: int = 1,
+    threads: int = 2,
+    seed: int = 0,
+) -> None:
+    """Reproduce the four shipped classifier checkpoints (about 20 CPU-minutes):
+    ``python -m course_lib train --recipe wae-classifier-fmnist --register`` (or any of the four).
 
     Every variant gets the same ``epochs`` (the last ``joint_epochs`` joint) on ``train_subset``
     training images, its test accuracy after every epoch recorded in the manifest as its curve.
     """
     torch.set_num_threads(threads)
-    config.seed_everything(0)
-    folder = Path(folder) if folder is not None else config.checkpoints_dir()
+    config.seed_everything(seed)
     train_data, test_data = data.loaders("fashion-mnist", 64, train_subset=train_subset, device="cpu")
     base = checkpoints.load_checkpoint("vgg-small-fmnist", models.vgg_small())
     curves: dict = {}
@@ -995,10 +1028,20 @@ def _ship(folder=None, train_subset=3072, wae_epochs=1, epochs=2, joint_epochs=1
         curves=curves,
     )
     for key in VARIANTS:
-        _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key])
+        command = f"python -m course_lib train --recipe {SHIPPED[key]} --register"
+        command += (f" --epochs {epochs}" if epochs != 2 else "") + (f" --seed {seed}" if seed else "")
+        _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key], command, seed)
 
 
-def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False, lr=3e-3):
+def ship_waes(
+    folder: str | Path | None = None,
+    max_epochs: int = 2,
+    threads: int = 2,
+    lambdas: Iterable[float] | None = None,
+    resume: bool = False,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> None:
     """The long run of stage 1: ``python -m course_lib.wae ship waes`` — one WAE per λ of ``SHIPPED``
     on the whole training set (60,000 images), each until an epoch adds less than 0.1 dB of test
     PSNR (at most ``max_epochs``), with its test PSNR and I_H energy after every epoch. ``lambdas``:
@@ -1008,10 +1051,9 @@ def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False,
     phase's command line (``python -m course_lib.wae ship waes --lambda 0.1 --max-epochs 6 --resume
     --lr 0.001``), which rebuilds the model."""
     torch.set_num_threads(threads)
-    folder = Path(folder) if folder is not None else config.checkpoints_dir()
     train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu")
-    for lam in lambdas if lambdas is not None else (k for k in SHIPPED if isinstance(k, float)):
-        torch.manual_seed(0)
+    for lam in lambdas if lambdas is not None else [k for k in SHIPPED if isinstance(k, float)]:
+        torch.manual_seed(seed)
         model, curve = WAE(1), []
         command = f"python -m course_lib.wae ship waes --lambda {lam:g} --max-epochs {max_epochs}"
         if resume:
@@ -1032,7 +1074,7 @@ def _ship_waes(folder=None, max_epochs=2, threads=2, lambdas=None, resume=False,
             baseline_db=best,
         )
         curve += [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
-        _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve, command)
+        _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve, command, seed)
 
 
 if __name__ == "__main__":
@@ -1048,8 +1090,6 @@ if __name__ == "__main__":
         parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (3e-3)")
         parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
         args = parser.parse_args(sys.argv[3:])
-        _ship_waes(
+        ship_waes(
             max_epochs=args.max_epochs, threads=args.threads, lambdas=args.lambdas, resume=args.resume, lr=args.lr
         )
-    elif sys.argv[1:2] == ["ship"]:
-        _ship(*sys.argv[2:3])

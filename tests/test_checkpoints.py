@@ -61,3 +61,29 @@ def test_tampered_foreign_and_unknown_checkpoints_are_refused(tmp_path):
 
     with pytest.raises(checkpoints.CheckpointError, match="no shipped checkpoint named 'resnet50'"):
         recipes.shipped_model("resnet50")
+
+
+def test_ship_saves_hashes_and_writes_the_manifest_entry(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    path = checkpoints.ship(model, tmp_path, "toy", recipe="tiny-fmnist", seed=1, epochs=2, test_accuracy=0.912345,
+                            curve=[0.5, 0.912345], command="python -m course_lib train --recipe tiny-fmnist --register",
+                            train_images=10, extra={"note": "x"})
+    entry = checkpoints.read_manifest(tmp_path)["toy"]
+    assert path == tmp_path / "toy.pt" and entry["file"] == "toy.pt" and entry["sha256"] == checkpoints.sha256(path)
+    assert (entry["recipe"], entry["seed"], entry["epochs"], entry["test_accuracy"]) == ("tiny-fmnist", 1, 2, 0.9123)
+    assert entry["training_curve"] == [0.5, 0.9123] and entry["parameters"] == 8 and entry["note"] == "x"
+    assert entry["train_images"] == 10 and entry["command"].startswith("python -m course_lib train")
+    assert torch.equal(checkpoints.verified_weights("toy", tmp_path)["0.weight"], model[0].weight)
+    checkpoints.ship(model, tmp_path, "half", recipe="r", seed=0, epochs=1, test_accuracy=None, command="c", half=True)
+    assert checkpoints.verified_weights("half", tmp_path)["0.weight"].dtype == torch.float16
+    assert "training_curve" not in checkpoints.read_manifest(tmp_path)["half"]
+
+
+def test_every_shipped_checkpoint_names_a_recipe_and_its_command():
+    for name, entry in checkpoints.read_manifest().items():
+        recipe = recipes.get_recipe(entry["recipe"])
+        assert "command" in entry, name
+        if not recipe.maker:                     # a plain classifier: trained from scratch by its recipe
+            assert entry["command"].startswith(f"python -m course_lib train --recipe {entry['recipe']} "), name
+            assert entry["epochs"] == recipe.epochs and entry["seed"] == 0, name

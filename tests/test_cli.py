@@ -25,7 +25,7 @@ def test_train_writes_weights_and_manifest(tmp_path, fashion_ready, capsys):
     entry = read_manifest(tmp_path)["tiny"]
     assert entry["recipe"] == "tiny-fmnist" and entry["epochs"] == 1 and len(entry["sha256"]) == 64
     assert len(entry["training_curve"]) == 1 and entry["training_curve"][0] == entry["test_accuracy"]
-    assert entry["command"] == "python -m course_lib train --recipe tiny-fmnist --out tiny.pt --register"
+    assert entry["command"] == "python -m course_lib train --recipe tiny-fmnist --out tiny.pt --register --epochs 1"
     assert entry["train_images"] > 0
     assert set(read_weights(out)) == {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"}
 
@@ -45,3 +45,8 @@ def test_torchrun_two_cpu_processes_end_with_equal_replicas(tmp_path, fashion_re
     from course_lib.recipes import build_model
     untrained = build_model("tiny-fmnist").state_dict()
     assert not torch.equal(a["1.weight"], untrained["1.weight"])
+
+
+def test_a_fine_tuned_recipe_is_made_by_its_maker_and_needs_register(capsys):
+    assert cli.main(["train", "--recipe", "capstone-fmnist"]) == 2
+    assert "capstone:ship_solution" in capsys.readouterr().err

@@ -19,7 +19,7 @@ def test_fit_and_loader_kwargs_are_the_recipe_settings(name):
     for key, value in recipe.loader_kwargs().items():
         assert key in loader_params and value == getattr(recipe, "dataset" if key == "name" else key)
     assert set(recipe.fit_kwargs()) | set(recipe.loader_kwargs()) == \
-        {f for f in recipe.__dataclass_fields__ if f not in ("model", "dataset", "epochs", "model_kwargs", "about")} | {"name"}
+        {f for f in recipe.__dataclass_fields__ if f not in ("model", "dataset", "epochs", "model_kwargs", "about", "maker")} | {"name"}
 
 
 def test_trained_model_trains_with_the_recipe_once_then_reads_the_cache(tmp_path, monkeypatch, random_images):
