@@ -11,10 +11,11 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
    connectivity explorer and its presets), ``widgets`` (the explorer pattern), ``states`` (the base
    of explorer states), ``checks`` (exercise checkers and ``checks.claim``), ``claims``.
 2. **chapters**, one module each (a chapter may import an earlier one, never a later one):
-   ``conv`` 01, ``quant`` 02, ``lowrank`` 03, ``prune`` 04, ``compress`` (+ ``huffman``,
-   ``compressed_file``) 05, ``igc`` 06, ``resnets`` 07, ``densenet`` 08, ``smallnets`` 09, ``wae`` 10,
-   ``capstone`` 11, ``deploy`` 12 (distillation, ONNX export, real int8 in ONNX Runtime; it loads
-   ``onnx`` and ``onnxruntime`` inside its functions, so ``import course_lib`` stays fast).
+   ``conv`` 01, ``quant`` (+ ``fixedpoint``, ``ternary``) 02, ``lowrank`` 03, ``prune`` 04,
+   ``compress`` (+ ``huffman``, ``compressed_file``) 05, ``igc`` 06, ``resnets`` (+ ``resnext``) 07,
+   ``densenet`` 08, ``smallnets`` (+ ``squeezenets``) 09, ``wae`` 10, ``capstone`` 11, ``deploy`` 12
+   (distillation, ONNX export, real int8 in ONNX Runtime; it loads ``onnx`` and ``onnxruntime``
+   inside its functions, so ``import course_lib`` stays fast).
 3. **catalogue and tools**: ``recipes`` (every network by name, training recipes), the CLI
    (``python -m course_lib``), ``grading`` (submissions graded against the release, each confined by
    ``sandbox``: limits, a write fence, every process ended), ``editions`` (student, instructor, the

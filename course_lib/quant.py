@@ -23,28 +23,18 @@ k-means weight sharing (Han, Mao, Dally, "Deep Compression", ICLR 2016)
     ``shared_state_dict(model)`` / ``quantized_state_dict(model)``: the compact state to store
         (packed indices + codebooks + every other tensor) of a model quantized in place.
 
-Binary and ternary weights
-    ``SignSTE`` (BinaryConnect's straight-through sign), ``binarize(w, scaling="channel")``
-    (XNOR-Net: alpha = mean|w| per output channel), ``binary_dot(signs, x, alpha)`` (a dot product
-    with additions only, and its operation count), ``pack_signs`` / ``xnor_dot`` (binary weights *and*
-    activations: XNOR + popcount), ``codebook_dot`` (k-means weights: one multiply per centroid);
-    ``twn_ternarize(w)`` (TWN: Δ = 0.7·mean|w|);
-    ``TTQFunction`` / ``ttq_ternarize(latent, wp, wn, t=0.05)`` (Trained Ternary Quantization:
-    learned Wp / Wn, Δ = t·max|w̃|, scaled straight-through gradient), ``ttq_init_scales``.
+Binary and ternary weights (``ternary``, re-exported here)
+    BinaryConnect's ``SignSTE``, XNOR-Net's ``binarize``, ``binary_dot`` / ``xnor_dot`` / ``codebook_dot``
+    (what a dot product costs), TWN's ``twn_ternarize``, TTQ's ``ttq_ternarize`` and ``ttq_init_scales``.
 Drop-in quantized layers (``torch.nn.utils.parametrize``, trained with ``course_lib.train.fit``)
     ``quantize_model(model, "binary"|"twn"|"ttq"|"linear"|"kmeans", bits=None, t=0.05, layers=None)``
     with ``BinaryWeight``, ``TWNWeight``, ``TTQWeight``, ``FakeLinearWeight``; ``default_layers(model)``
     (all conv / linear layers but the first and the last); ``ttq_scales(model)``;
     ``quantized_state_dict(model)`` (packed codes + scales: the real bytes of the result).
-Linear (affine) quantization, equal to PyTorch's quantizer (``torch_codes``: ``torch.fake_quantize_per_tensor_affine``)
-    ``int_range(bits)``, ``linear_qparams(x, bits, symmetric=False, axis=None)`` (min/max calibration,
-    PyTorch's observer rule), ``quantize_linear``, ``dequantize_linear``, ``fake_quantize``.
-Dynamic fixed point (Qiu et al., FPGA 2016)
-    ``to_fixed_point(x, bits, frac_len)``, ``fixed_point_codes``, ``range_frac_len(x, bits)`` (the largest
-    fractional length with no overflow), ``frac_len_candidates`` (the range rule and its neighbours),
-    ``best_frac_len`` (least Σ|error|), and ``fixed_point_model(model, calib_x, bits, dynamic=True,
-    search=(1, 4))`` -> (model, plan): a greedy layer-by-layer search of every layer's weight and
-    output formats by measured output error (``plan_table(plan)`` shows where it left the range rule).
+Linear quantization and dynamic fixed point (``fixedpoint``, re-exported here)
+    ``linear_qparams`` / ``quantize_linear`` / ``dequantize_linear`` / ``fake_quantize`` (PyTorch's
+    affine arithmetic), ``to_fixed_point`` / ``range_frac_len`` / ``best_frac_len`` and
+    ``fixed_point_model(model, calib_x, bits)`` (Qiu et al.'s layer-by-layer format search).
 Whole models, widget
     ``encode_weights(w, method, bits, t)`` / ``compress_weights(model, method, bits)`` -> quantized copy +
     compact state (real bytes); ``quant_state`` / ``draw_quant`` / ``quant_readout`` / ``quant_explorer(weights)``;
@@ -60,20 +50,55 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 import torch.nn.utils.prune as torch_prune
 
-from .args import check_bits, check_finite, check_float, check_int
+from .args import check_bits, check_finite, check_int
+from .fixedpoint import (  # linear quantization and fixed point, re-exported
+    FRAC_SEARCH,
+    PlanRow,
+    _check_tensor,
+    _fake_quantize,
+    best_frac_len,
+    dequantize_linear,
+    fake_quantize,
+    fixed_point_codes,
+    fixed_point_error,
+    fixed_point_model,
+    frac_len_candidates,
+    int_range,
+    linear_qparams,
+    plan_table,
+    quantize_linear,
+    range_frac_len,
+    to_fixed_point,
+    torch_codes,
+)
 from .measure import file_bytes
-from .report import Rows
 from .states import State
-from .surgery import bits_needed, forward_with_hooks, pack_bits, weight_layers
+from .surgery import bits_needed, pack_bits, weight_layers
+from .ternary import (  # binary and ternary weights, re-exported
+    BINARY_SCALINGS,
+    SignSTE,
+    TTQFunction,
+    _binarize,
+    _check_threshold,
+    binarize,
+    binary_dot,
+    codebook_dot,
+    pack_signs,
+    ttq_init_scales,
+    ttq_ternarize,
+    ttq_threshold,
+    twn_ternarize,
+    xnor_dot,
+)
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
@@ -86,26 +111,6 @@ KMEANS_INITS = ("linear", "density", "random")
 # ----------------------------------------------------------------------------------------------
 # argument checks shared by every quantizer (bit widths: args.check_bits)
 # ----------------------------------------------------------------------------------------------
-
-
-def _check_tensor(weights, name="weights", finite=True):
-    """A non-empty float tensor; with ``finite`` also free of NaN and inf (``args.check_finite``)."""
-    if not isinstance(weights, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(weights).__name__}")
-    if not weights.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {weights.dtype}")
-    if weights.numel() == 0:
-        raise ValueError(f"{name} is empty")
-    if finite:
-        check_finite(name, weights)
-
-
-def _check_delta(name, delta):
-    """A threshold computed from ``max|w|`` or ``mean|w|`` is NaN / inf exactly when ``w`` holds one
-    (the check costs nothing more than the ``.item()`` the caller already does)."""
-    if not math.isfinite(delta):
-        raise ValueError(f"{name} contains NaN or inf value(s): it must be finite")
-    return delta
 
 
 # ----------------------------------------------------------------------------------------------
@@ -424,193 +429,6 @@ def quantized_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 # ----------------------------------------------------------------------------------------------
-# binary weights: BinaryConnect (sign + straight-through estimator) and XNOR-Net scaling
-# ----------------------------------------------------------------------------------------------
-
-
-class SignSTE(torch.autograd.Function):
-    """``sign(w)`` (with sign(0) = +1) forward; straight-through backward clipped to |w| <= 1.
-
-    BinaryConnect (Courbariaux et al. 2015) passes the gradient of the binary weight to the real
-    weight unchanged, and cancels it where |w| > 1 (the "hard tanh" estimator).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, w: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(w)
-        return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (w,) = ctx.saved_tensors
-        return grad * (w.abs() <= 1).to(grad.dtype)
-
-
-BINARY_SCALINGS = ("channel", "tensor", "none")
-
-
-def binarize(w: torch.Tensor, scaling: str = "channel") -> torch.Tensor:
-    """``alpha * sign(w)``: ±1 weights times a scale (XNOR-Net: alpha = mean |w| per output channel).
-
-    ``scaling``: "channel" (one alpha per output channel, XNOR-Net), "tensor" (one alpha), "none"
-    (plain BinaryConnect, alpha = 1). Differentiable: sign through ``SignSTE``, alpha exactly.
-    """
-    _check_tensor(w, "w")
-    if scaling not in BINARY_SCALINGS:
-        raise ValueError(f"scaling={scaling!r} is unknown; choose one of {BINARY_SCALINGS}")
-    return _binarize(w, scaling)
-
-
-def _binarize(w: torch.Tensor, scaling: str) -> torch.Tensor:
-    """``binarize`` without the checks (a parametrization's forward: no host sync per step)."""
-    signs = SignSTE.apply(w)
-    if scaling == "none":
-        return signs
-    if scaling == "tensor" or w.ndim < 2:
-        return w.abs().mean() * signs
-    alpha = w.abs().mean(dim=tuple(range(1, w.ndim)), keepdim=True)
-    return alpha * signs
-
-
-def binary_dot(
-    signs: torch.Tensor | Sequence[float], x: torch.Tensor | Sequence[float], alpha: float = 1.0
-) -> tuple[torch.Tensor, dict[str, int]]:
-    """``alpha * (signs · x)`` computed with additions only, and the operations it took.
-
-    With ±1 weights every product is +x_i or -x_i, so a length-n dot product costs n - 1 additions
-    or subtractions and a single multiply by alpha (none when alpha is 1), instead of n multiplies
-    and n - 1 additions. Returns ``(value, {"multiplies": m, "additions": a})``.
-    """
-    signs, x = torch.as_tensor(signs), torch.as_tensor(x)
-    if signs.shape != x.shape or signs.ndim != 1:
-        raise ValueError(f"signs and x must be 1-d of the same length, got {tuple(signs.shape)} and {tuple(x.shape)}")
-    if not torch.all((signs == 1) | (signs == -1)):
-        raise ValueError("signs must contain only +1 and -1")
-    total = x[signs > 0].sum() - x[signs < 0].sum()
-    ops = {"multiplies": 0 if alpha == 1 else 1, "additions": len(x) - 1}
-    return alpha * total, ops
-
-
-def pack_signs(v: torch.Tensor | Sequence[int]) -> int:
-    """Pack a ±1 vector into one Python int, bit i set where v[i] = +1 (a binary activation or weight)."""
-    v = torch.as_tensor(v)
-    if v.ndim != 1 or not torch.all((v == 1) | (v == -1)):
-        raise ValueError("v must be a 1-d tensor of +1 and -1")
-    return sum(1 << i for i, s in enumerate(v.tolist()) if s > 0)
-
-
-def xnor_dot(a_bits: int, b_bits: int, n: int) -> tuple[int, dict[str, int]]:
-    """The dot product of two ±1 vectors of length ``n`` packed by ``pack_signs``: XNOR, then popcount.
-
-    Equal signs (XNOR bit 1) contribute +1, different signs −1, so a·b = 2·popcount(XNOR) − n =
-    n − 2·popcount(XOR). XNOR-Net binarizes weights *and* activations so that a convolution becomes
-    this: 64 products per machine word with one XOR and one popcount, no multiply at all.
-    Returns ``(value, {"multiplies": 0, "word_ops": ...})`` (XOR + popcount per 64-bit word).
-    """
-    check_int("n", n)
-    if not (0 <= a_bits < 2**n and 0 <= b_bits < 2**n):
-        raise ValueError(f"a_bits and b_bits must be packed vectors of n={n} bits")
-    differ = bin(a_bits ^ b_bits).count("1")
-    return n - 2 * differ, {"multiplies": 0, "word_ops": 2 * -(-n // 64)}
-
-
-def codebook_dot(
-    codebook: torch.Tensor | Sequence[float], indices: torch.Tensor | Sequence[int], x: torch.Tensor | Sequence[float]
-) -> tuple[torch.Tensor, dict[str, int]]:
-    """``Σ_i codebook[indices[i]] · x[i]`` with one multiply per centroid, not one per weight.
-
-    Weight sharing makes a dot product cheap as well as small: first add up the inputs of each
-    cluster (s_k = Σ_{i: indices[i] = k} x_i, additions only), then multiply each sum by its
-    centroid once: 2**bits multiplies per output instead of n (Deep Compression, Han et al. 2016).
-    Returns ``(value, {"multiplies": k, "additions": ...})``.
-    """
-    codebook, indices, x = torch.as_tensor(codebook), torch.as_tensor(indices), torch.as_tensor(x)
-    if indices.ndim != 1 or x.shape != indices.shape or codebook.ndim != 1:
-        raise ValueError(
-            f"indices and x must be 1-d of the same length and codebook 1-d, got "
-            f"{tuple(indices.shape)}, {tuple(x.shape)}, {tuple(codebook.shape)}"
-        )
-    if len(indices) and (indices.min() < 0 or indices.max() >= len(codebook)):
-        raise ValueError(f"indices must lie in [0, {len(codebook)}) (the codebook's length)")
-    sums = torch.zeros(len(codebook), dtype=x.dtype).index_add_(0, indices.long(), x)
-    used = int((torch.bincount(indices.long(), minlength=len(codebook)) > 0).sum())
-    return (sums * codebook.to(x.dtype)).sum(), {"multiplies": used, "additions": len(x) - 1}
-
-
-# ----------------------------------------------------------------------------------------------
-# ternary weights: TWN (Li & Liu 2016) and Trained Ternary Quantization (Zhu et al. 2017)
-# ----------------------------------------------------------------------------------------------
-
-
-def twn_ternarize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-    """Ternary Weight Networks: Δ = 0.7·mean|w|, α = mean of |w| where |w| > Δ; returns
-    ``(alpha * codes, codes, delta, alpha)`` with ``codes`` in {-1, 0, +1}."""
-    _check_tensor(w, "w", finite=False)
-    w = w.detach()
-    delta = 0.7 * w.abs().mean()
-    _check_delta("w", delta.item())  # NaN / inf in w make the mean NaN / inf
-    codes = (w > delta).to(w.dtype) - (w < -delta).to(w.dtype)
-    kept = codes != 0
-    alpha = w.abs()[kept].mean() if kept.any() else w.new_tensor(0.0)
-    return alpha * codes, codes, delta.item(), alpha.item()
-
-
-def _check_threshold(t):
-    check_float("t", t)
-    if not 0 < t < 1:
-        raise ValueError(f"threshold t={t!r} must be a number with 0 < t < 1 (Δ = t·max|w|; TTQ uses 0.05)")
-    return float(t)
-
-
-def ttq_threshold(latent: torch.Tensor, t: float = 0.05) -> float:
-    """TTQ's threshold Δ = t · max|w̃| (a constant for the backward pass)."""
-    if not isinstance(latent, torch.Tensor):
-        raise TypeError(f"latent must be a torch.Tensor, got {type(latent).__name__}")
-    if latent.numel() == 0:
-        raise ValueError("latent is empty")
-    return _check_delta("latent", _check_threshold(t) * latent.detach().abs().max().item())
-
-
-class TTQFunction(torch.autograd.Function):
-    """Trained ternary quantization of latent weights w̃ (Zhu et al., ICLR 2017, eqs. 6-8).
-
-    forward: w_t = +Wp where w̃ > Δ, 0 where |w̃| <= Δ, -Wn where w̃ < -Δ.
-    backward: ∂L/∂Wp = Σ_{w̃>Δ} ∂L/∂w_t;  ∂L/∂Wn = -Σ_{w̃<-Δ} ∂L/∂w_t (the minus because w_t = -Wn;
-    the paper writes the sum without it); the latent weights get the scaled straight-through
-    gradient Wp·∂L/∂w_t above Δ, 1·∂L/∂w_t inside, Wn·∂L/∂w_t below -Δ.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, delta: float) -> torch.Tensor:
-        pos, neg = latent > delta, latent < -delta
-        ctx.save_for_backward(pos, neg, wp, wn)
-        return wp * pos.to(latent.dtype) - wn * neg.to(latent.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
-        pos, neg, wp, wn = ctx.saved_tensors
-        grad_wp = (grad * pos).sum().reshape(wp.shape)
-        grad_wn = -(grad * neg).sum().reshape(wn.shape)
-        grad_latent = torch.where(pos, wp * grad, torch.where(neg, wn * grad, grad))
-        return grad_latent, grad_wp, grad_wn, None
-
-
-def ttq_ternarize(latent: torch.Tensor, wp: torch.Tensor, wn: torch.Tensor, t: float = 0.05) -> torch.Tensor:
-    """Ternary weights of TTQ, differentiable in ``latent``, ``wp`` and ``wn`` (see ``TTQFunction``)."""
-    return TTQFunction.apply(latent, wp, wn, ttq_threshold(latent, t))
-
-
-def ttq_init_scales(w: torch.Tensor, t: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """Initial (Wp, Wn): the mean of the weights above Δ and of minus those below -Δ, where
-    Δ = t·max|w| (so the ternary layer starts close to the float one)."""
-    _check_tensor(w, "w")
-    delta = _check_threshold(t) * w.abs().max()
-    above, below = w[w > delta], -w[w < -delta]
-    fallback = w.abs().mean()
-    return (above.mean() if len(above) else fallback), (below.mean() if len(below) else fallback)
-
-
-# ----------------------------------------------------------------------------------------------
 # drop-in quantized layers (torch.nn.utils.parametrize): train them with course_lib.train.fit
 # ----------------------------------------------------------------------------------------------
 
@@ -746,304 +564,6 @@ def ttq_scales(model: nn.Module) -> dict[str, tuple[float, float]]:
         for name, m in model.named_modules()
         if parametrize.is_parametrized(m, "weight") and isinstance(m.parametrizations.weight[0], TTQWeight)
     }
-
-
-# ----------------------------------------------------------------------------------------------
-# linear (affine) quantization, per tensor and per channel — the same arithmetic as PyTorch's
-# ----------------------------------------------------------------------------------------------
-
-
-def int_range(bits: int) -> tuple[int, int]:
-    """The signed ``bits``-bit integer range (qmin, qmax) = (-2**(bits-1), 2**(bits-1) - 1)."""
-    check_bits("bits", bits, low=2)
-    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-
-
-def _reduce_dims(x, axis):
-    if axis is None:
-        return x.min(), x.max()
-    if not isinstance(axis, int):
-        raise TypeError(f"axis={axis!r} must be None (per tensor) or a dimension of the {x.ndim}-d tensor")
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis={axis!r} must be None (per tensor) or a dimension of the {x.ndim}-d tensor")
-    moved = x.detach().movedim(axis, 0).reshape(x.shape[axis], -1)
-    return moved.min(1).values, moved.max(1).values
-
-
-def linear_qparams(
-    x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Calibrate ``(scale, zero_point)`` from the min / max of ``x`` (per tensor, or per slice of
-    dimension ``axis``), for signed ``bits``-bit integers — PyTorch's ``MinMaxObserver`` rule:
-    the range always contains 0; symmetric ranges have zero_point 0."""
-    _check_tensor(x, "x")
-    return _linear_qparams(x, bits, symmetric, axis)
-
-
-def _linear_qparams(x, bits, symmetric, axis):
-    qmin, qmax = int_range(bits)
-    lo, hi = _reduce_dims(x.detach().float(), axis)
-    lo, hi = torch.clamp(lo, max=0), torch.clamp(hi, min=0)
-    eps = torch.finfo(torch.float32).eps
-    if symmetric:
-        scale = torch.clamp(torch.maximum(-lo, hi) / ((qmax - qmin) / 2), min=eps)
-        zero_point = torch.zeros_like(scale, dtype=torch.int64)
-    else:
-        scale = torch.clamp((hi - lo) / (qmax - qmin), min=eps)
-        zero_point = torch.clamp(qmin - torch.round(lo / scale).to(torch.int64), qmin, qmax)
-    return scale, zero_point
-
-
-def _broadcast(v, x, axis):
-    if axis is None:
-        return v
-    shape = [1] * x.ndim
-    shape[axis] = -1
-    return v.reshape(shape)
-
-
-def quantize_linear(
-    x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8, axis: int | None = None
-) -> torch.Tensor:
-    """Integers ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even)."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    check_finite("x", x)
-    check_finite("scale", scale)
-    return _quantize_linear(x, scale, zero_point, bits, axis)
-
-
-def _quantize_linear(x, scale, zero_point, bits, axis):
-    qmin, qmax = int_range(bits)
-    scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), x, axis)
-    zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), x, axis)
-    return torch.clamp(torch.round(x.float() / scale).to(torch.int64) + zero_point, qmin, qmax)
-
-
-def dequantize_linear(
-    q: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, axis: int | None = None
-) -> torch.Tensor:
-    """Back to floats: ``(q - zero_point) * scale``."""
-    scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), q, axis)
-    zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), q, axis)
-    return (q - zero_point).to(torch.float32) * scale
-
-
-def torch_codes(
-    x: torch.Tensor, scale: torch.Tensor | float, zero_point: torch.Tensor | int, bits: int = 8, axis: int | None = None
-) -> torch.Tensor:
-    """PyTorch's own integer codes of ``x`` (signed ``bits``-bit), to check ``quantize_linear`` against.
-
-    Computed with ``torch.fake_quantize_per_tensor_affine`` / ``fake_quantize_per_channel_affine``
-    (maintained operators: ``torch.quantize_per_tensor`` and the quantized dtypes are deprecated),
-    which return ``(q − zero_point)·scale``; dividing by ``scale`` and rounding recovers ``q`` exactly.
-    """
-    qmin, qmax = int_range(bits)
-    if axis is None:
-        fq = torch.fake_quantize_per_tensor_affine(x.float(), float(scale), int(zero_point), qmin, qmax)
-    else:
-        scale = torch.as_tensor(scale, dtype=torch.float32)
-        zero_point = torch.as_tensor(zero_point).to(torch.int32)
-        fq = torch.fake_quantize_per_channel_affine(x.float(), scale, zero_point, axis, qmin, qmax)
-    scale = _broadcast(torch.as_tensor(scale, dtype=torch.float32), x, axis)
-    zero_point = _broadcast(torch.as_tensor(zero_point, dtype=torch.int64), x, axis)
-    return torch.round(fq / scale).to(torch.int64) + zero_point
-
-
-def fake_quantize(x: torch.Tensor, bits: int = 8, symmetric: bool = False, axis: int | None = None) -> torch.Tensor:
-    """Quantize then dequantize ``x`` with min/max calibration on ``x`` itself (NaN / inf: ``ValueError``)."""
-    _check_tensor(x, "x")
-    return _fake_quantize(x, bits, symmetric, axis)
-
-
-def _fake_quantize(x, bits, symmetric, axis):
-    """``fake_quantize`` without the checks (``FakeLinearWeight``'s forward: no host sync per step)."""
-    scale, zero_point = _linear_qparams(x, bits, symmetric, axis)
-    return dequantize_linear(_quantize_linear(x, scale, zero_point, bits, axis), scale, zero_point, axis).to(x.dtype)
-
-
-# ----------------------------------------------------------------------------------------------
-# dynamic fixed point (Qiu et al., FPGA 2016): x ≈ q · 2^(-fl), q a signed `bits`-bit integer
-# ----------------------------------------------------------------------------------------------
-
-
-def fixed_point_codes(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
-    """Signed integer codes of ``x`` in fixed point with ``frac_len`` fractional bits (saturating)."""
-    qmin, qmax = int_range(bits)
-    return torch.clamp(torch.round(x * 2.0**frac_len), qmin, qmax)
-
-
-def to_fixed_point(x: torch.Tensor, bits: int, frac_len: int) -> torch.Tensor:
-    """``x`` rounded to the grid 2^(-frac_len) and saturated to the ``bits``-bit range."""
-    check_bits("bits", bits, low=2, high=32)
-    if isinstance(frac_len, bool) or not isinstance(frac_len, int):
-        raise TypeError(f"frac_len={frac_len!r} must be an int (it may be negative)")
-    return (fixed_point_codes(x, bits, frac_len) * 2.0**-frac_len).to(x.dtype)
-
-
-def range_frac_len(x: torch.Tensor, bits: int) -> int:
-    """The largest fractional length whose range holds every value of ``x``: nothing overflows."""
-    qmin, qmax = int_range(bits)
-    _check_tensor(x, "x")  # NaN / inf: no fixed-point format can hold them
-    hi, lo = x.detach().max().item(), x.detach().min().item()
-    limits = [math.log2(qmax / hi)] if hi > 0 else []
-    limits += [math.log2(-qmin / -lo)] if lo < 0 else []
-    fl = math.floor(min(limits)) if limits else bits - 1
-    while hi > qmax * 2.0**-fl or lo < qmin * 2.0**-fl:  # guard against rounding in log2
-        fl -= 1
-    return fl
-
-
-FRAC_SEARCH = (1, 4)  # candidates: range rule - 1 ... range rule + 4 fractional bits
-
-
-def _check_search(search):
-    rule = (
-        f"search={search!r} must be a pair (below, above) of non-negative ints: the "
-        "fractional lengths tried around the range rule; (0, 0) is the range rule alone"
-    )
-    if not isinstance(search, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) for s in search):
-        raise TypeError(rule)
-    if len(search) != 2 or any(s < 0 for s in search):
-        raise ValueError(rule)
-    return search
-
-
-def frac_len_candidates(x: torch.Tensor, bits: int, search: tuple[int, int] = FRAC_SEARCH) -> list[int]:
-    """The fractional lengths tried around the range rule: ``range_frac_len(x) - search[0]`` …
-    ``range_frac_len(x) + search[1]``. Longer ones saturate the largest values but round the rest
-    more finely; shorter ones never help ``x`` itself but can help a *target* it is compared with."""
-    below, above = _check_search(search)
-    start = range_frac_len(x, bits)
-    return list(range(start - below, start + above + 1))
-
-
-def fixed_point_error(x: torch.Tensor, bits: int, frac_len: int, target: torch.Tensor | None = None) -> float:
-    """Qiu et al.'s criterion: Σ |target − fixed(x)| (``target`` defaults to ``x``)."""
-    target = x if target is None else target
-    return (to_fixed_point(x, bits, frac_len) - target).abs().sum().item()
-
-
-def best_frac_len(
-    x: torch.Tensor, bits: int, target: torch.Tensor | None = None, search: tuple[int, int] = FRAC_SEARCH
-) -> int:
-    """The fractional length among ``frac_len_candidates`` minimising Σ|target − fixed(x)| (Qiu et al.).
-
-    ``target`` defaults to ``x``; with ``search=(0, 0)`` only the range rule is tried. Ties go to the
-    shorter length (no saturation)."""
-    candidates = frac_len_candidates(x, bits, search)
-    errors = [fixed_point_error(x, bits, fl, target) for fl in candidates]
-    return candidates[min(range(len(errors)), key=errors.__getitem__)]
-
-
-def _output_names_in_order(model, x):
-    """Names of the conv / linear layers in the order a forward pass calls them, and their outputs."""
-    order, outputs = [], {}
-
-    def recorder(name):
-        def record(module, inputs, out):
-            order.append(name)
-            outputs[name] = out.detach()
-
-        return record
-
-    forward_with_hooks(model, x, {module: recorder(name) for name, module in weight_layers(model).items()})
-    return order, outputs
-
-
-def fixed_point_model(
-    model: nn.Module, calib_x: torch.Tensor, bits: int, dynamic: bool = True, search: tuple[int, int] = FRAC_SEARCH
-) -> tuple[nn.Module, dict]:
-    """A copy of ``model`` in (dynamic) fixed point, and its plan of fractional lengths.
-
-    **Static** (``dynamic=False``): one fractional length for every layer's weights and one for every
-    activation, the range rule of the widest tensor (nothing overflows anywhere).
-    **Dynamic** (Qiu et al.): every layer gets its own lengths, chosen greedily, layer by layer in
-    forward order on ``calib_x``, with every earlier layer (weights *and* outputs) already in fixed
-    point. For each layer the candidates around the range rule (``frac_len_candidates``, ``search``)
-    are tried: first the weights' length, keeping the one whose layer output is closest to the float
-    network's (Σ|error|), then the output's length, keeping the one closest to the float output.
-    ``search=(0, 0)`` is the plain range rule (the search then decides nothing).
-    Activations — the network input and every conv / linear output — are quantized by forward
-    hooks; biases stay in float (they are added in the wide accumulator).
-
-    Returns ``(qmodel, plan)``: ``plan["input"]`` the input's length and, per layer,
-    ``plan[name] = {"weight": fl, "output": fl, "weight_range": fl, "output_range": fl}`` (the
-    ``*_range`` entries are what the range rule alone would have chosen).
-    """
-    check_bits("bits", bits, low=2)
-    _check_search(search)
-    float_model = copy.deepcopy(model).eval()
-    order, float_out = _output_names_in_order(float_model, calib_x)
-    if not order:
-        raise ValueError("fixed_point_model: the model has no conv or linear layer")
-    qmodel = copy.deepcopy(model).eval()
-    layers = weight_layers(qmodel)
-    weights = {name: layers[name].weight.detach().clone() for name in order}
-    plan = {}
-    if not dynamic:
-        wfl = min(range_frac_len(w, bits) for w in weights.values())
-        afl = min([range_frac_len(calib_x, bits)] + [range_frac_len(o, bits) for o in float_out.values()])
-        plan["input"] = afl
-        with torch.no_grad():
-            for name in order:
-                layers[name].weight.copy_(to_fixed_point(weights[name], bits, wfl))
-                layers[name].register_forward_hook(lambda m, i, out, fl=afl: to_fixed_point(out, bits, fl))
-                plan[name] = {"weight": wfl, "output": afl, "weight_range": wfl, "output_range": afl}
-        qmodel.register_forward_pre_hook(lambda m, args, fl=afl: (to_fixed_point(args[0], bits, fl),) + args[1:])
-        return qmodel, plan
-    plan["input"] = best_frac_len(calib_x, bits, search=search)
-    qmodel.register_forward_pre_hook(lambda m, args, fl=plan["input"]: (to_fixed_point(args[0], bits, fl),) + args[1:])
-    for name in order:  # greedy: earlier layers are already fixed point
-        layer, w, target = layers[name], weights[name], float_out[name]
-        errors = {}
-        for fl in frac_len_candidates(w, bits, search):
-            with torch.no_grad():
-                layer.weight.copy_(to_fixed_point(w, bits, fl))
-            errors[fl] = (_output_names_in_order(qmodel, calib_x)[1][name] - target).abs().sum().item()
-        w_fl = min(errors, key=errors.get)
-        with torch.no_grad():
-            layer.weight.copy_(to_fixed_point(w, bits, w_fl))
-        raw = _output_names_in_order(qmodel, calib_x)[1][name]
-        out_fl = best_frac_len(raw, bits, target=target, search=search)
-        layer.register_forward_hook(lambda m, i, out, fl=out_fl: to_fixed_point(out, bits, fl))
-        plan[name] = {
-            "weight": w_fl,
-            "output": out_fl,
-            "weight_range": range_frac_len(w, bits),
-            "output_range": range_frac_len(raw, bits),
-        }
-    return qmodel, plan
-
-
-@dataclass
-class PlanRow:
-    """One line of a fixed-point plan: the chosen fractional lengths and the range rule's."""
-
-    layer: str
-    weight_fl: int | None  # None for the network input (it has no weights)
-    weight_rule: int | None  # what the range rule alone would have chosen
-    output_fl: int
-    output_rule: int | None  # None for the input: its length is not searched against a layer
-    differs: str  # "weight", "output", "weight+output" or "" (where the search moved)
-
-
-def plan_table(plan: dict) -> Rows:
-    """The plan of ``fixed_point_model`` as a report: per layer, chosen vs range-rule lengths.
-
-    ``differs`` names the formats where the search left the range rule (``.table()`` to print).
-    """
-    rows = Rows([PlanRow("input", None, None, plan["input"], None, "")])
-    for name, entry in plan.items():
-        if name == "input":
-            continue
-        moved = [k for k in ("weight", "output") if entry[k] != entry[f"{k}_range"]]
-        rows.append(
-            PlanRow(
-                name, entry["weight"], entry["weight_range"], entry["output"], entry["output_range"], "+".join(moved)
-            )
-        )
-    return rows
 
 
 # ----------------------------------------------------------------------------------------------

@@ -104,8 +104,8 @@ LIBRARY = ROOT / "course_lib"
 CORE = {"config", "args", "stats", "checks", "claims", "widgets", "states", "measure", "surgery", "checkpoints", "data",
         "train", "report", "models", "channels"}
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
-CHAPTERS = ["conv", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress", "igc", "resnets",
-            "densenet", "smallnets", "wae", "capstone", "deploy"]
+CHAPTERS = ["conv", "fixedpoint", "ternary", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress",
+            "igc", "resnext", "resnets", "densenet", "squeezenets", "smallnets", "wae", "capstone", "deploy"]
 CATALOGUE = {"recipes", "grading", "sandbox", "editions", "exercises", "__main__"}   # above the chapters: they name every model
 
 
