@@ -357,9 +357,11 @@ class Claim:
 
 def claims_path() -> Path:
     """Where executed notebooks record their claims: ``COURSE_CLAIMS_FILE``, default ``build/claims.json``
-    (``build/claims-dry-run.json`` in the dry run, so a dry run never enters the real ledger)."""
+    in the checkout (``build/claims-dry-run.json`` in the dry run, so a dry run never enters the real
+    ledger); an installed ``course_lib`` writes ``build/`` in the current folder."""
     default = "claims-dry-run.json" if config.dry_run() else "claims.json"
-    return Path(os.environ.get("COURSE_CLAIMS_FILE", config.REPO_ROOT / "build" / default))
+    value = os.environ.get("COURSE_CLAIMS_FILE", "").strip()
+    return Path(value) if value else (config.checkout() or Path.cwd()) / "build" / default
 
 
 def machine() -> str:

@@ -33,6 +33,15 @@ path on a CPU in seconds, so that CI executes every notebook's full branch witho
 
 ``COURSE_THREADS=N`` sets PyTorch's intra-op threads once, when ``course_lib`` is imported (e.g. 1
 for steadier latency figures on a shared machine); unset, PyTorch's default (one per core) stays.
+
+Where the files are: in a checkout of the course (the usual case, an editable install included)
+datasets and caches live in its ``data/`` and the shipped checkpoints in ``data/checkpoints/``. An
+installed ``course_lib`` (a wheel in site-packages) has no checkout beside it: point
+``COURSE_DATA_DIR`` at a copy of the course's ``data/`` folder (with its ``checkpoints/``); without
+it ``data_dir()`` and ``checkpoints_dir()`` raise an error that says so.
+
+Every knob acts where its function's docstring says, and ``describe()`` (the first line every
+notebook prints) adds one line for each knob that is set: what it changes, and where.
 """
 
 import os
@@ -55,11 +64,34 @@ __all__ = [
     "data_dir",
     "checkpoints_dir",
     "describe",
+    "knobs",
+    "checkout",
 ]
 
 PROFILES = ("quick", "full")
 DEVICES = ("cpu", "cuda", "mps")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout when course_lib runs from one (see checkout())
+
+
+def checkout() -> Path | None:
+    """The course checkout this ``course_lib`` runs from (``REPO_ROOT``), or None for an installed
+    package: a checkout has ``data/checkpoints/manifest.json`` beside ``course_lib/``."""
+    return REPO_ROOT if (REPO_ROOT / "data" / "checkpoints" / "manifest.json").is_file() else None
+
+
+def _data_root() -> Path:
+    """``COURSE_DATA_DIR``, else the checkout's ``data/``; a clear error for an installed package."""
+    value = os.environ.get("COURSE_DATA_DIR", "").strip()
+    if value:
+        return Path(value).expanduser()
+    root = checkout()
+    if root is None:
+        raise RuntimeError(
+            f"course_lib is installed in {REPO_ROOT} without the course's data beside it: set COURSE_DATA_DIR "
+            "to a copy of the course's data/ folder (with its checkpoints/), or run from a checkout "
+            "(pip install -e .)"
+        )
+    return root / "data"
 
 
 def threads() -> int | None:
@@ -73,7 +105,10 @@ def threads() -> int | None:
 
 
 def apply_threads() -> int:
-    """Set PyTorch's intra-op threads from ``COURSE_THREADS`` (nothing when unset); return the count in use."""
+    """Set PyTorch's intra-op threads from ``COURSE_THREADS`` (nothing when unset); return the count in use.
+
+    ``course_lib`` calls it once, when it is imported (the last line of this module), so that every
+    PyTorch op of a notebook runs on that many threads; ``describe()`` prints the line that says so."""
     wanted = threads()
     if wanted is not None and torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
@@ -154,11 +189,12 @@ def seed_everything(seed: int = 0) -> int:
 
 
 def data_dir() -> Path:
-    """Where datasets and caches live: ``COURSE_DATA_DIR``, default ``data/`` in the repository.
+    """Where datasets and caches live: ``COURSE_DATA_DIR``, default ``data/`` in the checkout.
 
-    In the dry run it is the folder ``dry-run`` inside it: caches of a dry run stay apart.
+    In the dry run it is the folder ``dry-run`` inside it: caches of a dry run stay apart. An
+    installed ``course_lib`` without ``COURSE_DATA_DIR`` raises ``RuntimeError`` (module docstring).
     """
-    path = Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data")).expanduser()
+    path = _data_root()
     if dry_run():
         path = path / "dry-run"
     path.mkdir(parents=True, exist_ok=True)
@@ -166,19 +202,46 @@ def data_dir() -> Path:
 
 
 def checkpoints_dir() -> Path:
-    """The shipped checkpoints: always ``data/checkpoints`` in the repository (they are committed)."""
-    return REPO_ROOT / "data" / "checkpoints"
+    """The shipped checkpoints: ``data/checkpoints`` in the checkout (they are committed there).
+
+    An installed ``course_lib`` reads them from ``$COURSE_DATA_DIR/checkpoints``; without
+    ``COURSE_DATA_DIR`` it raises ``RuntimeError``. The dry run reads the same real checkpoints."""
+    root = checkout()
+    return root / "data" / "checkpoints" if root is not None else _data_root() / "checkpoints"
+
+
+def knobs() -> list[str]:
+    """One line for each environment knob that is set: its value, what it changes and where."""
+    lines = []
+    if threads() is not None:
+        lines.append(
+            f"COURSE_THREADS={threads()}: PyTorch's intra-op threads, set when course_lib was imported "
+            "(config.apply_threads)"
+        )
+    if dry_run():
+        lines.append(
+            f"COURSE_DRY_RUN=1: train.fit trains 1 epoch of <= {DRY_RUN_STEPS} batches, train.evaluate reads "
+            f"<= {DRY_RUN_EVAL_BATCHES} batches, data.loaders serves stand-in data (<= {DRY_RUN_TRAIN_IMAGES} "
+            f"train / {DRY_RUN_TEST_IMAGES} test images, batches <= {DRY_RUN_BATCH}), caches under data/dry-run"
+        )
+    if os.environ.get("COURSE_DATA_DIR", "").strip():
+        lines.append(f"COURSE_DATA_DIR: datasets and caches in {_data_root()} (config.data_dir)")
+    if os.environ.get("COURSE_DEVICE", "").strip():
+        lines.append(f"COURSE_DEVICE={os.environ['COURSE_DEVICE'].strip()}: the training device (config.device)")
+    return lines
 
 
 def describe() -> str:
-    """A one-line summary for the top of a notebook."""
+    """A summary for the top of a notebook: one line (profile, device, versions, threads, data), then
+    one line for each environment knob that is set (``knobs()``)."""
     dev = device()
     extra = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
     mode = f"{profile()} (dry run: capped work, stand-in data)" if dry_run() else profile()
-    return (
+    head = (
         f"profile={mode}  device={dev}{extra}  torch={torch.__version__}  "
         f"threads={torch.get_num_threads()}  data={data_dir()}"
     )
+    return "\n".join([head, *("  " + line for line in knobs())])
 
 
 apply_threads()  # once, when course_lib is imported

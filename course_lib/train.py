@@ -14,8 +14,9 @@ What it does, in the order a training step meets it:
   training seconds (test time excluded), ``History.seconds_to(0.92)`` the time to an accuracy.
 - A ``History`` of per-epoch figures with ``.plot()``.
 - Checkpoints written atomically at the end of every epoch; ``fit(..., checkpoint=path)`` resumes
-  an interrupted run, and refuses a checkpoint of another run (it records the settings that define it). Every epoch seeds its randomness from ``(seed, epoch)``, so a resumed run
-  ends with exactly the weights of an uninterrupted one (on CPU).
+  an interrupted run, and refuses a checkpoint of another run (it records the settings that define
+  it). Every epoch seeds its randomness from ``(seed, epoch)``, so a resumed run ends with exactly
+  the weights of an uninterrupted one (on CPU).
 - Under ``torch.distributed`` (``torchrun``) the model is wrapped in DistributedDataParallel and
   each process trains on its shard of every batch order.
 
@@ -55,7 +56,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -84,7 +85,7 @@ __all__ = [
     "fit",
 ]
 
-DeviceLike = Union[str, torch.device]
+DeviceLike = str | torch.device
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -228,6 +229,9 @@ def predict(
     ``tta``: test-time augmentation by a horizontal flip, the logits of each image and of its mirror
     image summed (use it only where a flip keeps the label). Images go in channels_last when the
     model's first convolution is. Nothing is read back to the host.
+
+    In the dry run (``COURSE_DRY_RUN=1``) only the first ``config.DRY_RUN_EVAL_BATCHES`` batches of
+    ``data`` are read (``config.describe()`` prints this): the accuracy is of those images alone.
     """
     if device is None:
         device = next(model.parameters()).device
@@ -256,6 +260,9 @@ def evaluate(model: nn.Module, data: Iterable, device: DeviceLike | None = None,
     """Top-1 accuracy (a fraction in [0, 1]) of ``model`` over the batches ``(x, y)`` of ``data``.
 
     ``tta`` as in ``predict``. The count of correct predictions is read once, at the end.
+
+    In the dry run (``COURSE_DRY_RUN=1``) it reads only the first ``config.DRY_RUN_EVAL_BATCHES``
+    batches (``predict``; ``config.describe()`` prints this line): never a real accuracy.
     """
     predicted, labels = predict(model, data, device, tta=tta)
     if len(labels) == 0:

@@ -98,3 +98,31 @@ def test_course_threads_is_set_once_at_import_and_checked(monkeypatch):
         config.threads()
     monkeypatch.delenv("COURSE_THREADS")
     assert config.threads() is None and config.apply_threads() == torch.get_num_threads()
+
+
+def test_every_set_knob_is_a_line_of_describe(monkeypatch, tmp_path):
+    for knob in ("COURSE_THREADS", "COURSE_DRY_RUN", "COURSE_DATA_DIR", "COURSE_DEVICE"):
+        monkeypatch.delenv(knob, raising=False)
+    assert config.knobs() == [] and "\n" not in config.describe()
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    monkeypatch.setenv("COURSE_THREADS", "1")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    lines = config.describe().splitlines()
+    assert lines[0].startswith("profile=") and len(lines) == 4
+    assert any("train.evaluate reads <= 2 batches" in line for line in lines)
+    assert any(line.strip().startswith("COURSE_THREADS=1") for line in lines)
+    assert any(str(tmp_path) in line and "COURSE_DATA_DIR" in line for line in lines)
+
+
+def test_an_installed_package_finds_its_data_through_course_data_dir(monkeypatch, tmp_path):
+    assert config.checkout() == config.REPO_ROOT
+    assert config.checkpoints_dir() == config.REPO_ROOT / "data" / "checkpoints"
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path / "site-packages")     # no checkout beside the package
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert config.checkout() is None
+    with pytest.raises(RuntimeError, match="set COURSE_DATA_DIR"):
+        config.data_dir()
+    with pytest.raises(RuntimeError, match="set COURSE_DATA_DIR"):
+        config.checkpoints_dir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    assert config.data_dir() == tmp_path / "data" and config.checkpoints_dir() == tmp_path / "data" / "checkpoints"
