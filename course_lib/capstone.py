@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,7 @@ __all__ = [
     "best_within",
     "draw_front",
     "EXPLORER_KNOBS",
+    "RecipeState",
     "recipe_state",
     "recipe_readout",
     "draw_recipe",
@@ -421,47 +422,59 @@ def draw_front(
 EXPLORER_KNOBS = ("arch", "lowrank", "sparsity", "bits", "wae")
 
 
+@dataclass(frozen=True, eq=False)
+class RecipeState:
+    """The recipe explorer's state (``recipe_state``): the measured ``row`` of the chosen knob values
+    (None when that combination was not measured: then ``message`` says why) and the front on ``cost``."""
+
+    rows: list
+    cost: str
+    key: tuple | None = None
+    front: list[str] = field(default_factory=list)
+    row: RecipeRow | None = None
+    on_front: bool = False
+    message: str = ""
+
+
 def recipe_state(
     rows: list, arch: str, lowrank: str, sparsity: float, bits: int, wae: str, cost: str = "file_bytes"
-) -> dict:
+) -> RecipeState:
     """The recipe explorer's state: the measured recipe whose ``settings`` are these knob values, the
     measured front on ``cost``, or a message when the combination was not measured (training needed)."""
     rows = list(rows)
     if cost not in COSTS:
-        return {"message": f"cost={cost!r} must be one of {list(COSTS)}", "rows": rows}
+        return RecipeState(rows, "file_bytes", message=f"cost={cost!r} must be one of {list(COSTS)}")
     key = (arch, lowrank, sparsity, bits, wae)
     match = next((r for r in rows if r.settings == key), None)
-    state = {"rows": rows, "cost": cost, "key": key, "front": RecipeReport(rows).front(cost)}
+    front = RecipeReport(rows).front(cost)
     if match is None:
         measured = [r.recipe for r in rows if r.settings]
-        state["message"] = (
+        message = (
             f"not measured: {dict(zip(EXPLORER_KNOBS, key))} needs its own training run. "
             f"Measured combinations: {', '.join(measured)}"
         )
-        return state
-    state["row"] = match
-    state["on_front"] = match.recipe in state["front"]
-    return state
+        return RecipeState(rows, cost, key, front, message=message)
+    return RecipeState(rows, cost, key, front, match, match.recipe in front)
 
 
-def recipe_readout(state: dict) -> str:
-    if "row" not in state:
-        return f"<b>{state.get('message', '')}</b>"
-    r = state["row"]
-    verdict = "on the Pareto front" if state["on_front"] else "dominated (another recipe is cheaper and as accurate)"
+def recipe_readout(state: RecipeState) -> str:
+    if state.row is None:
+        return f"<b>{state.message}</b>"
+    r = state.row
+    verdict = "on the Pareto front" if state.on_front else "dominated (another recipe is cheaper and as accurate)"
     return (
         f"<b>{r.recipe}</b>: {100 * r.accuracy:.2f}% · {r.params:,} params ({r.nonzero:,} non-zero) · "
         f"{r.macs / 1e6:.2f} M MACs · {r.file_bytes:,} B · {r.latency_1_ms:.2f} ms @1 · "
-        f"{r.latency_64_ms:.2f} ms @64 — {verdict} ({COSTS[state['cost']]})"
+        f"{r.latency_64_ms:.2f} ms @64 — {verdict} ({COSTS[state.cost]})"
     )
 
 
-def draw_recipe(state: dict, fig: Figure) -> None:
+def draw_recipe(state: RecipeState, fig: Figure) -> None:
     draw_front(
-        state["rows"],
+        state.rows,
         fig,
-        costs=("macs", state.get("cost", "file_bytes"), "latency_1_ms"),
-        highlight=state["row"].recipe if "row" in state else None,
+        costs=("macs", state.cost, "latency_1_ms"),
+        highlight=state.row.recipe if state.row is not None else None,
     )
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "FcSpeedRow",
     "FcSpeedReport",
     "fc_speed",
+    "TradeoffState",
     "tradeoff_state",
     "draw_tradeoff",
     "tradeoff_readout",
@@ -454,6 +455,18 @@ def _check_settings(names: list[str], sparsity: dict, bits: dict) -> None:
             raise ValueError(f"{err} (one of the 2**bits codes is kept for zero)") from None
 
 
+@dataclass(frozen=True, eq=False)
+class TradeoffState:
+    """The bytes-vs-accuracy explorer's state (``tradeoff_state``)."""
+
+    layers: list
+    other_bytes: int
+    total_bytes: int
+    accuracy: float
+    reference_bytes: int
+    ratio: float
+
+
 def tradeoff_state(
     model: nn.Module,
     images: torch.Tensor,
@@ -463,7 +476,7 @@ def tradeoff_state(
     index_bits: int = 5,
     iters: int = 10,
     reference_bytes: int | None = None,
-) -> dict:
+) -> TradeoffState:
     """What Deep Compression *without retraining* does to ``model`` at these settings (pure).
 
     A copy of ``model`` is pruned per layer (magnitude, ``sparsity``: one fraction or
@@ -499,42 +512,41 @@ def tradeoff_state(
     ]
     other = sum(t.numel() * t.element_size() for t in others.values())
     total = sum(r["codebook"] + r["values"] + r["index"] for r in layers) + other
-    return {
-        "layers": layers,
-        "other_bytes": other,
-        "total_bytes": total,
-        "accuracy": accuracy,
-        "reference_bytes": reference_bytes,
-        "ratio": reference_bytes / total,
-    }
+    return TradeoffState(
+        layers=layers,
+        other_bytes=other,
+        total_bytes=total,
+        accuracy=accuracy,
+        reference_bytes=reference_bytes,
+        ratio=reference_bytes / total,
+    )
 
 
-def draw_tradeoff(state: dict, fig: Figure) -> None:
+def draw_tradeoff(state: TradeoffState, fig: Figure) -> None:
     """Stacked bars: bytes of codebook / values / index per layer (+ biases), with the totals."""
     ax = fig.add_subplot(1, 1, 1)
-    names = [r["layer"] for r in state["layers"]] + ["biases etc."]
+    names = [r["layer"] for r in state.layers] + ["biases etc."]
     bottom = np.zeros(len(names))
     for part, colour in (("codebook", "#7f7f7f"), ("values", "#1f77b4"), ("index", "#ff7f0e")):
-        heights = np.array([r[part] for r in state["layers"]] + [0]) / 1024
+        heights = np.array([r[part] for r in state.layers] + [0]) / 1024
         ax.bar(names, heights, bottom=bottom, color=colour, label=part)
         bottom += heights
-    ax.bar(names[-1:], [state["other_bytes"] / 1024], color="#2ca02c", label="raw float32")
-    for i, r in enumerate(state["layers"]):
+    ax.bar(names[-1:], [state.other_bytes / 1024], color="#2ca02c", label="raw float32")
+    for i, r in enumerate(state.layers):
         ax.text(i, bottom[i], f"{100 * r['kept']:.0f}% kept", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("KiB in the file")
     ax.set_title(
-        f"{state['total_bytes'] / 1024:.1f} KiB = {state['ratio']:.1f}× smaller than float32; "
-        f"accuracy {100 * state['accuracy']:.1f}% (no retraining)"
+        f"{state.total_bytes / 1024:.1f} KiB = {state.ratio:.1f}× smaller than float32; "
+        f"accuracy {100 * state.accuracy:.1f}% (no retraining)"
     )
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
 
-def tradeoff_readout(state: dict) -> str:
+def tradeoff_readout(state: TradeoffState) -> str:
     """One line: bytes, ratio and accuracy."""
     return (
-        f"<b>{state['total_bytes']:,} bytes</b> ({state['ratio']:.1f}× smaller), "
-        f"accuracy <b>{100 * state['accuracy']:.2f}%</b>"
+        f"<b>{state.total_bytes:,} bytes</b> ({state.ratio:.1f}× smaller), accuracy <b>{100 * state.accuracy:.2f}%</b>"
     )
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "MobileNetRow",
     "mobilenet_table",
     "round_sig",
+    "Im2colState",
     "im2col_state",
     "draw_im2col",
     "im2col_readout",
@@ -549,6 +550,35 @@ def _small_ints(shape, seed, low=-3, high=4):
     return torch.randint(low, high, shape, generator=g).float()
 
 
+@dataclass(frozen=True, eq=False)
+class Im2colState:
+    """The im2col explorer's state (``im2col_state``): the settings, the input, the column and weight
+    matrices, and the output value computed both ways."""
+
+    size: int
+    channels: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    groups: int
+    padded: int
+    out: int
+    formula: str
+    out_row: int
+    out_col: int
+    out_channel: int
+    cells: list[tuple[int, int]]
+    x: torch.Tensor
+    cols: torch.Tensor
+    column: int
+    W: torch.Tensor
+    group: int
+    group_channels: list[int]
+    value_matmul: float
+    value_torch: float
+
+
 def im2col_state(
     size: int = 6,
     channels: int = 2,
@@ -560,7 +590,7 @@ def im2col_state(
     out_row: int = 0,
     out_col: int = 0,
     out_channel: int = 0,
-) -> dict:
+) -> Im2colState:
     """Everything the im2col explorer shows, for a ``size``×``size`` input with ``channels`` channels
     and a conv with ``channels`` output channels. Pure; raises ``ValueError`` naming the setting.
 
@@ -603,8 +633,8 @@ def im2col_state(
     weight = _small_ints((channels, channels // groups, kernel, kernel), seed=2, low=-1, high=2)
     cols = im2col(x, kernel, stride, padding, dilation)
     W = weight_matrix(weight, groups)
-    l = out_row * out + out_col
-    via_matmul = float(W[out_channel] @ cols[:, l])
+    column = out_row * out + out_col
+    via_matmul = float(W[out_channel] @ cols[:, column])
     via_torch = float(
         torch.nn.functional.conv2d(x[None], weight, None, stride, padding, dilation, groups)[
             0, out_channel, out_row, out_col
@@ -618,7 +648,7 @@ def im2col_state(
         f"H_out = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊({size} + 2·{padding} − {dilation}·({kernel}−1) − 1)"
         f"/{stride}⌋ + 1 = {out}"
     )
-    return dict(
+    return Im2colState(
         size=size,
         channels=channels,
         kernel=kernel,
@@ -635,7 +665,7 @@ def im2col_state(
         cells=cells,
         x=x,
         cols=cols,
-        column=l,
+        column=column,
         W=W,
         group=group,
         group_channels=list(range(group * channels // groups, (group + 1) * channels // groups)),
@@ -644,19 +674,19 @@ def im2col_state(
     )
 
 
-def draw_im2col(state: dict, fig: Figure) -> None:
+def draw_im2col(state: Im2colState, fig: Figure) -> None:
     """Input channels with the window highlighted | the column matrix | the weight matrix."""
     from matplotlib.patches import Rectangle
 
-    c, p, n, k = state["channels"], state["padding"], state["size"], state["kernel"]
+    c, p, n, k = state.channels, state.padding, state.size, state.kernel
     grid = fig.add_gridspec(2, 2, height_ratios=[1, 1.3], hspace=0.3, wspace=0.3)
     top = grid[0, :].subgridspec(1, c, wspace=0.15)
     for ch in range(c):
         ax = fig.add_subplot(top[0, ch])
-        padded = np.pad(state["x"][ch].numpy(), p, constant_values=np.nan)
+        padded = np.pad(state.x[ch].numpy(), p, constant_values=np.nan)
         ax.imshow(np.nan_to_num(padded, nan=0.0), cmap="Greys", vmin=-6, vmax=6, alpha=0.35)
-        active = ch in state["group_channels"]
-        for r, q in state["cells"]:  # the window; dashed where this output channel does not look
+        active = ch in state.group_channels
+        for r, q in state.cells:  # the window; dashed where this output channel does not look
             ax.add_patch(
                 Rectangle(
                     (q - 0.5, r - 0.5),
@@ -671,9 +701,9 @@ def draw_im2col(state: dict, fig: Figure) -> None:
             )
         if p:
             ax.add_patch(Rectangle((p - 0.5, p - 0.5), n, n, fill=False, ec="k", lw=1))
-        if state["padded"] <= 12:
-            for r in range(state["padded"]):
-                for q in range(state["padded"]):
+        if state.padded <= 12:
+            for r in range(state.padded):
+                for q in range(state.padded):
                     v = padded[r, q]
                     ax.text(
                         q,
@@ -687,30 +717,30 @@ def draw_im2col(state: dict, fig: Figure) -> None:
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_title(f"input ch {ch}" + ("" if active else " (other group)"), fontsize=8)
     ax = fig.add_subplot(grid[1, 0])
-    cols = state["cols"].numpy()
+    cols = state.cols.numpy()
     ax.imshow(cols, cmap="RdBu_r", vmin=-4, vmax=4, aspect="auto", interpolation="nearest")
-    ax.add_patch(Rectangle((state["column"] - 0.5, -0.5), 1, cols.shape[0], fill=False, ec="#ff7f0e", lw=2))
-    ax.set_title(f"im2col: {cols.shape[0]}×{cols.shape[1]} (column {state['column']} outlined)", fontsize=9)
+    ax.add_patch(Rectangle((state.column - 0.5, -0.5), 1, cols.shape[0], fill=False, ec="#ff7f0e", lw=2))
+    ax.set_title(f"im2col: {cols.shape[0]}×{cols.shape[1]} (column {state.column} outlined)", fontsize=9)
     ax.set_xlabel("output position l"), ax.set_ylabel("C·k·k")
     ax = fig.add_subplot(grid[1, 1])
     plot_weight_matrix(
-        state["W"],
+        state.W,
         ax=ax,
-        groups=state["groups"],
+        groups=state.groups,
         kernel_area=k * k,
-        title=f"W: {state['W'].shape[0]}×{state['W'].shape[1]} (row {state['out_channel']} outlined)",
+        title=f"W: {state.W.shape[0]}×{state.W.shape[1]} (row {state.out_channel} outlined)",
     )
-    ax.add_patch(Rectangle((-0.5, state["out_channel"] - 0.5), state["W"].shape[1], 1, fill=False, ec="#ff7f0e", lw=2))
+    ax.add_patch(Rectangle((-0.5, state.out_channel - 0.5), state.W.shape[1], 1, fill=False, ec="#ff7f0e", lw=2))
     ax.set_xlabel("C·k·k"), ax.set_ylabel("out channel")
     ax.title.set_fontsize(9)
 
 
-def im2col_readout(state: dict) -> str:
+def im2col_readout(state: Im2colState) -> str:
     """One line of HTML under the controls: the formula and the dot product."""
     return (
-        f"{state['formula']} &nbsp;|&nbsp; column l = out_row·W_out + out_col = {state['column']} of "
-        f"{state['out'] ** 2} &nbsp;|&nbsp; W[{state['out_channel']}] · column = {state['value_matmul']:g} "
-        f"(F.conv2d: {state['value_torch']:g})"
+        f"{state.formula} &nbsp;|&nbsp; column l = out_row·W_out + out_col = {state.column} of "
+        f"{state.out**2} &nbsp;|&nbsp; W[{state.out_channel}] · column = {state.value_matmul:g} "
+        f"(F.conv2d: {state.value_torch:g})"
     )
 
 

@@ -935,9 +935,18 @@ def measure_cell(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class DeployState:
+    """The deployment explorer's state (``deploy_state``): the chosen cell and the cells of its model."""
+
+    cell: Cell
+    model: str
+    cells: dict
+
+
 def deploy_state(
     cells: dict, model: str, stack: str, precision: str = "fp32", live: Callable[[str, str, str], Cell] | None = None
-) -> dict:
+) -> DeployState:
     """The explorer's numbers: the cell ``(model, stack, precision)`` of ``cells`` (a dict keyed by
     those triples) — measured by ``live(model, stack, precision)`` and added to ``cells`` when missing
     and ``live`` is given — and every cell of the same model, for the figure."""
@@ -957,12 +966,12 @@ def deploy_state(
             )
         cells[key] = live(model, stack, precision)
     same = [c for k, c in cells.items() if k[0] == model]
-    return {"cell": cells[key], "model": model, "cells": same}
+    return DeployState(cell=cells[key], model=model, cells=same)
 
 
-def deploy_readout(state: dict) -> str:
+def deploy_readout(state: DeployState) -> str:
     """One line: bytes, MACs, accuracy and latency in both runtimes of the chosen cell."""
-    c = state["cell"]
+    c = state.cell
     eager = "simulated int8 in eager" if c.precision == "int8" else "eager"
     return (
         f"{c.model} · {c.stack} · {c.precision}: ONNX file <b>{measure.human_bytes(c.file_bytes)}</b>, "
@@ -971,20 +980,20 @@ def deploy_readout(state: dict) -> str:
     )
 
 
-def draw_deploy(state: dict, fig: Figure) -> None:
+def draw_deploy(state: DeployState, fig: Figure) -> None:
     """Left: latency of every measured cell of the model in both runtimes (the chosen one outlined);
     right: accuracy against ONNX file bytes."""
     ax_t, ax_a = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
-    cells = sorted(state["cells"], key=lambda c: (STACKS.index(c.stack), PRECISIONS.index(c.precision)))
+    cells = sorted(state.cells, key=lambda c: (STACKS.index(c.stack), PRECISIONS.index(c.precision)))
     labels = [f"{c.stack}\n{c.precision}" for c in cells]
     pos = np.arange(len(cells))
-    chosen = state["cell"]
+    chosen = state.cell
     edge = ["k" if c is chosen else "none" for c in cells]
     ax_t.bar(pos - 0.2, [c.eager_ms for c in cells], 0.4, label="PyTorch eager", color="#4477aa", edgecolor=edge)
     ax_t.bar(pos + 0.2, [c.ort_ms for c in cells], 0.4, label="ONNX Runtime", color="#ee7733", edgecolor=edge)
     ax_t.set_xticks(pos, labels, fontsize=7)
     ax_t.set_ylabel("latency (ms)")
-    ax_t.set_title(f"{state['model']}: latency per stack")
+    ax_t.set_title(f"{state.model}: latency per stack")
     ax_t.legend(fontsize=8)
     for c in cells:
         ax_a.scatter(
@@ -1067,6 +1076,7 @@ __all__ = [
     "apply_stack",
     "Cell",
     "measure_cell",
+    "DeployState",
     "deploy_state",
     "deploy_readout",
     "draw_deploy",

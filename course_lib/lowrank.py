@@ -562,9 +562,23 @@ def lowrank_summary(model: nn.Module) -> Rows:
 # --------------------------------------------------------------------------- the widget
 
 
+@dataclass(frozen=True, eq=False)
+class SpectrumState:
+    """The spectrum explorer's state (``spectrum_state``): singular values, the chosen rank and its costs."""
+
+    singular_values: list[float]
+    rank: int
+    shape: tuple[int, int]
+    method: str
+    kept_energy: float
+    relative_error: float
+    params: tuple[int, int]
+    macs: tuple[int, int] | None
+
+
 def spectrum_state(
     layer: nn.Module, rank: int, method: str = "channels", out_hw: tuple[int, int] | None = None
-) -> dict:
+) -> SpectrumState:
     """What the explorer shows for one layer at one rank (pure).
 
     Returns singular values, kept energy, relative reconstruction error ``||W − W_r||_F / ||W||_F``,
@@ -586,22 +600,22 @@ def spectrum_state(
     else:
         ho, wo = out_hw  # stride 1: both thin convs run at the output size
         macs = (m * n * ho * wo, rank * (m + n) * ho * wo)
-    return {
-        "singular_values": s.tolist(),
-        "rank": rank,
-        "shape": (m, n),
-        "method": method,
-        "kept_energy": kept_energy(s, rank),
-        "relative_error": svd_error_bound(s, rank) / float(s.pow(2).sum().sqrt()),
-        "params": params,
-        "macs": macs,
-    }
+    return SpectrumState(
+        singular_values=s.tolist(),
+        rank=rank,
+        shape=(m, n),
+        method=method,
+        kept_energy=kept_energy(s, rank),
+        relative_error=svd_error_bound(s, rank) / float(s.pow(2).sum().sqrt()),
+        params=params,
+        macs=macs,
+    )
 
 
-def draw_spectrum(state: dict, fig: Figure) -> None:
+def draw_spectrum(state: SpectrumState, fig: Figure) -> None:
     """Singular values (kept ones dark) and the cumulative energy, with the chosen rank marked."""
-    s = np.asarray(state["singular_values"])
-    r = state["rank"]
+    s = np.asarray(state.singular_values)
+    r = state.rank
     ax_s, ax_e = fig.subplots(1, 2)
     idx = np.arange(1, len(s) + 1)
     ax_s.bar(idx[:r], s[:r], color="#1f5fa8", label=f"kept ({r})")
@@ -609,29 +623,29 @@ def draw_spectrum(state: dict, fig: Figure) -> None:
     ax_s.set_yscale("log")
     ax_s.set_xlabel("index i")
     ax_s.set_ylabel("σᵢ")
-    ax_s.set_title(f"singular values of the {state['shape'][0]}×{state['shape'][1]} matrix")
+    ax_s.set_title(f"singular values of the {state.shape[0]}×{state.shape[1]} matrix")
     ax_s.legend()
     energy = np.cumsum(s**2) / np.sum(s**2)
     ax_e.plot(idx, 100 * energy, "-", color="#444")
-    ax_e.plot([r], [100 * state["kept_energy"]], "o", color="#c03030")
+    ax_e.plot([r], [100 * state.kept_energy], "o", color="#c03030")
     ax_e.axvline(r, color="#c03030", lw=0.8)
     ax_e.set_xlabel("rank r")
     ax_e.set_ylabel("kept energy Σσ² (%)")
-    ax_e.set_title(f"rank {r}: {100 * state['kept_energy']:.1f}% energy, {100 * state['relative_error']:.1f}% error")
+    ax_e.set_title(f"rank {r}: {100 * state.kept_energy:.1f}% energy, {100 * state.relative_error:.1f}% error")
     ax_e.grid(alpha=0.3)
     fig.tight_layout()
 
 
-def spectrum_readout(state: dict) -> str:
+def spectrum_readout(state: SpectrumState) -> str:
     """One line: rank, kept energy, relative error, parameters (and MACs) before → after."""
-    p0, p1 = state["params"]
+    p0, p1 = state.params
     text = (
-        f"rank {state['rank']} ({state['method']}): kept energy {100 * state['kept_energy']:.1f}%, "
-        f"relative error ‖W−W_r‖/‖W‖ = {state['relative_error']:.3f}; params {p0:,} → {p1:,} "
+        f"rank {state.rank} ({state.method}): kept energy {100 * state.kept_energy:.1f}%, "
+        f"relative error ‖W−W_r‖/‖W‖ = {state.relative_error:.3f}; params {p0:,} → {p1:,} "
         f"({p1 / p0:.2f}×)"
     )
-    if state["macs"] is not None:
-        m0, m1 = state["macs"]
+    if state.macs is not None:
+        m0, m1 = state.macs
         text += f"; MACs {m0:,} → {m1:,} ({m1 / m0:.2f}×)"
     return text
 
@@ -705,6 +719,7 @@ __all__ = [
     "compress_model",
     "LowRankRow",
     "lowrank_summary",
+    "SpectrumState",
     "spectrum_state",
     "draw_spectrum",
     "spectrum_readout",

@@ -842,13 +842,28 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
 # --------------------------------------------------------------------------- explorers
 
 
+@dataclass(frozen=True, eq=False)
+class SparsityState:
+    """The sparsity explorer's state (``sparsity_state``): one layer's weights, threshold and mask, and the
+    pruned model's accuracy and storage."""
+
+    layer: str
+    sparsity: float
+    weights: np.ndarray
+    threshold: float
+    mask: np.ndarray
+    accuracy: float
+    bytes: dict[str, int]
+    compression: float
+
+
 def sparsity_state(
     model: nn.Module,
     data: tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]],
     layer: str,
     sparsity: float,
     max_examples: int | None = None,
-) -> dict:
+) -> SparsityState:
     """The sparsity slider's numbers (pure): every conv/linear layer of a copy of ``model`` is
     magnitude-pruned to ``sparsity`` (no retraining); the state holds layer ``layer``'s weights,
     threshold and mask, the accuracy on ``data`` (an ``(x, y)`` pair or batches, at most
@@ -862,40 +877,40 @@ def sparsity_state(
     kept = masks(net)[layer]
     dropped = w.abs()[~kept]
     x, y = _examples(data, max_examples)
-    return {
-        "layer": layer,
-        "sparsity": sparsity,
-        "weights": w.flatten().cpu().numpy(),
-        "threshold": float(dropped.max()) if dropped.numel() else 0.0,
-        "mask": kept.reshape(kept.shape[0], -1).cpu().numpy(),
-        "accuracy": evaluate(net, [(x, y)]),
-        "bytes": model_storage(net),
-        "compression": compression_ratio(net),
-    }
+    return SparsityState(
+        layer=layer,
+        sparsity=sparsity,
+        weights=w.flatten().cpu().numpy(),
+        threshold=float(dropped.max()) if dropped.numel() else 0.0,
+        mask=kept.reshape(kept.shape[0], -1).cpu().numpy(),
+        accuracy=evaluate(net, [(x, y)]),
+        bytes=model_storage(net),
+        compression=compression_ratio(net),
+    )
 
 
-def draw_sparsity(state: dict, fig: Figure) -> None:
+def draw_sparsity(state: SparsityState, fig: Figure) -> None:
     """Histogram of the layer's weights with ±threshold, and its mask (kept = dark)."""
     ax_hist, ax_mask = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
-    ax_hist.hist(state["weights"], bins=80, color="#4477aa")
-    for t in (-state["threshold"], state["threshold"]):
+    ax_hist.hist(state.weights, bins=80, color="#4477aa")
+    for t in (-state.threshold, state.threshold):
         ax_hist.axvline(t, color="#cc3311", lw=1.5)
     ax_hist.set_yscale("log")
     ax_hist.set_xlabel("weight value")
-    ax_hist.set_title(f"layer {state['layer']}: |w| ≤ {state['threshold']:.3g} pruned")
-    ax_mask.imshow(state["mask"], aspect="auto", cmap="Greys", interpolation="nearest")
-    ax_mask.set_title(f"mask of layer {state['layer']} ({100 * state['mask'].mean():.1f}% kept)")
+    ax_hist.set_title(f"layer {state.layer}: |w| ≤ {state.threshold:.3g} pruned")
+    ax_mask.imshow(state.mask, aspect="auto", cmap="Greys", interpolation="nearest")
+    ax_mask.set_title(f"mask of layer {state.layer} ({100 * state.mask.mean():.1f}% kept)")
     ax_mask.set_xlabel("input (flattened)")
     ax_mask.set_ylabel("output")
     fig.tight_layout()
 
 
-def sparsity_readout(state: dict) -> str:
+def sparsity_readout(state: SparsityState) -> str:
     """One line: accuracy without retraining, × fewer weights, bytes dense / CSR / CSR relative."""
-    b = state["bytes"]
+    b = state.bytes
     return (
-        f"accuracy without retraining <b>{100 * state['accuracy']:.2f}%</b> · "
-        f"{state['compression']:.1f}× fewer weights · weights: dense {b['dense'] / 1024:.0f} KiB, "
+        f"accuracy without retraining <b>{100 * state.accuracy:.2f}%</b> · "
+        f"{state.compression:.1f}× fewer weights · weights: dense {b['dense'] / 1024:.0f} KiB, "
         f"CSR {b['csr'] / 1024:.0f} KiB, CSR relative {b['csr-relative'] / 1024:.0f} KiB"
     )
 
@@ -923,9 +938,22 @@ def sparsity_explorer(
     return widgets.Explorer(state, draw_sparsity, controls, title=title, readout_fn=sparsity_readout, figsize=figsize)
 
 
+@dataclass(frozen=True, eq=False)
+class SensitivityState:
+    """The sensitivity explorer's state (``sensitivity_state``): one model's scans and the sparsity chosen
+    per layer within the tolerance."""
+
+    model: str
+    scan: dict
+    chosen: dict
+    tolerance_pt: float
+    kept: int
+    total: int
+
+
 def sensitivity_state(
     scans: dict[str, dict], sizes: dict[str, dict[str, int]], model: str, tolerance_pt: float
-) -> dict:
+) -> SensitivityState:
     """The sensitivity explorer's numbers (pure): ``scans[model]`` is a ``sensitivity_scan`` result,
     ``sizes[model]`` ``{layer: weights}``. Each layer gets the largest scanned sparsity whose
     accuracy drop ≤ ``tolerance_pt`` points; the state holds the curves, choices and kept weights."""
@@ -937,38 +965,38 @@ def sensitivity_state(
     chosen = choose_sparsities(scan, tolerance_pt / 100)
     weights = sizes[model]
     kept = sum(weights[n] * (1 - chosen[n]) for n in chosen)
-    return {
-        "model": model,
-        "scan": scan,
-        "chosen": chosen,
-        "tolerance_pt": tolerance_pt,
-        "kept": kept,
-        "total": sum(weights.values()),
-    }
+    return SensitivityState(
+        model=model,
+        scan=scan,
+        chosen=chosen,
+        tolerance_pt=tolerance_pt,
+        kept=kept,
+        total=sum(weights.values()),
+    )
 
 
-def draw_sensitivity(state: dict, fig: Figure) -> None:
+def draw_sensitivity(state: SensitivityState, fig: Figure) -> None:
     """Accuracy against one layer's sparsity, per layer, with each layer's chosen sparsity and the tolerance."""
     ax = fig.subplots()
-    scan = state["scan"]
+    scan = state.scan
     xs = [100 * s for s in scan["sparsities"]]
     for name, accs in scan["layers"].items():
-        (line,) = ax.plot(xs, [100 * a for a in accs], "o-", ms=3, label=f"{name} → {100 * state['chosen'][name]:.0f}%")
-        ax.axvline(100 * state["chosen"][name], color=line.get_color(), ls=":", lw=1)
-    ax.axhline(100 * scan["baseline"] - state["tolerance_pt"], color="k", ls="--", lw=1, label="tolerance")
+        (line,) = ax.plot(xs, [100 * a for a in accs], "o-", ms=3, label=f"{name} → {100 * state.chosen[name]:.0f}%")
+        ax.axvline(100 * state.chosen[name], color=line.get_color(), ls=":", lw=1)
+    ax.axhline(100 * scan["baseline"] - state.tolerance_pt, color="k", ls="--", lw=1, label="tolerance")
     ax.set_xlabel("sparsity of that one layer (%)")
     ax.set_ylabel("accuracy, no retraining (%)")
-    ax.set_title(f"{state['model']}: per-layer sensitivity")
+    ax.set_title(f"{state.model}: per-layer sensitivity")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
 
 
-def sensitivity_readout(state: dict) -> str:
+def sensitivity_readout(state: SensitivityState) -> str:
     """One line: the weights the chosen sparsities keep, and × fewer."""
     return (
-        f"chosen per-layer sparsities keep {state['kept']:.0f} of {state['total']} weights "
-        f"(<b>{state['total'] / max(state['kept'], 1):.1f}×</b> fewer) before retraining"
+        f"chosen per-layer sparsities keep {state.kept:.0f} of {state.total} weights "
+        f"(<b>{state.total / max(state.kept, 1):.1f}×</b> fewer) before retraining"
     )
 
 
@@ -1035,10 +1063,12 @@ __all__ = [
     "channel_plan",
     "mask_channels",
     "prune_channels",
+    "SparsityState",
     "sparsity_state",
     "draw_sparsity",
     "sparsity_readout",
     "sparsity_explorer",
+    "SensitivityState",
     "sensitivity_state",
     "draw_sensitivity",
     "sensitivity_readout",

@@ -80,6 +80,7 @@ __all__ = [
     "cost_report",
     "SweepRow",
     "speedup_sweep",
+    "DecompositionState",
     "decomposition_state",
     "draw_decomposition",
     "decomposition_readout",
@@ -815,7 +816,26 @@ def speedup_sweep(
 # --------------------------------------------------------------------------- the explorer
 
 
-def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, waes: dict) -> dict:
+@dataclass(frozen=True, eq=False)
+class DecompositionState:
+    """The decomposition explorer's state (``decomposition_state``): one image, its WAE and Haar
+    sub-images, and their PSNR and energy in the high-frequency part."""
+
+    image: int
+    energy_weight: float
+    x: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    recon: torch.Tensor
+    cA: torch.Tensor
+    details: torch.Tensor
+    psnr: float
+    haar_psnr: float
+    high_fraction: float
+    haar_high_fraction: float
+
+
+def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, waes: dict) -> DecompositionState:
     """Everything the decomposition explorer shows, for image number ``image`` and the WAE trained
     with ``energy_weight`` (a key of ``waes``): I_L, I_H, reconstruction, Haar's cA and details,
     PSNRs and the energy split of both."""
@@ -834,20 +854,20 @@ def decomposition_state(image: int, energy_weight: float, images: torch.Tensor, 
         cA, details = haar_dwt(x)
         haar_high = torch.cat(details, dim=1)
         haar_recon = haar_idwt(cA, details)
-    return {
-        "image": image,
-        "energy_weight": energy_weight,
-        "x": x[0],
-        "low": low[0],
-        "high": high[0],
-        "recon": recon[0],
-        "cA": cA[0],
-        "details": haar_high[0],
-        "psnr": psnr(x, recon),
-        "haar_psnr": psnr(x, haar_recon),
-        "high_fraction": energy_fraction(low, high),
-        "haar_high_fraction": energy_fraction(cA, haar_high),
-    }
+    return DecompositionState(
+        image=image,
+        energy_weight=energy_weight,
+        x=x[0],
+        low=low[0],
+        high=high[0],
+        recon=recon[0],
+        cA=cA[0],
+        details=haar_high[0],
+        psnr=psnr(x, recon),
+        haar_psnr=psnr(x, haar_recon),
+        high_fraction=energy_fraction(low, high),
+        haar_high_fraction=energy_fraction(cA, haar_high),
+    )
 
 
 def _show(ax, t, title, symmetric=False):
@@ -864,29 +884,29 @@ def _show(ax, t, title, symmetric=False):
     ax.axis("off")
 
 
-def draw_decomposition(state: dict, fig: Figure) -> None:
+def draw_decomposition(state: DecompositionState, fig: Figure) -> None:
     """Two rows: the WAE's (input, I_L, I_H, reconstruction) and Haar's (input, cA, |details|, inverse)."""
     axes = fig.subplots(2, 4)
     s = state
-    c = s["x"].shape[0]
-    _show(axes[0, 0], s["x"], "input")
-    _show(axes[0, 1], s["low"], "WAE I_L")
-    _show(axes[0, 2], s["high"], f"WAE I_H ({100 * s['high_fraction']:.2f}% energy)", symmetric=True)
-    _show(axes[0, 3], s["recon"], f"WAE reconstruction, {s['psnr']:.1f} dB")
-    _show(axes[1, 0], s["x"], "input")
-    _show(axes[1, 1], s["cA"], "Haar cA")
-    detail = s["details"].view(3, c, *s["details"].shape[-2:]).pow(2).sum(0).sqrt()
-    _show(axes[1, 2], detail, f"Haar |details| ({100 * s['haar_high_fraction']:.2f}% energy)")
-    _show(axes[1, 3], s["x"], f"Haar inverse, {s['haar_psnr']:.0f} dB (exact)")
-    fig.suptitle(f"image {s['image']}, WAE trained with λ = {s['energy_weight']}", fontsize=10)
+    c = s.x.shape[0]
+    _show(axes[0, 0], s.x, "input")
+    _show(axes[0, 1], s.low, "WAE I_L")
+    _show(axes[0, 2], s.high, f"WAE I_H ({100 * s.high_fraction:.2f}% energy)", symmetric=True)
+    _show(axes[0, 3], s.recon, f"WAE reconstruction, {s.psnr:.1f} dB")
+    _show(axes[1, 0], s.x, "input")
+    _show(axes[1, 1], s.cA, "Haar cA")
+    detail = s.details.view(3, c, *s.details.shape[-2:]).pow(2).sum(0).sqrt()
+    _show(axes[1, 2], detail, f"Haar |details| ({100 * s.haar_high_fraction:.2f}% energy)")
+    _show(axes[1, 3], s.x, f"Haar inverse, {s.haar_psnr:.0f} dB (exact)")
+    fig.suptitle(f"image {s.image}, WAE trained with λ = {s.energy_weight}", fontsize=10)
 
 
-def decomposition_readout(state: dict) -> str:
+def decomposition_readout(state: DecompositionState) -> str:
     s = state
     return (
-        f"λ = {s['energy_weight']}: WAE PSNR <b>{s['psnr']:.1f} dB</b>, energy in I_H "
-        f"<b>{100 * s['high_fraction']:.2f}%</b> · Haar: energy in details {100 * s['haar_high_fraction']:.2f}%, "
-        f"inverse exact ({s['haar_psnr']:.0f} dB)"
+        f"λ = {s.energy_weight}: WAE PSNR <b>{s.psnr:.1f} dB</b>, energy in I_H "
+        f"<b>{100 * s.high_fraction:.2f}%</b> · Haar: energy in details {100 * s.haar_high_fraction:.2f}%, "
+        f"inverse exact ({s.haar_psnr:.0f} dB)"
     )
 
 

@@ -128,11 +128,11 @@ def test_explorer_state_finds_measured_and_explains_unmeasured():
             _row("VGG+DC", 0.92, 50_000, 1.0, ("VGG", "off", 0.6, 6, "off")),
             _row("other", 0.80, 70_000, 3.0)]
     state = capstone.recipe_state(rows, "VGG", "off", 0.6, 6, "off")
-    assert state["row"].recipe == "VGG+DC" and state["on_front"] and "VGG+DC" in capstone.recipe_readout(state)
+    assert state.row.recipe == "VGG+DC" and state.on_front and "VGG+DC" in capstone.recipe_readout(state)
     missing = capstone.recipe_state(rows, "VGG", "spatial ½", 0.6, 6, "on")
-    assert "row" not in missing and "not measured" in missing["message"] and "VGG+DC" in missing["message"]
+    assert missing.row is None and "not measured" in missing.message and "VGG+DC" in missing.message
     assert "not measured" in capstone.recipe_readout(missing)
-    assert "must be one of" in capstone.recipe_state(rows, "VGG", "off", 0.0, 32, "off", cost="joules")["message"]
+    assert "must be one of" in capstone.recipe_state(rows, "VGG", "off", 0.0, 32, "off", cost="joules").message
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -142,7 +142,7 @@ def test_explorer_state_finds_measured_and_explains_unmeasured():
         plt.close(fig)
     explorer = capstone.recipe_explorer(rows)
     explorer.set(arch="VGG", sparsity=0.6, bits=6)
-    assert explorer.state["row"].recipe == "VGG+DC"
+    assert explorer.state.row.recipe == "VGG+DC"
 
 
 def test_course_claims_reads_ledger_then_snapshot(tmp_path, monkeypatch):
@@ -201,3 +201,18 @@ def test_as_plain_leaves_shared_weights_working():
         assert torch.equal(model(x), before)                                  # the original still computes
     assert all(quant.shared_weights_of(m) is not None for m in model.modules() if parametrize.is_parametrized(m))
     compressed_file.effective_state_dict(model)                                # reads every weight
+
+
+def test_explorer_states_are_frozen_dataclasses():
+    import dataclasses
+
+    from course_lib import compress, conv, deploy, lowrank, prune, wae
+    classes = [conv.Im2colState, lowrank.SpectrumState, prune.SparsityState, prune.SensitivityState,
+               compress.TradeoffState, deploy.DeployState, wae.DecompositionState, capstone.RecipeState]
+    for cls in classes:
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls.__name__
+    state = conv.im2col_state(size=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.size = 6
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        capstone.RecipeState([], "file_bytes", mesage="typo")          # a misspelt field fails where it is built

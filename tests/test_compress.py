@@ -398,14 +398,14 @@ def test_tradeoff_state_and_explorer():
     x, y = torch.randn(50, 1, 28, 28), torch.randint(0, 10, (50,))
     sparsity, bits = {"1": 0.9, "3": 0.8, "5": 0.5}, {"1": 4, "3": 4, "5": 5}
     s = C.tradeoff_state(model, x, y, sparsity, bits)
-    assert [r["layer"] for r in s["layers"]] == ["1", "3", "5"]
-    assert s["layers"][0]["kept"] == pytest.approx(0.1, abs=1e-3)
-    assert s["other_bytes"] == 4 * (300 + 100 + 10)
-    assert s["total_bytes"] == sum(r["codebook"] + r["values"] + r["index"] for r in s["layers"]) + s["other_bytes"]
-    assert s["reference_bytes"] == measure.file_bytes(model) and s["ratio"] == s["reference_bytes"] / s["total_bytes"]
+    assert [r["layer"] for r in s.layers] == ["1", "3", "5"]
+    assert s.layers[0]["kept"] == pytest.approx(0.1, abs=1e-3)
+    assert s.other_bytes == 4 * (300 + 100 + 10)
+    assert s.total_bytes == sum(r["codebook"] + r["values"] + r["index"] for r in s.layers) + s.other_bytes
+    assert s.reference_bytes == measure.file_bytes(model) and s.ratio == s.reference_bytes / s.total_bytes
     fewer = C.tradeoff_state(model, x, y, sparsity, {**bits, "1": 2})
-    assert fewer["total_bytes"] < s["total_bytes"]
-    assert C.tradeoff_state(model, x, y, 0.5, 4)["layers"][2]["kept"] == pytest.approx(0.5, abs=1e-2)   # one value: all
+    assert fewer.total_bytes < s.total_bytes
+    assert C.tradeoff_state(model, x, y, 0.5, 4).layers[2]["kept"] == pytest.approx(0.5, abs=1e-2)   # one value: all
     with pytest.raises(ValueError, match=r"bits\['1'\]=9.*kept for zero"):
         C.tradeoff_state(model, x, y, sparsity, {**bits, "1": 9})
     with pytest.raises(ValueError, match=r"sparsity\['3'\]"):
@@ -419,7 +419,7 @@ def test_tradeoff_state_and_explorer():
     assert explorer.settings() == {"sparsity_0": 0.9, "sparsity_1": 0.8, "sparsity_2": 0.5,
                                    "bits_0": 4, "bits_1": 4, "bits_2": 5}
     assert explorer.error is None and "bytes" in explorer.readout.value
-    assert explorer.state["total_bytes"] == s["total_bytes"] and explorer.state["accuracy"] == s["accuracy"]
+    assert explorer.state.total_bytes == s.total_bytes and explorer.state.accuracy == s.accuracy
     assert explorer.state_fn(**explorer.settings()) is explorer.state               # cached
     explorer.set(bits_2=1)
     assert "bits['5']=1" in explorer.error

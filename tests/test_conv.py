@@ -278,16 +278,16 @@ def test_im2col_state_agrees_with_torch():
                                    out_row=2, out_col=1, out_channel=3),
                       dict(size=8, channels=3, kernel=2, dilation=3, padding=2, out_row=5, out_col=4)):
         s = conv.im2col_state(**settings_)
-        assert s["value_matmul"] == s["value_torch"]
-        assert s["cols"].shape == (s["channels"] * s["kernel"] ** 2, s["out"] ** 2)
-        assert s["W"].shape == (s["channels"], s["channels"] * s["kernel"] ** 2)
-        x = s["x"][None]
-        torch.testing.assert_close(s["cols"], F.unfold(x, s["kernel"], s["dilation"], s["padding"], s["stride"])[0])
-        assert len(s["cells"]) == s["kernel"] ** 2 and all(0 <= r < s["padded"] for r, _ in s["cells"])
-        assert str(s["out"]) in s["formula"]
+        assert s.value_matmul == s.value_torch
+        assert s.cols.shape == (s.channels * s.kernel ** 2, s.out ** 2)
+        assert s.W.shape == (s.channels, s.channels * s.kernel ** 2)
+        x = s.x[None]
+        torch.testing.assert_close(s.cols, F.unfold(x, s.kernel, s.dilation, s.padding, s.stride)[0])
+        assert len(s.cells) == s.kernel ** 2 and all(0 <= r < s.padded for r, _ in s.cells)
+        assert str(s.out) in s.formula
     # pure: the same settings give the same state
     a, b = conv.im2col_state(size=5), conv.im2col_state(size=5)
-    assert torch.equal(a["x"], b["x"]) and torch.equal(a["W"], b["W"])
+    assert torch.equal(a.x, b.x) and torch.equal(a.W, b.W)
 
 
 BAD_SETTINGS = [

@@ -359,7 +359,7 @@ def test_apply_stack_and_the_explorer(tmp_path):
     assert 0 <= cell.accuracy <= 1 and cell.eager_ms > 0 and cell.ort_ms > 0
     cells = {("vgg", "channels 50%", "int8"): cell}
     state = deploy.deploy_state(cells, "vgg", "channels 50%", "int8")
-    assert state["cell"] is cell and "ONNX Runtime" in deploy.deploy_readout(state)
+    assert state.cell is cell and "ONNX Runtime" in deploy.deploy_readout(state)
     with pytest.raises(ValueError, match="not measured"):
         deploy.deploy_state(cells, "vgg", "none", "fp32")
     calls = []

@@ -378,12 +378,12 @@ def test_layer_spectrum_state_agrees_with_decomposition_and_measure(small_vgg):
     state = lr.spectrum_state(conv, 5, "channels", out_hw=(14, 14))
     out = lr.decompose_conv_channels(conv, 5)
     norm = float(conv.weight.detach().double().norm())
-    assert state["relative_error"] == pytest.approx(out.error_bound / norm, rel=1e-5)
-    assert state["params"] == (measure.count_params(conv), measure.count_params(out))
-    assert state["macs"] == (measure.count_macs(conv, (16, 14, 14)), measure.count_macs(out, (16, 14, 14)))
-    assert state["kept_energy"] == pytest.approx(1 - state["relative_error"] ** 2, rel=1e-6)
+    assert state.relative_error == pytest.approx(out.error_bound / norm, rel=1e-5)
+    assert state.params == (measure.count_params(conv), measure.count_params(out))
+    assert state.macs == (measure.count_macs(conv, (16, 14, 14)), measure.count_macs(out, (16, 14, 14)))
+    assert state.kept_energy == pytest.approx(1 - state.relative_error ** 2, rel=1e-6)
     spatial = lr.spectrum_state(conv, 5, "spatial", out_hw=(14, 14))
-    assert spatial["macs"][1] == measure.count_macs(lr.decompose_conv_spatial(conv, 5), (16, 14, 14))
+    assert spatial.macs[1] == measure.count_macs(lr.decompose_conv_spatial(conv, 5), (16, 14, 14))
     with pytest.raises(ValueError, match=r"rank=17 is outside 1\.\.16"):
         lr.spectrum_state(conv, 17)
 
@@ -397,4 +397,4 @@ def test_spectrum_explorer_draws_and_shows_errors(small_vgg):
     explorer.set(layer="10", method="channels", rank=3)
     assert "choose method 'svd'" in explorer.error
     explorer.set(layer="10", method="svd", rank=3)
-    assert explorer.error is None and explorer.state["params"] == (240, 3 * 34)
+    assert explorer.error is None and explorer.state.params == (240, 3 * 34)

@@ -455,17 +455,17 @@ def test_sparsity_state_and_explorer_error():
     st = prune.sparsity_state(model, data, "1", 0.8)
     ref = mlp()
     prune.magnitude_prune(ref, 0.8)
-    assert st["accuracy"] == evaluate(ref, data)
-    assert st["mask"].mean() == pytest.approx(0.2, abs=0.01)
-    assert (abs(st["weights"][~st["mask"].flatten()]) <= st["threshold"]).all()
-    assert st["bytes"]["csr"] < st["bytes"]["dense"]
+    assert st.accuracy == evaluate(ref, data)
+    assert st.mask.mean() == pytest.approx(0.2, abs=0.01)
+    assert (abs(st.weights[~st.mask.flatten()]) <= st.threshold).all()
+    assert st.bytes["csr"] < st.bytes["dense"]
     with pytest.raises(ValueError, match="'9' is not a layer"):
         prune.sparsity_state(model, data, "9", 0.5)
     pruned = prune.magnitude_prune(mlp(), 0.5)                               # a pruned model copies fine
-    assert prune.sparsity_state(pruned, data, "3", 0.5)["accuracy"] == evaluate(pruned, data)
+    assert prune.sparsity_state(pruned, data, "3", 0.5).accuracy == evaluate(pruned, data)
     ex = prune.sparsity_explorer(model, data, layer="3", sparsity=0.8)
     assert ex.error is None and "accuracy" in ex.readout.value
-    assert ex.state["accuracy"] == st["accuracy"] and bytes(ex.image.value).startswith(b"\x89PNG")
+    assert ex.state.accuracy == st.accuracy and bytes(ex.image.value).startswith(b"\x89PNG")
     assert list(ex.controls["layer"].options) == ["1", "3", "5"]
     with pytest.raises(ValueError, match=r"must be a fraction in \[0, 1\)"):    # the slider stops at 0.99
         ex.state_fn(layer="3", sparsity=1.0)
@@ -475,13 +475,13 @@ def test_sensitivity_state():
     scan = {"baseline": 0.9, "sparsities": [0.0, 0.5, 0.9], "layers": {"a": [0.9, 0.899, 0.7], "b": [0.9, 0.88, 0.5]}}
     scans, sizes = {"m": scan}, {"m": {"a": 100, "b": 10}}
     st = prune.sensitivity_state(scans, sizes, "m", 0.5)
-    assert st["chosen"] == {"a": 0.5, "b": 0.0} and st["kept"] == pytest.approx(60)
+    assert st.chosen == {"a": 0.5, "b": 0.0} and st.kept == pytest.approx(60)
     with pytest.raises(ValueError, match="model='x' has no scan"):
         prune.sensitivity_state(scans, sizes, "x", 0.5)
     with pytest.raises(ValueError, match="tolerance_pt=-2"):
         prune.sensitivity_state(scans, sizes, "m", -2)
     ex = prune.sensitivity_explorer(scans, sizes, tolerance_pt=0.5)
-    assert ex.error is None and ex.state["chosen"] == st["chosen"] and "60 of 110" in ex.readout.value
+    assert ex.error is None and ex.state.chosen == st.chosen and "60 of 110" in ex.readout.value
     assert bytes(ex.image.value).startswith(b"\x89PNG")
     data = ex._repr_mimebundle_()
     data = data[0] if isinstance(data, tuple) else data

@@ -310,10 +310,10 @@ def test_explorer_state_and_widget():
     images = torch.randn(3, 1, 8, 8)
     waes = {0.0: wae.WAE(1, 4), 0.1: wae.WAE(1, 4)}
     s = wae.decomposition_state(1, 0.1, images, waes)
-    assert s["low"].shape == s["high"].shape == (1, 4, 4) and s["details"].shape == (3, 4, 4)
-    assert s["haar_psnr"] > 100 and 0 <= s["high_fraction"] <= 1
+    assert s.low.shape == s.high.shape == (1, 4, 4) and s.details.shape == (3, 4, 4)
+    assert s.haar_psnr > 100 and 0 <= s.high_fraction <= 1
     cA, details = wae.haar_dwt(images[1:2])
-    assert s["haar_high_fraction"] == pytest.approx(wae.energy_fraction(cA, torch.cat(details, 1)))
+    assert s.haar_high_fraction == pytest.approx(wae.energy_fraction(cA, torch.cat(details, 1)))
     with pytest.raises(ValueError, match="image=3"):
         wae.decomposition_state(3, 0.1, images, waes)
     with pytest.raises(ValueError, match="energy_weight=0.5"):
