@@ -30,6 +30,7 @@ from . import checkpoints, checks, compressed_file, config, data, measure, model
 from . import claims as claims_mod
 from .args import check_finite, check_float, check_fraction, check_int
 from .report import Rows, column
+from .states import State
 
 if TYPE_CHECKING:  # matplotlib loads only when drawing
     from matplotlib.figure import Figure
@@ -423,7 +424,7 @@ EXPLORER_KNOBS = ("arch", "lowrank", "sparsity", "bits", "wae")
 
 
 @dataclass(frozen=True, eq=False)
-class RecipeState:
+class RecipeState(State):
     """The recipe explorer's state (``recipe_state``): the measured ``row`` of the chosen knob values
     (None when that combination was not measured: then ``message`` says why) and the front on ``cost``."""
 

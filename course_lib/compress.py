@@ -44,6 +44,7 @@ import torch.nn as nn
 from . import compressed_file, config, measure, prune, quant, train
 from .args import check_bits, check_float, check_fraction, check_int
 from .report import Rows, column, computed
+from .states import State
 from .surgery import copy_model
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -456,7 +457,7 @@ def _check_settings(names: list[str], sparsity: dict, bits: dict) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class TradeoffState:
+class TradeoffState(State):
     """The bytes-vs-accuracy explorer's state (``tradeoff_state``)."""
 
     layers: list

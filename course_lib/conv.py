@@ -30,6 +30,7 @@ import torch.nn as nn
 from . import measure
 from .args import check_int
 from .report import Rows
+from .states import State
 from .surgery import dense_group_weight
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -551,7 +552,7 @@ def _small_ints(shape, seed, low=-3, high=4):
 
 
 @dataclass(frozen=True, eq=False)
-class Im2colState:
+class Im2colState(State):
     """The im2col explorer's state (``im2col_state``): the settings, the input, the column and weight
     matrices, and the output value computed both ways."""
 

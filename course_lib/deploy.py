@@ -83,6 +83,7 @@ import torch.nn.functional as F
 from . import capstone, config, lowrank, measure, prune, quant, stats, train
 from .args import check_float, check_fraction, check_int
 from .report import Rows, column
+from .states import State
 from .surgery import weight_layers
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -936,7 +937,7 @@ def measure_cell(
 
 
 @dataclass(frozen=True, eq=False)
-class DeployState:
+class DeployState(State):
     """The deployment explorer's state (``deploy_state``): the chosen cell and the cells of its model."""
 
     cell: Cell

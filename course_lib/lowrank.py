@@ -42,6 +42,7 @@ import torch.nn as nn
 from .args import check_float
 from .measure import layer_table
 from .report import Rows
+from .states import State
 from .surgery import copy_model, forward_with_hooks, replace_layer, weight_layers
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -563,7 +564,7 @@ def lowrank_summary(model: nn.Module) -> Rows:
 
 
 @dataclass(frozen=True, eq=False)
-class SpectrumState:
+class SpectrumState(State):
     """The spectrum explorer's state (``spectrum_state``): singular values, the chosen rank and its costs."""
 
     singular_values: list[float]

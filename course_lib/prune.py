@@ -61,6 +61,7 @@ from . import quant
 from .args import check_bits, check_finite, check_float, check_fraction, check_int
 from .checkpoints import check_fits
 from .report import Rows
+from .states import State
 from .surgery import copy_model, pack_bits, replace_layer, weight_layers
 from .train import evaluate, fit
 
@@ -843,7 +844,7 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
 
 
 @dataclass(frozen=True, eq=False)
-class SparsityState:
+class SparsityState(State):
     """The sparsity explorer's state (``sparsity_state``): one layer's weights, threshold and mask, and the
     pruned model's accuracy and storage."""
 
@@ -939,7 +940,7 @@ def sparsity_explorer(
 
 
 @dataclass(frozen=True, eq=False)
-class SensitivityState:
+class SensitivityState(State):
     """The sensitivity explorer's state (``sensitivity_state``): one model's scans and the sparsity chosen
     per layer within the tolerance."""
 

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from . import checkpoints, config, data, measure, models, train, widgets
 from .args import check_finite, check_float, check_int
 from .report import Rows, column
+from .states import State
 
 if TYPE_CHECKING:  # matplotlib loads only when drawing
     from matplotlib.figure import Figure
@@ -817,7 +818,7 @@ def speedup_sweep(
 
 
 @dataclass(frozen=True, eq=False)
-class DecompositionState:
+class DecompositionState(State):
     """The decomposition explorer's state (``decomposition_state``): one image, its WAE and Haar
     sub-images, and their PSNR and energy in the high-frequency part."""
 

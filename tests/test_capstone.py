@@ -216,3 +216,5 @@ def test_explorer_states_are_frozen_dataclasses():
         state.size = 6
     with pytest.raises(TypeError, match="unexpected keyword"):
         capstone.RecipeState([], "file_bytes", mesage="typo")          # a misspelt field fails where it is built
+    assert capstone.recipe_state([], "VGG", "off", 0.6, 6, "off", cost="joules")["message"] == "cost='joules' must be one of " \
+        + str(list(capstone.COSTS))                                     # notebooks' state["x"] still reads a field
