@@ -338,7 +338,7 @@ class DenseNet(nn.Module):
         return self.classifier(out)
 
 
-def densenet121(num_classes: int = 1000, in_channels: int = 3, efficient: bool = False) -> DenseNet:
+def densenet121(num_classes: int = 1000, in_channels: int = 3, *, efficient: bool = False) -> DenseNet:
     """DenseNet-121 (ImageNet layout: k = 32, blocks 6-12-24-16, 64 stem channels, θ = 0.5)."""
     return DenseNet(32, (6, 12, 24, 16), 64, 4, 0.5, num_classes, efficient, in_channels, "imagenet")
 
@@ -348,6 +348,7 @@ def densenet_cifar(
     growth_rate: int = 12,
     num_classes: int = 10,
     in_channels: int = 3,
+    *,
     bottleneck: bool = True,
     compression: float = 0.5,
     efficient: bool = False,

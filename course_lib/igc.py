@@ -67,7 +67,7 @@ from .channels import (
     shuffle,
     super_channel_connectivity,
 )
-from .models import conv_bn_relu
+from .models import conv_norm_act, norm_act
 from .surgery import dense_group_weight
 
 if TYPE_CHECKING:  # ipywidgets loads only when drawing
@@ -167,13 +167,8 @@ def dense_kernel(conv: nn.Conv2d) -> torch.Tensor:
 # --------------------------------------------------------------------------- the blocks
 
 
-def _post(channels, norm, act, act_layer=nn.ReLU):
-    layers = []
-    if norm:
-        layers.append(nn.BatchNorm2d(channels))
-    if act:
-        layers.append(act_layer(inplace=True))
-    return nn.Sequential(*layers)
+def _post(channels: int, norm: bool, act: bool) -> nn.Sequential:
+    return norm_act(channels, norm=nn.BatchNorm2d if norm else None, activation=nn.ReLU if act else None)
 
 
 class IGCV1(nn.Module):
@@ -695,7 +690,7 @@ def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
     for b in range(n_blocks):
         s = stride if b == 0 else 1
         if kind == "regular":
-            blocks.append(conv_bn_relu(c_in, c_out, 3, s))
+            blocks.append(conv_norm_act(c_in, c_out, 3, stride=s))
         else:
             blocks.append(IGCV1(c_out, L, M, 3, s, in_channels=c_in))
         c_in = c_out
@@ -705,6 +700,7 @@ def _stage_blocks(kind, c_in, c_out, n_blocks, stride, L, M):
 def plain_net(
     kind: str = "regular",
     width: int = 16,
+    *,
     depth: int = 8,
     L: int | None = None,
     M: int | None = None,
@@ -733,7 +729,7 @@ def plain_net(
         width = L * M
     else:
         check_int("width", width)
-    layers = [conv_bn_relu(in_channels, width, 3, stem_stride)]
+    layers = [conv_norm_act(in_channels, width, 3, stride=stem_stride)]
     c = width
     for s in range(stages):
         c_out = width * 2**s
@@ -744,15 +740,15 @@ def plain_net(
 
 
 def regular_width_for(
-    params: int, depth: int = 8, stages: int = 3, stem_stride: int = 1, num_classes: int = 10, in_channels: int = 1
+    params: int, *, depth: int = 8, stages: int = 3, stem_stride: int = 1, num_classes: int = 10, in_channels: int = 1
 ) -> int:
     """The RegConv width whose :func:`plain_net` has the parameter count closest to ``params``."""
 
-    def count(w):
+    def count(w: int) -> int:
         net = plain_net(
             "regular",
             w,
-            depth,
+            depth=depth,
             stages=stages,
             stem_stride=stem_stride,
             num_classes=num_classes,

@@ -6,6 +6,8 @@ Each builder is a few lines on purpose: the chapters take these models apart lay
 - ``lenet5``: Caffe's LeNet-5 as used by Deep Compression (conv 20@5x5, conv 50@5x5, fc 500, fc 10;
   431,080 weights). Caffe's model has no nonlinearity after the convolutions; we add ReLUs, which
   costs nothing in weights and trains better.
+- ``conv_norm_act`` (after torchvision's ``Conv2dNormActivation``; ``conv_bn_relu`` with its
+  defaults): conv → norm → activation, the unit every chapter's networks are built from.
 - ``vgg_small``: a VGG-style stack of 3x3 conv-BN-ReLU pairs with max pooling, global average pooling
   and one linear classifier.
 - ``fast_cnn``: a small BatchNorm net built for time to accuracy (after Keller Jordan's airbench):
@@ -23,7 +25,7 @@ Layering: this module is part of the core — it imports only torch and ``args``
 the catalogue (``recipes``, whose ``MODELS`` names every network of every chapter) sits on top.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -37,6 +39,8 @@ __all__ = [
     "check_widths",
     "lenet_300_100",
     "lenet5",
+    "norm_act",
+    "conv_norm_act",
     "conv_bn_relu",
     "vgg_small",
     "conv_pool_bn_gelu",
@@ -151,20 +155,64 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, image_size: int = 28) ->
     )
 
 
-def conv_bn_relu(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    """The basic unit of most networks in this course: conv (no bias) → BatchNorm → ReLU."""
-    check_int("c_in", c_in)
-    check_int("c_out", c_out)
-    check_int("kernel_size", kernel_size)
+def norm_act(
+    channels: int,
+    *,
+    norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+    activation: Callable[..., nn.Module] | None = nn.ReLU,
+) -> nn.Sequential:
+    """The normalization and activation that follow a conv: ``norm(channels)`` → ``activation(inplace=True)``.
+
+    ``None`` leaves either out (an IGC block without BN, a linear bottleneck without activation).
+    """
+    check_int("channels", channels)
+    layers = [] if norm is None else [norm(channels)]
+    if activation is not None:
+        layers.append(activation(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def conv_norm_act(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | tuple[int, int] = 3,
+    *,
+    stride: int = 1,
+    padding: int | tuple[int, int] | None = None,
+    groups: int = 1,
+    norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+    activation: Callable[..., nn.Module] | None = nn.ReLU,
+) -> nn.Sequential:
+    """The basic unit of most networks in this course: conv → norm → activation.
+
+    Modelled on torchvision's ``Conv2dNormActivation``: the same module tree (``0`` the conv, ``1``
+    the norm, ``2`` the activation, so torchvision's weights load into ours and ours into it), a
+    padding that keeps the size at stride 1 (``kernel_size // 2`` per side; ``(1, 3)`` pads
+    ``(0, 1)``), and a conv bias only without a norm. ``norm=None`` / ``activation=None`` leave them
+    out; ``activation=nn.ReLU6`` is MobileNetV2's. Everything after the kernel size is keyword-only.
+    """
+    check_int("in_channels", in_channels)
+    check_int("out_channels", out_channels)
+    kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    if len(kernel) != 2:
+        raise ValueError(f"kernel_size={kernel_size!r} must be an int or a pair (height, width)")
+    for k in kernel:
+        check_int("kernel_size", k)
     check_int("stride", stride)
     check_int("groups", groups)
-    if c_in % groups or c_out % groups:
-        raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+    if padding is None:
+        padding = (kernel[0] // 2, kernel[1] // 2)
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=padding, groups=groups, bias=norm is None)
+    return nn.Sequential(conv, *norm_act(out_channels, norm=norm, activation=activation))
+
+
+def conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 3, *, stride: int = 1, groups: int = 1
+) -> nn.Sequential:
+    """:func:`conv_norm_act` with its defaults: conv (no bias) → BatchNorm → ReLU (the name notebooks use)."""
+    return conv_norm_act(in_channels, out_channels, kernel_size, stride=stride, groups=groups)
 
 
 def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 48, 96)) -> nn.Sequential:

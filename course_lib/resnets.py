@@ -336,11 +336,11 @@ class PreActBlock(_Residual):
 
 def resnet_cifar(
     depth: int = 20,
+    *,
     preact: bool = False,
     num_classes: int = 10,
     in_channels: int = 3,
     widths: tuple = (16, 32, 64),
-    *,
     shortcut: str = "identity",
     scale: float = 0.5,
     gate_bias: float = -6.0,

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from . import channels, measure
 from .args import check_float, check_int
+from .models import conv_norm_act
 from .report import Rows
 from .squeezenets import (  # SqueezeNet, SqueezeNext and their Deep Compression, re-exported
     SQNXT_23,
@@ -125,23 +126,11 @@ def depthwise_separable_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequ
     check_int("c_in", c_in)
     check_int("c_out", c_out)
     check_int("stride", stride)
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_in, 3, stride, 1, groups=c_in, bias=False),
-        nn.BatchNorm2d(c_in),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(c_in, c_out, 1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+    return nn.Sequential(*conv_norm_act(c_in, c_in, 3, stride=stride, groups=c_in), *conv_norm_act(c_in, c_out, 1))
 
 
 # (output channels, stride) of the 13 depthwise separable layers (Howard et al. 2017, Table 1)
 _MOBILENET_V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
-
-
-def _full_conv_block(c_in, c_out, stride):
-    # the paper's "Conv MobileNet" (Table 4): a regular 3×3 conv where MobileNet has a separable one
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class MobileNetV1(_SizeChecked):
@@ -156,7 +145,7 @@ class MobileNetV1(_SizeChecked):
 
     def __init__(
         self,
-        alpha: float = 1.0,
+        width: float = 1.0,
         num_classes: int = 1000,
         in_channels: int = 3,
         small_input: bool = False,
@@ -165,7 +154,7 @@ class MobileNetV1(_SizeChecked):
         shallow: bool = False,
     ):
         super().__init__()
-        self.alpha = _positive_float("alpha", alpha)
+        self.width = _positive_float("width", width)
         check_int("num_classes", num_classes)
         self.in_channels = check_int("in_channels", in_channels)
         check_int("min_depth", min_depth)
@@ -174,19 +163,16 @@ class MobileNetV1(_SizeChecked):
                 raise TypeError(f"{name} must be True or False, got {value!r}")
 
         def thin(c):
-            return max(int(c * alpha), min_depth)
+            return max(int(c * width), min_depth)
 
         c = thin(32)
-        layers = [
-            nn.Sequential(
-                nn.Conv2d(in_channels, c, 3, 1 if small_input else 2, 1, bias=False),
-                nn.BatchNorm2d(c),
-                nn.ReLU(inplace=True),
-            )
-        ]
+        layers = [conv_norm_act(in_channels, c, 3, stride=1 if small_input else 2)]
         layout = _MOBILENET_V1[:6] + _MOBILENET_V1[11:] if shallow else _MOBILENET_V1
         for c_out, s in layout:
-            layers.append((depthwise_separable_block if separable else _full_conv_block)(c, thin(c_out), s))
+            if separable:
+                layers.append(depthwise_separable_block(c, thin(c_out), s))
+            else:  # the paper's "Conv MobileNet" (Table 4): a regular 3×3 conv where MobileNet has a separable one
+                layers.append(conv_norm_act(c, thin(c_out), 3, stride=s))
             c = thin(c_out)
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -198,24 +184,46 @@ class MobileNetV1(_SizeChecked):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
+def _width(width: float | None, alpha: float | None, default: float) -> float:
+    """The width multiplier, given as ``width`` or by the MobileNet paper's name ``alpha`` (an alias)."""
+    if alpha is None:
+        return _positive_float("width", default if width is None else width)
+    if width is not None:
+        raise TypeError(f"give the width multiplier once: width={width!r} or its alias alpha={alpha!r}")
+    return _positive_float("alpha", alpha)
+
+
 def mobilenet_v1(
-    alpha: float = 1.0,
+    width: float | None = None,
+    *,
     num_classes: int = 1000,
     in_channels: int = 3,
     small_input: bool = False,
     separable: bool = True,
     shallow: bool = False,
+    alpha: float | None = None,
 ) -> MobileNetV1:
-    """α-MobileNet (v1). Channels ``max(int(α·c), 8)`` as in the reference TF-slim code; the
+    """α-MobileNet (v1) of width multiplier ``width`` = α (default 1.0; ``alpha=`` is the same
+    argument by the paper's name). Channels ``max(int(α·c), 8)`` as in the reference TF-slim code; the
     resolution multiplier ρ is the input size you feed it (224·ρ). ``small_input``: stride-1 stem.
     ``separable=False``: regular 3×3 convs instead (the paper's full-conv MobileNet); ``shallow=True``:
     without the five 14×14×512 layers (the paper's shallower MobileNet)."""
-    return MobileNetV1(alpha, num_classes, in_channels, small_input, separable=separable, shallow=shallow)
+    return MobileNetV1(
+        _width(width, alpha, 1.0),
+        num_classes=num_classes,
+        in_channels=in_channels,
+        small_input=small_input,
+        separable=separable,
+        shallow=shallow,
+    )
 
 
-def mobilenet_small(num_classes: int = 10, in_channels: int = 1, alpha: float = 0.2) -> MobileNetV1:
-    """0.2-MobileNet with a stride-1 stem, for 28×28 / 32×32 images (0.14M parameters at 10 classes)."""
-    return MobileNetV1(alpha, num_classes, in_channels, small_input=True)
+def mobilenet_small(
+    num_classes: int = 10, in_channels: int = 1, *, width: float | None = None, alpha: float | None = None
+) -> MobileNetV1:
+    """0.2-MobileNet (``width`` = α = 0.2; ``alpha=`` is an alias) with a stride-1 stem, for 28×28 /
+    32×32 images (0.14M parameters at 10 classes)."""
+    return MobileNetV1(_width(width, alpha, 0.2), num_classes=num_classes, in_channels=in_channels, small_input=True)
 
 
 # --------------------------------------------------------------------------- ShuffleNet's channel shuffle
@@ -254,15 +262,6 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new
 
 
-def _conv_bn_relu6(c_in, c_out, kernel_size=3, stride=1, groups=1):
-    # the same module tree as torchvision's Conv2dNormActivation (so its weights load into ours)
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU6(inplace=True),
-    )
-
-
 class InvertedResidual(nn.Module):
     """MobileNetV2's inverted residual: 1×1 expansion (×t, ReLU6) → 3×3 depthwise (ReLU6) → linear
     1×1 projection, + the input when the stride is 1 and the widths agree.
@@ -279,9 +278,9 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"stride={stride} must be 1 or 2")
         hidden = int(round(in_channels * expand_ratio))
         self.stride, self.use_res_connect = stride, stride == 1 and in_channels == out_channels
-        layers = [_conv_bn_relu6(in_channels, hidden, 1)] if expand_ratio != 1 else []
+        layers = [conv_norm_act(in_channels, hidden, 1, activation=nn.ReLU6)] if expand_ratio != 1 else []
         layers += [
-            _conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+            conv_norm_act(hidden, hidden, 3, stride=stride, groups=hidden, activation=nn.ReLU6),
             nn.Conv2d(hidden, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
@@ -326,13 +325,13 @@ class MobileNetV2(_SizeChecked):
         check_float("dropout", dropout, 0.0, 1.0)
         c = make_divisible(32 * width)
         self.last_channel = make_divisible(last_channel * max(1.0, width))
-        features = [_conv_bn_relu6(in_channels, c, 3, 1 if small_input else 2)]
+        features = [conv_norm_act(in_channels, c, 3, stride=1 if small_input else 2, activation=nn.ReLU6)]
         for t, ch, n, s in _MOBILENET_V2:
             out = make_divisible(ch * width)
             for b in range(n):
                 features.append(InvertedResidual(c, out, s if b == 0 else 1, t))
                 c = out
-        features.append(_conv_bn_relu6(c, self.last_channel, 1))
+        features.append(conv_norm_act(c, self.last_channel, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         self.min_size = 16 if small_input else 32  # total stride of the network
@@ -345,17 +344,18 @@ class MobileNetV2(_SizeChecked):
 
 def mobilenet_v2(
     width: float = 1.0,
+    *,
     num_classes: int = 1000,
     in_channels: int = 3,
     small_input: bool = False,
     last_channel: int = 1280,
 ) -> MobileNetV2:
     """MobileNetV2 (parameters equal torchvision's ``mobilenet_v2(width_mult=width)``)."""
-    return MobileNetV2(width, num_classes, in_channels, small_input, last_channel)
+    return MobileNetV2(width, num_classes, in_channels, small_input=small_input, last_channel=last_channel)
 
 
 def mobilenetv2_small(
-    num_classes: int = 10, in_channels: int = 1, width: float = 0.25, last_channel: int = 256
+    num_classes: int = 10, in_channels: int = 1, *, width: float = 0.25, last_channel: int = 256
 ) -> MobileNetV2:
     """0.25-MobileNetV2 with a stride-1 stem (total stride 16) and a 256-channel last conv, for
     28×28 / 32×32 images."""

@@ -36,6 +36,7 @@ from torch.nn.utils import parametrize
 
 from . import compressed_file, measure, prune, quant
 from .args import check_bits, check_float, check_fraction, check_int
+from .models import conv_norm_act
 from .report import Rows
 
 __all__ = [
@@ -330,7 +331,7 @@ class SqueezeNet(_SizeChecked):
 
 
 def squeezenet(
-    version: str = "1_0", num_classes: int = 1000, in_channels: int = 3, bypass: str | None = None
+    version: str = "1_0", *, num_classes: int = 1000, in_channels: int = 3, bypass: str | None = None
 ) -> SqueezeNet:
     """SqueezeNet v1.0 or v1.1 for 224×224 ImageNet images (parameters equal torchvision's).
 
@@ -348,6 +349,7 @@ def squeezenet(
 def squeezenet_small(
     num_classes: int = 10,
     in_channels: int = 1,
+    *,
     base_e: int = 32,
     incr_e: int = 32,
     sr: float = 0.25,
@@ -365,12 +367,6 @@ def squeezenet_small(
 
 
 # --------------------------------------------------------------------------- SqueezeNext
-
-
-def _conv_bn_relu(c_in, c_out, kernel_size, stride=1, padding=0):
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size, stride, padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
-    )
 
 
 class SqueezeNextBlock(nn.Module):
@@ -397,10 +393,10 @@ class SqueezeNextBlock(nn.Module):
             )
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.body = nn.Sequential(
-            _conv_bn_relu(in_channels, c1, 1, stride),
-            _conv_bn_relu(c1, c2, 1),
-            _conv_bn_relu(c2, c1, (1, 3), padding=(0, 1)),
-            _conv_bn_relu(c1, c1, (3, 1), padding=(1, 0)),
+            conv_norm_act(in_channels, c1, 1, stride=stride),
+            conv_norm_act(c1, c2, 1),
+            conv_norm_act(c2, c1, (1, 3)),
+            conv_norm_act(c1, c1, (3, 1)),
             nn.Sequential(nn.Conv2d(c1, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)),
         )
         self.shortcut = nn.Identity()
@@ -440,15 +436,15 @@ class SqueezeNext(_SizeChecked):
         if min(widths) < 4:
             raise ValueError(f"width={width} makes stages of {widths} channels; the two-stage squeeze needs >= 4")
         if small_input:
-            stem = [_conv_bn_relu(in_channels, stem_c, 3, 1, 1)]
+            stem = [conv_norm_act(in_channels, stem_c, 3)]
         else:
-            stem = [_conv_bn_relu(in_channels, stem_c, 7, 2, 3), nn.MaxPool2d(3, 2, ceil_mode=True)]
+            stem = [conv_norm_act(in_channels, stem_c, 7, stride=2), nn.MaxPool2d(3, 2, ceil_mode=True)]
         blocks, c = [], stem_c
         for stage, (w, n) in enumerate(zip(widths, layout)):
             for b in range(n):
                 blocks.append(SqueezeNextBlock(c, w, 2 if stage > 0 and b == 0 else 1))
                 c = w
-        self.features = nn.Sequential(*stem, *blocks, _conv_bn_relu(c, int(128 * width), 1))
+        self.features = nn.Sequential(*stem, *blocks, conv_norm_act(c, int(128 * width), 1))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(int(128 * width), num_classes)
         self.min_size = 16 if small_input else 32  # total stride of the network
@@ -462,6 +458,7 @@ class SqueezeNext(_SizeChecked):
 def squeezenext(
     width: float = 1.0,
     layout: tuple = SQNXT_23,
+    *,
     num_classes: int = 1000,
     in_channels: int = 3,
     small_input: bool = False,
@@ -471,11 +468,11 @@ def squeezenext(
     ImageNet stem: 7×7 conv, stride 2, + 3×3 max-pool; ``small_input=True``: a 3×3 stride-1 stem
     for 28×28 / 32×32 images.
     """
-    return SqueezeNext(width, layout, num_classes, in_channels, small_input)
+    return SqueezeNext(width, layout, num_classes, in_channels, small_input=small_input)
 
 
 def squeezenext_small(
-    num_classes: int = 10, in_channels: int = 1, width: float = 0.5, layout: Sequence[int] = (2, 2, 2, 1)
+    num_classes: int = 10, in_channels: int = 1, *, width: float = 0.5, layout: Sequence[int] = (2, 2, 2, 1)
 ) -> SqueezeNext:
     """A half-width, 11-layer SqueezeNext for 28×28 / 32×32 images."""
     return SqueezeNext(width, layout, num_classes, in_channels, small_input=True)

@@ -61,7 +61,7 @@ def test_squeezenet_equals_torchvision(version):
 
 
 def test_squeezenet_bypass():
-    plain, simple, cplx = (sn.squeezenet("1_0", 10, bypass=b) for b in (None, "simple", "complex"))
+    plain, simple, cplx = (sn.squeezenet("1_0", num_classes=10, bypass=b) for b in (None, "simple", "complex"))
     assert measure.count_params(simple) == measure.count_params(plain)          # identity: free
     n_bypass = sum(isinstance(m, sn.FireBypass) for m in simple.features)
     assert n_bypass == 4                                                          # fire3, 5, 7, 9
@@ -77,7 +77,7 @@ def test_squeezenet_bypass():
 
 
 def test_squeezenet_min_input_size():
-    net = sn.squeezenet("1_0", 10)
+    net = sn.squeezenet("1_0", num_classes=10)
     n = sn.min_input_size(net)
     net.eval()
     assert net(torch.randn(1, 3, n, n)).shape == (1, 10)
@@ -169,11 +169,18 @@ def test_mobilenet_full_conv_and_shallower_match_the_paper():
 
 def test_mobilenet_bad_input():
     for alpha in (0, -0.5, float("inf")):
-        with pytest.raises(ValueError, match="alpha"):
+        with pytest.raises(ValueError, match="width"):
             sn.mobilenet_v1(alpha)
+        with pytest.raises(ValueError, match="alpha"):                 # the paper's name is an alias
+            sn.mobilenet_v1(alpha=alpha)
+    with pytest.raises(TypeError, match="once"):
+        sn.mobilenet_v1(0.5, alpha=0.5)
+    assert sn.mobilenet_v1(alpha=0.5).width == sn.mobilenet_v1(0.5).width == 0.5
+    with pytest.raises(TypeError, match="positional"):                 # after the width: keywords only
+        sn.mobilenet_v1(0.5, 10)
     with pytest.raises(TypeError):
         sn.mobilenet_v1("0.5")
-    net = sn.mobilenet_v1(0.25, 10).eval()
+    net = sn.mobilenet_v1(0.25, num_classes=10).eval()
     with pytest.raises(ValueError, match="too small"):
         net(torch.randn(1, 3, 16, 16))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
@@ -311,8 +318,8 @@ def test_mobilenet_state_measures_latency(monkeypatch):
     seen = []
 
     def fake_latency(model, x, min_run_time):
-        seen.append((model.alpha, x.shape[-1], min_run_time))
-        return model.alpha * x.shape[-1] / 1000
+        seen.append((model.width, x.shape[-1], min_run_time))
+        return model.width * x.shape[-1] / 1000
 
     monkeypatch.setattr(sn.measure, "latency", lambda model, x, min_run_time, threads, **rounds: fake_latency(model, x, min_run_time))
     sn._mobilenet_latency.cache_clear()
