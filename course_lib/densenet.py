@@ -592,12 +592,16 @@ class BufferDiff:
     counters_total: int
     example: str  # one differing buffer with both values of num_batches_tracked
 
-    def table(self) -> str:
+    def summary(self) -> str:
+        """Three lines of text (``str(diff)`` is the same): how many buffers differ, and one example."""
         return (
             f"running mean/var buffers that differ: {self.stats_differ} of {self.stats_total}\n"
             f"num_batches_tracked that differ:      {self.counters_differ} of {self.counters_total}\n"
             f"example: {self.example}"
         )
+
+    __str__ = summary
+    table = summary  # the older name (a single record, not a report.Rows table)
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.1) -> float:
@@ -685,13 +689,17 @@ class DepthFit:
         a, b, c = self.coefficients
         return batch * (a * n * n + b * n + c)
 
-    def table(self) -> str:
+    def summary(self) -> str:
+        """The fitted quadratic in one line (``str(fit)`` is the same)."""
         a, b, c = self.coefficients
         name = "efficient" if self.efficient else "naive"
         return (
             f"{name}: bytes/image = {a:,.0f}·n² + {b:,.0f}·n + {c:,.0f}  (n = layers per block; "
             f"measured at depths {sorted(self.measured)})"
         )
+
+    __str__ = summary
+    table = summary  # the older name (a single record, not a report.Rows table)
 
 
 def fit_saved_bytes_vs_depth(

@@ -49,7 +49,7 @@ from . import config, data, train
 from .args import check_float, check_int
 from .measure import layer_table
 from .models import check_input, check_widths
-from .report import Rows
+from .report import Rows, column
 from .resnext import (  # re-exported
     FORMS,
     RESNEXT_PRESETS,
@@ -675,18 +675,13 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
 class StageCost:
     """Parameters and MACs of one part of a CIFAR ResNet."""
 
-    part: str
-    params: int
-    macs: int
+    part: str = column(align="<")
+    params: int = column(format="{:,}")
+    macs: int = column("MACs", "{:,}")
 
 
 class StageCostReport(Rows):
-    """``report.Rows`` of :class:`StageCost`; ``.table()`` prints the counts with thousands separators."""
-
-    def table(self) -> str:
-        lines = [f"{'part':<12} {'params':>10} {'MACs':>14}"]
-        lines += [f"{r.part:<12} {r.params:>10,} {r.macs:>14,}" for r in self]
-        return "\n".join(lines)
+    """``report.Rows`` of :class:`StageCost` (stem, stage 1…3, classifier, total): ``.find(part="total")``."""
 
 
 def cost_report(model: nn.Sequential, input_size: tuple) -> StageCostReport:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from . import channels, measure
 from .args import check_float, check_int
 from .models import conv_norm_act
-from .report import Rows
+from .report import Rows, column
 from .squeezenets import (  # SqueezeNet, SqueezeNext and their Deep Compression, re-exported
     SQNXT_23,
     SQNXT_23_V5,
@@ -387,31 +387,23 @@ def layer_kind(module: nn.Module) -> str:
 
 @dataclass
 class CostRow:
-    kind: str
-    layers: int
-    params: int
-    macs: int
-    params_share: float
-    macs_share: float
+    """The conv / linear layers of one :func:`layer_kind`: how many, their weights and MACs, and shares."""
+
+    kind: str = column("layer kind", align="<")
+    layers: int = column()
+    params: int = column(format="{:,}")
+    params_share: float = column("share", "{:.2f}%", scale=100)
+    macs: int = column("MACs", "{:,}")
+    macs_share: float = column("share", "{:.2f}%", scale=100)
 
 
 class KindCostReport(Rows):
-    """``report.Rows`` of :func:`cost_by_kind`, with its own ``.table()`` and ``.row(kind)``."""
+    """``report.Rows`` of :func:`cost_by_kind`, one :class:`CostRow` per layer kind present:
+    ``.find(kind="depthwise")`` (``KeyError`` naming the kinds there are)."""
 
     def row(self, kind: str) -> CostRow:
-        for r in self:
-            if r.kind == kind:
-                return r
-        return CostRow(kind, 0, 0, 0, 0.0, 0.0)
-
-    def table(self) -> str:
-        lines = [f"{'layer kind':<12} {'layers':>6} {'params':>12} {'share':>7} {'MACs':>14} {'share':>7}"]
-        for r in self:
-            lines.append(
-                f"{r.kind:<12} {r.layers:>6} {r.params:>12,} {100 * r.params_share:>6.2f}% "
-                f"{r.macs:>14,} {100 * r.macs_share:>6.2f}%"
-            )
-        return "\n".join(lines)
+        """``find(kind=kind)`` (the older spelling, kept for notebooks)."""
+        return self.find(kind=kind)
 
 
 def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> KindCostReport:
@@ -430,7 +422,9 @@ def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> KindCostRepor
         acc[kind] = (n + 1, p + module.weight.numel(), m + r.macs)
     total_p = sum(p for _, p, _ in acc.values()) or 1
     total_m = sum(m for _, _, m in acc.values()) or 1
-    return KindCostReport(CostRow(k, *acc[k], acc[k][1] / total_p, acc[k][2] / total_m) for k in KINDS if k in acc)
+    return KindCostReport(
+        CostRow(k, acc[k][0], acc[k][1], acc[k][1] / total_p, acc[k][2], acc[k][2] / total_m) for k in KINDS if k in acc
+    )
 
 
 def separable_cost_ratio(channels_out: int, kernel_size: int = 3) -> float:

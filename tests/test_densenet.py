@@ -334,6 +334,7 @@ def test_slopes_and_budget():
     assert densenet.loglog_slope([1, 2, 4], [3, 12, 48]) == pytest.approx(2.0)
     fit = densenet.DepthFit(False, (1.0, 0.0, 0.0), {})
     assert fit.predict(16, batch=2) == 8.0                             # n = 2 → 4 bytes × batch 2
+    assert str(fit) == fit.summary() == fit.table() and "1·n²" in str(fit)
     assert densenet.deepest_within_budget(fit, 2 * 10 * 10, batch=2) == 64     # n = 10
     with pytest.raises(ValueError):
         densenet.deepest_within_budget(fit, 0.5, batch=1)

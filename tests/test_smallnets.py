@@ -141,7 +141,11 @@ def test_mobilenet_one_by_one_share():
     assert round(100 * report.row("1×1 conv").params_share, 2) == 74.59
     assert round(100 * report.row("fc").params_share, 2) == 24.33
     assert "1×1 conv" in report.table()
-    assert report.row("group conv").layers == 0
+    assert report.find(kind="1×1 conv") is report.row("1×1 conv")
+    with pytest.raises(KeyError, match="depthwise"):                   # a missing kind names the kinds there are
+        report.find(kind="group conv")
+    header = report.table().splitlines()[0].split()
+    assert header == ["layer", "kind", "layers", "params", "share", "MACs", "share"]
 
 
 def test_mobilenet_macs_agree_with_flop_counter():
