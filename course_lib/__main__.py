@@ -35,8 +35,11 @@ def train_command(args: argparse.Namespace) -> int:
             raise ValueError(f"recipe {args.recipe!r} is made by {recipe.maker}: run it with --register")
         module, function = recipe.maker.split(":")
         make = getattr(importlib.import_module(f"course_lib.{module}"), function)
-        make(args.recipe, folder=Path(args.out).parent if args.out else None, epochs=args.epochs, seed=args.seed)
+        folder = Path(args.out).parent if args.out else None
+        make(args.recipe, folder=folder, epochs=args.epochs, seed=args.seed, lr=args.lr, resume=args.resume)
         return 0
+    if args.resume:
+        raise ValueError(f"--resume continues a shipped fine-tuned model; to resume {args.recipe}, use --checkpoint")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = config.device()
     if distributed:
@@ -53,6 +56,7 @@ def train_command(args: argparse.Namespace) -> int:
     model = build_model(args.recipe)
     epochs = args.epochs if args.epochs is not None else recipe.epochs
     fit_kwargs = recipe.fit_kwargs()
+    fit_kwargs["lr"] = args.lr if args.lr is not None else recipe.lr
     fit_kwargs["channels_last"] = recipe.channels_last or device.type == "cuda"
     history = fit(
         model,
@@ -81,6 +85,7 @@ def train_command(args: argparse.Namespace) -> int:
             command += " --register"
             command += f" --epochs {epochs}" if epochs != recipe.epochs else ""
             command += f" --seed {args.seed}" if args.seed else ""
+            command += f" --lr {args.lr:g}" if args.lr is not None else ""
             checkpoints.ship(
                 model,
                 Path(out).parent,
@@ -115,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         help="ship it: --out (default data/checkpoints/RECIPE.pt) and its entry in manifest.json in its folder",
     )
     t.add_argument("--checkpoint", help="training checkpoint: written every epoch, resumed if present")
+    t.add_argument("--lr", type=float, help="override the recipe's (peak) learning rate")
+    t.add_argument("--resume", action="store_true", help="a fine-tuned recipe's maker: continue the shipped model")
     t.add_argument("--subset", type=positive_int, help="train on a deterministic subset of this many images")
     t.add_argument("--seed", type=int, default=0, help="a whole number >= 0")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")

@@ -44,7 +44,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoints, config, data, measure, models, train, widgets
-from .args import check_finite, check_float, check_int
+from .args import check_float, check_int
+from .haar import _even, _tensor4, energy, energy_fraction, haar_block, haar_dwt, haar_idwt, pad_to_even, psnr
 from .report import Rows, column
 from .states import State
 
@@ -87,119 +88,6 @@ __all__ = [
     "decomposition_readout",
     "decomposition_explorer",
 ]
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _tensor4(name, x, channels=None):
-    if not torch.is_tensor(x):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must be a batch (N, C, H, W), got shape {tuple(x.shape)}")
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name} has {x.shape[1]} channels, this model expects in_channels={channels}")
-    return x
-
-
-def _even(name, x):
-    h, w = x.shape[-2:]
-    if h % 2 or w % 2:
-        raise ValueError(
-            f"{name} is {h}×{w}: height and width must be even to split into half-resolution "
-            "sub-images (pad_to_even(x) adds one replicated row/column)"
-        )
-    return x
-
-
-def _weight(name: str, value) -> float:
-    """A loss weight λ: a finite number >= 0."""
-    return check_float(name, value, 0.0)
-
-
-# --------------------------------------------------------------------------- the Haar wavelet
-
-
-def pad_to_even(x: torch.Tensor) -> torch.Tensor:
-    """``x`` with one replicated row (column) appended when its height (width) is odd."""
-    _tensor4("x", x)
-    h, w = x.shape[-2:]
-    return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
-
-
-def haar_dwt(x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """One level of the orthonormal 2-D Haar transform: ``(cA, (cH, cV, cD))``, each (N, C, H/2, W/2).
-
-    The same numbers and signs as ``pywt.dwt2(x, "haar", axes=(-2, -1))``. ``x`` must have an even
-    height and width (``ValueError`` otherwise).
-    """
-    _even("x", _tensor4("x", x))
-    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
-    c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
-    return (a + b + c + d) / 2, ((a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2)
-
-
-def haar_idwt(cA: torch.Tensor, details: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """The exact inverse of :func:`haar_dwt`: the (N, C, 2h, 2w) image of four (N, C, h, w) sub-bands."""
-    _tensor4("cA", cA)
-    if not isinstance(details, (tuple, list)) or len(details) != 3:
-        raise TypeError("details must be the tuple (cH, cV, cD) returned by haar_dwt")
-    cH, cV, cD = details
-    for name, t in (("cH", cH), ("cV", cV), ("cD", cD)):
-        if _tensor4(name, t).shape != cA.shape:
-            raise ValueError(f"{name} has shape {tuple(t.shape)}, cA has {tuple(cA.shape)}: they must match")
-    n, ch, h, w = cA.shape
-    x = cA.new_empty(n, ch, 2 * h, 2 * w)
-    x[..., 0::2, 0::2] = (cA + cH + cV + cD) / 2
-    x[..., 0::2, 1::2] = (cA + cH - cV - cD) / 2
-    x[..., 1::2, 0::2] = (cA - cH + cV - cD) / 2
-    x[..., 1::2, 1::2] = (cA - cH - cV + cD) / 2
-    return x
-
-
-def haar_block(a: float, b: float, c: float, d: float) -> tuple[float, float, float, float]:
-    """The Haar step for one 2×2 block ``[[a, b], [c, d]]``: ``(cA, cH, cV, cD)``."""
-    return (a + b + c + d) / 2, (a + b - c - d) / 2, (a - b + c - d) / 2, (a - b - c + d) / 2
-
-
-# --------------------------------------------------------------------------- energy and quality
-
-
-def energy(t: torch.Tensor) -> torch.Tensor:
-    """The energy of a tensor: its sum of squares."""
-    if not torch.is_tensor(t):
-        raise TypeError(f"energy needs a tensor, got {type(t).__name__}")
-    return t.detach().double().pow(2).sum()
-
-
-def energy_fraction(low: torch.Tensor, high: torch.Tensor) -> float:
-    """The fraction of the total energy that sits in ``high``: ``E(high) / (E(low) + E(high))``.
-
-    Sums, not means: Haar's details have three times the channels of ``cA``.
-    """
-    e_low, e_high = energy(low), energy(high)
-    for name, e in (("low", e_low), ("high", e_high)):  # a NaN / inf energy has no fraction
-        if not math.isfinite(float(e)):
-            check_finite(name, low if name == "low" else high)
-            raise ValueError(f"{name}'s energy overflows float64: it must be finite")
-    total = e_low + e_high
-    return float(e_high / total) if total > 0 else 0.0
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB of ``y`` against the reference ``x``.
-
-    ``data_range`` defaults to ``x.max() − x.min()``; identical images give ``inf``.
-    """
-    if not torch.is_tensor(x) or not torch.is_tensor(y):
-        raise TypeError("psnr needs two tensors")
-    if x.shape != y.shape:
-        raise ValueError(f"psnr: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
-    check_finite("x", x)
-    check_finite("y", y)
-    peak = float(x.max() - x.min()) if data_range is None else float(data_range)
-    mse = float((x.double() - y.double()).pow(2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
 
 
 # --------------------------------------------------------------------------- the auto-encoder
@@ -264,7 +152,7 @@ def wae_loss(
     Both terms are per-element means, so λ does not depend on the image size. ``low`` is part of
     the signature (the paper's loss is a function of the whole decomposition) but is not penalised.
     """
-    lam = _weight("energy_weight", energy_weight)
+    lam = check_float("energy_weight", energy_weight, 0.0)
     if recon.shape != x.shape:
         raise ValueError(f"recon {tuple(recon.shape)} and x {tuple(x.shape)} must have the same shape")
     if low.shape != high.shape:
@@ -377,7 +265,7 @@ class WAEClassifier(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(fusion_hidden, num_classes),
         )
-        self.energy_weight = _weight("energy_weight", energy_weight)
+        self.energy_weight = check_float("energy_weight", energy_weight, 0.0)
         self.joint = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -481,7 +369,7 @@ def pretrain_wae(
     if not isinstance(wae, WAE):
         raise TypeError(f"wae must be a WAE, got {type(wae).__name__}")
     check_int("epochs", epochs)
-    lam = _weight("energy_weight", energy_weight)
+    lam = check_float("energy_weight", energy_weight, 0.0)
     if min_gain_db is not None:
         check_float("min_gain_db", min_gain_db, low=0.0)
         if test_data is None:
@@ -579,7 +467,7 @@ def variants(base: nn.Module, in_channels: int, wae_lambda: float = 0.1, lambdas
         raise TypeError("base must be an nn.Sequential ending in an nn.Linear (models.vgg_small)")
     lambdas = tuple(float(v) for v in lambdas)
     for v in lambdas:
-        _weight("lambdas", v)
+        check_float("lambdas", v, 0.0)
     if 0.0 not in lambdas or float(wae_lambda) not in lambdas:
         raise ValueError(f"lambdas={lambdas} must contain 0 (Decomposition+CNN) and wae_lambda={wae_lambda}")
     classes = base[-1].out_features
@@ -953,7 +841,7 @@ SHIPPED_KINDS = {
 def load_shipped(folder: str | Path | None = None) -> dict:
     """The shipped quick-profile results of :func:`experiment` on Fashion-MNIST (same layout): the
     classifiers made by ``python -m course_lib train --recipe wae-classifier-fmnist --register``
-    (3,072 training images, 2 epochs a variant), the WAEs by ``python -m course_lib.wae ship waes``
+    (3,072 training images, 2 epochs a variant), the WAEs by ``... train --recipe wae-l0.1-fmnist --register``
     (all 60,000 images, to plateau; the manifest records each one's command chain)."""
     out = {"waes": {}}
     for key, name in SHIPPED.items():
@@ -1001,18 +889,29 @@ def _ship_entry(
     print(f"{name}: {path.stat().st_size} bytes, test accuracy {acc}, curve {curve}", flush=True)
 
 
-def ship_recipe(recipe: str, folder: str | Path | None = None, epochs: int | None = None, seed: int = 0) -> None:
+def ship_recipe(
+    recipe: str,
+    folder: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    lr: float | None = None,
+    resume: bool = False,
+) -> None:
     """The maker of the ``wae-*`` recipes: ``python -m course_lib train --recipe NAME --register``.
 
-    A WAE of ``SHIPPED`` (``wae-l0.1-fmnist``…) is pre-trained alone (:func:`ship_waes`, at most
-    ``epochs`` epochs, default 2); a classifier (``wae-haar-fmnist``…) comes from one run of
-    :func:`experiment` that trains all four variants together, so all four are shipped
-    (:func:`ship_classifiers`, ``epochs`` each, default 2)."""
+    A WAE of ``SHIPPED`` (``wae-l0.1-fmnist``…) is pre-trained alone (:func:`ship_waes`: at most
+    ``epochs`` epochs, default 2, Adam at ``lr``, default 3e-3; ``resume`` continues the shipped
+    one, ``--resume``); a classifier (``wae-haar-fmnist``…) comes from one run of :func:`experiment`
+    that trains all four variants together, so all four are shipped (:func:`ship_classifiers`,
+    ``epochs`` each, default 2)."""
     key = next((k for k, name in SHIPPED.items() if name == recipe), None)
     if key is None:
         raise ValueError(f"recipe={recipe!r} is not a shipped WAE model; those are {sorted(SHIPPED.values())}")
     if isinstance(key, float):
-        ship_waes(folder, max_epochs=epochs if epochs is not None else 2, lambdas=[key], seed=seed)
+        lr = lr if lr is not None else 3e-3
+        ship_waes(folder, epochs if epochs is not None else 2, lambdas=[key], resume=resume, lr=lr, seed=seed)
+    elif resume or lr is not None:
+        raise ValueError(f"{recipe}: --resume and --lr apply to the WAEs (wae-l*-fmnist), not to the classifiers")
     else:
         ship_classifiers(folder, epochs=epochs if epochs is not None else 2, seed=seed)
 
@@ -1063,20 +962,22 @@ def ship_waes(
     lr: float = 3e-3,
     seed: int = 0,
 ) -> None:
-    """The long run of stage 1: ``python -m course_lib.wae ship waes`` — one WAE per λ of ``SHIPPED``
+    """The long run of stage 1 (``python -m course_lib train --recipe wae-l0.1-fmnist --register``):
+    one WAE per λ of ``SHIPPED``
     on the whole training set (60,000 images), each until an epoch adds less than 0.1 dB of test
     PSNR (at most ``max_epochs``), with its test PSNR and I_H energy after every epoch. ``lambdas``:
     only these (each can run in its own process and folder; merge the manifest entries after).
     ``resume``: continue from the shipped WAE in ``folder`` (a fresh Adam with learning rate ``lr``)
     and append the new epochs to its recorded curve. The manifest's command is the chain of every
-    phase's command line (``python -m course_lib.wae ship waes --lambda 0.1 --max-epochs 6 --resume
-    --lr 0.001``), which rebuilds the model."""
+    phase's command line (``python -m course_lib train --recipe wae-l0.1-fmnist --register --epochs 6
+    --resume --lr 0.001``), which rebuilds the model."""
     torch.set_num_threads(threads)
     train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu")
     for lam in lambdas if lambdas is not None else [k for k in SHIPPED if isinstance(k, float)]:
         torch.manual_seed(seed)
         model, curve = WAE(1), []
-        command = f"python -m course_lib.wae ship waes --lambda {lam:g} --max-epochs {max_epochs}"
+        command = f"python -m course_lib train --recipe {SHIPPED[lam]} --register --epochs {max_epochs}"
+        command += f" --seed {seed}" if seed else ""
         if resume:
             model = checkpoints.load_checkpoint(SHIPPED[lam], model, folder=folder).float()
             entry = checkpoints.read_manifest(folder)[SHIPPED[lam]]
@@ -1096,21 +997,3 @@ def ship_waes(
         )
         curve += [(r["test_psnr"], r["test_high_fraction"]) for r in rows if "epoch" in r]
         _ship_entry(folder, SHIPPED[lam], model.eval(), test_data, len(train_data.labels), curve, command, seed)
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:3] == ["ship", "waes"]:
-        import argparse
-
-        parser = argparse.ArgumentParser(prog="python -m course_lib.wae ship waes")
-        parser.add_argument("--lambda", dest="lambdas", type=float, action="append", help="one λ (repeatable; all)")
-        parser.add_argument("--max-epochs", type=int, default=2, help="at most this many epochs (2)")
-        parser.add_argument("--resume", action="store_true", help="continue from the shipped WAEs")
-        parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (3e-3)")
-        parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
-        args = parser.parse_args(sys.argv[3:])
-        ship_waes(
-            max_epochs=args.max_epochs, threads=args.threads, lambdas=args.lambdas, resume=args.resume, lr=args.lr
-        )

@@ -50,3 +50,5 @@ def test_torchrun_two_cpu_processes_end_with_equal_replicas(tmp_path, fashion_re
 def test_a_fine_tuned_recipe_is_made_by_its_maker_and_needs_register(capsys):
     assert cli.main(["train", "--recipe", "capstone-fmnist"]) == 2
     assert "capstone:ship_solution" in capsys.readouterr().err
+    assert cli.main(["train", "--recipe", "tiny-fmnist", "--resume"]) == 2
+    assert "use --checkpoint" in capsys.readouterr().err
