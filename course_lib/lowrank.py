@@ -43,7 +43,7 @@ from .args import check_float
 from .measure import layer_table
 from .report import Rows
 from .states import State
-from .surgery import copy_model, forward_with_hooks, replace_layer, weight_layers
+from .surgery import copy_model, forward_with_hooks, replace_layer, tensor_of, weight_layers
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
@@ -143,7 +143,7 @@ def composed_weight(module: LowRank) -> torch.Tensor:
     """The single weight a ``LowRank`` module applies (same shape as the layer it replaced)."""
     if not isinstance(module, LowRank):
         raise TypeError(f"composed_weight needs a LowRank module, got {type(module).__name__}")
-    a, b = module.first.weight, module.second.weight
+    a, b = tensor_of(module.first), tensor_of(module.second)
     if isinstance(module.first, nn.Linear):
         return b @ a
     if module.method == "spatial":  # a: (r, c, kh, 1), b: (d, r, 1, kw)
@@ -375,7 +375,7 @@ def layer_matrix(layer: nn.Module, method: str) -> torch.Tensor:
             raise TypeError(f"method 'svd' decomposes nn.Linear layers, got {type(layer).__name__}")
         return layer.weight.detach()
     _check_conv(layer, f"method {method!r}")
-    return spatial_matrix(layer.weight.detach()) if method == "spatial" else layer.weight.detach().flatten(1)
+    return spatial_matrix(tensor_of(layer).detach()) if method == "spatial" else tensor_of(layer).detach().flatten(1)
 
 
 def can_decompose(layer: nn.Module, method: str) -> bool:

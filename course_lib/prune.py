@@ -48,7 +48,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ from .checkpoints import check_fits
 from .report import Rows
 from .sparse import FORMATS, decode_relative, model_storage, relative_indices, storage_bytes, to_csr
 from .states import State
-from .surgery import copy_model, replace_layer, weight_layers
+from .surgery import copy_model, replace_layer, tensor_of, weight_layers
 from .train import evaluate, fit
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
@@ -90,7 +90,7 @@ def plain_copy(model: nn.Module) -> nn.Module:
 def _check_not_parametrized(name: str, module: nn.Module) -> None:
     """A weight computed by a parametrization other than shared weights cannot take a pruning mask."""
     if parametrize.is_parametrized(module, "weight") and quant.shared_weights_of(module) is None:
-        kinds = [type(p).__name__ for p in module.parametrizations.weight]
+        kinds = [type(p).__name__ for p in getattr(module.parametrizations, "weight")]
         raise ValueError(
             f"layer {name!r}: its weight is computed by a parametrization {kinds} (e.g. "
             "quant.quantize_model); call quant.unshare_weights(model) before pruning it, "
@@ -118,10 +118,14 @@ def masks(model: nn.Module) -> dict[str, torch.Tensor]:
     """``{layer name: bool mask}`` for every conv/linear layer: True = weight kept."""
     out = {}
     for name, m in weight_layers(model).items():
-        out[name] = m.weight_mask.bool().clone() if is_reparametrized(m) else m.weight.detach() != 0
+        out[name] = tensor_of(m, "weight_mask").bool().clone() if is_reparametrized(m) else tensor_of(m).detach() != 0
     return out
 
 
+@overload
+def sparsity(model: nn.Module, per_layer: Literal[False] = False) -> float: ...
+@overload
+def sparsity(model: nn.Module, per_layer: Literal[True]) -> dict[str, float]: ...
 def sparsity(model: nn.Module, per_layer: bool = False) -> float | dict[str, float]:
     """Fraction of conv/linear *weights* that are zero (biases and BatchNorm are not counted)."""
     counts = {name: (int((~mask).sum()), mask.numel()) for name, mask in masks(model).items()}
@@ -149,21 +153,21 @@ def set_mask(module: nn.Module, mask: torch.Tensor) -> nn.Module:
     A layer with shared weights (``quant.share_weights``) takes the mask into its ``SharedWeights``.
     """
     _check_not_parametrized(type(module).__name__, module)
-    mask = mask.to(device=module.weight.device, dtype=torch.bool)
+    mask = mask.to(device=tensor_of(module).device, dtype=torch.bool)
     if mask.shape != module.weight.shape:
-        raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(module.weight.shape)}")
+        raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(tensor_of(module).shape)}")
     if quant.shared_weights_of(module) is not None:  # shared weights carry their own mask
-        quant.mask_shared_weights(module, mask & (module.weight.detach() != 0))
+        quant.mask_shared_weights(module, mask & (tensor_of(module).detach() != 0))
     elif is_reparametrized(module):
         with torch.no_grad():
-            module.weight_mask.mul_(mask.to(module.weight_mask.dtype))
-            module.weight_orig.mul_(module.weight_mask)
+            tensor_of(module, "weight_mask").mul_(mask.to(tensor_of(module, "weight_mask").dtype))
+            tensor_of(module, "weight_orig").mul_(tensor_of(module, "weight_mask"))
         _refresh_weight(module)
     else:
-        old = module.weight.detach() != 0  # zeros already written stay pruned
+        old = tensor_of(module).detach() != 0  # zeros already written stay pruned
         prune.custom_from_mask(module, "weight", mask & old)
         with torch.no_grad():
-            module.weight_orig.mul_(module.weight_mask)
+            tensor_of(module, "weight_orig").mul_(tensor_of(module, "weight_mask"))
     return module
 
 
@@ -220,10 +224,9 @@ def prune_by_scores(
             score = scores[name]
             if not isinstance(score, torch.Tensor):
                 raise TypeError(f"scores[{name!r}] must be a tensor shaped like the weight, got {type(score).__name__}")
-            if score.shape != layers[name].weight.shape:
-                raise ValueError(
-                    f"scores[{name!r}] has shape {tuple(score.shape)}, the weight {tuple(layers[name].weight.shape)}"
-                )
+            weight_shape = tuple(tensor_of(layers[name]).shape)
+            if tuple(score.shape) != weight_shape:
+                raise ValueError(f"scores[{name!r}] has shape {tuple(score.shape)}, the weight {weight_shape}")
             check_finite(f"scores[{name!r}]", score)
     if scope == "global":
         _prune_global(layers, scores, fractions[next(iter(scores))] if scores else 0.0)
@@ -263,7 +266,7 @@ def magnitude_prune(
     found = weight_layers(model, list(chosen))
     for name, m in found.items():  # a NaN has no magnitude: it would be kept, always
         check_finite(f"layer {name!r}'s weight", m.weight)
-    scores = {name: m.weight.detach().abs() for name, m in found.items()}
+    scores = {name: tensor_of(m).detach().abs() for name, m in found.items()}
     return prune_by_scores(model, scores, chosen if isinstance(sparsity, dict) else float(sparsity), scope)
 
 
@@ -275,7 +278,7 @@ def keep_masks(model: nn.Module) -> Callable[[nn.Module], None]:
     weights (``quant.share_weights``) keep their zeros by their own mask and are left alone.
     """
     plain = {
-        name: m.weight.detach() != 0
+        name: tensor_of(m).detach() != 0
         for name, m in weight_layers(model).items()
         if not is_reparametrized(m) and not parametrize.is_parametrized(m, "weight")
     }
@@ -366,7 +369,7 @@ def compression_ratio(model: nn.Module) -> float:
     # a reparametrized layer's weight_orig is counted through its masked weight instead
     for m in weight_layers(model).values():
         if is_reparametrized(m):
-            nonzero += int(torch.count_nonzero(m.weight)) - int(torch.count_nonzero(m.weight_orig))
+            nonzero += int(torch.count_nonzero(tensor_of(m))) - int(torch.count_nonzero(tensor_of(m, "weight_orig")))
     return total / max(nonzero, 1)
 
 
@@ -395,7 +398,10 @@ def _examples(data, max_examples=None):
 
 def _weight_params(model: nn.Module, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
     """The trainable weight tensor of each chosen layer (``weight_orig`` of a pruned one)."""
-    return {n: (m.weight_orig if is_reparametrized(m) else m.weight) for n, m in weight_layers(model, layers).items()}
+    return {
+        n: (tensor_of(m, "weight_orig") if is_reparametrized(m) else tensor_of(m))
+        for n, m in weight_layers(model, layers).items()
+    }
 
 
 def hessian_diagonal(
@@ -561,16 +567,17 @@ def sensitivity_scan(
     sparsities = [check_fraction("sparsities[i]", s) for s in sparsities]
     net = plain_copy(model)
     found = weight_layers(net, layers)
-    result = {"baseline": evaluate(net, data), "sparsities": sparsities, "layers": {}}
+    accuracies: dict[str, list[float]] = {}
+    result = {"baseline": evaluate(net, data), "sparsities": sparsities, "layers": accuracies}
     for name in found:
-        w = found[name].weight
+        w = tensor_of(found[name])
         saved = w.detach().clone()
         accs = []
         for s in sparsities:
             w.mul_(magnitude_mask(saved, s))
             accs.append(evaluate(net, data))
             w.copy_(saved)
-        result["layers"][name] = accs
+        accuracies[name] = accs
     return result
 
 
@@ -605,7 +612,7 @@ CHAIN_TYPES = (
 
 def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The leaf modules of a plain feed-forward chain (nested ``nn.Sequential``s), in order."""
-    leaves = []
+    leaves: list[tuple[str, nn.Module]] = []
     for name, m in model.named_modules():
         if isinstance(m, nn.Sequential):
             continue
@@ -639,7 +646,8 @@ def channel_plan(model: nn.Module, sparsity: float) -> dict[str, torch.Tensor]:
 
 def _consumers(chain: list[tuple[str, nn.Module]]) -> dict[str, dict]:
     """For each conv: the BN that normalizes its output and the next conv/linear that reads it."""
-    links, current = {}, None
+    links: dict[str, dict[str, Any]] = {}
+    current: str | None = None
     for name, m in chain:
         if isinstance(m, nn.Conv2d):
             if current is not None:
@@ -720,7 +728,7 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
         )
         new.weight.copy_(old.weight[keep][:, ins])
         if old.bias is not None:
-            new.bias.copy_(old.bias[keep])
+            tensor_of(new, "bias").copy_(old.bias[keep])
         replace_layer(net, name, new)
         if link["bn"] is not None:
             bn_name, bn = link["bn"]
@@ -735,16 +743,16 @@ def prune_channels(model: nn.Module, sparsity: float) -> nn.Module:
                 if getattr(bn, attr) is not None:
                     getattr(new_bn, attr).copy_(getattr(bn, attr)[keep])
             if bn.num_batches_tracked is not None:
-                new_bn.num_batches_tracked.copy_(bn.num_batches_tracked)
+                tensor_of(new_bn, "num_batches_tracked").copy_(bn.num_batches_tracked)
             replace_layer(net, bn_name, new_bn)
     for name, cols in in_keep.items():
         old = modules[name]
         if isinstance(old, nn.Linear):
-            new = nn.Linear(len(cols), old.out_features, bias=old.bias is not None)
-            new.weight.copy_(old.weight[:, cols])
+            linear = nn.Linear(len(cols), old.out_features, bias=old.bias is not None)
+            linear.weight.copy_(old.weight[:, cols])
             if old.bias is not None:
-                new.bias.copy_(old.bias)
-            replace_layer(net, name, new)
+                tensor_of(linear, "bias").copy_(old.bias)
+            replace_layer(net, name, linear)
     net.train(model.training)
     return net.to(device)
 
@@ -783,7 +791,7 @@ def sparsity_state(
     base = plain_copy(model).eval()
     net = magnitude_prune(plain_copy(base), sparsity)
     make_permanent(net)
-    w = weight_layers(base)[layer].weight.detach()
+    w = tensor_of(weight_layers(base)[layer]).detach()
     kept = masks(net)[layer]
     dropped = w.abs()[~kept]
     x, y = _examples(data, max_examples)
@@ -857,7 +865,7 @@ class SensitivityState(State):
     scan: dict
     chosen: dict
     tolerance_pt: float
-    kept: int
+    kept: float
     total: int
 
 

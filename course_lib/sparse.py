@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from .args import check_bits
-from .surgery import pack_bits, weight_layers
+from .surgery import pack_bits, tensor_of, weight_layers
 
 __all__ = ["FORMATS", "relative_indices", "decode_relative", "to_csr", "storage_bytes", "model_storage"]
 
@@ -105,7 +105,7 @@ def model_storage(model: nn.Module, index_bits: int | None = None) -> dict[str, 
     5-bit for fc unless ``index_bits`` is given)."""
     totals = dict.fromkeys(FORMATS, 0)
     for name, m in weight_layers(model).items():
-        w = m.weight.detach()
+        w = tensor_of(m).detach()
         bits = index_bits or (5 if isinstance(m, nn.Linear) else 8)
         for fmt in FORMATS:
             totals[fmt] += storage_bytes(w, fmt, bits)

@@ -33,6 +33,7 @@ from .args import check_bits
 __all__ = [
     "WEIGHT_LAYERS",
     "weight_layers",
+    "tensor_of",
     "replace_layer",
     "copy_model",
     "forward_with_hooks",
@@ -49,8 +50,19 @@ WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 # --------------------------------------------------------------------------- which layers
 
 
+def tensor_of(module: nn.Module, name: str = "weight") -> torch.Tensor:
+    """``module.<name>`` (a parameter or buffer: ``weight``, ``weight_mask``, ``weight_orig``…) as a tensor.
+
+    ``nn.Module.__getattr__`` is typed ``Tensor | Module``; this says which one, and a ``TypeError``
+    names the module when the attribute is a submodule (or anything else) instead."""
+    value = getattr(module, name)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{type(module).__name__}.{name} is a {type(value).__name__}, not a tensor")
+    return value
+
+
 def weight_layers(
-    model: nn.Module, layers: str | Iterable[str] | None = None, types: tuple[type, ...] = WEIGHT_LAYERS
+    model: nn.Module, layers: str | Iterable[str] | None = None, types: tuple[type[nn.Module], ...] = WEIGHT_LAYERS
 ) -> dict[str, nn.Module]:
     """``{name: module}`` of the layers of ``model`` of ``types`` (conv / linear), in registration order.
 
@@ -60,13 +72,13 @@ def weight_layers(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    found = {name: m for name, m in model.named_modules() if isinstance(m, types)}
+    found: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if isinstance(m, types)}
     if layers is None:
         return found
     if isinstance(layers, str):
         layers = [layers]
     modules = dict(model.named_modules())
-    chosen = {}
+    chosen: dict[str, nn.Module] = {}
     for name in layers:
         if not isinstance(name, str):
             raise TypeError(f"layers must hold layer names (str), got {name!r}")
