@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn as nn
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike
+M = TypeVar("M", bound=nn.Module)
 TRAINING_KEYS = frozenset({"model", "optimizer", "scheduler", "epoch", "history", "rng"})
 
 
@@ -235,9 +236,7 @@ def load_state(model: nn.Module, state: dict, source: str) -> nn.Module:
     return model
 
 
-def load_checkpoint(
-    name: str, model: nn.Module, device: str | torch.device = "cpu", folder: PathLike | None = None
-) -> nn.Module:
+def load_checkpoint(name: str, model: M, device: str | torch.device = "cpu", folder: PathLike | None = None) -> M:
     """Fill ``model`` (in place) with the verified weights of shipped checkpoint ``name``.
 
     ``model`` is an untrained network of the checkpoint's architecture. Returns it on ``device``, in

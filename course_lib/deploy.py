@@ -84,7 +84,7 @@ from .args import check_float, check_int
 from .distill import Distiller, distil, distillation_criterion, distillation_loss, soft_targets
 from .report import Rows, column
 from .states import State
-from .surgery import weight_layers
+from .surgery import tensor_of, weight_layers
 
 if TYPE_CHECKING:  # matplotlib and ipywidgets load only when drawing
     from matplotlib.figure import Figure
@@ -153,7 +153,9 @@ def export_onnx(
         raise ValueError(f"input_size {size} does not fit the model ({first})") from err
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = dict(input_names=["input"], output_names=["logits"], opset_version=opset, do_constant_folding=True)
+    kwargs: dict[str, Any] = dict(
+        input_names=["input"], output_names=["logits"], opset_version=opset, do_constant_folding=True
+    )
     if dynamic_batch:
         kwargs["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
@@ -560,7 +562,7 @@ def qlinear_matmul_ort(
         raise ValueError(f"a is {tuple(a.shape)} and b {tuple(b.shape)}: a's columns must equal b's rows")
     for name, s in (("a_scale", a_scale), ("b_scale", b_scale), ("y_scale", y_scale)):
         check_float(name, s, 0.0, low_inclusive=False, what="a scale")
-    inputs = [
+    inputs: list[tuple[str, int, np.ndarray | np.generic]] = [
         ("a", TensorProto.UINT8, a.numpy()),
         ("a_scale", TensorProto.FLOAT, np.float32(a_scale)),
         ("a_zp", TensorProto.UINT8, np.uint8(a_zero_point)),
@@ -593,7 +595,7 @@ def effective_macs(model: nn.Module, input_size: tuple) -> int:
     times the fraction of its weights that are non-zero (what a perfect sparse kernel would do)."""
     size = _check_size(input_size)
     plain = capstone.as_plain(model)
-    density = {name: float((m.weight != 0).float().mean()) for name, m in weight_layers(plain).items()}
+    density = {name: float((tensor_of(m) != 0).float().mean()) for name, m in weight_layers(plain).items()}
     rows = measure.layer_table(plain, size)
     return int(round(sum(r.macs * density.get(r.name, 1.0) for r in rows)))
 
@@ -619,7 +621,12 @@ class HonestTable(Rows):
 
 
 def _as_onnx(
-    what: object, model: nn.Module | None, x: torch.Tensor, folder: Path, name: str, threads: int
+    what: OnnxModel | str | os.PathLike | None,
+    model: nn.Module | None,
+    x: torch.Tensor,
+    folder: Path,
+    name: str,
+    threads: int,
 ) -> OnnxModel:
     if isinstance(what, OnnxModel):
         return what
@@ -803,7 +810,7 @@ class DeployState(State):
 
     cell: Cell
     model: str
-    cells: dict
+    cells: list[Cell]  # the measured cells of this model
 
 
 def deploy_state(

@@ -33,7 +33,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsIndex, cast
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ def validate_rank(rank: object, max_rank: int, what: str = "the matrix") -> int:
     if isinstance(rank, bool):
         raise TypeError(f"rank={rank!r} must be an integer, not a bool")
     try:
-        rank = operator.index(rank)  # ints, NumPy and 0-d torch integers
+        rank = operator.index(cast(SupportsIndex, rank))  # ints, NumPy and 0-d torch integers (else TypeError)
     except TypeError:
         raise TypeError(f"rank={rank!r} must be an integer") from None
     if not 1 <= rank <= max_rank:
@@ -130,6 +130,9 @@ class LowRank(nn.Sequential):
     the fit predicts (``||W − W_r||_F`` for the weight methods; the RMS response error on the
     sample inputs for the data methods).
     """
+
+    first: nn.Module  # the two children, by name (for the type checker: Sequential registers them)
+    second: nn.Module
 
     def __init__(self, first: nn.Module, second: nn.Module, *, method: str, rank: int, error_bound: float):
         super().__init__(OrderedDict(first=first, second=second))
@@ -348,10 +351,9 @@ def decompose_conv_spatial(
     root = S.sqrt()
     U, Vh = U.to(matrix.dtype), (Vh / column).to(matrix.dtype)
     root = root.to(matrix.dtype)
-    pad = conv.padding if isinstance(conv.padding, str) else None
+    pad, (ph, pw) = (conv.padding, (0, 0)) if isinstance(conv.padding, str) else (None, conv.padding)
     sh, sw = conv.stride
     dh, dw = conv.dilation
-    ph, pw = (0, 0) if pad else conv.padding
     vertical = nn.Conv2d(c, rank, (kh, 1), (sh, 1), pad or (ph, 0), (dh, 1), bias=False, padding_mode=conv.padding_mode)
     horizontal = nn.Conv2d(
         rank, d, (1, kw), (1, sw), pad or (0, pw), (1, dw), bias=conv.bias is not None, padding_mode=conv.padding_mode
@@ -360,7 +362,7 @@ def decompose_conv_spatial(
         vertical.weight.copy_((U * root).reshape(c, kh, rank).permute(2, 0, 1).unsqueeze(-1))
         horizontal.weight.copy_((root[:, None] * Vh).reshape(rank, d, kw).permute(1, 0, 2).unsqueeze(2))
         if conv.bias is not None:
-            horizontal.bias.copy_(conv.bias)
+            tensor_of(horizontal, "bias").copy_(conv.bias)
     out = LowRank(vertical, horizontal, method="spatial", rank=rank, error_bound=svd_error_bound(all_s, rank))
     return out.to(conv.weight.device).train(conv.training)
 
@@ -530,12 +532,16 @@ def compress_model(
             continue
         rank = plan[name]
         if method == "svd":
+            assert isinstance(layer, nn.Linear)  # decomposable_layers: Linear layers for svd, Conv2d otherwise
             replacement = decompose_linear(layer, rank)
+        elif not isinstance(layer, nn.Conv2d):
+            raise TypeError(f"{name}: method {method!r} decomposes Conv2d layers, got {type(layer).__name__}")
         elif method == "spatial":
             replacement = decompose_conv_spatial(layer, rank, output_scale=scales.get(name))
         elif method == "channels":
             replacement = decompose_conv_channels(layer, rank, output_scale=scales.get(name))
         else:
+            assert data is not None  # checked above: the data methods need it
             x = layer_inputs(model, name, data)
             x_hat = layer_inputs(new, name, data) if method == "asymmetric" else None
             replacement = decompose_conv_channels(layer, rank, x, x_hat, output_scale=scales.get(name))
@@ -677,7 +683,8 @@ def spectrum_explorer(
         return spectrum_state(module, rank, method, out_hw.get(layer))
 
     default = next(
-        (n for n in layers if n in out_hw and out_hw[n] and model.get_submodule(n).in_channels > 1), layers[0]
+        (n for n in layers if n in out_hw and out_hw[n] and int(getattr(model.get_submodule(n), "in_channels", 1)) > 1),
+        layers[0],
     )
     controls = {
         "layer": widgets.dropdown("layer", layers, default),

@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
@@ -177,7 +177,8 @@ class HaarSplit(nn.Module):
         return cA, torch.cat(details, dim=1)
 
     def decode(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        return haar_idwt(low, tuple(high.chunk(3, dim=1)))
+        horizontal, vertical, diagonal = high.chunk(3, dim=1)
+        return haar_idwt(low, (horizontal, vertical, diagonal))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         low, high = self.encode(x)
@@ -213,14 +214,15 @@ def high_branch(in_channels: int, widths: tuple = (16, 32)) -> nn.Sequential:
     """The small VGG-shaped network for ``I_H``: conv-BN-ReLU stages with 2×2 pooling, global
     average pooling; its ``out_features`` (the last width) feed the fusion layers."""
     check_int("in_channels", in_channels)
-    layers, c = [], in_channels
+    layers: list[nn.Module] = []
+    c = in_channels
     for i, w in enumerate(widths):
         if i:
             layers.append(nn.MaxPool2d(2))
         layers.append(models.conv_bn_relu(c, check_int("width", w)))
         c = w
     net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    net.out_features = c
+    setattr(net, "out_features", c)  # a plain int that the fusion layers read (like nn.Linear's)
     return net
 
 
@@ -411,6 +413,7 @@ def pretrain_wae(
             rows[-1].update(epoch=epoch + 1, test_psnr=test_psnr, test_high_fraction=test_high)
             if min_gain_db is not None and test_psnr - best < min_gain_db:
                 if test_psnr < best:
+                    assert best_state is not None  # kept whenever min_gain_db is given
                     wae.load_state_dict(best_state)  # early stopping: keep the best epoch
                 break
             if test_psnr > best and best_state is not None:
@@ -471,7 +474,7 @@ def variants(base: nn.Module, in_channels: int, wae_lambda: float = 0.1, lambdas
     if 0.0 not in lambdas or float(wae_lambda) not in lambdas:
         raise ValueError(f"lambdas={lambdas} must contain 0 (Decomposition+CNN) and wae_lambda={wae_lambda}")
     classes = base[-1].out_features
-    out = {"waes": {lam: WAE(in_channels) for lam in lambdas}}
+    out: dict[str, Any] = {"waes": {lam: WAE(in_channels) for lam in lambdas}}
     out["downsample"] = nn.Sequential(Downsample("avg"), *copy.deepcopy(base))
     for name, splitter, lam in (
         ("haar", HaarSplit(in_channels), 0.0),
@@ -690,7 +693,7 @@ def speedup_sweep(
     rows = Rows()
     for w in widths:
         check_int("width", w)
-        kw = dict(num_classes=num_classes, in_channels=in_channels, widths=(w, 2 * w, 4 * w))
+        kw: dict[str, Any] = dict(num_classes=num_classes, in_channels=in_channels, widths=(w, 2 * w, 4 * w))
         full, wae_net = build("full", **kw).eval(), build("wae-classifier", **kw).eval()
         x = torch.randn(batch, in_channels, size, size)
         bm, wm = measure.count_macs(full, x.shape[1:]), measure.count_macs(wae_net, x.shape[1:])
@@ -818,7 +821,7 @@ def decomposition_explorer(images: torch.Tensor, waes: dict, image: int = 0) -> 
 
 # --------------------------------------------------------------------------- shipped checkpoints
 
-SHIPPED = {
+SHIPPED: dict[str | float, str] = {
     "downsample": "wae-downsample-fmnist",
     "haar": "wae-haar-fmnist",
     "decomposition": "wae-decomp-fmnist",
@@ -827,7 +830,7 @@ SHIPPED = {
     0.1: "wae-l0.1-fmnist",
     1.0: "wae-l1-fmnist",
 }
-SHIPPED_KINDS = {
+SHIPPED_KINDS: dict[str, dict[str, Any]] = {
     "wae-l0-fmnist": dict(kind="wae"),
     "wae-l0.1-fmnist": dict(kind="wae"),  # build() keywords
     "wae-l1-fmnist": dict(kind="wae"),
@@ -843,7 +846,7 @@ def load_shipped(folder: str | Path | None = None) -> dict:
     classifiers made by ``python -m course_lib train --recipe wae-classifier-fmnist --register``
     (3,072 training images, 2 epochs a variant), the WAEs by ``... train --recipe wae-l0.1-fmnist --register``
     (all 60,000 images, to plateau; the manifest records each one's command chain)."""
-    out = {"waes": {}}
+    out: dict[str, Any] = {"waes": {}}
     for key, name in SHIPPED.items():
         model = checkpoints.load_checkpoint(name, build(**SHIPPED_KINDS[name]), folder=folder)
         if isinstance(key, float):
@@ -867,7 +870,7 @@ def _ship_entry(
     after every epoch as its curve, a WAE with its test PSNR and I_H energy after every epoch."""
     is_wae = isinstance(model, WAE)
     acc = None if is_wae else train.evaluate(model, test_data)
-    extra = {}
+    extra: dict[str, Any] = {}
     if is_wae:
         extra["test_psnr_db"] = [round(p, 2) for p, _ in curve]
         extra["test_high_energy_fraction"] = [round(f, 5) for _, f in curve]
@@ -897,13 +900,10 @@ def ship_recipe(
     lr: float | None = None,
     resume: bool = False,
 ) -> None:
-    """The maker of the ``wae-*`` recipes: ``python -m course_lib train --recipe NAME --register``.
-
-    A WAE of ``SHIPPED`` (``wae-l0.1-fmnist``…) is pre-trained alone (:func:`ship_waes`: at most
-    ``epochs`` epochs, default 2, Adam at ``lr``, default 3e-3; ``resume`` continues the shipped
-    one, ``--resume``); a classifier (``wae-haar-fmnist``…) comes from one run of :func:`experiment`
-    that trains all four variants together, so all four are shipped (:func:`ship_classifiers`,
-    ``epochs`` each, default 2)."""
+    """The maker of the ``wae-*`` recipes (``python -m course_lib train --recipe NAME --register``): a WAE
+    (``wae-l0.1-fmnist``…) by :func:`ship_waes` (≤ ``epochs``, default 2; Adam at ``lr``, default 3e-3;
+    ``resume``: continue the shipped one); a classifier (``wae-haar-fmnist``…) by one run of
+    :func:`ship_classifiers`, which trains and ships all four variants (``epochs`` each, default 2)."""
     key = next((k for k, name in SHIPPED.items() if name == recipe), None)
     if key is None:
         raise ValueError(f"recipe={recipe!r} is not a shipped WAE model; those are {sorted(SHIPPED.values())}")
