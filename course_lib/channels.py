@@ -99,6 +99,9 @@ def interleave(L: int, M: int) -> torch.Tensor:
 class ChannelPermutation(nn.Module):
     """Reorder channels: ``forward(x) = x[:, perm]`` (a permutation matrix, no parameters)."""
 
+    perm: torch.Tensor  # a buffer: moves with the module, saved in its state dict
+    shuffle_groups: int | None  # a when perm is interleave(a, C / a): then a reshape does the work
+
     def __init__(self, perm: torch.Tensor | Sequence[int]) -> None:
         super().__init__()
         perm = torch.as_tensor(perm, dtype=torch.long)
@@ -222,12 +225,18 @@ def as_ops(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> list[ChannelO
     BatchNorm and activations act on each channel alone, so they do not change connectivity and
     are skipped; any other module is an error.
     """
-    if hasattr(layers, "linear"):
-        layers = layers.linear
-    if isinstance(layers, nn.Sequential):
-        layers = list(layers)
+    items: Iterable[object]
+    linear = getattr(layers, "linear", None)
+    if linear is not None:
+        items = linear
+    elif isinstance(layers, nn.Sequential):
+        items = list(layers)
+    elif isinstance(layers, nn.Module):
+        raise TypeError(f"layers must be a block with .linear, an nn.Sequential or a list, got {type(layers).__name__}")
+    else:
+        items = layers
     ops = []
-    for layer in layers:
+    for layer in items:
         if isinstance(layer, ChannelOp):
             ops.append(layer)
         elif isinstance(layer, nn.Conv2d):
@@ -304,11 +313,11 @@ def super_channel_connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Modul
     ops = as_ops(layers)
     counts = connectivity(ops)  # validates the chain
     mats = [adjacency(op) for op in ops]
-    reach_in, R = [], None  # reach_in[t]: c_t × c_in, inputs reaching channel
-    for A in mats:
-        R = A if R is None else (A @ R).clamp(max=1)
-        reach_in.append(R.clamp(max=1))
-    reach_out = [None] * len(mats)  # reach_out[t]: c_out × c_t, outputs reached
+    reach_in, R = [], mats[0].clamp(max=1)  # reach_in[t]: c_t × c_in, inputs reaching channel
+    for t, A in enumerate(mats):
+        R = R if t == 0 else (A @ R).clamp(max=1)
+        reach_in.append(R)
+    reach_out: list[torch.Tensor] = [R] * len(mats)  # reach_out[t]: c_out × c_t, outputs reached
     Q = torch.eye(mats[-1].shape[0], dtype=torch.long)
     for t in range(len(mats) - 1, -1, -1):
         reach_out[t] = Q  # from the tensor that op t produces
@@ -318,7 +327,9 @@ def super_channel_connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Modul
         signature = torch.cat([reach_in[t], reach_out[t].t()], dim=1)
         _, label = torch.unique(signature, dim=0, return_inverse=True)
         members.append((label[None, :] == torch.arange(int(label.max()) + 1)[:, None]).long())
-    super_counts = None
+    if len(mats) == 1:
+        return counts
+    super_counts = torch.ones(1, 1, dtype=torch.long)
     for t, A in enumerate(mats):
         B = A
         if t < len(mats) - 1:
@@ -326,8 +337,8 @@ def super_channel_connectivity(layers: nn.Module | Iterable[ChannelOp | nn.Modul
         if t > 0:
             B = B @ members[t - 1].t()
         B = B.clamp(max=1)
-        super_counts = B if super_counts is None else B @ super_counts
-    return super_counts if len(mats) > 1 else counts
+        super_counts = B if t == 0 else B @ super_counts
+    return super_counts
 
 
 def chain_params(layers: nn.Module | Iterable[ChannelOp | nn.Module]) -> int:

@@ -121,6 +121,7 @@ def _batch_stats_bn(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """
     if not (bn.training and bn.track_running_stats):  # eval mode updates nothing; untracked BN has no buffers
         return bn(x)
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats, checked above
     return F.batch_norm(
         x,
         bn.running_mean.clone(),
@@ -226,12 +227,15 @@ class DenseBlock(nn.ModuleDict):
 
     @property
     def efficient(self) -> bool:
-        return all(layer.efficient for layer in self.values())
+        return all(layer.efficient for layer in self._layers())
 
     @efficient.setter
     def efficient(self, value: bool) -> None:
-        for layer in self.values():
+        for layer in self._layers():
             layer.efficient = bool(value)
+
+    def _layers(self) -> list[DenseLayer]:
+        return [layer for layer in self.values() if isinstance(layer, DenseLayer)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -652,7 +656,7 @@ def step_times(
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock={clock!r} must be 'wall' or 'cpu'")
     now = time.perf_counter if clock == "wall" else time.process_time
-    times = {name: [] for name in models}
+    times: dict[str, list[float]] = {name: [] for name in models}
     for i in range(repeats + 1):
         for name, model in models.items():
             model.train()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -267,6 +268,14 @@ def _output_names_in_order(model, x):
     return order, outputs
 
 
+def _weight(layer: nn.Module) -> torch.Tensor:
+    """A conv / linear layer's weight tensor (``Module.__getattr__`` is typed as tensor *or* module)."""
+    weight = layer.weight
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{type(layer).__name__}.weight is not a tensor")
+    return weight
+
+
 def fixed_point_model(
     model: nn.Module, calib_x: torch.Tensor, bits: int, dynamic: bool = True, search: tuple[int, int] = FRAC_SEARCH
 ) -> tuple[nn.Module, dict]:
@@ -295,15 +304,15 @@ def fixed_point_model(
         raise ValueError("fixed_point_model: the model has no conv or linear layer")
     qmodel = copy.deepcopy(model).eval()
     layers = weight_layers(qmodel)
-    weights = {name: layers[name].weight.detach().clone() for name in order}
-    plan = {}
+    weights = {name: _weight(layers[name]).detach().clone() for name in order}
+    plan: dict[str, Any] = {}
     if not dynamic:
         wfl = min(range_frac_len(w, bits) for w in weights.values())
         afl = min([range_frac_len(calib_x, bits)] + [range_frac_len(o, bits) for o in float_out.values()])
         plan["input"] = afl
         with torch.no_grad():
             for name in order:
-                layers[name].weight.copy_(to_fixed_point(weights[name], bits, wfl))
+                _weight(layers[name]).copy_(to_fixed_point(weights[name], bits, wfl))
                 layers[name].register_forward_hook(lambda m, i, out, fl=afl: to_fixed_point(out, bits, fl))
                 plan[name] = {"weight": wfl, "output": afl, "weight_range": wfl, "output_range": afl}
         qmodel.register_forward_pre_hook(lambda m, args, fl=afl: (to_fixed_point(args[0], bits, fl),) + args[1:])
@@ -312,14 +321,14 @@ def fixed_point_model(
     qmodel.register_forward_pre_hook(lambda m, args, fl=plan["input"]: (to_fixed_point(args[0], bits, fl),) + args[1:])
     for name in order:  # greedy: earlier layers are already fixed point
         layer, w, target = layers[name], weights[name], float_out[name]
-        errors = {}
+        errors: dict[int, float] = {}
         for fl in frac_len_candidates(w, bits, search):
             with torch.no_grad():
-                layer.weight.copy_(to_fixed_point(w, bits, fl))
+                _weight(layer).copy_(to_fixed_point(w, bits, fl))
             errors[fl] = (_output_names_in_order(qmodel, calib_x)[1][name] - target).abs().sum().item()
-        w_fl = min(errors, key=errors.get)
+        w_fl = min(errors, key=errors.__getitem__)
         with torch.no_grad():
-            layer.weight.copy_(to_fixed_point(w, bits, w_fl))
+            _weight(layer).copy_(to_fixed_point(w, bits, w_fl))
         raw = _output_names_in_order(qmodel, calib_x)[1][name]
         out_fl = best_frac_len(raw, bits, target=target, search=search)
         layer.register_forward_hook(lambda m, i, out, fl=out_fl: to_fixed_point(out, bits, fl))

@@ -263,7 +263,7 @@ class IGCV2(nn.Module):
             if channels % K:
                 raise ValueError(f"channels={channels} is not divisible by branch size branch_sizes[{i}]={K}")
         self.branch_sizes, self.kernel_size, self.stride = branch_sizes, kernel_size, stride
-        layers = []
+        layers: list[nn.Module] = []
         for i, K in enumerate(branch_sizes):
             if i > 0:
                 layers.append(ChannelPermutation(interleave(K, channels // K)))
@@ -357,9 +357,12 @@ def composed_kernel(block: nn.Module) -> torch.Tensor:
     layers = getattr(block, "linear", None)
     if layers is None:
         raise TypeError(f"block must be an IGCV1, IGCV2 or IGCV3 (something with .linear), got {type(block).__name__}")
-    kernel, spatial_seen = None, False
+    kernel: torch.Tensor | None = None
+    spatial_seen = False
     for layer in layers:
         if isinstance(layer, ChannelPermutation):
+            if kernel is None:
+                raise ValueError("a block's linear part starts with a conv, not a permutation")
             kernel = kernel[layer.perm]
             continue
         W = dense_kernel(layer)
@@ -370,6 +373,8 @@ def composed_kernel(block: nn.Module) -> torch.Tensor:
                 raise ValueError("composed_kernel handles one spatial conv per block")
             spatial_seen = True
             kernel = W if kernel is None else torch.einsum("ojkl,ji->oikl", W, kernel[:, :, 0, 0])
+    if kernel is None:
+        raise ValueError("block has no conv in its linear part")
     if kernel.shape[-1] == 1 and getattr(block, "kernel_size", 1) > 1:
         raise ValueError("block has no spatial conv in its linear part")
     if getattr(block, "residual", False):
@@ -724,12 +729,11 @@ def plain_net(
         raise ValueError(f"depth={depth} must be stages·B + 2 = {stages}·B + 2")
     per_stage = (depth - 2) // stages
     if kind == "igc":
-        check_int("L", L)
-        check_int("M", M)
+        L, M = check_int("L", L), check_int("M", M)
         width = L * M
     else:
         check_int("width", width)
-    layers = [conv_norm_act(in_channels, width, 3, stride=stem_stride)]
+    layers: list[nn.Module] = [conv_norm_act(in_channels, width, 3, stride=stem_stride)]
     c = width
     for s in range(stages):
         c_out = width * 2**s

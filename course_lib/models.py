@@ -26,11 +26,14 @@ the catalogue (``recipes``, whose ``MODELS`` names every network of every chapte
 """
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn as nn
 
 from .args import check_int
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 __all__ = [
     "InputCheck",
@@ -95,7 +98,7 @@ class FeatureCheck:
             )
 
 
-def check_input(model: nn.Module, in_channels: int, name: str | None = None) -> nn.Module:
+def check_input(model: ModuleT, in_channels: int, name: str | None = None) -> ModuleT:
     """Register an :class:`InputCheck` on ``model`` (in place; returns ``model``)."""
     model.register_forward_pre_hook(InputCheck(in_channels, name or type(model).__name__))
     return model
@@ -220,7 +223,8 @@ def vgg_small(num_classes: int = 10, in_channels: int = 1, widths: tuple = (24, 
     check_int("num_classes", num_classes)
     check_int("in_channels", in_channels)
     widths = check_widths("widths", widths)
-    layers, c = [], in_channels
+    layers: list[nn.Module] = []
+    c = in_channels
     for i, w in enumerate(widths):
         layers += [conv_bn_relu(c, w), conv_bn_relu(w, w)]
         if i < len(widths) - 1:
@@ -238,7 +242,7 @@ def conv_pool_bn_gelu(c_in: int, c_out: int, pool: bool = False) -> nn.Sequentia
     """
     check_int("c_in", c_in)
     check_int("c_out", c_out)
-    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers, nn.BatchNorm2d(c_out), nn.GELU())

@@ -65,6 +65,7 @@ from .fixedpoint import (  # linear quantization and fixed point, re-exported
     PlanRow,
     _check_tensor,
     _fake_quantize,
+    _weight,
     best_frac_len,
     dequantize_linear,
     fake_quantize,
@@ -200,6 +201,9 @@ class SharedWeights(nn.Module):
     gradients of all (unmasked) weights of cluster k — Han et al.'s fine-tuning rule, for free.
     """
 
+    indices: torch.Tensor  # buffers (move with the module, saved in its state dict)
+    mask: torch.Tensor | None
+
     def __init__(self, codebook: torch.Tensor, indices: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         self.codebook = nn.Parameter(codebook.detach().clone())
@@ -271,15 +275,15 @@ def share_weights(
             raise ValueError(f"bits names no width for layers {missing}; give every chosen layer one")
     for name, module in chosen.items():
         layer_bits = bits[name] if isinstance(bits, dict) else bits
-        weight = fold_pruning_mask(module).weight.detach()
+        weight = _weight(fold_pruning_mask(module)).detach()
         mask = weight != 0
         codebook, indices = kmeans_codebook(weight, layer_bits, init=init, iters=iters, mask=mask, seed=seed)
         parametrize.register_parametrization(
             module, "weight", SharedWeights(codebook, indices, None if bool(mask.all()) else mask)
         )
-        module.parametrizations.weight.original.requires_grad_(False)  # the float copy is frozen
+        _parametrization(module).original.requires_grad_(False)  # the float copy is frozen
     if not train_others:
-        shared = {id(p) for p in (m.parametrizations.weight[0].codebook for m in chosen.values())}
+        shared = {id(p) for p in (_parametrization(m)[0].codebook for m in chosen.values())}
         for p in model.parameters():
             if id(p) not in shared:
                 p.requires_grad_(False)
@@ -305,11 +309,19 @@ def shareable_layers(model: nn.Module, layers: str | Iterable[str] | None = None
     return chosen
 
 
+def _parametrization(module: nn.Module) -> parametrize.ParametrizationList:
+    """``module.parametrizations.weight``: the parametrizations of a parametrized layer's weight."""
+    found = getattr(module.parametrizations, "weight", None)
+    if not isinstance(found, parametrize.ParametrizationList):
+        raise TypeError(f"{type(module).__name__}.weight is not parametrized")
+    return found
+
+
 def shared_weights_of(module: nn.Module) -> SharedWeights | None:
     """The ``SharedWeights`` that computes ``module.weight``, or None if ``share_weights`` did not convert it."""
     if not parametrize.is_parametrized(module, "weight"):
         return None
-    first = module.parametrizations.weight[0]
+    first = _parametrization(module)[0]
     return first if isinstance(first, SharedWeights) else None
 
 
@@ -416,11 +428,12 @@ def quantized_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         if parametrize.is_parametrized(module, "weight"):
             prefix = f"{name}." if name else ""
             replaced.append(f"{prefix}parametrizations.weight")
-            chain = module.parametrizations.weight
+            chain = _parametrization(module)
             storage = _layer_storage(module, chain[0])
-            if isinstance(chain[-1], KeepZeros):  # pruned, then quantized: 1 bit per weight
-                storage["mask"] = pack_bits(chain[-1].mask.to(torch.int64), 1)
-            storage["shape"] = torch.tensor(module.weight.shape)
+            last = chain[-1]
+            if isinstance(last, KeepZeros):  # pruned, then quantized: 1 bit per weight
+                storage["mask"] = pack_bits(last.mask.to(torch.int64), 1)
+            storage["shape"] = torch.tensor(_weight(module).shape)
             state.update({f"{prefix}weight.{k}": v for k, v in storage.items()})
     for key, value in model.state_dict().items():
         if not any(key.startswith(s) for s in replaced):
@@ -489,6 +502,8 @@ class FakeLinearWeight(nn.Module):
 class KeepZeros(nn.Module):
     """Parametrization ``weight * mask``: after a quantizer, keeps a pruned layer's zeros at zero."""
 
+    mask: torch.Tensor  # a buffer
+
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mask", mask.detach().to(torch.bool).clone())
@@ -535,21 +550,24 @@ def quantize_model(
         _check_threshold(t)
     layers = default_layers(model) if layers is None else layers
     if method == "kmeans":
+        assert bits is not None  # checked above
         return share_weights(model, bits, layers=layers)
     chosen = weight_layers(model, layers)
     for name, module in chosen.items():  # check every layer before changing any
         if parametrize.is_parametrized(module, "weight"):
             raise ValueError(f"layers: {name!r} is already quantized")
-        check_finite(f"layer {name!r}'s weight", module.weight)
+        check_finite(f"layer {name!r}'s weight", _weight(module))
     for name, module in chosen.items():
-        kept = fold_pruning_mask(module).weight.detach() != 0
+        kept = _weight(fold_pruning_mask(module)).detach() != 0
+        p: nn.Module
         if method == "binary":
             p = BinaryWeight()
         elif method == "twn":
             p = TWNWeight()
         elif method == "ttq":
-            p = TTQWeight(module.weight, t)
+            p = TTQWeight(_weight(module), t)
         else:
+            assert isinstance(bits, int)  # checked above: linear takes one width
             p = FakeLinearWeight(bits)
         parametrize.register_parametrization(module, "weight", p)
         if not bool(kept.all()):  # pruned: keep the zeros after quantizing
@@ -591,19 +609,22 @@ def encode_weights(
     if method in ("linear", "fixed", "kmeans"):
         if bits is None:
             raise ValueError(f"method={method!r} needs bits (an integer)")
-        check_bits("bits", bits, low=1 if method == "kmeans" else 2)
+        bits = check_bits("bits", bits, low=1 if method == "kmeans" else 2)
     if method == "linear":
+        assert bits is not None
         axis = 0 if per_channel and w.ndim > 1 else None
         scale, zp = linear_qparams(w, bits, axis=axis)
         q = quantize_linear(w, scale, zp, bits, axis)
         storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "scale": scale, "zero_point": zp.to(torch.int16)}
         return dequantize_linear(q, scale, zp, axis), {**storage, "shape": shape}, bits
     if method == "fixed":
+        assert bits is not None
         fl = range_frac_len(w, bits)  # the range rule: nothing saturates
         q = fixed_point_codes(w, bits, fl).to(torch.int64)
         storage = {"codes": pack_bits(q - int_range(bits)[0], bits), "frac_len": torch.tensor(fl)}
         return q * 2.0**-fl, {**storage, "shape": shape}, bits
     if method == "kmeans":
+        assert bits is not None
         codebook, idx = kmeans_codebook(w, bits)
         return codebook[idx], {"codes": pack_bits(idx, bits), "codebook": codebook, "shape": shape}, bits
     if method == "binary":
@@ -612,10 +633,10 @@ def encode_weights(
         alpha = w.abs().mean(dim=tuple(range(1, w.ndim))) if w.ndim > 1 else w.abs().mean()
         return w_hat, {"codes": pack_bits(codes, 1), "alpha": alpha, "shape": shape}, 1
     if method == "twn":
-        w_hat, codes, _, alpha = twn_ternarize(w)
+        w_hat, codes, _, twn_alpha = twn_ternarize(w)
         return (
             w_hat,
-            {"codes": pack_bits(codes.to(torch.int64) + 1, 2), "alpha": torch.tensor(alpha), "shape": shape},
+            {"codes": pack_bits(codes.to(torch.int64) + 1, 2), "alpha": torch.tensor(twn_alpha), "shape": shape},
             2,
         )
     wp, wn = ttq_init_scales(w, t)  # "ttq" before any training
@@ -638,9 +659,10 @@ def compress_weights(
     chosen = weight_layers(qmodel, layers)
     state = {k: v.detach().clone() for k, v in qmodel.state_dict().items()}
     for name, module in chosen.items():
-        w_hat, storage, _ = encode_weights(module.weight, method, bits, t, per_channel)
+        weight = _weight(module)
+        w_hat, storage, _ = encode_weights(weight, method, bits, t, per_channel)
         with torch.no_grad():
-            module.weight.copy_(w_hat.reshape(module.weight.shape))
+            weight.copy_(w_hat.reshape(weight.shape))
         prefix = f"{name}.weight" if name else "weight"
         del state[prefix]
         state.update({f"{prefix}.{k}": v for k, v in storage.items()})

@@ -210,6 +210,8 @@ class SqueezeExcite(nn.Module):
 class _Residual(nn.Module):
     """What every CIFAR residual unit shares: the shortcut variant, SE and stochastic depth."""
 
+    conv2: nn.Conv2d  # the branch's last conv (its width is the unit's output width)
+
     def _setup(self, c_in, c_out, stride, shortcut, scale):
         if shortcut not in SHORTCUTS:
             raise ValueError(f"shortcut={shortcut!r} is unknown; choose one of {SHORTCUTS}")
@@ -369,7 +371,7 @@ def resnet_cifar(
         raise ValueError(f"widths={widths!r} must be a non-empty tuple of stage widths")
     widths = check_widths("widths", widths)
     block = PreActBlock if preact else BasicBlock
-    opts = dict(shortcut=shortcut, scale=scale, gate_bias=gate_bias, se=se, reduction=reduction)
+    layers: list[nn.Module]
     if preact:
         layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
     else:
@@ -381,7 +383,10 @@ def resnet_cifar(
     c = widths[0]
     for stage, w in enumerate(widths):
         for i in range(n):
-            layers.append(block(c, w, stride=2 if stage > 0 and i == 0 else 1, **opts))
+            stride = 2 if stage > 0 and i == 0 else 1
+            layers.append(
+                block(c, w, stride, shortcut=shortcut, scale=scale, gate_bias=gate_bias, se=se, reduction=reduction)
+            )
             c = w
     if preact:
         layers += [nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
@@ -699,7 +704,7 @@ def cost_report(model: nn.Sequential, input_size: tuple) -> StageCostReport:
             stage_of[str(i)] = f"stage {stage}"
         else:
             stage_of[str(i)] = "stem" if i < units[0] else "classifier"
-    rows = {}
+    rows: dict[str, list[int]] = {}
     for i, m in enumerate(model):
         part = stage_of[str(i)]
         rows.setdefault(part, [0, 0])[0] += sum(p.numel() for p in m.parameters())

@@ -128,6 +128,12 @@ def _path_parts(block):
     return parts
 
 
+def _copy_weight(layer: nn.Module, value: torch.Tensor) -> None:
+    weight = layer.weight
+    assert isinstance(weight, torch.Tensor)  # a conv of a path
+    weight.copy_(value)
+
+
 @torch.no_grad()
 def convert_resnext(block: ResNeXtBlock, form: str) -> ResNeXtBlock:
     """A new :class:`ResNeXtBlock` in ``form`` that computes exactly what ``block`` computes.
@@ -152,15 +158,17 @@ def convert_resnext(block: ResNeXtBlock, form: str) -> ResNeXtBlock:
             for bn, state in ((new.bn1, bn1), (new.bn2, bn2)):
                 for k in ("weight", "bias", "running_mean", "running_var"):
                     getattr(bn, k)[sl] = state[k]
+                assert bn.num_batches_tracked is not None  # track_running_stats=True
                 bn.num_batches_tracked.copy_(state["num_batches_tracked"])
         else:
             p = new.paths[i]
-            p[0].weight.copy_(w1)
+            assert isinstance(p, nn.Sequential)  # forms a and b build every path as one
+            _copy_weight(p[0], w1)
             p[1].load_state_dict(bn1)
-            p[3].weight.copy_(w2)
+            _copy_weight(p[3], w2)
             p[4].load_state_dict(bn2)
             if form == "a":
-                p[6].weight.copy_(w3)
+                _copy_weight(p[6], w3)
             else:
                 new.expand.weight[:, sl] = w3
     return new.train(block.training)

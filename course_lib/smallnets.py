@@ -278,7 +278,9 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"stride={stride} must be 1 or 2")
         hidden = int(round(in_channels * expand_ratio))
         self.stride, self.use_res_connect = stride, stride == 1 and in_channels == out_channels
-        layers = [conv_norm_act(in_channels, hidden, 1, activation=nn.ReLU6)] if expand_ratio != 1 else []
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(conv_norm_act(in_channels, hidden, 1, activation=nn.ReLU6))
         layers += [
             conv_norm_act(hidden, hidden, 3, stride=stride, groups=hidden, activation=nn.ReLU6),
             nn.Conv2d(hidden, out_channels, 1, bias=False),
@@ -325,7 +327,9 @@ class MobileNetV2(_SizeChecked):
         check_float("dropout", dropout, 0.0, 1.0)
         c = make_divisible(32 * width)
         self.last_channel = make_divisible(last_channel * max(1.0, width))
-        features = [conv_norm_act(in_channels, c, 3, stride=1 if small_input else 2, activation=nn.ReLU6)]
+        features: list[nn.Module] = [
+            conv_norm_act(in_channels, c, 3, stride=1 if small_input else 2, activation=nn.ReLU6)
+        ]
         for t, ch, n, s in _MOBILENET_V2:
             out = make_divisible(ch * width)
             for b in range(n):
@@ -414,7 +418,7 @@ def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> KindCostRepor
     """
     rows = measure.layer_table(model, input_size)
     modules = dict(model.named_modules())
-    acc = {}
+    acc: dict[str, tuple[int, int, int]] = {}
     for r in rows:
         module = modules[r.name]
         kind = layer_kind(module)
@@ -652,6 +656,8 @@ def arithmetic_intensity(layer: nn.Module, input_size: tuple[int, int, int], byt
         if len(input_size) != 3 or input_size[0] != layer.in_channels:
             raise ValueError(f"input_size={input_size} must be (C, H, W) with C = {layer.in_channels}")
         c, h, w = (check_int("input_size entries", v) for v in input_size)
+        if isinstance(layer.padding, str):
+            raise ValueError(f"padding={layer.padding!r}: give the layer numeric padding")
         oh = (h + 2 * layer.padding[0] - layer.dilation[0] * (layer.kernel_size[0] - 1) - 1) // layer.stride[0] + 1
         ow = (w + 2 * layer.padding[1] - layer.dilation[1] * (layer.kernel_size[1] - 1) - 1) // layer.stride[1] + 1
         if oh < 1 or ow < 1:

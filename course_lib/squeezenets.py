@@ -303,16 +303,16 @@ class SqueezeNet(_SizeChecked):
             check_int("pool_after entries", p, 0)
         check_float("dropout", dropout, 0.0, 1.0)
         c, k, s = stem
-        layers = (
-            [nn.Conv2d(in_channels, c, k, s)] + ([nn.BatchNorm2d(c)] if batch_norm else []) + [nn.ReLU(inplace=True)]
-        )
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, c, k, s)]
+        layers += ([nn.BatchNorm2d(c)] if batch_norm else []) + [nn.ReLU(inplace=True)]
         if stem_pool:
             layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         for i, cfg in enumerate(fires):
             fire = Fire(*cfg, batch_norm=batch_norm)
             if bypass == "complex" or (bypass == "simple" and fire.in_channels == fire.out_channels):
-                fire = FireBypass(fire, bypass)
-            layers.append(fire)
+                layers.append(FireBypass(fire, bypass))
+            else:
+                layers.append(fire)
             if i in pool_after:
                 layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
         self.features = nn.Sequential(*layers)
@@ -399,7 +399,7 @@ class SqueezeNextBlock(nn.Module):
             conv_norm_act(c1, c1, (3, 1)),
             nn.Sequential(nn.Conv2d(c1, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)),
         )
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
@@ -435,6 +435,7 @@ class SqueezeNext(_SizeChecked):
         widths = [int(c * width) for c in (32, 64, 128, 256)]
         if min(widths) < 4:
             raise ValueError(f"width={width} makes stages of {widths} channels; the two-stage squeeze needs >= 4")
+        stem: list[nn.Module]
         if small_input:
             stem = [conv_norm_act(in_channels, stem_c, 3)]
         else:
@@ -566,9 +567,13 @@ def deep_compress_bytes(
     prune.make_permanent(model)
     quant.share_weights(model, bits, iters=10)
     quant.reserve_zero_code(model)
+    file_bits: int | dict[str, int | str] = dict(bits) if isinstance(bits, dict) else bits
+    resolved: int | dict[str, int]
     if index_bits == "auto":
-        index_bits = compressed_file.best_index_bits(model, bits, True, candidates=(3, 4, 5, 6))
-    return compressed_file.save_compressed(model, path, bits, index_bits, huffman=True)
+        resolved = compressed_file.best_index_bits(model, file_bits, True, candidates=(3, 4, 5, 6))
+    else:
+        resolved = check_bits("index_bits", index_bits, 1, compressed_file.MAX_BITS)
+    return compressed_file.save_compressed(model, path, file_bits, resolved, huffman=True)
 
 
 def _stream_bits(r) -> float:

@@ -66,7 +66,9 @@ class Explorer(widgets.VBox):
         self.message = widgets.HTML()
         self.readout = widgets.HTML()
         self.image = widgets.Image(format="png")
-        self.state, self.error, self._paused = None, None, False
+        self.state: Any = None  # the last valid state (None while the settings are invalid)
+        self.error: str | None = None  # the message of the invalid setting, else None
+        self._paused = False
         box = widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
         super().__init__([self.title, box, self.message, self.readout, self.image])
         for control in self.controls.values():
@@ -101,9 +103,9 @@ class Explorer(widgets.VBox):
             self.state, self.error = self.state_fn(**self.settings()), None
         except (ValueError, TypeError) as err:
             self.state, self.error = None, str(err)
-            self.message.value = f"<span style='color:#a00000'>⚠ {html.escape(self.error)}</span>"
+            self.message.value = f"<span style='color:#a00000'>⚠ {html.escape(str(err))}</span>"
             self.readout.value = ""
-            self.image.value = message_png(self.error)
+            self.image.value = message_png(str(err))
             return
         self.message.value = ""
         self.readout.value = self.readout_fn(self.state) if self.readout_fn else ""
@@ -154,11 +156,14 @@ def float_slider(description: str, value: float, min: float, max: float, step: f
     )
 
 
-def dropdown(description: str, options: Sequence, value: Any = None) -> widgets.Dropdown:
-    """A drop-down list (first option selected unless ``value``), with the course's label style."""
+def dropdown(description: str, options: Sequence | Mapping[str, Any], value: Any = None) -> widgets.Dropdown:
+    """A drop-down list (first option selected unless ``value``), with the course's label style.
+
+    ``options``: the values, or ``{label: value}``."""
+    first = next(iter(options.values())) if isinstance(options, Mapping) else list(options)[0]
     return widgets.Dropdown(
         options=options,
-        value=value if value is not None else list(options)[0],
+        value=value if value is not None else first,
         description=description,
         style={"description_width": "initial"},
     )

@@ -71,7 +71,7 @@ def check_zero_pad_shortcut(fn: Callable) -> None:
 def check_uniform_survival(fn: Callable) -> None:
     """``fn(num_blocks, p_last)`` → the uniform ``p`` with ``L·p = Σ_l (1 − (l/L)(1 − p_L))``."""
     for L, p_last in ((4, 0.5), (1, 0.5), (54, 0.5), (9, 0.2), (18, 1.0), (3, 0.0)):
-        brute = sum(1 - (l / L) * (1 - p_last) for l in range(1, L + 1)) / L
+        brute = sum(1 - (unit / L) * (1 - p_last) for unit in range(1, L + 1)) / L
         got = fn(L, p_last)
         expect_true(
             isinstance(got, (int, float)) or (torch.is_tensor(got) and got.numel() == 1),
@@ -88,6 +88,7 @@ def _random_form_a(channels: int, cardinality: int, width: int, seed: int) -> re
             if isinstance(m, nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.5, 0.5)
+                assert m.running_mean is not None and m.running_var is not None  # BatchNorm2d tracks them
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
     return block.eval()

@@ -86,8 +86,8 @@ def _plain_layers(k0: int, k: int, L: int, seed: int) -> list[nn.Sequential]:
     """Dense layers as plain modules: BN → ReLU → 1×1 (4k) → BN → ReLU → 3×3 (k), eval mode."""
     torch.manual_seed(seed)
     layers = []
-    for l in range(L):
-        c = k0 + l * k
+    for i in range(L):
+        c = k0 + i * k
         layer = nn.Sequential(
             nn.BatchNorm2d(c),
             nn.ReLU(),
@@ -98,6 +98,7 @@ def _plain_layers(k0: int, k: int, L: int, seed: int) -> list[nn.Sequential]:
         )
         for m in layer:
             if isinstance(m, nn.BatchNorm2d):
+                assert m.running_mean is not None and m.running_var is not None  # BatchNorm2d tracks them
                 nn.init.uniform_(m.running_mean, -0.5, 0.5)
                 nn.init.uniform_(m.running_var, 0.5, 2.0)
         layers.append(layer.eval())
