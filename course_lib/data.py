@@ -29,7 +29,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import numpy as np
@@ -40,8 +40,8 @@ import torchvision
 from . import config
 from .args import check_float, check_int
 
-PathLike = Union[str, os.PathLike]
-DeviceLike = Union[str, torch.device]
+PathLike = str | os.PathLike
+DeviceLike = str | torch.device
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -261,7 +261,13 @@ def load_dataset(name: str, train: bool = True, download: bool = False) -> torch
         ) from None
 
 
-def as_tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass
+class _Arrays:
+    data: np.ndarray
+    targets: list
+
+
+def as_tensors(dataset: torch.utils.data.Dataset | _Arrays) -> tuple[torch.Tensor, torch.Tensor]:
     """A torchvision dataset as ``(images uint8 [N, C, H, W], labels int64 [N])``."""
     if isinstance(dataset, torchvision.datasets.FakeData):
         transform, dataset.transform = dataset.transform, None
@@ -269,8 +275,8 @@ def as_tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.T
             items = [dataset[i] for i in range(len(dataset))]
         finally:
             dataset.transform = transform
-        images = np.stack([np.asarray(img, dtype=np.uint8) for img, _ in items])
-        return as_tensors(_Arrays(images, [int(label) for _, label in items]))
+        stacked = np.stack([np.asarray(img, dtype=np.uint8) for img, _ in items])
+        return as_tensors(_Arrays(stacked, [int(label) for _, label in items]))
     data = getattr(dataset, "data", None)
     labels = getattr(dataset, "targets", getattr(dataset, "labels", None))
     if data is None or labels is None:
@@ -285,13 +291,7 @@ def as_tensors(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.T
     return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
 
 
-@dataclass
-class _Arrays:
-    data: np.ndarray
-    targets: list
-
-
-def subset_indices(n_total: int, n: int, seed: int = 0) -> torch.Tensor:
+def subset_indices(n_total: int, n: int | None, seed: int = 0) -> torch.Tensor:
     """A deterministic random subset of ``n`` of ``n_total`` indices (the same for every run)."""
     if n is None or n >= n_total:
         return torch.arange(n_total)
@@ -350,6 +350,9 @@ class DeviceLoader:
     takes every ``world_size``-th example of the shuffled order.
     """
 
+    planned_images: int | None = None  # what a real run would read (set by ``loaders`` in the dry run)
+    planned_batch_size: int | None = None
+
     def __init__(
         self,
         images: torch.Tensor,
@@ -370,10 +373,8 @@ class DeviceLoader:
         world_size: int | None = None,
     ) -> None:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise TypeError(
-                f"images must be a uint8 tensor [N, C, H, W], got "
-                f"{f'{images.dtype} {tuple(images.shape)}' if isinstance(images, torch.Tensor) else type(images).__name__}"
-            )
+            got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+            raise TypeError(f"images must be a uint8 tensor [N, C, H, W], got {got}")
         if not isinstance(labels, torch.Tensor):
             raise TypeError(f"labels must be a tensor, got {type(labels).__name__}")
         if len(images) != len(labels):
@@ -487,7 +488,7 @@ def loaders(
         real = info.train_size if train else info.test_size
         made[-1].planned_images = min(n, real) if n is not None else real
         made[-1].planned_batch_size = planned_batch
-    return tuple(made)
+    return made[0], made[1]
 
 
 def image_grid(

@@ -16,7 +16,7 @@ import os
 import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -46,8 +46,8 @@ __all__ = [
 ]
 
 COUNTED = WEIGHT_LAYERS  # the layers whose multiply-accumulates we count
-Timed = Union[nn.Module, Callable[[torch.Tensor], Any]]
-DeviceLike = Union[str, torch.device]
+Timed = nn.Module | Callable[[torch.Tensor], Any]
+DeviceLike = str | torch.device
 
 
 def _tensors(what: Any) -> list:
@@ -108,6 +108,8 @@ def layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     """MACs of one call of a conv or linear layer, from the tensors it saw."""
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
+    if not isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        raise TypeError(f"layer_macs counts conv and linear layers, not {type(module).__name__}")
     # conv: every output element is a dot product over (C_in / groups) * prod(kernel_size) inputs
     per_output = module.in_channels // module.groups
     for k in module.kernel_size:
@@ -125,7 +127,7 @@ def _check_input_size(input_size: Any) -> tuple:
     return size if len(size) == 4 else (1,) + size
 
 
-def _misfit(model: nn.Module, size: tuple, err: RuntimeError) -> ValueError:
+def _misfit(model: nn.Module, size: tuple, err: Exception) -> ValueError:
     """A ``ValueError`` that names what the model's first conv/linear layer expects instead of ``size``."""
     name, first = next(((n, m) for n, m in model.named_modules() if isinstance(m, COUNTED)), (None, None))
     detail = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -176,7 +178,7 @@ def layer_table(model: nn.Module, input_size: tuple) -> Rows:
     first = next(model.parameters(), None)
     device = first.device if first is not None else "cpu"
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-    hooks = {module: record for module in model.modules() if isinstance(module, COUNTED)}
+    hooks: dict[nn.Module, Callable] = {module: record for module in model.modules() if isinstance(module, COUNTED)}
     try:
         forward_with_hooks(model, torch.zeros(size, device=device, dtype=dtype), hooks)
     except (RuntimeError, ValueError) as err:  # torch's shape error, or the model's own input check
@@ -219,10 +221,10 @@ def file_bytes(what: nn.Module | Mapping | str | os.PathLike) -> int:
 
 def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: int | None) -> float:
     """Median seconds of ``model(x)`` over one ``blocked_autorange`` of ``min_run_time`` (after a warm-up)."""
-    is_module = isinstance(model, nn.Module)
-    was_training = model.training if is_module else False
-    if is_module:
-        model.eval()
+    module = model if isinstance(model, nn.Module) else None
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
     try:
         with torch.no_grad():
             model(x)  # warm-up
@@ -231,8 +233,8 @@ def _latency_once(model: Timed, x: torch.Tensor, min_run_time: float, threads: i
             )
             return timer.blocked_autorange(min_run_time=min_run_time).median
     finally:
-        if is_module:
-            model.train(was_training)
+        if module is not None:
+            module.train(was_training)
 
 
 def latency_rounds(
@@ -339,7 +341,8 @@ def peak_cuda_bytes(fn: Callable[[], Any], device: DeviceLike | None = None) -> 
 
 def human_bytes(n: float) -> str:
     """``1536`` → ``'1.5 KiB'``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+    return f"{n:.1f} GiB"

@@ -13,6 +13,7 @@ notebook calls ``shipped_model(name)``.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -94,7 +95,7 @@ class Recipe:
 # a batch of 256 at a peak lr of 0.2 (BatchNorm nets), label smoothing, flip test-time augmentation,
 # flips as the only augmentation, channels_last on the CPU too. A moving average of the weights
 # (ema=0.99) was measured and left out: it did not pay in these 4-8 epoch one-cycle runs.
-FAST = dict(batch_size=256, lr=0.2, label_smoothing=0.1, tta=True, crop=False, channels_last=True)
+FAST: dict[str, Any] = dict(batch_size=256, lr=0.2, label_smoothing=0.1, tta=True, crop=False, channels_last=True)
 
 RECIPES = {
     "lenet300-fmnist": Recipe(
@@ -453,4 +454,5 @@ def trained_model(
         cache,
     )
     resume.unlink(missing_ok=True)
+    assert history.final_test_acc is not None  # fit was given test_data
     return model.eval(), history.final_test_acc
