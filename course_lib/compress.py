@@ -35,7 +35,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -138,7 +138,7 @@ class CompressionReport(Rows):
 def _row(fixed: compressed_file.EncodedLayer, huff: compressed_file.EncodedLayer) -> LayerRow:
     entries = max(fixed.entries, 1)
     value_bits = fixed.value_bits or 32
-    value_bits_h = 8 * len(huff.values) / entries if huff.value_bits == 0 else huff.values.nbits / entries
+    value_bits_h = 8 * len(huff.values) / entries if isinstance(huff.values, bytes) else huff.values.nbits / entries
     return LayerRow(
         fixed.name,
         fixed.weights,
@@ -185,7 +185,9 @@ class Stage:
         return reference_bytes / self.bytes
 
 
-def _write(model: nn.Module, path: str, bits, index_bits, huffman: bool, recipe: str) -> tuple[int, object]:
+def _write(
+    model: nn.Module, path: str | os.PathLike, bits, index_bits, huffman: bool, recipe: str
+) -> tuple[int, object]:
     """Save ``model`` at ``path``; ``(bytes written, gap widths used)`` (``"auto"``: ``best_index_bits``)."""
     if index_bits == "auto":
         index_bits = compressed_file.best_index_bits(model, bits, huffman)
@@ -350,7 +352,7 @@ def deep_compress(
     t0 = time.perf_counter()
     size, widths = _write(model, path, bits_of, index_bits, True, recipe)
     with open(path, "rb") as f:
-        _, decoded = compressed_file.from_bytes(f.read(), path)  # the decoded tensors; no second model needed
+        _, decoded = compressed_file.from_bytes(f.read(), str(path))  # the decoded tensors; no second model needed
     expected = compressed_file.effective_state_dict(model)
     if set(decoded) != set(expected) or not all(torch.equal(decoded[k].cpu(), expected[k].cpu()) for k in expected):
         raise RuntimeError(f"{path}: the decoded weights differ from the model's: a bug in the format")
@@ -501,7 +503,7 @@ def tradeoff_state(
     encoded, others = compressed_file.encode_model(net, bits, index_bits, huffman=True)
     with torch.no_grad():
         accuracy = float((net(images).argmax(1) == labels).float().mean())
-    layers = [
+    layers: list[dict[str, Any]] = [
         {
             "layer": e.name,
             "codebook": e.codebook_bytes,

@@ -265,9 +265,11 @@ def encode_layer(
 def decode_layer(layer: EncodedLayer) -> torch.Tensor:
     """The dense float32 weight tensor of an ``EncodedLayer``."""
     gaps = decode_stream(layer.gaps)
-    if layer.value_bits == 0:
+    if isinstance(layer.values, bytes):  # value_bits 0: the float32 values themselves
         entries = np.frombuffer(layer.values, dtype="<f4").astype(np.float32)
     else:
+        if layer.codebook is None:
+            raise ValueError(f"{layer.name}: {layer.value_bits}-bit indices need a codebook")
         indices = decode_stream(layer.values)
         if len(indices) and indices.max() >= len(layer.codebook):
             raise ValueError(f"{layer.name}: index {indices.max()} outside the codebook of {len(layer.codebook)}")
@@ -326,8 +328,8 @@ def layer_values(setting: object, names: Iterable[str], what: str) -> dict:
 
 def encode_model(
     model: nn.Module,
-    bits: int | str | dict[str, int | str] | None = None,
-    index_bits: int | dict[str, int] = 5,
+    bits: int | str | Mapping[str, int | str] | None = None,
+    index_bits: int | Mapping[str, int] = 5,
     huffman: bool = True,
 ) -> tuple[list[EncodedLayer], dict[str, torch.Tensor]]:
     """``(encoded layers, other tensors)`` of a model: what ``save_compressed`` writes."""
@@ -473,11 +475,12 @@ def _write_sparse(w: _Writer, layer: EncodedLayer) -> None:
     w.text(f"{layer.name}.weight" if layer.name else "weight")
     w.shape(layer.shape)
     w.pack("BBI", layer.value_bits, layer.index_bits, layer.nonzero)
-    if layer.value_bits:
+    if isinstance(layer.values, bytes):  # value_bits 0: the float32 values themselves
+        w.bytes(layer.values)
+    else:
+        assert layer.codebook is not None  # a quantized layer (value_bits > 0) has its codebook
         w.bytes(layer.codebook.astype("<f4").tobytes())
         w.stream(layer.values)
-    else:
-        w.bytes(layer.values)
     w.stream(layer.gaps)
 
 

@@ -24,11 +24,14 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from .args import check_bits
 from .surgery import pack_bits, unpack_bits
+
+S = TypeVar("S", bound=Hashable)  # a symbol type: a code table maps the symbols it was built for
 
 __all__ = [
     "huffman_code",
@@ -47,7 +50,7 @@ __all__ = [
 # --------------------------------------------------------------------------- the code
 
 
-def huffman_code(frequencies: Mapping[Hashable, int]) -> dict[Hashable, str]:
+def huffman_code(frequencies: Mapping[S, int]) -> dict[S, str]:
     """An optimal prefix code ``{symbol: bitstring}`` for ``{symbol: count}`` (Huffman, 1952).
 
     Repeatedly merge the two least frequent subtrees; a symbol's code length is its depth. The
@@ -80,7 +83,7 @@ def huffman_code(frequencies: Mapping[Hashable, int]) -> dict[Hashable, str]:
     return canonical_code(depth)
 
 
-def canonical_code(lengths: Mapping[Hashable, int]) -> dict[Hashable, str]:
+def canonical_code(lengths: Mapping[S, int]) -> dict[S, str]:
     """Canonical prefix code from ``{symbol: code length}``: shorter codes first, then by symbol."""
     code, value, previous = {}, 0, 0
     for symbol, length in sorted(lengths.items(), key=lambda item: (item[1], item[0])):
@@ -135,9 +138,7 @@ def _read_bits(data: bytes, nbits: int) -> np.ndarray:
     return unpack_bits(data, 1, nbits).numpy()
 
 
-def encode(
-    symbols: Iterable[Hashable], code: Mapping[Hashable, str] | None = None
-) -> tuple[bytes, dict[Hashable, str], int]:
+def encode(symbols: Iterable[S], code: Mapping[S, str] | None = None) -> tuple[bytes, Mapping[S, str], int]:
     """Huffman-encode a sequence of symbols: returns ``(data, code, nbits)``.
 
     ``code`` defaults to the Huffman code of the stream's own symbol counts. ``data`` holds
@@ -154,19 +155,19 @@ def encode(
     return pack_bits(bits, 1).numpy().tobytes(), code, len(bitstring)
 
 
-def decode(data: bytes, code: Mapping[Hashable, str], nbits: int) -> list:
+def decode(data: bytes, code: Mapping[S, str], nbits: int) -> list[S]:
     """Inverse of ``encode``: the list of symbols in the first ``nbits`` bits of ``data``.
 
     Reads bit by bit and emits a symbol whenever the bits read so far are a code word (a prefix
     code guarantees that this is never ambiguous).
     """
     lookup = {(len(word), int(word, 2)): s for s, word in code.items()}
-    symbols, value, length = [], 0, 0
+    symbols: list[S] = []
+    value = length = 0
     for bit in _read_bits(data, nbits).tolist():
         value, length = 2 * value + bit, length + 1
-        symbol = lookup.get((length, value), lookup)
-        if symbol is not lookup:
-            symbols.append(symbol)
+        if (length, value) in lookup:
+            symbols.append(lookup[length, value])
             value = length = 0
     if length:
         raise ValueError(f"the last {length} bits are not a complete code word: corrupted data or wrong code")
@@ -251,7 +252,7 @@ def _check_symbols(symbols: np.ndarray | Sequence[int], bits: int) -> tuple[np.n
 
 def decode_stream(stream: Stream) -> np.ndarray:
     """The symbols of a ``Stream`` as an int64 array."""
-    if not stream.huffman:
+    if not stream.huffman or stream.lengths is None:
         return unpack_bits(stream.data, stream.bits, stream.count).numpy()
     symbols = _decode_canonical(stream.data, stream.nbits, stream.lengths)
     if len(symbols) != stream.count:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -179,7 +180,7 @@ def bits_needed(n_symbols: int) -> int:
     return max(1, math.ceil(math.log2(max(n_symbols, 1))))
 
 
-def pack_bits(values: torch.Tensor | Sequence[int], bits: int) -> torch.Tensor:
+def pack_bits(values: torch.Tensor | np.ndarray | Sequence[int], bits: int) -> torch.Tensor:
     """Non-negative integers < ``2**bits`` at ``bits`` bits each, most significant bit first.
 
     Returns a uint8 tensor of ``ceil(n · bits / 8)`` bytes; the last byte is zero-padded.
