@@ -52,7 +52,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -90,7 +90,7 @@ DeviceLike = str | torch.device
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-PLANNED = []  # dry run: one dict per fit call, the work a real run would do
+PLANNED: list[dict[str, Any]] = []  # dry run: one dict per fit call, the work a real run would do
 
 
 @dataclass
@@ -369,12 +369,13 @@ def fit(
     dtype = _autocast(device, amp)
     # Labels outside the model's classes: checked once, now (a loader that holds its whole dataset,
     # like DeviceLoader) or at the first step (any other iterable of batches).
-    known = loss_fn is None and hasattr(train_data, "images") and hasattr(train_data, "labels")
-    if known:
+    images, labels = getattr(train_data, "images", None), getattr(train_data, "labels", None)
+    known = loss_fn is None and images is not None and labels is not None
+    if loss_fn is None and images is not None and labels is not None:
         where = next((p.device for p in model.parameters()), torch.device("cpu"))
-        _check_labels(model, train_data.images[:1].float().to(where), train_data.labels)
+        _check_labels(model, images[:1].float().to(where), labels)
     hooks = [after_step] if callable(after_step) else list(after_step)
-    steps_per_epoch = len(train_data)
+    steps_per_epoch = len(train_data) if isinstance(train_data, Sized) else 0  # sized: _check_settings said so
     dry = config.dry_run()
     if dry:
         _plan(model, train_data, epochs)
@@ -504,14 +505,12 @@ def _check_settings(train_data: Iterable, **run: Any) -> dict:
         raise ValueError(f"ema={run['ema']} must be a decay in (0, 1), e.g. 0.99, or None for no averaging")
     if run["max_grad_norm"] is not None:
         check_float("max_grad_norm", run["max_grad_norm"], 0.0, low_inclusive=False, what="a gradient norm")
-    try:
-        batches = len(train_data)
-    except TypeError:
+    if not isinstance(train_data, Sized):
         raise TypeError(
             f"train_data must know its length (a DeviceLoader, a DataLoader or a list of batches), "
             f"got a {type(train_data).__name__}"
-        ) from None
-    if batches == 0:
+        )
+    if len(train_data) == 0:
         raise ValueError("train_data has no batches: there is nothing to train on")
     del run["evals_per_epoch"]  # how often we look does not change the run
     return run
@@ -606,7 +605,8 @@ def _wrap(model: nn.Module, device: torch.device, distributed: bool, compile: bo
     if distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if compile:
-        net = torch.compile(net, backend=compile) if isinstance(compile, str) else torch.compile(net)
+        # torch.compile(module) returns an OptimizedModule, an nn.Module: its stub says a callable
+        net = torch.compile(net, backend=compile) if isinstance(compile, str) else torch.compile(net)  # type: ignore[assignment]
     return net
 
 
@@ -703,7 +703,7 @@ def _plan(model: nn.Module, train_data: Iterable, epochs: int) -> None:
     images = getattr(train_data, "planned_images", None)
     batch = getattr(train_data, "planned_batch_size", getattr(train_data, "batch_size", None))
     if images is None:
-        images = len(train_data) * (batch or 1)
+        images = (len(train_data) if isinstance(train_data, Sized) else 0) * (batch or 1)
     row = {
         "model": type(_unwrap(model)).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),
