@@ -70,10 +70,11 @@ SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 NEW_SCREEN = ("slide", "subslide")
 HIDDEN = ("skip", "notes")
 
-RISE_SETTINGS = {"scroll": True, "start_slideshow_at": "beginning"}
+RISE_SETTINGS = {"scroll": True, "theme": "white"}
 """The notebook-level RISE options every chapter sets (``metadata.rise``; jupytext keeps them in the
 ``.py`` header through ``notebook_metadata_filter: rise``): a tall output scrolls inside its slide,
-and the slideshow starts at the title."""
+and reveal.js's ``white`` theme, whose fonts ship with it (the default ``simple`` theme asks Google
+Fonts for its fonts, which fails offline)."""
 
 MARKDOWN_WIDTH, CODE_WIDTH = 95, 110
 
@@ -318,7 +319,11 @@ def structure(notebook: Any) -> Any:
         else:
             _set_type(cell, kind)
     notebook.setdefault("metadata", {})["rise"] = dict(RISE_SETTINGS)
-    notebook["metadata"].setdefault("jupytext", {})["notebook_metadata_filter"] = "rise"
+    header = notebook["metadata"].setdefault("jupytext", {})
+    header["notebook_metadata_filter"] = "rise"
+    cell_filter = header.get("cell_metadata_filter")  # jupytext's "-all" for a source without cell metadata
+    if cell_filter is not None and "slideshow" not in cell_filter:
+        header["cell_metadata_filter"] = "slideshow," + cell_filter
     return notebook
 
 

@@ -14,7 +14,7 @@
 #     name: python3
 #   rise:
 #     scroll: true
-#     start_slideshow_at: beginning
+#     theme: white
 # ---
 
 # %% [markdown] slideshow={"slide_type": "slide"}
