@@ -71,6 +71,7 @@ def train_command(args: argparse.Namespace) -> int:
         compile=args.compile,
     )
     acc = history.final_test_acc
+    assert acc is not None  # fit was given the recipe's test data
     if rank == 0:
         print(
             f"recipe={args.recipe} epochs={epochs} test_accuracy={100 * acc:.2f}% "
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    parser.error(f"unknown command {args.command!r}")  # argparse's choices make this unreachable
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ def check_bits(name: str, value: object, low: int = 1, high: int = 16) -> int:
     """``value`` if it is an integer number of bits in ``[low, high]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an integer number of bits")
-    if not low <= value <= high:
+    bits = int(value)
+    if not low <= bits <= high:
         raise ValueError(f"{name}={value} must be an integer number of bits between {low} and {high}")
-    return int(value)
+    return bits
 
 
 def check_float(
@@ -49,9 +50,10 @@ def check_float(
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a number")
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and value > high
-    if too_low or too_high or not math.isfinite(value):
+    number = float(value)
+    too_low = low is not None and (number < low if low_inclusive else number <= low)
+    too_high = high is not None and number > high
+    if too_low or too_high or not math.isfinite(number):
         interval = (
             ("[" if low_inclusive else "(")
             + ("-inf" if low is None else f"{low:g}")
@@ -59,16 +61,17 @@ def check_float(
             + ("inf)" if high is None else f"{high:g}]")
         )
         raise ValueError(f"{name}={value} must be {what + ' ' if what else ''}in {interval}")
-    return float(value)
+    return number
 
 
 def check_fraction(name: str, value: object, allow_one: bool = False) -> float:
     """``value`` as a float if it is a fraction in ``[0, 1)`` (``[0, 1]`` with ``allow_one``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a fraction (a number in [0, 1{']' if allow_one else ')'})")
-    if not (0.0 <= value <= 1.0 if allow_one else 0.0 <= value < 1.0):
+    number = float(value)
+    if not (0.0 <= number <= 1.0 if allow_one else 0.0 <= number < 1.0):
         raise ValueError(f"{name}={value!r} must be a fraction in [0, 1{']' if allow_one else ')'}")
-    return float(value)
+    return number
 
 
 def check_finite(name: str, value: object) -> object:

@@ -234,7 +234,7 @@ def stand_in(name: str, train: bool = True, size: int | None = None) -> torchvis
     )
 
 
-def load_dataset(name: str, train: bool = True, download: bool = False) -> torch.utils.data.Dataset:
+def load_dataset(name: str, train: bool = True, download: bool = False) -> torchvision.datasets.VisionDataset:
     """The torchvision dataset ``name`` ("fashion-mnist", "cifar10", "cifar100", "svhn").
 
     Fashion-MNIST is prepared offline when possible (see ``prepare_fashion_mnist``). The others

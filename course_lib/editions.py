@@ -181,7 +181,7 @@ RELEASES = ".releases.json"
 
 
 def build_workspace(
-    src_dir: str | Path = "notebooks", out_dir: str | Path = "mywork", log: Callable[[str], Any] = print
+    src_dir: str | Path = "notebooks", out_dir: str | Path = "mywork", log: Callable[[str], Any] | None = print
 ) -> list[Path]:
     """Fill the learner's workspace ``out_dir`` with the student edition: copy the notebooks it does
     not have yet, never overwrite one it has; a chapter whose release changed since it was copied is
@@ -369,7 +369,7 @@ def render_index(chapters: Sequence[tuple]) -> str:
     )
 
 
-def _executed_copy(src: Path, executed_dir: Path | None) -> Any | None:
+def _executed_copy(src: Path, executed_dir: str | Path | None) -> Any | None:
     """The notebook of ``src`` already executed in ``executed_dir`` (newer than the source, every code
     cell run, no error output), or None."""
     if executed_dir is None:
@@ -391,7 +391,7 @@ def build_site(
     src_dir: str | Path = "notebooks",
     out_dir: str | Path = "build/site",
     timeout: int = 600,
-    log: Callable[[str], Any] = print,
+    log: Callable[[str], Any] | None = print,
     executed_dir: str | Path | None = None,
 ) -> list[Path]:
     """Execute every notebook source of ``src_dir`` (quick profile) and write ``out_dir/NN_topic.html``

@@ -38,9 +38,9 @@ that with the same fingerprint of the course, taken in its own process. Any diff
 each one runs in a fresh temporary folder of its own (working directory, ``HOME``, ``TMPDIR``, a
 copy of the course's data folder whose large files are read-only links), in a grading process of
 its own, with a kernel confined by memory, process and time limits and, where Linux offers
-Landlock, unable to write outside its folder or to signal the grader. The claims it states go to its own ledger, never the
-course's. Afterwards every process of the run is killed. Rows are appended to the CSV as each notebook
-is graded, so an aborted run keeps what it graded.
+Landlock, unable to write outside its folder or to signal the grader. The claims it states go to
+its own ledger, never the course's. Afterwards every process of the run is killed. Rows are appended
+to the CSV as each notebook is graded, so an aborted run keeps what it graded.
 """
 
 import argparse
@@ -121,7 +121,7 @@ def load_release(folder: Path | None = None) -> dict[str, nbformat.NotebookNode]
 
 def chapter_of(notebook: nbformat.NotebookNode | None, name: str, chapters: list[str]) -> str | None:
     """The chapter a submission belongs to: the one its metadata names, else the one its file name contains."""
-    named = (notebook or {}).get("metadata", {}).get("course", {}).get("chapter") if notebook else None
+    named = notebook.get("metadata", {}).get("course", {}).get("chapter") if notebook else None
     if named in chapters:
         return named
     return next((c for c in sorted(chapters, key=len, reverse=True) if c in name), None)
@@ -150,7 +150,8 @@ def assemble(release: nbformat.NotebookNode, submission: nbformat.NotebookNode |
     """The notebook to run: the release's cells in order, locked cells from the release, the learner's
     cells (matched by id) from the submission, cells the learner added after the cell they follow;
     a release cell the learner deleted comes back as released. Outputs and metadata are dropped."""
-    by_id, added = {}, {}
+    by_id: dict[str, Any] = {}
+    added: dict[str | None, list] = {}
     release_ids = {c.id for c in release.cells}
     anchor = None  # the release cell the learner's added cells follow
     for cell in submission.cells if submission is not None else []:
@@ -608,14 +609,14 @@ def _grade_one(
             stderr=subprocess.PIPE,
         )
         try:
-            _, err = worker.communicate(timeout=timeout + 120)
+            _, stderr = worker.communicate(timeout=timeout + 120)
         except subprocess.TimeoutExpired:
             worker.kill()
-            _, err = worker.communicate()
+            _, stderr = worker.communicate()
         sandbox.kill_marked(run)
         if not (grader / "result.json").exists():
             why = f"the grading process was killed (exit status {worker.returncode})"
-            tail = err.decode(errors="replace").strip().splitlines()[-1:] if err else []
+            tail = stderr.decode(errors="replace").strip().splitlines()[-1:] if stderr else []
             return [
                 GradeRow(
                     name, titles.get(full) or full.rpartition(".")[2], "error", why + "".join(f": {t}" for t in tail)
