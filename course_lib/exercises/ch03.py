@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from .. import conv, lowrank, measure
 from ..checks import ExerciseError, checker, expect_equal, expect_true
+from ..surgery import tensor_of
 
 __all__ = ["check_equal_cost_spatial_rank", "check_rank_for_mac_budget", "check_response_fit"]
 
@@ -68,7 +69,10 @@ _LOW_RANK = {
 def check_equal_cost_spatial_rank(fn: Callable) -> None:
     """``fn(c, d, k, r)`` = the largest spatial rank K whose k×1 + 1×k layers cost no more MACs than
     channel rank r (r k×k filters + a 1×1 conv), measured on real layers."""
-    shape_of = lambda c: (c, 6, 6)  # MACs scale with H·W on both sides
+
+    def shape_of(c: int) -> tuple[int, int, int]:
+        return (c, 6, 6)  # MACs scale with H·W on both sides
+
     for c, d, k, r in ((48, 48, 3, 6), (16, 64, 3, 4), (64, 16, 5, 3), (32, 32, 7, 2), (8, 96, 3, 5), (24, 24, 3, 12)):
         channel = measure.count_macs(_channel_layers(c, d, k, r), shape_of(c))
         per_rank = measure.count_macs(_spatial_layers(c, d, k, 1), shape_of(c))  # exactly linear in K
@@ -135,7 +139,7 @@ def check_response_fit(fn: Callable) -> None:
         layer = nn.Conv2d(c, d, k, padding=k // 2).double()
         with torch.no_grad():
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g, dtype=torch.float64))
-            layer.bias.copy_(torch.randn(d, generator=g, dtype=torch.float64))
+            tensor_of(layer, "bias").copy_(torch.randn(d, generator=g, dtype=torch.float64))
         x = _sample_inputs(c, seed)
         with torch.no_grad():
             y = layer(x)

@@ -81,7 +81,7 @@ _CLRS = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}  # CLRS §16.3: 224
 def check_huffman(fn: Callable) -> None:
     """``fn(frequencies) -> {symbol: bitstring}`` must be a prefix code that encodes a message with
     those counts in the fewest bits any prefix code can."""
-    cases = [
+    cases: list[tuple[dict, int | None]] = [
         (_CLRS, 224),
         ({0: 1, 1: 1, 2: 2, 3: 4, 4: 8}, None),
         ({"x": 3, "y": 3, "z": 3}, None),
