@@ -104,8 +104,9 @@ LIBRARY = ROOT / "course_lib"
 CORE = {"config", "args", "stats", "checks", "claims", "widgets", "states", "measure", "surgery", "checkpoints", "data",
         "train", "report", "models", "channels"}
 # the chapter modules in the course's order: a chapter may import an earlier one, never a later one
-CHAPTERS = ["conv", "fixedpoint", "ternary", "quant", "lowrank", "prune", "huffman", "compressed_file", "compress",
-            "igc", "resnext", "resnets", "densenet", "squeezenets", "smallnets", "wae", "capstone", "deploy"]
+CHAPTERS = ["conv", "fixedpoint", "ternary", "quant", "lowrank", "sparse", "prune", "huffman", "compressed_file",
+            "compress", "igc", "resnext", "resnets", "densenet", "squeezenets", "smallnets", "haar", "wae", "capstone",
+            "distill", "deploy"]
 CATALOGUE = {"recipes", "grading", "sandbox", "editions", "exercises", "__main__"}   # above the chapters: they name every model
 
 
