@@ -107,7 +107,7 @@ CORE = {"config", "args", "stats", "checks", "claims", "widgets", "states", "mea
 CHAPTERS = ["conv", "fixedpoint", "ternary", "quant", "lowrank", "sparse", "prune", "huffman", "compressed_file",
             "compress", "igc", "resnext", "resnets", "densenet", "squeezenets", "smallnets", "haar", "wae", "capstone",
             "distill", "deploy"]
-CATALOGUE = {"recipes", "grading", "sandbox", "editions", "exercises", "__main__"}   # above the chapters: they name every model
+CATALOGUE = {"recipes", "grading", "sandbox", "editions", "slides", "exercises", "__main__"}   # above the chapters: they name every model
 
 
 def course_imports(path):
