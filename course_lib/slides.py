@@ -1,10 +1,13 @@
 """Lecture slides from the notebooks: the slide structure every notebook carries, and its rules.
 
-A lecturer presents a chapter with JupyterLab's RISE extension (``jupyterlab-rise``, installed by
-``make setup``): *View → Render as slideshow* (``Alt+R``) shows the open notebook as reveal.js slides
-in the running kernel, so code cells stay live and explorers stay interactive. Which cell goes where
-is written in each cell's metadata, ``metadata.slideshow.slide_type``, which jupytext keeps in the
-notebook's ``.py`` source (``# %% [markdown] slideshow={"slide_type": "slide"}``):
+A lecturer presents a chapter with one of two JupyterLab extensions ``make setup`` installs (see
+``docs/teaching.md``, "Presenting"): the deck (``jupyterlab-slideshow``: *Toggle Deck* in the notebook
+toolbar), which presents the notebook inside JupyterLab, so code cells and explorers stay live; or
+RISE (``jupyterlab-rise``: *Render as Reveal Slideshow*, ``Alt+R``), reveal.js slides on the same
+kernel with a speaker view (where, with ipywidgets 8, an explorer is its static figure:
+jupyterlab-contrib/rise#119). Both read where each cell goes from its metadata,
+``metadata.slideshow.slide_type``, which jupytext keeps in the notebook's ``.py`` source
+(``# %% [markdown] slideshow={"slide_type": "slide"}``):
 
 ============  ===================================================================================
 slide type    used for
@@ -14,7 +17,7 @@ slide type    used for
 ``fragment``  a claim check's verdict: it appears on the next key press
 ``-``         the cell continues the screen above it
 ``skip``      set-up and plumbing (the import cell): run with *Run All*, not shown
-``notes``     the lecturer's guide's prompts ("Ask: …"): the speaker view only (key ``T``)
+``notes``     the lecturer's guide's prompts ("Ask: …"): RISE's speaker view (key ``T``) only
 ============  ===================================================================================
 
 A *screen* is a ``slide`` or ``subslide`` cell with the ``-`` and ``fragment`` cells after it. The
@@ -63,8 +66,8 @@ __all__ = [
 SCREEN_LINES = 30
 """At most this many lines of source and text on one screen (see :func:`cell_lines`).
 
-Measured in the browser test's screenshots (1280×720, RISE's ``simple`` theme): a screen of 30 such
-lines fills the slide without being cut off."""
+Measured in RISE at 1280×720 (``white`` theme): chapter 01's densest screen, 30 such lines (its
+§1), is 530 pixels tall, inside the 720 of the screen."""
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "skip", "notes")
 NEW_SCREEN = ("slide", "subslide")
