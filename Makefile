@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SOURCES := $(wildcard notebooks/[0-9][0-9]_*.py)
 
-.PHONY: setup data notebooks lab lab-instructor test test-fast student site benchmarks clean
+.PHONY: setup data notebooks lab lab-instructor lint test test-fast student site benchmarks clean
 
 setup: $(STAMP) data
 
@@ -39,10 +39,17 @@ lab: setup
 lab-instructor: setup notebooks
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
-# Unit tests + every notebook executed by nbval (from a fresh conversion of the sources), the browser
+# Style and types, pinned in constraints.txt: ruff (pycodestyle, pyflakes, import order, pyupgrade;
+# the formatter, 120 columns) and mypy over course_lib (configured in pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check course_lib
+	$(VENV)/bin/ruff format --check course_lib
+	$(VENV)/bin/mypy
+
+# lint + unit tests + every notebook executed by nbval (from a fresh conversion of the sources), the browser
 # test (tests/browser: every notebook run in JupyterLab in headless Chromium; screenshots in
 # build/screenshots/) and the HTML edition's test (tests/test_site.py builds build/site).
-test: setup
+test: setup lint
 	rm -rf build/nbtest build/claims.json build/executed && mkdir -p build/nbtest
 	for f in $(SOURCES); do $(PY) -m jupytext --quiet --to ipynb --output build/nbtest/$$(basename $$f .py).ipynb $$f || exit 1; done
 	COURSE_PROFILE=quick COURSE_CHECKS=strict $(PY) -m pytest tests build/nbtest --nbval-lax --nbval-current-env \

@@ -55,6 +55,15 @@ def test_generated_notebooks_are_ignored_and_jupytext_pairs_them():
     assert config["formats"] == "ipynb,py:percent"
 
 
+def test_make_test_checks_style_and_types_first():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: setup lint$", makefile, re.M)
+    lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check course_lib" in lint and "ruff format --check course_lib" in lint and "mypy" in lint
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["mypy"]["files"] == ["course_lib"] and project["tool"]["ruff"]["line-length"] == 120
+
+
 def test_readme_and_ci_run_the_same_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme and "## Measured" in readme
