@@ -19,8 +19,9 @@ Layers (an import only ever goes downwards; ``tests/test_project.py`` checks the
 3. **catalogue and tools**: ``recipes`` (every network by name, training recipes), the CLI
    (``python -m course_lib``), ``grading`` (submissions graded against the release, each confined by
    ``sandbox``: limits, a write fence, every process ended), ``editions`` (student, instructor, the
-   learner's workspace, the HTML edition), and the ``exercises`` package: one module per chapter
-   (``exercises.ch07``) with that chapter's checkers.
+   learner's workspace, the HTML edition), ``slides`` (every notebook's slide structure and its
+   rules), and the ``exercises`` package: one module per chapter (``exercises.ch07``) with that
+   chapter's checkers.
 
 Conventions every module follows (write new code the same way):
 
