@@ -44,7 +44,6 @@ __all__ = [
     "RecipeRow",
     "COSTS",
     "RecipeReport",
-    "Report",
     "as_plain",
     "batch_of",
     "measure_recipe",
@@ -239,18 +238,11 @@ class RecipeReport(Rows):
 
     ``report.find(recipe="VGG")`` is one recipe's row; ``.table()`` prints them all."""
 
-    def row(self, recipe: str) -> RecipeRow:
-        """``find(recipe=recipe)`` (the older spelling, kept for notebooks)."""
-        return self.find(recipe=recipe)
-
     def front(self, cost: str = "file_bytes") -> list[str]:
         """Recipes on the accuracy-vs-``cost`` Pareto front (``cost``: a key of ``COSTS``)."""
         if cost not in COSTS:
             raise ValueError(f"cost={cost!r} must be one of {list(COSTS)}")
         return [self[i].recipe for i in pareto_front([getattr(r, cost) for r in self], [r.accuracy for r in self])]
-
-
-Report = RecipeReport  # the name notebook 11 builds its report with
 
 
 def _own_parametrized_classes(model: nn.Module) -> nn.Module:

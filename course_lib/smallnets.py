@@ -405,10 +405,6 @@ class KindCostReport(Rows):
     """``report.Rows`` of :func:`cost_by_kind`, one :class:`CostRow` per layer kind present:
     ``.find(kind="depthwise")`` (``KeyError`` naming the kinds there are)."""
 
-    def row(self, kind: str) -> CostRow:
-        """``find(kind=kind)`` (the older spelling, kept for notebooks)."""
-        return self.find(kind=kind)
-
 
 def cost_by_kind(model: nn.Module, input_size: tuple[int, ...]) -> KindCostReport:
     """Parameters and MACs of the conv/linear layers, summed per :func:`layer_kind` (one forward pass).

@@ -625,10 +625,6 @@ class WaeCostReport(Rows):
 
     ``report.find(name="VGG + WAE")`` is one model's row."""
 
-    def row(self, name: str) -> CostRow:
-        """``find(name=name)`` (the older spelling, kept for notebooks)."""
-        return self.find(name=name)
-
 
 def cost_report(
     named_models: dict,

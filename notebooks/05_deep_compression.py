@@ -446,8 +446,8 @@ explorer
 # %%
 for setting in ({"bits_0": 3}, {"sparsity_0": 0.98}, {"bits_0": 1}):
     explorer.set(**setting)
-    print(setting, "→", explorer.error or f"{explorer.state['total_bytes']:,} bytes, "
-          f"{100 * explorer.state['accuracy']:.1f}% accuracy")
+    print(setting, "→", explorer.error or f"{explorer.state.total_bytes:,} bytes, "
+          f"{100 * explorer.state.accuracy:.1f}% accuracy")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Experiment: how to initialise the centroids

@@ -458,7 +458,7 @@ checks.claim("06", "IGCV3: expansion of one block × projection of the previous 
 # %%
 for preset in igc.PRESETS:
     s = igc.connectivity_state(preset, C=16, L=2, M=4)
-    print(f"{preset:>10}: {s['verdict']:<12} {s['params']:>5} params = {s['params_ratio']:.2f}× regular  | {s['sliders']}")
+    print(f"{preset:>10}: {s.verdict:<12} {s.params:>5} params = {s.params_ratio:.2f}× regular  | {s.sliders}")
 try:
     igc.connectivity_state("group", C=30, L=4)
 except ValueError as err:

@@ -47,7 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from course_lib import checks, config, data, igc, measure, recipes, resnets, stats, train
+from course_lib import channels, checks, config, data, measure, recipes, resnets, stats, train
 from course_lib.conv import plot_weight_matrix
 from course_lib.exercises import ch07 as ex
 
@@ -459,8 +459,8 @@ checks.claim("07", "at equal complexity, more cardinality gives a lower error (p
 
 # %%
 for preset in resnets.RESNEXT_PRESETS:
-    s = igc.connectivity_state(preset, C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
-    print(f"{preset:>12}: {s['verdict']:<12} {s['params']:>5} params | {s['title']}")
+    s = channels.connectivity_state(preset, C=16, L=4, M=2, presets=resnets.RESNEXT_PRESETS)
+    print(f"{preset:>12}: {s.verdict:<12} {s.params:>5} params | {s.title}")
 resnext_explorer = resnets.resnext_connectivity_explorer(C=16, cardinality=4, d=2)
 resnext_explorer
 

@@ -52,7 +52,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from course_lib import checks, compress, config, conv, data, igc, measure, recipes, smallnets as sn, stats
+from course_lib import channels, checks, compress, config, conv, data, igc, measure, recipes, smallnets as sn, stats
 from course_lib.exercises import ch09 as ex
 
 print(config.describe())
@@ -434,7 +434,7 @@ checks.claim(CH, "1.0-MobileNet at 224/192/160/128: mult-adds", kind="derivation
 
 # %% slideshow={"slide_type": "fragment"}
 base_cost = sn.cost_by_kind(mb1, (3, 224, 224))
-one_macs = base_cost.row("1×1 conv").macs / 1e6
+one_macs = base_cost.find(kind="1×1 conv").macs / 1e6
 rest_macs = sum(r.macs for r in base_cost) / 1e6 - one_macs
 alpha_pred = {a: a * rest_macs + a * a * one_macs for a in width_macs}
 alpha_ok = all(abs(alpha_pred[a] - width_macs[a][0]) / width_macs[a][0] < 0.01 for a in width_macs)
@@ -494,7 +494,7 @@ plt.show()
 # 60.2 % against SqueezeNet's 57.5 % with **22× fewer mult-adds** (76M against 1,700M): we count both.
 
 # %% slideshow={"slide_type": "fragment"}
-print(f"depthwise filters: {100 * base_cost.row('depthwise').params_share:.2f}% of MobileNet's weights")
+print(f"depthwise filters: {100 * base_cost.find(kind='depthwise').params_share:.2f}% of MobileNet's weights")
 with torch.device("meta"):
     sq_meta = sn.squeezenet("1_0")
 sq_macs = measure.count_macs(sq_meta, (3, 227, 227)) / 1e6
@@ -512,7 +512,7 @@ checks.claim(CH, "0.5-MobileNet-160 needs 22× fewer mult-adds than SqueezeNet",
 # %% slideshow={"slide_type": "fragment"}
 report = sn.cost_by_kind(mb1, (3, 224, 224))
 print(report.table())
-one = report.row("1×1 conv")
+one = report.find(kind="1×1 conv")
 checks.claim(CH, "MobileNet: 1×1 convs hold 94.86% of mult-adds and 74.59% of parameters",
              kind="derivation", paper="94.86% / 74.59%", ours=f"{100 * one.macs_share:.2f}% / {100 * one.params_share:.2f}%",
              holds=round(100 * one.macs_share, 2) == 94.86 and round(100 * one.params_share, 2) == 74.59,
@@ -536,23 +536,23 @@ speed = {}
 for alpha, size in settings:
     s = sn.mobilenet_state(alpha, size, min_run_time=RUN)
     speed[(alpha, size)] = s
-    print(f"{alpha}-MobileNet-{size}: MACs {s['macs_ratio']:.3f}×, latency {s['latency_ratio']:.3f}× "
-          f"({1e3 * s['latency']:.1f} ms) → seconds saved / MACs saved: "
-          f"{(1 - s['latency_ratio']) / max(1 - s['macs_ratio'], 1e-9):.2f}" if (alpha, size) != (1.0, 224) else
-          f"1.0-MobileNet-224: {s['macs'] / 1e6:.0f}M MACs, {1e3 * s['latency']:.1f} ms")
-held = all(s["latency_ratio"] <= 1.5 * s["macs_ratio"] for s in speed.values())
-worst = max(speed.values(), key=lambda s: s["latency_ratio"] / s["macs_ratio"])
+    print(f"{alpha}-MobileNet-{size}: MACs {s.macs_ratio:.3f}×, latency {s.latency_ratio:.3f}× "
+          f"({1e3 * s.latency:.1f} ms) → seconds saved / MACs saved: "
+          f"{(1 - s.latency_ratio) / max(1 - s.macs_ratio, 1e-9):.2f}" if (alpha, size) != (1.0, 224) else
+          f"1.0-MobileNet-224: {s.macs / 1e6:.0f}M MACs, {1e3 * s.latency:.1f} ms")
+held = all(s.latency_ratio <= 1.5 * s.macs_ratio for s in speed.values())
+worst = max(speed.values(), key=lambda s: s.latency_ratio / s.macs_ratio)
 checks.claim(CH, "our check: MobileNet's α and ρ savings in MACs show up in CPU latency (latency ratio ≤ 1.5× the MACs ratio)",
              kind="course", paper="not a paper claim (the paper: mult-adds ∝ α², ∝ ρ²); our criterion",
-             ours=f"worst {worst['alpha']}-{worst['resolution']}: latency {worst['latency_ratio']:.2f}× vs MACs {worst['macs_ratio']:.2f}×",
+             ours=f"worst {worst.alpha}-{worst.resolution}: latency {worst.latency_ratio:.2f}× vs MACs {worst.macs_ratio:.2f}×",
              holds=held, why="" if held else "thin layers keep per-layer overheads, and depthwise convs are "
                                              "memory-bound on this CPU (low arithmetic intensity)")
 
 # %% slideshow={"slide_type": "subslide"}
 fig, ax = plt.subplots(figsize=(6, 3.4))
 for (alpha, size), s in speed.items():
-    ax.scatter(s["macs_ratio"], s["latency_ratio"], color="tab:blue" if size == 224 else "tab:orange")
-    ax.annotate(f"{alpha}-{size}", (s["macs_ratio"], s["latency_ratio"]), fontsize=8, xytext=(3, 3),
+    ax.scatter(s.macs_ratio, s.latency_ratio, color="tab:blue" if size == 224 else "tab:orange")
+    ax.annotate(f"{alpha}-{size}", (s.macs_ratio, s.latency_ratio), fontsize=8, xytext=(3, 3),
                 textcoords="offset points")
 ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="latency ∝ MACs")
 ax.set_xlabel("MACs / MACs of 1.0-MobileNet-224")
@@ -577,10 +577,10 @@ plt.show()
 # *inverted residual*: 1×1 expansion (×t) → 3×3 depthwise → *linear* 1×1 projection, + residual —
 # IGCV3 with a single group (dense 1×1 convs).
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 x = torch.randn(2, 12, 5, 5)
 shuffled = sn.channel_shuffle(x, 3)
-same = torch.equal(shuffled, nn.ChannelShuffle(3)(x)) and torch.equal(shuffled, x[:, igc.interleave(3, 4)])
+same = torch.equal(shuffled, nn.ChannelShuffle(3)(x)) and torch.equal(shuffled, x[:, channels.interleave(3, 4)])
 checks.claim(CH, "channel shuffle = torch.nn.ChannelShuffle = IGC's interleave", kind="derivation", paper="ShuffleNet §3.1 / IGCV1",
              ours="bit-identical" if same else "differs", holds=same, must_hold=True)
 
@@ -589,16 +589,16 @@ igcv3 = igc.IGCV3(16, expansion=6, groups=1)
 ir_w = sum(m.weight.numel() for m in ir.modules() if isinstance(m, nn.Conv2d))
 igc_w = sum(m.weight.numel() for m in igcv3.modules() if isinstance(m, nn.Conv2d))
 print(f"inverted residual (16, t=6): {ir_w:,} conv weights; IGCV3(16, t=6, 1 group): {igc_w:,}; "
-      f"connectivity {igc.classify([m for m in ir.modules() if isinstance(m, nn.Conv2d)])}")
+      f"connectivity {channels.classify([m for m in ir.modules() if isinstance(m, nn.Conv2d)])}")
 assert ir_w == igc_w
 v2_ours, v2_ref = measure.count_params(sn.mobilenet_v2()), measure.count_params(torchvision.models.mobilenet_v2(weights=None))
 checks.claim(CH, "MobileNetV2 parameters equal torchvision's", kind="derivation", paper=f"torchvision mobilenet_v2: {v2_ref:,}",
              ours=f"{v2_ours:,}", holds=v2_ours == v2_ref, must_hold=True)
 
-# %% [markdown] slideshow={"slide_type": "subslide"}
+# %% [markdown]
 # **Bad input gets a clear message**, never a shape error from deep inside torch:
 
-# %%
+# %% slideshow={"slide_type": "subslide"}
 for call in (lambda: sn.mobilenet_v1(alpha=0), lambda: sn.channel_shuffle(torch.randn(1, 6, 2, 2), 4),
              lambda: sn.Fire(64, 128, 64, 64), lambda: sn.mobilenet_v1(0.25)(torch.randn(1, 3, 16, 16)),
              lambda: sn.squeezenet("1_0")(torch.randn(1, 3, 16, 16))):
@@ -617,11 +617,11 @@ for call in (lambda: sn.mobilenet_v1(alpha=0), lambda: sn.channel_shuffle(torch.
 
 # %%
 for preset, help_text in sn.PRESET_HELP.items():
-    s = igc.connectivity_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
-    print(f"{preset:>20}: {s['verdict']:<12} {s['params']:>5} weights = {s['params_ratio']:.2f}× a regular 3×3 "
+    s = channels.connectivity_state(preset, C=16, L=4, M=4, presets=sn.PRESETS)
+    print(f"{preset:>20}: {s.verdict:<12} {s.params:>5} weights = {s.params_ratio:.2f}× a regular 3×3 "
           f"conv of width 16  ({help_text})")
 try:
-    igc.connectivity_state("fire", C=16, L=16, presets=sn.PRESETS)
+    channels.connectivity_state("fire", C=16, L=16, presets=sn.PRESETS)
 except ValueError as err:
     print("invalid setting →", err)
 

@@ -364,8 +364,8 @@ loss_verdict = stats.bound_verdict(lo, hi, 1.0)
 checks.claim("10", f"the WAE costs ≤ 1 point of accuracy against the full-resolution base ({DATASET})",
              paper="VGG16: 11.65% → 11.87% top-5 error (+0.22); ResNet-50 +0.8%",
              ours=f"{BUDGET}: {100 * acc[w_name]:.2f}% vs {100 * acc[full_name]:.2f}%: {lo:+.2f} to {hi:+.2f} points lost "
-                  f"(95% interval, paired); speed on this base {reports[1].row(w_name).speedup:.2f}× (batch 1), "
-                  f"{reports[64].row(w_name).mac_ratio:.2f}× fewer MACs",
+                  f"(95% interval, paired); speed on this base {reports[1].find(name=w_name).speedup:.2f}× (batch 1), "
+                  f"{reports[64].find(name=w_name).mac_ratio:.2f}× fewer MACs",
              holds=loss_verdict == "holds", within_noise=loss_verdict == "within noise",
              why=SHORT_RUN_WHY if loss_verdict == "does not hold" else "")
 for rival, text, paper in ((d_name, "the WAE is more accurate than plain downsampling", "WAE beats downsampled input"),
@@ -375,8 +375,8 @@ for rival, text, paper in ((d_name, "the WAE is more accurate than plain downsam
     comparison = stats.compare(correct[w_name], correct[rival])
     verdict = comparison.verdict()
     checks.claim("10", text, paper=paper,
-                 ours=f"{BUDGET}: {comparison.summary()}; MACs {reports[64].row(w_name).macs / 1e6:.2f}M vs "
-                      f"{reports[64].row(rival).macs / 1e6:.2f}M", holds=verdict == "holds",
+                 ours=f"{BUDGET}: {comparison.summary()}; MACs {reports[64].find(name=w_name).macs / 1e6:.2f}M vs "
+                      f"{reports[64].find(name=rival).macs / 1e6:.2f}M", holds=verdict == "holds",
                  within_noise=verdict == "within noise",
                  why=SHORT_RUN_WHY if verdict == "does not hold" else "")
 
@@ -661,7 +661,7 @@ print(f"{'vgg_small MACs, full → half resolution':<52} {full_macs / 1e6:.1f}M 
 print(f"{'Haar: energy in cA (raw pixels)':<52} {100 * e_parts[0] / sum(e_parts):.1f}%, exact inverse (asserted)")
 print(f"{'WAE encoder MACs at ' + str(S) + '×' + str(S):<52} {enc_macs / 1e6:.2f}M")
 for name in nets:
-    print(f"{name:<52} {100 * acc[name]:.2f}%, {r64.row(name).macs / 1e6:.2f}M MACs, CPU {r1.row(name).speedup:.2f}× (b1) / {r64.row(name).speedup:.2f}× (b64)")
+    print(f"{name:<52} {100 * acc[name]:.2f}%, {r64.find(name=name).macs / 1e6:.2f}M MACs, CPU {r1.find(name=name).speedup:.2f}× (b1) / {r64.find(name=name).speedup:.2f}× (b64)")
 print(f"{'WAE break-even (MAC ratio 1×) in the width sweep':<52} base ≈ {(crossing(sweep, 1, 'mac_speedup') or float('nan')) / 1e6:.1f}M MACs")
 print(f"{'pruned 50% + WAE vs product of speed-ups':<52} {p_both:.2f}× vs {p_prod:.2f}×")
 for lam, (db, high) in wae_eval.items():

@@ -141,7 +141,7 @@ def dc_settings(model, sparsity, bits):
                 lr=0.01, seed=0, device=DEVICE)
 
 
-report = capstone.Report()
+report = capstone.RecipeReport()
 t0 = time.perf_counter()
 
 # %% slideshow={"slide_type": "subslide"}
@@ -409,7 +409,7 @@ checks.claim("11", f"in latency only the structural step pays: filters ½ + DC i
 # was not measured says so — it would need its own training run.
 
 # %%
-print(capstone.recipe_state(report, "VGG", "spatial ½", 0.6, 6, "on")["message"][:120], "…")
+print(capstone.recipe_state(report, "VGG", "spatial ½", 0.6, 6, "on").message[:120], "…")
 explorer = capstone.recipe_explorer(report, arch="VGG ½ filters", sparsity=SPARSITY, bits=BITS)
 explorer
 
@@ -478,7 +478,7 @@ def quantization_rows(rows):
 
 # %%
 def practice_rows():
-    rows = capstone.Report()
+    rows = capstone.RecipeReport()
     pruning_rows(rows, (1, INFO.channels, INFO.size, INFO.size))
     quantization_rows(rows)
     return rows
@@ -570,7 +570,7 @@ challenge = capstone.CHALLENGE
 if config.dry_run():          # stand-in data: only the code path is checked, not the accuracy
     challenge = dataclasses.replace(challenge, min_accuracy=0.0)
 print("the challenge:", challenge.describe())
-half_dc_row = report.row("VGG½+DC")
+half_dc_row = report.find(recipe="VGG½+DC")
 print(f"section 2's VGG½+DC: {half_dc_row.file_bytes:,} B at {100 * half_dc_row.accuracy:.1f}% "
       f"({'within' if half_dc_row.file_bytes <= challenge.max_bytes else 'over'} the {challenge.max_bytes:,} B budget)")
 fm_train, fm_test = data.loaders("fashion-mnist", 128, train_subset=config.pick(quick=4096, full=8192),

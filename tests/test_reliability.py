@@ -619,7 +619,7 @@ def test_finite_input_is_unchanged_by_the_checks():
     assert args.check_finite("w", w) is w
     assert args.check_finite("n", torch.arange(3)) is not None              # integers are always finite
     assert torch.equal(quant.fake_quantize(w, 8), quant.fake_quantize(w.clone(), 8))
-    assert math.isfinite(quant.quant_state(w, "linear", 4)["sqnr_db"])
+    assert math.isfinite(quant.quant_state(w, "linear", 4).sqnr_db)
     assert densenet.loglog_slope([1, 2, 4], [3, 12, 48]) == pytest.approx(2.0)
     assert H.expected_length({"a": "0", "b": "1"}, {"a": 1, "b": 3}) == 1.0
     assert H.decode_stream(H.encode_stream(np.array([0, 3, 3, 1]), 2, True)).tolist() == [0, 3, 3, 1]

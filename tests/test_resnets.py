@@ -322,7 +322,7 @@ def test_residual_explorer_state_and_errors():
     assert s.blocks == 9 and len(s.norms) == 9 and len(s.plain_norms) == 9
     assert s.params == measure.count_params(resnets.resnet_cifar(20, preact=True, widths=(8, 16, 32)))
     scaled = resnets.residual_state(20, "pre-act", "scale", "off")
-    assert scaled["ratio"] != s.ratio and scaled["shortcut"] == "scale"
+    assert scaled.ratio != s.ratio and scaled.shortcut == "scale"
     for bad, msg in (({"depth": 21}, "6n \\+ 2"), ({"block": "x"}, "block='x'"), ({"shortcut": "x"}, "shortcut='x'"),
                      ({"se": "maybe"}, "se='maybe'")):
         with pytest.raises(ValueError, match=msg):

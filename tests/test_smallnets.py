@@ -137,11 +137,10 @@ def test_mobilenet_resolution_table():
 
 def test_mobilenet_one_by_one_share():
     report = sn.cost_by_kind(sn.mobilenet_v1(1.0), (3, 224, 224))
-    assert round(100 * report.row("1×1 conv").macs_share, 2) == 94.86
-    assert round(100 * report.row("1×1 conv").params_share, 2) == 74.59
-    assert round(100 * report.row("fc").params_share, 2) == 24.33
+    assert round(100 * report.find(kind="1×1 conv").macs_share, 2) == 94.86
+    assert round(100 * report.find(kind="1×1 conv").params_share, 2) == 74.59
+    assert round(100 * report.find(kind="fc").params_share, 2) == 24.33
     assert "1×1 conv" in report.table()
-    assert report.find(kind="1×1 conv") is report.row("1×1 conv")
     with pytest.raises(KeyError, match="depthwise"):                   # a missing kind names the kinds there are
         report.find(kind="group conv")
     header = report.table().splitlines()[0].split()
@@ -283,9 +282,9 @@ def test_presets_verdicts():
         assert state.verdict == verdict, preset
     assert set(sn.PRESET_HELP) == set(sn.PRESETS)
     fire = channels.connectivity_state("fire", C=16, L=4, M=1, presets=sn.PRESETS)
-    assert fire["params"] == measure.count_params(sn.Fire(16, 4, 8, 8)) - (4 + 16)      # weights, no biases
+    assert fire.params == measure.count_params(sn.Fire(16, 4, 8, 8)) - (4 + 16)      # weights, no biases
     shuffle = channels.connectivity_state("channel shuffle", C=8, L=2, M=1, presets=sn.PRESETS)
-    assert shuffle["verdict"] == "loose"
+    assert shuffle.verdict == "loose"
     with pytest.raises(ValueError, match="squeeze"):
         channels.connectivity_state("fire", C=16, L=16, M=1, presets=sn.PRESETS)
     with pytest.raises(ValueError, match="divisible by 4"):

@@ -294,7 +294,7 @@ def test_cost_report_and_sweep():
     report = wae.cost_report({"full": wae.build("full", **kw), "down": wae.build("downsample", **kw)}, (1, 8, 8),
                              {"full": 0.9}, min_run_time=0.01)
     assert report[0].mac_ratio == 1.0 and report[0].speedup == 1.0
-    assert report.find(name="down").mac_ratio > 3 and report.row("down").accuracy is None
+    assert report.find(name="down").mac_ratio > 3 and report.find(name="down").accuracy is None
     assert isinstance(report, wae.WaeCostReport) and report.table().splitlines()[2].split()[:2] == ["full", "90.00"]
     assert report.table().splitlines()[3].split()[1] == "-"
     assert "full" in report.table() and "90.00" in report.table()
