@@ -816,7 +816,7 @@ print(f"{'1.0-SqNxt-23 parameters':<58} {n23 / 1e6:.3f}M (paper 0.72M), {alexnet
 print(f"{'MobileNet α = 1/.75/.5/.25 (params/mult-adds)':<58} {', '.join(width_rows)}")
 print(f"{'MobileNet ρ: 224/192/160/128 mult-adds':<58} {'/'.join(res_rows)}")
 print(f"{'MobileNet 1×1 share of mult-adds / parameters':<58} {100 * one.macs_share:.2f}% / {100 * one.params_share:.2f}%")
-print(f"{'MobileNet latency vs MACs, worst setting (our check)':<58} {worst['alpha']}-{worst['resolution']}: {worst['latency_ratio']:.2f}× vs {worst['macs_ratio']:.2f}×")
+print(f"{'MobileNet latency vs MACs, worst setting (our check)':<58} {worst.alpha}-{worst.resolution}: {worst.latency_ratio:.2f}× vs {worst.macs_ratio:.2f}×")
 for name, r in results.items():
     print(f"{name + ' (' + EXP['dataset'] + ')':<58} {100 * r['acc']:.1f}%, {r['params']:,} params, "
           f"{r['macs'] / 1e6:.1f}M MACs, {1e3 * r['latency']:.2f} ms")

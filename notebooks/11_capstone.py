@@ -329,7 +329,12 @@ checks.claim("11", "Deep Compression's 35× (AlexNet) is not 9× pruning × 32/5
                   "(8-bit conv weights lower it further)",
              holds=abs(with_index - 27) / 27 <= 0.1, must_hold=True)
 
-R = report.row
+
+def R(recipe):
+    """One recipe's measured row of the report."""
+    return report.find(recipe=recipe)
+
+
 float_bytes = R("VGG").file_bytes
 layer_rep = compress.compression_report(vgg_dc, BITS, index_bits=5)
 weights = layer_rep.weights
@@ -342,12 +347,14 @@ for stage, label in zip(dc_stages, ("pruned: float32 values + 5-bit index", f"qu
                                     "Huffman-coded codes and index")):
     print(f"{label:<40}{stage.bytes:>9,}{float_bytes / stage.bytes:>10.2f}×")
 quant_factor = float_bytes / dc_stages[1].bytes
+
+# %% slideshow={"slide_type": "subslide"}
 naive_ours = weights / kept * 32 / BITS
 with_index_ours = 32 * weights / (entries * (BITS + 5))
 print(f"pruned stage: {weights / kept:.2f}× × 32/(32 + 5) = {32 * weights / (entries * 37):.2f}× predicted, "
       f"{float_bytes / dc_stages[0].bytes:.2f}× measured")
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "fragment"}
 print(f"quantized stage: pruning × 32/{BITS} bits = {naive_ours:.1f}×; counting the index of every stored entry: "
       f"{with_index_ours:.1f}×; measured (codebooks, biases and BatchNorm stored raw too): {quant_factor:.1f}×")
 checks.claim("11", "our file: the index of each kept weight, not the product pruning × 32/bits, explains the quantized stage's bytes",
