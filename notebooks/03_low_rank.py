@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from course_lib import checks, config, data, lowrank, measure, recipes, train
+from course_lib import checks, config, data, lowrank, measure, recipes, stats, train
 from course_lib.exercises import ch03 as ex
 
 print(config.describe())
@@ -137,15 +137,22 @@ lenet_acc = train.evaluate(lenet, test_fmnist)
 lenet_rows = []
 for budget in (0.5, 0.2, 0.1):
     small = lowrank.compress_model(lenet, budget, "svd", layers=("1", "3"))     # keep the 100→10 classifier
-    lenet_rows.append((budget, measure.count_params(small) / measure.count_params(lenet), train.evaluate(small, test_fmnist)))
+    lenet_rows.append((budget, measure.count_params(small) / measure.count_params(lenet), train.evaluate(small, test_fmnist),
+                       small))
     print(f"budget {budget:.1f}: ranks {[row.rank for row in lowrank.lowrank_summary(small)]}, "
           f"{measure.count_params(lenet) / measure.count_params(small):.1f}× fewer parameters, "
           f"accuracy {100 * lenet_acc:.1f}% → {100 * lenet_rows[-1][2]:.1f}% (no fine-tuning)")
-ratio_5x, acc_5x = 1 / lenet_rows[1][1], lenet_rows[1][2]
+ratio_5x, small_5x = 1 / lenet_rows[1][1], lenet_rows[1][3]
+# the points lost on the same test images, as a paired 95% interval, read against "~1 pt"
+predicted_full, labels_f = train.predict(lenet, test_fmnist)
+paired_5x = stats.compare(train.predict(small_5x, test_fmnist)[0] == labels_f, predicted_full == labels_f)
+lost_lo, lost_hi = (-100 * v for v in reversed(paired_5x.difference_interval()))
+verdict_5x = stats.bound_verdict(lost_lo, lost_hi, 1.0) if ratio_5x >= 4.5 else "does not hold"
 checks.claim("03", "Denton et al.: SVD makes a network ~5× smaller at ~1 pt loss",
              paper="AlexNet 5× smaller, ~1 pt (SqueezeNet's table)",
-             ours=f"LeNet-300-100 {ratio_5x:.1f}× fewer parameters, {100 * (lenet_acc - acc_5x):+.1f} pt lost, no fine-tuning",
-             holds=ratio_5x >= 4.5 and 100 * (lenet_acc - acc_5x) <= 1.0 + 1e-9)     # 1e-9: float rounding
+             ours=f"LeNet-300-100 {ratio_5x:.1f}× fewer parameters, no fine-tuning: {lost_lo:+.2f} to {lost_hi:+.2f} pt "
+                  f"lost (95% interval, paired, {paired_5x.n:,} test images)",
+             holds=verdict_5x == "holds", within_noise=verdict_5x == "within noise")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3 · Convolutions: d filters → d′ filters + a 1×1 conv (Zhang et al. 2015)
@@ -351,23 +358,30 @@ plt.show()
 # Zhang et al. report a 4× whole-model speed-up on ImageNet at +0.9% top-5 error; Jaderberg et al.
 # 2.5× with no loss. At our scale we ask for 2× fewer MACs at ≤ 1 point top-1 loss. The claim's own
 # rule picks the row: among the fine-tuned models with ≥ 2× fewer MACs, the most accurate one (if
-# none reaches 2×, the most accurate of all, and the MACs half fails); then both halves are checked.
+# none reaches 2×, the most accurate of all, and the MACs half fails); then both halves are checked,
+# the loss on the paired 95% interval of the points lost on the same test images: *holds* when all
+# of it is at most 1 point, *does not hold* when all of it is above, *within noise* otherwise. (The
+# row is picked by its accuracy on these same test images, which flatters it a little.)
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 tuned = [r for r in rows if "acc_ft" in r]
 for r in tuned:
     r["mac_ratio"], r["loss_pts"] = base_macs / r["macs"], 100 * (base_acc - r["acc_ft"])
     print(f"   {r['method']:<11} budget {r['budget']:.2f}: {r['mac_ratio']:.2f}× fewer MACs "
           f"({'≥' if r['mac_ratio'] >= 2 else '<'} 2×), loss {r['loss_pts']:+.2f} pts ({'≤' if r['loss_pts'] <= 1 else '>'} 1)")
 best = max([r for r in tuned if r["mac_ratio"] >= 2] or tuned, key=lambda r: r["acc_ft"])
-loss_pts = best["loss_pts"]
-se = 100 * (base_acc * (1 - base_acc) / len(test_loader.labels)) ** 0.5
-print(f"(binomial standard error of one accuracy on {len(test_loader.labels)} images: ±{se:.1f} points)")
+# the points lost on the same test images, as a paired 95% interval, read against the 1-point bound
+predicted_base, labels_t = train.predict(vgg, test_loader)
+paired = stats.compare(train.predict(best["model"], test_loader)[0] == labels_t, predicted_base == labels_t)
+lost_lo, lost_hi = (-100 * v for v in reversed(paired.difference_interval()))
+verdict = stats.bound_verdict(lost_lo, lost_hi, 1.0) if best["mac_ratio"] >= 2 else "does not hold"
+print(f"{best['method']} @ {best['budget']}: {paired.summary()}")
 checks.claim("03", "low-rank conv layers: ≥ 2× fewer MACs at ≤ 1 pt loss after fine-tuning",
              paper="Zhang et al. 4× at +0.9% top-5 (ImageNet); Jaderberg et al. 2.5× at no loss",
              ours=f"VGG-small, {best['method']} @ {best['budget']}: {best['mac_ratio']:.2f}× fewer MACs, "
-                  f"{100 * base_acc:.2f}% → {100 * best['acc_ft']:.2f}% ({-loss_pts:+.2f} pt, {FT_EPOCHS} epoch FT)",
-             holds=best["mac_ratio"] >= 2 and loss_pts <= 1 + 1e-9)
+                  f"{100 * base_acc:.2f}% → {100 * best['acc_ft']:.2f}% ({FT_EPOCHS} epoch FT): {lost_lo:+.2f} to "
+                  f"{lost_hi:+.2f} pt lost (95% interval, paired, {paired.n:,} test images)",
+             holds=verdict == "holds", within_noise=verdict == "within noise")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A big network made cheap vs a small network
@@ -503,7 +517,7 @@ ex.check_response_fit(response_fit)
 print(f"{'what':<58} measured")
 print(f"{'100×100 at rank 10: cost ratio':<58} {seed_ratio:.2f}")
 print(f"{'Eckart–Young: SVD error vs best of 50 other rank-10 fits':<58} {svd_error:.3f} vs {min(others):.3f}")
-for budget, ratio, acc in lenet_rows:
+for budget, ratio, acc, _ in lenet_rows:
     print(f"{f'LeNet-300-100 SVD, budget {budget}: params, accuracy (no FT)':<58} {ratio:.2f}×, "
           f"{100 * acc:.1f}% (orig. {100 * lenet_acc:.1f}%)")
 for r in rows:
@@ -515,8 +529,7 @@ for r in rows:
 for method, mac_ratio, speed in speed_rows:
     print(f"{f'VGG-small {method}: MAC ratio vs measured CPU speed-up':<58} {mac_ratio:.2f}× vs {speed:.2f}×")
 print(f"{'claim ≥ 2× fewer MACs at ≤ 1 pt loss after fine-tune':<58} "
-      f"{'holds' if best['mac_ratio'] >= 2 and loss_pts <= 1 + 1e-9 else 'does not hold'} ({best['method']}, "
-      f"{best['mac_ratio']:.2f}×, {loss_pts:+.2f} pts)")
+      f"{verdict} ({best['method']}, {best['mac_ratio']:.2f}×, {lost_lo:+.2f} to {lost_hi:+.2f} pts lost, 95%)")
 print(f"notebook time: {time.perf_counter() - notebook_start:.0f} s")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
