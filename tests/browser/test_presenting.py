@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import jupytext
-from test_jupyterlab import _errors, _explorer, _interact, _open_notebook, _run_all, _shown, _wait
+from test_jupyterlab import SAVE_JS, _errors, _explorer, _interact, _open_notebook, _run_all, _shown, _wait
 
 from course_lib import slides
 
@@ -71,7 +71,7 @@ def test_a_chapter_presents_offline(lab_server, browser, screenshots):
         _open_notebook(page, base, token, NAME)
         state = _run_all(page, NAME)
         assert not _errors(state), _errors(state)
-        assert page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.context.save(); return true; }")
+        assert page.evaluate(SAVE_JS) is False, "JupyterLab did not save the run notebook"  # RISE reads the file
 
         # The deck: inside JupyterLab, the kernel's widgets are live.
         _deck(page, 0)
