@@ -33,6 +33,7 @@ residual-network explorer.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "resnet20",
+    "recalibrate_batchnorm",
     "SHORTCUTS",
     "FORMS",
     "PAPER_SHORTCUT_TABLE",
@@ -447,6 +449,39 @@ def set_stochastic_depth(model: nn.Module, p_last: float | None = 0.5, mode: str
     probs = [1.0] * len(blocks) if p_last is None else survival_probabilities(len(blocks), p_last)
     for b, p in zip(blocks, probs):
         b.p_survive, b.sd_mode = p, mode
+    return model
+
+
+def recalibrate_batchnorm(model: nn.Module, data: Iterable, batches: int = 50) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics with the *test-time* network, in place.
+
+    Why: under batch-mode stochastic depth each training batch drops its own random set of units, and
+    BatchNorm's running statistics (an exponential average over the last few dozen batches) follow
+    the drop patterns of those last batches — while the test-time network keeps every unit, scaled by
+    ``p_l``, and so feeds each BatchNorm other statistics. This does what
+    ``torch.optim.swa_utils.update_bn`` does (a plain average over ``batches`` batches of ``data``,
+    without gradients), except that only the BatchNorm layers are put in training mode: the residual
+    units stay in test mode, so no unit is dropped. On a network without stochastic depth the result
+    equals ``update_bn`` on the same batches (tests/test_resnets.py checks it). Returns the model in
+    eval mode.
+    """
+    check_int("batches", batches)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ValueError("model has no BatchNorm layer to recalibrate")
+    device = next(model.parameters()).device
+    model.eval()
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the batches below
+        bn.train()
+    with torch.no_grad():
+        for x, _ in itertools.islice(data, batches):
+            model(x.to(device))
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+        bn.eval()
     return model
 
 

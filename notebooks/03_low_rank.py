@@ -409,7 +409,10 @@ checks.claim("03", "Zhang et al.: a big net made cheap by low rank beats a small
              ours=(f"VGG-small {cheapest[2]['method']}: {100 * cheapest[1]:.2f}% at {cheapest[0] / 1e6:.2f} M MACs vs "
                    f"LeNet-5 {100 * lenet5_acc:.2f}% at {lenet5_macs / 1e6:.2f} M") if cheapest else
                   f"no compressed VGG-small above LeNet-5's {100 * lenet5_acc:.2f}%",
-             holds=cheapest is not None and cheapest[0] <= lenet5_macs)
+             holds=cheapest is not None and cheapest[0] <= lenet5_macs,
+             why="on 28×28 Fashion-MNIST depth has little to give: the shipped LeNet-5 is within 1.6 pt of "
+                 "VGG-small itself (92.2% vs 93.8% on all 10,000 test images), so compressing VGG-small leaves no "
+                 "margin above LeNet-5; Zhang et al.'s 4.7 pt come from ImageNet, where a deep net is far ahead")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### MACs are not seconds

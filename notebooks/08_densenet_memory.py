@@ -718,12 +718,13 @@ explorer
 # image (a paired McNemar test: only the images one gets right and the other wrong tell them apart).
 #
 # * **Quick profile**: DenseNet-BC-22 (k = 12, 71K parameters) and chapter 07's ResNet-20 with
-#   widths 8-16-32 (69K), shipped checkpoints trained with **the same recipe** — 5 epochs on the same
-#   10,000 Fashion-MNIST images, SGD-Nesterov, lr 0.1, one-cycle, flips and crops
-#   (`python -m course_lib train --recipe densenet-bc22-fmnist` / `resnet20-post-fmnist`) — and
-#   tested here on all 10,000 test images. (A DenseNet step costs several times a ResNet step on a
-#   CPU, so training them here does not fit the 2-minute budget.) Five epochs on 10,000 images is
-#   still short of the paper's 300 epochs: read the verdict for that budget.
+#   widths 8-16-32 (69K), shipped checkpoints trained with **the same recipe** — the course's fast
+#   recipe on all 60,000 Fashion-MNIST training images for 10 epochs: SGD-Nesterov, batch 256,
+#   one-cycle to lr 0.2, label smoothing 0.1, flips, bf16 autocast
+#   (`python -m course_lib train --recipe densenet-bc22-fmnist` / `resnet20-post-fmnist`; the test
+#   accuracy after every epoch is in the manifest) — and tested here on all 10,000 test images as
+#   their recipe tests them (each image and its mirror image vote). (A DenseNet epoch costs about
+#   twice a ResNet epoch on this CPU, so training them here does not fit the 2-minute budget.)
 # * **Full profile**: DenseNet-BC-100 (k = 12, efficient on) and ResNet-56 (0.85M parameters) on
 #   CIFAR-10, both with the DenseNet paper's budget: 300 epochs, batch 64, SGD-Nesterov, lr 0.1,
 #   weight decay 1e-4 (cosine decay instead of the paper's steps at 150 and 225), tested on all 10,000
@@ -733,8 +734,8 @@ explorer
 
 # %% slideshow={"slide_type": "subslide"}
 EXP = config.pick(
-    quick=dict(dataset="fashion-mnist", dense_depth=22, resnet_depth=20, resnet_widths=(8, 16, 32), train_subset=10_000,
-               test_subset=None, epochs=5, batch=128, shipped=("densenet-bc22-fmnist", "resnet20-post-fmnist")),
+    quick=dict(dataset="fashion-mnist", dense_depth=22, resnet_depth=20, resnet_widths=(8, 16, 32), train_subset=None,
+               test_subset=None, epochs=10, batch=256, shipped=("densenet-bc22-fmnist", "resnet20-post-fmnist")),
     full=dict(dataset="cifar10", dense_depth=100, resnet_depth=56, resnet_widths=(16, 32, 64), train_subset=None,
               test_subset=None, epochs=300, batch=64, lr=0.1, weight_decay=1e-4, schedule="cosine"))
 einfo = data.dataset_info(EXP["dataset"])
@@ -759,7 +760,7 @@ else:                                                # shipped, trained with one
     nets = {label: recipes.shipped_model(name) for label, name in zip(labels_of, EXP["shipped"])}
 correct = {}
 for label, net in nets.items():
-    predicted, labels = train.predict(net.to(config.device()), te)
+    predicted, labels = train.predict(net.to(config.device()), te, tta=True)  # each image and its mirror vote
     correct[label] = (predicted == labels).cpu()
 n_test = len(labels)
 accs = {label: float(c.float().mean()) for label, c in correct.items()}
@@ -800,10 +801,11 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
              f"{100 * rn['acc']:.1f}% ({100 * rn['ci'][0]:.1f}–{100 * rn['ci'][1]:.1f}), {d['params'] / 1e6:.2f}M vs "
              f"{rn['params'] / 1e6:.2f}M params, both {budget}, same {n_test:,} test images, McNemar p = {paired.p_value:.2g}",
              holds=verdict == "holds", within_noise=verdict == "within noise",
-             why="" if verdict == "holds" else
-             ("" if not full else             # no mechanism established for the short quick-profile schedule
-              "at equal training and equal parameters the gap the paper reports against ResNet-110 (trained by He et "
-              "al.'s shorter recipe) does not carry over"))
+             why="" if verdict != "does not hold" else
+             ("at equal training and equal parameters the gap the paper reports against ResNet-110 (trained by He et "
+              "al.'s shorter recipe) does not carry over" if full else
+              "DenseNet-BC-22's blocks have 3 layers each: the reuse of features across many layers that the paper "
+              "credits has little to act on"))
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Parameters are similar by construction, but the DenseNet costs more MACs and — naively — far more
@@ -811,10 +813,11 @@ checks.claim("08", "DenseNet-BC is more accurate than a ResNet with similar para
 # wide concatenation. The memory-efficient implementation removes only the concatenation/BN copies;
 # in a shallow net (DenseNet-BC-22 has 3 layers per block) the bottleneck's 4k-channel maps dominate,
 # so part of the gap remains — the quadratic term only wins in deep blocks (section 2). The latency
-# gap (many small kernels) remains too. In the quick profile the accuracy verdict is that of a
-# short schedule (5 epochs on 10,000 images, the same for both): the interval of each accuracy
-# (about ±0.6 points on 10,000 images) and the paired test say how sure the difference is *for that
-# budget* — whether it would survive training to a plateau only a longer run can say.
+# gap (many small kernels) remains too. In the quick profile both nets are trained alike to about
+# 93 % (10 epochs on all 60,000 images; the manifest holds each one's test accuracy after every
+# epoch): the interval of each accuracy (about ±0.5 points on 10,000 images) and the paired test say
+# how sure the difference is. The paper's gap is at 100 layers on CIFAR-10 after 300 epochs — the
+# full profile's test.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 8 · Exercises

@@ -213,8 +213,8 @@ print(f"({time.perf_counter() - t0:.1f} s)")
 # Now a **structural** step: remove half of every conv's filters (chapter 04's `prune_channels`,
 # real removal, so the dense kernels do less work), then stack Deep Compression on top. In the
 # quick profile the half-width network is the shipped `capstone-fmnist` (`prune_channels(0.5)` of
-# `vgg-small-fmnist`, fine-tuned for 2 epochs on 8,192 images: `python -m course_lib.capstone
-# ship`); the full profile makes it here.
+# `vgg-small-fmnist`, fine-tuned for 4 epochs on all 60,000 training images:
+# `python -m course_lib train --recipe capstone-fmnist --register`); the full profile makes it here.
 
 # %%
 t0 = time.perf_counter()
@@ -434,8 +434,8 @@ explorer
 # per-channel scales (weight-only; its int4 config left our LeNet-5 unchanged on this CPU: same bytes,
 # same outputs). Both are optional: the cells skip with the reason when a library is missing. Both
 # channel-pruned VGGs get the same 8-step fine-tune: removing half the filters of every layer leaves
-# either near chance level, and 8 steps do not bring it back (the shipped `capstone-fmnist` needed
-# 128 steps to reach 89%) — compare their parameters, bytes and latency, not their accuracy.
+# either near chance level, and 8 steps do not bring it back (the shipped `capstone-fmnist` is
+# fine-tuned for 4 epochs, 1,876 steps) — compare their parameters, bytes and latency, not their accuracy.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # **Ask:** Why do the libraries (torch-pruning, torchao) not replace understanding chapters 04 and 05?

@@ -60,3 +60,39 @@ def test_the_cache_is_read_safely(tmp_path):
     (tmp_path / "vgg-small-cifar10.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(checkpoints.CheckpointError, match="not a readable course checkpoint"):
         recipes.trained_model("vgg-small-cifar10", None, None, tmp_path)
+
+
+# The arms that chapters 07-09 compare: one recipe for all (data, epochs, schedule, augmentation,
+# precision), only the architecture differs (issue "fair evidence").
+COMPARED = {
+    "07-08": ["resnet20-plain-fmnist", "resnet20-post-fmnist", "resnet20-preact-fmnist", "resnet20-se-fmnist",
+              "resnet20-sd-fmnist", "densenet-bc22-fmnist"],
+    "09": ["resnet20-fmnist", "squeezenet-small-fmnist", "squeezenext-small-fmnist", "mobilenet-small-fmnist",
+           "mobilenetv2-small-fmnist"],
+}
+# Below the 91% that these architectures reach, with the measured reason (chapter 07 shows it).
+BELOW_TARGET = {"resnet20-sd-fmnist": "batch-mode stochastic depth leaves BatchNorm the statistics of the last "
+                                      "batches' drop patterns: 83.1%, 91.0% once re-estimated"}
+
+
+@pytest.mark.parametrize("group", sorted(COMPARED))
+def test_compared_arms_share_one_recipe_on_all_training_images(group):
+    def training(name):
+        recipe = recipes.RECIPES[name]
+        return {**recipe.fit_kwargs(), **recipe.loader_kwargs(), "epochs": recipe.epochs}
+
+    reference = training(COMPARED[group][0])
+    assert reference["train_subset"] is None and reference["test_subset"] is None   # 60,000 images, 10,000 tested
+    assert all(training(name) == reference for name in COMPARED[group][1:])
+    assert reference == {**reference, **recipes.FAST, "amp": "bf16"}                 # the fast recipe, bf16
+
+
+@pytest.mark.parametrize("name", sorted(sum(COMPARED.values(), [])))
+def test_compared_arms_are_shipped_from_their_recipe_with_a_curve(name):
+    entry = checkpoints.read_manifest()[name]
+    recipe = recipes.RECIPES[name]
+    assert entry["epochs"] == recipe.epochs and entry["train_images"] == 60_000
+    assert entry["command"] == f"python -m course_lib train --recipe {name} --register"
+    assert len(entry["training_curve"]) == recipe.epochs and entry["training_curve"][-1] == entry["test_accuracy"]
+    if name not in BELOW_TARGET:
+        assert entry["test_accuracy"] >= 0.91, "these conv nets reach 91% on Fashion-MNIST's full test set"
