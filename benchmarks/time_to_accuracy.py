@@ -104,7 +104,7 @@ def run(spec, max_seconds, evals_per_epoch, seed=0, validation=False):
         resume = Path(folder) / "run.pt"
         wall = time.perf_counter()
         try:
-            history = train.fit(model, train_data, test_data, recipe.epochs, **recipe.fit_kwargs(), **options,
+            history = train.fit(model, train_data, test_data, recipe.epochs, **{**recipe.fit_kwargs(), **options},
                                 evals_per_epoch=evals_per_epoch, device=device, seed=seed, progress=False,
                                 checkpoint=resume, after_step=stop_when_time_is_up)
             finished = True

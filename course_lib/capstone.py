@@ -586,20 +586,28 @@ def make_solution(
 
 
 def ship_solution(
-    recipe: str = SOLUTION, folder: str | Path | None = None, epochs: int | None = None, seed: int = 0
+    recipe: str = SOLUTION,
+    folder: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    lr: float | None = None,
+    resume: bool = False,
 ) -> Path:
     """Rebuild ``data/checkpoints/capstone-fmnist.pt`` and its manifest entry (a few CPU-minutes):
     ``python -m course_lib train --recipe capstone-fmnist --register`` calls this (the recipe's maker:
     a fine-tuned pruned copy of ``vgg-small-fmnist``, not a model trained from scratch)."""
     if recipe != SOLUTION:
         raise ValueError(f"recipe={recipe!r}: ship_solution makes {SOLUTION!r} only")
+    if resume:
+        raise ValueError(f"{SOLUTION}: --resume continues a shipped WAE (wae-l*-fmnist); this model is rebuilt whole")
     default = SOLUTION_EPOCHS
     epochs = epochs if epochs is not None else default
-    model, history = make_solution(epochs=epochs, seed=seed)
+    model, history = make_solution(epochs=epochs, seed=seed, **({"lr": lr} if lr is not None else {}))
     acc = history.final_test_acc
     assert acc is not None  # make_solution tests after every epoch
     command = f"python -m course_lib train --recipe {SOLUTION} --register"
     command += (f" --epochs {epochs}" if epochs != default else "") + (f" --seed {seed}" if seed else "")
+    command += f" --lr {lr:g}" if lr is not None else ""
     path = checkpoints.ship(
         model,
         folder,

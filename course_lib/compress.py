@@ -30,6 +30,7 @@ The chapter's code sits in three modules:
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 import warnings
@@ -388,6 +389,8 @@ class FcSpeedRow:
     batch: int = column()
     dense_s: float = column("dense ms", "{:.3f}", scale=1e3)
     sparse_s: float = column("CSR ms", "{:.3f}", scale=1e3)
+    dense_rounds: tuple = column(hidden=True)  # seconds, one per interleaved round (dense_s: their median)
+    sparse_rounds: tuple = column(hidden=True)
 
     @computed("speed-up", "{:.2f}×")
     def speedup(self) -> float:
@@ -409,16 +412,31 @@ class FcSpeedReport(Rows):
             )
         return sum(r.dense_s for r in rows) / sum(r.sparse_s for r in rows)
 
+    def speedup_rounds(self, batch: int, layers: str | Iterable[str] | None = None) -> list[float]:
+        """The speed-up of :meth:`speedup` in each interleaved round: its spread says how sure it is."""
+        self.speedup(batch, layers)  # the same checks
+        names = None if layers is None else {layers} if isinstance(layers, str) else set(layers)
+        rows = [r for r in self if r.batch == batch and (names is None or r.layer in names)]
+        return [
+            sum(r.dense_rounds[i] for r in rows) / sum(r.sparse_rounds[i] for r in rows)
+            for i in range(len(rows[0].dense_rounds))
+        ]
+
 
 def fc_speed(
-    weights: Mapping[str, torch.Tensor], batches: Iterable[int] = (1, 64), threads: int = 1, min_run_time: float = 0.1
+    weights: Mapping[str, torch.Tensor],
+    batches: Iterable[int] = (1, 64),
+    threads: int = 1,
+    min_run_time: float = 0.1,
+    rounds: int = 3,
 ) -> FcSpeedReport:
     """Time pruned fc layers as the paper's speed-up claim does: ``y = W x`` with a batch of 1.
 
     ``weights``: ``{name: 2-d weight tensor}`` (zeros = pruned). For each batch size, the dense
     product ``W @ X`` and chapter 04's sparse kernel ``torch.sparse.mm(prune.to_csr(W), X)`` are
-    timed by ``measure.latencies`` (median, ``threads`` CPU threads), each dense run next to
-    its sparse run so that machine load hits both alike. At batch 1 the product is a matrix–vector
+    timed by ``measure.latency_rounds`` (``rounds`` interleaved rounds, ``threads`` CPU threads; the
+    row keeps each round and their median), each dense run next to its sparse run so that machine
+    load hits both alike. At batch 1 the product is a matrix–vector
     product, bound by reading W: skipping the zeros saves memory traffic. At a large batch the dense
     GEMM reuses each weight for many columns and wins back its advantage.
     """
@@ -439,10 +457,11 @@ def fc_speed(
             products = {"dense": lambda x, w=w: w @ x, "sparse": lambda x, csr=csr: torch.sparse.mm(csr, x)}
             for b in batches:
                 x = torch.randn(w.shape[1], b, generator=g)
-                times = measure.latencies(products, x, min_run_time=min_run_time, threads=threads, rounds=1)
-                rows.append(
-                    FcSpeedRow(name, tuple(w.shape), float((w != 0).float().mean()), b, times["dense"], times["sparse"])
-                )
+                times = measure.latency_rounds(products, x, min_run_time=min_run_time, threads=threads, rounds=rounds)
+                dense, sparse = tuple(times["dense"]), tuple(times["sparse"])
+                density = float((w != 0).float().mean())
+                medians = statistics.median(dense), statistics.median(sparse)
+                rows.append(FcSpeedRow(name, tuple(w.shape), density, b, *medians, dense, sparse))
     return rows
 
 

@@ -403,7 +403,7 @@ for name, r in results.items():
 #    paper's 4%. At batch 1 a dense product must read all of W once per input, so skipping 96% of
 #    it saves most of the memory traffic; at batch 64 the dense GEMM reuses every weight 64 times.
 
-# %% slideshow={"slide_type": "fragment"}
+# %% slideshow={"slide_type": "subslide"}
 lenet300_weights = compressed_file.effective_state_dict(results["lenet300-fmnist"]["model"])   # pruned + shared
 sparse_fc = {f"LeNet-300 fc{i + 1}": lenet300_weights[key]
              for i, key in enumerate(compressed_file.compressible_layers(results["lenet300-fmnist"]["model"]))}
@@ -413,12 +413,18 @@ speed = compress.fc_speed(sparse_fc | {"fc7-size, 4%": fc7}, batches=(1, 64), th
                           min_run_time=config.pick(quick=0.05, full=0.2))
 print(speed.table())
 fc7_b1, fc7_b64 = speed.speedup(1, "fc7-size, 4%"), speed.speedup(64, "fc7-size, 4%")
+fc7_rounds = speed.speedup_rounds(1, "fc7-size, 4%")               # one speed-up per interleaved round
 lenet_b1 = speed.speedup(1, list(sparse_fc))                       # the whole LeNet-300-100 forward
+fc_verdict = "holds" if min(fc7_rounds) >= 3 else "does not hold" if max(fc7_rounds) < 3 else "within noise"
 checks.claim("05", "pruned fc layers run 3–4× faster at batch 1 (sparse × vector)",
              paper="3–4× (AlexNet/VGG-16 fc6–fc8, batch 1; CPU, GPU, mobile GPU)",
-             ours=f"fc7-size 4096×4096 at 4%: {fc7_b1:.1f}× at batch 1, {fc7_b64:.1f}× at batch 64; "
-                  f"LeNet-300-100's small fc layers: {lenet_b1:.1f}× at batch 1 (CPU, 1 thread)",
-             holds=fc7_b1 >= 3)
+             ours=f"fc7-size 4096×4096 at 4%: {fc7_b1:.1f}× at batch 1 (rounds {min(fc7_rounds):.1f}–"
+                  f"{max(fc7_rounds):.1f}×), {fc7_b64:.1f}× at batch 64; LeNet-300-100's small fc layers: "
+                  f"{lenet_b1:.1f}× at batch 1 (CPU, 1 thread)",
+             holds=fc_verdict == "holds", within_noise=fc_verdict == "within noise",
+             why="CSR reads a column index with every kept weight and gathers x at scattered positions, while the "
+                 "dense matrix-vector product streams W at full memory bandwidth: on this CPU skipping 96% of the "
+                 f"weights buys {fc7_b1:.1f}×" if fc_verdict == "does not hold" else "")
 del fc7
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
