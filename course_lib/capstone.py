@@ -602,7 +602,10 @@ def ship_solution(
         raise ValueError(f"{SOLUTION}: --resume continues a shipped WAE (wae-l*-fmnist); this model is rebuilt whole")
     default = SOLUTION_EPOCHS
     epochs = epochs if epochs is not None else default
-    model, history = make_solution(epochs=epochs, seed=seed, **({"lr": lr} if lr is not None else {}))
+    if lr is None:
+        model, history = make_solution(epochs=epochs, seed=seed)
+    else:
+        model, history = make_solution(epochs=epochs, seed=seed, lr=lr)
     acc = history.final_test_acc
     assert acc is not None  # make_solution tests after every epoch
     command = f"python -m course_lib train --recipe {SOLUTION} --register"
