@@ -412,16 +412,6 @@ class FcSpeedReport(Rows):
             )
         return sum(r.dense_s for r in rows) / sum(r.sparse_s for r in rows)
 
-    def speedup_rounds(self, batch: int, layers: str | Iterable[str] | None = None) -> list[float]:
-        """The speed-up of :meth:`speedup` in each interleaved round: its spread says how sure it is."""
-        self.speedup(batch, layers)  # the same checks
-        names = None if layers is None else {layers} if isinstance(layers, str) else set(layers)
-        rows = [r for r in self if r.batch == batch and (names is None or r.layer in names)]
-        return [
-            sum(r.dense_rounds[i] for r in rows) / sum(r.sparse_rounds[i] for r in rows)
-            for i in range(len(rows[0].dense_rounds))
-        ]
-
 
 def fc_speed(
     weights: Mapping[str, torch.Tensor],

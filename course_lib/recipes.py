@@ -66,7 +66,7 @@ class Recipe:
     augment: bool = True
     crop: bool = True  # with augment: random crops as well as flips (False: flips only)
     channels_last: bool = False  # also on the CPU (on a GPU the CLI always uses channels_last)
-    amp: str = "auto"  # train.fit's amp=: "bf16" autocasts on the CPU too (1.2-1.9x on CPUs with bf16 instructions)
+    amp: str = "auto"  # train.fit's amp=: "bf16" autocasts on the CPU too (see EVIDENCE for what it pays)
     train_subset: int | None = None
     test_subset: int | None = None
     model_kwargs: dict = field(default_factory=dict)
@@ -111,8 +111,9 @@ FAST: dict[str, Any] = dict(batch_size=256, lr=0.2, label_smoothing=0.1, tta=Tru
 
 # The recipe of the models that chapters 07, 08 and 09 compare (issue "fair evidence"): the fast recipe's
 # settings on all 60,000 training images, the same epochs for every arm of a comparison, tested on all
-# 10,000 test images, with bf16 autocast (1.2-1.9x faster on the project's CPU for these nets; the
-# same arithmetic for every arm). fit records the test accuracy after every epoch: the manifest's curve.
+# 10,000 test images, with bf16 autocast for every arm, so all compute alike (one training step at batch
+# 256, 2 threads, the project's EPYC VM: 1.2-1.9x faster for the ResNets, DenseNet, SqueezeNet/Next and
+# VGG; 0.75-0.8x for the depthwise MobileNets). fit records the test accuracy after every epoch: the curve.
 EVIDENCE: dict[str, Any] = dict(FAST, epochs=10, amp="bf16")
 
 RECIPES = {
