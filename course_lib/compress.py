@@ -312,18 +312,19 @@ def deep_compress(
     for step in range(1, prune_steps + 1):
         goal = {n: 1 - (1 - (targets[n] or 0.0)) ** (step / prune_steps) for n in names}  # geometric steps
         prune.magnitude_prune(model, goal)
-        train.fit(
-            model,
-            train_data,
-            None,
-            prune_epochs,
-            optimizer=optimizer,
-            lr=lr,
-            after_step=prune.keep_masks(model),
-            progress=progress,
-            seed=seed + step,
-            device=device,
-        )
+        if prune_epochs:  # 0: no retraining (e.g. a net pruned to these targets already, by a long run)
+            train.fit(
+                model,
+                train_data,
+                None,
+                prune_epochs,
+                optimizer=optimizer,
+                lr=lr,
+                after_step=prune.keep_masks(model),
+                progress=progress,
+                seed=seed + step,
+                device=device,
+            )
     prune.make_permanent(model)
     size, widths = _write(model, path, "float32", index_bits, False, recipe)
     stages.append(Stage("pruned", train.evaluate(model, test_data), size, time.perf_counter() - t0, widths))

@@ -59,6 +59,7 @@ import torch.nn as nn
 import torch.nn.utils.parametrize as parametrize
 import torch.nn.utils.prune as torch_prune
 
+from . import checkpoints, data, models, train
 from .args import check_bits, check_finite, check_int
 from .fixedpoint import (  # linear quantization and fixed point, re-exported
     FRAC_SEARCH,
@@ -781,7 +782,109 @@ def deep_compression_bits(model: nn.Module, conv_bits: int = 8, fc_bits: int = 5
     return {name: fc_bits if isinstance(m, nn.Linear) else conv_bits for name, m in weight_layers(model).items()}
 
 
+# Fine-tuning a quantized LeNet-5 from the shipped float weights (chapter 02): Adam(W), which
+# normalises the steps of the layer-wide scale gradients, at these learning rates, no weight decay.
+# "float" is the control: the same fine-tuning without quantization, so both arms train alike.
+FINETUNE_LR: dict[str, float] = {"float": 1e-3, "ttq": 1e-3, "twn": 1e-3, "binary": 1e-3, "kmeans": 1e-4}
+# The long run (ship_finetuned): epochs on all 60,000 training images (the notebook's quick run: 1 on 2,048).
+LONG_EPOCHS = 4
+
+
+def finetune_quantized(
+    model: nn.Module,
+    method: str,
+    train_data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    test_data: Iterable[tuple[torch.Tensor, torch.Tensor]] | None,
+    epochs: int,
+    **fit_kwargs,
+) -> train.History:
+    """In place: quantize ``model`` by ``method`` (``"float"``: leave it float) as chapter 02 does, then
+    fine-tune it with ``train.fit`` (Adam at ``FINETUNE_LR[method]``, no weight decay); the history.
+
+    ``"kmeans"`` shares every layer at Deep Compression's widths (``deep_compression_bits``) and
+    trains only the centroids; ``"ttq"``, ``"twn"``, ``"binary"`` quantize ``default_layers``.
+    """
+    if method not in FINETUNE_LR:
+        raise ValueError(f"method={method!r} is unknown; choose one of {sorted(FINETUNE_LR)}")
+    if method == "kmeans":
+        share_weights(model, bits=deep_compression_bits(model), train_others=False)
+    elif method != "float":
+        quantize_model(model, method)
+    options = dict(optimizer="adamw", lr=FINETUNE_LR[method], weight_decay=0.0, progress=False)
+    return train.fit(model, train_data, test_data, epochs, **{**options, **fit_kwargs})
+
+
+def bake_weights(model: nn.Module) -> nn.Module:
+    """In place: replace every parametrized weight by the values it computes (ternary levels, shared
+    centroids…) and remove the parametrization; returns ``model``, now a plain network with the
+    quantized values, loadable into a fresh one."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+    return model
+
+
+def ship_finetuned(
+    recipe: str,
+    folder: str | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    lr: float | None = None,
+    resume: bool = False,
+) -> None:
+    """The long run of chapter 02's fine-tuning, which ships a quantized LeNet-5 (``python -m course_lib
+    train --recipe lenet5-ttq-fmnist --register``; ``-twn-``, ``-kmeans-`` and the float control
+    ``lenet5-float-ft-fmnist`` likewise; a few CPU-minutes each).
+
+    The same :func:`finetune_quantized` as the notebook, from the shipped ``lenet5-fmnist``, for
+    ``epochs`` (default ``LONG_EPOCHS``) on all 60,000 training images, its test accuracy after every
+    epoch recorded as its curve. The result is shipped as a plain LeNet-5 holding the quantized values
+    (:func:`bake_weights`), in float16, which keeps them ternary / shared; the recorded accuracy is that
+    of the float16 weights. The entry also records the levels of every quantized layer.
+    """
+    method = recipe.removeprefix("lenet5-").removesuffix("-fmnist").removesuffix("-ft")
+    if not recipe.startswith("lenet5-") or method not in FINETUNE_LR:
+        raise ValueError(
+            f"recipe={recipe!r} is not a fine-tuned LeNet-5; those are lenet5-(ttq|twn|kmeans|float-ft)-fmnist"
+        )
+    if resume or lr is not None:
+        raise ValueError(f"{recipe}: --resume and --lr do not apply (the learning rate is FINETUNE_LR[{method!r}])")
+    epochs = LONG_EPOCHS if epochs is None else check_int("epochs", epochs)
+    train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu", seed=seed)
+    model = checkpoints.load_checkpoint("lenet5-fmnist", models.lenet5())
+    history = finetune_quantized(model, method, train_data, test_data, epochs, seed=seed)
+    bake_weights(model).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # what is shipped: float16
+            p.copy_(p.half().float())
+    layers = default_layers(model) if method != "kmeans" else [n for n, _ in shareable_layers(model).items()]
+    levels = {name: int(torch.unique(model.get_submodule(name).weight).numel()) for name in layers}
+    levels = levels if method != "float" else {}  # the control has no levels
+    command = f"python -m course_lib train --recipe {recipe} --register"
+    command += (f" --epochs {epochs}" if epochs != LONG_EPOCHS else "") + (f" --seed {seed}" if seed else "")
+    path = checkpoints.ship(
+        model,
+        folder,
+        recipe,
+        recipe=recipe,
+        seed=seed,
+        epochs=epochs,
+        test_accuracy=train.evaluate(model, test_data),
+        curve=history.test_acc,
+        command=command,
+        train_images=len(train_data.labels),
+        half=True,
+        extra={"method": method, "levels": levels},
+    )
+    print(f"{recipe}: {path.stat().st_size} bytes, curve {history.test_acc}, levels {levels}", flush=True)
+
+
 __all__ = [
+    "FINETUNE_LR",
+    "LONG_EPOCHS",
+    "finetune_quantized",
+    "bake_weights",
+    "ship_finetuned",
     "KMEANS_INITS",
     "BINARY_SCALINGS",
     "QAT_METHODS",

@@ -18,13 +18,15 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from . import capstone, checkpoints, data, densenet, models, resnets, smallnets, train, wae
+from . import capstone, checkpoints, data, densenet, igc, models, prune, quant, resnets, smallnets, train, wae
 
 __all__ = [
     "Recipe",
     "FAST",
     "EVIDENCE",
     "RECIPES",
+    "IGC_SHAPE",
+    "IGC_LM",
     "MODELS",
     "get_recipe",
     "build_model",
@@ -44,6 +46,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "squeezenext_small": smallnets.squeezenext_small,
     "mobilenet_small": smallnets.mobilenet_small,
     "mobilenetv2_small": smallnets.mobilenetv2_small,
+    "igc_plain_net": igc.plain_net,  # chapter 06
     "wae": wae.build,  # chapter 10
 }
 
@@ -115,6 +118,12 @@ FAST: dict[str, Any] = dict(batch_size=256, lr=0.2, label_smoothing=0.1, tta=Tru
 # 256, 2 threads, the project's EPYC VM: 1.2-1.9x faster for the ResNets, DenseNet, SqueezeNet/Next and
 # VGG; 0.75-0.8x for the depthwise MobileNets). fit records the test accuracy after every epoch: the curve.
 EVIDENCE: dict[str, Any] = dict(FAST, epochs=10, amp="bf16")
+
+# Chapter 06's experiment (the quick profile's nets, trained long): plain depth-4 nets, IGC-L·M at width 16
+# for every L that divides it, against the regular net of IGC-L4M4's parameter count (width 9). These
+# 2-8K-parameter nets still gained 0.4-3.5 pt in the last 3 of 10 epochs, so they train for 20.
+IGC_SHAPE: dict[str, Any] = dict(depth=4, stages=2, stem_stride=2)
+IGC_LM = ((1, 16), (2, 8), (4, 4), (8, 2), (16, 1))
 
 RECIPES = {
     "lenet300-fmnist": Recipe(
@@ -209,6 +218,21 @@ RECIPES = {
         model_kwargs=dict(depth=20, widths=(8, 16, 32), preact=True, p_last=0.5),
         about="ch07: pre-act ResNet-20 + stochastic depth (p_L=0.5), widths 8-16-32",
     ),
+    **{
+        f"resnet56-{arm}-fmnist": Recipe(
+            "resnet_cifar",
+            "fashion-mnist",
+            **EVIDENCE,
+            model_kwargs=dict(depth=56, widths=(8, 16, 32), **kwargs),
+            about=f"ch07: {about}, 56 layers, widths 8-16-32: the depth where He et al. see plain nets degrade",
+        )
+        for arm, kwargs, about in (
+            ("plain", dict(shortcut="none"), "plain net (ResNet-56 without shortcuts)"),
+            ("post", {}, "ResNet-56 (original post-activation units)"),
+            ("preact", dict(preact=True), "pre-activation ResNet-56"),
+            ("sd", dict(preact=True, p_last=0.5), "pre-act ResNet-56 + stochastic depth (p_L=0.5)"),
+        )
+    },
     "squeezenet-small-fmnist": Recipe(
         "squeezenet_small",
         "fashion-mnist",
@@ -278,7 +302,6 @@ RECIPES = {
         "wae",
         "fashion-mnist",
         epochs=1,
-        train_subset=3072,
         model_kwargs=dict(kind="wae"),
         about="ch10: WAE alone, lambda=0 (stage 1 only)",
         maker="wae:ship_recipe",
@@ -287,7 +310,6 @@ RECIPES = {
         "wae",
         "fashion-mnist",
         epochs=1,
-        train_subset=3072,
         model_kwargs=dict(kind="wae"),
         about="ch10: WAE alone, lambda=0.1 (stage 1 only)",
         maker="wae:ship_recipe",
@@ -296,7 +318,6 @@ RECIPES = {
         "wae",
         "fashion-mnist",
         epochs=1,
-        train_subset=3072,
         model_kwargs=dict(kind="wae"),
         about="ch10: WAE alone, lambda=1 (stage 1 only)",
         maker="wae:ship_recipe",
@@ -304,8 +325,7 @@ RECIPES = {
     "wae-downsample-fmnist": Recipe(
         "wae",
         "fashion-mnist",
-        epochs=2,
-        train_subset=3072,
+        epochs=wae.CLASSIFIER_EPOCHS,
         model_kwargs=dict(kind="downsample"),
         about="ch10: vgg-small-fmnist fine-tuned on 2x2-average-pooled input",
         maker="wae:ship_recipe",
@@ -313,8 +333,7 @@ RECIPES = {
     "wae-haar-fmnist": Recipe(
         "wae",
         "fashion-mnist",
-        epochs=2,
-        train_subset=3072,
+        epochs=wae.CLASSIFIER_EPOCHS,
         model_kwargs=dict(kind="haar"),
         about="ch10: Wavelet+CNN, base from vgg-small-fmnist",
         maker="wae:ship_recipe",
@@ -322,8 +341,7 @@ RECIPES = {
     "wae-decomp-fmnist": Recipe(
         "wae",
         "fashion-mnist",
-        epochs=2,
-        train_subset=3072,
+        epochs=wae.CLASSIFIER_EPOCHS,
         model_kwargs=dict(kind="wae-classifier"),
         about="ch10: Decomposition+CNN (lambda=0), 3 stages",
         maker="wae:ship_recipe",
@@ -331,8 +349,7 @@ RECIPES = {
     "wae-classifier-fmnist": Recipe(
         "wae",
         "fashion-mnist",
-        epochs=2,
-        train_subset=3072,
+        epochs=wae.CLASSIFIER_EPOCHS,
         model_kwargs=dict(kind="wae-classifier", energy_weight=0.1),
         about="ch10: WAE+CNN (lambda=0.1), 3 stages",
         maker="wae:ship_recipe",
@@ -347,6 +364,55 @@ RECIPES = {
         about="ch11: vgg-small-fmnist with half its filters removed (prune.prune_channels(0.5)) and fine-tuned "
         "on all 60,000 images: the capstone solution's start",
         maker="capstone:ship_solution",
+    ),
+    **{
+        f"lenet5-{method}-fmnist": Recipe(
+            "lenet5",
+            "fashion-mnist",
+            epochs=quant.LONG_EPOCHS,
+            optimizer="adamw",
+            lr=quant.FINETUNE_LR[method.removesuffix("-ft")],
+            weight_decay=0.0,
+            augment=False,
+            about=f"ch02: lenet5-fmnist {about}, fine-tuned {quant.LONG_EPOCHS} epochs on all 60,000 images: "
+            "the long run",
+            maker="quant:ship_finetuned",
+        )
+        for method, about in (
+            ("ttq", "with TTQ's ternary weights"),
+            ("twn", "with TWN's ternary weights"),
+            ("kmeans", "with Deep Compression's shared weights (8-bit conv, 5-bit fc)"),
+            ("float-ft", "in float (the control: the same fine-tuning, no quantization)"),
+        )
+    },
+    **{
+        f"{net}-pruned-fmnist": Recipe(
+            model,
+            "fashion-mnist",
+            epochs=prune.LONG_ROUNDS * prune.LONG_EPOCHS,
+            augment=False,
+            about=f"ch04: {net}-fmnist pruned to Han et al.'s per-layer targets (12x) in {prune.LONG_ROUNDS} "
+            f"rounds of {prune.LONG_EPOCHS} retraining epochs on all 60,000 images: the long run",
+            maker="prune:ship_pruned",
+        )
+        for net, model in (("lenet300", "lenet_300_100"), ("lenet5", "lenet5"))
+    },
+    **{
+        f"igc-l{L}m{M}-fmnist": Recipe(
+            "igc_plain_net",
+            "fashion-mnist",
+            **dict(EVIDENCE, epochs=20),
+            model_kwargs=dict(IGC_SHAPE, kind="igc", L=L, M=M),
+            about=f"ch06: IGC-L{L}M{M}, the plain depth-4 net of the quick profile's experiment, trained long",
+        )
+        for L, M in IGC_LM
+    },
+    "igc-regconv-w9-fmnist": Recipe(
+        "igc_plain_net",
+        "fashion-mnist",
+        **dict(EVIDENCE, epochs=20),
+        model_kwargs=dict(IGC_SHAPE, kind="regular", width=9),
+        about="ch06: RegConv-W9, the regular net with IGC-L4M4's parameters (2,530 vs 2,522), trained long",
     ),
     "tiny-fmnist": Recipe(
         "lenet_300_100",

@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, measure, models, quant, recipes, resnets, stats, train
+from course_lib import checkpoints, checks, config, data, measure, models, quant, recipes, resnets, stats, train
 from course_lib.exercises import ch02 as ex
 
 print(config.describe())
@@ -399,7 +399,8 @@ def finetune(model, lr):
 
 
 trained = {}
-for name, lr in (("ttq", 1e-3), ("twn", 1e-3), ("binary", 1e-3), ("kmeans", 1e-4)):
+for name in ("ttq", "twn", "binary", "kmeans"):
+    lr = quant.FINETUNE_LR[name]                     # 1e-3; 1e-4 for the k-means centroids
     model = copy.deepcopy(base)
     if name == "kmeans":
         quant.share_weights(model, bits=quant.deep_compression_bits(model), train_others=False)
@@ -421,8 +422,7 @@ print("learned TTQ scales (Wp, Wn) per layer:",
 #   ResNet-56 6.80 → 6.44 (ternary *better* by 0.04 / 0.16 / 0.36); on ImageNet the ternary AlexNet
 #   beats full precision by 0.3 points top-1 and earlier ternary methods (TWN) by about 3.
 #   We check the paper's worst case — ternary at most 0.64 points below float — and TTQ above TWN,
-#   on LeNet-5 with one short fine-tuning epoch (three in the full profile), both arms from the
-#   same float weights with the same budget. A "loses at most x points" claim *holds* when the
+#   on LeNet-5, every arm from the same float weights with the same budget. A "loses at most x points" claim *holds* when the
 #   whole 95 % paired interval of the loss is below x, *does not hold* when all of it is above,
 #   and is *within noise* otherwise.
 # * **Deep Compression**: shared weights at 8 bits (conv) / 5 bits (fc) lose nothing. The paper's
@@ -435,36 +435,87 @@ predicted, labels = train.predict(base, test_loader)
 float_correct = (predicted == labels).cpu()
 
 
-def loss_within(name, bound):
-    """The paired 95% interval of float − ``name`` (points) and the verdict of "loses at most ``bound``"."""
-    low, high = (100 * v for v in stats.compare(float_correct, trained[name]["correct"]).difference_interval())
+short = {"float": float_correct, **{name: r["correct"] for name, r in trained.items()}}   # per test image
+
+
+def loss_within(arms, name, bound):
+    """The paired 95% interval of ``arms["float"]`` − ``arms[name]`` (points lost, on the same test
+    images) and the verdict of "loses at most ``bound``"."""
+    low, high = (100 * v for v in stats.compare(arms["float"], arms[name]).difference_interval())
     return low, high, stats.bound_verdict(low, high, bound)
 
 
-lo, hi, v = loss_within("ttq", 0.64)
-print(f"TTQ ternary LeNet-5: {100 * trained['ttq']['after']:.2f}% vs float {100 * float_acc:.2f}% "
+print(f"short run ({FINETUNE_EPOCHS} epoch(s) on {len(train_loader.labels):,} images, {len(labels):,} test images):")
+for name, bound in (("ttq", 0.64), ("twn", 0.64), ("kmeans", 0.5)):
+    lo, hi, v = loss_within(short, name, bound)
+    print(f"  {name:7s} {100 * trained[name]['after']:.2f}% vs float {100 * float_acc:.2f}%: {lo:+.2f} to {hi:+.2f} pt lost")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# One epoch on 2,048 images is a short run: it shows the method, not where it ends. The claims are
+# decided on the **long run** — the same fine-tuning (`quant.finetune_quantized`: the steps above,
+# at the same learning rates), `quant.LONG_EPOCHS` epochs on all 60,000 training images — with a
+# **float control**: the float LeNet-5 fine-tuned exactly alike, so both arms of a comparison have
+# had the same training. Each result is shipped as a plain LeNet-5 that holds the quantized values
+# (`quant.bake_weights`: ternary levels, shared centroids), made by `python -m course_lib train
+# --recipe lenet5-ttq-fmnist --register` (likewise `-twn-`, `-kmeans-`, `-float-ft-`; a few CPU-minutes each), and
+# evaluated here, live, on all 10,000 test images. (The full profile's own run is long: it decides there.)
+
+# %% slideshow={"slide_type": "subslide"}
+LONG = {"float": "lenet5-float-ft-fmnist", "ttq": "lenet5-ttq-fmnist", "twn": "lenet5-twn-fmnist",
+        "kmeans": "lenet5-kmeans-fmnist"}
+_, full_test = data.loaders("fashion-mnist", 1000, augment=False)
+long_correct = {}
+for name, recipe in LONG.items():
+    net = recipes.shipped_model(recipe)
+    predicted_full, labels_full = train.predict(net, full_test)
+    long_correct[name] = (predicted_full == labels_full).cpu()
+    levels = checkpoints.manifest_entry(recipe)["levels"]
+    print(f"{recipe:24s} {100 * long_correct[name].float().mean().item():.2f}% on {len(labels_full):,} test images; "
+          f"distinct weight values per quantized layer {levels or '(float)'}")
+if config.profile() == "quick":       # decided on the long run, against the float control
+    decide = long_correct
+    RUN = f"long run: {quant.LONG_EPOCHS} epochs on 60,000 images, vs the float control fine-tuned alike"
+else:
+    decide = short
+    RUN = f"{FINETUNE_EPOCHS} epochs on {len(train_loader.labels):,} images"
+
+
+def pct(name):
+    return 100 * decide[name].float().mean().item()
+
+
+# %% slideshow={"slide_type": "subslide"}
+lo, hi, v = loss_within(decide, "ttq", 0.64)
+print(f"TTQ ternary LeNet-5: {pct('ttq'):.2f}% vs float {pct('float'):.2f}% "
       f"→ {lo:+.2f} to {hi:+.2f} points lost (95% paired interval), file {float_bytes / trained['ttq']['bytes']:.1f}× smaller")
 checks.claim("02", "TTQ: ternary weights within the paper's worst gap (0.64 pt) of float",
              paper="ResNet-20 −0.64, ResNet-32/44/56 +0.04/+0.16/+0.36, AlexNet +0.3 top-1",
-             ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['ttq']['after']:.2f}% ({lo:+.2f} to {hi:+.2f} pt lost, "
-                  f"{FINETUNE_EPOCHS} epoch(s) on {len(train_loader.labels):,} images, {len(labels):,} test images)",
+             ours=f"LeNet-5 {pct('float'):.2f}% → {pct('ttq'):.2f}% ({lo:+.2f} to {hi:+.2f} pt lost, "
+                  f"{RUN}, {len(decide['ttq']):,} test images)",
              holds=v == "holds", within_noise=v == "within noise")
-ttq_twn = stats.compare(trained["ttq"]["correct"], trained["twn"]["correct"])
+ttq_twn = stats.compare(decide["ttq"], decide["twn"])
 checks.claim("02", "TTQ's learned scales beat TWN's fixed ones",
              paper="AlexNet: TTQ ≈ 3 pt above earlier ternary methods",
-             ours=f"LeNet-5, TTQ vs TWN: {ttq_twn.summary()}",
+             ours=f"LeNet-5, TTQ vs TWN: {ttq_twn.summary()} ({RUN})",
              holds=ttq_twn.verdict() == "holds", within_noise=ttq_twn.verdict() == "within noise")
 
-lo, hi, v = loss_within("kmeans", 0.5)
+lo, hi, v = loss_within(decide, "kmeans", 0.5)
 
 # %% slideshow={"slide_type": "subslide"}
 print(f"k-means 8/5 bits: {100 * trained['kmeans']['before']:.2f}% before / {100 * trained['kmeans']['after']:.2f}% "
-      f"after centroid fine-tuning vs float {100 * float_acc:.2f}%")
+      f"after centroid fine-tuning (short run); decided: {pct('kmeans'):.2f}% vs float {pct('float'):.2f}%")
 checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit fc) loses nothing",
              paper="no loss (LeNet, AlexNet, VGG-16)",
-             ours=f"LeNet-5 {100 * float_acc:.2f}% → {100 * trained['kmeans']['after']:.2f}% after centroid fine-tuning "
-                  f"({lo:+.2f} to {hi:+.2f} pt lost, 95% paired interval; {100 * trained['kmeans']['before']:.2f}% before)",
+             ours=f"LeNet-5 {pct('float'):.2f}% → {pct('kmeans'):.2f}% after centroid fine-tuning "
+                  f"({lo:+.2f} to {hi:+.2f} pt lost, 95% paired interval; {RUN})",
              holds=v == "holds", within_noise=v == "within noise")
+
+# %% [markdown]
+# What the long run says (the verdicts are computed; read them above). Trained alike, the ternary
+# and the shared-weight LeNet-5 end within about half a point of the float control — where the
+# 95 % intervals straddle the paper's bounds, the honest verdict is *within noise*. TTQ's learned
+# scales and TWN's fixed ones end level on this small net: the paper's 3-point gap is on AlexNet and
+# ImageNet, where the earlier ternary methods lost far more to begin with.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6 · TTQ on a ResNet trained from scratch

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
-from course_lib import checks, config, data, prune, recipes, stats, surgery
+from course_lib import checkpoints, checks, config, data, prune, recipes, stats, surgery
 from course_lib.exercises import ch04 as ex
 from course_lib.measure import count_params, human_bytes, latency
 from course_lib.train import evaluate, fit, predict
@@ -191,10 +191,9 @@ for s, a, b in zip(levels, curves["magnitude"], curves["OBD"]):
 # targets, reached in `ROUNDS` rounds, each followed by a short retraining.
 
 # %% slideshow={"slide_type": "subslide"}
-HAN_KEPT = {"lenet300-fmnist": {"1": 0.08, "3": 0.09, "5": 0.26},
-            "lenet5-fmnist": {"0": 0.66, "3": 0.12, "7": 0.08, "9": 0.19}}
-PLAN = {"lenet300-fmnist": dict(train=train_full, epochs=2 * EPOCHS, lr=0.05, schedule="onecycle"),
-        "lenet5-fmnist": dict(train=train_small, epochs=EPOCHS, lr=0.005, schedule="cosine")}
+HAN_KEPT = prune.HAN_KEPT            # {"lenet5-fmnist": {"0": 0.66, "3": 0.12, "7": 0.08, "9": 0.19}, ...}
+PLAN = {"lenet300-fmnist": dict(train=train_full, epochs=2 * EPOCHS, **prune.HAN_RETRAIN["lenet300-fmnist"]),
+        "lenet5-fmnist": dict(train=train_small, epochs=EPOCHS, **prune.HAN_RETRAIN["lenet5-fmnist"])}
 results = {}
 for name, kept in HAN_KEPT.items():
     model = recipes.shipped_model(name)
@@ -235,34 +234,73 @@ print("masks and outputs identical after save → load;", sorted(k for k in prun
 # Han et al. (2015, Table 1) prune LeNet-300-100 from 267K to 22K weights (12×, error 1.64% → 1.59%)
 # and LeNet-5 from 431K to 36K (12×, 0.80% → 0.77%) on MNIST, after long retraining. We check that
 # bound on both networks — the paper's per-layer targets (12×, "12×" as the paper rounds it) and no
-# loss, read as a drop of at most 0.5 point (about one binomial standard error on our test images) —
-# in both profiles. At our scale: Fashion-MNIST (harder than MNIST), two prune/retrain rounds;
-# LeNet-300-100 retrains on all 60K images, LeNet-5 — whose convolutions are slow on a CPU — on only
-# `LENET5_TRAIN_N` images per round in the quick profile.
+# loss, read as a drop of at most 0.5 point (about one binomial standard error on our test images).
+# The run above is short (two rounds; LeNet-5 — whose convolutions are slow on a CPU — retrains on
+# only `LENET5_TRAIN_N` images per round in the quick profile), so the claim is decided on the
+# **long run**: the same `prune.iterative_prune`, from the same dense nets to the same per-layer
+# targets, in `prune.LONG_ROUNDS` rounds of `prune.LONG_EPOCHS` retraining epochs on all 60,000
+# training images (`python -m course_lib train --recipe lenet5-pruned-fmnist --register`, a few
+# CPU-minutes), shipped as a plain net with its zeros. It is evaluated here, live, on all 10,000 test
+# images against its dense net (paired). The full profile's own run (three epochs a round on all
+# images) decides there.
 
 # %% slideshow={"slide_type": "subslide"}
+_, full_test = data.loaders("fashion-mnist", 1000, augment=False)
+long_run = {}
+for name in HAN_KEPT:
+    dense, pruned = recipes.shipped_model(name), recipes.shipped_model(name.replace("-fmnist", "-pruned-fmnist"))
+    entry = checkpoints.manifest_entry(name.replace("-fmnist", "-pruned-fmnist"))
+    dense_pred, labels = predict(dense, full_test)
+    pruned_pred, _ = predict(pruned, full_test)
+    long_run[name] = {"base": (dense_pred == labels).float().mean().item(),
+                      "after": (pruned_pred == labels).float().mean().item(),
+                      "compression": prune.compression_ratio(pruned),
+                      "paired": stats.compare(pruned_pred == labels, dense_pred == labels)}
+    print(f"{name} long run ({entry['train_images']:,} images, {prune.LONG_ROUNDS} rounds × {prune.LONG_EPOCHS} epochs):")
+    for r in entry["rounds"]:
+        print(f"  round {r['round']}: {r['compression']:5.1f}x fewer weights, pruned {100 * r['acc_pruned']:.2f}% "
+              f"-> retrained {100 * r['acc_retrained']:.2f}%")
+
+# %% slideshow={"slide_type": "subslide"}
+# A "does not hold" names its mechanism (none did in the last run; the ledger records which run decided)
+PRUNE_WHY = {"lenet5-fmnist": "each round's retraining on all 60,000 images ends lower as the targets tighten "
+                              "(the long run's rounds, printed above): at 12% kept, conv2 — the most sensitive big "
+                              "layer (§4) — removes capacity that Fashion-MNIST, harder than MNIST, still uses",
+             "lenet300-fmnist": "the 8%-kept first layer removes capacity that Fashion-MNIST, harder than MNIST, "
+                                "still uses: each round retrained on all 60,000 images ends lower (printed above)"}
 PAPER = {"lenet300-fmnist": ("LeNet-300-100", "267K → 22K weights (12×), error 1.64% → 1.59%"),
          "lenet5-fmnist": ("LeNet-5", "431K → 36K weights (12×), error 0.80% → 0.77%")}
 claim = {}
 for name, res in results.items():
     final = res["rows"][-1]
-    drop_pt = 100 * (res["base"] - final.acc_retrained)
-    claim[name] = (final.compression, drop_pt)
-    lost_lo, lost_hi = (-100 * v for v in reversed(res["paired"].difference_interval()))   # points lost, 95%
-    verdict = stats.bound_verdict(lost_lo, lost_hi, 0.5) if round(final.compression) >= 12 else "does not hold"
+    claim[name] = (final.compression, 100 * (res["base"] - final.acc_retrained))   # the short run
+    if config.profile() == "quick":      # decided on the long run
+        run = long_run[name]
+        compression, base_acc, after, paired = run["compression"], run["base"], run["after"], run["paired"]
+        label = f"long run ({prune.LONG_ROUNDS} rounds × {prune.LONG_EPOCHS} epochs on 60,000 images)"
+    else:
+        compression, base_acc, after, paired = final.compression, res["base"], final.acc_retrained, res["paired"]
+        label = f"{ROUNDS} rounds × {EPOCHS} epochs, {config.profile()} profile"
+    lost_lo, lost_hi = (-100 * v for v in reversed(paired.difference_interval()))   # points lost, 95%
+    verdict = stats.bound_verdict(lost_lo, lost_hi, 0.5) if round(compression) >= 12 else "does not hold"
+    print(f"{name}: short run {final.compression:.1f}×, {100 * res['base']:.2f}% → {100 * final.acc_retrained:.2f}%; "
+          f"long run {long_run[name]['compression']:.1f}×, {100 * long_run[name]['base']:.2f}% → "
+          f"{100 * long_run[name]['after']:.2f}%")
     checks.claim("04", f"Han et al.: {PAPER[name][0]} pruned 12× with no accuracy loss", paper=PAPER[name][1],
-                 ours=f"{final.compression:.1f}× fewer weights, {100 * res['base']:.2f}% → "
-                      f"{100 * final.acc_retrained:.2f}%: {lost_lo:+.2f} to {lost_hi:+.2f} pt lost (95% interval, "
-                      f"paired, {res['paired'].n:,} test images; 'no loss' = at most 0.5 pt)",
-                 holds=verdict == "holds", within_noise=verdict == "within noise")
+                 ours=f"{label}: {compression:.1f}× fewer weights, {100 * base_acc:.2f}% → "
+                      f"{100 * after:.2f}%: {lost_lo:+.2f} to {lost_hi:+.2f} pt lost (95% interval, "
+                      f"paired, {paired.n:,} test images; 'no loss' = at most 0.5 pt)",
+                 holds=verdict == "holds", within_noise=verdict == "within noise",
+                 why=PRUNE_WHY.get(name, "") if verdict == "does not hold" else "")
 
 # %% [markdown]
-# LeNet-300-100 retrains on the whole training set and loses a fraction of a point at 12× — within
-# noise of the 0.5-point "no loss" on 5,000 test images (the paired interval straddles the bound;
-# more test images or the full profile's longer retraining would decide it). LeNet-5, with
-# only two rounds of one epoch on `LENET5_TRAIN_N` images in the quick profile, falls short at the
-# paper's per-layer targets — its 12%-kept conv2 is the most sensitive of its big layers (§4) — and
-# the ledger says so; the full profile retrains on all 60K images for three epochs per round.
+# What the runs say. The short run above shows the loop; at its budget LeNet-5 falls short of the
+# paper's per-layer targets. The long run — twelve epochs of retraining on every training image —
+# keeps LeNet-300-100 within the 0.5-point "no loss" at 12×, and brings LeNet-5 within about a
+# point of its dense net, where the paired interval straddles the bound: *within noise*. LeNet-5's
+# rounds (printed above) end a little lower each time as the targets tighten — its 12%-kept conv2 is
+# the most sensitive of its big layers (§4) — and Fashion-MNIST asks more of the net than MNIST does
+# (LeNet-5 reaches 92% here, 99% there), so the paper's 12× leaves less to spare.
 #
 # Per-layer kept weights, next to Han et al.'s Table 1 (MNIST):
 
@@ -475,7 +513,10 @@ ex.check_csr_max_nonzeros(csr_max_nonzeros)
 # %%
 print(f"{'measurement':<58}{'value':>16}")
 for name, (ratio, drop_pt) in claim.items():
-    print(f"{name + ': × fewer weights / accuracy change':<58}{ratio:>8.1f}× {-drop_pt:+5.2f} pt")
+    print(f"{name + ': × fewer weights / accuracy change (short run)':<58}{ratio:>8.1f}× {-drop_pt:+5.2f} pt")
+    run = long_run[name]
+    print(f"{name + ': × fewer weights / accuracy change (long run)':<58}{run['compression']:>8.1f}× "
+          f"{100 * (run['after'] - run['base']):+5.2f} pt")
 print(f"{'LeNet-300-100 @ 90% global, no retrain: magnitude / OBD':<58}"
       f"{100 * curves['magnitude'][3]:>7.2f}% {100 * curves['OBD'][3]:.2f}%")
 print(f"{'LeNet-5 drop at 90% one layer: conv mean / fc mean (pt)':<58}"

@@ -182,6 +182,37 @@ for name, settings in NETS.items():
         print(f"  {s.name:<10}{s.bytes:>11,}{s.ratio(reference_bytes):>8.1f}×{100 * s.accuracy:>9.2f}%")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
+# **The long run.** Stage 1 is where the short run above loses its accuracy, and it is the stage
+# that needs long retraining. Deep Compression's pruning targets are exactly Han et al.'s per-layer
+# ones (`prune.HAN_KEPT`: the same 8/9/26% and 66/12/8/19% kept), so chapter 04's long run *is* this
+# stage run long: `iterative_prune` in 3 rounds of 4 epochs on all 60,000 images, shipped as
+# `lenet5-pruned-fmnist` (`python -m course_lib train --recipe lenet5-pruned-fmnist --register`).
+# The same `deep_compress` runs here on it — its pruning step finds the targets already met and
+# retrains nothing (`prune_epochs=0`) — then shares the weights (1 epoch of centroid fine-tuning on
+# the images above) and Huffman-codes them, live. The accuracy claims are decided on this run, on
+# all 10,000 test images against the dense net, paired.
+
+# %% slideshow={"slide_type": "subslide"}
+_, full_test = data.loaders("fashion-mnist", 1000, augment=False, device="cpu")
+long_run = {}
+for name, settings in NETS.items():
+    t = time.perf_counter()
+    assert {k: round(1 - v, 2) for k, v in settings["sparsity"].items()} == prune.HAN_KEPT[name]   # the same targets
+    dense = recipes.shipped_model(name)
+    dense_pred, labels_full = predict(dense, full_test)
+    train_net = data.loaders("fashion-mnist", 128, train_subset=TRAIN_N[name], augment=False, device="cpu")[0]
+    long_settings = dict(settings, prune_steps=1, prune_epochs=0)
+    model, stages = compress.deep_compress(recipes.shipped_model(name.replace("-fmnist", "-pruned-fmnist")), train_net,
+                                           full_test, recipe=name, seed=0, path=str(WORK / f"{name}-long.dcmp"),
+                                           device="cpu", **long_settings)
+    paired = stats.compare(predict(model, full_test)[0] == labels_full, dense_pred == labels_full)
+    long_run[name] = dict(stages=stages, base_acc=(dense_pred == labels_full).float().mean().item(), paired=paired)
+    print(f"{name}, stage 1 from the long run  ({time.perf_counter() - t:.0f} s)")
+    print(f"  {'float32':<10}{file_bytes(dense):>11,}{1:>8.1f}×{100 * long_run[name]['base_acc']:>9.2f}%")
+    for s_ in stages:
+        print(f"  {s_.name:<10}{s_.bytes:>11,}{s_.ratio(file_bytes(dense)):>8.1f}×{100 * s_.accuracy:>9.2f}%")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Claim check: "40× (LeNet-300-100) and 39× (LeNet-5) smaller with no loss of accuracy"
 #
 # We check the paper's own numbers: at least **40×** / **39×** fewer **bytes in the file** than
@@ -193,6 +224,9 @@ for name, settings in NETS.items():
 
 # %%
 PAPER_RATIO = {"lenet300-fmnist": 40, "lenet5-fmnist": 39}
+LONG_WHY = ("; the pruning is chapter 04's long run (12 epochs of retraining on all 60,000 images), whose "
+            "rounds end lower as the per-layer targets tighten: the paper's 12× removes capacity that "
+            "Fashion-MNIST, harder than MNIST, still uses")
 
 
 def where_lost(base_acc, stages):
@@ -213,15 +247,18 @@ for name, r in results.items():
         paper=f"{PAPER_RATIO[name]}× (MNIST)",
         ours=f"{ratio:.1f}× ({human_bytes(r['reference_bytes'])} → {human_bytes(final.bytes)}, Fashion-MNIST)",
         holds=ratio >= PAPER_RATIO[name])
-    lost_lo, lost_hi = (-100 * v for v in reversed(r["paired"].difference_interval()))   # points lost, 95%
+    decided = long_run[name] if config.profile() == "quick" else r      # quick: decided on the long run
+    run = "stage 1 long run, stages 2–3 live" if config.profile() == "quick" else f"{config.profile()} profile"
+    lost_lo, lost_hi = (-100 * v for v in reversed(decided["paired"].difference_interval()))   # points lost, 95%
     verdict = stats.bound_verdict(lost_lo, lost_hi, 0.5)
     checks.claim("05", f"{net}: no accuracy lost after Deep Compression",
                  paper="1.64 → 1.58% error" if "300" in name else "0.80 → 0.74% error",
-                 ours=f"{100 * r['base_acc']:.2f}% → {100 * final.accuracy:.2f}% accuracy: {lost_lo:+.2f} to "
-                      f"{lost_hi:+.2f} pt lost (95% interval, paired, {r['paired'].n:,} test images; "
-                      f"{config.profile()} profile)",
+                 ours=f"{100 * decided['base_acc']:.2f}% → {100 * decided['stages'][-1].accuracy:.2f}% accuracy: "
+                      f"{lost_lo:+.2f} to {lost_hi:+.2f} pt lost (95% interval, paired, {decided['paired'].n:,} test "
+                      f"images; {run})",
                  holds=verdict == "holds", within_noise=verdict == "within noise",
-                 why=where_lost(r["base_acc"], r["stages"]) if verdict == "does not hold" else "")
+                 why=(where_lost(decided["base_acc"], decided["stages"]) + LONG_WHY * (config.profile() == "quick")
+                      if verdict == "does not hold" else ""))
     checks.claim("05", f"{net}: every stage (prune, quantize, Huffman) shrinks the file",
                  paper="each stage compresses further",
                  ours=f"{pruned.bytes:,} > {quantized.bytes:,} > {final.bytes:,} B",
@@ -233,10 +270,10 @@ for name, r in results.items():
 # The verdicts above are computed, not written in advance. In our runs the bytes land at or just
 # above the paper's ratios (the quick and full profiles both measured 40–41× for LeNet-300-100
 # and 39.5–41× for LeNet-5 — a margin of a few percent, so a verdict can flip with the retraining
-# noise), and the accuracy does not hold at the quick budget: the quick profile retrains on a few
-# thousand images for one or two epochs, while the paper retrains for many epochs (the full
-# profile retrains 3 × 4 epochs on all 60,000 images). Pruning costs the accuracy; sharing weights
-# and Huffman coding cost (almost) nothing — Huffman is lossless by construction.
+# noise). The short run loses 2–3 points, nearly all of it in pruning; with the pruning run long
+# (the shipped long run) LeNet-300-100 keeps its accuracy, and LeNet-5 loses about one point, still
+# in pruning. Sharing weights and Huffman coding cost (almost) nothing — Huffman is lossless by
+# construction.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The paper's per-layer table

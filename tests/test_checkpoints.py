@@ -8,12 +8,13 @@ from course_lib import checkpoints, config, data, measure, recipes, train
 MINIMUM = {"lenet5-fmnist": 0.90, "vgg-small-fmnist": 0.93, "lenet300-fmnist": 0.88}
 
 
-def test_manifest_lists_the_promised_models_within_12_mb():
-    """COURSE_DESIGN §3: all shipped checkpoints together take at most 12 MB."""
+def test_manifest_lists_the_promised_models_within_20_mb():
+    """All shipped checkpoints together take at most 20 MB: COURSE_DESIGN §3's 12 MB, raised to 20 MB by the
+    issue "fair evidence" for the long runs that decide the claims (fp16 where the results do not change)."""
     manifest = checkpoints.read_manifest()
     assert set(MINIMUM) <= set(manifest)
     total = sum((config.checkpoints_dir() / e["file"]).stat().st_size for e in manifest.values())
-    assert total <= 12 * 1024 * 1024, f"shipped checkpoints take {total} bytes"
+    assert total <= 20 * 1024 * 1024, f"shipped checkpoints take {total} bytes"
     shipped = {p.name for p in config.checkpoints_dir().glob("*.pt")}
     assert shipped == {e["file"] for e in manifest.values()}, "every shipped file has a manifest entry, and back"
 

@@ -62,7 +62,7 @@ def test_every_maker_takes_what_the_command_line_passes(tmp_path, monkeypatch):
     from course_lib import capstone, recipes, train
 
     makers = {r.maker for r in recipes.RECIPES.values() if r.maker}
-    assert makers == {"capstone:ship_solution", "wae:ship_recipe"}
+    assert makers == {"capstone:ship_solution", "wae:ship_recipe", "prune:ship_pruned", "quant:ship_finetuned"}
     for maker in makers:
         module, function = maker.split(":")
         make = getattr(importlib.import_module(f"course_lib.{module}"), function)

@@ -469,3 +469,22 @@ def test_fc_speed_report_structure_and_errors():
         C.fc_speed({"a": w}, batches=(0,))
     with pytest.raises(TypeError, match="mapping"):
         C.fc_speed([w])
+
+
+def test_deep_compress_without_retraining_keeps_a_pruned_net_as_it_is(tmp_path, fashion_ready):
+    """prune_epochs=0 on a net already pruned to the targets (chapter 05's long run): the pruned stage
+    is that very net, weight for weight (nothing new pruned, nothing retrained)."""
+    from course_lib import data
+    from course_lib.train import evaluate
+
+    train, test = data.loaders("fashion-mnist", 64, train_subset=128, test_subset=128, augment=False, device="cpu")
+    torch.manual_seed(0)
+    net = models.lenet_300_100()
+    targets = {"1": 0.92, "3": 0.91, "5": 0.74}
+    prune.make_permanent(prune.magnitude_prune(net, targets))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    _, stages = C.deep_compress(net, train, test, sparsity=targets, bits=5, prune_epochs=0, quant_epochs=0,
+                                seed=0, path=str(tmp_path / "x.dcmp"), device="cpu")
+    reference = models.lenet_300_100()
+    reference.load_state_dict(before)
+    assert stages[0].accuracy == evaluate(reference, test)

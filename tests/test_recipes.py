@@ -65,8 +65,11 @@ def test_the_cache_is_read_safely(tmp_path):
 # The arms that chapters 07-09 compare: one recipe for all (data, epochs, schedule, augmentation,
 # precision), only the architecture differs (issue "fair evidence").
 COMPARED = {
+    "06": ["igc-l4m4-fmnist", "igc-l8m2-fmnist", "igc-regconv-w9-fmnist", "igc-l1m16-fmnist", "igc-l2m8-fmnist",
+           "igc-l16m1-fmnist"],
     "07-08": ["resnet20-plain-fmnist", "resnet20-post-fmnist", "resnet20-preact-fmnist", "resnet20-se-fmnist",
               "resnet20-sd-fmnist", "densenet-bc22-fmnist"],
+    "07-56": ["resnet56-plain-fmnist", "resnet56-post-fmnist", "resnet56-preact-fmnist", "resnet56-sd-fmnist"],
     "09": ["resnet20-fmnist", "squeezenet-small-fmnist", "squeezenext-small-fmnist", "mobilenet-small-fmnist",
            "mobilenetv2-small-fmnist"],
 }
