@@ -27,6 +27,7 @@ __all__ = [
     "RECIPES",
     "IGC_SHAPE",
     "IGC_LM",
+    "IGC_EQUAL_PARAMS_LM",
     "MODELS",
     "get_recipe",
     "build_model",
@@ -124,6 +125,9 @@ EVIDENCE: dict[str, Any] = dict(FAST, epochs=10, amp="bf16")
 # 2-8K-parameter nets still gained 0.4-3.5 pt in the last 3 of 10 epochs, so they train for 20.
 IGC_SHAPE: dict[str, Any] = dict(depth=4, stages=2, stem_stride=2)
 IGC_LM = ((1, 16), (2, 8), (4, 4), (8, 2), (16, 1))
+# The same L at (about) IGC-L4M4's parameters instead of its width: L1M9 2,557 and L2M6 2,470 vs 2,522. (At
+# this size no L8 or L16 net comes within 25%: L8M2 1,850, L8M3 3,418, L16M1 1,802, L16M2 4,458.)
+IGC_EQUAL_PARAMS_LM = ((1, 9), (2, 6))
 
 RECIPES = {
     "lenet300-fmnist": Recipe(
@@ -405,7 +409,7 @@ RECIPES = {
             model_kwargs=dict(IGC_SHAPE, kind="igc", L=L, M=M),
             about=f"ch06: IGC-L{L}M{M}, the plain depth-4 net of the quick profile's experiment, trained long",
         )
-        for L, M in IGC_LM
+        for L, M in IGC_LM + IGC_EQUAL_PARAMS_LM
     },
     "igc-regconv-w9-fmnist": Recipe(
         "igc_plain_net",

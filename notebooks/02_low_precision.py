@@ -501,7 +501,7 @@ checks.claim("02", "TTQ's learned scales beat TWN's fixed ones",
 
 lo, hi, v = loss_within(decide, "kmeans", 0.5)
 
-# %% slideshow={"slide_type": "subslide"}
+# %% slideshow={"slide_type": "fragment"}
 print(f"k-means 8/5 bits: {100 * trained['kmeans']['before']:.2f}% before / {100 * trained['kmeans']['after']:.2f}% "
       f"after centroid fine-tuning (short run); decided: {pct('kmeans'):.2f}% vs float {pct('float'):.2f}%")
 checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit fc) loses nothing",
@@ -510,7 +510,7 @@ checks.claim("02", "Deep Compression: trained weight sharing (8-bit conv, 5-bit 
                   f"({lo:+.2f} to {hi:+.2f} pt lost, 95% paired interval; {RUN})",
              holds=v == "holds", within_noise=v == "within noise")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # What the long run says (the verdicts are computed; read them above). Trained alike, the ternary
 # and the shared-weight LeNet-5 end within about half a point of the float control — where the
 # 95 % intervals straddle the paper's bounds, the honest verdict is *within noise*. TTQ's learned

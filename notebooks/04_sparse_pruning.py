@@ -37,7 +37,7 @@ import torch.nn as nn
 
 from course_lib import checkpoints, checks, config, data, prune, recipes, stats, surgery
 from course_lib.exercises import ch04 as ex
-from course_lib.measure import count_params, human_bytes, latency
+from course_lib.measure import count_params, human_bytes, latency_rounds
 from course_lib.train import evaluate, fit, predict
 
 print(config.describe())                # COURSE_THREADS=N sets PyTorch's CPU threads (config.apply_threads)
@@ -270,6 +270,8 @@ PRUNE_WHY = {"lenet5-fmnist": "each round's retraining on all 60,000 images ends
                                 "still uses: each round retrained on all 60,000 images ends lower (printed above)"}
 PAPER = {"lenet300-fmnist": ("LeNet-300-100", "267K → 22K weights (12×), error 1.64% → 1.59%"),
          "lenet5-fmnist": ("LeNet-5", "431K → 36K weights (12×), error 0.80% → 0.77%")}
+
+# %% slideshow={"slide_type": "subslide"}
 claim = {}
 for name, res in results.items():
     final = res["rows"][-1]
@@ -283,9 +285,6 @@ for name, res in results.items():
         label = f"{ROUNDS} rounds × {EPOCHS} epochs, {config.profile()} profile"
     lost_lo, lost_hi = (-100 * v for v in reversed(paired.difference_interval()))   # points lost, 95%
     verdict = stats.bound_verdict(lost_lo, lost_hi, 0.5) if round(compression) >= 12 else "does not hold"
-    print(f"{name}: short run {final.compression:.1f}×, {100 * res['base']:.2f}% → {100 * final.acc_retrained:.2f}%; "
-          f"long run {long_run[name]['compression']:.1f}×, {100 * long_run[name]['base']:.2f}% → "
-          f"{100 * long_run[name]['after']:.2f}%")
     checks.claim("04", f"Han et al.: {PAPER[name][0]} pruned 12× with no accuracy loss", paper=PAPER[name][1],
                  ours=f"{label}: {compression:.1f}× fewer weights, {100 * base_acc:.2f}% → "
                       f"{100 * after:.2f}%: {lost_lo:+.2f} to {lost_hi:+.2f} pt lost (95% interval, "
@@ -293,7 +292,7 @@ for name, res in results.items():
                  holds=verdict == "holds", within_noise=verdict == "within noise",
                  why=PRUNE_WHY.get(name, "") if verdict == "does not hold" else "")
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # What the runs say. The short run above shows the loop; at its budget LeNet-5 falls short of the
 # paper's per-layer targets. The long run — twelve epochs of retraining on every training image —
 # keeps LeNet-300-100 within the 0.5-point "no loss" at 12×, and brings LeNet-5 within about a
@@ -304,7 +303,7 @@ for name, res in results.items():
 #
 # Per-layer kept weights, next to Han et al.'s Table 1 (MNIST):
 
-# %% slideshow={"slide_type": "subslide"}
+# %%
 print(f"{'model':<16}{'layer':>6}{'weights':>9}{'kept':>8}{'kept %':>8}{'Han %':>7}")
 for name, res in results.items():
     for row in prune.kept_table(res["model"]):
@@ -412,8 +411,10 @@ unstructured = recipes.shipped_model(cnn_name)
 target = 1 - count_params(thin) / count_params(cnn)
 prune.magnitude_prune(unstructured, min(target, 0.99), scope="global")
 prune.make_permanent(unstructured)
-lat = {k: latency(m, xb, min_run_time=config.pick(quick=0.2, full=1.0), threads=1)   # tiny nets: 1 thread is fairest
-       for k, m in (("dense", cnn), ("unstructured", unstructured), ("thinned", thin))}
+# three interleaved rounds each (a slow spell of the machine touches all three alike); tiny nets: 1 thread is fairest
+lat_rounds = latency_rounds({"dense": cnn, "unstructured": unstructured, "thinned": thin}, xb, rounds=3,
+                            min_run_time=config.pick(quick=0.1, full=0.5), threads=1)
+lat = {k: sorted(r)[1] for k, r in lat_rounds.items()}   # the median round
 acc = {k: evaluate(m, small_test) for k, m in (("dense", cnn), ("unstructured", unstructured), ("thinned", thin))}
 for k in lat:
     print(f"{k:>12}: {count_params({'dense': cnn, 'unstructured': unstructured, 'thinned': thin}[k], nonzero=True):>7} "
@@ -421,11 +422,16 @@ for k in lat:
           f"accuracy (no retraining) {100 * acc[k]:.2f}%")
 
 # %% slideshow={"slide_type": "subslide"}
+speed_verdicts = [stats.timing_verdict(lat_rounds["thinned"], lat_rounds[other]) for other in ("dense", "unstructured")]
+li_verdict = ("holds" if speed_verdicts == ["holds", "holds"] else
+              "does not hold" if "does not hold" in speed_verdicts else "within noise")
 checks.claim("04", "Li et al.: removing filters gives real speed, unstructured zeros do not (dense kernels)",
              paper="filter pruning: fewer FLOPs and faster with ordinary dense kernels",
              ours=f"{cnn_name} at the same non-zeros: thinned {lat['dense'] / lat['thinned']:.2f}×, "
-                  f"unstructured {lat['dense'] / lat['unstructured']:.2f}× (CPU, batch 64)",
-             holds=lat["thinned"] < lat["dense"] and lat["thinned"] < lat["unstructured"])
+                  f"unstructured {lat['dense'] / lat['unstructured']:.2f}× (medians of 3 interleaved rounds; thinned "
+                  f"{1e3 * min(lat_rounds['thinned']):.2f}–{1e3 * max(lat_rounds['thinned']):.2f} ms vs dense "
+                  f"{1e3 * min(lat_rounds['dense']):.2f}–{1e3 * max(lat_rounds['dense']):.2f} ms; CPU, batch 64)",
+             holds=li_verdict == "holds", within_noise=li_verdict == "within noise")
 
 # %% [markdown]
 # Unstructured zeros keep accuracy better but a dense kernel multiplies them anyway (≈ 1×); the

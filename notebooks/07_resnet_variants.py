@@ -746,15 +746,16 @@ print(f"pre-act + SD as trained: {100 * res['pre-act + SD']['acc']:.2f}%; with i
 # *within noise* when the test cannot tell them apart.
 
 # %% slideshow={"slide_type": "fragment"}
-def paired_claim(text, better, worse, paper, why=""):
+def paired_claim(text, better, worse, paper, why="", depth=EXP["depth"], run=RUN):
     comparison = stats.compare(correct[better], correct[worse])
     verdict = comparison.verdict()
-    checks.claim("07", f"{text} (ResNet-{EXP['depth']}, {DATASET})", paper=paper,
-                 ours=f"{better} vs {worse}: {comparison.summary()}; {RUN}", holds=verdict == "holds",
+    checks.claim("07", f"{text} (ResNet-{depth}, {DATASET})", paper=paper,
+                 ours=f"{better} vs {worse}: {comparison.summary()}; {run}", holds=verdict == "holds",
                  within_noise=verdict == "within noise", why=why if verdict == "does not hold" else "")
     return comparison
 
 
+WHY_56 = {}  # TODO
 cmp_plain = paired_claim("residual beats plain at equal depth", "post-act", "plain",
                          "plain-56 worse than plain-20; ResNets gain from depth")
 cmp_pre = paired_claim("pre-activation ≥ post-activation", "pre-act", "post-act", "ResNet-110: 6.37% vs 6.61% error",
@@ -773,6 +774,48 @@ cmp_sd = paired_claim("stochastic depth improves accuracy", "pre-act + SD", "pre
                           f"({SIDE[recalibrated.verdict()]}); and it regularises very deep nets whose many units "
                           "are redundant (ResNet-110 to 1202): with 9 units, dropping up to half of them at a step "
                           "takes away much of a small net's depth")
+
+# %% [markdown]
+# **At 56 layers, where the paper's mechanisms can act.** The shortcut, pre-activation and
+# stochastic depth are *depth* effects: He et al. see the plain net degrade from 20 to 56 layers, and
+# the later papers' gains grow with the number of units. So the quick profile runs the same
+# comparisons again at 56 layers (27 units), the same widths 8-16-32 and the same recipe — 10 epochs on
+# all 60,000 images — shipped (`python -m course_lib train --recipe resnet56-preact-fmnist --register`,
+# about 25 CPU-minutes a net) and evaluated here on all 10,000 test images. (The full profile's own run
+# is ResNet-56.)
+
+# %% slideshow={"slide_type": "subslide"}
+if config.profile() == "quick":
+    CKPT56 = {"plain": "resnet56-plain-fmnist", "post-act": "resnet56-post-fmnist",
+              "pre-act": "resnet56-preact-fmnist", "pre-act + SD": "resnet56-sd-fmnist"}
+    RUN56 = "shipped, each 10 epochs on all 60,000 training images (the fast recipe), widths 8-16-32"
+    print(f"{'':<14} {'ResNet-20':>22} {'ResNet-56 (95% interval)':>30}")
+    for name, recipe_name in CKPT56.items():
+        net56 = recipes.shipped_model(recipe_name).to(DEVICE)
+        correct[f"{name}, 56"] = (train.predict(net56, exp_test, tta=True)[0] == labels).cpu()
+        acc56 = correct[f"{name}, 56"].float().mean().item()
+        low, high = stats.accuracy_interval(acc56, n_test)
+        print(f"{name:<14} {100 * res[name]['acc']:>21.2f}% {100 * acc56:>12.2f}% ({100 * low:.1f}–{100 * high:.1f})")
+    resnets.recalibrate_batchnorm(net56, calibration, batches=config.cap(50, dry=2))   # net56 is the SD net
+    correct["pre-act + SD, 56, BN recalibrated"] = (train.predict(net56, exp_test, tta=True)[0] == labels).cpu()
+    recal56 = stats.compare(correct["pre-act + SD, 56, BN recalibrated"], correct["pre-act, 56"])
+    print(f"pre-act + SD at 56 with its BatchNorm statistics re-estimated: {recal56.summary()} against pre-act")
+
+# %% slideshow={"slide_type": "subslide"}
+if config.profile() == "quick":
+    paired_claim("residual beats plain at equal depth", "post-act, 56", "plain, 56",
+                 "plain-56 worse than plain-20; ResNets gain from depth", depth=56, run=RUN56,
+                 why=WHY_56.get("plain", ""))
+    paired_claim("a deeper plain net trains worse (degradation): plain-20 beats plain-56", "plain", "plain, 56",
+                 "CIFAR-10: plain-56 has higher training and test error than plain-20", depth="20 vs 56", run=RUN56,
+                 why=WHY_56.get("degradation", ""))
+    paired_claim("a deeper residual net is more accurate: ResNet-56 beats ResNet-20", "post-act, 56", "post-act",
+                 "CIFAR-10: 8.75% (20) → 6.97% (56) error", depth="56 vs 20", run=RUN56,
+                 why=WHY_56.get("deeper", ""))
+    paired_claim("pre-activation ≥ post-activation", "pre-act, 56", "post-act, 56", "ResNet-110: 6.37% vs 6.61% error",
+                 depth=56, run=RUN56, why=WHY_56.get("preact", ""))
+    paired_claim("stochastic depth improves accuracy", "pre-act + SD, 56", "pre-act, 56",
+                 "ResNet-110 CIFAR-10: 6.41% → 5.25% error", depth=56, run=RUN56, why=WHY_56.get("sd", ""))
 
 # %% [markdown]
 # **SE's latency where the paper measured it.** The SE paper times ResNet-50 against SE-ResNet-50

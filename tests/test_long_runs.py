@@ -23,7 +23,8 @@ def small_loaders(monkeypatch, module, n=256):
 def test_the_pruned_long_run_ships_a_plain_net_with_the_papers_per_layer_zeros(tmp_path, monkeypatch, fashion_ready):
     small_loaders(monkeypatch, prune)
     out = tmp_path / "lenet300-pruned-fmnist.pt"
-    assert cli.main(["train", "--recipe", "lenet300-pruned-fmnist", "--register", "--out", str(out), "--epochs", "1"]) == 0
+    command = ["train", "--recipe", "lenet300-pruned-fmnist", "--register", "--out", str(out), "--epochs", "1"]
+    assert cli.main(command) == 0
     entry = checkpoints.manifest_entry("lenet300-pruned-fmnist", tmp_path)
     assert [r["round"] for r in entry["rounds"]] == list(range(1, prune.LONG_ROUNDS + 1))
     assert entry["command"] == "python -m course_lib train --recipe lenet300-pruned-fmnist --register --epochs 1"

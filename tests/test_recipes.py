@@ -66,16 +66,18 @@ def test_the_cache_is_read_safely(tmp_path):
 # precision), only the architecture differs (issue "fair evidence").
 COMPARED = {
     "06": ["igc-l4m4-fmnist", "igc-l8m2-fmnist", "igc-regconv-w9-fmnist", "igc-l1m16-fmnist", "igc-l2m8-fmnist",
-           "igc-l16m1-fmnist"],
+           "igc-l16m1-fmnist", "igc-l1m9-fmnist", "igc-l2m6-fmnist"],
     "07-08": ["resnet20-plain-fmnist", "resnet20-post-fmnist", "resnet20-preact-fmnist", "resnet20-se-fmnist",
               "resnet20-sd-fmnist", "densenet-bc22-fmnist"],
     "07-56": ["resnet56-plain-fmnist", "resnet56-post-fmnist", "resnet56-preact-fmnist", "resnet56-sd-fmnist"],
     "09": ["resnet20-fmnist", "squeezenet-small-fmnist", "squeezenext-small-fmnist", "mobilenet-small-fmnist",
            "mobilenetv2-small-fmnist"],
 }
-# Below the 91% that these architectures reach, with the measured reason (chapter 07 shows it).
+# Below the 91% that these architectures reach, with the measured reason.
 BELOW_TARGET = {"resnet20-sd-fmnist": "batch-mode stochastic depth leaves BatchNorm the statistics of the last "
-                                      "batches' drop patterns: 83.1%, 91.0% once re-estimated"}
+                                      "batches' drop patterns: 83.1%, 91.0% once re-estimated",
+                **{name: "chapter 06's depth-4 experiment nets have 1.8K-7.6K parameters: 87-90% after 20 epochs, "
+                         "the last 3 adding <= 0.4 pt" for name in COMPARED["06"]}}
 
 
 @pytest.mark.parametrize("group", sorted(COMPARED))
