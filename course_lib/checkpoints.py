@@ -35,6 +35,8 @@ __all__ = [
     "manifest_entry",
     "write_manifest_entry",
     "ship",
+    "rebuild_command",
+    "round_to_half",
     "verified_weights",
     "check_fits",
     "load_state",
@@ -148,6 +150,26 @@ def ship(
     entry.update(extra or {})
     write_manifest_entry(folder, name, entry)
     return path
+
+
+def rebuild_command(recipe: str, epochs: int | None = None, default_epochs: int | None = None, seed: int = 0) -> str:
+    """The command line that rebuilds shipped checkpoint ``recipe`` (a manifest entry's ``command``):
+    ``python -m course_lib train --recipe NAME --register``, with ``--epochs`` where ``epochs`` is not
+    ``default_epochs`` and ``--seed`` where ``seed`` is not 0."""
+    command = f"python -m course_lib train --recipe {recipe} --register"
+    command += f" --epochs {epochs}" if epochs != default_epochs else ""
+    return command + (f" --seed {seed}" if seed else "")
+
+
+@torch.no_grad()
+def round_to_half(model: nn.Module) -> nn.Module:
+    """In place: round every floating-point parameter to float16 and back; returns ``model``. These are
+    the weights that ``ship(..., half=True)`` stores, so an accuracy measured after this is the shipped
+    model's."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            p.copy_(p.half().float())
+    return model
 
 
 def _torch_load(path: PathLike, what: str) -> Any:

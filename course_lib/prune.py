@@ -598,12 +598,7 @@ def ship_pruned(
     dense_acc = evaluate(model, test_data)
     targets = kept_schedule({layer: 1 - k for layer, k in HAN_KEPT[dense].items()}, LONG_ROUNDS)
     rows = iterative_prune(model, train_data, test_data, targets, epochs=epochs, seed=seed, **HAN_RETRAIN[dense])
-    make_permanent(model).eval()
-    with torch.no_grad():
-        for p in model.parameters():  # what is shipped: float16
-            p.copy_(p.half().float())
-    command = f"python -m course_lib train --recipe {recipe} --register"
-    command += (f" --epochs {epochs}" if epochs != LONG_EPOCHS else "") + (f" --seed {seed}" if seed else "")
+    checkpoints.round_to_half(make_permanent(model).eval())  # what is shipped: float16
     extra = {
         "dense_test_accuracy": round(dense_acc, 4),
         "rounds": [{k: round(v, 4) if isinstance(v, float) else v for k, v in vars(r).items()} for r in rows],
@@ -617,7 +612,7 @@ def ship_pruned(
         seed=seed,
         epochs=LONG_ROUNDS * epochs,
         test_accuracy=evaluate(model, test_data),
-        command=command,
+        command=checkpoints.rebuild_command(recipe, epochs, LONG_EPOCHS, seed),
         train_images=len(train_data.labels),
         half=True,
         extra=extra,

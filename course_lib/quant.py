@@ -853,15 +853,10 @@ def ship_finetuned(
     train_data, test_data = data.loaders("fashion-mnist", 128, augment=False, device="cpu", seed=seed)
     model = checkpoints.load_checkpoint("lenet5-fmnist", models.lenet5())
     history = finetune_quantized(model, method, train_data, test_data, epochs, seed=seed)
-    bake_weights(model).eval()
-    with torch.no_grad():
-        for p in model.parameters():  # what is shipped: float16
-            p.copy_(p.half().float())
+    checkpoints.round_to_half(bake_weights(model).eval())  # what is shipped: float16
     layers = default_layers(model) if method != "kmeans" else [n for n, _ in shareable_layers(model).items()]
     levels = {name: int(torch.unique(model.get_submodule(name).weight).numel()) for name in layers}
     levels = levels if method != "float" else {}  # the control has no levels
-    command = f"python -m course_lib train --recipe {recipe} --register"
-    command += (f" --epochs {epochs}" if epochs != LONG_EPOCHS else "") + (f" --seed {seed}" if seed else "")
     path = checkpoints.ship(
         model,
         folder,
@@ -871,7 +866,7 @@ def ship_finetuned(
         epochs=epochs,
         test_accuracy=train.evaluate(model, test_data),
         curve=history.test_acc,
-        command=command,
+        command=checkpoints.rebuild_command(recipe, epochs, LONG_EPOCHS, seed),
         train_images=len(train_data.labels),
         half=True,
         extra={"method": method, "levels": levels},

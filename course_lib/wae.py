@@ -978,8 +978,7 @@ def ship_classifiers(
         seed=seed,
     )
     for key in VARIANTS:
-        command = f"python -m course_lib train --recipe {SHIPPED[key]} --register"
-        command += (f" --epochs {epochs}" if epochs != CLASSIFIER_EPOCHS else "") + (f" --seed {seed}" if seed else "")
+        command = checkpoints.rebuild_command(SHIPPED[key], epochs, CLASSIFIER_EPOCHS, seed)
         _ship_entry(folder, SHIPPED[key], result[key], test_data, len(train_data.labels), curves[key], command, seed)
 
 

@@ -88,3 +88,21 @@ def test_every_shipped_checkpoint_names_a_recipe_and_its_command():
         if not recipe.maker:                     # a plain classifier: trained from scratch by its recipe
             assert entry["command"].startswith(f"python -m course_lib train --recipe {entry['recipe']} "), name
             assert entry["epochs"] == recipe.epochs and entry["seed"] == 0, name
+
+
+def test_rebuild_command_names_only_what_differs_from_the_recipe():
+    assert checkpoints.rebuild_command("x-fmnist", 4, 4) == "python -m course_lib train --recipe x-fmnist --register"
+    assert checkpoints.rebuild_command("x-fmnist", 2, 4, seed=3) == (
+        "python -m course_lib train --recipe x-fmnist --register --epochs 2 --seed 3")
+
+
+def test_round_to_half_gives_the_weights_that_a_half_ship_stores(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    model.weight.data[0, 0] = 1 + 2**-12  # not a float16 number
+    checkpoints.round_to_half(model)
+    checkpoints.ship(model, tmp_path, "half", recipe="tiny-fmnist", seed=0, epochs=1, test_accuracy=None,
+                     command="c", half=True)
+    stored = checkpoints.read_weights_file(tmp_path / "half.pt")["model"]
+    assert model.weight[0, 0].item() == 1.0
+    assert all(torch.equal(stored[k].float(), v) for k, v in model.state_dict().items())
