@@ -612,6 +612,7 @@ def ship_pruned(
         seed=seed,
         epochs=LONG_ROUNDS * epochs,
         test_accuracy=evaluate(model, test_data),
+        curve=[r.acc_retrained for r in rows],  # the test accuracy after each round's retraining
         command=checkpoints.rebuild_command(recipe, epochs, LONG_EPOCHS, seed),
         train_images=len(train_data.labels),
         half=True,

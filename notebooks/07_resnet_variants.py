@@ -47,7 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-from course_lib import channels, checks, config, data, measure, recipes, resnets, stats, train
+from course_lib import channels, checkpoints, checks, config, data, measure, recipes, resnets, stats, train
 from course_lib.conv import plot_weight_matrix
 from course_lib.exercises import ch07 as ex
 
@@ -789,8 +789,8 @@ cmp_sd = paired_claim("stochastic depth improves accuracy", "pre-act + SD", "pre
 if config.profile() == "quick":
     CKPT56 = {"plain": "resnet56-plain-fmnist", "post-act": "resnet56-post-fmnist",
               "pre-act": "resnet56-preact-fmnist", "pre-act + SD": "resnet56-sd-fmnist"}
-    RUN56 = ("shipped, each 10 epochs on all 60,000 training images (the fast recipe), widths 8-16-32; "
-             "scored in bf16 without the flip vote")
+    e56 = checkpoints.manifest_entry(CKPT56["post-act"])
+    RUN56 = f"shipped, {e56['epochs']} epochs on {e56['train_images']:,} images, widths 8-16-32; bf16, no flip vote"
     print(f"{'(bf16, no flip)':<14} {'ResNet-20':>10} {'ResNet-56 (95% interval)':>30}")
     bf16 = torch.autocast(DEVICE.type, dtype=torch.bfloat16)
     for name, recipe_name in CKPT56.items():
@@ -806,7 +806,6 @@ if config.profile() == "quick":
         correct["pre-act + SD, 56, BN recalibrated"] = (train.predict(net56, exp_test)[0] == labels).cpu()
     recal56 = stats.compare(correct["pre-act + SD, 56, BN recalibrated"], correct["pre-act, 56"])
     print(f"pre-act + SD at 56 with its BatchNorm statistics re-estimated: {recal56.summary()} against pre-act")
-    # the mechanism of a "does not hold", from what was measured above
     WHY_56 = {"sd": "batch-mode stochastic depth leaves BatchNorm with the statistics of the last batches' drop "
                     f"patterns: re-estimated on the test-time net it reaches {100 * recal56.accuracy_a:.2f}% against "
                     f"pre-act's {100 * recal56.accuracy_b:.2f}% ({SIDE[recal56.verdict()]}); 27 units are still far "

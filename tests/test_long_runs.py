@@ -27,6 +27,7 @@ def test_the_pruned_long_run_ships_a_plain_net_with_the_papers_per_layer_zeros(t
     assert cli.main(command) == 0
     entry = checkpoints.manifest_entry("lenet300-pruned-fmnist", tmp_path)
     assert [r["round"] for r in entry["rounds"]] == list(range(1, prune.LONG_ROUNDS + 1))
+    assert entry["training_curve"] == [r["acc_retrained"] for r in entry["rounds"]]
     assert entry["command"] == "python -m course_lib train --recipe lenet300-pruned-fmnist --register --epochs 1"
     net = recipes.shipped_model("lenet300-pruned-fmnist", folder=tmp_path)  # a plain LeNet-300-100
     kept = {name: f for name, f in prune.sparsity(net, per_layer=True).items()}
